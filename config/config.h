@@ -1,0 +1,63 @@
+/* config.h - cluster.ini, parsed with inih and validated as a whole.
+ *
+ * Nothing starts half-configured: config_load() either returns a fully validated
+ * config or fails with a message naming the file, line and key (exit code 2).
+ */
+#ifndef BYZLAB_CONFIG_H
+#define BYZLAB_CONFIG_H
+
+#include <stdint.h>
+
+#include "wire/wire.h"
+
+#define CONFIG_ADDR_MAX 128
+#define CONFIG_PATH_MAX 1024
+
+enum protocol { PROTO_PBFT = 0, PROTO_VR = 1, PROTO_SINGLE = 2 };
+
+struct replica_addr {
+	char peer[CONFIG_ADDR_MAX];     /* replica-to-replica, e.g. tcp://127.0.0.1:7000 */
+	char client[CONFIG_ADDR_MAX];   /* client requests and replies */
+	char admin[CONFIG_ADDR_MAX];    /* status and fault control */
+	int line;                       /* line of the [replica.I] header, for messages */
+};
+
+/* Outgoing network faults of one replica ([faults] section, keys drop, delay, ...).
+ * Kept as text here and parsed by the fault layer, so config stays independent of it. */
+#define CONFIG_FAULTS_MAX 512
+
+struct config {
+	char path[CONFIG_PATH_MAX];     /* the file we read */
+	char dir[CONFIG_PATH_MAX];      /* its directory: relative paths resolve here */
+	enum protocol protocol;
+	uint32_t f;
+	uint32_t n;                     /* derived: 3f+1, 2f+1 or 1 */
+	uint32_t cluster_id;            /* default: derived from nothing, 1 */
+	int auth;                       /* enum auth_mode (crypto/auth.h) */
+	uint32_t batch_max;             /* 1..WIRE_MAX_BATCH, default 64 */
+	uint32_t window;                /* default 256 */
+	uint32_t checkpoint_interval;   /* default 128; window must be >= 2x this */
+	uint32_t view_timeout_ms;       /* default 1000 */
+	int sync_full;                  /* sync = full (1) | none (0) */
+	uint32_t clients;               /* client ids 0..clients-1 whose keys replicas load, default 128 */
+	char keys[CONFIG_PATH_MAX];     /* resolved: absolute or relative to the cwd */
+	char data[CONFIG_PATH_MAX];     /* resolved */
+	struct replica_addr replica[WIRE_MAX_REPLICAS];
+	char faults[CONFIG_FAULTS_MAX]; /* "key=value;key=value" from [faults], may be empty */
+};
+
+/* Load and validate.  Returns 0, or -1 with "FILE:LINE: key 'K': problem" in err.
+ * Checks: unknown section or key; malformed numbers; protocol; f range (f>=1 for
+ * pbft/vr, n <= WIRE_MAX_REPLICAS); exactly n [replica.I] sections, I in 0..n-1;
+ * every address present and distinct; window/checkpoint_interval/batch_max ranges;
+ * the keys directory holds replica-I.pub for every I (and is readable). */
+int config_load(const char *path, struct config *c, char *err, size_t errlen);
+
+/* Replicas also call this: checks replica-ID.key exists with mode 0600 and every
+ * client-J.pub for J < clients is present.  Returns 0 or -1 with a message. */
+int config_check_replica_keys(const struct config *c, uint32_t id, char *err, size_t errlen);
+
+const char *protocol_name(enum protocol p);
+uint32_t protocol_n(enum protocol p, uint32_t f);
+
+#endif

@@ -1,0 +1,78 @@
+/* auth.h - sealing (adding the auth trailer) and verifying messages.
+ *
+ * Policy (PBFT §2 and §4.4, the MAC variant of Castro-Liskov TOCS'02):
+ *   auth mode sig  : every message carries an Ed25519 signature of its sender.
+ *   auth mode mac  : REQUEST, PRE-PREPARE, PREPARE, COMMIT, REPLY, HELLO carry an
+ *                    authenticator (one MAC per replica 0..n-1; a REPLY carries one
+ *                    MAC, for its client, in slot 0); CHECKPOINT, VIEW-CHANGE, NEW-VIEW
+ *                    stay signed, because they are forwarded as proofs.
+ *   auth mode none : no trailer (measurement only; never safe against liars).
+ *   STATUS_REQ / STATUS_RESP are never authenticated (admin plane, read only).
+ * A message whose auth_kind differs from what the policy demands is rejected.
+ */
+#ifndef BYZLAB_AUTH_H
+#define BYZLAB_AUTH_H
+
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+#include "wire/wire.h"
+
+enum auth_mode { AUTH_MODE_NONE = 0, AUTH_MODE_SIG = 1, AUTH_MODE_MAC = 2 };
+
+struct auth_ctx {
+	enum auth_mode mode;
+	uint32_t n;                     /* replicas */
+	uint32_t n_clients;
+	int self_is_client;
+	uint32_t self;                  /* our replica id or client id */
+	uint8_t sk[CRYPTO_SK_LEN];      /* our secret key */
+	uint8_t replica_pk[WIRE_MAX_REPLICAS][CRYPTO_PK_LEN];
+	uint8_t *client_pk;             /* n_clients * CRYPTO_PK_LEN */
+	/* pairwise MAC keys, derived lazily: with each replica, and (replicas only)
+	 * with each client.  have_* marks which are derived. */
+	uint8_t replica_mac[WIRE_MAX_REPLICAS][CRYPTO_MACKEY_LEN];
+	uint8_t *client_mac;            /* n_clients * CRYPTO_MACKEY_LEN */
+	uint8_t *client_mac_ready;      /* n_clients flags */
+	int replica_mac_ready[WIRE_MAX_REPLICAS];
+	/* counters for status (sigs_made, sigs_verified, macs_made, macs_verified):
+	 * one per signature or per single MAC computed / checked */
+	uint64_t sigs_made, sigs_verified, macs_made, macs_verified;
+};
+
+/* Load keys from dir for principal `self`: our secret key, every replica's public key
+ * and the public keys of clients 0..n_clients-1 (a missing client key is an error for
+ * a replica; a client loads only replica keys and its own).  Returns 0, or -1 with a
+ * message naming the file in err. */
+int auth_load(struct auth_ctx *a, enum auth_mode mode, const char *keys_dir, uint32_t n,
+	      uint32_t n_clients, int self_is_client, uint32_t self, char *err, size_t errlen);
+void auth_free(struct auth_ctx *a);   /* wipes secrets */
+
+/* The auth_kind the policy demands for this message type in this mode. */
+int auth_kind_for(enum auth_mode mode, int type);
+
+/* Append the trailer to the message that starts at b->p[off] and runs to b->len
+ * (as written by a wire_put_*), setting its auth_kind and auth_len header fields
+ * first.  A REPLY in mac mode gets one MAC, for the client its body names.
+ * Returns 0, or -1 (b->err set) on overflow. */
+int auth_seal(struct auth_ctx *a, struct buf *b, size_t off);
+
+/* Verify m's trailer as the policy demands: the sender's signature, or our slot of its
+ * authenticator.  For a PRE-PREPARE, every embedded request is verified too (client
+ * signature, or the client's MAC for us); so is every request of a BATCH; and every
+ * forwarded message inside a VIEW-CHANGE or NEW-VIEW (checkpoint proofs, prepared
+ * certificates, view changes, compact pre-prepares).  A PRE-PREPARE's trailer covers
+ * header | digest(body) (see wire.h).  Returns 0 if authentic, -1 otherwise.
+ * Senders out of range (sender >= n for replica types, >= n_clients for clients) fail. */
+int auth_verify(struct auth_ctx *a, const struct msg *m);
+
+/* Seal a compact PRE-PREPARE: b[off..b->len) = header | digest (72 bytes). */
+int auth_seal_cpp(struct auth_ctx *a, struct buf *b, size_t off);
+
+/* Verify a compact PRE-PREPARE (wire.h) as forwarded in a certificate. */
+int auth_verify_cpp(struct auth_ctx *a, const struct compact_pp *c);
+
+/* Verify one encoded REQUEST on its own (used for requests inside a batch). */
+int auth_verify_request(struct auth_ctx *a, const struct msg *req);
+
+#endif

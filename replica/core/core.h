@@ -1,0 +1,134 @@
+/* core.h - the interface every agreement core (pbft, vr, single) implements.
+ *
+ * A core is a pure state machine: it takes events (an authenticated message, a timer
+ * tick carrying the current time, a start after recovery) and returns effects
+ * (messages to send, records to persist, a timer deadline, notes of what it executed).
+ * It never reads a clock, touches a socket or LMDB, or uses globals.  The real replica
+ * (replica/main.c) and the deterministic simulator (tests/sim/) drive the same cores.
+ *
+ * The driver's contract, for every step:
+ *   1. Only decoded, validated, authenticated messages reach step() (wire_decode +
+ *      auth_verify at the edge).
+ *   2. Persist effects are applied in order, in one durable transaction, BEFORE any
+ *      send effect of the same step leaves ("persist before you speak").
+ *   3. Sends are fully sealed messages (auth trailer included): the driver delivers the
+ *      bytes as they are (unless the lying layer rewrites them).
+ *   4. timer_ms, if non-zero, is the absolute time at which the driver must step the
+ *      core with EV_TICK (a later step may move it).
+ */
+#ifndef BYZLAB_CORE_H
+#define BYZLAB_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "crypto/auth.h"
+#include "wire/wire.h"
+
+enum ev_kind {
+	EV_START = 1,   /* after every recover() record was fed; now_ms set */
+	EV_MSG = 2,     /* m: an authenticated message (replica or client) */
+	EV_TICK = 3     /* now_ms reached a timer deadline (or later) */
+};
+
+struct event {
+	enum ev_kind kind;
+	uint64_t now_ms;        /* the driver's monotonic clock (virtual in the simulator) */
+	const struct msg *m;
+};
+
+#define TO_OTHERS (-1)          /* every replica but ourselves */
+#define TO_CLIENT (-2)          /* the client named in .client */
+
+struct send {
+	int32_t to;             /* replica id >= 0, TO_OTHERS or TO_CLIENT */
+	uint32_t client;
+	size_t off, len;        /* the sealed message: effects.arena.p[off .. off+len) */
+};
+
+enum persist_op { P_PUT = 1, P_DEL = 2, P_DEL_BELOW = 3 };
+
+struct persist {
+	uint8_t op;             /* enum persist_op */
+	uint8_t kind;           /* record kind, core-specific (see each core) */
+	uint64_t key;           /* P_DEL_BELOW: delete kind's keys < key */
+	size_t off, len;        /* P_PUT: the value in effects.arena */
+};
+
+struct exec_note {              /* one executed batch (for the simulator's checkers) */
+	uint64_t seq;
+	uint64_t view;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint32_t requests;
+};
+
+struct effects {
+	struct buf arena;       /* bytes of sends and persists */
+	struct send *sends;
+	size_t n_sends, cap_sends;
+	struct persist *persists;
+	size_t n_persists, cap_persists;
+	struct exec_note *execs;
+	size_t n_execs, cap_execs;
+	uint64_t timer_ms;      /* absolute deadline; 0 = no timer wanted */
+};
+
+void effects_init(struct effects *e);
+void effects_free(struct effects *e);
+void effects_reset(struct effects *e);  /* keeps capacity */
+/* Record that arena[off..arena.len) is a sealed message for `to`. */
+void effects_send(struct effects *e, int32_t to, uint32_t client, size_t off);
+/* Copy val into the arena and record a persist. */
+void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key,
+		     const void *val, size_t len);
+void effects_exec(struct effects *e, uint64_t seq, uint64_t view,
+		  const uint8_t digest[WIRE_DIGEST_LEN], uint32_t requests);
+/* Non-zero if an allocation failed or the arena overflowed: the driver must not
+ * apply a partial step (it aborts the process rather than speak inconsistently). */
+int effects_failed(const struct effects *e);
+
+struct core_config {
+	enum protocol protocol;
+	uint32_t n, f, id;
+	uint32_t cluster_id;
+	uint32_t batch_max;
+	uint32_t window;
+	uint32_t checkpoint_interval;
+	uint32_t view_timeout_ms;
+	uint32_t max_clients;           /* client ids 0..max_clients-1 */
+	size_t kv_max_bytes;
+	struct auth_ctx *auth;          /* seals our own messages (pure computation) */
+	uint32_t plant_bugs;            /* simulator only: see tests/sim; 0 in replicas */
+};
+
+struct core_status {
+	const char *protocol;
+	uint64_t view;
+	uint32_t primary;
+	int view_changing;
+	uint64_t last_executed;
+	uint64_t stable_checkpoint;
+	uint8_t state_digest[WIRE_DIGEST_LEN];  /* KV state at stable_checkpoint */
+	uint64_t requests_executed;
+	uint64_t rejected_old_view;
+	uint64_t rejected_out_of_window;
+	uint64_t rejected_conflict;
+};
+
+struct core_ops {
+	const char *name;
+	void *(*create)(const struct core_config *cfg);
+	void (*destroy)(void *core);
+	/* Before EV_START: one call per persisted record, in (kind, key) order. */
+	int (*recover)(void *core, uint8_t kind, uint64_t key, const uint8_t *val, size_t len);
+	/* Returns 0; effects appended to out (the driver resets it between steps). */
+	int (*step)(void *core, const struct event *ev, struct effects *out);
+	void (*status)(void *core, struct core_status *st);
+};
+
+extern const struct core_ops pbft_core_ops;
+extern const struct core_ops single_core_ops;
+const struct core_ops *core_ops_for(enum protocol p);
+
+#endif

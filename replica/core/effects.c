@@ -1,0 +1,108 @@
+/* effects.c - the list of things a core asks its driver to do after one step. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/core/core.h"
+
+/* Bound on entries per step: a step touches at most a window of slots, each with a
+ * batch of replies and a broadcast, so this is never reached by an honest core. */
+#define EFFECTS_MAX_ENTRIES (1u << 20)
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > EFFECTS_MAX_ENTRIES)
+		return -1;
+	void *p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+void effects_init(struct effects *e)
+{
+	memset(e, 0, sizeof(*e));
+	buf_init(&e->arena);
+}
+
+void effects_free(struct effects *e)
+{
+	buf_free(&e->arena);
+	free(e->sends);
+	free(e->persists);
+	free(e->execs);
+	memset(e, 0, sizeof(*e));
+}
+
+void effects_reset(struct effects *e)
+{
+	buf_reset(&e->arena);
+	e->n_sends = e->n_persists = e->n_execs = 0;
+	e->timer_ms = 0;
+}
+
+void effects_send(struct effects *e, int32_t to, uint32_t client, size_t off)
+{
+	if (e->arena.err || off > e->arena.len)
+		return;
+	if (grow((void **)&e->sends, &e->cap_sends, e->n_sends + 1, sizeof(*e->sends))) {
+		e->arena.err = WIRE_E_NOMEM;
+		return;
+	}
+	e->sends[e->n_sends++] = (struct send){
+		.to = to, .client = client, .off = off, .len = e->arena.len - off};
+}
+
+void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key,
+		     const void *val, size_t len)
+{
+	if (grow((void **)&e->persists, &e->cap_persists, e->n_persists + 1,
+		 sizeof(*e->persists))) {
+		e->arena.err = WIRE_E_NOMEM;
+		return;
+	}
+	size_t off = e->arena.len;
+	if (len)
+		buf_put(&e->arena, val, len);
+	if (e->arena.err)
+		return;
+	e->persists[e->n_persists++] = (struct persist){
+		.op = op, .kind = kind, .key = key, .off = off, .len = len};
+}
+
+void effects_exec(struct effects *e, uint64_t seq, uint64_t view,
+		  const uint8_t digest[WIRE_DIGEST_LEN], uint32_t requests)
+{
+	if (grow((void **)&e->execs, &e->cap_execs, e->n_execs + 1, sizeof(*e->execs))) {
+		e->arena.err = WIRE_E_NOMEM;
+		return;
+	}
+	struct exec_note *x = &e->execs[e->n_execs++];
+	x->seq = seq;
+	x->view = view;
+	memcpy(x->digest, digest, WIRE_DIGEST_LEN);
+	x->requests = requests;
+}
+
+int effects_failed(const struct effects *e)
+{
+	return e->arena.err != 0;
+}
+
+const struct core_ops *core_ops_for(enum protocol p)
+{
+	switch (p) {
+	case PROTO_PBFT:
+		return &pbft_core_ops;
+	case PROTO_SINGLE:
+		return &single_core_ops;
+	default:
+		return NULL;
+	}
+}

@@ -1,0 +1,414 @@
+/* pbft.c - PBFT core: lifecycle, event dispatch, timers, recovery and status.
+ *
+ * The protocol rules live in pbft_normal.c (§4.2), pbft_checkpoint.c (§4.3) and
+ * pbft_viewchange.c (§4.4).  Everything here is pure: no clock, no I/O; the driver
+ * feeds events and carries out the effects (replica/core/core.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "replica/core/pbft.h"
+
+/* ---- small shared helpers ---- */
+
+uint8_t *pbft_dup(const void *p, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy && len)
+		memcpy(copy, p, len);
+	return copy;
+}
+
+void pbft_vote_clear(struct vote *v)
+{
+	free(v->raw);
+	memset(v, 0, sizeof(*v));
+}
+
+void pbft_vote_set(struct vote *v, uint64_t view, const uint8_t *digest, const uint8_t *raw,
+		   uint32_t raw_len)
+{
+	pbft_vote_clear(v);
+	v->have = true;
+	v->view = view;
+	memcpy(v->digest, digest, WIRE_DIGEST_LEN);
+	if (raw) {
+		v->raw = pbft_dup(raw, raw_len);
+		v->raw_len = v->raw ? raw_len : 0;
+	}
+}
+
+unsigned pbft_count_votes(const struct vote *v, uint32_t n, uint64_t view,
+			  const uint8_t digest[WIRE_DIGEST_LEN])
+{
+	unsigned count = 0;
+	for (uint32_t i = 0; i < n; i++)
+		count += v[i].have && v[i].view == view &&
+			 memcmp(v[i].digest, digest, WIRE_DIGEST_LEN) == 0;
+	return count;
+}
+
+struct slot *pbft_slot_peek(struct pbft *p, uint64_t seq)
+{
+	if (!pbft_in_window(p, seq))
+		return NULL;
+	struct slot *s = &p->slots[seq % p->cfg.window];
+	return s->seq == seq ? s : NULL;
+}
+
+struct slot *pbft_slot(struct pbft *p, uint64_t seq)
+{
+	if (!pbft_in_window(p, seq))
+		return NULL;
+	/* Within the window each index holds one sequence number, so an entry for
+	 * another number is below the low watermark: garbage. */
+	struct slot *s = &p->slots[seq % p->cfg.window];
+	if (s->seq != seq) {
+		pbft_slot_clear(s);
+		s->seq = seq;
+	}
+	return s;
+}
+
+void pbft_slot_clear(struct slot *s)
+{
+	free(s->cpp);
+	free(s->batch);
+	free(s->cert.bytes);
+	for (int i = 0; i < WIRE_MAX_REPLICAS; i++) {
+		free(s->prepare[i].raw);
+		free(s->commit[i].raw);
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+/* Seal the message at arena[off..] and send it. */
+void pbft_send(struct pbft *p, struct effects *out, int32_t to, size_t off)
+{
+	auth_seal(p->cfg.auth, &out->arena, off);
+	effects_send(out, to, 0, off);
+}
+
+void pbft_persist_meta(struct pbft *p, struct effects *out)
+{
+	uint8_t val[17];
+	set_u64(val, p->view);
+	set_u64(val + 8, p->low);
+	val[16] = p->view_active;
+	effects_persist(out, P_PUT, REC_META, 0, val, sizeof(val));
+}
+
+/* §4.5.2: the timeout doubles with each view change that brings no progress. */
+uint64_t pbft_timeout_ms(const struct pbft *p)
+{
+	uint32_t shift = p->vc_streak < 10 ? p->vc_streak : 10;
+	return (uint64_t)p->cfg.view_timeout_ms << shift;
+}
+
+/* Digest of the null request: an empty batch (count 0). */
+void pbft_null_digest(uint8_t out[WIRE_DIGEST_LEN])
+{
+	static const uint8_t empty[2] = {0, 0};
+	crypto_digest(empty, sizeof(empty), out);
+}
+
+/* ---- lifecycle ---- */
+
+static void pbft_destroy(void *core)
+{
+	struct pbft *p = core;
+	if (!p)
+		return;
+	if (p->slots)
+		for (uint32_t i = 0; i < p->cfg.window; i++)
+			pbft_slot_clear(&p->slots[i]);
+	if (p->ckpts)
+		for (uint32_t i = 0; i < p->n_ckpts; i++)
+			pbft_ckpt_clear(&p->ckpts[i]);
+	if (p->pend)
+		for (uint32_t i = 0; i < p->cfg.max_clients; i++)
+			free(p->pend[i].raw);
+	for (int i = 0; i < WIRE_MAX_REPLICAS; i++) {
+		free(p->vcs[i].raw);
+		free(p->latest_ckpt[i].raw);
+	}
+	free(p->xfer.proof);
+	free(p->xfer.buf);
+	free(p->stable_snap);
+	free(p->ckpt_proof);
+	free(p->slots);
+	free(p->ckpts);
+	free(p->pend);
+	free(p->pend_fifo);
+	free(p->proposed_ts);
+	exec_free(&p->exec);
+	buf_free(&p->scratch);
+	free(p);
+}
+
+static void *pbft_create(const struct core_config *cfg)
+{
+	if (cfg->n < 4 || cfg->n > WIRE_MAX_REPLICAS || cfg->n < 3 * cfg->f + 1 ||
+	    cfg->id >= cfg->n || cfg->window == 0 || cfg->window > WIRE_MAX_PREPARED ||
+	    cfg->checkpoint_interval == 0 || cfg->batch_max == 0 ||
+	    cfg->batch_max > WIRE_MAX_BATCH || cfg->max_clients == 0 || !cfg->auth)
+		return NULL;
+	struct pbft *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->cfg = *cfg;
+	p->view_active = true;
+	p->n_ckpts = cfg->window / cfg->checkpoint_interval + 2;
+	p->slots = calloc(cfg->window, sizeof(*p->slots));
+	p->ckpts = calloc(p->n_ckpts, sizeof(*p->ckpts));
+	p->pend = calloc(cfg->max_clients, sizeof(*p->pend));
+	p->pend_fifo = calloc(cfg->max_clients, sizeof(*p->pend_fifo));
+	p->proposed_ts = calloc(cfg->max_clients, sizeof(*p->proposed_ts));
+	buf_init(&p->scratch);
+	if (!p->slots || !p->ckpts || !p->pend || !p->pend_fifo || !p->proposed_ts ||
+	    exec_init(&p->exec, cfg->max_clients, cfg->kv_max_bytes) != 0) {
+		pbft_destroy(p);
+		return NULL;
+	}
+	exec_snapshot(&p->exec, &p->scratch);
+	crypto_digest(p->scratch.p, p->scratch.len, p->stable_digest);
+	p->stable_snap = pbft_dup(p->scratch.p, p->scratch.len);
+	p->stable_snap_len = (uint32_t)p->scratch.len;
+	if (!p->stable_snap) {
+		pbft_destroy(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* ---- recovery: rebuild what we had promised from our own log ----
+ * Records arrive in (kind, key) order: META, SNAPSHOTs, PRE-PREPAREs, PREPAREDs,
+ * COMMITTEDs, CKPT_PROOF. */
+
+static int recover_meta(struct pbft *p, const uint8_t *val, size_t len)
+{
+	if (len != 17)
+		return -1;
+	p->view = get_u64(val);
+	p->low = get_u64(val + 8);
+	p->view_active = val[16] != 0;
+	return 0;
+}
+
+static int recover_snapshot(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len)
+{
+	if (seq < p->low)
+		return 0; /* superseded by the stable checkpoint */
+	if (exec_restore(&p->exec, val, len) != 0)
+		return -1;
+	p->last_executed = seq;
+	if (seq == p->low) {
+		free(p->stable_snap);
+		p->stable_snap = pbft_dup(val, len);
+		p->stable_snap_len = (uint32_t)len;
+		crypto_digest(val, len, p->stable_digest);
+	}
+	return p->stable_snap ? 0 : -1;
+}
+
+/* Re-create our own PREPARE or COMMIT for s (we sent it before the crash: persist
+ * before speak), so certificates built later can include it. */
+static void own_vote(struct pbft *p, uint8_t type, struct slot *s)
+{
+	struct vote *v = type == MSG_PREPARE ? &s->prepare[p->cfg.id] : &s->commit[p->cfg.id];
+	buf_reset(&p->scratch);
+	size_t off = wire_put_digest(&p->scratch, type, p->cfg.cluster_id, p->cfg.id, s->view,
+				     s->seq, s->digest);
+	auth_seal(p->cfg.auth, &p->scratch, off);
+	pbft_vote_set(v, s->view, s->digest, p->scratch.err ? NULL : p->scratch.p,
+		      (uint32_t)p->scratch.len);
+}
+
+static int recover_preprepare(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len)
+{
+	struct slot *s = pbft_slot(p, seq);
+	if (!s)
+		return 0; /* below the stable checkpoint: garbage not yet collected */
+	struct cursor c;
+	struct compact_pp cpp;
+	cur_init(&c, val, len);
+	uint32_t cpp_len = cur_u32(&c);
+	const uint8_t *cpp_raw = cur_bytes(&c, cpp_len);
+	if (!cpp_raw || wire_decode_cpp(cpp_raw, cpp_len, p->cfg.cluster_id, &cpp) != WIRE_OK ||
+	    cpp.h.seq != seq)
+		return -1;
+	const uint8_t *batch = val + c.off;
+	uint32_t batch_len = (uint32_t)(len - c.off);
+	if (pbft_install(p, s, cpp.h.view, cpp_raw, cpp_len, batch_len ? batch : NULL,
+			 batch_len) != 0)
+		return -1;
+	if (pbft_primary(p, cpp.h.view) != p->cfg.id)
+		own_vote(p, MSG_PREPARE, s);
+	else if (seq > p->next_seq)
+		p->next_seq = seq;
+	return 0;
+}
+
+static int recover_committed(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len)
+{
+	struct slot *s = pbft_slot_peek(p, seq);
+	if (!s)
+		return 0;
+	if (len != 8 + WIRE_DIGEST_LEN || !s->have_pp ||
+	    memcmp(s->digest, val + 8, WIRE_DIGEST_LEN) != 0)
+		return -1;
+	s->committed = true;
+	return 0;
+}
+
+static int recover_proof(struct pbft *p, const uint8_t *val, size_t len)
+{
+	free(p->ckpt_proof);
+	p->ckpt_proof = pbft_dup(val, len);
+	p->ckpt_proof_len = (uint32_t)len;
+	return p->ckpt_proof ? 0 : -1;
+}
+
+static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val,
+			size_t len)
+{
+	struct pbft *p = core;
+	switch (kind) {
+	case REC_META:
+		return recover_meta(p, val, len);
+	case REC_SNAPSHOT:
+		return recover_snapshot(p, key, val, len);
+	case REC_PREPREPARE:
+		return recover_preprepare(p, key, val, len);
+	case REC_PREPARED: {
+		int rc = pbft_recover_cert(p, key, val, len);
+		struct slot *s = pbft_slot_peek(p, key);
+		if (rc == 0 && s && s->prepared)
+			own_vote(p, MSG_COMMIT, s);
+		return rc;
+	}
+	case REC_COMMITTED:
+		return recover_committed(p, key, val, len);
+	case REC_CKPT_PROOF:
+		return recover_proof(p, val, len);
+	default:
+		return -1;
+	}
+}
+
+/* ---- events ---- */
+
+static void on_start(struct pbft *p, struct effects *out)
+{
+	if (p->next_seq < p->last_executed)
+		p->next_seq = p->last_executed;
+	/* Re-execute what committed after our latest snapshot; the clients already
+	 * have (or will ask again for) the replies, so none are sent. */
+	pbft_try_execute(p, out, false);
+	if (!p->view_active) /* we crashed mid view change: keep asking */
+		p->vc_timer_ms = p->now_ms + pbft_timeout_ms(p);
+}
+
+static void on_tick(struct pbft *p, struct effects *out)
+{
+	if (p->vc_timer_ms && p->now_ms >= p->vc_timer_ms) {
+		/* §4.4: the primary did not make progress in time (or the view change
+		 * itself stalled): move on to the next view. */
+		pbft_start_view_change(p, p->view + 1, out);
+	}
+	if (p->fetch_ms && p->now_ms >= p->fetch_ms)
+		pbft_fetch_missing(p, out);
+	pbft_xfer_tick(p, out);
+}
+
+static void on_msg(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	switch (m->h.type) {
+	case MSG_REQUEST:
+		pbft_on_request(p, m, out);
+		break;
+	case MSG_PREPREPARE:
+		pbft_on_preprepare(p, m, out);
+		break;
+	case MSG_PREPARE:
+		pbft_on_prepare(p, m, out);
+		break;
+	case MSG_COMMIT:
+		pbft_on_commit(p, m, out);
+		break;
+	case MSG_CHECKPOINT:
+		pbft_on_checkpoint(p, m, out);
+		break;
+	case MSG_VIEWCHANGE:
+		pbft_on_viewchange(p, m, out);
+		break;
+	case MSG_NEWVIEW:
+		pbft_on_newview(p, m, out);
+		break;
+	case MSG_FETCH:
+		pbft_on_fetch(p, m, out);
+		break;
+	case MSG_BATCH:
+		pbft_on_batch(p, m, out);
+		break;
+	case MSG_FETCH_STATE:
+		pbft_on_fetch_state(p, m, out);
+		break;
+	case MSG_STATE:
+		pbft_on_state(p, m, out);
+		break;
+	default:
+		break;
+	}
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a < b ? a : b;
+}
+
+static int pbft_step(void *core, const struct event *ev, struct effects *out)
+{
+	struct pbft *p = core;
+	p->now_ms = ev->now_ms;
+	if (ev->kind == EV_START)
+		on_start(p, out);
+	else if (ev->kind == EV_TICK)
+		on_tick(p, out);
+	else if (ev->kind == EV_MSG && ev->m)
+		on_msg(p, ev->m, out);
+	pbft_update_vc_timer(p);
+	out->timer_ms = earliest(earliest(p->vc_timer_ms, p->fetch_ms), p->xfer.retry_ms);
+	return 0;
+}
+
+static void pbft_status(void *core, struct core_status *st)
+{
+	struct pbft *p = core;
+	memset(st, 0, sizeof(*st));
+	st->protocol = "pbft";
+	st->view = p->view;
+	st->primary = pbft_primary(p, p->view);
+	st->view_changing = !p->view_active;
+	st->last_executed = p->last_executed;
+	st->stable_checkpoint = p->low;
+	memcpy(st->state_digest, p->stable_digest, WIRE_DIGEST_LEN);
+	st->requests_executed = p->requests_executed;
+	st->rejected_old_view = p->rejected_old_view;
+	st->rejected_out_of_window = p->rejected_out_of_window;
+	st->rejected_conflict = p->rejected_conflict;
+}
+
+const struct core_ops pbft_core_ops = {
+	.name = "pbft",
+	.create = pbft_create,
+	.destroy = pbft_destroy,
+	.recover = pbft_recover,
+	.step = pbft_step,
+	.status = pbft_status,
+};

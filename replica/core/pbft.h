@@ -1,0 +1,215 @@
+/* pbft.h - internal state of the PBFT core (Castro & Liskov, OSDI'99; TOCS'02).
+ *
+ * Files: pbft.c (lifecycle, dispatch, timers, recovery, status), pbft_normal.c
+ * (request, pre-prepare, prepare, commit, execution: §4.2), pbft_checkpoint.c
+ * (checkpoints, garbage collection, state transfer: §4.3, TOCS §6.2),
+ * pbft_viewchange.c (view change, new view, batch fetch: §4.4-4.5).
+ * Only pbft*.c include this header.
+ */
+#ifndef BYZLAB_PBFT_H
+#define BYZLAB_PBFT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "replica/core/core.h"
+#include "replica/core/exec.h"
+
+/* Persisted record kinds (store keys are (kind, key)). */
+enum pbft_rec {
+	REC_META = 1,        /* key 0: view u64 | low u64 | view_active u8 */
+	REC_SNAPSHOT = 2,    /* key seq: exec_snapshot() after executing seq */
+	REC_PREPREPARE = 3,  /* key seq: cpp_len u32 | compact PRE-PREPARE | batch (may be empty) */
+	REC_PREPARED = 4,    /* key seq: the prepared certificate, as a VIEW-CHANGE P-entry */
+	REC_COMMITTED = 5,   /* key seq: view u64 | digest: committed-local, executable */
+	REC_CKPT_PROOF = 6   /* key 0: the C section (2f+1 CHECKPOINTs) proving `low` */
+};
+
+/* Planted bugs (set only by the simulator; a replica has no way to set them): the
+ * simulator's checkers must catch each one. */
+#define PBFT_BUG_COMMIT_QUORUM_2F 0x1u    /* commit with 2f instead of 2f+1 commits */
+#define PBFT_BUG_SKIP_VC_CERTS 0x2u       /* new primary ignores prepared certificates */
+
+/* Pipeline depth: the primary starts a new instance while fewer than this many of its
+ * instances are unexecuted; otherwise requests queue and form the next batch.  This
+ * is what makes batching adapt to load (batch of 1 when idle, batch_max when busy). */
+#define PBFT_PIPELINE 4
+
+/* Largest snapshot accepted in state transfer (KV limit plus the client table). */
+#define PBFT_MAX_SNAPSHOT ((size_t)1 << 30)
+
+struct vote {                   /* one replica's PREPARE, COMMIT or CHECKPOINT */
+	bool have;
+	uint64_t view;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint8_t *raw;           /* the sealed message (PREPARE, CHECKPOINT: proofs), owned */
+	uint32_t raw_len;
+};
+
+struct cert {                   /* a prepared certificate, encoded as a P-entry */
+	uint64_t view;          /* 0 with bytes == NULL: none */
+	uint8_t *bytes;
+	uint32_t len;
+};
+
+struct slot {
+	uint64_t seq;           /* 0: unused */
+	uint64_t view;          /* view of the accepted pre-prepare */
+	bool have_pp;
+	bool prepared;          /* pre-prepare + 2f matching prepares in `view` (§4.2) */
+	bool committed;         /* prepared + 2f+1 matching commits (§4.2) */
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint8_t *cpp;           /* compact pre-prepare of `view` (the primary's vote) */
+	uint32_t cpp_len;
+	uint8_t *batch;         /* the batch with `digest`; NULL while it is fetched */
+	uint32_t batch_len;
+	struct cert cert;       /* highest-view prepared certificate, for VIEW-CHANGE */
+	struct vote prepare[WIRE_MAX_REPLICAS];
+	struct vote commit[WIRE_MAX_REPLICAS];
+};
+
+struct ckpt_votes {             /* CHECKPOINT messages for one sequence number */
+	uint64_t seq;           /* 0: unused */
+	bool mine;              /* we executed seq and took our own checkpoint */
+	uint8_t own[WIRE_DIGEST_LEN];
+	uint8_t *snap;          /* our snapshot at seq, owned until it becomes stable */
+	uint32_t snap_len;
+	struct vote from[WIRE_MAX_REPLICAS];
+};
+
+struct pending {                /* a request waiting: at the primary for a batch, at a
+				 * backup for execution (it watches the primary) */
+	uint8_t *raw;           /* sealed REQUEST, owned; NULL if none */
+	uint32_t len;
+	uint64_t ts;
+	bool queued;            /* the client id is in pend_fifo */
+};
+
+struct vc_msg {                 /* the latest VIEW-CHANGE of one replica */
+	uint64_t view;
+	uint8_t *raw;
+	uint32_t len;
+};
+
+struct state_xfer {             /* fetching the snapshot of a proven checkpoint */
+	uint64_t seq;           /* 0: idle */
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint8_t *proof;         /* C section proving (seq, digest) */
+	uint32_t proof_len;
+	uint8_t *buf;
+	uint64_t total, have;
+	uint32_t peer;          /* asked now; moves on after a timeout or a bad snapshot */
+	uint64_t retry_ms;
+};
+
+struct pbft {
+	struct core_config cfg;
+	struct exec_state exec;
+	uint64_t now_ms;        /* time of the current event */
+	uint64_t view;
+	bool view_active;       /* false between VIEW-CHANGE and NEW-VIEW (§4.4) */
+	uint64_t low;           /* stable checkpoint: the low watermark h */
+	uint64_t last_executed;
+	uint64_t next_seq;      /* primary: last sequence number assigned */
+	uint8_t stable_digest[WIRE_DIGEST_LEN];
+	uint8_t *stable_snap;   /* exec snapshot at low (served in state transfer) */
+	uint32_t stable_snap_len;
+	uint8_t *ckpt_proof;    /* C section proving low */
+	uint32_t ckpt_proof_len;
+
+	struct slot *slots;     /* window entries, indexed by seq % window */
+	struct ckpt_votes *ckpts; /* window / checkpoint_interval + 2 entries */
+	uint32_t n_ckpts;
+	struct vote latest_ckpt[WIRE_MAX_REPLICAS]; /* newest CHECKPOINT per replica */
+
+	/* requests waiting: at most one per client, FIFO by arrival */
+	struct pending *pend;   /* max_clients entries */
+	uint32_t *pend_fifo;    /* ring of client ids */
+	uint32_t pend_head, pend_count; /* fifo entries (some may be withdrawn) */
+	uint32_t pend_live;     /* entries with a request */
+	uint64_t *proposed_ts;  /* per client: highest timestamp put in a pre-prepare */
+	const uint8_t *batch_req[WIRE_MAX_BATCH];       /* scratch for one batch */
+	uint32_t batch_len[WIRE_MAX_BATCH];
+	uint32_t batch_client[WIRE_MAX_BATCH];
+
+	/* view change */
+	struct vc_msg vcs[WIRE_MAX_REPLICAS];
+	uint64_t vc_timer_ms;   /* view-change timer deadline; 0: off */
+	uint32_t vc_streak;     /* view changes since the last progress: timeout doubles */
+	uint64_t nv_sent;       /* view whose NEW-VIEW we sent as its primary */
+	uint64_t fetch_ms;      /* next retransmission of FETCHes for missing batches */
+	struct state_xfer xfer;
+
+	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
+	uint64_t requests_executed;
+	uint64_t view_changes;  /* views entered after the first */
+	struct buf scratch;
+};
+
+static inline uint32_t pbft_primary(const struct pbft *p, uint64_t view)
+{
+	return (uint32_t)(view % p->cfg.n);
+}
+
+static inline bool pbft_is_primary(const struct pbft *p)
+{
+	return pbft_primary(p, p->view) == p->cfg.id;
+}
+
+static inline bool pbft_in_window(const struct pbft *p, uint64_t seq)
+{
+	return seq > p->low && seq <= p->low + p->cfg.window;
+}
+
+/* pbft.c */
+struct slot *pbft_slot(struct pbft *p, uint64_t seq);      /* claims; NULL outside window */
+struct slot *pbft_slot_peek(struct pbft *p, uint64_t seq); /* NULL unless it holds seq */
+void pbft_slot_clear(struct slot *s);
+void pbft_vote_set(struct vote *v, uint64_t view, const uint8_t *digest, const uint8_t *raw,
+		   uint32_t raw_len);
+void pbft_vote_clear(struct vote *v);
+unsigned pbft_count_votes(const struct vote *v, uint32_t n, uint64_t view,
+			  const uint8_t digest[WIRE_DIGEST_LEN]);
+uint8_t *pbft_dup(const void *p, size_t len);
+void pbft_send(struct pbft *p, struct effects *out, int32_t to, size_t off);
+void pbft_persist_meta(struct pbft *p, struct effects *out);
+uint64_t pbft_timeout_ms(const struct pbft *p);
+void pbft_null_digest(uint8_t out[WIRE_DIGEST_LEN]);
+
+/* pbft_normal.c */
+void pbft_on_request(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_on_prepare(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_on_commit(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_try_propose(struct pbft *p, struct effects *out);
+void pbft_try_execute(struct pbft *p, struct effects *out, bool replying);
+void pbft_check_prepared(struct pbft *p, struct slot *s, struct effects *out);
+int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *cpp,
+		 uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len);
+void pbft_persist_slot(struct pbft *p, const struct slot *s, struct effects *out);
+void pbft_pend_push(struct pbft *p, const struct msg *m);
+void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct effects *out);
+
+/* pbft_checkpoint.c */
+void pbft_ckpt_clear(struct ckpt_votes *c);
+void pbft_take_checkpoint(struct pbft *p, struct effects *out);
+void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out);
+int pbft_check_ckpt_proof(struct pbft *p, const uint8_t *proof, size_t len, uint64_t seq,
+			  uint8_t digest[WIRE_DIGEST_LEN]);
+void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
+		     const uint8_t *proof, uint32_t proof_len, struct effects *out);
+void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_xfer_tick(struct pbft *p, struct effects *out);
+
+/* pbft_viewchange.c */
+void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out);
+void pbft_on_viewchange(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_on_newview(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_on_fetch(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_on_batch(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_fetch_missing(struct pbft *p, struct effects *out);
+void pbft_update_vc_timer(struct pbft *p);
+int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len);
+
+#endif

@@ -1,0 +1,352 @@
+/* pbft_checkpoint.c - checkpoints, garbage collection (OSDI'99 §4.3) and state
+ * transfer (TOCS'02 §6.2, simplified to whole snapshots sent in bounded chunks).
+ *
+ * Every checkpoint_interval executed sequence numbers a replica snapshots its state
+ * and multicasts CHECKPOINT(seq, digest).  With 2f+1 matching CHECKPOINTs (its own
+ * among them) the checkpoint is stable: the low watermark moves to seq and every log
+ * record at or below it, and older snapshots, are discarded.  The 2f+1 signed
+ * CHECKPOINTs are kept as the proof (C) that view changes and lagging replicas use.
+ * A replica that learns of a proven checkpoint far ahead of its own execution fetches
+ * that snapshot from a peer, checks it against the proven digest, and installs it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "replica/core/pbft.h"
+
+void pbft_ckpt_clear(struct ckpt_votes *c)
+{
+	for (int i = 0; i < WIRE_MAX_REPLICAS; i++)
+		pbft_vote_clear(&c->from[i]);
+	free(c->snap);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct ckpt_votes *ckpt_entry(struct pbft *p, uint64_t seq)
+{
+	if (seq % p->cfg.checkpoint_interval != 0 || !pbft_in_window(p, seq))
+		return NULL;
+	struct ckpt_votes *c = &p->ckpts[(seq / p->cfg.checkpoint_interval) % p->n_ckpts];
+	if (c->seq != seq) {
+		pbft_ckpt_clear(c);
+		c->seq = seq;
+	}
+	return c;
+}
+
+/* Encode the proof C: n u16, n x (len u32, sealed CHECKPOINT) for the votes matching
+ * digest.  Returns 0, or -1 if fewer than 2f+1 carry their message. */
+static int build_proof(struct pbft *p, const struct vote *votes, const uint8_t *digest,
+		       struct buf *b)
+{
+	buf_reset(b);
+	buf_put_u16(b, 0);
+	uint16_t count = 0;
+	for (uint32_t i = 0; i < p->cfg.n; i++) {
+		const struct vote *v = &votes[i];
+		if (!v->have || !v->raw || memcmp(v->digest, digest, WIRE_DIGEST_LEN) != 0)
+			continue;
+		buf_put_u32(b, v->raw_len);
+		buf_put(b, v->raw, v->raw_len);
+		count++;
+	}
+	if (b->err || count < 2 * p->cfg.f + 1)
+		return -1;
+	set_u16(b->p, count);
+	return 0;
+}
+
+int pbft_check_ckpt_proof(struct pbft *p, const uint8_t *proof, size_t len, uint64_t seq,
+			  uint8_t digest[WIRE_DIGEST_LEN])
+{
+	struct cursor c;
+	cur_init(&c, proof, len);
+	uint16_t n = cur_u16(&c);
+	uint32_t seen = 0;
+	if (!c.ok || n < 2 * p->cfg.f + 1 || n > p->cfg.n)
+		return -1;
+	for (uint16_t i = 0; i < n; i++) {
+		uint32_t l = cur_u32(&c);
+		const uint8_t *raw = cur_bytes(&c, l);
+		struct msg m;
+		if (!raw || wire_decode(raw, l, p->cfg.cluster_id, &m) != WIRE_OK ||
+		    m.h.type != MSG_CHECKPOINT || m.h.seq != seq || m.h.sender >= p->cfg.n ||
+		    (seen & (1u << m.h.sender)))
+			return -1;
+		if (i == 0)
+			memcpy(digest, m.u.dg.digest, WIRE_DIGEST_LEN);
+		else if (memcmp(digest, m.u.dg.digest, WIRE_DIGEST_LEN) != 0)
+			return -1;
+		seen |= 1u << m.h.sender;
+	}
+	return c.ok && c.off == len ? 0 : -1;
+}
+
+static void collect_garbage(struct pbft *p, struct effects *out)
+{
+	for (uint32_t i = 0; i < p->cfg.window; i++)
+		if (p->slots[i].seq && p->slots[i].seq <= p->low)
+			pbft_slot_clear(&p->slots[i]);
+	for (uint32_t i = 0; i < p->n_ckpts; i++)
+		if (p->ckpts[i].seq && p->ckpts[i].seq <= p->low)
+			pbft_ckpt_clear(&p->ckpts[i]);
+	pbft_persist_meta(p, out);
+	effects_persist(out, P_PUT, REC_CKPT_PROOF, 0, p->ckpt_proof, p->ckpt_proof_len);
+	effects_persist(out, P_DEL_BELOW, REC_SNAPSHOT, p->low, NULL, 0);
+	effects_persist(out, P_DEL_BELOW, REC_PREPREPARE, p->low + 1, NULL, 0);
+	effects_persist(out, P_DEL_BELOW, REC_PREPARED, p->low + 1, NULL, 0);
+	effects_persist(out, P_DEL_BELOW, REC_COMMITTED, p->low + 1, NULL, 0);
+}
+
+/* Move the low watermark to seq, whose snapshot (owned, handed over) and proof we have. */
+static void make_stable(struct pbft *p, uint64_t seq, const uint8_t *digest, uint8_t *snap,
+			uint32_t snap_len, const uint8_t *proof, uint32_t proof_len,
+			struct effects *out)
+{
+	uint8_t *proof_copy = pbft_dup(proof, proof_len);
+	if (!proof_copy) {
+		free(snap);
+		return;
+	}
+	free(p->ckpt_proof);
+	p->ckpt_proof = proof_copy;
+	p->ckpt_proof_len = proof_len;
+	free(p->stable_snap);
+	p->stable_snap = snap;
+	p->stable_snap_len = snap_len;
+	p->low = seq;
+	memcpy(p->stable_digest, digest, WIRE_DIGEST_LEN);
+	collect_garbage(p, out);
+	pbft_try_propose(p, out); /* the window moved */
+}
+
+static void check_stable(struct pbft *p, struct ckpt_votes *c, struct effects *out)
+{
+	if (!c->mine || c->seq <= p->low)
+		return;
+	if (pbft_count_votes(c->from, p->cfg.n, 0, c->own) < 2 * p->cfg.f + 1)
+		return;
+	if (build_proof(p, c->from, c->own, &p->scratch) != 0)
+		return;
+	uint8_t *snap = c->snap; /* handed over to the stable state */
+	c->snap = NULL;
+	make_stable(p, c->seq, c->own, snap, c->snap_len, p->scratch.p,
+		    (uint32_t)p->scratch.len, out);
+}
+
+void pbft_take_checkpoint(struct pbft *p, struct effects *out)
+{
+	uint64_t seq = p->last_executed;
+	struct ckpt_votes *c = ckpt_entry(p, seq);
+	if (!c)
+		return;
+	buf_reset(&p->scratch);
+	exec_snapshot(&p->exec, &p->scratch);
+	if (p->scratch.err)
+		return;
+	c->mine = true;
+	crypto_digest(p->scratch.p, p->scratch.len, c->own);
+	free(c->snap);
+	c->snap = pbft_dup(p->scratch.p, p->scratch.len);
+	c->snap_len = c->snap ? (uint32_t)p->scratch.len : 0;
+	effects_persist(out, P_PUT, REC_SNAPSHOT, seq, p->scratch.p, p->scratch.len);
+	size_t off = wire_put_digest(&out->arena, MSG_CHECKPOINT, p->cfg.cluster_id, p->cfg.id,
+				     p->view, seq, c->own);
+	pbft_send(p, out, TO_OTHERS, off);
+	if (out->arena.err)
+		return;
+	pbft_vote_set(&c->from[p->cfg.id], 0, c->own, out->arena.p + off,
+		      (uint32_t)(out->arena.len - off));
+	pbft_vote_set(&p->latest_ckpt[p->cfg.id], seq, c->own, out->arena.p + off,
+		      (uint32_t)(out->arena.len - off));
+	check_stable(p, c, out);
+}
+
+/* Are we a checkpoint interval or more behind a checkpoint 2f+1 replicas proved?
+ * (latest_ckpt holds each replica's newest CHECKPOINT; its view field holds seq.) */
+static void check_behind(struct pbft *p, struct effects *out)
+{
+	for (uint32_t i = 0; i < p->cfg.n; i++) {
+		const struct vote *v = &p->latest_ckpt[i];
+		if (!v->have || v->view < p->last_executed + p->cfg.checkpoint_interval ||
+		    v->view <= p->xfer.seq)
+			continue;
+		if (pbft_count_votes(p->latest_ckpt, p->cfg.n, v->view, v->digest) <
+		    2 * p->cfg.f + 1)
+			continue;
+		struct buf proof;
+		buf_init(&proof);
+		if (build_proof(p, p->latest_ckpt, v->digest, &proof) == 0)
+			pbft_want_state(p, v->view, v->digest, proof.p, (uint32_t)proof.len, out);
+		buf_free(&proof);
+		return;
+	}
+}
+
+void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	if (m->h.sender == p->cfg.id)
+		return;
+	struct vote *latest = &p->latest_ckpt[m->h.sender];
+	if (!latest->have || m->h.seq > latest->view)
+		pbft_vote_set(latest, m->h.seq, m->u.dg.digest, m->raw, (uint32_t)m->raw_len);
+	if (m->h.seq <= p->low)
+		return; /* already stable here: nothing to learn */
+	struct ckpt_votes *c = ckpt_entry(p, m->h.seq);
+	if (c) {
+		struct vote *v = &c->from[m->h.sender];
+		if (v->have && memcmp(v->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0) {
+			p->rejected_conflict++;
+			return;
+		}
+		if (!v->have) {
+			pbft_vote_set(v, 0, m->u.dg.digest, m->raw, (uint32_t)m->raw_len);
+			check_stable(p, c, out);
+		}
+	} else if (m->h.seq % p->cfg.checkpoint_interval != 0) {
+		p->rejected_out_of_window++;
+	}
+	check_behind(p, out);
+}
+
+/* ---- state transfer ---- */
+
+static uint32_t next_peer(const struct pbft *p, uint32_t peer)
+{
+	peer = (peer + 1) % p->cfg.n;
+	return peer == p->cfg.id ? (peer + 1) % p->cfg.n : peer;
+}
+
+static void ask_state(struct pbft *p, struct effects *out)
+{
+	size_t off = wire_begin(&out->arena, MSG_FETCH_STATE, p->cfg.cluster_id, p->cfg.id,
+				p->view, p->xfer.seq);
+	buf_put_u64(&out->arena, p->xfer.have);
+	wire_finish(&out->arena, off);
+	pbft_send(p, out, (int32_t)p->xfer.peer, off);
+	p->xfer.retry_ms = p->now_ms + p->cfg.view_timeout_ms;
+}
+
+void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
+		     const uint8_t *proof, uint32_t proof_len, struct effects *out)
+{
+	if (seq <= p->xfer.seq || seq <= p->last_executed)
+		return;
+	uint8_t *copy = pbft_dup(proof, proof_len);
+	if (!copy)
+		return;
+	free(p->xfer.proof);
+	free(p->xfer.buf);
+	uint32_t peer = p->xfer.seq ? p->xfer.peer : p->cfg.id;
+	p->xfer = (struct state_xfer){.seq = seq, .proof = copy, .proof_len = proof_len,
+				      .peer = next_peer(p, peer)};
+	memcpy(p->xfer.digest, digest, WIRE_DIGEST_LEN);
+	ask_state(p, out);
+}
+
+void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	if (m->h.seq != p->low || !p->stable_snap_len || m->u.offset >= p->stable_snap_len)
+		return; /* we only serve our stable checkpoint */
+	uint64_t left = p->stable_snap_len - m->u.offset;
+	uint32_t len = left < WIRE_STATE_CHUNK ? (uint32_t)left : WIRE_STATE_CHUNK;
+	size_t off = wire_begin(&out->arena, MSG_STATE, p->cfg.cluster_id, p->cfg.id, p->view,
+				p->low);
+	buf_put_u64(&out->arena, p->stable_snap_len);
+	buf_put_u64(&out->arena, m->u.offset);
+	buf_put_u32(&out->arena, len);
+	buf_put(&out->arena, p->stable_snap + m->u.offset, len);
+	wire_finish(&out->arena, off);
+	pbft_send(p, out, (int32_t)m->h.sender, off);
+}
+
+static void xfer_reset(struct pbft *p)
+{
+	free(p->xfer.proof);
+	free(p->xfer.buf);
+	memset(&p->xfer, 0, sizeof(p->xfer));
+}
+
+/* The snapshot is complete and matches the proven digest: adopt it. */
+static void install_state(struct pbft *p, struct effects *out)
+{
+	struct state_xfer *x = &p->xfer;
+	if (exec_restore(&p->exec, x->buf, x->total) != 0) {
+		p->rejected_conflict++;
+		xfer_reset(p);
+		return;
+	}
+	p->last_executed = x->seq;
+	if (p->next_seq < x->seq)
+		p->next_seq = x->seq;
+	effects_persist(out, P_PUT, REC_SNAPSHOT, x->seq, x->buf, x->total);
+	for (uint32_t c = 0; c < p->cfg.max_clients; c++)
+		if (p->pend[c].raw && exec_classify(&p->exec, c, p->pend[c].ts) != EXEC_NEW) {
+			free(p->pend[c].raw);
+			p->pend[c].raw = NULL;
+			p->pend_live--;
+		}
+	uint8_t *snap = x->buf;
+	x->buf = NULL;
+	if (x->seq > p->low)
+		make_stable(p, x->seq, x->digest, snap, (uint32_t)x->total, x->proof,
+			    x->proof_len, out);
+	else
+		free(snap);
+	xfer_reset(p);
+	pbft_try_execute(p, out, false);
+}
+
+void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	struct state_xfer *x = &p->xfer;
+	const struct body_state *st = &m->u.st;
+	if (!x->seq || m->h.seq != x->seq || m->h.sender != x->peer || st->offset != x->have ||
+	    st->total > PBFT_MAX_SNAPSHOT || (x->have && st->total != x->total))
+		return;
+	if (p->last_executed >= x->seq) {
+		xfer_reset(p); /* caught up by ourselves meanwhile */
+		return;
+	}
+	uint8_t *grown = realloc(x->buf, x->have + st->len + 1);
+	if (!grown)
+		return;
+	x->buf = grown;
+	memcpy(x->buf + x->have, st->chunk, st->len);
+	x->have += st->len;
+	x->total = st->total;
+	if (x->have < x->total) {
+		ask_state(p, out);
+		return;
+	}
+	uint8_t d[WIRE_DIGEST_LEN];
+	crypto_digest(x->buf, x->total, d);
+	if (memcmp(d, x->digest, WIRE_DIGEST_LEN) == 0) {
+		install_state(p, out);
+		return;
+	}
+	/* A lying peer: its snapshot is not the one 2f+1 replicas vouched for. */
+	p->rejected_conflict++;
+	free(x->buf);
+	x->buf = NULL;
+	x->have = x->total = 0;
+	x->peer = next_peer(p, x->peer);
+	ask_state(p, out);
+}
+
+void pbft_xfer_tick(struct pbft *p, struct effects *out)
+{
+	struct state_xfer *x = &p->xfer;
+	if (!x->seq || p->now_ms < x->retry_ms)
+		return;
+	if (p->last_executed >= x->seq) {
+		xfer_reset(p);
+		return;
+	}
+	x->peer = next_peer(p, x->peer); /* silent or slow: ask another */
+	free(x->buf);
+	x->buf = NULL;
+	x->have = x->total = 0;
+	ask_state(p, out);
+}

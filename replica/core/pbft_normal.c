@@ -1,0 +1,418 @@
+/* pbft_normal.c - PBFT normal-case operation (Castro & Liskov, OSDI'99 §4.2).
+ *
+ *   client --REQUEST--> primary --PRE-PREPARE--> backups --PREPARE--> all
+ *   prepared  = pre-prepare + 2f matching prepares from distinct backups
+ *   committed = prepared + 2f+1 matching commits from distinct replicas
+ *   execute in sequence order, then REPLY to the client.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "replica/core/pbft.h"
+
+static unsigned commit_quorum(const struct pbft *p)
+{
+	if (p->cfg.plant_bugs & PBFT_BUG_COMMIT_QUORUM_2F)
+		return 2 * p->cfg.f;
+	return 2 * p->cfg.f + 1;
+}
+
+static void send_reply(struct pbft *p, uint32_t client, uint64_t ts, const uint8_t *result,
+		       uint32_t len, struct effects *out)
+{
+	size_t off = wire_put_reply(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
+				    client, ts, result, len);
+	auth_seal(p->cfg.auth, &out->arena, off);
+	effects_send(out, TO_CLIENT, client, off);
+}
+
+static void send_raw(struct effects *out, int32_t to, const uint8_t *raw, size_t len)
+{
+	size_t off = out->arena.len;
+	buf_put(&out->arena, raw, len);
+	effects_send(out, to, 0, off);
+}
+
+/* Send our PREPARE or COMMIT for s and keep it as our own vote. */
+void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct effects *out)
+{
+	size_t off = wire_put_digest(&out->arena, type, p->cfg.cluster_id, p->cfg.id, s->view,
+				     s->seq, s->digest);
+	pbft_send(p, out, TO_OTHERS, off);
+	if (out->arena.err)
+		return;
+	struct slot *ms = (struct slot *)s;
+	struct vote *v = type == MSG_PREPARE ? &ms->prepare[p->cfg.id] : &ms->commit[p->cfg.id];
+	pbft_vote_set(v, s->view, s->digest, out->arena.p + off,
+		      (uint32_t)(out->arena.len - off));
+}
+
+/* ---- waiting requests ---- */
+
+void pbft_pend_push(struct pbft *p, const struct msg *m)
+{
+	uint32_t c = m->h.sender;
+	struct pending *pe = &p->pend[c];
+	uint8_t *copy = pbft_dup(m->raw, m->raw_len);
+	if (!copy)
+		return; /* dropped: the client retransmits */
+	if (!pe->queued) {
+		uint32_t tail = (p->pend_head + p->pend_count) % p->cfg.max_clients;
+		p->pend_fifo[tail] = c;
+		p->pend_count++;
+		pe->queued = true;
+	}
+	if (!pe->raw)
+		p->pend_live++;
+	free(pe->raw);
+	pe->raw = copy;
+	pe->len = (uint32_t)m->raw_len;
+	pe->ts = m->u.req.timestamp;
+}
+
+/* The client's request up to ts executed: it no longer waits. */
+static void pend_done(struct pbft *p, uint32_t c, uint64_t ts)
+{
+	struct pending *pe = &p->pend[c];
+	if (!pe->raw || pe->ts > ts)
+		return;
+	free(pe->raw);
+	pe->raw = NULL;
+	p->pend_live--;
+}
+
+void pbft_on_request(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	uint32_t c = m->h.sender;
+	const uint8_t *result;
+	uint32_t len;
+	int verdict = exec_classify(&p->exec, c, m->u.req.timestamp);
+	if (verdict == EXEC_CACHED) {
+		/* §4.1: a retransmission of the last executed request gets the cached reply */
+		exec_request(&p->exec, m, &result, &len);
+		send_reply(p, c, m->u.req.timestamp, result, len, out);
+		return;
+	}
+	if (verdict != EXEC_NEW || m->u.req.timestamp <= p->proposed_ts[c])
+		return; /* stale, or already in a pre-prepare in flight */
+	if (p->pend[c].raw && p->pend[c].ts >= m->u.req.timestamp)
+		return; /* already waiting */
+	pbft_pend_push(p, m);
+	if (!pbft_is_primary(p)) {
+		/* §4.4: a backup relays the request to the primary and watches it: the
+		 * view-change timer runs while a request waits (pbft_update_vc_timer). */
+		if (p->view_active)
+			send_raw(out, (int32_t)pbft_primary(p, p->view), m->raw, m->raw_len);
+		return;
+	}
+	pbft_try_propose(p, out);
+}
+
+/* ---- batching and proposing (primary) ---- */
+
+static uint32_t inflight(const struct pbft *p)
+{
+	return (uint32_t)(p->next_seq - p->last_executed);
+}
+
+/* Take up to batch_max waiting requests, in arrival order. */
+static uint16_t take_batch(struct pbft *p)
+{
+	uint16_t count = 0;
+	while (p->pend_count > 0 && count < p->cfg.batch_max) {
+		uint32_t c = p->pend_fifo[p->pend_head];
+		p->pend_head = (p->pend_head + 1) % p->cfg.max_clients;
+		p->pend_count--;
+		struct pending *pe = &p->pend[c];
+		pe->queued = false;
+		if (!pe->raw)
+			continue; /* withdrawn: executed meanwhile */
+		p->batch_req[count] = pe->raw;
+		p->batch_len[count] = pe->len;
+		p->batch_client[count] = c;
+		p->proposed_ts[c] = pe->ts;
+		count++;
+	}
+	return count;
+}
+
+static void propose_one(struct pbft *p, struct effects *out)
+{
+	uint16_t count = take_batch(p);
+	if (count == 0)
+		return;
+	uint64_t seq = ++p->next_seq;
+	size_t off = wire_put_preprepare(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
+					 seq, count, p->batch_req, p->batch_len);
+	for (uint16_t i = 0; i < count; i++)
+		pend_done(p, p->batch_client[i], p->pend[p->batch_client[i]].ts);
+	pbft_send(p, out, TO_OTHERS, off);
+	if (out->arena.err)
+		return;
+	const uint8_t *pp = out->arena.p + off;
+	uint32_t body_len = get_u32(pp + WIRE_OFF_BODY_LEN);
+	uint8_t digest[WIRE_DIGEST_LEN];
+	crypto_digest(pp + WIRE_HDR_LEN, body_len, digest);
+	buf_reset(&p->scratch);
+	wire_put_cpp(&p->scratch, pp, out->arena.len - off, digest);
+	struct slot *s = pbft_slot(p, seq);
+	if (p->scratch.err || pbft_install(p, s, p->view, p->scratch.p, (uint32_t)p->scratch.len,
+					   pp + WIRE_HDR_LEN, body_len) != 0) {
+		out->arena.err = WIRE_E_NOMEM; /* cannot keep our word: fail the step */
+		return;
+	}
+	/* Persisted before the send leaves (driver order): a restarted primary must
+	 * never assign this sequence number to another batch in this view. */
+	pbft_persist_slot(p, s, out);
+}
+
+void pbft_try_propose(struct pbft *p, struct effects *out)
+{
+	if (!pbft_is_primary(p) || !p->view_active)
+		return;
+	while (p->pend_live > 0 && inflight(p) < PBFT_PIPELINE &&
+	       pbft_in_window(p, p->next_seq + 1))
+		propose_one(p, out);
+}
+
+/* ---- pre-prepare, prepare, commit ---- */
+
+/* Install an accepted pre-prepare (compact form; batch if we have it) in slot s. */
+int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *cpp,
+		 uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len)
+{
+	struct compact_pp c;
+	if (wire_decode_cpp(cpp, cpp_len, p->cfg.cluster_id, &c) != WIRE_OK)
+		return -1;
+	if (batch) {
+		uint8_t d[WIRE_DIGEST_LEN];
+		crypto_digest(batch, batch_len, d);
+		if (memcmp(d, c.digest, WIRE_DIGEST_LEN) != 0)
+			return -1;
+	}
+	bool same = s->have_pp && memcmp(s->digest, c.digest, WIRE_DIGEST_LEN) == 0;
+	uint8_t *cpp_copy = pbft_dup(cpp, cpp_len);
+	if (!cpp_copy)
+		return -1;
+	if (batch || !same) {
+		uint8_t *batch_copy = batch ? pbft_dup(batch, batch_len) : NULL;
+		if (batch && !batch_copy) {
+			free(cpp_copy);
+			return -1;
+		}
+		free(s->batch);
+		s->batch = batch_copy;
+		s->batch_len = batch ? batch_len : 0;
+	}
+	free(s->cpp);
+	s->cpp = cpp_copy;
+	s->cpp_len = cpp_len;
+	if (s->view != view)
+		s->prepared = false; /* prepared is per view */
+	s->committed = s->committed && same;
+	s->view = view;
+	s->have_pp = true;
+	memcpy(s->digest, c.digest, WIRE_DIGEST_LEN);
+	return 0;
+}
+
+void pbft_persist_slot(struct pbft *p, const struct slot *s, struct effects *out)
+{
+	buf_reset(&p->scratch);
+	buf_put_u32(&p->scratch, s->cpp_len);
+	buf_put(&p->scratch, s->cpp, s->cpp_len);
+	if (s->batch)
+		buf_put(&p->scratch, s->batch, s->batch_len);
+	if (p->scratch.err) {
+		out->arena.err = WIRE_E_NOMEM;
+		return;
+	}
+	effects_persist(out, P_PUT, REC_PREPREPARE, s->seq, p->scratch.p, p->scratch.len);
+}
+
+static void persist_committed(struct pbft *p, const struct slot *s, struct effects *out)
+{
+	uint8_t val[8 + WIRE_DIGEST_LEN];
+	set_u64(val, s->view);
+	memcpy(val + 8, s->digest, WIRE_DIGEST_LEN);
+	effects_persist(out, P_PUT, REC_COMMITTED, s->seq, val, sizeof(val));
+	(void)p;
+}
+
+static void check_committed(struct pbft *p, struct slot *s, struct effects *out)
+{
+	if (!s->prepared || s->committed)
+		return;
+	if (pbft_count_votes(s->commit, p->cfg.n, s->view, s->digest) < commit_quorum(p))
+		return;
+	s->committed = true;
+	persist_committed(p, s, out);
+	pbft_try_execute(p, out, true);
+}
+
+/* Keep the certificate (compact pre-prepare + the matching PREPAREs) as a ready
+ * VIEW-CHANGE P-entry, and persist it before our COMMIT leaves. */
+static int make_cert(struct pbft *p, struct slot *s, struct effects *out)
+{
+	struct buf *b = &p->scratch;
+	buf_reset(b);
+	buf_put_u32(b, s->cpp_len);
+	buf_put(b, s->cpp, s->cpp_len);
+	size_t count_at = b->len;
+	uint16_t count = 0;
+	buf_put_u16(b, 0);
+	for (uint32_t i = 0; i < p->cfg.n; i++) {
+		const struct vote *v = &s->prepare[i];
+		if (!v->have || !v->raw || v->view != s->view ||
+		    memcmp(v->digest, s->digest, WIRE_DIGEST_LEN) != 0)
+			continue;
+		buf_put_u32(b, v->raw_len);
+		buf_put(b, v->raw, v->raw_len);
+		count++;
+	}
+	if (b->err || count < 2 * p->cfg.f)
+		return -1;
+	set_u16(b->p + count_at, count);
+	uint8_t *bytes = pbft_dup(b->p, b->len);
+	if (!bytes)
+		return -1;
+	free(s->cert.bytes);
+	s->cert = (struct cert){.view = s->view, .bytes = bytes, .len = (uint32_t)b->len};
+	effects_persist(out, P_PUT, REC_PREPARED, s->seq, bytes, b->len);
+	return 0;
+}
+
+void pbft_check_prepared(struct pbft *p, struct slot *s, struct effects *out)
+{
+	if (!s->have_pp || s->prepared || !p->view_active || s->view != p->view)
+		return;
+	/* The primary sends no PREPARE: its pre-prepare stands for it, so 2f prepares
+	 * from distinct backups are needed (the primary's vote slot stays empty). */
+	if (pbft_count_votes(s->prepare, p->cfg.n, s->view, s->digest) < 2 * p->cfg.f)
+		return;
+	if (make_cert(p, s, out) != 0)
+		return;
+	s->prepared = true;
+	pbft_send_vote(p, MSG_COMMIT, s, out);
+	check_committed(p, s, out);
+}
+
+/* Common admission for messages of the normal case: current, active view; in window. */
+static struct slot *admit(struct pbft *p, const struct msg *m)
+{
+	if (m->h.view < p->view) {
+		p->rejected_old_view++; /* a zombie's or a slow replica's: the view fences it */
+		return NULL;
+	}
+	if (m->h.view > p->view || !p->view_active)
+		return NULL; /* a view we have not entered yet; the view change will tell */
+	struct slot *s = pbft_slot(p, m->h.seq);
+	if (!s)
+		p->rejected_out_of_window++;
+	return s;
+}
+
+void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	if (m->h.sender != pbft_primary(p, m->h.view) || m->h.sender == p->cfg.id) {
+		p->rejected_conflict++; /* only the view's primary may assign numbers */
+		return;
+	}
+	struct slot *s = admit(p, m);
+	if (!s)
+		return;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	crypto_digest(m->body, m->h.body_len, digest);
+	if (s->have_pp && s->view == m->h.view) {
+		if (memcmp(digest, s->digest, WIRE_DIGEST_LEN) != 0)
+			p->rejected_conflict++; /* equivocation: the first one stands */
+		else if (!s->batch)
+			pbft_install(p, s, s->view, s->cpp, s->cpp_len, m->body, m->h.body_len);
+		return;
+	}
+	buf_reset(&p->scratch);
+	wire_put_cpp(&p->scratch, m->raw, m->raw_len, digest);
+	if (p->scratch.err || pbft_install(p, s, m->h.view, p->scratch.p,
+					   (uint32_t)p->scratch.len, m->body, m->h.body_len) != 0)
+		return;
+	pbft_persist_slot(p, s, out);
+	pbft_send_vote(p, MSG_PREPARE, s, out);
+	pbft_check_prepared(p, s, out);
+}
+
+/* Record a PREPARE or COMMIT vote; a second, different vote of the same sender for
+ * the same slot and view is a conflict and is ignored (the first one stands). */
+static bool take_vote(struct pbft *p, struct vote *v, const struct msg *m, bool keep_raw)
+{
+	if (v->have && v->view == m->h.view) {
+		if (memcmp(v->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0)
+			p->rejected_conflict++;
+		return false;
+	}
+	pbft_vote_set(v, m->h.view, m->u.dg.digest, keep_raw ? m->raw : NULL,
+		      (uint32_t)m->raw_len);
+	return true;
+}
+
+void pbft_on_prepare(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	if (m->h.sender == pbft_primary(p, m->h.view) || m->h.sender == p->cfg.id) {
+		p->rejected_conflict++; /* the primary does not prepare (§4.2) */
+		return;
+	}
+	struct slot *s = admit(p, m);
+	if (s && take_vote(p, &s->prepare[m->h.sender], m, true))
+		pbft_check_prepared(p, s, out);
+}
+
+void pbft_on_commit(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	if (m->h.sender == p->cfg.id)
+		return;
+	struct slot *s = admit(p, m);
+	if (s && take_vote(p, &s->commit[m->h.sender], m, false))
+		check_committed(p, s, out);
+}
+
+/* ---- execution ---- */
+
+static void execute_batch(struct pbft *p, struct slot *s, struct effects *out, bool replying)
+{
+	struct body_preprepare b;
+	struct msg req;
+	if (wire_decode_batch(s->batch, s->batch_len, p->cfg.cluster_id, &b) != WIRE_OK)
+		abort(); /* its digest matched what we checked on arrival: memory corruption */
+	for (uint16_t i = 0; i < b.count; i++) {
+		const uint8_t *result;
+		uint32_t len;
+		if (wire_decode(b.req[i], b.req_len[i], p->cfg.cluster_id, &req) != WIRE_OK)
+			abort();
+		int verdict = exec_request(&p->exec, &req, &result, &len);
+		pend_done(p, req.h.sender, req.u.req.timestamp);
+		if (verdict == EXEC_STALE)
+			continue; /* §4.1: older than the client's last: never re-executed */
+		if (verdict == EXEC_NEW) {
+			p->requests_executed++;
+			p->vc_streak = 0; /* progress: the view-change timeout resets */
+			p->vc_timer_ms = 0; /* and the timer restarts (pbft_update_vc_timer) */
+		}
+		if (replying)
+			send_reply(p, req.h.sender, req.u.req.timestamp, result, len, out);
+	}
+	effects_exec(out, s->seq, s->view, s->digest, b.count);
+}
+
+void pbft_try_execute(struct pbft *p, struct effects *out, bool replying)
+{
+	for (;;) {
+		struct slot *s = pbft_slot_peek(p, p->last_executed + 1);
+		if (!s || !s->committed || !s->batch)
+			break; /* not committed yet, or its batch is still being fetched */
+		execute_batch(p, s, out, replying);
+		p->last_executed = s->seq;
+		if (s->seq % p->cfg.checkpoint_interval == 0)
+			pbft_take_checkpoint(p, out);
+	}
+	pbft_try_propose(p, out);
+}

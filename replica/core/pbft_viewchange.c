@@ -1,0 +1,512 @@
+/* pbft_viewchange.c - view changes (OSDI'99 §4.4, liveness rules §4.5.2) and
+ * fetching batches by digest.
+ *
+ *   backup timer expires          -> VIEW-CHANGE(v+1, h, C, P) to all
+ *   f+1 VIEW-CHANGEs for views > v -> join the smallest of those views
+ *   primary of v+1 with 2f+1       -> NEW-VIEW(v+1, V, O) to all, enters v+1
+ *   backups check O against V      -> enter v+1, PREPARE every entry of O
+ *
+ * O is computed deterministically from V: min-s = the highest stable checkpoint in V,
+ * max-s = the highest prepared sequence number; every n in (min-s, max-s] gets the
+ * digest of the highest-view prepared certificate for n, or the null request.  The
+ * entries of O are compact pre-prepares (wire.h): a replica that lacks a batch
+ * FETCHes it by digest from any replica.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "replica/core/pbft.h"
+
+struct o_entry {
+	uint64_t seq;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint32_t body_len;
+	uint64_t cert_view;     /* 0 and !have_cert: the null request */
+	bool have_cert;
+};
+
+struct o_set {
+	uint64_t min_s, max_s;
+	const uint8_t *proof;   /* C of the VIEW-CHANGE that claims min_s */
+	uint32_t proof_len;
+	uint8_t min_digest[WIRE_DIGEST_LEN];
+	struct o_entry *e;      /* max_s - min_s entries */
+};
+
+void pbft_update_vc_timer(struct pbft *p)
+{
+	if (!p->view_active)
+		return; /* the view change's own timer, set when it started */
+	bool waiting = !pbft_is_primary(p) && p->pend_live > 0;
+	if (!waiting)
+		p->vc_timer_ms = 0;
+	else if (!p->vc_timer_ms)
+		p->vc_timer_ms = p->now_ms + pbft_timeout_ms(p);
+}
+
+/* ---- VIEW-CHANGE ---- */
+
+static void send_viewchange(struct pbft *p, struct effects *out)
+{
+	struct buf *b = &out->arena;
+	size_t off = wire_begin(b, MSG_VIEWCHANGE, p->cfg.cluster_id, p->cfg.id, p->view, p->low);
+	if (p->low > 0 && p->ckpt_proof)
+		buf_put(b, p->ckpt_proof, p->ckpt_proof_len); /* C: already n u16 | entries */
+	else
+		buf_put_u16(b, 0);
+	size_t count_at = b->len;
+	uint32_t count = 0;
+	buf_put_u32(b, 0);
+	for (uint64_t seq = p->low + 1; seq <= p->low + p->cfg.window; seq++) {
+		struct slot *s = pbft_slot_peek(p, seq);
+		if (!s || !s->cert.bytes)
+			continue;
+		buf_put(b, s->cert.bytes, s->cert.len);
+		count++;
+	}
+	if (b->err)
+		return;
+	set_u32(b->p + count_at, count);
+	wire_finish(b, off);
+	pbft_send(p, out, TO_OTHERS, off);
+	if (b->err)
+		return;
+	struct vc_msg *mine = &p->vcs[p->cfg.id];
+	free(mine->raw);
+	mine->raw = pbft_dup(b->p + off, b->len - off);
+	mine->len = (uint32_t)(b->len - off);
+	mine->view = p->view;
+}
+
+static void try_new_view(struct pbft *p, struct effects *out);
+
+void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out)
+{
+	if (view <= p->view && p->view_active)
+		return;
+	if (view < p->view)
+		return;
+	p->view = view;
+	p->view_active = false;
+	p->vc_streak++;
+	p->vc_timer_ms = p->now_ms + pbft_timeout_ms(p);
+	pbft_persist_meta(p, out); /* never again act in an older view, even after a crash */
+	send_viewchange(p, out);
+	try_new_view(p, out);
+}
+
+/* Is this a well-formed VIEW-CHANGE for its view?  (Signatures were checked at the
+ * edge; here: the checkpoint proof and every prepared certificate hold together.) */
+static int validate_vc(struct pbft *p, const struct msg *m)
+{
+	uint64_t h = m->h.seq;
+	if (h % p->cfg.checkpoint_interval != 0)
+		return -1;
+	if (h > 0) {
+		uint8_t d[WIRE_DIGEST_LEN];
+		size_t c_len = (size_t)(m->u.vc.pset - m->body) - 4;
+		if (pbft_check_ckpt_proof(p, m->body, c_len, h, d) != 0)
+			return -1;
+	}
+	struct cursor c;
+	struct vc_prepared e;
+	struct msg prep;
+	uint64_t last = h;
+	int rc;
+	wire_vc_begin(m, &c);
+	while ((rc = wire_vc_next(&c, p->cfg.cluster_id, &e)) > 0) {
+		const struct compact_pp *pp = &e.pp;
+		uint32_t primary = pbft_primary(p, pp->h.view);
+		if (pp->h.seq <= last || pp->h.seq > h + p->cfg.window ||
+		    pp->h.view >= m->h.view || pp->h.sender != primary || e.n_prep < 2 * p->cfg.f)
+			return -1;
+		last = pp->h.seq;
+		uint32_t seen = 0;
+		for (uint16_t i = 0; i < e.n_prep; i++) {
+			if (wire_decode(e.prep[i], e.prep_len[i], p->cfg.cluster_id, &prep) != WIRE_OK ||
+			    prep.h.view != pp->h.view || prep.h.seq != pp->h.seq ||
+			    prep.h.sender >= p->cfg.n || prep.h.sender == primary ||
+			    (seen & (1u << prep.h.sender)) ||
+			    memcmp(prep.u.dg.digest, pp->digest, WIRE_DIGEST_LEN) != 0)
+				return -1;
+			seen |= 1u << prep.h.sender;
+		}
+	}
+	return rc;
+}
+
+/* §4.5.2: f+1 replicas want views above ours: join the smallest of them, so that a
+ * single faulty replica cannot start view changes but correct ones are not left behind. */
+static void maybe_join(struct pbft *p, struct effects *out)
+{
+	uint32_t count = 0;
+	uint64_t smallest = 0;
+	for (uint32_t i = 0; i < p->cfg.n; i++) {
+		const struct vc_msg *v = &p->vcs[i];
+		if (i == p->cfg.id || !v->raw || v->view <= p->view)
+			continue;
+		count++;
+		if (!smallest || v->view < smallest)
+			smallest = v->view;
+	}
+	if (count >= p->cfg.f + 1)
+		pbft_start_view_change(p, smallest, out);
+}
+
+void pbft_on_viewchange(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	uint64_t v = m->h.view;
+	if (v < p->view || (v == p->view && p->view_active)) {
+		if (v < p->view)
+			p->rejected_old_view++;
+		return;
+	}
+	if (m->h.sender == p->cfg.id)
+		return;
+	if (validate_vc(p, m) != 0) {
+		p->rejected_conflict++; /* e.g. fake prepared certificates */
+		return;
+	}
+	struct vc_msg *slot = &p->vcs[m->h.sender];
+	if (slot->raw && slot->view >= v)
+		return;
+	uint8_t *copy = pbft_dup(m->raw, m->raw_len);
+	if (!copy)
+		return;
+	free(slot->raw);
+	*slot = (struct vc_msg){.view = v, .raw = copy, .len = (uint32_t)m->raw_len};
+	maybe_join(p, out);
+	try_new_view(p, out);
+}
+
+/* ---- computing O from V ---- */
+
+static void o_free(struct o_set *o)
+{
+	free(o->e);
+	memset(o, 0, sizeof(*o));
+}
+
+static void o_take_vc(struct pbft *p, const struct msg *vc, struct o_set *o)
+{
+	struct cursor c;
+	struct vc_prepared e;
+	wire_vc_begin(vc, &c);
+	while (wire_vc_next(&c, p->cfg.cluster_id, &e) > 0) {
+		if (e.pp.h.seq <= o->min_s || e.pp.h.seq > o->max_s)
+			continue;
+		struct o_entry *x = &o->e[e.pp.h.seq - o->min_s - 1];
+		if (x->have_cert && x->cert_view >= e.pp.h.view)
+			continue;
+		x->have_cert = true;
+		x->cert_view = e.pp.h.view;
+		x->body_len = e.pp.h.body_len;
+		memcpy(x->digest, e.pp.digest, WIRE_DIGEST_LEN);
+	}
+}
+
+/* Compute O from the VIEW-CHANGE messages vcs[0..k).  Returns 0, or -1. */
+static int compute_o(struct pbft *p, const struct msg *vcs, uint32_t k, struct o_set *o)
+{
+	memset(o, 0, sizeof(*o));
+	for (uint32_t i = 0; i < k; i++) {
+		if (vcs[i].h.seq >= o->min_s) {
+			o->min_s = vcs[i].h.seq;
+			o->proof = vcs[i].body;
+			o->proof_len = (uint32_t)(vcs[i].u.vc.pset - vcs[i].body) - 4;
+		}
+	}
+	if (o->min_s > 0 &&
+	    pbft_check_ckpt_proof(p, o->proof, o->proof_len, o->min_s, o->min_digest) != 0)
+		return -1;
+	o->max_s = o->min_s;
+	for (uint32_t i = 0; i < k; i++) {
+		struct cursor c;
+		struct vc_prepared e;
+		wire_vc_begin(&vcs[i], &c);
+		while (wire_vc_next(&c, p->cfg.cluster_id, &e) > 0)
+			if (e.pp.h.seq > o->max_s)
+				o->max_s = e.pp.h.seq;
+	}
+	if (o->max_s - o->min_s > p->cfg.window)
+		return -1;
+	o->e = calloc(o->max_s - o->min_s + 1, sizeof(*o->e));
+	if (!o->e)
+		return -1;
+	uint8_t null_digest[WIRE_DIGEST_LEN];
+	pbft_null_digest(null_digest);
+	for (uint64_t n = o->min_s + 1; n <= o->max_s; n++) {
+		struct o_entry *x = &o->e[n - o->min_s - 1];
+		x->seq = n;
+		x->body_len = 2;
+		memcpy(x->digest, null_digest, WIRE_DIGEST_LEN);
+	}
+	/* Planted bug (simulator only): forget every prepared certificate. */
+	if (!(p->cfg.plant_bugs & PBFT_BUG_SKIP_VC_CERTS))
+		for (uint32_t i = 0; i < k; i++)
+			o_take_vc(p, &vcs[i], o);
+	return 0;
+}
+
+/* ---- entering the new view ---- */
+
+static const uint8_t null_batch[2] = {0, 0};
+
+/* Install O's entry (seq, cpp) for the new view, keeping a batch we already hold. */
+static void install_o_entry(struct pbft *p, const struct compact_pp *cpp, struct effects *out)
+{
+	struct slot *s = pbft_slot(p, cpp->h.seq);
+	if (!s)
+		return; /* beyond our window: we are behind and will catch up by state */
+	uint8_t null_digest[WIRE_DIGEST_LEN];
+	pbft_null_digest(null_digest);
+	const uint8_t *batch = NULL;
+	uint32_t batch_len = 0;
+	if (memcmp(cpp->digest, null_digest, WIRE_DIGEST_LEN) == 0) {
+		batch = null_batch;
+		batch_len = sizeof(null_batch);
+	} else if (s->batch && memcmp(s->digest, cpp->digest, WIRE_DIGEST_LEN) == 0) {
+		batch = s->batch;
+		batch_len = s->batch_len;
+	}
+	uint8_t *keep = batch && batch != null_batch ? pbft_dup(batch, batch_len) : NULL;
+	if (pbft_install(p, s, cpp->h.view, cpp->raw, cpp->len, keep ? keep : batch,
+			 batch_len) != 0) {
+		free(keep);
+		return;
+	}
+	free(keep);
+	pbft_persist_slot(p, s, out);
+	if (!pbft_is_primary(p))
+		pbft_send_vote(p, MSG_PREPARE, s, out);
+	pbft_check_prepared(p, s, out);
+}
+
+static void drop_unchosen(struct pbft *p, uint64_t max_s)
+{
+	for (uint64_t seq = max_s + 1; seq <= p->low + p->cfg.window; seq++) {
+		struct slot *s = pbft_slot_peek(p, seq);
+		if (s && seq > p->last_executed && s->view < p->view)
+			pbft_slot_clear(s); /* proposed in an old view, prepared nowhere */
+	}
+}
+
+static void relay_waiting(struct pbft *p, struct effects *out)
+{
+	for (uint32_t c = 0; c < p->cfg.max_clients; c++) {
+		const struct pending *pe = &p->pend[c];
+		if (!pe->raw || pbft_is_primary(p))
+			continue;
+		size_t off = out->arena.len;
+		buf_put(&out->arena, pe->raw, pe->len);
+		effects_send(out, (int32_t)pbft_primary(p, p->view), 0, off);
+	}
+}
+
+/* Enter view p->view with O (the compact pre-prepares of the NEW-VIEW). */
+static void enter_view(struct pbft *p, const struct o_set *o, const struct msg *nv,
+		       struct effects *out)
+{
+	p->view_active = true;
+	p->view_changes++;
+	p->vc_timer_ms = 0;
+	memset(p->proposed_ts, 0, p->cfg.max_clients * sizeof(*p->proposed_ts));
+	pbft_persist_meta(p, out);
+	if (o->min_s > p->last_executed)
+		pbft_want_state(p, o->min_s, o->min_digest, o->proof, o->proof_len, out);
+	struct cursor c;
+	struct compact_pp cpp;
+	wire_nv_begin(nv, &c);
+	while (wire_nv_next(&c, p->cfg.cluster_id, &cpp) > 0)
+		install_o_entry(p, &cpp, out);
+	drop_unchosen(p, o->max_s);
+	if (pbft_is_primary(p))
+		p->next_seq = o->max_s > p->last_executed ? o->max_s : p->last_executed;
+	relay_waiting(p, out);
+	pbft_fetch_missing(p, out);
+	pbft_try_execute(p, out, true);
+}
+
+/* Decode the stored VIEW-CHANGEs for p->view; returns how many (own included). */
+static uint32_t gather_vcs(struct pbft *p, struct msg *vcs)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < p->cfg.n && k < 2 * p->cfg.f + 1; i++) {
+		const struct vc_msg *v = &p->vcs[i];
+		if (v->raw && v->view == p->view &&
+		    wire_decode(v->raw, v->len, p->cfg.cluster_id, &vcs[k]) == WIRE_OK)
+			k++;
+	}
+	return k;
+}
+
+static void put_o(struct pbft *p, const struct o_set *o, struct buf *b)
+{
+	buf_put_u32(b, (uint32_t)(o->max_s - o->min_s));
+	for (uint64_t n = o->min_s + 1; n <= o->max_s; n++) {
+		const struct o_entry *x = &o->e[n - o->min_s - 1];
+		size_t len_at = b->len;
+		buf_put_u32(b, 0);
+		size_t off = wire_begin(b, MSG_PREPREPARE, p->cfg.cluster_id, p->cfg.id, p->view, n);
+		if (b->err)
+			return;
+		set_u32(b->p + off + WIRE_OFF_BODY_LEN, x->body_len);
+		buf_put(b, x->digest, WIRE_DIGEST_LEN);
+		auth_seal_cpp(p->cfg.auth, b, off);
+		if (!b->err)
+			set_u32(b->p + len_at, (uint32_t)(b->len - off));
+	}
+}
+
+static void try_new_view(struct pbft *p, struct effects *out)
+{
+	if (p->view_active || pbft_primary(p, p->view) != p->cfg.id || p->nv_sent == p->view ||
+	    !p->vcs[p->cfg.id].raw || p->vcs[p->cfg.id].view != p->view)
+		return;
+	struct msg vcs[WIRE_MAX_REPLICAS];
+	uint32_t k = gather_vcs(p, vcs);
+	if (k < 2 * p->cfg.f + 1)
+		return;
+	struct o_set o;
+	if (compute_o(p, vcs, k, &o) != 0) {
+		o_free(&o);
+		return;
+	}
+	struct buf *b = &out->arena;
+	size_t off = wire_begin(b, MSG_NEWVIEW, p->cfg.cluster_id, p->cfg.id, p->view, 0);
+	buf_put_u16(b, (uint16_t)k);
+	for (uint32_t i = 0; i < k; i++) {
+		buf_put_u32(b, (uint32_t)vcs[i].raw_len);
+		buf_put(b, vcs[i].raw, vcs[i].raw_len);
+	}
+	put_o(p, &o, b);
+	wire_finish(b, off);
+	pbft_send(p, out, TO_OTHERS, off);
+	struct msg nv;
+	if (!b->err && wire_decode(b->p + off, b->len - off, p->cfg.cluster_id, &nv) == WIRE_OK) {
+		p->nv_sent = p->view;
+		enter_view(p, &o, &nv, out);
+	}
+	o_free(&o);
+}
+
+/* ---- NEW-VIEW ---- */
+
+/* Does the O of this NEW-VIEW equal what V yields?  Fills o. */
+static int check_newview(struct pbft *p, const struct msg *m, struct o_set *o)
+{
+	const struct body_newview *nv = &m->u.nv;
+	struct msg vcs[WIRE_MAX_REPLICAS];
+	uint32_t seen = 0;
+	memset(o, 0, sizeof(*o));
+	if (nv->n_vc < 2 * p->cfg.f + 1 || nv->n_vc > p->cfg.n)
+		return -1;
+	for (uint16_t i = 0; i < nv->n_vc; i++) {
+		if (wire_decode(nv->vc[i], nv->vc_len[i], p->cfg.cluster_id, &vcs[i]) != WIRE_OK ||
+		    vcs[i].h.view != m->h.view || vcs[i].h.sender >= p->cfg.n ||
+		    (seen & (1u << vcs[i].h.sender)) || validate_vc(p, &vcs[i]) != 0)
+			return -1;
+		seen |= 1u << vcs[i].h.sender;
+	}
+	if (compute_o(p, vcs, nv->n_vc, o) != 0 || nv->n_o != o->max_s - o->min_s)
+		return -1;
+	struct cursor c;
+	struct compact_pp cpp;
+	uint64_t n = o->min_s;
+	wire_nv_begin(m, &c);
+	while (wire_nv_next(&c, p->cfg.cluster_id, &cpp) > 0) {
+		const struct o_entry *x = &o->e[n - o->min_s];
+		n++;
+		if (cpp.h.seq != n || cpp.h.view != m->h.view || cpp.h.sender != m->h.sender ||
+		    cpp.h.body_len != x->body_len ||
+		    memcmp(cpp.digest, x->digest, WIRE_DIGEST_LEN) != 0)
+			return -1;
+	}
+	return n == o->max_s ? 0 : -1;
+}
+
+void pbft_on_newview(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	uint64_t v = m->h.view;
+	if (v < p->view) {
+		p->rejected_old_view++;
+		return;
+	}
+	if ((v == p->view && p->view_active) || m->h.sender == p->cfg.id)
+		return;
+	struct o_set o;
+	if (m->h.sender != pbft_primary(p, v) || check_newview(p, m, &o) != 0) {
+		p->rejected_conflict++; /* a new primary that lies about O */
+		o_free(&o);
+		return;
+	}
+	p->view = v;
+	enter_view(p, &o, m, out);
+	o_free(&o);
+}
+
+/* ---- fetching batches by digest ---- */
+
+void pbft_fetch_missing(struct pbft *p, struct effects *out)
+{
+	bool missing = false;
+	for (uint64_t seq = p->last_executed + 1; seq <= p->low + p->cfg.window; seq++) {
+		struct slot *s = pbft_slot_peek(p, seq);
+		if (!s || !s->have_pp || s->batch)
+			continue;
+		size_t off = wire_put_digest(&out->arena, MSG_FETCH, p->cfg.cluster_id, p->cfg.id,
+					     p->view, seq, s->digest);
+		pbft_send(p, out, TO_OTHERS, off);
+		missing = true;
+	}
+	uint64_t every = p->cfg.view_timeout_ms / 4 ? p->cfg.view_timeout_ms / 4 : 1;
+	p->fetch_ms = missing ? p->now_ms + every : 0;
+}
+
+void pbft_on_fetch(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	struct slot *s = pbft_slot_peek(p, m->h.seq);
+	if (!s || !s->batch || memcmp(s->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0)
+		return;
+	size_t off = wire_begin(&out->arena, MSG_BATCH, p->cfg.cluster_id, p->cfg.id, p->view,
+				s->seq);
+	buf_put(&out->arena, s->batch, s->batch_len);
+	wire_finish(&out->arena, off);
+	pbft_send(p, out, (int32_t)m->h.sender, off);
+}
+
+void pbft_on_batch(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	struct slot *s = pbft_slot_peek(p, m->h.seq);
+	if (!s || !s->have_pp || s->batch)
+		return;
+	/* Content addressed: the digest proves the bytes, whoever sent them. */
+	if (pbft_install(p, s, s->view, s->cpp, s->cpp_len, m->body, m->h.body_len) != 0)
+		return;
+	pbft_persist_slot(p, s, out);
+	pbft_try_execute(p, out, true);
+}
+
+/* ---- recovery of a prepared certificate ---- */
+
+int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len)
+{
+	struct slot *s = pbft_slot_peek(p, seq);
+	if (!s)
+		return 0;
+	struct cursor c;
+	struct vc_prepared e;
+	cur_init(&c, val, len);
+	if (wire_vc_next(&c, p->cfg.cluster_id, &e) != 1 || c.off != len || e.pp.h.seq != seq)
+		return -1;
+	uint8_t *bytes = pbft_dup(val, len);
+	if (!bytes)
+		return -1;
+	free(s->cert.bytes);
+	s->cert = (struct cert){.view = e.pp.h.view, .bytes = bytes, .len = (uint32_t)len};
+	if (s->have_pp && s->view == e.pp.h.view &&
+	    memcmp(s->digest, e.pp.digest, WIRE_DIGEST_LEN) == 0)
+		s->prepared = true;
+	return 0;
+}

@@ -1,0 +1,660 @@
+/* test_pbft_core.c - four PBFT cores wired by the test itself; messages are passed
+ * by hand, so each quorum rule can be probed one message at a time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "replica/core/core.h"
+#include "replica/core/pbft.h"
+#include "replica/kv.h"
+
+#define N 4
+#define F 1
+#define CLUSTER 7
+#define MAXQ 100000
+
+struct packet {
+	int from, to;                   /* to: replica id, or -1 for a client reply */
+	uint32_t client;
+	uint8_t *bytes;
+	size_t len;
+};
+
+struct record {
+	uint8_t kind;
+	uint64_t key;
+	uint8_t *val;
+	size_t len;
+};
+
+struct world {
+	const struct core_ops *ops;
+	struct core_config cfg[N];
+	struct auth_ctx auth[N];
+	void *core[N];
+	struct effects eff;
+	struct packet q[MAXQ];
+	size_t nq;
+	struct packet replies[MAXQ];
+	size_t nreplies;
+	struct record store[N][4096];
+	size_t nstore[N];
+	uint64_t executed_seqs[N];
+	uint8_t executed_digest[N][64][WIRE_DIGEST_LEN]; /* digest executed at seq < 64 */
+	uint64_t timer[N];
+	bool dead[N];           /* crashed/partitioned: hears nothing, says nothing */
+	uint64_t now;
+};
+
+static struct world *W;
+
+static void store_apply(int i, const struct persist *ps, const uint8_t *arena)
+{
+	size_t *n = &W->nstore[i];
+	struct record *r = W->store[i];
+	for (size_t k = 0; k < *n;) {
+		bool hit = r[k].kind == ps->kind &&
+			   (ps->op == P_DEL_BELOW ? r[k].key < ps->key : r[k].key == ps->key);
+		if (hit) {
+			free(r[k].val);
+			r[k] = r[--*n];
+		} else {
+			k++;
+		}
+	}
+	if (ps->op != P_PUT)
+		return;
+	assert_true(*n < 4096);
+	r[*n] = (struct record){.kind = ps->kind, .key = ps->key, .len = ps->len,
+				.val = malloc(ps->len ? ps->len : 1)};
+	memcpy(r[*n].val, arena + ps->off, ps->len);
+	(*n)++;
+}
+
+static void enqueue(int from, int to, uint32_t client, const uint8_t *p, size_t len)
+{
+	struct packet *q = to >= 0 ? &W->q[W->nq++] : &W->replies[W->nreplies++];
+	assert_true(W->nq < MAXQ && W->nreplies < MAXQ);
+	*q = (struct packet){.from = from, .to = to, .client = client, .len = len,
+			     .bytes = malloc(len)};
+	memcpy(q->bytes, p, len);
+}
+
+static void apply_effects(int i)
+{
+	struct effects *e = &W->eff;
+	assert_false(effects_failed(e));
+	for (size_t k = 0; k < e->n_persists; k++)
+		store_apply(i, &e->persists[k], e->arena.p);
+	for (size_t k = 0; k < e->n_sends; k++) {
+		const struct send *s = &e->sends[k];
+		const uint8_t *p = e->arena.p + s->off;
+		if (s->to == TO_CLIENT)
+			enqueue(i, -1, s->client, p, s->len);
+		else if (s->to == TO_OTHERS)
+			for (int j = 0; j < N; j++) {
+				if (j != i)
+					enqueue(i, j, 0, p, s->len);
+			}
+		else
+			enqueue(i, s->to, 0, p, s->len);
+	}
+	for (size_t k = 0; k < e->n_execs; k++) {
+		W->executed_seqs[i] = e->execs[k].seq;
+		if (e->execs[k].seq < 64)
+			memcpy(W->executed_digest[i][e->execs[k].seq], e->execs[k].digest,
+			       WIRE_DIGEST_LEN);
+	}
+	W->timer[i] = e->timer_ms;
+}
+
+static void step(int i, enum ev_kind kind, const struct msg *m)
+{
+	struct event ev = {.kind = kind, .now_ms = W->now, .m = m};
+	effects_reset(&W->eff);
+	assert_int_equal(W->ops->step(W->core[i], &ev, &W->eff), 0);
+	apply_effects(i);
+}
+
+static void deliver_bytes(int to, const uint8_t *p, size_t len)
+{
+	struct msg m;
+	assert_int_equal(wire_decode(p, len, CLUSTER, &m), WIRE_OK);
+	step(to, EV_MSG, &m);
+}
+
+/* Deliver queued packet k and remove it from the queue. */
+static void deliver(size_t k)
+{
+	struct packet pk = W->q[k];
+	memmove(&W->q[k], &W->q[k + 1], (W->nq - k - 1) * sizeof(pk));
+	W->nq--;
+	if (!W->dead[pk.to] && !W->dead[pk.from])
+		deliver_bytes(pk.to, pk.bytes, pk.len);
+	free(pk.bytes);
+}
+
+static void deliver_all(void)
+{
+	while (W->nq > 0)
+		deliver(0);
+}
+
+static int msg_type(const struct packet *pk)
+{
+	return pk->bytes[WIRE_OFF_TYPE];
+}
+
+/* Deliver the first queued packet of `type` from `from` to `to`; 0 if none. */
+static int deliver_one(int type, int from, int to)
+{
+	for (size_t k = 0; k < W->nq; k++) {
+		struct packet *pk = &W->q[k];
+		if (msg_type(pk) == type && pk->from == from && pk->to == to) {
+			deliver(k);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void deliver_type(int type)
+{
+	for (size_t k = 0; k < W->nq;) {
+		if (msg_type(&W->q[k]) == type)
+			deliver(k);
+		else
+			k++;
+	}
+}
+
+static void request(int to, uint32_t client, uint64_t ts, const char *key, const char *val)
+{
+	struct buf op, b;
+	buf_init(&op);
+	buf_init(&b);
+	assert_int_equal(kv_op_put(&op, key, strlen(key), val, strlen(val)), 0);
+	size_t off = wire_put_request(&b, CLUSTER, client, ts, 0, op.p, (uint32_t)op.len);
+	struct auth_ctx client_auth = {.mode = AUTH_MODE_NONE, .n = N, .self_is_client = 1,
+				       .self = client};
+	assert_int_equal(auth_seal(&client_auth, &b, off), 0);
+	deliver_bytes(to, b.p, b.len);
+	buf_free(&op);
+	buf_free(&b);
+}
+
+static struct core_status status_of(int i)
+{
+	struct core_status st;
+	W->ops->status(W->core[i], &st);
+	return st;
+}
+
+static void *make_core(int i)
+{
+	return W->ops->create(&W->cfg[i]);
+}
+
+static void start_world(uint32_t window, uint32_t interval)
+{
+	W = calloc(1, sizeof(*W));
+	W->ops = &pbft_core_ops;
+	effects_init(&W->eff);
+	for (int i = 0; i < N; i++) {
+		W->auth[i] = (struct auth_ctx){.mode = AUTH_MODE_NONE, .n = N, .self = (uint32_t)i};
+		W->cfg[i] = (struct core_config){
+			.protocol = PROTO_PBFT, .n = N, .f = F, .id = (uint32_t)i,
+			.cluster_id = CLUSTER, .batch_max = 8, .window = window,
+			.checkpoint_interval = interval, .view_timeout_ms = 1000,
+			.max_clients = 16, .kv_max_bytes = 1 << 20, .auth = &W->auth[i]};
+		W->core[i] = make_core(i);
+		assert_non_null(W->core[i]);
+		step(i, EV_START, NULL);
+	}
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	start_world(16, 4);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		W->ops->destroy(W->core[i]);
+		for (size_t k = 0; k < W->nstore[i]; k++)
+			free(W->store[i][k].val);
+	}
+	for (size_t k = 0; k < W->nq; k++)
+		free(W->q[k].bytes);
+	for (size_t k = 0; k < W->nreplies; k++)
+		free(W->replies[k].bytes);
+	effects_free(&W->eff);
+	free(W);
+	return 0;
+}
+
+static void test_request_commits_everywhere(void **state)
+{
+	(void)state;
+	request(0, 3, 100, "k", "v");
+	deliver_all();
+	for (int i = 0; i < N; i++)
+		assert_int_equal(status_of(i).last_executed, 1);
+	assert_int_equal(W->nreplies, N); /* every replica replies to the client */
+	for (size_t k = 0; k < W->nreplies; k++) {
+		struct msg m;
+		assert_int_equal(wire_decode(W->replies[k].bytes, W->replies[k].len, CLUSTER, &m),
+				 WIRE_OK);
+		assert_int_equal(m.h.type, MSG_REPLY);
+		assert_int_equal(m.u.rep.client, 3);
+		assert_int_equal(m.u.rep.timestamp, 100);
+		assert_int_equal(m.u.rep.result[0], KV_OK);
+	}
+}
+
+/* §4.2: committed-local needs 2f+1 matching commits; 2f must not be enough. */
+static void test_commit_needs_2f_plus_1(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
+	deliver_type(MSG_PREPREPARE);
+	deliver_type(MSG_PREPARE);
+	/* Every replica is prepared and has sent its COMMIT; replica 3 holds its own.
+	 * Give it one more (2f = 2 in total): still not committed. */
+	assert_int_equal(deliver_one(MSG_COMMIT, 1, 3), 1);
+	assert_int_equal(status_of(3).last_executed, 0);
+	/* The third matching commit (2f+1) commits and executes. */
+	assert_int_equal(deliver_one(MSG_COMMIT, 2, 3), 1);
+	assert_int_equal(status_of(3).last_executed, 1);
+}
+
+/* prepared needs 2f matching prepares: with fewer, no COMMIT is sent. */
+static void test_prepare_quorum(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
+	deliver_type(MSG_PREPREPARE);
+	/* Replica 3 has the pre-prepare and its own prepare: 1 of 2f. */
+	size_t before = W->nq;
+	assert_int_equal(deliver_one(MSG_PREPARE, 1, 3), 1); /* 2 of 2f: prepared */
+	bool commit_sent = false;
+	for (size_t k = 0; k < W->nq; k++)
+		commit_sent |= msg_type(&W->q[k]) == MSG_COMMIT && W->q[k].from == 3;
+	assert_true(commit_sent);
+	(void)before;
+}
+
+static void test_preprepare_from_backup_rejected(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b);
+	uint8_t *reqs[1] = {0};
+	uint32_t lens[1] = {0};
+	size_t off = wire_put_preprepare(&b, CLUSTER, 2, 0, 1, 0, (const uint8_t *const *)reqs,
+					 lens);
+	assert_int_equal(auth_seal(&W->auth[2], &b, off), 0);
+	deliver_bytes(1, b.p, b.len);
+	assert_int_equal(status_of(1).rejected_conflict, 1);
+	assert_int_equal(W->nq, 0); /* no PREPARE for it */
+	buf_free(&b);
+}
+
+static void test_preprepare_out_of_window_rejected(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_preprepare(&b, CLUSTER, 0, 0, 17 /* window is 16 */, 0, NULL, NULL);
+	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
+	deliver_bytes(1, b.p, b.len);
+	assert_int_equal(status_of(1).rejected_out_of_window, 1);
+	assert_int_equal(W->nq, 0);
+	buf_free(&b);
+}
+
+static void test_equivocation_detected(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
+	/* A second, different pre-prepare for (view 0, seq 1), as a lying primary would. */
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_preprepare(&b, CLUSTER, 0, 0, 1, 0, NULL, NULL);
+	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
+	deliver_type(MSG_PREPREPARE);
+	deliver_bytes(2, b.p, b.len);
+	assert_int_equal(status_of(2).rejected_conflict, 1);
+	deliver_all();
+	for (int i = 0; i < N; i++)
+		assert_int_equal(status_of(i).last_executed, 1);
+	buf_free(&b);
+}
+
+static void test_retransmission_executes_once(void **state)
+{
+	(void)state;
+	request(0, 1, 5, "a", "1");
+	deliver_all();
+	size_t replies = W->nreplies;
+	request(0, 1, 5, "a", "1"); /* same timestamp: answered from the cache */
+	deliver_all();
+	assert_int_equal(W->nreplies, replies + 1);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(status_of(i).last_executed, 1);
+		assert_int_equal(status_of(i).requests_executed, 1);
+	}
+	request(0, 1, 4, "a", "2"); /* older timestamp: ignored */
+	deliver_all();
+	assert_int_equal(W->nreplies, replies + 1);
+	assert_int_equal(status_of(0).last_executed, 1);
+}
+
+static void test_checkpoints_become_stable(void **state)
+{
+	(void)state;
+	for (uint64_t t = 1; t <= 10; t++) {
+		request(0, 2, t, "k", "v");
+		deliver_all();
+	}
+	struct core_status s0 = status_of(0);
+	assert_int_equal(s0.last_executed, 10);
+	assert_int_equal(s0.stable_checkpoint, 8);
+	for (int i = 1; i < N; i++) {
+		struct core_status si = status_of(i);
+		assert_int_equal(si.stable_checkpoint, 8);
+		assert_memory_equal(si.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
+	}
+	/* Garbage collection: no log record at or below the stable checkpoint remains. */
+	for (size_t k = 0; k < W->nstore[1]; k++) {
+		struct record *r = &W->store[1][k];
+		if (r->kind == REC_PREPREPARE || r->kind == REC_COMMITTED)
+			assert_true(r->key > 8);
+	}
+}
+
+/* The window bounds the primary: it cannot run past low + window. */
+static void test_window_blocks_primary(void **state)
+{
+	(void)state;
+	/* Backups never answer: the primary may assign at most PBFT_PIPELINE numbers. */
+	for (uint64_t c = 0; c < 10; c++)
+		request(0, (uint32_t)c, 1, "k", "v");
+	size_t pps = 0;
+	for (size_t k = 0; k < W->nq; k++)
+		pps += msg_type(&W->q[k]) == MSG_PREPREPARE && W->q[k].to == 1;
+	assert_true(pps <= PBFT_PIPELINE);
+	deliver_all();
+	for (int i = 0; i < N; i++)
+		assert_int_equal(status_of(i).requests_executed, 10);
+}
+
+static int cmp_record(const void *a, const void *b)
+{
+	const struct record *x = a, *y = b;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static void test_recovery_from_log(void **state)
+{
+	(void)state;
+	for (uint64_t t = 1; t <= 6; t++) {
+		request(0, 2, t, "k", "v");
+		deliver_all();
+	}
+	struct core_status before = status_of(2);
+	W->ops->destroy(W->core[2]);
+	W->core[2] = make_core(2);
+	qsort(W->store[2], W->nstore[2], sizeof(struct record), cmp_record);
+	for (size_t k = 0; k < W->nstore[2]; k++) {
+		struct record *r = &W->store[2][k];
+		assert_int_equal(W->ops->recover(W->core[2], r->kind, r->key, r->val, r->len), 0);
+	}
+	step(2, EV_START, NULL);
+	struct core_status after = status_of(2);
+	assert_int_equal(after.last_executed, before.last_executed);
+	assert_int_equal(after.stable_checkpoint, before.stable_checkpoint);
+	assert_memory_equal(after.state_digest, before.state_digest, WIRE_DIGEST_LEN);
+	/* It keeps serving, and the cached reply survived the restart. */
+	size_t replies = W->nreplies;
+	request(2, 2, 6, "k", "v");
+	assert_int_equal(W->nreplies, replies + 1);
+	request(0, 2, 7, "k", "w");
+	deliver_all();
+	assert_int_equal(status_of(2).last_executed, 7);
+}
+
+/* A restarted backup must not accept a different batch for a number it prepared. */
+static void test_recovered_backup_keeps_its_word(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
+	deliver_type(MSG_PREPREPARE);
+	W->ops->destroy(W->core[1]);
+	W->core[1] = make_core(1);
+	qsort(W->store[1], W->nstore[1], sizeof(struct record), cmp_record);
+	for (size_t k = 0; k < W->nstore[1]; k++) {
+		struct record *r = &W->store[1][k];
+		assert_int_equal(W->ops->recover(W->core[1], r->kind, r->key, r->val, r->len), 0);
+	}
+	step(1, EV_START, NULL);
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_preprepare(&b, CLUSTER, 0, 0, 1, 0, NULL, NULL);
+	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
+	deliver_bytes(1, b.p, b.len);
+	assert_int_equal(status_of(1).rejected_conflict, 1);
+	buf_free(&b);
+}
+
+/* Let simulated time pass: fire due timers, then deliver everything. */
+static void advance(uint64_t ms)
+{
+	W->now += ms;
+	for (int i = 0; i < N; i++)
+		if (!W->dead[i] && W->timer[i] && W->timer[i] <= W->now)
+			step(i, EV_TICK, NULL);
+	deliver_all();
+}
+
+static void run_until_quiet(int rounds)
+{
+	for (int r = 0; r < rounds; r++)
+		advance(500);
+}
+
+/* §4.4: a silent primary is replaced; the request a backup relayed executes in view 1. */
+static void test_view_change_replaces_dead_primary(void **state)
+{
+	(void)state;
+	W->dead[0] = true;
+	for (int i = 1; i < N; i++)
+		request(i, 2, 1, "k", "v"); /* the client gave up on the primary: to all */
+	deliver_all();
+	assert_int_equal(status_of(1).last_executed, 0);
+	run_until_quiet(10);
+	for (int i = 1; i < N; i++) {
+		struct core_status st = status_of(i);
+		assert_int_equal(st.view, 1);
+		assert_false(st.view_changing);
+		assert_int_equal(st.requests_executed, 1);
+	}
+	/* the new primary keeps serving */
+	request(1, 2, 2, "k", "w");
+	deliver_all();
+	for (int i = 1; i < N; i++)
+		assert_int_equal(status_of(i).requests_executed, 2);
+}
+
+/* A request committed at one replica only must keep its sequence number across the
+ * view change (the NEW-VIEW's O carries its prepared certificate). */
+static void commit_at_three_then_kill_primary(void)
+{
+	request(0, 1, 1, "a", "1");
+	deliver_type(MSG_PREPREPARE);
+	deliver_type(MSG_PREPARE);
+	/* commits reach replica 3 only: it executes seq 1, nobody else does */
+	assert_int_equal(deliver_one(MSG_COMMIT, 1, 3), 1);
+	assert_int_equal(deliver_one(MSG_COMMIT, 2, 3), 1);
+	assert_int_equal(status_of(3).last_executed, 1);
+	for (size_t k = 0; k < W->nq; k++)
+		free(W->q[k].bytes);
+	W->nq = 0; /* the other commits are lost */
+	W->dead[0] = true;
+	for (int i = 1; i < N; i++)
+		request(i, 2, 1, "b", "2");
+	deliver_all();
+	run_until_quiet(10);
+}
+
+static void test_committed_request_survives_view_change(void **state)
+{
+	(void)state;
+	commit_at_three_then_kill_primary();
+	for (int i = 1; i < N; i++) {
+		assert_int_equal(status_of(i).view, 1);
+		assert_int_equal(status_of(i).last_executed, 2);
+		assert_memory_equal(W->executed_digest[i][1], W->executed_digest[3][1],
+				    WIRE_DIGEST_LEN);
+	}
+}
+
+/* The same run with the planted bug: the new primary forgets certificates, so seq 1
+ * becomes a null request at replicas 1 and 2 while replica 3 executed the put. */
+static void test_planted_skip_certs_diverges(void **state)
+{
+	(void)state;
+	for (int i = 0; i < N; i++)
+		W->ops->destroy(W->core[i]);
+	for (int i = 0; i < N; i++) {
+		W->cfg[i].plant_bugs = PBFT_BUG_SKIP_VC_CERTS;
+		W->core[i] = make_core(i);
+		step(i, EV_START, NULL);
+	}
+	commit_at_three_then_kill_primary();
+	assert_int_equal(status_of(1).view, 1);
+	assert_memory_not_equal(W->executed_digest[1][1], W->executed_digest[3][1],
+				WIRE_DIGEST_LEN);
+}
+
+/* A VIEW-CHANGE whose prepared certificate is made up is rejected. */
+static void test_fake_certificate_rejected(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b);
+	/* P entry: a compact pre-prepare of view 0 from replica 0, and 2f PREPAREs whose
+	 * digest does not match it. */
+	uint8_t d1[WIRE_DIGEST_LEN] = {1}, d2[WIRE_DIGEST_LEN] = {2};
+	size_t off = wire_begin(&b, MSG_VIEWCHANGE, CLUSTER, 2, 1, 0);
+	buf_put_u16(&b, 0);
+	buf_put_u32(&b, 1);
+	struct buf cpp;
+	buf_init(&cpp);
+	size_t co = wire_begin(&cpp, MSG_PREPREPARE, CLUSTER, 0, 0, 1);
+	set_u32(cpp.p + co + WIRE_OFF_BODY_LEN, 2);
+	buf_put(&cpp, d1, WIRE_DIGEST_LEN);
+	assert_int_equal(auth_seal_cpp(&W->auth[0], &cpp, co), 0);
+	buf_put_u32(&b, (uint32_t)cpp.len);
+	buf_put(&b, cpp.p, cpp.len);
+	buf_put_u16(&b, 2);
+	for (uint32_t r = 2; r <= 3; r++) {
+		struct buf pr;
+		buf_init(&pr);
+		size_t po = wire_put_digest(&pr, MSG_PREPARE, CLUSTER, r, 0, 1, d2);
+		assert_int_equal(auth_seal(&W->auth[r], &pr, po), 0);
+		buf_put_u32(&b, (uint32_t)pr.len);
+		buf_put(&b, pr.p, pr.len);
+		buf_free(&pr);
+	}
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&W->auth[2], &b, off), 0);
+	deliver_bytes(1, b.p, b.len);
+	assert_int_equal(status_of(1).rejected_conflict, 1);
+	buf_free(&cpp);
+	buf_free(&b);
+}
+
+/* A replica cut off for several checkpoints catches up by state transfer. */
+static void test_state_transfer_catches_up(void **state)
+{
+	(void)state;
+	W->dead[3] = true;
+	for (uint64_t t = 1; t <= 40; t++) {
+		request(0, 2, t, "k", "v");
+		deliver_all();
+	}
+	assert_int_equal(status_of(0).stable_checkpoint, 40);
+	assert_int_equal(status_of(3).last_executed, 0);
+	W->dead[3] = false;
+	/* the next checkpoints tell replica 3 how far behind it is */
+	for (uint64_t t = 41; t <= 48; t++) {
+		request(0, 2, t, "k", "v");
+		deliver_all();
+	}
+	run_until_quiet(3);
+	struct core_status s3 = status_of(3), s0 = status_of(0);
+	assert_true(s3.last_executed >= 44);
+	assert_int_equal(s3.stable_checkpoint, s0.stable_checkpoint);
+	assert_memory_equal(s3.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
+}
+
+/* A zombie primary's old-view messages are fenced off by the view number. */
+static void test_zombie_primary_rejected(void **state)
+{
+	(void)state;
+	W->dead[0] = true;
+	for (int i = 1; i < N; i++)
+		request(i, 2, 1, "k", "v");
+	deliver_all();
+	run_until_quiet(10);
+	assert_int_equal(status_of(1).view, 1);
+	W->dead[0] = false; /* wakes up, still believing it leads view 0 */
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_preprepare(&b, CLUSTER, 0, 0, 5, 0, NULL, NULL);
+	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
+	deliver_bytes(2, b.p, b.len);
+	assert_int_equal(status_of(2).rejected_old_view, 1);
+	buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_request_commits_everywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_needs_2f_plus_1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepare_quorum, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preprepare_from_backup_rejected, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_preprepare_out_of_window_rejected, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_equivocation_detected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retransmission_executes_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoints_become_stable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_blocks_primary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_from_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recovered_backup_keeps_its_word, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_view_change_replaces_dead_primary, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_committed_request_survives_view_change, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_planted_skip_certs_diverges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fake_certificate_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_transfer_catches_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zombie_primary_rejected, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,319 @@
+/* wire.h - byzlab's wire format: one fixed header, typed bodies, an auth trailer.
+ *
+ * Every message on every socket (replica<->replica, client<->replica, admin) is
+ *
+ *     header (WIRE_HDR_LEN bytes) | body (body_len bytes) | auth (auth_len bytes)
+ *
+ * All integers are little-endian and are written and read field by field through
+ * the cursor helpers below; no struct is ever cast onto network bytes.  The auth
+ * trailer (signature or MAC authenticator) covers header+body; the header's
+ * auth_kind and auth_len fields are set before the trailer is computed, so they are
+ * authenticated too.  docs/PROTOCOL.md documents every message byte by byte.
+ *
+ * Decoding is the first line of defence against hostile peers: wire_decode() checks
+ * magic, version, cluster id, type, every length against the bytes actually present
+ * and against the hard limits below, and returns a negative WIRE_E* code on any
+ * mismatch.  Decoded messages point into the caller's buffer (zero copy).
+ */
+#ifndef BYZLAB_WIRE_H
+#define BYZLAB_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAGIC 0x314c5a42u /* "BZL1" as little-endian bytes */
+#define WIRE_VERSION 1
+#define WIRE_HDR_LEN 40
+
+/* Hard limits: no peer can make us exceed these, whatever it claims. */
+#define WIRE_MAX_REPLICAS 16           /* n <= 16, so f <= 5 for PBFT */
+#define WIRE_MAX_CLIENTS 4096          /* client ids 0..4095 */
+#define WIRE_MAX_OP 8192               /* bytes of one client operation */
+#define WIRE_MAX_RESULT 8192           /* bytes of one reply result */
+#define WIRE_MAX_BATCH 256             /* requests in one pre-prepare */
+#define WIRE_MAX_STATUS 8192           /* bytes of a status JSON document */
+#define WIRE_MAX_MSG (8u << 20)        /* any encoded message, auth included */
+#define WIRE_MAX_PREPARED 4096         /* P-set entries in one VIEW-CHANGE (>= window) */
+#define WIRE_STATE_CHUNK (1u << 20)    /* bytes of snapshot in one STATE message */
+#define WIRE_DIGEST_LEN 32             /* BLAKE2b-256 */
+#define WIRE_SIG_LEN 64                /* Ed25519 */
+#define WIRE_MAC_LEN 32                /* HMAC-SHA-512-256 */
+
+enum msg_type {
+	MSG_REQUEST = 1,     /* client -> replica: an operation, signed/MACed by the client */
+	MSG_PREPREPARE = 2,  /* primary -> backups: (view, seq, batch of requests) */
+	MSG_PREPARE = 3,     /* backup -> all: (view, seq, batch digest) */
+	MSG_COMMIT = 4,      /* replica -> all: (view, seq, batch digest) */
+	MSG_REPLY = 5,       /* replica -> client: result of an executed request */
+	MSG_CHECKPOINT = 6,  /* replica -> all: (seq, state digest) */
+	MSG_VIEWCHANGE = 7,  /* reserved: view change (PBFT §4.4) */
+	MSG_NEWVIEW = 8,     /* reserved: new view (PBFT §4.4) */
+	MSG_STATUS_REQ = 9,  /* anyone -> admin: empty body */
+	MSG_STATUS_RESP = 10,/* admin -> anyone: JSON document */
+	MSG_HELLO = 11,      /* client -> replica: "route my replies over this connection" */
+	MSG_FETCH = 12,      /* replica -> replicas: "send me the batch with this digest" */
+	MSG_BATCH = 13,      /* replica -> replica: a batch (pre-prepare body), content-addressed */
+	MSG_FETCH_STATE = 14,/* replica -> replica: a chunk of the snapshot at checkpoint seq */
+	MSG_STATE = 15,      /* replica -> replica: that chunk */
+	/* Viewstamped Replication Revisited (Liskov & Cowling 2012), wire/wire_vr.c */
+	MSG_VR_PREPARE = 16,
+	MSG_VR_PREPARE_OK = 17,
+	MSG_VR_COMMIT = 18,
+	MSG_VR_START_VIEW_CHANGE = 19,
+	MSG_VR_DO_VIEW_CHANGE = 20,
+	MSG_VR_START_VIEW = 21,
+	MSG_VR_RECOVERY = 22,
+	MSG_VR_RECOVERY_RESPONSE = 23,
+	MSG_VR_GET_STATE = 24,
+	MSG_VR_NEW_STATE = 25,
+	MSG_TYPE_MAX = 25
+};
+
+enum auth_kind {
+	AUTH_NONE = 0,
+	AUTH_SIG = 1,        /* Ed25519 signature, WIRE_SIG_LEN bytes */
+	AUTH_MAC = 2         /* authenticator: one WIRE_MAC_LEN MAC per replica 0..n-1 */
+};
+
+enum wire_err {
+	WIRE_OK = 0,
+	WIRE_E_SHORT = -1,      /* fewer bytes than a header, or than the header claims */
+	WIRE_E_MAGIC = -2,
+	WIRE_E_VERSION = -3,
+	WIRE_E_CLUSTER = -4,    /* traffic from another cluster */
+	WIRE_E_TYPE = -5,       /* unknown message type */
+	WIRE_E_TOOBIG = -6,     /* over a hard limit */
+	WIRE_E_BODY = -7,       /* body does not parse for its type */
+	WIRE_E_TRAILING = -8,   /* bytes left over after header+body+auth */
+	WIRE_E_AUTH = -9,       /* auth_kind/auth_len inconsistent */
+	WIRE_E_NOMEM = -10      /* encoder: buffer would exceed WIRE_MAX_MSG */
+};
+
+struct msg_hdr {
+	uint8_t type;           /* enum msg_type */
+	uint8_t auth_kind;      /* enum auth_kind */
+	uint32_t cluster_id;
+	uint32_t sender;        /* replica id, or client id for REQUEST/HELLO */
+	uint64_t view;
+	uint64_t seq;           /* PRE-PREPARE/PREPARE/COMMIT/CHECKPOINT: sequence number */
+	uint32_t body_len;
+	uint16_t auth_len;
+};
+
+/* Bodies.  Pointers point into the decoded buffer. */
+struct body_request {
+	uint64_t timestamp;     /* per-client, strictly increasing (PBFT §4.1) */
+	uint8_t flags;          /* REQ_F_* */
+	uint32_t op_len;
+	const uint8_t *op;
+};
+#define REQ_F_READONLY 0x01
+
+struct body_preprepare {
+	uint16_t count;         /* 0 = null request (fills a gap after a view change) */
+	/* each entry: a complete encoded REQUEST message, auth trailer included */
+	const uint8_t *req[WIRE_MAX_BATCH];
+	uint32_t req_len[WIRE_MAX_BATCH];
+};
+
+struct body_digest {            /* PREPARE, COMMIT, CHECKPOINT */
+	uint8_t digest[WIRE_DIGEST_LEN];
+};
+
+struct body_reply {
+	uint32_t client;
+	uint64_t timestamp;
+	uint32_t result_len;
+	const uint8_t *result;
+};
+
+struct body_text {              /* STATUS_RESP */
+	uint32_t len;
+	const uint8_t *text;
+};
+
+struct msg;
+struct buf;
+struct cursor;
+/* ---- view change, batch fetch and state transfer (wire/wire_vc.c) ----
+ *
+ * The auth trailer of a PRE-PREPARE covers header || BLAKE2b(body) instead of
+ * header || body.  So the "compact" form - header, batch digest, auth trailer - can be
+ * verified on its own, and prepared certificates in VIEW-CHANGE and the O set of
+ * NEW-VIEW travel without their batches; replicas that lack a batch FETCH it by digest
+ * (content addressed: any replica may answer, the digest proves the bytes). */
+#define WIRE_CPP_LEN_MIN (WIRE_HDR_LEN + WIRE_DIGEST_LEN)
+
+struct compact_pp {
+	struct msg_hdr h;               /* type PREPREPARE; body_len is the batch's */
+	uint8_t digest[WIRE_DIGEST_LEN];
+	const uint8_t *raw;             /* header | digest | auth */
+	uint32_t len;
+	const uint8_t *auth;
+};
+/* Decode and check a compact pre-prepare (bounds, magic, cluster, type, auth fields). */
+int wire_decode_cpp(const uint8_t *p, size_t len, uint32_t cluster_id, struct compact_pp *out);
+/* Append the compact form of a sealed PRE-PREPARE (raw, with its body digest). */
+void wire_put_cpp(struct buf *b, const uint8_t *pp_raw, size_t pp_len,
+		  const uint8_t digest[WIRE_DIGEST_LEN]);
+/* The bytes a PRE-PREPARE's auth covers: header (40) | digest (32). */
+void wire_cpp_signed_bytes(const uint8_t *hdr, const uint8_t digest[WIRE_DIGEST_LEN],
+			   uint8_t out[WIRE_CPP_LEN_MIN]);
+
+/* Parse a batch (the body of a PRE-PREPARE or BATCH) on its own. */
+int wire_decode_batch(const uint8_t *p, size_t len, uint32_t cluster_id,
+		      struct body_preprepare *out);
+
+/* VIEW-CHANGE body (header: view = the new view, seq = stable checkpoint h):
+ *   n_ckpt u16, n_ckpt x (len u32, sealed CHECKPOINT for h)      -- the proof C
+ *   n_prep u32, n_prep x P-entry                                 -- the set P
+ *   P-entry: cpp_len u32, compact PRE-PREPARE, n u16, n x (len u32, sealed PREPARE) */
+struct body_viewchange {
+	uint16_t n_ckpt;
+	const uint8_t *ckpt[WIRE_MAX_REPLICAS];
+	uint32_t ckpt_len[WIRE_MAX_REPLICAS];
+	uint32_t n_prepared;
+	const uint8_t *pset;            /* the P entries, to walk with wire_vc_next */
+	size_t pset_len;
+};
+struct vc_prepared {
+	struct compact_pp pp;
+	uint16_t n_prep;
+	const uint8_t *prep[WIRE_MAX_REPLICAS];
+	uint32_t prep_len[WIRE_MAX_REPLICAS];
+};
+/* Walk the P entries of a decoded VIEW-CHANGE: init, then next until it returns 0
+ * (end) or < 0 (cannot happen for a message wire_decode accepted). */
+void wire_vc_begin(const struct msg *vc, struct cursor *c);
+int wire_vc_next(struct cursor *c, uint32_t cluster_id, struct vc_prepared *e);
+
+/* NEW-VIEW body (header: view = the new view, sender = its primary):
+ *   n_vc u16, n_vc x (len u32, sealed VIEW-CHANGE)               -- the set V
+ *   n_o u32, n_o x (len u32, compact PRE-PREPARE of the new view) -- the set O */
+struct body_newview {
+	uint16_t n_vc;
+	const uint8_t *vc[WIRE_MAX_REPLICAS];
+	uint32_t vc_len[WIRE_MAX_REPLICAS];
+	uint32_t n_o;
+	const uint8_t *oset;
+	size_t oset_len;
+};
+void wire_nv_begin(const struct msg *nv, struct cursor *c);
+int wire_nv_next(struct cursor *c, uint32_t cluster_id, struct compact_pp *e);
+
+/* FETCH: header seq = n, body digest[32] (u.dg).  BATCH: header seq = n, body = a
+ * batch (u.pp).  FETCH_STATE: header seq = checkpoint, body offset u64.
+ * STATE: header seq = checkpoint, body total u64 | offset u64 | len u32 | chunk. */
+struct body_state {
+	uint64_t total;
+	uint64_t offset;
+	uint32_t len;
+	const uint8_t *chunk;
+};
+
+/* Generic builder for the bodies above: wire_begin writes a header with body_len 0,
+ * the caller appends the body with buf_put_*, wire_finish patches body_len. */
+size_t wire_begin(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,
+		  uint64_t view, uint64_t seq);
+void wire_finish(struct buf *b, size_t off);
+
+/* Body decoders for these types, called by wire_decode (wire_vc.c). */
+int wire_body_vr(struct msg *m);   /* every MSG_VR_* type (wire_vr.c) */
+int wire_body_viewchange(struct msg *m);
+int wire_body_newview(struct msg *m);
+int wire_body_state(struct msg *m);
+
+struct msg {
+	struct msg_hdr h;
+	const uint8_t *raw;     /* the whole message as received */
+	size_t raw_len;
+	const uint8_t *body;    /* raw + WIRE_HDR_LEN */
+	const uint8_t *auth;    /* raw + WIRE_HDR_LEN + body_len */
+	union {
+		struct body_request req;
+		struct body_preprepare pp;
+		struct body_digest dg;
+		struct body_reply rep;
+		struct body_text text;
+		struct body_viewchange vc;
+		struct body_newview nv;
+		struct body_state st;
+		uint64_t offset;        /* FETCH_STATE */
+	} u;
+};
+
+/* Decode and validate `len` bytes.  Requires: cluster_id is ours.  Effects: fills *m
+ * with pointers into buf; returns WIRE_OK or a negative enum wire_err.  Embedded
+ * requests of a PRE-PREPARE are decoded and checked too (type, cluster, bounds). */
+int wire_decode(const uint8_t *buf, size_t len, uint32_t cluster_id, struct msg *m);
+const char *wire_strerror(int err);
+const char *wire_type_name(int type);
+
+/* A growable output buffer with a hard cap of WIRE_MAX_MSG. */
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;                /* sticky: set to WIRE_E_NOMEM on overflow */
+};
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+int buf_reserve(struct buf *b, size_t more);
+void buf_put(struct buf *b, const void *p, size_t n);
+void buf_put_u8(struct buf *b, uint8_t v);
+void buf_put_u16(struct buf *b, uint16_t v);
+void buf_put_u32(struct buf *b, uint32_t v);
+void buf_put_u64(struct buf *b, uint64_t v);
+
+/* Little-endian load/store helpers (used by codecs and snapshots). */
+uint16_t get_u16(const uint8_t *p);
+uint32_t get_u32(const uint8_t *p);
+uint64_t get_u64(const uint8_t *p);
+void set_u16(uint8_t *p, uint16_t v);
+void set_u32(uint8_t *p, uint32_t v);
+void set_u64(uint8_t *p, uint64_t v);
+
+/* A bounds-checked reader: every get fails (and sets ok = 0) past the end. */
+struct cursor {
+	const uint8_t *p;
+	size_t len, off;
+	int ok;
+};
+void cur_init(struct cursor *c, const uint8_t *p, size_t len);
+uint8_t cur_u8(struct cursor *c);
+uint16_t cur_u16(struct cursor *c);
+uint32_t cur_u32(struct cursor *c);
+uint64_t cur_u64(struct cursor *c);
+const uint8_t *cur_bytes(struct cursor *c, size_t n); /* NULL and ok=0 past the end */
+
+/* Encoders.  Each appends one complete message WITHOUT auth (auth_kind NONE,
+ * auth_len 0) to b and returns the offset where it starts; auth_seal() (crypto/auth.h)
+ * then appends the trailer.  On overflow b->err is set and later calls do nothing. */
+size_t wire_put_request(struct buf *b, uint32_t cluster_id, uint32_t client,
+			uint64_t timestamp, uint8_t flags, const uint8_t *op, uint32_t op_len);
+size_t wire_put_preprepare(struct buf *b, uint32_t cluster_id, uint32_t sender,
+			   uint64_t view, uint64_t seq, uint16_t count,
+			   const uint8_t *const *req, const uint32_t *req_len);
+size_t wire_put_digest(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,
+		       uint64_t view, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN]);
+size_t wire_put_reply(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,
+		      uint32_t client, uint64_t timestamp, const uint8_t *result,
+		      uint32_t result_len);
+size_t wire_put_empty(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,
+		      uint64_t view, uint64_t seq); /* STATUS_REQ, HELLO */
+size_t wire_put_text(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,
+		     const char *text, uint32_t len); /* STATUS_RESP */
+
+/* Offsets of header fields, for auth_seal() and for the lying layer's rewrites. */
+#define WIRE_OFF_MAGIC 0
+#define WIRE_OFF_VERSION 4
+#define WIRE_OFF_TYPE 5
+#define WIRE_OFF_AUTH_KIND 6
+#define WIRE_OFF_CLUSTER 8
+#define WIRE_OFF_SENDER 12
+#define WIRE_OFF_VIEW 16
+#define WIRE_OFF_SEQ 24
+#define WIRE_OFF_BODY_LEN 32
+#define WIRE_OFF_AUTH_LEN 36
+
+#endif
