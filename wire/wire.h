@@ -249,13 +249,17 @@ int wire_decode(const uint8_t *buf, size_t len, uint32_t cluster_id, struct msg 
 const char *wire_strerror(int err);
 const char *wire_type_name(int type);
 
-/* A growable output buffer with a hard cap of WIRE_MAX_MSG. */
+/* A growable output buffer with a hard cap (WIRE_MAX_MSG unless set larger). */
 struct buf {
 	uint8_t *p;
 	size_t len, cap;
+	size_t limit;           /* hard cap on len; 0 means WIRE_MAX_MSG */
 	int err;                /* sticky: set to WIRE_E_NOMEM on overflow */
 };
+/* Buffers that hold snapshots (state can outgrow any one message) use this cap. */
+#define BUF_LIMIT_STATE (((size_t)1 << 30) + WIRE_MAX_MSG)
 void buf_init(struct buf *b);
+void buf_init_limit(struct buf *b, size_t limit);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
 int buf_reserve(struct buf *b, size_t more);

@@ -29,6 +29,10 @@ void wire_finish(struct buf *b, size_t off)
 {
 	if (b->err || b->len < off + WIRE_HDR_LEN)
 		return;
+	if (b->len - off > WIRE_MAX_MSG) {
+		b->err = WIRE_E_NOMEM; /* a message no peer would accept */
+		return;
+	}
 	set_u32(b->p + off + WIRE_OFF_BODY_LEN, (uint32_t)(b->len - off - WIRE_HDR_LEN));
 }
 
@@ -95,7 +99,10 @@ static const uint8_t *nested(struct cursor *c, uint32_t cluster_id, int type, ui
 	struct msg m;
 	*len = cur_u32(c);
 	const uint8_t *p = cur_bytes(c, *len);
-	if (!p || wire_decode(p, *len, cluster_id, &m) != WIRE_OK || m.h.type != type) {
+	/* The type byte first: a hostile NEW-VIEW inside a VIEW-CHANGE inside ... is
+	 * refused before any recursion. */
+	if (!p || *len < WIRE_HDR_LEN || p[WIRE_OFF_TYPE] != type ||
+	    wire_decode(p, *len, cluster_id, &m) != WIRE_OK) {
 		c->ok = 0;
 		return NULL;
 	}

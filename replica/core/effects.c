@@ -28,7 +28,7 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 void effects_init(struct effects *e)
 {
 	memset(e, 0, sizeof(*e));
-	buf_init(&e->arena);
+	buf_init_limit(&e->arena, BUF_LIMIT_STATE); /* persists may carry snapshots */
 }
 
 void effects_free(struct effects *e)

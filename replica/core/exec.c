@@ -139,7 +139,7 @@ int exec_restore(struct exec_state *x, const uint8_t *p, size_t len)
 void exec_digest(const struct exec_state *x, uint8_t out[WIRE_DIGEST_LEN])
 {
 	struct buf b;
-	buf_init(&b);
+	buf_init_limit(&b, BUF_LIMIT_STATE);
 	exec_snapshot(x, &b);
 	crypto_digest(b.p, b.len, out);
 	buf_free(&b);

@@ -165,7 +165,7 @@ static void *pbft_create(const struct core_config *cfg)
 	p->pend = calloc(cfg->max_clients, sizeof(*p->pend));
 	p->pend_fifo = calloc(cfg->max_clients, sizeof(*p->pend_fifo));
 	p->proposed_ts = calloc(cfg->max_clients, sizeof(*p->proposed_ts));
-	buf_init(&p->scratch);
+	buf_init_limit(&p->scratch, BUF_LIMIT_STATE);
 	if (!p->slots || !p->ckpts || !p->pend || !p->pend_fifo || !p->proposed_ts ||
 	    exec_init(&p->exec, cfg->max_clients, cfg->kv_max_bytes) != 0) {
 		pbft_destroy(p);

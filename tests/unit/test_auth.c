@@ -1,0 +1,621 @@
+/* test_auth.c - sealing and verifying messages in each auth mode. */
+#define _GNU_SOURCE /* nftw */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crypto/auth.h"
+#include "crypto/crypto.h"
+#include "wire/wire.h"
+
+#define CLUSTER 0xc1u
+#define N 4
+#define NCLIENTS 3
+
+static char tmpdir[512];
+static char keys[600];
+
+/* All principals, loaded in one mode. */
+struct world {
+	struct auth_ctx r[N];
+	struct auth_ctx c[NCLIENTS];
+};
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int group_setup(void **state)
+{
+	const char *base = getenv("BYZLAB_TMP");
+	char err[256];
+
+	(void)state;
+	if (base == NULL || *base == '\0')
+		base = "/tmp";
+	(void)mkdir(base, 0700);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_auth-XXXXXX", base);
+	if (mkdtemp(tmpdir) == NULL || crypto_setup() != 0)
+		return -1;
+	snprintf(keys, sizeof(keys), "%s/keys", tmpdir);
+	if (key_generate_all(keys, N, NCLIENTS, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void world_load(struct world *w, enum auth_mode mode)
+{
+	char err[256];
+
+	for (uint32_t i = 0; i < N; i++) {
+		err[0] = '\0';
+		if (auth_load(&w->r[i], mode, keys, N, NCLIENTS, 0, i, err, sizeof(err)) != 0)
+			fail_msg("replica %u: %s", i, err);
+	}
+	for (uint32_t j = 0; j < NCLIENTS; j++) {
+		if (auth_load(&w->c[j], mode, keys, N, NCLIENTS, 1, j, err, sizeof(err)) != 0)
+			fail_msg("client %u: %s", j, err);
+	}
+}
+
+static void world_free(struct world *w)
+{
+	for (int i = 0; i < N; i++)
+		auth_free(&w->r[i]);
+	for (int j = 0; j < NCLIENTS; j++)
+		auth_free(&w->c[j]);
+}
+
+static const enum auth_mode MODES[] = { AUTH_MODE_NONE, AUTH_MODE_SIG, AUTH_MODE_MAC };
+
+/* ---- message builders: each returns a sealed message in b (reset first) ---- */
+
+static void seal_request(struct auth_ctx *a, struct buf *b, uint32_t client, uint64_t ts,
+			 const char *op)
+{
+	size_t off;
+
+	buf_reset(b);
+	off = wire_put_request(b, CLUSTER, client, ts, 0, (const uint8_t *)op,
+			       (uint32_t)strlen(op));
+	assert_int_equal(auth_seal(a, b, off), 0);
+	assert_int_equal(b->err, 0);
+}
+
+static void seal_digest(struct auth_ctx *a, struct buf *b, uint8_t type, uint32_t sender)
+{
+	uint8_t d[WIRE_DIGEST_LEN];
+	size_t off;
+
+	memset(d, 0x42, sizeof(d));
+	buf_reset(b);
+	off = wire_put_digest(b, type, CLUSTER, sender, 3, 17, d);
+	assert_int_equal(auth_seal(a, b, off), 0);
+}
+
+static void seal_reply(struct auth_ctx *a, struct buf *b, uint32_t sender, uint32_t client)
+{
+	size_t off;
+
+	buf_reset(b);
+	off = wire_put_reply(b, CLUSTER, sender, 3, client, 99, (const uint8_t *)"ok", 2);
+	assert_int_equal(auth_seal(a, b, off), 0);
+}
+
+/* Decode b and verify it as principal a. */
+static int check(struct auth_ctx *a, const struct buf *b)
+{
+	struct msg m;
+
+	if (wire_decode(b->p, b->len, CLUSTER, &m) != WIRE_OK)
+		return -2;
+	return auth_verify(a, &m);
+}
+
+static uint8_t hdr_kind(const struct buf *b)
+{
+	return b->p[WIRE_OFF_AUTH_KIND];
+}
+
+/* ---- tests ---- */
+
+static void test_kind_table(void **state)
+{
+	static const int sig_types[] = { MSG_REQUEST, MSG_PREPREPARE, MSG_PREPARE, MSG_COMMIT,
+					 MSG_REPLY, MSG_CHECKPOINT, MSG_VIEWCHANGE,
+					 MSG_NEWVIEW, MSG_HELLO };
+	static const int mac_types[] = { MSG_REQUEST, MSG_PREPREPARE, MSG_PREPARE, MSG_COMMIT,
+					 MSG_REPLY, MSG_HELLO };
+	size_t i;
+
+	(void)state;
+	for (int t = MSG_REQUEST; t <= MSG_TYPE_MAX; t++)
+		assert_int_equal(auth_kind_for(AUTH_MODE_NONE, t), AUTH_NONE);
+	for (i = 0; i < sizeof(sig_types) / sizeof(sig_types[0]); i++)
+		assert_int_equal(auth_kind_for(AUTH_MODE_SIG, sig_types[i]), AUTH_SIG);
+	for (i = 0; i < sizeof(mac_types) / sizeof(mac_types[0]); i++)
+		assert_int_equal(auth_kind_for(AUTH_MODE_MAC, mac_types[i]), AUTH_MAC);
+	assert_int_equal(auth_kind_for(AUTH_MODE_MAC, MSG_CHECKPOINT), AUTH_SIG);
+	assert_int_equal(auth_kind_for(AUTH_MODE_MAC, MSG_VIEWCHANGE), AUTH_SIG);
+	assert_int_equal(auth_kind_for(AUTH_MODE_MAC, MSG_NEWVIEW), AUTH_SIG);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(auth_kind_for(MODES[i], MSG_STATUS_REQ), AUTH_NONE);
+		assert_int_equal(auth_kind_for(MODES[i], MSG_STATUS_RESP), AUTH_NONE);
+		assert_true(auth_kind_for(MODES[i], 0) < 0);
+		assert_true(auth_kind_for(MODES[i], MSG_TYPE_MAX + 1) < 0);
+	}
+}
+
+static void test_request_round_trip(void **state)
+{
+	struct world w;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	for (size_t k = 0; k < 3; k++) {
+		world_load(&w, MODES[k]);
+		seal_request(&w.c[1], &b, 1, 1000, "put x 1");
+		assert_int_equal(hdr_kind(&b), auth_kind_for(MODES[k], MSG_REQUEST));
+		for (int i = 0; i < N; i++)
+			assert_int_equal(check(&w.r[i], &b), 0);
+		/* clients hold no client keys: they never accept a request */
+		assert_int_equal(check(&w.c[0], &b), -1);
+		if (MODES[k] != AUTH_MODE_NONE) {
+			/* client 2 claiming to be client 1 */
+			seal_request(&w.c[2], &b, 1, 1000, "put x 1");
+			for (int i = 0; i < N; i++)
+				assert_int_equal(check(&w.r[i], &b), -1);
+		}
+		/* a client id beyond the cluster's */
+		seal_request(&w.c[2], &b, NCLIENTS, 1000, "put x 1");
+		assert_int_equal(check(&w.r[0], &b), -1);
+		world_free(&w);
+	}
+	buf_free(&b);
+}
+
+static void test_prepare_round_trip(void **state)
+{
+	struct world w;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	for (size_t k = 0; k < 3; k++) {
+		world_load(&w, MODES[k]);
+		seal_digest(&w.r[1], &b, MSG_PREPARE, 1);
+		for (int i = 0; i < N; i++)
+			assert_int_equal(check(&w.r[i], &b), 0);
+		/* a sender id nobody has */
+		seal_digest(&w.r[1], &b, MSG_PREPARE, N);
+		assert_int_equal(check(&w.r[0], &b), -1);
+		if (MODES[k] != AUTH_MODE_NONE) {
+			/* replica 1 claiming to be replica 2 */
+			seal_digest(&w.r[1], &b, MSG_PREPARE, 2);
+			for (int i = 0; i < N; i++)
+				assert_int_equal(check(&w.r[i], &b), -1);
+			/* rewriting the sender after sealing */
+			seal_digest(&w.r[1], &b, MSG_PREPARE, 1);
+			set_u32(b.p + WIRE_OFF_SENDER, 3);
+			assert_int_equal(check(&w.r[0], &b), -1);
+		}
+		world_free(&w);
+	}
+	buf_free(&b);
+}
+
+/* A client's key must never pass for a replica's, whatever id it writes. */
+static void test_client_key_cannot_act_as_replica(void **state)
+{
+	struct world w;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	for (size_t k = 1; k < 3; k++) {
+		world_load(&w, MODES[k]);
+		seal_digest(&w.c[0], &b, MSG_PREPARE, 0);
+		for (int i = 0; i < N; i++)
+			assert_int_equal(check(&w.r[i], &b), -1);
+		seal_digest(&w.c[0], &b, MSG_COMMIT, 0);
+		for (int i = 0; i < N; i++)
+			assert_int_equal(check(&w.r[i], &b), -1);
+		/* nor a replica's for a client's request */
+		seal_request(&w.r[0], &b, 0, 5, "get x");
+		for (int i = 0; i < N; i++)
+			assert_int_equal(check(&w.r[i], &b), -1);
+		world_free(&w);
+	}
+	buf_free(&b);
+}
+
+static void test_reply_round_trip(void **state)
+{
+	struct world w;
+	struct buf b;
+	struct msg m;
+
+	(void)state;
+	buf_init(&b);
+	for (size_t k = 0; k < 3; k++) {
+		world_load(&w, MODES[k]);
+		seal_reply(&w.r[2], &b, 2, 1);
+		assert_int_equal(wire_decode(b.p, b.len, CLUSTER, &m), WIRE_OK);
+		if (MODES[k] == AUTH_MODE_MAC)
+			assert_int_equal(m.h.auth_len, WIRE_MAC_LEN);
+		assert_int_equal(check(&w.c[1], &b), 0);
+		if (MODES[k] == AUTH_MODE_MAC) {
+			/* only the named client holds the key */
+			assert_int_equal(check(&w.c[0], &b), -1);
+			assert_int_equal(check(&w.r[0], &b), -1);
+			/* replica 2 cannot make a reply that verifies as replica 3's */
+			seal_reply(&w.r[2], &b, 3, 1);
+			assert_int_equal(check(&w.c[1], &b), -1);
+			/* and a reply for a client the cluster does not have cannot be sealed */
+			buf_reset(&b);
+			size_t off = wire_put_reply(&b, CLUSTER, 2, 3, NCLIENTS, 1, NULL, 0);
+			assert_int_equal(auth_seal(&w.r[2], &b, off), -1);
+			assert_int_not_equal(b.err, 0);
+		}
+		if (MODES[k] == AUTH_MODE_SIG) {
+			seal_reply(&w.r[2], &b, 3, 1);
+			assert_int_equal(check(&w.c[1], &b), -1);
+		}
+		world_free(&w);
+	}
+	buf_free(&b);
+}
+
+static void test_checkpoint_round_trip(void **state)
+{
+	struct world w;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	for (size_t k = 0; k < 3; k++) {
+		world_load(&w, MODES[k]);
+		seal_digest(&w.r[3], &b, MSG_CHECKPOINT, 3);
+		/* checkpoints stay signed in mac mode: they are forwarded as proofs */
+		assert_int_equal(hdr_kind(&b), MODES[k] == AUTH_MODE_NONE ? AUTH_NONE : AUTH_SIG);
+		for (int i = 0; i < N; i++)
+			assert_int_equal(check(&w.r[i], &b), 0);
+		/* and so any client can check them */
+		if (MODES[k] != AUTH_MODE_NONE) {
+			assert_int_equal(check(&w.c[0], &b), 0);
+			seal_digest(&w.r[3], &b, MSG_CHECKPOINT, 0);
+			assert_int_equal(check(&w.r[1], &b), -1);
+		}
+		world_free(&w);
+	}
+	buf_free(&b);
+}
+
+/* Requests from clients 0 and 1, the second possibly tampered, in one pre-prepare. */
+static void build_preprepare(struct world *w, struct buf *out, uint32_t primary,
+			     int tamper_req, size_t tamper_at)
+{
+	struct buf r0, r1;
+	const uint8_t *req[2];
+	uint32_t len[2];
+	size_t off;
+
+	buf_init(&r0);
+	buf_init(&r1);
+	seal_request(&w->c[0], &r0, 0, 10, "put a 1");
+	seal_request(&w->c[1], &r1, 1, 20, "put b 2");
+	if (tamper_req)
+		r1.p[tamper_at] ^= 0x01;
+	req[0] = r0.p;
+	req[1] = r1.p;
+	len[0] = (uint32_t)r0.len;
+	len[1] = (uint32_t)r1.len;
+	buf_reset(out);
+	off = wire_put_preprepare(out, CLUSTER, primary, 3, 17, 2, req, len);
+	assert_int_equal(auth_seal(&w->r[primary], out, off), 0);
+	buf_free(&r0);
+	buf_free(&r1);
+}
+
+static void test_preprepare(void **state)
+{
+	struct world w;
+	struct buf b, one;
+	size_t req_len;
+
+	(void)state;
+	buf_init(&b);
+	buf_init(&one);
+	for (size_t k = 0; k < 3; k++) {
+		world_load(&w, MODES[k]);
+		build_preprepare(&w, &b, 0, 0, 0);
+		for (int i = 0; i < N; i++)
+			assert_int_equal(check(&w.r[i], &b), 0);
+		if (MODES[k] == AUTH_MODE_NONE) {
+			world_free(&w);
+			continue;
+		}
+		/* flip the op: the client's signature/MAC no longer matches, and the
+		 * primary's valid seal over the batch does not save it */
+		seal_request(&w.c[1], &one, 1, 20, "put b 2");
+		req_len = one.len;
+		build_preprepare(&w, &b, 0, 1, WIRE_HDR_LEN + 13);
+		for (int i = 0; i < N; i++)
+			assert_int_equal(check(&w.r[i], &b), -1);
+		if (MODES[k] == AUTH_MODE_SIG) {
+			build_preprepare(&w, &b, 0, 1, req_len - 1); /* the signature */
+			for (int i = 0; i < N; i++)
+				assert_int_equal(check(&w.r[i], &b), -1);
+		} else {
+			/* a bad MAC in replica 2's slot only fools nobody but matters only
+			 * to replica 2 (that is what authenticators are) */
+			size_t slot2 = req_len - (N - 2) * WIRE_MAC_LEN;
+			build_preprepare(&w, &b, 0, 1, slot2);
+			assert_int_equal(check(&w.r[2], &b), -1);
+			assert_int_equal(check(&w.r[1], &b), 0);
+			assert_int_equal(check(&w.r[3], &b), 0);
+		}
+		/* a pre-prepare from a backup claiming to be the primary */
+		build_preprepare(&w, &b, 1, 0, 0);
+		set_u32(b.p + WIRE_OFF_SENDER, 0);
+		assert_int_equal(check(&w.r[2], &b), -1);
+		world_free(&w);
+	}
+	buf_free(&one);
+	buf_free(&b);
+}
+
+static void test_wrong_kind_for_mode(void **state)
+{
+	struct world none, sig, mac;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+	world_load(&none, AUTH_MODE_NONE);
+	world_load(&sig, AUTH_MODE_SIG);
+	world_load(&mac, AUTH_MODE_MAC);
+
+	seal_digest(&sig.r[1], &b, MSG_PREPARE, 1);
+	assert_int_equal(check(&sig.r[0], &b), 0);
+	assert_int_equal(check(&mac.r[0], &b), -1);
+	assert_int_equal(check(&none.r[0], &b), -1);
+
+	seal_digest(&mac.r[1], &b, MSG_PREPARE, 1);
+	assert_int_equal(check(&mac.r[0], &b), 0);
+	assert_int_equal(check(&sig.r[0], &b), -1);
+	assert_int_equal(check(&none.r[0], &b), -1);
+
+	seal_digest(&none.r[1], &b, MSG_PREPARE, 1);
+	assert_int_equal(check(&none.r[0], &b), 0);
+	assert_int_equal(check(&sig.r[0], &b), -1);
+	assert_int_equal(check(&mac.r[0], &b), -1);
+
+	/* a signed checkpoint is right in mac mode, a MACed one is not */
+	seal_digest(&mac.r[1], &b, MSG_CHECKPOINT, 1);
+	assert_int_equal(hdr_kind(&b), AUTH_SIG);
+	assert_int_equal(check(&mac.r[0], &b), 0);
+	assert_int_equal(check(&sig.r[0], &b), 0);
+
+	/* status messages are never authenticated, in any mode, from anyone */
+	buf_reset(&b);
+	size_t off = wire_put_empty(&b, MSG_STATUS_REQ, CLUSTER, 12345, 0, 0);
+	assert_int_equal(auth_seal(&sig.c[0], &b, off), 0);
+	assert_int_equal(b.len, off + WIRE_HDR_LEN);
+	assert_int_equal(check(&sig.r[0], &b), 0);
+	assert_int_equal(check(&mac.r[0], &b), 0);
+	assert_int_equal(check(&none.r[0], &b), 0);
+
+	world_free(&none);
+	world_free(&sig);
+	world_free(&mac);
+	buf_free(&b);
+}
+
+/* Flip each bit-0 of every byte a given verifier depends on: it must reject. */
+static void flip_all(struct auth_ctx *verifier, struct buf *b, size_t skip_from,
+		     size_t skip_to)
+{
+	for (size_t i = 0; i < b->len; i++) {
+		if (i >= skip_from && i < skip_to)
+			continue;
+		b->p[i] ^= 0x01;
+		int rc = check(verifier, b);
+		if (rc == 0)
+			fail_msg("flipped byte %zu accepted", i);
+		b->p[i] ^= 0x01;
+	}
+	assert_int_equal(check(verifier, b), 0);
+}
+
+static void test_flipped_bytes(void **state)
+{
+	struct world w;
+	struct buf b;
+	size_t auth_start;
+
+	(void)state;
+	buf_init(&b);
+	for (size_t k = 1; k < 3; k++) {
+		world_load(&w, MODES[k]);
+
+		seal_digest(&w.r[1], &b, MSG_COMMIT, 1);
+		auth_start = WIRE_HDR_LEN + WIRE_DIGEST_LEN;
+		if (MODES[k] == AUTH_MODE_SIG) {
+			flip_all(&w.r[0], &b, 0, 0);
+		} else {
+			/* replica 0 checks slot 0 only */
+			flip_all(&w.r[0], &b, auth_start + WIRE_MAC_LEN, b.len);
+			flip_all(&w.r[3], &b, auth_start, auth_start + 3 * WIRE_MAC_LEN);
+		}
+		seal_request(&w.c[2], &b, 2, 7, "put k v");
+		flip_all(&w.r[0], &b, MODES[k] == AUTH_MODE_MAC ? b.len - 3 * WIRE_MAC_LEN : 0,
+			 b.len);
+		seal_reply(&w.r[0], &b, 0, 2);
+		flip_all(&w.c[2], &b, 0, 0);
+		build_preprepare(&w, &b, 0, 0, 0);
+		if (MODES[k] == AUTH_MODE_SIG)
+			flip_all(&w.r[1], &b, 0, 0);
+		world_free(&w);
+	}
+	buf_free(&b);
+}
+
+static void test_counters(void **state)
+{
+	struct world w;
+	struct buf b;
+
+	(void)state;
+	buf_init(&b);
+
+	world_load(&w, AUTH_MODE_SIG);
+	seal_digest(&w.r[1], &b, MSG_PREPARE, 1);
+	assert_int_equal(w.r[1].sigs_made, 1);
+	assert_int_equal(check(&w.r[0], &b), 0);
+	assert_int_equal(w.r[0].sigs_verified, 1);
+	build_preprepare(&w, &b, 0, 0, 0);
+	assert_int_equal(w.r[0].sigs_made, 1);
+	assert_int_equal(check(&w.r[2], &b), 0);
+	assert_int_equal(w.r[2].sigs_verified, 3); /* the batch and its two requests */
+	assert_int_equal(w.r[2].macs_verified + w.r[2].macs_made, 0);
+	world_free(&w);
+
+	world_load(&w, AUTH_MODE_MAC);
+	seal_digest(&w.r[1], &b, MSG_PREPARE, 1);
+	assert_int_equal(w.r[1].macs_made, N);
+	assert_int_equal(check(&w.r[0], &b), 0);
+	assert_int_equal(w.r[0].macs_verified, 1);
+	seal_reply(&w.r[1], &b, 1, 0);
+	assert_int_equal(w.r[1].macs_made, N + 1);
+	assert_int_equal(check(&w.c[0], &b), 0);
+	assert_int_equal(w.c[0].macs_verified, 1);
+	seal_digest(&w.r[1], &b, MSG_CHECKPOINT, 1);
+	assert_int_equal(w.r[1].sigs_made, 1);
+	build_preprepare(&w, &b, 0, 0, 0);
+	assert_int_equal(w.c[0].macs_made, N);
+	assert_int_equal(check(&w.r[3], &b), 0);
+	assert_int_equal(w.r[3].macs_verified, 3);
+	world_free(&w);
+
+	world_load(&w, AUTH_MODE_NONE);
+	seal_digest(&w.r[1], &b, MSG_PREPARE, 1);
+	assert_int_equal(check(&w.r[0], &b), 0);
+	assert_int_equal(w.r[1].sigs_made + w.r[1].macs_made, 0);
+	assert_int_equal(w.r[0].sigs_verified + w.r[0].macs_verified, 0);
+	world_free(&w);
+	buf_free(&b);
+}
+
+static void test_seal_misuse(void **state)
+{
+	struct world w;
+	struct buf b;
+	size_t off;
+
+	(void)state;
+	buf_init(&b);
+	world_load(&w, AUTH_MODE_SIG);
+	/* not a whole message at off */
+	buf_put_u32(&b, 7);
+	assert_int_equal(auth_seal(&w.r[0], &b, 0), -1);
+	/* sealing twice */
+	buf_reset(&b);
+	seal_digest(&w.r[0], &b, MSG_COMMIT, 0);
+	assert_int_equal(auth_seal(&w.r[0], &b, 0), -1);
+	/* a message after another one in the same buffer */
+	buf_reset(&b);
+	seal_digest(&w.r[0], &b, MSG_COMMIT, 0);
+	uint8_t d[WIRE_DIGEST_LEN] = { 0 };
+	off = wire_put_digest(&b, MSG_PREPARE, CLUSTER, 0, 1, 2, d);
+	assert_int_equal(auth_seal(&w.r[0], &b, off), 0);
+	struct msg m;
+	assert_int_equal(wire_decode(b.p + off, b.len - off, CLUSTER, &m), WIRE_OK);
+	assert_int_equal(auth_verify(&w.r[2], &m), 0);
+	world_free(&w);
+	buf_free(&b);
+}
+
+static void test_load_errors(void **state)
+{
+	struct auth_ctx a;
+	char err[256], path[1024];
+
+	(void)state;
+	/* more clients than have keys */
+	err[0] = '\0';
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS + 1, 0, 0, err,
+				   sizeof(err)), -1);
+	assert_non_null(strstr(err, "client-3.pub"));
+	/* more replicas than have keys */
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N + 1, NCLIENTS, 0, 0, err,
+				   sizeof(err)), -1);
+	assert_non_null(strstr(err, "replica-4.pub"));
+	/* but a client needs no client keys but its own secret */
+	assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS + 100, 1, 2, err,
+				   sizeof(err)), 0);
+	auth_free(&a);
+	/* a client without a key */
+	assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS, 1, NCLIENTS, err,
+				   sizeof(err)), -1);
+	assert_non_null(strstr(err, "client-3.key"));
+	/* ids out of range */
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, N, err,
+				   sizeof(err)), -1);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, 0, NCLIENTS, 0, 0, err,
+				   sizeof(err)), -1);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, WIRE_MAX_REPLICAS + 1, 0, 0, 0,
+				   err, sizeof(err)), -1);
+	/* a secret key readable by others */
+	snprintf(path, sizeof(path), "%s/replica-1.key", keys);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 1, err,
+				   sizeof(err)), -1);
+	assert_non_null(strstr(err, "replica-1.key"));
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 1, err,
+				   sizeof(err)), 0);
+	auth_free(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kind_table),
+		cmocka_unit_test(test_request_round_trip),
+		cmocka_unit_test(test_prepare_round_trip),
+		cmocka_unit_test(test_client_key_cannot_act_as_replica),
+		cmocka_unit_test(test_reply_round_trip),
+		cmocka_unit_test(test_checkpoint_round_trip),
+		cmocka_unit_test(test_preprepare),
+		cmocka_unit_test(test_wrong_kind_for_mode),
+		cmocka_unit_test(test_flipped_bytes),
+		cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_seal_misuse),
+		cmocka_unit_test(test_load_errors),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
