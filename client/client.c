@@ -1,0 +1,961 @@
+/* client.c - the byzlab client library (see client.h for the protocol).
+ *
+ * Layout: small pure helpers (parsing, quorum, timestamps, result rendering) first,
+ * then the nng-backed client, then status.
+ */
+#include "client/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "crypto/auth.h"
+#include "replica/kv.h"
+
+#define CLIENT_RECVMAXSZ (WIRE_MAX_MSG + 4096)
+#define CLIENT_SENDBUF_MSGS 64
+#define CLIENT_DRAIN_MAX 256            /* messages taken from one socket per call */
+#define CLIENT_RECONN_MIN_MS 20
+#define CLIENT_RECONN_MAX_MS 500
+/* Timestamps at or above this in a state file are treated as corrupt: t + 1 and
+ * t + lease must never wrap. */
+#define CLIENT_TS_SANE_MAX (UINT64_C(1) << 62)
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t clock_us(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t client_mono_us(void)
+{
+	return clock_us(CLOCK_MONOTONIC);
+}
+
+uint64_t client_realtime_us(void)
+{
+	return clock_us(CLOCK_REALTIME);
+}
+
+int client_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return -1;
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- quorum */
+
+void client_quorum_init(struct client_quorum *q)
+{
+	uint32_t i;
+
+	memset(q, 0, sizeof(*q));
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++)
+		buf_init(&q->res[i]);
+}
+
+void client_quorum_free(struct client_quorum *q)
+{
+	uint32_t i;
+
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++)
+		buf_free(&q->res[i]);
+}
+
+void client_quorum_reset(struct client_quorum *q, enum protocol p, uint32_t n, uint32_t f,
+			 uint32_t client, uint64_t timestamp, int readonly)
+{
+	uint32_t i;
+
+	q->proto = p;
+	q->n = n > WIRE_MAX_REPLICAS ? WIRE_MAX_REPLICAS : n;
+	q->f = f;
+	q->need = readonly ? 2 * f + 1 : f + 1;
+	if (q->need > q->n)
+		q->need = q->n;
+	q->client = client;
+	q->timestamp = timestamp;
+	q->done = 0;
+	q->winner = 0;
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++) {
+		q->have[i] = 0;
+		q->view[i] = 0;
+		buf_reset(&q->res[i]);
+	}
+}
+
+static int same_result(const struct client_quorum *q, uint32_t a, uint32_t b)
+{
+	return q->res[a].len == q->res[b].len &&
+	       (q->res[a].len == 0 || memcmp(q->res[a].p, q->res[b].p, q->res[a].len) == 0);
+}
+
+/* Does slot s have `need` matching results (itself included)? */
+static int pbft_matches(const struct client_quorum *q, uint32_t s)
+{
+	uint32_t i, count = 0;
+
+	for (i = 0; i < q->n; i++)
+		if (q->have[i] && same_result(q, s, i))
+			count++;
+	return count >= q->need;
+}
+
+int client_quorum_add(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
+		      uint64_t timestamp, const uint8_t *res, size_t len)
+{
+	if (q->done)
+		return 1;
+	if (client != q->client || timestamp != q->timestamp || sender >= q->n ||
+	    len > WIRE_MAX_RESULT)
+		return -1;
+	/* vr: only the primary of the reply's view speaks for the group. */
+	if (q->proto == PROTO_VR && sender != view % q->n)
+		return -1;
+	buf_reset(&q->res[sender]);
+	buf_put(&q->res[sender], res, len);
+	if (q->res[sender].err)
+		return -1;
+	q->have[sender] = 1;
+	q->view[sender] = view;
+	if (q->proto == PROTO_PBFT && !pbft_matches(q, sender))
+		return 0;
+	q->done = 1;
+	q->winner = sender;
+	return 1;
+}
+
+static int cmp_u64_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+uint64_t client_quorum_view(const struct client_quorum *q)
+{
+	uint64_t v[WIRE_MAX_REPLICAS];
+	uint32_t i, k = 0;
+
+	if (!q->done)
+		return 0;
+	if (q->proto != PROTO_PBFT)
+		return q->view[q->winner];
+	for (i = 0; i < q->n; i++)
+		if (q->have[i])
+			v[k++] = q->view[i];
+	qsort(v, k, sizeof(v[0]), cmp_u64_desc);
+	/* k >= need >= f+1 (or need = n when n is small) */
+	return k > q->f ? v[q->f] : v[k - 1];
+}
+
+/* ------------------------------------------------------------ timestamps */
+
+int client_state_dir(const struct config *c, char *out, size_t outlen)
+{
+	const char *env = getenv("BYZLAB_CLIENT_STATE");
+	int n;
+
+	if (env && *env)
+		n = snprintf(out, outlen, "%s", env);
+	else
+		n = snprintf(out, outlen, "%s/clientstate", c->dir[0] ? c->dir : ".");
+	return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+/* mkdir -p with mode 0700 for what we create. */
+static int mkdir_p(const char *dir)
+{
+	char tmp[CONFIG_PATH_MAX];
+	size_t i, len = strlen(dir);
+	struct stat st;
+
+	if (len == 0 || len >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, dir, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			return -1;
+		tmp[i] = i == len ? '\0' : '/';
+	}
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+void client_ts_open(struct client_ts *t, const char *dir, uint32_t client_id, uint64_t lease_us)
+{
+	int n;
+
+	memset(t, 0, sizeof(*t));
+	t->lease_us = lease_us;
+	if (dir == NULL || mkdir_p(dir) != 0)
+		return;
+	n = snprintf(t->path, sizeof(t->path), "%s/client-%u.ts", dir, client_id);
+	if (n < 0 || (size_t)n >= sizeof(t->path) - 16) /* room for ".lock" / ".tmp" */
+		t->path[0] = '\0';
+}
+
+/* The value in the state file, or 0 if missing, unreadable or corrupt. */
+static uint64_t ts_read(const char *path)
+{
+	char text[32];
+	uint64_t v = 0;
+	ssize_t r, i;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	r = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	for (i = 0; i < r && text[i] != '\n'; i++) {
+		if (text[i] < '0' || text[i] > '9' || i >= 19)
+			return 0;
+		v = v * 10 + (uint64_t)(text[i] - '0');
+	}
+	return v >= CLIENT_TS_SANE_MAX ? 0 : v;
+}
+
+static int ts_write(const char *path, uint64_t v)
+{
+	char tmp[sizeof(((struct client_ts *)0)->path) + 8];
+	char text[32];
+	int fd, len, ok;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	len = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)v);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, text, (size_t)len) == len;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Under the lock: t = max(t, file + 1); file = t + lease.  Returns t, or 0 if the
+ * state directory stopped working (then the caller uses the clock). */
+static uint64_t ts_persist(struct client_ts *t, uint64_t want)
+{
+	char lock[sizeof(t->path) + 8];
+	uint64_t v;
+	int fd, ok;
+
+	snprintf(lock, sizeof(lock), "%s.lock", t->path);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 0;
+	while (flock(fd, LOCK_EX) != 0 && errno == EINTR)
+		;
+	v = ts_read(t->path);
+	if (v >= want)
+		want = v + 1;
+	ok = ts_write(t->path, want + t->lease_us) == 0;
+	close(fd); /* releases the lock */
+	if (!ok)
+		return 0;
+	t->reserved = want + t->lease_us;
+	return want;
+}
+
+uint64_t client_ts_next(struct client_ts *t, uint64_t now_realtime_us)
+{
+	uint64_t want = now_realtime_us > t->last ? now_realtime_us : t->last + 1;
+	uint64_t got;
+
+	if (t->path[0] && want > t->reserved) {
+		got = ts_persist(t, want);
+		if (got == 0)
+			t->path[0] = '\0'; /* unusable: clock only from now on, silently */
+		else
+			want = got;
+	}
+	t->last = want;
+	return want;
+}
+
+/* ------------------------------------------------------- result printing */
+
+static void put_value(FILE *f, const uint8_t *p, size_t len)
+{
+	if (len)
+		fwrite(p, 1, len, f);
+	fputc('\n', f);
+}
+
+static int print_failure(const uint8_t *res, size_t len, FILE *err)
+{
+	if (len == 0) {
+		fprintf(err, "error: empty result\n");
+		return CLIENT_EXIT_FAILED;
+	}
+	switch (res[0]) {
+	case KV_NOT_FOUND:
+		fprintf(err, "NOT_FOUND\n");
+		break;
+	case KV_BAD_OP:
+		fprintf(err, "error: replicas rejected the operation (BAD_OP)\n");
+		break;
+	case KV_FULL:
+		fprintf(err, "error: the store is full (FULL)\n");
+		break;
+	case KV_OK:
+		fprintf(err, "error: malformed result (%zu bytes)\n", len);
+		break;
+	default:
+		fprintf(err, "error: unexpected result status %u\n", res[0]);
+		break;
+	}
+	return CLIENT_EXIT_FAILED;
+}
+
+int client_print_result(enum client_cmd cmd, const uint8_t *res, size_t len, FILE *out,
+			FILE *err)
+{
+	int st = len ? res[0] : -1;
+
+	if (cmd == CLIENT_CMD_CAS && st == KV_CAS_FAILED) {
+		fprintf(err, "CAS_FAILED current=");
+		put_value(err, res + 1, len - 1);
+		return CLIENT_EXIT_FAILED;
+	}
+	/* del is idempotent: deleting an absent key is still OK. */
+	if (cmd == CLIENT_CMD_DEL && st == KV_NOT_FOUND && len == 1)
+		st = KV_OK;
+	if (st != KV_OK || (cmd != CLIENT_CMD_GET && len != 1))
+		return print_failure(res, len, err);
+	if (cmd == CLIENT_CMD_GET)
+		put_value(out, res + 1, len - 1);
+	else
+		fprintf(out, "OK\n");
+	return CLIENT_EXIT_OK;
+}
+
+uint64_t client_percentile(const uint32_t *sorted, size_t n, unsigned p)
+{
+	size_t rank;
+
+	if (n == 0)
+		return 0;
+	if (p > 100)
+		p = 100;
+	rank = (n * p + 99) / 100; /* ceil(n * p / 100), nearest-rank */
+	return sorted[rank == 0 ? 0 : rank - 1];
+}
+
+/* ---------------------------------------------------------------- client */
+
+struct client_conn {
+	nng_socket sock;
+	int fd;
+	int open;
+	atomic_uint pipes;      /* pipes seen so far (set from nng's threads) */
+	atomic_int rehello;     /* a reconnect happened: send HELLO again */
+};
+
+struct bz_client {
+	uint32_t id, n, f, cluster;
+	enum protocol proto;
+	uint32_t timeout_ms;
+	struct auth_ctx auth;
+	struct client_conn conn[WIRE_MAX_REPLICAS];
+	struct client_ts ts;
+	struct client_quorum q;
+	struct buf req;         /* the sealed pending request */
+	struct buf hello;       /* the sealed HELLO */
+	struct buf result;
+	int state;
+	uint8_t flags;
+	uint64_t timestamp;
+	uint64_t view;
+	uint64_t deadline_us, next_rt_us, rto_us;
+	struct client_stats stats;
+	char err[256];
+};
+
+static void on_pipe_add(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct client_conn *c = arg;
+
+	(void)p;
+	(void)ev;
+	/* The first connection gets the HELLO queued at open; later ones are reconnects
+	 * (e.g. the replica restarted and forgot our route). */
+	if (atomic_fetch_add(&c->pipes, 1) > 0)
+		atomic_store(&c->rehello, 1);
+}
+
+static void conn_send(struct bz_client *cl, uint32_t i, const struct buf *b)
+{
+	nng_msg *m;
+
+	if (!cl->conn[i].open || nng_msg_alloc(&m, b->len) != 0) {
+		cl->stats.send_drops++;
+		return;
+	}
+	memcpy(nng_msg_body(m), b->p, b->len);
+	if (nng_sendmsg(cl->conn[i].sock, m, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(m);
+		cl->stats.send_drops++;
+		return;
+	}
+	cl->stats.sends++;
+}
+
+static void send_all(struct bz_client *cl, const struct buf *b)
+{
+	uint32_t i;
+
+	for (i = 0; i < cl->n; i++)
+		conn_send(cl, i, b);
+}
+
+static void send_rehellos(struct bz_client *cl)
+{
+	uint32_t i;
+
+	for (i = 0; i < cl->n; i++)
+		if (atomic_exchange(&cl->conn[i].rehello, 0))
+			conn_send(cl, i, &cl->hello);
+}
+
+static int conn_open(struct bz_client *cl, uint32_t i, const char *addr, char *err,
+		     size_t errlen)
+{
+	struct client_conn *c = &cl->conn[i];
+	int rv;
+
+	atomic_init(&c->pipes, 0);
+	atomic_init(&c->rehello, 0);
+	if ((rv = nng_pair1_open(&c->sock)) != 0)
+		goto fail;
+	c->open = 1;
+	if ((rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, CLIENT_RECVMAXSZ)) != 0 ||
+	    (rv = nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, CLIENT_SENDBUF_MSGS)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, CLIENT_RECONN_MIN_MS)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, CLIENT_RECONN_MAX_MS)) != 0 ||
+	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, on_pipe_add, c)) != 0 ||
+	    (rv = nng_socket_get_int(c->sock, NNG_OPT_RECVFD, &c->fd)) != 0 ||
+	    (rv = nng_dial(c->sock, addr, NULL, NNG_FLAG_NONBLOCK)) != 0)
+		goto fail;
+	return 0;
+fail:
+	seterr(err, errlen, "replica %u client address %s: %s", i, addr, nng_strerror(rv));
+	return -1;
+}
+
+static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms,
+			struct bz_client **out, char *err, size_t errlen)
+{
+	struct bz_client *cl;
+
+	if (id >= c->clients || id >= WIRE_MAX_CLIENTS) {
+		seterr(err, errlen, "%s: client id %u out of range (clients = %u)", c->path, id,
+		       c->clients);
+		return -1;
+	}
+	if (c->n < 1 || c->n > WIRE_MAX_REPLICAS) {
+		seterr(err, errlen, "%s: bad replica count %u", c->path, c->n);
+		return -1;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	cl->id = id;
+	cl->n = c->n;
+	cl->f = c->f;
+	cl->cluster = c->cluster_id;
+	cl->proto = c->protocol;
+	cl->timeout_ms = timeout_ms ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+	client_quorum_init(&cl->q);
+	buf_init(&cl->req);
+	buf_init(&cl->hello);
+	buf_init(&cl->result);
+	*out = cl;
+	return 0;
+}
+
+static int make_hello(struct bz_client *cl, char *err, size_t errlen)
+{
+	size_t off = wire_put_empty(&cl->hello, MSG_HELLO, cl->cluster, cl->id, 0, 0);
+
+	if (cl->hello.err || auth_seal(&cl->auth, &cl->hello, off) != 0) {
+		seterr(err, errlen, "cannot encode HELLO");
+		return -1;
+	}
+	return 0;
+}
+
+int client_open(const struct config *c, uint32_t client_id, uint32_t timeout_ms,
+		struct bz_client **out, char *err, size_t errlen)
+{
+	struct bz_client *cl;
+	char dir[CONFIG_PATH_MAX];
+	uint32_t i;
+
+	*out = NULL;
+	if (crypto_setup() != 0) {
+		seterr(err, errlen, "libsodium initialisation failed");
+		return -1;
+	}
+	if (client_alloc(c, client_id, timeout_ms, &cl, err, errlen) != 0)
+		return -1;
+	if (auth_load(&cl->auth, (enum auth_mode)c->auth, c->keys, c->n, 0, 1, client_id, err,
+		      errlen) != 0) {
+		client_quorum_free(&cl->q);
+		free(cl);
+		return -1;
+	}
+	if (make_hello(cl, err, errlen) != 0)
+		goto fail;
+	for (i = 0; i < cl->n; i++)
+		if (conn_open(cl, i, c->replica[i].client, err, errlen) != 0)
+			goto fail;
+	client_ts_open(&cl->ts, client_state_dir(c, dir, sizeof(dir)) == 0 ? dir : NULL,
+		       client_id, 0);
+	send_all(cl, &cl->hello); /* queued until each connection is up */
+	*out = cl;
+	return 0;
+fail:
+	client_close(cl);
+	return -1;
+}
+
+void client_close(struct bz_client *cl)
+{
+	uint32_t i;
+
+	if (cl == NULL)
+		return;
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++)
+		if (cl->conn[i].open)
+			nng_close(cl->conn[i].sock); /* no pipe callbacks after this */
+	auth_free(&cl->auth);
+	client_quorum_free(&cl->q);
+	buf_free(&cl->req);
+	buf_free(&cl->hello);
+	buf_free(&cl->result);
+	free(cl);
+}
+
+void client_set_ts_lease(struct bz_client *cl, uint64_t lease_us)
+{
+	cl->ts.lease_us = lease_us;
+}
+
+static int encode_request(struct bz_client *cl, const uint8_t *op, size_t op_len)
+{
+	size_t off;
+
+	buf_reset(&cl->req);
+	off = wire_put_request(&cl->req, cl->cluster, cl->id, cl->timestamp, cl->flags, op,
+			       (uint32_t)op_len);
+	if (cl->req.err || auth_seal(&cl->auth, &cl->req, off) != 0) {
+		seterr(cl->err, sizeof(cl->err), "cannot encode the request");
+		return -1;
+	}
+	return 0;
+}
+
+int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_t flags,
+		  uint64_t now_us)
+{
+	int readonly = (flags & REQ_F_READONLY) && cl->proto == PROTO_PBFT;
+
+	if (cl->state == CLIENT_PENDING) {
+		seterr(cl->err, sizeof(cl->err), "a request is already pending");
+		return -1;
+	}
+	if (op_len > WIRE_MAX_OP) {
+		seterr(cl->err, sizeof(cl->err), "operation of %zu bytes exceeds %u", op_len,
+		       WIRE_MAX_OP);
+		return -1;
+	}
+	send_rehellos(cl);
+	cl->flags = flags;
+	cl->timestamp = client_ts_next(&cl->ts, client_realtime_us());
+	if (encode_request(cl, op, op_len) != 0)
+		return -1;
+	client_quorum_reset(&cl->q, cl->proto, cl->n, cl->f, cl->id, cl->timestamp, readonly);
+	buf_reset(&cl->result);
+	cl->state = CLIENT_PENDING;
+	cl->stats.requests++;
+	cl->deadline_us = now_us + (uint64_t)cl->timeout_ms * 1000u;
+	cl->rto_us = (uint64_t)CLIENT_RTO_MS * 1000u;
+	cl->next_rt_us = now_us + cl->rto_us;
+	/* Read-only requests are answered by every replica directly (PBFT §5.1.3). */
+	if (readonly)
+		send_all(cl, &cl->req);
+	else
+		conn_send(cl, (uint32_t)(cl->view % cl->n), &cl->req);
+	return 0;
+}
+
+static void accept_result(struct bz_client *cl)
+{
+	const struct buf *w = &cl->q.res[cl->q.winner];
+	uint64_t v = client_quorum_view(&cl->q);
+
+	buf_reset(&cl->result);
+	buf_put(&cl->result, w->p, w->len);
+	if (v > cl->view)
+		cl->view = v;
+	cl->state = CLIENT_DONE;
+}
+
+/* Cheap, unauthenticated filters first: only a reply that could complete the pending
+ * request is worth a signature check. */
+static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len)
+{
+	struct msg m;
+	int r;
+
+	if (wire_decode(p, len, cl->cluster, &m) != WIRE_OK || m.h.type != MSG_REPLY) {
+		cl->stats.bad++;
+		return;
+	}
+	if (cl->state != CLIENT_PENDING || m.u.rep.client != cl->id ||
+	    m.u.rep.timestamp != cl->timestamp) {
+		cl->stats.stale++;
+		return;
+	}
+	if (auth_verify(&cl->auth, &m) != 0) {
+		cl->stats.bad++;
+		return;
+	}
+	r = client_quorum_add(&cl->q, m.h.sender, m.h.view, m.u.rep.client,
+			      m.u.rep.timestamp, m.u.rep.result, m.u.rep.result_len);
+	if (r < 0) {
+		cl->stats.stale++; /* e.g. vr: not the primary of its view */
+		return;
+	}
+	cl->stats.replies++;
+	if (r == 1)
+		accept_result(cl);
+}
+
+static void drain(struct bz_client *cl, uint32_t i)
+{
+	nng_msg *m;
+	int k;
+
+	for (k = 0; k < CLIENT_DRAIN_MAX; k++) {
+		if (nng_recvmsg(cl->conn[i].sock, &m, NNG_FLAG_NONBLOCK) != 0)
+			return;
+		handle_msg(cl, nng_msg_body(m), nng_msg_len(m));
+		nng_msg_free(m);
+	}
+}
+
+int client_on_readable(struct bz_client *cl, uint64_t now_us)
+{
+	uint32_t i;
+
+	(void)now_us;
+	for (i = 0; i < cl->n; i++)
+		drain(cl, i);
+	return cl->state;
+}
+
+int client_on_tick(struct bz_client *cl, uint64_t now_us)
+{
+	send_rehellos(cl);
+	if (cl->state != CLIENT_PENDING)
+		return cl->state;
+	if (now_us >= cl->deadline_us) {
+		cl->state = CLIENT_TIMEOUT;
+		cl->stats.timeouts++;
+		return cl->state;
+	}
+	if (now_us >= cl->next_rt_us) {
+		/* The primary may be faulty or the request lost: tell everybody, so the
+		 * backups forward it and start their view-change timers. */
+		send_all(cl, &cl->req);
+		cl->stats.retransmits++;
+		cl->rto_us *= 2;
+		cl->next_rt_us = now_us + cl->rto_us;
+	}
+	return cl->state;
+}
+
+uint64_t client_next_deadline(const struct bz_client *cl)
+{
+	if (cl->state != CLIENT_PENDING)
+		return UINT64_MAX;
+	return cl->next_rt_us < cl->deadline_us ? cl->next_rt_us : cl->deadline_us;
+}
+
+size_t client_fds(const struct bz_client *cl, int *fds, size_t max)
+{
+	size_t i;
+
+	for (i = 0; i < cl->n && i < max; i++)
+		fds[i] = cl->conn[i].fd;
+	return i;
+}
+
+int client_state(const struct bz_client *cl)
+{
+	return cl->state;
+}
+
+const uint8_t *client_result(const struct bz_client *cl, size_t *len)
+{
+	*len = cl->state == CLIENT_DONE ? cl->result.len : 0;
+	return cl->result.p;
+}
+
+uint64_t client_timestamp(const struct bz_client *cl)
+{
+	return cl->timestamp;
+}
+
+uint64_t client_view(const struct bz_client *cl)
+{
+	return cl->view;
+}
+
+uint32_t client_id(const struct bz_client *cl)
+{
+	return cl->id;
+}
+
+const struct client_stats *client_get_stats(const struct bz_client *cl)
+{
+	return &cl->stats;
+}
+
+const char *client_error(const struct bz_client *cl)
+{
+	return cl->err;
+}
+
+/* One round of waiting: poll our sockets until something arrives or a timer is due. */
+static void wait_once(struct bz_client *cl)
+{
+	struct pollfd pfd[WIRE_MAX_REPLICAS];
+	uint64_t now = client_mono_us(), due = client_next_deadline(cl);
+	uint64_t wait_ms = due > now ? (due - now + 999) / 1000 : 0;
+	uint32_t i;
+
+	if (wait_ms > CLIENT_POLL_CAP_MS)
+		wait_ms = CLIENT_POLL_CAP_MS;
+	for (i = 0; i < cl->n; i++) {
+		pfd[i].fd = cl->conn[i].fd;
+		pfd[i].events = POLLIN;
+		pfd[i].revents = 0;
+	}
+	poll(pfd, cl->n, (int)wait_ms); /* EINTR: just go round again */
+	now = client_mono_us();
+	client_on_readable(cl, now);
+	client_on_tick(cl, now);
+}
+
+int client_invoke(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_t flags,
+		  struct buf *result)
+{
+	if (client_submit(cl, op, op_len, flags, client_mono_us()) != 0)
+		return CLIENT_EXIT_FAILED;
+	while (cl->state == CLIENT_PENDING)
+		wait_once(cl);
+	if (cl->state != CLIENT_DONE)
+		return CLIENT_EXIT_NO_QUORUM;
+	buf_reset(result);
+	buf_put(result, cl->result.p, cl->result.len);
+	if (result->err) {
+		seterr(cl->err, sizeof(cl->err), "out of memory");
+		return CLIENT_EXIT_FAILED;
+	}
+	return CLIENT_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- status */
+
+/* Status asks all replicas at once.  Each slot runs send -> receive as a chain of
+ * nng callbacks (a REQ socket waits for its connection, so a down replica's send
+ * only ends at the timeout and must not delay collecting the others' answers). */
+struct status_run {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint32_t pending;       /* slots whose chain has not finished */
+	uint64_t deadline_us;
+};
+
+enum { ST_IDLE, ST_SEND, ST_RECV, ST_DONE };
+
+struct status_slot {
+	nng_socket sock;
+	nng_aio *aio;
+	int open;
+	int phase;
+	nng_msg *answer;
+	struct status_run *run;
+};
+
+static void status_finish(struct status_slot *s)
+{
+	pthread_mutex_lock(&s->run->mu);
+	s->phase = ST_DONE;
+	s->run->pending--;
+	pthread_cond_signal(&s->run->cv);
+	pthread_mutex_unlock(&s->run->mu);
+}
+
+static void status_cb(void *arg)
+{
+	struct status_slot *s = arg;
+	uint64_t now = client_mono_us(), left_ms;
+	int rv = nng_aio_result(s->aio);
+
+	if (s->phase == ST_SEND && rv == 0) {
+		left_ms = s->run->deadline_us > now ? (s->run->deadline_us - now + 999) / 1000 : 1;
+		s->phase = ST_RECV;
+		nng_aio_set_timeout(s->aio, (nng_duration)left_ms);
+		nng_recv_aio(s->sock, s->aio);
+		return;
+	}
+	if (s->phase == ST_SEND)
+		nng_msg_free(nng_aio_get_msg(s->aio)); /* a failed send leaves it to us */
+	else if (rv == 0)
+		s->answer = nng_aio_get_msg(s->aio);
+	status_finish(s);
+}
+
+/* Returns 0, or -1 if nng itself failed (the replica is then reported down). */
+static int status_start(struct status_slot *s, const char *addr, const struct buf *req,
+			uint32_t timeout_ms)
+{
+	nng_msg *m;
+
+	if (nng_req0_open(&s->sock) != 0)
+		return -1;
+	s->open = 1;
+	if (nng_aio_alloc(&s->aio, status_cb, s) != 0)
+		return -1;
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, CLIENT_RECVMAXSZ);
+	/* A bad or unreachable address only makes this replica "down". */
+	if (nng_dial(s->sock, addr, NULL, NNG_FLAG_NONBLOCK) != 0)
+		return 0;
+	if (nng_msg_alloc(&m, req->len) != 0)
+		return -1;
+	memcpy(nng_msg_body(m), req->p, req->len);
+	nng_aio_set_timeout(s->aio, (nng_duration)timeout_ms);
+	nng_aio_set_msg(s->aio, m);
+	pthread_mutex_lock(&s->run->mu);
+	s->run->pending++;
+	s->phase = ST_SEND;
+	pthread_mutex_unlock(&s->run->mu);
+	nng_send_aio(s->sock, s->aio);
+	return 0;
+}
+
+/* Print the replica's JSON on one line: control bytes become spaces, so a hostile or
+ * broken replica cannot break the one-object-per-line format. */
+static void status_print(FILE *out, uint32_t id, nng_msg *answer, uint32_t cluster)
+{
+	struct msg m;
+	uint32_t i;
+
+	if (answer == NULL || wire_decode(nng_msg_body(answer), nng_msg_len(answer), cluster,
+					  &m) != WIRE_OK ||
+	    m.h.type != MSG_STATUS_RESP || m.u.text.len == 0) {
+		fprintf(out, "{\"id\":%u,\"down\":true%s}\n", id,
+			answer ? ",\"error\":\"bad status response\"" : "");
+		return;
+	}
+	for (i = 0; i < m.u.text.len; i++) {
+		uint8_t ch = m.u.text.text[i];
+
+		fputc(ch < 0x20 || ch == 0x7f ? ' ' : ch, out);
+	}
+	fputc('\n', out);
+}
+
+int client_status(const struct config *c, uint32_t timeout_ms, FILE *out)
+{
+	struct status_slot s[WIRE_MAX_REPLICAS];
+	struct status_run run = { .mu = PTHREAD_MUTEX_INITIALIZER,
+				  .cv = PTHREAD_COND_INITIALIZER, .pending = 0 };
+	struct buf req;
+	uint32_t i, n = c->n > WIRE_MAX_REPLICAS ? WIRE_MAX_REPLICAS : c->n;
+	int rc = 0;
+
+	memset(s, 0, sizeof(s));
+	run.deadline_us = client_mono_us() + (uint64_t)timeout_ms * 1000u;
+	buf_init(&req);
+	wire_put_empty(&req, MSG_STATUS_REQ, c->cluster_id, 0, 0, 0);
+	for (i = 0; i < n; i++) {
+		s[i].run = &run;
+		if (req.err || status_start(&s[i], c->replica[i].admin, &req, timeout_ms) != 0)
+			rc = -1;
+	}
+	/* Every chain ends: the send and the receive both carry a timeout. */
+	pthread_mutex_lock(&run.mu);
+	while (run.pending > 0)
+		pthread_cond_wait(&run.cv, &run.mu);
+	pthread_mutex_unlock(&run.mu);
+	for (i = 0; i < n; i++)
+		status_print(out, i, s[i].answer, c->cluster_id);
+	for (i = 0; i < n; i++) {
+		if (s[i].answer)
+			nng_msg_free(s[i].answer);
+		if (s[i].open)
+			nng_close(s[i].sock);
+		if (s[i].aio)
+			nng_aio_free(s[i].aio);
+	}
+	buf_free(&req);
+	fflush(out);
+	return rc ? CLIENT_EXIT_FAILED : CLIENT_EXIT_OK;
+}
