@@ -1,0 +1,439 @@
+/* replica.c - the event loop of byzlab-replica: bytes -> edge checks -> core ->
+ * effects (persist, then send).  See replica.h. */
+#define _GNU_SOURCE /* ppoll */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "replica/replica.h"
+#include "replica/kv.h"
+#include "replica/store.h"
+
+#define DRAIN_MAX 64            /* messages per socket per loop turn (fairness) */
+#define IDLE_WAIT_MS 1000       /* poll timeout when no timer is pending */
+
+struct replica {
+	const struct config *cfg;
+	uint32_t id;
+	const struct core_ops *ops;
+	void *core;
+	struct auth_ctx *auth;
+	struct store *store;
+	struct net *net;
+	struct effects fx;
+	uint64_t timer_ms;              /* absolute deadline, 0 = none */
+	uint64_t start_ms;
+	struct replica_counters c;
+	struct core_status seen;        /* last status, to log changes */
+	char byz[REPLICA_BYZ_MAX];
+	int has_byz;
+	uint64_t recovered;             /* records fed to recover() */
+	struct buf out;                 /* the STATUS_RESP being built */
+	char json[WIRE_MAX_STATUS];
+};
+
+/* ---- logging and time ---- */
+
+static char log_prefix[64] = "byzlab-replica";
+
+void rlog_set_prefix(const char *prefix)
+{
+	snprintf(log_prefix, sizeof(log_prefix), "%s", prefix);
+}
+
+void rlog(const char *fmt, ...)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[32], line[512];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000, log_prefix, line);
+}
+
+uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Log the 1st, 2nd, 4th, 8th... occurrence only: a flood cannot flood the log. */
+static int worth_logging(uint64_t count)
+{
+	return (count & (count - 1)) == 0;
+}
+
+/* Did the count pass 1, 2, 4, 8... on its way from `from` to `to`? */
+static int crossed_power_of_two(uint64_t from, uint64_t to)
+{
+	uint64_t p = 1;
+	while (p <= to / 2)
+		p *= 2;
+	return p > from;
+}
+
+/* ---- the edge ---- */
+
+/* Types replicas send each other: everything but the client and admin planes (so
+ * a new replica-to-replica type needs no change here). */
+static int is_replica_type(int type)
+{
+	switch (type) {
+	case MSG_REQUEST:
+	case MSG_REPLY:
+	case MSG_HELLO:
+	case MSG_STATUS_REQ:
+	case MSG_STATUS_RESP:
+		return 0;
+	default:
+		return type >= 1 && type <= MSG_TYPE_MAX;
+	}
+}
+
+int replica_edge_ok(enum net_sock sock, const struct msg *m, uint32_t n, uint32_t self,
+		    uint32_t max_clients)
+{
+	switch (sock) {
+	case NET_PEER:
+		/* A backup relays a client's REQUEST to the primary (PBFT §4.4); it stays
+		 * signed by the client, so it is checked against client keys like any other. */
+		if (m->h.type == MSG_REQUEST)
+			return m->h.sender < max_clients;
+		return is_replica_type(m->h.type) && m->h.sender < n && m->h.sender != self;
+	case NET_CLIENT:
+		return (m->h.type == MSG_REQUEST || m->h.type == MSG_HELLO) &&
+		       m->h.sender < max_clients;
+	case NET_ADMIN:
+		return m->h.type == MSG_STATUS_REQ;
+	default:
+		return 0;
+	}
+}
+
+/* ---- effects: persist before you speak ---- */
+
+static void persist_all(struct replica *r)
+{
+	const struct effects *fx = &r->fx;
+	int rc = store_begin(r->store);
+	for (size_t i = 0; i < fx->n_persists && rc == 0; i++) {
+		const struct persist *p = &fx->persists[i];
+		switch (p->op) {
+		case P_PUT:
+			rc = store_put(r->store, p->kind, p->key, fx->arena.p + p->off, p->len);
+			break;
+		case P_DEL:
+			rc = store_del(r->store, p->kind, p->key);
+			break;
+		case P_DEL_BELOW:
+			rc = store_del_below(r->store, p->kind, p->key);
+			break;
+		default:
+			rc = -1;
+		}
+	}
+	if (rc == 0)
+		rc = store_commit(r->store);
+	if (rc != 0) {
+		/* Speaking now could contradict what we would recover after a crash. */
+		rlog("FATAL: store write failed (%s): aborting", store_last_error(r->store));
+		abort();
+	}
+}
+
+static void send_all(struct replica *r)
+{
+	const struct effects *fx = &r->fx;
+	for (size_t i = 0; i < fx->n_sends; i++) {
+		const struct send *s = &fx->sends[i];
+		const uint8_t *p = fx->arena.p + s->off;
+		if (s->to == TO_OTHERS) {
+			for (uint32_t j = 0; j < r->cfg->n; j++)
+				if (j != r->id)
+					net_send_replica(r->net, j, p, s->len);
+		} else if (s->to == TO_CLIENT) {
+			net_send_client(r->net, s->client, p, s->len);
+		} else if (s->to >= 0 && (uint32_t)s->to < r->cfg->n) {
+			net_send_replica(r->net, (uint32_t)s->to, p, s->len); /* self: ignored */
+		}
+	}
+}
+
+static void carry_out(struct replica *r)
+{
+	if (effects_failed(&r->fx)) {
+		/* Never apply half a step: better a crash (recovered from the log). */
+		rlog("FATAL: core effects overflowed: aborting");
+		abort();
+	}
+	if (r->fx.n_persists)
+		persist_all(r);
+	uint64_t drops = net_stats(r->net)->send_drops;
+	send_all(r);
+	uint64_t now_drops = net_stats(r->net)->send_drops;
+	if (now_drops > drops && crossed_power_of_two(drops, now_drops))
+		rlog("send queue full or send failed: %llu messages dropped so far",
+		     (unsigned long long)now_drops);
+	r->timer_ms = r->fx.timer_ms; /* core.h: each step states its deadline; 0 = none */
+}
+
+static void note_changes(struct replica *r)
+{
+	struct core_status st;
+	memset(&st, 0, sizeof(st));
+	r->ops->status(r->core, &st);
+	if (st.view != r->seen.view || st.view_changing != r->seen.view_changing)
+		rlog("view %llu%s, primary %u", (unsigned long long)st.view,
+		     st.view_changing ? " (changing)" : "", st.primary);
+	if (st.stable_checkpoint != r->seen.stable_checkpoint)
+		rlog("stable checkpoint %llu", (unsigned long long)st.stable_checkpoint);
+	r->seen = st;
+}
+
+static void step(struct replica *r, enum ev_kind kind, const struct msg *m)
+{
+	struct event ev = {.kind = kind, .now_ms = mono_ms(), .m = m};
+	effects_reset(&r->fx);
+	r->ops->step(r->core, &ev, &r->fx);
+	carry_out(r);
+	note_changes(r);
+}
+
+/* ---- status ---- */
+
+static void answer_status(struct replica *r)
+{
+	struct core_status cs;
+	memset(&cs, 0, sizeof(cs));
+	r->ops->status(r->core, &cs);
+	struct status_input in = {
+		.id = r->id, .n = r->cfg->n, .f = r->cfg->f, .cs = &cs, .c = &r->c,
+		.net = net_stats(r->net), .auth = r->auth,
+		.byz = r->has_byz ? r->byz : NULL, .pid = (long)getpid(),
+		.uptime_ms = mono_ms() - r->start_ms};
+	int len = status_json(&in, r->json, sizeof(r->json));
+	if (len < 0) {
+		rlog("status document too long");
+		return;
+	}
+	buf_reset(&r->out);
+	wire_put_text(&r->out, MSG_STATUS_RESP, r->cfg->cluster_id, r->id, r->json,
+		      (uint32_t)len);
+	if (r->out.err || net_admin_reply(r->net, r->out.p, r->out.len) != 0)
+		rlog("cannot answer a status request");
+}
+
+/* ---- receiving ---- */
+
+static void reject(uint64_t *counter, const char *what,
+		   enum net_sock sock, const char *why)
+{
+	static const char *names[NET_NSOCK] = {"peer", "client", "admin"};
+	(*counter)++;
+	if (worth_logging(*counter))
+		rlog("rejected %s on %s socket: %s (%llu so far)", what, names[sock], why,
+		     (unsigned long long)*counter);
+}
+
+static void on_message(struct replica *r, enum net_sock sock, const struct net_rx *rx)
+{
+	struct msg m;
+	if (sock != NET_ADMIN) {
+		r->c.msgs_recv++;
+		r->c.bytes_recv += rx->len;
+	}
+	int rc = wire_decode(rx->data, rx->len, r->cfg->cluster_id, &m);
+	if (rc != WIRE_OK) {
+		reject(&r->c.bad_format, "message", sock, wire_strerror(rc));
+		return;
+	}
+	if (!replica_edge_ok(sock, &m, r->cfg->n, r->id, r->cfg->clients)) {
+		reject(&r->c.bad_format, wire_type_name(m.h.type), sock,
+		       "type or sender not allowed here");
+		return;
+	}
+	if (auth_verify(r->auth, &m) != 0) {
+		reject(&r->c.bad_auth, wire_type_name(m.h.type), sock, "authentication");
+		return;
+	}
+	if (sock == NET_ADMIN) {
+		answer_status(r);
+		return;
+	}
+	if (sock == NET_CLIENT) {
+		net_set_route(r->net, m.h.sender, rx->pipe);
+		if (m.h.type == MSG_HELLO)
+			return;
+	}
+	step(r, EV_MSG, &m);
+}
+
+static int drain(struct replica *r, enum net_sock sock)
+{
+	for (int i = 0; i < DRAIN_MAX; i++) {
+		struct net_rx rx;
+		int rc = net_recv(r->net, sock, &rx);
+		if (rc == 0)
+			return 0;
+		if (rc < 0)
+			return -1;
+		on_message(r, sock, &rx);
+		net_rx_free(&rx);
+	}
+	return 0;
+}
+
+/* ---- life cycle ---- */
+
+static int recover_one(void *arg, uint8_t kind, uint64_t key, const uint8_t *val, size_t len)
+{
+	struct replica *r = arg;
+	r->recovered++;
+	return r->ops->recover(r->core, kind, key, val, len) != 0 ? -1 : 0;
+}
+
+static int open_store(struct replica *r, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH_MAX + 32];
+	int w = snprintf(dir, sizeof(dir), "%s/%u", r->cfg->data, r->id);
+	if (w < 0 || (size_t)w >= sizeof(dir)) {
+		snprintf(err, errlen, "data directory path too long");
+		return -1;
+	}
+	return store_open(dir, r->cfg->sync_full, 0, &r->store, err, errlen);
+}
+
+static int create_core(struct replica *r, char *err, size_t errlen)
+{
+	const struct config *cfg = r->cfg;
+	struct core_config cc = {
+		.protocol = cfg->protocol, .n = cfg->n, .f = cfg->f, .id = r->id,
+		.cluster_id = cfg->cluster_id, .batch_max = cfg->batch_max,
+		.window = cfg->window, .checkpoint_interval = cfg->checkpoint_interval,
+		.view_timeout_ms = cfg->view_timeout_ms, .max_clients = cfg->clients,
+		.kv_max_bytes = KV_DEFAULT_MAX_BYTES, .auth = r->auth, .plant_bugs = 0};
+	r->core = r->ops->create(&cc);
+	if (!r->core) {
+		snprintf(err, errlen, "cannot create the %s core", r->ops->name);
+		return -1;
+	}
+	if (store_iterate(r->store, recover_one, r) != 0) {
+		snprintf(err, errlen, "%s/%u: stored record %llu could not be recovered",
+			 cfg->data, r->id, (unsigned long long)r->recovered);
+		return -1;
+	}
+	return 0;
+}
+
+int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
+		 const struct core_ops *ops, struct auth_ctx *auth, const char *byz,
+		 char *err, size_t errlen)
+{
+	*out = NULL;
+	struct replica *r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->cfg = cfg;
+	r->id = id;
+	r->ops = ops;
+	r->auth = auth;
+	r->start_ms = mono_ms();
+	effects_init(&r->fx);
+	buf_init(&r->out);
+	if (byz) {
+		snprintf(r->byz, sizeof(r->byz), "%s", byz);
+		r->has_byz = 1;
+	}
+	if (open_store(r, err, errlen) || create_core(r, err, errlen) ||
+	    net_open(&r->net, cfg, id, cfg->clients, err, errlen)) {
+		replica_close(r);
+		return -1;
+	}
+	rlog("%s replica %u of %u: recovered %llu records; listening on %s, %s, %s",
+	     ops->name, id, cfg->n, (unsigned long long)r->recovered,
+	     cfg->replica[id].peer, cfg->replica[id].client, cfg->replica[id].admin);
+	ops->status(r->core, &r->seen);
+	step(r, EV_START, NULL);
+	rlog("started: last executed %llu, stable checkpoint %llu",
+	     (unsigned long long)r->seen.last_executed,
+	     (unsigned long long)r->seen.stable_checkpoint);
+	*out = r;
+	return 0;
+}
+
+void replica_close(struct replica *r)
+{
+	if (!r)
+		return;
+	net_close(r->net);      /* first: no callbacks into a dead core */
+	if (r->core)
+		r->ops->destroy(r->core);
+	if (r->store)
+		store_close(r->store);
+	effects_free(&r->fx);
+	buf_free(&r->out);
+	free(r);
+}
+
+static int wait_ms(const struct replica *r, uint64_t now)
+{
+	if (!r->timer_ms)
+		return IDLE_WAIT_MS;
+	if (r->timer_ms <= now)
+		return 0;
+	uint64_t d = r->timer_ms - now;
+	return d > IDLE_WAIT_MS ? IDLE_WAIT_MS : (int)d;
+}
+
+int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *waitmask)
+{
+	struct pollfd pfd[NET_NSOCK];
+	for (int k = 0; k < NET_NSOCK; k++) {
+		pfd[k].fd = net_recv_fd(r->net, (enum net_sock)k);
+		pfd[k].events = POLLIN;
+		if (pfd[k].fd < 0) {
+			rlog("cannot get the receive descriptor of socket %d", k);
+			return -1;
+		}
+	}
+	while (!*stop) {
+		uint64_t now = mono_ms();
+		if (r->timer_ms && now >= r->timer_ms) {
+			r->timer_ms = 0;
+			step(r, EV_TICK, NULL);
+			continue;
+		}
+		int ms = wait_ms(r, now);
+		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+		int n = ppoll(pfd, NET_NSOCK, &ts, waitmask);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rlog("poll: %s", strerror(errno));
+			return -1;
+		}
+		for (int k = 0; k < NET_NSOCK && n > 0; k++) {
+			if (!pfd[k].revents)
+				continue;
+			if (drain(r, (enum net_sock)k) != 0) {
+				rlog("socket %d failed", k);
+				return -1;
+			}
+		}
+	}
+	rlog("stopping");
+	return 0;
+}

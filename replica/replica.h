@@ -1,0 +1,79 @@
+/* replica.h - the real replica's driver: an event loop that feeds a protocol core
+ * (replica/core/core.h) with authenticated messages and timer ticks, and carries out
+ * its effects: persist (LMDB, replica/store.h) first, then send (replica/net.h).
+ *
+ * Kept apart from main() (argument parsing, signals) so tests and tools can reuse the
+ * pieces: the edge check, the status document, the logger.
+ *
+ * Timer contract with the core (core.h): after every step, effects.timer_ms is the
+ * deadline (absolute, monotonic ms; 0 = none wanted), replacing the previous one.
+ * When it passes the driver steps EV_TICK.  A tick that finds nothing due must be a
+ * harmless no-op for the core.
+ */
+#ifndef BYZLAB_REPLICA_H
+#define BYZLAB_REPLICA_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "crypto/auth.h"
+#include "replica/core/core.h"
+#include "replica/net.h"
+#include "wire/wire.h"
+
+#define REPLICA_BYZ_MAX 256            /* bytes of a --byz specification */
+
+/* Counters kept by the driver (the rest come from net, auth and the core). */
+struct replica_counters {
+	uint64_t msgs_recv, bytes_recv;  /* peer and client sockets, every message */
+	uint64_t bad_format;             /* failed decode or the socket/type/sender check */
+	uint64_t bad_auth;               /* failed auth_verify */
+};
+
+struct replica;
+
+/* Open the store at <cfg->data>/<id>/, create the core, feed it every stored record,
+ * open the sockets and step EV_START.  auth must outlive the replica (the core seals
+ * with it).  byz: the --byz string or NULL (stored and reported only, for now).
+ * Returns 0, or -1 with a message in err. */
+int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
+		 const struct core_ops *ops, struct auth_ctx *auth, const char *byz,
+		 char *err, size_t errlen);
+/* Serve until *stop becomes non-zero.  waitmask: the signal mask to wait with in
+ * ppoll() (signals that set *stop are blocked elsewhere, so they can only arrive
+ * while we wait), or NULL.  Returns 0 when stopped, -1 on a fatal socket error. */
+int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *waitmask);
+void replica_close(struct replica *r);
+
+/* Edge check after wire_decode, before auth_verify: may a message of this type and
+ * sender arrive on this socket?  Peer: replica-to-replica types (all but REQUEST,
+ * REPLY, HELLO, STATUS_*) from sender < n, sender != self.  Client: REQUEST and
+ * HELLO from a client id < max_clients.  Admin: STATUS_REQ.  Returns 1 if acceptable. */
+int replica_edge_ok(enum net_sock sock, const struct msg *m, uint32_t n, uint32_t self,
+		    uint32_t max_clients);
+
+/* Everything the status document reports. */
+struct status_input {
+	uint32_t id, n, f;
+	const struct core_status *cs;
+	const struct replica_counters *c;
+	const struct net_stats *net;
+	const struct auth_ctx *auth;    /* sigs_made, sigs_verified, macs_made, macs_verified */
+	const char *byz;                /* NULL: "byz":null */
+	long pid;
+	uint64_t uptime_ms;
+};
+
+/* Write the one-line status JSON (keys of product.md plus extras) into out.
+ * Returns its length (< WIRE_MAX_STATUS), or -1 if it does not fit in cap. */
+int status_json(const struct status_input *in, char *out, size_t cap);
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC). */
+uint64_t mono_ms(void);
+/* One line to stderr: "<UTC timestamp> <prefix>: <message>". */
+void rlog_set_prefix(const char *prefix);
+void rlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,102 @@
+/* status.c - the replica's status document: one line of JSON, keys as product.md
+ * ("Status") plus extras (n, f, requests_executed, send_drops, no_route,
+ * view_changing, pid, uptime_ms). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "replica/replica.h"
+
+struct jw {                     /* a bounded writer; overflow is sticky */
+	char *p;
+	size_t len, cap;
+	int over;
+};
+
+static void put(struct jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct jw *w, const char *fmt, ...)
+{
+	if (w->over)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(w->p + w->len, w->cap - w->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= w->cap - w->len) {
+		w->over = 1;
+		return;
+	}
+	w->len += (size_t)n;
+}
+
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void put_str(struct jw *w, const char *s)
+{
+	put(w, "\"");
+	for (; *s && !w->over; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			put(w, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			put(w, "\\u%04x", ch);
+		else
+			put(w, "%c", ch);
+	}
+	put(w, "\"");
+}
+
+static void put_u64(struct jw *w, const char *key, uint64_t v)
+{
+	put(w, ",\"%s\":%llu", key, (unsigned long long)v);
+}
+
+int status_json(const struct status_input *in, char *out, size_t cap)
+{
+	if (cap > WIRE_MAX_STATUS)
+		cap = WIRE_MAX_STATUS;  /* the document must fit a STATUS_RESP */
+	if (cap == 0)
+		return -1;
+	struct jw w = {.p = out, .len = 0, .cap = cap, .over = 0};
+	const struct core_status *cs = in->cs;
+	put(&w, "{\"id\":%u,\"protocol\":", in->id);
+	put_str(&w, cs->protocol ? cs->protocol : "unknown");
+	put_u64(&w, "view", cs->view);
+	put_u64(&w, "primary", cs->primary);
+	put_u64(&w, "last_executed", cs->last_executed);
+	put_u64(&w, "stable_checkpoint", cs->stable_checkpoint);
+	put(&w, ",\"state_digest\":\"");
+	for (int i = 0; i < WIRE_DIGEST_LEN; i++)
+		put(&w, "%02x", cs->state_digest[i]);
+	put(&w, "\"");
+	put_u64(&w, "msgs_sent", in->net ? in->net->msgs_sent : 0);
+	put_u64(&w, "bytes_sent", in->net ? in->net->bytes_sent : 0);
+	put_u64(&w, "msgs_recv", in->c->msgs_recv);
+	put_u64(&w, "bytes_recv", in->c->bytes_recv);
+	put_u64(&w, "sigs_made", in->auth ? in->auth->sigs_made : 0);
+	put_u64(&w, "sigs_verified", in->auth ? in->auth->sigs_verified : 0);
+	put_u64(&w, "macs_made", in->auth ? in->auth->macs_made : 0);
+	put_u64(&w, "macs_verified", in->auth ? in->auth->macs_verified : 0);
+	put(&w, ",\"rejected\":{\"bad_auth\":%llu,\"bad_format\":%llu,\"old_view\":%llu,"
+		"\"out_of_window\":%llu,\"conflict\":%llu}",
+	    (unsigned long long)in->c->bad_auth, (unsigned long long)in->c->bad_format,
+	    (unsigned long long)cs->rejected_old_view,
+	    (unsigned long long)cs->rejected_out_of_window,
+	    (unsigned long long)cs->rejected_conflict);
+	put(&w, ",\"byz\":");
+	if (in->byz)
+		put_str(&w, in->byz);
+	else
+		put(&w, "null");
+	put_u64(&w, "n", in->n);
+	put_u64(&w, "f", in->f);
+	put_u64(&w, "view_changing", cs->view_changing ? 1 : 0);
+	put_u64(&w, "requests_executed", cs->requests_executed);
+	put_u64(&w, "send_drops", in->net ? in->net->send_drops : 0);
+	put_u64(&w, "no_route", in->net ? in->net->no_route : 0);
+	put(&w, ",\"pid\":%ld", in->pid);
+	put_u64(&w, "uptime_ms", in->uptime_ms);
+	put(&w, "}");
+	if (w.over)
+		return -1;
+	return (int)w.len;
+}
