@@ -135,6 +135,7 @@ static void pbft_destroy(void *core)
 	}
 	free(p->xfer.proof);
 	free(p->xfer.buf);
+	free(p->nv_raw);
 	free(p->stable_snap);
 	free(p->ckpt_proof);
 	free(p->slots);
@@ -319,6 +320,8 @@ static void on_tick(struct pbft *p, struct effects *out)
 	}
 	if (p->fetch_ms && p->now_ms >= p->fetch_ms)
 		pbft_fetch_missing(p, out);
+	if (p->resend_ms && p->now_ms >= p->resend_ms)
+		pbft_resend(p, out);
 	pbft_xfer_tick(p, out);
 }
 
@@ -383,7 +386,10 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 	else if (ev->kind == EV_MSG && ev->m)
 		on_msg(p, ev->m, out);
 	pbft_update_vc_timer(p);
-	out->timer_ms = earliest(earliest(p->vc_timer_ms, p->fetch_ms), p->xfer.retry_ms);
+	pbft_resend_arm(p);
+	out->timer_ms = earliest(earliest(earliest(p->vc_timer_ms, p->fetch_ms),
+					  p->xfer.retry_ms),
+				 p->resend_ms);
 	return 0;
 }
 

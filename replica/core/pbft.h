@@ -66,6 +66,7 @@ struct slot {
 	struct cert cert;       /* highest-view prepared certificate, for VIEW-CHANGE */
 	struct vote prepare[WIRE_MAX_REPLICAS];
 	struct vote commit[WIRE_MAX_REPLICAS];
+	uint64_t helped_ms[WIRE_MAX_REPLICAS]; /* last time we re-sent our votes to each */
 };
 
 struct ckpt_votes {             /* CHECKPOINT messages for one sequence number */
@@ -137,7 +138,14 @@ struct pbft {
 	uint64_t vc_timer_ms;   /* view-change timer deadline; 0: off */
 	uint32_t vc_streak;     /* view changes since the last progress: timeout doubles */
 	uint64_t nv_sent;       /* view whose NEW-VIEW we sent as its primary */
+	uint8_t *nv_raw;        /* the NEW-VIEW of view nv_view (ours, or the one we
+				 * accepted): re-sent to replicas that ask to join it */
+	uint32_t nv_len;
+	uint64_t nv_view;
+	uint64_t seen_view[WIRE_MAX_REPLICAS]; /* highest view of each replica's
+						* normal-case messages */
 	uint64_t fetch_ms;      /* next retransmission of FETCHes for missing batches */
+	uint64_t resend_ms;     /* next retransmission of our votes on waiting slots */
 	struct state_xfer xfer;
 
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
@@ -189,6 +197,8 @@ int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *c
 void pbft_persist_slot(struct pbft *p, const struct slot *s, struct effects *out);
 void pbft_pend_push(struct pbft *p, const struct msg *m);
 void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct effects *out);
+void pbft_resend_arm(struct pbft *p);
+void pbft_resend(struct pbft *p, struct effects *out);
 
 /* pbft_checkpoint.c */
 void pbft_ckpt_clear(struct ckpt_votes *c);
@@ -201,6 +211,8 @@ void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIG
 void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_xfer_tick(struct pbft *p, struct effects *out);
+void pbft_learn_stable(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
+		       const uint8_t *proof, uint32_t proof_len, struct effects *out);
 
 /* pbft_viewchange.c */
 void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out);
@@ -210,6 +222,7 @@ void pbft_on_fetch(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_on_batch(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_fetch_missing(struct pbft *p, struct effects *out);
 void pbft_update_vc_timer(struct pbft *p);
+void pbft_note_view(struct pbft *p, uint32_t sender, uint64_t view, struct effects *out);
 int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len);
 
 #endif

@@ -210,6 +210,29 @@ void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out
 	check_behind(p, out);
 }
 
+/* A proof of 2f+1 CHECKPOINTs for seq (from a NEW-VIEW) says seq is stable.  Nothing
+ * retransmits CHECKPOINT messages, so a replica that lost some of them would keep its
+ * low watermark - and its window - stuck for good: if we executed seq ourselves and our
+ * own checkpoint there matches, adopt the proof; if we are behind, fetch the state. */
+void pbft_learn_stable(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
+		       const uint8_t *proof, uint32_t proof_len, struct effects *out)
+{
+	if (seq <= p->low)
+		return;
+	if (seq > p->last_executed) {
+		pbft_want_state(p, seq, digest, proof, proof_len, out);
+		return;
+	}
+	if (seq % p->cfg.checkpoint_interval != 0 || !pbft_in_window(p, seq))
+		return;
+	struct ckpt_votes *c = &p->ckpts[(seq / p->cfg.checkpoint_interval) % p->n_ckpts];
+	if (c->seq != seq || !c->mine || !c->snap || memcmp(c->own, digest, WIRE_DIGEST_LEN) != 0)
+		return;
+	uint8_t *snap = c->snap; /* handed over to the stable state */
+	c->snap = NULL;
+	make_stable(p, seq, digest, snap, c->snap_len, proof, proof_len, out);
+}
+
 /* ---- state transfer ---- */
 
 static uint32_t next_peer(const struct pbft *p, uint32_t peer)

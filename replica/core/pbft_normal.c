@@ -298,14 +298,21 @@ void pbft_check_prepared(struct pbft *p, struct slot *s, struct effects *out)
 	check_committed(p, s, out);
 }
 
+static void help_laggard(struct pbft *p, struct slot *s, uint32_t to,
+			 struct effects *out);
+
 /* Common admission for messages of the normal case: current, active view; in window. */
-static struct slot *admit(struct pbft *p, const struct msg *m)
+static struct slot *admit(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	if (m->h.view < p->view) {
 		p->rejected_old_view++; /* a zombie's or a slow replica's: the view fences it */
 		return NULL;
 	}
-	if (m->h.view > p->view || !p->view_active)
+	if (m->h.view > p->view) {
+		pbft_note_view(p, m->h.sender, m->h.view, out); /* are we the zombie? */
+		return NULL;
+	}
+	if (!p->view_active)
 		return NULL; /* a view we have not entered yet; the view change will tell */
 	struct slot *s = pbft_slot(p, m->h.seq);
 	if (!s)
@@ -319,7 +326,7 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 		p->rejected_conflict++; /* only the view's primary may assign numbers */
 		return;
 	}
-	struct slot *s = admit(p, m);
+	struct slot *s = admit(p, m, out);
 	if (!s)
 		return;
 	uint8_t digest[WIRE_DIGEST_LEN];
@@ -329,6 +336,8 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 			p->rejected_conflict++; /* equivocation: the first one stands */
 		else if (!s->batch)
 			pbft_install(p, s, s->view, s->cpp, s->cpp_len, m->body, m->h.body_len);
+		else
+			help_laggard(p, s, m->h.sender, out);
 		return;
 	}
 	buf_reset(&p->scratch);
@@ -342,17 +351,41 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 }
 
 /* Record a PREPARE or COMMIT vote; a second, different vote of the same sender for
- * the same slot and view is a conflict and is ignored (the first one stands). */
-static bool take_vote(struct pbft *p, struct vote *v, const struct msg *m, bool keep_raw)
+ * the same slot and view is a conflict and is ignored (the first one stands).
+ * Returns 1 if the vote is new, 0 for a repeat of the same vote, -1 for a conflict. */
+static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, bool keep_raw)
 {
 	if (v->have && v->view == m->h.view) {
-		if (memcmp(v->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0)
+		if (memcmp(v->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0) {
 			p->rejected_conflict++;
-		return false;
+			return -1;
+		}
+		return 0;
 	}
 	pbft_vote_set(v, m->h.view, m->u.dg.digest, keep_raw ? m->raw : NULL,
 		      (uint32_t)m->raw_len);
-	return true;
+	return 1;
+}
+
+/* A replica re-sent its vote (or pre-prepare) on a slot we already executed: it is
+ * still waiting for it (see "retransmission" below), maybe for votes of ours that were
+ * lost.  Send them to it again.  Only replicas that executed the slot answer, only to
+ * repeats, and at most once per half view timeout per peer and slot: two replicas that
+ * both executed it would otherwise answer each other's answers for ever. */
+static void help_laggard(struct pbft *p, struct slot *s, uint32_t to, struct effects *out)
+{
+	if (s->seq > p->last_executed || s->view != p->view || to >= p->cfg.n)
+		return;
+	uint64_t every = p->cfg.view_timeout_ms / 2 ? p->cfg.view_timeout_ms / 2 : 1;
+	if (s->helped_ms[to] && p->now_ms < s->helped_ms[to] + every)
+		return;
+	s->helped_ms[to] = p->now_ms ? p->now_ms : 1;
+	const struct vote *prep = &s->prepare[p->cfg.id];
+	const struct vote *com = &s->commit[p->cfg.id];
+	if (prep->have && prep->raw && prep->view == s->view)
+		send_raw(out, (int32_t)to, prep->raw, prep->raw_len);
+	if (com->have && com->raw && com->view == s->view)
+		send_raw(out, (int32_t)to, com->raw, com->raw_len);
 }
 
 void pbft_on_prepare(struct pbft *p, const struct msg *m, struct effects *out)
@@ -361,18 +394,104 @@ void pbft_on_prepare(struct pbft *p, const struct msg *m, struct effects *out)
 		p->rejected_conflict++; /* the primary does not prepare (§4.2) */
 		return;
 	}
-	struct slot *s = admit(p, m);
-	if (s && take_vote(p, &s->prepare[m->h.sender], m, true))
+	struct slot *s = admit(p, m, out);
+	if (!s)
+		return;
+	int rc = take_vote(p, &s->prepare[m->h.sender], m, true);
+	if (rc > 0)
 		pbft_check_prepared(p, s, out);
+	else if (rc == 0)
+		help_laggard(p, s, m->h.sender, out);
 }
 
 void pbft_on_commit(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	if (m->h.sender == p->cfg.id)
 		return;
-	struct slot *s = admit(p, m);
-	if (s && take_vote(p, &s->commit[m->h.sender], m, false))
+	struct slot *s = admit(p, m, out);
+	if (!s)
+		return;
+	int rc = take_vote(p, &s->commit[m->h.sender], m, false);
+	if (rc > 0)
 		check_committed(p, s, out);
+	else if (rc == 0)
+		help_laggard(p, s, m->h.sender, out);
+}
+
+/* ---- retransmission ----
+ * Nothing below the core retransmits, so a PRE-PREPARE, PREPARE or COMMIT that was
+ * lost - or that reached a replica before the NEW-VIEW that lets it in, which travels
+ * on another link - would leave its slot stuck until a view change, and the next view
+ * can lose the same race.  So while a slot of the current view waits to execute, we
+ * re-send what we said about it (the same sealed bytes: receivers ignore duplicates)
+ * every half view timeout, before the backups' view-change timers run out; during a
+ * view change, our VIEW-CHANGE every view timeout. */
+
+static bool waiting(const struct pbft *p, const struct slot *s)
+{
+	return s && s->have_pp && s->view == p->view && s->seq > p->last_executed;
+}
+
+static void resend_slot(struct pbft *p, const struct slot *s, struct effects *out)
+{
+	const struct vote *prep = &s->prepare[p->cfg.id];
+	const struct vote *com = &s->commit[p->cfg.id];
+	if (pbft_primary(p, s->view) == p->cfg.id) {
+		/* the PRE-PREPARE is the compact form's header and trailer around the batch
+		 * (the trailer covers header | digest in both) */
+		if (!s->batch || s->cpp_len < WIRE_CPP_LEN_MIN)
+			return;
+		size_t off = out->arena.len;
+		buf_put(&out->arena, s->cpp, WIRE_HDR_LEN);
+		buf_put(&out->arena, s->batch, s->batch_len);
+		buf_put(&out->arena, s->cpp + WIRE_CPP_LEN_MIN, s->cpp_len - WIRE_CPP_LEN_MIN);
+		effects_send(out, TO_OTHERS, 0, off);
+	} else if (prep->have && prep->raw && prep->view == s->view) {
+		send_raw(out, TO_OTHERS, prep->raw, prep->raw_len);
+	}
+	if (s->prepared && com->have && com->raw && com->view == s->view)
+		send_raw(out, TO_OTHERS, com->raw, com->raw_len);
+}
+
+/* While a view change waits, our VIEW-CHANGE is what gets re-sent: the others' f+1
+ * rule and the NEW-VIEW re-send (pbft_on_viewchange) depend on it arriving. */
+static const struct vc_msg *own_vc(const struct pbft *p)
+{
+	const struct vc_msg *v = &p->vcs[p->cfg.id];
+	return !p->view_active && v->raw && v->view == p->view ? v : NULL;
+}
+
+void pbft_resend_arm(struct pbft *p)
+{
+	if (p->resend_ms)
+		return;
+	if (!p->view_active) {
+		if (own_vc(p))
+			p->resend_ms = p->now_ms + (p->cfg.view_timeout_ms ? p->cfg.view_timeout_ms : 1);
+		return;
+	}
+	for (uint64_t seq = p->last_executed + 1; seq <= p->low + p->cfg.window; seq++)
+		if (waiting(p, pbft_slot_peek(p, seq))) {
+			uint64_t half = p->cfg.view_timeout_ms / 2;
+			p->resend_ms = p->now_ms + (half ? half : 1);
+			return;
+		}
+}
+
+void pbft_resend(struct pbft *p, struct effects *out)
+{
+	p->resend_ms = 0;
+	if (!p->view_active) {
+		const struct vc_msg *v = own_vc(p);
+		if (v)
+			send_raw(out, TO_OTHERS, v->raw, v->len);
+		return;
+	}
+	for (uint64_t seq = p->last_executed + 1; seq <= p->low + p->cfg.window; seq++) {
+		struct slot *s = pbft_slot_peek(p, seq);
+		if (waiting(p, s))
+			resend_slot(p, s, out);
+	}
 }
 
 /* ---- execution ---- */

@@ -34,10 +34,24 @@ struct o_set {
 	struct o_entry *e;      /* max_s - min_s entries */
 };
 
+static uint32_t vcs_for(const struct pbft *p, uint64_t view)
+{
+	uint32_t count = 0;
+	for (uint32_t i = 0; i < p->cfg.n; i++)
+		count += p->vcs[i].raw && p->vcs[i].view == view;
+	return count;
+}
+
 void pbft_update_vc_timer(struct pbft *p)
 {
-	if (!p->view_active)
-		return; /* the view change's own timer, set when it started */
+	if (!p->view_active) {
+		/* §4.5.2: the view change's timer starts once 2f+1 replicas (us included)
+		 * asked for this view.  Started at once, a replica cut off from the others
+		 * would run through views alone, ever further ahead of them. */
+		if (!p->vc_timer_ms && vcs_for(p, p->view) >= 2 * p->cfg.f + 1)
+			p->vc_timer_ms = p->now_ms + pbft_timeout_ms(p);
+		return;
+	}
 	bool waiting = !pbft_is_primary(p) && p->pend_live > 0;
 	if (!waiting)
 		p->vc_timer_ms = 0;
@@ -90,7 +104,7 @@ void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out)
 	p->view = view;
 	p->view_active = false;
 	p->vc_streak++;
-	p->vc_timer_ms = p->now_ms + pbft_timeout_ms(p);
+	p->vc_timer_ms = 0; /* until 2f+1 want this view (pbft_update_vc_timer) */
 	pbft_persist_meta(p, out); /* never again act in an older view, even after a crash */
 	send_viewchange(p, out);
 	try_new_view(p, out);
@@ -137,29 +151,68 @@ static int validate_vc(struct pbft *p, const struct msg *m)
 }
 
 /* §4.5.2: f+1 replicas want views above ours: join the smallest of them, so that a
- * single faulty replica cannot start view changes but correct ones are not left behind. */
+ * single faulty replica cannot start view changes but correct ones are not left behind.
+ * A replica "wants" a view it sent a VIEW-CHANGE for, or one it already speaks in
+ * (seen_view: it entered that view without us). */
 static void maybe_join(struct pbft *p, struct effects *out)
 {
 	uint32_t count = 0;
 	uint64_t smallest = 0;
 	for (uint32_t i = 0; i < p->cfg.n; i++) {
 		const struct vc_msg *v = &p->vcs[i];
-		if (i == p->cfg.id || !v->raw || v->view <= p->view)
+		uint64_t want = v->raw ? v->view : 0;
+		if (p->seen_view[i] > want)
+			want = p->seen_view[i];
+		if (i == p->cfg.id || want <= p->view)
 			continue;
 		count++;
-		if (!smallest || v->view < smallest)
-			smallest = v->view;
+		if (!smallest || want < smallest)
+			smallest = want;
 	}
 	if (count >= p->cfg.f + 1)
 		pbft_start_view_change(p, smallest, out);
+}
+
+/* Keep the NEW-VIEW of the view we enter (raw), to re-send it later. */
+static void keep_newview(struct pbft *p, const uint8_t *raw, size_t len)
+{
+	uint8_t *copy = pbft_dup(raw, len);
+	if (!copy)
+		return;
+	free(p->nv_raw);
+	p->nv_raw = copy;
+	p->nv_len = (uint32_t)len;
+	p->nv_view = p->view;
+}
+
+/* A normal-case message of a view above ours: its sender entered that view without
+ * us (we slept through the view change, or its messages were lost).  With f+1 such
+ * replicas, at least one correct replica moved on: ask to join (maybe_join); the
+ * replicas in that view answer our VIEW-CHANGE with their NEW-VIEW
+ * (pbft_on_viewchange).  A zombie primary - no timer watches a primary - would
+ * otherwise never come back. */
+void pbft_note_view(struct pbft *p, uint32_t sender, uint64_t view, struct effects *out)
+{
+	if (sender >= p->cfg.n || sender == p->cfg.id)
+		return;
+	if (view > p->seen_view[sender])
+		p->seen_view[sender] = view;
+	maybe_join(p, out);
 }
 
 void pbft_on_viewchange(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	uint64_t v = m->h.view;
 	if (v < p->view || (v == p->view && p->view_active)) {
-		if (v < p->view)
+		if (v < p->view) {
 			p->rejected_old_view++;
+		} else if (p->nv_raw && p->nv_view == v && m->h.sender != p->cfg.id &&
+			   m->h.sender < p->cfg.n) {
+			/* it asks for the view we are in: it missed the NEW-VIEW */
+			size_t off = out->arena.len;
+			buf_put(&out->arena, p->nv_raw, p->nv_len);
+			effects_send(out, (int32_t)m->h.sender, 0, off);
+		}
 		return;
 	}
 	if (m->h.sender == p->cfg.id)
@@ -313,16 +366,17 @@ static void enter_view(struct pbft *p, const struct o_set *o, const struct msg *
 	p->vc_timer_ms = 0;
 	memset(p->proposed_ts, 0, p->cfg.max_clients * sizeof(*p->proposed_ts));
 	pbft_persist_meta(p, out);
-	if (o->min_s > p->last_executed)
-		pbft_want_state(p, o->min_s, o->min_digest, o->proof, o->proof_len, out);
+	/* before the window may move (moving it lets the primary propose) */
+	if (pbft_is_primary(p))
+		p->next_seq = o->max_s > p->last_executed ? o->max_s : p->last_executed;
+	if (o->min_s > 0)
+		pbft_learn_stable(p, o->min_s, o->min_digest, o->proof, o->proof_len, out);
 	struct cursor c;
 	struct compact_pp cpp;
 	wire_nv_begin(nv, &c);
 	while (wire_nv_next(&c, p->cfg.cluster_id, &cpp) > 0)
 		install_o_entry(p, &cpp, out);
 	drop_unchosen(p, o->max_s);
-	if (pbft_is_primary(p))
-		p->next_seq = o->max_s > p->last_executed ? o->max_s : p->last_executed;
 	relay_waiting(p, out);
 	pbft_fetch_missing(p, out);
 	pbft_try_execute(p, out, true);
@@ -384,9 +438,15 @@ static void try_new_view(struct pbft *p, struct effects *out)
 	wire_finish(b, off);
 	pbft_send(p, out, TO_OTHERS, off);
 	struct msg nv;
-	if (!b->err && wire_decode(b->p + off, b->len - off, p->cfg.cluster_id, &nv) == WIRE_OK) {
-		p->nv_sent = p->view;
-		enter_view(p, &o, &nv, out);
+	if (!b->err) {
+		/* decode our kept copy: entering the view appends to (and may move) the
+		 * arena the NEW-VIEW was built in */
+		keep_newview(p, b->p + off, b->len - off);
+		if (p->nv_raw && p->nv_view == p->view &&
+		    wire_decode(p->nv_raw, p->nv_len, p->cfg.cluster_id, &nv) == WIRE_OK) {
+			p->nv_sent = p->view;
+			enter_view(p, &o, &nv, out);
+		}
 	}
 	o_free(&o);
 }
@@ -442,6 +502,7 @@ void pbft_on_newview(struct pbft *p, const struct msg *m, struct effects *out)
 		return;
 	}
 	p->view = v;
+	keep_newview(p, m->raw, m->raw_len);
 	enter_view(p, &o, m, out);
 	o_free(&o);
 }

@@ -48,6 +48,7 @@ struct world {
 	uint8_t executed_digest[N][64][WIRE_DIGEST_LEN]; /* digest executed at seq < 64 */
 	uint64_t timer[N];
 	bool dead[N];           /* crashed/partitioned: hears nothing, says nothing */
+	bool mute_view0[N];     /* its view-0 PREPAREs and COMMITs are lost */
 	uint64_t now;
 };
 
@@ -134,7 +135,10 @@ static void deliver(size_t k)
 	struct packet pk = W->q[k];
 	memmove(&W->q[k], &W->q[k + 1], (W->nq - k - 1) * sizeof(pk));
 	W->nq--;
-	if (!W->dead[pk.to] && !W->dead[pk.from])
+	int type = pk.bytes[WIRE_OFF_TYPE];
+	bool muted = W->mute_view0[pk.from] && get_u64(pk.bytes + WIRE_OFF_VIEW) == 0 &&
+		     (type == MSG_PREPARE || type == MSG_COMMIT);
+	if (!W->dead[pk.to] && !W->dead[pk.from] && !muted)
 		deliver_bytes(pk.to, pk.bytes, pk.len);
 	free(pk.bytes);
 }
@@ -511,6 +515,9 @@ static void commit_at_three_then_kill_primary(void)
 	for (size_t k = 0; k < W->nq; k++)
 		free(W->q[k].bytes);
 	W->nq = 0; /* the other commits are lost */
+	/* and replica 3 cannot resend its view-0 votes to the others: only the view
+	 * change can carry seq 1 to them */
+	W->mute_view0[3] = true;
 	W->dead[0] = true;
 	for (int i = 1; i < N; i++)
 		request(i, 2, 1, "b", "2");
