@@ -32,9 +32,17 @@ static int fail(char *err, size_t errlen, const char *what, const char *addr, in
 }
 
 /* Options every socket gets, before any listen or dial. */
+/* Every socket: the receive size limit (nng would silently drop larger messages, and
+ * a peer could make us buffer more), and deep queues both ways, so that bursts (a
+ * batch's replies, a window of votes) are queued rather than dropped: nng's default
+ * buffers hold a handful of messages, and every drop costs a retransmission timeout. */
 static int set_common(nng_socket s)
 {
-	return nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, NET_RECVMAXSZ);
+	int rv;
+	if ((rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, NET_RECVMAXSZ)) != 0 ||
+	    (rv = nng_socket_set_int(s, NNG_OPT_RECVBUF, NET_SENDBUF_MSGS)) != 0)
+		return rv;
+	return nng_socket_set_int(s, NNG_OPT_SENDBUF, NET_SENDBUF_MSGS);
 }
 
 static int open_listener(struct net *n, enum net_sock k, const char *addr, char *err,
@@ -71,7 +79,6 @@ static int open_push(struct net *n, uint32_t i, const char *addr, char *err, siz
 		return fail(err, errlen, "cannot open push socket for", addr, rv);
 	n->push_open[i] = 1;
 	if ((rv = set_common(n->push[i])) != 0 ||
-	    (rv = nng_socket_set_int(n->push[i], NNG_OPT_SENDBUF, NET_SENDBUF_MSGS)) != 0 ||
 	    (rv = nng_socket_set_ms(n->push[i], NNG_OPT_RECONNMINT, NET_RECONN_MIN_MS)) != 0 ||
 	    (rv = nng_socket_set_ms(n->push[i], NNG_OPT_RECONNMAXT, NET_RECONN_MAX_MS)) != 0)
 		return fail(err, errlen, "cannot set options for", addr, rv);
