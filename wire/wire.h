@@ -217,6 +217,41 @@ size_t wire_begin(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sen
 		  uint64_t view, uint64_t seq);
 void wire_finish(struct buf *b, size_t off);
 
+/* ---- Viewstamped Replication (wire/wire_vr.c; docs/VR.md byte by byte) ----
+ * Header view = the sender's view (the new view for the view-change messages); header
+ * seq = the sender's op-number, except COMMIT (the commit-number) and GET-STATE (the
+ * op-number up to which the requester already has the log).
+ * A log section is lo u64 | n u32 | n x (view u64 | len u32 | batch): the entries of
+ * op-numbers lo+1 .. lo+n; a batch has the PRE-PREPARE body layout (wire_decode_batch). */
+struct body_vr {
+	uint64_t commit;        /* PREPARE, DO-VIEW-CHANGE, START-VIEW, RECOVERY-RESPONSE,
+				 * NEW-STATE: the sender's commit-number */
+	uint64_t op;            /* COMMIT: the primary's op-number */
+	uint64_t last_normal;   /* DO-VIEW-CHANGE: latest view in which it was normal */
+	uint64_t nonce;         /* RECOVERY, RECOVERY-RESPONSE */
+	uint8_t status;         /* RECOVERY-RESPONSE: 0 normal, 1 view change */
+	const uint8_t *batch;   /* PREPARE: the batch */
+	uint32_t batch_len;
+	uint64_t lo;            /* log section (DO-VIEW-CHANGE, START-VIEW, NEW-STATE) */
+	uint32_t n_entries;
+	const uint8_t *entries; /* walk with wire_vr_next_entry */
+	size_t entries_len;
+	uint64_t ckpt;          /* GET-STATE, NEW-STATE: snapshot's checkpoint, 0 = none */
+	uint64_t offset;        /* GET-STATE, NEW-STATE: byte offset in that snapshot */
+	uint64_t total;         /* NEW-STATE: snapshot size */
+	uint32_t chunk_len;     /* NEW-STATE: <= WIRE_STATE_CHUNK */
+	const uint8_t *chunk;
+};
+struct vr_log_entry {
+	uint64_t view;          /* view in which the entry's op-number was assigned */
+	const uint8_t *batch;
+	uint32_t len;
+};
+/* Walk the log section of a decoded VR message: begin, then next until it returns 0
+ * (end); < 0 cannot happen for a message wire_decode accepted. */
+void wire_vr_entries_begin(const struct msg *m, struct cursor *c);
+int wire_vr_next_entry(struct cursor *c, struct vr_log_entry *e);
+
 /* Body decoders for these types, called by wire_decode (wire_vc.c). */
 int wire_body_vr(struct msg *m);   /* every MSG_VR_* type (wire_vr.c) */
 int wire_body_viewchange(struct msg *m);
@@ -238,6 +273,7 @@ struct msg {
 		struct body_viewchange vc;
 		struct body_newview nv;
 		struct body_state st;
+		struct body_vr vr;      /* every MSG_VR_* */
 		uint64_t offset;        /* FETCH_STATE */
 	} u;
 };

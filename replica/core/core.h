@@ -129,6 +129,7 @@ struct core_ops {
 
 extern const struct core_ops pbft_core_ops;
 extern const struct core_ops single_core_ops;
+extern const struct core_ops vr_core_ops;
 const struct core_ops *core_ops_for(enum protocol p);
 
 #endif

@@ -1,0 +1,397 @@
+/* vr_normal.c - VR normal operation (VRR §4.1).
+ *
+ *   client --REQUEST--> primary --PREPARE(v, n, k, batch)--> backups
+ *   backup: accepts n only right after n-1, persists it --PREPARE-OK(v, n)--> primary
+ *   primary: n is committed with f PREPARE-OKs (f+1 replicas with itself): executes in
+ *            order, REPLYs; tells the backups k by the next PREPARE, or by a
+ *            COMMIT(v, k) when idle for view_timeout_ms/2 (the heartbeat)
+ *   backups: execute up to k, without replying.
+ * A PREPARE-OK for n vouches for the whole log up to n (entries arrive in order), so
+ * one number per backup (acked[]) is all the primary keeps.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "replica/core/vr.h"
+
+/* ---- waiting requests (the same FIFO PBFT keeps) ---- */
+
+static void pend_push(struct vr *p, const struct msg *m)
+{
+	uint32_t c = m->h.sender;
+	struct vr_pending *pe = &p->pend[c];
+	uint8_t *copy = vr_dup(m->raw, m->raw_len);
+	if (!copy)
+		return; /* dropped: the client retransmits */
+	if (!pe->queued) {
+		uint32_t tail = (p->pend_head + p->pend_count) % p->cfg.max_clients;
+		p->pend_fifo[tail] = c;
+		p->pend_count++;
+		pe->queued = true;
+	}
+	if (!pe->raw)
+		p->pend_live++;
+	free(pe->raw);
+	pe->raw = copy;
+	pe->len = (uint32_t)m->raw_len;
+	pe->ts = m->u.req.timestamp;
+}
+
+static void pend_withdraw(struct vr *p, uint32_t c)
+{
+	struct vr_pending *pe = &p->pend[c];
+	if (!pe->raw)
+		return;
+	free(pe->raw);
+	pe->raw = NULL;
+	p->pend_live--;
+}
+
+/* The client's requests up to ts executed: they no longer wait. */
+static void pend_done(struct vr *p, uint32_t c, uint64_t ts)
+{
+	if (c < p->cfg.max_clients && p->pend[c].raw && p->pend[c].ts <= ts)
+		pend_withdraw(p, c);
+}
+
+/* After a state transfer: drop what the installed state already executed. */
+void vr_pend_prune(struct vr *p)
+{
+	for (uint32_t c = 0; c < p->cfg.max_clients; c++)
+		if (p->pend[c].raw && exec_classify(&p->exec, c, p->pend[c].ts) != EXEC_NEW)
+			pend_withdraw(p, c);
+}
+
+static void send_reply(struct vr *p, uint32_t client, uint64_t ts, const uint8_t *result,
+		       uint32_t len, struct effects *out)
+{
+	/* A reply that does not fit this step is skipped: the client retransmits and
+	 * gets the cached result (exec.h), so nothing is lost but time. */
+	if (!vr_room(out, (size_t)WIRE_HDR_LEN + 16 + len + WIRE_SIG_LEN))
+		return;
+	size_t off = wire_put_reply(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
+				    client, ts, result, len);
+	auth_seal(p->cfg.auth, &out->arena, off);
+	effects_send(out, TO_CLIENT, client, off);
+}
+
+void vr_on_request(struct vr *p, const struct msg *m, struct effects *out)
+{
+	uint32_t c = m->h.sender;
+	uint64_t ts = m->u.req.timestamp;
+	int verdict = exec_classify(&p->exec, c, ts);
+	bool serving = p->status == VR_NORMAL && vr_is_primary(p);
+	if (verdict == EXEC_CACHED) {
+		/* a retransmission of the last executed request: only the primary answers
+		 * (the client accepts the primary's reply alone) */
+		if (serving) {
+			const uint8_t *result;
+			uint32_t len;
+			exec_request(&p->exec, m, &result, &len);
+			send_reply(p, c, ts, result, len, out);
+		}
+		return;
+	}
+	if (verdict != EXEC_NEW || ts <= p->proposed_ts[c])
+		return; /* stale, or already in the log */
+	if (p->pend[c].raw && p->pend[c].ts >= ts)
+		return; /* already waiting */
+	/* A backup keeps it too (without relaying: the client resends to all after a
+	 * timeout), so a backup that becomes primary serves it at once. */
+	pend_push(p, m);
+	if (serving)
+		vr_try_propose(p, out);
+}
+
+/* ---- batching and proposing (primary) ---- */
+
+/* Take waiting requests, in arrival order, up to batch_max and room bytes of batch.
+ * Requests executed or logged meanwhile are withdrawn on the way. */
+static uint16_t take_batch(struct vr *p, uint64_t room)
+{
+	uint16_t count = 0;
+	uint64_t bytes = 2;
+	if (room > VR_BATCH_BYTES)
+		room = VR_BATCH_BYTES;
+	while (p->pend_count > 0 && count < p->cfg.batch_max) {
+		uint32_t c = p->pend_fifo[p->pend_head];
+		struct vr_pending *pe = &p->pend[c];
+		if (pe->raw && exec_classify(&p->exec, c, pe->ts) == EXEC_NEW &&
+		    pe->ts > p->proposed_ts[c]) {
+			if (bytes + 4 + pe->len > room)
+				break; /* the next batch takes it */
+			p->batch_req[count] = pe->raw;
+			p->batch_len[count] = pe->len;
+			p->batch_client[count] = c;
+			p->proposed_ts[c] = pe->ts;
+			bytes += 4 + pe->len;
+			count++;
+		} else {
+			pend_withdraw(p, c);
+		}
+		p->pend_head = (p->pend_head + 1) % p->cfg.max_clients;
+		p->pend_count--;
+		pe->queued = false;
+	}
+	return count;
+}
+
+static bool propose_one(struct vr *p, struct effects *out)
+{
+	uint64_t room = p->log_bytes < VR_LOG_BUDGET ? VR_LOG_BUDGET - p->log_bytes : 0;
+	uint16_t count = take_batch(p, room);
+	if (count == 0)
+		return false;
+	struct buf *b = &out->arena;
+	size_t off = wire_begin(b, MSG_VR_PREPARE, p->cfg.cluster_id, p->cfg.id, p->view,
+				p->op + 1);
+	buf_put_u64(b, p->commit);
+	size_t batch_at = b->len;
+	buf_put_u16(b, count); /* the batch: PRE-PREPARE body layout */
+	for (uint16_t i = 0; i < count; i++) {
+		buf_put_u32(b, p->batch_len[i]);
+		buf_put(b, p->batch_req[i], p->batch_len[i]);
+	}
+	wire_finish(b, off);
+	uint32_t batch_len = (uint32_t)(b->len - batch_at);
+	for (uint16_t i = 0; i < count; i++)
+		pend_withdraw(p, p->batch_client[i]);
+	vr_send(p, out, TO_OTHERS, off);
+	if (b->err)
+		return false;
+	/* Persisted before the PREPARE leaves (driver order): after a crash we must
+	 * not give op+1 to another batch in this view. */
+	if (vr_log_append(p, p->view, b->p + batch_at, batch_len, out) != 0) {
+		b->err = WIRE_E_NOMEM; /* cannot keep our word: fail the step */
+		return false;
+	}
+	p->last_bcast_ms = p->now_ms;
+	return true;
+}
+
+void vr_try_propose(struct vr *p, struct effects *out)
+{
+	if (p->status != VR_NORMAL || !vr_is_primary(p) || vr_in_hole(p))
+		return;
+	while (p->pend_live > 0 && p->op - p->last_executed < VR_PIPELINE &&
+	       p->op + 1 - p->lo <= p->cfg.window && !out->arena.err)
+		if (!propose_one(p, out))
+			break;
+}
+
+/* ---- backups: PREPARE, COMMIT ---- */
+
+void vr_send_prepare_ok(struct vr *p, struct effects *out)
+{
+	if (p->status != VR_NORMAL || vr_is_primary(p) || vr_syncing(p))
+		return;
+	size_t off = wire_begin(&out->arena, MSG_VR_PREPARE_OK, p->cfg.cluster_id, p->cfg.id,
+				p->view, p->op);
+	wire_finish(&out->arena, off);
+	vr_send(p, out, (int32_t)vr_primary(p, p->view), off);
+}
+
+/* The primary says ops up to k are committed: execute what we have of them. */
+void vr_learn_commit(struct vr *p, uint64_t k, struct effects *out)
+{
+	if (k > p->op && k > p->seen_op)
+		p->seen_op = k;
+	if (vr_syncing(p))
+		return; /* our entries above commit may not be this view's */
+	uint64_t c = k < p->op ? k : p->op;
+	if (c > p->commit) {
+		p->commit = c;
+		vr_execute(p, out);
+	}
+}
+
+void vr_on_prepare(struct vr *p, const struct msg *m, struct effects *out)
+{
+	uint64_t v = m->h.view, n = m->h.seq;
+	if (m->h.sender != vr_primary(p, v)) {
+		p->rejected_conflict++; /* only the view's primary assigns op-numbers */
+		return;
+	}
+	if (v < p->view) {
+		p->rejected_old_view++; /* a zombie's: the view number fences it off */
+		return;
+	}
+	vr_saw_normal_view(p, v, out); /* a view we missed, or its START-VIEW */
+	if (v != p->view || p->status != VR_NORMAL)
+		return;
+	p->last_heard_ms = p->now_ms;
+	if (vr_syncing(p)) {
+		if (n > p->seen_op)
+			p->seen_op = n;
+		vr_xfer_kick(p, out); /* this view's log comes by state transfer */
+		return;
+	}
+	/* The commit-number first: executing may take a checkpoint and slide the log. */
+	vr_learn_commit(p, m->u.vr.commit, out);
+	if (n <= p->op) {
+		vr_send_prepare_ok(p, out); /* a retransmission: our ack may have been lost */
+	} else if (n == p->op + 1 && vr_log_fits(p, n, m->u.vr.batch_len)) {
+		if (vr_log_append(p, v, m->u.vr.batch, m->u.vr.batch_len, out) != 0)
+			return;
+		vr_send_prepare_ok(p, out);
+		vr_learn_commit(p, m->u.vr.commit, out);
+	} else {
+		/* Out of order (VRR: "it waits until it has the earlier entries"), or too
+		 * far ahead of our checkpoint: fetch the missing part (vr_state.c). */
+		if (!vr_log_fits(p, n, m->u.vr.batch_len))
+			p->rejected_out_of_window++;
+		if (n > p->seen_op)
+			p->seen_op = n;
+	}
+	vr_xfer_kick(p, out);
+}
+
+void vr_on_commit(struct vr *p, const struct msg *m, struct effects *out)
+{
+	uint64_t v = m->h.view;
+	if (m->h.sender != vr_primary(p, v)) {
+		p->rejected_conflict++;
+		return;
+	}
+	if (v < p->view) {
+		p->rejected_old_view++;
+		return;
+	}
+	vr_saw_normal_view(p, v, out);
+	if (v != p->view || p->status != VR_NORMAL)
+		return;
+	p->last_heard_ms = p->now_ms;
+	if (m->u.vr.op > p->seen_op)
+		p->seen_op = m->u.vr.op;
+	vr_learn_commit(p, m->h.seq, out);
+	/* Our entries above its commit-number wait for acks: ours may have been lost. */
+	if (m->h.seq < p->op)
+		vr_send_prepare_ok(p, out);
+	vr_xfer_kick(p, out);
+}
+
+void vr_send_heartbeat(struct vr *p, struct effects *out)
+{
+	size_t off = wire_begin(&out->arena, MSG_VR_COMMIT, p->cfg.cluster_id, p->cfg.id,
+				p->view, p->commit);
+	buf_put_u64(&out->arena, p->op);
+	wire_finish(&out->arena, off);
+	vr_send(p, out, TO_OTHERS, off);
+	p->last_bcast_ms = p->now_ms;
+}
+
+/* ---- primary: PREPARE-OK ---- */
+
+static int cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The highest op-number f backups have acknowledged is committed (f+1 replicas
+ * hold it, with us: any later view change sees it). */
+static void update_commit(struct vr *p, struct effects *out)
+{
+	uint64_t acks[WIRE_MAX_REPLICAS];
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < p->cfg.n; i++)
+		if (i != p->cfg.id)
+			acks[k++] = p->acked[i];
+	qsort(acks, k, sizeof(acks[0]), cmp_desc);
+	uint64_t c = acks[p->cfg.f - 1];
+	if (c > p->op)
+		c = p->op;
+	if (c <= p->commit)
+		return;
+	p->commit = c;
+	vr_execute(p, out);
+}
+
+void vr_on_prepare_ok(struct vr *p, const struct msg *m, struct effects *out)
+{
+	uint64_t v = m->h.view;
+	if (v < p->view) {
+		p->rejected_old_view++;
+		return;
+	}
+	if (v > p->view || p->status != VR_NORMAL)
+		return;
+	if (!vr_is_primary(p)) {
+		p->rejected_conflict++;
+		return;
+	}
+	uint64_t n = m->h.seq < p->op ? m->h.seq : p->op;
+	if (n <= p->acked[m->h.sender])
+		return;
+	p->acked[m->h.sender] = n;
+	update_commit(p, out);
+}
+
+/* ---- execution ---- */
+
+/* Execute one committed batch (in order: op == last_executed + 1). */
+void vr_execute_batch(struct vr *p, uint64_t op, uint64_t view, const uint8_t *batch,
+		      uint32_t len, struct effects *out, bool replying)
+{
+	struct body_preprepare b;
+	struct msg req;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	if (wire_decode_batch(batch, len, p->cfg.cluster_id, &b) != WIRE_OK)
+		abort(); /* every batch was decoded on arrival: memory corruption */
+	crypto_digest(batch, len, digest);
+	for (uint16_t i = 0; i < b.count; i++) {
+		const uint8_t *result;
+		uint32_t rlen;
+		if (wire_decode(b.req[i], b.req_len[i], p->cfg.cluster_id, &req) != WIRE_OK)
+			abort();
+		int verdict = exec_request(&p->exec, &req, &result, &rlen);
+		pend_done(p, req.h.sender, req.u.req.timestamp);
+		if (verdict == EXEC_STALE)
+			continue; /* older than the client's last: never re-executed */
+		if (verdict == EXEC_NEW)
+			p->requests_executed++;
+		if (replying)
+			send_reply(p, req.h.sender, req.u.req.timestamp, result, rlen, out);
+	}
+	effects_exec(out, op, view, digest, b.count);
+	p->last_executed = op;
+	p->exec_bytes += len;
+	if (op % p->cfg.checkpoint_interval == 0 || p->exec_bytes >= VR_CKPT_BYTES)
+		vr_take_checkpoint(p, out);
+}
+
+/* Execute committed entries in order.  Only the primary of a normal view replies. */
+void vr_execute(struct vr *p, struct effects *out)
+{
+	bool replying = p->status == VR_NORMAL && vr_is_primary(p);
+	while (p->last_executed < p->commit && !vr_in_hole(p)) {
+		struct vr_slot *s = vr_slot(p, p->last_executed + 1);
+		if (!s)
+			break;
+		vr_execute_batch(p, s->op, s->view, s->batch, s->len, out, replying);
+	}
+	if (replying)
+		vr_try_propose(p, out);
+}
+
+/* proposed_ts from the entries not executed yet (after a restart or a view change,
+ * so the new primary does not put a logged request in a second batch). */
+void vr_rebuild_proposed(struct vr *p)
+{
+	memset(p->proposed_ts, 0, p->cfg.max_clients * sizeof(*p->proposed_ts));
+	for (uint64_t op = p->last_executed + 1; op <= p->op; op++) {
+		struct vr_slot *s = vr_slot(p, op);
+		struct body_preprepare b;
+		struct msg req;
+		if (!s || wire_decode_batch(s->batch, s->len, p->cfg.cluster_id, &b) != WIRE_OK)
+			continue;
+		for (uint16_t i = 0; i < b.count; i++) {
+			int rc = wire_decode(b.req[i], b.req_len[i], p->cfg.cluster_id, &req);
+			if (rc != WIRE_OK || req.h.sender >= p->cfg.max_clients)
+				continue;
+			if (req.u.req.timestamp > p->proposed_ts[req.h.sender])
+				p->proposed_ts[req.h.sender] = req.u.req.timestamp;
+		}
+	}
+}
