@@ -76,6 +76,7 @@ void pbft_slot_clear(struct slot *s)
 	free(s->cpp);
 	free(s->batch);
 	free(s->cert.bytes);
+	free(s->cert.batch);
 	for (int i = 0; i < WIRE_MAX_REPLICAS; i++) {
 		free(s->prepare[i].raw);
 		free(s->commit[i].raw);
@@ -183,9 +184,14 @@ static void *pbft_create(const struct core_config *cfg)
 	return p;
 }
 
+/* Views and sequence numbers never get anywhere near this (2^62 at 10^9 per second
+ * is over a century): a record claiming more is damage, and taking it would make
+ * seq + window arithmetic wrap. */
+#define PBFT_SEQ_SANE ((uint64_t)1 << 62)
+
 /* ---- recovery: rebuild what we had promised from our own log ----
  * Records arrive in (kind, key) order: META, SNAPSHOTs, PRE-PREPAREs, PREPAREDs,
- * COMMITTEDs, CKPT_PROOF. */
+ * COMMITTEDs, CKPT_PROOF, NEWVIEW. */
 
 static int recover_meta(struct pbft *p, const uint8_t *val, size_t len)
 {
@@ -194,6 +200,8 @@ static int recover_meta(struct pbft *p, const uint8_t *val, size_t len)
 	p->view = get_u64(val);
 	p->low = get_u64(val + 8);
 	p->view_active = val[16] != 0;
+	if (p->low > PBFT_SEQ_SANE || p->view > PBFT_SEQ_SANE)
+		return -1; /* a damaged log (the window arithmetic must not wrap) */
 	return 0;
 }
 
@@ -204,6 +212,8 @@ static int recover_snapshot(struct pbft *p, uint64_t seq, const uint8_t *val, si
 	if (exec_restore(&p->exec, val, len) != 0)
 		return -1;
 	p->last_executed = seq;
+	if (seq > p->low)
+		pbft_recover_checkpoint(p, seq, val, len);
 	if (seq == p->low) {
 		free(p->stable_snap);
 		p->stable_snap = pbft_dup(val, len);
@@ -271,10 +281,27 @@ static int recover_proof(struct pbft *p, const uint8_t *val, size_t len)
 	return p->ckpt_proof ? 0 : -1;
 }
 
+/* The NEW-VIEW of our view (META came first), to re-send to replicas that missed it;
+ * one of an older view is of no use. */
+static int recover_newview(struct pbft *p, const uint8_t *val, size_t len)
+{
+	if (len < WIRE_HDR_LEN || val[WIRE_OFF_TYPE] != MSG_NEWVIEW)
+		return -1;
+	if (get_u64(val + WIRE_OFF_VIEW) != p->view)
+		return 0;
+	free(p->nv_raw);
+	p->nv_raw = pbft_dup(val, len);
+	p->nv_len = p->nv_raw ? (uint32_t)len : 0;
+	p->nv_view = p->view;
+	return p->nv_raw ? 0 : -1;
+}
+
 static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val,
 			size_t len)
 {
 	struct pbft *p = core;
+	if (key > PBFT_SEQ_SANE)
+		return -1; /* no sequence number gets there: a damaged log */
 	switch (kind) {
 	case REC_META:
 		return recover_meta(p, val, len);
@@ -293,6 +320,8 @@ static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *v
 		return recover_committed(p, key, val, len);
 	case REC_CKPT_PROOF:
 		return recover_proof(p, val, len);
+	case REC_NEWVIEW:
+		return recover_newview(p, val, len);
 	default:
 		return -1;
 	}
@@ -304,6 +333,21 @@ static void on_start(struct pbft *p, struct effects *out)
 {
 	if (p->next_seq < p->last_executed)
 		p->next_seq = p->last_executed;
+	if (p->next_seq < p->low)
+		p->next_seq = p->low;
+	/* The primary of a later view numbers after its NEW-VIEW's max-s, which its own
+	 * pre-prepares alone do not tell when O ended below its execution (it was
+	 * behind, fetching state): take it from the kept NEW-VIEW, or give the view up
+	 * rather than assign numbers that may already be taken. */
+	if (p->view_active && p->view > 0 && pbft_is_primary(p)) {
+		uint64_t max_s;
+		if (pbft_newview_max_s(p, &max_s) == 0) {
+			if (p->next_seq < max_s)
+				p->next_seq = max_s;
+		} else {
+			pbft_start_view_change(p, p->view + 1, out);
+		}
+	}
 	/* Re-execute what committed after our latest snapshot; the clients already
 	 * have (or will ask again for) the replies, so none are sent. */
 	pbft_try_execute(p, out, false);

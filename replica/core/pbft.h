@@ -20,9 +20,11 @@ enum pbft_rec {
 	REC_META = 1,        /* key 0: view u64 | low u64 | view_active u8 */
 	REC_SNAPSHOT = 2,    /* key seq: exec_snapshot() after executing seq */
 	REC_PREPREPARE = 3,  /* key seq: cpp_len u32 | compact PRE-PREPARE | batch (may be empty) */
-	REC_PREPARED = 4,    /* key seq: the prepared certificate, as a VIEW-CHANGE P-entry */
+	REC_PREPARED = 4,    /* key seq: the prepared certificate, as a VIEW-CHANGE P-entry,
+			      * then its batch if we hold it */
 	REC_COMMITTED = 5,   /* key seq: view u64 | digest: committed-local, executable */
-	REC_CKPT_PROOF = 6   /* key 0: the C section (2f+1 CHECKPOINTs) proving `low` */
+	REC_CKPT_PROOF = 6,  /* key 0: the C section (2f+1 CHECKPOINTs) proving `low` */
+	REC_NEWVIEW = 7      /* key 0: the NEW-VIEW of the view we entered last */
 };
 
 /* Planted bugs (set only by the simulator; a replica has no way to set them): the
@@ -50,6 +52,10 @@ struct cert {                   /* a prepared certificate, encoded as a P-entry 
 	uint64_t view;          /* 0 with bytes == NULL: none */
 	uint8_t *bytes;
 	uint32_t len;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint8_t *batch;         /* its batch, once a later pre-prepare took the slot's
+				 * place: a NEW-VIEW may still choose this certificate */
+	uint32_t batch_len;
 };
 
 struct slot {
@@ -169,6 +175,14 @@ static inline bool pbft_in_window(const struct pbft *p, uint64_t seq)
 	return seq > p->low && seq <= p->low + p->cfg.window;
 }
 
+/* The first sequence number above both the low watermark and the last executed one:
+ * where scans of unexecuted slots start.  (Normally last_executed >= low; a damaged
+ * log can say otherwise, and a scan from last_executed would then run for ages.) */
+static inline uint64_t pbft_first_open(const struct pbft *p)
+{
+	return (p->last_executed > p->low ? p->last_executed : p->low) + 1;
+}
+
 /* pbft.c */
 struct slot *pbft_slot(struct pbft *p, uint64_t seq);      /* claims; NULL outside window */
 struct slot *pbft_slot_peek(struct pbft *p, uint64_t seq); /* NULL unless it holds seq */
@@ -194,7 +208,10 @@ void pbft_try_execute(struct pbft *p, struct effects *out, bool replying);
 void pbft_check_prepared(struct pbft *p, struct slot *s, struct effects *out);
 int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *cpp,
 		 uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len);
+const uint8_t *pbft_slot_batch(const struct slot *s, const uint8_t digest[WIRE_DIGEST_LEN],
+			       uint32_t *len);
 void pbft_persist_slot(struct pbft *p, const struct slot *s, struct effects *out);
+void pbft_persist_cert(struct pbft *p, const struct slot *s, struct effects *out);
 void pbft_pend_push(struct pbft *p, const struct msg *m);
 void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct effects *out);
 void pbft_resend_arm(struct pbft *p);
@@ -211,6 +228,9 @@ void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIG
 void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_xfer_tick(struct pbft *p, struct effects *out);
+void pbft_recover_checkpoint(struct pbft *p, uint64_t seq, const uint8_t *snap, size_t len);
+bool pbft_own_ckpt_pending(const struct pbft *p);
+void pbft_resend_checkpoints(struct pbft *p, struct effects *out);
 void pbft_learn_stable(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
 		       const uint8_t *proof, uint32_t proof_len, struct effects *out);
 
@@ -223,6 +243,7 @@ void pbft_on_batch(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_fetch_missing(struct pbft *p, struct effects *out);
 void pbft_update_vc_timer(struct pbft *p);
 void pbft_note_view(struct pbft *p, uint32_t sender, uint64_t view, struct effects *out);
+int pbft_newview_max_s(struct pbft *p, uint64_t *max_s);
 int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len);
 
 #endif

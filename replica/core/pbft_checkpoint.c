@@ -233,6 +233,58 @@ void pbft_learn_stable(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_D
 	make_stable(p, seq, digest, snap, c->snap_len, proof, proof_len, out);
 }
 
+/* Our CHECKPOINTs above the low watermark are re-sent while they are not stable (see
+ * "retransmission" in pbft_normal.c): with one lost, and a silent liar, 2f+1 matching
+ * ones may never meet anywhere, no proof exists, and every window fills up for good. */
+bool pbft_own_ckpt_pending(const struct pbft *p)
+{
+	for (uint32_t i = 0; i < p->n_ckpts; i++) {
+		const struct ckpt_votes *c = &p->ckpts[i];
+		if (c->seq > p->low && c->mine && c->from[p->cfg.id].raw)
+			return true;
+	}
+	return false;
+}
+
+void pbft_resend_checkpoints(struct pbft *p, struct effects *out)
+{
+	for (uint32_t i = 0; i < p->n_ckpts; i++) {
+		const struct vote *v = &p->ckpts[i].from[p->cfg.id];
+		if (p->ckpts[i].seq > p->low && p->ckpts[i].mine && v->raw) {
+			size_t off = out->arena.len;
+			buf_put(&out->arena, v->raw, v->raw_len);
+			effects_send(out, TO_OTHERS, 0, off);
+		}
+	}
+}
+
+/* Recovery: a snapshot above the stable checkpoint is a checkpoint we took - and whose
+ * CHECKPOINT we sent - before the crash.  Take it back, with our vote, so that it can
+ * still become stable here (by the others' CHECKPOINTs or a NEW-VIEW's proof);
+ * otherwise our low watermark, and so our window, would stay where it was for good. */
+void pbft_recover_checkpoint(struct pbft *p, uint64_t seq, const uint8_t *snap, size_t len)
+{
+	struct ckpt_votes *c = ckpt_entry(p, seq);
+	if (!c)
+		return;
+	free(c->snap);
+	c->snap = pbft_dup(snap, len);
+	if (!c->snap)
+		return;
+	c->snap_len = (uint32_t)len;
+	c->mine = true;
+	crypto_digest(snap, len, c->own);
+	buf_reset(&p->scratch);
+	size_t off = wire_put_digest(&p->scratch, MSG_CHECKPOINT, p->cfg.cluster_id, p->cfg.id,
+				     p->view, seq, c->own);
+	auth_seal(p->cfg.auth, &p->scratch, off);
+	if (p->scratch.err)
+		return;
+	pbft_vote_set(&c->from[p->cfg.id], 0, c->own, p->scratch.p, (uint32_t)p->scratch.len);
+	pbft_vote_set(&p->latest_ckpt[p->cfg.id], seq, c->own, p->scratch.p,
+		      (uint32_t)p->scratch.len);
+}
+
 /* ---- state transfer ---- */
 
 static uint32_t next_peer(const struct pbft *p, uint32_t peer)

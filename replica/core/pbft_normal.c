@@ -201,7 +201,15 @@ int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *c
 			free(cpp_copy);
 			return -1;
 		}
-		free(s->batch);
+		if (!same && s->batch && s->cert.bytes &&
+		    memcmp(s->cert.digest, s->digest, WIRE_DIGEST_LEN) == 0) {
+			/* the batch our prepared certificate vouches for: keep it */
+			free(s->cert.batch);
+			s->cert.batch = s->batch;
+			s->cert.batch_len = s->batch_len;
+		} else {
+			free(s->batch);
+		}
 		s->batch = batch_copy;
 		s->batch_len = batch ? batch_len : 0;
 	}
@@ -217,6 +225,40 @@ int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *c
 	return 0;
 }
 
+/* The batch with this digest, if the slot holds it: its pre-prepare's, or that of its
+ * prepared certificate from an earlier view.  NULL if neither. */
+const uint8_t *pbft_slot_batch(const struct slot *s, const uint8_t digest[WIRE_DIGEST_LEN],
+			       uint32_t *len)
+{
+	if (s->batch && s->have_pp && memcmp(s->digest, digest, WIRE_DIGEST_LEN) == 0) {
+		*len = s->batch_len;
+		return s->batch;
+	}
+	if (s->cert.batch && memcmp(s->cert.digest, digest, WIRE_DIGEST_LEN) == 0) {
+		*len = s->cert.batch_len;
+		return s->cert.batch;
+	}
+	return NULL;
+}
+
+/* REC_PREPARED: the certificate, then its batch if we hold it - a later view's
+ * pre-prepare may take the slot (and REC_PREPREPARE) while a NEW-VIEW can still
+ * choose this certificate, and then someone must have the batch. */
+void pbft_persist_cert(struct pbft *p, const struct slot *s, struct effects *out)
+{
+	uint32_t len = 0;
+	const uint8_t *batch = pbft_slot_batch(s, s->cert.digest, &len);
+	buf_reset(&p->scratch);
+	buf_put(&p->scratch, s->cert.bytes, s->cert.len);
+	if (batch)
+		buf_put(&p->scratch, batch, len);
+	if (p->scratch.err) {
+		out->arena.err = WIRE_E_NOMEM;
+		return;
+	}
+	effects_persist(out, P_PUT, REC_PREPARED, s->seq, p->scratch.p, p->scratch.len);
+}
+
 void pbft_persist_slot(struct pbft *p, const struct slot *s, struct effects *out)
 {
 	buf_reset(&p->scratch);
@@ -229,6 +271,8 @@ void pbft_persist_slot(struct pbft *p, const struct slot *s, struct effects *out
 		return;
 	}
 	effects_persist(out, P_PUT, REC_PREPREPARE, s->seq, p->scratch.p, p->scratch.len);
+	if (s->cert.batch)
+		pbft_persist_cert(p, s, out); /* its batch just left REC_PREPREPARE */
 }
 
 static void persist_committed(struct pbft *p, const struct slot *s, struct effects *out)
@@ -278,8 +322,10 @@ static int make_cert(struct pbft *p, struct slot *s, struct effects *out)
 	if (!bytes)
 		return -1;
 	free(s->cert.bytes);
+	free(s->cert.batch); /* superseded: this certificate is of a later view */
 	s->cert = (struct cert){.view = s->view, .bytes = bytes, .len = (uint32_t)b->len};
-	effects_persist(out, P_PUT, REC_PREPARED, s->seq, bytes, b->len);
+	memcpy(s->cert.digest, s->digest, WIRE_DIGEST_LEN);
+	pbft_persist_cert(p, s, out);
 	return 0;
 }
 
@@ -465,29 +511,35 @@ void pbft_resend_arm(struct pbft *p)
 {
 	if (p->resend_ms)
 		return;
+	uint64_t full = p->cfg.view_timeout_ms ? p->cfg.view_timeout_ms : 1;
+	uint64_t every = 0;
 	if (!p->view_active) {
 		if (own_vc(p))
-			p->resend_ms = p->now_ms + (p->cfg.view_timeout_ms ? p->cfg.view_timeout_ms : 1);
-		return;
+			every = full;
+	} else {
+		for (uint64_t seq = pbft_first_open(p); seq <= p->low + p->cfg.window; seq++)
+			if (waiting(p, pbft_slot_peek(p, seq))) {
+				every = full / 2 ? full / 2 : 1;
+				break;
+			}
 	}
-	for (uint64_t seq = p->last_executed + 1; seq <= p->low + p->cfg.window; seq++)
-		if (waiting(p, pbft_slot_peek(p, seq))) {
-			uint64_t half = p->cfg.view_timeout_ms / 2;
-			p->resend_ms = p->now_ms + (half ? half : 1);
-			return;
-		}
+	if (!every && pbft_own_ckpt_pending(p))
+		every = full;
+	if (every)
+		p->resend_ms = p->now_ms + every;
 }
 
 void pbft_resend(struct pbft *p, struct effects *out)
 {
 	p->resend_ms = 0;
+	pbft_resend_checkpoints(p, out);
 	if (!p->view_active) {
 		const struct vc_msg *v = own_vc(p);
 		if (v)
 			send_raw(out, TO_OTHERS, v->raw, v->len);
 		return;
 	}
-	for (uint64_t seq = p->last_executed + 1; seq <= p->low + p->cfg.window; seq++) {
+	for (uint64_t seq = pbft_first_open(p); seq <= p->low + p->cfg.window; seq++) {
 		struct slot *s = pbft_slot_peek(p, seq);
 		if (waiting(p, s))
 			resend_slot(p, s, out);

@@ -34,11 +34,12 @@ struct o_set {
 	struct o_entry *e;      /* max_s - min_s entries */
 };
 
+/* Replicas whose latest VIEW-CHANGE asks for `view` or a later one (us included). */
 static uint32_t vcs_for(const struct pbft *p, uint64_t view)
 {
 	uint32_t count = 0;
 	for (uint32_t i = 0; i < p->cfg.n; i++)
-		count += p->vcs[i].raw && p->vcs[i].view == view;
+		count += p->vcs[i].raw && p->vcs[i].view >= view;
 	return count;
 }
 
@@ -46,13 +47,19 @@ void pbft_update_vc_timer(struct pbft *p)
 {
 	if (!p->view_active) {
 		/* §4.5.2: the view change's timer starts once 2f+1 replicas (us included)
-		 * asked for this view.  Started at once, a replica cut off from the others
-		 * would run through views alone, ever further ahead of them. */
+		 * asked for this view - or a later one: a replica that already gave up on
+		 * this view is not coming back to it, and waiting for it would wait for
+		 * ever.  Started at once, a replica cut off from the others would run
+		 * through views alone, ever further ahead of them. */
 		if (!p->vc_timer_ms && vcs_for(p, p->view) >= 2 * p->cfg.f + 1)
 			p->vc_timer_ms = p->now_ms + pbft_timeout_ms(p);
 		return;
 	}
-	bool waiting = !pbft_is_primary(p) && p->pend_live > 0;
+	/* A backup watches the primary while requests wait (§4.4); the primary watches
+	 * its own numbers too: when the backups that could have timed out are gone to
+	 * later views or have executed (the primary missed their votes), only the
+	 * primary is left waiting - and with a timer, it gives the view up. */
+	bool waiting = p->pend_live > 0 || (pbft_is_primary(p) && p->next_seq > p->last_executed);
 	if (!waiting)
 		p->vc_timer_ms = 0;
 	else if (!p->vc_timer_ms)
@@ -173,8 +180,10 @@ static void maybe_join(struct pbft *p, struct effects *out)
 		pbft_start_view_change(p, smallest, out);
 }
 
-/* Keep the NEW-VIEW of the view we enter (raw), to re-send it later. */
-static void keep_newview(struct pbft *p, const uint8_t *raw, size_t len)
+/* Keep the NEW-VIEW of the view we enter (raw), to re-send it later - persisted too:
+ * a primary that restarts in its view is otherwise the only replica in that view and
+ * cannot let the others in (they ask with VIEW-CHANGEs it ignores, being active). */
+static void keep_newview(struct pbft *p, const uint8_t *raw, size_t len, struct effects *out)
 {
 	uint8_t *copy = pbft_dup(raw, len);
 	if (!copy)
@@ -183,6 +192,8 @@ static void keep_newview(struct pbft *p, const uint8_t *raw, size_t len)
 	p->nv_raw = copy;
 	p->nv_len = (uint32_t)len;
 	p->nv_view = p->view;
+	/* from the copy: raw may point into out's arena, which the persist may move */
+	effects_persist(out, P_PUT, REC_NEWVIEW, 0, p->nv_raw, len);
 }
 
 /* A normal-case message of a view above ours: its sender entered that view without
@@ -319,9 +330,8 @@ static void install_o_entry(struct pbft *p, const struct compact_pp *cpp, struct
 	if (memcmp(cpp->digest, null_digest, WIRE_DIGEST_LEN) == 0) {
 		batch = null_batch;
 		batch_len = sizeof(null_batch);
-	} else if (s->batch && memcmp(s->digest, cpp->digest, WIRE_DIGEST_LEN) == 0) {
-		batch = s->batch;
-		batch_len = s->batch_len;
+	} else {
+		batch = pbft_slot_batch(s, cpp->digest, &batch_len);
 	}
 	uint8_t *keep = batch && batch != null_batch ? pbft_dup(batch, batch_len) : NULL;
 	if (pbft_install(p, s, cpp->h.view, cpp->raw, cpp->len, keep ? keep : batch,
@@ -441,7 +451,7 @@ static void try_new_view(struct pbft *p, struct effects *out)
 	if (!b->err) {
 		/* decode our kept copy: entering the view appends to (and may move) the
 		 * arena the NEW-VIEW was built in */
-		keep_newview(p, b->p + off, b->len - off);
+		keep_newview(p, b->p + off, b->len - off, out);
 		if (p->nv_raw && p->nv_view == p->view &&
 		    wire_decode(p->nv_raw, p->nv_len, p->cfg.cluster_id, &nv) == WIRE_OK) {
 			p->nv_sent = p->view;
@@ -495,16 +505,40 @@ void pbft_on_newview(struct pbft *p, const struct msg *m, struct effects *out)
 	}
 	if ((v == p->view && p->view_active) || m->h.sender == p->cfg.id)
 		return;
-	struct o_set o;
+	struct o_set o = {0}; /* freed below even when check_newview is not reached */
 	if (m->h.sender != pbft_primary(p, v) || check_newview(p, m, &o) != 0) {
 		p->rejected_conflict++; /* a new primary that lies about O */
 		o_free(&o);
 		return;
 	}
 	p->view = v;
-	keep_newview(p, m->raw, m->raw_len);
+	keep_newview(p, m->raw, m->raw_len, out);
 	enter_view(p, &o, m, out);
 	o_free(&o);
+}
+
+/* max-s of the kept NEW-VIEW of our view: its highest O entry, or with an empty O the
+ * highest checkpoint in V (min-s).  Returns 0, or -1 if we do not hold it. */
+int pbft_newview_max_s(struct pbft *p, uint64_t *max_s)
+{
+	struct msg nv;
+	if (!p->nv_raw || p->nv_view != p->view ||
+	    wire_decode(p->nv_raw, p->nv_len, p->cfg.cluster_id, &nv) != WIRE_OK ||
+	    nv.h.type != MSG_NEWVIEW)
+		return -1;
+	uint64_t top = 0;
+	for (uint16_t i = 0; i < nv.u.nv.n_vc; i++)
+		if (nv.u.nv.vc_len[i] >= WIRE_HDR_LEN &&
+		    get_u64(nv.u.nv.vc[i] + WIRE_OFF_SEQ) > top)
+			top = get_u64(nv.u.nv.vc[i] + WIRE_OFF_SEQ);
+	struct cursor c;
+	struct compact_pp cpp;
+	wire_nv_begin(&nv, &c);
+	while (wire_nv_next(&c, p->cfg.cluster_id, &cpp) > 0)
+		if (cpp.h.seq > top)
+			top = cpp.h.seq;
+	*max_s = top;
+	return 0;
 }
 
 /* ---- fetching batches by digest ---- */
@@ -512,7 +546,7 @@ void pbft_on_newview(struct pbft *p, const struct msg *m, struct effects *out)
 void pbft_fetch_missing(struct pbft *p, struct effects *out)
 {
 	bool missing = false;
-	for (uint64_t seq = p->last_executed + 1; seq <= p->low + p->cfg.window; seq++) {
+	for (uint64_t seq = pbft_first_open(p); seq <= p->low + p->cfg.window; seq++) {
 		struct slot *s = pbft_slot_peek(p, seq);
 		if (!s || !s->have_pp || s->batch)
 			continue;
@@ -528,11 +562,13 @@ void pbft_fetch_missing(struct pbft *p, struct effects *out)
 void pbft_on_fetch(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	struct slot *s = pbft_slot_peek(p, m->h.seq);
-	if (!s || !s->batch || memcmp(s->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0)
+	uint32_t len = 0;
+	const uint8_t *batch = s ? pbft_slot_batch(s, m->u.dg.digest, &len) : NULL;
+	if (!batch)
 		return;
 	size_t off = wire_begin(&out->arena, MSG_BATCH, p->cfg.cluster_id, p->cfg.id, p->view,
 				s->seq);
-	buf_put(&out->arena, s->batch, s->batch_len);
+	buf_put(&out->arena, batch, len);
 	wire_finish(&out->arena, off);
 	pbft_send(p, out, (int32_t)m->h.sender, off);
 }
@@ -559,13 +595,27 @@ int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t l
 	struct cursor c;
 	struct vc_prepared e;
 	cur_init(&c, val, len);
-	if (wire_vc_next(&c, p->cfg.cluster_id, &e) != 1 || c.off != len || e.pp.h.seq != seq)
+	if (wire_vc_next(&c, p->cfg.cluster_id, &e) != 1 || e.pp.h.seq != seq)
 		return -1;
-	uint8_t *bytes = pbft_dup(val, len);
-	if (!bytes)
+	size_t cert_len = c.off; /* then the batch, if it was kept (pbft_persist_cert) */
+	uint8_t d[WIRE_DIGEST_LEN];
+	if (len > cert_len) {
+		crypto_digest(val + cert_len, len - cert_len, d);
+		if (memcmp(d, e.pp.digest, WIRE_DIGEST_LEN) != 0)
+			return -1;
+	}
+	uint8_t *bytes = pbft_dup(val, cert_len);
+	uint8_t *batch = len > cert_len ? pbft_dup(val + cert_len, len - cert_len) : NULL;
+	if (!bytes || (len > cert_len && !batch)) {
+		free(bytes);
+		free(batch);
 		return -1;
+	}
 	free(s->cert.bytes);
-	s->cert = (struct cert){.view = e.pp.h.view, .bytes = bytes, .len = (uint32_t)len};
+	free(s->cert.batch);
+	s->cert = (struct cert){.view = e.pp.h.view, .bytes = bytes, .len = (uint32_t)cert_len,
+				.batch = batch, .batch_len = (uint32_t)(len - cert_len)};
+	memcpy(s->cert.digest, e.pp.digest, WIRE_DIGEST_LEN);
 	if (s->have_pp && s->view == e.pp.h.view &&
 	    memcmp(s->digest, e.pp.digest, WIRE_DIGEST_LEN) == 0)
 		s->prepared = true;

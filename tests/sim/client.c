@@ -1,0 +1,260 @@
+/* client.c - simulated clients (PBFT §4.1) and the history they record.
+ *
+ * Each client runs one operation at a time: a random put, get or cas on one of a few
+ * keys, every written value unique ("v<id>", id global to the run) so that the
+ * linearizability checker can tell writes apart.  The REQUEST goes to the presumed
+ * primary (view learned from replies); on timeout the same request (same timestamp)
+ * goes to every replica, with doubling intervals.  A result is accepted by the very
+ * accept rule of the real client library (client_quorum_*: pbft f+1 matching
+ * replies from distinct replicas; vr the primary's reply), so the simulator judges
+ * what a real client would have believed.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/kv.h"
+#include "tests/sim/sim.h"
+
+#define RTO_US 300000ull                /* first retransmission, then doubling */
+#define RTO_MAX_US 2400000ull
+
+static int32_t new_value(struct world *w)
+{
+	if (w->n_values == w->cap_values) {
+		uint32_t cap = w->cap_values ? w->cap_values * 2 : 256;
+		uint8_t **v = realloc(w->values, cap * sizeof(*v));
+		uint32_t *l = realloc(w->value_len, cap * sizeof(*l));
+		if (!v || !l)
+			abort();
+		w->values = v;
+		w->value_len = l;
+		w->cap_values = cap;
+	}
+	char text[24];
+	int len = snprintf(text, sizeof(text), "v%u", w->n_values);
+	w->values[w->n_values] = (uint8_t *)strdup(text);
+	if (!w->values[w->n_values])
+		abort();
+	w->value_len[w->n_values] = (uint32_t)len;
+	return (int32_t)w->n_values++;
+}
+
+/* The value id of bytes p (-1: empty; -2: no value any client wrote). */
+int32_t value_id(const struct world *w, const uint8_t *p, size_t len)
+{
+	if (len == 0)
+		return -1;
+	if (len < 2 || len > 12 || p[0] != 'v')
+		return -2;
+	uint64_t id = 0;
+	for (size_t i = 1; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -2;
+		id = id * 10 + (uint64_t)(p[i] - '0');
+	}
+	if (id >= w->n_values || w->value_len[id] != len || memcmp(w->values[id], p, len))
+		return -2;
+	return (int32_t)id;
+}
+
+int clients_init(struct world *w)
+{
+	w->ops_total = w->o->ops;
+	w->cap_hist = w->ops_total;
+	w->hist = calloc(w->cap_hist ? w->cap_hist : 1, sizeof(*w->hist));
+	if (!w->hist)
+		return -1;
+	for (uint32_t c = 0; c < w->n_clients; c++) {
+		struct sim_client *cl = &w->client[c];
+		cl->id = c;
+		cl->todo = w->ops_total / w->n_clients + (c < w->ops_total % w->n_clients);
+		cl->cur = -1;
+		cl->cap_issued = cl->todo;
+		cl->issued = calloc(cl->cap_issued ? cl->cap_issued : 1, sizeof(*cl->issued));
+		if (!cl->issued)
+			return -1;
+		for (uint32_t k = 0; k < SIM_MAX_KEYS; k++)
+			cl->seen[k] = -1;
+		client_quorum_init(&cl->q);
+		buf_init(&cl->req);
+		sched(w, rng_below(&w->rng, 10000), SEV_CLIENT_NEXT, (int32_t)c, 0, 0);
+	}
+	return 0;
+}
+
+void clients_free(struct world *w)
+{
+	for (uint32_t c = 0; c < w->n_clients; c++) {
+		struct sim_client *cl = &w->client[c];
+		client_quorum_free(&cl->q);
+		buf_free(&cl->req);
+		free(cl->issued);
+	}
+	for (uint32_t i = 0; i < w->n_hist; i++)
+		free(w->hist[i].result);
+	free(w->hist);
+	for (uint32_t i = 0; i < w->n_values; i++)
+		free(w->values[i]);
+	free(w->values);
+	free(w->value_len);
+}
+
+static void send_request(struct world *w, struct sim_client *cl, bool to_all)
+{
+	struct sbuf *m = sbuf_new(cl->req.p, cl->req.len);
+	int32_t from = -1 - (int32_t)cl->id;
+	if (to_all) {
+		for (uint32_t r = 0; r < w->n; r++)
+			net_to_replica(w, from, 0, r, m);
+	} else {
+		net_to_replica(w, from, 0, (uint32_t)(cl->view % w->n), m);
+	}
+	sbuf_put(m);
+}
+
+static void arm(struct world *w, struct sim_client *cl)
+{
+	uint32_t shift = cl->tries < 3 ? cl->tries : 3;
+	uint64_t rto = RTO_US << shift;
+	sched(w, w->now + (rto < RTO_MAX_US ? rto : RTO_MAX_US), SEV_CLIENT_TIMER,
+	      (int32_t)cl->id, 0, ++cl->timer_gen);
+}
+
+static const char *key_name(uint32_t k)
+{
+	static const char *const names[SIM_MAX_KEYS] = {"k0", "k1", "k2", "k3",
+							"k4", "k5", "k6", "k7"};
+	return names[k];
+}
+
+/* Build the next operation into op and fill h. */
+static void make_op(struct world *w, struct sim_client *cl, struct hop *h, struct buf *op)
+{
+	uint64_t r = rng_below(&w->rng, 100);
+	const char *key = key_name(h->key);
+	h->a = h->b = -1;
+	if (r < 40) {
+		h->kind = OP_PUT;
+		h->a = new_value(w);
+		kv_op_put(op, key, 2, w->values[h->a], w->value_len[h->a]);
+	} else if (r < 70) {
+		h->kind = OP_GET;
+		kv_op_get(op, key, 2);
+	} else {
+		h->kind = OP_CAS;
+		/* usually the value we saw last (a cas that may well succeed), else any */
+		if (rng_chance(&w->rng, 0.7))
+			h->a = cl->seen[h->key];
+		else if (w->n_values && rng_chance(&w->rng, 0.8))
+			h->a = (int32_t)rng_below(&w->rng, w->n_values);
+		h->b = new_value(w);
+		const uint8_t *old = h->a >= 0 ? w->values[h->a] : (const uint8_t *)"";
+		uint32_t old_len = h->a >= 0 ? w->value_len[h->a] : 0;
+		kv_op_cas(op, key, 2, old, old_len, w->values[h->b], w->value_len[h->b]);
+	}
+}
+
+void client_next(struct world *w, uint32_t c)
+{
+	struct sim_client *cl = &w->client[c];
+	if (cl->todo == 0 || cl->cur >= 0 || w->n_hist >= w->cap_hist)
+		return;
+	cl->todo--;
+	uint64_t ts = ++cl->ts;
+	struct hop *h = &w->hist[w->n_hist];
+	*h = (struct hop){.client = c, .ts = ts, .invoke_us = w->now, .rval = -1,
+			  .key = (uint8_t)rng_below(&w->rng, w->n_keys)};
+	struct buf op;
+	buf_init(&op);
+	make_op(w, cl, h, &op);
+	h->op_hash = hash64(op.p, op.len);
+	cl->issued[cl->n_issued++] = h->op_hash;
+	buf_reset(&cl->req);
+	size_t off = wire_put_request(&cl->req, SIM_CLUSTER_ID, c, ts, 0, op.p, (uint32_t)op.len);
+	struct auth_ctx ca = {.mode = AUTH_MODE_NONE, .n = w->n, .self_is_client = 1, .self = c};
+	auth_seal(&ca, &cl->req, off);
+	buf_free(&op);
+	cl->cur = (int32_t)w->n_hist++;
+	cl->tries = 0;
+	cl->sent_us = w->now;
+	w->ops_issued++;
+	client_quorum_reset(&cl->q, w->o->protocol, w->n, w->f, c, ts, 0);
+	static const char *const kinds[] = {"put", "get", "cas"};
+	char note[40];
+	snprintf(note, sizeof(note), "%s %s %d %d", kinds[h->kind], key_name(h->key), h->a, h->b);
+	sim_trace(w, TR_INVOKE, -1 - (int)c, 0, TR_NONE, 0, 0, ts, 0, 0, note);
+	send_request(w, cl, false);
+	arm(w, cl);
+}
+
+void client_timer(struct world *w, uint32_t c, uint64_t gen)
+{
+	struct sim_client *cl = &w->client[c];
+	if (gen != cl->timer_gen || cl->cur < 0)
+		return;
+	cl->tries++;
+	sim_trace(w, TR_RETRY, -1 - (int)c, 0, TR_NONE, 0, 0, cl->ts, 0, 0, "to all");
+	send_request(w, cl, true);
+	arm(w, cl);
+}
+
+static void complete(struct world *w, struct sim_client *cl, const uint8_t *res, size_t len)
+{
+	struct hop *h = &w->hist[cl->cur];
+	h->complete_us = w->now;
+	h->result = malloc(len ? len : 1);
+	if (!h->result)
+		abort();
+	memcpy(h->result, res, len);
+	h->result_len = (uint32_t)len;
+	h->status = len ? res[0] : 0xff;
+	h->rval = -1;
+	if (len > 1 && ((h->kind == OP_GET && h->status == KV_OK) ||
+			(h->kind == OP_CAS && h->status == KV_CAS_FAILED)))
+		h->rval = value_id(w, res + 1, len - 1);
+	else if (len == 0)
+		h->rval = -2;
+	/* what we now believe the key holds (for our next cas) */
+	if (h->kind == OP_PUT && h->status == KV_OK)
+		cl->seen[h->key] = h->a;
+	else if (h->kind == OP_CAS && h->status == KV_OK)
+		cl->seen[h->key] = h->b;
+	else if (h->rval >= -1)
+		cl->seen[h->key] = h->rval;
+	uint64_t start = h->invoke_us > w->fault_end_us ? h->invoke_us : w->fault_end_us;
+	if (w->phase >= 1 && w->now - start > w->longest_op_us)
+		w->longest_op_us = w->now - start;
+	char note[40];
+	snprintf(note, sizeof(note), "status=%u val=%d tries=%u", h->status, h->rval, cl->tries);
+	sim_trace(w, TR_COMPLETE, -1 - (int)cl->id, 0, TR_NONE, 0, 0, cl->ts, 0, 0, note);
+	cl->cur = -1;
+	cl->timer_gen++;
+	w->ops_done++;
+	if (cl->todo)
+		sched(w, w->now + rng_below(&w->rng, 50000), SEV_CLIENT_NEXT, (int32_t)cl->id, 0, 0);
+}
+
+void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *p, size_t len)
+{
+	(void)from; /* the reply says who sent it; auth would prove it */
+	if (c >= w->n_clients)
+		return;
+	struct sim_client *cl = &w->client[c];
+	struct msg m;
+	struct auth_ctx ca = {.mode = AUTH_MODE_NONE, .n = w->n, .self_is_client = 1, .self = c};
+	if (wire_decode(p, len, SIM_CLUSTER_ID, &m) != WIRE_OK || m.h.type != MSG_REPLY ||
+	    auth_verify(&ca, &m) != 0)
+		return;
+	if (cl->cur < 0)
+		return; /* late: already accepted */
+	int r = client_quorum_add(&cl->q, m.h.sender, m.h.view, m.u.rep.client,
+				  m.u.rep.timestamp, m.u.rep.result, m.u.rep.result_len);
+	if (r != 1)
+		return;
+	uint64_t v = client_quorum_view(&cl->q);
+	if (v > cl->view)
+		cl->view = v;
+	const struct buf *res = &cl->q.res[cl->q.winner];
+	complete(w, cl, res->p, res->len);
+}

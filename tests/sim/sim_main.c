@@ -1,0 +1,503 @@
+/* sim_main.c - byzlab-sim's command line: parse, run seeds, print verdicts.
+ *
+ * One line per seed; on a violation the seed, the property, a command that replays
+ * it, and the last events.  Exit: 0 all seeds ok (with --expect-violation: some seed
+ * found a violation), 1 otherwise, 2 usage error.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tests/sim/sim.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: byzlab-sim [--protocol pbft|vr|single] [--f F] (--seed S | --seeds A-B)\n"
+"                  [--ops N] [--clients C] [--faults SPEC] [--byz I=BEHAVIOUR ...]\n"
+"                  [--crash-restart] [--pauses] [--trace FILE] [--plant-bug NAME]\n"
+"                  [--expect-violation] [--keep-going] [-q] [-v]\n"
+"\n"
+"Runs the replica's own protocol cores on a simulated network, clock and disk, all\n"
+"driven by one seed: the same seed gives the same run, byte for byte.  After each run\n"
+"it checks agreement, validity, client consistency, linearizability and liveness.\n"
+"\n"
+"  --protocol P        pbft (default); vr and single use core_ops_for() as they land\n"
+"  --f F               faults tolerated (default 1): n = 3f+1 (pbft), 2f+1 (vr)\n"
+"  --seed S            one seed;  --seeds A-B  every seed from A to B\n"
+"  --ops N             client operations per run (default 150)\n"
+"  --clients C         simulated clients (default 3, at most 16)\n"
+"  --faults SPEC       network and clock faults, comma separated:\n"
+"                        drop=P      lose each message copy with probability P\n"
+"                        dup=P       duplicate each copy with probability P\n"
+"                        reorder=P   hold a copy back by up to 30 ms with probability P\n"
+"                        delay=pareto|uniform\n"
+"                                    pareto: base + Pareto(1 ms, 1.2) tail, up to 5 s\n"
+"                                    (uniform, the default: base + 0..3 ms jitter)\n"
+"                        partition   random two-way splits, healed after 0.2-4 s\n"
+"                        oneway      random one-way link cuts, healed after 0.2-4 s\n"
+"                        drift       each replica's clock runs at 0.9x-1.1x\n"
+"                        crash       same as --crash-restart;  pause  same as --pauses\n"
+"                        all         drop=0.05,dup=0.02,reorder=0.05,delay=pareto,\n"
+"                                    partition,oneway,drift\n"
+"                        none        no faults (the default)\n"
+"  --byz I=B           replica I lies: %s, or twins (two cores with\n"
+"                      replica I's identity, each hearing its own copy of every message)\n"
+"  --crash-restart     crash correct replicas and restart them from their virtual disk\n"
+"  --pauses            pause correct replicas (up to 4 s; they wake as zombies)\n"
+"  --trace FILE        write every event of the run to FILE (single seed only)\n"
+"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | skip-persist\n"
+"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
+"  --keep-going        run every seed even after a violation\n"
+"  -q                  print only violations and the summary;  -v  more per seed\n"
+"\n"
+"At most f replicas are down (crashed or paused) at once.  Faults stop once 3/4 of\n"
+"the operations completed or after 20 simulated seconds; from then on every operation\n"
+"must complete within the liveness bound.  Liars stay.\n"
+"Exit: 0 ok, 1 violation (or none found with --expect-violation), 2 usage error.\n",
+		byz_implemented_list());
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_prob(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || end == s || !(v >= 0.0 && v <= 0.5))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_faults(const char *spec, struct sim_opts *o, char *err, size_t errlen)
+{
+	char copy[256];
+	if (strlen(spec) >= sizeof(copy)) {
+		snprintf(err, errlen, "--faults: too long");
+		return -1;
+	}
+	snprintf(o->faults_text, sizeof(o->faults_text), "%s", spec);
+	strcpy(copy, spec);
+	struct fault_spec *fs = &o->faults;
+	for (char *save, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		if (eq)
+			*eq++ = 0;
+		int bad = 0;
+		if (!strcmp(tok, "all") && !eq) {
+			fs->drop = 0.05;
+			fs->dup = 0.02;
+			fs->reorder = 0.05;
+			fs->pareto = fs->partition = fs->oneway = fs->drift = true;
+		} else if (!strcmp(tok, "none") && !eq) {
+			memset(fs, 0, sizeof(*fs));
+		} else if (!strcmp(tok, "drop") && eq) {
+			bad = parse_prob(eq, &fs->drop);
+		} else if (!strcmp(tok, "dup") && eq) {
+			bad = parse_prob(eq, &fs->dup);
+		} else if (!strcmp(tok, "reorder") && eq) {
+			bad = parse_prob(eq, &fs->reorder);
+		} else if (!strcmp(tok, "delay") && eq) {
+			if (!strcmp(eq, "pareto"))
+				fs->pareto = true;
+			else if (!strcmp(eq, "uniform"))
+				fs->pareto = false;
+			else
+				bad = 1;
+		} else if (!strcmp(tok, "partition") && !eq) {
+			fs->partition = true;
+		} else if (!strcmp(tok, "oneway") && !eq) {
+			fs->oneway = true;
+		} else if (!strcmp(tok, "drift") && !eq) {
+			fs->drift = true;
+		} else if (!strcmp(tok, "crash") && !eq) {
+			o->crash_restart = true;
+		} else if (!strcmp(tok, "pause") && !eq) {
+			o->pauses = true;
+		} else {
+			bad = 1;
+		}
+		if (bad) {
+			snprintf(err, errlen,
+				 "--faults: bad item '%s%s%s' (probabilities are 0..0.5; see --help)",
+				 tok, eq ? "=" : "", eq ? eq : "");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int parse_liar(const char *arg, struct sim_opts *o, char *err, size_t errlen)
+{
+	const char *eq = strchr(arg, '=');
+	char idtext[16];
+	uint64_t id;
+	if (!eq || (size_t)(eq - arg) >= sizeof(idtext)) {
+		snprintf(err, errlen, "--byz: expected I=BEHAVIOUR, got '%s'", arg);
+		return -1;
+	}
+	memcpy(idtext, arg, (size_t)(eq - arg));
+	idtext[eq - arg] = 0;
+	if (parse_u64(idtext, &id) != 0 || id >= SIM_MAX_N) {
+		snprintf(err, errlen, "--byz: bad replica id '%s'", idtext);
+		return -1;
+	}
+	struct liar_spec *ls = &o->liar[id];
+	if (ls->kind != LIAR_NONE) {
+		snprintf(err, errlen, "--byz: replica %" PRIu64 " given twice", id);
+		return -1;
+	}
+	snprintf(ls->text, sizeof(ls->text), "%s", eq + 1);
+	if (!strcmp(eq + 1, "twins")) {
+		ls->kind = LIAR_TWINS;
+	} else {
+		char why[160];
+		if (byz_parse(eq + 1, &ls->byz, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "--byz %s: %s", arg, why);
+			return -1;
+		}
+		ls->kind = LIAR_BYZ;
+	}
+	o->n_liars++;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	enum plant_bug bug;
+} bugs[] = {
+	{"commit-quorum-2f", BUG_COMMIT_QUORUM_2F},
+	{"skip-viewchange-certificates", BUG_SKIP_VC_CERTS},
+	{"skip-persist", BUG_SKIP_PERSIST},
+};
+
+struct cli {
+	struct sim_opts o;
+	uint64_t first, last;
+	bool have_seed;
+	bool expect_violation, keep_going;
+	int quiet;
+	const char *trace_path;
+	char repro[1024];       /* the options that shape a run, for "reproduce:" */
+};
+
+static void repro_add(struct cli *c, const char *a, const char *b)
+{
+	size_t len = strlen(c->repro);
+	snprintf(c->repro + len, sizeof(c->repro) - len, " %s%s%s", a, b ? " " : "", b ? b : "");
+}
+
+#define NEED_ARG()                                                                    \
+	do {                                                                          \
+		if (i + 1 >= argc) {                                                  \
+			snprintf(err, errlen, "%s needs an argument", a);             \
+			return -1;                                                    \
+		}                                                                     \
+	} while (0)
+
+static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t errlen)
+{
+	struct sim_opts *o = &c->o;
+	o->protocol = PROTO_PBFT;
+	o->f = 1;
+	o->ops = 150;
+	o->clients = 3;
+	uint64_t v;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			exit(0);
+		} else if (!strcmp(a, "--protocol")) {
+			NEED_ARG();
+			const char *p = argv[++i];
+			if (!strcmp(p, "pbft"))
+				o->protocol = PROTO_PBFT;
+			else if (!strcmp(p, "vr"))
+				o->protocol = PROTO_VR;
+			else if (!strcmp(p, "single"))
+				o->protocol = PROTO_SINGLE;
+			else {
+				snprintf(err, errlen, "--protocol: pbft, vr or single, not '%s'", p);
+				return -1;
+			}
+			repro_add(c, a, p);
+		} else if (!strcmp(a, "--f")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v > 7) {
+				snprintf(err, errlen, "--f: 0..7, not '%s'", argv[i]);
+				return -1;
+			}
+			o->f = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--seed")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0) {
+				snprintf(err, errlen, "--seed: not a number: '%s'", argv[i]);
+				return -1;
+			}
+			c->first = c->last = v;
+			c->have_seed = true;
+		} else if (!strcmp(a, "--seeds")) {
+			NEED_ARG();
+			char range[64];
+			snprintf(range, sizeof(range), "%s", argv[++i]);
+			char *dash = strchr(range, '-');
+			uint64_t lo, hi;
+			if (dash)
+				*dash = 0;
+			if (!dash || parse_u64(range, &lo) || parse_u64(dash + 1, &hi) || hi < lo) {
+				snprintf(err, errlen, "--seeds: expected A-B with A <= B, not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			c->first = lo;
+			c->last = hi;
+			c->have_seed = true;
+		} else if (!strcmp(a, "--ops")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > SIM_MAX_OPS) {
+				snprintf(err, errlen, "--ops: 1..%u, not '%s'", SIM_MAX_OPS, argv[i]);
+				return -1;
+			}
+			o->ops = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--clients")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > SIM_MAX_CLIENTS) {
+				snprintf(err, errlen, "--clients: 1..%u, not '%s'", SIM_MAX_CLIENTS,
+					 argv[i]);
+				return -1;
+			}
+			o->clients = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--faults")) {
+			NEED_ARG();
+			if (parse_faults(argv[++i], o, err, errlen) != 0)
+				return -1;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--byz")) {
+			NEED_ARG();
+			if (parse_liar(argv[++i], o, err, errlen) != 0)
+				return -1;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--crash-restart")) {
+			o->crash_restart = true;
+			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--pauses")) {
+			o->pauses = true;
+			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--trace")) {
+			NEED_ARG();
+			c->trace_path = argv[++i];
+		} else if (!strcmp(a, "--plant-bug")) {
+			NEED_ARG();
+			const char *name = argv[++i];
+			o->bug = BUG_NONE;
+			for (size_t b = 0; b < sizeof(bugs) / sizeof(bugs[0]); b++)
+				if (!strcmp(name, bugs[b].name))
+					o->bug = bugs[b].bug;
+			if (o->bug == BUG_NONE) {
+				snprintf(err, errlen,
+					 "--plant-bug: commit-quorum-2f, skip-viewchange-certificates "
+					 "or skip-persist, not '%s'",
+					 name);
+				return -1;
+			}
+			o->bug_name = name;
+			repro_add(c, a, name);
+		} else if (!strcmp(a, "--expect-violation")) {
+			c->expect_violation = true;
+		} else if (!strcmp(a, "--keep-going")) {
+			c->keep_going = true;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			c->quiet = 1;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			o->verbose++;
+		} else {
+			snprintf(err, errlen, "unknown option '%s'", a);
+			return -1;
+		}
+	}
+	if (!c->have_seed) {
+		snprintf(err, errlen, "give --seed S or --seeds A-B");
+		return -1;
+	}
+	if (c->trace_path && c->first != c->last) {
+		snprintf(err, errlen, "--trace takes a single --seed");
+		return -1;
+	}
+	uint32_t n = protocol_n(o->protocol, o->f);
+	if (o->protocol != PROTO_SINGLE && o->f < 1) {
+		snprintf(err, errlen, "--f: at least 1 for %s", protocol_name(o->protocol));
+		return -1;
+	}
+	if (o->protocol == PROTO_SINGLE)
+		o->f = 0;
+	if (n == 0 || n > SIM_MAX_N) {
+		snprintf(err, errlen, "--f %u: n = %u is more than %u replicas", o->f, n, SIM_MAX_N);
+		return -1;
+	}
+	for (uint32_t i = n; i < SIM_MAX_N; i++)
+		if (o->liar[i].kind != LIAR_NONE) {
+			snprintf(err, errlen, "--byz %u=...: there are only %u replicas", i, n);
+			return -1;
+		}
+	if (o->bug != BUG_NONE && o->protocol != PROTO_PBFT) {
+		snprintf(err, errlen, "--plant-bug: the planted bugs are in the pbft core");
+		return -1;
+	}
+	if (o->bug == BUG_SKIP_PERSIST)
+		o->crash_restart = true; /* forgetting only shows after a restart */
+	return 0;
+}
+
+static void print_config(const struct world *w, FILE *out)
+{
+	fprintf(out,
+		"  config: %s n=%u f=%u window=%u checkpoint_interval=%u batch_max=%u "
+		"view_timeout_ms=%u keys=%u liveness_bound_ms=%" PRIu64 "\n",
+		w->ops->name, w->n, w->f, w->base.window, w->base.checkpoint_interval,
+		w->base.batch_max, w->base.view_timeout_ms, w->n_keys, w->liveness_us / 1000);
+}
+
+static void print_failure(const struct cli *c, const struct world *w, FILE *out)
+{
+	fprintf(out, "seed %" PRIu64 " FAIL %s: %s\n", w->seed, w->prop, w->why);
+	print_config(w, out);
+	fprintf(out, "  at sim_ms=%" PRIu64 ", %u/%u operations done, faults %s\n",
+		w->now / 1000, w->ops_done, w->ops_total,
+		w->phase == 0 ? "still on" : "stopped");
+	for (uint32_t i = 0; i < w->n; i++) {
+		const struct node *nd = &w->node[i];
+		for (uint32_t k = 0; k < nd->n_inst; k++) {
+			const struct core_status *st = &nd->inst[k].st;
+			fprintf(out,
+				"  r%u%s: %s%s view=%" PRIu64 "%s last_executed=%" PRIu64
+				" stable=%" PRIu64 " timer=%s rejected old_view=%" PRIu64
+				" window=%" PRIu64 " conflict=%" PRIu64 "\n",
+				i, k ? "'" : "",
+				nd->state == NODE_UP ? "up" : nd->state == NODE_PAUSED ? "paused"
+											: "crashed",
+				nd->liar == LIAR_NONE ? "" : nd->liar == LIAR_TWINS ? " twins" : " liar",
+				st->view, st->view_changing ? " (changing)" : "", st->last_executed,
+				st->stable_checkpoint, nd->inst[k].timer_ms ? "set" : "none",
+				st->rejected_old_view, st->rejected_out_of_window, st->rejected_conflict);
+		}
+	}
+	fprintf(out, "  reproduce: byzlab-sim%s --seed %" PRIu64 " --trace seed%" PRIu64 ".trace\n",
+		c->repro, w->seed, w->seed);
+	fprintf(out, "  last %d events:\n", SIM_TRACE_TAIL);
+	trace_print_tail(&w->tr, out, SIM_TRACE_TAIL);
+}
+
+static double wall_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	char err[512];
+	memset(&c, 0, sizeof(c));
+	if (parse_args(argc, argv, &c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "byzlab-sim: %s\nTry 'byzlab-sim --help'.\n", err);
+		return 2;
+	}
+	if (c.trace_path) {
+		c.o.trace = fopen(c.trace_path, "w");
+		if (!c.o.trace) {
+			fprintf(stderr, "byzlab-sim: --trace %s: %s\n", c.trace_path, strerror(errno));
+			return 2;
+		}
+	}
+	if (c.o.n_liars > c.o.f && !c.quiet)
+		printf("note: %u liars but f=%u: PBFT promises nothing; violations are expected\n",
+		       c.o.n_liars, c.o.f);
+	struct world *w = malloc(sizeof(*w));
+	if (!w)
+		return 1;
+	uint64_t runs = 0, failures = 0, ops = 0, msgs = 0, sim_us = 0;
+	uint64_t first_failed = 0;
+	double t0 = wall_s();
+	int rc = 0;
+	for (uint64_t seed = c.first;; seed++) {
+		if (world_init(w, &c.o, seed, err, sizeof(err)) != 0) {
+			fprintf(stderr, "byzlab-sim: %s\n", err);
+			world_free(w);
+			rc = 2;
+			break;
+		}
+		world_run(w);
+		runs++;
+		ops += w->ops_done;
+		msgs += w->msgs;
+		sim_us += w->now;
+		if (w->failed) {
+			if (!failures)
+				first_failed = seed;
+			failures++;
+			print_failure(&c, w, stdout);
+		} else if (!c.quiet) {
+			printf("seed %" PRIu64 " ok ops=%u msgs=%" PRIu64 " sim_ms=%" PRIu64
+			       " views=%" PRIu64,
+			       seed, w->ops_done, w->msgs, w->now / 1000, w->max_view);
+			if (c.o.verbose)
+				printf(" drops=%" PRIu64 " dups=%" PRIu64 " crashes=%" PRIu64
+				       " pauses=%" PRIu64 " partitions=%" PRIu64 " oneways=%" PRIu64
+				       " recovery_ms=%" PRIu64 " events=%" PRIu64 " trace=%016" PRIx64,
+				       w->drops, w->dups, w->crashes, w->pauses, w->partitions,
+				       w->oneways, w->longest_op_us / 1000, w->tr.count, w->tr.hash);
+			printf("\n");
+		}
+		fflush(stdout);
+		world_free(w);
+		bool stop = failures && (c.expect_violation || !c.keep_going);
+		if (stop || seed == c.last)
+			break;
+	}
+	free(w);
+	if (c.o.trace)
+		fclose(c.o.trace);
+	if (rc)
+		return rc;
+	double wall = wall_s() - t0;
+	if (runs > 1 || c.quiet)
+		printf("summary: %" PRIu64 " seeds, %" PRIu64 " ok, %" PRIu64 " failed%s; %" PRIu64
+		       " ops, %" PRIu64 " msgs, %.1f sim s; %.2f s wall: %.1f seeds/s, %.0f "
+		       "simulated requests/s\n",
+		       runs, runs - failures, failures, failures ? " (see above)" : "", ops, msgs,
+		       (double)sim_us / 1e6, wall, (double)runs / (wall > 0 ? wall : 1),
+		       (double)ops / (wall > 0 ? wall : 1));
+	if (c.expect_violation) {
+		if (failures) {
+			printf("expected violation found at seed %" PRIu64 " (seed %" PRIu64
+			       " of the range)\n",
+			       first_failed, runs);
+			return 0;
+		}
+		printf("no violation found in seeds %" PRIu64 "-%" PRIu64 " (one was expected)\n",
+		       c.first, c.last);
+		return 1;
+	}
+	return failures ? 1 : 0;
+}

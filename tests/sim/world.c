@@ -1,0 +1,730 @@
+/* world.c - the simulated replicas: cores, virtual disks, clocks, node faults, liars.
+ *
+ * The driver contract of replica/core/core.h, as the real replica (replica/replica.c)
+ * carries it out:
+ *   - a message reaches a core only after wire_decode, the edge check
+ *     (replica_edge_ok) and auth_verify, exactly as in the replica;
+ *   - the persists of a step are applied to the virtual disk at the end of the step,
+ *     before its sends leave; a crash happens between steps, so it loses exactly what
+ *     was not persisted (the core's memory); a restart feeds every record back in
+ *     (kind, key) order and steps EV_START;
+ *   - every step states the deadline, effects.timer_ms (0: none); when the replica's
+ *     own clock reaches it, the deadline is cleared and the core ticks.
+ * Liars: the honest core's effects go through the lying layer (replica/byz.h) before
+ * they are applied; a twins replica runs two honest cores with the same identity.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "replica/replica.h"
+#include "tests/sim/sim.h"
+
+void sim_fail(struct world *w, const char *prop, const char *fmt, ...)
+{
+	if (w->failed)
+		return;
+	w->failed = true;
+	snprintf(w->prop, sizeof(w->prop), "%s", prop);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->why, sizeof(w->why), fmt, ap);
+	va_end(ap);
+	sim_trace(w, TR_NOTE, TR_NONE, 0, TR_NONE, 0, 0, 0, 0, 0, "VIOLATION");
+}
+
+void sim_trace(struct world *w, uint8_t kind, int a, int ia, int b, int ib, uint8_t type,
+	       uint64_t x, uint64_t y, uint32_t len, const char *note)
+{
+	struct tr_ev e = {.t = w->now, .kind = kind, .type = type, .a = (int16_t)a,
+			  .b = (int16_t)b, .ia = (uint8_t)ia, .ib = (uint8_t)ib, .x = x, .y = y,
+			  .len = len};
+	if (note) {
+		size_t nl = strnlen(note, sizeof(e.note) - 1);
+		memcpy(e.note, note, nl);
+		e.note[nl] = 0;
+	}
+	trace_add(&w->tr, &e);
+}
+
+bool node_correct(const struct world *w, uint32_t id)
+{
+	return w->node[id].liar == LIAR_NONE;
+}
+
+/* ---- clocks ---- */
+
+uint64_t node_clock_ms(const struct world *w, const struct node *nd)
+{
+	return nd->off_ms + w->now * nd->rate_ppm / 1000000000ull;
+}
+
+/* The earliest simulated time at which the replica's clock reads deadline_ms. */
+static uint64_t sim_time_for(const struct node *nd, uint64_t deadline_ms)
+{
+	if (deadline_ms <= nd->off_ms)
+		return 0;
+	uint64_t d = deadline_ms - nd->off_ms;
+	uint64_t t = (d * 1000000000ull + nd->rate_ppm - 1) / nd->rate_ppm;
+	while (nd->off_ms + t * nd->rate_ppm / 1000000000ull < deadline_ms)
+		t++;
+	return t;
+}
+
+/* ---- the virtual disk ---- */
+
+static size_t disk_find(const struct disk *d, uint8_t kind, uint64_t key)
+{
+	size_t lo = 0, hi = d->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct record *r = &d->r[mid];
+		if (r->kind < kind || (r->kind == kind && r->key < key))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void disk_remove(struct disk *d, size_t from, size_t to)
+{
+	if (from == to)
+		return;
+	for (size_t i = from; i < to; i++)
+		free(d->r[i].val);
+	if (d->n > to)
+		memmove(&d->r[from], &d->r[to], (d->n - to) * sizeof(d->r[0]));
+	d->n -= to - from;
+}
+
+static void disk_apply(struct disk *d, const struct persist *p, const uint8_t *arena)
+{
+	size_t i = disk_find(d, p->kind, p->op == P_DEL_BELOW ? 0 : p->key);
+	if (p->op == P_DEL_BELOW) {
+		size_t j = i;
+		while (j < d->n && d->r[j].kind == p->kind && d->r[j].key < p->key)
+			j++;
+		disk_remove(d, i, j);
+		return;
+	}
+	bool hit = i < d->n && d->r[i].kind == p->kind && d->r[i].key == p->key;
+	if (p->op == P_DEL) {
+		if (hit)
+			disk_remove(d, i, i + 1);
+		return;
+	}
+	uint8_t *val = malloc(p->len ? p->len : 1);
+	if (!val)
+		abort();
+	memcpy(val, arena + p->off, p->len);
+	if (hit) {
+		free(d->r[i].val);
+	} else {
+		if (d->n == d->cap) {
+			d->cap = d->cap ? d->cap * 2 : 64;
+			d->r = realloc(d->r, d->cap * sizeof(d->r[0]));
+			if (!d->r)
+				abort();
+		}
+		if (d->n > i)
+			memmove(&d->r[i + 1], &d->r[i], (d->n - i) * sizeof(d->r[0]));
+		d->n++;
+	}
+	d->r[i] = (struct record){.kind = p->kind, .key = p->key, .val = val, .len = p->len};
+}
+
+static void disk_free(struct disk *d)
+{
+	disk_remove(d, 0, d->n);
+	free(d->r);
+	memset(d, 0, sizeof(*d));
+}
+
+/* ---- stepping a core ---- */
+
+/* Cores state their deadline after every step, mostly the same one: queue a tick only
+ * if none is queued for that time or earlier (an early tick finds the deadline still
+ * ahead and queues the next one). */
+static void set_timer(struct world *w, struct node *nd, uint8_t k, uint64_t deadline_ms)
+{
+	struct inst *in = &nd->inst[k];
+	in->timer_ms = deadline_ms;
+	uint64_t t = sim_time_for(nd, deadline_ms);
+	if (t < w->now)
+		t = w->now;
+	if (in->queued_us <= t)
+		return;
+	in->queued_us = t;
+	sched(w, t, SEV_TIMER, (int32_t)nd->id, k, in->timer_gen);
+}
+
+static void void_timer(struct inst *in)
+{
+	in->timer_ms = 0;
+	in->timer_gen++;
+	in->queued_us = UINT64_MAX;
+}
+
+/* "d=1a2b3c4d": the digest a message is about (its body's, for a batch), so a trace
+ * can follow one batch through pre-prepares, votes and fetches. */
+static const char *digest_note(const uint8_t *p, size_t len)
+{
+	static char note[16];
+	uint8_t d[WIRE_DIGEST_LEN];
+	uint8_t type = p[WIRE_OFF_TYPE];
+	uint32_t body = get_u32(p + WIRE_OFF_BODY_LEN);
+	note[0] = 0;
+	if ((size_t)WIRE_HDR_LEN + body > len)
+		return note;
+	if (type == MSG_PREPREPARE || type == MSG_BATCH)
+		crypto_digest(p + WIRE_HDR_LEN, body, d);
+	else if ((type == MSG_PREPARE || type == MSG_COMMIT || type == MSG_FETCH ||
+		  type == MSG_CHECKPOINT) && body >= WIRE_DIGEST_LEN)
+		memcpy(d, p + WIRE_HDR_LEN, WIRE_DIGEST_LEN);
+	else
+		return note;
+	static const char hex[] = "0123456789abcdef";
+	note[0] = 'd';
+	note[1] = '=';
+	for (int i = 0; i < 4; i++) {
+		note[2 + 2 * i] = hex[d[i] >> 4];
+		note[3 + 2 * i] = hex[d[i] & 15];
+	}
+	note[10] = 0;
+	return note;
+}
+
+static void route(struct world *w, struct node *nd, uint8_t k, const struct send *s,
+		  const uint8_t *p)
+{
+	bool correct = nd->liar == LIAR_NONE;
+	check_sent(w, nd->id, correct, p, s->len);
+	struct sbuf *m = sbuf_new(p, s->len);
+	int to = s->to >= 0 ? s->to : s->to == TO_OTHERS ? TR_ALL : -1 - (int)s->client;
+	sim_trace(w, TR_SEND, (int)nd->id, k, to, 0, p[WIRE_OFF_TYPE],
+		  get_u64(p + WIRE_OFF_VIEW), get_u64(p + WIRE_OFF_SEQ), m->len,
+		  digest_note(p, s->len));
+	if (s->to == TO_OTHERS) {
+		for (uint32_t j = 0; j < w->n; j++)
+			if (j != nd->id)
+				net_to_replica(w, (int32_t)nd->id, k, j, m);
+	} else if (s->to == TO_CLIENT) {
+		if (s->client < w->n_clients)
+			net_to_client(w, nd->id, k, s->client, m);
+	} else if (s->to >= 0 && (uint32_t)s->to < w->n && (uint32_t)s->to != nd->id) {
+		net_to_replica(w, (int32_t)nd->id, k, (uint32_t)s->to, m);
+	}
+	sbuf_put(m);
+}
+
+static void note_status(struct world *w, struct node *nd, uint8_t k)
+{
+	struct inst *in = &nd->inst[k];
+	struct core_status st;
+	w->ops->status(in->core, &st);
+	if (st.view != in->st.view || st.view_changing != in->st.view_changing)
+		sim_trace(w, TR_VIEW, (int)nd->id, k, TR_NONE, 0, 0, st.view, st.last_executed, 0,
+			  st.view_changing ? "changing" : "active");
+	if (nd->liar == LIAR_NONE && st.view > w->max_view)
+		w->max_view = st.view;
+	in->st = st;
+}
+
+static void step(struct world *w, struct node *nd, uint8_t k, enum ev_kind kind,
+		 const struct msg *m)
+{
+	struct inst *in = &nd->inst[k];
+	uint64_t now_ms = node_clock_ms(w, nd);
+	struct event ev = {.kind = kind, .now_ms = now_ms, .m = m};
+	effects_reset(&w->eff);
+	if (w->ops->step(in->core, &ev, &w->eff) != 0) {
+		sim_fail(w, "core-error", "replica %u: step returned an error", nd->id);
+		return;
+	}
+	struct effects *fx = &w->eff;
+	if (nd->byz) {
+		byz_filter(nd->byz, &in->auth, &w->eff, now_ms, &w->lie);
+		fx = &w->lie;
+	}
+	if (effects_failed(fx)) {
+		/* the replica aborts here rather than apply half a step */
+		sim_fail(w, "effects-overflow", "replica %u: effects overflowed", nd->id);
+		return;
+	}
+	if (w->o->bug != BUG_SKIP_PERSIST)
+		for (size_t i = 0; i < fx->n_persists; i++)
+			disk_apply(&in->disk, &fx->persists[i], fx->arena.p);
+	for (size_t i = 0; i < fx->n_sends; i++)
+		route(w, nd, k, &fx->sends[i], fx->arena.p + fx->sends[i].off);
+	for (size_t i = 0; i < fx->n_execs; i++) {
+		const struct exec_note *x = &fx->execs[i];
+		char note[24];
+		snprintf(note, sizeof(note), "d=%02x%02x%02x%02x", x->digest[0], x->digest[1],
+			 x->digest[2], x->digest[3]);
+		sim_trace(w, TR_EXEC, (int)nd->id, k, TR_NONE, 0, 0, x->view, x->seq, x->requests,
+			  note);
+		if (nd->liar == LIAR_NONE)
+			check_exec(w, nd->id, x);
+	}
+	if (fx->timer_ms)
+		set_timer(w, nd, k, fx->timer_ms);
+	else
+		in->timer_ms = 0; /* each step states its deadline; 0 = none */
+	note_status(w, nd, k);
+}
+
+/* ---- receiving ---- */
+
+static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t from,
+			uint8_t fi, struct sbuf *sb)
+{
+	struct inst *in = &nd->inst[k];
+	struct msg m;
+	const char *bad = NULL;
+	w->delivered++;
+	if (wire_decode(sb->p, sb->len, SIM_CLUSTER_ID, &m) != WIRE_OK)
+		bad = "bad-format";
+	else if (!replica_edge_ok(from < 0 ? NET_CLIENT : NET_PEER, &m, w->n, nd->id,
+				  w->max_clients))
+		bad = "edge";
+	else if (auth_verify(&in->auth, &m) != 0)
+		bad = "bad-auth";
+	uint64_t view = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_VIEW) : 0;
+	uint64_t seq = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_SEQ) : 0;
+	sim_trace(w, TR_DELIVER, from, fi, (int)nd->id, k, sb->len ? sb->p[WIRE_OFF_TYPE] : 0,
+		  view, seq, sb->len, bad ? bad : "");
+	if (!bad)
+		step(w, nd, k, EV_MSG, &m);
+}
+
+void node_deliver(struct world *w, uint32_t to, uint8_t k, int32_t from, uint8_t fi,
+		  struct sbuf *m)
+{
+	struct node *nd = &w->node[to];
+	const char *why = NULL;
+	if (nd->state == NODE_CRASHED)
+		why = "crashed";
+	else if (!net_link_ok(w, from, to))
+		why = "cut";
+	else if (nd->state == NODE_PAUSED && nd->n_inbox >= SIM_INBOX_MAX)
+		why = "inbox-full";
+	if (why || nd->state == NODE_PAUSED) {
+		uint64_t view = m->len >= WIRE_HDR_LEN ? get_u64(m->p + WIRE_OFF_VIEW) : 0;
+		uint64_t seq = m->len >= WIRE_HDR_LEN ? get_u64(m->p + WIRE_OFF_SEQ) : 0;
+		sim_trace(w, why ? TR_DROP : TR_QUEUE, from, fi, (int)to, k,
+			  m->len ? m->p[WIRE_OFF_TYPE] : 0, view, seq, m->len, why ? why : "");
+	}
+	if (why) {
+		w->drops++;
+		return;
+	}
+	if (nd->state == NODE_PAUSED) {
+		if (nd->n_inbox == nd->cap_inbox) {
+			nd->cap_inbox = nd->cap_inbox ? nd->cap_inbox * 2 : 64;
+			nd->inbox = realloc(nd->inbox, nd->cap_inbox * sizeof(*nd->inbox));
+			if (!nd->inbox)
+				abort();
+		}
+		m->refs++;
+		nd->inbox[nd->n_inbox++] =
+			(struct qmsg){.m = m, .from = from, .from_inst = fi, .inst = k};
+		return;
+	}
+	deliver_now(w, nd, k, from, fi, m);
+}
+
+void node_timer(struct world *w, uint32_t id, uint8_t k, uint64_t gen)
+{
+	struct node *nd = &w->node[id];
+	struct inst *in = &nd->inst[k];
+	if (gen != in->timer_gen)
+		return; /* voided by a crash or restart */
+	if (w->now >= in->queued_us)
+		in->queued_us = UINT64_MAX; /* this was the earliest queued tick */
+	if (nd->state != NODE_UP || !in->timer_ms)
+		return; /* no deadline now, or paused (re-armed on wake) */
+	uint64_t local = node_clock_ms(w, nd);
+	if (local < in->timer_ms) {
+		set_timer(w, nd, k, in->timer_ms);
+		return;
+	}
+	/* A core that keeps asking for a deadline already passed would spin the real
+	 * replica's event loop: flag it. */
+	if (local == in->spin_ms) {
+		if (++in->spin > 10000) {
+			sim_fail(w, "timer-spin", "replica %u asks for ticks in the past without end",
+				 id);
+			return;
+		}
+	} else {
+		in->spin_ms = local;
+		in->spin = 0;
+	}
+	in->timer_ms = 0;
+	w->ticks++;
+	sim_trace(w, TR_TICK, (int)id, k, TR_NONE, 0, 0, local, 0, 0, "");
+	step(w, nd, k, EV_TICK, NULL);
+}
+
+/* ---- node faults ---- */
+
+static void start_core(struct world *w, struct node *nd, uint8_t k)
+{
+	struct inst *in = &nd->inst[k];
+	in->core = w->ops->create(&in->cfg);
+	if (!in->core) {
+		sim_fail(w, "core-error", "replica %u: create failed", nd->id);
+		return;
+	}
+	for (size_t i = 0; i < in->disk.n; i++) {
+		const struct record *r = &in->disk.r[i];
+		if (w->ops->recover(in->core, r->kind, r->key, r->val, r->len) != 0) {
+			sim_fail(w, "recovery",
+				 "replica %u cannot recover its own record kind %u key %" PRIu64
+				 " (%zu bytes)",
+				 nd->id, r->kind, r->key, r->len);
+			return;
+		}
+	}
+	memset(&in->st, 0, sizeof(in->st));
+	void_timer(in);
+	step(w, nd, k, EV_START, NULL);
+}
+
+static void crash(struct world *w, struct node *nd)
+{
+	for (uint8_t k = 0; k < nd->n_inst; k++) {
+		struct inst *in = &nd->inst[k];
+		w->ops->destroy(in->core);
+		in->core = NULL;
+		void_timer(in);
+	}
+	nd->state = NODE_CRASHED;
+	nd->state_gen++;
+	nd->crashes++;
+	w->crashes++;
+	sim_trace(w, TR_CRASH, (int)nd->id, 0, TR_NONE, 0, 0, nd->inst[0].disk.n, 0, 0,
+		  "records");
+	uint64_t down = rng_chance(&w->rng, 0.2) ? 0 : rng_range(&w->rng, 1000, 3000000);
+	sched(w, w->now + down, SEV_RESTART, (int32_t)nd->id, 0, nd->state_gen);
+}
+
+void node_restart(struct world *w, uint32_t id, uint64_t gen)
+{
+	struct node *nd = &w->node[id];
+	if (nd->state != NODE_CRASHED || gen != nd->state_gen)
+		return;
+	nd->state = NODE_UP;
+	w->restarts++;
+	sim_trace(w, TR_RESTART, (int)id, 0, TR_NONE, 0, 0, nd->inst[0].disk.n, 0, 0, "records");
+	for (uint8_t k = 0; k < nd->n_inst && !w->failed; k++)
+		start_core(w, nd, k);
+}
+
+static void pause_node(struct world *w, struct node *nd)
+{
+	nd->state = NODE_PAUSED;
+	nd->state_gen++;
+	nd->pauses++;
+	w->pauses++;
+	sim_trace(w, TR_PAUSE, (int)nd->id, 0, TR_NONE, 0, 0, 0, 0, 0, "");
+	sched(w, w->now + rng_range(&w->rng, 50000, 4000000), SEV_RESUME, (int32_t)nd->id, 0,
+	      nd->state_gen);
+}
+
+/* Wake up with stale state: first everything that queued, then the timers. */
+void node_resume(struct world *w, uint32_t id, uint64_t gen)
+{
+	struct node *nd = &w->node[id];
+	if (nd->state != NODE_PAUSED || gen != nd->state_gen)
+		return;
+	nd->state = NODE_UP;
+	sim_trace(w, TR_RESUME, (int)id, 0, TR_NONE, 0, 0, nd->n_inbox, 0, 0, "queued");
+	for (size_t i = 0; i < nd->n_inbox; i++) {
+		struct qmsg *q = &nd->inbox[i];
+		if (!w->failed && nd->state == NODE_UP)
+			deliver_now(w, nd, q->inst, q->from, q->from_inst, q->m);
+		sbuf_put(q->m);
+	}
+	nd->n_inbox = 0;
+	for (uint8_t k = 0; k < nd->n_inst; k++)
+		if (nd->inst[k].timer_ms)
+			set_timer(w, nd, k, nd->inst[k].timer_ms);
+}
+
+static uint32_t down_count(const struct world *w)
+{
+	uint32_t down = 0;
+	for (uint32_t i = 0; i < w->n; i++)
+		down += w->node[i].state != NODE_UP;
+	return down;
+}
+
+/* A correct replica that is up, at random; -1 if none or the budget is used. */
+static int pick_victim(struct world *w)
+{
+	if (down_count(w) >= w->down_max)
+		return -1;
+	uint32_t cand[SIM_MAX_N], k = 0;
+	for (uint32_t i = 0; i < w->n; i++)
+		if (node_correct(w, i) && w->node[i].state == NODE_UP)
+			cand[k++] = i;
+	return k ? (int)cand[rng_below(&w->rng, k)] : -1;
+}
+
+static void fault_tick(struct world *w)
+{
+	if (w->phase != 0)
+		return;
+	const struct sim_opts *o = w->o;
+	if (o->faults.partition && !w->partitioned && rng_chance(&w->rng, 0.15))
+		net_partition(w);
+	if (o->faults.oneway && rng_chance(&w->rng, 0.15))
+		net_oneway(w);
+	double crash_p = o->bug == BUG_SKIP_PERSIST ? 0.5 : 0.2;
+	if (o->crash_restart && rng_chance(&w->rng, crash_p)) {
+		int v = pick_victim(w);
+		if (v >= 0)
+			crash(w, &w->node[v]);
+	}
+	if (o->pauses && rng_chance(&w->rng, 0.15)) {
+		int v = pick_victim(w);
+		if (v >= 0)
+			pause_node(w, &w->node[v]);
+	}
+	sched(w, w->now + rng_range(&w->rng, 100000, 600000), SEV_FAULT, 0, 0, 0);
+}
+
+/* The fault phase ends: heal the network, restart and wake every replica. */
+static void end_faults(struct world *w)
+{
+	w->phase = 1;
+	w->fault_end_us = w->now;
+	sim_trace(w, TR_PHASE, TR_NONE, 0, TR_NONE, 0, 0, 0, 0, 0, "faults stop");
+	net_calm(w);
+	for (uint32_t i = 0; i < w->n && !w->failed; i++) {
+		struct node *nd = &w->node[i];
+		if (nd->state == NODE_CRASHED)
+			node_restart(w, i, nd->state_gen);
+		else if (nd->state == NODE_PAUSED)
+			node_resume(w, i, nd->state_gen);
+	}
+}
+
+/* ---- setup ---- */
+
+static int init_node(struct world *w, uint32_t id, char *err, size_t errlen)
+{
+	struct node *nd = &w->node[id];
+	const struct liar_spec *ls = &w->o->liar[id];
+	nd->id = id;
+	nd->liar = ls->kind;
+	nd->n_inst = ls->kind == LIAR_TWINS ? 2 : 1;
+	nd->off_ms = rng_range(&w->rng, 1000, 1000000000);
+	nd->rate_ppm = w->o->faults.drift ? rng_range(&w->rng, 900000, 1100000) : 1000000;
+	if (ls->kind == LIAR_BYZ) {
+		nd->byz = calloc(1, sizeof(*nd->byz));
+		if (!nd->byz || byz_init(nd->byz, &ls->byz, w->n, id, SIM_CLUSTER_ID,
+					 rng_next(&w->rng)) != 0) {
+			snprintf(err, errlen, "--byz %u=%s does not fit this cluster", id, ls->text);
+			return -1;
+		}
+	}
+	for (uint8_t k = 0; k < nd->n_inst; k++) {
+		struct inst *in = &nd->inst[k];
+		in->auth = (struct auth_ctx){.mode = AUTH_MODE_NONE, .n = w->n,
+					     .n_clients = w->max_clients, .self = id};
+		in->cfg = w->base;
+		in->cfg.id = id;
+		in->cfg.auth = &in->auth;
+		in->queued_us = UINT64_MAX;
+		in->core = w->ops->create(&in->cfg);
+		if (!in->core) {
+			snprintf(err, errlen, "the %s core refused the configuration (n=%u f=%u)",
+				 w->ops->name, w->n, w->f);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void draw_config(struct world *w)
+{
+	static const uint32_t windows[] = {16, 32, 64};
+	static const uint32_t batches[] = {1, 2, 4, 8};
+	static const uint32_t timeouts[] = {200, 500, 1000};
+	struct core_config *c = &w->base;
+	c->protocol = w->o->protocol;
+	c->n = w->n;
+	c->f = w->f;
+	c->cluster_id = SIM_CLUSTER_ID;
+	c->window = windows[rng_below(&w->rng, 3)];
+	c->checkpoint_interval = c->window / (rng_chance(&w->rng, 0.5) ? 2 : 4);
+	c->batch_max = batches[rng_below(&w->rng, 4)];
+	c->view_timeout_ms = timeouts[rng_below(&w->rng, 3)];
+	c->max_clients = w->max_clients;
+	c->kv_max_bytes = 1u << 20;
+	if (w->o->bug == BUG_COMMIT_QUORUM_2F)
+		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
+	else if (w->o->bug == BUG_SKIP_VC_CERTS)
+		c->plant_bugs = 0x2u; /* PBFT_BUG_SKIP_VC_CERTS */
+}
+
+static void draw_network(struct world *w)
+{
+	const struct fault_spec *fs = &w->o->faults;
+	w->base_delay_us = (uint32_t)rng_range(&w->rng, 200, 2000);
+	w->jitter_us = (uint32_t)rng_range(&w->rng, 0, 3000);
+	w->drop = fs->drop;
+	w->dup = fs->dup;
+	w->reorder = fs->reorder;
+	w->pareto = fs->pareto;
+	w->tail_cap_us = 5000000;
+}
+
+int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *err,
+	       size_t errlen)
+{
+	memset(w, 0, sizeof(*w));
+	w->o = o;
+	w->seed = seed;
+	rng_seed(&w->rng, seed);
+	trace_init(&w->tr, o->trace);
+	effects_init(&w->eff);
+	effects_init(&w->lie);
+	buf_init(&w->scratch);
+	w->ops = core_ops_for(o->protocol);
+	if (!w->ops) {
+		snprintf(err, errlen, "no %s core in this build yet (core_ops_for returned NULL)",
+			 protocol_name(o->protocol));
+		return -1;
+	}
+	w->f = o->f;
+	w->n = protocol_n(o->protocol, o->f);
+	w->n_clients = o->clients;
+	w->max_clients = SIM_MAX_CLIENTS;
+	w->n_keys = (uint32_t)rng_range(&w->rng, 3, 4);
+	w->down_max = w->f;
+	draw_config(w);
+	draw_network(w);
+	w->fault_max_us = 20000000;
+	/* Once faults stop, an operation must complete within this much simulated time.
+	 * Each view change that fails doubles the view-change timeout, up to 1024 times
+	 * view_timeout_ms in the PBFT core (§4.5.2; only executing a request resets it),
+	 * and the faults can leave it at the cap.  With f liars, up to f+1 views in a row
+	 * may have a faulty primary: allow f+2 of the longest timeouts, plus 30 s. */
+	w->liveness_us = 30000000ull + (uint64_t)(w->f + 2) * 1024 * w->base.view_timeout_ms * 1000;
+	for (uint32_t i = 0; i < w->n; i++)
+		if (init_node(w, i, err, errlen) != 0)
+			return -1;
+	for (uint32_t i = 0; i < w->n && !w->failed; i++)
+		for (uint8_t k = 0; k < w->node[i].n_inst; k++)
+			step(w, &w->node[i], k, EV_START, NULL);
+	if (clients_init(w) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	const struct fault_spec *fs = &o->faults;
+	if (o->crash_restart || o->pauses || fs->partition || fs->oneway)
+		sched(w, rng_range(&w->rng, 100000, 500000), SEV_FAULT, 0, 0, 0);
+	return 0;
+}
+
+void world_free(struct world *w)
+{
+	for (uint32_t i = 0; i < w->n; i++) {
+		struct node *nd = &w->node[i];
+		for (uint8_t k = 0; k < nd->n_inst; k++) {
+			if (nd->inst[k].core)
+				w->ops->destroy(nd->inst[k].core);
+			disk_free(&nd->inst[k].disk);
+		}
+		for (size_t q = 0; q < nd->n_inbox; q++)
+			sbuf_put(nd->inbox[q].m);
+		free(nd->inbox);
+		if (nd->byz) {
+			byz_free(nd->byz);
+			free(nd->byz);
+		}
+	}
+	heap_free(w);
+	clients_free(w);
+	check_free(w);
+	effects_free(&w->eff);
+	effects_free(&w->lie);
+	buf_free(&w->scratch);
+}
+
+/* ---- the run ---- */
+
+static void dispatch(struct world *w, struct sim_ev *e)
+{
+	switch (e->kind) {
+	case SEV_DELIVER:
+		node_deliver(w, (uint32_t)e->to, e->inst, e->from, e->from_inst, e->m);
+		break;
+	case SEV_REPLY:
+		client_on_reply(w, (uint32_t)e->to, (uint32_t)e->from, e->m->p, e->m->len);
+		break;
+	case SEV_TIMER:
+		node_timer(w, (uint32_t)e->to, e->inst, e->gen);
+		break;
+	case SEV_CLIENT_TIMER:
+		client_timer(w, (uint32_t)e->to, e->gen);
+		break;
+	case SEV_CLIENT_NEXT:
+		client_next(w, (uint32_t)e->to);
+		break;
+	case SEV_FAULT:
+		fault_tick(w);
+		break;
+	case SEV_RESTART:
+		node_restart(w, (uint32_t)e->to, e->gen);
+		break;
+	case SEV_RESUME:
+		node_resume(w, (uint32_t)e->to, e->gen);
+		break;
+	case SEV_HEAL:
+		net_heal(w, e->gen);
+		break;
+	case SEV_ONEWAY_HEAL:
+		net_oneway_heal(w, (uint32_t)e->to / SIM_MAX_N, (uint32_t)e->to % SIM_MAX_N, e->gen);
+		break;
+	default:
+		break;
+	}
+	if (e->m)
+		sbuf_put(e->m);
+}
+
+int world_run(struct world *w)
+{
+	struct sim_ev e;
+	while (!w->failed && w->phase < 2) {
+		if (!heap_pop(w, &e)) {
+			sim_fail(w, "liveness", "nothing left to happen with %u operations pending",
+				 w->ops_total - w->ops_done);
+			break;
+		}
+		w->now = e.t;
+		if (++w->events > SIM_MAX_EVENTS) {
+			sim_fail(w, "runaway", "more than %llu events",
+				 (unsigned long long)SIM_MAX_EVENTS);
+			if (e.m)
+				sbuf_put(e.m);
+			break;
+		}
+		dispatch(w, &e);
+		if (w->phase == 0 && (w->ops_done * 4 >= w->ops_total * 3 || w->now >= w->fault_max_us))
+			end_faults(w);
+		check_liveness(w);
+		if (w->ops_done == w->ops_total)
+			w->phase = 2;
+	}
+	if (!w->failed)
+		check_final(w);
+	return 0;
+}
