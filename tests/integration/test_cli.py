@@ -57,9 +57,12 @@ def test_driver():
                  "cluster status", "cluster down", "bench", "sim-sweep", "fuzz", "docker"):
         bz.check(verb in r.out, "help should list %r:\n%s" % (verb, r.out))
     bz.run([bz.DRIVER, "no-such-verb"], expect=2)
-    for verb in ("sim-sweep", "fuzz", "docker", "bench"):
-        r = bz.run([bz.DRIVER, verb], expect=2)
-        bz.check("not implemented yet" in r.err, r.describe())
+    # Bad arguments are usage errors (exit 2, a message on stderr), never a run.
+    for argv in (["sim-sweep"], ["sim-sweep", "x"], ["fuzz"], ["docker"],
+                 ["docker", "no-such-subverb"], ["bench", "--no-such-flag"],
+                 ["cluster"], ["cluster", "init"]):
+        r = bz.run([bz.DRIVER] + argv, expect=2)
+        bz.check(r.err.strip() != "", "no message for a usage error:\n" + r.describe())
     d = os.path.join(bz.TMP, "cli-init")
     c = bz.Cluster("cli-init", base_port=BASE_PORT + 50)
     c.init()
