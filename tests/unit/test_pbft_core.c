@@ -47,6 +47,7 @@ struct world {
 	uint64_t executed_seqs[N];
 	uint8_t executed_digest[N][64][WIRE_DIGEST_LEN]; /* digest executed at seq < 64 */
 	uint64_t timer[N];
+	uint64_t sent;          /* messages sent by replicas, one per destination */
 	bool dead[N];           /* crashed/partitioned: hears nothing, says nothing */
 	bool mute_view0[N];     /* its view-0 PREPAREs and COMMITs are lost */
 	uint64_t now;
@@ -79,6 +80,7 @@ static void store_apply(int i, const struct persist *ps, const uint8_t *arena)
 
 static void enqueue(int from, int to, uint32_t client, const uint8_t *p, size_t len)
 {
+	W->sent++;
 	struct packet *q = to >= 0 ? &W->q[W->nq++] : &W->replies[W->nreplies++];
 	assert_true(W->nq < MAXQ && W->nreplies < MAXQ);
 	*q = (struct packet){.from = from, .to = to, .client = client, .len = len,
@@ -637,10 +639,24 @@ static void test_zombie_primary_rejected(void **state)
 	buf_free(&b);
 }
 
+/* The message pattern of docs/VR.md §7: per request at batch 1, PRE-PREPARE n-1,
+ * PREPARE (n-1)(n-1), COMMIT n(n-1), REPLY n: 2n^2 - n = 28 for n = 4. */
+static void test_message_count_formula(void **state)
+{
+	(void)state;
+	for (uint64_t t = 1; t <= 3; t++) { /* checkpoint_interval is 4: none taken */
+		uint64_t before = W->sent;
+		request(0, 1, t, "k", "v");
+		deliver_all();
+		assert_int_equal(W->sent - before, 2 * N * N - N);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_commits_everywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_message_count_formula, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_needs_2f_plus_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preprepare_from_backup_rejected, setup,
