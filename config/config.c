@@ -80,8 +80,11 @@ static const char *show(const char *in, char out[CFG_NAME_SHOW + 4])
 {
 	size_t i;
 
-	for (i = 0; in[i] && i < CFG_NAME_SHOW; i++)
-		out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+	for (i = 0; i < CFG_NAME_SHOW && in[i]; i++) {
+		out[i] = in[i];
+		if (in[i] < 0x20 || in[i] >= 0x7f)
+			out[i] = '?';
+	}
 	if (in[i]) {
 		memcpy(out + i, "...", 3);
 		i += 3;
@@ -244,17 +247,18 @@ static char *reader(char *str, int num, void *stream)
 	char *s;
 	int too_long, nul;
 	size_t len;
+	long got;
 
 	if (p->failed || p->eof || num < 3)
 		return NULL;
-	if (read_line(p, buf, sizeof buf, &too_long, &nul) < 0)
+	if ((got = read_line(p, buf, sizeof buf, &too_long, &nul)) < 0)
 		return NULL;
 	if (++p->line > CFG_MAX_LINES) {
 		fail(p, p->line, "file too long (more than %d lines)", CFG_MAX_LINES);
 		return NULL;
 	}
 	s = buf;
-	if (p->line == 1 && !strncmp(s, "\xef\xbb\xbf", 3))
+	if (p->line == 1 && got >= 3 && !memcmp(s, "\xef\xbb\xbf", 3))
 		s += 3;                 /* UTF-8 byte order mark */
 	s = clean_line(s);
 	len = strlen(s);
@@ -645,10 +649,13 @@ static int open_regular(const char *path, struct stat *st)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int e = 0;
 
-	if (fd < 0)
-		return errno;
-	if (fstat(fd, st) < 0)
+	/* never 0 on failure: callers read *st when we return 0 */
+	if (fd < 0) {
 		e = errno;
+		return e != 0 ? e : EIO;
+	}
+	if (fstat(fd, st) < 0)
+		e = errno != 0 ? errno : EIO;
 	else if (!S_ISREG(st->st_mode))
 		e = EINVAL;
 	close(fd);

@@ -20,8 +20,8 @@
 
 #include <sodium.h>
 
-#define PUB_HEX_LEN (2 * CRYPTO_PK_LEN)
-#define KEY_HEX_LEN (2 * CRYPTO_SK_LEN)
+#define PUB_HEX_LEN ((size_t)2 * CRYPTO_PK_LEN)
+#define KEY_HEX_LEN ((size_t)2 * CRYPTO_SK_LEN)
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -600,6 +600,157 @@ static void test_load_errors(void **state)
 	auth_free(&a);
 }
 
+/* ---- key hygiene (issue 9) ---- */
+
+/* A client's key cannot produce any replica message - not the signed proofs either
+ * (CHECKPOINT, VIEW-CHANGE), nor a REPLY that another client would accept - and a
+ * replica's key cannot speak for another replica. */
+static void test_no_impersonation(void **state)
+{
+	struct world w;
+	struct buf b;
+	size_t off;
+
+	(void)state;
+	buf_init(&b);
+	for (size_t k = 1; k < 3; k++) {
+		world_load(&w, MODES[k]);
+		for (uint32_t claimed = 0; claimed < N; claimed++) {
+			seal_digest(&w.c[0], &b, MSG_CHECKPOINT, claimed);
+			for (int i = 0; i < N; i++)
+				assert_int_equal(check(&w.r[i], &b), -1);
+			/* an (empty) VIEW-CHANGE: no proof, no prepared certificates */
+			buf_reset(&b);
+			off = wire_begin(&b, MSG_VIEWCHANGE, CLUSTER, claimed, 4, 0);
+			buf_put_u16(&b, 0);
+			buf_put_u32(&b, 0);
+			wire_finish(&b, off);
+			assert_int_equal(auth_seal(&w.c[1], &b, off), 0);
+			for (int i = 0; i < N; i++)
+				assert_int_equal(check(&w.r[i], &b), -1);
+			/* a REPLY "from replica claimed" for client 2, made with client 1's key
+			 * (in mac mode a client holds no key to even seal one) */
+			buf_reset(&b);
+			off = wire_put_reply(&b, CLUSTER, claimed, 3, 2, 99, (const uint8_t *)"ok",
+					     2);
+			if (auth_seal(&w.c[1], &b, off) == 0)
+				assert_int_equal(check(&w.c[2], &b), -1);
+			else
+				assert_int_equal(MODES[k], AUTH_MODE_MAC);
+			/* replica 1 speaking as another replica */
+			if (claimed != 1) {
+				seal_digest(&w.r[1], &b, MSG_PREPARE, claimed);
+				for (int i = 0; i < N; i++)
+					if ((uint32_t)i != 1)
+						assert_int_equal(check(&w.r[i], &b), -1);
+			}
+		}
+		world_free(&w);
+	}
+	buf_free(&b);
+}
+
+static int all_zero(const void *p, size_t n)
+{
+	const uint8_t *q = p;
+	for (size_t i = 0; i < n; i++)
+		if (q[i])
+			return 0;
+	return 1;
+}
+
+/* auth_free leaves no secret behind in the context: the secret key, the derived
+ * pairwise MAC keys, everything (crypto_wipe = sodium_memzero). */
+static void test_auth_free_wipes(void **state)
+{
+	struct auth_ctx a;
+	struct buf b;
+	char err[256];
+
+	(void)state;
+	buf_init(&b);
+	for (int as_client = 0; as_client < 2; as_client++) {
+		assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS, as_client, 1,
+					   err, sizeof(err)), 0);
+		assert_false(all_zero(a.sk, sizeof(a.sk)));
+		/* derive MAC keys, with every replica and (as a replica) with a client */
+		if (as_client)
+			seal_request(&a, &b, 1, 7, "get k");
+		else
+			seal_digest(&a, &b, MSG_PREPARE, 1);
+		assert_false(all_zero(a.replica_mac, sizeof(a.replica_mac)));
+		if (!as_client) {
+			struct msg m;
+			struct auth_ctx *cl = calloc(1, sizeof(*cl));
+			assert_non_null(cl);
+			assert_int_equal(auth_load(cl, AUTH_MODE_MAC, keys, N, NCLIENTS, 1, 0, err,
+						   sizeof(err)), 0);
+			seal_request(cl, &b, 0, 9, "get k");
+			assert_int_equal(wire_decode(b.p, b.len, CLUSTER, &m), WIRE_OK);
+			assert_int_equal(auth_verify(&a, &m), 0);
+			assert_int_equal(a.client_mac_ready[0], 1);
+			assert_false(all_zero(a.client_mac, CRYPTO_MACKEY_LEN));
+			auth_free(cl);
+			assert_true(all_zero(cl, sizeof(*cl)));
+			free(cl);
+		}
+		auth_free(&a);
+		assert_true(all_zero(&a, sizeof(a)));
+	}
+	buf_free(&b);
+}
+
+/* Messages about a bad secret key name the file, never its contents. */
+static void test_key_errors_keep_secrets(void **state)
+{
+	char path[1024], err[512], good[200], bad[200];
+	struct auth_ctx a;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/replica-3.key", keys);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(good, sizeof(good), f));
+	fclose(f);
+	assert_int_equal(strlen(good), 129);
+	/* corrupt public half, bad hex, a stray byte: each refused, none quoted */
+	for (int v = 0; v < 3; v++) {
+		strcpy(bad, good);
+		if (v == 0)
+			bad[100] = bad[100] == 'a' ? 'b' : 'a';
+		else if (v == 1)
+			bad[10] = 'x';
+		else
+			strcpy(bad + 128, "!\n");
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(bad, f);
+		fclose(f);
+		err[0] = '\0';
+		assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 3, err,
+					   sizeof(err)), -1);
+		assert_non_null(strstr(err, "replica-3.key"));
+		/* no 8-character run of the key (or of the damaged copy) in the message */
+		for (size_t i = 0; i + 8 <= 128; i++) {
+			char run[9];
+			memcpy(run, good + i, 8);
+			run[8] = '\0';
+			assert_null(strstr(err, run));
+			memcpy(run, bad + i, 8);
+			assert_null(strstr(err, run));
+		}
+	}
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(good, f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 3, err, sizeof(err)),
+			 0);
+	auth_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -615,6 +766,9 @@ int main(void)
 		cmocka_unit_test(test_counters),
 		cmocka_unit_test(test_seal_misuse),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_no_impersonation),
+		cmocka_unit_test(test_auth_free_wipes),
+		cmocka_unit_test(test_key_errors_keep_secrets),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
