@@ -138,7 +138,7 @@ int auth_kind_for(enum auth_mode mode, int type)
 {
 	if (type < MSG_REQUEST || type > MSG_TYPE_MAX)
 		return -1;
-	if (type == MSG_STATUS_REQ || type == MSG_STATUS_RESP)
+	if (type == MSG_STATUS_REQ || type == MSG_STATUS_RESP || type == MSG_ADMIN_FAULTS)
 		return AUTH_NONE;
 	switch (mode) {
 	case AUTH_MODE_NONE:
@@ -382,7 +382,8 @@ static int verify_newview(struct auth_ctx *a, const struct msg *m);
 
 static int sender_in_range(const struct auth_ctx *a, const struct msg *m)
 {
-	if (m->h.type == MSG_STATUS_REQ || m->h.type == MSG_STATUS_RESP)
+	if (m->h.type == MSG_STATUS_REQ || m->h.type == MSG_STATUS_RESP ||
+	    m->h.type == MSG_ADMIN_FAULTS)
 		return 1;       /* admin plane: anyone may ask */
 	return m->h.sender < (is_client_type(m->h.type) ? a->n_clients : a->n);
 }

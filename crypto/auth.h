@@ -7,7 +7,8 @@
  *                    MAC, for its client, in slot 0); CHECKPOINT, VIEW-CHANGE, NEW-VIEW
  *                    stay signed, because they are forwarded as proofs.
  *   auth mode none : no trailer (measurement only; never safe against liars).
- *   STATUS_REQ / STATUS_RESP are never authenticated (admin plane, read only).
+ *   STATUS_REQ / STATUS_RESP / ADMIN_FAULTS are never authenticated (admin plane:
+ *                    local and trusted, see docs/PROTOCOL.md).
  * A message whose auth_kind differs from what the policy demands is rejected.
  */
 #ifndef BYZLAB_AUTH_H

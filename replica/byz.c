@@ -10,19 +10,18 @@ enum byz_arg { ARG_NONE, ARG_MS, ARG_RATE, ARG_IDS };
 static const struct {
 	const char *name;
 	enum byz_arg arg;
-	int implemented;
 } behaviours[BYZ_COUNT] = {
-	[BYZ_HONEST] = {"honest", ARG_NONE, 1},
-	[BYZ_SILENT] = {"silent", ARG_NONE, 1},
-	[BYZ_EQUIVOCATE] = {"equivocate", ARG_NONE, 1},
-	[BYZ_BAD_DIGEST] = {"bad-digest", ARG_NONE, 0},
-	[BYZ_FORGE] = {"forge", ARG_NONE, 0},
-	[BYZ_REPLAY] = {"replay", ARG_NONE, 0},
-	[BYZ_WRONG_REPLY] = {"wrong-reply", ARG_NONE, 0},
-	[BYZ_SLOW_PRIMARY] = {"slow-primary", ARG_MS, 0},
-	[BYZ_FAKE_VIEW_CHANGE] = {"fake-view-change", ARG_NONE, 0},
-	[BYZ_FLOOD] = {"flood", ARG_RATE, 0},
-	[BYZ_SELECTIVE] = {"selective", ARG_IDS, 0},
+	[BYZ_HONEST] = {"honest", ARG_NONE},
+	[BYZ_SILENT] = {"silent", ARG_NONE},
+	[BYZ_EQUIVOCATE] = {"equivocate", ARG_NONE},
+	[BYZ_BAD_DIGEST] = {"bad-digest", ARG_NONE},
+	[BYZ_FORGE] = {"forge", ARG_NONE},
+	[BYZ_REPLAY] = {"replay", ARG_NONE},
+	[BYZ_WRONG_REPLY] = {"wrong-reply", ARG_NONE},
+	[BYZ_SLOW_PRIMARY] = {"slow-primary", ARG_MS},
+	[BYZ_FAKE_VIEW_CHANGE] = {"fake-view-change", ARG_NONE},
+	[BYZ_FLOOD] = {"flood", ARG_RATE},
+	[BYZ_SELECTIVE] = {"selective", ARG_IDS},
 };
 
 const char *byz_name(enum byz_behaviour b)
@@ -32,7 +31,8 @@ const char *byz_name(enum byz_behaviour b)
 
 const char *byz_implemented_list(void)
 {
-	return "silent, equivocate";
+	return "silent, equivocate, bad-digest, forge, replay, wrong-reply, slow-primary:MS, "
+	       "fake-view-change, flood:RATE, selective:IDS";
 }
 
 /* Decimal u32 in [lo, hi], the whole string. */
@@ -109,11 +109,6 @@ int byz_parse(const char *spec, struct byz_cfg *out, char *err, size_t errlen)
 								 : ":IDS (e.g. 0,2)");
 			return -1;
 		}
-		if (!behaviours[b].implemented) {
-			snprintf(err, errlen, "behaviour '%s' is not implemented yet (have: %s)",
-				 name, byz_implemented_list());
-			return -1;
-		}
 		return 0;
 	}
 	snprintf(err, errlen, "unknown behaviour '%.*s' (have: %s)", (int)name_len, spec,
@@ -130,20 +125,54 @@ int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id,
 		return -1;
 	b->cfg = *cfg;
 	b->n = n;
+	b->f = (n - 1) / 3; /* PBFT's f (VIEW-CHANGE certificates need 2f prepares) */
 	b->id = id;
 	b->cluster_id = cluster_id;
 	b->rng = seed;
-	buf_init(&b->scratch);
+	if (cfg->kind == BYZ_SLOW_PRIMARY) {
+		b->held = calloc(BYZ_HOLD_MAX, sizeof(*b->held));
+		if (!b->held)
+			return -1;
+	}
 	return 0;
 }
 
 void byz_free(struct byz *b)
 {
-	buf_free(&b->scratch);
+	for (uint32_t i = 0; b->held && i < b->held_count; i++)
+		free(b->held[(b->held_head + i) % BYZ_HOLD_MAX].p);
+	free(b->held);
+	for (uint32_t i = 0; i < BYZ_REPLAY_RECENT; i++)
+		free(b->recent[i].p);
+	for (uint32_t i = 0; i < BYZ_REPLAY_SAMPLE; i++)
+		free(b->sample[i].p);
 	memset(b, 0, sizeof(*b));
 }
 
 /* ---- helpers ---- */
+
+static uint64_t next_rand(struct byz *b)
+{
+	uint64_t z = (b->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void random_digest(struct byz *b, uint8_t d[WIRE_DIGEST_LEN])
+{
+	for (int i = 0; i < WIRE_DIGEST_LEN; i += 8)
+		set_u64(d + i, next_rand(b));
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a < b ? a : b;
+}
 
 static void copy_send(struct effects *out, int32_t to, uint32_t client, const uint8_t *p,
 		      size_t len)
@@ -176,34 +205,92 @@ static void send_slice(struct effects *out, int32_t to, size_t off, size_t len)
 		out->sends[before].len = len;
 }
 
-/* ---- equivocate ---- */
-
-/* Append a sealed PRE-PREPARE for the same (view, seq) as m with another batch:
- * the requests in reverse order, or none (the null request) if reversing changes
- * nothing.  Returns its offset in out's arena, or (size_t)-1 if m has no batch to
- * vary (a null request already). */
-static size_t fake_preprepare(struct auth_ctx *auth, const struct msg *m, struct effects *out)
+/* Is this a message for replicas (not a reply to a client)? */
+static int to_replicas(const struct send *s)
 {
-	const struct body_preprepare *pp = &m->u.pp;
-	static const uint8_t *const none[1] = {NULL};
-	static const uint32_t none_len[1] = {0};
-	const uint8_t *req[WIRE_MAX_BATCH];
-	uint32_t req_len[WIRE_MAX_BATCH];
-	uint16_t count = pp->count;
+	return s->to != TO_CLIENT;
+}
 
-	if (count == 0)
-		return (size_t)-1;
-	for (uint16_t i = 0; i < count; i++) {
-		req[i] = pp->req[count - 1 - i];
-		req_len[i] = pp->req_len[count - 1 - i];
+/* Start a re-sealed copy of the sealed message p in out's arena: header and body
+ * copied, the trailer left off (auth fields cleared).  Returns its offset; the caller
+ * may patch header or body bytes in place, then calls seal_send(). */
+static size_t begin_copy(struct effects *out, const uint8_t *p, size_t len)
+{
+	uint32_t body = get_u32(p + WIRE_OFF_BODY_LEN);
+	size_t off = out->arena.len;
+	if ((size_t)WIRE_HDR_LEN + body > len) {
+		out->arena.err = WIRE_E_BODY; /* not a message our own core could make */
+		return off;
 	}
-	size_t off;
-	if (count >= 2)
-		off = wire_put_preprepare(&out->arena, m->h.cluster_id, m->h.sender, m->h.view,
-					  m->h.seq, count, req, req_len);
-	else
-		off = wire_put_preprepare(&out->arena, m->h.cluster_id, m->h.sender, m->h.view,
-					  m->h.seq, 0, none, none_len);
+	buf_put(&out->arena, p, WIRE_HDR_LEN + body);
+	if (!out->arena.err) {
+		out->arena.p[off + WIRE_OFF_AUTH_KIND] = AUTH_NONE;
+		set_u16(out->arena.p + off + WIRE_OFF_AUTH_LEN, 0);
+	}
+	return off;
+}
+
+/* Seal the message built at off with the liar's keys and send it. */
+static void seal_send(struct auth_ctx *auth, struct effects *out, size_t off, int32_t to,
+		      uint32_t client)
+{
+	if (auth_seal(auth, &out->arena, off) == 0)
+		effects_send(out, to, client, off);
+}
+
+/* Remember the highest view and sequence number the honest core spoke in (flood
+ * aims its messages there). */
+static void note_numbers(struct byz *b, const uint8_t *p)
+{
+	uint8_t type = p[WIRE_OFF_TYPE];
+	if (type == MSG_REQUEST || type == MSG_REPLY || get_u32(p + WIRE_OFF_SENDER) != b->id)
+		return;
+	uint64_t view = get_u64(p + WIRE_OFF_VIEW), seq = get_u64(p + WIRE_OFF_SEQ);
+	if (view > b->view)
+		b->view = view;
+	if ((type == MSG_PREPREPARE || type == MSG_PREPARE || type == MSG_COMMIT ||
+	     type == MSG_VR_PREPARE) && seq > b->seq)
+		b->seq = seq;
+}
+
+/* ---- equivocate (and the altered batches of fake-view-change in VR) ---- */
+
+/* Append to bf the batch of pp without its last request (the null request, count 0,
+ * if it had one).  Returns -1 if pp is the null request already (nothing to vary). */
+static int put_fake_batch(struct buf *bf, const struct body_preprepare *pp)
+{
+	if (pp->count == 0)
+		return -1;
+	uint16_t count = (uint16_t)(pp->count - 1);
+	buf_put_u16(bf, count);
+	for (uint16_t i = 0; i < count; i++) {
+		buf_put_u32(bf, pp->req_len[i]);
+		buf_put(bf, pp->req[i], pp->req_len[i]);
+	}
+	return 0;
+}
+
+/* A sealed PRE-PREPARE (PBFT) or PREPARE (VR) for the same view and number as m, with
+ * the fake batch.  Returns its offset in out's arena, or (size_t)-1. */
+static size_t fake_proposal(struct byz *b, struct auth_ctx *auth, const struct msg *m,
+			    struct effects *out)
+{
+	struct body_preprepare batch;
+	const struct body_preprepare *pp = &m->u.pp;
+	if (m->h.type == MSG_VR_PREPARE) {
+		if (wire_decode_batch(m->u.vr.batch, m->u.vr.batch_len, b->cluster_id, &batch) !=
+		    WIRE_OK)
+			return (size_t)-1;
+		pp = &batch;
+	}
+	if (pp->count == 0)
+		return (size_t)-1;
+	size_t off = wire_begin(&out->arena, m->h.type, m->h.cluster_id, m->h.sender, m->h.view,
+				m->h.seq);
+	if (m->h.type == MSG_VR_PREPARE)
+		buf_put_u64(&out->arena, m->u.vr.commit);
+	put_fake_batch(&out->arena, pp);
+	wire_finish(&out->arena, off);
 	if (auth_seal(auth, &out->arena, off) != 0)
 		return (size_t)-1;
 	return off;
@@ -221,12 +308,13 @@ static void equivocate(struct byz *b, struct auth_ctx *auth, const struct send *
 		       const uint8_t *p, struct effects *out)
 {
 	struct msg m;
-	if (s->to != TO_OTHERS || p[WIRE_OFF_TYPE] != MSG_PREPREPARE ||
+	uint8_t type = p[WIRE_OFF_TYPE];
+	if (s->to != TO_OTHERS || (type != MSG_PREPREPARE && type != MSG_VR_PREPARE) ||
 	    wire_decode(p, s->len, b->cluster_id, &m) != WIRE_OK) {
 		copy_send(out, s->to, s->client, p, s->len);
 		return;
 	}
-	size_t fake = fake_preprepare(auth, &m, out);
+	size_t fake = fake_proposal(b, auth, &m, out);
 	if (fake == (size_t)-1 || out->arena.err) {
 		copy_send(out, s->to, s->client, p, s->len);
 		return;
@@ -245,30 +333,456 @@ static void equivocate(struct byz *b, struct auth_ctx *auth, const struct send *
 	}
 }
 
+/* ---- bad-digest ---- */
+
+static void bad_digest(struct byz *b, struct auth_ctx *auth, const struct send *s,
+		       const uint8_t *p, struct effects *out)
+{
+	uint8_t type = p[WIRE_OFF_TYPE];
+	if ((type != MSG_PREPARE && type != MSG_COMMIT) || s->len < WIRE_HDR_LEN + WIRE_DIGEST_LEN) {
+		copy_send(out, s->to, s->client, p, s->len);
+		return;
+	}
+	size_t off = begin_copy(out, p, s->len);
+	if (out->arena.err)
+		return;
+	random_digest(b, out->arena.p + off + WIRE_HDR_LEN);
+	seal_send(auth, out, off, s->to, s->client);
+	b->lies++;
+}
+
+/* ---- forge ---- */
+
+/* Next to the honest message, one claiming to be from replica `victim` (any but us),
+ * with a lie inside if it carries a digest, sealed with OUR key: its signature or MAC
+ * cannot verify as the victim's.  Sent to every replica but us and the victim. */
+static void forge(struct byz *b, struct auth_ctx *auth, const struct send *s,
+		  const uint8_t *p, struct effects *out)
+{
+	copy_send(out, s->to, s->client, p, s->len);
+	uint8_t type = p[WIRE_OFF_TYPE];
+	if (!to_replicas(s) || type == MSG_REQUEST || b->n < 2)
+		return;
+	uint32_t victim = (uint32_t)((b->id + 1 + b->forged++ % (b->n - 1)) % b->n);
+	size_t off = begin_copy(out, p, s->len);
+	if (out->arena.err)
+		return;
+	set_u32(out->arena.p + off + WIRE_OFF_SENDER, victim);
+	if ((type == MSG_PREPARE || type == MSG_COMMIT || type == MSG_CHECKPOINT) &&
+	    s->len >= WIRE_HDR_LEN + WIRE_DIGEST_LEN)
+		random_digest(b, out->arena.p + off + WIRE_HDR_LEN);
+	if (auth_seal(auth, &out->arena, off) != 0)
+		return;
+	size_t len = out->arena.len - off;
+	for (uint32_t j = 0; j < b->n; j++) {
+		if (j == b->id || j == victim)
+			continue;
+		send_slice(out, (int32_t)j, off, len);
+		b->lies++;
+	}
+}
+
+/* ---- replay ---- */
+
+static void save_copy(struct byz_saved *slot, const uint8_t *p, size_t len)
+{
+	uint8_t *copy = malloc(len);
+	if (!copy)
+		return; /* not kept: nothing else depends on it */
+	memcpy(copy, p, len);
+	free(slot->p);
+	slot->p = copy;
+	slot->len = (uint32_t)len;
+}
+
+/* Keep a copy: in the ring of recent sends, and (reservoir sampling, Vitter's
+ * algorithm R) in a uniform sample of every message ever offered, so messages of long
+ * past views stay available however long the liar runs. */
+static void save_for_replay(struct byz *b, const uint8_t *p, size_t len)
+{
+	if (len > BYZ_REPLAY_MSG_MAX)
+		return;
+	save_copy(&b->recent[b->recent_next], p, len);
+	b->recent_next = (b->recent_next + 1) % BYZ_REPLAY_RECENT;
+	uint64_t k = b->saved_total++;
+	if (k < BYZ_REPLAY_SAMPLE)
+		save_copy(&b->sample[k], p, len);
+	else if ((k = next_rand(b) % (k + 1)) < BYZ_REPLAY_SAMPLE)
+		save_copy(&b->sample[k], p, len);
+}
+
+/* One of our own earlier messages, not the one being sent now; NULL if none. */
+static const struct byz_saved *pick_old(struct byz *b, const uint8_t *now_p, size_t now_len)
+{
+	/* both arrays fill from index 0 up */
+	uint64_t nr = b->saved_total < BYZ_REPLAY_RECENT ? b->saved_total : BYZ_REPLAY_RECENT;
+	uint64_t ns = b->saved_total < BYZ_REPLAY_SAMPLE ? b->saved_total : BYZ_REPLAY_SAMPLE;
+	for (int tries = 0; nr + ns > 0 && tries < 4; tries++) {
+		uint64_t r = next_rand(b) % (nr + ns);
+		const struct byz_saved *e = r < nr ? &b->recent[r] : &b->sample[r - nr];
+		if (e->p && !(e->len == now_len && memcmp(e->p, now_p, now_len) == 0))
+			return e;
+	}
+	return NULL;
+}
+
+static void replay(struct byz *b, const struct send *s, const uint8_t *p, struct effects *out)
+{
+	copy_send(out, s->to, s->client, p, s->len);
+	if (!to_replicas(s) || p[WIRE_OFF_TYPE] == MSG_REQUEST)
+		return;
+	const struct byz_saved *old = pick_old(b, p, s->len);
+	if (old) {
+		copy_send(out, TO_OTHERS, 0, old->p, old->len);
+		b->lies++;
+	}
+	save_for_replay(b, p, s->len);
+}
+
+/* ---- wrong-reply ---- */
+
+/* The result, changed: the last byte of a value moves to another printable
+ * character; a bare status flips between OK and NOT_FOUND. */
+static void wrong_result(const struct body_reply *r, uint8_t *res, uint32_t *len)
+{
+	memcpy(res, r->result, r->result_len);
+	*len = r->result_len;
+	if (*len == 0) {
+		res[0] = 0; /* KV_OK */
+		*len = 1;
+	} else if (*len == 1) {
+		res[0] = res[0] == 0 ? 1 : 0; /* KV_OK <-> KV_NOT_FOUND */
+	} else {
+		uint8_t *last = &res[*len - 1];
+		*last = *last == 'X' ? 'Y' : 'X';
+	}
+}
+
+static void wrong_reply(struct byz *b, struct auth_ctx *auth, const struct send *s,
+			const uint8_t *p, struct effects *out)
+{
+	struct msg m;
+	static uint8_t res[WIRE_MAX_RESULT + 1];
+	uint32_t len;
+	if (s->to != TO_CLIENT || p[WIRE_OFF_TYPE] != MSG_REPLY ||
+	    wire_decode(p, s->len, b->cluster_id, &m) != WIRE_OK ||
+	    m.u.rep.result_len > WIRE_MAX_RESULT) {
+		copy_send(out, s->to, s->client, p, s->len);
+		return;
+	}
+	wrong_result(&m.u.rep, res, &len);
+	size_t off = wire_put_reply(&out->arena, m.h.cluster_id, m.h.sender, m.h.view,
+				    m.u.rep.client, m.u.rep.timestamp, res, len);
+	seal_send(auth, out, off, s->to, s->client);
+	b->lies++;
+}
+
+/* ---- slow-primary ---- */
+
+static int is_proposal(const struct byz *b, const uint8_t *p)
+{
+	uint8_t type = p[WIRE_OFF_TYPE];
+	return (type == MSG_PREPREPARE || type == MSG_VR_PREPARE) &&
+	       get_u32(p + WIRE_OFF_SENDER) == b->id;
+}
+
+static void hold(struct byz *b, const struct send *s, const uint8_t *p, uint64_t due)
+{
+	b->lies++;
+	if (b->held_count == BYZ_HOLD_MAX || b->held_bytes + s->len > BYZ_HOLD_BYTES) {
+		b->dropped++;
+		return;
+	}
+	uint8_t *copy = malloc(s->len);
+	if (!copy) {
+		b->dropped++;
+		return;
+	}
+	memcpy(copy, p, s->len);
+	struct byz_held *h = &b->held[(b->held_head + b->held_count) % BYZ_HOLD_MAX];
+	*h = (struct byz_held){.due_ms = due, .to = s->to, .client = s->client, .p = copy,
+			       .len = (uint32_t)s->len};
+	b->held_count++;
+	b->held_bytes += s->len;
+}
+
+/* Everything held whose time has come, in order. */
+static void release_held(struct byz *b, uint64_t now_ms, struct effects *out)
+{
+	while (b->held_count) {
+		struct byz_held *h = &b->held[b->held_head];
+		if (h->due_ms > now_ms)
+			break;
+		copy_send(out, h->to, h->client, h->p, h->len);
+		free(h->p);
+		b->held_bytes -= h->len;
+		memset(h, 0, sizeof(*h));
+		b->held_head = (b->held_head + 1) % BYZ_HOLD_MAX;
+		b->held_count--;
+	}
+	if (b->held_count)
+		out->timer_ms = earliest(out->timer_ms, b->held[b->held_head].due_ms);
+}
+
+/* ---- fake-view-change ---- */
+
+/* An invented P-entry for sequence number seq of view `view`: a compact pre-prepare
+ * and 2f prepares of a random digest, all signed by us.  Authentic (each verifies as
+ * ours), but no prepared certificate: the pre-prepare is not by that view's primary
+ * (or, if we are it, our prepares are the primary's, which do not count), and the
+ * prepares are one replica's, 2f times. */
+static void put_invented_entry(struct byz *b, struct auth_ctx *auth, struct buf *body,
+			       uint64_t view, uint64_t seq, struct buf *tmp)
+{
+	uint8_t d[WIRE_DIGEST_LEN];
+	random_digest(b, d);
+	buf_reset(tmp);
+	size_t co = wire_begin(tmp, MSG_PREPREPARE, b->cluster_id, b->id, view, seq);
+	set_u32(tmp->p + co + WIRE_OFF_BODY_LEN, 2 + 4 + 64); /* a plausible batch size */
+	buf_put(tmp, d, WIRE_DIGEST_LEN);
+	if (auth_seal_cpp(auth, tmp, co) != 0) {
+		body->err = WIRE_E_AUTH;
+		return;
+	}
+	buf_put_u32(body, (uint32_t)tmp->len);
+	buf_put(body, tmp->p, tmp->len);
+	uint16_t n_prep = (uint16_t)(2 * b->f > 0 ? 2 * b->f : 1);
+	buf_put_u16(body, n_prep);
+	for (uint16_t i = 0; i < n_prep; i++) {
+		buf_reset(tmp);
+		size_t po = wire_put_digest(tmp, MSG_PREPARE, b->cluster_id, b->id, view, seq, d);
+		if (auth_seal(auth, tmp, po) != 0) {
+			body->err = WIRE_E_AUTH;
+			return;
+		}
+		buf_put_u32(body, (uint32_t)tmp->len);
+		buf_put(body, tmp->p, tmp->len);
+	}
+}
+
+/* PBFT VIEW-CHANGE: the honest one (checkpoint proof, prepared certificates) plus an
+ * invented certificate at the next sequence number. */
+static int fake_viewchange(struct byz *b, struct auth_ctx *auth, const struct msg *m,
+			   struct effects *out)
+{
+	struct cursor c;
+	struct vc_prepared e;
+	uint64_t last = m->h.seq;
+	wire_vc_begin(m, &c);
+	while (wire_vc_next(&c, b->cluster_id, &e) > 0)
+		last = e.pp.h.seq;
+	struct buf tmp;
+	buf_init(&tmp);
+	struct buf *a = &out->arena;
+	size_t off = wire_begin(a, MSG_VIEWCHANGE, m->h.cluster_id, m->h.sender, m->h.view,
+				m->h.seq);
+	size_t c_len = (size_t)(m->u.vc.pset - m->body) - 4; /* the C section, as it is */
+	buf_put(a, m->body, c_len);
+	buf_put_u32(a, m->u.vc.n_prepared + 1);
+	buf_put(a, m->u.vc.pset, m->u.vc.pset_len);
+	put_invented_entry(b, auth, a, m->h.view ? m->h.view - 1 : 0, last + 1, &tmp);
+	buf_free(&tmp);
+	wire_finish(a, off);
+	if (a->err || auth_seal(auth, a, off) != 0)
+		return -1;
+	effects_send(out, TO_OTHERS, 0, off);
+	return 0;
+}
+
+/* VR DO-VIEW-CHANGE (dvc) or START-VIEW: the log section with every batch altered
+ * (put_fake_batch; a null batch stays null).  A DO-VIEW-CHANGE also claims the newest
+ * normal view possible and one more op-number (a null entry), so that its log wins
+ * the new primary's choice (largest last-normal view, then op-number). */
+static int fake_vr_log(struct byz *b, struct auth_ctx *auth, const struct msg *m, int dvc,
+		       int32_t to, struct effects *out)
+{
+	struct buf *a = &out->arena;
+	uint32_t extra = dvc ? 1 : 0;
+	size_t off = wire_begin(a, m->h.type, m->h.cluster_id, m->h.sender, m->h.view,
+				m->h.seq + extra);
+	if (dvc)
+		buf_put_u64(a, m->h.view ? m->h.view - 1 : 0);
+	buf_put_u64(a, m->u.vr.commit);
+	buf_put_u64(a, m->u.vr.lo);
+	buf_put_u32(a, m->u.vr.n_entries + extra);
+	struct cursor c;
+	struct vr_log_entry e;
+	struct body_preprepare batch;
+	wire_vr_entries_begin(m, &c);
+	while (wire_vr_next_entry(&c, &e) > 0) {
+		buf_put_u64(a, e.view);
+		size_t len_at = a->len;
+		buf_put_u32(a, 0);
+		size_t start = a->len;
+		if (wire_decode_batch(e.batch, e.len, b->cluster_id, &batch) != WIRE_OK ||
+		    put_fake_batch(a, &batch) != 0)
+			buf_put(a, e.batch, e.len);
+		if (!a->err)
+			set_u32(a->p + len_at, (uint32_t)(a->len - start));
+	}
+	if (extra) {
+		buf_put_u64(a, m->h.view ? m->h.view - 1 : 0);
+		buf_put_u32(a, 2);
+		buf_put_u16(a, 0); /* the null batch */
+	}
+	wire_finish(a, off);
+	if (a->err || auth_seal(auth, a, off) != 0)
+		return -1;
+	effects_send(out, to, 0, off);
+	return 0;
+}
+
+static void fake_view_change(struct byz *b, struct auth_ctx *auth, const struct send *s,
+			     const uint8_t *p, struct effects *out)
+{
+	struct msg m;
+	uint8_t type = p[WIRE_OFF_TYPE];
+	int rc = -1;
+	if ((type == MSG_VIEWCHANGE || type == MSG_VR_DO_VIEW_CHANGE ||
+	     type == MSG_VR_START_VIEW) &&
+	    get_u32(p + WIRE_OFF_SENDER) == b->id &&
+	    wire_decode(p, s->len, b->cluster_id, &m) == WIRE_OK) {
+		size_t mark = out->arena.len;
+		size_t sends = out->n_sends;
+		if (type == MSG_VIEWCHANGE)
+			rc = fake_viewchange(b, auth, &m, out);
+		else
+			rc = fake_vr_log(b, auth, &m, type == MSG_VR_DO_VIEW_CHANGE, s->to, out);
+		if (rc != 0) { /* could not lie (too large): say the truth, undone cleanly */
+			out->arena.err = 0;
+			out->arena.len = mark;
+			out->n_sends = sends;
+		}
+	}
+	if (rc == 0)
+		b->lies++;
+	else
+		copy_send(out, s->to, s->client, p, s->len);
+}
+
+/* ---- flood ---- */
+
+/* One useless but valid-looking message: a FETCH of a random digest, or a PREPARE of
+ * one, near the numbers we speak at; sealed, so every receiver pays a verification. */
+static void flood_one(struct byz *b, struct auth_ctx *auth, struct effects *out, uint32_t i)
+{
+	uint8_t d[WIRE_DIGEST_LEN];
+	random_digest(b, d);
+	uint64_t seq = b->seq + next_rand(b) % 32;
+	seq = seq > 16 ? seq - 16 : 1;
+	uint8_t type = i % 2 ? MSG_PREPARE : MSG_FETCH;
+	size_t off = wire_put_digest(&out->arena, type, b->cluster_id, b->id, b->view, seq, d);
+	seal_send(auth, out, off, TO_OTHERS, 0);
+	b->lies++;
+}
+
+static void flood(struct byz *b, struct auth_ctx *auth, uint64_t now_ms, struct effects *out)
+{
+	uint64_t rate = b->cfg.arg;
+	if (!b->flood_ms || b->flood_ms > now_ms)
+		b->flood_ms = now_ms;
+	uint64_t owed = (now_ms - b->flood_ms) * rate / 1000;
+	if (owed > BYZ_FLOOD_BURST) {
+		owed = BYZ_FLOOD_BURST;
+		b->flood_ms = now_ms; /* a backlog is not made up: the rate is a ceiling */
+	} else {
+		b->flood_ms += owed * 1000 / rate;
+	}
+	for (uint32_t i = 0; i < owed && !out->arena.err; i++)
+		flood_one(b, auth, out, i);
+	uint64_t next = b->flood_ms + (1000 + rate - 1) / rate;
+	if (next < now_ms + BYZ_FLOOD_TICK_MS)
+		next = now_ms + BYZ_FLOOD_TICK_MS;
+	out->timer_ms = earliest(out->timer_ms, next);
+}
+
+/* ---- selective ---- */
+
+static void selective(struct byz *b, const struct send *s, const uint8_t *p,
+		      struct effects *out)
+{
+	if (s->to == TO_CLIENT) {
+		copy_send(out, s->to, s->client, p, s->len);
+		return;
+	}
+	size_t off = out->arena.len;
+	buf_put(&out->arena, p, s->len);
+	for (uint32_t j = 0; j < b->n; j++) {
+		int wanted = s->to == TO_OTHERS ? j != b->id : (int32_t)j == s->to;
+		if (!wanted)
+			continue;
+		if (b->cfg.peers & (1u << j))
+			send_slice(out, (int32_t)j, off, s->len);
+		else
+			b->lies++;
+	}
+}
+
+/* ---- the filter ---- */
+
+static void filter_send(struct byz *b, struct auth_ctx *auth, const struct send *s,
+			const uint8_t *p, uint64_t now_ms, struct effects *out)
+{
+	if (s->len < WIRE_HDR_LEN) {
+		copy_send(out, s->to, s->client, p, s->len);
+		return;
+	}
+	note_numbers(b, p);
+	switch (b->cfg.kind) {
+	case BYZ_SILENT:
+		b->lies++;
+		break;
+	case BYZ_EQUIVOCATE:
+		equivocate(b, auth, s, p, out);
+		break;
+	case BYZ_BAD_DIGEST:
+		bad_digest(b, auth, s, p, out);
+		break;
+	case BYZ_FORGE:
+		forge(b, auth, s, p, out);
+		break;
+	case BYZ_REPLAY:
+		replay(b, s, p, out);
+		break;
+	case BYZ_WRONG_REPLY:
+		wrong_reply(b, auth, s, p, out);
+		break;
+	case BYZ_SLOW_PRIMARY:
+		if (is_proposal(b, p))
+			hold(b, s, p, now_ms + b->cfg.arg);
+		else
+			copy_send(out, s->to, s->client, p, s->len);
+		break;
+	case BYZ_FAKE_VIEW_CHANGE:
+		fake_view_change(b, auth, s, p, out);
+		break;
+	case BYZ_SELECTIVE:
+		selective(b, s, p, out);
+		break;
+	default: /* honest, flood (flood only adds) */
+		copy_send(out, s->to, s->client, p, s->len);
+		break;
+	}
+}
+
 int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *honest,
 	       uint64_t now_ms, struct effects *out)
 {
-	(void)now_ms; /* for the timed behaviours to come */
 	effects_reset(out);
 	if (effects_failed(honest)) {
 		out->arena.err = WIRE_E_NOMEM;
 		return -1;
 	}
 	copy_unchanged(honest, out);
-	for (size_t i = 0; i < honest->n_sends; i++) {
+	if (b->cfg.kind == BYZ_SLOW_PRIMARY)
+		release_held(b, now_ms, out); /* older than this step's: they go first */
+	for (size_t i = 0; i < honest->n_sends && !out->arena.err; i++) {
 		const struct send *s = &honest->sends[i];
-		const uint8_t *p = honest->arena.p + s->off;
-		switch (b->cfg.kind) {
-		case BYZ_SILENT:
-			b->lies++;
-			break;
-		case BYZ_EQUIVOCATE:
-			equivocate(b, auth, s, p, out);
-			break;
-		default:
-			copy_send(out, s->to, s->client, p, s->len);
-			break;
-		}
+		filter_send(b, auth, s, honest->arena.p + s->off, now_ms, out);
 	}
+	if (b->cfg.kind == BYZ_SLOW_PRIMARY && b->held_count)
+		out->timer_ms = earliest(out->timer_ms, b->held[b->held_head].due_ms);
+	if (b->cfg.kind == BYZ_FLOOD)
+		flood(b, auth, now_ms, out);
 	return effects_failed(out) ? -1 : 0;
 }

@@ -10,20 +10,41 @@
  * consistently after a restart), so are the execution notes; only sends change.  The
  * filter is pure apart from its own state in struct byz (no clock: now_ms is passed
  * in; no randomness but the seed it was given), so the simulator and the real replica
- * drive it the same way.
+ * drive it the same way.  A lie that needs a valid signature is re-sealed with the
+ * liar's own keys (auth_seal): it verifies as the liar's, never as anybody else's.
  *
- * Behaviours (product.md "Lying replicas"):
+ * Behaviours (product.md "Lying replicas"; README "Lying replicas" says what PBFT does
+ * about each and what it costs):
  *   silent            receives, never sends
  *   equivocate        as primary, about half of the backups (alternating with the
- *                     sequence number) get a different PRE-PREPARE for the same view
- *                     and sequence number: the batch reversed, or emptied (the null
- *                     request) if it has one request; validly sealed by the liar
- *   bad-digest, forge, replay, wrong-reply, slow-primary:MS, fake-view-change,
- *   flood:RATE, selective:IDS
- *                     parsed and reserved; byz_parse() refuses them until their
- *                     mutator is written (set `implemented` in byz.c's table).
- * Adding one: a case in byz_filter() (timed behaviours - slow-primary, flood - hold
- * messages in struct byz and ask for a tick through out->timer_ms).
+ *                     sequence number) get a different PRE-PREPARE (PBFT) or PREPARE
+ *                     (VR) for the same view and number: the batch without its last
+ *                     request (the null request if it had one)
+ *   bad-digest        its PREPAREs and COMMITs carry a fresh random digest (one that
+ *                     matches no pre-prepare; a retransmission differs again)
+ *   forge             next to each of its messages to replicas, a copy claiming to be
+ *                     from another replica (a digest lie inside), sealed with the
+ *                     liar's own key: a bad signature / MAC for the claimed sender
+ *   replay            next to each of its messages to replicas, one of its own older,
+ *                     validly sealed messages, from a ring of recent sends and a
+ *                     uniform sample of everything it sent (BYZ_REPLAY_*)
+ *   wrong-reply       replies carry a wrong result (a value changed, or OK <-> NOT_FOUND)
+ *   slow-primary:MS   holds each of its PRE-PREPAREs (VR: PREPAREs) for MS ms; the
+ *                     filter asks for a tick (out->timer_ms) when the first is due
+ *   fake-view-change  PBFT: its VIEW-CHANGEs carry an invented prepared certificate
+ *                     (a pre-prepare and 2f prepares it signed itself, for a random
+ *                     digest at the next sequence number).  VR: its DO-VIEW-CHANGEs
+ *                     claim the newest possible normal view and one more op, and every
+ *                     batch of the log without its last request; as a new primary its
+ *                     START-VIEW carries the same altered batches
+ *   flood:RATE        RATE extra messages per second to every peer: FETCHes and
+ *                     PREPAREs for random digests near its current numbers, validly
+ *                     sealed; at most BYZ_FLOOD_BURST per peer per step
+ *   selective:IDS     its messages go only to the listed replicas (clients still get
+ *                     replies)
+ * Timed behaviours (slow-primary, flood) need the driver to step the core at
+ * out->timer_ms (a tick is harmless to an honest core) and filter that step too:
+ * held messages leave from the filter of a later step.
  */
 #ifndef BYZLAB_BYZ_H
 #define BYZLAB_BYZ_H
@@ -36,6 +57,14 @@
 #include "wire/wire.h"
 
 #define BYZ_SPEC_MAX 128
+
+#define BYZ_HOLD_MAX 1024               /* slow-primary: messages held at once ... */
+#define BYZ_HOLD_BYTES (64u << 20)      /* ... and their bytes; beyond: dropped, counted */
+#define BYZ_REPLAY_RECENT 64            /* replay: the latest sends ... */
+#define BYZ_REPLAY_SAMPLE 64            /* ... and a uniform sample of all of them */
+#define BYZ_REPLAY_MSG_MAX (64u << 10)  /* larger messages are not kept for replay */
+#define BYZ_FLOOD_BURST 1000            /* flood: messages per peer in one step */
+#define BYZ_FLOOD_TICK_MS 10            /* flood: at most a tick this often */
 
 enum byz_behaviour {
 	BYZ_HONEST = 0,
@@ -59,20 +88,45 @@ struct byz_cfg {
 };
 
 /* Parse "BEHAVIOUR[:ARG]" (e.g. "silent", "slow-primary:900", "selective:0,2").
- * Returns 0, or -1 with a message in err (unknown name, bad or missing argument,
- * or a behaviour whose mutator is not written yet). */
+ * Returns 0, or -1 with a message in err (unknown name, bad or missing argument). */
 int byz_parse(const char *spec, struct byz_cfg *out, char *err, size_t errlen);
 const char *byz_name(enum byz_behaviour b);
-/* "silent, equivocate" - the behaviours byz_parse accepts, for --help texts. */
+/* "silent, equivocate, ..." - the behaviours byz_parse accepts, for --help texts. */
 const char *byz_implemented_list(void);
+
+struct byz_held {               /* slow-primary: a message waiting for due_ms */
+	uint64_t due_ms;
+	int32_t to;
+	uint32_t client;
+	uint8_t *p;
+	uint32_t len;
+};
+
+struct byz_saved {              /* replay: one of our own past messages */
+	uint8_t *p;
+	uint32_t len;
+};
 
 /* The lying layer of one replica. */
 struct byz {
 	struct byz_cfg cfg;
-	uint32_t n, id, cluster_id;
+	uint32_t n, f, id, cluster_id;
 	uint64_t rng;           /* splitmix64 state, for behaviours that pick at random */
-	uint64_t lies;          /* messages rewritten, replaced or withheld */
-	struct buf scratch;
+	uint64_t lies;          /* messages rewritten, replaced, invented or withheld */
+	uint64_t dropped;       /* slow-primary: held messages dropped at the bound */
+	uint64_t view, seq;     /* highest view and sequence number it spoke in */
+	/* slow-primary: a FIFO (every message waits the same MS) */
+	struct byz_held *held;
+	uint32_t held_head, held_count;
+	uint64_t held_bytes;
+	/* replay */
+	struct byz_saved recent[BYZ_REPLAY_RECENT];
+	struct byz_saved sample[BYZ_REPLAY_SAMPLE];
+	uint32_t recent_next;
+	uint64_t saved_total;   /* messages offered to the sample */
+	/* flood */
+	uint64_t flood_ms;      /* flood messages are owed from this time on; 0: not yet */
+	uint64_t forged;        /* forge: rotates the claimed sender */
 };
 
 /* Returns 0, or -1 if cfg does not fit the cluster (e.g. a selective peer >= n). */
@@ -82,7 +136,8 @@ void byz_free(struct byz *b);
 
 /* From the honest effects of one step, build in `out` (reset first) what the liar
  * does: the same persists and execution notes, the same timer (or an earlier one the
- * layer needs), and the lying sends, sealed with auth (the liar's own keys).
+ * layer needs), and the lying sends, sealed with auth (the liar's own keys).  now_ms
+ * is the clock the core was stepped with.  honest may be empty (a tick).
  * Returns 0, or -1 if out overflowed (effects_failed(out) is then true too). */
 int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *honest,
 	       uint64_t now_ms, struct effects *out);

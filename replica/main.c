@@ -16,6 +16,8 @@
 #include "config/config.h"
 #include "crypto/auth.h"
 #include "crypto/crypto.h"
+#include "replica/byz.h"
+#include "replica/faults.h"
 #include "replica/replica.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -30,7 +32,8 @@ static void usage(FILE *to)
 {
 	fprintf(to, "usage: byzlab-replica --config FILE --id I [--byz BEHAVIOUR[:ARG]]\n"
 		    "behaviours: silent equivocate bad-digest forge replay wrong-reply\n"
-		    "            slow-primary:MS fake-view-change flood:RATE selective:IDS\n");
+		    "            slow-primary:MS fake-view-change flood:RATE selective:IDS\n"
+		    "            (replica/byz.h; README \"Lying replicas\")\n");
 }
 
 static int die(int code, const char *fmt, const char *what)
@@ -55,48 +58,30 @@ static int parse_num(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
-/* IDS: comma-separated replica ids, each < n. */
-static int parse_ids(const char *s, uint32_t n)
+/* --byz (product.md "Lying replicas"; replica/byz.h) and the [faults] section
+ * (replica/faults.h): refused before anything starts. */
+static int check_layers(const char *byz, const struct config *cfg, uint32_t id, char *err,
+			size_t errlen)
 {
-	char buf[REPLICA_BYZ_MAX];
-	snprintf(buf, sizeof(buf), "%s", s);
-	char *save = NULL;
-	int count = 0;
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		unsigned long id;
-		if (parse_num(t, n ? n - 1 : 0, &id) != 0)
+	char why[512];
+	if (byz) {
+		struct byz_cfg bc;
+		if (byz_parse(byz, &bc, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "--byz '%.64s': %s", byz, why);
 			return -1;
-		count++;
+		}
+		if (bc.kind == BYZ_SELECTIVE && (bc.peers >> cfg->n) != 0) {
+			snprintf(err, errlen, "--byz '%.64s': %.300s has only replicas 0..%u", byz,
+				 cfg->path, cfg->n - 1);
+			return -1;
+		}
 	}
-	return count > 0 && s[strlen(s) - 1] != ',' ? 0 : -1;
-}
-
-/* Syntax of --byz (product.md, "Lying replicas").  The lies themselves are not
- * implemented yet: the string is only stored and reported. */
-static int check_byz(const char *spec, uint32_t n, char *err, size_t errlen)
-{
-	static const char *plain[] = {"silent", "equivocate", "bad-digest", "forge", "replay",
-				      "wrong-reply", "fake-view-change"};
-	unsigned long v;
-	const char *colon = strchr(spec, ':');
-	const char *arg = colon ? colon + 1 : NULL;
-	size_t name_len = colon ? (size_t)(colon - spec) : strlen(spec);
-	int ok = 0;
-	if (strlen(spec) >= REPLICA_BYZ_MAX)
-		ok = 0;
-	else if (!arg) {
-		for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-			ok |= strcmp(spec, plain[i]) == 0;
-	} else if (name_len == 12 && !strncmp(spec, "slow-primary", 12)) {
-		ok = parse_num(arg, 3600000, &v) == 0;
-	} else if (name_len == 5 && !strncmp(spec, "flood", 5)) {
-		ok = parse_num(arg, 1000000, &v) == 0;
-	} else if (name_len == 9 && !strncmp(spec, "selective", 9)) {
-		ok = parse_ids(arg, n) == 0;
+	struct faults_cfg fc;
+	if (faults_parse(cfg->faults, cfg->n, id, &fc, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%.300s: [faults]: %.400s", cfg->path, why);
+		return -1;
 	}
-	if (!ok)
-		snprintf(err, errlen, "--byz '%.64s': unknown behaviour or bad argument", spec);
-	return ok ? 0 : -1;
+	return 0;
 }
 
 struct args {
@@ -186,7 +171,7 @@ static int run(const struct args *a)
 		return die(2, "%s", err);
 	int code = 0;
 	const struct core_ops *ops = core_ops_for(cfg.protocol);
-	if (a->byz && check_byz(a->byz, cfg.n, err, sizeof(err)) != 0) {
+	if (check_layers(a->byz, &cfg, (uint32_t)id, err, sizeof(err)) != 0) {
 		code = die(2, "%s", err);
 	} else if (!ops) {
 		code = die(2, "protocol %s not implemented yet", protocol_name(cfg.protocol));
@@ -194,8 +179,6 @@ static int run(const struct args *a)
 		char prefix[32];
 		snprintf(prefix, sizeof(prefix), "replica %lu", id);
 		rlog_set_prefix(prefix);
-		if (a->byz)
-			rlog("warning: --byz %s accepted, but lies are not implemented yet", a->byz);
 		sigset_t waitmask;
 		setup_signals(&waitmask);
 		struct replica *r;

@@ -36,7 +36,8 @@ struct replica;
 
 /* Open the store at <cfg->data>/<id>/, create the core, feed it every stored record,
  * open the sockets and step EV_START.  auth must outlive the replica (the core seals
- * with it).  byz: the --byz string or NULL (stored and reported only, for now).
+ * with it).  byz: the --byz string or NULL: the step's effects then pass the lying
+ * layer (replica/byz.h).  cfg->faults is applied (replica/faults.h).
  * Returns 0, or -1 with a message in err. */
 int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		 const struct core_ops *ops, struct auth_ctx *auth, const char *byz,
@@ -50,7 +51,8 @@ void replica_close(struct replica *r);
 /* Edge check after wire_decode, before auth_verify: may a message of this type and
  * sender arrive on this socket?  Peer: replica-to-replica types (all but REQUEST,
  * REPLY, HELLO, STATUS_*) from sender < n, sender != self.  Client: REQUEST and
- * HELLO from a client id < max_clients.  Admin: STATUS_REQ.  Returns 1 if acceptable. */
+ * HELLO from a client id < max_clients.  Admin: STATUS_REQ, ADMIN_FAULTS.  Returns 1
+ * if acceptable. */
 int replica_edge_ok(enum net_sock sock, const struct msg *m, uint32_t n, uint32_t self,
 		    uint32_t max_clients);
 
@@ -62,6 +64,7 @@ struct status_input {
 	const struct net_stats *net;
 	const struct auth_ctx *auth;    /* sigs_made, sigs_verified, macs_made, macs_verified */
 	const char *byz;                /* NULL: "byz":null */
+	const char *extra;              /* more members ("k":v,...), or NULL (faults, lies) */
 	long pid;
 	uint64_t uptime_ms;
 };

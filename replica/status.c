@@ -1,6 +1,6 @@
 /* status.c - the replica's status document: one line of JSON, keys as product.md
  * ("Status") plus extras (n, f, requests_executed, send_drops, no_route,
- * view_changing, pid, uptime_ms). */
+ * frames_sent (nng messages: a bundle counts once), view_changing, pid, uptime_ms). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,8 +93,11 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put_u64(&w, "requests_executed", cs->requests_executed);
 	put_u64(&w, "send_drops", in->net ? in->net->send_drops : 0);
 	put_u64(&w, "no_route", in->net ? in->net->no_route : 0);
+	put_u64(&w, "frames_sent", in->net ? in->net->frames_sent : 0);
 	put(&w, ",\"pid\":%ld", in->pid);
 	put_u64(&w, "uptime_ms", in->uptime_ms);
+	if (in->extra && *in->extra)
+		put(&w, ",%s", in->extra);
 	put(&w, "}");
 	if (w.over)
 		return -1;

@@ -17,7 +17,7 @@ _Static_assert(WIRE_OFF_RESERVED16 + 2 == WIRE_HDR_LEN, "header layout");
 _Static_assert(WIRE_OFF_AUTH_LEN + 2 == WIRE_OFF_RESERVED16, "header layout");
 _Static_assert((uint64_t)WIRE_MAX_BATCH * (4 + WIRE_HDR_LEN + 13 + WIRE_MAX_OP +
 					   WIRE_MAX_REPLICAS * WIRE_MAC_LEN) +
-		       WIRE_HDR_LEN + 2 + WIRE_MAX_REPLICAS * WIRE_MAC_LEN <= WIRE_MAX_MSG,
+		       WIRE_HDR_LEN + 2 + (uint64_t)WIRE_MAX_REPLICAS * WIRE_MAC_LEN <= WIRE_MAX_MSG,
 	       "a full batch of maximal requests must fit in one message");
 
 /* ---- little-endian helpers ---- */
@@ -234,6 +234,7 @@ const char *wire_type_name(int type)
 	case MSG_NEWVIEW: return "newview";
 	case MSG_STATUS_REQ: return "status_req";
 	case MSG_STATUS_RESP: return "status_resp";
+	case MSG_ADMIN_FAULTS: return "admin_faults";
 	case MSG_HELLO: return "hello";
 	case MSG_FETCH: return "fetch";
 	case MSG_BATCH: return "batch";
@@ -381,7 +382,8 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 	case MSG_HELLO:
 		return n == 0 ? WIRE_OK : WIRE_E_BODY;
 	case MSG_STATUS_RESP:
-		if (n > WIRE_MAX_STATUS)
+	case MSG_ADMIN_FAULTS:
+		if (n > (m->h.type == MSG_STATUS_RESP ? WIRE_MAX_STATUS : WIRE_MAX_ADMIN))
 			return WIRE_E_TOOBIG;
 		m->u.text.len = n;
 		m->u.text.text = m->body;

@@ -66,7 +66,11 @@ enum msg_type {
 	MSG_VR_RECOVERY_RESPONSE = 23,
 	MSG_VR_GET_STATE = 24,
 	MSG_VR_NEW_STATE = 25,
-	MSG_TYPE_MAX = 25
+	/* admin plane: text body "k=v;k=v" (replica/faults.h), answered with a
+	 * STATUS_RESP; unauthenticated like STATUS_REQ (the admin address is local and
+	 * trusted: docs/PROTOCOL.md) */
+	MSG_ADMIN_FAULTS = 26,
+	MSG_TYPE_MAX = 26
 };
 
 enum auth_kind {
@@ -127,7 +131,9 @@ struct body_reply {
 	const uint8_t *result;
 };
 
-struct body_text {              /* STATUS_RESP */
+#define WIRE_MAX_ADMIN 512             /* bytes of an ADMIN_FAULTS text */
+
+struct body_text {              /* STATUS_RESP, ADMIN_FAULTS */
 	uint32_t len;
 	const uint8_t *text;
 };

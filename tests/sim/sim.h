@@ -97,6 +97,7 @@ struct sim_opts {
 	char faults_text[256];
 	struct liar_spec liar[SIM_MAX_N];
 	uint32_t n_liars;
+	uint32_t random_liars;  /* --random-liars K: K more liars per seed, drawn by it */
 	bool crash_restart;
 	bool pauses;
 	enum plant_bug bug;
@@ -295,6 +296,7 @@ struct world {
 	const struct core_ops *ops;
 	uint32_t n, f, n_clients, max_clients, n_keys;
 	struct core_config base;
+	struct liar_spec liar[SIM_MAX_N]; /* this run's: --byz, and --random-liars draws */
 	uint64_t now;           /* simulated us */
 	uint64_t order;
 	struct heap heap;
@@ -353,6 +355,8 @@ struct world {
 };
 
 /* world.c */
+/* " r0=equivocate r3=twins": this run's liars, for verdict lines */
+void world_liars_text(const struct world *w, char *out, size_t cap);
 int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *err,
 	       size_t errlen);
 void world_free(struct world *w);

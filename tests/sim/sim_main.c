@@ -18,6 +18,7 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: byzlab-sim [--protocol pbft|vr|single] [--f F] (--seed S | --seeds A-B)\n"
 "                  [--ops N] [--clients C] [--faults SPEC] [--byz I=BEHAVIOUR ...]\n"
+"                  [--random-liars K]\n"
 "                  [--crash-restart] [--pauses] [--trace FILE] [--plant-bug NAME]\n"
 "                  [--expect-violation] [--keep-going] [-q] [-v]\n"
 "\n"
@@ -46,6 +47,8 @@ static void usage(FILE *out)
 "                        none        no faults (the default)\n"
 "  --byz I=B           replica I lies: %s, or twins (two cores with\n"
 "                      replica I's identity, each hearing its own copy of every message)\n"
+"  --random-liars K    K more liars, at replicas and with behaviours (twins too) and\n"
+"                      arguments drawn by each seed; printed with every verdict\n"
 "  --crash-restart     crash correct replicas and restart them from their virtual disk\n"
 "  --pauses            pause correct replicas (up to 4 s; they wake as zombies)\n"
 "  --trace FILE        write every event of the run to FILE (single seed only)\n"
@@ -297,6 +300,15 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			if (parse_liar(argv[++i], o, err, errlen) != 0)
 				return -1;
 			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--random-liars")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v > SIM_MAX_N) {
+				snprintf(err, errlen, "--random-liars: 0..%u, not '%s'", SIM_MAX_N,
+					 argv[i]);
+				return -1;
+			}
+			o->random_liars = (uint32_t)v;
+			repro_add(c, a, argv[i]);
 		} else if (!strcmp(a, "--crash-restart")) {
 			o->crash_restart = true;
 			repro_add(c, a, NULL);
@@ -359,6 +371,11 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			snprintf(err, errlen, "--byz %u=...: there are only %u replicas", i, n);
 			return -1;
 		}
+	if (o->n_liars + o->random_liars > n) {
+		snprintf(err, errlen, "%u liars (--byz and --random-liars) but only %u replicas",
+			 o->n_liars + o->random_liars, n);
+		return -1;
+	}
 	if (o->bug != BUG_NONE && o->protocol != PROTO_PBFT) {
 		snprintf(err, errlen, "--plant-bug: the planted bugs are in the pbft core");
 		return -1;
@@ -379,8 +396,12 @@ static void print_config(const struct world *w, FILE *out)
 
 static void print_failure(const struct cli *c, const struct world *w, FILE *out)
 {
+	char liars[256];
 	fprintf(out, "seed %" PRIu64 " FAIL %s: %s\n", w->seed, w->prop, w->why);
 	print_config(w, out);
+	world_liars_text(w, liars, sizeof(liars));
+	if (liars[0])
+		fprintf(out, "  liars:%s\n", liars);
 	fprintf(out, "  at sim_ms=%" PRIu64 ", %u/%u operations done, faults %s\n",
 		w->now / 1000, w->ops_done, w->ops_total,
 		w->phase == 0 ? "still on" : "stopped");
@@ -430,9 +451,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (c.o.n_liars > c.o.f && !c.quiet)
-		printf("note: %u liars but f=%u: PBFT promises nothing; violations are expected\n",
-		       c.o.n_liars, c.o.f);
+	uint32_t liars = c.o.n_liars + c.o.random_liars;
+	if (liars > c.o.f && !c.quiet)
+		printf("note: %u liars but f=%u: nothing is promised; violations are expected "
+		       "(docs/TESTING.md)\n", liars, c.o.f);
 	struct world *w = malloc(sizeof(*w));
 	if (!w)
 		return 1;
@@ -461,6 +483,11 @@ int main(int argc, char **argv)
 			printf("seed %" PRIu64 " ok ops=%u msgs=%" PRIu64 " sim_ms=%" PRIu64
 			       " views=%" PRIu64,
 			       seed, w->ops_done, w->msgs, w->now / 1000, w->max_view);
+			if (c.o.random_liars) {
+				char text[256];
+				world_liars_text(w, text, sizeof(text));
+				printf(" liars:%s", text);
+			}
 			if (c.o.verbose)
 				printf(" drops=%" PRIu64 " dups=%" PRIu64 " crashes=%" PRIu64
 				       " pauses=%" PRIu64 " partitions=%" PRIu64 " oneways=%" PRIu64

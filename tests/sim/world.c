@@ -292,6 +292,15 @@ static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t fro
 		bad = "edge";
 	else if (auth_verify(&in->auth, &m) != 0)
 		bad = "bad-auth";
+	else if (from >= 0 && m.h.sender != (uint32_t)from && m.h.type != MSG_REQUEST &&
+		 m.h.type != MSG_NEWVIEW)
+		/* The cores run without signatures here (AUTH_MODE_NONE, for speed); what a
+		 * signature guarantees - nobody speaks as another replica (--byz forge) - is
+		 * checked against who really sent it.  Relayed messages keep their author's
+		 * signature: REQUESTs (the client's) and NEW-VIEWs (re-sent by the replicas
+		 * of that view to one that asks to join; one claiming another author than
+		 * the view's primary is refused by the core). */
+		bad = "bad-auth";
 	uint64_t view = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_VIEW) : 0;
 	uint64_t seq = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_SEQ) : 0;
 	sim_trace(w, TR_DELIVER, from, fi, (int)nd->id, k, sb->len ? sb->p[WIRE_OFF_TYPE] : 0,
@@ -519,7 +528,7 @@ static void end_faults(struct world *w)
 static int init_node(struct world *w, uint32_t id, char *err, size_t errlen)
 {
 	struct node *nd = &w->node[id];
-	const struct liar_spec *ls = &w->o->liar[id];
+	const struct liar_spec *ls = &w->liar[id];
 	nd->id = id;
 	nd->liar = ls->kind;
 	nd->n_inst = ls->kind == LIAR_TWINS ? 2 : 1;
@@ -585,6 +594,62 @@ static void draw_network(struct world *w)
 	w->tail_cap_us = 5000000;
 }
 
+/* --random-liars K: K replicas that are not liars already, each with a behaviour of
+ * the lying layer (arguments drawn too) or twins. */
+static void draw_liars(struct world *w)
+{
+	static const enum byz_behaviour kinds[] = {
+		BYZ_SILENT, BYZ_EQUIVOCATE, BYZ_BAD_DIGEST, BYZ_FORGE, BYZ_REPLAY,
+		BYZ_WRONG_REPLY, BYZ_SLOW_PRIMARY, BYZ_FAKE_VIEW_CHANGE, BYZ_FLOOD, BYZ_SELECTIVE};
+	const uint32_t nk = sizeof(kinds) / sizeof(kinds[0]);
+	for (uint32_t k = 0; k < w->o->random_liars; k++) {
+		uint32_t id = (uint32_t)rng_below(&w->rng, w->n);
+		while (w->liar[id].kind != LIAR_NONE)
+			id = (id + 1) % w->n; /* sim_main checks there is room */
+		struct liar_spec *ls = &w->liar[id];
+		uint64_t pick = rng_below(&w->rng, nk + 1);
+		if (pick == nk) {
+			ls->kind = LIAR_TWINS;
+			snprintf(ls->text, sizeof(ls->text), "twins");
+			continue;
+		}
+		ls->kind = LIAR_BYZ;
+		ls->byz = (struct byz_cfg){.kind = kinds[pick]};
+		if (kinds[pick] == BYZ_SLOW_PRIMARY)
+			ls->byz.arg = (uint32_t)rng_range(&w->rng, 10, w->base.view_timeout_ms);
+		else if (kinds[pick] == BYZ_FLOOD)
+			ls->byz.arg = (uint32_t)rng_range(&w->rng, 10, 200);
+		else if (kinds[pick] == BYZ_SELECTIVE)
+			ls->byz.peers = (uint32_t)rng_range(&w->rng, 1, (1ull << w->n) - 1) &
+					~(1u << id);
+		if (kinds[pick] == BYZ_SELECTIVE && !ls->byz.peers)
+			ls->byz.peers = 1u << ((id + 1) % w->n);
+		int len = snprintf(ls->text, sizeof(ls->text), "%s", byz_name(kinds[pick]));
+		if (kinds[pick] == BYZ_SLOW_PRIMARY || kinds[pick] == BYZ_FLOOD)
+			snprintf(ls->text + len, sizeof(ls->text) - (size_t)len, ":%u", ls->byz.arg);
+		for (uint32_t j = 0; kinds[pick] == BYZ_SELECTIVE && j < w->n; j++)
+			if (ls->byz.peers & (1u << j)) {
+				len += snprintf(ls->text + len, sizeof(ls->text) - (size_t)len, "%c%u",
+						strchr(ls->text, ':') ? ',' : ':', j);
+				if ((size_t)len >= sizeof(ls->text))
+					break;
+			}
+	}
+}
+
+void world_liars_text(const struct world *w, char *out, size_t cap)
+{
+	size_t len = 0;
+	out[0] = 0;
+	for (uint32_t i = 0; i < w->n && len < cap; i++)
+		if (w->liar[i].kind != LIAR_NONE) {
+			int k = snprintf(out + len, cap - len, " r%u=%s", i, w->liar[i].text);
+			if (k < 0)
+				break;
+			len += (size_t)k;
+		}
+}
+
 int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *err,
 	       size_t errlen)
 {
@@ -610,6 +675,8 @@ int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *e
 	w->down_max = w->f;
 	draw_config(w);
 	draw_network(w);
+	memcpy(w->liar, o->liar, sizeof(w->liar));
+	draw_liars(w);
 	w->fault_max_us = 20000000;
 	/* Once faults stop, an operation must complete within this much simulated time.
 	 * Each view change that fails doubles the view-change timeout, up to 1024 times

@@ -1,0 +1,119 @@
+/* faults.h - network and clock faults of one real replica (product.md "Network, clock
+ * and process faults"), set from cluster.ini's [faults] section (every replica) and at
+ * run time through the admin address (MSG_ADMIN_FAULTS, one replica).
+ *
+ * A specification is "key=value;key=value" (the text config.c keeps in cfg->faults):
+ *   drop=P               drop each outgoing replica message with probability P
+ *   drop.I=P             ... to replica I (overrides drop for that link)
+ *   delay=MS[,tail=pareto]  hold each outgoing replica message MS ms; with the tail,
+ *                        MS x Pareto(alpha 1.5): at least MS, median 1.6 x MS, one in a
+ *                        hundred above 21 x MS, capped at FAULTS_DELAY_CAP_MS
+ *   dup=P                send a second copy with probability P
+ *   reorder=P            hold a message 1..FAULTS_REORDER_MS ms more, out of its link's
+ *                        order, with probability P (later ones overtake it)
+ *   partition=A,B/C,D    only replicas of the same group hear each other; a replica
+ *                        in no group hears nobody (both directions are cut here)
+ *   oneway=I[,J]         this replica still sends to I but does not hear from it
+ *                        (an I that is this replica itself is ignored)
+ *   clock_rate=R         the core's clock (now_ms, timer deadlines) runs at R x real
+ *                        time, 0.01..100: drift
+ *   none (or empty)      no faults
+ * A new specification replaces the old one entirely.  Probabilities are 0..1.
+ *
+ * Only the replica-to-replica plane is faulted: client requests and replies pass
+ * untouched (the client is the lab's measuring instrument), and so does the admin
+ * plane.  Delayed messages wait in a bounded heap (FAULTS_HELD_MAX messages,
+ * FAULTS_HELD_BYTES bytes); beyond it they are dropped and counted (queue_full).
+ * Randomness comes from a splitmix64 seeded by the caller; the clock is passed in.
+ */
+#ifndef BYZLAB_FAULTS_H
+#define BYZLAB_FAULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire/wire.h"
+
+#define FAULTS_SPEC_MAX 512             /* = CONFIG_FAULTS_MAX */
+#define FAULTS_HELD_MAX 16384           /* delayed messages held at once ... */
+#define FAULTS_HELD_BYTES (64u << 20)   /* ... and their bytes */
+#define FAULTS_DELAY_MAX_MS 60000       /* delay=MS: MS at most */
+#define FAULTS_DELAY_CAP_MS 30000       /* a Pareto tail ends here */
+#define FAULTS_REORDER_MS 20
+
+struct faults_cfg {
+	double drop;
+	double drop_to[WIRE_MAX_REPLICAS];      /* < 0: as drop */
+	uint32_t delay_ms;
+	int pareto;
+	double dup, reorder;
+	int partitioned;
+	uint8_t group[WIRE_MAX_REPLICAS];       /* 1..: group number; 0: in none */
+	uint32_t deaf_to;                       /* oneway: bit i = do not hear replica i */
+	double clock_rate;                      /* 1.0: real time */
+};
+
+struct faults_stats {
+	uint64_t dropped;       /* drop, drop.I */
+	uint64_t partitioned;   /* outgoing to, or incoming from, another group */
+	uint64_t deaf;          /* incoming from a oneway replica */
+	uint64_t delayed, duplicated, reordered;
+	uint64_t queue_full;    /* delayed messages dropped at the bound */
+};
+
+struct faults_held {
+	uint64_t due_ms, order;
+	uint32_t to, len;
+	int fifo;               /* in its link's order (not a reordered one) */
+	uint8_t *p;
+};
+
+struct faults {
+	struct faults_cfg cfg;
+	char spec[FAULTS_SPEC_MAX];
+	uint32_t n, self;
+	uint64_t rng;
+	struct faults_held *heap;       /* min-heap on (due_ms, order) */
+	uint32_t n_held;
+	uint64_t held_bytes, order;
+	uint64_t last_due[WIRE_MAX_REPLICAS];   /* FIFO per link ... */
+	uint32_t fifo_held[WIRE_MAX_REPLICAS];  /* ... and its messages held */
+	struct faults_stats st;
+	uint64_t base_real_ms, base_core_ms;    /* clock_rate: the core's clock */
+};
+
+typedef void (*faults_send_fn)(void *arg, uint32_t to, const uint8_t *p, size_t len);
+
+/* Parse a specification for replica `self` of n.  Returns 0, or -1 with a message in
+ * err naming the key. */
+int faults_parse(const char *spec, uint32_t n, uint32_t self, struct faults_cfg *out,
+		 char *err, size_t errlen);
+
+/* No faults; the core's clock starts equal to now_real_ms.  Returns 0 or -1 (memory). */
+int faults_init(struct faults *f, uint32_t n, uint32_t self, uint64_t seed,
+		uint64_t now_real_ms);
+void faults_free(struct faults *f);
+/* Replace the faults (the clock stays continuous; held messages stay held).  Returns
+ * 0, or -1 with a message in err (nothing changed). */
+int faults_set(struct faults *f, const char *spec, uint64_t now_real_ms, char *err,
+	       size_t errlen);
+
+/* One outgoing message to replica `to`: dropped, sent now through fn, or held. */
+void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len,
+		 uint64_t now_real_ms, faults_send_fn fn, void *arg);
+/* Send every held message that is due, in due order. */
+void faults_release(struct faults *f, uint64_t now_real_ms, faults_send_fn fn, void *arg);
+/* When the next held message is due (real ms), 0 if none. */
+uint64_t faults_next_due(const struct faults *f);
+/* May a message from replica `from` be heard?  Counts the ones that may not. */
+int faults_hears(struct faults *f, uint32_t from);
+
+/* The core's clock at real time real_ms, and the real wait for core_ahead_ms of it. */
+uint64_t faults_core_ms(const struct faults *f, uint64_t real_ms);
+uint64_t faults_real_wait_ms(const struct faults *f, uint64_t core_ahead_ms);
+
+/* "\"faults\":{...}" - the specification and the counters - into out (a JSON object
+ * member, no braces around it).  Returns its length, or -1 if it does not fit. */
+int faults_json(const struct faults *f, char *out, size_t cap);
+
+#endif
