@@ -25,10 +25,12 @@
 
 #include "crypto/auth.h"
 #include "replica/kv.h"
+#include "replica/net.h" /* bundle framing */
 
 #define CLIENT_RECVMAXSZ (WIRE_MAX_MSG + 4096)
 #define CLIENT_SENDBUF_MSGS 64
 #define CLIENT_DRAIN_MAX 256            /* messages taken from one socket per call */
+#define CLIENT_GROUP_RING 256           /* frames a group holds per replica, unread */
 #define CLIENT_RECONN_MIN_MS 20
 #define CLIENT_RECONN_MAX_MS 500
 /* Timestamps at or above this in a state file are treated as corrupt: t + 1 and
@@ -403,6 +405,7 @@ struct client_conn {
 };
 
 struct bz_client {
+	struct client_group *grp;       /* shared connections, or NULL: our own */
 	uint32_t id, n, f, cluster;
 	enum protocol proto;
 	uint32_t timeout_ms;
@@ -434,10 +437,30 @@ static void on_pipe_add(nng_pipe p, nng_pipe_ev ev, void *arg)
 		atomic_store(&c->rehello, 1);
 }
 
+/* Clients that share connections (bench): one queue per replica, flushed as one
+ * nng message (a bundle, replica/net.h) by client_group_flush(). */
+struct client_group {
+	uint32_t n, cluster, first, count;
+	struct client_conn conn[WIRE_MAX_REPLICAS];
+	struct buf q[WIRE_MAX_REPLICAS];
+	uint32_t qn[WIRE_MAX_REPLICAS];
+	struct net_rxq *rq[WIRE_MAX_REPLICAS];  /* receiving (replica/net.h) */
+	struct bz_client **m;
+	struct client_group_stats st;
+};
+
+static void group_queue(struct client_group *g, uint32_t i, const uint8_t *p, size_t len);
+
 static void conn_send(struct bz_client *cl, uint32_t i, const struct buf *b)
 {
 	nng_msg *m;
 
+	if (cl->grp) {
+		group_queue(cl->grp, i, b->p, b->len);
+		cl->stats.sends++;
+		cl->stats.bytes_sent += b->len;
+		return;
+	}
 	if (!cl->conn[i].open || nng_msg_alloc(&m, b->len) != 0) {
 		cl->stats.send_drops++;
 		return;
@@ -449,6 +472,7 @@ static void conn_send(struct bz_client *cl, uint32_t i, const struct buf *b)
 		return;
 	}
 	cl->stats.sends++;
+	cl->stats.bytes_sent += b->len;
 }
 
 static void send_all(struct bz_client *cl, const struct buf *b)
@@ -463,15 +487,17 @@ static void send_rehellos(struct bz_client *cl)
 {
 	uint32_t i;
 
+	if (cl->grp)
+		return; /* the group re-HELLOs for all its members */
 	for (i = 0; i < cl->n; i++)
 		if (atomic_exchange(&cl->conn[i].rehello, 0))
 			conn_send(cl, i, &cl->hello);
 }
 
-static int conn_open(struct bz_client *cl, uint32_t i, const char *addr, char *err,
-		     size_t errlen)
+/* recvfd: fetch NNG_OPT_RECVFD (a group receives through a net_rxq instead). */
+static int conn_open(struct client_conn *c, uint32_t i, const char *addr, int recvfd,
+		     char *err, size_t errlen)
 {
-	struct client_conn *c = &cl->conn[i];
 	int rv;
 
 	atomic_init(&c->pipes, 0);
@@ -484,7 +510,7 @@ static int conn_open(struct bz_client *cl, uint32_t i, const char *addr, char *e
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, CLIENT_RECONN_MIN_MS)) != 0 ||
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, CLIENT_RECONN_MAX_MS)) != 0 ||
 	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, on_pipe_add, c)) != 0 ||
-	    (rv = nng_socket_get_int(c->sock, NNG_OPT_RECVFD, &c->fd)) != 0 ||
+	    (recvfd && (rv = nng_socket_get_int(c->sock, NNG_OPT_RECVFD, &c->fd)) != 0) ||
 	    (rv = nng_dial(c->sock, addr, NULL, NNG_FLAG_NONBLOCK)) != 0)
 		goto fail;
 	return 0;
@@ -537,8 +563,11 @@ static int make_hello(struct bz_client *cl, char *err, size_t errlen)
 	return 0;
 }
 
-int client_open(const struct config *c, uint32_t client_id, uint32_t timeout_ms,
-		struct bz_client **out, char *err, size_t errlen)
+/* A client; grp: its messages go through the group's shared connections (no
+ * sockets of its own), else it opens one socket per replica. */
+static int client_open_member(const struct config *c, uint32_t client_id,
+			      uint32_t timeout_ms, struct client_group *grp,
+			      struct bz_client **out, char *err, size_t errlen)
 {
 	struct bz_client *cl;
 	char dir[CONFIG_PATH_MAX];
@@ -557,10 +586,11 @@ int client_open(const struct config *c, uint32_t client_id, uint32_t timeout_ms,
 		free(cl);
 		return -1;
 	}
+	cl->grp = grp;
 	if (make_hello(cl, err, errlen) != 0)
 		goto fail;
-	for (i = 0; i < cl->n; i++)
-		if (conn_open(cl, i, c->replica[i].client, err, errlen) != 0)
+	for (i = 0; i < cl->n && !grp; i++)
+		if (conn_open(&cl->conn[i], i, c->replica[i].client, 1, err, errlen) != 0)
 			goto fail;
 	client_ts_open(&cl->ts, client_state_dir(c, dir, sizeof(dir)) == 0 ? dir : NULL,
 		       client_id, 0);
@@ -570,6 +600,12 @@ int client_open(const struct config *c, uint32_t client_id, uint32_t timeout_ms,
 fail:
 	client_close(cl);
 	return -1;
+}
+
+int client_open(const struct config *c, uint32_t client_id, uint32_t timeout_ms,
+		struct bz_client **out, char *err, size_t errlen)
+{
+	return client_open_member(c, client_id, timeout_ms, NULL, out, err, errlen);
 }
 
 void client_close(struct bz_client *cl)
@@ -656,15 +692,11 @@ static void accept_result(struct bz_client *cl)
 
 /* Cheap, unauthenticated filters first: only a reply that could complete the pending
  * request is worth a signature check. */
-static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len)
+static void handle_reply(struct bz_client *cl, const struct msg *mp)
 {
-	struct msg m;
+	const struct msg m = *mp;
 	int r;
 
-	if (wire_decode(p, len, cl->cluster, &m) != WIRE_OK || m.h.type != MSG_REPLY) {
-		cl->stats.bad++;
-		return;
-	}
 	if (cl->state != CLIENT_PENDING || m.u.rep.client != cl->id ||
 	    m.u.rep.timestamp != cl->timestamp) {
 		cl->stats.stale++;
@@ -685,6 +717,29 @@ static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len)
 		accept_result(cl);
 }
 
+static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len)
+{
+	struct msg m;
+
+	if (wire_decode(p, len, cl->cluster, &m) != WIRE_OK || m.h.type != MSG_REPLY) {
+		cl->stats.bad++;
+		return;
+	}
+	handle_reply(cl, &m);
+}
+
+/* One nng message: a plain reply or a bundle of them (replica/net.h). */
+static void handle_frame(struct bz_client *cl, const uint8_t *p, size_t len)
+{
+	struct net_frame fr;
+	const uint8_t *e;
+	size_t elen;
+
+	net_frame_begin(&fr, p, len);
+	while (net_frame_next(&fr, &e, &elen))
+		handle_msg(cl, e, elen);
+}
+
 static void drain(struct bz_client *cl, uint32_t i)
 {
 	nng_msg *m;
@@ -693,7 +748,7 @@ static void drain(struct bz_client *cl, uint32_t i)
 	for (k = 0; k < CLIENT_DRAIN_MAX; k++) {
 		if (nng_recvmsg(cl->conn[i].sock, &m, NNG_FLAG_NONBLOCK) != 0)
 			return;
-		handle_msg(cl, nng_msg_body(m), nng_msg_len(m));
+		handle_frame(cl, nng_msg_body(m), nng_msg_len(m));
 		nng_msg_free(m);
 	}
 }
@@ -703,6 +758,8 @@ int client_on_readable(struct bz_client *cl, uint64_t now_us)
 	uint32_t i;
 
 	(void)now_us;
+	if (cl->grp)
+		return cl->state; /* client_group_on_readable() reads for us */
 	for (i = 0; i < cl->n; i++)
 		drain(cl, i);
 	return cl->state;
@@ -741,7 +798,7 @@ size_t client_fds(const struct bz_client *cl, int *fds, size_t max)
 	size_t i;
 
 	for (i = 0; i < cl->n && i < max; i++)
-		fds[i] = cl->conn[i].fd;
+		fds[i] = cl->grp ? cl->grp->conn[i].fd : cl->conn[i].fd;
 	return i;
 }
 
@@ -774,6 +831,12 @@ uint32_t client_id(const struct bz_client *cl)
 const struct client_stats *client_get_stats(const struct bz_client *cl)
 {
 	return &cl->stats;
+}
+
+void client_crypto_ops(const struct bz_client *cl, uint64_t *sig_ops, uint64_t *mac_ops)
+{
+	*sig_ops = cl->auth.sigs_made + cl->auth.sigs_verified;
+	*mac_ops = cl->auth.macs_made + cl->auth.macs_verified;
 }
 
 const char *client_error(const struct bz_client *cl)
@@ -818,6 +881,199 @@ int client_invoke(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
 		return CLIENT_EXIT_FAILED;
 	}
 	return CLIENT_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- groups */
+
+static void group_flush_one(struct client_group *g, uint32_t i)
+{
+	struct buf *q = &g->q[i];
+	const uint8_t *p = q->p;
+	size_t len = q->len;
+	nng_msg *m;
+
+	if (g->qn[i] == 0)
+		return;
+	if (g->qn[i] == 1) {            /* alone: plain */
+		p += NET_BUNDLE_HDR + 4;
+		len -= NET_BUNDLE_HDR + 4;
+	} else {
+		q->p[4] = (uint8_t)g->qn[i];
+		q->p[5] = (uint8_t)(g->qn[i] >> 8);
+		q->p[6] = (uint8_t)(g->qn[i] >> 16);
+		q->p[7] = (uint8_t)(g->qn[i] >> 24);
+	}
+	if (!g->conn[i].open || nng_msg_alloc(&m, len) != 0) {
+		g->st.send_drops += g->qn[i];
+	} else {
+		memcpy(nng_msg_body(m), p, len);
+		if (nng_sendmsg(g->conn[i].sock, m, NNG_FLAG_NONBLOCK) != 0) {
+			nng_msg_free(m);
+			g->st.send_drops += g->qn[i];
+		} else {
+			g->st.frames_sent++;
+		}
+	}
+	buf_reset(q);
+	g->qn[i] = 0;
+}
+
+static void group_queue(struct client_group *g, uint32_t i, const uint8_t *p, size_t len)
+{
+	struct buf *q = &g->q[i];
+
+	if (g->qn[i] > 0 &&
+	    (g->qn[i] >= NET_BUNDLE_MAX || q->len + 4 + len > NET_BUNDLE_BYTES))
+		group_flush_one(g, i);
+	if (g->qn[i] == 0) {
+		buf_put_u32(q, NET_BUNDLE_MAGIC);
+		buf_put_u32(q, 0);
+	}
+	buf_put_u32(q, (uint32_t)len);
+	buf_put(q, p, len);
+	if (q->err) {
+		g->st.send_drops++;
+		buf_reset(q);
+		g->qn[i] = 0;
+		return;
+	}
+	g->qn[i]++;
+}
+
+void client_group_flush(struct client_group *g)
+{
+	uint32_t i, k;
+
+	for (i = 0; i < g->n; i++) {
+		/* A (re)connection: every member tells the replica its route again. */
+		if (atomic_exchange(&g->conn[i].rehello, 0))
+			for (k = 0; k < g->count; k++)
+				group_queue(g, i, g->m[k]->hello.p, g->m[k]->hello.len);
+		group_flush_one(g, i);
+	}
+}
+
+/* Route one decoded reply to the member it names; members verify. */
+static void group_dispatch(struct client_group *g, const uint8_t *p, size_t len)
+{
+	struct msg m;
+
+	g->st.msgs_recv++;
+	if (wire_decode(p, len, g->cluster, &m) != WIRE_OK || m.h.type != MSG_REPLY ||
+	    m.u.rep.client < g->first || m.u.rep.client - g->first >= g->count) {
+		g->st.bad++;
+		return;
+	}
+	handle_reply(g->m[m.u.rep.client - g->first], &m);
+}
+
+void client_group_on_readable(struct client_group *g, uint64_t now_us)
+{
+	struct net_frame fr;
+	const uint8_t *e;
+	size_t elen;
+	nng_msg *m;
+	uint32_t i;
+	int k;
+
+	(void)now_us;
+	for (i = 0; i < g->n; i++) {
+		for (k = 0; k < CLIENT_DRAIN_MAX; k++) {
+			if (!g->rq[i] || (m = net_rxq_pop(g->rq[i])) == NULL)
+				break;
+			g->st.frames_recv++;
+			net_frame_begin(&fr, nng_msg_body(m), nng_msg_len(m));
+			while (net_frame_next(&fr, &e, &elen))
+				group_dispatch(g, e, elen);
+			nng_msg_free(m);
+		}
+	}
+}
+
+int client_group_open(const struct config *c, uint32_t first_id, uint32_t count,
+		      uint32_t timeout_ms, struct client_group **out, char *err, size_t errlen)
+{
+	struct client_group *g;
+	uint32_t i, k;
+
+	*out = NULL;
+	if (count == 0 || (uint64_t)first_id + count > c->clients || c->n < 1 ||
+	    c->n > WIRE_MAX_REPLICAS) {
+		seterr(err, errlen, "%s: client ids %u..%u out of range (clients = %u)", c->path,
+		       first_id, first_id + count - 1, c->clients);
+		return -1;
+	}
+	g = calloc(1, sizeof(*g));
+	if (g == NULL || (g->m = calloc(count, sizeof(*g->m))) == NULL) {
+		free(g);
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	g->n = c->n;
+	g->cluster = c->cluster_id;
+	g->first = first_id;
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++)
+		buf_init(&g->q[i]);
+	for (k = 0; k < count; k++) {
+		if (client_open_member(c, first_id + k, timeout_ms, g, &g->m[k], err, errlen) != 0)
+			goto fail;
+		g->count++;
+	}
+	for (i = 0; i < g->n; i++) {
+		if (conn_open(&g->conn[i], i, c->replica[i].client, 0, err, errlen) != 0)
+			goto fail;
+		/* a bundle of replies per replica and turn: a few frames in flight */
+		if ((g->rq[i] = net_rxq_open(g->conn[i].sock, CLIENT_GROUP_RING)) == NULL) {
+			seterr(err, errlen, "out of memory");
+			goto fail;
+		}
+		g->conn[i].fd = net_rxq_fd(g->rq[i]);
+	}
+	client_group_flush(g); /* the members' HELLOs, queued until connected */
+	*out = g;
+	return 0;
+fail:
+	client_group_close(g);
+	return -1;
+}
+
+void client_group_close(struct client_group *g)
+{
+	uint32_t i;
+
+	if (g == NULL)
+		return;
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++)
+		net_rxq_stop(g->rq[i]);
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++) {
+		if (g->conn[i].open)
+			nng_close(g->conn[i].sock);
+		net_rxq_free(g->rq[i]);
+		buf_free(&g->q[i]);
+	}
+	for (i = 0; i < g->count; i++)
+		client_close(g->m[i]);
+	free(g->m);
+	free(g);
+}
+
+struct bz_client *client_group_member(struct client_group *g, uint32_t i)
+{
+	return i < g->count ? g->m[i] : NULL;
+}
+
+size_t client_group_fds(const struct client_group *g, int *fds, size_t max)
+{
+	size_t i;
+
+	for (i = 0; i < g->n && i < max; i++)
+		fds[i] = g->conn[i].fd;
+	return i;
+}
+
+const struct client_group_stats *client_group_get_stats(const struct client_group *g)
+{
+	return &g->st;
 }
 
 /* ---------------------------------------------------------------- status */

@@ -126,6 +126,7 @@ enum client_state { CLIENT_IDLE = 0, CLIENT_PENDING = 1, CLIENT_DONE = 2, CLIENT
 struct client_stats {
 	uint64_t requests;      /* submitted */
 	uint64_t sends;         /* messages handed to nng (requests, retransmits, HELLOs) */
+	uint64_t bytes_sent;    /* their bytes */
 	uint64_t send_drops;    /* nng refused (queue full) */
 	uint64_t retransmits;   /* rounds of "send to all" */
 	uint64_t replies;       /* authentic replies counted for a pending request */
@@ -170,7 +171,33 @@ uint64_t client_timestamp(const struct bz_client *cl);  /* of the current/last r
 uint64_t client_view(const struct bz_client *cl);
 uint32_t client_id(const struct bz_client *cl);
 const struct client_stats *client_get_stats(const struct bz_client *cl);
+/* Signatures made+verified and MACs made+verified by this client so far. */
+void client_crypto_ops(const struct bz_client *cl, uint64_t *sig_ops, uint64_t *mac_ops);
 const char *client_error(const struct bz_client *cl);
+
+/* ---- groups: many clients, one connection per replica (bench) ----
+ *
+ * count clients with ids first_id.. share one PAIR1 socket per replica instead of one
+ * each; every member sends HELLO over it, so each replica routes all of their replies
+ * to that connection, and coalesces the replies of one loop turn into one nng
+ * message (a bundle, replica/net.h).  Members' sends are queued and leave, one nng
+ * message per replica, at client_group_flush().  Drive it: poll client_group_fds(),
+ * call client_group_on_readable() (hands each reply to the member it names), then
+ * client_on_tick()/client_submit() per member, then client_group_flush(). */
+struct client_group;
+struct client_group_stats {
+	uint64_t frames_sent, frames_recv;      /* nng messages */
+	uint64_t msgs_recv;                     /* wire messages inside them */
+	uint64_t send_drops, bad;
+};
+int client_group_open(const struct config *c, uint32_t first_id, uint32_t count,
+		      uint32_t timeout_ms, struct client_group **out, char *err, size_t errlen);
+void client_group_close(struct client_group *g);
+struct bz_client *client_group_member(struct client_group *g, uint32_t i);
+size_t client_group_fds(const struct client_group *g, int *fds, size_t max);
+void client_group_on_readable(struct client_group *g, uint64_t now_us);
+void client_group_flush(struct client_group *g);
+const struct client_group_stats *client_group_get_stats(const struct client_group *g);
 
 /* Status: ask every replica's admin address in parallel, print one JSON object per
  * replica per line in id order; a replica that does not answer within timeout_ms is

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "client/admin.h"
+#include "client/bench.h"
 #include "client/client.h"
 #include "config/config.h"
 #include "replica/kv.h"
@@ -34,16 +36,38 @@ static const char usage_text[] =
 	"  status            one JSON object per replica per line, in id order; a replica\n"
 	"                    that does not answer in time prints {\"id\":I,\"down\":true}.\n"
 	"                    Down replicas are reported, not errors: exit 0\n"
-	"  bench [--clients C] [--ops N] [--payload BYTES] [--verify]\n"
-	"                    C closed-loop clients (ids J..J+C-1, default 1) run N operations\n"
-	"                    in total (default 1000): null operations carrying BYTES of padding\n"
-	"                    (default 0); with --verify each client alternates put and get of\n"
-	"                    its own keys and checks every get returns its last put (exit 1\n"
-	"                    on a mismatch).  Progress on stderr every second; at the end one\n"
-	"                    JSON object on stdout: ops (completed), seconds, throughput,\n"
-	"                    p50_us, p99_us, max_us, errors (requests that timed out).\n"
-	"                    Exit 3 if nothing completed.\n"
-	"\n"
+	"  faults I SPEC     set replica I's network and clock faults (\"k=v;k=v\": drop=P,\n"
+	"                    drop.J=P, delay=MS[,tail=pareto], dup=P, reorder=P,\n"
+	"                    partition=A,B/C,D, oneway=J, clock_rate=R; or none) through its\n"
+	"                    admin address; prints its status line.  Replaces its faults\n"
+	"  bench [OPTIONS]   closed-loop (or open-loop) load from C clients (ids J..J+C-1)\n"
+	"                    in one process; progress on stderr every second; at the end\n"
+	"                    one JSON object on stdout (below).  Exit 3 if nothing completed.\n"
+	"    --clients C     clients (default 1), each with one request outstanding\n"
+	"    --ops N         measured operations in total (default 1000)\n"
+	"    --seconds S     measure for S seconds instead (with --ops: whichever first)\n"
+	"    --warmup S      run S seconds first, excluded from every statistic\n"
+	"    --rate R        open loop: R operations/s in total at fixed intervals, each\n"
+	"                    given to an idle client; latency from the intended start\n"
+	"    --payload B     null operations padded to B bytes (default 0); with --mix, the\n"
+	"                    size of the values put\n"
+	"    --mix R:W       gets and puts in the ratio R:W (or a percentage of gets) on\n"
+	"                    keys k0..k<K-1> (--keys K, default 1000)\n"
+	"    --verify        each client alternates put and get of its own keys and checks\n"
+	"                    every get returns its last put (exit 1 on a mismatch)\n"
+	"    --cost          read replica status counters and /proc CPU times at the start\n"
+	"                    and end of the measured interval: msgs_per_op, bytes_per_op,\n"
+	"                    sig_ops_per_op, mac_ops_per_op, cpu_ms_per_op\n"
+	"    --hist          add the latency histogram buckets [low_us,high_us,count]\n"
+	"    --history FILE  one JSON line per operation (invocation/response times)\n"
+	"    --interval MS   time-series resolution (default 1000)\n"
+	"    --separate      one connection per client and replica (default: the clients\n"
+	"                    share one per replica, and replies come coalesced)\n"
+	"    --quiet         no progress lines\n"
+	"                    JSON: ops, seconds, throughput, p50_us, p90_us, p99_us, p999_us,\n"
+	"                    max_us, mean_us, errors (timed out), retransmits, mismatches\n"
+	"                    (--verify), series (completions per interval), cost fields\n"
+"\n"
 	"A request goes to the primary, then (after 300 ms, doubling) to every replica.\n"
 	"pbft accepts f+1 matching replies; vr the reply of the view's primary; single one.\n"
 	"Timestamps increase across runs with the same id: the last one is kept in\n"
@@ -75,7 +99,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
 	size_t len = strlen(name);
 	const char *a = argv[*i];
 
-	if (strncmp(a, name, len) != 0)
+	if (a == NULL || strncmp(a, name, len) != 0)
 		return NULL;
 	if (a[len] == '=')
 		return a + len + 1;
@@ -203,354 +227,6 @@ out:
 	return rc;
 }
 
-/* ----------------------------------------------------------------- bench */
-
-#define BENCH_MAX_CLIENTS 1024
-#define BENCH_MAX_OPS 10000000u         /* latencies kept: 4 bytes each */
-#define BENCH_VERIFY_KEYS 8
-#define BENCH_MISMATCH_PRINT 20
-
-struct bench_opts {
-	uint32_t clients, ops, payload;
-	int verify;
-};
-
-struct bench_client {
-	struct bz_client *cl;
-	uint32_t id;
-	uint32_t todo;          /* operations this client runs */
-	uint32_t next;          /* index of the next operation */
-	uint64_t t_submit;
-	int prev_put_failed;    /* verify: the put before this get timed out */
-};
-
-struct bench {
-	struct bench_opts o;
-	struct bench_client *c;
-	uint32_t *lat;          /* completed operations' latencies, us */
-	uint64_t ops, errors, mismatches;
-	uint64_t t_start, t_progress, ops_at_progress;
-	struct buf op;
-};
-
-static int parse_bench(const struct cli *c, struct bench_opts *o)
-{
-	char **a = c->argv;
-	const char *v;
-	int i;
-
-	o->clients = 1;
-	o->ops = 1000;
-	o->payload = 0;
-	o->verify = 0;
-	for (i = 1; i < c->argc; i++) {
-		if (strcmp(a[i], "--verify") == 0)
-			o->verify = 1;
-		else if ((v = opt_value(c->argc, a, &i, "--clients")) != NULL) {
-			if (client_parse_u32(v, 1, BENCH_MAX_CLIENTS, &o->clients) != 0)
-				return usage_error("--clients: '%s' is not 1..1024", v);
-		} else if ((v = opt_value(c->argc, a, &i, "--ops")) != NULL) {
-			if (client_parse_u32(v, 1, BENCH_MAX_OPS, &o->ops) != 0)
-				return usage_error("--ops: '%s' is not 1..10000000", v);
-		} else if ((v = opt_value(c->argc, a, &i, "--payload")) != NULL) {
-			if (client_parse_u32(v, 0, WIRE_MAX_OP - 1, &o->payload) != 0)
-				return usage_error("--payload: '%s' is not 0..8191 bytes", v);
-		} else {
-			return usage_error("bench: unknown argument '%s'", a[i]);
-		}
-	}
-	return 0;
-}
-
-/* Many sockets per process: lift the soft descriptor limit to the hard one. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static void verify_key(char *key, size_t len, uint32_t id, uint32_t i)
-{
-	snprintf(key, len, "v-%u-%u", id, (i / 2) % BENCH_VERIFY_KEYS);
-}
-
-static void verify_val(char *val, size_t len, uint32_t id, uint32_t i)
-{
-	snprintf(val, len, "%u-%u", id, i / 2);
-}
-
-/* Operation number bc->next of this client into b->op. */
-static int bench_build(struct bench *b, const struct bench_client *bc)
-{
-	char key[32], val[32];
-
-	buf_reset(&b->op);
-	if (!b->o.verify)
-		return kv_op_null(&b->op, b->o.payload);
-	verify_key(key, sizeof(key), bc->id, bc->next);
-	verify_val(val, sizeof(val), bc->id, bc->next);
-	if (bc->next % 2 == 0)
-		return kv_op_put(&b->op, key, strlen(key), val, strlen(val));
-	return kv_op_get(&b->op, key, strlen(key));
-}
-
-static void bench_mismatch(struct bench *b, const struct bench_client *bc, const char *what,
-			   const uint8_t *res, size_t len)
-{
-	b->mismatches++;
-	if (b->mismatches > BENCH_MISMATCH_PRINT)
-		return;
-	fprintf(stderr, "verify: client %u op %u: expected %s, got status %d value \"%.*s\"\n",
-		bc->id, bc->next, what, len ? res[0] : -1, len > 1 ? (int)(len - 1) : 0,
-		len > 1 ? (const char *)res + 1 : "");
-}
-
-/* Check the result of operation bc->next (verify mode). */
-static void bench_check(struct bench *b, const struct bench_client *bc, const uint8_t *res,
-			size_t len)
-{
-	char val[32], what[48];
-	size_t vlen;
-
-	if (bc->next % 2 == 0) {
-		if (len != 1 || res[0] != KV_OK)
-			bench_mismatch(b, bc, "put OK", res, len);
-		return;
-	}
-	if (bc->prev_put_failed)
-		return; /* the put may or may not have happened: nothing to check */
-	verify_val(val, sizeof(val), bc->id, bc->next);
-	vlen = strlen(val);
-	if (len != vlen + 1 || res[0] != KV_OK || memcmp(res + 1, val, vlen) != 0) {
-		snprintf(what, sizeof(what), "\"%s\"", val);
-		bench_mismatch(b, bc, what, res, len);
-	}
-}
-
-static void bench_submit(struct bench *b, struct bench_client *bc, uint64_t now)
-{
-	while (bc->next < bc->todo) {
-		if (bench_build(b, bc) == 0 &&
-		    client_submit(bc->cl, b->op.p, b->op.len, 0, now) == 0) {
-			bc->t_submit = now;
-			return;
-		}
-		b->errors++; /* cannot even encode it: count and skip */
-		bc->next++;
-	}
-}
-
-static void bench_finish_op(struct bench *b, struct bench_client *bc, int st, uint64_t now)
-{
-	const uint8_t *res;
-	size_t len;
-
-	if (st == CLIENT_DONE) {
-		uint64_t us = now - bc->t_submit;
-
-		b->lat[b->ops++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-		res = client_result(bc->cl, &len);
-		if (b->o.verify)
-			bench_check(b, bc, res, len);
-	} else {
-		b->errors++;
-	}
-	if (b->o.verify && bc->next % 2 == 0)
-		bc->prev_put_failed = st != CLIENT_DONE;
-	bc->next++;
-	bench_submit(b, bc, now);
-}
-
-static int bench_open(struct bench *b, const struct cli *c, const struct config *cfg)
-{
-	char err[512];
-	uint32_t i;
-
-	if ((uint64_t)c->client_id + b->o.clients > cfg->clients) {
-		fprintf(stderr, "byzlab-client: bench: client ids %u..%u exceed clients = %u in %s\n",
-			c->client_id, c->client_id + b->o.clients - 1, cfg->clients, cfg->path);
-		return CLIENT_EXIT_USAGE;
-	}
-	b->c = calloc(b->o.clients, sizeof(*b->c));
-	b->lat = calloc(b->o.ops, sizeof(*b->lat));
-	if (b->c == NULL || b->lat == NULL) {
-		fprintf(stderr, "byzlab-client: out of memory\n");
-		return CLIENT_EXIT_FAILED;
-	}
-	for (i = 0; i < b->o.clients; i++) {
-		struct bench_client *bc = &b->c[i];
-
-		bc->id = c->client_id + i;
-		bc->todo = b->o.ops / b->o.clients + (i < b->o.ops % b->o.clients);
-		if (client_open(cfg, bc->id, c->timeout_ms, &bc->cl, err, sizeof(err)) != 0) {
-			fprintf(stderr, "byzlab-client: %s\n", err);
-			return CLIENT_EXIT_USAGE;
-		}
-		/* One state-file write per second per client, not one per operation. */
-		client_set_ts_lease(bc->cl, 1000000);
-	}
-	return 0;
-}
-
-static void bench_close(struct bench *b)
-{
-	/* the clients' sockets are left to exit_now(), see there */
-	free(b->c);
-	free(b->lat);
-	buf_free(&b->op);
-}
-
-static void bench_progress(struct bench *b, uint64_t now)
-{
-	double dt = (double)(now - b->t_progress) / 1e6;
-
-	fprintf(stderr, "bench: %" PRIu64 "/%u ops, %.0f ops/s, %" PRIu64 " errors\n",
-		b->ops + b->errors, b->o.ops, dt > 0 ? (double)(b->ops - b->ops_at_progress) / dt : 0,
-		b->errors);
-	b->t_progress = now;
-	b->ops_at_progress = b->ops;
-}
-
-/* Fill pfd with every socket of every client still running; owner maps back. */
-static size_t bench_pollset(struct bench *b, struct pollfd *pfd, uint32_t *owner,
-			    uint64_t *due)
-{
-	size_t k = 0, m, j;
-	uint32_t i;
-	int fds[WIRE_MAX_REPLICAS];
-
-	for (i = 0; i < b->o.clients; i++) {
-		if (client_state(b->c[i].cl) != CLIENT_PENDING)
-			continue;
-		m = client_fds(b->c[i].cl, fds, WIRE_MAX_REPLICAS);
-		for (j = 0; j < m; j++) {
-			pfd[k].fd = fds[j];
-			pfd[k].events = POLLIN;
-			pfd[k].revents = 0;
-			owner[k++] = i;
-		}
-		if (client_next_deadline(b->c[i].cl) < *due)
-			*due = client_next_deadline(b->c[i].cl);
-	}
-	return k;
-}
-
-/* One round: poll, then let every client read, tick, and start its next op. */
-static int bench_round(struct bench *b, struct pollfd *pfd, uint32_t *owner, uint8_t *ready)
-{
-	uint64_t now = client_mono_us(), due = b->t_progress + 1000000;
-	size_t k = bench_pollset(b, pfd, owner, &due), j;
-	uint64_t wait_ms = due > now ? (due - now + 999) / 1000 : 0;
-	uint32_t i;
-	int st, running = 0;
-
-	if (k == 0)
-		return 0;
-	poll(pfd, k, (int)(wait_ms > CLIENT_POLL_CAP_MS ? CLIENT_POLL_CAP_MS : wait_ms));
-	memset(ready, 0, b->o.clients);
-	for (j = 0; j < k; j++)
-		if (pfd[j].revents)
-			ready[owner[j]] = 1;
-	now = client_mono_us();
-	for (i = 0; i < b->o.clients; i++) {
-		struct bench_client *bc = &b->c[i];
-
-		if (ready[i])
-			client_on_readable(bc->cl, now);
-		st = client_on_tick(bc->cl, now);
-		if (st == CLIENT_DONE || st == CLIENT_TIMEOUT)
-			if (bc->next < bc->todo)
-				bench_finish_op(b, bc, st, now);
-		running |= client_state(bc->cl) == CLIENT_PENDING;
-	}
-	if (now >= b->t_progress + 1000000)
-		bench_progress(b, now);
-	return running;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t bench_retransmits(const struct bench *b)
-{
-	uint64_t sum = 0;
-	uint32_t i;
-
-	for (i = 0; i < b->o.clients; i++)
-		sum += client_get_stats(b->c[i].cl)->retransmits;
-	return sum;
-}
-
-static int bench_report(struct bench *b, uint64_t t_end)
-{
-	double secs = (double)(t_end - b->t_start) / 1e6;
-
-	qsort(b->lat, b->ops, sizeof(b->lat[0]), cmp_u32);
-	printf("{\"ops\":%" PRIu64 ",\"seconds\":%.3f,\"throughput\":%.1f,\"p50_us\":%" PRIu64
-	       ",\"p99_us\":%" PRIu64 ",\"max_us\":%" PRIu64 ",\"errors\":%" PRIu64,
-	       b->ops, secs, secs > 0 ? (double)b->ops / secs : 0.0,
-	       client_percentile(b->lat, b->ops, 50), client_percentile(b->lat, b->ops, 99),
-	       client_percentile(b->lat, b->ops, 100), b->errors);
-	printf(",\"retransmits\":%" PRIu64, bench_retransmits(b));
-	if (b->o.verify)
-		printf(",\"mismatches\":%" PRIu64, b->mismatches);
-	printf("}\n");
-	fflush(stdout);
-	if (b->mismatches)
-		return CLIENT_EXIT_FAILED;
-	return b->ops == 0 ? CLIENT_EXIT_NO_QUORUM : CLIENT_EXIT_OK;
-}
-
-static int bench_loop(struct bench *b)
-{
-	size_t nfd = (size_t)b->o.clients * WIRE_MAX_REPLICAS;
-	struct pollfd *pfd = calloc(nfd, sizeof(*pfd));
-	uint32_t *owner = calloc(nfd, sizeof(*owner));
-	uint8_t *ready = calloc(b->o.clients, 1);
-	uint32_t i;
-	int rc = CLIENT_EXIT_FAILED;
-
-	if (pfd && owner && ready) {
-		b->t_start = b->t_progress = client_mono_us();
-		for (i = 0; i < b->o.clients; i++)
-			bench_submit(b, &b->c[i], b->t_start);
-		while (bench_round(b, pfd, owner, ready))
-			;
-		rc = bench_report(b, client_mono_us());
-	} else {
-		fprintf(stderr, "byzlab-client: out of memory\n");
-	}
-	free(pfd);
-	free(owner);
-	free(ready);
-	return rc;
-}
-
-static int run_bench(const struct cli *c, const struct config *cfg)
-{
-	struct bench b;
-	int rc;
-
-	memset(&b, 0, sizeof(b));
-	buf_init(&b.op);
-	if ((rc = parse_bench(c, &b.o)) == 0) {
-		raise_nofile();
-		rc = bench_open(&b, c, cfg);
-	}
-	if (rc == 0)
-		rc = bench_loop(&b);
-	bench_close(&b);
-	return rc;
-}
-
 /* End the process without closing nng sockets: nng 1.5.2 (Debian 12) can deadlock in
  * nng_close() while a pipe callback runs (about one run in a hundred hung here, its
  * output unflushed).  The kernel closes the connections; nothing is lost, since the
@@ -563,6 +239,20 @@ static void exit_now(int rc)
 }
 
 static int run(int argc, char **argv);
+
+/* faults I SPEC (client/admin.h) */
+static int run_faults(const struct cli *c, const struct config *cfg)
+{
+	uint32_t id;
+	int rc = check_args(c, 2);
+	if (rc != 0)
+		return rc;
+	if (client_parse_u32(c->argv[1], 0, WIRE_MAX_REPLICAS - 1, &id) != 0)
+		return usage_error("faults: '%s' is not a replica id", c->argv[1]);
+	return client_admin_faults(cfg, id, c->argv[2],
+				   c->timeout_set ? c->timeout_ms : CLIENT_STATUS_TIMEOUT_MS,
+				   stdout, stderr);
+}
 
 int main(int argc, char **argv)
 {
@@ -588,7 +278,9 @@ static int run(int argc, char **argv)
 		return client_status(&cfg, c.timeout_set ? c.timeout_ms : CLIENT_STATUS_TIMEOUT_MS,
 				     stdout);
 	}
+	if (strcmp(c.argv[0], "faults") == 0)
+		return run_faults(&c, &cfg);
 	if (strcmp(c.argv[0], "bench") == 0)
-		return run_bench(&c, &cfg);
+		return bench_main(&cfg, c.client_id, c.timeout_ms, c.argc, c.argv);
 	return run_op(&c, &cfg);
 }

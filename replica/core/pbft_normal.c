@@ -434,6 +434,17 @@ static void help_laggard(struct pbft *p, struct slot *s, uint32_t to, struct eff
 		send_raw(out, (int32_t)to, com->raw, com->raw_len);
 }
 
+/* A new vote for another digest than the pre-prepare we accepted for its slot and
+ * view: the primary equivocated, or the voter lies (issue 5: equivocate, bad-digest).
+ * Only counted, as a conflict: the vote is kept as any other (it is the sender's, and
+ * counts towards nothing but its own digest). */
+static void note_mismatch(struct pbft *p, const struct slot *s, const struct msg *m)
+{
+	if (s->have_pp && s->view == m->h.view &&
+	    memcmp(s->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0)
+		p->rejected_conflict++;
+}
+
 void pbft_on_prepare(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	if (m->h.sender == pbft_primary(p, m->h.view) || m->h.sender == p->cfg.id) {
@@ -444,10 +455,12 @@ void pbft_on_prepare(struct pbft *p, const struct msg *m, struct effects *out)
 	if (!s)
 		return;
 	int rc = take_vote(p, &s->prepare[m->h.sender], m, true);
-	if (rc > 0)
+	if (rc > 0) {
+		note_mismatch(p, s, m);
 		pbft_check_prepared(p, s, out);
-	else if (rc == 0)
+	} else if (rc == 0) {
 		help_laggard(p, s, m->h.sender, out);
+	}
 }
 
 void pbft_on_commit(struct pbft *p, const struct msg *m, struct effects *out)
@@ -458,10 +471,12 @@ void pbft_on_commit(struct pbft *p, const struct msg *m, struct effects *out)
 	if (!s)
 		return;
 	int rc = take_vote(p, &s->commit[m->h.sender], m, false);
-	if (rc > 0)
+	if (rc > 0) {
+		note_mismatch(p, s, m);
 		check_committed(p, s, out);
-	else if (rc == 0)
+	} else if (rc == 0) {
 		help_laggard(p, s, m->h.sender, out);
+	}
 }
 
 /* ---- retransmission ----

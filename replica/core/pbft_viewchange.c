@@ -211,15 +211,33 @@ void pbft_note_view(struct pbft *p, uint32_t sender, uint64_t view, struct effec
 	maybe_join(p, out);
 }
 
+/* At most one NEW-VIEW answer per replica per half view timeout (a straggler re-sends
+ * its VIEW-CHANGE once per view timeout): a liar replaying or flooding small
+ * VIEW-CHANGEs cannot make us send a large NEW-VIEW for each. */
+static bool nv_answer_due(struct pbft *p, uint32_t to)
+{
+	uint64_t every = p->cfg.view_timeout_ms / 2 ? p->cfg.view_timeout_ms / 2 : 1;
+	if (p->nv_answered_ms[to] && p->now_ms < p->nv_answered_ms[to] + every)
+		return false;
+	p->nv_answered_ms[to] = p->now_ms ? p->now_ms : 1;
+	return true;
+}
+
 void pbft_on_viewchange(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	uint64_t v = m->h.view;
 	if (v < p->view || (v == p->view && p->view_active)) {
-		if (v < p->view) {
+		if (v < p->view)
 			p->rejected_old_view++;
-		} else if (p->nv_raw && p->nv_view == v && m->h.sender != p->cfg.id &&
-			   m->h.sender < p->cfg.n) {
-			/* it asks for the view we are in: it missed the NEW-VIEW */
+		/* It asks for the view we are in: it missed the NEW-VIEW.  Or for an older
+		 * one: it missed the VIEW-CHANGEs of a later view too, and if the others are
+		 * idle nothing else would tell it (its timer waits for 2f+1 of its view, the
+		 * f+1 rule for normal-case messages of ours) - it would wait for ever, and
+		 * with a liar among the others its reply may be the f+1st a client needs.
+		 * Our NEW-VIEW lets it in (pbft_on_newview takes a later view). */
+		if (p->view_active && p->nv_raw && p->nv_view == p->view &&
+		    m->h.sender != p->cfg.id && m->h.sender < p->cfg.n &&
+		    nv_answer_due(p, m->h.sender)) {
 			size_t off = out->arena.len;
 			buf_put(&out->arena, p->nv_raw, p->nv_len);
 			effects_send(out, (int32_t)m->h.sender, 0, off);
