@@ -57,7 +57,7 @@ int client_admin_faults(const struct config *c, uint32_t id, const char *spec,
 	char text[WIRE_MAX_STATUS + 1];
 	uint32_t n = m.u.text.len;
 	for (uint32_t i = 0; i < n; i++)
-		text[i] = m.u.text.text[i] < 0x20 ? ' ' : (char)m.u.text.text[i];
+		text[i] = (char)(m.u.text.text[i] < 0x20 ? ' ' : m.u.text.text[i]);
 	text[n] = 0;
 	nng_msg_free(answer);
 	if (strstr(text, "\"error\":")) {

@@ -288,6 +288,7 @@ static struct faults_held heap_pop(struct faults *f)
 {
 	struct faults_held top = f->heap[0];
 	f->heap[0] = f->heap[--f->n_held];
+	f->heap[f->n_held] = (struct faults_held){0}; /* the vacated slot owns nothing */
 	uint32_t i = 0;
 	for (;;) {
 		uint32_t l = 2 * i + 1, r = l + 1, m = i;
@@ -316,6 +317,7 @@ static void hold(struct faults *f, uint32_t to, const uint8_t *p, size_t len, ui
 		return;
 	}
 	memcpy(copy, p, len);
+	/* the heap owns copy from here (freed by faults_release / faults_free) */
 	heap_push(f, (struct faults_held){.due_ms = due, .order = f->order++, .to = to,
 					  .len = (uint32_t)len, .fifo = fifo, .p = copy});
 	f->held_bytes += len;
@@ -427,7 +429,7 @@ int faults_json(const struct faults *f, char *out, size_t cap)
 	for (const char *s = f->spec; *s && k + 2 < sizeof(spec); s++) {
 		if (*s == '"' || *s == '\\')
 			spec[k++] = '\\';
-		spec[k++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+		spec[k++] = (char)((*s >= 0x20 && *s < 0x7f) ? *s : '?');
 	}
 	spec[k] = 0;
 	const struct faults_stats *st = &f->st;
