@@ -127,9 +127,7 @@ static void pbft_destroy(void *core)
 	if (p->ckpts)
 		for (uint32_t i = 0; i < p->n_ckpts; i++)
 			pbft_ckpt_clear(&p->ckpts[i]);
-	if (p->pend)
-		for (uint32_t i = 0; i < p->cfg.max_clients; i++)
-			free(p->pend[i].raw);
+	waitq_free(&p->wq);
 	for (int i = 0; i < WIRE_MAX_REPLICAS; i++) {
 		free(p->vcs[i].raw);
 		free(p->latest_ckpt[i].raw);
@@ -141,8 +139,6 @@ static void pbft_destroy(void *core)
 	free(p->ckpt_proof);
 	free(p->slots);
 	free(p->ckpts);
-	free(p->pend);
-	free(p->pend_fifo);
 	free(p->proposed_ts);
 	exec_free(&p->exec);
 	buf_free(&p->scratch);
@@ -164,12 +160,10 @@ static void *pbft_create(const struct core_config *cfg)
 	p->n_ckpts = cfg->window / cfg->checkpoint_interval + 2;
 	p->slots = calloc(cfg->window, sizeof(*p->slots));
 	p->ckpts = calloc(p->n_ckpts, sizeof(*p->ckpts));
-	p->pend = calloc(cfg->max_clients, sizeof(*p->pend));
-	p->pend_fifo = calloc(cfg->max_clients, sizeof(*p->pend_fifo));
 	p->proposed_ts = calloc(cfg->max_clients, sizeof(*p->proposed_ts));
 	buf_init_limit(&p->scratch, BUF_LIMIT_STATE);
-	if (!p->slots || !p->ckpts || !p->pend || !p->pend_fifo || !p->proposed_ts ||
-	    exec_init(&p->exec, cfg->max_clients, cfg->kv_max_bytes) != 0) {
+	if (!p->slots || !p->ckpts || !p->proposed_ts ||
+	    waitq_init(&p->wq, cfg->max_clients) != 0 || exec_init(&p->exec, cfg->max_clients, cfg->kv_max_bytes) != 0) {
 		pbft_destroy(p);
 		return NULL;
 	}

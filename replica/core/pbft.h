@@ -14,6 +14,7 @@
 
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
+#include "replica/core/waitq.h"
 
 /* Persisted record kinds (store keys are (kind, key)). */
 enum pbft_rec {
@@ -84,13 +85,6 @@ struct ckpt_votes {             /* CHECKPOINT messages for one sequence number *
 	struct vote from[WIRE_MAX_REPLICAS];
 };
 
-struct pending {                /* a request waiting: at the primary for a batch, at a
-				 * backup for execution (it watches the primary) */
-	uint8_t *raw;           /* sealed REQUEST, owned; NULL if none */
-	uint32_t len;
-	uint64_t ts;
-	bool queued;            /* the client id is in pend_fifo */
-};
 
 struct vc_msg {                 /* the latest VIEW-CHANGE of one replica */
 	uint64_t view;
@@ -129,11 +123,8 @@ struct pbft {
 	uint32_t n_ckpts;
 	struct vote latest_ckpt[WIRE_MAX_REPLICAS]; /* newest CHECKPOINT per replica */
 
-	/* requests waiting: at most one per client, FIFO by arrival */
-	struct pending *pend;   /* max_clients entries */
-	uint32_t *pend_fifo;    /* ring of client ids */
-	uint32_t pend_head, pend_count; /* fifo entries (some may be withdrawn) */
-	uint32_t pend_live;     /* entries with a request */
+	/* requests waiting: at most one per client, FIFO by arrival (waitq.h) */
+	struct waitq wq;
 	uint64_t *proposed_ts;  /* per client: highest timestamp put in a pre-prepare */
 	const uint8_t *batch_req[WIRE_MAX_BATCH];       /* scratch for one batch */
 	uint32_t batch_len[WIRE_MAX_BATCH];
@@ -213,7 +204,6 @@ const uint8_t *pbft_slot_batch(const struct slot *s, const uint8_t digest[WIRE_D
 			       uint32_t *len);
 void pbft_persist_slot(struct pbft *p, const struct slot *s, struct effects *out);
 void pbft_persist_cert(struct pbft *p, const struct slot *s, struct effects *out);
-void pbft_pend_push(struct pbft *p, const struct msg *m);
 void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct effects *out);
 void pbft_resend_arm(struct pbft *p);
 void pbft_resend(struct pbft *p, struct effects *out);

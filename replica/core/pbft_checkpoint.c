@@ -356,12 +356,7 @@ static void install_state(struct pbft *p, struct effects *out)
 	if (p->next_seq < x->seq)
 		p->next_seq = x->seq;
 	effects_persist(out, P_PUT, REC_SNAPSHOT, x->seq, x->buf, x->total);
-	for (uint32_t c = 0; c < p->cfg.max_clients; c++)
-		if (p->pend[c].raw && exec_classify(&p->exec, c, p->pend[c].ts) != EXEC_NEW) {
-			free(p->pend[c].raw);
-			p->pend[c].raw = NULL;
-			p->pend_live--;
-		}
+	waitq_prune(&p->wq, &p->exec);
 	uint8_t *snap = x->buf;
 	x->buf = NULL;
 	if (x->seq > p->low)

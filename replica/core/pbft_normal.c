@@ -48,40 +48,6 @@ void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct e
 		      (uint32_t)(out->arena.len - off));
 }
 
-/* ---- waiting requests ---- */
-
-void pbft_pend_push(struct pbft *p, const struct msg *m)
-{
-	uint32_t c = m->h.sender;
-	struct pending *pe = &p->pend[c];
-	uint8_t *copy = pbft_dup(m->raw, m->raw_len);
-	if (!copy)
-		return; /* dropped: the client retransmits */
-	if (!pe->queued) {
-		uint32_t tail = (p->pend_head + p->pend_count) % p->cfg.max_clients;
-		p->pend_fifo[tail] = c;
-		p->pend_count++;
-		pe->queued = true;
-	}
-	if (!pe->raw)
-		p->pend_live++;
-	free(pe->raw);
-	pe->raw = copy;
-	pe->len = (uint32_t)m->raw_len;
-	pe->ts = m->u.req.timestamp;
-}
-
-/* The client's request up to ts executed: it no longer waits. */
-static void pend_done(struct pbft *p, uint32_t c, uint64_t ts)
-{
-	struct pending *pe = &p->pend[c];
-	if (!pe->raw || pe->ts > ts)
-		return;
-	free(pe->raw);
-	pe->raw = NULL;
-	p->pend_live--;
-}
-
 void pbft_on_request(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	uint32_t c = m->h.sender;
@@ -96,9 +62,10 @@ void pbft_on_request(struct pbft *p, const struct msg *m, struct effects *out)
 	}
 	if (verdict != EXEC_NEW || m->u.req.timestamp <= p->proposed_ts[c])
 		return; /* stale, or already in a pre-prepare in flight */
-	if (p->pend[c].raw && p->pend[c].ts >= m->u.req.timestamp)
+	const struct waiting *w = waitq_get(&p->wq, c);
+	if (w && w->ts >= m->u.req.timestamp)
 		return; /* already waiting */
-	pbft_pend_push(p, m);
+	waitq_push(&p->wq, m);
 	if (!pbft_is_primary(p)) {
 		/* §4.4: a backup relays the request to the primary and watches it: the
 		 * view-change timer runs while a request waits (pbft_update_vc_timer). */
@@ -120,18 +87,14 @@ static uint32_t inflight(const struct pbft *p)
 static uint16_t take_batch(struct pbft *p)
 {
 	uint16_t count = 0;
-	while (p->pend_count > 0 && count < p->cfg.batch_max) {
-		uint32_t c = p->pend_fifo[p->pend_head];
-		p->pend_head = (p->pend_head + 1) % p->cfg.max_clients;
-		p->pend_count--;
-		struct pending *pe = &p->pend[c];
-		pe->queued = false;
-		if (!pe->raw)
-			continue; /* withdrawn: executed meanwhile */
-		p->batch_req[count] = pe->raw;
-		p->batch_len[count] = pe->len;
-		p->batch_client[count] = c;
-		p->proposed_ts[c] = pe->ts;
+	int64_t c;
+	while (count < p->cfg.batch_max && (c = waitq_head(&p->wq)) >= 0) {
+		waitq_pop(&p->wq);
+		const struct waiting *w = &p->wq.ent[c];
+		p->batch_req[count] = w->raw;
+		p->batch_len[count] = w->len;
+		p->batch_client[count] = (uint32_t)c;
+		p->proposed_ts[c] = w->ts;
 		count++;
 	}
 	return count;
@@ -146,7 +109,7 @@ static void propose_one(struct pbft *p, struct effects *out)
 	size_t off = wire_put_preprepare(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
 					 seq, count, p->batch_req, p->batch_len);
 	for (uint16_t i = 0; i < count; i++)
-		pend_done(p, p->batch_client[i], p->pend[p->batch_client[i]].ts);
+		waitq_withdraw(&p->wq, p->batch_client[i]); /* copied into the batch */
 	pbft_send(p, out, TO_OTHERS, off);
 	if (out->arena.err)
 		return;
@@ -171,7 +134,7 @@ void pbft_try_propose(struct pbft *p, struct effects *out)
 {
 	if (!pbft_is_primary(p) || !p->view_active)
 		return;
-	while (p->pend_live > 0 && inflight(p) < PBFT_PIPELINE &&
+	while (p->wq.live > 0 && inflight(p) < PBFT_PIPELINE &&
 	       pbft_in_window(p, p->next_seq + 1))
 		propose_one(p, out);
 }
@@ -575,7 +538,7 @@ static void execute_batch(struct pbft *p, struct slot *s, struct effects *out, b
 		if (wire_decode(b.req[i], b.req_len[i], p->cfg.cluster_id, &req) != WIRE_OK)
 			abort();
 		int verdict = exec_request(&p->exec, &req, &result, &len);
-		pend_done(p, req.h.sender, req.u.req.timestamp);
+		waitq_done(&p->wq, req.h.sender, req.u.req.timestamp);
 		if (verdict == EXEC_STALE)
 			continue; /* §4.1: older than the client's last: never re-executed */
 		if (verdict == EXEC_NEW) {

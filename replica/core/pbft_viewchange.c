@@ -59,7 +59,7 @@ void pbft_update_vc_timer(struct pbft *p)
 	 * its own numbers too: when the backups that could have timed out are gone to
 	 * later views or have executed (the primary missed their votes), only the
 	 * primary is left waiting - and with a timer, it gives the view up. */
-	bool waiting = p->pend_live > 0 || (pbft_is_primary(p) && p->next_seq > p->last_executed);
+	bool waiting = p->wq.live > 0 || (pbft_is_primary(p) && p->next_seq > p->last_executed);
 	if (!waiting)
 		p->vc_timer_ms = 0;
 	else if (!p->vc_timer_ms)
@@ -376,11 +376,11 @@ static void drop_unchosen(struct pbft *p, uint64_t max_s)
 static void relay_waiting(struct pbft *p, struct effects *out)
 {
 	for (uint32_t c = 0; c < p->cfg.max_clients; c++) {
-		const struct pending *pe = &p->pend[c];
-		if (!pe->raw || pbft_is_primary(p))
+		const struct waiting *w = waitq_get(&p->wq, c);
+		if (!w || pbft_is_primary(p))
 			continue;
 		size_t off = out->arena.len;
-		buf_put(&out->arena, pe->raw, pe->len);
+		buf_put(&out->arena, w->raw, w->len);
 		effects_send(out, (int32_t)pbft_primary(p, p->view), 0, off);
 	}
 }

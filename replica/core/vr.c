@@ -158,15 +158,11 @@ static void vr_destroy(void *core)
 	if (p->log)
 		for (uint32_t i = 0; i < p->cfg.window; i++)
 			slot_clear(&p->log[i]);
-	if (p->pend)
-		for (uint32_t i = 0; i < p->cfg.max_clients; i++)
-			free(p->pend[i].raw);
+	waitq_free(&p->wq);
 	vr_dvc_clear(p);
 	vr_xfer_reset(p);
 	free(p->ckpt_snap);
 	free(p->log);
-	free(p->pend);
-	free(p->pend_fifo);
 	free(p->proposed_ts);
 	exec_free(&p->exec);
 	buf_free(&p->scratch);
@@ -187,11 +183,9 @@ static void *vr_create(const struct core_config *cfg)
 	p->cfg = *cfg;
 	p->status = VR_NORMAL;
 	p->log = calloc(cfg->window, sizeof(*p->log));
-	p->pend = calloc(cfg->max_clients, sizeof(*p->pend));
-	p->pend_fifo = calloc(cfg->max_clients, sizeof(*p->pend_fifo));
 	p->proposed_ts = calloc(cfg->max_clients, sizeof(*p->proposed_ts));
 	buf_init_limit(&p->scratch, BUF_LIMIT_STATE); /* snapshots */
-	if (!p->log || !p->pend || !p->pend_fifo || !p->proposed_ts ||
+	if (!p->log || !p->proposed_ts || waitq_init(&p->wq, cfg->max_clients) != 0 ||
 	    exec_init(&p->exec, cfg->max_clients, cfg->kv_max_bytes) != 0) {
 		vr_destroy(p);
 		return NULL;

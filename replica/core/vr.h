@@ -19,6 +19,7 @@
 
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
+#include "replica/core/waitq.h"
 
 /* Persisted record kinds (store keys are (kind, key)).  The records are exactly the
  * in-memory log: every change to the log is persisted in the step that makes it. */
@@ -54,13 +55,6 @@ struct vr_slot {                /* one log entry */
 	uint64_t view;          /* view in which op was assigned */
 	uint8_t *batch;         /* owned */
 	uint32_t len;
-};
-
-struct vr_pending {             /* a client's newest waiting request */
-	uint8_t *raw;           /* sealed REQUEST, owned; NULL if none */
-	uint32_t len;
-	uint64_t ts;
-	bool queued;            /* the client id is in pend_fifo */
 };
 
 struct vr_dvc {                 /* a DO-VIEW-CHANGE received (or our own) */
@@ -112,10 +106,8 @@ struct vr {
 	uint64_t last_heard_ms; /* last message from the primary of this view */
 	uint64_t seen_op;       /* highest op-number known to exist in this view */
 
-	/* requests waiting: at most one per client, FIFO by arrival (as in PBFT) */
-	struct vr_pending *pend;
-	uint32_t *pend_fifo;
-	uint32_t pend_head, pend_count, pend_live;
+	/* requests waiting: at most one per client, FIFO by arrival (waitq.h, as PBFT) */
+	struct waitq wq;
 	uint64_t *proposed_ts;  /* per client: highest timestamp in the log */
 	const uint8_t *batch_req[WIRE_MAX_BATCH];
 	uint32_t batch_len[WIRE_MAX_BATCH];
@@ -190,7 +182,6 @@ void vr_learn_commit(struct vr *p, uint64_t k, struct effects *out);
 void vr_send_prepare_ok(struct vr *p, struct effects *out);
 void vr_send_heartbeat(struct vr *p, struct effects *out);
 void vr_rebuild_proposed(struct vr *p);
-void vr_pend_prune(struct vr *p);
 
 /* vr_viewchange.c */
 void vr_start_view_change(struct vr *p, uint64_t view, struct effects *out);

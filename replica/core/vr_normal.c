@@ -15,54 +15,6 @@
 #include "crypto/crypto.h"
 #include "replica/core/vr.h"
 
-/* ---- waiting requests (the same FIFO PBFT keeps) ---- */
-
-static void pend_push(struct vr *p, const struct msg *m)
-{
-	uint32_t c = m->h.sender;
-	struct vr_pending *pe = &p->pend[c];
-	uint8_t *copy = vr_dup(m->raw, m->raw_len);
-	if (!copy)
-		return; /* dropped: the client retransmits */
-	if (!pe->queued) {
-		uint32_t tail = (p->pend_head + p->pend_count) % p->cfg.max_clients;
-		p->pend_fifo[tail] = c;
-		p->pend_count++;
-		pe->queued = true;
-	}
-	if (!pe->raw)
-		p->pend_live++;
-	free(pe->raw);
-	pe->raw = copy;
-	pe->len = (uint32_t)m->raw_len;
-	pe->ts = m->u.req.timestamp;
-}
-
-static void pend_withdraw(struct vr *p, uint32_t c)
-{
-	struct vr_pending *pe = &p->pend[c];
-	if (!pe->raw)
-		return;
-	free(pe->raw);
-	pe->raw = NULL;
-	p->pend_live--;
-}
-
-/* The client's requests up to ts executed: they no longer wait. */
-static void pend_done(struct vr *p, uint32_t c, uint64_t ts)
-{
-	if (c < p->cfg.max_clients && p->pend[c].raw && p->pend[c].ts <= ts)
-		pend_withdraw(p, c);
-}
-
-/* After a state transfer: drop what the installed state already executed. */
-void vr_pend_prune(struct vr *p)
-{
-	for (uint32_t c = 0; c < p->cfg.max_clients; c++)
-		if (p->pend[c].raw && exec_classify(&p->exec, c, p->pend[c].ts) != EXEC_NEW)
-			pend_withdraw(p, c);
-}
-
 static void send_reply(struct vr *p, uint32_t client, uint64_t ts, const uint8_t *result,
 		       uint32_t len, struct effects *out)
 {
@@ -95,11 +47,12 @@ void vr_on_request(struct vr *p, const struct msg *m, struct effects *out)
 	}
 	if (verdict != EXEC_NEW || ts <= p->proposed_ts[c])
 		return; /* stale, or already in the log */
-	if (p->pend[c].raw && p->pend[c].ts >= ts)
+	const struct waiting *w = waitq_get(&p->wq, c);
+	if (w && w->ts >= ts)
 		return; /* already waiting */
 	/* A backup keeps it too (without relaying: the client resends to all after a
 	 * timeout), so a backup that becomes primary serves it at once. */
-	pend_push(p, m);
+	waitq_push(&p->wq, m);
 	if (serving)
 		vr_try_propose(p, out);
 }
@@ -114,25 +67,23 @@ static uint16_t take_batch(struct vr *p, uint64_t room)
 	uint64_t bytes = 2;
 	if (room > VR_BATCH_BYTES)
 		room = VR_BATCH_BYTES;
-	while (p->pend_count > 0 && count < p->cfg.batch_max) {
-		uint32_t c = p->pend_fifo[p->pend_head];
-		struct vr_pending *pe = &p->pend[c];
-		if (pe->raw && exec_classify(&p->exec, c, pe->ts) == EXEC_NEW &&
-		    pe->ts > p->proposed_ts[c]) {
-			if (bytes + 4 + pe->len > room)
+	int64_t c;
+	while (count < p->cfg.batch_max && (c = waitq_head(&p->wq)) >= 0) {
+		const struct waiting *w = &p->wq.ent[c];
+		if (exec_classify(&p->exec, (uint32_t)c, w->ts) == EXEC_NEW &&
+		    w->ts > p->proposed_ts[c]) {
+			if (bytes + 4 + w->len > room)
 				break; /* the next batch takes it */
-			p->batch_req[count] = pe->raw;
-			p->batch_len[count] = pe->len;
-			p->batch_client[count] = c;
-			p->proposed_ts[c] = pe->ts;
-			bytes += 4 + pe->len;
+			p->batch_req[count] = w->raw;
+			p->batch_len[count] = w->len;
+			p->batch_client[count] = (uint32_t)c;
+			p->proposed_ts[c] = w->ts;
+			bytes += 4 + w->len;
 			count++;
 		} else {
-			pend_withdraw(p, c);
+			waitq_withdraw(&p->wq, (uint32_t)c);
 		}
-		p->pend_head = (p->pend_head + 1) % p->cfg.max_clients;
-		p->pend_count--;
-		pe->queued = false;
+		waitq_pop(&p->wq);
 	}
 	return count;
 }
@@ -156,7 +107,7 @@ static bool propose_one(struct vr *p, struct effects *out)
 	wire_finish(b, off);
 	uint32_t batch_len = (uint32_t)(b->len - batch_at);
 	for (uint16_t i = 0; i < count; i++)
-		pend_withdraw(p, p->batch_client[i]);
+		waitq_withdraw(&p->wq, p->batch_client[i]); /* copied into the batch */
 	vr_send(p, out, TO_OTHERS, off);
 	if (b->err)
 		return false;
@@ -174,7 +125,7 @@ void vr_try_propose(struct vr *p, struct effects *out)
 {
 	if (p->status != VR_NORMAL || !vr_is_primary(p) || vr_in_hole(p))
 		return;
-	while (p->pend_live > 0 && p->op - p->last_executed < VR_PIPELINE &&
+	while (p->wq.live > 0 && p->op - p->last_executed < VR_PIPELINE &&
 	       p->op + 1 - p->lo <= p->cfg.window && !out->arena.err)
 		if (!propose_one(p, out))
 			break;
@@ -346,7 +297,7 @@ void vr_execute_batch(struct vr *p, uint64_t op, uint64_t view, const uint8_t *b
 		if (wire_decode(b.req[i], b.req_len[i], p->cfg.cluster_id, &req) != WIRE_OK)
 			abort();
 		int verdict = exec_request(&p->exec, &req, &result, &rlen);
-		pend_done(p, req.h.sender, req.u.req.timestamp);
+		waitq_done(&p->wq, req.h.sender, req.u.req.timestamp);
 		if (verdict == EXEC_STALE)
 			continue; /* older than the client's last: never re-executed */
 		if (verdict == EXEC_NEW)

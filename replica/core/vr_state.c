@@ -162,7 +162,7 @@ static bool install_snapshot(struct vr *p, uint64_t seq, uint8_t *buf, uint64_t 
 	effects_persist(out, P_DEL_BELOW, VR_REC_SNAPSHOT, seq, NULL, 0);
 	effects_persist(out, P_DEL_BELOW, VR_REC_ENTRY, seq + 1, NULL, 0);
 	vr_log_forget_upto(p, seq);
-	vr_pend_prune(p);
+	waitq_prune(&p->wq, &p->exec);
 	return true;
 }
 
