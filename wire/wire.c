@@ -395,14 +395,8 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 	}
 }
 
-/* Header checks in the documented order; fills m->h. */
-static int decode_header(const uint8_t *buf, size_t len, uint32_t cluster_id,
-			 struct msg_hdr *h)
+int wire_read_header(const uint8_t *buf, uint32_t cluster_id, struct msg_hdr *h)
 {
-	if (len < WIRE_HDR_LEN)
-		return WIRE_E_SHORT;
-	if (len > WIRE_MAX_MSG)
-		return WIRE_E_TOOBIG;
 	if (get_u32(buf + WIRE_OFF_MAGIC) != WIRE_MAGIC)
 		return WIRE_E_MAGIC;
 	if (buf[WIRE_OFF_VERSION] != WIRE_VERSION)
@@ -423,6 +417,20 @@ static int decode_header(const uint8_t *buf, size_t len, uint32_t cluster_id,
 		return WIRE_E_BODY;
 	if (!auth_len_ok(h->auth_kind, h->auth_len))
 		return WIRE_E_AUTH;
+	return WIRE_OK;
+}
+
+/* Header checks in the documented order, then the lengths; fills m->h. */
+static int decode_header(const uint8_t *buf, size_t len, uint32_t cluster_id,
+			 struct msg_hdr *h)
+{
+	if (len < WIRE_HDR_LEN)
+		return WIRE_E_SHORT;
+	if (len > WIRE_MAX_MSG)
+		return WIRE_E_TOOBIG;
+	int rc = wire_read_header(buf, cluster_id, h);
+	if (rc != WIRE_OK)
+		return rc;
 	/* 40 + u32 + u16 cannot overflow 64 bits, whatever the header says. */
 	uint64_t claimed = (uint64_t)WIRE_HDR_LEN + h->body_len + h->auth_len;
 	if (claimed > len)

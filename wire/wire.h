@@ -288,6 +288,9 @@ struct msg {
  * with pointers into buf; returns WIRE_OK or a negative enum wire_err.  Embedded
  * requests of a PRE-PREPARE are decoded and checked too (type, cluster, bounds). */
 int wire_decode(const uint8_t *buf, size_t len, uint32_t cluster_id, struct msg *m);
+/* The checks that need only the 40 header bytes at buf (magic, version, cluster, known
+ * type, reserved bytes, auth kind/length); fills h.  Lengths are the caller's. */
+int wire_read_header(const uint8_t *buf, uint32_t cluster_id, struct msg_hdr *h);
 const char *wire_strerror(int err);
 const char *wire_type_name(int type);
 

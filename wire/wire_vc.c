@@ -59,30 +59,13 @@ int wire_decode_cpp(const uint8_t *p, size_t len, uint32_t cluster_id, struct co
 	if (len > WIRE_CPP_LEN_MIN + WIRE_MAX_REPLICAS * WIRE_MAC_LEN)
 		return WIRE_E_TOOBIG;
 	struct msg_hdr *h = &out->h;
-	if (get_u32(p + WIRE_OFF_MAGIC) != WIRE_MAGIC)
-		return WIRE_E_MAGIC;
-	if (p[WIRE_OFF_VERSION] != WIRE_VERSION)
-		return WIRE_E_VERSION;
-	h->type = p[WIRE_OFF_TYPE];
-	h->auth_kind = p[WIRE_OFF_AUTH_KIND];
-	h->cluster_id = get_u32(p + WIRE_OFF_CLUSTER);
-	h->sender = get_u32(p + WIRE_OFF_SENDER);
-	h->view = get_u64(p + WIRE_OFF_VIEW);
-	h->seq = get_u64(p + WIRE_OFF_SEQ);
-	h->body_len = get_u32(p + WIRE_OFF_BODY_LEN);
-	h->auth_len = get_u16(p + WIRE_OFF_AUTH_LEN);
-	if (h->cluster_id != cluster_id)
-		return WIRE_E_CLUSTER;
+	int rc = wire_read_header(p, cluster_id, h);
+	if (rc != WIRE_OK)
+		return rc;
 	if (h->type != MSG_PREPREPARE)
 		return WIRE_E_TYPE;
-	if (p[7] != 0 || get_u16(p + 38) != 0 || h->body_len > WIRE_MAX_MSG)
+	if (h->body_len > WIRE_MAX_MSG)
 		return WIRE_E_BODY;
-	int kind_ok = (h->auth_kind == AUTH_NONE && h->auth_len == 0) ||
-		      (h->auth_kind == AUTH_SIG && h->auth_len == WIRE_SIG_LEN) ||
-		      (h->auth_kind == AUTH_MAC && h->auth_len > 0 &&
-		       h->auth_len % WIRE_MAC_LEN == 0);
-	if (!kind_ok)
-		return WIRE_E_AUTH;
 	if (len != (size_t)WIRE_CPP_LEN_MIN + h->auth_len)
 		return len < (size_t)WIRE_CPP_LEN_MIN + h->auth_len ? WIRE_E_SHORT
 								     : WIRE_E_TRAILING;
