@@ -199,7 +199,7 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
 	size_t len = strlen(name);
 	const char *a = argv[*i];
 
-	if (strncmp(a, name, len) != 0)
+	if (a == NULL || strncmp(a, name, len) != 0)
 		return NULL;
 	if (a[len] == '=')
 		return a + len + 1;
@@ -509,9 +509,13 @@ static long replica_pid(const struct bench *b, uint32_t id, long status_pid)
 	snprintf(path, sizeof(path), "%s/run/replica-%u.pid", b->cfg->dir[0] ? b->cfg->dir : ".",
 		 id);
 	if ((f = fopen(path, "r")) != NULL) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
+		char text[32], *end;
+		size_t n = fread(text, 1, sizeof(text) - 1, f);
 		fclose(f);
+		text[n] = '\0';
+		pid = strtol(text, &end, 10);
+		if (end == text || (*end && *end != '\n'))
+			pid = 0;
 	}
 	if (pid <= 0)
 		pid = status_pid;
@@ -1023,10 +1027,10 @@ static int report(struct bench *b)
 
 static int loop(struct bench *b)
 {
-	size_t nfd = (size_t)b->o.clients * WIRE_MAX_REPLICAS;
+	size_t nc = b->o.clients ? b->o.clients : 1, nfd = nc * WIRE_MAX_REPLICAS;
 	struct pollfd *pfd = calloc(nfd, sizeof(*pfd));
 	uint32_t *owner = calloc(nfd, sizeof(*owner));
-	uint8_t *ready = calloc(b->o.clients, 1);
+	uint8_t *ready = calloc(nc, 1);
 	int rc = CLIENT_EXIT_FAILED;
 
 	if (pfd && owner && ready) {

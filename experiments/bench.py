@@ -151,12 +151,21 @@ def plan_optimizations():
     base = run_spec("pbft", auth="mac", clients=64)
     pair("batching", base, run_spec("pbft", auth="mac", batch=1, clients=64))
     pair("mac-authenticators", base, run_spec("pbft", auth="sig", clients=64))
-    for p in ("pbft", "vr", "single"):
-        b = run_spec(p, auth="mac", clients=64)
-        pair("coalescing-" + p, b, run_spec(p, auth="mac", clients=64,
-                                            env={"BYZLAB_COALESCE": "0"}))
+    # replica-to-replica bundles alone: clients on separate connections both times
+    # (plain replies to one shared connection overflow nng's per-pipe queue)
+    sep = ["--separate"]
+    pair("peer-bundles", run_spec("pbft", auth="mac", clients=64, bench_args=sep),
+         run_spec("pbft", auth="mac", clients=64, bench_args=sep,
+                  env={"BYZLAB_COALESCE": "0"}))
     pair("shared-client-connections", base,
-         run_spec("pbft", auth="mac", clients=64, bench_args=["--separate"]))
+         run_spec("pbft", auth="mac", clients=64, bench_args=sep))
+    pair("aio-receive", base, run_spec("pbft", auth="mac", clients=64,
+                                       env={"BYZLAB_RX_AIO": "0"}))
+    # everything in the transport at once, per protocol: what it does to the ratios
+    old = {"BYZLAB_COALESCE": "0", "BYZLAB_RX_AIO": "0"}
+    for p in ("pbft", "vr", "single"):
+        pair("transport-" + p, run_spec(p, auth="mac", clients=64),
+             run_spec(p, auth="mac", clients=64, env=old, bench_args=sep))
     full = run_spec("pbft", auth="mac", clients=64, sync="full")
     pair("group-commit", full, run_spec("pbft", auth="mac", clients=64, sync="full",
                                         env={"BYZLAB_GROUP_COMMIT": "0"}))

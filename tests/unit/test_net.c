@@ -105,8 +105,9 @@ static void test_bundle_malformed(void **state)
 	le32(buf + NET_BUNDLE_HDR, 1000);
 	assert_int_equal(walk(buf, len, got), 1);
 	/* trailing bytes after the last element */
+	static const uint8_t junk[4] = {'j', 'u', 'n', 'k'};
 	size_t l2 = bundle(buf, 2, el);
-	memcpy(buf + l2, "junk", 4);
+	memcpy(buf + l2, junk, sizeof(junk));
 	assert_int_equal(walk(buf, l2 + 4, got), 3);
 	assert_string_equal(got[2], "junk");
 	/* a header cut short */
