@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bzcluster as bz  # noqa: E402
 import test_pbft_basic as pb  # noqa: E402  (the same client checks as PBFT's)
 
-BASE_PORT = 17000
+BASE_PORT = 9100
 JUNK = os.path.join(bz.TESTBIN, "junk")
 
 
