@@ -98,8 +98,17 @@ def test_state_transfer_after_long_outage():
         c.up()  # restarts replica 3 from its (nearly empty) log
         # More checkpoints tell it how far behind it is; it fetches the state.
         c.bench(4, 2 * ci + 20, client_id=30)
-        st = bz.wait_until(lambda: c.checkpoint_agreement(None, 11 * ci), 60,
-                           "replica 3 to catch up by state transfer")
+        def caught_up():
+            # The stable checkpoint and its state digest, not last_executed: in an idle
+            # cluster a replica that caught up by state transfer waits at that
+            # checkpoint for the next one (docs/TESTING.md, "Known issues").
+            st = c.status()
+            if any(o.get("down") for o in st.values()):
+                return None
+            cps = {o["stable_checkpoint"] for o in st.values()}
+            digests = {o["state_digest"] for o in st.values()}
+            return st if len(cps) == 1 and min(cps) >= 11 * ci and len(digests) == 1 else None
+        st = bz.wait_until(caught_up, 60, "replica 3 to catch up by state transfer")
         bz.log("replica 3 caught up: last_executed %d, stable_checkpoint %d, digest %s"
                % (st[3]["last_executed"], st[3]["stable_checkpoint"], st[3]["state_digest"]))
         c.client("put", "x", "y", client_id=50).expect(0)
