@@ -194,21 +194,6 @@ static int usage(const char *fmt, const char *arg)
 	return CLIENT_EXIT_USAGE;
 }
 
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t len = strlen(name);
-	const char *a = argv[*i];
-
-	if (a == NULL || strncmp(a, name, len) != 0)
-		return NULL;
-	if (a[len] == '=')
-		return a + len + 1;
-	if (a[len] != '\0')
-		return NULL;
-	if (*i + 1 >= argc)
-		return "";
-	return argv[++*i];
-}
 
 /* A non-negative decimal number (digits, optional fraction) <= max. */
 static int parse_double(const char *s, double max, double *out)
@@ -256,36 +241,36 @@ static int parse_opt(struct bench_opts *o, int argc, char **argv, int *i)
 		o->separate = 1;
 	else if (!strcmp(a, "--quiet"))
 		o->quiet = 1;
-	else if ((v = opt_value(argc, argv, i, "--clients")) != NULL) {
+	else if ((v = client_opt_value(argc, argv, i, "--clients")) != NULL) {
 		if (client_parse_u32(v, 1, BENCH_MAX_CLIENTS, &o->clients))
 			return usage("--clients: '%s' is not 1..1024", v);
-	} else if ((v = opt_value(argc, argv, i, "--ops")) != NULL) {
+	} else if ((v = client_opt_value(argc, argv, i, "--ops")) != NULL) {
 		if (client_parse_u32(v, 1, BENCH_MAX_OPS, &o->ops))
 			return usage("--ops: '%s' is not 1..100000000", v);
 		o->ops_set = 1;
-	} else if ((v = opt_value(argc, argv, i, "--payload")) != NULL) {
+	} else if ((v = client_opt_value(argc, argv, i, "--payload")) != NULL) {
 		if (client_parse_u32(v, 0, WIRE_MAX_OP - 64, &o->payload))
 			return usage("--payload: '%s' is not 0..8128 bytes", v);
-	} else if ((v = opt_value(argc, argv, i, "--seconds")) != NULL) {
+	} else if ((v = client_opt_value(argc, argv, i, "--seconds")) != NULL) {
 		if (parse_double(v, BENCH_MAX_SECONDS, &o->seconds) || o->seconds <= 0)
 			return usage("--seconds: '%s' is not a duration in seconds", v);
-	} else if ((v = opt_value(argc, argv, i, "--warmup")) != NULL) {
+	} else if ((v = client_opt_value(argc, argv, i, "--warmup")) != NULL) {
 		if (parse_double(v, BENCH_MAX_SECONDS, &o->warmup))
 			return usage("--warmup: '%s' is not a duration in seconds", v);
-	} else if ((v = opt_value(argc, argv, i, "--rate")) != NULL) {
+	} else if ((v = client_opt_value(argc, argv, i, "--rate")) != NULL) {
 		if (parse_double(v, 10000000, &o->rate))
 			return usage("--rate: '%s' is not 0..10000000 ops/s", v);
-	} else if ((v = opt_value(argc, argv, i, "--mix")) != NULL) {
+	} else if ((v = client_opt_value(argc, argv, i, "--mix")) != NULL) {
 		if (parse_mix(v, &o->read_pct))
 			return usage("--mix: '%s' is not READS:WRITES or a percentage of reads", v);
 		o->mix = 1;
-	} else if ((v = opt_value(argc, argv, i, "--keys")) != NULL) {
+	} else if ((v = client_opt_value(argc, argv, i, "--keys")) != NULL) {
 		if (client_parse_u32(v, 1, 100000000, &o->keys))
 			return usage("--keys: '%s' is not 1..100000000", v);
-	} else if ((v = opt_value(argc, argv, i, "--interval")) != NULL) {
+	} else if ((v = client_opt_value(argc, argv, i, "--interval")) != NULL) {
 		if (client_parse_u32(v, 10, 60000, &o->interval_ms))
 			return usage("--interval: '%s' is not 10..60000 ms", v);
-	} else if ((v = opt_value(argc, argv, i, "--history")) != NULL) {
+	} else if ((v = client_opt_value(argc, argv, i, "--history")) != NULL) {
 		if (!*v)
 			return usage("%s: missing file", "--history");
 		o->history = v;

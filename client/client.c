@@ -1215,3 +1215,21 @@ int client_status(const struct config *c, uint32_t timeout_ms, FILE *out)
 	fflush(out);
 	return rc ? CLIENT_EXIT_FAILED : CLIENT_EXIT_OK;
 }
+
+/* The value of option argv[*i] ("--opt VALUE" or "--opt=VALUE"), or NULL.  A
+ * missing value is "" (the caller reports it). */
+const char *client_opt_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t len = strlen(name);
+	const char *a = argv[*i];
+
+	if (a == NULL || strncmp(a, name, len) != 0)
+		return NULL;
+	if (a[len] == '=')
+		return a + len + 1;
+	if (a[len] != '\0')
+		return NULL;
+	if (*i + 1 >= argc)
+		return "";
+	return argv[++*i];
+}

@@ -205,4 +205,8 @@ const struct client_group_stats *client_group_get_stats(const struct client_grou
  * or 1 only if nng itself fails. */
 int client_status(const struct config *c, uint32_t timeout_ms, FILE *out);
 
+/* A command-line option's value, shared by the CLI and bench: "--opt V" or
+ * "--opt=V"; NULL if argv[*i] is another option, "" if the value is missing. */
+const char *client_opt_value(int argc, char **argv, int *i, const char *name);
+
 #endif

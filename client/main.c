@@ -93,35 +93,19 @@ static int usage_error(const char *fmt, const char *arg)
 	return CLIENT_EXIT_USAGE;
 }
 
-/* The value of option argv[*i] ("--opt VALUE" or "--opt=VALUE"), or NULL. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t len = strlen(name);
-	const char *a = argv[*i];
-
-	if (a == NULL || strncmp(a, name, len) != 0)
-		return NULL;
-	if (a[len] == '=')
-		return a + len + 1;
-	if (a[len] != '\0')
-		return NULL;
-	if (*i + 1 >= argc)
-		return "";
-	return argv[++*i];
-}
 
 static int parse_global(struct cli *c, int argc, char **argv, int *i)
 {
 	const char *v;
 
-	if ((v = opt_value(argc, argv, i, "--config")) != NULL) {
+	if ((v = client_opt_value(argc, argv, i, "--config")) != NULL) {
 		c->config = v;
 		return *v ? 0 : usage_error("%s: missing file", "--config");
 	}
-	if ((v = opt_value(argc, argv, i, "--client-id")) != NULL)
+	if ((v = client_opt_value(argc, argv, i, "--client-id")) != NULL)
 		return client_parse_u32(v, 0, WIRE_MAX_CLIENTS - 1, &c->client_id) == 0
 		       ? 0 : usage_error("--client-id: '%s' is not a client id", v);
-	if ((v = opt_value(argc, argv, i, "--timeout")) != NULL) {
+	if ((v = client_opt_value(argc, argv, i, "--timeout")) != NULL) {
 		c->timeout_set = 1;
 		return client_parse_u32(v, 1, 3600000, &c->timeout_ms) == 0
 		       ? 0 : usage_error("--timeout: '%s' is not 1..3600000 ms", v);
