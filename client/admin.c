@@ -25,8 +25,8 @@ static nng_msg *ask(const char *addr, const struct buf *req, uint32_t timeout_ms
 	return answer;
 }
 
-int client_admin_faults(const struct config *c, uint32_t id, const char *spec,
-			uint32_t timeout_ms, FILE *out, FILE *err)
+int client_admin_faults(const struct config *c, uint32_t id, const char *spec, uint32_t timeout_ms,
+			FILE *out, FILE *err)
 {
 	if (id >= c->n) {
 		fprintf(err, "byzlab-client: faults: no replica %u in %s (0..%u)\n", id, c->path,
@@ -45,8 +45,9 @@ int client_admin_faults(const struct config *c, uint32_t id, const char *spec,
 	nng_msg *answer = req.err ? NULL : ask(c->replica[id].admin, &req, timeout_ms);
 	buf_free(&req);
 	struct msg m;
-	if (!answer || wire_decode(nng_msg_body(answer), nng_msg_len(answer), c->cluster_id,
-				   &m) != WIRE_OK || m.h.type != MSG_STATUS_RESP) {
+	if (!answer ||
+	    wire_decode(nng_msg_body(answer), nng_msg_len(answer), c->cluster_id, &m) != WIRE_OK ||
+	    m.h.type != MSG_STATUS_RESP) {
 		fprintf(err, "byzlab-client: faults: replica %u (%s) gave no answer within %u ms\n",
 			id, c->replica[id].admin, timeout_ms);
 		if (answer)

@@ -13,7 +13,7 @@
 /* Send SPEC ("k=v;k=v", or "none") to replica id's admin address and print its
  * answer (its status line, which shows the faults now in force) to out.  Returns an
  * exit code: 0 set, 1 refused (the replica's reason on err) or no answer, 2 usage. */
-int client_admin_faults(const struct config *c, uint32_t id, const char *spec,
-			uint32_t timeout_ms, FILE *out, FILE *err);
+int client_admin_faults(const struct config *c, uint32_t id, const char *spec, uint32_t timeout_ms,
+			FILE *out, FILE *err);
 
 #endif

@@ -20,7 +20,7 @@
 #define BENCH_MAX_SECONDS 86400.0
 #define BENCH_VERIFY_KEYS 8
 #define BENCH_MISMATCH_PRINT 20
-#define BENCH_SERIES_MAX 1000000        /* intervals kept in the time series */
+#define BENCH_SERIES_MAX 1000000 /* intervals kept in the time series */
 #define BENCH_STATUS_TIMEOUT_MS 2000
 
 /* ================================================================ histogram */
@@ -35,8 +35,8 @@ size_t bench_hist_index(uint64_t v)
 	if (v < BENCH_HIST_SUB)
 		return (size_t)v;
 	unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-	unsigned shift = msb - (BENCH_HIST_SUB_BITS - 1);      /* >= 1 */
-	uint64_t top = v >> shift;                              /* HALF .. SUB-1 */
+	unsigned shift = msb - (BENCH_HIST_SUB_BITS - 1); /* >= 1 */
+	uint64_t top = v >> shift;                        /* HALF .. SUB-1 */
 	return BENCH_HIST_SUB + (size_t)(shift - 1) * BENCH_HIST_HALF +
 	       (size_t)(top - BENCH_HIST_HALF);
 }
@@ -194,7 +194,6 @@ static int usage(const char *fmt, const char *arg)
 	return CLIENT_EXIT_USAGE;
 }
 
-
 /* A non-negative decimal number (digits, optional fraction) <= max. */
 static int parse_double(const char *s, double max, double *out)
 {
@@ -295,7 +294,7 @@ static int parse_opts(struct bench_opts *o, int argc, char **argv)
 	if (o->verify && o->mix)
 		return usage("%s", "--verify and --mix exclude each other");
 	if (o->seconds > 0 && !o->ops_set)
-		o->ops = 0;     /* time only */
+		o->ops = 0; /* time only */
 	return 0;
 }
 
@@ -306,11 +305,11 @@ enum phase { PH_WARMUP, PH_MEASURE, PH_DONE };
 struct bclient {
 	struct bz_client *cl;
 	uint32_t id;
-	uint32_t next;          /* operation counter of this client */
+	uint32_t next; /* operation counter of this client */
 	int busy;
-	uint64_t t_start;       /* intended start (open loop) or submit time, us */
-	int prev_put_failed;    /* verify: the put before this get timed out */
-	uint8_t kind;           /* 'N', 'P', 'G' of the pending op */
+	uint64_t t_start;    /* intended start (open loop) or submit time, us */
+	int prev_put_failed; /* verify: the put before this get timed out */
+	uint8_t kind;        /* 'N', 'P', 'G' of the pending op */
 	uint32_t key;
 };
 
@@ -327,17 +326,17 @@ struct bench {
 	const struct config *cfg;
 	struct client_group *grp;
 	struct bclient *c;
-	uint32_t *idle;         /* open loop: stack of idle clients */
+	uint32_t *idle; /* open loop: stack of idle clients */
 	uint32_t n_idle;
 	struct bench_hist hist;
 	enum phase phase;
 	uint64_t t0, t_measure, t_end, t_progress;
-	uint64_t issued;        /* measured ops handed out (count mode) */
+	uint64_t issued; /* measured ops handed out (count mode) */
 	uint64_t ops, errors, mismatches, bad_results, reads, writes;
-	uint64_t done_all, done_progress;      /* completions incl. warm-up (progress) */
-	uint64_t arrivals;      /* open loop: arrivals handed out since t_measure... */
+	uint64_t done_all, done_progress; /* completions incl. warm-up (progress) */
+	uint64_t arrivals;                /* open loop: arrivals handed out since t_measure... */
 	uint64_t backlog_max;
-	uint64_t *series;       /* completions per interval since t0 */
+	uint64_t *series; /* completions per interval since t0 */
 	size_t n_series, cap_series;
 	struct cost_snap cs0, cs1;
 	int cost_ok;
@@ -418,8 +417,7 @@ static void mismatch(struct bench *b, const struct bclient *bc, const char *what
 		len > 1 ? (const char *)res + 1 : "");
 }
 
-static void check_verify(struct bench *b, const struct bclient *bc, const uint8_t *res,
-			 size_t len)
+static void check_verify(struct bench *b, const struct bclient *bc, const uint8_t *res, size_t len)
 {
 	char val[32], what[48];
 	size_t vlen;
@@ -439,8 +437,7 @@ static void check_verify(struct bench *b, const struct bclient *bc, const uint8_
 	}
 }
 
-static void check_result(struct bench *b, const struct bclient *bc, const uint8_t *res,
-			 size_t len)
+static void check_result(struct bench *b, const struct bclient *bc, const uint8_t *res, size_t len)
 {
 	if (b->o.verify) {
 		check_verify(b, bc, res, len);
@@ -458,7 +455,9 @@ static void history(struct bench *b, const struct bclient *bc, int done, uint64_
 	if (!b->hist_f)
 		return;
 	fprintf(b->hist_f, "{\"client\":%u,\"op\":\"%s\"", bc->id,
-		bc->kind == 'P' ? "put" : bc->kind == 'G' ? "get" : "null");
+		bc->kind == 'P'   ? "put"
+		: bc->kind == 'G' ? "get"
+				  : "null");
 	if (bc->kind != 'N' && !b->o.verify)
 		fprintf(b->hist_f, ",\"key\":\"k%u\"", bc->key);
 	if (bc->kind == 'P' && !b->o.verify) {
@@ -472,7 +471,8 @@ static void history(struct bench *b, const struct bclient *bc, int done, uint64_
 		if (bc->kind == 'G' && res[0] == KV_OK) {
 			fputs(",\"result\":\"", b->hist_f);
 			for (size_t i = 1; i < len; i++) /* our own values: printable */
-				fputc(isprint(res[i]) && res[i] != '"' && res[i] != '\\' ? res[i] : '?',
+				fputc(isprint(res[i]) && res[i] != '"' && res[i] != '\\' ? res[i]
+											 : '?',
 				      b->hist_f);
 			fputc('"', b->hist_f);
 		}
@@ -607,7 +607,8 @@ static void print_cost(struct bench *b)
 			cpu++;
 		}
 	}
-	uint64_t cmsgs = y->client_msgs - x->client_msgs, cbytes = y->client_bytes - x->client_bytes;
+	uint64_t cmsgs = y->client_msgs - x->client_msgs,
+		 cbytes = y->client_bytes - x->client_bytes;
 	printf(",\"replicas_measured\":%u", up);
 	printf(",\"msgs_per_op\":%.3f,\"bytes_per_op\":%.1f", (double)(msgs + cmsgs) / ops,
 	       (double)(bytes + cbytes) / ops);
@@ -675,7 +676,8 @@ static void issue(struct bench *b, struct bclient *bc, uint64_t t_intended, uint
 	while (may_issue(b)) {
 		if (b->phase == PH_MEASURE)
 			b->issued++;
-		if (build_op(b, bc) == 0 && client_submit(bc->cl, b->op.p, b->op.len, 0, now) == 0) {
+		if (build_op(b, bc) == 0 &&
+		    client_submit(bc->cl, b->op.p, b->op.len, 0, now) == 0) {
 			bc->t_start = t_intended;
 			bc->busy = 1;
 			return;
@@ -742,7 +744,8 @@ static void progress(struct bench *b, uint64_t now)
 	uint64_t done = b->done_all - b->done_progress;
 
 	if (!b->o.quiet) {
-		fprintf(stderr, "bench: %5.1fs %s: %" PRIu64 " ops, %.0f ops/s, p50 %" PRIu64
+		fprintf(stderr,
+			"bench: %5.1fs %s: %" PRIu64 " ops, %.0f ops/s, p50 %" PRIu64
 			" us, p99 %" PRIu64 " us, %" PRIu64 " errors\n",
 			t, b->phase == PH_WARMUP ? "warm-up" : "measure", b->ops,
 			dt > 0 ? (double)done / dt : 0, bench_hist_pct(&b->hist, 50),
@@ -910,7 +913,8 @@ static int bench_open(struct bench *b, uint32_t first_id, uint32_t timeout_ms)
 	char err[512];
 
 	if ((uint64_t)first_id + b->o.clients > b->cfg->clients) {
-		fprintf(stderr, "byzlab-client: bench: client ids %u..%u exceed clients = %u in %s\n",
+		fprintf(stderr,
+			"byzlab-client: bench: client ids %u..%u exceed clients = %u in %s\n",
 			first_id, first_id + b->o.clients - 1, b->cfg->clients, b->cfg->path);
 		return CLIENT_EXIT_USAGE;
 	}
@@ -920,9 +924,8 @@ static int bench_open(struct bench *b, uint32_t first_id, uint32_t timeout_ms)
 		fprintf(stderr, "byzlab-client: out of memory\n");
 		return CLIENT_EXIT_FAILED;
 	}
-	if (!b->o.separate &&
-	    client_group_open(b->cfg, first_id, b->o.clients, timeout_ms, &b->grp, err,
-			      sizeof(err)) != 0) {
+	if (!b->o.separate && client_group_open(b->cfg, first_id, b->o.clients, timeout_ms, &b->grp,
+						err, sizeof(err)) != 0) {
 		fprintf(stderr, "byzlab-client: %s\n", err);
 		return CLIENT_EXIT_USAGE;
 	}
@@ -990,7 +993,10 @@ static int report(struct bench *b)
 	if (open_loop(b))
 		printf(",\"backlog_max\":%" PRIu64, b->backlog_max);
 	printf(",\"workload\":\"%s\",\"shared_connections\":%s",
-	       b->o.verify ? "verify" : b->o.mix ? "mix" : "null", b->grp ? "true" : "false");
+	       b->o.verify ? "verify"
+	       : b->o.mix  ? "mix"
+			   : "null",
+	       b->grp ? "true" : "false");
 	if (b->o.mix)
 		printf(",\"read_pct\":%u,\"keys\":%u", b->o.read_pct, b->o.keys);
 	if (b->o.cost && b->cost_ok)

@@ -25,8 +25,8 @@
 /* ---- the latency histogram (pure) ---- */
 
 #define BENCH_HIST_SUB_BITS 7
-#define BENCH_HIST_SUB (1u << BENCH_HIST_SUB_BITS)      /* exact values below this */
-#define BENCH_HIST_HALF (BENCH_HIST_SUB / 2)             /* sub-buckets per octave */
+#define BENCH_HIST_SUB (1u << BENCH_HIST_SUB_BITS) /* exact values below this */
+#define BENCH_HIST_HALF (BENCH_HIST_SUB / 2)       /* sub-buckets per octave */
 #define BENCH_HIST_BUCKETS (BENCH_HIST_SUB + (64 - BENCH_HIST_SUB_BITS) * BENCH_HIST_HALF)
 
 struct bench_hist {
@@ -37,8 +37,8 @@ struct bench_hist {
 void bench_hist_reset(struct bench_hist *h);
 void bench_hist_add(struct bench_hist *h, uint64_t v);
 size_t bench_hist_index(uint64_t v);
-uint64_t bench_hist_low(size_t i);      /* smallest value of bucket i */
-uint64_t bench_hist_high(size_t i);     /* largest value of bucket i */
+uint64_t bench_hist_low(size_t i);  /* smallest value of bucket i */
+uint64_t bench_hist_high(size_t i); /* largest value of bucket i */
 /* Nearest-rank percentile p (0 < p <= 100): the largest value of the bucket holding
  * that rank, but never more than the maximum seen.  0 if empty. */
 uint64_t bench_hist_pct(const struct bench_hist *h, double p);
@@ -49,9 +49,9 @@ struct bench_rstat {
 	uint32_t id;
 	int up;
 	uint64_t msgs_sent, bytes_sent, sigs_made, sigs_verified, macs_made, macs_verified;
-	uint64_t frames_sent;   /* nng messages (bundles count once) */
+	uint64_t frames_sent; /* nng messages (bundles count once) */
 	uint64_t requests_executed, last_executed, stable_checkpoint, view;
-	long pid;               /* from the status document (0: none) */
+	long pid; /* from the status document (0: none) */
 	char digest[2 * 32 + 1];
 };
 

@@ -29,8 +29,8 @@
 
 #define CLIENT_RECVMAXSZ (WIRE_MAX_MSG + 4096)
 #define CLIENT_SENDBUF_MSGS 64
-#define CLIENT_DRAIN_MAX 256            /* messages taken from one socket per call */
-#define CLIENT_GROUP_RING 256           /* frames a group holds per replica, unread */
+#define CLIENT_DRAIN_MAX 256  /* messages taken from one socket per call */
+#define CLIENT_GROUP_RING 256 /* frames a group holds per replica, unread */
 #define CLIENT_RECONN_MIN_MS 20
 #define CLIENT_RECONN_MAX_MS 500
 /* Timestamps at or above this in a state file are treated as corrupt: t + 1 and
@@ -341,27 +341,16 @@ static int print_failure(const uint8_t *res, size_t len, FILE *err)
 		return CLIENT_EXIT_FAILED;
 	}
 	switch (res[0]) {
-	case KV_NOT_FOUND:
-		fprintf(err, "NOT_FOUND\n");
-		break;
-	case KV_BAD_OP:
-		fprintf(err, "error: replicas rejected the operation (BAD_OP)\n");
-		break;
-	case KV_FULL:
-		fprintf(err, "error: the store is full (FULL)\n");
-		break;
-	case KV_OK:
-		fprintf(err, "error: malformed result (%zu bytes)\n", len);
-		break;
-	default:
-		fprintf(err, "error: unexpected result status %u\n", res[0]);
-		break;
+	case KV_NOT_FOUND: fprintf(err, "NOT_FOUND\n"); break;
+	case KV_BAD_OP: fprintf(err, "error: replicas rejected the operation (BAD_OP)\n"); break;
+	case KV_FULL: fprintf(err, "error: the store is full (FULL)\n"); break;
+	case KV_OK: fprintf(err, "error: malformed result (%zu bytes)\n", len); break;
+	default: fprintf(err, "error: unexpected result status %u\n", res[0]); break;
 	}
 	return CLIENT_EXIT_FAILED;
 }
 
-int client_print_result(enum client_cmd cmd, const uint8_t *res, size_t len, FILE *out,
-			FILE *err)
+int client_print_result(enum client_cmd cmd, const uint8_t *res, size_t len, FILE *out, FILE *err)
 {
 	int st = len ? res[0] : -1;
 
@@ -400,12 +389,12 @@ struct client_conn {
 	nng_socket sock;
 	int fd;
 	int open;
-	atomic_uint pipes;      /* pipes seen so far (set from nng's threads) */
-	atomic_int rehello;     /* a reconnect happened: send HELLO again */
+	atomic_uint pipes;  /* pipes seen so far (set from nng's threads) */
+	atomic_int rehello; /* a reconnect happened: send HELLO again */
 };
 
 struct bz_client {
-	struct client_group *grp;       /* shared connections, or NULL: our own */
+	struct client_group *grp; /* shared connections, or NULL: our own */
 	uint32_t id, n, f, cluster;
 	enum protocol proto;
 	uint32_t timeout_ms;
@@ -413,8 +402,8 @@ struct bz_client {
 	struct client_conn conn[WIRE_MAX_REPLICAS];
 	struct client_ts ts;
 	struct client_quorum q;
-	struct buf req;         /* the sealed pending request */
-	struct buf hello;       /* the sealed HELLO */
+	struct buf req;   /* the sealed pending request */
+	struct buf hello; /* the sealed HELLO */
 	struct buf result;
 	int state;
 	uint8_t flags;
@@ -444,7 +433,7 @@ struct client_group {
 	struct client_conn conn[WIRE_MAX_REPLICAS];
 	struct buf q[WIRE_MAX_REPLICAS];
 	uint32_t qn[WIRE_MAX_REPLICAS];
-	struct net_rxq *rq[WIRE_MAX_REPLICAS];  /* receiving (replica/net.h) */
+	struct net_rxq *rq[WIRE_MAX_REPLICAS]; /* receiving (replica/net.h) */
 	struct bz_client **m;
 	struct client_group_stats st;
 };
@@ -495,8 +484,8 @@ static void send_rehellos(struct bz_client *cl)
 }
 
 /* recvfd: fetch NNG_OPT_RECVFD (a group receives through a net_rxq instead). */
-static int conn_open(struct client_conn *c, uint32_t i, const char *addr, int recvfd,
-		     char *err, size_t errlen)
+static int conn_open(struct client_conn *c, uint32_t i, const char *addr, int recvfd, char *err,
+		     size_t errlen)
 {
 	int rv;
 
@@ -565,9 +554,9 @@ static int make_hello(struct bz_client *cl, char *err, size_t errlen)
 
 /* A client; grp: its messages go through the group's shared connections (no
  * sockets of its own), else it opens one socket per replica. */
-static int client_open_member(const struct config *c, uint32_t client_id,
-			      uint32_t timeout_ms, struct client_group *grp,
-			      struct bz_client **out, char *err, size_t errlen)
+static int client_open_member(const struct config *c, uint32_t client_id, uint32_t timeout_ms,
+			      struct client_group *grp, struct bz_client **out, char *err,
+			      size_t errlen)
 {
 	struct bz_client *cl;
 	char dir[CONFIG_PATH_MAX];
@@ -592,8 +581,8 @@ static int client_open_member(const struct config *c, uint32_t client_id,
 	for (i = 0; i < cl->n && !grp; i++)
 		if (conn_open(&cl->conn[i], i, c->replica[i].client, 1, err, errlen) != 0)
 			goto fail;
-	client_ts_open(&cl->ts, client_state_dir(c, dir, sizeof(dir)) == 0 ? dir : NULL,
-		       client_id, 0);
+	client_ts_open(&cl->ts, client_state_dir(c, dir, sizeof(dir)) == 0 ? dir : NULL, client_id,
+		       0);
 	send_all(cl, &cl->hello); /* queued until each connection is up */
 	*out = cl;
 	return 0;
@@ -706,8 +695,8 @@ static void handle_reply(struct bz_client *cl, const struct msg *mp)
 		cl->stats.bad++;
 		return;
 	}
-	r = client_quorum_add(&cl->q, m.h.sender, m.h.view, m.u.rep.client,
-			      m.u.rep.timestamp, m.u.rep.result, m.u.rep.result_len);
+	r = client_quorum_add(&cl->q, m.h.sender, m.h.view, m.u.rep.client, m.u.rep.timestamp,
+			      m.u.rep.result, m.u.rep.result_len);
 	if (r < 0) {
 		cl->stats.stale++; /* e.g. vr: not the primary of its view */
 		return;
@@ -894,7 +883,7 @@ static void group_flush_one(struct client_group *g, uint32_t i)
 
 	if (g->qn[i] == 0)
 		return;
-	if (g->qn[i] == 1) {            /* alone: plain */
+	if (g->qn[i] == 1) { /* alone: plain */
 		p += NET_BUNDLE_HDR + 4;
 		len -= NET_BUNDLE_HDR + 4;
 	} else {
@@ -922,8 +911,7 @@ static void group_queue(struct client_group *g, uint32_t i, const uint8_t *p, si
 {
 	struct buf *q = &g->q[i];
 
-	if (g->qn[i] > 0 &&
-	    (g->qn[i] >= NET_BUNDLE_MAX || q->len + 4 + len > NET_BUNDLE_BYTES))
+	if (g->qn[i] > 0 && (g->qn[i] >= NET_BUNDLE_MAX || q->len + 4 + len > NET_BUNDLE_BYTES))
 		group_flush_one(g, i);
 	if (g->qn[i] == 0) {
 		buf_put_u32(q, NET_BUNDLE_MAGIC);
@@ -1084,7 +1072,7 @@ const struct client_group_stats *client_group_get_stats(const struct client_grou
 struct status_run {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	uint32_t pending;       /* slots whose chain has not finished */
+	uint32_t pending; /* slots whose chain has not finished */
 	uint64_t deadline_us;
 };
 
@@ -1163,8 +1151,8 @@ static void status_print(FILE *out, uint32_t id, nng_msg *answer, uint32_t clust
 	struct msg m;
 	uint32_t i;
 
-	if (answer == NULL || wire_decode(nng_msg_body(answer), nng_msg_len(answer), cluster,
-					  &m) != WIRE_OK ||
+	if (answer == NULL ||
+	    wire_decode(nng_msg_body(answer), nng_msg_len(answer), cluster, &m) != WIRE_OK ||
 	    m.h.type != MSG_STATUS_RESP || m.u.text.len == 0) {
 		fprintf(out, "{\"id\":%u,\"down\":true%s}\n", id,
 			answer ? ",\"error\":\"bad status response\"" : "");
@@ -1181,8 +1169,9 @@ static void status_print(FILE *out, uint32_t id, nng_msg *answer, uint32_t clust
 int client_status(const struct config *c, uint32_t timeout_ms, FILE *out)
 {
 	struct status_slot s[WIRE_MAX_REPLICAS];
-	struct status_run run = { .mu = PTHREAD_MUTEX_INITIALIZER,
-				  .cv = PTHREAD_COND_INITIALIZER, .pending = 0 };
+	struct status_run run = {.mu = PTHREAD_MUTEX_INITIALIZER,
+				 .cv = PTHREAD_COND_INITIALIZER,
+				 .pending = 0};
 	struct buf req;
 	uint32_t i, n = c->n > WIRE_MAX_REPLICAS ? WIRE_MAX_REPLICAS : c->n;
 	int rc = 0;

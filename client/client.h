@@ -36,10 +36,10 @@
 #include "config/config.h"
 #include "wire/wire.h"
 
-#define CLIENT_RTO_MS 300               /* first retransmit interval, then doubling */
+#define CLIENT_RTO_MS 300 /* first retransmit interval, then doubling */
 #define CLIENT_DEFAULT_TIMEOUT_MS 5000
-#define CLIENT_STATUS_TIMEOUT_MS 1000   /* status default: down replicas answer nothing */
-#define CLIENT_POLL_CAP_MS 50           /* wake at least this often (re-HELLO after reconnect) */
+#define CLIENT_STATUS_TIMEOUT_MS 1000 /* status default: down replicas answer nothing */
+#define CLIENT_POLL_CAP_MS 50         /* wake at least this often (re-HELLO after reconnect) */
 
 /* Exit codes of every program (product contract). */
 enum client_exit {
@@ -58,14 +58,14 @@ int client_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 struct client_quorum {
 	enum protocol proto;
 	uint32_t n, f;
-	uint32_t need;                  /* matching replies required (pbft) */
+	uint32_t need; /* matching replies required (pbft) */
 	uint32_t client;
 	uint64_t timestamp;
 	uint8_t have[WIRE_MAX_REPLICAS];
 	uint64_t view[WIRE_MAX_REPLICAS];
 	struct buf res[WIRE_MAX_REPLICAS];
-	int done;                       /* 1 once a result is accepted */
-	uint32_t winner;                /* slot of the accepted result */
+	int done;        /* 1 once a result is accepted */
+	uint32_t winner; /* slot of the accepted result */
 };
 void client_quorum_init(struct client_quorum *q);
 void client_quorum_free(struct client_quorum *q);
@@ -91,9 +91,9 @@ uint64_t client_quorum_view(const struct client_quorum *q);
  * lease_us > 0 persists "used up to t + lease_us" and then hands out timestamps up to
  * that without touching the file again (bench: no file I/O per operation). */
 struct client_ts {
-	char path[CONFIG_PATH_MAX + 64];  /* empty: clock only (directory unusable) */
-	uint64_t last;                    /* last timestamp handed out */
-	uint64_t reserved;                /* persisted bound: we may use up to this */
+	char path[CONFIG_PATH_MAX + 64]; /* empty: clock only (directory unusable) */
+	uint64_t last;                   /* last timestamp handed out */
+	uint64_t reserved;               /* persisted bound: we may use up to this */
 	uint64_t lease_us;
 };
 /* The state directory: $BYZLAB_CLIENT_STATE if set, else <config dir>/clientstate.
@@ -110,28 +110,27 @@ uint64_t client_ts_next(struct client_ts *t, uint64_t now_realtime_us);
  * and 1; cas "OK", or "CAS_FAILED current=<value>" on err and 1; KV_BAD_OP / KV_FULL /
  * malformed results: a message on err and 1. */
 enum client_cmd { CLIENT_CMD_PUT, CLIENT_CMD_GET, CLIENT_CMD_DEL, CLIENT_CMD_CAS };
-int client_print_result(enum client_cmd cmd, const uint8_t *res, size_t len, FILE *out,
-			FILE *err);
+int client_print_result(enum client_cmd cmd, const uint8_t *res, size_t len, FILE *out, FILE *err);
 
 /* Nearest-rank percentile (p in 0..100) of sorted v[0..n); 0 if n == 0. */
 uint64_t client_percentile(const uint32_t *sorted, size_t n, unsigned p);
 
-uint64_t client_mono_us(void);          /* CLOCK_MONOTONIC */
-uint64_t client_realtime_us(void);      /* CLOCK_REALTIME */
+uint64_t client_mono_us(void);     /* CLOCK_MONOTONIC */
+uint64_t client_realtime_us(void); /* CLOCK_REALTIME */
 
 /* ---- the client ---- */
 
 enum client_state { CLIENT_IDLE = 0, CLIENT_PENDING = 1, CLIENT_DONE = 2, CLIENT_TIMEOUT = 3 };
 
 struct client_stats {
-	uint64_t requests;      /* submitted */
-	uint64_t sends;         /* messages handed to nng (requests, retransmits, HELLOs) */
-	uint64_t bytes_sent;    /* their bytes */
-	uint64_t send_drops;    /* nng refused (queue full) */
-	uint64_t retransmits;   /* rounds of "send to all" */
-	uint64_t replies;       /* authentic replies counted for a pending request */
-	uint64_t stale;         /* replies for another timestamp or when idle */
-	uint64_t bad;           /* garbage: undecodable, wrong type, bad auth */
+	uint64_t requests;    /* submitted */
+	uint64_t sends;       /* messages handed to nng (requests, retransmits, HELLOs) */
+	uint64_t bytes_sent;  /* their bytes */
+	uint64_t send_drops;  /* nng refused (queue full) */
+	uint64_t retransmits; /* rounds of "send to all" */
+	uint64_t replies;     /* authentic replies counted for a pending request */
+	uint64_t stale;       /* replies for another timestamp or when idle */
+	uint64_t bad;         /* garbage: undecodable, wrong type, bad auth */
 	uint64_t timeouts;
 };
 
@@ -167,7 +166,7 @@ uint64_t client_next_deadline(const struct bz_client *cl);
 int client_state(const struct bz_client *cl);
 /* The accepted result of the last request (valid in CLIENT_DONE until the next submit). */
 const uint8_t *client_result(const struct bz_client *cl, size_t *len);
-uint64_t client_timestamp(const struct bz_client *cl);  /* of the current/last request */
+uint64_t client_timestamp(const struct bz_client *cl); /* of the current/last request */
 uint64_t client_view(const struct bz_client *cl);
 uint32_t client_id(const struct bz_client *cl);
 const struct client_stats *client_get_stats(const struct bz_client *cl);
@@ -186,8 +185,8 @@ const char *client_error(const struct bz_client *cl);
  * client_on_tick()/client_submit() per member, then client_group_flush(). */
 struct client_group;
 struct client_group_stats {
-	uint64_t frames_sent, frames_recv;      /* nng messages */
-	uint64_t msgs_recv;                     /* wire messages inside them */
+	uint64_t frames_sent, frames_recv; /* nng messages */
+	uint64_t msgs_recv;                /* wire messages inside them */
 	uint64_t send_drops, bad;
 };
 int client_group_open(const struct config *c, uint32_t first_id, uint32_t count,

@@ -67,7 +67,7 @@ static const char usage_text[] =
 	"                    JSON: ops, seconds, throughput, p50_us, p90_us, p99_us, p999_us,\n"
 	"                    max_us, mean_us, errors (timed out), retransmits, mismatches\n"
 	"                    (--verify), series (completions per interval), cost fields\n"
-"\n"
+	"\n"
 	"A request goes to the primary, then (after 300 ms, doubling) to every replica.\n"
 	"pbft accepts f+1 matching replies; vr the reply of the view's primary; single one.\n"
 	"Timestamps increase across runs with the same id: the last one is kept in\n"
@@ -81,7 +81,7 @@ struct cli {
 	uint32_t client_id;
 	uint32_t timeout_ms;
 	int timeout_set;
-	int argc;               /* CMD and its arguments */
+	int argc; /* CMD and its arguments */
 	char **argv;
 };
 
@@ -93,7 +93,6 @@ static int usage_error(const char *fmt, const char *arg)
 	return CLIENT_EXIT_USAGE;
 }
 
-
 static int parse_global(struct cli *c, int argc, char **argv, int *i)
 {
 	const char *v;
@@ -104,11 +103,13 @@ static int parse_global(struct cli *c, int argc, char **argv, int *i)
 	}
 	if ((v = client_opt_value(argc, argv, i, "--client-id")) != NULL)
 		return client_parse_u32(v, 0, WIRE_MAX_CLIENTS - 1, &c->client_id) == 0
-		       ? 0 : usage_error("--client-id: '%s' is not a client id", v);
+			       ? 0
+			       : usage_error("--client-id: '%s' is not a client id", v);
 	if ((v = client_opt_value(argc, argv, i, "--timeout")) != NULL) {
 		c->timeout_set = 1;
 		return client_parse_u32(v, 1, 3600000, &c->timeout_ms) == 0
-		       ? 0 : usage_error("--timeout: '%s' is not 1..3600000 ms", v);
+			       ? 0
+			       : usage_error("--timeout: '%s' is not 1..3600000 ms", v);
 	}
 	return usage_error("unknown option '%s'", argv[*i]);
 }

@@ -28,26 +28,37 @@
 
 #include "crypto/auth.h"
 
-#define CFG_LINE_BUF 1024               /* our read buffer; inih's own limit is lower */
-#define CFG_MAX_LINES 100000            /* a cluster.ini is a few dozen lines */
-#define CFG_NAME_SHOW 64                /* longest key/section name quoted in messages */
+#define CFG_LINE_BUF 1024    /* our read buffer; inih's own limit is lower */
+#define CFG_MAX_LINES 100000 /* a cluster.ini is a few dozen lines */
+#define CFG_NAME_SHOW 64     /* longest key/section name quoted in messages */
 #define CFG_WINDOW_MAX 65536u
 
 enum sec_kind { SEC_NONE, SEC_CLUSTER, SEC_REPLICA, SEC_FAULTS };
 
 enum ckey {
-	K_PROTOCOL, K_F, K_AUTH, K_BATCH_MAX, K_WINDOW, K_CHECKPOINT, K_VIEW_TIMEOUT,
-	K_SYNC, K_KEYS, K_DATA, K_CLIENTS, K_CLUSTER_ID, K_COUNT
+	K_PROTOCOL,
+	K_F,
+	K_AUTH,
+	K_BATCH_MAX,
+	K_WINDOW,
+	K_CHECKPOINT,
+	K_VIEW_TIMEOUT,
+	K_SYNC,
+	K_KEYS,
+	K_DATA,
+	K_CLIENTS,
+	K_CLUSTER_ID,
+	K_COUNT
 };
 
 static const char *const ckey_name[K_COUNT] = {
-	"protocol", "f", "auth", "batch_max", "window", "checkpoint_interval",
-	"view_timeout_ms", "sync", "keys", "data", "clients", "cluster_id",
+	"protocol",        "f",    "auth", "batch_max", "window",  "checkpoint_interval",
+	"view_timeout_ms", "sync", "keys", "data",      "clients", "cluster_id",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_COUNT };
 
-static const char *const role_name[R_COUNT] = { "peer", "client", "admin" };
+static const char *const role_name[R_COUNT] = {"peer", "client", "admin"};
 
 static const char *const fault_keys[] = {
 	"drop", "delay", "dup", "reorder", "partition", "oneway", "clock_rate",
@@ -59,17 +70,17 @@ struct parse {
 	char *err;
 	size_t errlen;
 	int failed;
-	int err_line;                   /* line of the recorded error, 0 = whole file */
+	int err_line; /* line of the recorded error, 0 = whole file */
 	int eof;
-	int line;                       /* line the reader handed out last */
-	enum sec_kind sec;              /* section of that line */
-	uint32_t sec_index;             /* replica index when sec == SEC_REPLICA */
-	int cluster_line;               /* header lines, 0 = section absent */
+	int line;           /* line the reader handed out last */
+	enum sec_kind sec;  /* section of that line */
+	uint32_t sec_index; /* replica index when sec == SEC_REPLICA */
+	int cluster_line;   /* header lines, 0 = section absent */
 	int faults_line;
 	int rep_line[WIRE_MAX_REPLICAS];
-	int key_line[K_COUNT];          /* where each [cluster] key was set */
+	int key_line[K_COUNT]; /* where each [cluster] key was set */
 	int addr_line[WIRE_MAX_REPLICAS][R_COUNT];
-	char keys[CONFIG_PATH_MAX];     /* as written, resolved at the end */
+	char keys[CONFIG_PATH_MAX]; /* as written, resolved at the end */
 	char data[CONFIG_PATH_MAX];
 };
 
@@ -131,7 +142,7 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 			return -1;
 		v = v * 10 + (uint64_t)(*s - '0');
 		if (v > UINT32_MAX)
-			return -2;      /* keep scanning would not change the verdict */
+			return -2; /* keep scanning would not change the verdict */
 	}
 	if (v < min || v > max)
 		return -2;
@@ -180,13 +191,15 @@ static void section_header(struct parse *p, const char *line)
 		p->sec_index = idx;
 		slot = &p->rep_line[idx];
 	} else {
-		fail(p, p->line, "section '%s': unknown section "
-		     "(expected [cluster], [replica.I] or [faults])", show(s, nm));
+		fail(p, p->line,
+		     "section '%s': unknown section "
+		     "(expected [cluster], [replica.I] or [faults])",
+		     show(s, nm));
 		return;
 	}
 	if (*slot) {
-		fail(p, p->line, "section '%s': duplicate section (first at line %d)",
-		     show(s, nm), *slot);
+		fail(p, p->line, "section '%s': duplicate section (first at line %d)", show(s, nm),
+		     *slot);
 		return;
 	}
 	*slot = p->line;
@@ -259,7 +272,7 @@ static char *reader(char *str, int num, void *stream)
 	}
 	s = buf;
 	if (p->line == 1 && got >= 3 && !memcmp(s, "\xef\xbb\xbf", 3))
-		s += 3;                 /* UTF-8 byte order mark */
+		s += 3; /* UTF-8 byte order mark */
 	s = clean_line(s);
 	len = strlen(s);
 	str[0] = '\0';
@@ -270,7 +283,7 @@ static char *reader(char *str, int num, void *stream)
 	else if (*s == '[')
 		section_header(p, s);
 	if (p->failed)
-		return str;             /* an empty line: inih skips it, then we stop */
+		return str; /* an empty line: inih skips it, then we stop */
 	memcpy(str, s, len);
 	str[len] = '\n';
 	str[len + 1] = '\0';
@@ -290,9 +303,11 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		if (!strcmp(name, ckey_name[k]))
 			break;
 	if (k == K_COUNT) {
-		fail(p, p->line, "key '%s': unknown key in [cluster] (known: protocol, f, "
+		fail(p, p->line,
+		     "key '%s': unknown key in [cluster] (known: protocol, f, "
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
-		     "keys, data, clients, cluster_id)", show(name, nm));
+		     "keys, data, clients, cluster_id)",
+		     show(name, nm));
 		return 0;
 	}
 	if (p->key_line[k]) {
@@ -340,48 +355,35 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		}
 		strcpy(k == K_KEYS ? p->keys : p->data, v);
 		return 1;
-	case K_F:
-		num = &c->f;
-		break;
-	case K_BATCH_MAX:
-		num = &c->batch_max, min = 1, max = WIRE_MAX_BATCH;
-		break;
-	case K_WINDOW:
-		num = &c->window, min = 2, max = CFG_WINDOW_MAX;
-		break;
-	case K_CHECKPOINT:
-		num = &c->checkpoint_interval, min = 1, max = CFG_WINDOW_MAX / 2;
-		break;
-	case K_VIEW_TIMEOUT:
-		num = &c->view_timeout_ms, min = 10, max = 600000;
-		break;
-	case K_CLIENTS:
-		num = &c->clients, min = 1, max = WIRE_MAX_CLIENTS;
-		break;
-	case K_CLUSTER_ID:
-		num = &c->cluster_id;
-		break;
+	case K_F: num = &c->f; break;
+	case K_BATCH_MAX: num = &c->batch_max, min = 1, max = WIRE_MAX_BATCH; break;
+	case K_WINDOW: num = &c->window, min = 2, max = CFG_WINDOW_MAX; break;
+	case K_CHECKPOINT: num = &c->checkpoint_interval, min = 1, max = CFG_WINDOW_MAX / 2; break;
+	case K_VIEW_TIMEOUT: num = &c->view_timeout_ms, min = 10, max = 600000; break;
+	case K_CLIENTS: num = &c->clients, min = 1, max = WIRE_MAX_CLIENTS; break;
+	case K_CLUSTER_ID: num = &c->cluster_id; break;
 	}
 	r = parse_u32(v, min, max, num);
 	if (r == -1)
-		fail(p, p->line, "key '%s': '%s' is not a non-negative decimal number",
-		     name, show(v, vv));
+		fail(p, p->line, "key '%s': '%s' is not a non-negative decimal number", name,
+		     show(v, vv));
 	else if (r == -2)
-		fail(p, p->line, "key '%s': %s is out of range %" PRIu32 "..%" PRIu32,
-		     name, show(v, vv), min, max);
+		fail(p, p->line, "key '%s': %s is out of range %" PRIu32 "..%" PRIu32, name,
+		     show(v, vv), min, max);
 	return r == 0;
 
 bad_enum:
 	fail(p, p->line, "key '%s': '%s' is not one of %s", name, show(v, vv),
-	     k == K_PROTOCOL ? "pbft, vr, single" : k == K_AUTH ? "sig, mac, none" :
-	     "full, none");
+	     k == K_PROTOCOL ? "pbft, vr, single"
+	     : k == K_AUTH   ? "sig, mac, none"
+			     : "full, none");
 	return 0;
 }
 
 /* A transport address nng can dial: scheme, something after it, no blanks. */
 static const char *addr_problem(const char *v)
 {
-	static const char *const schemes[] = { "tcp://", "ipc://", "inproc://" };
+	static const char *const schemes[] = {"tcp://", "ipc://", "inproc://"};
 	const char *rest = NULL;
 	size_t i;
 
@@ -416,8 +418,10 @@ static int set_replica_key(struct parse *p, const char *name, const char *v)
 		if (!strcmp(name, role_name[r]))
 			break;
 	if (r == R_COUNT) {
-		fail(p, p->line, "key '%s': unknown key in [replica.%" PRIu32 "] "
-		     "(known: peer, client, admin)", show(name, nm), i);
+		fail(p, p->line,
+		     "key '%s': unknown key in [replica.%" PRIu32 "] "
+		     "(known: peer, client, admin)",
+		     show(name, nm), i);
 		return 0;
 	}
 	if (p->addr_line[i][r]) {
@@ -426,8 +430,8 @@ static int set_replica_key(struct parse *p, const char *name, const char *v)
 		return 0;
 	}
 	if (strlen(v) >= CONFIG_ADDR_MAX) {
-		fail(p, p->line, "key '%s': '%s': address too long (at most %d characters)",
-		     name, show(v, vv), CONFIG_ADDR_MAX - 1);
+		fail(p, p->line, "key '%s': '%s': address too long (at most %d characters)", name,
+		     show(v, vv), CONFIG_ADDR_MAX - 1);
 		return 0;
 	}
 	if ((why = addr_problem(v))) {
@@ -440,9 +444,10 @@ static int set_replica_key(struct parse *p, const char *name, const char *v)
 		for (q = 0; q < R_COUNT; q++) {
 			if (!p->addr_line[j][q] || strcmp(role_addr(p->c, j, q), v))
 				continue;
-			fail(p, p->line, "key '%s': address '%s' already used by "
-			     "[replica.%" PRIu32 "] %s (line %d)", name, show(v, vv), j,
-			     role_name[q], p->addr_line[j][q]);
+			fail(p, p->line,
+			     "key '%s': address '%s' already used by "
+			     "[replica.%" PRIu32 "] %s (line %d)",
+			     name, show(v, vv), j, role_name[q], p->addr_line[j][q]);
 			return 0;
 		}
 	}
@@ -460,7 +465,7 @@ static int valid_fault_key(const char *name)
 		if (!strcmp(name, fault_keys[i]))
 			return 1;
 	return !strncmp(name, "drop.", 5) &&
-		parse_u32(name + 5, 0, WIRE_MAX_REPLICAS - 1, &peer) == 0;
+	       parse_u32(name + 5, 0, WIRE_MAX_REPLICAS - 1, &peer) == 0;
 }
 
 /* Is `name` already a key of the "k=v;k=v" list? */
@@ -488,8 +493,10 @@ static int set_fault_key(struct parse *p, const char *name, const char *v)
 	int k;
 
 	if (!valid_fault_key(name)) {
-		fail(p, p->line, "key '%s': unknown key in [faults] (known: drop, drop.I, "
-		     "delay, dup, reorder, partition, oneway, clock_rate)", show(name, nm));
+		fail(p, p->line,
+		     "key '%s': unknown key in [faults] (known: drop, drop.I, "
+		     "delay, dup, reorder, partition, oneway, clock_rate)",
+		     show(name, nm));
 		return 0;
 	}
 	if (fault_seen(c->faults, name)) {
@@ -497,16 +504,15 @@ static int set_fault_key(struct parse *p, const char *name, const char *v)
 		return 0;
 	}
 	if (!*v || strchr(v, ';')) {
-		fail(p, p->line, "key '%s': value must be non-empty and contain no ';'",
-		     name);
+		fail(p, p->line, "key '%s': value must be non-empty and contain no ';'", name);
 		return 0;
 	}
-	k = snprintf(c->faults + used, sizeof c->faults - used, "%s%s=%s",
-		     used ? ";" : "", name, v);
+	k = snprintf(c->faults + used, sizeof c->faults - used, "%s%s=%s", used ? ";" : "", name,
+		     v);
 	if (k < 0 || (size_t)k >= sizeof c->faults - used) {
 		c->faults[used] = '\0';
-		fail(p, p->line, "key '%s': [faults] too long (at most %d characters)",
-		     name, CONFIG_FAULTS_MAX - 1);
+		fail(p, p->line, "key '%s': [faults] too long (at most %d characters)", name,
+		     CONFIG_FAULTS_MAX - 1);
 		return 0;
 	}
 	return 1;
@@ -520,27 +526,22 @@ static int handler(void *user, const char *section, const char *name, const char
 	struct parse *p = user;
 	char nm[CFG_NAME_SHOW + 4];
 
-	(void)section;          /* we track sections ourselves, with their lines */
+	(void)section; /* we track sections ourselves, with their lines */
 	if (p->failed)
 		return 0;
 	if (!name)
-		return 1;       /* a build with INI_CALL_HANDLER_ON_NEW_SECTION */
+		return 1; /* a build with INI_CALL_HANDLER_ON_NEW_SECTION */
 	if (!value) {
 		fail(p, p->line, "key '%s': missing '= value'", show(name, nm));
 		return 0;
 	}
 	switch (p->sec) {
-	case SEC_CLUSTER:
-		return set_cluster_key(p, name, value);
-	case SEC_REPLICA:
-		return set_replica_key(p, name, value);
-	case SEC_FAULTS:
-		return set_fault_key(p, name, value);
-	case SEC_NONE:
-		break;
+	case SEC_CLUSTER: return set_cluster_key(p, name, value);
+	case SEC_REPLICA: return set_replica_key(p, name, value);
+	case SEC_FAULTS: return set_fault_key(p, name, value);
+	case SEC_NONE: break;
 	}
-	fail(p, p->line, "key '%s': outside any section (put it under [cluster])",
-	     show(name, nm));
+	fail(p, p->line, "key '%s': outside any section (put it under [cluster])", show(name, nm));
 	return 0;
 }
 
@@ -553,7 +554,8 @@ static int check_protocol(struct parse *p)
 	int fl = p->key_line[K_F];
 
 	if (!p->key_line[K_PROTOCOL]) {
-		fail(p, p->cluster_line, "key 'protocol': missing in [cluster] "
+		fail(p, p->cluster_line,
+		     "key 'protocol': missing in [cluster] "
 		     "(pbft, vr or single)");
 		return -1;
 	}
@@ -571,8 +573,10 @@ static int check_protocol(struct parse *p)
 	}
 	/* compare before multiplying: f is any u32 here */
 	if (c->f > WIRE_MAX_REPLICAS || protocol_n(c->protocol, c->f) > WIRE_MAX_REPLICAS) {
-		fail(p, fl, "key 'f': f too large: %s with f=%" PRIu32 " needs more than "
-		     "the %d replicas supported", pn, c->f, WIRE_MAX_REPLICAS);
+		fail(p, fl,
+		     "key 'f': f too large: %s with f=%" PRIu32 " needs more than "
+		     "the %d replicas supported",
+		     pn, c->f, WIRE_MAX_REPLICAS);
 		return -1;
 	}
 	c->n = protocol_n(c->protocol, c->f);
@@ -587,9 +591,10 @@ static int check_ranges(struct parse *p)
 		int wl = p->key_line[K_WINDOW];
 		int line = wl ? wl : p->key_line[K_CHECKPOINT];
 
-		fail(p, line, "key '%s': window (%" PRIu32 ") must be at least twice "
-		     "checkpoint_interval (%" PRIu32 ")", wl ? "window" :
-		     "checkpoint_interval", c->window, c->checkpoint_interval);
+		fail(p, line,
+		     "key '%s': window (%" PRIu32 ") must be at least twice "
+		     "checkpoint_interval (%" PRIu32 ")",
+		     wl ? "window" : "checkpoint_interval", c->window, c->checkpoint_interval);
 		return -1;
 	}
 	return 0;
@@ -603,17 +608,19 @@ static int check_replicas(struct parse *p)
 
 	for (i = c->n; i < WIRE_MAX_REPLICAS; i++) {
 		if (p->rep_line[i]) {
-			fail(p, p->rep_line[i], "section 'replica.%" PRIu32 "': extra replica "
+			fail(p, p->rep_line[i],
+			     "section 'replica.%" PRIu32 "': extra replica "
 			     "section: %s with f=%" PRIu32 " has n=%" PRIu32
-			     " replicas, [replica.0]..[replica.%" PRIu32 "]", i,
-			     protocol_name(c->protocol), c->f, c->n, c->n - 1);
+			     " replicas, [replica.0]..[replica.%" PRIu32 "]",
+			     i, protocol_name(c->protocol), c->f, c->n, c->n - 1);
 			return -1;
 		}
 	}
 	for (i = 0; i < c->n; i++) {
 		if (!p->rep_line[i]) {
-			fail(p, p->key_line[K_F], "key 'f': %s with f=%" PRIu32 " needs n=%"
-			     PRIu32 " replicas, but section [replica.%" PRIu32 "] is missing",
+			fail(p, p->key_line[K_F],
+			     "key 'f': %s with f=%" PRIu32 " needs n=%" PRIu32
+			     " replicas, but section [replica.%" PRIu32 "] is missing",
 			     protocol_name(c->protocol), c->f, c->n, i);
 			return -1;
 		}
@@ -771,8 +778,7 @@ int config_load(const char *path, struct config *c, char *err, size_t errlen)
 	if (r > 0 && (!p.failed || r < p.err_line)) {
 		p.failed = 0;
 		fail(&p, r, "syntax error: expected 'key = value' or '[section]'");
-	}
-	else if (r < 0 && !p.failed)
+	} else if (r < 0 && !p.failed)
 		fail(&p, 0, "parser error %d (out of memory?)", r);
 	if (p.failed)
 		goto out;
@@ -780,19 +786,17 @@ int config_load(const char *path, struct config *c, char *err, size_t errlen)
 		fail(&p, 0, "section [cluster] missing");
 		goto out;
 	}
-	if (check_protocol(&p) || check_ranges(&p) || check_replicas(&p) ||
-	    check_paths(&p))
+	if (check_protocol(&p) || check_ranges(&p) || check_replicas(&p) || check_paths(&p))
 		goto out;
 	return 0;
-out:
-	{
-		/* nothing half-configured: keep only the path for the caller's messages */
-		char keep[CONFIG_PATH_MAX];
+out : {
+	/* nothing half-configured: keep only the path for the caller's messages */
+	char keep[CONFIG_PATH_MAX];
 
-		memcpy(keep, c->path, sizeof keep);
-		memset(c, 0, sizeof *c);
-		memcpy(c->path, keep, sizeof keep);
-	}
+	memcpy(keep, c->path, sizeof keep);
+	memset(c, 0, sizeof *c);
+	memcpy(c->path, keep, sizeof keep);
+}
 	return -1;
 }
 
@@ -814,9 +818,10 @@ int config_check_replica_keys(const struct config *c, uint32_t id, char *err, si
 		return -1;
 	}
 	if (st.st_mode & 077) {
-		snprintf(err, errlen, "%s: key file '%s': mode %04o lets others read a "
-			 "secret key; it must be 0600 (chmod 600)", c->path, fn,
-			 (unsigned)(st.st_mode & 07777));
+		snprintf(err, errlen,
+			 "%s: key file '%s': mode %04o lets others read a "
+			 "secret key; it must be 0600 (chmod 600)",
+			 c->path, fn, (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	for (j = 0; j < c->clients; j++) {
@@ -833,12 +838,9 @@ int config_check_replica_keys(const struct config *c, uint32_t id, char *err, si
 const char *protocol_name(enum protocol p)
 {
 	switch (p) {
-	case PROTO_PBFT:
-		return "pbft";
-	case PROTO_VR:
-		return "vr";
-	case PROTO_SINGLE:
-		return "single";
+	case PROTO_PBFT: return "pbft";
+	case PROTO_VR: return "vr";
+	case PROTO_SINGLE: return "single";
 	}
 	return "unknown";
 }
@@ -846,12 +848,9 @@ const char *protocol_name(enum protocol p)
 uint32_t protocol_n(enum protocol p, uint32_t f)
 {
 	switch (p) {
-	case PROTO_PBFT:
-		return 3 * f + 1;
-	case PROTO_VR:
-		return 2 * f + 1;
-	case PROTO_SINGLE:
-		return 1;
+	case PROTO_PBFT: return 3 * f + 1;
+	case PROTO_VR: return 2 * f + 1;
+	case PROTO_SINGLE: return 1;
 	}
 	return 0;
 }

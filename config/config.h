@@ -16,10 +16,10 @@
 enum protocol { PROTO_PBFT = 0, PROTO_VR = 1, PROTO_SINGLE = 2 };
 
 struct replica_addr {
-	char peer[CONFIG_ADDR_MAX];     /* replica-to-replica, e.g. tcp://127.0.0.1:7000 */
-	char client[CONFIG_ADDR_MAX];   /* client requests and replies */
-	char admin[CONFIG_ADDR_MAX];    /* status and fault control */
-	int line;                       /* line of the [replica.I] header, for messages */
+	char peer[CONFIG_ADDR_MAX];   /* replica-to-replica, e.g. tcp://127.0.0.1:7000 */
+	char client[CONFIG_ADDR_MAX]; /* client requests and replies */
+	char admin[CONFIG_ADDR_MAX];  /* status and fault control */
+	int line;                     /* line of the [replica.I] header, for messages */
 };
 
 /* Outgoing network faults of one replica ([faults] section, keys drop, delay, ...).
@@ -27,21 +27,21 @@ struct replica_addr {
 #define CONFIG_FAULTS_MAX 512
 
 struct config {
-	char path[CONFIG_PATH_MAX];     /* the file we read */
-	char dir[CONFIG_PATH_MAX];      /* its directory: relative paths resolve here */
+	char path[CONFIG_PATH_MAX]; /* the file we read */
+	char dir[CONFIG_PATH_MAX];  /* its directory: relative paths resolve here */
 	enum protocol protocol;
 	uint32_t f;
-	uint32_t n;                     /* derived: 3f+1, 2f+1 or 1 */
-	uint32_t cluster_id;            /* default: derived from nothing, 1 */
-	int auth;                       /* enum auth_mode (crypto/auth.h) */
-	uint32_t batch_max;             /* 1..WIRE_MAX_BATCH, default 64 */
-	uint32_t window;                /* default 256 */
-	uint32_t checkpoint_interval;   /* default 128; window must be >= 2x this */
-	uint32_t view_timeout_ms;       /* default 1000 */
-	int sync_full;                  /* sync = full (1) | none (0) */
-	uint32_t clients;               /* client ids 0..clients-1 whose keys replicas load, default 128 */
-	char keys[CONFIG_PATH_MAX];     /* resolved: absolute or relative to the cwd */
-	char data[CONFIG_PATH_MAX];     /* resolved */
+	uint32_t n;                   /* derived: 3f+1, 2f+1 or 1 */
+	uint32_t cluster_id;          /* default: derived from nothing, 1 */
+	int auth;                     /* enum auth_mode (crypto/auth.h) */
+	uint32_t batch_max;           /* 1..WIRE_MAX_BATCH, default 64 */
+	uint32_t window;              /* default 256 */
+	uint32_t checkpoint_interval; /* default 128; window must be >= 2x this */
+	uint32_t view_timeout_ms;     /* default 1000 */
+	int sync_full;                /* sync = full (1) | none (0) */
+	uint32_t clients; /* client ids 0..clients-1 whose keys replicas load, default 128 */
+	char keys[CONFIG_PATH_MAX]; /* resolved: absolute or relative to the cwd */
+	char data[CONFIG_PATH_MAX]; /* resolved */
 	struct replica_addr replica[WIRE_MAX_REPLICAS];
 	char faults[CONFIG_FAULTS_MAX]; /* "key=value;key=value" from [faults], may be empty */
 };

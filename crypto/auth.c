@@ -61,8 +61,8 @@ static int load_own_secret(struct auth_ctx *a, const char *dir, char *err, size_
 	/* A replica's own .pub is what its peers verify against: catch a mismatched
 	 * pair at startup instead of as "everybody rejects me" later. */
 	if (!a->self_is_client &&
-	    memcmp(a->replica_pk[a->self], a->sk + CRYPTO_SK_LEN - CRYPTO_PK_LEN,
-		   CRYPTO_PK_LEN) != 0) {
+	    memcmp(a->replica_pk[a->self], a->sk + CRYPTO_SK_LEN - CRYPTO_PK_LEN, CRYPTO_PK_LEN) !=
+		    0) {
 		seterr(err, errlen, "%s: does not match %s/replica-%u.pub", path, dir, a->self);
 		return -1;
 	}
@@ -141,10 +141,8 @@ int auth_kind_for(enum auth_mode mode, int type)
 	if (type == MSG_STATUS_REQ || type == MSG_STATUS_RESP || type == MSG_ADMIN_FAULTS)
 		return AUTH_NONE;
 	switch (mode) {
-	case AUTH_MODE_NONE:
-		return AUTH_NONE;
-	case AUTH_MODE_SIG:
-		return AUTH_SIG;
+	case AUTH_MODE_NONE: return AUTH_NONE;
+	case AUTH_MODE_SIG: return AUTH_SIG;
 	case AUTH_MODE_MAC:
 		/* proofs that are forwarded to third parties must stay signed */
 		if (type == MSG_CHECKPOINT || type == MSG_VIEWCHANGE || type == MSG_NEWVIEW)
@@ -165,8 +163,7 @@ static const uint8_t *replica_key(struct auth_ctx *a, uint32_t r)
 	if (r >= a->n)
 		return NULL;
 	if (!a->replica_mac_ready[r]) {
-		if (crypto_mac_key(a->sk, self_tag(a), a->replica_pk[r], r,
-				   a->replica_mac[r]) != 0)
+		if (crypto_mac_key(a->sk, self_tag(a), a->replica_pk[r], r, a->replica_mac[r]) != 0)
 			return NULL;
 		a->replica_mac_ready[r] = 1;
 	}
@@ -364,16 +361,13 @@ static int verify_mac(struct auth_ctx *a, const struct msg *m, const uint8_t *co
 	return crypto_mac_verify(key, covered, covered_len, mac);
 }
 
-static int check_trailer(struct auth_ctx *a, const struct msg *m, int kind,
-			 const uint8_t *covered, size_t covered_len, const uint8_t *trailer)
+static int check_trailer(struct auth_ctx *a, const struct msg *m, int kind, const uint8_t *covered,
+			 size_t covered_len, const uint8_t *trailer)
 {
 	switch (kind) {
-	case AUTH_NONE:
-		return m->h.auth_len == 0 ? 0 : -1;
-	case AUTH_SIG:
-		return verify_sig(a, m, covered, covered_len, trailer);
-	default:
-		return verify_mac(a, m, covered, covered_len, trailer);
+	case AUTH_NONE: return m->h.auth_len == 0 ? 0 : -1;
+	case AUTH_SIG: return verify_sig(a, m, covered, covered_len, trailer);
+	default: return verify_mac(a, m, covered, covered_len, trailer);
 	}
 }
 
@@ -384,7 +378,7 @@ static int sender_in_range(const struct auth_ctx *a, const struct msg *m)
 {
 	if (m->h.type == MSG_STATUS_REQ || m->h.type == MSG_STATUS_RESP ||
 	    m->h.type == MSG_ADMIN_FAULTS)
-		return 1;       /* admin plane: anyone may ask */
+		return 1; /* admin plane: anyone may ask */
 	return m->h.sender < (is_client_type(m->h.type) ? a->n_clients : a->n);
 }
 
@@ -483,8 +477,8 @@ static int verify_newview(struct auth_ctx *a, const struct msg *m)
 {
 	const struct body_newview *nv = &m->u.nv;
 	for (uint16_t i = 0; i < nv->n_vc; i++)
-		if (verify_nested(a, nv->vc[i], nv->vc_len[i], m->h.cluster_id,
-				  MSG_VIEWCHANGE) != 0)
+		if (verify_nested(a, nv->vc[i], nv->vc_len[i], m->h.cluster_id, MSG_VIEWCHANGE) !=
+		    0)
 			return -1;
 	struct cursor c;
 	struct compact_pp e;

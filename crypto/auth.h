@@ -23,18 +23,18 @@ enum auth_mode { AUTH_MODE_NONE = 0, AUTH_MODE_SIG = 1, AUTH_MODE_MAC = 2 };
 
 struct auth_ctx {
 	enum auth_mode mode;
-	uint32_t n;                     /* replicas */
+	uint32_t n; /* replicas */
 	uint32_t n_clients;
 	int self_is_client;
-	uint32_t self;                  /* our replica id or client id */
-	uint8_t sk[CRYPTO_SK_LEN];      /* our secret key */
+	uint32_t self;             /* our replica id or client id */
+	uint8_t sk[CRYPTO_SK_LEN]; /* our secret key */
 	uint8_t replica_pk[WIRE_MAX_REPLICAS][CRYPTO_PK_LEN];
-	uint8_t *client_pk;             /* n_clients * CRYPTO_PK_LEN */
+	uint8_t *client_pk; /* n_clients * CRYPTO_PK_LEN */
 	/* pairwise MAC keys, derived lazily: with each replica, and (replicas only)
 	 * with each client.  have_* marks which are derived. */
 	uint8_t replica_mac[WIRE_MAX_REPLICAS][CRYPTO_MACKEY_LEN];
-	uint8_t *client_mac;            /* n_clients * CRYPTO_MACKEY_LEN */
-	uint8_t *client_mac_ready;      /* n_clients flags */
+	uint8_t *client_mac;       /* n_clients * CRYPTO_MACKEY_LEN */
+	uint8_t *client_mac_ready; /* n_clients flags */
 	int replica_mac_ready[WIRE_MAX_REPLICAS];
 	/* counters for status (sigs_made, sigs_verified, macs_made, macs_verified):
 	 * one per signature or per single MAC computed / checked */
@@ -47,7 +47,7 @@ struct auth_ctx {
  * message naming the file in err. */
 int auth_load(struct auth_ctx *a, enum auth_mode mode, const char *keys_dir, uint32_t n,
 	      uint32_t n_clients, int self_is_client, uint32_t self, char *err, size_t errlen);
-void auth_free(struct auth_ctx *a);   /* wipes secrets */
+void auth_free(struct auth_ctx *a); /* wipes secrets */
 
 /* The auth_kind the policy demands for this message type in this mode. */
 int auth_kind_for(enum auth_mode mode, int type);

@@ -92,9 +92,8 @@ static void put_u32le(uint8_t *p, uint32_t v)
 /* key = BLAKE2b-256("byzlab-mac-v1" || X25519(self, peer) || lo || hi), where lo/hi
  * are the two principal tags in ascending order: X25519 is symmetric, and sorting
  * the tags makes the hash input identical on both ends. */
-int crypto_mac_key(const uint8_t sk[CRYPTO_SK_LEN], uint32_t self,
-		   const uint8_t pk[CRYPTO_PK_LEN], uint32_t peer,
-		   uint8_t key[CRYPTO_MACKEY_LEN])
+int crypto_mac_key(const uint8_t sk[CRYPTO_SK_LEN], uint32_t self, const uint8_t pk[CRYPTO_PK_LEN],
+		   uint32_t peer, uint8_t key[CRYPTO_MACKEY_LEN])
 {
 	uint8_t xsk[crypto_scalarmult_curve25519_BYTES];
 	uint8_t xpk[crypto_scalarmult_curve25519_BYTES];
@@ -116,8 +115,7 @@ int crypto_mac_key(const uint8_t sk[CRYPTO_SK_LEN], uint32_t self,
 	put_u32le(ids, self < peer ? self : peer);
 	put_u32le(ids + 4, self < peer ? peer : self);
 	crypto_generichash_init(&st, NULL, 0, CRYPTO_MACKEY_LEN);
-	crypto_generichash_update(&st, (const uint8_t *)MAC_KDF_LABEL,
-				  sizeof(MAC_KDF_LABEL) - 1);
+	crypto_generichash_update(&st, (const uint8_t *)MAC_KDF_LABEL, sizeof(MAC_KDF_LABEL) - 1);
 	crypto_generichash_update(&st, shared, sizeof(shared));
 	crypto_generichash_update(&st, ids, sizeof(ids));
 	crypto_generichash_final(&st, key, CRYPTO_MACKEY_LEN);

@@ -51,9 +51,8 @@ int crypto_mac_verify(const uint8_t key[CRYPTO_MACKEY_LEN], const uint8_t *p, si
 #define PRINCIPAL_CLIENT 0x80000000u
 /* Derive the pairwise MAC key between principal `self` (secret key sk) and principal
  * `peer` (public key pk).  Both ends derive the same key.  Returns 0 or -1. */
-int crypto_mac_key(const uint8_t sk[CRYPTO_SK_LEN], uint32_t self,
-		   const uint8_t pk[CRYPTO_PK_LEN], uint32_t peer,
-		   uint8_t key[CRYPTO_MACKEY_LEN]);
+int crypto_mac_key(const uint8_t sk[CRYPTO_SK_LEN], uint32_t self, const uint8_t pk[CRYPTO_PK_LEN],
+		   uint32_t peer, uint8_t key[CRYPTO_MACKEY_LEN]);
 
 /* Key files.  Every function returns 0, or -1 with a one-line message in err that
  * names the file (e.g. "keys/replica-0.key: mode 0644 is readable by others; chmod 600"). */

@@ -58,11 +58,11 @@ static int bad_usage(const char *fmt, ...)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "out", required_argument, NULL, 'o' },
-		{ "replicas", required_argument, NULL, 'r' },
-		{ "clients", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"out", required_argument, NULL, 'o'},
+		{"replicas", required_argument, NULL, 'r'},
+		{"clients", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *out = NULL;
 	int replicas = -1, clients = -1, c;
@@ -71,9 +71,7 @@ int main(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
+		case 'o': out = optarg; break;
 		case 'r':
 			if (parse_int(optarg, 1, WIRE_MAX_REPLICAS, &replicas) != 0)
 				return bad_usage("--replicas must be an integer in 1..%d",
@@ -84,9 +82,7 @@ int main(int argc, char **argv)
 				return bad_usage("--clients must be an integer in 0..%d",
 						 WIRE_MAX_CLIENTS);
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
+		case 'h': usage(stdout); return 0;
 		default:
 			return bad_usage("unknown option or missing argument: %s",
 					 argv[optind - 1]);

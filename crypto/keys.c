@@ -38,8 +38,8 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* out = dir/name+ext; fails rather than truncating. */
-static int key_path(char *out, size_t outlen, const char *dir, const char *name,
-		    const char *ext, char *err, size_t errlen)
+static int key_path(char *out, size_t outlen, const char *dir, const char *name, const char *ext,
+		    char *err, size_t errlen)
 {
 	int n = snprintf(out, outlen, "%s/%s%s", dir, name, ext);
 
@@ -67,8 +67,8 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /* Create path (it must not exist), write data, fsync.  On failure nothing is left. */
-static int write_new_file(const char *path, mode_t mode, const char *data, size_t n,
-			  char *err, size_t errlen)
+static int write_new_file(const char *path, mode_t mode, const char *data, size_t n, char *err,
+			  size_t errlen)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 
@@ -309,8 +309,8 @@ int key_generate_all(const char *dir, int replicas, int clients, char *err, size
 
 	if (replicas < 1 || replicas > WIRE_MAX_REPLICAS || clients < 0 ||
 	    clients > WIRE_MAX_CLIENTS) {
-		seterr(err, errlen, "%s: bad key counts (replicas %d, clients %d)", dir,
-		       replicas, clients);
+		seterr(err, errlen, "%s: bad key counts (replicas %d, clients %d)", dir, replicas,
+		       clients);
 		return -1;
 	}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {

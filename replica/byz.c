@@ -72,14 +72,10 @@ static int parse_ids(const char *s, uint32_t *mask)
 static int parse_arg(enum byz_arg kind, const char *arg, struct byz_cfg *out)
 {
 	switch (kind) {
-	case ARG_MS:
-		return parse_u32(arg, strlen(arg), 1, 600000, &out->arg);
-	case ARG_RATE:
-		return parse_u32(arg, strlen(arg), 1, 100000, &out->arg);
-	case ARG_IDS:
-		return parse_ids(arg, &out->peers);
-	default:
-		return -1;
+	case ARG_MS: return parse_u32(arg, strlen(arg), 1, 600000, &out->arg);
+	case ARG_RATE: return parse_u32(arg, strlen(arg), 1, 100000, &out->arg);
+	case ARG_IDS: return parse_ids(arg, &out->peers);
+	default: return -1;
 	}
 }
 
@@ -116,8 +112,8 @@ int byz_parse(const char *spec, struct byz_cfg *out, char *err, size_t errlen)
 	return -1;
 }
 
-int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id,
-	     uint32_t cluster_id, uint64_t seed)
+int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id, uint32_t cluster_id,
+	     uint64_t seed)
 {
 	memset(b, 0, sizeof(*b));
 	if (n == 0 || n > WIRE_MAX_REPLICAS || id >= n || (uint32_t)cfg->kind >= BYZ_COUNT ||
@@ -249,7 +245,8 @@ static void note_numbers(struct byz *b, const uint8_t *p)
 	if (view > b->view)
 		b->view = view;
 	if ((type == MSG_PREPREPARE || type == MSG_PREPARE || type == MSG_COMMIT ||
-	     type == MSG_VR_PREPARE) && seq > b->seq)
+	     type == MSG_VR_PREPARE) &&
+	    seq > b->seq)
 		b->seq = seq;
 }
 
@@ -304,8 +301,8 @@ static int gets_fake(const struct byz *b, uint32_t to, uint64_t seq)
 	return (rank + seq) % 2 == 1;
 }
 
-static void equivocate(struct byz *b, struct auth_ctx *auth, const struct send *s,
-		       const uint8_t *p, struct effects *out)
+static void equivocate(struct byz *b, struct auth_ctx *auth, const struct send *s, const uint8_t *p,
+		       struct effects *out)
 {
 	struct msg m;
 	uint8_t type = p[WIRE_OFF_TYPE];
@@ -335,11 +332,12 @@ static void equivocate(struct byz *b, struct auth_ctx *auth, const struct send *
 
 /* ---- bad-digest ---- */
 
-static void bad_digest(struct byz *b, struct auth_ctx *auth, const struct send *s,
-		       const uint8_t *p, struct effects *out)
+static void bad_digest(struct byz *b, struct auth_ctx *auth, const struct send *s, const uint8_t *p,
+		       struct effects *out)
 {
 	uint8_t type = p[WIRE_OFF_TYPE];
-	if ((type != MSG_PREPARE && type != MSG_COMMIT) || s->len < WIRE_HDR_LEN + WIRE_DIGEST_LEN) {
+	if ((type != MSG_PREPARE && type != MSG_COMMIT) ||
+	    s->len < WIRE_HDR_LEN + WIRE_DIGEST_LEN) {
 		copy_send(out, s->to, s->client, p, s->len);
 		return;
 	}
@@ -356,8 +354,8 @@ static void bad_digest(struct byz *b, struct auth_ctx *auth, const struct send *
 /* Next to the honest message, one claiming to be from replica `victim` (any but us),
  * with a lie inside if it carries a digest, sealed with OUR key: its signature or MAC
  * cannot verify as the victim's.  Sent to every replica but us and the victim. */
-static void forge(struct byz *b, struct auth_ctx *auth, const struct send *s,
-		  const uint8_t *p, struct effects *out)
+static void forge(struct byz *b, struct auth_ctx *auth, const struct send *s, const uint8_t *p,
+		  struct effects *out)
 {
 	copy_send(out, s->to, s->client, p, s->len);
 	uint8_t type = p[WIRE_OFF_TYPE];
@@ -500,7 +498,10 @@ static void hold(struct byz *b, const struct send *s, const uint8_t *p, uint64_t
 	}
 	memcpy(copy, p, s->len);
 	struct byz_held *h = &b->held[(b->held_head + b->held_count) % BYZ_HOLD_MAX];
-	*h = (struct byz_held){.due_ms = due, .to = s->to, .client = s->client, .p = copy,
+	*h = (struct byz_held){.due_ms = due,
+			       .to = s->to,
+			       .client = s->client,
+			       .p = copy,
 			       .len = (uint32_t)s->len};
 	b->held_count++;
 	b->held_bytes += s->len;
@@ -698,8 +699,7 @@ static void flood(struct byz *b, struct auth_ctx *auth, uint64_t now_ms, struct 
 
 /* ---- selective ---- */
 
-static void selective(struct byz *b, const struct send *s, const uint8_t *p,
-		      struct effects *out)
+static void selective(struct byz *b, const struct send *s, const uint8_t *p, struct effects *out)
 {
 	if (s->to == TO_CLIENT) {
 		copy_send(out, s->to, s->client, p, s->len);
@@ -729,44 +729,28 @@ static void filter_send(struct byz *b, struct auth_ctx *auth, const struct send 
 	}
 	note_numbers(b, p);
 	switch (b->cfg.kind) {
-	case BYZ_SILENT:
-		b->lies++;
-		break;
-	case BYZ_EQUIVOCATE:
-		equivocate(b, auth, s, p, out);
-		break;
-	case BYZ_BAD_DIGEST:
-		bad_digest(b, auth, s, p, out);
-		break;
-	case BYZ_FORGE:
-		forge(b, auth, s, p, out);
-		break;
-	case BYZ_REPLAY:
-		replay(b, s, p, out);
-		break;
-	case BYZ_WRONG_REPLY:
-		wrong_reply(b, auth, s, p, out);
-		break;
+	case BYZ_SILENT: b->lies++; break;
+	case BYZ_EQUIVOCATE: equivocate(b, auth, s, p, out); break;
+	case BYZ_BAD_DIGEST: bad_digest(b, auth, s, p, out); break;
+	case BYZ_FORGE: forge(b, auth, s, p, out); break;
+	case BYZ_REPLAY: replay(b, s, p, out); break;
+	case BYZ_WRONG_REPLY: wrong_reply(b, auth, s, p, out); break;
 	case BYZ_SLOW_PRIMARY:
 		if (is_proposal(b, p))
 			hold(b, s, p, now_ms + b->cfg.arg);
 		else
 			copy_send(out, s->to, s->client, p, s->len);
 		break;
-	case BYZ_FAKE_VIEW_CHANGE:
-		fake_view_change(b, auth, s, p, out);
-		break;
-	case BYZ_SELECTIVE:
-		selective(b, s, p, out);
-		break;
+	case BYZ_FAKE_VIEW_CHANGE: fake_view_change(b, auth, s, p, out); break;
+	case BYZ_SELECTIVE: selective(b, s, p, out); break;
 	default: /* honest, flood (flood only adds) */
 		copy_send(out, s->to, s->client, p, s->len);
 		break;
 	}
 }
 
-int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *honest,
-	       uint64_t now_ms, struct effects *out)
+int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *honest, uint64_t now_ms,
+	       struct effects *out)
 {
 	effects_reset(out);
 	if (effects_failed(honest)) {

@@ -58,13 +58,13 @@
 
 #define BYZ_SPEC_MAX 128
 
-#define BYZ_HOLD_MAX 1024               /* slow-primary: messages held at once ... */
-#define BYZ_HOLD_BYTES (64u << 20)      /* ... and their bytes; beyond: dropped, counted */
-#define BYZ_REPLAY_RECENT 64            /* replay: the latest sends ... */
-#define BYZ_REPLAY_SAMPLE 64            /* ... and a uniform sample of all of them */
-#define BYZ_REPLAY_MSG_MAX (64u << 10)  /* larger messages are not kept for replay */
-#define BYZ_FLOOD_BURST 1000            /* flood: messages per peer in one step */
-#define BYZ_FLOOD_TICK_MS 10            /* flood: at most a tick this often */
+#define BYZ_HOLD_MAX 1024              /* slow-primary: messages held at once ... */
+#define BYZ_HOLD_BYTES (64u << 20)     /* ... and their bytes; beyond: dropped, counted */
+#define BYZ_REPLAY_RECENT 64           /* replay: the latest sends ... */
+#define BYZ_REPLAY_SAMPLE 64           /* ... and a uniform sample of all of them */
+#define BYZ_REPLAY_MSG_MAX (64u << 10) /* larger messages are not kept for replay */
+#define BYZ_FLOOD_BURST 1000           /* flood: messages per peer in one step */
+#define BYZ_FLOOD_TICK_MS 10           /* flood: at most a tick this often */
 
 enum byz_behaviour {
 	BYZ_HONEST = 0,
@@ -74,17 +74,17 @@ enum byz_behaviour {
 	BYZ_FORGE,
 	BYZ_REPLAY,
 	BYZ_WRONG_REPLY,
-	BYZ_SLOW_PRIMARY,       /* arg: delay in ms */
+	BYZ_SLOW_PRIMARY, /* arg: delay in ms */
 	BYZ_FAKE_VIEW_CHANGE,
-	BYZ_FLOOD,              /* arg: messages per second per peer */
-	BYZ_SELECTIVE,          /* peers: the replicas it still talks to */
+	BYZ_FLOOD,     /* arg: messages per second per peer */
+	BYZ_SELECTIVE, /* peers: the replicas it still talks to */
 	BYZ_COUNT
 };
 
 struct byz_cfg {
 	enum byz_behaviour kind;
-	uint32_t arg;           /* slow-primary: ms; flood: rate */
-	uint32_t peers;         /* selective: bit i = replica i */
+	uint32_t arg;   /* slow-primary: ms; flood: rate */
+	uint32_t peers; /* selective: bit i = replica i */
 };
 
 /* Parse "BEHAVIOUR[:ARG]" (e.g. "silent", "slow-primary:900", "selective:0,2").
@@ -94,7 +94,7 @@ const char *byz_name(enum byz_behaviour b);
 /* "silent, equivocate, ..." - the behaviours byz_parse accepts, for --help texts. */
 const char *byz_implemented_list(void);
 
-struct byz_held {               /* slow-primary: a message waiting for due_ms */
+struct byz_held { /* slow-primary: a message waiting for due_ms */
 	uint64_t due_ms;
 	int32_t to;
 	uint32_t client;
@@ -102,7 +102,7 @@ struct byz_held {               /* slow-primary: a message waiting for due_ms */
 	uint32_t len;
 };
 
-struct byz_saved {              /* replay: one of our own past messages */
+struct byz_saved { /* replay: one of our own past messages */
 	uint8_t *p;
 	uint32_t len;
 };
@@ -111,10 +111,10 @@ struct byz_saved {              /* replay: one of our own past messages */
 struct byz {
 	struct byz_cfg cfg;
 	uint32_t n, f, id, cluster_id;
-	uint64_t rng;           /* splitmix64 state, for behaviours that pick at random */
-	uint64_t lies;          /* messages rewritten, replaced, invented or withheld */
-	uint64_t dropped;       /* slow-primary: held messages dropped at the bound */
-	uint64_t view, seq;     /* highest view and sequence number it spoke in */
+	uint64_t rng;       /* splitmix64 state, for behaviours that pick at random */
+	uint64_t lies;      /* messages rewritten, replaced, invented or withheld */
+	uint64_t dropped;   /* slow-primary: held messages dropped at the bound */
+	uint64_t view, seq; /* highest view and sequence number it spoke in */
 	/* slow-primary: a FIFO (every message waits the same MS) */
 	struct byz_held *held;
 	uint32_t held_head, held_count;
@@ -123,15 +123,15 @@ struct byz {
 	struct byz_saved recent[BYZ_REPLAY_RECENT];
 	struct byz_saved sample[BYZ_REPLAY_SAMPLE];
 	uint32_t recent_next;
-	uint64_t saved_total;   /* messages offered to the sample */
+	uint64_t saved_total; /* messages offered to the sample */
 	/* flood */
-	uint64_t flood_ms;      /* flood messages are owed from this time on; 0: not yet */
-	uint64_t forged;        /* forge: rotates the claimed sender */
+	uint64_t flood_ms; /* flood messages are owed from this time on; 0: not yet */
+	uint64_t forged;   /* forge: rotates the claimed sender */
 };
 
 /* Returns 0, or -1 if cfg does not fit the cluster (e.g. a selective peer >= n). */
-int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id,
-	     uint32_t cluster_id, uint64_t seed);
+int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id, uint32_t cluster_id,
+	     uint64_t seed);
 void byz_free(struct byz *b);
 
 /* From the honest effects of one step, build in `out` (reset first) what the liar
@@ -139,7 +139,7 @@ void byz_free(struct byz *b);
  * layer needs), and the lying sends, sealed with auth (the liar's own keys).  now_ms
  * is the clock the core was stepped with.  honest may be empty (a tick).
  * Returns 0, or -1 if out overflowed (effects_failed(out) is then true too). */
-int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *honest,
-	       uint64_t now_ms, struct effects *out);
+int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *honest, uint64_t now_ms,
+	       struct effects *out);
 
 #endif

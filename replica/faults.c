@@ -107,7 +107,7 @@ static int parse_delay(const char *v, struct faults_cfg *c)
 }
 
 enum fkey { K_DROP, K_DELAY, K_DUP, K_REORDER, K_PARTITION, K_ONEWAY, K_CLOCK, K_COUNT };
-static const char *const key_names[K_COUNT] = {"drop", "delay", "dup", "reorder",
+static const char *const key_names[K_COUNT] = {"drop",      "delay",  "dup",       "reorder",
 					       "partition", "oneway", "clock_rate"};
 
 static int parse_item(const char *key, const char *v, uint32_t n, uint32_t self,
@@ -127,20 +127,13 @@ static int parse_item(const char *key, const char *v, uint32_t n, uint32_t self,
 		return -1;
 	*seen |= 1u << k;
 	switch (k) {
-	case K_DROP:
-		return parse_num(v, 0, 1, &c->drop);
-	case K_DELAY:
-		return parse_delay(v, c);
-	case K_DUP:
-		return parse_num(v, 0, 1, &c->dup);
-	case K_REORDER:
-		return parse_num(v, 0, 1, &c->reorder);
-	case K_PARTITION:
-		return parse_partition(v, n, c);
-	case K_ONEWAY:
-		return parse_ids(v, n, self, &c->deaf_to);
-	default:
-		return parse_num(v, 0.01, 100, &c->clock_rate);
+	case K_DROP: return parse_num(v, 0, 1, &c->drop);
+	case K_DELAY: return parse_delay(v, c);
+	case K_DUP: return parse_num(v, 0, 1, &c->dup);
+	case K_REORDER: return parse_num(v, 0, 1, &c->reorder);
+	case K_PARTITION: return parse_partition(v, n, c);
+	case K_ONEWAY: return parse_ids(v, n, self, &c->deaf_to);
+	default: return parse_num(v, 0.01, 100, &c->clock_rate);
 	}
 }
 
@@ -152,8 +145,8 @@ static void clear_cfg(struct faults_cfg *c)
 	c->clock_rate = 1.0;
 }
 
-int faults_parse(const char *spec, uint32_t n, uint32_t self, struct faults_cfg *out,
-		 char *err, size_t errlen)
+int faults_parse(const char *spec, uint32_t n, uint32_t self, struct faults_cfg *out, char *err,
+		 size_t errlen)
 {
 	char copy[FAULTS_SPEC_MAX];
 	clear_cfg(out);
@@ -179,7 +172,8 @@ int faults_parse(const char *spec, uint32_t n, uint32_t self, struct faults_cfg 
 		*eq = 0;
 		if (parse_item(item, eq + 1, n, self, out, &seen, &seen_links) != 0) {
 			snprintf(err, errlen,
-				 "key '%.20s': bad, repeated or unknown (value '%.60s'); keys: drop=P, "
+				 "key '%.20s': bad, repeated or unknown (value '%.60s'); keys: "
+				 "drop=P, "
 				 "drop.I=P, delay=MS[,tail=pareto], dup=P, reorder=P, "
 				 "partition=A,B/C,D, oneway=I, clock_rate=R (P 0..1, ids < %u)",
 				 item, eq + 1, n);
@@ -192,8 +186,7 @@ int faults_parse(const char *spec, uint32_t n, uint32_t self, struct faults_cfg 
 
 /* ---- state ---- */
 
-int faults_init(struct faults *f, uint32_t n, uint32_t self, uint64_t seed,
-		uint64_t now_real_ms)
+int faults_init(struct faults *f, uint32_t n, uint32_t self, uint64_t seed, uint64_t now_real_ms)
 {
 	memset(f, 0, sizeof(*f));
 	clear_cfg(&f->cfg);
@@ -218,7 +211,8 @@ uint64_t faults_core_ms(const struct faults *f, uint64_t real_ms)
 {
 	if (real_ms <= f->base_real_ms)
 		return f->base_core_ms;
-	return f->base_core_ms + (uint64_t)((double)(real_ms - f->base_real_ms) * f->cfg.clock_rate);
+	return f->base_core_ms +
+	       (uint64_t)((double)(real_ms - f->base_real_ms) * f->cfg.clock_rate);
 }
 
 uint64_t faults_real_wait_ms(const struct faults *f, uint64_t core_ahead_ms)
@@ -226,8 +220,7 @@ uint64_t faults_real_wait_ms(const struct faults *f, uint64_t core_ahead_ms)
 	return (uint64_t)ceil((double)core_ahead_ms / f->cfg.clock_rate);
 }
 
-int faults_set(struct faults *f, const char *spec, uint64_t now_real_ms, char *err,
-	       size_t errlen)
+int faults_set(struct faults *f, const char *spec, uint64_t now_real_ms, char *err, size_t errlen)
 {
 	struct faults_cfg c;
 	if (faults_parse(spec, f->n, f->self, &c, err, errlen) != 0)
@@ -318,8 +311,12 @@ static void hold(struct faults *f, uint32_t to, const uint8_t *p, size_t len, ui
 	}
 	memcpy(copy, p, len);
 	/* the heap owns copy from here (freed by faults_release / faults_free) */
-	heap_push(f, (struct faults_held){.due_ms = due, .order = f->order++, .to = to,
-					  .len = (uint32_t)len, .fifo = fifo, .p = copy});
+	heap_push(f, (struct faults_held){.due_ms = due,
+					  .order = f->order++,
+					  .to = to,
+					  .len = (uint32_t)len,
+					  .fifo = fifo,
+					  .p = copy});
 	f->held_bytes += len;
 	f->fifo_held[to] += fifo;
 }
@@ -345,8 +342,8 @@ static uint64_t draw_delay(struct faults *f)
 	return (uint64_t)d;
 }
 
-static void send_copy(struct faults *f, uint32_t to, const uint8_t *p, size_t len,
-		      uint64_t now, faults_send_fn fn, void *arg)
+static void send_copy(struct faults *f, uint32_t to, const uint8_t *p, size_t len, uint64_t now,
+		      faults_send_fn fn, void *arg)
 {
 	uint64_t d = draw_delay(f);
 	if (chance(f, f->cfg.reorder)) {
@@ -368,8 +365,8 @@ static void send_copy(struct faults *f, uint32_t to, const uint8_t *p, size_t le
 	hold(f, to, p, len, due, 1);
 }
 
-void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len,
-		 uint64_t now_real_ms, faults_send_fn fn, void *arg)
+void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len, uint64_t now_real_ms,
+		 faults_send_fn fn, void *arg)
 {
 	if (to >= f->n || to == f->self)
 		return;

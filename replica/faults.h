@@ -34,37 +34,37 @@
 
 #include "wire/wire.h"
 
-#define FAULTS_SPEC_MAX 512             /* = CONFIG_FAULTS_MAX */
-#define FAULTS_HELD_MAX 16384           /* delayed messages held at once ... */
-#define FAULTS_HELD_BYTES (64u << 20)   /* ... and their bytes */
-#define FAULTS_DELAY_MAX_MS 60000       /* delay=MS: MS at most */
-#define FAULTS_DELAY_CAP_MS 30000       /* a Pareto tail ends here */
+#define FAULTS_SPEC_MAX 512           /* = CONFIG_FAULTS_MAX */
+#define FAULTS_HELD_MAX 16384         /* delayed messages held at once ... */
+#define FAULTS_HELD_BYTES (64u << 20) /* ... and their bytes */
+#define FAULTS_DELAY_MAX_MS 60000     /* delay=MS: MS at most */
+#define FAULTS_DELAY_CAP_MS 30000     /* a Pareto tail ends here */
 #define FAULTS_REORDER_MS 20
 
 struct faults_cfg {
 	double drop;
-	double drop_to[WIRE_MAX_REPLICAS];      /* < 0: as drop */
+	double drop_to[WIRE_MAX_REPLICAS]; /* < 0: as drop */
 	uint32_t delay_ms;
 	int pareto;
 	double dup, reorder;
 	int partitioned;
-	uint8_t group[WIRE_MAX_REPLICAS];       /* 1..: group number; 0: in none */
-	uint32_t deaf_to;                       /* oneway: bit i = do not hear replica i */
-	double clock_rate;                      /* 1.0: real time */
+	uint8_t group[WIRE_MAX_REPLICAS]; /* 1..: group number; 0: in none */
+	uint32_t deaf_to;                 /* oneway: bit i = do not hear replica i */
+	double clock_rate;                /* 1.0: real time */
 };
 
 struct faults_stats {
-	uint64_t dropped;       /* drop, drop.I */
-	uint64_t partitioned;   /* outgoing to, or incoming from, another group */
-	uint64_t deaf;          /* incoming from a oneway replica */
+	uint64_t dropped;     /* drop, drop.I */
+	uint64_t partitioned; /* outgoing to, or incoming from, another group */
+	uint64_t deaf;        /* incoming from a oneway replica */
 	uint64_t delayed, duplicated, reordered;
-	uint64_t queue_full;    /* delayed messages dropped at the bound */
+	uint64_t queue_full; /* delayed messages dropped at the bound */
 };
 
 struct faults_held {
 	uint64_t due_ms, order;
 	uint32_t to, len;
-	int fifo;               /* in its link's order (not a reordered one) */
+	int fifo; /* in its link's order (not a reordered one) */
 	uint8_t *p;
 };
 
@@ -73,34 +73,32 @@ struct faults {
 	char spec[FAULTS_SPEC_MAX];
 	uint32_t n, self;
 	uint64_t rng;
-	struct faults_held *heap;       /* min-heap on (due_ms, order) */
+	struct faults_held *heap; /* min-heap on (due_ms, order) */
 	uint32_t n_held;
 	uint64_t held_bytes, order;
-	uint64_t last_due[WIRE_MAX_REPLICAS];   /* FIFO per link ... */
-	uint32_t fifo_held[WIRE_MAX_REPLICAS];  /* ... and its messages held */
+	uint64_t last_due[WIRE_MAX_REPLICAS];  /* FIFO per link ... */
+	uint32_t fifo_held[WIRE_MAX_REPLICAS]; /* ... and its messages held */
 	struct faults_stats st;
-	uint64_t base_real_ms, base_core_ms;    /* clock_rate: the core's clock */
+	uint64_t base_real_ms, base_core_ms; /* clock_rate: the core's clock */
 };
 
 typedef void (*faults_send_fn)(void *arg, uint32_t to, const uint8_t *p, size_t len);
 
 /* Parse a specification for replica `self` of n.  Returns 0, or -1 with a message in
  * err naming the key. */
-int faults_parse(const char *spec, uint32_t n, uint32_t self, struct faults_cfg *out,
-		 char *err, size_t errlen);
+int faults_parse(const char *spec, uint32_t n, uint32_t self, struct faults_cfg *out, char *err,
+		 size_t errlen);
 
 /* No faults; the core's clock starts equal to now_real_ms.  Returns 0 or -1 (memory). */
-int faults_init(struct faults *f, uint32_t n, uint32_t self, uint64_t seed,
-		uint64_t now_real_ms);
+int faults_init(struct faults *f, uint32_t n, uint32_t self, uint64_t seed, uint64_t now_real_ms);
 void faults_free(struct faults *f);
 /* Replace the faults (the clock stays continuous; held messages stay held).  Returns
  * 0, or -1 with a message in err (nothing changed). */
-int faults_set(struct faults *f, const char *spec, uint64_t now_real_ms, char *err,
-	       size_t errlen);
+int faults_set(struct faults *f, const char *spec, uint64_t now_real_ms, char *err, size_t errlen);
 
 /* One outgoing message to replica `to`: dropped, sent now through fn, or held. */
-void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len,
-		 uint64_t now_real_ms, faults_send_fn fn, void *arg);
+void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len, uint64_t now_real_ms,
+		 faults_send_fn fn, void *arg);
 /* Send every held message that is due, in due order. */
 void faults_release(struct faults *f, uint64_t now_real_ms, faults_send_fn fn, void *arg);
 /* When the next held message is due (real ms), 0 if none. */

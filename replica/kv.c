@@ -48,9 +48,9 @@ static inline uint8_t *ent_val(const struct kv_ent *e)
 
 struct kv {
 	struct kv_ent **bucket;
-	size_t nbucket;         /* power of two */
+	size_t nbucket; /* power of two */
 	size_t count;
-	size_t bytes;           /* sum of KV_CHARGE over the entries */
+	size_t bytes; /* sum of KV_CHARGE over the entries */
 	size_t max_bytes;
 };
 
@@ -134,8 +134,7 @@ size_t kv_count(const struct kv *kv)
 	return kv->count;
 }
 
-static struct kv_ent **find_slot(const struct kv *kv, const uint8_t *key, size_t klen,
-				 uint64_t h)
+static struct kv_ent **find_slot(const struct kv *kv, const uint8_t *key, size_t klen, uint64_t h)
 {
 	struct kv_ent **pp = &kv->bucket[h & (kv->nbucket - 1)];
 	for (; *pp; pp = &(*pp)->next) {
@@ -251,8 +250,7 @@ static int parse_op(const uint8_t *p, size_t len, struct kv_op *op)
 	cur_init(&c, p, len);
 	op->tag = cur_u8(&c);
 	switch (op->tag) {
-	case 'N':
-		return 0;
+	case 'N': return 0;
 	case 'G':
 	case 'D':
 		if (parse_key(&c, op))
@@ -267,8 +265,7 @@ static int parse_op(const uint8_t *p, size_t len, struct kv_op *op)
 		    parse_val(&c, &op->b, &op->blen))
 			return -1;
 		break;
-	default:
-		return -1;
+	default: return -1;
 	}
 	return c.off == len ? 0 : -1;
 }
@@ -314,17 +311,10 @@ int kv_execute(struct kv *kv, const uint8_t *op, size_t op_len, struct buf *out)
 		if (e)
 			buf_put(out, ent_val(e), e->vlen);
 		return e ? KV_OK : KV_NOT_FOUND;
-	case 'P':
-		st = kv_set(kv, o.key, o.klen, o.a, o.alen);
-		break;
-	case 'D':
-		st = kv_remove(kv, o.key, o.klen);
-		break;
-	case 'C':
-		return exec_cas(kv, &o, out);
-	default: /* 'N' */
-		st = KV_OK;
-		break;
+	case 'P': st = kv_set(kv, o.key, o.klen, o.a, o.alen); break;
+	case 'D': st = kv_remove(kv, o.key, o.klen); break;
+	case 'C': return exec_cas(kv, &o, out);
+	default: /* 'N' */ st = KV_OK; break;
 	}
 	buf_put_u8(out, (uint8_t)st);
 	return st;
@@ -402,8 +392,7 @@ static int key_after(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
 }
 
 /* Pass 1 of restore: check everything without allocating per entry. */
-static int restore_validate(const struct kv *kv, const uint8_t *p, size_t len,
-			    uint32_t *count)
+static int restore_validate(const struct kv *kv, const uint8_t *p, size_t len, uint32_t *count)
 {
 	struct cursor c;
 	const uint8_t *prev = NULL, *val;

@@ -24,8 +24,8 @@
 
 #define KV_MAX_KEY 256
 #define KV_MAX_VAL (WIRE_MAX_OP - 16)
-#define KV_DEFAULT_MAX_BYTES (256u << 20)   /* keys+values+overhead held, in bytes */
-#define KV_ENTRY_OVERHEAD 64                /* charged per entry against max_bytes */
+#define KV_DEFAULT_MAX_BYTES (256u << 20) /* keys+values+overhead held, in bytes */
+#define KV_ENTRY_OVERHEAD 64              /* charged per entry against max_bytes */
 
 enum kv_status { KV_OK = 0, KV_NOT_FOUND = 1, KV_CAS_FAILED = 2, KV_BAD_OP = 3, KV_FULL = 4 };
 

@@ -93,31 +93,20 @@ struct args {
 /* Returns 0, or an exit code. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"id", required_argument, NULL, 'i'},
-		{"byz", required_argument, NULL, 'b'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"id", required_argument, NULL, 'i'},
+					     {"byz", required_argument, NULL, 'b'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
 	int ch;
 	memset(a, 0, sizeof(*a));
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c':
-			a->config = optarg;
-			break;
-		case 'i':
-			a->id = optarg;
-			break;
-		case 'b':
-			a->byz = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return 2;
+		case 'c': a->config = optarg; break;
+		case 'i': a->id = optarg; break;
+		case 'b': a->byz = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc || !a->config || !a->id) {
@@ -182,8 +171,8 @@ static int run(const struct args *a)
 		sigset_t waitmask;
 		setup_signals(&waitmask);
 		struct replica *r;
-		if (replica_open(&r, &cfg, (uint32_t)id, ops, &auth, a->byz, err,
-				 sizeof(err)) != 0) {
+		if (replica_open(&r, &cfg, (uint32_t)id, ops, &auth, a->byz, err, sizeof(err)) !=
+		    0) {
 			code = die(1, "%s", err);
 		} else {
 			code = replica_run(r, &stop_flag, &waitmask) == 0 ? 0 : 1;

@@ -15,10 +15,10 @@
 #include "replica/net.h"
 #include "wire/wire.h"
 
-#define NET_RECONN_MIN_MS 50     /* a restarted peer is found again quickly ... */
-#define NET_RECONN_MAX_MS 1000   /* ... and a dead one costs at most a dial a second */
+#define NET_RECONN_MIN_MS 50   /* a restarted peer is found again quickly ... */
+#define NET_RECONN_MAX_MS 1000 /* ... and a dead one costs at most a dial a second */
 
-#define NET_CQ_MAX 64            /* client connections with replies queued in one turn */
+#define NET_CQ_MAX 64 /* client connections with replies queued in one turn */
 #define NET_QUEUE_LIMIT (WIRE_MAX_MSG + 64)
 
 /* Messages for one destination, waiting for net_flush(), already in bundle layout
@@ -26,8 +26,8 @@
 struct outq {
 	struct buf b;
 	uint32_t count;
-	uint64_t bytes;         /* of the messages themselves */
-	uint32_t pipe;          /* client queues: the pipe; 0 = slot free */
+	uint64_t bytes; /* of the messages themselves */
+	uint32_t pipe;  /* client queues: the pipe; 0 = slot free */
 };
 
 /* The frame being read from one socket (bundle elements are returned one by one). */
@@ -53,7 +53,7 @@ struct inframe {
 struct rxslot {
 	struct net_rxq *r;
 	nng_aio *aio;
-	nng_msg *parked;        /* received while the ring was full */
+	nng_msg *parked; /* received while the ring was full */
 };
 
 struct net_rxq {
@@ -62,7 +62,7 @@ struct net_rxq {
 	pthread_mutex_t mu;
 	nng_msg **ring;
 	uint32_t cap, head, count;
-	size_t bytes;                   /* of the messages in the ring */
+	size_t bytes; /* of the messages in the ring */
 	uint32_t nparked;
 	struct rxslot slot[NET_RX_AIOS];
 };
@@ -74,13 +74,13 @@ struct net {
 	int push_open[WIRE_MAX_REPLICAS];
 	uint32_t n, self;
 	uint32_t max_clients;
-	uint32_t *route;                /* client id -> pipe id, 0 = none */
+	uint32_t *route; /* client id -> pipe id, 0 = none */
 	struct outq peerq[WIRE_MAX_REPLICAS];
 	struct outq clientq[NET_CQ_MAX];
-	uint32_t n_clientq;             /* slots in use: clientq[0..n_clientq) */
+	uint32_t n_clientq; /* slots in use: clientq[0..n_clientq) */
 	struct inframe in[NET_NSOCK];
-	struct net_rxq *rx[NET_NSOCK];  /* peer and client (admin: NNG_OPT_RECVFD) */
-	int coalesce;                   /* 0: every message its own nng message */
+	struct net_rxq *rx[NET_NSOCK]; /* peer and client (admin: NNG_OPT_RECVFD) */
+	int coalesce;                  /* 0: every message its own nng message */
 	struct net_stats st;
 	struct pipe_cap *cap[NET_NSOCK]; /* connection caps of the listeners */
 };
@@ -106,12 +106,12 @@ void net_frame_begin(struct net_frame *fr, const uint8_t *p, size_t len)
 	fr->p = p;
 	fr->len = len;
 	if (len < 4 || get_le32(p) != NET_BUNDLE_MAGIC) {
-		fr->left = 1;   /* a plain message (or garbage: wire_decode judges) */
+		fr->left = 1; /* a plain message (or garbage: wire_decode judges) */
 		return;
 	}
 	uint32_t count = len >= NET_BUNDLE_HDR ? get_le32(p + 4) : 0;
 	if (count < 1 || count > NET_BUNDLE_MAX) {
-		fr->bad = 1;    /* the whole frame, once, as garbage */
+		fr->bad = 1; /* the whole frame, once, as garbage */
 		fr->left = 1;
 		return;
 	}
@@ -124,10 +124,10 @@ int net_frame_next(struct net_frame *fr, const uint8_t **msg, size_t *len)
 	if (fr->left == 0) {
 		if (fr->off >= fr->len || fr->bad)
 			return 0;
-		fr->bad = 1;    /* bytes after the last element: garbage, once */
+		fr->bad = 1; /* bytes after the last element: garbage, once */
 		fr->left = 1;
 	}
-	if (fr->bad || fr->off == 0) {  /* plain frame, or the unparsable rest */
+	if (fr->bad || fr->off == 0) { /* plain frame, or the unparsable rest */
 		*msg = fr->p + fr->off;
 		*len = fr->len - fr->off;
 		fr->off = fr->len;
@@ -201,7 +201,7 @@ static int set_common(nng_socket s)
 struct pipe_cap {
 	pthread_mutex_t mu;
 	uint32_t max, count;
-	uint32_t id[];          /* the admitted pipes */
+	uint32_t id[]; /* the admitted pipes */
 };
 
 /* Runs on nng's threads: admit a new pipe if there is room, forget a removed one. */
@@ -268,22 +268,17 @@ static void close_listener(struct net *n, enum net_sock k)
 	}
 }
 
-static int open_listener(struct net *n, enum net_sock k, const char *addr, char *err,
-			 size_t errlen)
+static int open_listener(struct net *n, enum net_sock k, const char *addr, char *err, size_t errlen)
 {
 	int rv;
 	switch (k) {
-	case NET_PEER:
-		rv = nng_pull0_open(&n->sock[k]);
-		break;
+	case NET_PEER: rv = nng_pull0_open(&n->sock[k]); break;
 	case NET_CLIENT:
 		/* = a pair1 socket with NNG_OPT_PAIR1_POLY set (the option is read-only
 		 * from nng 1.5 on, where this constructor replaces setting it). */
 		rv = nng_pair1_open_poly(&n->sock[k]);
 		break;
-	default:
-		rv = nng_rep0_open(&n->sock[k]);
-		break;
+	default: rv = nng_rep0_open(&n->sock[k]); break;
 	}
 	if (rv != 0)
 		return fail(err, errlen, "cannot open socket for", addr, rv);
@@ -324,9 +319,9 @@ static void rx_cb(void *arg)
 	struct net_rxq *r = sl->r;
 	int rv = nng_aio_result(sl->aio);
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-		return;                 /* shutting down: do not re-arm */
+		return; /* shutting down: do not re-arm */
 	if (rv != 0) {
-		rx_arm(sl);             /* a transient failure: keep listening */
+		rx_arm(sl); /* a transient failure: keep listening */
 		return;
 	}
 	nng_msg *m = nng_aio_get_msg(sl->aio);
@@ -549,7 +544,7 @@ int net_recv(struct net *n, enum net_sock sock, struct net_rx *rx)
 	size_t len;
 	for (;;) {
 		if (in->m && net_frame_next(&in->fr, &p, &len)) {
-			rx->msg = NULL;         /* the frame stays ours (freed below) */
+			rx->msg = NULL; /* the frame stays ours (freed below) */
 			rx->data = p;
 			rx->len = len;
 			rx->pipe = in->pipe;
@@ -607,7 +602,7 @@ static int send_frame(nng_socket s, uint32_t pipe, const uint8_t *p, size_t len)
 		nng_msg_set_pipe(m, np);
 	}
 	if (nng_sendmsg(s, m, NNG_FLAG_NONBLOCK) != 0) {
-		nng_msg_free(m);    /* on failure the message is still ours */
+		nng_msg_free(m); /* on failure the message is still ours */
 		return -1;
 	}
 	return 0;
@@ -667,16 +662,15 @@ static void flush_q(struct net *n, struct outq *q, nng_socket s)
 /* Append one message to q (flushing it first if the bundle is full). */
 static void enqueue(struct net *n, struct outq *q, nng_socket s, const uint8_t *p, size_t len)
 {
-	if (q->count > 0 &&
-	    (q->count >= NET_BUNDLE_MAX || q->b.len + 4 + len > NET_BUNDLE_BYTES))
+	if (q->count > 0 && (q->count >= NET_BUNDLE_MAX || q->b.len + 4 + len > NET_BUNDLE_BYTES))
 		flush_q(n, q, s);
 	if (q->count == 0) {
 		buf_put_u32(&q->b, NET_BUNDLE_MAGIC);
-		buf_put_u32(&q->b, 0);  /* count, set by flush_q */
+		buf_put_u32(&q->b, 0); /* count, set by flush_q */
 	}
 	buf_put_u32(&q->b, (uint32_t)len);
 	buf_put(&q->b, p, len);
-	if (q->b.err) {                 /* larger than any legal message: drop it */
+	if (q->b.err) { /* larger than any legal message: drop it */
 		n->st.send_drops++;
 		buf_reset(&q->b);
 		q->count = 0;

@@ -41,7 +41,7 @@
 
 #include "config/config.h"
 
-#define NET_SENDBUF_MSGS 4096          /* per PUSH: messages queued for one peer */
+#define NET_SENDBUF_MSGS 4096 /* per PUSH: messages queued for one peer */
 #define NET_RECVMAXSZ (WIRE_MAX_MSG + 4096)
 
 /* Coalescing ("bundles").  nng costs tens of microseconds of thread hand-offs per
@@ -56,17 +56,17 @@
  * socket.  Bundles are transport framing only: counters (msgs_sent, msgs_recv) count
  * the messages inside.  A bundle is closed at NET_BUNDLE_BYTES or NET_BUNDLE_MAX
  * messages (a larger message travels plain). */
-#define NET_BUNDLE_MAGIC 0x424c5a42u    /* "BZLB" as little-endian bytes */
+#define NET_BUNDLE_MAGIC 0x424c5a42u /* "BZLB" as little-endian bytes */
 #define NET_BUNDLE_HDR 8
-#define NET_BUNDLE_MAX 1024             /* messages in one bundle */
-#define NET_BUNDLE_BYTES (1u << 20)     /* bundle size that triggers a flush */
+#define NET_BUNDLE_MAX 1024         /* messages in one bundle */
+#define NET_BUNDLE_BYTES (1u << 20) /* bundle size that triggers a flush */
 
 /* Walk one received frame: a plain message (one element) or a bundle. */
 struct net_frame {
 	const uint8_t *p;
 	size_t len, off;
-	uint32_t left;          /* elements still to return */
-	int bad;                /* malformed bundle: the rest is returned as one element */
+	uint32_t left; /* elements still to return */
+	int bad;       /* malformed bundle: the rest is returned as one element */
 };
 void net_frame_begin(struct net_frame *fr, const uint8_t *p, size_t len);
 /* Next element: 1 (msg/len set), 0 (no more).  A malformed bundle yields its
@@ -80,29 +80,29 @@ int net_frame_next(struct net_frame *fr, const uint8_t **msg, size_t *len);
  * became non-empty.  Used by the replica's peer and client sockets and by client
  * groups.  One consumer thread; net_rxq_stop() before nng_close(sock), then free. */
 struct net_rxq;
-struct net_rxq *net_rxq_open(nng_socket sock, uint32_t cap);    /* NULL: no memory */
+struct net_rxq *net_rxq_open(nng_socket sock, uint32_t cap); /* NULL: no memory */
 int net_rxq_fd(const struct net_rxq *q);
 /* The next message (the caller frees it), or NULL when the ring is empty. */
 nng_msg *net_rxq_pop(struct net_rxq *q);
 int net_rxq_nonempty(struct net_rxq *q);
-void net_rxq_stop(struct net_rxq *q);  /* no callback runs after this returns */
-void net_rxq_free(struct net_rxq *q);  /* stops it too; frees what it holds */
+void net_rxq_stop(struct net_rxq *q); /* no callback runs after this returns */
+void net_rxq_free(struct net_rxq *q); /* stops it too; frees what it holds */
 
 enum net_sock { NET_PEER = 0, NET_CLIENT = 1, NET_ADMIN = 2, NET_NSOCK = 3 };
 
 struct net_stats {
-	uint64_t msgs_sent, bytes_sent;  /* per destination copy handed to nng */
-	uint64_t send_drops;             /* a peer's queue was full (or send failed) */
-	uint64_t no_route;               /* a reply for a client with no known pipe */
-	uint64_t frames_sent;            /* nng messages (a bundle counts once) */
+	uint64_t msgs_sent, bytes_sent; /* per destination copy handed to nng */
+	uint64_t send_drops;            /* a peer's queue was full (or send failed) */
+	uint64_t no_route;              /* a reply for a client with no known pipe */
+	uint64_t frames_sent;           /* nng messages (a bundle counts once) */
 };
 
 /* One received message; data/len point into nng's buffer until net_rx_free(). */
 struct net_rx {
 	const uint8_t *data;
 	size_t len;
-	uint32_t pipe;                  /* nng pipe id it came on (client routes) */
-	void *msg;                      /* the nng_msg */
+	uint32_t pipe; /* nng pipe id it came on (client routes) */
+	void *msg;     /* the nng_msg */
 };
 
 struct net;

@@ -16,8 +16,8 @@
 #include "replica/kv.h"
 #include "replica/store.h"
 
-#define DRAIN_MAX 64            /* messages per socket per loop turn (fairness) */
-#define IDLE_WAIT_MS 1000       /* poll timeout when no timer is pending */
+#define DRAIN_MAX 64      /* messages per socket per loop turn (fairness) */
+#define IDLE_WAIT_MS 1000 /* poll timeout when no timer is pending */
 
 struct replica {
 	const struct config *cfg;
@@ -28,19 +28,19 @@ struct replica {
 	struct store *store;
 	struct net *net;
 	struct effects fx;
-	uint64_t timer_ms;              /* absolute deadline, 0 = none */
+	uint64_t timer_ms; /* absolute deadline, 0 = none */
 	uint64_t start_ms;
 	struct replica_counters c;
-	struct core_status seen;        /* last status, to log changes */
+	struct core_status seen; /* last status, to log changes */
 	char byz[REPLICA_BYZ_MAX];
 	int has_byz;
-	struct byz *liar;               /* --byz: the lying layer (byz.h), or NULL */
-	struct effects lie;             /* the liar's effects of a step */
-	struct faults *faults;          /* network and clock faults (faults.h) */
-	uint64_t recovered;             /* records fed to recover() */
-	int txn_open;                   /* a store transaction holds this turn's persists */
-	int group_commit;               /* 0: commit after every step (BYZLAB_GROUP_COMMIT=0) */
-	struct buf out;                 /* the STATUS_RESP being built */
+	struct byz *liar;      /* --byz: the lying layer (byz.h), or NULL */
+	struct effects lie;    /* the liar's effects of a step */
+	struct faults *faults; /* network and clock faults (faults.h) */
+	uint64_t recovered;    /* records fed to recover() */
+	int txn_open;          /* a store transaction holds this turn's persists */
+	int group_commit;      /* 0: commit after every step (BYZLAB_GROUP_COMMIT=0) */
+	struct buf out;        /* the STATUS_RESP being built */
 	char json[WIRE_MAX_STATUS];
 };
 
@@ -102,10 +102,8 @@ static int is_replica_type(int type)
 	case MSG_HELLO:
 	case MSG_STATUS_REQ:
 	case MSG_STATUS_RESP:
-	case MSG_ADMIN_FAULTS:
-		return 0;
-	default:
-		return type >= 1 && type <= MSG_TYPE_MAX;
+	case MSG_ADMIN_FAULTS: return 0;
+	default: return type >= 1 && type <= MSG_TYPE_MAX;
 	}
 }
 
@@ -122,10 +120,8 @@ int replica_edge_ok(enum net_sock sock, const struct msg *m, uint32_t n, uint32_
 	case NET_CLIENT:
 		return (m->h.type == MSG_REQUEST || m->h.type == MSG_HELLO) &&
 		       m->h.sender < max_clients;
-	case NET_ADMIN:
-		return m->h.type == MSG_STATUS_REQ || m->h.type == MSG_ADMIN_FAULTS;
-	default:
-		return 0;
+	case NET_ADMIN: return m->h.type == MSG_STATUS_REQ || m->h.type == MSG_ADMIN_FAULTS;
+	default: return 0;
 	}
 }
 
@@ -152,14 +148,9 @@ static void persist_all(struct replica *r)
 		case P_PUT:
 			rc = store_put(r->store, p->kind, p->key, fx->arena.p + p->off, p->len);
 			break;
-		case P_DEL:
-			rc = store_del(r->store, p->kind, p->key);
-			break;
-		case P_DEL_BELOW:
-			rc = store_del_below(r->store, p->kind, p->key);
-			break;
-		default:
-			rc = -1;
+		case P_DEL: rc = store_del(r->store, p->kind, p->key); break;
+		case P_DEL_BELOW: rc = store_del_below(r->store, p->kind, p->key); break;
+		default: rc = -1;
 		}
 	}
 	if (rc == 0 && !r->group_commit) {
@@ -343,20 +334,24 @@ static void answer_status(struct replica *r)
 	if (r->liar && (size_t)k < sizeof(extra))
 		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"lies\":%llu",
 			 (unsigned long long)r->liar->lies);
-	struct status_input in = {
-		.extra = extra,
-		.id = r->id, .n = r->cfg->n, .f = r->cfg->f, .cs = &cs, .c = &r->c,
-		.net = net_stats(r->net), .auth = r->auth,
-		.byz = r->has_byz ? r->byz : NULL, .pid = (long)getpid(),
-		.uptime_ms = mono_ms() - r->start_ms};
+	struct status_input in = {.extra = extra,
+				  .id = r->id,
+				  .n = r->cfg->n,
+				  .f = r->cfg->f,
+				  .cs = &cs,
+				  .c = &r->c,
+				  .net = net_stats(r->net),
+				  .auth = r->auth,
+				  .byz = r->has_byz ? r->byz : NULL,
+				  .pid = (long)getpid(),
+				  .uptime_ms = mono_ms() - r->start_ms};
 	int len = status_json(&in, r->json, sizeof(r->json));
 	if (len < 0) {
 		rlog("status document too long");
 		return;
 	}
 	buf_reset(&r->out);
-	wire_put_text(&r->out, MSG_STATUS_RESP, r->cfg->cluster_id, r->id, r->json,
-		      (uint32_t)len);
+	wire_put_text(&r->out, MSG_STATUS_RESP, r->cfg->cluster_id, r->id, r->json, (uint32_t)len);
 	if (r->out.err || net_admin_reply(r->net, r->out.p, r->out.len) != 0)
 		rlog("cannot answer a status request");
 }
@@ -379,19 +374,16 @@ static void answer_faults(struct replica *r, const struct msg *m)
 	for (char *c = why; *c; c++)
 		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
 			*c = '\'';
-	int len = snprintf(r->json, sizeof(r->json), "{\"id\":%u,\"error\":\"%s\"}", r->id,
-			   why);
+	int len = snprintf(r->json, sizeof(r->json), "{\"id\":%u,\"error\":\"%s\"}", r->id, why);
 	buf_reset(&r->out);
-	wire_put_text(&r->out, MSG_STATUS_RESP, r->cfg->cluster_id, r->id, r->json,
-		      (uint32_t)len);
+	wire_put_text(&r->out, MSG_STATUS_RESP, r->cfg->cluster_id, r->id, r->json, (uint32_t)len);
 	if (r->out.err || net_admin_reply(r->net, r->out.p, r->out.len) != 0)
 		rlog("cannot answer a faults request");
 }
 
 /* ---- receiving ---- */
 
-static void reject(uint64_t *counter, const char *what,
-		   enum net_sock sock, const char *why)
+static void reject(uint64_t *counter, const char *what, enum net_sock sock, const char *why)
 {
 	static const char *names[NET_NSOCK] = {"peer", "client", "admin"};
 	(*counter)++;
@@ -476,28 +468,35 @@ static int open_store(struct replica *r, char *err, size_t errlen)
 static int create_core(struct replica *r, char *err, size_t errlen)
 {
 	const struct config *cfg = r->cfg;
-	struct core_config cc = {
-		.protocol = cfg->protocol, .n = cfg->n, .f = cfg->f, .id = r->id,
-		.cluster_id = cfg->cluster_id, .batch_max = cfg->batch_max,
-		.window = cfg->window, .checkpoint_interval = cfg->checkpoint_interval,
-		.view_timeout_ms = cfg->view_timeout_ms, .max_clients = cfg->clients,
-		.kv_max_bytes = KV_DEFAULT_MAX_BYTES, .auth = r->auth, .plant_bugs = 0};
+	struct core_config cc = {.protocol = cfg->protocol,
+				 .n = cfg->n,
+				 .f = cfg->f,
+				 .id = r->id,
+				 .cluster_id = cfg->cluster_id,
+				 .batch_max = cfg->batch_max,
+				 .window = cfg->window,
+				 .checkpoint_interval = cfg->checkpoint_interval,
+				 .view_timeout_ms = cfg->view_timeout_ms,
+				 .max_clients = cfg->clients,
+				 .kv_max_bytes = KV_DEFAULT_MAX_BYTES,
+				 .auth = r->auth,
+				 .plant_bugs = 0};
 	r->core = r->ops->create(&cc);
 	if (!r->core) {
 		snprintf(err, errlen, "cannot create the %s core", r->ops->name);
 		return -1;
 	}
 	if (store_iterate(r->store, recover_one, r) != 0) {
-		snprintf(err, errlen, "%s/%u: stored record %llu could not be recovered",
-			 cfg->data, r->id, (unsigned long long)r->recovered);
+		snprintf(err, errlen, "%s/%u: stored record %llu could not be recovered", cfg->data,
+			 r->id, (unsigned long long)r->recovered);
 		return -1;
 	}
 	return 0;
 }
 
 int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
-		 const struct core_ops *ops, struct auth_ctx *auth, const char *byz,
-		 char *err, size_t errlen)
+		 const struct core_ops *ops, struct auth_ctx *auth, const char *byz, char *err,
+		 size_t errlen)
 {
 	*out = NULL;
 	struct replica *r = calloc(1, sizeof(*r));
@@ -521,14 +520,14 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		snprintf(r->byz, sizeof(r->byz), "%s", byz);
 		r->has_byz = 1;
 	}
-	if (open_layers(r, byz, err, errlen) || open_store(r, err, errlen) || create_core(r, err, errlen) ||
-	    net_open(&r->net, cfg, id, cfg->clients, err, errlen)) {
+	if (open_layers(r, byz, err, errlen) || open_store(r, err, errlen) ||
+	    create_core(r, err, errlen) || net_open(&r->net, cfg, id, cfg->clients, err, errlen)) {
 		replica_close(r);
 		return -1;
 	}
-	rlog("%s replica %u of %u: recovered %llu records; listening on %s, %s, %s",
-	     ops->name, id, cfg->n, (unsigned long long)r->recovered,
-	     cfg->replica[id].peer, cfg->replica[id].client, cfg->replica[id].admin);
+	rlog("%s replica %u of %u: recovered %llu records; listening on %s, %s, %s", ops->name, id,
+	     cfg->n, (unsigned long long)r->recovered, cfg->replica[id].peer,
+	     cfg->replica[id].client, cfg->replica[id].admin);
 	if (r->liar)
 		rlog("LYING: --byz %s (replica/byz.h)", byz);
 	if (strcmp(r->faults->spec, "none") != 0)
@@ -547,7 +546,7 @@ void replica_close(struct replica *r)
 {
 	if (!r)
 		return;
-	net_close(r->net);      /* first: no callbacks into a dead core */
+	net_close(r->net); /* first: no callbacks into a dead core */
 	if (r->core)
 		r->ops->destroy(r->core);
 	if (r->store)

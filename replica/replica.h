@@ -23,13 +23,13 @@
 #include "replica/net.h"
 #include "wire/wire.h"
 
-#define REPLICA_BYZ_MAX 256            /* bytes of a --byz specification */
+#define REPLICA_BYZ_MAX 256 /* bytes of a --byz specification */
 
 /* Counters kept by the driver (the rest come from net, auth and the core). */
 struct replica_counters {
-	uint64_t msgs_recv, bytes_recv;  /* peer and client sockets, every message */
-	uint64_t bad_format;             /* failed decode or the socket/type/sender check */
-	uint64_t bad_auth;               /* failed auth_verify */
+	uint64_t msgs_recv, bytes_recv; /* peer and client sockets, every message */
+	uint64_t bad_format;            /* failed decode or the socket/type/sender check */
+	uint64_t bad_auth;              /* failed auth_verify */
 };
 
 struct replica;
@@ -40,8 +40,8 @@ struct replica;
  * layer (replica/byz.h).  cfg->faults is applied (replica/faults.h).
  * Returns 0, or -1 with a message in err. */
 int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
-		 const struct core_ops *ops, struct auth_ctx *auth, const char *byz,
-		 char *err, size_t errlen);
+		 const struct core_ops *ops, struct auth_ctx *auth, const char *byz, char *err,
+		 size_t errlen);
 /* Serve until *stop becomes non-zero.  waitmask: the signal mask to wait with in
  * ppoll() (signals that set *stop are blocked elsewhere, so they can only arrive
  * while we wait), or NULL.  Returns 0 when stopped, -1 on a fatal socket error. */
@@ -62,9 +62,9 @@ struct status_input {
 	const struct core_status *cs;
 	const struct replica_counters *c;
 	const struct net_stats *net;
-	const struct auth_ctx *auth;    /* sigs_made, sigs_verified, macs_made, macs_verified */
-	const char *byz;                /* NULL: "byz":null */
-	const char *extra;              /* more members ("k":v,...), or NULL (faults, lies) */
+	const struct auth_ctx *auth; /* sigs_made, sigs_verified, macs_made, macs_verified */
+	const char *byz;             /* NULL: "byz":null */
+	const char *extra;           /* more members ("k":v,...), or NULL (faults, lies) */
 	long pid;
 	uint64_t uptime_ms;
 };

@@ -7,7 +7,7 @@
 
 #include "replica/replica.h"
 
-struct jw {                     /* a bounded writer; overflow is sticky */
+struct jw { /* a bounded writer; overflow is sticky */
 	char *p;
 	size_t len, cap;
 	int over;
@@ -53,7 +53,7 @@ static void put_u64(struct jw *w, const char *key, uint64_t v)
 int status_json(const struct status_input *in, char *out, size_t cap)
 {
 	if (cap > WIRE_MAX_STATUS)
-		cap = WIRE_MAX_STATUS;  /* the document must fit a STATUS_RESP */
+		cap = WIRE_MAX_STATUS; /* the document must fit a STATUS_RESP */
 	if (cap == 0)
 		return -1;
 	struct jw w = {.p = out, .len = 0, .cap = cap, .over = 0};
@@ -76,8 +76,9 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put_u64(&w, "sigs_verified", in->auth ? in->auth->sigs_verified : 0);
 	put_u64(&w, "macs_made", in->auth ? in->auth->macs_made : 0);
 	put_u64(&w, "macs_verified", in->auth ? in->auth->macs_verified : 0);
-	put(&w, ",\"rejected\":{\"bad_auth\":%llu,\"bad_format\":%llu,\"old_view\":%llu,"
-		"\"out_of_window\":%llu,\"conflict\":%llu}",
+	put(&w,
+	    ",\"rejected\":{\"bad_auth\":%llu,\"bad_format\":%llu,\"old_view\":%llu,"
+	    "\"out_of_window\":%llu,\"conflict\":%llu}",
 	    (unsigned long long)in->c->bad_auth, (unsigned long long)in->c->bad_format,
 	    (unsigned long long)cs->rejected_old_view,
 	    (unsigned long long)cs->rejected_out_of_window,

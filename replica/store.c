@@ -31,15 +31,14 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi;
-	MDB_txn *txn;           /* the open write transaction, or NULL */
-	int txn_failed;         /* a call inside txn failed: commit must abort */
+	MDB_txn *txn;   /* the open write transaction, or NULL */
+	int txn_failed; /* a call inside txn failed: commit must abort */
 	size_t map_bytes;
 	char dir[PATH_MAX];
 	char err[STORE_ERR_LEN];
 };
 
-static void set_err(struct store *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void set_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void set_err(struct store *s, const char *fmt, ...)
 {
@@ -56,8 +55,10 @@ static void set_err(struct store *s, const char *fmt, ...)
 static int mdb_fail(struct store *s, const char *what, int rc)
 {
 	if (rc == MDB_MAP_FULL)
-		set_err(s, "%s: LMDB map full (map size %zu bytes); raise the map size or "
-			"checkpoint more often", what, s->map_bytes);
+		set_err(s,
+			"%s: LMDB map full (map size %zu bytes); raise the map size or "
+			"checkpoint more often",
+			what, s->map_bytes);
 	else
 		set_err(s, "%s: %s", what, mdb_strerror(rc));
 	return -1;
@@ -132,8 +133,8 @@ static int open_env(struct store *s, int sync_full)
 	return 0;
 }
 
-int store_open(const char *dir, int sync_full, size_t map_bytes, struct store **out,
-	       char *err, size_t errlen)
+int store_open(const char *dir, int sync_full, size_t map_bytes, struct store **out, char *err,
+	       size_t errlen)
 {
 	*out = NULL;
 	if (!dir || mkdir_p(dir, err, errlen))
@@ -207,8 +208,8 @@ int store_put(struct store *s, uint8_t kind, uint64_t key, const void *val, size
 	if (!txn_usable(s, "store_put"))
 		return -1;
 	encode_key(k, kind, key);
-	MDB_val mk = { STORE_KEY_LEN, k };
-	MDB_val mv = { len, (void *)val };
+	MDB_val mk = {STORE_KEY_LEN, k};
+	MDB_val mv = {len, (void *)val};
 	int rc = mdb_put(s->txn, s->dbi, &mk, &mv, 0);
 	return rc ? txn_fail(s, "mdb_put", rc) : 0;
 }
@@ -219,7 +220,7 @@ int store_del(struct store *s, uint8_t kind, uint64_t key)
 	if (!txn_usable(s, "store_del"))
 		return -1;
 	encode_key(k, kind, key);
-	MDB_val mk = { STORE_KEY_LEN, k };
+	MDB_val mk = {STORE_KEY_LEN, k};
 	int rc = mdb_del(s->txn, s->dbi, &mk, NULL);
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -240,7 +241,7 @@ int store_del_below(struct store *s, uint8_t kind, uint64_t below)
 	/* Re-seek after every delete: simple, and avoids relying on where LMDB leaves
 	 * a cursor after mdb_cursor_del. */
 	for (;;) {
-		MDB_val mk = { STORE_KEY_LEN, start }, mv;
+		MDB_val mk = {STORE_KEY_LEN, start}, mv;
 		rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
@@ -308,7 +309,7 @@ int store_get(struct store *s, uint8_t kind, uint64_t key, void *val, size_t cap
 	if (read_txn(s, &txn, &own))
 		return -1;
 	encode_key(k, kind, key);
-	MDB_val mk = { STORE_KEY_LEN, k }, mv;
+	MDB_val mk = {STORE_KEY_LEN, k}, mv;
 	int rc = mdb_get(txn, s->dbi, &mk, &mv);
 	if (rc == MDB_NOTFOUND) {
 		ret = 1;

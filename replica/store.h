@@ -16,16 +16,16 @@ struct store;
 
 /* Open (creating dir 0700 if needed).  map_bytes: LMDB map size (0: 1 GiB).
  * Returns 0, or -1 with a message naming dir in err. */
-int store_open(const char *dir, int sync_full, size_t map_bytes, struct store **out,
-	       char *err, size_t errlen);
+int store_open(const char *dir, int sync_full, size_t map_bytes, struct store **out, char *err,
+	       size_t errlen);
 void store_close(struct store *s);
 
 /* A write transaction.  Every call between begin and commit is atomic. */
 int store_begin(struct store *s);
 int store_put(struct store *s, uint8_t kind, uint64_t key, const void *val, size_t len);
-int store_del(struct store *s, uint8_t kind, uint64_t key);              /* absent: ok */
-int store_del_below(struct store *s, uint8_t kind, uint64_t below);     /* keys < below */
-int store_commit(struct store *s);   /* durable on return when sync_full */
+int store_del(struct store *s, uint8_t kind, uint64_t key);         /* absent: ok */
+int store_del_below(struct store *s, uint8_t kind, uint64_t below); /* keys < below */
+int store_commit(struct store *s); /* durable on return when sync_full */
 void store_abort(struct store *s);
 
 /* Read one record (outside a write transaction).  Copies up to cap bytes into val,

@@ -15,9 +15,14 @@
 
 _Static_assert(WIRE_OFF_RESERVED16 + 2 == WIRE_HDR_LEN, "header layout");
 _Static_assert(WIRE_OFF_AUTH_LEN + 2 == WIRE_OFF_RESERVED16, "header layout");
-_Static_assert((uint64_t)WIRE_MAX_BATCH * (4 + WIRE_HDR_LEN + 13 + WIRE_MAX_OP +
-					   WIRE_MAX_REPLICAS * WIRE_MAC_LEN) +
-		       WIRE_HDR_LEN + 2 + (uint64_t)WIRE_MAX_REPLICAS * WIRE_MAC_LEN <= WIRE_MAX_MSG,
+/* A PRE-PREPARE carrying a full batch of maximal requests (each: length prefix, header,
+ * fixed fields, operation, authenticator), with its own authenticator. */
+#define WIRE_MAX_BATCHED_REQUEST \
+	((uint64_t)4 + WIRE_HDR_LEN + 13 + WIRE_MAX_OP + (uint64_t)WIRE_MAX_REPLICAS * WIRE_MAC_LEN)
+#define WIRE_MAX_FULL_BATCH                                                       \
+	((uint64_t)WIRE_MAX_BATCH * WIRE_MAX_BATCHED_REQUEST + WIRE_HDR_LEN + 2 + \
+	 (uint64_t)WIRE_MAX_REPLICAS * WIRE_MAC_LEN)
+_Static_assert(WIRE_MAX_FULL_BATCH <= WIRE_MAX_MSG,
 	       "a full batch of maximal requests must fit in one message");
 
 /* ---- little-endian helpers ---- */
@@ -29,8 +34,7 @@ uint16_t get_u16(const uint8_t *p)
 
 uint32_t get_u32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 uint64_t get_u64(const uint8_t *p)
@@ -265,15 +269,12 @@ static int type_known(uint8_t t)
 static int auth_len_ok(uint8_t kind, uint16_t len)
 {
 	switch (kind) {
-	case AUTH_NONE:
-		return len == 0;
-	case AUTH_SIG:
-		return len == WIRE_SIG_LEN;
+	case AUTH_NONE: return len == 0;
+	case AUTH_SIG: return len == WIRE_SIG_LEN;
 	case AUTH_MAC:
 		return len > 0 && len % WIRE_MAC_LEN == 0 &&
 		       len <= WIRE_MAX_REPLICAS * WIRE_MAC_LEN;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -312,13 +313,11 @@ static int decode_reply(struct cursor *c, struct body_reply *r)
 	return body_done(c);
 }
 
-static int decode(const uint8_t *buf, size_t len, uint32_t cluster_id, struct msg *m,
-		  int nested);
+static int decode(const uint8_t *buf, size_t len, uint32_t cluster_id, struct msg *m, int nested);
 
 /* Each entry is a whole REQUEST message, validated as if it had arrived alone.
  * Any fault in an entry makes the pre-prepare's body malformed. */
-static int decode_preprepare(struct cursor *c, uint32_t cluster_id,
-			     struct body_preprepare *pp)
+static int decode_preprepare(struct cursor *c, uint32_t cluster_id, struct body_preprepare *pp)
 {
 	struct msg inner;
 
@@ -332,8 +331,7 @@ static int decode_preprepare(struct cursor *c, uint32_t cluster_id,
 		const uint8_t *p = cur_bytes(c, n);
 		if (!p)
 			return WIRE_E_BODY;
-		if (decode(p, n, cluster_id, &inner, 1) != WIRE_OK ||
-		    inner.h.type != MSG_REQUEST)
+		if (decode(p, n, cluster_id, &inner, 1) != WIRE_OK || inner.h.type != MSG_REQUEST)
 			return WIRE_E_BODY;
 		pp->req[i] = p;
 		pp->req_len[i] = n;
@@ -348,8 +346,7 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 
 	cur_init(&c, m->body, n);
 	switch (m->h.type) {
-	case MSG_REQUEST:
-		return decode_request(&c, &m->u.req);
+	case MSG_REQUEST: return decode_request(&c, &m->u.req);
 	case MSG_PREPREPARE:
 		/* One level only: a batch inside a batch is not a request. */
 		if (nested)
@@ -359,15 +356,10 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 		if (nested)
 			return WIRE_E_BODY;
 		return decode_preprepare(&c, cluster_id, &m->u.pp);
-	case MSG_VIEWCHANGE:
-		return wire_body_viewchange(m);
-	case MSG_NEWVIEW:
-		return nested ? WIRE_E_BODY : wire_body_newview(m);
-	case MSG_STATE:
-		return wire_body_state(m);
-	case MSG_FETCH_STATE:
-		m->u.offset = cur_u64(&c);
-		return body_done(&c);
+	case MSG_VIEWCHANGE: return wire_body_viewchange(m);
+	case MSG_NEWVIEW: return nested ? WIRE_E_BODY : wire_body_newview(m);
+	case MSG_STATE: return wire_body_state(m);
+	case MSG_FETCH_STATE: m->u.offset = cur_u64(&c); return body_done(&c);
 	case MSG_PREPARE:
 	case MSG_COMMIT:
 	case MSG_CHECKPOINT:
@@ -376,11 +368,9 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 			return WIRE_E_BODY;
 		memcpy(m->u.dg.digest, m->body, WIRE_DIGEST_LEN);
 		return WIRE_OK;
-	case MSG_REPLY:
-		return decode_reply(&c, &m->u.rep);
+	case MSG_REPLY: return decode_reply(&c, &m->u.rep);
 	case MSG_STATUS_REQ:
-	case MSG_HELLO:
-		return n == 0 ? WIRE_OK : WIRE_E_BODY;
+	case MSG_HELLO: return n == 0 ? WIRE_OK : WIRE_E_BODY;
 	case MSG_STATUS_RESP:
 	case MSG_ADMIN_FAULTS:
 		if (n > (m->h.type == MSG_STATUS_RESP ? WIRE_MAX_STATUS : WIRE_MAX_ADMIN))
@@ -421,8 +411,7 @@ int wire_read_header(const uint8_t *buf, uint32_t cluster_id, struct msg_hdr *h)
 }
 
 /* Header checks in the documented order, then the lengths; fills m->h. */
-static int decode_header(const uint8_t *buf, size_t len, uint32_t cluster_id,
-			 struct msg_hdr *h)
+static int decode_header(const uint8_t *buf, size_t len, uint32_t cluster_id, struct msg_hdr *h)
 {
 	if (len < WIRE_HDR_LEN)
 		return WIRE_E_SHORT;
@@ -443,8 +432,7 @@ static int decode_header(const uint8_t *buf, size_t len, uint32_t cluster_id,
 /* Messages nest (NEW-VIEW > VIEW-CHANGE > CHECKPOINT/PREPARE, PRE-PREPARE > REQUEST).
  * Every nesting site checks the nested message's type byte before decoding it, so
  * the depth is bounded by the type structure (3), whatever a hostile peer sends. */
-static int decode(const uint8_t *buf, size_t len, uint32_t cluster_id, struct msg *m,
-		  int nested)
+static int decode(const uint8_t *buf, size_t len, uint32_t cluster_id, struct msg *m, int nested)
 {
 	int rc;
 
@@ -491,9 +479,9 @@ static size_t put_hdr(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t
 	buf_put_u32(b, sender);
 	buf_put_u64(b, view);
 	buf_put_u64(b, seq);
-	buf_put_u32(b, 0);      /* body_len, patched by finish() */
-	buf_put_u16(b, 0);      /* auth_len */
-	buf_put_u16(b, 0);      /* reserved */
+	buf_put_u32(b, 0); /* body_len, patched by finish() */
+	buf_put_u16(b, 0); /* auth_len */
+	buf_put_u16(b, 0); /* reserved */
 	return start;
 }
 
@@ -506,13 +494,12 @@ static size_t finish(struct buf *b, size_t start)
 			b->len = start;
 		return start;
 	}
-	set_u32(b->p + start + WIRE_OFF_BODY_LEN,
-		(uint32_t)(b->len - start - WIRE_HDR_LEN));
+	set_u32(b->p + start + WIRE_OFF_BODY_LEN, (uint32_t)(b->len - start - WIRE_HDR_LEN));
 	return start;
 }
 
-size_t wire_put_request(struct buf *b, uint32_t cluster_id, uint32_t client,
-			uint64_t timestamp, uint8_t flags, const uint8_t *op, uint32_t op_len)
+size_t wire_put_request(struct buf *b, uint32_t cluster_id, uint32_t client, uint64_t timestamp,
+			uint8_t flags, const uint8_t *op, uint32_t op_len)
 {
 	size_t start = put_hdr(b, MSG_REQUEST, cluster_id, client, 0, 0);
 
@@ -523,9 +510,9 @@ size_t wire_put_request(struct buf *b, uint32_t cluster_id, uint32_t client,
 	return finish(b, start);
 }
 
-size_t wire_put_preprepare(struct buf *b, uint32_t cluster_id, uint32_t sender,
-			   uint64_t view, uint64_t seq, uint16_t count,
-			   const uint8_t *const *req, const uint32_t *req_len)
+size_t wire_put_preprepare(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,
+			   uint64_t seq, uint16_t count, const uint8_t *const *req,
+			   const uint32_t *req_len)
 {
 	size_t start = put_hdr(b, MSG_PREPREPARE, cluster_id, sender, view, seq);
 

@@ -26,35 +26,35 @@
 #define WIRE_HDR_LEN 40
 
 /* Hard limits: no peer can make us exceed these, whatever it claims. */
-#define WIRE_MAX_REPLICAS 16           /* n <= 16, so f <= 5 for PBFT */
-#define WIRE_MAX_CLIENTS 4096          /* client ids 0..4095 */
-#define WIRE_MAX_OP 8192               /* bytes of one client operation */
-#define WIRE_MAX_RESULT 8192           /* bytes of one reply result */
-#define WIRE_MAX_BATCH 256             /* requests in one pre-prepare */
-#define WIRE_MAX_STATUS 8192           /* bytes of a status JSON document */
-#define WIRE_MAX_MSG (8u << 20)        /* any encoded message, auth included */
-#define WIRE_MAX_PREPARED 4096         /* P-set entries in one VIEW-CHANGE (>= window) */
-#define WIRE_STATE_CHUNK (1u << 20)    /* bytes of snapshot in one STATE message */
-#define WIRE_DIGEST_LEN 32             /* BLAKE2b-256 */
-#define WIRE_SIG_LEN 64                /* Ed25519 */
-#define WIRE_MAC_LEN 32                /* HMAC-SHA-512-256 */
+#define WIRE_MAX_REPLICAS 16        /* n <= 16, so f <= 5 for PBFT */
+#define WIRE_MAX_CLIENTS 4096       /* client ids 0..4095 */
+#define WIRE_MAX_OP 8192            /* bytes of one client operation */
+#define WIRE_MAX_RESULT 8192        /* bytes of one reply result */
+#define WIRE_MAX_BATCH 256          /* requests in one pre-prepare */
+#define WIRE_MAX_STATUS 8192        /* bytes of a status JSON document */
+#define WIRE_MAX_MSG (8u << 20)     /* any encoded message, auth included */
+#define WIRE_MAX_PREPARED 4096      /* P-set entries in one VIEW-CHANGE (>= window) */
+#define WIRE_STATE_CHUNK (1u << 20) /* bytes of snapshot in one STATE message */
+#define WIRE_DIGEST_LEN 32          /* BLAKE2b-256 */
+#define WIRE_SIG_LEN 64             /* Ed25519 */
+#define WIRE_MAC_LEN 32             /* HMAC-SHA-512-256 */
 
 enum msg_type {
-	MSG_REQUEST = 1,     /* client -> replica: an operation, signed/MACed by the client */
-	MSG_PREPREPARE = 2,  /* primary -> backups: (view, seq, batch of requests) */
-	MSG_PREPARE = 3,     /* backup -> all: (view, seq, batch digest) */
-	MSG_COMMIT = 4,      /* replica -> all: (view, seq, batch digest) */
-	MSG_REPLY = 5,       /* replica -> client: result of an executed request */
-	MSG_CHECKPOINT = 6,  /* replica -> all: (seq, state digest) */
-	MSG_VIEWCHANGE = 7,  /* reserved: view change (PBFT §4.4) */
-	MSG_NEWVIEW = 8,     /* reserved: new view (PBFT §4.4) */
-	MSG_STATUS_REQ = 9,  /* anyone -> admin: empty body */
-	MSG_STATUS_RESP = 10,/* admin -> anyone: JSON document */
-	MSG_HELLO = 11,      /* client -> replica: "route my replies over this connection" */
-	MSG_FETCH = 12,      /* replica -> replicas: "send me the batch with this digest" */
-	MSG_BATCH = 13,      /* replica -> replica: a batch (pre-prepare body), content-addressed */
-	MSG_FETCH_STATE = 14,/* replica -> replica: a chunk of the snapshot at checkpoint seq */
-	MSG_STATE = 15,      /* replica -> replica: that chunk */
+	MSG_REQUEST = 1,      /* client -> replica: an operation, signed/MACed by the client */
+	MSG_PREPREPARE = 2,   /* primary -> backups: (view, seq, batch of requests) */
+	MSG_PREPARE = 3,      /* backup -> all: (view, seq, batch digest) */
+	MSG_COMMIT = 4,       /* replica -> all: (view, seq, batch digest) */
+	MSG_REPLY = 5,        /* replica -> client: result of an executed request */
+	MSG_CHECKPOINT = 6,   /* replica -> all: (seq, state digest) */
+	MSG_VIEWCHANGE = 7,   /* reserved: view change (PBFT §4.4) */
+	MSG_NEWVIEW = 8,      /* reserved: new view (PBFT §4.4) */
+	MSG_STATUS_REQ = 9,   /* anyone -> admin: empty body */
+	MSG_STATUS_RESP = 10, /* admin -> anyone: JSON document */
+	MSG_HELLO = 11,       /* client -> replica: "route my replies over this connection" */
+	MSG_FETCH = 12,       /* replica -> replicas: "send me the batch with this digest" */
+	MSG_BATCH = 13, /* replica -> replica: a batch (pre-prepare body), content-addressed */
+	MSG_FETCH_STATE = 14, /* replica -> replica: a chunk of the snapshot at checkpoint seq */
+	MSG_STATE = 15,       /* replica -> replica: that chunk */
 	/* Viewstamped Replication Revisited (Liskov & Cowling 2012), wire/wire_vr.c */
 	MSG_VR_PREPARE = 16,
 	MSG_VR_PREPARE_OK = 17,
@@ -75,52 +75,52 @@ enum msg_type {
 
 enum auth_kind {
 	AUTH_NONE = 0,
-	AUTH_SIG = 1,        /* Ed25519 signature, WIRE_SIG_LEN bytes */
-	AUTH_MAC = 2         /* authenticator: one WIRE_MAC_LEN MAC per replica 0..n-1 */
+	AUTH_SIG = 1, /* Ed25519 signature, WIRE_SIG_LEN bytes */
+	AUTH_MAC = 2  /* authenticator: one WIRE_MAC_LEN MAC per replica 0..n-1 */
 };
 
 enum wire_err {
 	WIRE_OK = 0,
-	WIRE_E_SHORT = -1,      /* fewer bytes than a header, or than the header claims */
+	WIRE_E_SHORT = -1, /* fewer bytes than a header, or than the header claims */
 	WIRE_E_MAGIC = -2,
 	WIRE_E_VERSION = -3,
-	WIRE_E_CLUSTER = -4,    /* traffic from another cluster */
-	WIRE_E_TYPE = -5,       /* unknown message type */
-	WIRE_E_TOOBIG = -6,     /* over a hard limit */
-	WIRE_E_BODY = -7,       /* body does not parse for its type */
-	WIRE_E_TRAILING = -8,   /* bytes left over after header+body+auth */
-	WIRE_E_AUTH = -9,       /* auth_kind/auth_len inconsistent */
-	WIRE_E_NOMEM = -10      /* encoder: buffer would exceed WIRE_MAX_MSG */
+	WIRE_E_CLUSTER = -4,  /* traffic from another cluster */
+	WIRE_E_TYPE = -5,     /* unknown message type */
+	WIRE_E_TOOBIG = -6,   /* over a hard limit */
+	WIRE_E_BODY = -7,     /* body does not parse for its type */
+	WIRE_E_TRAILING = -8, /* bytes left over after header+body+auth */
+	WIRE_E_AUTH = -9,     /* auth_kind/auth_len inconsistent */
+	WIRE_E_NOMEM = -10    /* encoder: buffer would exceed WIRE_MAX_MSG */
 };
 
 struct msg_hdr {
-	uint8_t type;           /* enum msg_type */
-	uint8_t auth_kind;      /* enum auth_kind */
+	uint8_t type;      /* enum msg_type */
+	uint8_t auth_kind; /* enum auth_kind */
 	uint32_t cluster_id;
-	uint32_t sender;        /* replica id, or client id for REQUEST/HELLO */
+	uint32_t sender; /* replica id, or client id for REQUEST/HELLO */
 	uint64_t view;
-	uint64_t seq;           /* PRE-PREPARE/PREPARE/COMMIT/CHECKPOINT: sequence number */
+	uint64_t seq; /* PRE-PREPARE/PREPARE/COMMIT/CHECKPOINT: sequence number */
 	uint32_t body_len;
 	uint16_t auth_len;
 };
 
 /* Bodies.  Pointers point into the decoded buffer. */
 struct body_request {
-	uint64_t timestamp;     /* per-client, strictly increasing (PBFT §4.1) */
-	uint8_t flags;          /* REQ_F_* */
+	uint64_t timestamp; /* per-client, strictly increasing (PBFT §4.1) */
+	uint8_t flags;      /* REQ_F_* */
 	uint32_t op_len;
 	const uint8_t *op;
 };
 #define REQ_F_READONLY 0x01
 
 struct body_preprepare {
-	uint16_t count;         /* 0 = null request (fills a gap after a view change) */
+	uint16_t count; /* 0 = null request (fills a gap after a view change) */
 	/* each entry: a complete encoded REQUEST message, auth trailer included */
 	const uint8_t *req[WIRE_MAX_BATCH];
 	uint32_t req_len[WIRE_MAX_BATCH];
 };
 
-struct body_digest {            /* PREPARE, COMMIT, CHECKPOINT */
+struct body_digest { /* PREPARE, COMMIT, CHECKPOINT */
 	uint8_t digest[WIRE_DIGEST_LEN];
 };
 
@@ -131,9 +131,9 @@ struct body_reply {
 	const uint8_t *result;
 };
 
-#define WIRE_MAX_ADMIN 512             /* bytes of an ADMIN_FAULTS text */
+#define WIRE_MAX_ADMIN 512 /* bytes of an ADMIN_FAULTS text */
 
-struct body_text {              /* STATUS_RESP, ADMIN_FAULTS */
+struct body_text { /* STATUS_RESP, ADMIN_FAULTS */
 	uint32_t len;
 	const uint8_t *text;
 };
@@ -151,9 +151,9 @@ struct cursor;
 #define WIRE_CPP_LEN_MIN (WIRE_HDR_LEN + WIRE_DIGEST_LEN)
 
 struct compact_pp {
-	struct msg_hdr h;               /* type PREPREPARE; body_len is the batch's */
+	struct msg_hdr h; /* type PREPREPARE; body_len is the batch's */
 	uint8_t digest[WIRE_DIGEST_LEN];
-	const uint8_t *raw;             /* header | digest | auth */
+	const uint8_t *raw; /* header | digest | auth */
 	uint32_t len;
 	const uint8_t *auth;
 };
@@ -179,7 +179,7 @@ struct body_viewchange {
 	const uint8_t *ckpt[WIRE_MAX_REPLICAS];
 	uint32_t ckpt_len[WIRE_MAX_REPLICAS];
 	uint32_t n_prepared;
-	const uint8_t *pset;            /* the P entries, to walk with wire_vc_next */
+	const uint8_t *pset; /* the P entries, to walk with wire_vc_next */
 	size_t pset_len;
 };
 struct vc_prepared {
@@ -219,8 +219,8 @@ struct body_state {
 
 /* Generic builder for the bodies above: wire_begin writes a header with body_len 0,
  * the caller appends the body with buf_put_*, wire_finish patches body_len. */
-size_t wire_begin(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,
-		  uint64_t view, uint64_t seq);
+size_t wire_begin(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender, uint64_t view,
+		  uint64_t seq);
 void wire_finish(struct buf *b, size_t off);
 
 /* ---- Viewstamped Replication (wire/wire_vr.c; docs/VR.md byte by byte) ----
@@ -230,26 +230,26 @@ void wire_finish(struct buf *b, size_t off);
  * A log section is lo u64 | n u32 | n x (view u64 | len u32 | batch): the entries of
  * op-numbers lo+1 .. lo+n; a batch has the PRE-PREPARE body layout (wire_decode_batch). */
 struct body_vr {
-	uint64_t commit;        /* PREPARE, DO-VIEW-CHANGE, START-VIEW, RECOVERY-RESPONSE,
+	uint64_t commit;      /* PREPARE, DO-VIEW-CHANGE, START-VIEW, RECOVERY-RESPONSE,
 				 * NEW-STATE: the sender's commit-number */
-	uint64_t op;            /* COMMIT: the primary's op-number */
-	uint64_t last_normal;   /* DO-VIEW-CHANGE: latest view in which it was normal */
-	uint64_t nonce;         /* RECOVERY, RECOVERY-RESPONSE */
-	uint8_t status;         /* RECOVERY-RESPONSE: 0 normal, 1 view change */
-	const uint8_t *batch;   /* PREPARE: the batch */
+	uint64_t op;          /* COMMIT: the primary's op-number */
+	uint64_t last_normal; /* DO-VIEW-CHANGE: latest view in which it was normal */
+	uint64_t nonce;       /* RECOVERY, RECOVERY-RESPONSE */
+	uint8_t status;       /* RECOVERY-RESPONSE: 0 normal, 1 view change */
+	const uint8_t *batch; /* PREPARE: the batch */
 	uint32_t batch_len;
-	uint64_t lo;            /* log section (DO-VIEW-CHANGE, START-VIEW, NEW-STATE) */
+	uint64_t lo; /* log section (DO-VIEW-CHANGE, START-VIEW, NEW-STATE) */
 	uint32_t n_entries;
 	const uint8_t *entries; /* walk with wire_vr_next_entry */
 	size_t entries_len;
-	uint64_t ckpt;          /* GET-STATE, NEW-STATE: snapshot's checkpoint, 0 = none */
-	uint64_t offset;        /* GET-STATE, NEW-STATE: byte offset in that snapshot */
-	uint64_t total;         /* NEW-STATE: snapshot size */
-	uint32_t chunk_len;     /* NEW-STATE: <= WIRE_STATE_CHUNK */
+	uint64_t ckpt;      /* GET-STATE, NEW-STATE: snapshot's checkpoint, 0 = none */
+	uint64_t offset;    /* GET-STATE, NEW-STATE: byte offset in that snapshot */
+	uint64_t total;     /* NEW-STATE: snapshot size */
+	uint32_t chunk_len; /* NEW-STATE: <= WIRE_STATE_CHUNK */
 	const uint8_t *chunk;
 };
 struct vr_log_entry {
-	uint64_t view;          /* view in which the entry's op-number was assigned */
+	uint64_t view; /* view in which the entry's op-number was assigned */
 	const uint8_t *batch;
 	uint32_t len;
 };
@@ -259,17 +259,17 @@ void wire_vr_entries_begin(const struct msg *m, struct cursor *c);
 int wire_vr_next_entry(struct cursor *c, struct vr_log_entry *e);
 
 /* Body decoders for these types, called by wire_decode (wire_vc.c). */
-int wire_body_vr(struct msg *m);   /* every MSG_VR_* type (wire_vr.c) */
+int wire_body_vr(struct msg *m); /* every MSG_VR_* type (wire_vr.c) */
 int wire_body_viewchange(struct msg *m);
 int wire_body_newview(struct msg *m);
 int wire_body_state(struct msg *m);
 
 struct msg {
 	struct msg_hdr h;
-	const uint8_t *raw;     /* the whole message as received */
+	const uint8_t *raw; /* the whole message as received */
 	size_t raw_len;
-	const uint8_t *body;    /* raw + WIRE_HDR_LEN */
-	const uint8_t *auth;    /* raw + WIRE_HDR_LEN + body_len */
+	const uint8_t *body; /* raw + WIRE_HDR_LEN */
+	const uint8_t *auth; /* raw + WIRE_HDR_LEN + body_len */
 	union {
 		struct body_request req;
 		struct body_preprepare pp;
@@ -279,8 +279,8 @@ struct msg {
 		struct body_viewchange vc;
 		struct body_newview nv;
 		struct body_state st;
-		struct body_vr vr;      /* every MSG_VR_* */
-		uint64_t offset;        /* FETCH_STATE */
+		struct body_vr vr; /* every MSG_VR_* */
+		uint64_t offset;   /* FETCH_STATE */
 	} u;
 };
 
@@ -298,8 +298,8 @@ const char *wire_type_name(int type);
 struct buf {
 	uint8_t *p;
 	size_t len, cap;
-	size_t limit;           /* hard cap on len; 0 means WIRE_MAX_MSG */
-	int err;                /* sticky: set to WIRE_E_NOMEM on overflow */
+	size_t limit; /* hard cap on len; 0 means WIRE_MAX_MSG */
+	int err;      /* sticky: set to WIRE_E_NOMEM on overflow */
 };
 /* Buffers that hold snapshots (state can outgrow any one message) use this cap. */
 #define BUF_LIMIT_STATE (((size_t)1 << 30) + WIRE_MAX_MSG)
@@ -338,11 +338,11 @@ const uint8_t *cur_bytes(struct cursor *c, size_t n); /* NULL and ok=0 past the 
 /* Encoders.  Each appends one complete message WITHOUT auth (auth_kind NONE,
  * auth_len 0) to b and returns the offset where it starts; auth_seal() (crypto/auth.h)
  * then appends the trailer.  On overflow b->err is set and later calls do nothing. */
-size_t wire_put_request(struct buf *b, uint32_t cluster_id, uint32_t client,
-			uint64_t timestamp, uint8_t flags, const uint8_t *op, uint32_t op_len);
-size_t wire_put_preprepare(struct buf *b, uint32_t cluster_id, uint32_t sender,
-			   uint64_t view, uint64_t seq, uint16_t count,
-			   const uint8_t *const *req, const uint32_t *req_len);
+size_t wire_put_request(struct buf *b, uint32_t cluster_id, uint32_t client, uint64_t timestamp,
+			uint8_t flags, const uint8_t *op, uint32_t op_len);
+size_t wire_put_preprepare(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,
+			   uint64_t seq, uint16_t count, const uint8_t *const *req,
+			   const uint32_t *req_len);
 size_t wire_put_digest(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,
 		       uint64_t view, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN]);
 size_t wire_put_reply(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,

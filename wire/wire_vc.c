@@ -6,8 +6,8 @@
 
 #include "wire/wire.h"
 
-size_t wire_begin(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,
-		  uint64_t view, uint64_t seq)
+size_t wire_begin(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender, uint64_t view,
+		  uint64_t seq)
 {
 	size_t off = b->len;
 	buf_put_u32(b, WIRE_MAGIC);
@@ -68,7 +68,7 @@ int wire_decode_cpp(const uint8_t *p, size_t len, uint32_t cluster_id, struct co
 		return WIRE_E_BODY;
 	if (len != (size_t)WIRE_CPP_LEN_MIN + h->auth_len)
 		return len < (size_t)WIRE_CPP_LEN_MIN + h->auth_len ? WIRE_E_SHORT
-								     : WIRE_E_TRAILING;
+								    : WIRE_E_TRAILING;
 	memcpy(out->digest, p + WIRE_HDR_LEN, WIRE_DIGEST_LEN);
 	out->raw = p;
 	out->len = (uint32_t)len;

@@ -110,14 +110,10 @@ int wire_body_vr(struct msg *m)
 	memset(b, 0, sizeof(*b));
 	cur_init(&c, m->body, m->h.body_len);
 	switch (m->h.type) {
-	case MSG_VR_PREPARE:
-		return decode_prepare(&c, m);
+	case MSG_VR_PREPARE: return decode_prepare(&c, m);
 	case MSG_VR_PREPARE_OK:
-	case MSG_VR_START_VIEW_CHANGE:
-		return done(&c);
-	case MSG_VR_COMMIT:
-		b->op = cur_u64(&c);
-		return done(&c);
+	case MSG_VR_START_VIEW_CHANGE: return done(&c);
+	case MSG_VR_COMMIT: b->op = cur_u64(&c); return done(&c);
 	case MSG_VR_DO_VIEW_CHANGE:
 		b->last_normal = cur_u64(&c);
 		b->commit = cur_u64(&c);
@@ -136,9 +132,7 @@ int wire_body_vr(struct msg *m)
 		if (rc == WIRE_OK && b->lo + b->n_entries != m->h.seq)
 			return WIRE_E_BODY;
 		return rc;
-	case MSG_VR_RECOVERY:
-		b->nonce = cur_u64(&c);
-		return done(&c);
+	case MSG_VR_RECOVERY: b->nonce = cur_u64(&c); return done(&c);
 	case MSG_VR_RECOVERY_RESPONSE:
 		b->nonce = cur_u64(&c);
 		b->commit = cur_u64(&c);
@@ -155,7 +149,6 @@ int wire_body_vr(struct msg *m)
 		if (rc == WIRE_OK && b->lo + b->n_entries > m->h.seq)
 			return WIRE_E_BODY;
 		return rc;
-	default:
-		return WIRE_E_TYPE;
+	default: return WIRE_E_TYPE;
 	}
 }

@@ -27,36 +27,36 @@
 #include "wire/wire.h"
 
 enum ev_kind {
-	EV_START = 1,   /* after every recover() record was fed; now_ms set */
-	EV_MSG = 2,     /* m: an authenticated message (replica or client) */
-	EV_TICK = 3     /* now_ms reached a timer deadline (or later) */
+	EV_START = 1, /* after every recover() record was fed; now_ms set */
+	EV_MSG = 2,   /* m: an authenticated message (replica or client) */
+	EV_TICK = 3   /* now_ms reached a timer deadline (or later) */
 };
 
 struct event {
 	enum ev_kind kind;
-	uint64_t now_ms;        /* the driver's monotonic clock (virtual in the simulator) */
+	uint64_t now_ms; /* the driver's monotonic clock (virtual in the simulator) */
 	const struct msg *m;
 };
 
-#define TO_OTHERS (-1)          /* every replica but ourselves */
-#define TO_CLIENT (-2)          /* the client named in .client */
+#define TO_OTHERS (-1) /* every replica but ourselves */
+#define TO_CLIENT (-2) /* the client named in .client */
 
 struct send {
-	int32_t to;             /* replica id >= 0, TO_OTHERS or TO_CLIENT */
+	int32_t to; /* replica id >= 0, TO_OTHERS or TO_CLIENT */
 	uint32_t client;
-	size_t off, len;        /* the sealed message: effects.arena.p[off .. off+len) */
+	size_t off, len; /* the sealed message: effects.arena.p[off .. off+len) */
 };
 
 enum persist_op { P_PUT = 1, P_DEL = 2, P_DEL_BELOW = 3 };
 
 struct persist {
-	uint8_t op;             /* enum persist_op */
-	uint8_t kind;           /* record kind, core-specific (see each core) */
-	uint64_t key;           /* P_DEL_BELOW: delete kind's keys < key */
-	size_t off, len;        /* P_PUT: the value in effects.arena */
+	uint8_t op;      /* enum persist_op */
+	uint8_t kind;    /* record kind, core-specific (see each core) */
+	uint64_t key;    /* P_DEL_BELOW: delete kind's keys < key */
+	size_t off, len; /* P_PUT: the value in effects.arena */
 };
 
-struct exec_note {              /* one executed batch (for the simulator's checkers) */
+struct exec_note { /* one executed batch (for the simulator's checkers) */
 	uint64_t seq;
 	uint64_t view;
 	uint8_t digest[WIRE_DIGEST_LEN];
@@ -64,24 +64,24 @@ struct exec_note {              /* one executed batch (for the simulator's check
 };
 
 struct effects {
-	struct buf arena;       /* bytes of sends and persists */
+	struct buf arena; /* bytes of sends and persists */
 	struct send *sends;
 	size_t n_sends, cap_sends;
 	struct persist *persists;
 	size_t n_persists, cap_persists;
 	struct exec_note *execs;
 	size_t n_execs, cap_execs;
-	uint64_t timer_ms;      /* absolute deadline; 0 = no timer wanted */
+	uint64_t timer_ms; /* absolute deadline; 0 = no timer wanted */
 };
 
 void effects_init(struct effects *e);
 void effects_free(struct effects *e);
-void effects_reset(struct effects *e);  /* keeps capacity */
+void effects_reset(struct effects *e); /* keeps capacity */
 /* Record that arena[off..arena.len) is a sealed message for `to`. */
 void effects_send(struct effects *e, int32_t to, uint32_t client, size_t off);
 /* Copy val into the arena and record a persist. */
-void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key,
-		     const void *val, size_t len);
+void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key, const void *val,
+		     size_t len);
 void effects_exec(struct effects *e, uint64_t seq, uint64_t view,
 		  const uint8_t digest[WIRE_DIGEST_LEN], uint32_t requests);
 /* Non-zero if an allocation failed or the arena overflowed: the driver must not
@@ -96,10 +96,10 @@ struct core_config {
 	uint32_t window;
 	uint32_t checkpoint_interval;
 	uint32_t view_timeout_ms;
-	uint32_t max_clients;           /* client ids 0..max_clients-1 */
+	uint32_t max_clients; /* client ids 0..max_clients-1 */
 	size_t kv_max_bytes;
-	struct auth_ctx *auth;          /* seals our own messages (pure computation) */
-	uint32_t plant_bugs;            /* simulator only: see tests/sim; 0 in replicas */
+	struct auth_ctx *auth; /* seals our own messages (pure computation) */
+	uint32_t plant_bugs;   /* simulator only: see tests/sim; 0 in replicas */
 };
 
 struct core_status {
@@ -109,7 +109,7 @@ struct core_status {
 	int view_changing;
 	uint64_t last_executed;
 	uint64_t stable_checkpoint;
-	uint8_t state_digest[WIRE_DIGEST_LEN];  /* KV state at stable_checkpoint */
+	uint8_t state_digest[WIRE_DIGEST_LEN]; /* KV state at stable_checkpoint */
 	uint64_t requests_executed;
 	uint64_t rejected_old_view;
 	uint64_t rejected_out_of_window;

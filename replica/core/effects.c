@@ -55,12 +55,12 @@ void effects_send(struct effects *e, int32_t to, uint32_t client, size_t off)
 		e->arena.err = WIRE_E_NOMEM;
 		return;
 	}
-	e->sends[e->n_sends++] = (struct send){
-		.to = to, .client = client, .off = off, .len = e->arena.len - off};
+	e->sends[e->n_sends++] =
+		(struct send){.to = to, .client = client, .off = off, .len = e->arena.len - off};
 }
 
-void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key,
-		     const void *val, size_t len)
+void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key, const void *val,
+		     size_t len)
 {
 	if (grow((void **)&e->persists, &e->cap_persists, e->n_persists + 1,
 		 sizeof(*e->persists))) {
@@ -72,8 +72,8 @@ void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key,
 		buf_put(&e->arena, val, len);
 	if (e->arena.err)
 		return;
-	e->persists[e->n_persists++] = (struct persist){
-		.op = op, .kind = kind, .key = key, .off = off, .len = len};
+	e->persists[e->n_persists++] =
+		(struct persist){.op = op, .kind = kind, .key = key, .off = off, .len = len};
 }
 
 void effects_exec(struct effects *e, uint64_t seq, uint64_t view,
@@ -98,13 +98,9 @@ int effects_failed(const struct effects *e)
 const struct core_ops *core_ops_for(enum protocol p)
 {
 	switch (p) {
-	case PROTO_PBFT:
-		return &pbft_core_ops;
-	case PROTO_VR:
-		return &vr_core_ops;
-	case PROTO_SINGLE:
-		return &single_core_ops;
-	default:
-		return NULL;
+	case PROTO_PBFT: return &pbft_core_ops;
+	case PROTO_VR: return &vr_core_ops;
+	case PROTO_SINGLE: return &single_core_ops;
+	default: return NULL;
 	}
 }

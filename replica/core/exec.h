@@ -13,25 +13,25 @@
 #include "wire/wire.h"
 
 struct client_entry {
-	uint64_t last_ts;       /* 0: nothing executed yet */
+	uint64_t last_ts; /* 0: nothing executed yet */
 	uint32_t result_len;
-	uint8_t *result;        /* result of last_ts, owned */
+	uint8_t *result; /* result of last_ts, owned */
 };
 
 struct exec_state {
 	struct kv *kv;
 	uint32_t max_clients;
-	struct client_entry *clients;   /* max_clients entries */
-	struct buf out;                 /* scratch for one result */
+	struct client_entry *clients; /* max_clients entries */
+	struct buf out;               /* scratch for one result */
 };
 
 int exec_init(struct exec_state *x, uint32_t max_clients, size_t kv_max_bytes);
 void exec_free(struct exec_state *x);
 
 enum exec_verdict {
-	EXEC_NEW = 0,           /* timestamp above the last executed: execute it */
-	EXEC_CACHED = 1,        /* timestamp equals the last executed: resend cached result */
-	EXEC_STALE = 2          /* older, or client id out of range: ignore */
+	EXEC_NEW = 0,    /* timestamp above the last executed: execute it */
+	EXEC_CACHED = 1, /* timestamp equals the last executed: resend cached result */
+	EXEC_STALE = 2   /* older, or client id out of range: ignore */
 };
 /* Classify a request without executing it. */
 int exec_classify(const struct exec_state *x, uint32_t client, uint64_t ts);

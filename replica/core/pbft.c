@@ -163,7 +163,8 @@ static void *pbft_create(const struct core_config *cfg)
 	p->proposed_ts = calloc(cfg->max_clients, sizeof(*p->proposed_ts));
 	buf_init_limit(&p->scratch, BUF_LIMIT_STATE);
 	if (!p->slots || !p->ckpts || !p->proposed_ts ||
-	    waitq_init(&p->wq, cfg->max_clients) != 0 || exec_init(&p->exec, cfg->max_clients, cfg->kv_max_bytes) != 0) {
+	    waitq_init(&p->wq, cfg->max_clients) != 0 ||
+	    exec_init(&p->exec, cfg->max_clients, cfg->kv_max_bytes) != 0) {
 		pbft_destroy(p);
 		return NULL;
 	}
@@ -245,8 +246,8 @@ static int recover_preprepare(struct pbft *p, uint64_t seq, const uint8_t *val, 
 		return -1;
 	const uint8_t *batch = val + c.off;
 	uint32_t batch_len = (uint32_t)(len - c.off);
-	if (pbft_install(p, s, cpp.h.view, cpp_raw, cpp_len, batch_len ? batch : NULL,
-			 batch_len) != 0)
+	if (pbft_install(p, s, cpp.h.view, cpp_raw, cpp_len, batch_len ? batch : NULL, batch_len) !=
+	    0)
 		return -1;
 	if (pbft_primary(p, cpp.h.view) != p->cfg.id)
 		own_vote(p, MSG_PREPARE, s);
@@ -290,19 +291,15 @@ static int recover_newview(struct pbft *p, const uint8_t *val, size_t len)
 	return p->nv_raw ? 0 : -1;
 }
 
-static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val,
-			size_t len)
+static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val, size_t len)
 {
 	struct pbft *p = core;
 	if (key > PBFT_SEQ_SANE)
 		return -1; /* no sequence number gets there: a damaged log */
 	switch (kind) {
-	case REC_META:
-		return recover_meta(p, val, len);
-	case REC_SNAPSHOT:
-		return recover_snapshot(p, key, val, len);
-	case REC_PREPREPARE:
-		return recover_preprepare(p, key, val, len);
+	case REC_META: return recover_meta(p, val, len);
+	case REC_SNAPSHOT: return recover_snapshot(p, key, val, len);
+	case REC_PREPREPARE: return recover_preprepare(p, key, val, len);
 	case REC_PREPARED: {
 		int rc = pbft_recover_cert(p, key, val, len);
 		struct slot *s = pbft_slot_peek(p, key);
@@ -310,14 +307,10 @@ static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *v
 			own_vote(p, MSG_COMMIT, s);
 		return rc;
 	}
-	case REC_COMMITTED:
-		return recover_committed(p, key, val, len);
-	case REC_CKPT_PROOF:
-		return recover_proof(p, val, len);
-	case REC_NEWVIEW:
-		return recover_newview(p, val, len);
-	default:
-		return -1;
+	case REC_COMMITTED: return recover_committed(p, key, val, len);
+	case REC_CKPT_PROOF: return recover_proof(p, val, len);
+	case REC_NEWVIEW: return recover_newview(p, val, len);
+	default: return -1;
 	}
 }
 
@@ -366,41 +359,18 @@ static void on_tick(struct pbft *p, struct effects *out)
 static void on_msg(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	switch (m->h.type) {
-	case MSG_REQUEST:
-		pbft_on_request(p, m, out);
-		break;
-	case MSG_PREPREPARE:
-		pbft_on_preprepare(p, m, out);
-		break;
-	case MSG_PREPARE:
-		pbft_on_prepare(p, m, out);
-		break;
-	case MSG_COMMIT:
-		pbft_on_commit(p, m, out);
-		break;
-	case MSG_CHECKPOINT:
-		pbft_on_checkpoint(p, m, out);
-		break;
-	case MSG_VIEWCHANGE:
-		pbft_on_viewchange(p, m, out);
-		break;
-	case MSG_NEWVIEW:
-		pbft_on_newview(p, m, out);
-		break;
-	case MSG_FETCH:
-		pbft_on_fetch(p, m, out);
-		break;
-	case MSG_BATCH:
-		pbft_on_batch(p, m, out);
-		break;
-	case MSG_FETCH_STATE:
-		pbft_on_fetch_state(p, m, out);
-		break;
-	case MSG_STATE:
-		pbft_on_state(p, m, out);
-		break;
-	default:
-		break;
+	case MSG_REQUEST: pbft_on_request(p, m, out); break;
+	case MSG_PREPREPARE: pbft_on_preprepare(p, m, out); break;
+	case MSG_PREPARE: pbft_on_prepare(p, m, out); break;
+	case MSG_COMMIT: pbft_on_commit(p, m, out); break;
+	case MSG_CHECKPOINT: pbft_on_checkpoint(p, m, out); break;
+	case MSG_VIEWCHANGE: pbft_on_viewchange(p, m, out); break;
+	case MSG_NEWVIEW: pbft_on_newview(p, m, out); break;
+	case MSG_FETCH: pbft_on_fetch(p, m, out); break;
+	case MSG_BATCH: pbft_on_batch(p, m, out); break;
+	case MSG_FETCH_STATE: pbft_on_fetch_state(p, m, out); break;
+	case MSG_STATE: pbft_on_state(p, m, out); break;
+	default: break;
 	}
 }
 
@@ -425,8 +395,7 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 		on_msg(p, ev->m, out);
 	pbft_update_vc_timer(p);
 	pbft_resend_arm(p);
-	out->timer_ms = earliest(earliest(earliest(p->vc_timer_ms, p->fetch_ms),
-					  p->xfer.retry_ms),
+	out->timer_ms = earliest(earliest(earliest(p->vc_timer_ms, p->fetch_ms), p->xfer.retry_ms),
 				 p->resend_ms);
 	return 0;
 }

@@ -18,20 +18,20 @@
 
 /* Persisted record kinds (store keys are (kind, key)). */
 enum pbft_rec {
-	REC_META = 1,        /* key 0: view u64 | low u64 | view_active u8 */
-	REC_SNAPSHOT = 2,    /* key seq: exec_snapshot() after executing seq */
-	REC_PREPREPARE = 3,  /* key seq: cpp_len u32 | compact PRE-PREPARE | batch (may be empty) */
-	REC_PREPARED = 4,    /* key seq: the prepared certificate, as a VIEW-CHANGE P-entry,
+	REC_META = 1,       /* key 0: view u64 | low u64 | view_active u8 */
+	REC_SNAPSHOT = 2,   /* key seq: exec_snapshot() after executing seq */
+	REC_PREPREPARE = 3, /* key seq: cpp_len u32 | compact PRE-PREPARE | batch (may be empty) */
+	REC_PREPARED = 4,   /* key seq: the prepared certificate, as a VIEW-CHANGE P-entry,
 			      * then its batch if we hold it */
-	REC_COMMITTED = 5,   /* key seq: view u64 | digest: committed-local, executable */
-	REC_CKPT_PROOF = 6,  /* key 0: the C section (2f+1 CHECKPOINTs) proving `low` */
-	REC_NEWVIEW = 7      /* key 0: the NEW-VIEW of the view we entered last */
+	REC_COMMITTED = 5,  /* key seq: view u64 | digest: committed-local, executable */
+	REC_CKPT_PROOF = 6, /* key 0: the C section (2f+1 CHECKPOINTs) proving `low` */
+	REC_NEWVIEW = 7     /* key 0: the NEW-VIEW of the view we entered last */
 };
 
 /* Planted bugs (set only by the simulator; a replica has no way to set them): the
  * simulator's checkers must catch each one. */
-#define PBFT_BUG_COMMIT_QUORUM_2F 0x1u    /* commit with 2f instead of 2f+1 commits */
-#define PBFT_BUG_SKIP_VC_CERTS 0x2u       /* new primary ignores prepared certificates */
+#define PBFT_BUG_COMMIT_QUORUM_2F 0x1u /* commit with 2f instead of 2f+1 commits */
+#define PBFT_BUG_SKIP_VC_CERTS 0x2u    /* new primary ignores prepared certificates */
 
 /* Pipeline depth: the primary starts a new instance while fewer than this many of its
  * instances are unexecuted; otherwise requests queue and form the next batch.  This
@@ -41,114 +41,113 @@ enum pbft_rec {
 /* Largest snapshot accepted in state transfer (KV limit plus the client table). */
 #define PBFT_MAX_SNAPSHOT ((size_t)1 << 30)
 
-struct vote {                   /* one replica's PREPARE, COMMIT or CHECKPOINT */
+struct vote { /* one replica's PREPARE, COMMIT or CHECKPOINT */
 	bool have;
 	uint64_t view;
 	uint8_t digest[WIRE_DIGEST_LEN];
-	uint8_t *raw;           /* the sealed message (PREPARE, CHECKPOINT: proofs), owned */
+	uint8_t *raw; /* the sealed message (PREPARE, CHECKPOINT: proofs), owned */
 	uint32_t raw_len;
 };
 
-struct cert {                   /* a prepared certificate, encoded as a P-entry */
-	uint64_t view;          /* 0 with bytes == NULL: none */
+struct cert {          /* a prepared certificate, encoded as a P-entry */
+	uint64_t view; /* 0 with bytes == NULL: none */
 	uint8_t *bytes;
 	uint32_t len;
 	uint8_t digest[WIRE_DIGEST_LEN];
-	uint8_t *batch;         /* its batch, once a later pre-prepare took the slot's
+	uint8_t *batch; /* its batch, once a later pre-prepare took the slot's
 				 * place: a NEW-VIEW may still choose this certificate */
 	uint32_t batch_len;
 };
 
 struct slot {
-	uint64_t seq;           /* 0: unused */
-	uint64_t view;          /* view of the accepted pre-prepare */
+	uint64_t seq;  /* 0: unused */
+	uint64_t view; /* view of the accepted pre-prepare */
 	bool have_pp;
-	bool prepared;          /* pre-prepare + 2f matching prepares in `view` (§4.2) */
-	bool committed;         /* prepared + 2f+1 matching commits (§4.2) */
+	bool prepared;  /* pre-prepare + 2f matching prepares in `view` (§4.2) */
+	bool committed; /* prepared + 2f+1 matching commits (§4.2) */
 	uint8_t digest[WIRE_DIGEST_LEN];
-	uint8_t *cpp;           /* compact pre-prepare of `view` (the primary's vote) */
+	uint8_t *cpp; /* compact pre-prepare of `view` (the primary's vote) */
 	uint32_t cpp_len;
-	uint8_t *batch;         /* the batch with `digest`; NULL while it is fetched */
+	uint8_t *batch; /* the batch with `digest`; NULL while it is fetched */
 	uint32_t batch_len;
-	struct cert cert;       /* highest-view prepared certificate, for VIEW-CHANGE */
+	struct cert cert; /* highest-view prepared certificate, for VIEW-CHANGE */
 	struct vote prepare[WIRE_MAX_REPLICAS];
 	struct vote commit[WIRE_MAX_REPLICAS];
 	uint64_t helped_ms[WIRE_MAX_REPLICAS]; /* last time we re-sent our votes to each */
 };
 
-struct ckpt_votes {             /* CHECKPOINT messages for one sequence number */
-	uint64_t seq;           /* 0: unused */
-	bool mine;              /* we executed seq and took our own checkpoint */
+struct ckpt_votes {   /* CHECKPOINT messages for one sequence number */
+	uint64_t seq; /* 0: unused */
+	bool mine;    /* we executed seq and took our own checkpoint */
 	uint8_t own[WIRE_DIGEST_LEN];
-	uint8_t *snap;          /* our snapshot at seq, owned until it becomes stable */
+	uint8_t *snap; /* our snapshot at seq, owned until it becomes stable */
 	uint32_t snap_len;
 	struct vote from[WIRE_MAX_REPLICAS];
 };
 
-
-struct vc_msg {                 /* the latest VIEW-CHANGE of one replica */
+struct vc_msg { /* the latest VIEW-CHANGE of one replica */
 	uint64_t view;
 	uint8_t *raw;
 	uint32_t len;
 };
 
-struct state_xfer {             /* fetching the snapshot of a proven checkpoint */
-	uint64_t seq;           /* 0: idle */
+struct state_xfer {   /* fetching the snapshot of a proven checkpoint */
+	uint64_t seq; /* 0: idle */
 	uint8_t digest[WIRE_DIGEST_LEN];
-	uint8_t *proof;         /* C section proving (seq, digest) */
+	uint8_t *proof; /* C section proving (seq, digest) */
 	uint32_t proof_len;
 	uint8_t *buf;
 	uint64_t total, have;
-	uint32_t peer;          /* asked now; moves on after a timeout or a bad snapshot */
+	uint32_t peer; /* asked now; moves on after a timeout or a bad snapshot */
 	uint64_t retry_ms;
 };
 
 struct pbft {
 	struct core_config cfg;
 	struct exec_state exec;
-	uint64_t now_ms;        /* time of the current event */
+	uint64_t now_ms; /* time of the current event */
 	uint64_t view;
-	bool view_active;       /* false between VIEW-CHANGE and NEW-VIEW (§4.4) */
-	uint64_t low;           /* stable checkpoint: the low watermark h */
+	bool view_active; /* false between VIEW-CHANGE and NEW-VIEW (§4.4) */
+	uint64_t low;     /* stable checkpoint: the low watermark h */
 	uint64_t last_executed;
-	uint64_t next_seq;      /* primary: last sequence number assigned */
+	uint64_t next_seq; /* primary: last sequence number assigned */
 	uint8_t stable_digest[WIRE_DIGEST_LEN];
-	uint8_t *stable_snap;   /* exec snapshot at low (served in state transfer) */
+	uint8_t *stable_snap; /* exec snapshot at low (served in state transfer) */
 	uint32_t stable_snap_len;
-	uint8_t *ckpt_proof;    /* C section proving low */
+	uint8_t *ckpt_proof; /* C section proving low */
 	uint32_t ckpt_proof_len;
 
-	struct slot *slots;     /* window entries, indexed by seq % window */
+	struct slot *slots;       /* window entries, indexed by seq % window */
 	struct ckpt_votes *ckpts; /* window / checkpoint_interval + 2 entries */
 	uint32_t n_ckpts;
 	struct vote latest_ckpt[WIRE_MAX_REPLICAS]; /* newest CHECKPOINT per replica */
 
 	/* requests waiting: at most one per client, FIFO by arrival (waitq.h) */
 	struct waitq wq;
-	uint64_t *proposed_ts;  /* per client: highest timestamp put in a pre-prepare */
-	const uint8_t *batch_req[WIRE_MAX_BATCH];       /* scratch for one batch */
+	uint64_t *proposed_ts; /* per client: highest timestamp put in a pre-prepare */
+	const uint8_t *batch_req[WIRE_MAX_BATCH]; /* scratch for one batch */
 	uint32_t batch_len[WIRE_MAX_BATCH];
 	uint32_t batch_client[WIRE_MAX_BATCH];
 
 	/* view change */
 	struct vc_msg vcs[WIRE_MAX_REPLICAS];
-	uint64_t vc_timer_ms;   /* view-change timer deadline; 0: off */
-	uint32_t vc_streak;     /* view changes since the last progress: timeout doubles */
-	uint64_t nv_sent;       /* view whose NEW-VIEW we sent as its primary */
-	uint8_t *nv_raw;        /* the NEW-VIEW of view nv_view (ours, or the one we
+	uint64_t vc_timer_ms; /* view-change timer deadline; 0: off */
+	uint32_t vc_streak;   /* view changes since the last progress: timeout doubles */
+	uint64_t nv_sent;     /* view whose NEW-VIEW we sent as its primary */
+	uint8_t *nv_raw;      /* the NEW-VIEW of view nv_view (ours, or the one we
 				 * accepted): re-sent to replicas that ask to join it */
 	uint32_t nv_len;
 	uint64_t nv_view;
-	uint64_t seen_view[WIRE_MAX_REPLICAS]; /* highest view of each replica's
+	uint64_t seen_view[WIRE_MAX_REPLICAS];      /* highest view of each replica's
 						* normal-case messages */
 	uint64_t nv_answered_ms[WIRE_MAX_REPLICAS]; /* last NEW-VIEW re-sent to each */
-	uint64_t fetch_ms;      /* next retransmission of FETCHes for missing batches */
-	uint64_t resend_ms;     /* next retransmission of our votes on waiting slots */
+	uint64_t fetch_ms;  /* next retransmission of FETCHes for missing batches */
+	uint64_t resend_ms; /* next retransmission of our votes on waiting slots */
 	struct state_xfer xfer;
 
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
 	uint64_t requests_executed;
-	uint64_t view_changes;  /* views entered after the first */
+	uint64_t view_changes; /* views entered after the first */
 	struct buf scratch;
 };
 

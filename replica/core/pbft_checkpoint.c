@@ -131,8 +131,8 @@ static void check_stable(struct pbft *p, struct ckpt_votes *c, struct effects *o
 		return;
 	uint8_t *snap = c->snap; /* handed over to the stable state */
 	c->snap = NULL;
-	make_stable(p, c->seq, c->own, snap, c->snap_len, p->scratch.p,
-		    (uint32_t)p->scratch.len, out);
+	make_stable(p, c->seq, c->own, snap, c->snap_len, p->scratch.p, (uint32_t)p->scratch.len,
+		    out);
 }
 
 void pbft_take_checkpoint(struct pbft *p, struct effects *out)
@@ -295,8 +295,8 @@ static uint32_t next_peer(const struct pbft *p, uint32_t peer)
 
 static void ask_state(struct pbft *p, struct effects *out)
 {
-	size_t off = wire_begin(&out->arena, MSG_FETCH_STATE, p->cfg.cluster_id, p->cfg.id,
-				p->view, p->xfer.seq);
+	size_t off = wire_begin(&out->arena, MSG_FETCH_STATE, p->cfg.cluster_id, p->cfg.id, p->view,
+				p->xfer.seq);
 	buf_put_u64(&out->arena, p->xfer.have);
 	wire_finish(&out->arena, off);
 	pbft_send(p, out, (int32_t)p->xfer.peer, off);
@@ -314,7 +314,9 @@ void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIG
 	free(p->xfer.proof);
 	free(p->xfer.buf);
 	uint32_t peer = p->xfer.seq ? p->xfer.peer : p->cfg.id;
-	p->xfer = (struct state_xfer){.seq = seq, .proof = copy, .proof_len = proof_len,
+	p->xfer = (struct state_xfer){.seq = seq,
+				      .proof = copy,
+				      .proof_len = proof_len,
 				      .peer = next_peer(p, peer)};
 	memcpy(p->xfer.digest, digest, WIRE_DIGEST_LEN);
 	ask_state(p, out);
@@ -360,8 +362,8 @@ static void install_state(struct pbft *p, struct effects *out)
 	uint8_t *snap = x->buf;
 	x->buf = NULL;
 	if (x->seq > p->low)
-		make_stable(p, x->seq, x->digest, snap, (uint32_t)x->total, x->proof,
-			    x->proof_len, out);
+		make_stable(p, x->seq, x->digest, snap, (uint32_t)x->total, x->proof, x->proof_len,
+			    out);
 	else
 		free(snap);
 	xfer_reset(p);

@@ -21,8 +21,8 @@ static unsigned commit_quorum(const struct pbft *p)
 static void send_reply(struct pbft *p, uint32_t client, uint64_t ts, const uint8_t *result,
 		       uint32_t len, struct effects *out)
 {
-	size_t off = wire_put_reply(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
-				    client, ts, result, len);
+	size_t off = wire_put_reply(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view, client, ts,
+				    result, len);
 	auth_seal(p->cfg.auth, &out->arena, off);
 	effects_send(out, TO_CLIENT, client, off);
 }
@@ -44,8 +44,7 @@ void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct e
 		return;
 	struct slot *ms = (struct slot *)s;
 	struct vote *v = type == MSG_PREPARE ? &ms->prepare[p->cfg.id] : &ms->commit[p->cfg.id];
-	pbft_vote_set(v, s->view, s->digest, out->arena.p + off,
-		      (uint32_t)(out->arena.len - off));
+	pbft_vote_set(v, s->view, s->digest, out->arena.p + off, (uint32_t)(out->arena.len - off));
 }
 
 void pbft_on_request(struct pbft *p, const struct msg *m, struct effects *out)
@@ -106,8 +105,8 @@ static void propose_one(struct pbft *p, struct effects *out)
 	if (count == 0)
 		return;
 	uint64_t seq = ++p->next_seq;
-	size_t off = wire_put_preprepare(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
-					 seq, count, p->batch_req, p->batch_len);
+	size_t off = wire_put_preprepare(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view, seq,
+					 count, p->batch_req, p->batch_len);
 	for (uint16_t i = 0; i < count; i++)
 		waitq_withdraw(&p->wq, p->batch_client[i]); /* copied into the batch */
 	pbft_send(p, out, TO_OTHERS, off);
@@ -134,8 +133,7 @@ void pbft_try_propose(struct pbft *p, struct effects *out)
 {
 	if (!pbft_is_primary(p) || !p->view_active)
 		return;
-	while (p->wq.live > 0 && inflight(p) < PBFT_PIPELINE &&
-	       pbft_in_window(p, p->next_seq + 1))
+	while (p->wq.live > 0 && inflight(p) < PBFT_PIPELINE && pbft_in_window(p, p->next_seq + 1))
 		propose_one(p, out);
 }
 
@@ -307,8 +305,7 @@ void pbft_check_prepared(struct pbft *p, struct slot *s, struct effects *out)
 	check_committed(p, s, out);
 }
 
-static void help_laggard(struct pbft *p, struct slot *s, uint32_t to,
-			 struct effects *out);
+static void help_laggard(struct pbft *p, struct slot *s, uint32_t to, struct effects *out);
 
 /* Common admission for messages of the normal case: current, active view; in window. */
 static struct slot *admit(struct pbft *p, const struct msg *m, struct effects *out)
@@ -351,8 +348,8 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 	}
 	buf_reset(&p->scratch);
 	wire_put_cpp(&p->scratch, m->raw, m->raw_len, digest);
-	if (p->scratch.err || pbft_install(p, s, m->h.view, p->scratch.p,
-					   (uint32_t)p->scratch.len, m->body, m->h.body_len) != 0)
+	if (p->scratch.err || pbft_install(p, s, m->h.view, p->scratch.p, (uint32_t)p->scratch.len,
+					   m->body, m->h.body_len) != 0)
 		return;
 	pbft_persist_slot(p, s, out);
 	pbft_send_vote(p, MSG_PREPARE, s, out);
@@ -371,8 +368,7 @@ static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, bool k
 		}
 		return 0;
 	}
-	pbft_vote_set(v, m->h.view, m->u.dg.digest, keep_raw ? m->raw : NULL,
-		      (uint32_t)m->raw_len);
+	pbft_vote_set(v, m->h.view, m->u.dg.digest, keep_raw ? m->raw : NULL, (uint32_t)m->raw_len);
 	return 1;
 }
 
@@ -543,7 +539,7 @@ static void execute_batch(struct pbft *p, struct slot *s, struct effects *out, b
 			continue; /* §4.1: older than the client's last: never re-executed */
 		if (verdict == EXEC_NEW) {
 			p->requests_executed++;
-			p->vc_streak = 0; /* progress: the view-change timeout resets */
+			p->vc_streak = 0;   /* progress: the view-change timeout resets */
 			p->vc_timer_ms = 0; /* and the timer restarts (pbft_update_vc_timer) */
 		}
 		if (replying)

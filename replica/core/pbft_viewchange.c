@@ -22,16 +22,16 @@ struct o_entry {
 	uint64_t seq;
 	uint8_t digest[WIRE_DIGEST_LEN];
 	uint32_t body_len;
-	uint64_t cert_view;     /* 0 and !have_cert: the null request */
+	uint64_t cert_view; /* 0 and !have_cert: the null request */
 	bool have_cert;
 };
 
 struct o_set {
 	uint64_t min_s, max_s;
-	const uint8_t *proof;   /* C of the VIEW-CHANGE that claims min_s */
+	const uint8_t *proof; /* C of the VIEW-CHANGE that claims min_s */
 	uint32_t proof_len;
 	uint8_t min_digest[WIRE_DIGEST_LEN];
-	struct o_entry *e;      /* max_s - min_s entries */
+	struct o_entry *e; /* max_s - min_s entries */
 };
 
 /* Replicas whose latest VIEW-CHANGE asks for `view` or a later one (us included). */
@@ -111,7 +111,7 @@ void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out)
 	p->view = view;
 	p->view_active = false;
 	p->vc_streak++;
-	p->vc_timer_ms = 0; /* until 2f+1 want this view (pbft_update_vc_timer) */
+	p->vc_timer_ms = 0;        /* until 2f+1 want this view (pbft_update_vc_timer) */
 	pbft_persist_meta(p, out); /* never again act in an older view, even after a crash */
 	send_viewchange(p, out);
 	try_new_view(p, out);
@@ -139,13 +139,14 @@ static int validate_vc(struct pbft *p, const struct msg *m)
 	while ((rc = wire_vc_next(&c, p->cfg.cluster_id, &e)) > 0) {
 		const struct compact_pp *pp = &e.pp;
 		uint32_t primary = pbft_primary(p, pp->h.view);
-		if (pp->h.seq <= last || pp->h.seq > h + p->cfg.window ||
-		    pp->h.view >= m->h.view || pp->h.sender != primary || e.n_prep < 2 * p->cfg.f)
+		if (pp->h.seq <= last || pp->h.seq > h + p->cfg.window || pp->h.view >= m->h.view ||
+		    pp->h.sender != primary || e.n_prep < 2 * p->cfg.f)
 			return -1;
 		last = pp->h.seq;
 		uint32_t seen = 0;
 		for (uint16_t i = 0; i < e.n_prep; i++) {
-			if (wire_decode(e.prep[i], e.prep_len[i], p->cfg.cluster_id, &prep) != WIRE_OK ||
+			if (wire_decode(e.prep[i], e.prep_len[i], p->cfg.cluster_id, &prep) !=
+				    WIRE_OK ||
 			    prep.h.view != pp->h.view || prep.h.seq != pp->h.seq ||
 			    prep.h.sender >= p->cfg.n || prep.h.sender == primary ||
 			    (seen & (1u << prep.h.sender)) ||
@@ -352,8 +353,8 @@ static void install_o_entry(struct pbft *p, const struct compact_pp *cpp, struct
 		batch = pbft_slot_batch(s, cpp->digest, &batch_len);
 	}
 	uint8_t *keep = batch && batch != null_batch ? pbft_dup(batch, batch_len) : NULL;
-	if (pbft_install(p, s, cpp->h.view, cpp->raw, cpp->len, keep ? keep : batch,
-			 batch_len) != 0) {
+	if (pbft_install(p, s, cpp->h.view, cpp->raw, cpp->len, keep ? keep : batch, batch_len) !=
+	    0) {
 		free(keep);
 		return;
 	}
@@ -430,7 +431,8 @@ static void put_o(struct pbft *p, const struct o_set *o, struct buf *b)
 		const struct o_entry *x = &o->e[n - o->min_s - 1];
 		size_t len_at = b->len;
 		buf_put_u32(b, 0);
-		size_t off = wire_begin(b, MSG_PREPREPARE, p->cfg.cluster_id, p->cfg.id, p->view, n);
+		size_t off = wire_begin(b, MSG_PREPREPARE, p->cfg.cluster_id, p->cfg.id, p->view,
+					n);
 		if (b->err)
 			return;
 		set_u32(b->p + off + WIRE_OFF_BODY_LEN, x->body_len);
@@ -631,8 +633,11 @@ int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t l
 	}
 	free(s->cert.bytes);
 	free(s->cert.batch);
-	s->cert = (struct cert){.view = e.pp.h.view, .bytes = bytes, .len = (uint32_t)cert_len,
-				.batch = batch, .batch_len = (uint32_t)(len - cert_len)};
+	s->cert = (struct cert){.view = e.pp.h.view,
+				.bytes = bytes,
+				.len = (uint32_t)cert_len,
+				.batch = batch,
+				.batch_len = (uint32_t)(len - cert_len)};
 	memcpy(s->cert.digest, e.pp.digest, WIRE_DIGEST_LEN);
 	if (s->have_pp && s->view == e.pp.h.view &&
 	    memcmp(s->digest, e.pp.digest, WIRE_DIGEST_LEN) == 0)

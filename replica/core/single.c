@@ -21,7 +21,7 @@
 #define KIND_REQ 1
 #define KIND_SNAP 2
 
-struct logged {                 /* a request read back from the log, for replay */
+struct logged { /* a request read back from the log, for replay */
 	uint64_t seq;
 	uint8_t *p;
 	size_t len;
@@ -32,11 +32,11 @@ struct single {
 	struct exec_state x;
 	uint64_t last_executed;
 	uint64_t stable_checkpoint;
-	uint8_t state_digest[WIRE_DIGEST_LEN];  /* of the state at stable_checkpoint */
+	uint8_t state_digest[WIRE_DIGEST_LEN]; /* of the state at stable_checkpoint */
 	uint64_t requests_executed;
-	struct logged *replay;          /* recovered requests, in key order */
+	struct logged *replay; /* recovered requests, in key order */
 	size_t n_replay, cap_replay;
-	struct buf snap;                /* scratch for snapshots */
+	struct buf snap; /* scratch for snapshots */
 };
 
 static void free_replay(struct single *s)
@@ -96,13 +96,11 @@ static int keep_for_replay(struct single *s, uint64_t seq, const uint8_t *val, s
 	return 0;
 }
 
-static int single_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val,
-			  size_t len)
+static int single_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val, size_t len)
 {
 	struct single *s = core;
 	switch (kind) {
-	case KIND_REQ:
-		return keep_for_replay(s, key, val, len);
+	case KIND_REQ: return keep_for_replay(s, key, val, len);
 	case KIND_SNAP:
 		/* Records come in key order: the last snapshot restored wins. */
 		if (exec_restore(&s->x, val, len) != 0)
@@ -110,8 +108,7 @@ static int single_recover(void *core, uint8_t kind, uint64_t key, const uint8_t 
 		s->last_executed = s->stable_checkpoint = key;
 		crypto_digest(val, len, s->state_digest); /* = exec_digest() */
 		return 0;
-	default:
-		return -1;      /* not a store this core wrote */
+	default: return -1; /* not a store this core wrote */
 	}
 }
 
@@ -136,11 +133,11 @@ static void replay_log(struct single *s)
 	free_replay(s);
 }
 
-static void send_reply(struct single *s, const struct msg *req, const uint8_t *res,
-		       uint32_t rlen, struct effects *out)
+static void send_reply(struct single *s, const struct msg *req, const uint8_t *res, uint32_t rlen,
+		       struct effects *out)
 {
-	size_t off = wire_put_reply(&out->arena, s->cfg.cluster_id, s->cfg.id, 0,
-				    req->h.sender, req->u.req.timestamp, res, rlen);
+	size_t off = wire_put_reply(&out->arena, s->cfg.cluster_id, s->cfg.id, 0, req->h.sender,
+				    req->u.req.timestamp, res, rlen);
 	if (s->cfg.auth)
 		auth_seal(s->cfg.auth, &out->arena, off);
 	effects_send(out, TO_CLIENT, req->h.sender, off);
@@ -158,7 +155,7 @@ static void checkpoint(struct single *s, uint64_t seq, struct effects *out)
 	effects_persist(out, P_DEL_BELOW, KIND_REQ, seq + 1, NULL, 0);
 	effects_persist(out, P_DEL_BELOW, KIND_SNAP, seq, NULL, 0);
 	s->stable_checkpoint = seq;
-	crypto_digest(s->snap.p, s->snap.len, s->state_digest);  /* = exec_digest() */
+	crypto_digest(s->snap.p, s->snap.len, s->state_digest); /* = exec_digest() */
 }
 
 static void on_request(struct single *s, const struct msg *m, struct effects *out)
@@ -169,7 +166,7 @@ static void on_request(struct single *s, const struct msg *m, struct effects *ou
 	if (v == EXEC_STALE)
 		return;
 	if (v == EXEC_CACHED) {
-		exec_request(&s->x, m, &res, &rlen);    /* does not execute again */
+		exec_request(&s->x, m, &res, &rlen); /* does not execute again */
 		send_reply(s, m, res, rlen, out);
 		return;
 	}
@@ -191,15 +188,12 @@ static int single_step(void *core, const struct event *ev, struct effects *out)
 {
 	struct single *s = core;
 	switch (ev->kind) {
-	case EV_START:
-		replay_log(s);
-		break;
+	case EV_START: replay_log(s); break;
 	case EV_MSG:
 		if (ev->m && ev->m->h.type == MSG_REQUEST)
 			on_request(s, ev->m, out);
 		break;
-	default:
-		break;          /* no timers: nothing to time out without peers */
+	default: break; /* no timers: nothing to time out without peers */
 	}
 	return 0;
 }

@@ -171,10 +171,10 @@ static void vr_destroy(void *core)
 
 static void *vr_create(const struct core_config *cfg)
 {
-	if (cfg->n < 3 || cfg->n > WIRE_MAX_REPLICAS || cfg->n < 2 * cfg->f + 1 ||
-	    cfg->f == 0 || cfg->id >= cfg->n || cfg->window == 0 ||
-	    cfg->window > WIRE_MAX_PREPARED || cfg->checkpoint_interval == 0 ||
-	    cfg->batch_max == 0 || cfg->batch_max > WIRE_MAX_BATCH || cfg->max_clients == 0 ||
+	if (cfg->n < 3 || cfg->n > WIRE_MAX_REPLICAS || cfg->n < 2 * cfg->f + 1 || cfg->f == 0 ||
+	    cfg->id >= cfg->n || cfg->window == 0 || cfg->window > WIRE_MAX_PREPARED ||
+	    cfg->checkpoint_interval == 0 || cfg->batch_max == 0 ||
+	    cfg->batch_max > WIRE_MAX_BATCH || cfg->max_clients == 0 ||
 	    cfg->max_clients > WIRE_MAX_CLIENTS || cfg->view_timeout_ms < 2 || !cfg->auth)
 		return NULL;
 	struct vr *p = calloc(1, sizeof(*p));
@@ -253,7 +253,9 @@ static int recover_entry(struct vr *p, uint64_t key, const uint8_t *val, size_t 
 		return -1;
 	struct vr_slot *s = &p->log[key % p->cfg.window];
 	slot_clear(s);
-	*s = (struct vr_slot){.op = key, .view = get_u64(val), .batch = copy,
+	*s = (struct vr_slot){.op = key,
+			      .view = get_u64(val),
+			      .batch = copy,
 			      .len = (uint32_t)(len - 8)};
 	p->op = key;
 	p->log_bytes += s->len;
@@ -265,14 +267,10 @@ static int vr_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val
 	struct vr *p = core;
 	p->recovered_any = true;
 	switch (kind) {
-	case VR_REC_META:
-		return recover_meta(p, key, val, len);
-	case VR_REC_SNAPSHOT:
-		return recover_snapshot(p, key, val, len);
-	case VR_REC_ENTRY:
-		return recover_entry(p, key, val, len);
-	default:
-		return -1;
+	case VR_REC_META: return recover_meta(p, key, val, len);
+	case VR_REC_SNAPSHOT: return recover_snapshot(p, key, val, len);
+	case VR_REC_ENTRY: return recover_entry(p, key, val, len);
+	default: return -1;
 	}
 }
 
@@ -323,38 +321,17 @@ static void on_msg(struct vr *p, const struct msg *m, struct effects *out)
 	if (m->h.sender >= p->cfg.n || m->h.sender == p->cfg.id)
 		return; /* the edge lets neither through; be safe anyway */
 	switch (m->h.type) {
-	case MSG_VR_PREPARE:
-		vr_on_prepare(p, m, out);
-		break;
-	case MSG_VR_PREPARE_OK:
-		vr_on_prepare_ok(p, m, out);
-		break;
-	case MSG_VR_COMMIT:
-		vr_on_commit(p, m, out);
-		break;
-	case MSG_VR_START_VIEW_CHANGE:
-		vr_on_svc(p, m, out);
-		break;
-	case MSG_VR_DO_VIEW_CHANGE:
-		vr_on_dvc(p, m, out);
-		break;
-	case MSG_VR_START_VIEW:
-		vr_on_start_view(p, m, out);
-		break;
-	case MSG_VR_RECOVERY:
-		vr_on_recovery(p, m, out);
-		break;
-	case MSG_VR_RECOVERY_RESPONSE:
-		vr_on_recovery_response(p, m, out);
-		break;
-	case MSG_VR_GET_STATE:
-		vr_on_get_state(p, m, out);
-		break;
-	case MSG_VR_NEW_STATE:
-		vr_on_new_state(p, m, out);
-		break;
-	default:
-		break; /* PBFT's types mean nothing here */
+	case MSG_VR_PREPARE: vr_on_prepare(p, m, out); break;
+	case MSG_VR_PREPARE_OK: vr_on_prepare_ok(p, m, out); break;
+	case MSG_VR_COMMIT: vr_on_commit(p, m, out); break;
+	case MSG_VR_START_VIEW_CHANGE: vr_on_svc(p, m, out); break;
+	case MSG_VR_DO_VIEW_CHANGE: vr_on_dvc(p, m, out); break;
+	case MSG_VR_START_VIEW: vr_on_start_view(p, m, out); break;
+	case MSG_VR_RECOVERY: vr_on_recovery(p, m, out); break;
+	case MSG_VR_RECOVERY_RESPONSE: vr_on_recovery_response(p, m, out); break;
+	case MSG_VR_GET_STATE: vr_on_get_state(p, m, out); break;
+	case MSG_VR_NEW_STATE: vr_on_new_state(p, m, out); break;
+	default: break; /* PBFT's types mean nothing here */
 	}
 }
 

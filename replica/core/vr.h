@@ -50,26 +50,26 @@ enum vr_status { VR_NORMAL = 0, VR_VIEW_CHANGE = 1 };
 #define VR_SNAP_MAX ((uint64_t)512 << 20) /* larger states are not checkpointed */
 #define VR_ARENA_RESERVE ((size_t)64 << 10)
 
-struct vr_slot {                /* one log entry */
-	uint64_t op;            /* 0: empty */
-	uint64_t view;          /* view in which op was assigned */
-	uint8_t *batch;         /* owned */
+struct vr_slot {        /* one log entry */
+	uint64_t op;    /* 0: empty */
+	uint64_t view;  /* view in which op was assigned */
+	uint8_t *batch; /* owned */
 	uint32_t len;
 };
 
-struct vr_dvc {                 /* a DO-VIEW-CHANGE received (or our own) */
+struct vr_dvc { /* a DO-VIEW-CHANGE received (or our own) */
 	uint64_t view;
 	uint8_t *raw;
 	uint32_t len;
 };
 
-struct vr_xfer {                /* GET-STATE in progress */
+struct vr_xfer { /* GET-STATE in progress */
 	bool active;
-	uint32_t peer;          /* asked now; another one after a timeout */
-	bool has_hint;          /* whom to ask first (who sent the log we adopted) */
+	uint32_t peer; /* asked now; another one after a timeout */
+	bool has_hint; /* whom to ask first (who sent the log we adopted) */
 	uint32_t hint;
 	uint64_t retry_ms;
-	uint64_t ckpt;          /* snapshot being assembled (0: none) */
+	uint64_t ckpt; /* snapshot being assembled (0: none) */
 	uint64_t total, have;
 	uint8_t *buf;
 };
@@ -92,37 +92,37 @@ struct vr {
 	 * "hole": state transfer must bring a snapshot at lo or later. */
 	uint64_t lo;
 	struct vr_slot *log;
-	uint64_t log_bytes;     /* batch bytes of the entries lo+1 .. op */
-	uint64_t ckpt;          /* stable checkpoint: snapshot persisted at this op */
+	uint64_t log_bytes; /* batch bytes of the entries lo+1 .. op */
+	uint64_t ckpt;      /* stable checkpoint: snapshot persisted at this op */
 	uint8_t ckpt_digest[WIRE_DIGEST_LEN];
-	uint8_t *ckpt_snap;     /* that snapshot (served in state transfer), owned */
+	uint8_t *ckpt_snap; /* that snapshot (served in state transfer), owned */
 	uint32_t ckpt_snap_len;
-	uint64_t exec_bytes;    /* batch bytes executed since ckpt */
+	uint64_t exec_bytes; /* batch bytes executed since ckpt */
 
 	/* primary */
-	uint64_t acked[WIRE_MAX_REPLICAS];      /* highest PREPARE-OK per backup, this view */
-	uint64_t last_bcast_ms; /* last PREPARE/COMMIT/START-VIEW to the backups */
+	uint64_t acked[WIRE_MAX_REPLICAS]; /* highest PREPARE-OK per backup, this view */
+	uint64_t last_bcast_ms;            /* last PREPARE/COMMIT/START-VIEW to the backups */
 	/* backup */
 	uint64_t last_heard_ms; /* last message from the primary of this view */
 	uint64_t seen_op;       /* highest op-number known to exist in this view */
 
 	/* requests waiting: at most one per client, FIFO by arrival (waitq.h, as PBFT) */
 	struct waitq wq;
-	uint64_t *proposed_ts;  /* per client: highest timestamp in the log */
+	uint64_t *proposed_ts; /* per client: highest timestamp in the log */
 	const uint8_t *batch_req[WIRE_MAX_BATCH];
 	uint32_t batch_len[WIRE_MAX_BATCH];
 	uint32_t batch_client[WIRE_MAX_BATCH];
 
 	/* view change */
-	uint64_t svc_view[WIRE_MAX_REPLICAS];   /* highest START-VIEW-CHANGE per replica */
-	uint64_t dvc_sent;      /* view whose DO-VIEW-CHANGE we sent (0: none) */
-	struct vr_dvc dvc[WIRE_MAX_REPLICAS];   /* as the new primary */
+	uint64_t svc_view[WIRE_MAX_REPLICAS]; /* highest START-VIEW-CHANGE per replica */
+	uint64_t dvc_sent;                    /* view whose DO-VIEW-CHANGE we sent (0: none) */
+	struct vr_dvc dvc[WIRE_MAX_REPLICAS]; /* as the new primary */
 	uint64_t vc_deadline_ms;
-	uint32_t vc_streak;     /* view changes since we were last normal: timeout doubles */
+	uint32_t vc_streak; /* view changes since we were last normal: timeout doubles */
 
 	struct vr_xfer xfer;
-	bool recovered_any;     /* recover() saw records: ask the others where they are */
-	uint64_t nonce;         /* of our RECOVERY */
+	bool recovered_any; /* recover() saw records: ask the others where they are */
+	uint64_t nonce;     /* of our RECOVERY */
 
 	uint64_t requests_executed;
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
@@ -176,8 +176,8 @@ void vr_on_prepare_ok(struct vr *p, const struct msg *m, struct effects *out);
 void vr_on_commit(struct vr *p, const struct msg *m, struct effects *out);
 void vr_try_propose(struct vr *p, struct effects *out);
 void vr_execute(struct vr *p, struct effects *out);
-void vr_execute_batch(struct vr *p, uint64_t op, uint64_t view, const uint8_t *batch,
-		      uint32_t len, struct effects *out, bool replying);
+void vr_execute_batch(struct vr *p, uint64_t op, uint64_t view, const uint8_t *batch, uint32_t len,
+		      struct effects *out, bool replying);
 void vr_learn_commit(struct vr *p, uint64_t k, struct effects *out);
 void vr_send_prepare_ok(struct vr *p, struct effects *out);
 void vr_send_heartbeat(struct vr *p, struct effects *out);

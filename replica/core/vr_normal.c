@@ -22,8 +22,8 @@ static void send_reply(struct vr *p, uint32_t client, uint64_t ts, const uint8_t
 	 * gets the cached result (exec.h), so nothing is lost but time. */
 	if (!vr_room(out, (size_t)WIRE_HDR_LEN + 16 + len + WIRE_SIG_LEN))
 		return;
-	size_t off = wire_put_reply(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
-				    client, ts, result, len);
+	size_t off = wire_put_reply(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view, client, ts,
+				    result, len);
 	auth_seal(p->cfg.auth, &out->arena, off);
 	effects_send(out, TO_CLIENT, client, off);
 }
@@ -224,8 +224,8 @@ void vr_on_commit(struct vr *p, const struct msg *m, struct effects *out)
 
 void vr_send_heartbeat(struct vr *p, struct effects *out)
 {
-	size_t off = wire_begin(&out->arena, MSG_VR_COMMIT, p->cfg.cluster_id, p->cfg.id,
-				p->view, p->commit);
+	size_t off = wire_begin(&out->arena, MSG_VR_COMMIT, p->cfg.cluster_id, p->cfg.id, p->view,
+				p->commit);
 	buf_put_u64(&out->arena, p->op);
 	wire_finish(&out->arena, off);
 	vr_send(p, out, TO_OTHERS, off);
@@ -282,8 +282,8 @@ void vr_on_prepare_ok(struct vr *p, const struct msg *m, struct effects *out)
 /* ---- execution ---- */
 
 /* Execute one committed batch (in order: op == last_executed + 1). */
-void vr_execute_batch(struct vr *p, uint64_t op, uint64_t view, const uint8_t *batch,
-		      uint32_t len, struct effects *out, bool replying)
+void vr_execute_batch(struct vr *p, uint64_t op, uint64_t view, const uint8_t *batch, uint32_t len,
+		      struct effects *out, bool replying)
 {
 	struct body_preprepare b;
 	struct msg req;

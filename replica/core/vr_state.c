@@ -75,8 +75,8 @@ void vr_xfer_hint(struct vr *p, uint32_t peer)
 
 static bool xfer_needed(const struct vr *p)
 {
-	return p->status == VR_NORMAL && (vr_in_hole(p) || vr_syncing(p) ||
-					  (!vr_is_primary(p) && p->seen_op > p->op));
+	return p->status == VR_NORMAL &&
+	       (vr_in_hole(p) || vr_syncing(p) || (!vr_is_primary(p) && p->seen_op > p->op));
 }
 
 static uint32_t next_peer(const struct vr *p, uint32_t peer)
@@ -211,8 +211,7 @@ static void on_chunk(struct vr *p, const struct msg *m, struct effects *out)
  * primary's log is the view's).  A syncing replica first drops its log above the
  * commit-number: the sender's, normal in this view, replaces it, and we are in sync.
  * Returns true if anything changed. */
-static bool take_entries(struct vr *p, const struct msg *m, struct effects *out,
-			 bool *appended)
+static bool take_entries(struct vr *p, const struct msg *m, struct effects *out, bool *appended)
 {
 	struct cursor c;
 	struct vr_log_entry e;
@@ -288,8 +287,7 @@ static void serve_chunk(struct vr *p, const struct msg *m, struct effects *out)
 	uint64_t left = p->ckpt_snap_len - offset;
 	uint32_t len = left < WIRE_STATE_CHUNK ? (uint32_t)left : WIRE_STATE_CHUNK;
 	struct buf *b = &out->arena;
-	size_t off = wire_begin(b, MSG_VR_NEW_STATE, p->cfg.cluster_id, p->cfg.id, p->view,
-				p->op);
+	size_t off = wire_begin(b, MSG_VR_NEW_STATE, p->cfg.cluster_id, p->cfg.id, p->view, p->op);
 	buf_put_u64(b, p->commit);
 	buf_put_u64(b, p->ckpt);
 	buf_put_u64(b, p->ckpt_snap_len);
@@ -313,8 +311,7 @@ void vr_on_get_state(struct vr *p, const struct msg *m, struct effects *out)
 	    from > p->op)
 		return; /* we cannot vouch for a log of that view from there */
 	struct buf *b = &out->arena;
-	size_t off = wire_begin(b, MSG_VR_NEW_STATE, p->cfg.cluster_id, p->cfg.id, p->view,
-				p->op);
+	size_t off = wire_begin(b, MSG_VR_NEW_STATE, p->cfg.cluster_id, p->cfg.id, p->view, p->op);
 	buf_put_u64(b, p->commit);
 	buf_put_u64(b, 0); /* no snapshot: ckpt, total, offset, len */
 	buf_put_u64(b, 0);
@@ -330,8 +327,8 @@ void vr_on_get_state(struct vr *p, const struct msg *m, struct effects *out)
 void vr_send_recovery(struct vr *p, struct effects *out)
 {
 	p->nonce = p->now_ms ? p->now_ms : 1;
-	size_t off = wire_begin(&out->arena, MSG_VR_RECOVERY, p->cfg.cluster_id, p->cfg.id,
-				p->view, p->op);
+	size_t off = wire_begin(&out->arena, MSG_VR_RECOVERY, p->cfg.cluster_id, p->cfg.id, p->view,
+				p->op);
 	buf_put_u64(&out->arena, p->nonce);
 	wire_finish(&out->arena, off);
 	vr_send(p, out, TO_OTHERS, off);
@@ -339,8 +336,8 @@ void vr_send_recovery(struct vr *p, struct effects *out)
 
 void vr_on_recovery(struct vr *p, const struct msg *m, struct effects *out)
 {
-	size_t off = wire_begin(&out->arena, MSG_VR_RECOVERY_RESPONSE, p->cfg.cluster_id,
-				p->cfg.id, p->view, p->op);
+	size_t off = wire_begin(&out->arena, MSG_VR_RECOVERY_RESPONSE, p->cfg.cluster_id, p->cfg.id,
+				p->view, p->op);
 	buf_put_u64(&out->arena, m->u.vr.nonce);
 	buf_put_u64(&out->arena, p->commit);
 	buf_put_u8(&out->arena, p->status);

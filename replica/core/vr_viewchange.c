@@ -68,8 +68,8 @@ static void enter_normal(struct vr *p, uint64_t view, struct effects *out)
 
 void vr_send_svc(struct vr *p, struct effects *out)
 {
-	size_t off = wire_begin(&out->arena, MSG_VR_START_VIEW_CHANGE, p->cfg.cluster_id,
-				p->cfg.id, p->view, 0);
+	size_t off = wire_begin(&out->arena, MSG_VR_START_VIEW_CHANGE, p->cfg.cluster_id, p->cfg.id,
+				p->view, 0);
 	wire_finish(&out->arena, off);
 	vr_send(p, out, TO_OTHERS, off);
 }
@@ -84,8 +84,8 @@ static void send_dvc(struct vr *p, struct effects *out)
 	struct buf *b = mine ? &p->scratch : &out->arena;
 	if (mine)
 		buf_reset(b);
-	size_t off = wire_begin(b, MSG_VR_DO_VIEW_CHANGE, p->cfg.cluster_id, p->cfg.id,
-				p->view, p->op);
+	size_t off = wire_begin(b, MSG_VR_DO_VIEW_CHANGE, p->cfg.cluster_id, p->cfg.id, p->view,
+				p->op);
 	buf_put_u64(b, p->last_normal);
 	buf_put_u64(b, p->commit);
 	vr_put_section(p, b, p->lo);
@@ -101,8 +101,7 @@ static void send_dvc(struct vr *p, struct effects *out)
 	if (!copy)
 		return;
 	free(p->dvc[p->cfg.id].raw);
-	p->dvc[p->cfg.id] =
-		(struct vr_dvc){.view = p->view, .raw = copy, .len = (uint32_t)b->len};
+	p->dvc[p->cfg.id] = (struct vr_dvc){.view = p->view, .raw = copy, .len = (uint32_t)b->len};
 	try_complete(p, out);
 }
 
@@ -231,8 +230,8 @@ static void complete_view_change(struct vr *p, struct effects *out)
 		if (m.u.vr.commit > k)
 			k = m.u.vr.commit;
 	}
-	if (best < 0 || wire_decode(p->dvc[best].raw, p->dvc[best].len, p->cfg.cluster_id,
-				    &m) != WIRE_OK)
+	if (best < 0 ||
+	    wire_decode(p->dvc[best].raw, p->dvc[best].len, p->cfg.cluster_id, &m) != WIRE_OK)
 		return;
 	if (adopt_log(p, &m, out) != 0) {
 		p->rejected_conflict++; /* the view change times out and moves on */

@@ -13,17 +13,17 @@
 #include "wire/wire.h"
 
 struct waiting {
-	uint8_t *raw;           /* the sealed REQUEST, owned; NULL: none (withdrawn) */
+	uint8_t *raw; /* the sealed REQUEST, owned; NULL: none (withdrawn) */
 	uint32_t len;
 	uint64_t ts;
-	bool queued;            /* the client id is in the FIFO */
+	bool queued; /* the client id is in the FIFO */
 };
 
 struct waitq {
-	struct waiting *ent;    /* cap entries, by client id */
-	uint32_t *fifo;         /* ring of client ids; withdrawn ones are skipped lazily */
+	struct waiting *ent; /* cap entries, by client id */
+	uint32_t *fifo;      /* ring of client ids; withdrawn ones are skipped lazily */
 	uint32_t cap, head, count;
-	uint32_t live;          /* entries holding a request */
+	uint32_t live; /* entries holding a request */
 };
 
 int waitq_init(struct waitq *q, uint32_t max_clients);

@@ -123,16 +123,15 @@ const char *fz_keys_dir(void)
 }
 
 /* [mode][n][is_client][self]: loaded on first use. */
-static struct auth_ctx *cache[3][FZ_REPLICAS + 1][2][FZ_REPLICAS > FZ_CLIENTS ? FZ_REPLICAS
-									      : FZ_CLIENTS];
+static struct auth_ctx
+	*cache[3][FZ_REPLICAS + 1][2][FZ_REPLICAS > FZ_CLIENTS ? FZ_REPLICAS : FZ_CLIENTS];
 
 struct auth_ctx *fz_auth(enum auth_mode mode, uint32_t n, int is_client, uint32_t self)
 {
 	char err[512];
 
 	is_client = is_client ? 1 : 0;
-	if ((unsigned)mode > 2 || n < 1 || n > FZ_REPLICAS ||
-	    self >= (is_client ? FZ_CLIENTS : n))
+	if ((unsigned)mode > 2 || n < 1 || n > FZ_REPLICAS || self >= (is_client ? FZ_CLIENTS : n))
 		fz_fail(__FILE__, __LINE__, "fz_auth: principal out of range");
 	struct auth_ctx *a = cache[mode][n][is_client][self];
 	if (a != NULL)

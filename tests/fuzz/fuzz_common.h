@@ -14,9 +14,9 @@
 #include "crypto/auth.h"
 #include "wire/wire.h"
 
-#define FZ_CLUSTER 1u           /* cluster id of every generated message */
-#define FZ_REPLICAS WIRE_MAX_REPLICAS   /* replica key pairs in the keys directory */
-#define FZ_CLIENTS 8u           /* client key pairs in the keys directory */
+#define FZ_CLUSTER 1u                 /* cluster id of every generated message */
+#define FZ_REPLICAS WIRE_MAX_REPLICAS /* replica key pairs in the keys directory */
+#define FZ_CLIENTS 8u                 /* client key pairs in the keys directory */
 
 /* Every fuzz target defines these (libFuzzer's entry points). */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -36,10 +36,10 @@ struct auth_ctx *fz_auth(enum auth_mode mode, uint32_t n, int is_client, uint32_
 void fz_write_file(const char *path, const void *p, size_t len, int mode);
 
 /* Abort with a message when an invariant of the code under test is violated. */
-#define FZ_ASSERT(cond)                                                                  \
-	do {                                                                             \
-		if (!(cond))                                                             \
-			fz_fail(__FILE__, __LINE__, #cond);                              \
+#define FZ_ASSERT(cond)                                     \
+	do {                                                \
+		if (!(cond))                                \
+			fz_fail(__FILE__, __LINE__, #cond); \
 	} while (0)
 void fz_fail(const char *file, int line, const char *what) __attribute__((noreturn));
 

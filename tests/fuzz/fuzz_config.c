@@ -15,7 +15,7 @@
 #include "crypto/crypto.h"
 #include "tests/fuzz/fuzz_common.h"
 
-#define CFG_CLIENT_PUBS 128     /* the default `clients` */
+#define CFG_CLIENT_PUBS 128 /* the default `clients` */
 
 static char path[700];
 
@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_config(c);
 		/* replica 0 and the last one: every id takes the same path, and each call
 		 * opens up to `clients` files */
-		for (uint32_t i = 0; i < c->n; i += c->n > 1 ? c->n - 1 : 1) {
+		for (uint32_t i = 0; i<c->n; i += c->n> 1 ? c->n - 1 : 1) {
 			memset(err, 0x55, sizeof(err));
 			if (config_check_replica_keys(c, i, err, sizeof(err)) != 0)
 				terminated(err, sizeof(err));

@@ -21,7 +21,7 @@
 #include "tests/fuzz/fuzz_common.h"
 #include "wire/wire.h"
 
-static const uint8_t *lo, *hi;  /* the input: every decoded pointer must stay inside */
+static const uint8_t *lo, *hi; /* the input: every decoded pointer must stay inside */
 
 static void in_input(const uint8_t *p, size_t len)
 {
@@ -160,15 +160,9 @@ static void check_decoded(const struct msg *m, size_t size)
 		in_input(m->u.rep.result, m->u.rep.result_len);
 		break;
 	case MSG_PREPREPARE:
-	case MSG_BATCH:
-		check_batch(&m->u.pp);
-		break;
-	case MSG_VIEWCHANGE:
-		walk_viewchange(m);
-		break;
-	case MSG_NEWVIEW:
-		walk_newview(m);
-		break;
+	case MSG_BATCH: check_batch(&m->u.pp); break;
+	case MSG_VIEWCHANGE: walk_viewchange(m); break;
+	case MSG_NEWVIEW: walk_newview(m); break;
 	case MSG_STATE:
 		FZ_ASSERT(m->u.st.len <= WIRE_STATE_CHUNK);
 		FZ_ASSERT(m->u.st.offset <= m->u.st.total);
@@ -206,14 +200,21 @@ static void step_core(const struct msg *m)
 {
 	struct auth_ctx *a = fz_auth(AUTH_MODE_NONE, 4, 0, 0);
 	enum net_sock sock = m->h.type == MSG_REQUEST || m->h.type == MSG_HELLO ? NET_CLIENT
-										  : NET_PEER;
-	if (!replica_edge_ok(sock, m, 4, 0, 16) || auth_verify(a, m) != 0 ||
-	    m->h.type == MSG_HELLO)
+										: NET_PEER;
+	if (!replica_edge_ok(sock, m, 4, 0, 16) || auth_verify(a, m) != 0 || m->h.type == MSG_HELLO)
 		return;
-	struct core_config cc = {
-		.protocol = PROTO_PBFT, .n = 4, .f = 1, .id = 0, .cluster_id = FZ_CLUSTER,
-		.batch_max = 8, .window = 16, .checkpoint_interval = 4, .view_timeout_ms = 100,
-		.max_clients = 16, .kv_max_bytes = 1u << 20, .auth = a};
+	struct core_config cc = {.protocol = PROTO_PBFT,
+				 .n = 4,
+				 .f = 1,
+				 .id = 0,
+				 .cluster_id = FZ_CLUSTER,
+				 .batch_max = 8,
+				 .window = 16,
+				 .checkpoint_interval = 4,
+				 .view_timeout_ms = 100,
+				 .max_clients = 16,
+				 .kv_max_bytes = 1u << 20,
+				 .auth = a};
 	void *core = pbft_core_ops.create(&cc);
 	struct effects fx;
 	if (!core)

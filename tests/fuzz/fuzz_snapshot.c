@@ -106,7 +106,7 @@ struct rec {
 	uint64_t key;
 	const uint8_t *val;
 	uint32_t len;
-	uint32_t order;         /* position in the input: the later of two equal keys wins */
+	uint32_t order; /* position in the input: the later of two equal keys wins */
 };
 
 static int rec_cmp(const void *a, const void *b)
@@ -152,12 +152,19 @@ static void fuzz_recover(const struct core_ops *ops, enum protocol proto, const 
 	struct rec r[FZ_MAX_RECORDS];
 	uint32_t n = proto == PROTO_PBFT ? 4 : 1;
 	enum auth_mode mode = (sel >> 2) % 3 == 2 ? AUTH_MODE_MAC : AUTH_MODE_SIG;
-	struct core_config cc = {
-		.protocol = proto, .n = n, .f = proto == PROTO_PBFT ? 1 : 0,
-		.id = (sel >> 4) % n, .cluster_id = FZ_CLUSTER, .batch_max = 8,
-		.window = 16, .checkpoint_interval = 4, .view_timeout_ms = 100,
-		.max_clients = FZ_MAX_CLIENTS, .kv_max_bytes = FZ_KV_BYTES,
-		.auth = NULL, .plant_bugs = 0};
+	struct core_config cc = {.protocol = proto,
+				 .n = n,
+				 .f = proto == PROTO_PBFT ? 1 : 0,
+				 .id = (sel >> 4) % n,
+				 .cluster_id = FZ_CLUSTER,
+				 .batch_max = 8,
+				 .window = 16,
+				 .checkpoint_interval = 4,
+				 .view_timeout_ms = 100,
+				 .max_clients = FZ_MAX_CLIENTS,
+				 .kv_max_bytes = FZ_KV_BYTES,
+				 .auth = NULL,
+				 .plant_bugs = 0};
 	cc.auth = fz_auth(mode, n, 0, cc.id);
 
 	void *core = ops->create(&cc);
@@ -195,18 +202,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(p, data + 1, size - 1);
 	switch (data[0] & 3) {
-	case 0:
-		fuzz_exec(p, size - 1);
-		break;
-	case 1:
-		fuzz_kv(p, size - 1);
-		break;
-	case 2:
-		fuzz_recover(&pbft_core_ops, PROTO_PBFT, p, size - 1, data[0]);
-		break;
-	default:
-		fuzz_recover(&single_core_ops, PROTO_SINGLE, p, size - 1, data[0]);
-		break;
+	case 0: fuzz_exec(p, size - 1); break;
+	case 1: fuzz_kv(p, size - 1); break;
+	case 2: fuzz_recover(&pbft_core_ops, PROTO_PBFT, p, size - 1, data[0]); break;
+	default: fuzz_recover(&single_core_ops, PROTO_SINGLE, p, size - 1, data[0]); break;
 	}
 	free(p);
 	return 0;

@@ -25,8 +25,8 @@
 #include "tests/fuzz/fuzz_common.h"
 
 #define N 4
-#define MAX_CLIENTS 16          /* as fuzz_snapshot.c: records must fit its config */
-#define KEEP_PER_TYPE 2         /* decode seeds per (mode, type) */
+#define MAX_CLIENTS 16  /* as fuzz_snapshot.c: records must fit its config */
+#define KEEP_PER_TYPE 2 /* decode seeds per (mode, type) */
 
 static const char *out_dir;
 static unsigned n_written[4];
@@ -49,7 +49,7 @@ static const char *mode_name(enum auth_mode m)
  * a replica is cut off ---- */
 
 struct packet {
-	int to;                 /* replica id, or -1 - client id for a reply */
+	int to; /* replica id, or -1 - client id for a reply */
 	uint8_t *p;
 	size_t len;
 };
@@ -68,10 +68,10 @@ struct world {
 	void *core[N];
 	struct effects fx;
 	uint64_t now;
-	int cut[N];             /* 1: sends to and from this replica are lost */
+	int cut[N]; /* 1: sends to and from this replica are lost */
 	struct packet *q;
 	size_t nq, capq, headq;
-	struct record *rec[N];  /* persisted records of each replica */
+	struct record *rec[N]; /* persisted records of each replica */
 	size_t nrec[N];
 	unsigned kept[MSG_TYPE_MAX + 1];
 	/* replies received by the client, per request, for reply seeds */
@@ -164,7 +164,7 @@ static void step(struct world *w, uint32_t id, const struct event *ev)
 static void deliver(struct world *w, const struct packet *pk)
 {
 	struct msg m;
-	if (pk->to < 0) {       /* a reply: collect it for the reply seeds */
+	if (pk->to < 0) { /* a reply: collect it for the reply seeds */
 		buf_put_u16(&w->replies, (uint16_t)pk->len);
 		buf_put(&w->replies, pk->p, pk->len);
 		w->reply_count++;
@@ -205,8 +205,7 @@ static void tick_all(struct world *w, uint64_t ms)
 	run_queue(w);
 }
 
-static void world_init(struct world *w, const struct core_ops *ops, uint32_t n,
-		       enum auth_mode mode)
+static void world_init(struct world *w, const struct core_ops *ops, uint32_t n, enum auth_mode mode)
 {
 	memset(w, 0, sizeof(*w));
 	w->mode = mode;
@@ -217,12 +216,18 @@ static void world_init(struct world *w, const struct core_ops *ops, uint32_t n,
 	buf_init(&w->replies);
 	for (uint32_t i = 0; i < n; i++) {
 		/* the same configuration fuzz_snapshot.c recovers with */
-		struct core_config cc = {
-			.protocol = n == 1 ? PROTO_SINGLE : PROTO_PBFT, .n = n,
-			.f = n == 1 ? 0 : 1, .id = i, .cluster_id = FZ_CLUSTER,
-			.batch_max = 8, .window = 16, .checkpoint_interval = 4,
-			.view_timeout_ms = 100, .max_clients = MAX_CLIENTS,
-			.kv_max_bytes = 1u << 20, .auth = fz_auth(mode, n, 0, i)};
+		struct core_config cc = {.protocol = n == 1 ? PROTO_SINGLE : PROTO_PBFT,
+					 .n = n,
+					 .f = n == 1 ? 0 : 1,
+					 .id = i,
+					 .cluster_id = FZ_CLUSTER,
+					 .batch_max = 8,
+					 .window = 16,
+					 .checkpoint_interval = 4,
+					 .view_timeout_ms = 100,
+					 .max_clients = MAX_CLIENTS,
+					 .kv_max_bytes = 1u << 20,
+					 .auth = fz_auth(mode, n, 0, i)};
 		w->core[i] = ops->create(&cc);
 		if (!w->core[i])
 			abort();
@@ -255,18 +260,10 @@ static void make_op(struct buf *op, unsigned k)
 	buf_reset(op);
 	switch (k % 5) {
 	case 0:
-	case 1:
-		kv_op_put(op, key, strlen(key), val, strlen(val));
-		break;
-	case 2:
-		kv_op_get(op, key, strlen(key));
-		break;
-	case 3:
-		kv_op_cas(op, key, strlen(key), "value-3", 7, val, strlen(val));
-		break;
-	default:
-		kv_op_null(op, k % 3);
-		break;
+	case 1: kv_op_put(op, key, strlen(key), val, strlen(val)); break;
+	case 2: kv_op_get(op, key, strlen(key)); break;
+	case 3: kv_op_cas(op, key, strlen(key), "value-3", 7, val, strlen(val)); break;
+	default: kv_op_null(op, k % 3); break;
 	}
 }
 
@@ -287,8 +284,7 @@ static void reply_header(struct buf *b, enum protocol proto, uint8_t f, int read
 
 /* One request from `client` (sent to `to`, or to every replica if to < 0); the
  * replies it gets become a reply seed when save is set. */
-static void request(struct world *w, uint32_t client, uint64_t ts, unsigned k, int to,
-		    int save)
+static void request(struct world *w, uint32_t client, uint64_t ts, unsigned k, int to, int save)
 {
 	struct buf op, b;
 	buf_init(&op);
@@ -309,9 +305,10 @@ static void request(struct world *w, uint32_t client, uint64_t ts, unsigned k, i
 		char name[128];
 		enum protocol proto = w->n == 1 ? PROTO_SINGLE : PROTO_PBFT;
 		buf_init(&seed);
-		reply_header(&seed, proto, (uint8_t)(w->n == 1 ? 0 : 1), 0, w->mode, client,
-			     ts, (uint8_t)(k % 5 == 2 ? CLIENT_CMD_GET :
-					   k % 5 == 3 ? CLIENT_CMD_CAS : CLIENT_CMD_PUT));
+		reply_header(&seed, proto, (uint8_t)(w->n == 1 ? 0 : 1), 0, w->mode, client, ts,
+			     (uint8_t)(k % 5 == 2   ? CLIENT_CMD_GET
+				       : k % 5 == 3 ? CLIENT_CMD_CAS
+						    : CLIENT_CMD_PUT));
 		buf_put(&seed, w->replies.p, w->replies.len);
 		snprintf(name, sizeof(name), "%s-%s-%u-replies-%u", w->ops->name,
 			 mode_name(w->mode), k, w->reply_count);
@@ -355,8 +352,8 @@ static void save_records(struct world *w, uint32_t id, const char *when)
 			buf_init_limit(&s, BUF_LIMIT_STATE);
 			buf_put_u8(&s, 0);
 			buf_put(&s, r->val, r->len);
-			snprintf(name, sizeof(name), "exec-%s-%s-r%u-%llu", w->ops->name, when,
-				 id, (unsigned long long)r->key);
+			snprintf(name, sizeof(name), "exec-%s-%s-r%u-%llu", w->ops->name, when, id,
+				 (unsigned long long)r->key);
 			put_file(3, name, s.p, s.len);
 			uint32_t kv_len = get_u32(r->val);
 			if (kv_len <= r->len - 4) {
@@ -370,8 +367,8 @@ static void save_records(struct world *w, uint32_t id, const char *when)
 			buf_free(&s);
 		}
 	}
-	snprintf(name, sizeof(name), "records-%s-%s-%s-r%u", w->ops->name, mode_name(w->mode),
-		 when, id);
+	snprintf(name, sizeof(name), "records-%s-%s-%s-r%u", w->ops->name, mode_name(w->mode), when,
+		 id);
 	put_file(3, name, b.p, b.len);
 	buf_free(&b);
 }
@@ -473,33 +470,34 @@ static void vr_messages(void)
 	struct buf b;
 	size_t off;
 	buf_init(&b);
-#define VR(type, view, seq, body, name)                                                  \
-	do {                                                                             \
-		buf_reset(&b);                                                           \
-		off = wire_begin(&b, type, FZ_CLUSTER, 1, view, seq);                    \
-		body;                                                                    \
-		wire_finish(&b, off);                                                    \
-		seal_and_keep(&b, off, AUTH_MODE_NONE, "vr-none-" name);                 \
-		buf_reset(&b);                                                           \
-		off = wire_begin(&b, type, FZ_CLUSTER, 1, view, seq);                    \
-		body;                                                                    \
-		wire_finish(&b, off);                                                    \
-		seal_and_keep(&b, off, AUTH_MODE_SIG, "vr-sig-" name);                   \
+#define VR(type, view, seq, body, name)                                  \
+	do {                                                             \
+		buf_reset(&b);                                           \
+		off = wire_begin(&b, type, FZ_CLUSTER, 1, view, seq);    \
+		body;                                                    \
+		wire_finish(&b, off);                                    \
+		seal_and_keep(&b, off, AUTH_MODE_NONE, "vr-none-" name); \
+		buf_reset(&b);                                           \
+		off = wire_begin(&b, type, FZ_CLUSTER, 1, view, seq);    \
+		body;                                                    \
+		wire_finish(&b, off);                                    \
+		seal_and_keep(&b, off, AUTH_MODE_SIG, "vr-sig-" name);   \
 	} while (0)
 	VR(MSG_VR_PREPARE, 1, 5, (buf_put_u64(&b, 4), put_batch(&b)), "prepare");
 	VR(MSG_VR_PREPARE_OK, 1, 5, (void)0, "prepare_ok");
 	VR(MSG_VR_COMMIT, 1, 5, buf_put_u64(&b, 6), "commit");
 	VR(MSG_VR_START_VIEW_CHANGE, 2, 5, (void)0, "start_view_change");
-	VR(MSG_VR_DO_VIEW_CHANGE, 2, 5, (buf_put_u64(&b, 1), buf_put_u64(&b, 4),
-					 log_section(&b, 3, 2)), "do_view_change");
+	VR(MSG_VR_DO_VIEW_CHANGE, 2, 5,
+	   (buf_put_u64(&b, 1), buf_put_u64(&b, 4), log_section(&b, 3, 2)), "do_view_change");
 	VR(MSG_VR_START_VIEW, 2, 5, (buf_put_u64(&b, 4), log_section(&b, 4, 1)), "start_view");
 	VR(MSG_VR_RECOVERY, 0, 0, buf_put_u64(&b, 0x1234), "recovery");
-	VR(MSG_VR_RECOVERY_RESPONSE, 2, 5, (buf_put_u64(&b, 0x1234), buf_put_u64(&b, 4),
-					    buf_put_u8(&b, 0)), "recovery_response");
+	VR(MSG_VR_RECOVERY_RESPONSE, 2, 5,
+	   (buf_put_u64(&b, 0x1234), buf_put_u64(&b, 4), buf_put_u8(&b, 0)), "recovery_response");
 	VR(MSG_VR_GET_STATE, 2, 3, (buf_put_u64(&b, 4), buf_put_u64(&b, 0)), "get_state");
 	VR(MSG_VR_NEW_STATE, 2, 9,
 	   (buf_put_u64(&b, 8), buf_put_u64(&b, 4), buf_put_u64(&b, 10), buf_put_u64(&b, 2),
-	    buf_put_u32(&b, 3), buf_put(&b, "abc", 3), log_section(&b, 4, 2)), "new_state");
+	    buf_put_u32(&b, 3), buf_put(&b, "abc", 3), log_section(&b, 4, 2)),
+	   "new_state");
 #undef VR
 	/* admin plane and the odd ones */
 	buf_reset(&b);
@@ -553,7 +551,8 @@ static void configs(void)
 	config_file("pbft-f1-all-keys", "pbft", 1,
 		    "auth = mac\nbatch_max = 256\nwindow = 512\ncheckpoint_interval = 256\n"
 		    "view_timeout_ms = 10\nsync = none\nclients = 8\nkeys = keys\ndata = data\n"
-		    "cluster_id = 4294967295\n", "");
+		    "cluster_id = 4294967295\n",
+		    "");
 	config_file("pbft-f5", "pbft", 5, "auth = none\n", "");
 	config_file("vr-f1", "vr", 1, "window = 2\ncheckpoint_interval = 1\n", "");
 	config_file("vr-f7", "vr", 7, "# hash comment\n   clients = 4096\n", "");

@@ -160,9 +160,11 @@ void check_sent(struct world *w, uint32_t replica, bool correct, const uint8_t *
 		if (!w->replies)
 			abort();
 	}
-	w->replies[w->n_replies++] = (struct reply_rec){
-		.client = c, .replica = replica, .ts = ts,
-		.hash = hash64(m.u.rep.result, m.u.rep.result_len)};
+	w->replies[w->n_replies++] = (struct reply_rec){.client = c,
+							.replica = replica,
+							.ts = ts,
+							.hash = hash64(m.u.rep.result,
+								       m.u.rep.result_len)};
 }
 
 /* ---- liveness ---- */
@@ -181,7 +183,8 @@ void check_liveness(struct world *w)
 			sim_fail(w, "liveness",
 				 "client %u timestamp %" PRIu64 " not done %" PRIu64
 				 " ms after the faults stopped (bound %" PRIu64 " ms, %u retries)",
-				 c, h->ts, (w->now - start) / 1000, w->liveness_us / 1000, cl->tries);
+				 c, h->ts, (w->now - start) / 1000, w->liveness_us / 1000,
+				 cl->tries);
 			return;
 		}
 	}
@@ -190,11 +193,11 @@ void check_liveness(struct world *w)
 /* ---- the replay ---- */
 
 struct replay {
-	uint64_t *res[SIM_MAX_CLIENTS];   /* result hash | 1 per (client, ts-1); 0 none */
+	uint64_t *res[SIM_MAX_CLIENTS]; /* result hash | 1 per (client, ts-1); 0 none */
 };
 
-static int replay_batch(struct world *w, struct exec_state *x, struct replay *rp,
-			uint64_t seq, const struct batch_ent *b)
+static int replay_batch(struct world *w, struct exec_state *x, struct replay *rp, uint64_t seq,
+			const struct batch_ent *b)
 {
 	struct body_preprepare pp;
 	if (wire_decode_batch(b->bytes, b->len, SIM_CLUSTER_ID, &pp) != WIRE_OK) {
@@ -205,7 +208,8 @@ static int replay_batch(struct world *w, struct exec_state *x, struct replay *rp
 		struct msg req;
 		if (wire_decode(pp.req[i], pp.req_len[i], SIM_CLUSTER_ID, &req) != WIRE_OK ||
 		    req.h.type != MSG_REQUEST) {
-			sim_fail(w, "validity", "seq %" PRIu64 ": request %u does not decode", seq, i);
+			sim_fail(w, "validity", "seq %" PRIu64 ": request %u does not decode", seq,
+				 i);
 			return -1;
 		}
 		uint32_t c = req.h.sender;
@@ -286,7 +290,8 @@ static void replay_all(struct world *w)
 			 * carries them otherwise is not replayed (yet). */
 			if (w->o->protocol == PROTO_PBFT)
 				sim_fail(w, "consistency",
-					 "seq %" PRIu64 ": agreed batch never seen on the network", seq);
+					 "seq %" PRIu64 ": agreed batch never seen on the network",
+					 seq);
 			complete = false;
 			break;
 		}

@@ -16,7 +16,7 @@
 #include "replica/kv.h"
 #include "tests/sim/sim.h"
 
-#define RTO_US 300000ull                /* first retransmission, then doubling */
+#define RTO_US 300000ull /* first retransmission, then doubling */
 #define RTO_MAX_US 2400000ull
 
 static int32_t new_value(struct world *w)
@@ -117,8 +117,8 @@ static void arm(struct world *w, struct sim_client *cl)
 {
 	uint32_t shift = cl->tries < 3 ? cl->tries : 3;
 	uint64_t rto = RTO_US << shift;
-	sched(w, w->now + (rto < RTO_MAX_US ? rto : RTO_MAX_US), SEV_CLIENT_TIMER,
-	      (int32_t)cl->id, 0, ++cl->timer_gen);
+	sched(w, w->now + (rto < RTO_MAX_US ? rto : RTO_MAX_US), SEV_CLIENT_TIMER, (int32_t)cl->id,
+	      0, ++cl->timer_gen);
 }
 
 static const char *key_name(uint32_t k)
@@ -163,7 +163,10 @@ void client_next(struct world *w, uint32_t c)
 	cl->todo--;
 	uint64_t ts = ++cl->ts;
 	struct hop *h = &w->hist[w->n_hist];
-	*h = (struct hop){.client = c, .ts = ts, .invoke_us = w->now, .rval = -1,
+	*h = (struct hop){.client = c,
+			  .ts = ts,
+			  .invoke_us = w->now,
+			  .rval = -1,
 			  .key = (uint8_t)rng_below(&w->rng, w->n_keys)};
 	struct buf op;
 	buf_init(&op);
@@ -232,7 +235,8 @@ static void complete(struct world *w, struct sim_client *cl, const uint8_t *res,
 	cl->timer_gen++;
 	w->ops_done++;
 	if (cl->todo)
-		sched(w, w->now + rng_below(&w->rng, 50000), SEV_CLIENT_NEXT, (int32_t)cl->id, 0, 0);
+		sched(w, w->now + rng_below(&w->rng, 50000), SEV_CLIENT_NEXT, (int32_t)cl->id, 0,
+		      0);
 }
 
 void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *p, size_t len)
@@ -248,8 +252,8 @@ void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *
 		return;
 	if (cl->cur < 0)
 		return; /* late: already accepted */
-	int r = client_quorum_add(&cl->q, m.h.sender, m.h.view, m.u.rep.client,
-				  m.u.rep.timestamp, m.u.rep.result, m.u.rep.result_len);
+	int r = client_quorum_add(&cl->q, m.h.sender, m.h.view, m.u.rep.client, m.u.rep.timestamp,
+				  m.u.rep.result, m.u.rep.result_len);
 	if (r != 1)
 		return;
 	uint64_t v = client_quorum_view(&cl->q);

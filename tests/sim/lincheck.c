@@ -29,10 +29,10 @@ struct state {
 struct search {
 	uint32_t nc;
 	const struct hop **ops[SIM_MAX_CLIENTS];
-	uint32_t n[SIM_MAX_CLIENTS];            /* this key's operations of client c */
-	uint32_t need[SIM_MAX_CLIENTS];         /* ... of which completed */
+	uint32_t n[SIM_MAX_CLIENTS];    /* this key's operations of client c */
+	uint32_t need[SIM_MAX_CLIENTS]; /* ... of which completed */
 	struct state s;
-	struct state *memo;                     /* open addressing; cur == INT32_MIN: empty */
+	struct state *memo; /* open addressing; cur == INT32_MIN: empty */
 	size_t memo_cap, memo_n;
 	uint64_t visits;
 	bool undecided;
@@ -96,9 +96,7 @@ static bool apply(const struct hop *o, int32_t cur, int32_t *next)
 	bool pending = o->complete_us == 0;
 	*next = cur;
 	switch (o->kind) {
-	case OP_PUT:
-		*next = o->a;
-		return pending || o->status == KV_OK;
+	case OP_PUT: *next = o->a; return pending || o->status == KV_OK;
 	case OP_GET:
 		if (pending)
 			return true;
@@ -111,8 +109,7 @@ static bool apply(const struct hop *o, int32_t cur, int32_t *next)
 			return pending || o->status == KV_OK;
 		}
 		return pending || (o->status == KV_CAS_FAILED && o->rval == cur);
-	default:
-		return false;
+	default: return false;
 	}
 }
 

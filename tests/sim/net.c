@@ -143,8 +143,8 @@ static void trace_msg(struct world *w, uint8_t kind, int32_t from, uint8_t fi, i
 /* Links are FIFO, as nng over TCP is: a copy is not delivered before the previous
  * copy on the same link (a long delay holds back what follows, like a TCP
  * retransmission).  Only the reorder fault and duplicates break the order. */
-static uint64_t *fifo_slot(struct world *w, int32_t from, uint8_t fi, uint8_t kind,
-			   int32_t to, uint8_t ti)
+static uint64_t *fifo_slot(struct world *w, int32_t from, uint8_t fi, uint8_t kind, int32_t to,
+			   uint8_t ti)
 {
 	uint32_t a = from >= 0 ? (uint32_t)from * SIM_TWINS + fi
 			       : SIM_MAX_N * SIM_TWINS + (uint32_t)(-1 - from);
@@ -153,8 +153,8 @@ static uint64_t *fifo_slot(struct world *w, int32_t from, uint8_t fi, uint8_t ki
 	return &w->fifo[a][b];
 }
 
-static void post(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_t to,
-		 uint8_t ti, struct sbuf *m, bool ordered)
+static void post(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_t to, uint8_t ti,
+		 struct sbuf *m, bool ordered)
 {
 	uint64_t t = w->now + delay_us(w);
 	if (ordered) {
@@ -165,15 +165,15 @@ static void post(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_
 	} else {
 		t += rng_below(&w->rng, 30000);
 	}
-	struct sim_ev e = {.t = t, .kind = kind, .to = to, .inst = ti, .from = from,
-			   .from_inst = fi, .m = m};
+	struct sim_ev e = {
+		.t = t, .kind = kind, .to = to, .inst = ti, .from = from, .from_inst = fi, .m = m};
 	m->refs++;
 	heap_push(w, &e);
 }
 
 /* One copy's fate: lost, or delivered once or twice. */
-static void copy(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_t to,
-		 uint8_t ti, struct sbuf *m)
+static void copy(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_t to, uint8_t ti,
+		 struct sbuf *m)
 {
 	w->msgs++;
 	if (w->drop > 0 && rng_chance(&w->rng, w->drop)) {
@@ -204,8 +204,7 @@ void net_to_replica(struct world *w, int32_t from, uint8_t fi, uint32_t to, stru
 	}
 }
 
-void net_to_client(struct world *w, uint32_t from, uint8_t fi, uint32_t client,
-		   struct sbuf *m)
+void net_to_client(struct world *w, uint32_t from, uint8_t fi, uint32_t client, struct sbuf *m)
 {
 	copy(w, SEV_REPLY, (int32_t)from, fi, (int32_t)client, 0, m);
 }

@@ -40,10 +40,10 @@
 #define SIM_MAX_N 16
 #define SIM_MAX_CLIENTS 16
 #define SIM_MAX_KEYS 8
-#define SIM_MAX_OPS 100000              /* total client operations of one run */
-#define SIM_TWINS 2                     /* core instances of a twins replica */
-#define SIM_INBOX_MAX 20000             /* messages queued for a paused replica */
-#define SIM_MAX_EVENTS 50000000ull      /* runaway guard for one run */
+#define SIM_MAX_OPS 100000         /* total client operations of one run */
+#define SIM_TWINS 2                /* core instances of a twins replica */
+#define SIM_INBOX_MAX 20000        /* messages queued for a paused replica */
+#define SIM_MAX_EVENTS 50000000ull /* runaway guard for one run */
 #define SIM_TRACE_TAIL 40
 #define SIM_CLUSTER_ID 0x51u
 
@@ -54,78 +54,91 @@ struct rng {
 };
 void rng_seed(struct rng *r, uint64_t seed);
 uint64_t rng_next(struct rng *r);
-uint64_t rng_below(struct rng *r, uint64_t n);          /* [0, n), n > 0 */
+uint64_t rng_below(struct rng *r, uint64_t n);               /* [0, n), n > 0 */
 uint64_t rng_range(struct rng *r, uint64_t lo, uint64_t hi); /* [lo, hi] */
-double rng_unit(struct rng *r);                         /* [0, 1) */
+double rng_unit(struct rng *r);                              /* [0, 1) */
 bool rng_chance(struct rng *r, double p);
 /* Pareto(xm, alpha): heavy tail, minimum xm. */
 double rng_pareto(struct rng *r, double xm, double alpha);
 
 /* ---- options (sim_main.c parses them) ---- */
 
-enum plant_bug {
-	BUG_NONE = 0,
-	BUG_COMMIT_QUORUM_2F,
-	BUG_SKIP_VC_CERTS,
-	BUG_SKIP_PERSIST
-};
+enum plant_bug { BUG_NONE = 0, BUG_COMMIT_QUORUM_2F, BUG_SKIP_VC_CERTS, BUG_SKIP_PERSIST };
 
 struct fault_spec {
-	double drop;            /* per message copy */
+	double drop; /* per message copy */
 	double dup;
-	double reorder;         /* extra random delay, 0..reorder_max_ms */
-	bool pareto;            /* heavy-tailed delay */
-	bool partition;         /* partitions that form and heal */
-	bool oneway;            /* one-way link cuts */
-	bool drift;             /* per-replica clock rates */
+	double reorder; /* extra random delay, 0..reorder_max_ms */
+	bool pareto;    /* heavy-tailed delay */
+	bool partition; /* partitions that form and heal */
+	bool oneway;    /* one-way link cuts */
+	bool drift;     /* per-replica clock rates */
 };
 
 enum liar_kind { LIAR_NONE = 0, LIAR_BYZ = 1, LIAR_TWINS = 2 };
 
 struct liar_spec {
 	enum liar_kind kind;
-	struct byz_cfg byz;     /* LIAR_BYZ */
-	char text[64];          /* as given, for messages */
+	struct byz_cfg byz; /* LIAR_BYZ */
+	char text[64];      /* as given, for messages */
 };
 
 struct sim_opts {
 	enum protocol protocol;
 	uint32_t f;
-	uint32_t ops;           /* client operations in the whole run */
+	uint32_t ops; /* client operations in the whole run */
 	uint32_t clients;
 	struct fault_spec faults;
 	char faults_text[256];
 	struct liar_spec liar[SIM_MAX_N];
 	uint32_t n_liars;
-	uint32_t random_liars;  /* --random-liars K: K more liars per seed, drawn by it */
+	uint32_t random_liars; /* --random-liars K: K more liars per seed, drawn by it */
 	bool crash_restart;
 	bool pauses;
 	enum plant_bug bug;
 	const char *bug_name;
-	FILE *trace;            /* --trace FILE, or NULL */
+	FILE *trace; /* --trace FILE, or NULL */
 	int verbose;
 };
 
 /* ---- trace.c ---- */
 
 enum tr_kind {
-	TR_SEND, TR_DELIVER, TR_DROP, TR_DUP, TR_CUT, TR_QUEUE,
-	TR_CRASH, TR_RESTART, TR_PAUSE, TR_RESUME,
-	TR_PARTITION, TR_HEAL, TR_ONEWAY, TR_ONEWAY_HEAL,
-	TR_TICK, TR_EXEC, TR_VIEW, TR_INVOKE, TR_RETRY, TR_COMPLETE, TR_PHASE, TR_NOTE,
+	TR_SEND,
+	TR_DELIVER,
+	TR_DROP,
+	TR_DUP,
+	TR_CUT,
+	TR_QUEUE,
+	TR_CRASH,
+	TR_RESTART,
+	TR_PAUSE,
+	TR_RESUME,
+	TR_PARTITION,
+	TR_HEAL,
+	TR_ONEWAY,
+	TR_ONEWAY_HEAL,
+	TR_TICK,
+	TR_EXEC,
+	TR_VIEW,
+	TR_INVOKE,
+	TR_RETRY,
+	TR_COMPLETE,
+	TR_PHASE,
+	TR_NOTE,
 	TR_KIND_MAX
 };
 
-#define TR_ALL (-999)            /* endpoint: every other replica */
-#define TR_NONE (-1000)         /* endpoint: none */
+#define TR_ALL (-999)   /* endpoint: every other replica */
+#define TR_NONE (-1000) /* endpoint: none */
 
 struct tr_ev {
-	uint64_t t;             /* simulated us */
-	uint8_t kind;           /* enum tr_kind */
-	uint8_t type;           /* message type, if any */
-	int16_t a, b;           /* endpoints: replica id, or -1-client */
-	uint8_t ia, ib;         /* twin instance of a / b */
-	uint64_t x, y;          /* view / seq, or other numbers */
+	uint64_t t;     /* simulated us */
+	uint8_t kind;   /* enum tr_kind */
+	uint8_t type;   /* message type, if any */
+	int16_t a, b;   /* endpoints: replica id, or -1-client */
+	uint8_t ia, ib; /* twin instance of a / b */
+	uint64_t x, y;  /* view / seq, or other numbers */
 	uint32_t len;
 	char note[40];
 };
@@ -133,7 +146,7 @@ struct tr_ev {
 struct trace {
 	struct tr_ev ring[64];
 	uint64_t count;
-	uint64_t hash;          /* FNV-1a over every event: a run's fingerprint */
+	uint64_t hash; /* FNV-1a over every event: a run's fingerprint */
 	FILE *out;
 };
 void trace_init(struct trace *t, FILE *out);
@@ -151,36 +164,36 @@ struct record {
 };
 
 struct disk {
-	struct record *r;       /* sorted by (kind, key) */
+	struct record *r; /* sorted by (kind, key) */
 	size_t n, cap;
 };
 
 /* ---- replicas (world.c) ---- */
 
-struct sbuf {                   /* a message in flight, shared by its copies */
+struct sbuf { /* a message in flight, shared by its copies */
 	uint32_t refs;
 	uint32_t len;
 	uint8_t p[];
 };
 
-struct inst {                   /* one core instance (a twins replica has two) */
-	void *core;             /* NULL while crashed */
-	struct auth_ctx auth;   /* seals for the core, verifies at the edge */
+struct inst {                 /* one core instance (a twins replica has two) */
+	void *core;           /* NULL while crashed */
+	struct auth_ctx auth; /* seals for the core, verifies at the edge */
 	struct core_config cfg;
 	struct disk disk;
-	uint64_t timer_ms;      /* local deadline, 0: none */
-	uint64_t timer_gen;     /* bumped to void every queued tick (crash, restart) */
-	uint64_t queued_us;     /* earliest tick event queued for timer_gen; UINT64_MAX: none */
-	uint64_t spin_ms;       /* timer spin detection */
+	uint64_t timer_ms;  /* local deadline, 0: none */
+	uint64_t timer_gen; /* bumped to void every queued tick (crash, restart) */
+	uint64_t queued_us; /* earliest tick event queued for timer_gen; UINT64_MAX: none */
+	uint64_t spin_ms;   /* timer spin detection */
 	uint32_t spin;
-	struct core_status st;  /* after the last step */
+	struct core_status st; /* after the last step */
 };
 
 enum node_state { NODE_UP = 0, NODE_CRASHED = 1, NODE_PAUSED = 2 };
 
-struct qmsg {                   /* a message waiting for a paused replica */
+struct qmsg { /* a message waiting for a paused replica */
 	struct sbuf *m;
-	int32_t from;           /* replica id, or -1-client */
+	int32_t from; /* replica id, or -1-client */
 	uint8_t from_inst;
 	uint8_t inst;
 };
@@ -188,13 +201,13 @@ struct qmsg {                   /* a message waiting for a paused replica */
 struct node {
 	uint32_t id;
 	enum liar_kind liar;
-	struct byz *byz;        /* LIAR_BYZ */
+	struct byz *byz; /* LIAR_BYZ */
 	uint32_t n_inst;
 	struct inst inst[SIM_TWINS];
 	enum node_state state;
-	uint64_t state_gen;     /* bumps on every crash/pause, fences stale wake events */
-	uint64_t off_ms;        /* clock offset */
-	uint64_t rate_ppm;      /* clock rate, 1e6 = exact */
+	uint64_t state_gen; /* bumps on every crash/pause, fences stale wake events */
+	uint64_t off_ms;    /* clock offset */
+	uint64_t rate_ppm;  /* clock rate, 1e6 = exact */
 	struct qmsg *inbox;
 	size_t n_inbox, cap_inbox;
 	uint64_t crashes, pauses;
@@ -204,45 +217,45 @@ struct node {
 
 enum op_kind { OP_PUT = 0, OP_GET = 1, OP_CAS = 2 };
 
-struct hop {                    /* one operation of the history */
+struct hop { /* one operation of the history */
 	uint32_t client;
 	uint64_t ts;
-	uint8_t kind;           /* enum op_kind */
+	uint8_t kind; /* enum op_kind */
 	uint8_t key;
-	int32_t a, b;           /* value ids: put a; cas old a (-1: empty), new b */
-	uint64_t invoke_us, complete_us;   /* complete 0: pending */
-	uint8_t status;         /* result status (enum kv_status) */
-	int32_t rval;           /* value id in the result (-1: none/empty, -2: unknown) */
-	uint64_t op_hash;       /* of the encoded operation (validity) */
-	uint8_t *result;        /* accepted result bytes */
+	int32_t a, b;                    /* value ids: put a; cas old a (-1: empty), new b */
+	uint64_t invoke_us, complete_us; /* complete 0: pending */
+	uint8_t status;                  /* result status (enum kv_status) */
+	int32_t rval;                    /* value id in the result (-1: none/empty, -2: unknown) */
+	uint64_t op_hash;                /* of the encoded operation (validity) */
+	uint8_t *result;                 /* accepted result bytes */
 	uint32_t result_len;
 };
 
 struct sim_client {
 	uint32_t id;
-	uint32_t todo;          /* operations left to issue */
-	uint64_t ts;            /* last timestamp used */
-	int32_t cur;            /* index in history of the pending op, -1 none */
+	uint32_t todo; /* operations left to issue */
+	uint64_t ts;   /* last timestamp used */
+	int32_t cur;   /* index in history of the pending op, -1 none */
 	uint64_t sent_us;
 	uint32_t tries;
 	uint64_t timer_gen;
-	uint64_t view;          /* learned from replies */
+	uint64_t view; /* learned from replies */
 	struct client_quorum q;
-	struct buf req;         /* the sealed REQUEST being sent */
+	struct buf req;             /* the sealed REQUEST being sent */
 	int32_t seen[SIM_MAX_KEYS]; /* last value id seen per key, for cas */
-	uint64_t *issued;       /* op hash per timestamp (index ts-1) */
+	uint64_t *issued;           /* op hash per timestamp (index ts-1) */
 	uint32_t n_issued, cap_issued;
 };
 
 /* ---- event queue (net.c) ---- */
 
 enum sim_ev_kind {
-	SEV_DELIVER = 1,        /* message to a replica instance */
-	SEV_REPLY,              /* message to a client */
-	SEV_TIMER,              /* replica instance timer */
+	SEV_DELIVER = 1, /* message to a replica instance */
+	SEV_REPLY,       /* message to a client */
+	SEV_TIMER,       /* replica instance timer */
 	SEV_CLIENT_TIMER,
-	SEV_CLIENT_NEXT,        /* client issues its next operation */
-	SEV_FAULT,              /* fault scheduler */
+	SEV_CLIENT_NEXT, /* client issues its next operation */
+	SEV_FAULT,       /* fault scheduler */
 	SEV_RESTART,
 	SEV_RESUME,
 	SEV_HEAL,
@@ -251,7 +264,7 @@ enum sim_ev_kind {
 
 struct sim_ev {
 	uint64_t t;
-	uint64_t order;         /* insertion order: ties break deterministically */
+	uint64_t order; /* insertion order: ties break deterministically */
 	uint8_t kind;
 	uint8_t inst, from_inst;
 	int32_t to, from;
@@ -266,7 +279,7 @@ struct heap {
 
 /* ---- checker state (check.c) ---- */
 
-struct agreed {                 /* what correct replicas executed at one seq */
+struct agreed { /* what correct replicas executed at one seq */
 	bool have;
 	uint8_t digest[WIRE_DIGEST_LEN];
 	uint64_t view;
@@ -280,11 +293,11 @@ struct batch_ent {
 	bool used;
 };
 
-struct reply_rec {              /* a REPLY sent by a correct replica */
+struct reply_rec { /* a REPLY sent by a correct replica */
 	uint32_t client;
 	uint32_t replica;
 	uint64_t ts;
-	uint64_t hash;          /* of the result */
+	uint64_t hash; /* of the result */
 };
 
 /* ---- the world ---- */
@@ -297,7 +310,7 @@ struct world {
 	uint32_t n, f, n_clients, max_clients, n_keys;
 	struct core_config base;
 	struct liar_spec liar[SIM_MAX_N]; /* this run's: --byz, and --random-liars draws */
-	uint64_t now;           /* simulated us */
+	uint64_t now;                     /* simulated us */
 	uint64_t order;
 	struct heap heap;
 	struct node node[SIM_MAX_N];
@@ -316,27 +329,28 @@ struct world {
 	uint64_t cut_gen[SIM_MAX_N][SIM_MAX_N];
 	/* last delivery time per directed link between endpoints (replica instances,
 	 * then clients) */
-	uint64_t fifo[SIM_MAX_N * SIM_TWINS + SIM_MAX_CLIENTS][SIM_MAX_N * SIM_TWINS + SIM_MAX_CLIENTS];
+	uint64_t fifo[SIM_MAX_N * SIM_TWINS + SIM_MAX_CLIENTS]
+		     [SIM_MAX_N * SIM_TWINS + SIM_MAX_CLIENTS];
 
 	/* phases */
-	int phase;              /* 0: faults, 1: healed (liveness), 2: done */
-	uint64_t fault_max_us;  /* the fault phase ends by then at the latest */
+	int phase;             /* 0: faults, 1: healed (liveness), 2: done */
+	uint64_t fault_max_us; /* the fault phase ends by then at the latest */
 	uint64_t fault_end_us;
-	uint64_t liveness_us;   /* bound on completing an op once faults stopped */
-	uint32_t down_max;      /* correct replicas crashed or paused at once */
+	uint64_t liveness_us; /* bound on completing an op once faults stopped */
+	uint32_t down_max;    /* correct replicas crashed or paused at once */
 
 	/* history */
 	struct hop *hist;
 	uint32_t n_hist, cap_hist;
 	uint32_t ops_total, ops_issued, ops_done;
-	uint8_t **values;       /* value id -> text */
+	uint8_t **values; /* value id -> text */
 	uint32_t *value_len;
 	uint32_t n_values, cap_values;
 
 	/* checkers */
 	struct agreed *agree;
 	uint64_t cap_agree, max_seq;
-	struct batch_ent *batches;      /* open addressing on the digest */
+	struct batch_ent *batches; /* open addressing on the digest */
 	size_t n_batches, cap_batches;
 	struct reply_rec *replies;
 	size_t n_replies, cap_replies;
@@ -357,10 +371,9 @@ struct world {
 /* world.c */
 /* " r0=equivocate r3=twins": this run's liars, for verdict lines */
 void world_liars_text(const struct world *w, char *out, size_t cap);
-int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *err,
-	       size_t errlen);
+int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *err, size_t errlen);
 void world_free(struct world *w);
-int world_run(struct world *w);        /* 0: ran to the end (see w->failed) */
+int world_run(struct world *w); /* 0: ran to the end (see w->failed) */
 uint64_t node_clock_ms(const struct world *w, const struct node *nd);
 void node_deliver(struct world *w, uint32_t to, uint8_t inst, int32_t from, uint8_t from_inst,
 		  struct sbuf *m);
@@ -383,14 +396,13 @@ void sched(struct world *w, uint64_t at, uint8_t kind, int32_t to, uint8_t inst,
 /* Send m from replica `from` (instance fi) or from client (from = -1-c) to replica
  * `to` (every instance of a twins replica) through the faulty network. */
 void net_to_replica(struct world *w, int32_t from, uint8_t fi, uint32_t to, struct sbuf *m);
-void net_to_client(struct world *w, uint32_t from, uint8_t fi, uint32_t client,
-		   struct sbuf *m);
+void net_to_client(struct world *w, uint32_t from, uint8_t fi, uint32_t client, struct sbuf *m);
 bool net_link_ok(const struct world *w, int32_t from, uint32_t to);
 void net_partition(struct world *w);
 void net_oneway(struct world *w);
 void net_heal(struct world *w, uint64_t gen);
 void net_oneway_heal(struct world *w, uint32_t a, uint32_t b, uint64_t gen);
-void net_calm(struct world *w);         /* the fault phase is over */
+void net_calm(struct world *w); /* the fault phase is over */
 
 /* client.c */
 int clients_init(struct world *w);

@@ -16,51 +16,67 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-"usage: byzlab-sim [--protocol pbft|vr|single] [--f F] (--seed S | --seeds A-B)\n"
-"                  [--ops N] [--clients C] [--faults SPEC] [--byz I=BEHAVIOUR ...]\n"
-"                  [--random-liars K]\n"
-"                  [--crash-restart] [--pauses] [--trace FILE] [--plant-bug NAME]\n"
-"                  [--expect-violation] [--keep-going] [-q] [-v]\n"
-"\n"
-"Runs the replica's own protocol cores on a simulated network, clock and disk, all\n"
-"driven by one seed: the same seed gives the same run, byte for byte.  After each run\n"
-"it checks agreement, validity, client consistency, linearizability and liveness.\n"
-"\n"
-"  --protocol P        pbft (default); vr and single use core_ops_for() as they land\n"
-"  --f F               faults tolerated (default 1): n = 3f+1 (pbft), 2f+1 (vr)\n"
-"  --seed S            one seed;  --seeds A-B  every seed from A to B\n"
-"  --ops N             client operations per run (default 150)\n"
-"  --clients C         simulated clients (default 3, at most 16)\n"
-"  --faults SPEC       network and clock faults, comma separated:\n"
-"                        drop=P      lose each message copy with probability P\n"
-"                        dup=P       duplicate each copy with probability P\n"
-"                        reorder=P   hold a copy back by up to 30 ms with probability P\n"
-"                        delay=pareto|uniform\n"
-"                                    pareto: base + Pareto(1 ms, 1.2) tail, up to 5 s\n"
-"                                    (uniform, the default: base + 0..3 ms jitter)\n"
-"                        partition   random two-way splits, healed after 0.2-4 s\n"
-"                        oneway      random one-way link cuts, healed after 0.2-4 s\n"
-"                        drift       each replica's clock runs at 0.9x-1.1x\n"
-"                        crash       same as --crash-restart;  pause  same as --pauses\n"
-"                        all         drop=0.05,dup=0.02,reorder=0.05,delay=pareto,\n"
-"                                    partition,oneway,drift\n"
-"                        none        no faults (the default)\n"
-"  --byz I=B           replica I lies: %s, or twins (two cores with\n"
-"                      replica I's identity, each hearing its own copy of every message)\n"
-"  --random-liars K    K more liars, at replicas and with behaviours (twins too) and\n"
-"                      arguments drawn by each seed; printed with every verdict\n"
-"  --crash-restart     crash correct replicas and restart them from their virtual disk\n"
-"  --pauses            pause correct replicas (up to 4 s; they wake as zombies)\n"
-"  --trace FILE        write every event of the run to FILE (single seed only)\n"
-"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | skip-persist\n"
-"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
-"  --keep-going        run every seed even after a violation\n"
-"  -q                  print only violations and the summary;  -v  more per seed\n"
-"\n"
-"At most f replicas are down (crashed or paused) at once.  Faults stop once 3/4 of\n"
-"the operations completed or after 20 simulated seconds; from then on every operation\n"
-"must complete within the liveness bound.  Liars stay.\n"
-"Exit: 0 ok, 1 violation (or none found with --expect-violation), 2 usage error.\n",
+		"usage: byzlab-sim [--protocol pbft|vr|single] [--f F] (--seed S | --seeds A-B)\n"
+		"                  [--ops N] [--clients C] [--faults SPEC] [--byz I=BEHAVIOUR "
+		"...]\n"
+		"                  [--random-liars K]\n"
+		"                  [--crash-restart] [--pauses] [--trace FILE] [--plant-bug NAME]\n"
+		"                  [--expect-violation] [--keep-going] [-q] [-v]\n"
+		"\n"
+		"Runs the replica's own protocol cores on a simulated network, clock and disk, "
+		"all\n"
+		"driven by one seed: the same seed gives the same run, byte for byte.  After each "
+		"run\n"
+		"it checks agreement, validity, client consistency, linearizability and liveness.\n"
+		"\n"
+		"  --protocol P        pbft (default); vr and single use core_ops_for() as they "
+		"land\n"
+		"  --f F               faults tolerated (default 1): n = 3f+1 (pbft), 2f+1 (vr)\n"
+		"  --seed S            one seed;  --seeds A-B  every seed from A to B\n"
+		"  --ops N             client operations per run (default 150)\n"
+		"  --clients C         simulated clients (default 3, at most 16)\n"
+		"  --faults SPEC       network and clock faults, comma separated:\n"
+		"                        drop=P      lose each message copy with probability P\n"
+		"                        dup=P       duplicate each copy with probability P\n"
+		"                        reorder=P   hold a copy back by up to 30 ms with "
+		"probability P\n"
+		"                        delay=pareto|uniform\n"
+		"                                    pareto: base + Pareto(1 ms, 1.2) tail, up to "
+		"5 s\n"
+		"                                    (uniform, the default: base + 0..3 ms "
+		"jitter)\n"
+		"                        partition   random two-way splits, healed after 0.2-4 s\n"
+		"                        oneway      random one-way link cuts, healed after 0.2-4 "
+		"s\n"
+		"                        drift       each replica's clock runs at 0.9x-1.1x\n"
+		"                        crash       same as --crash-restart;  pause  same as "
+		"--pauses\n"
+		"                        all         "
+		"drop=0.05,dup=0.02,reorder=0.05,delay=pareto,\n"
+		"                                    partition,oneway,drift\n"
+		"                        none        no faults (the default)\n"
+		"  --byz I=B           replica I lies: %s, or twins (two cores with\n"
+		"                      replica I's identity, each hearing its own copy of every "
+		"message)\n"
+		"  --random-liars K    K more liars, at replicas and with behaviours (twins too) "
+		"and\n"
+		"                      arguments drawn by each seed; printed with every verdict\n"
+		"  --crash-restart     crash correct replicas and restart them from their virtual "
+		"disk\n"
+		"  --pauses            pause correct replicas (up to 4 s; they wake as zombies)\n"
+		"  --trace FILE        write every event of the run to FILE (single seed only)\n"
+		"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | "
+		"skip-persist\n"
+		"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
+		"  --keep-going        run every seed even after a violation\n"
+		"  -q                  print only violations and the summary;  -v  more per seed\n"
+		"\n"
+		"At most f replicas are down (crashed or paused) at once.  Faults stop once 3/4 "
+		"of\n"
+		"the operations completed or after 20 simulated seconds; from then on every "
+		"operation\n"
+		"must complete within the liveness bound.  Liars stay.\n"
+		"Exit: 0 ok, 1 violation (or none found with --expect-violation), 2 usage error.\n",
 		byz_implemented_list());
 }
 
@@ -138,7 +154,8 @@ static int parse_faults(const char *spec, struct sim_opts *o, char *err, size_t 
 		}
 		if (bad) {
 			snprintf(err, errlen,
-				 "--faults: bad item '%s%s%s' (probabilities are 0..0.5; see --help)",
+				 "--faults: bad item '%s%s%s' (probabilities are 0..0.5; see "
+				 "--help)",
 				 tok, eq ? "=" : "", eq ? eq : "");
 			return -1;
 		}
@@ -197,7 +214,7 @@ struct cli {
 	bool expect_violation, keep_going;
 	int quiet;
 	const char *trace_path;
-	char repro[1024];       /* the options that shape a run, for "reproduce:" */
+	char repro[1024]; /* the options that shape a run, for "reproduce:" */
 };
 
 static void repro_add(struct cli *c, const char *a, const char *b)
@@ -206,12 +223,12 @@ static void repro_add(struct cli *c, const char *a, const char *b)
 	snprintf(c->repro + len, sizeof(c->repro) - len, " %s%s%s", a, b ? " " : "", b ? b : "");
 }
 
-#define NEED_ARG()                                                                    \
-	do {                                                                          \
-		if (i + 1 >= argc) {                                                  \
-			snprintf(err, errlen, "%s needs an argument", a);             \
-			return -1;                                                    \
-		}                                                                     \
+#define NEED_ARG()                                                        \
+	do {                                                              \
+		if (i + 1 >= argc) {                                      \
+			snprintf(err, errlen, "%s needs an argument", a); \
+			return -1;                                        \
+		}                                                         \
 	} while (0)
 
 static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t errlen)
@@ -237,7 +254,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			else if (!strcmp(p, "single"))
 				o->protocol = PROTO_SINGLE;
 			else {
-				snprintf(err, errlen, "--protocol: pbft, vr or single, not '%s'", p);
+				snprintf(err, errlen, "--protocol: pbft, vr or single, not '%s'",
+					 p);
 				return -1;
 			}
 			repro_add(c, a, p);
@@ -276,7 +294,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--ops")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > SIM_MAX_OPS) {
-				snprintf(err, errlen, "--ops: 1..%u, not '%s'", SIM_MAX_OPS, argv[i]);
+				snprintf(err, errlen, "--ops: 1..%u, not '%s'", SIM_MAX_OPS,
+					 argv[i]);
 				return -1;
 			}
 			o->ops = (uint32_t)v;
@@ -327,7 +346,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 					o->bug = bugs[b].bug;
 			if (o->bug == BUG_NONE) {
 				snprintf(err, errlen,
-					 "--plant-bug: commit-quorum-2f, skip-viewchange-certificates "
+					 "--plant-bug: commit-quorum-2f, "
+					 "skip-viewchange-certificates "
 					 "or skip-persist, not '%s'",
 					 name);
 				return -1;
@@ -363,7 +383,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	if (o->protocol == PROTO_SINGLE)
 		o->f = 0;
 	if (n == 0 || n > SIM_MAX_N) {
-		snprintf(err, errlen, "--f %u: n = %u is more than %u replicas", o->f, n, SIM_MAX_N);
+		snprintf(err, errlen, "--f %u: n = %u is more than %u replicas", o->f, n,
+			 SIM_MAX_N);
 		return -1;
 	}
 	for (uint32_t i = n; i < SIM_MAX_N; i++)
@@ -402,9 +423,8 @@ static void print_failure(const struct cli *c, const struct world *w, FILE *out)
 	world_liars_text(w, liars, sizeof(liars));
 	if (liars[0])
 		fprintf(out, "  liars:%s\n", liars);
-	fprintf(out, "  at sim_ms=%" PRIu64 ", %u/%u operations done, faults %s\n",
-		w->now / 1000, w->ops_done, w->ops_total,
-		w->phase == 0 ? "still on" : "stopped");
+	fprintf(out, "  at sim_ms=%" PRIu64 ", %u/%u operations done, faults %s\n", w->now / 1000,
+		w->ops_done, w->ops_total, w->phase == 0 ? "still on" : "stopped");
 	for (uint32_t i = 0; i < w->n; i++) {
 		const struct node *nd = &w->node[i];
 		for (uint32_t k = 0; k < nd->n_inst; k++) {
@@ -414,12 +434,16 @@ static void print_failure(const struct cli *c, const struct world *w, FILE *out)
 				" stable=%" PRIu64 " timer=%s rejected old_view=%" PRIu64
 				" window=%" PRIu64 " conflict=%" PRIu64 "\n",
 				i, k ? "'" : "",
-				nd->state == NODE_UP ? "up" : nd->state == NODE_PAUSED ? "paused"
-											: "crashed",
-				nd->liar == LIAR_NONE ? "" : nd->liar == LIAR_TWINS ? " twins" : " liar",
+				nd->state == NODE_UP       ? "up"
+				: nd->state == NODE_PAUSED ? "paused"
+							   : "crashed",
+				nd->liar == LIAR_NONE    ? ""
+				: nd->liar == LIAR_TWINS ? " twins"
+							 : " liar",
 				st->view, st->view_changing ? " (changing)" : "", st->last_executed,
 				st->stable_checkpoint, nd->inst[k].timer_ms ? "set" : "none",
-				st->rejected_old_view, st->rejected_out_of_window, st->rejected_conflict);
+				st->rejected_old_view, st->rejected_out_of_window,
+				st->rejected_conflict);
 		}
 	}
 	fprintf(out, "  reproduce: byzlab-sim%s --seed %" PRIu64 " --trace seed%" PRIu64 ".trace\n",
@@ -447,14 +471,16 @@ int main(int argc, char **argv)
 	if (c.trace_path) {
 		c.o.trace = fopen(c.trace_path, "w");
 		if (!c.o.trace) {
-			fprintf(stderr, "byzlab-sim: --trace %s: %s\n", c.trace_path, strerror(errno));
+			fprintf(stderr, "byzlab-sim: --trace %s: %s\n", c.trace_path,
+				strerror(errno));
 			return 2;
 		}
 	}
 	uint32_t liars = c.o.n_liars + c.o.random_liars;
 	if (liars > c.o.f && !c.quiet)
 		printf("note: %u liars but f=%u: nothing is promised; violations are expected "
-		       "(docs/TESTING.md)\n", liars, c.o.f);
+		       "(docs/TESTING.md)\n",
+		       liars, c.o.f);
 	struct world *w = malloc(sizeof(*w));
 	if (!w)
 		return 1;
@@ -491,9 +517,11 @@ int main(int argc, char **argv)
 			if (c.o.verbose)
 				printf(" drops=%" PRIu64 " dups=%" PRIu64 " crashes=%" PRIu64
 				       " pauses=%" PRIu64 " partitions=%" PRIu64 " oneways=%" PRIu64
-				       " recovery_ms=%" PRIu64 " events=%" PRIu64 " trace=%016" PRIx64,
+				       " recovery_ms=%" PRIu64 " events=%" PRIu64
+				       " trace=%016" PRIx64,
 				       w->drops, w->dups, w->crashes, w->pauses, w->partitions,
-				       w->oneways, w->longest_op_us / 1000, w->tr.count, w->tr.hash);
+				       w->oneways, w->longest_op_us / 1000, w->tr.count,
+				       w->tr.hash);
 			printf("\n");
 		}
 		fflush(stdout);

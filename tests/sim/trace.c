@@ -13,13 +13,28 @@
 #include "tests/sim/sim.h"
 
 static const char *const kind_names[TR_KIND_MAX] = {
-	[TR_SEND] = "send", [TR_DELIVER] = "deliver", [TR_DROP] = "drop", [TR_DUP] = "dup",
-	[TR_CUT] = "cut", [TR_QUEUE] = "queue", [TR_CRASH] = "crash",
-	[TR_RESTART] = "restart", [TR_PAUSE] = "pause", [TR_RESUME] = "resume",
-	[TR_PARTITION] = "partition", [TR_HEAL] = "heal", [TR_ONEWAY] = "oneway",
-	[TR_ONEWAY_HEAL] = "oneway-heal", [TR_TICK] = "tick", [TR_EXEC] = "exec",
-	[TR_VIEW] = "view", [TR_INVOKE] = "invoke", [TR_RETRY] = "retry",
-	[TR_COMPLETE] = "complete", [TR_PHASE] = "phase", [TR_NOTE] = "note",
+	[TR_SEND] = "send",
+	[TR_DELIVER] = "deliver",
+	[TR_DROP] = "drop",
+	[TR_DUP] = "dup",
+	[TR_CUT] = "cut",
+	[TR_QUEUE] = "queue",
+	[TR_CRASH] = "crash",
+	[TR_RESTART] = "restart",
+	[TR_PAUSE] = "pause",
+	[TR_RESUME] = "resume",
+	[TR_PARTITION] = "partition",
+	[TR_HEAL] = "heal",
+	[TR_ONEWAY] = "oneway",
+	[TR_ONEWAY_HEAL] = "oneway-heal",
+	[TR_TICK] = "tick",
+	[TR_EXEC] = "exec",
+	[TR_VIEW] = "view",
+	[TR_INVOKE] = "invoke",
+	[TR_RETRY] = "retry",
+	[TR_COMPLETE] = "complete",
+	[TR_PHASE] = "phase",
+	[TR_NOTE] = "note",
 };
 
 void trace_init(struct trace *t, FILE *out)
@@ -98,12 +113,8 @@ void trace_format(const struct tr_ev *e, char *out, size_t cap)
 			 e->note);
 		break;
 	case TR_ONEWAY:
-	case TR_ONEWAY_HEAL:
-		snprintf(out, cap, "%7u.%03u %-8s %s -/-> %s", ms, us, k, a, b);
-		break;
-	default:
-		snprintf(out, cap, "%7u.%03u %-8s %s", ms, us, k, e->note);
-		break;
+	case TR_ONEWAY_HEAL: snprintf(out, cap, "%7u.%03u %-8s %s -/-> %s", ms, us, k, a, b); break;
+	default: snprintf(out, cap, "%7u.%03u %-8s %s", ms, us, k, e->note); break;
 	}
 }
 

@@ -38,8 +38,15 @@ void sim_fail(struct world *w, const char *prop, const char *fmt, ...)
 void sim_trace(struct world *w, uint8_t kind, int a, int ia, int b, int ib, uint8_t type,
 	       uint64_t x, uint64_t y, uint32_t len, const char *note)
 {
-	struct tr_ev e = {.t = w->now, .kind = kind, .type = type, .a = (int16_t)a,
-			  .b = (int16_t)b, .ia = (uint8_t)ia, .ib = (uint8_t)ib, .x = x, .y = y,
+	struct tr_ev e = {.t = w->now,
+			  .kind = kind,
+			  .type = type,
+			  .a = (int16_t)a,
+			  .b = (int16_t)b,
+			  .ia = (uint8_t)ia,
+			  .ib = (uint8_t)ib,
+			  .x = x,
+			  .y = y,
 			  .len = len};
 	if (note) {
 		size_t nl = strnlen(note, sizeof(e.note) - 1);
@@ -182,7 +189,8 @@ static const char *digest_note(const uint8_t *p, size_t len)
 	if (type == MSG_PREPREPARE || type == MSG_BATCH)
 		crypto_digest(p + WIRE_HDR_LEN, body, d);
 	else if ((type == MSG_PREPARE || type == MSG_COMMIT || type == MSG_FETCH ||
-		  type == MSG_CHECKPOINT) && body >= WIRE_DIGEST_LEN)
+		  type == MSG_CHECKPOINT) &&
+		 body >= WIRE_DIGEST_LEN)
 		memcpy(d, p + WIRE_HDR_LEN, WIRE_DIGEST_LEN);
 	else
 		return note;
@@ -204,9 +212,8 @@ static void route(struct world *w, struct node *nd, uint8_t k, const struct send
 	check_sent(w, nd->id, correct, p, s->len);
 	struct sbuf *m = sbuf_new(p, s->len);
 	int to = s->to >= 0 ? s->to : s->to == TO_OTHERS ? TR_ALL : -1 - (int)s->client;
-	sim_trace(w, TR_SEND, (int)nd->id, k, to, 0, p[WIRE_OFF_TYPE],
-		  get_u64(p + WIRE_OFF_VIEW), get_u64(p + WIRE_OFF_SEQ), m->len,
-		  digest_note(p, s->len));
+	sim_trace(w, TR_SEND, (int)nd->id, k, to, 0, p[WIRE_OFF_TYPE], get_u64(p + WIRE_OFF_VIEW),
+		  get_u64(p + WIRE_OFF_SEQ), m->len, digest_note(p, s->len));
 	if (s->to == TO_OTHERS) {
 		for (uint32_t j = 0; j < w->n; j++)
 			if (j != nd->id)
@@ -278,8 +285,8 @@ static void step(struct world *w, struct node *nd, uint8_t k, enum ev_kind kind,
 
 /* ---- receiving ---- */
 
-static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t from,
-			uint8_t fi, struct sbuf *sb)
+static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t from, uint8_t fi,
+			struct sbuf *sb)
 {
 	struct inst *in = &nd->inst[k];
 	struct msg m;
@@ -303,14 +310,13 @@ static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t fro
 		bad = "bad-auth";
 	uint64_t view = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_VIEW) : 0;
 	uint64_t seq = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_SEQ) : 0;
-	sim_trace(w, TR_DELIVER, from, fi, (int)nd->id, k, sb->len ? sb->p[WIRE_OFF_TYPE] : 0,
-		  view, seq, sb->len, bad ? bad : "");
+	sim_trace(w, TR_DELIVER, from, fi, (int)nd->id, k, sb->len ? sb->p[WIRE_OFF_TYPE] : 0, view,
+		  seq, sb->len, bad ? bad : "");
 	if (!bad)
 		step(w, nd, k, EV_MSG, &m);
 }
 
-void node_deliver(struct world *w, uint32_t to, uint8_t k, int32_t from, uint8_t fi,
-		  struct sbuf *m)
+void node_deliver(struct world *w, uint32_t to, uint8_t k, int32_t from, uint8_t fi, struct sbuf *m)
 {
 	struct node *nd = &w->node[to];
 	const char *why = NULL;
@@ -364,8 +370,8 @@ void node_timer(struct world *w, uint32_t id, uint8_t k, uint64_t gen)
 	 * replica's event loop: flag it. */
 	if (local == in->spin_ms) {
 		if (++in->spin > 10000) {
-			sim_fail(w, "timer-spin", "replica %u asks for ticks in the past without end",
-				 id);
+			sim_fail(w, "timer-spin",
+				 "replica %u asks for ticks in the past without end", id);
 			return;
 		}
 	} else {
@@ -415,8 +421,7 @@ static void crash(struct world *w, struct node *nd)
 	nd->state_gen++;
 	nd->crashes++;
 	w->crashes++;
-	sim_trace(w, TR_CRASH, (int)nd->id, 0, TR_NONE, 0, 0, nd->inst[0].disk.n, 0, 0,
-		  "records");
+	sim_trace(w, TR_CRASH, (int)nd->id, 0, TR_NONE, 0, 0, nd->inst[0].disk.n, 0, 0, "records");
 	uint64_t down = rng_chance(&w->rng, 0.2) ? 0 : rng_range(&w->rng, 1000, 3000000);
 	sched(w, w->now + down, SEV_RESTART, (int32_t)nd->id, 0, nd->state_gen);
 }
@@ -536,16 +541,19 @@ static int init_node(struct world *w, uint32_t id, char *err, size_t errlen)
 	nd->rate_ppm = w->o->faults.drift ? rng_range(&w->rng, 900000, 1100000) : 1000000;
 	if (ls->kind == LIAR_BYZ) {
 		nd->byz = calloc(1, sizeof(*nd->byz));
-		if (!nd->byz || byz_init(nd->byz, &ls->byz, w->n, id, SIM_CLUSTER_ID,
-					 rng_next(&w->rng)) != 0) {
-			snprintf(err, errlen, "--byz %u=%s does not fit this cluster", id, ls->text);
+		if (!nd->byz ||
+		    byz_init(nd->byz, &ls->byz, w->n, id, SIM_CLUSTER_ID, rng_next(&w->rng)) != 0) {
+			snprintf(err, errlen, "--byz %u=%s does not fit this cluster", id,
+				 ls->text);
 			return -1;
 		}
 	}
 	for (uint8_t k = 0; k < nd->n_inst; k++) {
 		struct inst *in = &nd->inst[k];
-		in->auth = (struct auth_ctx){.mode = AUTH_MODE_NONE, .n = w->n,
-					     .n_clients = w->max_clients, .self = id};
+		in->auth = (struct auth_ctx){.mode = AUTH_MODE_NONE,
+					     .n = w->n,
+					     .n_clients = w->max_clients,
+					     .self = id};
 		in->cfg = w->base;
 		in->cfg.id = id;
 		in->cfg.auth = &in->auth;
@@ -598,9 +606,11 @@ static void draw_network(struct world *w)
  * the lying layer (arguments drawn too) or twins. */
 static void draw_liars(struct world *w)
 {
-	static const enum byz_behaviour kinds[] = {
-		BYZ_SILENT, BYZ_EQUIVOCATE, BYZ_BAD_DIGEST, BYZ_FORGE, BYZ_REPLAY,
-		BYZ_WRONG_REPLY, BYZ_SLOW_PRIMARY, BYZ_FAKE_VIEW_CHANGE, BYZ_FLOOD, BYZ_SELECTIVE};
+	static const enum byz_behaviour kinds[] = {BYZ_SILENT,       BYZ_EQUIVOCATE,
+						   BYZ_BAD_DIGEST,   BYZ_FORGE,
+						   BYZ_REPLAY,       BYZ_WRONG_REPLY,
+						   BYZ_SLOW_PRIMARY, BYZ_FAKE_VIEW_CHANGE,
+						   BYZ_FLOOD,        BYZ_SELECTIVE};
 	const uint32_t nk = sizeof(kinds) / sizeof(kinds[0]);
 	for (uint32_t k = 0; k < w->o->random_liars; k++) {
 		uint32_t id = (uint32_t)rng_below(&w->rng, w->n);
@@ -626,11 +636,12 @@ static void draw_liars(struct world *w)
 			ls->byz.peers = 1u << ((id + 1) % w->n);
 		int len = snprintf(ls->text, sizeof(ls->text), "%s", byz_name(kinds[pick]));
 		if (kinds[pick] == BYZ_SLOW_PRIMARY || kinds[pick] == BYZ_FLOOD)
-			snprintf(ls->text + len, sizeof(ls->text) - (size_t)len, ":%u", ls->byz.arg);
+			snprintf(ls->text + len, sizeof(ls->text) - (size_t)len, ":%u",
+				 ls->byz.arg);
 		for (uint32_t j = 0; kinds[pick] == BYZ_SELECTIVE && j < w->n; j++)
 			if (ls->byz.peers & (1u << j)) {
-				len += snprintf(ls->text + len, sizeof(ls->text) - (size_t)len, "%c%u",
-						strchr(ls->text, ':') ? ',' : ':', j);
+				len += snprintf(ls->text + len, sizeof(ls->text) - (size_t)len,
+						"%c%u", strchr(ls->text, ':') ? ',' : ':', j);
 				if ((size_t)len >= sizeof(ls->text))
 					break;
 			}
@@ -650,8 +661,7 @@ void world_liars_text(const struct world *w, char *out, size_t cap)
 		}
 }
 
-int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *err,
-	       size_t errlen)
+int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *err, size_t errlen)
 {
 	memset(w, 0, sizeof(*w));
 	w->o = o;
@@ -736,32 +746,18 @@ static void dispatch(struct world *w, struct sim_ev *e)
 	case SEV_REPLY:
 		client_on_reply(w, (uint32_t)e->to, (uint32_t)e->from, e->m->p, e->m->len);
 		break;
-	case SEV_TIMER:
-		node_timer(w, (uint32_t)e->to, e->inst, e->gen);
-		break;
-	case SEV_CLIENT_TIMER:
-		client_timer(w, (uint32_t)e->to, e->gen);
-		break;
-	case SEV_CLIENT_NEXT:
-		client_next(w, (uint32_t)e->to);
-		break;
-	case SEV_FAULT:
-		fault_tick(w);
-		break;
-	case SEV_RESTART:
-		node_restart(w, (uint32_t)e->to, e->gen);
-		break;
-	case SEV_RESUME:
-		node_resume(w, (uint32_t)e->to, e->gen);
-		break;
-	case SEV_HEAL:
-		net_heal(w, e->gen);
-		break;
+	case SEV_TIMER: node_timer(w, (uint32_t)e->to, e->inst, e->gen); break;
+	case SEV_CLIENT_TIMER: client_timer(w, (uint32_t)e->to, e->gen); break;
+	case SEV_CLIENT_NEXT: client_next(w, (uint32_t)e->to); break;
+	case SEV_FAULT: fault_tick(w); break;
+	case SEV_RESTART: node_restart(w, (uint32_t)e->to, e->gen); break;
+	case SEV_RESUME: node_resume(w, (uint32_t)e->to, e->gen); break;
+	case SEV_HEAL: net_heal(w, e->gen); break;
 	case SEV_ONEWAY_HEAL:
-		net_oneway_heal(w, (uint32_t)e->to / SIM_MAX_N, (uint32_t)e->to % SIM_MAX_N, e->gen);
+		net_oneway_heal(w, (uint32_t)e->to / SIM_MAX_N, (uint32_t)e->to % SIM_MAX_N,
+				e->gen);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	if (e->m)
 		sbuf_put(e->m);
@@ -785,7 +781,8 @@ int world_run(struct world *w)
 			break;
 		}
 		dispatch(w, &e);
-		if (w->phase == 0 && (w->ops_done * 4 >= w->ops_total * 3 || w->now >= w->fault_max_us))
+		if (w->phase == 0 &&
+		    (w->ops_done * 4 >= w->ops_total * 3 || w->now >= w->fault_max_us))
 			end_faults(w);
 		check_liveness(w);
 		if (w->ops_done == w->ops_total)

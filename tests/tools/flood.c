@@ -33,8 +33,8 @@
 #undef MSG_BATCH
 
 #define FLOOD_MAX_CONNS 1024
-#define FLOOD_CLUSTER 1                 /* ./byzlab cluster init's cluster id */
-#define VC_ENTRIES 3240                 /* two VIEW-CHANGEs of these fill 8 MiB */
+#define FLOOD_CLUSTER 1 /* ./byzlab cluster init's cluster id */
+#define VC_ENTRIES 3240 /* two VIEW-CHANGEs of these fill 8 MiB */
 #define VC_PREPARES 16
 #define CLIENT_JUNK_LEN ((1u << 20) - 64) /* the most a replica's client port takes */
 
@@ -58,7 +58,7 @@ static void put_digest_msg(struct buf *b, uint8_t type, uint32_t sender, uint64_
 static void put_viewchange(struct buf *b, uint32_t sender, uint32_t entries)
 {
 	size_t off = wire_begin(b, MSG_VIEWCHANGE, FLOOD_CLUSTER, sender, 1000, 0);
-	buf_put_u16(b, 0);              /* no checkpoint proof */
+	buf_put_u16(b, 0); /* no checkpoint proof */
 	buf_put_u32(b, entries);
 	for (uint32_t e = 0; e < entries; e++) {
 		/* compact pre-prepare: header (body_len = the batch's) | digest */
@@ -88,7 +88,7 @@ static int build_heavy(struct buf *b, uint32_t sender)
 		buf_put_u32(b, (uint32_t)vc.len);
 		buf_put(b, vc.p, vc.len);
 	}
-	buf_put_u32(b, 0);              /* empty O */
+	buf_put_u32(b, 0); /* empty O */
 	wire_finish(b, off);
 	/* a signature that does not verify, so the replica pays for the check */
 	if (!b->err) {
@@ -136,7 +136,7 @@ static unsigned long parse_ul(const char *s, const char *what, unsigned long max
 
 struct conn {
 	int fd;
-	const uint8_t *frame;   /* greeting, then the message frame, over and over */
+	const uint8_t *frame; /* greeting, then the message frame, over and over */
 	size_t off, len;
 	int greeted;
 };
@@ -223,7 +223,8 @@ static void conn_read(struct conn *c)
 int main(int argc, char **argv)
 {
 	if (argc != 6 && argc != 7) {
-		fprintf(stderr, "usage: flood peer|client ADDR CONNS SECONDS heavy|junk [SENDER]\n");
+		fprintf(stderr,
+			"usage: flood peer|client ADDR CONNS SECONDS heavy|junk [SENDER]\n");
 		return 2;
 	}
 	int peer = !strcmp(argv[1], "peer");
@@ -304,8 +305,8 @@ int main(int argc, char **argv)
 	}
 	printf("flood: %llu messages of %zu bytes (%.1f MiB) over %lu %s connections in %lu s; "
 	       "%llu connections dropped or refused, %lu open at the end\n",
-	       (unsigned long long)sent, msg.len, (double)sent * (double)msg.len / (1 << 20),
-	       conns, argv[1], secs, (unsigned long long)refused, open_now);
+	       (unsigned long long)sent, msg.len, (double)sent * (double)msg.len / (1 << 20), conns,
+	       argv[1], secs, (unsigned long long)refused, open_now);
 	free(frame);
 	buf_free(&msg);
 	return 0;

@@ -27,7 +27,7 @@
 
 static uint64_t rng_state;
 
-static uint64_t rnd(void)      /* xorshift64* */
+static uint64_t rnd(void) /* xorshift64* */
 {
 	rng_state ^= rng_state >> 12;
 	rng_state ^= rng_state << 25;
@@ -38,12 +38,9 @@ static uint64_t rnd(void)      /* xorshift64* */
 static size_t pick_len(void)
 {
 	switch (rnd() % 4) {
-	case 0:
-		return rnd() % 65;                      /* tiny: shorter than a header */
-	case 1:
-		return WIRE_HDR_LEN + rnd() % 129;      /* about a header */
-	default:
-		return rnd() % (JUNK_MAX_LEN + 1);
+	case 0: return rnd() % 65;                 /* tiny: shorter than a header */
+	case 1: return WIRE_HDR_LEN + rnd() % 129; /* about a header */
+	default: return rnd() % (JUNK_MAX_LEN + 1);
 	}
 }
 
@@ -66,7 +63,7 @@ static int open_kind(const char *kind, nng_socket *s)
 	if (!strcmp(kind, "client"))
 		return nng_pair1_open(s);
 	if (!strcmp(kind, "admin"))
-		return nng_req0_open_raw(s);  /* raw: no retry, no cancel of the previous */
+		return nng_req0_open_raw(s); /* raw: no retry, no cancel of the previous */
 	return NNG_EINVAL;
 }
 

@@ -87,7 +87,7 @@ static void world_free(struct world *w)
 		auth_free(&w->c[j]);
 }
 
-static const enum auth_mode MODES[] = { AUTH_MODE_NONE, AUTH_MODE_SIG, AUTH_MODE_MAC };
+static const enum auth_mode MODES[] = {AUTH_MODE_NONE, AUTH_MODE_SIG, AUTH_MODE_MAC};
 
 /* ---- message builders: each returns a sealed message in b (reset first) ---- */
 
@@ -142,11 +142,11 @@ static uint8_t hdr_kind(const struct buf *b)
 
 static void test_kind_table(void **state)
 {
-	static const int sig_types[] = { MSG_REQUEST, MSG_PREPREPARE, MSG_PREPARE, MSG_COMMIT,
-					 MSG_REPLY, MSG_CHECKPOINT, MSG_VIEWCHANGE,
-					 MSG_NEWVIEW, MSG_HELLO };
-	static const int mac_types[] = { MSG_REQUEST, MSG_PREPREPARE, MSG_PREPARE, MSG_COMMIT,
-					 MSG_REPLY, MSG_HELLO };
+	static const int sig_types[] = {MSG_REQUEST,    MSG_PREPREPARE, MSG_PREPARE,
+					MSG_COMMIT,     MSG_REPLY,      MSG_CHECKPOINT,
+					MSG_VIEWCHANGE, MSG_NEWVIEW,    MSG_HELLO};
+	static const int mac_types[] = {MSG_REQUEST, MSG_PREPREPARE, MSG_PREPARE,
+					MSG_COMMIT,  MSG_REPLY,      MSG_HELLO};
 	size_t i;
 
 	(void)state;
@@ -314,8 +314,8 @@ static void test_checkpoint_round_trip(void **state)
 }
 
 /* Requests from clients 0 and 1, the second possibly tampered, in one pre-prepare. */
-static void build_preprepare(struct world *w, struct buf *out, uint32_t primary,
-			     int tamper_req, size_t tamper_at)
+static void build_preprepare(struct world *w, struct buf *out, uint32_t primary, int tamper_req,
+			     size_t tamper_at)
 {
 	struct buf r0, r1;
 	const uint8_t *req[2];
@@ -435,8 +435,7 @@ static void test_wrong_kind_for_mode(void **state)
 }
 
 /* Flip each bit-0 of every byte a given verifier depends on: it must reject. */
-static void flip_all(struct auth_ctx *verifier, struct buf *b, size_t skip_from,
-		     size_t skip_to)
+static void flip_all(struct auth_ctx *verifier, struct buf *b, size_t skip_from, size_t skip_to)
 {
 	for (size_t i = 0; i < b->len; i++) {
 		if (i >= skip_from && i < skip_to)
@@ -548,7 +547,7 @@ static void test_seal_misuse(void **state)
 	/* a message after another one in the same buffer */
 	buf_reset(&b);
 	seal_digest(&w.r[0], &b, MSG_COMMIT, 0);
-	uint8_t d[WIRE_DIGEST_LEN] = { 0 };
+	uint8_t d[WIRE_DIGEST_LEN] = {0};
 	off = wire_put_digest(&b, MSG_PREPARE, CLUSTER, 0, 1, 2, d);
 	assert_int_equal(auth_seal(&w.r[0], &b, off), 0);
 	struct msg m;
@@ -567,36 +566,41 @@ static void test_load_errors(void **state)
 	/* more clients than have keys */
 	err[0] = '\0';
 	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS + 1, 0, 0, err,
-				   sizeof(err)), -1);
+				   sizeof(err)),
+			 -1);
 	assert_non_null(strstr(err, "client-3.pub"));
 	/* more replicas than have keys */
 	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N + 1, NCLIENTS, 0, 0, err,
-				   sizeof(err)), -1);
+				   sizeof(err)),
+			 -1);
 	assert_non_null(strstr(err, "replica-4.pub"));
 	/* but a client needs no client keys but its own secret */
 	assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS + 100, 1, 2, err,
-				   sizeof(err)), 0);
+				   sizeof(err)),
+			 0);
 	auth_free(&a);
 	/* a client without a key */
 	assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS, 1, NCLIENTS, err,
-				   sizeof(err)), -1);
+				   sizeof(err)),
+			 -1);
 	assert_non_null(strstr(err, "client-3.key"));
 	/* ids out of range */
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, N, err,
-				   sizeof(err)), -1);
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, 0, NCLIENTS, 0, 0, err,
-				   sizeof(err)), -1);
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, WIRE_MAX_REPLICAS + 1, 0, 0, 0,
-				   err, sizeof(err)), -1);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, N, err, sizeof(err)),
+			 -1);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, 0, NCLIENTS, 0, 0, err, sizeof(err)),
+			 -1);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, WIRE_MAX_REPLICAS + 1, 0, 0, 0, err,
+				   sizeof(err)),
+			 -1);
 	/* a secret key readable by others */
 	snprintf(path, sizeof(path), "%s/replica-1.key", keys);
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 1, err,
-				   sizeof(err)), -1);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 1, err, sizeof(err)),
+			 -1);
 	assert_non_null(strstr(err, "replica-1.key"));
 	assert_int_equal(chmod(path, 0600), 0);
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 1, err,
-				   sizeof(err)), 0);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 1, err, sizeof(err)),
+			 0);
 	auth_free(&a);
 }
 
@@ -670,8 +674,9 @@ static void test_auth_free_wipes(void **state)
 	(void)state;
 	buf_init(&b);
 	for (int as_client = 0; as_client < 2; as_client++) {
-		assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS, as_client, 1,
-					   err, sizeof(err)), 0);
+		assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS, as_client, 1, err,
+					   sizeof(err)),
+				 0);
 		assert_false(all_zero(a.sk, sizeof(a.sk)));
 		/* derive MAC keys, with every replica and (as a replica) with a client */
 		if (as_client)
@@ -684,7 +689,8 @@ static void test_auth_free_wipes(void **state)
 			struct auth_ctx *cl = calloc(1, sizeof(*cl));
 			assert_non_null(cl);
 			assert_int_equal(auth_load(cl, AUTH_MODE_MAC, keys, N, NCLIENTS, 1, 0, err,
-						   sizeof(err)), 0);
+						   sizeof(err)),
+					 0);
 			seal_request(cl, &b, 0, 9, "get k");
 			assert_int_equal(wire_decode(b.p, b.len, CLUSTER, &m), WIRE_OK);
 			assert_int_equal(auth_verify(&a, &m), 0);
@@ -729,7 +735,8 @@ static void test_key_errors_keep_secrets(void **state)
 		fclose(f);
 		err[0] = '\0';
 		assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 3, err,
-					   sizeof(err)), -1);
+					   sizeof(err)),
+				 -1);
 		assert_non_null(strstr(err, "replica-3.key"));
 		/* no 8-character run of the key (or of the damaged copy) in the message */
 		for (size_t i = 0; i + 8 <= 128; i++) {

@@ -56,11 +56,11 @@ static int group_setup(void **state)
 }
 
 struct fixture {
-	struct auth_ctx auth[N];        /* replica i's keys; auth[0] is the liar's */
-	struct auth_ctx client;         /* client 1 */
+	struct auth_ctx auth[N]; /* replica i's keys; auth[0] is the liar's */
+	struct auth_ctx client;  /* client 1 */
 	struct effects honest, out;
 	struct byz b;
-	struct buf reqs;                /* sealed REQUESTs for batches */
+	struct buf reqs; /* sealed REQUESTs for batches */
 	size_t req_off[2];
 	uint32_t req_len[2];
 };
@@ -155,8 +155,7 @@ static void honest_step(struct fixture *fx, uint16_t nreq)
 	e->timer_ms = 1234;
 }
 
-static void honest_digest(struct fixture *fx, uint8_t type, uint64_t view, uint64_t seq,
-			  int32_t to)
+static void honest_digest(struct fixture *fx, uint8_t type, uint64_t view, uint64_t seq, int32_t to)
 {
 	uint8_t d[WIRE_DIGEST_LEN];
 	memset(d, 0x5a, sizeof(d));
@@ -198,8 +197,8 @@ static void test_parse(void **state)
 	(void)state;
 	struct byz_cfg c;
 	char err[256];
-	static const char *const ok[] = {"silent", "equivocate", "bad-digest", "forge", "replay",
-					 "wrong-reply", "fake-view-change", "honest"};
+	static const char *const ok[] = {"silent", "equivocate",  "bad-digest",       "forge",
+					 "replay", "wrong-reply", "fake-view-change", "honest"};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		assert_int_equal(byz_parse(ok[i], &c, err, sizeof(err)), 0);
 		assert_string_equal(byz_name(c.kind), ok[i]);
@@ -454,9 +453,9 @@ static void test_replay(void **state)
 		assert_int_equal(fx->out.n_sends, 2);
 		decode_send(&fx->out, 1, &m);
 		assert_int_equal(m.h.type, MSG_PREPARE);
-		assert_true(m.h.seq < k); /* an old one ... */
+		assert_true(m.h.seq < k);                  /* an old one ... */
 		assert_true(verifies(fx, &fx->out, 1, 3)); /* ... validly signed */
-		replayed += m.h.view + 2 <= k / 100; /* from a view long gone */
+		replayed += m.h.view + 2 <= k / 100;       /* from a view long gone */
 	}
 	/* the reservoir keeps the whole history in view, not just the latest sends */
 	assert_true(replayed > 100);
@@ -482,9 +481,9 @@ static void test_wrong_reply(void **state)
 {
 	struct fixture *fx = *state;
 	start(fx, "wrong-reply");
-	reply_with(fx, "\0v-17", 5);    /* get: a value */
-	reply_with(fx, "\0", 1);        /* put: OK */
-	reply_with(fx, "\1", 1);        /* get: NOT_FOUND */
+	reply_with(fx, "\0v-17", 5); /* get: a value */
+	reply_with(fx, "\0", 1);     /* put: OK */
+	reply_with(fx, "\1", 1);     /* get: NOT_FOUND */
 	honest_digest(fx, MSG_COMMIT, 1, 5, TO_OTHERS);
 	filter(fx, 10);
 	assert_int_equal(fx->out.n_sends, 4);
@@ -557,10 +556,18 @@ static void test_slow_primary_bounded(void **state)
 /* A PBFT core for replica 2 with our keys, to judge VIEW-CHANGEs. */
 static void *judge_core(struct fixture *fx, struct core_config *cfg, struct effects *e)
 {
-	*cfg = (struct core_config){
-		.protocol = PROTO_PBFT, .n = N, .f = 1, .id = 2, .cluster_id = CLUSTER,
-		.batch_max = 8, .window = 16, .checkpoint_interval = 4, .view_timeout_ms = 1000,
-		.max_clients = NC, .kv_max_bytes = 1 << 20, .auth = &fx->auth[2]};
+	*cfg = (struct core_config){.protocol = PROTO_PBFT,
+				    .n = N,
+				    .f = 1,
+				    .id = 2,
+				    .cluster_id = CLUSTER,
+				    .batch_max = 8,
+				    .window = 16,
+				    .checkpoint_interval = 4,
+				    .view_timeout_ms = 1000,
+				    .max_clients = NC,
+				    .kv_max_bytes = 1 << 20,
+				    .auth = &fx->auth[2]};
 	void *core = pbft_core_ops.create(cfg);
 	assert_non_null(core);
 	struct event ev = {.kind = EV_START, .now_ms = 1};
@@ -715,7 +722,7 @@ static void test_selective(void **state)
 	struct fixture *fx = *state;
 	start(fx, "selective:1,3");
 	honest_digest(fx, MSG_COMMIT, 1, 5, TO_OTHERS);
-	honest_digest(fx, MSG_PREPARE, 1, 5, 2);        /* to an unlisted replica */
+	honest_digest(fx, MSG_PREPARE, 1, 5, 2); /* to an unlisted replica */
 	honest_digest(fx, MSG_PREPARE, 1, 6, 3);
 	reply_with(fx, "\0", 1);
 	filter(fx, 10);

@@ -89,8 +89,8 @@ static void test_parse_u32(void **state)
 
 /* -------------------------------------------------------------- quorum */
 
-static const uint8_t OK_RES[] = { KV_OK, 'v' };
-static const uint8_t LIE_RES[] = { KV_OK, 'x' };
+static const uint8_t OK_RES[] = {KV_OK, 'v'};
+static const uint8_t LIE_RES[] = {KV_OK, 'x'};
 
 static void test_quorum_pbft(void **state)
 {
@@ -338,10 +338,10 @@ static void capture(enum client_cmd cmd, const uint8_t *res, size_t len, struct 
 
 static void test_print_result(void **state)
 {
-	struct captured c = { 0 };
-	const uint8_t ok[] = { KV_OK }, nf[] = { KV_NOT_FOUND }, full[] = { KV_FULL };
-	const uint8_t val[] = { KV_OK, 'h', 'i' }, casf[] = { KV_CAS_FAILED, 'c', 'u' };
-	const uint8_t bad[] = { KV_BAD_OP }, weird[] = { 77 };
+	struct captured c = {0};
+	const uint8_t ok[] = {KV_OK}, nf[] = {KV_NOT_FOUND}, full[] = {KV_FULL};
+	const uint8_t val[] = {KV_OK, 'h', 'i'}, casf[] = {KV_CAS_FAILED, 'c', 'u'};
+	const uint8_t bad[] = {KV_BAD_OP}, weird[] = {77};
 
 	(void)state;
 	capture(CLIENT_CMD_PUT, ok, 1, &c);
@@ -409,7 +409,7 @@ struct fake {
 	struct config cfg;
 	struct auth_ctx rep[WIRE_MAX_REPLICAS];
 	nng_socket sock[WIRE_MAX_REPLICAS];
-	nng_pipe pipe[WIRE_MAX_REPLICAS];   /* the client's connection, from its HELLO */
+	nng_pipe pipe[WIRE_MAX_REPLICAS]; /* the client's connection, from its HELLO */
 	struct bz_client *cl;
 };
 
@@ -440,7 +440,8 @@ static void fake_setup(struct fake *fk, enum protocol p, uint32_t f, int auth)
 		snprintf(fk->cfg.replica[i].admin, CONFIG_ADDR_MAX, "inproc://bzc-%d-%d-a%u",
 			 (int)getpid(), url_seq, i);
 		assert_int_equal(auth_load(&fk->rep[i], (enum auth_mode)auth, fk->cfg.keys,
-					   fk->cfg.n, 8, 0, i, err, sizeof(err)), 0);
+					   fk->cfg.n, 8, 0, i, err, sizeof(err)),
+				 0);
 		/* as the replica does: NNG_OPT_PAIR1_POLY is read-only in nng 1.5 */
 		assert_int_equal(nng_pair1_open_poly(&fk->sock[i]), 0);
 		assert_int_equal(nng_socket_set_ms(fk->sock[i], NNG_OPT_RECVTIMEO, 5000), 0);
@@ -513,8 +514,8 @@ static void fake_send_raw(struct fake *fk, uint32_t i, const uint8_t *p, size_t 
 }
 
 /* Replica `i` (sealing with its own key, but claiming `sender`) replies. */
-static void fake_reply(struct fake *fk, uint32_t i, uint32_t sender, uint64_t view,
-		       uint32_t client, uint64_t ts, const uint8_t *res, size_t len)
+static void fake_reply(struct fake *fk, uint32_t i, uint32_t sender, uint64_t view, uint32_t client,
+		       uint64_t ts, const uint8_t *res, size_t len)
 {
 	struct buf b;
 	size_t off;
@@ -709,7 +710,7 @@ struct rep_server {
 	nng_socket s;
 	nng_aio *aio;
 	int sending;
-	int got_type;           /* type of the request received (written before answering) */
+	int got_type; /* type of the request received (written before answering) */
 	const uint8_t *resp;
 	size_t len;
 };

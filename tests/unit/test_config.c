@@ -26,45 +26,45 @@
 /* The valid base config; tests edit single lines by number, so keep the numbering
  * (index + 1 = line) in mind when changing it. */
 static const char *const base[] = {
-	"; test cluster",                               /* 1 */
-	"[cluster]",                                    /* 2 */
-	"protocol = pbft          ; comment",           /* 3 */
-	"f = 1",                                        /* 4 */
-	"auth = mac",                                   /* 5 */
-	"batch_max = 32",                               /* 6 */
-	"window = 512",                                 /* 7 */
-	"checkpoint_interval = 100",                    /* 8 */
-	"view_timeout_ms = 2000   # other comment",     /* 9 */
-	"sync = none",                                  /* 10 */
-	"keys = keys",                                  /* 11 */
-	"data = store",                                 /* 12 */
-	"clients = 4",                                  /* 13 */
-	"cluster_id = 7",                               /* 14 */
-	"",                                             /* 15 */
-	"[replica.0]",                                  /* 16 */
+	"; test cluster",                                       /* 1 */
+	"[cluster]",                                            /* 2 */
+	"protocol = pbft          ; comment",                   /* 3 */
+	"f = 1",                                                /* 4 */
+	"auth = mac",                                           /* 5 */
+	"batch_max = 32",                                       /* 6 */
+	"window = 512",                                         /* 7 */
+	"checkpoint_interval = 100",                            /* 8 */
+	"view_timeout_ms = 2000   # other comment",             /* 9 */
+	"sync = none",                                          /* 10 */
+	"keys = keys",                                          /* 11 */
+	"data = store",                                         /* 12 */
+	"clients = 4",                                          /* 13 */
+	"cluster_id = 7",                                       /* 14 */
+	"",                                                     /* 15 */
+	"[replica.0]",                                          /* 16 */
 	"peer = tcp://127.0.0.1:7000     ; replica-to-replica", /* 17 */
-	"client = tcp://127.0.0.1:7100",                /* 18 */
-	"admin = tcp://127.0.0.1:7200",                 /* 19 */
-	"",                                             /* 20 */
-	"[replica.1]",                                  /* 21 */
-	"  peer = tcp://127.0.0.1:7001",                /* 22 */
-	"  client = tcp://127.0.0.1:7101",              /* 23 */
-	"  admin = ipc:///tmp/byzlab-admin-1",          /* 24 */
-	"",                                             /* 25 */
-	"[replica.2]",                                  /* 26 */
-	"peer = tcp://127.0.0.1:7002",                  /* 27 */
-	"client = tcp://127.0.0.1:7102",                /* 28 */
-	"admin = tcp://127.0.0.1:7202",                 /* 29 */
-	"",                                             /* 30 */
-	"[replica.3]",                                  /* 31 */
-	"peer = tcp://127.0.0.1:7003",                  /* 32 */
-	"client = tcp://127.0.0.1:7103",                /* 33 */
-	"admin = inproc://admin-3",                     /* 34 */
-	"",                                             /* 35 */
-	"[faults]",                                     /* 36 */
-	"drop = 0.1",                                   /* 37 */
-	"delay = 5,tail=pareto    ; heavy tail",        /* 38 */
-	"drop.2 = 0.5",                                 /* 39 */
+	"client = tcp://127.0.0.1:7100",                        /* 18 */
+	"admin = tcp://127.0.0.1:7200",                         /* 19 */
+	"",                                                     /* 20 */
+	"[replica.1]",                                          /* 21 */
+	"  peer = tcp://127.0.0.1:7001",                        /* 22 */
+	"  client = tcp://127.0.0.1:7101",                      /* 23 */
+	"  admin = ipc:///tmp/byzlab-admin-1",                  /* 24 */
+	"",                                                     /* 25 */
+	"[replica.2]",                                          /* 26 */
+	"peer = tcp://127.0.0.1:7002",                          /* 27 */
+	"client = tcp://127.0.0.1:7102",                        /* 28 */
+	"admin = tcp://127.0.0.1:7202",                         /* 29 */
+	"",                                                     /* 30 */
+	"[replica.3]",                                          /* 31 */
+	"peer = tcp://127.0.0.1:7003",                          /* 32 */
+	"client = tcp://127.0.0.1:7103",                        /* 33 */
+	"admin = inproc://admin-3",                             /* 34 */
+	"",                                                     /* 35 */
+	"[faults]",                                             /* 36 */
+	"drop = 0.1",                                           /* 37 */
+	"delay = 5,tail=pareto    ; heavy tail",                /* 38 */
+	"drop.2 = 0.5",                                         /* 39 */
 };
 #define BASE_LINES (sizeof base / sizeof base[0])
 #define MAX_LINES 64
@@ -124,7 +124,7 @@ static int setup(void **state)
 		return -1;
 	if (!tmp || !*tmp)
 		tmp = "/tmp";
-	mkdir(tmp, 0700);       /* ctest's BYZLAB_TMP may not exist yet */
+	mkdir(tmp, 0700); /* ctest's BYZLAB_TMP may not exist yet */
 	snprintf(e->dir, sizeof e->dir, "%s/byzlab-config-XXXXXX", tmp);
 	if (!mkdtemp(e->dir)) {
 		free(e);
@@ -222,16 +222,16 @@ static void expect_fail_at(struct env *e, int line, const char *needle)
 	assert_string_equal(e->c.replica[0].peer, "");
 }
 
-static void bad(struct env *e, const struct edit *ed, size_t ned, int line,
-		const char *needle)
+static void bad(struct env *e, const struct edit *ed, size_t ned, int line, const char *needle)
 {
 	write_cfg(e, ed, ned);
 	expect_fail_at(e, line, needle);
 }
 
-#define BAD1(e, l, t, line, needle) do {                                  \
-		const struct edit ed_[] = { { l, t } };                         \
-		bad(e, ed_, 1, line, needle);                                   \
+#define BAD1(e, l, t, line, needle)                 \
+	do {                                        \
+		const struct edit ed_[] = {{l, t}}; \
+		bad(e, ed_, 1, line, needle);       \
 	} while (0)
 
 /* ---- valid configs ---- */
@@ -277,14 +277,15 @@ static void test_valid_defaults(void **state)
 	struct env *e = *state;
 	char want[PATH_MAX + 32];
 
-	write_text(e->ini,
-		   "[replica.1]\n"
-		   "peer = tcp://h:1\nclient = tcp://h:2\nadmin = tcp://h:3\n"
-		   "[cluster]\nf = 1\nprotocol = vr\n"
-		   "[replica.0]\n"
-		   "peer = tcp://g:1\nclient = tcp://g:2\nadmin = tcp://g:3\n"
-		   "[replica.2]\n"
-		   "peer = tcp://i:1\nclient = tcp://i:2\r\nadmin = tcp://i:3"); /* CRLF, no final LF */
+	write_text(
+		e->ini,
+		"[replica.1]\n"
+		"peer = tcp://h:1\nclient = tcp://h:2\nadmin = tcp://h:3\n"
+		"[cluster]\nf = 1\nprotocol = vr\n"
+		"[replica.0]\n"
+		"peer = tcp://g:1\nclient = tcp://g:2\nadmin = tcp://g:3\n"
+		"[replica.2]\n"
+		"peer = tcp://i:1\nclient = tcp://i:2\r\nadmin = tcp://i:3"); /* CRLF, no final LF */
 	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
 	assert_int_equal(e->c.protocol, PROTO_VR);
 	assert_int_equal(e->c.n, 3);
@@ -312,13 +313,15 @@ static void test_valid_single_and_cwd(void **state)
 	char cwd[PATH_MAX];
 	int r;
 
-	write_text(e->ini, "\xef\xbb\xbf[cluster]\nprotocol = single\nf = 0\n"
+	write_text(e->ini,
+		   "\xef\xbb\xbf[cluster]\nprotocol = single\nf = 0\n"
 		   "keys = /nonexistent-will-fail\n"
 		   "[replica.0]\npeer = tcp://a:1\nclient = tcp://a:2\nadmin = tcp://a:3\n");
 	/* absolute keys path is taken as is */
 	expect_fail_at(e, 4, "/nonexistent-will-fail");
 
-	write_text(e->ini, "\xef\xbb\xbf[cluster]\nprotocol = single\nf = 0\n"
+	write_text(e->ini,
+		   "\xef\xbb\xbf[cluster]\nprotocol = single\nf = 0\n"
 		   "[replica.0]\npeer = tcp://a:1\nclient = tcp://a:2\nadmin = tcp://a:3\n");
 	assert_non_null(getcwd(cwd, sizeof cwd));
 	assert_int_equal(chdir(e->dir), 0);
@@ -375,17 +378,17 @@ static void test_bad_keys_and_sections(void **state)
 {
 	struct env *e = *state;
 
-	BAD1(e, 6, "batchmax = 32", 6, "key 'batchmax'");               /* unknown key */
+	BAD1(e, 6, "batchmax = 32", 6, "key 'batchmax'"); /* unknown key */
 	BAD1(e, 22, "peers = tcp://127.0.0.1:7001", 22, "key 'peers'");
-	BAD1(e, 0, "[bogus]", 40, "'bogus'");                            /* unknown section */
+	BAD1(e, 0, "[bogus]", 40, "'bogus'"); /* unknown section */
 	BAD1(e, 0, "[replica.0]", 40, "duplicate section");
-	BAD1(e, 15, "f = 2", 15, "key 'f': duplicate key");              /* duplicate key */
+	BAD1(e, 15, "f = 2", 15, "key 'f': duplicate key"); /* duplicate key */
 	BAD1(e, 0, "drop = 0.2", 40, "key 'drop': duplicate");
-	BAD1(e, 1, "f = 1", 1, "key 'f'");                               /* outside a section */
+	BAD1(e, 1, "f = 1", 1, "key 'f'"); /* outside a section */
 	BAD1(e, 15, "just some words", 15, "syntax error");
 	BAD1(e, 0, "[cluster", 40, "missing ']'");
 	write_text(e->ini, "[replica.0]\npeer = tcp://a:1\nclient = tcp://a:2\n"
-		   "admin = tcp://a:3\n");
+			   "admin = tcp://a:3\n");
 	expect_fail_at(e, 0, "[cluster] missing");
 }
 
@@ -394,13 +397,13 @@ static void test_bad_protocol_and_f(void **state)
 	struct env *e = *state;
 
 	BAD1(e, 3, "protocol = paxos", 3, "key 'protocol'");
-	BAD1(e, 3, "", 2, "key 'protocol': missing");                    /* header line */
+	BAD1(e, 3, "", 2, "key 'protocol': missing"); /* header line */
 	BAD1(e, 4, "", 2, "key 'f': missing");
-	BAD1(e, 4, "f = 0", 4, "key 'f'");                               /* f=0 for pbft */
+	BAD1(e, 4, "f = 0", 4, "key 'f'"); /* f=0 for pbft */
 	BAD1(e, 4, "f = 6", 4, "key 'f': f too large");
 	BAD1(e, 4, "f = 4294967295", 4, "key 'f': f too large");
-	BAD1(e, 4, "f = 4294967296", 4, "key 'f'");                      /* overflow */
-	BAD1(e, 3, "protocol = single", 4, "key 'f'");                   /* single needs f=0 */
+	BAD1(e, 4, "f = 4294967296", 4, "key 'f'");    /* overflow */
+	BAD1(e, 3, "protocol = single", 4, "key 'f'"); /* single needs f=0 */
 }
 
 static void test_bad_replica_sections(void **state)
@@ -411,7 +414,7 @@ static void test_bad_replica_sections(void **state)
 	BAD1(e, 3, "protocol = vr", 31, "replica.3");
 	/* pbft f=1 without [replica.1] */
 	{
-		const struct edit ed[] = { { 21, "" }, { 22, "" }, { 23, "" }, { 24, "" } };
+		const struct edit ed[] = {{21, ""}, {22, ""}, {23, ""}, {24, ""}};
 
 		bad(e, ed, 4, 4, "[replica.1] is missing");
 	}
@@ -419,12 +422,13 @@ static void test_bad_replica_sections(void **state)
 	BAD1(e, 31, "[replica.4]", 31, "replica.4");
 	BAD1(e, 31, "[replica.x]", 31, "replica.x");
 	BAD1(e, 31, "[replica.99]", 31, "replica.99");
-	BAD1(e, 27, "", 26, "key 'peer': missing in [replica.2]");       /* header line */
+	BAD1(e, 27, "", 26, "key 'peer': missing in [replica.2]"); /* header line */
 	BAD1(e, 27, "peer = http://127.0.0.1:7002", 27, "key 'peer'");
 	BAD1(e, 27, "peer = tcp://", 27, "key 'peer'");
-	BAD1(e, 27, "peer = tcp://127.0.0.1:70020000000000000000000000000000000000000000000"
+	BAD1(e, 27,
+	     "peer = tcp://127.0.0.1:70020000000000000000000000000000000000000000000"
 	     "00000000000000000000000000000000000000000000000000000000000000000000000000000",
-	     27, "key 'peer'");                                          /* >= CONFIG_ADDR_MAX */
+	     27, "key 'peer'"); /* >= CONFIG_ADDR_MAX */
 	/* the same address twice, across replicas and roles */
 	BAD1(e, 23, "client = tcp://127.0.0.1:7000", 23, "key 'client'");
 	BAD1(e, 19, "admin = tcp://127.0.0.1:7100", 19, "line 18");
@@ -438,13 +442,13 @@ static void test_bad_numbers_and_enums(void **state)
 	BAD1(e, 6, "batch_max = -1", 6, "key 'batch_max'");
 	BAD1(e, 6, "batch_max = ", 6, "key 'batch_max'");
 	BAD1(e, 6, "batch_max = 0x10", 6, "key 'batch_max'");
-	BAD1(e, 6, "batch_max = 257", 6, "key 'batch_max'");             /* > WIRE_MAX_BATCH */
+	BAD1(e, 6, "batch_max = 257", 6, "key 'batch_max'"); /* > WIRE_MAX_BATCH */
 	BAD1(e, 6, "batch_max = 0", 6, "key 'batch_max'");
-	BAD1(e, 7, "window = 150", 7, "key 'window'");                   /* < 2*100 */
+	BAD1(e, 7, "window = 150", 7, "key 'window'"); /* < 2*100 */
 	BAD1(e, 7, "window = 65537", 7, "key 'window'");
 	{
 		/* window left at its default 256, checkpoint_interval pushes past it */
-		const struct edit ed[] = { { 7, "" }, { 8, "checkpoint_interval = 200" } };
+		const struct edit ed[] = {{7, ""}, {8, "checkpoint_interval = 200"}};
 
 		bad(e, ed, 2, 8, "key 'checkpoint_interval'");
 	}
@@ -460,10 +464,10 @@ static void test_bad_keys_dir(void **state)
 {
 	struct env *e = *state;
 
-	BAD1(e, 11, "keys = nokeys", 11, "key 'keys'");                  /* missing dir */
+	BAD1(e, 11, "keys = nokeys", 11, "key 'keys'"); /* missing dir */
 	make_keys(e->dir, "partial", 3, 0);
-	BAD1(e, 11, "keys = partial", 11, "replica-3.pub");              /* missing pub */
-	BAD1(e, 11, "keys = cluster.ini", 11, "key 'keys'");             /* not a dir */
+	BAD1(e, 11, "keys = partial", 11, "replica-3.pub");  /* missing pub */
+	BAD1(e, 11, "keys = cluster.ini", 11, "key 'keys'"); /* not a dir */
 	/* the default "keys" missing: blame the [cluster] header line */
 	{
 		char a[PATH_MAX + 16], b[PATH_MAX + 16];
@@ -483,7 +487,7 @@ static void test_bad_faults(void **state)
 	BAD1(e, 39, "drop.x = 0.5", 39, "key 'drop.x'");
 	BAD1(e, 39, "jitter = 5", 39, "key 'jitter'");
 	BAD1(e, 39, "drop.16 = 0.5", 39, "key 'drop.16'");
-	BAD1(e, 39, "dup = 0.1;oneway=2", 39, "key 'dup'");              /* would split */
+	BAD1(e, 39, "dup = 0.1;oneway=2", 39, "key 'dup'"); /* would split */
 }
 
 static void test_bad_lines(void **state)
@@ -497,11 +501,14 @@ static void test_bad_lines(void **state)
 	BAD1(e, 11, longline, 11, "line too long");
 	/* a long line must not shift later line numbers */
 	{
-		const struct edit ed[] = { { 1, "; a very long comment line .........."
-			"........................................................................"
-			"........................................................................"
-			"........................................................................" },
-			{ 13, "clients = many" } };
+		const struct edit ed[] = {
+			{1,
+			 "; a very long comment line .........."
+			 "........................................................................"
+			 "........................................................................"
+			 "......................................................................."
+			 "."},
+			{13, "clients = many"}};
 
 		bad(e, ed, 2, 13, "key 'clients'");
 	}
@@ -530,7 +537,7 @@ static void test_replica_keys(void **state)
 	assert_int_equal(config_check_replica_keys(&e->c, 1, e->err, sizeof e->err), -1);
 	assert_non_null(strstr(e->err, "replica-1.key"));
 	assert_non_null(strstr(e->err, "0644"));
-	assert_int_equal(chmod(p, 0400), 0);            /* read-only for the owner is fine */
+	assert_int_equal(chmod(p, 0400), 0); /* read-only for the owner is fine */
 	assert_int_equal(config_check_replica_keys(&e->c, 1, e->err, sizeof e->err), 0);
 
 	unlink(p);

@@ -95,14 +95,14 @@ static void keypair(uint8_t pk[CRYPTO_PK_LEN], uint8_t sk[CRYPTO_SK_LEN], const 
 static void test_digest_known_answer(void **state)
 {
 	/* BLAKE2b-256("") and BLAKE2b-256("abc") */
-	static const uint8_t empty[32] = {
-		0x0e, 0x57, 0x51, 0xc0, 0x26, 0xe5, 0x43, 0xb2, 0xe8, 0xab, 0x2e,
-		0xb0, 0x60, 0x99, 0xda, 0xa1, 0xd1, 0xe5, 0xdf, 0x47, 0x77, 0x8f,
-		0x77, 0x87, 0xfa, 0xab, 0x45, 0xcd, 0xf1, 0x2f, 0xe3, 0xa8 };
-	static const uint8_t abc[32] = {
-		0xbd, 0xdd, 0x81, 0x3c, 0x63, 0x42, 0x39, 0x72, 0x31, 0x71, 0xef,
-		0x3f, 0xee, 0x98, 0x57, 0x9b, 0x94, 0x96, 0x4e, 0x3b, 0xb1, 0xcb,
-		0x3e, 0x42, 0x72, 0x62, 0xc8, 0xc0, 0x68, 0xd5, 0x23, 0x19 };
+	static const uint8_t empty[32] = {0x0e, 0x57, 0x51, 0xc0, 0x26, 0xe5, 0x43, 0xb2,
+					  0xe8, 0xab, 0x2e, 0xb0, 0x60, 0x99, 0xda, 0xa1,
+					  0xd1, 0xe5, 0xdf, 0x47, 0x77, 0x8f, 0x77, 0x87,
+					  0xfa, 0xab, 0x45, 0xcd, 0xf1, 0x2f, 0xe3, 0xa8};
+	static const uint8_t abc[32] = {0xbd, 0xdd, 0x81, 0x3c, 0x63, 0x42, 0x39, 0x72,
+					0x31, 0x71, 0xef, 0x3f, 0xee, 0x98, 0x57, 0x9b,
+					0x94, 0x96, 0x4e, 0x3b, 0xb1, 0xcb, 0x3e, 0x42,
+					0x72, 0x62, 0xc8, 0xc0, 0x68, 0xd5, 0x23, 0x19};
 	uint8_t d[WIRE_DIGEST_LEN];
 
 	(void)state;
@@ -197,7 +197,7 @@ static void test_mac_key_symmetry(void **state)
 	uint8_t pc[CRYPTO_PK_LEN], sc[CRYPTO_SK_LEN];
 	uint8_t ab[CRYPTO_MACKEY_LEN], ba[CRYPTO_MACKEY_LEN], ac[CRYPTO_MACKEY_LEN];
 	uint8_t ca[CRYPTO_MACKEY_LEN], aa[CRYPTO_MACKEY_LEN], ab2[CRYPTO_MACKEY_LEN];
-	uint8_t bad_pk[CRYPTO_PK_LEN] = { 1 }; /* the identity point: small order */
+	uint8_t bad_pk[CRYPTO_PK_LEN] = {1}; /* the identity point: small order */
 
 	(void)state;
 	subdir(dir, sizeof(dir), "mackey");
@@ -350,24 +350,24 @@ static void test_malformed_files(void **state)
 	assert_int_equal(n, 129);
 	snprintf(path, sizeof(path), "%s/bad.key", dir);
 	expect_bad(path, 1, 0600, "", 0);
-	expect_bad(path, 1, 0600, good, 100);                /* truncated */
-	expect_bad(path, 1, 0600, good, 128);                /* no newline */
+	expect_bad(path, 1, 0600, good, 100); /* truncated */
+	expect_bad(path, 1, 0600, good, 128); /* no newline */
 	memcpy(bad, good, 129);
 	bad[129] = '\n';
-	expect_bad(path, 1, 0600, bad, 130);                 /* extra line */
+	expect_bad(path, 1, 0600, bad, 130); /* extra line */
 	memcpy(bad, good, 129);
 	bad[17] = 'z';
-	expect_bad(path, 1, 0600, bad, 129);                 /* bad hex */
+	expect_bad(path, 1, 0600, bad, 129); /* bad hex */
 	memcpy(bad, good, 129);
 	bad[0] = ' ';
-	expect_bad(path, 1, 0600, bad, 129);                 /* whitespace */
+	expect_bad(path, 1, 0600, bad, 129); /* whitespace */
 	memcpy(bad, good, 129);
 	bad[100] = bad[100] == '0' ? '1' : '0';
-	expect_bad(path, 1, 0600, bad, 129);                 /* public half corrupt */
+	expect_bad(path, 1, 0600, bad, 129); /* public half corrupt */
 	memcpy(bad, good, 129);
 	memset(bad + 129, 'a', 200);
-	expect_bad(path, 1, 0600, bad, 329);                 /* far too long */
-	write_file(path, 0600, good, 129);                   /* and the good one loads */
+	expect_bad(path, 1, 0600, bad, 329); /* far too long */
+	write_file(path, 0600, good, 129);   /* and the good one loads */
 	{
 		uint8_t sk[CRYPTO_SK_LEN];
 		assert_int_equal(key_load_secret(path, sk, err, sizeof(err)), 0);

@@ -23,8 +23,7 @@ struct req {
 static void make_req(struct req *r, uint32_t client, uint64_t ts, const struct buf *op)
 {
 	buf_init(&r->raw);
-	size_t at = wire_put_request(&r->raw, CLUSTER, client, ts, 0, op->p,
-				     (uint32_t)op->len);
+	size_t at = wire_put_request(&r->raw, CLUSTER, client, ts, 0, op->p, (uint32_t)op->len);
 	assert_int_equal(r->raw.err, 0);
 	assert_int_equal(wire_decode(r->raw.p + at, r->raw.len - at, CLUSTER, &r->m), WIRE_OK);
 	assert_int_equal(r->m.h.type, MSG_REQUEST);
@@ -99,7 +98,7 @@ static void test_classify(void **state)
 	buf_init(&res);
 	assert_int_equal(exec_classify(&x, 0, 1), EXEC_NEW);
 	assert_int_equal(exec_classify(&x, MAXCL - 1, 1), EXEC_NEW);
-	assert_int_equal(exec_classify(&x, 0, 0), EXEC_STALE);  /* 0 means "nothing" */
+	assert_int_equal(exec_classify(&x, 0, 0), EXEC_STALE);     /* 0 means "nothing" */
 	assert_int_equal(exec_classify(&x, MAXCL, 1), EXEC_STALE); /* id out of range */
 	assert_int_equal(exec_classify(&x, UINT32_MAX, 5), EXEC_STALE);
 
@@ -302,7 +301,7 @@ static void table_snapshot(struct buf *b, int n, const uint32_t *ids, const uint
 {
 	buf_reset(b);
 	buf_put_u32(b, 4);
-	buf_put_u32(b, 0);      /* empty KV snapshot: count 0 */
+	buf_put_u32(b, 0); /* empty KV snapshot: count 0 */
 	buf_put_u32(b, (uint32_t)n);
 	for (int i = 0; i < n; i++) {
 		buf_put_u32(b, ids[i]);
@@ -343,8 +342,8 @@ static void test_restore_rejects(void **state)
 	s.len--;
 
 	/* a well-formed table is accepted (checks the helper) */
-	uint32_t ids[3] = { 1, 4, 6 };
-	uint64_t ts[3] = { 5, 6, 7 };
+	uint32_t ids[3] = {1, 4, 6};
+	uint64_t ts[3] = {5, 6, 7};
 	table_snapshot(&b, 3, ids, ts);
 	struct exec_state y;
 	assert_int_equal(exec_init(&y, MAXCL, 0), 0);
@@ -409,10 +408,8 @@ int main(void)
 	if (crypto_setup())
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_exactly_once),
-		cmocka_unit_test(test_snapshot_restore),
-		cmocka_unit_test(test_digest_covers_table),
+		cmocka_unit_test(test_classify),         cmocka_unit_test(test_exactly_once),
+		cmocka_unit_test(test_snapshot_restore), cmocka_unit_test(test_digest_covers_table),
 		cmocka_unit_test(test_restore_rejects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

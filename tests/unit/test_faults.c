@@ -73,7 +73,8 @@ static void test_parse(void **state)
 	char err[512];
 	assert_int_equal(faults_parse("drop=0.1;drop.2=1;delay=50,tail=pareto;dup=0.5;"
 				      "reorder=0.25;partition=0,1/2,3;oneway=3;clock_rate=1.5",
-				      N, 0, &c, err, sizeof(err)), 0);
+				      N, 0, &c, err, sizeof(err)),
+			 0);
 	assert_true(c.drop == 0.1 && c.drop_to[2] == 1 && c.drop_to[1] < 0);
 	assert_int_equal(c.delay_ms, 50);
 	assert_true(c.pareto);
@@ -91,12 +92,28 @@ static void test_parse(void **state)
 	assert_int_equal(c.deaf_to, 1u << 2); /* never deaf to itself */
 	assert_int_equal(faults_parse("delay=7", N, 0, &c, err, sizeof(err)), 0);
 	assert_false(c.pareto);
-	static const char *const bad[] = {
-		"drop=1.5", "drop=-0.1", "drop=", "drop=x", "drop=0.1;drop=0.2", "drop.4=0.5",
-		"drop.2=0.1;drop.2=0.1", "bogus=1", "drop", "delay=50,tail=normal",
-		"delay=60001", "delay=1.5", "partition=0,1/1,2", "partition=0,9", "partition=0,",
-		"oneway=7", "oneway=", "clock_rate=0", "clock_rate=101", "dup=2",
-		"reorder=nan", "drop= 0.5"};
+	static const char *const bad[] = {"drop=1.5",
+					  "drop=-0.1",
+					  "drop=",
+					  "drop=x",
+					  "drop=0.1;drop=0.2",
+					  "drop.4=0.5",
+					  "drop.2=0.1;drop.2=0.1",
+					  "bogus=1",
+					  "drop",
+					  "delay=50,tail=normal",
+					  "delay=60001",
+					  "delay=1.5",
+					  "partition=0,1/1,2",
+					  "partition=0,9",
+					  "partition=0,",
+					  "oneway=7",
+					  "oneway=",
+					  "clock_rate=0",
+					  "clock_rate=101",
+					  "dup=2",
+					  "reorder=nan",
+					  "drop= 0.5"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (faults_parse(bad[i], N, 0, &c, err, sizeof(err)) != -1)
 			fail_msg("'%s' was accepted", bad[i]);
@@ -171,17 +188,17 @@ static void test_pareto_tail(void **state)
 	for (int i = 0; i < 10000; i++) {
 		faults_send(&fx->f, 1, (const uint8_t *)"t", 1, 1000, record, &fx->s);
 		uint64_t due = faults_next_due(&fx->f);
-		assert_true(due >= 1010);       /* at least MS */
+		assert_true(due >= 1010); /* at least MS */
 		uint32_t d = (uint32_t)(due - 1000);
 		above5 += d > 50;
 		if (d > max)
 			max = d;
 		faults_release(&fx->f, UINT64_MAX, record, &fx->s);
-		fx->f.last_due[1] = 0;          /* each sample on its own */
+		fx->f.last_due[1] = 0; /* each sample on its own */
 	}
 	/* P(X > 5) = 5^-1.5 = 8.9 % */
 	assert_in_range(above5, 600, 1200);
-	assert_true(max > 200);                 /* a heavy tail ... */
+	assert_true(max > 200);                  /* a heavy tail ... */
 	assert_true(max <= FAULTS_DELAY_CAP_MS); /* ... with an end */
 }
 
@@ -196,7 +213,7 @@ static void test_dup_and_reorder(void **state)
 	send1(fx, 1, 'b', 1000);
 	assert_int_equal(fx->s.n, 2); /* held back */
 	set(fx, "none", 1000);
-	send1(fx, 1, 'c', 1000);      /* overtakes it */
+	send1(fx, 1, 'c', 1000); /* overtakes it */
 	assert_int_equal(fx->s.n, 3);
 	assert_int_equal(fx->s.tag[2], 'c');
 	uint64_t due = faults_next_due(&fx->f);
@@ -236,7 +253,7 @@ static void test_clock_rate(void **state)
 	assert_int_equal(faults_core_ms(&fx->f, 2000), 2000); /* continuous */
 	assert_int_equal(faults_core_ms(&fx->f, 2100), 2200);
 	assert_int_equal(faults_real_wait_ms(&fx->f, 100), 50);
-	set(fx, "clock_rate=0.5", 3000);                       /* core is at 4000 */
+	set(fx, "clock_rate=0.5", 3000); /* core is at 4000 */
 	assert_int_equal(faults_core_ms(&fx->f, 3000), 4000);
 	assert_int_equal(faults_core_ms(&fx->f, 3100), 4050);
 	assert_int_equal(faults_real_wait_ms(&fx->f, 100), 200);

@@ -197,10 +197,10 @@ static void test_encoding(void **state)
 {
 	(void)state;
 	struct buf b;
-	static const uint8_t put[] = { 'P', 3, 0, 'a', 'b', 'c', 2, 0, 0, 0, 'x', 'y' };
-	static const uint8_t get[] = { 'G', 1, 0, 'k' };
-	static const uint8_t del[] = { 'D', 1, 0, 'k' };
-	static const uint8_t cas[] = { 'C', 1, 0, 'k', 1, 0, 0, 0, 'o', 2, 0, 0, 0, 'n', 'w' };
+	static const uint8_t put[] = {'P', 3, 0, 'a', 'b', 'c', 2, 0, 0, 0, 'x', 'y'};
+	static const uint8_t get[] = {'G', 1, 0, 'k'};
+	static const uint8_t del[] = {'D', 1, 0, 'k'};
+	static const uint8_t cas[] = {'C', 1, 0, 'k', 1, 0, 0, 0, 'o', 2, 0, 0, 0, 'n', 'w'};
 
 	buf_init(&b);
 	assert_int_equal(kv_op_put(&b, "abc", 3, "xy", 2), 0);
@@ -225,7 +225,7 @@ static void test_encoding(void **state)
 	buf_init(&res);
 	assert_int_equal(kv_execute(kv, put, sizeof(put), &res), KV_OK);
 	buf_reset(&res);
-	static const uint8_t get_abc[] = { 'G', 3, 0, 'a', 'b', 'c' };
+	static const uint8_t get_abc[] = {'G', 3, 0, 'a', 'b', 'c'};
 	assert_int_equal(kv_execute(kv, get_abc, sizeof(get_abc), &res), KV_OK);
 	assert_int_equal(res.len, 3);
 	assert_memory_equal(res.p, "\0xy", 3);
@@ -352,7 +352,8 @@ static void test_full(void **state)
 	val[80] = '\0';
 	assert_int_equal(do_put(kv, "0123456789", val), KV_OK); /* 90 bytes */
 	kv_digest(kv, d0);
-	assert_int_equal(do_put(kv, "k", "0123456789"), KV_FULL); /* 90 + 11, plus the overhead of a second entry */
+	assert_int_equal(do_put(kv, "k", "0123456789"),
+			 KV_FULL); /* 90 + 11, plus the overhead of a second entry */
 	assert_int_equal(do_get(kv, "k", v, sizeof(v)), KV_NOT_FOUND);
 	assert_int_equal(do_cas(kv, "k", "", "0123456789", v, sizeof(v)), KV_FULL);
 	assert_int_equal(do_get(kv, "k", v, sizeof(v)), KV_NOT_FOUND);
@@ -459,10 +460,8 @@ static void test_snapshot_sorted(void **state)
 	do_put(kv, "a", "0");
 	snap(kv, &s);
 	static const uint8_t want[] = {
-		3, 0, 0, 0,
-		1, 0, 'a', 1, 0, 0, 0, '0',
-		2, 0, 'a', 'b', 1, 0, 0, 0, '1',
-		1, 0, 'b', 1, 0, 0, 0, '2',
+		3,   0, 0, 0, 1, 0,   'a', 1, 0,   0, 0, '0', 2, 0,   'a',
+		'b', 1, 0, 0, 0, '1', 1,   0, 'b', 1, 0, 0,   0, '2',
 	};
 	assert_int_equal(s.len, sizeof(want));
 	assert_memory_equal(s.p, want, sizeof(want));

@@ -126,11 +126,12 @@ static void mkcfg(struct config *c)
 	c->clients = 4;
 	url_seq++;
 	for (int i = 0; i < 2; i++) {
-		snprintf(c->replica[i].peer, CONFIG_ADDR_MAX, "inproc://tnet-%d-peer-%d", url_seq, i);
+		snprintf(c->replica[i].peer, CONFIG_ADDR_MAX, "inproc://tnet-%d-peer-%d", url_seq,
+			 i);
 		snprintf(c->replica[i].client, CONFIG_ADDR_MAX, "inproc://tnet-%d-client-%d",
 			 url_seq, i);
-		snprintf(c->replica[i].admin, CONFIG_ADDR_MAX, "inproc://tnet-%d-admin-%d",
-			 url_seq, i);
+		snprintf(c->replica[i].admin, CONFIG_ADDR_MAX, "inproc://tnet-%d-admin-%d", url_seq,
+			 i);
 	}
 }
 
@@ -178,7 +179,7 @@ static void test_roundtrip(void **state)
 	net_send_replica(a, 1, (const uint8_t *)"m1", 2);
 	net_send_replica(a, 1, (const uint8_t *)"m2", 2);
 	net_send_replica(a, 1, (const uint8_t *)"m3", 2);
-	net_send_replica(a, 0, (const uint8_t *)"self", 4);     /* ignored */
+	net_send_replica(a, 0, (const uint8_t *)"self", 4); /* ignored */
 	net_flush(a);
 	assert_int_equal(net_stats(a)->msgs_sent, 4);
 	assert_int_equal(net_stats(a)->bytes_sent, 10);

@@ -19,7 +19,7 @@
 #define MAXQ 100000
 
 struct packet {
-	int from, to;                   /* to: replica id, or -1 for a client reply */
+	int from, to; /* to: replica id, or -1 for a client reply */
 	uint32_t client;
 	uint8_t *bytes;
 	size_t len;
@@ -47,9 +47,9 @@ struct world {
 	uint64_t executed_seqs[N];
 	uint8_t executed_digest[N][64][WIRE_DIGEST_LEN]; /* digest executed at seq < 64 */
 	uint64_t timer[N];
-	uint64_t sent;          /* messages sent by replicas, one per destination */
-	bool dead[N];           /* crashed/partitioned: hears nothing, says nothing */
-	bool mute_view0[N];     /* its view-0 PREPAREs and COMMITs are lost */
+	uint64_t sent;      /* messages sent by replicas, one per destination */
+	bool dead[N];       /* crashed/partitioned: hears nothing, says nothing */
+	bool mute_view0[N]; /* its view-0 PREPAREs and COMMITs are lost */
 	uint64_t now;
 };
 
@@ -72,7 +72,9 @@ static void store_apply(int i, const struct persist *ps, const uint8_t *arena)
 	if (ps->op != P_PUT)
 		return;
 	assert_true(*n < 4096);
-	r[*n] = (struct record){.kind = ps->kind, .key = ps->key, .len = ps->len,
+	r[*n] = (struct record){.kind = ps->kind,
+				.key = ps->key,
+				.len = ps->len,
 				.val = malloc(ps->len ? ps->len : 1)};
 	memcpy(r[*n].val, arena + ps->off, ps->len);
 	(*n)++;
@@ -83,8 +85,8 @@ static void enqueue(int from, int to, uint32_t client, const uint8_t *p, size_t 
 	W->sent++;
 	struct packet *q = to >= 0 ? &W->q[W->nq++] : &W->replies[W->nreplies++];
 	assert_true(W->nq < MAXQ && W->nreplies < MAXQ);
-	*q = (struct packet){.from = from, .to = to, .client = client, .len = len,
-			     .bytes = malloc(len)};
+	*q = (struct packet){
+		.from = from, .to = to, .client = client, .len = len, .bytes = malloc(len)};
 	memcpy(q->bytes, p, len);
 }
 
@@ -186,7 +188,9 @@ static void request(int to, uint32_t client, uint64_t ts, const char *key, const
 	buf_init(&b);
 	assert_int_equal(kv_op_put(&op, key, strlen(key), val, strlen(val)), 0);
 	size_t off = wire_put_request(&b, CLUSTER, client, ts, 0, op.p, (uint32_t)op.len);
-	struct auth_ctx client_auth = {.mode = AUTH_MODE_NONE, .n = N, .self_is_client = 1,
+	struct auth_ctx client_auth = {.mode = AUTH_MODE_NONE,
+				       .n = N,
+				       .self_is_client = 1,
 				       .self = client};
 	assert_int_equal(auth_seal(&client_auth, &b, off), 0);
 	deliver_bytes(to, b.p, b.len);
@@ -213,11 +217,18 @@ static void start_world(uint32_t window, uint32_t interval)
 	effects_init(&W->eff);
 	for (int i = 0; i < N; i++) {
 		W->auth[i] = (struct auth_ctx){.mode = AUTH_MODE_NONE, .n = N, .self = (uint32_t)i};
-		W->cfg[i] = (struct core_config){
-			.protocol = PROTO_PBFT, .n = N, .f = F, .id = (uint32_t)i,
-			.cluster_id = CLUSTER, .batch_max = 8, .window = window,
-			.checkpoint_interval = interval, .view_timeout_ms = 1000,
-			.max_clients = 16, .kv_max_bytes = 1 << 20, .auth = &W->auth[i]};
+		W->cfg[i] = (struct core_config){.protocol = PROTO_PBFT,
+						 .n = N,
+						 .f = F,
+						 .id = (uint32_t)i,
+						 .cluster_id = CLUSTER,
+						 .batch_max = 8,
+						 .window = window,
+						 .checkpoint_interval = interval,
+						 .view_timeout_ms = 1000,
+						 .max_clients = 16,
+						 .kv_max_bytes = 1 << 20,
+						 .auth = &W->auth[i]};
 		W->core[i] = make_core(i);
 		assert_non_null(W->core[i]);
 		step(i, EV_START, NULL);

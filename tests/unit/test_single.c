@@ -72,15 +72,24 @@ static void world_init(struct world *w, enum auth_mode mode, uint32_t interval)
 	char err[256];
 	memset(w, 0, sizeof(*w));
 	assert_int_equal(auth_load(&w->replica_auth, mode, keydir, 1, CLIENTS, 0, 0, err,
-				   sizeof(err)), 0);
+				   sizeof(err)),
+			 0);
 	for (uint32_t c = 0; c < CLIENTS; c++)
-		assert_int_equal(auth_load(&w->client_auth[c], mode, keydir, 1, CLIENTS, 1, c,
-					   err, sizeof(err)), 0);
-	w->cc = (struct core_config){
-		.protocol = PROTO_SINGLE, .n = 1, .f = 0, .id = 0, .cluster_id = CLUSTER,
-		.batch_max = 1, .window = 256, .checkpoint_interval = interval,
-		.view_timeout_ms = 1000, .max_clients = CLIENTS,
-		.kv_max_bytes = KV_DEFAULT_MAX_BYTES, .auth = &w->replica_auth};
+		assert_int_equal(auth_load(&w->client_auth[c], mode, keydir, 1, CLIENTS, 1, c, err,
+					   sizeof(err)),
+				 0);
+	w->cc = (struct core_config){.protocol = PROTO_SINGLE,
+				     .n = 1,
+				     .f = 0,
+				     .id = 0,
+				     .cluster_id = CLUSTER,
+				     .batch_max = 1,
+				     .window = 256,
+				     .checkpoint_interval = interval,
+				     .view_timeout_ms = 1000,
+				     .max_clients = CLIENTS,
+				     .kv_max_bytes = KV_DEFAULT_MAX_BYTES,
+				     .auth = &w->replica_auth};
 	w->core = single_core_ops.create(&w->cc);
 	assert_non_null(w->core);
 	effects_init(&w->fx);
@@ -109,8 +118,8 @@ struct req {
 	struct msg m;
 };
 
-static void make_req(struct world *w, struct req *r, uint32_t c, uint64_t ts,
-		     const char *k, const char *v)
+static void make_req(struct world *w, struct req *r, uint32_t c, uint64_t ts, const char *k,
+		     const char *v)
 {
 	struct buf op;
 	buf_init(&op);
@@ -138,8 +147,8 @@ static void submit(struct world *w, uint32_t c, uint64_t ts, const char *k, cons
 
 /* The step produced exactly one send: a REPLY to client c for ts, authentic for
  * that client.  Copies its result into res (status byte first). */
-static void expect_reply(struct world *w, uint32_t c, uint64_t ts, uint8_t *res,
-			 size_t cap, size_t *len)
+static void expect_reply(struct world *w, uint32_t c, uint64_t ts, uint8_t *res, size_t cap,
+			 size_t *len)
 {
 	assert_int_equal(w->fx.n_sends, 1);
 	const struct send *s = &w->fx.sends[0];
@@ -247,7 +256,7 @@ static void test_duplicate_answered_from_cache(void **state)
 	submit(&w, 0, 6, "k", NULL);
 	expect_reply(&w, 0, 6, res, sizeof(res), &len);
 	assert_int_equal(len, 2);
-	assert_int_equal(res[1], 'v');     /* "other" was never written */
+	assert_int_equal(res[1], 'v'); /* "other" was never written */
 
 	/* An older timestamp is stale: ignored entirely. */
 	submit(&w, 0, 5, "k", "v");
@@ -282,8 +291,12 @@ static void test_ignores_other_events(void **state)
 static void test_create_refuses_replicated_config(void **state)
 {
 	(void)state;
-	struct core_config cc = {.protocol = PROTO_SINGLE, .n = 4, .f = 1, .id = 0,
-				 .max_clients = CLIENTS, .kv_max_bytes = 1 << 20};
+	struct core_config cc = {.protocol = PROTO_SINGLE,
+				 .n = 4,
+				 .f = 1,
+				 .id = 0,
+				 .max_clients = CLIENTS,
+				 .kv_max_bytes = 1 << 20};
 	assert_null(single_core_ops.create(&cc));
 	cc.n = 1;
 	cc.id = 1;
@@ -331,7 +344,7 @@ static void test_checkpoint(void **state)
 	assert_int_equal(p[3].op, P_DEL_BELOW);
 	assert_int_equal(p[3].kind, 2);
 	assert_int_equal(p[3].key, 4);
-	assert_int_equal(w.fx.n_sends, 1);      /* the reply still goes out */
+	assert_int_equal(w.fx.n_sends, 1); /* the reply still goes out */
 
 	uint8_t want[WIRE_DIGEST_LEN];
 	exec_digest(&x, want);
@@ -378,8 +391,8 @@ static void toy_apply(struct toy_store *t, const struct effects *fx)
 		const struct persist *p = &fx->persists[i];
 		for (size_t j = t->n; j-- > 0;) {
 			int same = t->r[j].kind == p->kind;
-			if (same && (p->op == P_DEL_BELOW ? t->r[j].key < p->key
-							  : t->r[j].key == p->key))
+			if (same &&
+			    (p->op == P_DEL_BELOW ? t->r[j].key < p->key : t->r[j].key == p->key))
 				toy_del(t, j);
 		}
 		if (p->op != P_PUT)
@@ -408,7 +421,8 @@ static void toy_recover(struct toy_store *t, struct world *w)
 	qsort(t->r, t->n, sizeof(t->r[0]), rec_cmp);
 	for (size_t i = 0; i < t->n; i++)
 		assert_int_equal(single_core_ops.recover(w->core, t->r[i].kind, t->r[i].key,
-							 t->r[i].val, t->r[i].len), 0);
+							 t->r[i].val, t->r[i].len),
+				 0);
 }
 
 static void toy_free(struct toy_store *t)
@@ -435,13 +449,13 @@ static void test_recover(void **state)
 		submit(&a, (uint32_t)(i % 2), 100 + i, i % 3 ? "k" : "j", v);
 		toy_apply(&t, &a.fx);
 	}
-	assert_int_equal(t.n, 3);       /* snapshot 4 + requests 5, 6 */
+	assert_int_equal(t.n, 3); /* snapshot 4 + requests 5, 6 */
 	status(&a, &sa);
 
 	world_init(&b, AUTH_MODE_SIG, 4);
 	toy_recover(&t, &b);
 	step(&b, EV_START, NULL);
-	assert_int_equal(b.fx.n_sends, 0);      /* replay sends no replies */
+	assert_int_equal(b.fx.n_sends, 0); /* replay sends no replies */
 	status(&b, &sb);
 	assert_int_equal(sb.last_executed, 6);
 	assert_int_equal(sb.stable_checkpoint, 4);
@@ -467,7 +481,7 @@ static void test_recover(void **state)
 	step(&c, EV_START, NULL);
 	status(&c, &sb);
 	assert_int_equal(sb.last_executed, 7);
-	assert_int_equal(sb.requests_executed, 3);      /* 5, 6, 7 replayed */
+	assert_int_equal(sb.requests_executed, 3); /* 5, 6, 7 replayed */
 
 	world_free(&c);
 	world_free(&b);

@@ -149,10 +149,14 @@ static void test_put_get_iterate_order(void **state)
 	assert_int_equal(store_commit(s), 0);
 
 	iterate_all(s, &rs);
-	static const struct { uint8_t kind; uint64_t key; const char *val; } want[] = {
-		{ 0, UINT64_MAX, "0/max" }, { 1, 2, "1/2" }, { 1, 300, "1/300" },
-		{ 1, 1ull << 40, "1/2^40" }, { 2, 1, "2/1" }, { 2, 5, "2/5" },
-		{ 255, 0, "255/0" },
+	static const struct {
+		uint8_t kind;
+		uint64_t key;
+		const char *val;
+	} want[] = {
+		{0, UINT64_MAX, "0/max"},  {1, 2, "1/2"}, {1, 300, "1/300"},
+		{1, 1ull << 40, "1/2^40"}, {2, 1, "2/1"}, {2, 5, "2/5"},
+		{255, 0, "255/0"},
 	};
 	assert_int_equal(rs.n, 7);
 	for (int i = 0; i < 7; i++) {
@@ -173,7 +177,7 @@ static void test_put_get_iterate_order(void **state)
 	assert_int_equal(get_str(s, 1, 301, v, sizeof(v)), 1);
 	assert_int_equal(get_str(s, 3, 300, v, sizeof(v)), 1);
 	size_t len = 0;
-	char small[3] = { 0 };
+	char small[3] = {0};
 	assert_int_equal(store_get(s, 1, 1ull << 40, small, 2, &len), 0);
 	assert_int_equal(len, 6);
 	assert_memory_equal(small, "1/", 2);
@@ -229,7 +233,7 @@ static void test_del_below(void **state)
 
 	assert_int_equal(store_begin(s), 0);
 	assert_int_equal(store_del_below(s, 2, 5), 0);
-	assert_int_equal(store_del_below(s, 3, 0), 0);  /* nothing is below 0 */
+	assert_int_equal(store_del_below(s, 3, 0), 0);   /* nothing is below 0 */
 	assert_int_equal(store_del_below(s, 7, 100), 0); /* no such kind */
 	/* no kind 0: the scan lands on kind 1's small keys and must stop there */
 	assert_int_equal(store_del_below(s, 0, 1000), 0);

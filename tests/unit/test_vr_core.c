@@ -22,7 +22,7 @@
 #define TIMEOUT 1000
 
 struct packet {
-	int from, to;                   /* to: replica id, or -1 for a client reply */
+	int from, to; /* to: replica id, or -1 for a client reply */
 	uint32_t client;
 	uint8_t *bytes;
 	size_t len;
@@ -52,7 +52,7 @@ struct world {
 	uint64_t timer[MAXN];
 	bool dead[MAXN];
 	uint64_t now;
-	uint64_t sent[MSG_TYPE_MAX + 1];        /* messages sent by replicas, per destination */
+	uint64_t sent[MSG_TYPE_MAX + 1]; /* messages sent by replicas, per destination */
 };
 
 static struct world *W;
@@ -74,7 +74,9 @@ static void store_apply(int i, const struct persist *ps, const uint8_t *arena)
 	if (ps->op != P_PUT)
 		return;
 	assert_true(*n < MAXREC);
-	r[*n] = (struct record){.kind = ps->kind, .key = ps->key, .len = ps->len,
+	r[*n] = (struct record){.kind = ps->kind,
+				.key = ps->key,
+				.len = ps->len,
 				.val = malloc(ps->len ? ps->len : 1)};
 	memcpy(r[*n].val, arena + ps->off, ps->len);
 	(*n)++;
@@ -84,8 +86,8 @@ static void enqueue(int from, int to, uint32_t client, const uint8_t *p, size_t 
 {
 	struct packet *q = to >= 0 ? &W->q[W->nq++] : &W->replies[W->nreplies++];
 	assert_true(W->nq < MAXQ && W->nreplies < MAXQ);
-	*q = (struct packet){.from = from, .to = to, .client = client, .len = len,
-			     .bytes = malloc(len)};
+	*q = (struct packet){
+		.from = from, .to = to, .client = client, .len = len, .bytes = malloc(len)};
 	memcpy(q->bytes, p, len);
 	W->sent[p[WIRE_OFF_TYPE]]++;
 }
@@ -194,16 +196,18 @@ static size_t queued(int type, int from, int to)
 	return count;
 }
 
-static void request_len(int to, uint32_t client, uint64_t ts, const char *key,
-			const char *val, size_t val_len)
+static void request_len(int to, uint32_t client, uint64_t ts, const char *key, const char *val,
+			size_t val_len)
 {
 	struct buf op, b;
 	buf_init(&op);
 	buf_init(&b);
 	assert_int_equal(kv_op_put(&op, key, strlen(key), val, val_len), 0);
 	size_t off = wire_put_request(&b, CLUSTER, client, ts, 0, op.p, (uint32_t)op.len);
-	struct auth_ctx client_auth = {.mode = AUTH_MODE_NONE, .n = (uint32_t)W->n,
-				       .self_is_client = 1, .self = client};
+	struct auth_ctx client_auth = {.mode = AUTH_MODE_NONE,
+				       .n = (uint32_t)W->n,
+				       .self_is_client = 1,
+				       .self = client};
 	assert_int_equal(auth_seal(&client_auth, &b, off), 0);
 	if (!W->dead[to])
 		deliver_bytes(to, b.p, b.len);
@@ -257,14 +261,21 @@ static void start_world_cfg(int n, uint32_t window, uint32_t interval, uint32_t 
 	W->now = 1000;
 	effects_init(&W->eff);
 	for (int i = 0; i < n; i++) {
-		W->auth[i] = (struct auth_ctx){.mode = AUTH_MODE_NONE, .n = (uint32_t)n,
+		W->auth[i] = (struct auth_ctx){.mode = AUTH_MODE_NONE,
+					       .n = (uint32_t)n,
 					       .self = (uint32_t)i};
-		W->cfg[i] = (struct core_config){
-			.protocol = PROTO_VR, .n = (uint32_t)n, .f = (uint32_t)W->f,
-			.id = (uint32_t)i, .cluster_id = CLUSTER, .batch_max = batch_max,
-			.window = window, .checkpoint_interval = interval,
-			.view_timeout_ms = TIMEOUT, .max_clients = max_clients,
-			.kv_max_bytes = 4 << 20, .auth = &W->auth[i]};
+		W->cfg[i] = (struct core_config){.protocol = PROTO_VR,
+						 .n = (uint32_t)n,
+						 .f = (uint32_t)W->f,
+						 .id = (uint32_t)i,
+						 .cluster_id = CLUSTER,
+						 .batch_max = batch_max,
+						 .window = window,
+						 .checkpoint_interval = interval,
+						 .view_timeout_ms = TIMEOUT,
+						 .max_clients = max_clients,
+						 .kv_max_bytes = 4 << 20,
+						 .auth = &W->auth[i]};
 		W->core[i] = W->ops->create(&W->cfg[i]);
 		assert_non_null(W->core[i]);
 		step(i, EV_START, NULL);
@@ -331,8 +342,7 @@ static void restart(int i)
 static struct msg reply_msg(size_t k)
 {
 	struct msg m;
-	assert_int_equal(wire_decode(W->replies[k].bytes, W->replies[k].len, CLUSTER, &m),
-			 WIRE_OK);
+	assert_int_equal(wire_decode(W->replies[k].bytes, W->replies[k].len, CLUSTER, &m), WIRE_OK);
 	assert_int_equal(m.h.type, MSG_REPLY);
 	return m;
 }
@@ -436,8 +446,8 @@ static void test_duplicate_request_executes_once(void **state)
 	assert_int_equal(a.u.rep.result_len, b.u.rep.result_len);
 	assert_memory_equal(a.u.rep.result, b.u.rep.result, a.u.rep.result_len);
 	assert_int_equal(W->sent[MSG_VR_PREPARE], 2); /* no second op-number */
-	request(1, 1, 5, "a", "1"); /* to a backup: it does not reply */
-	request(0, 1, 4, "a", "0"); /* older: ignored */
+	request(1, 1, 5, "a", "1");                   /* to a backup: it does not reply */
+	request(0, 1, 4, "a", "0");                   /* older: ignored */
 	deliver_all();
 	assert_int_equal(W->nreplies, 2);
 	advance(TIMEOUT / 2);
@@ -603,13 +613,13 @@ static void test_view_change_picks_longest_log(void **state)
 }
 
 /* Run an internal core function on replica i as if it were a step. */
-#define POKE(i, call)                                                                \
-	do {                                                                         \
-		effects_reset(&W->eff);                                              \
-		core_of(i)->now_ms = W->now;                                         \
-		call;                                                                \
-		W->eff.timer_ms = W->timer[i];                                       \
-		apply_effects(i);                                                    \
+#define POKE(i, call)                          \
+	do {                                   \
+		effects_reset(&W->eff);        \
+		core_of(i)->now_ms = W->now;   \
+		call;                          \
+		W->eff.timer_ms = W->timer[i]; \
+		apply_effects(i);              \
 	} while (0)
 
 /* Found by the simulator: op 1 is committed in view 0 (replica 0 + replica 2's ack).
@@ -877,7 +887,8 @@ static void test_byte_bounds(void **state)
 		while (W->nq > 0) {
 			for (size_t k = 0; k < W->nq; k++)
 				if (msg_type(&W->q[k]) == MSG_VR_PREPARE)
-					assert_true(W->q[k].len <= WIRE_HDR_LEN + 8 + VR_BATCH_BYTES);
+					assert_true(W->q[k].len <=
+						    WIRE_HDR_LEN + 8 + VR_BATCH_BYTES);
 			assert_true(core_of(0)->log_bytes <= VR_LOG_BUDGET);
 			deliver(0);
 		}
@@ -974,14 +985,14 @@ static void test_codec_bounds(void **state)
 	assert_int_not_equal(decode_body(MSG_VR_START_VIEW, 5, body, at), WIRE_OK);
 	/* NEW-STATE: chunk bounds */
 	memset(body, 0, 64);
-	set_u64(body + 8, 4);           /* ckpt */
-	set_u64(body + 16, 10);         /* total */
-	set_u64(body + 24, 8);          /* offset */
-	set_u32(body + 32, 2);          /* len */
-	set_u64(body + 38, 4);          /* section lo */
+	set_u64(body + 8, 4);   /* ckpt */
+	set_u64(body + 16, 10); /* total */
+	set_u64(body + 24, 8);  /* offset */
+	set_u32(body + 32, 2);  /* len */
+	set_u64(body + 38, 4);  /* section lo */
 	set_u32(body + 46, 0);
 	assert_int_equal(decode_body(MSG_VR_NEW_STATE, 4, body, 50), WIRE_OK);
-	set_u32(body + 32, 3);          /* past total */
+	set_u32(body + 32, 3); /* past total */
 	assert_int_not_equal(decode_body(MSG_VR_NEW_STATE, 4, body, 51), WIRE_OK);
 	/* RECOVERY-RESPONSE: status 0 or 1 only */
 	memset(body, 0, 17);
@@ -1034,8 +1045,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_message_counts_n5, setup5, teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline_batches, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_truncates_log, setup3, teardown),
-		cmocka_unit_test_setup_teardown(test_view_change_keeps_committed, setup3,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_view_change_keeps_committed, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_view_change_picks_longest_log, setup3,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_catch_up_keeps_acked_ops, setup3, teardown),

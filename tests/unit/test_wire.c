@@ -237,12 +237,8 @@ static void build_requests(struct buf *reqs, unsigned n, const uint8_t **p, uint
 		offs[i] = wire_put_request(reqs, CID, i % WIRE_MAX_CLIENTS, 1000 + i,
 					   (uint8_t)(i & 1), op, i % sizeof(op));
 		switch (i % 3) {
-		case 1:
-			append_auth(reqs, offs[i], AUTH_SIG, WIRE_SIG_LEN, (uint8_t)i);
-			break;
-		case 2:
-			append_auth(reqs, offs[i], AUTH_MAC, 4 * WIRE_MAC_LEN, (uint8_t)i);
-			break;
+		case 1: append_auth(reqs, offs[i], AUTH_SIG, WIRE_SIG_LEN, (uint8_t)i); break;
+		case 2: append_auth(reqs, offs[i], AUTH_MAC, 4 * WIRE_MAC_LEN, (uint8_t)i); break;
 		}
 	}
 	assert_int_equal(reqs->err, 0);
@@ -272,8 +268,7 @@ static void roundtrip_pp(unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		assert_int_equal(m.u.pp.req_len[i], len[i]);
 		assert_memory_equal(m.u.pp.req[i], p[i], len[i]);
-		assert_int_equal(wire_decode(m.u.pp.req[i], m.u.pp.req_len[i], CID, &r),
-				 WIRE_OK);
+		assert_int_equal(wire_decode(m.u.pp.req[i], m.u.pp.req_len[i], CID, &r), WIRE_OK);
 		assert_int_equal(r.h.type, MSG_REQUEST);
 		assert_int_equal(r.h.sender, i % WIRE_MAX_CLIENTS);
 		assert_true(r.u.req.timestamp == 1000 + i);
@@ -508,8 +503,7 @@ static void test_reject_auth_len(void **state)
 	assert_int_equal(set_auth(AUTH_MAC, WIRE_MAC_LEN + 1), WIRE_E_AUTH);
 	assert_int_equal(set_auth(AUTH_MAC, 3 * WIRE_MAC_LEN), WIRE_OK);
 	assert_int_equal(set_auth(AUTH_MAC, WIRE_MAX_REPLICAS * WIRE_MAC_LEN), WIRE_OK);
-	assert_int_equal(set_auth(AUTH_MAC, (WIRE_MAX_REPLICAS + 1) * WIRE_MAC_LEN),
-			 WIRE_E_AUTH);
+	assert_int_equal(set_auth(AUTH_MAC, (WIRE_MAX_REPLICAS + 1) * WIRE_MAC_LEN), WIRE_E_AUTH);
 	assert_int_equal(set_auth(3, 0), WIRE_E_AUTH);
 	assert_int_equal(set_auth(3, WIRE_SIG_LEN), WIRE_E_AUTH);
 
@@ -772,9 +766,9 @@ static void test_reject_deep_vc_nesting(void **state)
 		buf_put_u32(&y, (uint32_t)x.len);
 		buf_put(&y, x.p, x.len);
 		if (type == MSG_VIEWCHANGE)
-			buf_put_u32(&y, 0);     /* n_prepared */
+			buf_put_u32(&y, 0); /* n_prepared */
 		else
-			buf_put_u32(&y, 0);     /* n_o */
+			buf_put_u32(&y, 0); /* n_o */
 		wire_finish(&y, off);
 		assert_int_equal(y.err, 0);
 		struct buf t = x;
@@ -852,8 +846,8 @@ static void test_fetch_batch_state(void **state)
 	assert_int_equal(wire_decode_batch(b.p + WIRE_HDR_LEN, b.len - WIRE_HDR_LEN, CID, &bp),
 			 WIRE_OK);
 	assert_int_equal(bp.count, 2);
-	assert_int_equal(wire_decode_batch(b.p + WIRE_HDR_LEN, b.len - WIRE_HDR_LEN - 1, CID,
-					   &bp), WIRE_E_BODY);
+	assert_int_equal(wire_decode_batch(b.p + WIRE_HDR_LEN, b.len - WIRE_HDR_LEN - 1, CID, &bp),
+			 WIRE_E_BODY);
 	/* a batch inside a batch is not a request */
 	const uint8_t *inner = b.p;
 	uint32_t inner_len = (uint32_t)b.len;
