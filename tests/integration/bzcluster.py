@@ -433,7 +433,14 @@ class Cluster:
 
 def run_tests(tests):
     """Run test functions in order, report each, stop every cluster, exit 0/1.
-    Cluster directories are removed when everything passed and kept otherwise."""
+    Cluster directories are removed when everything passed and kept otherwise.
+    Names on the command line run only the tests whose names contain one of them."""
+    wanted = sys.argv[1:]
+    if wanted:
+        tests = [t for t in tests if any(w in t.__name__ for w in wanted)]
+        if not tests:
+            log("no test matches %s" % " ".join(wanted))
+            sys.exit(2)
     failed = []
     for t in tests:
         log("=== %s" % t.__name__)
