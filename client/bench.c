@@ -957,6 +957,14 @@ static uint64_t retransmits(const struct bench *b)
 	return sum;
 }
 
+static uint64_t readonly_retries(const struct bench *b)
+{
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < b->o.clients; i++)
+		sum += client_get_stats(b->c[i].cl)->readonly_retries;
+	return sum;
+}
+
 static void print_hist(const struct bench *b)
 {
 	int first = 1;
@@ -983,6 +991,7 @@ static int report(struct bench *b)
 	       bench_hist_pct(h, 50), bench_hist_pct(h, 90), bench_hist_pct(h, 99),
 	       bench_hist_pct(h, 99.9), h->max, h->n ? (double)h->sum / (double)h->n : 0.0);
 	printf(",\"errors\":%" PRIu64 ",\"retransmits\":%" PRIu64, b->errors, retransmits(b));
+	printf(",\"readonly_retries\":%" PRIu64, readonly_retries(b));
 	if (b->o.verify)
 		printf(",\"mismatches\":%" PRIu64, b->mismatches);
 	printf(",\"bad_results\":%" PRIu64 ",\"reads\":%" PRIu64 ",\"writes\":%" PRIu64,

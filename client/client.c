@@ -170,6 +170,25 @@ int client_quorum_add(struct client_quorum *q, uint32_t sender, uint64_t view, u
 	return 1;
 }
 
+int client_quorum_hopeless(const struct client_quorum *q)
+{
+	uint32_t i, j, answered = 0, best = 0;
+
+	if (q->done || q->proto != PROTO_PBFT)
+		return 0;
+	for (i = 0; i < q->n; i++) {
+		if (!q->have[i])
+			continue;
+		answered++;
+		uint32_t same = 0;
+		for (j = 0; j < q->n; j++)
+			same += q->have[j] && same_result(q, i, j);
+		if (same > best)
+			best = same;
+	}
+	return best + (q->n - answered) < q->need;
+}
+
 static int cmp_u64_desc(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -397,6 +416,7 @@ struct bz_client {
 	struct client_group *grp; /* shared connections, or NULL: our own */
 	uint32_t id, n, f, cluster;
 	enum protocol proto;
+	int read_only; /* pbft with read_only = on: gets skip agreement, see client_submit */
 	uint32_t timeout_ms;
 	struct auth_ctx auth;
 	struct client_conn conn[WIRE_MAX_REPLICAS];
@@ -532,6 +552,7 @@ static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms
 	cl->f = c->f;
 	cl->cluster = c->cluster_id;
 	cl->proto = c->protocol;
+	cl->read_only = c->read_only && c->protocol == PROTO_PBFT;
 	cl->timeout_ms = timeout_ms ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
 	client_quorum_init(&cl->q);
 	buf_init(&cl->req);
@@ -636,7 +657,14 @@ static int encode_request(struct bz_client *cl, const uint8_t *op, size_t op_len
 int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_t flags,
 		  uint64_t now_us)
 {
+	/* PBFT §5.1.3 with read_only = on: a get goes to every replica at once and needs
+	 * 2f+1 matching replies; then every request needs 2f+1 (else a write acknowledged
+	 * by f+1, one of them correct, could be followed by a read answered alike by f
+	 * correct replicas that have not executed it yet and a liar: a stale read). */
+	if (cl->read_only && kv_op_is_readonly(op, op_len))
+		flags |= REQ_F_READONLY;
 	int readonly = (flags & REQ_F_READONLY) && cl->proto == PROTO_PBFT;
+	int need_2f1 = readonly || cl->read_only;
 
 	if (cl->state == CLIENT_PENDING) {
 		seterr(cl->err, sizeof(cl->err), "a request is already pending");
@@ -652,7 +680,7 @@ int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
 	cl->timestamp = client_ts_next(&cl->ts, client_realtime_us());
 	if (encode_request(cl, op, op_len) != 0)
 		return -1;
-	client_quorum_reset(&cl->q, cl->proto, cl->n, cl->f, cl->id, cl->timestamp, readonly);
+	client_quorum_reset(&cl->q, cl->proto, cl->n, cl->f, cl->id, cl->timestamp, need_2f1);
 	buf_reset(&cl->result);
 	cl->state = CLIENT_PENDING;
 	cl->stats.requests++;
@@ -665,6 +693,39 @@ int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
 	else
 		conn_send(cl, (uint32_t)(cl->view % cl->n), &cl->req);
 	return 0;
+}
+
+static int is_readonly(const struct bz_client *cl)
+{
+	return (cl->flags & REQ_F_READONLY) && cl->proto == PROTO_PBFT;
+}
+
+/* PBFT §5.1.3: a read-only request that cannot gather 2f+1 matching replies (the
+ * replicas answered from different states, or some are silent) goes again as an
+ * ordinary request, through agreement.  A new timestamp, so that no late read-only
+ * reply can count towards the f+1 of the read-write one. */
+static void retry_readwrite(struct bz_client *cl, uint64_t now_us)
+{
+	struct msg m;
+	struct buf op;
+
+	if (wire_decode(cl->req.p, cl->req.len, cl->cluster, &m) != WIRE_OK)
+		return; /* cannot happen: we encoded it */
+	buf_init(&op);
+	buf_put(&op, m.u.req.op, m.u.req.op_len);
+	cl->flags &= (uint8_t)~REQ_F_READONLY;
+	cl->timestamp = client_ts_next(&cl->ts, client_realtime_us());
+	int rc = op.err ? -1 : encode_request(cl, op.p, op.len);
+	buf_free(&op);
+	if (rc != 0) {
+		cl->state = CLIENT_TIMEOUT; /* out of memory: give up on this request */
+		return;
+	}
+	client_quorum_reset(&cl->q, cl->proto, cl->n, cl->f, cl->id, cl->timestamp, cl->read_only);
+	cl->stats.readonly_retries++;
+	cl->rto_us = (uint64_t)CLIENT_RTO_MS * 1000u;
+	cl->next_rt_us = now_us + cl->rto_us;
+	conn_send(cl, (uint32_t)(cl->view % cl->n), &cl->req);
 }
 
 static void accept_result(struct bz_client *cl)
@@ -704,6 +765,8 @@ static void handle_reply(struct bz_client *cl, const struct msg *mp)
 	cl->stats.replies++;
 	if (r == 1)
 		accept_result(cl);
+	else if (is_readonly(cl) && client_quorum_hopeless(&cl->q))
+		cl->next_rt_us = 0; /* client_on_tick() retries it as read-write at once */
 }
 
 static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len)
@@ -764,7 +827,9 @@ int client_on_tick(struct bz_client *cl, uint64_t now_us)
 		cl->stats.timeouts++;
 		return cl->state;
 	}
-	if (now_us >= cl->next_rt_us) {
+	if (now_us >= cl->next_rt_us && is_readonly(cl)) {
+		retry_readwrite(cl, now_us);
+	} else if (now_us >= cl->next_rt_us) {
 		/* The primary may be faulty or the request lost: tell everybody, so the
 		 * backups forward it and start their view-change timers. */
 		send_all(cl, &cl->req);

@@ -72,6 +72,9 @@ void client_quorum_free(struct client_quorum *q);
 /* Start collecting for (client, timestamp).  readonly: pbft needs 2f+1. */
 void client_quorum_reset(struct client_quorum *q, enum protocol p, uint32_t n, uint32_t f,
 			 uint32_t client, uint64_t timestamp, int readonly);
+/* 1 if no result can reach the quorum any more, even if every replica that has not
+ * answered yet answers alike (pbft: the replies so far disagree too much). */
+int client_quorum_hopeless(const struct client_quorum *q);
 /* Add one (already authenticated) reply.  A replica's later reply replaces its earlier
  * one, so each replica counts once.  Returns 1 if a result is accepted (now or
  * before), 0 if still waiting, -1 if the reply is ignored (other client or timestamp,
@@ -132,6 +135,7 @@ struct client_stats {
 	uint64_t stale;       /* replies for another timestamp or when idle */
 	uint64_t bad;         /* garbage: undecodable, wrong type, bad auth */
 	uint64_t timeouts;
+	uint64_t readonly_retries; /* read-only requests retried as read-write (PBFT §5.1.3) */
 };
 
 struct bz_client;

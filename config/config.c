@@ -48,12 +48,14 @@ enum ckey {
 	K_DATA,
 	K_CLIENTS,
 	K_CLUSTER_ID,
+	K_READ_ONLY,
 	K_COUNT
 };
 
 static const char *const ckey_name[K_COUNT] = {
 	"protocol",        "f",    "auth", "batch_max", "window",  "checkpoint_interval",
 	"view_timeout_ms", "sync", "keys", "data",      "clients", "cluster_id",
+	"read_only",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_COUNT };
@@ -306,7 +308,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		fail(p, p->line,
 		     "key '%s': unknown key in [cluster] (known: protocol, f, "
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
-		     "keys, data, clients, cluster_id)",
+		     "keys, data, clients, cluster_id, read_only)",
 		     show(name, nm));
 		return 0;
 	}
@@ -346,6 +348,14 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		else
 			goto bad_enum;
 		return 1;
+	case K_READ_ONLY:
+		if (!strcmp(v, "on"))
+			c->read_only = 1;
+		else if (!strcmp(v, "off"))
+			c->read_only = 0;
+		else
+			goto bad_enum;
+		return 1;
 	case K_KEYS:
 	case K_DATA:
 		if (!*v || strlen(v) >= CONFIG_PATH_MAX) {
@@ -376,7 +386,8 @@ bad_enum:
 	fail(p, p->line, "key '%s': '%s' is not one of %s", name, show(v, vv),
 	     k == K_PROTOCOL ? "pbft, vr, single"
 	     : k == K_AUTH   ? "sig, mac, none"
-			     : "full, none");
+	     : k == K_SYNC   ? "full, none"
+			     : "on, off");
 	return 0;
 }
 

@@ -62,16 +62,17 @@ def n_of(protocol, f):
 
 def run_spec(protocol, f=1, auth="mac", batch=128, payload=0, clients=64, byz=None,
              fault=None, sync="none", seconds=None, warmup=None, interval=1000, env=None,
-             bench_args=None, opt=None, setting=None):
+             bench_args=None, opt=None, setting=None, ini=None):
     """opt/setting: an optimization measured on and off (optimizations.csv); env:
     extra environment of the replicas (BYZLAB_COALESCE=0, BYZLAB_GROUP_COMMIT=0);
-    bench_args: extra `byzlab-client bench` arguments (--separate)."""
+    bench_args: extra `byzlab-client bench` arguments (--separate); ini: extra
+    [cluster] keys of cluster.ini (read_only = on)."""
     if protocol == "single":
         f = 0
     return dict(protocol=protocol, f=f, n=n_of(protocol, f), auth=auth, batch_max=batch,
                 payload=payload, clients=clients, byz=byz, fault=fault, sync=sync,
                 seconds=seconds, warmup=warmup, interval=interval, env=env or {},
-                bench_args=bench_args or [], opt=opt, setting=setting)
+                bench_args=bench_args or [], opt=opt, setting=setting, ini=ini or {})
 
 
 def plan_quick():
@@ -166,6 +167,12 @@ def plan_optimizations():
     for p in ("pbft", "vr", "single"):
         pair("transport-" + p, run_spec(p, auth="mac", clients=64),
              run_spec(p, auth="mac", clients=64, env=old, bench_args=sep))
+    # PBFT §5.1.3: gets answered without agreement, on a 90% read mix; every request
+    # then waits for 2f+1 replies (client/client.c says why)
+    mix = ["--mix", "90"]
+    pair("read-only", run_spec("pbft", auth="mac", clients=64, bench_args=mix,
+                               ini={"read_only": "on"}),
+         run_spec("pbft", auth="mac", clients=64, bench_args=mix))
     full = run_spec("pbft", auth="mac", clients=64, sync="full")
     pair("group-commit", full, run_spec("pbft", auth="mac", clients=64, sync="full",
                                         env={"BYZLAB_GROUP_COMMIT": "0"}))
@@ -185,6 +192,8 @@ def run_name(r):
         s += "-%s%s" % (k.replace("BYZLAB_", "").lower().replace("_", ""), v)
     for a in r.get("bench_args", []):
         s += a.replace("--", "-")
+    for k, v in sorted(r.get("ini", {}).items()):
+        s += "-%s%s" % (k.replace("_", ""), v)
     if r.get("opt"):
         s = "opt-%s-%s:%s" % (r["opt"], r["setting"], s)
     return s
@@ -195,7 +204,7 @@ def cluster_key(r):
     if r["fault"]:
         return None     # a fault leaves the cluster changed: fresh cluster per run
     return (r["protocol"], r["f"], r["auth"], r["batch_max"], r["sync"], r["byz"],
-            tuple(sorted(r.get("env", {}).items())))
+            tuple(sorted(r.get("env", {}).items())), tuple(sorted(r.get("ini", {}).items())))
 
 
 # ------------------------------------------------------------------ processes
@@ -258,7 +267,8 @@ class Cluster:
             sh(self.env, [self.env.driver, "cluster", "init", self.dir, "--protocol",
                           r["protocol"], "--f", r["f"], "--auth", r["auth"], "--base-port",
                           self.port, "--force"])
-            self.set_ini({"batch_max": r["batch_max"], "sync": r["sync"]})
+            self.set_ini(dict({"batch_max": r["batch_max"], "sync": r["sync"]},
+                              **r.get("ini", {})))
             argv = [self.env.driver, "cluster", "up", self.dir]
             if r["byz"]:
                 argv += ["--byz", r["byz"]]
@@ -282,15 +292,25 @@ class Cluster:
                            % r["byz"])
 
     def set_ini(self, values):
-        lines, out, in_cluster = read(self.ini).splitlines(), [], False
+        """Set [cluster] keys: replace those present, add the others."""
+        lines, present, section = read(self.ini).splitlines(), set(), None
         for line in lines:
             s = line.strip()
             if s.startswith("["):
-                in_cluster = s == "[cluster]"
+                section = s
+            elif section == "[cluster]" and "=" in s:
+                present.add(s.split("=")[0].strip())
+        out, section = [], None
+        for line in lines:
+            s = line.strip()
+            if s.startswith("["):
+                section = s
             key = s.split("=")[0].strip() if "=" in s else None
-            if in_cluster and key in values:
+            if section == "[cluster]" and key in values:
                 line = "%s = %s" % (key, values[key])
             out.append(line)
+            if s == "[cluster]":
+                out += ["%s = %s" % kv for kv in sorted(values.items()) if kv[0] not in present]
         with open(self.ini, "w") as f:
             f.write("\n".join(out) + "\n")
 

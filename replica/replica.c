@@ -577,6 +577,7 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .max_clients = cfg->clients,
 				 .kv_max_bytes = KV_DEFAULT_MAX_BYTES,
 				 .auth = r->auth,
+				 .read_only = cfg->read_only,
 				 .plant_bugs = 0};
 	r->core = r->ops->create(&cc);
 	if (!r->core) {

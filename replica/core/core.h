@@ -99,6 +99,7 @@ struct core_config {
 	uint32_t max_clients; /* client ids 0..max_clients-1 */
 	size_t kv_max_bytes;
 	struct auth_ctx *auth; /* seals our own messages (pure computation) */
+	int read_only;         /* pbft: answer REQ_F_READONLY gets directly (§5.1.3) */
 	uint32_t plant_bugs;   /* simulator only: see tests/sim; 0 in replicas */
 };
 
@@ -111,6 +112,7 @@ struct core_status {
 	uint64_t stable_checkpoint;
 	uint8_t state_digest[WIRE_DIGEST_LEN]; /* KV state at stable_checkpoint */
 	uint64_t requests_executed;
+	uint64_t requests_readonly; /* answered without agreement (PBFT §5.1.3) */
 	uint64_t rejected_old_view;
 	uint64_t rejected_out_of_window;
 	uint64_t rejected_conflict;

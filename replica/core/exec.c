@@ -74,6 +74,18 @@ int exec_request(struct exec_state *x, const struct msg *req, const uint8_t **re
 	return verdict;
 }
 
+void exec_read(struct exec_state *x, const uint8_t *op, uint32_t op_len, const uint8_t **result,
+	       uint32_t *result_len)
+{
+	buf_reset(&x->out);
+	if (kv_op_is_readonly(op, op_len))
+		kv_execute(x->kv, op, op_len, &x->out); /* a get, or KV_BAD_OP: no change */
+	else
+		buf_put_u8(&x->out, KV_BAD_OP);
+	*result = x->out.p;
+	*result_len = (uint32_t)x->out.len;
+}
+
 /* Snapshot: kv_len u32 | kv snapshot | n_entries u32 | (client u32, ts u64,
  * result_len u32, result)* for every client with last_ts > 0, in id order. */
 void exec_snapshot(const struct exec_state *x, struct buf *out)

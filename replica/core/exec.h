@@ -42,6 +42,11 @@ int exec_classify(const struct exec_state *x, uint32_t client, uint64_t ts);
 int exec_request(struct exec_state *x, const struct msg *req, const uint8_t **result,
 		 uint32_t *result_len);
 
+/* Execute a read-only operation (kv_op_is_readonly) against the current state without
+ * touching the client table: PBFT §5.1.3.  The result is valid until the next call. */
+void exec_read(struct exec_state *x, const uint8_t *op, uint32_t op_len, const uint8_t **result,
+	       uint32_t *result_len);
+
 /* Snapshot of the whole replicated state (KV + client table), and its digest. */
 void exec_snapshot(const struct exec_state *x, struct buf *out);
 int exec_restore(struct exec_state *x, const uint8_t *p, size_t len);

@@ -147,6 +147,7 @@ struct pbft {
 
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
 	uint64_t requests_executed;
+	uint64_t readonly_answered; /* §5.1.3 read-only requests answered directly */
 	uint64_t view_changes; /* views entered after the first */
 	struct buf scratch;
 };

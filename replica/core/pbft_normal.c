@@ -47,11 +47,31 @@ void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct e
 	pbft_vote_set(v, s->view, s->digest, out->arena.p + off, (uint32_t)(out->arena.len - off));
 }
 
+/* PBFT §5.1.3: a read-only request is executed at once against the current state (here
+ * always a committed prefix: no tentative execution) and answered directly, without a
+ * sequence number; the client needs 2f+1 matching replies, or retries it as a
+ * read-write request.  A request flagged read-only whose operation is not goes through
+ * agreement as any other (a careless client then just waits for 2f+1 replies). */
+static int answer_readonly(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	if (!p->cfg.read_only || !(m->u.req.flags & REQ_F_READONLY) ||
+	    !kv_op_is_readonly(m->u.req.op, m->u.req.op_len))
+		return 0;
+	const uint8_t *result;
+	uint32_t len;
+	exec_read(&p->exec, m->u.req.op, m->u.req.op_len, &result, &len);
+	send_reply(p, m->h.sender, m->u.req.timestamp, result, len, out);
+	p->readonly_answered++;
+	return 1;
+}
+
 void pbft_on_request(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	uint32_t c = m->h.sender;
 	const uint8_t *result;
 	uint32_t len;
+	if (answer_readonly(p, m, out))
+		return;
 	int verdict = exec_classify(&p->exec, c, m->u.req.timestamp);
 	if (verdict == EXEC_CACHED) {
 		/* §4.1: a retransmission of the last executed request gets the cached reply */

@@ -161,6 +161,33 @@ static void test_quorum_readonly(void **state)
 	client_quorum_free(&q);
 }
 
+/* PBFT §5.1.3: the client retries a read-only request as read-write as soon as no
+ * result can reach 2f+1 matching replies any more. */
+static void test_quorum_hopeless(void **state)
+{
+	static const uint8_t OLD_RES[] = {KV_OK, 'o'};
+	struct client_quorum q;
+
+	(void)state;
+	client_quorum_init(&q);
+	client_quorum_reset(&q, PROTO_PBFT, 4, 1, 0, 1, 1);
+	assert_false(client_quorum_hopeless(&q)); /* nothing yet */
+	assert_int_equal(client_quorum_add(&q, 0, 0, 0, 1, OK_RES, 2), 0);
+	assert_int_equal(client_quorum_add(&q, 1, 0, 0, 1, OLD_RES, 2), 0);
+	assert_false(client_quorum_hopeless(&q)); /* 1 + 2 missing = 3 still possible */
+	assert_int_equal(client_quorum_add(&q, 2, 0, 0, 1, LIE_RES, 2), 0);
+	assert_true(client_quorum_hopeless(&q)); /* best 1 + 1 missing < 3 */
+	/* read-write (f+1 = 2): two different results and two missing are not hopeless */
+	client_quorum_reset(&q, PROTO_PBFT, 4, 1, 0, 2, 0);
+	assert_int_equal(client_quorum_add(&q, 0, 0, 0, 2, OK_RES, 2), 0);
+	assert_int_equal(client_quorum_add(&q, 1, 0, 0, 2, OLD_RES, 2), 0);
+	assert_false(client_quorum_hopeless(&q));
+	/* vr and single never are: one reply decides */
+	client_quorum_reset(&q, PROTO_VR, 3, 1, 0, 3, 0);
+	assert_false(client_quorum_hopeless(&q));
+	client_quorum_free(&q);
+}
+
 static void test_quorum_vr_single(void **state)
 {
 	struct client_quorum q;
@@ -805,6 +832,7 @@ int main(void)
 		cmocka_unit_test(test_quorum_pbft),
 		cmocka_unit_test(test_quorum_pbft_liars_agree),
 		cmocka_unit_test(test_quorum_readonly),
+		cmocka_unit_test(test_quorum_hopeless),
 		cmocka_unit_test(test_quorum_vr_single),
 		cmocka_unit_test(test_quorum_view),
 		cmocka_unit_test(test_ts_persist),

@@ -54,6 +54,7 @@ struct world {
 };
 
 static struct world *W;
+static int g_read_only; /* core_config.read_only of the next start_world() */
 
 static void store_apply(int i, const struct persist *ps, const uint8_t *arena)
 {
@@ -198,6 +199,21 @@ static void request(int to, uint32_t client, uint64_t ts, const char *key, const
 	buf_free(&b);
 }
 
+/* A request with an arbitrary op and flags, delivered to replica `to`. */
+static void request_op(int to, uint32_t client, uint64_t ts, uint8_t flags, const struct buf *op)
+{
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_request(&b, CLUSTER, client, ts, flags, op->p, (uint32_t)op->len);
+	struct auth_ctx client_auth = {.mode = AUTH_MODE_NONE,
+				       .n = N,
+				       .self_is_client = 1,
+				       .self = client};
+	assert_int_equal(auth_seal(&client_auth, &b, off), 0);
+	deliver_bytes(to, b.p, b.len);
+	buf_free(&b);
+}
+
 static struct core_status status_of(int i)
 {
 	struct core_status st;
@@ -228,6 +244,7 @@ static void start_world(uint32_t window, uint32_t interval)
 						 .view_timeout_ms = 1000,
 						 .max_clients = 16,
 						 .kv_max_bytes = 1 << 20,
+						 .read_only = g_read_only,
 						 .auth = &W->auth[i]};
 		W->core[i] = make_core(i);
 		assert_non_null(W->core[i]);
@@ -652,6 +669,108 @@ static void test_zombie_primary_rejected(void **state)
 
 /* The message pattern of docs/VR.md §7: per request at batch 1, PRE-PREPARE n-1,
  * PREPARE (n-1)(n-1), COMMIT n(n-1), REPLY n: 2n^2 - n = 28 for n = 4. */
+/* ---- PBFT §5.1.3: read-only requests ---- */
+
+static int setup_read_only(void **state)
+{
+	g_read_only = 1;
+	start_world(16, 4);
+	g_read_only = 0;
+	(void)state;
+	return 0;
+}
+
+static void get_op(struct buf *op, const char *key)
+{
+	buf_init(op);
+	assert_int_equal(kv_op_get(op, key, strlen(key)), 0);
+}
+
+/* Every reply so far is for (client, ts) and carries KV_OK and `val`. */
+static void assert_replies(uint32_t client, uint64_t ts, const char *val)
+{
+	for (size_t k = 0; k < W->nreplies; k++) {
+		struct msg m;
+		assert_int_equal(wire_decode(W->replies[k].bytes, W->replies[k].len, CLUSTER, &m),
+				 WIRE_OK);
+		assert_int_equal(m.u.rep.client, client);
+		assert_int_equal(m.u.rep.timestamp, ts);
+		assert_int_equal(m.u.rep.result_len, 1 + strlen(val));
+		assert_int_equal(m.u.rep.result[0], KV_OK);
+		assert_memory_equal(m.u.rep.result + 1, val, strlen(val));
+	}
+}
+
+static void clear_replies(void)
+{
+	for (size_t k = 0; k < W->nreplies; k++)
+		free(W->replies[k].bytes);
+	W->nreplies = 0;
+}
+
+/* Answered by each replica at once from its state: no message between replicas, no
+ * sequence number, and the client table untouched (the same timestamp still executes
+ * as a read-write request afterwards). */
+static void test_readonly_get_answered_without_agreement(void **state)
+{
+	(void)state;
+	request(0, 3, 100, "k", "v");
+	deliver_all();
+	clear_replies();
+	uint64_t sent = W->sent;
+	struct buf op;
+	get_op(&op, "k");
+	for (int i = 0; i < N; i++)
+		request_op(i, 4, 50, REQ_F_READONLY, &op);
+	assert_int_equal(W->nq, 0);
+	assert_int_equal(W->sent - sent, N); /* the N replies, nothing else */
+	assert_int_equal(W->nreplies, N);
+	assert_replies(4, 50, "v");
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(status_of(i).last_executed, 1);
+		assert_int_equal(status_of(i).requests_readonly, 1);
+	}
+	clear_replies();
+	request_op(0, 4, 50, 0, &op); /* the fallback path: through agreement */
+	deliver_all();
+	for (int i = 0; i < N; i++)
+		assert_int_equal(status_of(i).last_executed, 2);
+	assert_replies(4, 50, "v");
+	buf_free(&op);
+}
+
+/* A flagged request sent to the primary is ordered and executed at every replica. */
+static void assert_flagged_op_is_ordered(const struct buf *op)
+{
+	request_op(0, 4, 60, REQ_F_READONLY, op);
+	deliver_all();
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(status_of(i).last_executed, 1);
+		assert_int_equal(status_of(i).requests_readonly, 0);
+	}
+}
+
+/* A read-only flag on a write does not skip agreement. */
+static void test_readonly_flag_on_write_is_ordered(void **state)
+{
+	(void)state;
+	struct buf op;
+	buf_init(&op);
+	assert_int_equal(kv_op_put(&op, "k", 1, "w", 1), 0);
+	assert_flagged_op_is_ordered(&op);
+	buf_free(&op);
+}
+
+/* With read_only = off (the default) a flagged get is ordered like any request. */
+static void test_readonly_off_orders_gets(void **state)
+{
+	(void)state;
+	struct buf op;
+	get_op(&op, "k");
+	assert_flagged_op_is_ordered(&op);
+	buf_free(&op);
+}
+
 static void test_message_count_formula(void **state)
 {
 	(void)state;
@@ -689,6 +808,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fake_certificate_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_transfer_catches_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zombie_primary_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_get_answered_without_agreement,
+						setup_read_only, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_flag_on_write_is_ordered,
+						setup_read_only, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_off_orders_gets, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
