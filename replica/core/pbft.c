@@ -258,6 +258,8 @@ static int recover_preprepare(struct pbft *p, uint64_t seq, const uint8_t *val, 
 
 static int recover_committed(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len)
 {
+	if (seq > p->readonly_floor)
+		p->readonly_floor = seq;
 	struct slot *s = pbft_slot_peek(p, seq);
 	if (!s)
 		return 0;

@@ -148,7 +148,9 @@ struct pbft {
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
 	uint64_t requests_executed;
 	uint64_t readonly_answered; /* §5.1.3 read-only requests answered directly */
-	uint64_t view_changes; /* views entered after the first */
+	uint64_t readonly_floor;    /* highest committed seq found on restart: no read-only
+				     * answers until executed again (pbft_normal.c) */
+	uint64_t view_changes;      /* views entered after the first */
 	struct buf scratch;
 };
 

@@ -11,6 +11,10 @@
  *               PRE-PREPARE and BATCH messages on the network) replayed in order on a
  *               reference exec_state (replica/core/exec.h) give exactly the result
  *               every client accepted, and every reply a correct replica sent.
+ *               --read-only: a get that completed read-only (PBFT §5.1.3) is not in
+ *               the agreed sequence and is left to the linearizability checker; a
+ *               read-only reply of a correct replica must be a result that get had
+ *               after some prefix of the agreed sequence (the state it was read from).
  *   linearizability  lincheck.c, per key.
  *   liveness    online: once the faults stop, every operation completes within
  *               w->liveness_us of simulated time.
@@ -20,6 +24,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/kv.h"
 #include "tests/sim/sim.h"
 
 uint64_t hash64(const void *p, size_t len)
@@ -194,7 +199,38 @@ void check_liveness(struct world *w)
 
 struct replay {
 	uint64_t *res[SIM_MAX_CLIENTS]; /* result hash | 1 per (client, ts-1); 0 none */
+	/* --read-only: per key, the hashes of a get's result after each agreed batch */
+	uint64_t *ro_vals[SIM_MAX_KEYS];
+	size_t n_ro_vals[SIM_MAX_KEYS], cap_ro_vals[SIM_MAX_KEYS];
+	struct buf get[SIM_MAX_KEYS]; /* the get operation of each key */
 };
+
+static void ro_note_state(struct world *w, struct exec_state *x, struct replay *rp)
+{
+	for (uint32_t k = 0; k < w->n_keys; k++) {
+		const uint8_t *res;
+		uint32_t len;
+		exec_read(x, rp->get[k].p, (uint32_t)rp->get[k].len, &res, &len);
+		uint64_t h = hash64(res, len);
+		if (rp->n_ro_vals[k] && rp->ro_vals[k][rp->n_ro_vals[k] - 1] == h)
+			continue;
+		if (rp->n_ro_vals[k] == rp->cap_ro_vals[k]) {
+			size_t cap = rp->cap_ro_vals[k] ? rp->cap_ro_vals[k] * 2 : 64;
+			uint64_t *v = realloc(rp->ro_vals[k], cap * sizeof(*v));
+			if (!v)
+				abort();
+			rp->ro_vals[k] = v;
+			rp->cap_ro_vals[k] = cap;
+		}
+		rp->ro_vals[k][rp->n_ro_vals[k]++] = h;
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
 
 static int replay_batch(struct world *w, struct exec_state *x, struct replay *rp, uint64_t seq,
 			const struct batch_ent *b)
@@ -234,8 +270,8 @@ static void check_results(struct world *w, struct replay *rp)
 {
 	for (uint32_t i = 0; i < w->n_hist && !w->failed; i++) {
 		const struct hop *h = &w->hist[i];
-		if (!h->complete_us)
-			continue;
+		if (!h->complete_us || h->ro_done)
+			continue; /* read-only: not in the agreed sequence (lincheck judges it) */
 		uint64_t want = rp->res[h->client][h->ts - 1];
 		if (!want)
 			sim_fail(w, "consistency",
@@ -250,6 +286,20 @@ static void check_results(struct world *w, struct replay *rp)
 	}
 	for (size_t i = 0; i < w->n_replies && !w->failed; i++) {
 		const struct reply_rec *r = &w->replies[i];
+		uint8_t ro = w->client[r->client].issued_ro[r->ts - 1];
+		if (ro) {
+			/* answered from the replica's state, a prefix of the agreed sequence
+			 * (or, if a faulty primary ordered it, executed there: same) */
+			uint32_t k = ro - 1u;
+			if (!bsearch(&r->hash, rp->ro_vals[k], rp->n_ro_vals[k], sizeof(uint64_t),
+				     cmp_u64))
+				sim_fail(w, "consistency",
+					 "replica %u answered the read-only get of client %u "
+					 "timestamp %" PRIu64
+					 " with a value key k%u never had in the agreed sequence",
+					 r->replica, r->client, r->ts, k);
+			continue;
+		}
 		uint64_t want = rp->res[r->client][r->ts - 1];
 		if (want != (r->hash | 1))
 			sim_fail(w, "consistency",
@@ -274,6 +324,15 @@ static void replay_all(struct world *w)
 	}
 	static const uint8_t null_batch[2] = {0, 0}; /* a view change's null request */
 	batch_add(w, null_batch, sizeof(null_batch));
+	bool ro = w->o->read_only;
+	if (ro) {
+		for (uint32_t k = 0; k < w->n_keys; k++) {
+			char key[2] = {'k', (char)('0' + k)}; /* client.c key_name() */
+			buf_init(&rp.get[k]);
+			kv_op_get(&rp.get[k], key, 2);
+		}
+		ro_note_state(w, &x, &rp);
+	}
 	bool complete = true;
 	for (uint64_t seq = 1; seq <= w->max_seq && !w->failed; seq++) {
 		const struct agreed *a = &w->agree[seq];
@@ -297,11 +356,19 @@ static void replay_all(struct world *w)
 		}
 		if (replay_batch(w, &x, &rp, seq, b) != 0)
 			break;
+		if (ro)
+			ro_note_state(w, &x, &rp);
 	}
+	for (uint32_t k = 0; ro && k < w->n_keys; k++)
+		qsort(rp.ro_vals[k], rp.n_ro_vals[k], sizeof(uint64_t), cmp_u64);
 	if (!w->failed && complete)
 		check_results(w, &rp);
 	for (uint32_t c = 0; c < w->n_clients; c++)
 		free(rp.res[c]);
+	for (uint32_t k = 0; ro && k < w->n_keys; k++) {
+		free(rp.ro_vals[k]);
+		buf_free(&rp.get[k]);
+	}
 	exec_free(&x);
 }
 

@@ -8,6 +8,13 @@
  * accept rule of the real client library (client_quorum_*: pbft f+1 matching
  * replies from distinct replicas; vr the primary's reply), so the simulator judges
  * what a real client would have believed.
+ *
+ * --read-only (PBFT §5.1.3, as client/client.c does with read_only = on): a get goes
+ * with REQ_F_READONLY to every replica at once, and every request - writes too - needs
+ * 2f+1 matching replies.  A read-only get that cannot gather them (its retransmission
+ * timer fires, or client_quorum_hopeless) is retried as an ordinary request with a new
+ * timestamp, so no late read-only reply counts towards it.  The planted bugs
+ * readonly-writes-f1 and readonly-quorum-f1 break exactly this quorum rule.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -72,7 +79,8 @@ int clients_init(struct world *w)
 		cl->cur = -1;
 		cl->cap_issued = cl->todo;
 		cl->issued = calloc(cl->cap_issued ? cl->cap_issued : 1, sizeof(*cl->issued));
-		if (!cl->issued)
+		cl->issued_ro = calloc(cl->cap_issued ? cl->cap_issued : 1, sizeof(*cl->issued_ro));
+		if (!cl->issued || !cl->issued_ro)
 			return -1;
 		for (uint32_t k = 0; k < SIM_MAX_KEYS; k++)
 			cl->seen[k] = -1;
@@ -90,6 +98,7 @@ void clients_free(struct world *w)
 		client_quorum_free(&cl->q);
 		buf_free(&cl->req);
 		free(cl->issued);
+		free(cl->issued_ro);
 	}
 	for (uint32_t i = 0; i < w->n_hist; i++)
 		free(w->hist[i].result);
@@ -98,6 +107,55 @@ void clients_free(struct world *w)
 		free(w->values[i]);
 	free(w->values);
 	free(w->value_len);
+}
+
+/* Record timestamp n_issued+1 as issued for the operation with hash op_hash (ro: 0, or
+ * 1+key for a read-only get). */
+static void issue(struct sim_client *cl, uint64_t op_hash, uint8_t ro)
+{
+	if (cl->n_issued == cl->cap_issued) {
+		uint32_t cap = cl->cap_issued ? cl->cap_issued * 2 : 16;
+		uint64_t *is = realloc(cl->issued, cap * sizeof(*is));
+		if (!is)
+			abort();
+		cl->issued = is;
+		uint8_t *ro_ = realloc(cl->issued_ro, cap * sizeof(*ro_));
+		if (!ro_)
+			abort();
+		cl->issued_ro = ro_;
+		cl->cap_issued = cap;
+	}
+	cl->issued[cl->n_issued] = op_hash;
+	cl->issued_ro[cl->n_issued] = ro;
+	cl->n_issued++;
+}
+
+/* Does a request need 2f+1 matching replies (client_quorum_reset's readonly)?  With
+ * --read-only every request does (client/client.c: a write acknowledged by f+1 could
+ * be followed by a read-only get answered alike by f correct replicas that have not
+ * executed it yet and a liar), unless a planted bug says otherwise. */
+static int quorum_2f1(const struct world *w, bool ro)
+{
+	if (!w->o->read_only || w->o->protocol != PROTO_PBFT)
+		return 0;
+	if (w->o->bug == BUG_READONLY_QUORUM_F1)
+		return 0;
+	if (w->o->bug == BUG_READONLY_WRITES_F1)
+		return ro;
+	return 1;
+}
+
+static void seal_request(struct world *w, struct sim_client *cl, uint64_t ts, uint8_t flags,
+			 const uint8_t *op, size_t op_len)
+{
+	buf_reset(&cl->req);
+	size_t off = wire_put_request(&cl->req, SIM_CLUSTER_ID, cl->id, ts, flags, op,
+				      (uint32_t)op_len);
+	struct auth_ctx ca = {.mode = AUTH_MODE_NONE,
+			      .n = w->n,
+			      .self_is_client = 1,
+			      .self = cl->id};
+	auth_seal(&ca, &cl->req, off);
 }
 
 static void send_request(struct world *w, struct sim_client *cl, bool to_all)
@@ -172,21 +230,55 @@ void client_next(struct world *w, uint32_t c)
 	buf_init(&op);
 	make_op(w, cl, h, &op);
 	h->op_hash = hash64(op.p, op.len);
-	cl->issued[cl->n_issued++] = h->op_hash;
-	buf_reset(&cl->req);
-	size_t off = wire_put_request(&cl->req, SIM_CLUSTER_ID, c, ts, 0, op.p, (uint32_t)op.len);
-	struct auth_ctx ca = {.mode = AUTH_MODE_NONE, .n = w->n, .self_is_client = 1, .self = c};
-	auth_seal(&ca, &cl->req, off);
+	/* PBFT §5.1.3: a get goes read-only, to every replica at once */
+	bool ro = w->o->read_only && w->o->protocol == PROTO_PBFT && h->kind == OP_GET;
+	issue(cl, h->op_hash, ro ? (uint8_t)(1 + h->key) : 0);
+	seal_request(w, cl, ts, ro ? REQ_F_READONLY : 0, op.p, op.len);
 	buf_free(&op);
 	cl->cur = (int32_t)w->n_hist++;
 	cl->tries = 0;
 	cl->sent_us = w->now;
+	cl->ro = ro;
+	if (ro)
+		h->ro_ts = ts;
 	w->ops_issued++;
-	client_quorum_reset(&cl->q, w->o->protocol, w->n, w->f, c, ts, 0);
+	client_quorum_reset(&cl->q, w->o->protocol, w->n, w->f, c, ts, quorum_2f1(w, ro));
 	static const char *const kinds[] = {"put", "get", "cas"};
 	char note[40];
-	snprintf(note, sizeof(note), "%s %s %d %d", kinds[h->kind], key_name(h->key), h->a, h->b);
+	snprintf(note, sizeof(note), "%s %s %d %d%s", kinds[h->kind], key_name(h->key), h->a, h->b,
+		 ro ? " ro" : "");
 	sim_trace(w, TR_INVOKE, -1 - (int)c, 0, TR_NONE, 0, 0, ts, 0, 0, note);
+	send_request(w, cl, ro);
+	arm(w, cl);
+}
+
+/* PBFT §5.1.3: the read-only get could not gather its quorum; send it again as an
+ * ordinary request, through agreement, with a new timestamp (client/client.c
+ * retry_readwrite).  The history entry takes the new timestamp. */
+static void retry_readwrite(struct world *w, struct sim_client *cl, const char *why)
+{
+	struct hop *h = &w->hist[cl->cur];
+	struct msg m;
+	if (wire_decode(cl->req.p, cl->req.len, SIM_CLUSTER_ID, &m) != WIRE_OK)
+		abort(); /* we encoded it */
+	struct buf op;
+	buf_init(&op);
+	buf_put(&op, m.u.req.op, m.u.req.op_len);
+	if (op.err)
+		abort();
+	uint64_t ts = ++cl->ts;
+	issue(cl, h->op_hash, 0);
+	seal_request(w, cl, ts, 0, op.p, op.len);
+	buf_free(&op);
+	h->ts = ts;
+	cl->ro = false;
+	cl->tries = 0; /* the real client restarts its retransmission interval too */
+	cl->ro_retries++;
+	w->ro_retries++;
+	client_quorum_reset(&cl->q, w->o->protocol, w->n, w->f, cl->id, ts, quorum_2f1(w, false));
+	char note[40];
+	snprintf(note, sizeof(note), "ro -> rw ts=%" PRIu64 " (%s)", ts, why);
+	sim_trace(w, TR_RETRY, -1 - (int)cl->id, 0, TR_NONE, 0, 0, h->ro_ts, 0, 0, note);
 	send_request(w, cl, false);
 	arm(w, cl);
 }
@@ -196,6 +288,10 @@ void client_timer(struct world *w, uint32_t c, uint64_t gen)
 	struct sim_client *cl = &w->client[c];
 	if (gen != cl->timer_gen || cl->cur < 0)
 		return;
+	if (cl->ro) {
+		retry_readwrite(w, cl, "timeout");
+		return;
+	}
 	cl->tries++;
 	sim_trace(w, TR_RETRY, -1 - (int)c, 0, TR_NONE, 0, 0, cl->ts, 0, 0, "to all");
 	send_request(w, cl, true);
@@ -211,6 +307,9 @@ static void complete(struct world *w, struct sim_client *cl, const uint8_t *res,
 		abort();
 	memcpy(h->result, res, len);
 	h->result_len = (uint32_t)len;
+	h->ro_done = cl->ro;
+	if (cl->ro)
+		w->ro_reads++;
 	h->status = len ? res[0] : 0xff;
 	h->rval = -1;
 	if (len > 1 && ((h->kind == OP_GET && h->status == KV_OK) ||
@@ -229,9 +328,11 @@ static void complete(struct world *w, struct sim_client *cl, const uint8_t *res,
 	if (w->phase >= 1 && w->now - start > w->longest_op_us)
 		w->longest_op_us = w->now - start;
 	char note[40];
-	snprintf(note, sizeof(note), "status=%u val=%d tries=%u", h->status, h->rval, cl->tries);
+	snprintf(note, sizeof(note), "status=%u val=%d tries=%u%s", h->status, h->rval, cl->tries,
+		 cl->ro ? " ro" : "");
 	sim_trace(w, TR_COMPLETE, -1 - (int)cl->id, 0, TR_NONE, 0, 0, cl->ts, 0, 0, note);
 	cl->cur = -1;
+	cl->ro = false;
 	cl->timer_gen++;
 	w->ops_done++;
 	if (cl->todo)
@@ -254,6 +355,8 @@ void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *
 		return; /* late: already accepted */
 	int r = client_quorum_add(&cl->q, m.h.sender, m.h.view, m.u.rep.client, m.u.rep.timestamp,
 				  m.u.rep.result, m.u.rep.result_len);
+	if (r == 0 && cl->ro && client_quorum_hopeless(&cl->q))
+		retry_readwrite(w, cl, "hopeless");
 	if (r != 1)
 		return;
 	uint64_t v = client_quorum_view(&cl->q);

@@ -63,7 +63,15 @@ double rng_pareto(struct rng *r, double xm, double alpha);
 
 /* ---- options (sim_main.c parses them) ---- */
 
-enum plant_bug { BUG_NONE = 0, BUG_COMMIT_QUORUM_2F, BUG_SKIP_VC_CERTS, BUG_SKIP_PERSIST };
+enum plant_bug {
+	BUG_NONE = 0,
+	BUG_COMMIT_QUORUM_2F,
+	BUG_SKIP_VC_CERTS,
+	BUG_SKIP_PERSIST,
+	/* client-side, with --read-only (PBFT §5.1.3): */
+	BUG_READONLY_WRITES_F1, /* writes accepted with f+1 matching replies (reads 2f+1) */
+	BUG_READONLY_QUORUM_F1, /* every request, read-only gets too, with f+1 */
+};
 
 struct fault_spec {
 	double drop; /* per message copy */
@@ -95,6 +103,7 @@ struct sim_opts {
 	uint32_t random_liars; /* --random-liars K: K more liars per seed, drawn by it */
 	bool crash_restart;
 	bool pauses;
+	bool read_only; /* --read-only: PBFT §5.1.3 read-only gets (core + clients) */
 	enum plant_bug bug;
 	const char *bug_name;
 	FILE *trace; /* --trace FILE, or NULL */
@@ -229,6 +238,10 @@ struct hop { /* one operation of the history */
 	uint64_t op_hash;                /* of the encoded operation (validity) */
 	uint8_t *result;                 /* accepted result bytes */
 	uint32_t result_len;
+	/* --read-only: a get first goes as a read-only request with timestamp ro_ts; if
+	 * that fails it is retried read-write with a new timestamp (then ts != ro_ts). */
+	uint64_t ro_ts; /* 0: never sent read-only */
+	bool ro_done;   /* completed through the read-only path (not in the agreed order) */
 };
 
 struct sim_client {
@@ -244,7 +257,10 @@ struct sim_client {
 	struct buf req;             /* the sealed REQUEST being sent */
 	int32_t seen[SIM_MAX_KEYS]; /* last value id seen per key, for cas */
 	uint64_t *issued;           /* op hash per timestamp (index ts-1) */
+	uint8_t *issued_ro;         /* per timestamp: 0 read-write, 1+key a read-only get */
 	uint32_t n_issued, cap_issued;
+	bool ro;             /* the pending request is read-only (REQ_F_READONLY) */
+	uint64_t ro_retries; /* read-only requests retried as read-write */
 };
 
 /* ---- event queue (net.c) ---- */
@@ -358,6 +374,7 @@ struct world {
 	/* stats */
 	uint64_t msgs, delivered, drops, dups, events, crashes, pauses, restarts;
 	uint64_t partitions, oneways, ticks;
+	uint64_t ro_reads, ro_retries; /* --read-only: gets done read-only / retried */
 	uint64_t max_view;
 	uint64_t longest_op_us; /* after the faults stopped */
 

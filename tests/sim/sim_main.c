@@ -20,7 +20,8 @@ static void usage(FILE *out)
 		"                  [--ops N] [--clients C] [--faults SPEC] [--byz I=BEHAVIOUR "
 		"...]\n"
 		"                  [--random-liars K]\n"
-		"                  [--crash-restart] [--pauses] [--trace FILE] [--plant-bug NAME]\n"
+		"                  [--crash-restart] [--pauses] [--read-only] [--trace FILE]\n"
+		"                  [--plant-bug NAME]\n"
 		"                  [--expect-violation] [--keep-going] [-q] [-v]\n"
 		"\n"
 		"Runs the replica's own protocol cores on a simulated network, clock and disk, "
@@ -64,9 +65,20 @@ static void usage(FILE *out)
 		"  --crash-restart     crash correct replicas and restart them from their virtual "
 		"disk\n"
 		"  --pauses            pause correct replicas (up to 4 s; they wake as zombies)\n"
+		"  --read-only         pbft: PBFT's read-only optimization (section 5.1.3): "
+		"replicas\n"
+		"                      answer read-only gets at once; clients send gets "
+		"read-only\n"
+		"                      to all replicas and need 2f+1 matching replies for every\n"
+		"                      request; a failed read-only get is retried read-write\n"
 		"  --trace FILE        write every event of the run to FILE (single seed only)\n"
 		"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
+		"                      | readonly-writes-f1 (writes accepted with f+1 replies) |\n"
+		"                      readonly-quorum-f1 (every request, read-only gets too, "
+		"with\n"
+		"                      f+1); the readonly-* bugs are in the client and imply "
+		"--read-only\n"
 		"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
 		"  --keep-going        run every seed even after a violation\n"
 		"  -q                  print only violations and the summary;  -v  more per seed\n"
@@ -205,6 +217,8 @@ static const struct {
 	{"commit-quorum-2f", BUG_COMMIT_QUORUM_2F},
 	{"skip-viewchange-certificates", BUG_SKIP_VC_CERTS},
 	{"skip-persist", BUG_SKIP_PERSIST},
+	{"readonly-writes-f1", BUG_READONLY_WRITES_F1},
+	{"readonly-quorum-f1", BUG_READONLY_QUORUM_F1},
 };
 
 struct cli {
@@ -334,6 +348,9 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--pauses")) {
 			o->pauses = true;
 			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--read-only")) {
+			o->read_only = true;
+			repro_add(c, a, NULL);
 		} else if (!strcmp(a, "--trace")) {
 			NEED_ARG();
 			c->trace_path = argv[++i];
@@ -347,8 +364,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			if (o->bug == BUG_NONE) {
 				snprintf(err, errlen,
 					 "--plant-bug: commit-quorum-2f, "
-					 "skip-viewchange-certificates "
-					 "or skip-persist, not '%s'",
+					 "skip-viewchange-certificates, skip-persist, "
+					 "readonly-writes-f1 or readonly-quorum-f1, not '%s'",
 					 name);
 				return -1;
 			}
@@ -398,7 +415,13 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		return -1;
 	}
 	if (o->bug != BUG_NONE && o->protocol != PROTO_PBFT) {
-		snprintf(err, errlen, "--plant-bug: the planted bugs are in the pbft core");
+		snprintf(err, errlen, "--plant-bug: the planted bugs are pbft's");
+		return -1;
+	}
+	if (o->bug == BUG_READONLY_WRITES_F1 || o->bug == BUG_READONLY_QUORUM_F1)
+		o->read_only = true; /* they break the read-only quorum rule */
+	if (o->read_only && o->protocol != PROTO_PBFT) {
+		snprintf(err, errlen, "--read-only: pbft only (PBFT section 5.1.3)");
 		return -1;
 	}
 	if (o->bug == BUG_SKIP_PERSIST)
@@ -522,6 +545,9 @@ int main(int argc, char **argv)
 				       w->drops, w->dups, w->crashes, w->pauses, w->partitions,
 				       w->oneways, w->longest_op_us / 1000, w->tr.count,
 				       w->tr.hash);
+			if (c.o.verbose && c.o.read_only)
+				printf(" ro_reads=%" PRIu64 " ro_retries=%" PRIu64, w->ro_reads,
+				       w->ro_retries);
 			printf("\n");
 		}
 		fflush(stdout);
