@@ -24,6 +24,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "crypto/auth.h"
+#include "crypto/crypto.h"
 #include "replica/kv.h"
 #include "replica/net.h" /* bundle framing */
 
@@ -124,30 +125,43 @@ void client_quorum_reset(struct client_quorum *q, enum protocol p, uint32_t n, u
 	q->winner = 0;
 	for (i = 0; i < WIRE_MAX_REPLICAS; i++) {
 		q->have[i] = 0;
+		q->full[i] = 0;
 		q->view[i] = 0;
 		buf_reset(&q->res[i]);
 	}
 }
 
+/* Results match when their digests do (a digest reply carries nothing else). */
 static int same_result(const struct client_quorum *q, uint32_t a, uint32_t b)
 {
-	return q->res[a].len == q->res[b].len &&
-	       (q->res[a].len == 0 || memcmp(q->res[a].p, q->res[b].p, q->res[a].len) == 0);
+	return memcmp(q->digest[a], q->digest[b], WIRE_DIGEST_LEN) == 0;
 }
 
-/* Does slot s have `need` matching results (itself included)? */
+/* Do `need` replies match slot s's result, one of them in full?  Returns that full
+ * one's slot, or -1. */
 static int pbft_matches(const struct client_quorum *q, uint32_t s)
 {
 	uint32_t i, count = 0;
+	int full = -1;
 
-	for (i = 0; i < q->n; i++)
-		if (q->have[i] && same_result(q, s, i))
-			count++;
-	return count >= q->need;
+	for (i = 0; i < q->n; i++) {
+		if (!q->have[i] || !same_result(q, s, i))
+			continue;
+		count++;
+		if (q->full[i] && full < 0)
+			full = (int)i;
+	}
+	return count >= q->need ? full : -1;
 }
 
 int client_quorum_add(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
 		      uint64_t timestamp, const uint8_t *res, size_t len)
+{
+	return client_quorum_add_kind(q, sender, view, client, timestamp, REPLY_FULL, res, len);
+}
+
+int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
+			   uint64_t timestamp, int kind, const uint8_t *res, size_t len)
 {
 	if (q->done)
 		return 1;
@@ -157,16 +171,25 @@ int client_quorum_add(struct client_quorum *q, uint32_t sender, uint64_t view, u
 	/* vr: only the primary of the reply's view speaks for the group. */
 	if (q->proto == PROTO_VR && sender != view % q->n)
 		return -1;
+	/* digests only where the protocol asks f+1 or more replicas to vouch for one */
+	if (kind == REPLY_DIGEST && (q->proto != PROTO_PBFT || len != WIRE_DIGEST_LEN))
+		return -1;
 	buf_reset(&q->res[sender]);
 	buf_put(&q->res[sender], res, len);
 	if (q->res[sender].err)
 		return -1;
+	if (kind == REPLY_DIGEST)
+		memcpy(q->digest[sender], res, WIRE_DIGEST_LEN);
+	else
+		crypto_digest(res, len, q->digest[sender]);
+	q->full[sender] = kind != REPLY_DIGEST;
 	q->have[sender] = 1;
 	q->view[sender] = view;
-	if (q->proto == PROTO_PBFT && !pbft_matches(q, sender))
+	int winner = (int)sender;
+	if (q->proto == PROTO_PBFT && (winner = pbft_matches(q, sender)) < 0)
 		return 0;
 	q->done = 1;
-	q->winner = sender;
+	q->winner = (uint32_t)winner;
 	return 1;
 }
 
@@ -756,8 +779,8 @@ static void handle_reply(struct bz_client *cl, const struct msg *mp)
 		cl->stats.bad++;
 		return;
 	}
-	r = client_quorum_add(&cl->q, m.h.sender, m.h.view, m.u.rep.client, m.u.rep.timestamp,
-			      m.u.rep.result, m.u.rep.result_len);
+	r = client_quorum_add_kind(&cl->q, m.h.sender, m.h.view, m.u.rep.client, m.u.rep.timestamp,
+				   (int)m.h.seq, m.u.rep.result, m.u.rep.result_len);
 	if (r < 0) {
 		cl->stats.stale++; /* e.g. vr: not the primary of its view */
 		return;

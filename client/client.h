@@ -62,7 +62,9 @@ struct client_quorum {
 	uint32_t client;
 	uint64_t timestamp;
 	uint8_t have[WIRE_MAX_REPLICAS];
+	uint8_t full[WIRE_MAX_REPLICAS]; /* res holds the result, not only its digest */
 	uint64_t view[WIRE_MAX_REPLICAS];
+	uint8_t digest[WIRE_MAX_REPLICAS][WIRE_DIGEST_LEN]; /* of each result: they match */
 	struct buf res[WIRE_MAX_REPLICAS];
 	int done;        /* 1 once a result is accepted */
 	uint32_t winner; /* slot of the accepted result */
@@ -81,6 +83,11 @@ int client_quorum_hopeless(const struct client_quorum *q);
  * sender out of range, result too long, or not from vr's primary of its view). */
 int client_quorum_add(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
 		      uint64_t timestamp, const uint8_t *res, size_t len);
+/* The same for a reply of either kind (wire.h, the REPLY header's seq): with
+ * REPLY_DIGEST, res is the result's digest; pbft then needs need matching digests, at
+ * least one of them from a full result (which becomes the winner). */
+int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
+			   uint64_t timestamp, int kind, const uint8_t *res, size_t len);
 /* After acceptance: the view to adopt.  pbft: the (f+1)-th highest view reported for
  * this request, so at least one correct replica is in that view or later (f liars
  * cannot steer us to a view nobody correct is in); vr: the accepted reply's view. */

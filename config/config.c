@@ -49,13 +49,25 @@ enum ckey {
 	K_CLIENTS,
 	K_CLUSTER_ID,
 	K_READ_ONLY,
+	K_DIGEST_REPLIES,
 	K_COUNT
 };
 
 static const char *const ckey_name[K_COUNT] = {
-	"protocol",        "f",    "auth", "batch_max", "window",  "checkpoint_interval",
-	"view_timeout_ms", "sync", "keys", "data",      "clients", "cluster_id",
+	"protocol",
+	"f",
+	"auth",
+	"batch_max",
+	"window",
+	"checkpoint_interval",
+	"view_timeout_ms",
+	"sync",
+	"keys",
+	"data",
+	"clients",
+	"cluster_id",
 	"read_only",
+	"digest_replies",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_COUNT };
@@ -308,7 +320,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		fail(p, p->line,
 		     "key '%s': unknown key in [cluster] (known: protocol, f, "
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
-		     "keys, data, clients, cluster_id, read_only)",
+		     "keys, data, clients, cluster_id, read_only, digest_replies)",
 		     show(name, nm));
 		return 0;
 	}
@@ -349,12 +361,10 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 			goto bad_enum;
 		return 1;
 	case K_READ_ONLY:
-		if (!strcmp(v, "on"))
-			c->read_only = 1;
-		else if (!strcmp(v, "off"))
-			c->read_only = 0;
-		else
+	case K_DIGEST_REPLIES:
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
 			goto bad_enum;
+		*(k == K_READ_ONLY ? &c->read_only : &c->digest_replies) = !strcmp(v, "on");
 		return 1;
 	case K_KEYS:
 	case K_DATA:

@@ -39,8 +39,9 @@ struct config {
 	uint32_t checkpoint_interval; /* default 128; window must be >= 2x this */
 	uint32_t view_timeout_ms;     /* default 1000 */
 	int sync_full;                /* sync = full (1) | none (0) */
-	int read_only;    /* read_only = on: PBFT §5.1.3 reads (gets) without agreement; off */
-	uint32_t clients; /* client ids 0..clients-1 whose keys replicas load, default 128 */
+	int read_only;      /* read_only = on: PBFT §5.1.3 reads (gets) without agreement; off */
+	int digest_replies; /* digest_replies = on: one full reply, the others its digest */
+	uint32_t clients;   /* client ids 0..clients-1 whose keys replicas load, default 128 */
 	char keys[CONFIG_PATH_MAX]; /* resolved: absolute or relative to the cwd */
 	char data[CONFIG_PATH_MAX]; /* resolved */
 	struct replica_addr replica[WIRE_MAX_REPLICAS];

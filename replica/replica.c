@@ -578,6 +578,7 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .kv_max_bytes = KV_DEFAULT_MAX_BYTES,
 				 .auth = r->auth,
 				 .read_only = cfg->read_only,
+				 .digest_replies = cfg->digest_replies,
 				 .plant_bugs = 0};
 	r->core = r->ops->create(&cc);
 	if (!r->core) {

@@ -300,15 +300,17 @@ static int decode_request(struct cursor *c, struct body_request *r)
 	return body_done(c);
 }
 
-static int decode_reply(struct cursor *c, struct body_reply *r)
+static int decode_reply(struct cursor *c, uint64_t kind, struct body_reply *r)
 {
 	r->client = cur_u32(c);
 	r->timestamp = cur_u64(c);
 	r->result_len = cur_u32(c);
-	if (!c->ok)
+	if (!c->ok || kind > REPLY_DIGEST)
 		return WIRE_E_BODY;
 	if (r->result_len > WIRE_MAX_RESULT)
 		return WIRE_E_TOOBIG;
+	if (kind == REPLY_DIGEST && r->result_len != WIRE_DIGEST_LEN)
+		return WIRE_E_BODY;
 	r->result = cur_bytes(c, r->result_len);
 	return body_done(c);
 }
@@ -368,7 +370,7 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 			return WIRE_E_BODY;
 		memcpy(m->u.dg.digest, m->body, WIRE_DIGEST_LEN);
 		return WIRE_OK;
-	case MSG_REPLY: return decode_reply(&c, &m->u.rep);
+	case MSG_REPLY: return decode_reply(&c, m->h.seq, &m->u.rep);
 	case MSG_STATUS_REQ:
 	case MSG_HELLO: return n == 0 ? WIRE_OK : WIRE_E_BODY;
 	case MSG_STATUS_RESP:
@@ -543,6 +545,19 @@ size_t wire_put_reply(struct buf *b, uint32_t cluster_id, uint32_t sender, uint6
 	buf_put_u64(b, timestamp);
 	buf_put_u32(b, result_len);
 	buf_put(b, result, result_len);
+	return finish(b, start);
+}
+
+size_t wire_put_reply_digest(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,
+			     uint32_t client, uint64_t timestamp,
+			     const uint8_t digest[WIRE_DIGEST_LEN])
+{
+	size_t start = put_hdr(b, MSG_REPLY, cluster_id, sender, view, REPLY_DIGEST);
+
+	buf_put_u32(b, client);
+	buf_put_u64(b, timestamp);
+	buf_put_u32(b, WIRE_DIGEST_LEN);
+	buf_put(b, digest, WIRE_DIGEST_LEN);
 	return finish(b, start);
 }
 

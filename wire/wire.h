@@ -348,6 +348,13 @@ size_t wire_put_digest(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_
 size_t wire_put_reply(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,
 		      uint32_t client, uint64_t timestamp, const uint8_t *result,
 		      uint32_t result_len);
+/* A REPLY's header seq says what its result field holds (PBFT §5.1.1, digest replies):
+ * REPLY_FULL the result itself, REPLY_DIGEST its BLAKE2b-256 (exactly 32 bytes). */
+#define REPLY_FULL 0
+#define REPLY_DIGEST 1
+size_t wire_put_reply_digest(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,
+			     uint32_t client, uint64_t timestamp,
+			     const uint8_t digest[WIRE_DIGEST_LEN]);
 size_t wire_put_empty(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,
 		      uint64_t view, uint64_t seq); /* STATUS_REQ, HELLO */
 size_t wire_put_text(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,

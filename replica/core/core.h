@@ -100,6 +100,7 @@ struct core_config {
 	size_t kv_max_bytes;
 	struct auth_ctx *auth; /* seals our own messages (pure computation) */
 	int read_only;         /* pbft: answer REQ_F_READONLY gets directly (§5.1.3) */
+	int digest_replies;    /* pbft: only the designated replier sends the full result */
 	uint32_t plant_bugs;   /* simulator only: see tests/sim; 0 in replicas */
 };
 

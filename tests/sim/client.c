@@ -353,8 +353,9 @@ void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *
 		return;
 	if (cl->cur < 0)
 		return; /* late: already accepted */
-	int r = client_quorum_add(&cl->q, m.h.sender, m.h.view, m.u.rep.client, m.u.rep.timestamp,
-				  m.u.rep.result, m.u.rep.result_len);
+	int r = client_quorum_add_kind(&cl->q, m.h.sender, m.h.view, m.u.rep.client,
+				       m.u.rep.timestamp, (int)m.h.seq, m.u.rep.result,
+				       m.u.rep.result_len);
 	if (r == 0 && cl->ro && client_quorum_hopeless(&cl->q))
 		retry_readwrite(w, cl, "hopeless");
 	if (r != 1)

@@ -103,7 +103,8 @@ struct sim_opts {
 	uint32_t random_liars; /* --random-liars K: K more liars per seed, drawn by it */
 	bool crash_restart;
 	bool pauses;
-	bool read_only; /* --read-only: PBFT §5.1.3 read-only gets (core + clients) */
+	bool read_only;      /* --read-only: PBFT §5.1.3 read-only gets (core + clients) */
+	bool digest_replies; /* --digest-replies: PBFT §5.1.1, one full reply per request */
 	enum plant_bug bug;
 	const char *bug_name;
 	FILE *trace; /* --trace FILE, or NULL */

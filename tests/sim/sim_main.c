@@ -20,7 +20,8 @@ static void usage(FILE *out)
 		"                  [--ops N] [--clients C] [--faults SPEC] [--byz I=BEHAVIOUR "
 		"...]\n"
 		"                  [--random-liars K]\n"
-		"                  [--crash-restart] [--pauses] [--read-only] [--trace FILE]\n"
+		"                  [--crash-restart] [--pauses] [--read-only] [--digest-replies]\n"
+		"                  [--trace FILE]\n"
 		"                  [--plant-bug NAME]\n"
 		"                  [--expect-violation] [--keep-going] [-q] [-v]\n"
 		"\n"
@@ -71,6 +72,9 @@ static void usage(FILE *out)
 		"read-only\n"
 		"                      to all replicas and need 2f+1 matching replies for every\n"
 		"                      request; a failed read-only get is retried read-write\n"
+		"  --digest-replies    pbft: PBFT's digest replies (section 5.1.1): one replica "
+		"per\n"
+		"                      request sends the result, the others its digest\n"
 		"  --trace FILE        write every event of the run to FILE (single seed only)\n"
 		"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
@@ -351,6 +355,9 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--read-only")) {
 			o->read_only = true;
 			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--digest-replies")) {
+			o->digest_replies = true;
+			repro_add(c, a, NULL);
 		} else if (!strcmp(a, "--trace")) {
 			NEED_ARG();
 			c->trace_path = argv[++i];
@@ -422,6 +429,10 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		o->read_only = true; /* they break the read-only quorum rule */
 	if (o->read_only && o->protocol != PROTO_PBFT) {
 		snprintf(err, errlen, "--read-only: pbft only (PBFT section 5.1.3)");
+		return -1;
+	}
+	if (o->digest_replies && o->protocol != PROTO_PBFT) {
+		snprintf(err, errlen, "--digest-replies: pbft only (PBFT section 5.1.1)");
 		return -1;
 	}
 	if (o->bug == BUG_SKIP_PERSIST)

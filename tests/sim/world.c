@@ -585,6 +585,7 @@ static void draw_config(struct world *w)
 	c->max_clients = w->max_clients;
 	c->kv_max_bytes = 1u << 20;
 	c->read_only = w->o->read_only && w->o->protocol == PROTO_PBFT; /* §5.1.3 */
+	c->digest_replies = w->o->digest_replies;                       /* §5.1.1 */
 	if (w->o->bug == BUG_COMMIT_QUORUM_2F)
 		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
 	else if (w->o->bug == BUG_SKIP_VC_CERTS)

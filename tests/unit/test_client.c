@@ -28,6 +28,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "client/client.h"
+#include "crypto/crypto.h"
 #include "crypto/auth.h"
 #include "replica/kv.h"
 
@@ -158,6 +159,43 @@ static void test_quorum_readonly(void **state)
 	assert_int_equal(client_quorum_add(&q, 0, 0, 0, 1, OK_RES, 2), 0);
 	assert_int_equal(client_quorum_add(&q, 1, 0, 0, 1, OK_RES, 2), 0);
 	assert_int_equal(client_quorum_add(&q, 2, 0, 0, 1, OK_RES, 2), 1);
+	client_quorum_free(&q);
+}
+
+/* PBFT §5.1.1, digest replies: digests vouch for a full result only when they match it;
+ * digests alone never complete a request, and a liar's full result does not win. */
+static void test_quorum_digest_replies(void **state)
+{
+	uint8_t ok_dg[WIRE_DIGEST_LEN], lie_dg[WIRE_DIGEST_LEN];
+	struct client_quorum q;
+
+	(void)state;
+	crypto_digest(OK_RES, sizeof(OK_RES), ok_dg);
+	crypto_digest(LIE_RES, sizeof(LIE_RES), lie_dg);
+	client_quorum_init(&q);
+	client_quorum_reset(&q, PROTO_PBFT, 4, 1, 0, 1, 0);
+	/* the designated replier lies in full; two correct digests disagree with it */
+	assert_int_equal(client_quorum_add_kind(&q, 3, 0, 0, 1, REPLY_FULL, LIE_RES, 2), 0);
+	assert_int_equal(client_quorum_add_kind(&q, 0, 0, 0, 1, REPLY_DIGEST, ok_dg, 32), 0);
+	assert_int_equal(client_quorum_add_kind(&q, 1, 0, 0, 1, REPLY_DIGEST, ok_dg, 32), 0);
+	assert_false(q.done); /* f+1 matching digests, but nobody sent that result */
+	/* a retransmission brings a correct full result: it matches the digests */
+	assert_int_equal(client_quorum_add_kind(&q, 2, 0, 0, 1, REPLY_FULL, OK_RES, 2), 1);
+	assert_int_equal(q.winner, 2);
+	assert_memory_equal(q.res[q.winner].p, OK_RES, 2);
+	/* a liar's digest of its own lie plus its full lie are still one replica */
+	client_quorum_reset(&q, PROTO_PBFT, 4, 1, 0, 2, 0);
+	assert_int_equal(client_quorum_add_kind(&q, 3, 0, 0, 2, REPLY_DIGEST, lie_dg, 32), 0);
+	assert_int_equal(client_quorum_add_kind(&q, 3, 0, 0, 2, REPLY_FULL, LIE_RES, 2), 0);
+	/* the full reply may come first, digests after */
+	assert_int_equal(client_quorum_add_kind(&q, 0, 0, 0, 2, REPLY_FULL, OK_RES, 2), 0);
+	assert_int_equal(client_quorum_add_kind(&q, 1, 0, 0, 2, REPLY_DIGEST, ok_dg, 32), 1);
+	assert_int_equal(q.winner, 0);
+	/* malformed digests and digests for vr are ignored */
+	client_quorum_reset(&q, PROTO_PBFT, 4, 1, 0, 3, 0);
+	assert_int_equal(client_quorum_add_kind(&q, 0, 0, 0, 3, REPLY_DIGEST, ok_dg, 31), -1);
+	client_quorum_reset(&q, PROTO_VR, 3, 1, 0, 4, 0);
+	assert_int_equal(client_quorum_add_kind(&q, 0, 0, 0, 4, REPLY_DIGEST, ok_dg, 32), -1);
 	client_quorum_free(&q);
 }
 
@@ -833,6 +871,7 @@ int main(void)
 		cmocka_unit_test(test_quorum_pbft_liars_agree),
 		cmocka_unit_test(test_quorum_readonly),
 		cmocka_unit_test(test_quorum_hopeless),
+		cmocka_unit_test(test_quorum_digest_replies),
 		cmocka_unit_test(test_quorum_vr_single),
 		cmocka_unit_test(test_quorum_view),
 		cmocka_unit_test(test_ts_persist),

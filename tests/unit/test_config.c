@@ -296,6 +296,7 @@ static void test_valid_defaults(void **state)
 	assert_int_equal(e->c.view_timeout_ms, 1000);
 	assert_int_equal(e->c.sync_full, 1);
 	assert_int_equal(e->c.read_only, 0);
+	assert_int_equal(e->c.digest_replies, 0);
 	assert_int_equal(e->c.clients, 128);
 	assert_int_equal(e->c.cluster_id, 1);
 	snprintf(want, sizeof want, "%s/keys", e->dir);
@@ -459,6 +460,7 @@ static void test_bad_numbers_and_enums(void **state)
 	BAD1(e, 5, "auth = rsa", 5, "key 'auth'");
 	BAD1(e, 10, "sync = sometimes", 10, "key 'sync'");
 	BAD1(e, 10, "read_only = yes", 10, "key 'read_only'");
+	BAD1(e, 10, "digest_replies = 1", 10, "key 'digest_replies'");
 	BAD1(e, 11, "keys = ", 11, "key 'keys'");
 }
 

@@ -332,6 +332,29 @@ static void test_roundtrip_digest(void **state)
 	}
 }
 
+/* A digest reply (seq = REPLY_DIGEST) carries exactly a digest; other kinds are refused. */
+static void test_reply_digest_kind(void **state)
+{
+	(void)state;
+	struct buf b;
+	struct msg m;
+	uint8_t dg[WIRE_DIGEST_LEN];
+	fill(dg, sizeof(dg), 5);
+	buf_init(&b);
+	wire_put_reply_digest(&b, CID, 2, 1, 7, 9, dg);
+	assert_int_equal(wire_decode(b.p, b.len, CID, &m), WIRE_OK);
+	check_hdr(&m, MSG_REPLY, 2, 1, REPLY_DIGEST);
+	assert_int_equal(m.u.rep.result_len, WIRE_DIGEST_LEN);
+	assert_memory_equal(m.u.rep.result, dg, WIRE_DIGEST_LEN);
+	set_u64(b.p + WIRE_OFF_SEQ, 2); /* no such kind */
+	assert_int_equal(wire_decode(b.p, b.len, CID, &m), WIRE_E_BODY);
+	buf_reset(&b);
+	wire_put_reply(&b, CID, 2, 1, 7, 9, dg, 31);
+	set_u64(b.p + WIRE_OFF_SEQ, REPLY_DIGEST); /* a digest of the wrong length */
+	assert_int_equal(wire_decode(b.p, b.len, CID, &m), WIRE_E_BODY);
+	buf_free(&b);
+}
+
 static void test_roundtrip_reply(void **state)
 {
 	(void)state;
@@ -1184,6 +1207,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_preprepare_auth),
 		cmocka_unit_test(test_roundtrip_digest),
 		cmocka_unit_test(test_roundtrip_reply),
+		cmocka_unit_test(test_reply_digest_kind),
 		cmocka_unit_test(test_roundtrip_empty_and_text),
 		cmocka_unit_test(test_reject_header),
 		cmocka_unit_test(test_reject_auth_len),
