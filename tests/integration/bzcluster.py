@@ -11,15 +11,22 @@ stopped (Cluster is a context manager and run_tests() stops leftovers).
 
 Each test file uses its own --base-port so files can run in parallel.  A cluster
 uses P..P+n-1, P+100.., P+200.., so keep bases at least 300 apart.  Taken so far:
-7000 pbft_basic, 7300 pbft_crash, 7600 (+50) bad_input, 7900 (+50) cli,
-9100 single_basic, 9400 vr_basic, 9700 flood, 9750 keys, 10000-11500 pbft_viewchange,
-12600-16500 (+300
-per cluster) byz; ./byzlab demo and bench probe for free ranges from 17000 and 18000.
+6100-6700 optimizations, 7000 pbft_basic, 7300 pbft_crash, 7600 (+50) bad_input, 7900 (+50) cli,
+8200 and 8500 valgrind, 9100 single_basic, 9400 vr_basic, 9700 flood, 9750 keys,
+10000-11500 pbft_viewchange, 12600-16500 (+300 per cluster) byz; ./byzlab demo and
+bench probe for free ranges from 17000 and 18000.
+
+Sanitizer builds: every Cluster.down() (and so every test) fails if a replica log shows
+an AddressSanitizer, LeakSanitizer or UBSan report, and run() fails a command whose
+stderr shows one.  BYZLAB_SLOW=K (set by CMake in a -DBYZLAB_SANITIZE=ON build)
+multiplies every wait_until() deadline and run() timeout, and the driver's `cluster up`
+deadline and `cluster down` grace, by K.
 """
 
 import configparser
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -37,6 +44,18 @@ DRIVER = os.path.join(ROOT, "byzlab")
 CLIENT = os.path.join(BIN, "byzlab-client")
 REPLICA = os.path.join(BIN, "byzlab-replica")
 KEYGEN = os.path.join(BIN, "byzlab-keygen")
+
+# Slow builds (ASan+UBSan): deadlines are multiplied by SLOW, the driver's too.
+try:
+    SLOW = max(1.0, float(os.environ.get("BYZLAB_SLOW") or 1))
+except ValueError:
+    SLOW = 1.0
+if SLOW > 1:
+    os.environ.setdefault("BYZLAB_UP_DEADLINE", str(int(20 * SLOW)))
+    os.environ.setdefault("BYZLAB_DOWN_GRACE", str(int(5 * SLOW)))
+
+# A sanitizer's report (ASan, LSan, UBSan) in a log or on a stderr.
+SANITIZER_REPORT = re.compile(r"==\d+==ERROR: (?:Address|Leak)Sanitizer|: runtime error: ")
 
 # Exit codes of every program (product contract).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_QUORUM = 0, 1, 2, 3
@@ -88,6 +107,7 @@ class Result:
 def run(argv, expect=None, timeout=120, env=None, quiet=False):
     """Run argv, capture output.  expect: exit code to insist on (None: any)."""
     argv = [str(a) for a in argv]
+    timeout = timeout * SLOW if timeout else timeout
     if not quiet:
         log("$ " + cmdstr(argv))
     t = time.monotonic()
@@ -102,6 +122,8 @@ def run(argv, expect=None, timeout=120, env=None, quiet=False):
         raise Failure("command did not finish within %ss\n%s%s"
                       % (timeout, Result(argv, None, out, err, timeout).describe(), stacks))
     r = Result(argv, p.returncode, out, err, time.monotonic() - t)
+    if SANITIZER_REPORT.search(err):
+        raise Failure("sanitizer report on stderr\n" + r.describe())
     if expect is not None:
         r.expect(expect)
     return r
@@ -125,6 +147,7 @@ def stack_dump(pid):
 def wait_until(pred, deadline, what="condition", interval=0.1):
     """Poll pred() until it returns something truthy (returned) or deadline seconds
     pass (Failure naming what, with the last value pred returned)."""
+    deadline *= SLOW
     end = time.monotonic() + deadline
     last = None
     while True:
@@ -221,6 +244,7 @@ class Cluster:
         self.dir = os.path.realpath(os.path.join(TMP, name))  # as ./byzlab spells it
         self.ini = os.path.join(self.dir, "cluster.ini")
         self.n = {"pbft": 3 * f + 1, "vr": 2 * f + 1, "single": 1}[protocol]
+        self._scanned = {}      # log path -> bytes already checked for sanitizer reports
         _CLUSTERS.append(self)
 
     # --- lifecycle
@@ -260,6 +284,45 @@ class Cluster:
         left = self.replica_pids()
         if r.rc != 0 or left:
             raise Failure("cluster down left %r running\n%s" % (left, r.describe()))
+        self.check_sanitizer_reports()
+
+    def check_sanitizer_reports(self):
+        """Fail if a log under DIR/logs shows a sanitizer report written since the last
+        check (each report is reported once)."""
+        logs = os.path.join(self.dir, "logs")
+        found = []
+        for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+            path = os.path.join(logs, name)
+            try:
+                with open(path, "rb") as f:
+                    f.seek(self._scanned.get(path, 0))
+                    text = f.read().decode(errors="replace")
+                    self._scanned[path] = f.tell()
+            except OSError:
+                continue
+            m = SANITIZER_REPORT.search(text)
+            if m:
+                start = text.rfind("\n", 0, max(0, m.start() - 2000)) + 1
+                found.append("----- %s -----\n%s" % (path, text[start:m.start() + 6000]))
+        if found:
+            raise Failure("sanitizer report(s) in replica logs\n" + "\n".join(found))
+
+    def start_wrapped(self, i, prefix):
+        """Start replica i as `cluster up` does (same arguments, log and pid file, its own
+        session), but under the command prefix (e.g. valgrind ...).  Returns the Popen;
+        `cluster up` then starts only the others, `cluster down` stops it too."""
+        argv = [str(a) for a in prefix] + [REPLICA, "--config", self.ini, "--id", str(i)]
+        os.makedirs(os.path.dirname(self.log_path(i)), exist_ok=True)
+        os.makedirs(os.path.dirname(self.pidfile(i)), exist_ok=True)
+        with open(self.log_path(i), "a") as lf:
+            lf.write("=== %s starting: %s\n" % (time.strftime("%F %T"), cmdstr(argv)))
+            lf.flush()
+            log("$ %s &" % cmdstr(argv))
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=lf,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.pidfile(i), "w") as f:
+            f.write("%d\n" % p.pid)
+        return p
 
     def __enter__(self):
         return self
@@ -336,6 +399,23 @@ class Cluster:
         with open(path or self.ini) as f:
             cp.read_file(f)
         return cp
+
+    def set_cluster_keys(self, **values):
+        """Add (or replace) keys of cluster.ini's [cluster] section, before `up`."""
+        with open(self.ini) as f:
+            lines = f.read().splitlines()
+        out, section = [], None
+        for line in lines:
+            s = line.strip()
+            if s.startswith("["):
+                section = s
+            if section == "[cluster]" and "=" in s and s.split("=")[0].strip() in values:
+                continue
+            out.append(line)
+            if s == "[cluster]":
+                out += ["%s = %s" % kv for kv in sorted(values.items())]
+        with open(self.ini, "w") as f:
+            f.write("\n".join(out) + "\n")
 
     def addresses(self, i):
         """{"peer": ..., "client": ..., "admin": ...} of replica i."""
