@@ -356,6 +356,7 @@ static void on_tick(struct pbft *p, struct effects *out)
 	if (p->resend_ms && p->now_ms >= p->resend_ms)
 		pbft_resend(p, out);
 	pbft_xfer_tick(p, out);
+	pbft_stall_tick(p, out);
 }
 
 static void on_msg(struct pbft *p, const struct msg *m, struct effects *out)
@@ -398,7 +399,7 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 	pbft_update_vc_timer(p);
 	pbft_resend_arm(p);
 	out->timer_ms = earliest(earliest(earliest(p->vc_timer_ms, p->fetch_ms), p->xfer.retry_ms),
-				 p->resend_ms);
+				 earliest(p->resend_ms, p->stall_ms));
 	return 0;
 }
 

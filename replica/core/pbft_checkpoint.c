@@ -163,25 +163,62 @@ void pbft_take_checkpoint(struct pbft *p, struct effects *out)
 	check_stable(p, c, out);
 }
 
-/* Are we a checkpoint interval or more behind a checkpoint 2f+1 replicas proved?
- * (latest_ckpt holds each replica's newest CHECKPOINT; its view field holds seq.) */
-static void check_behind(struct pbft *p, struct effects *out)
+/* The newest checkpoint above `above` that 2f+1 replicas proved (latest_ckpt holds
+ * each replica's newest CHECKPOINT; its view field holds seq), or NULL. */
+static const struct vote *proven_above(const struct pbft *p, uint64_t above)
 {
+	const struct vote *best = NULL;
 	for (uint32_t i = 0; i < p->cfg.n; i++) {
 		const struct vote *v = &p->latest_ckpt[i];
-		if (!v->have || v->view < p->last_executed + p->cfg.checkpoint_interval ||
-		    v->view <= p->xfer.seq)
+		if (!v->have || v->view <= above || (best && v->view <= best->view))
 			continue;
-		if (pbft_count_votes(p->latest_ckpt, p->cfg.n, v->view, v->digest) <
+		if (pbft_count_votes(p->latest_ckpt, p->cfg.n, v->view, v->digest) >=
 		    2 * p->cfg.f + 1)
-			continue;
-		struct buf proof;
-		buf_init(&proof);
-		if (build_proof(p, p->latest_ckpt, v->digest, &proof) == 0)
-			pbft_want_state(p, v->view, v->digest, proof.p, (uint32_t)proof.len, out);
-		buf_free(&proof);
-		return;
+			best = v;
 	}
+	return best;
+}
+
+static void fetch_proven(struct pbft *p, const struct vote *v, struct effects *out)
+{
+	struct buf proof;
+	buf_init(&proof);
+	if (build_proof(p, p->latest_ckpt, v->digest, &proof) == 0)
+		pbft_want_state(p, v->view, v->digest, proof.p, (uint32_t)proof.len, out);
+	buf_free(&proof);
+}
+
+/* Behind a proven checkpoint?  By a checkpoint interval or more: fetch its state now.
+ * By less, the slots in between usually still come (or are being re-sent), so wait a
+ * view timeout; if we executed nothing meanwhile - an idle cluster sends us nothing -
+ * fetch it then (pbft_stall_tick). */
+static void check_behind(struct pbft *p, struct effects *out)
+{
+	uint64_t floor = p->last_executed > p->xfer.seq ? p->last_executed : p->xfer.seq;
+	const struct vote *v = proven_above(p, floor);
+	if (!v)
+		return;
+	if (v->view >= p->last_executed + p->cfg.checkpoint_interval) {
+		fetch_proven(p, v, out);
+	} else if (!p->stall_ms) {
+		p->stall_ms = p->now_ms + p->cfg.view_timeout_ms;
+		p->stall_at = p->last_executed;
+	}
+}
+
+void pbft_stall_tick(struct pbft *p, struct effects *out)
+{
+	if (!p->stall_ms || p->now_ms < p->stall_ms)
+		return;
+	p->stall_ms = 0;
+	uint64_t floor = p->last_executed > p->xfer.seq ? p->last_executed : p->xfer.seq;
+	const struct vote *v = proven_above(p, floor);
+	if (!v)
+		return;
+	if (p->last_executed == p->stall_at)
+		fetch_proven(p, v, out); /* no progress in a whole view timeout */
+	else
+		check_behind(p, out); /* progress: give it another timeout */
 }
 
 void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out)

@@ -647,6 +647,45 @@ static void test_state_transfer_catches_up(void **state)
 	assert_memory_equal(s3.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
 }
 
+/* Deliver everything, except that `victim` loses every normal-case message. */
+static void deliver_all_but_normal_case_to(int victim)
+{
+	while (W->nq > 0) {
+		int type = msg_type(&W->q[0]);
+		if (W->q[0].to == victim &&
+		    (type == MSG_PREPREPARE || type == MSG_PREPARE || type == MSG_COMMIT)) {
+			free(W->q[0].bytes);
+			memmove(&W->q[0], &W->q[1], (W->nq - 1) * sizeof(W->q[0]));
+			W->nq--;
+			continue;
+		}
+		deliver(0);
+	}
+}
+
+/* Behind a proven checkpoint by less than an interval, in a cluster that then goes
+ * idle: nothing will bring the missing slots, so after a view timeout without progress
+ * the replica fetches the checkpoint's state (it used to wait for the next checkpoint,
+ * for ever if none came). */
+static void test_idle_laggard_fetches_state(void **state)
+{
+	(void)state;
+	request(0, 2, 1, "k", "v1");
+	deliver_all();
+	assert_int_equal(status_of(3).last_executed, 1);
+	for (uint64_t t = 2; t <= 4; t++) { /* checkpoint_interval is 4 */
+		request(0, 2, t, "k", "v");
+		deliver_all_but_normal_case_to(3);
+	}
+	assert_int_equal(status_of(0).stable_checkpoint, 4);
+	assert_int_equal(status_of(3).last_executed, 1); /* heard only the CHECKPOINTs */
+	run_until_quiet(6);
+	struct core_status s3 = status_of(3), s0 = status_of(0);
+	assert_int_equal(s3.last_executed, 4);
+	assert_int_equal(s3.stable_checkpoint, 4);
+	assert_memory_equal(s3.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
+}
+
 /* A zombie primary's old-view messages are fenced off by the view number. */
 static void test_zombie_primary_rejected(void **state)
 {
@@ -808,6 +847,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fake_certificate_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_transfer_catches_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zombie_primary_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_laggard_fetches_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_get_answered_without_agreement,
 						setup_read_only, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_flag_on_write_is_ordered,
