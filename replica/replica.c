@@ -323,6 +323,9 @@ static void note_changes(struct replica *r)
 	if (st.view != r->seen.view || st.view_changing != r->seen.view_changing)
 		rlog("view %llu%s, primary %u", (unsigned long long)st.view,
 		     st.view_changing ? " (changing)" : "", st.primary);
+	if (st.fetching != r->seen.fetching && st.fetching)
+		rlog("fetching the state of checkpoint %llu (last executed %llu)",
+		     (unsigned long long)st.fetching, (unsigned long long)st.last_executed);
 	if (st.stable_checkpoint != r->seen.stable_checkpoint) {
 		rlog("stable checkpoint %llu", (unsigned long long)st.stable_checkpoint);
 		r->replay_due = r->ahead.count > 0;

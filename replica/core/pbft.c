@@ -416,6 +416,7 @@ static void pbft_status(void *core, struct core_status *st)
 	memcpy(st->state_digest, p->stable_digest, WIRE_DIGEST_LEN);
 	st->requests_executed = p->requests_executed;
 	st->requests_readonly = p->readonly_answered;
+	st->fetching = p->xfer.seq;
 	st->rejected_old_view = p->rejected_old_view;
 	st->rejected_out_of_window = p->rejected_out_of_window;
 	st->rejected_conflict = p->rejected_conflict;

@@ -144,7 +144,7 @@ struct pbft {
 	uint64_t fetch_ms;  /* next retransmission of FETCHes for missing batches */
 	uint64_t resend_ms; /* next retransmission of our votes on waiting slots */
 	uint64_t stall_ms;  /* behind a proven checkpoint: check for progress then */
-	uint64_t stall_at;  /* last_executed when stall_ms was armed */
+	uint64_t stall_at;  /* progress mark (pbft_checkpoint.c) when stall_ms was armed */
 	struct state_xfer xfer;
 
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
@@ -224,6 +224,7 @@ void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *ou
 void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_xfer_tick(struct pbft *p, struct effects *out);
 void pbft_stall_tick(struct pbft *p, struct effects *out);
+void pbft_xfer_restart(struct pbft *p, struct effects *out);
 void pbft_recover_checkpoint(struct pbft *p, uint64_t seq, const uint8_t *snap, size_t len);
 bool pbft_own_ckpt_pending(const struct pbft *p);
 void pbft_resend_checkpoints(struct pbft *p, struct effects *out);

@@ -189,20 +189,29 @@ static void fetch_proven(struct pbft *p, const struct vote *v, struct effects *o
 }
 
 /* Behind a proven checkpoint?  By a checkpoint interval or more: fetch its state now.
- * By less, the slots in between usually still come (or are being re-sent), so wait a
- * view timeout; if we executed nothing meanwhile - an idle cluster sends us nothing -
- * fetch it then (pbft_stall_tick). */
+ * By less, the slots in between usually still come (or are being re-sent).  Either
+ * way a watchdog runs while we are behind (pbft_stall_tick): after a view timeout in
+ * which we executed nothing and received no state, fetch the newest proven checkpoint
+ * again, from the next peer.  An idle cluster sends a laggard nothing by itself, and a
+ * transfer can stall for good: its peers may have moved to a newer checkpoint and
+ * serve only that one. */
+static uint64_t stall_progress(const struct pbft *p)
+{
+	return p->last_executed + p->xfer.seq + p->xfer.have;
+}
+
 static void check_behind(struct pbft *p, struct effects *out)
 {
-	uint64_t floor = p->last_executed > p->xfer.seq ? p->last_executed : p->xfer.seq;
-	const struct vote *v = proven_above(p, floor);
-	if (!v)
+	const struct vote *v = proven_above(p, p->last_executed);
+	if (!v) {
+		p->stall_ms = 0;
 		return;
-	if (v->view >= p->last_executed + p->cfg.checkpoint_interval) {
+	}
+	if (v->view >= p->last_executed + p->cfg.checkpoint_interval && v->view > p->xfer.seq)
 		fetch_proven(p, v, out);
-	} else if (!p->stall_ms) {
+	if (!p->stall_ms) {
 		p->stall_ms = p->now_ms + p->cfg.view_timeout_ms;
-		p->stall_at = p->last_executed;
+		p->stall_at = stall_progress(p);
 	}
 }
 
@@ -211,14 +220,14 @@ void pbft_stall_tick(struct pbft *p, struct effects *out)
 	if (!p->stall_ms || p->now_ms < p->stall_ms)
 		return;
 	p->stall_ms = 0;
-	uint64_t floor = p->last_executed > p->xfer.seq ? p->last_executed : p->xfer.seq;
-	const struct vote *v = proven_above(p, floor);
-	if (!v)
-		return;
-	if (p->last_executed == p->stall_at)
-		fetch_proven(p, v, out); /* no progress in a whole view timeout */
-	else
-		check_behind(p, out); /* progress: give it another timeout */
+	const struct vote *v = proven_above(p, p->last_executed);
+	if (v && stall_progress(p) == p->stall_at) {
+		if (p->xfer.seq >= v->view)
+			pbft_xfer_restart(p, out); /* stuck on its way there */
+		else
+			fetch_proven(p, v, out);
+	}
+	check_behind(p, out); /* still behind: watch again */
 }
 
 void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out)
@@ -359,8 +368,33 @@ void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIG
 	ask_state(p, out);
 }
 
+/* Relay the 2f+1 signed CHECKPOINTs that prove our stable checkpoint to replica `to`:
+ * each verifies on its own, whoever forwards it. */
+static void send_stable_proof(struct pbft *p, uint32_t to, struct effects *out)
+{
+	struct cursor c;
+	cur_init(&c, p->ckpt_proof, p->ckpt_proof_len);
+	uint16_t n = cur_u16(&c);
+	for (uint16_t i = 0; c.ok && i < n; i++) {
+		uint32_t len = cur_u32(&c);
+		const uint8_t *raw = cur_bytes(&c, len);
+		if (!raw)
+			return;
+		size_t off = out->arena.len;
+		buf_put(&out->arena, raw, len);
+		effects_send(out, (int32_t)to, 0, off);
+	}
+}
+
 void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *out)
 {
+	/* Asked for an older checkpoint than ours: we no longer have its state, but the
+	 * asker can fetch ours once it knows it is proven.  Its retry is rate-limited by
+	 * its view timeout (pbft_xfer_tick), so this is too. */
+	if (m->h.seq < p->low && p->ckpt_proof) {
+		send_stable_proof(p, m->h.sender, out);
+		return;
+	}
 	if (m->h.seq != p->low || !p->stable_snap_len || m->u.offset >= p->stable_snap_len)
 		return; /* we only serve our stable checkpoint */
 	uint64_t left = p->stable_snap_len - m->u.offset;
@@ -453,7 +487,14 @@ void pbft_xfer_tick(struct pbft *p, struct effects *out)
 		xfer_reset(p);
 		return;
 	}
-	x->peer = next_peer(p, x->peer); /* silent or slow: ask another */
+	pbft_xfer_restart(p, out); /* silent or slow: ask another */
+}
+
+/* Start the transfer in progress again, from the next peer. */
+void pbft_xfer_restart(struct pbft *p, struct effects *out)
+{
+	struct state_xfer *x = &p->xfer;
+	x->peer = next_peer(p, x->peer);
 	free(x->buf);
 	x->buf = NULL;
 	x->have = x->total = 0;

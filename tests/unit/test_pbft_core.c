@@ -647,13 +647,11 @@ static void test_state_transfer_catches_up(void **state)
 	assert_memory_equal(s3.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
 }
 
-/* Deliver everything, except that `victim` loses every normal-case message. */
-static void deliver_all_but_normal_case_to(int victim)
+/* Deliver everything, except what drop() says is lost. */
+static void deliver_all_dropping(bool (*drop)(const struct packet *pk))
 {
 	while (W->nq > 0) {
-		int type = msg_type(&W->q[0]);
-		if (W->q[0].to == victim &&
-		    (type == MSG_PREPREPARE || type == MSG_PREPARE || type == MSG_COMMIT)) {
+		if (drop(&W->q[0])) {
 			free(W->q[0].bytes);
 			memmove(&W->q[0], &W->q[1], (W->nq - 1) * sizeof(W->q[0]));
 			W->nq--;
@@ -661,6 +659,28 @@ static void deliver_all_but_normal_case_to(int victim)
 		}
 		deliver(0);
 	}
+}
+
+static bool normal_case_to_3(const struct packet *pk)
+{
+	int type = msg_type(pk);
+	return pk->to == 3 && (type == MSG_PREPREPARE || type == MSG_PREPARE || type == MSG_COMMIT);
+}
+
+static bool state_transfer(const struct packet *pk)
+{
+	return msg_type(pk) == MSG_FETCH_STATE || msg_type(pk) == MSG_STATE;
+}
+
+static bool anything_to_3_and_state_transfer(const struct packet *pk)
+{
+	return pk->to == 3 || state_transfer(pk);
+}
+
+static void deliver_all_but_normal_case_to(int victim)
+{
+	assert_int_equal(victim, 3);
+	deliver_all_dropping(normal_case_to_3);
 }
 
 /* Behind a proven checkpoint by less than an interval, in a cluster that then goes
@@ -683,6 +703,36 @@ static void test_idle_laggard_fetches_state(void **state)
 	struct core_status s3 = status_of(3), s0 = status_of(0);
 	assert_int_equal(s3.last_executed, 4);
 	assert_int_equal(s3.stable_checkpoint, 4);
+	assert_memory_equal(s3.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
+}
+
+/* A transfer whose peers moved on to a newer checkpoint, which the fetcher never heard
+ * of, in a cluster that then goes idle: a peer asked for a checkpoint older than its
+ * own answers with the proof of its own, and the fetcher fetches that instead. */
+static void test_fetch_of_a_superseded_checkpoint(void **state)
+{
+	(void)state;
+	W->dead[3] = true;
+	for (uint64_t t = 1; t <= 8; t++) {
+		request(0, 2, t, "k", "v");
+		deliver_all();
+	}
+	W->dead[3] = false;
+	for (uint64_t t = 9; t <= 12; t++) { /* replica 3 learns of checkpoint 12 ... */
+		request(0, 2, t, "k", "v");
+		deliver_all_dropping(state_transfer); /* ... but its fetch gets no answer */
+	}
+	assert_int_equal(status_of(3).fetching, 12);
+	for (uint64_t t = 13; t <= 16; t++) { /* the others move on, unheard */
+		request(0, 2, t, "k", "v");
+		deliver_all_dropping(anything_to_3_and_state_transfer);
+	}
+	assert_int_equal(status_of(0).stable_checkpoint, 16);
+	assert_int_equal(status_of(3).last_executed, 0);
+	run_until_quiet(10);
+	struct core_status s3 = status_of(3), s0 = status_of(0);
+	assert_int_equal(s3.last_executed, 16);
+	assert_int_equal(s3.stable_checkpoint, 16);
 	assert_memory_equal(s3.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
 }
 
@@ -848,6 +898,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_transfer_catches_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zombie_primary_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_laggard_fetches_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_of_a_superseded_checkpoint, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_get_answered_without_agreement,
 						setup_read_only, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_flag_on_write_is_ordered,
