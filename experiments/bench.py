@@ -874,7 +874,8 @@ def main():
     ap.add_argument("--seconds", type=float, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, help="warm-up seconds per run")
     ap.add_argument("--only", action="append", default=[],
-                    help="only runs whose name contains this (repeatable: any)")
+                    help="only runs whose name contains this, or equals NAME given as NAME$"
+                    " (repeatable: any)")
     ap.add_argument("--list", action="store_true", help="print the plan and exit")
     ap.add_argument("--table", action="store_true", help="print the results table")
     ap.add_argument("--markdown", metavar="DIR", help="print DIR's runs.csv as a Markdown "
@@ -895,7 +896,10 @@ def main():
         args.warmup = 1.0 if args.quick else 2.0
     runs = plan_quick() if args.quick else plan_full()
     if args.only:
-        runs = [r for r in runs if any(o in run_name(r) for o in args.only)]
+        # NAME$ matches a whole run name; anything else, a part of it
+        runs = [r for r in runs
+                if any(run_name(r) == o[:-1] if o.endswith("$") else o in run_name(r)
+                       for o in args.only)]
     if args.list:
         for r in runs:
             print(run_name(r))
