@@ -104,3 +104,11 @@ const struct core_ops *core_ops_for(enum protocol p)
 	default: return NULL;
 	}
 }
+
+uint8_t *core_dup(const void *p, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy && len)
+		memcpy(copy, p, len);
+	return copy;
+}

@@ -12,14 +12,6 @@
 
 /* ---- small shared helpers ---- */
 
-uint8_t *pbft_dup(const void *p, size_t len)
-{
-	uint8_t *copy = malloc(len ? len : 1);
-	if (copy && len)
-		memcpy(copy, p, len);
-	return copy;
-}
-
 void pbft_vote_clear(struct vote *v)
 {
 	free(v->raw);
@@ -34,7 +26,7 @@ void pbft_vote_set(struct vote *v, uint64_t view, const uint8_t *digest, const u
 	v->view = view;
 	memcpy(v->digest, digest, WIRE_DIGEST_LEN);
 	if (raw) {
-		v->raw = pbft_dup(raw, raw_len);
+		v->raw = core_dup(raw, raw_len);
 		v->raw_len = v->raw ? raw_len : 0;
 	}
 }
@@ -170,7 +162,7 @@ static void *pbft_create(const struct core_config *cfg)
 	}
 	exec_snapshot(&p->exec, &p->scratch);
 	crypto_digest(p->scratch.p, p->scratch.len, p->stable_digest);
-	p->stable_snap = pbft_dup(p->scratch.p, p->scratch.len);
+	p->stable_snap = core_dup(p->scratch.p, p->scratch.len);
 	p->stable_snap_len = (uint32_t)p->scratch.len;
 	if (!p->stable_snap) {
 		pbft_destroy(p);
@@ -211,7 +203,7 @@ static int recover_snapshot(struct pbft *p, uint64_t seq, const uint8_t *val, si
 		pbft_recover_checkpoint(p, seq, val, len);
 	if (seq == p->low) {
 		free(p->stable_snap);
-		p->stable_snap = pbft_dup(val, len);
+		p->stable_snap = core_dup(val, len);
 		p->stable_snap_len = (uint32_t)len;
 		crypto_digest(val, len, p->stable_digest);
 	}
@@ -273,7 +265,7 @@ static int recover_committed(struct pbft *p, uint64_t seq, const uint8_t *val, s
 static int recover_proof(struct pbft *p, const uint8_t *val, size_t len)
 {
 	free(p->ckpt_proof);
-	p->ckpt_proof = pbft_dup(val, len);
+	p->ckpt_proof = core_dup(val, len);
 	p->ckpt_proof_len = (uint32_t)len;
 	return p->ckpt_proof ? 0 : -1;
 }
@@ -287,7 +279,7 @@ static int recover_newview(struct pbft *p, const uint8_t *val, size_t len)
 	if (get_u64(val + WIRE_OFF_VIEW) != p->view)
 		return 0;
 	free(p->nv_raw);
-	p->nv_raw = pbft_dup(val, len);
+	p->nv_raw = core_dup(val, len);
 	p->nv_len = p->nv_raw ? (uint32_t)len : 0;
 	p->nv_view = p->view;
 	return p->nv_raw ? 0 : -1;

@@ -188,7 +188,6 @@ void pbft_vote_set(struct vote *v, uint64_t view, const uint8_t *digest, const u
 void pbft_vote_clear(struct vote *v);
 unsigned pbft_count_votes(const struct vote *v, uint32_t n, uint64_t view,
 			  const uint8_t digest[WIRE_DIGEST_LEN]);
-uint8_t *pbft_dup(const void *p, size_t len);
 void pbft_send(struct pbft *p, struct effects *out, int32_t to, size_t off);
 void pbft_persist_meta(struct pbft *p, struct effects *out);
 uint64_t pbft_timeout_ms(const struct pbft *p);

@@ -104,7 +104,7 @@ static void make_stable(struct pbft *p, uint64_t seq, const uint8_t *digest, uin
 			uint32_t snap_len, const uint8_t *proof, uint32_t proof_len,
 			struct effects *out)
 {
-	uint8_t *proof_copy = pbft_dup(proof, proof_len);
+	uint8_t *proof_copy = core_dup(proof, proof_len);
 	if (!proof_copy) {
 		free(snap);
 		return;
@@ -148,7 +148,7 @@ void pbft_take_checkpoint(struct pbft *p, struct effects *out)
 	c->mine = true;
 	crypto_digest(p->scratch.p, p->scratch.len, c->own);
 	free(c->snap);
-	c->snap = pbft_dup(p->scratch.p, p->scratch.len);
+	c->snap = core_dup(p->scratch.p, p->scratch.len);
 	c->snap_len = c->snap ? (uint32_t)p->scratch.len : 0;
 	effects_persist(out, P_PUT, REC_SNAPSHOT, seq, p->scratch.p, p->scratch.len);
 	size_t off = wire_put_digest(&out->arena, MSG_CHECKPOINT, p->cfg.cluster_id, p->cfg.id,
@@ -314,7 +314,7 @@ void pbft_recover_checkpoint(struct pbft *p, uint64_t seq, const uint8_t *snap, 
 	if (!c)
 		return;
 	free(c->snap);
-	c->snap = pbft_dup(snap, len);
+	c->snap = core_dup(snap, len);
 	if (!c->snap)
 		return;
 	c->snap_len = (uint32_t)len;
@@ -354,7 +354,7 @@ void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIG
 {
 	if (seq <= p->xfer.seq || seq <= p->last_executed)
 		return;
-	uint8_t *copy = pbft_dup(proof, proof_len);
+	uint8_t *copy = core_dup(proof, proof_len);
 	if (!copy)
 		return;
 	free(p->xfer.proof);

@@ -202,11 +202,11 @@ int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *c
 			return -1;
 	}
 	bool same = s->have_pp && memcmp(s->digest, c.digest, WIRE_DIGEST_LEN) == 0;
-	uint8_t *cpp_copy = pbft_dup(cpp, cpp_len);
+	uint8_t *cpp_copy = core_dup(cpp, cpp_len);
 	if (!cpp_copy)
 		return -1;
 	if (batch || !same) {
-		uint8_t *batch_copy = batch ? pbft_dup(batch, batch_len) : NULL;
+		uint8_t *batch_copy = batch ? core_dup(batch, batch_len) : NULL;
 		if (batch && !batch_copy) {
 			free(cpp_copy);
 			return -1;
@@ -328,7 +328,7 @@ static int make_cert(struct pbft *p, struct slot *s, struct effects *out)
 	if (b->err || count < 2 * p->cfg.f)
 		return -1;
 	set_u16(b->p + count_at, count);
-	uint8_t *bytes = pbft_dup(b->p, b->len);
+	uint8_t *bytes = core_dup(b->p, b->len);
 	if (!bytes)
 		return -1;
 	free(s->cert.bytes);

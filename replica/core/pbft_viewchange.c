@@ -95,7 +95,7 @@ static void send_viewchange(struct pbft *p, struct effects *out)
 		return;
 	struct vc_msg *mine = &p->vcs[p->cfg.id];
 	free(mine->raw);
-	mine->raw = pbft_dup(b->p + off, b->len - off);
+	mine->raw = core_dup(b->p + off, b->len - off);
 	mine->len = (uint32_t)(b->len - off);
 	mine->view = p->view;
 }
@@ -186,7 +186,7 @@ static void maybe_join(struct pbft *p, struct effects *out)
  * cannot let the others in (they ask with VIEW-CHANGEs it ignores, being active). */
 static void keep_newview(struct pbft *p, const uint8_t *raw, size_t len, struct effects *out)
 {
-	uint8_t *copy = pbft_dup(raw, len);
+	uint8_t *copy = core_dup(raw, len);
 	if (!copy)
 		return;
 	free(p->nv_raw);
@@ -254,7 +254,7 @@ void pbft_on_viewchange(struct pbft *p, const struct msg *m, struct effects *out
 	struct vc_msg *slot = &p->vcs[m->h.sender];
 	if (slot->raw && slot->view >= v)
 		return;
-	uint8_t *copy = pbft_dup(m->raw, m->raw_len);
+	uint8_t *copy = core_dup(m->raw, m->raw_len);
 	if (!copy)
 		return;
 	free(slot->raw);
@@ -352,7 +352,7 @@ static void install_o_entry(struct pbft *p, const struct compact_pp *cpp, struct
 	} else {
 		batch = pbft_slot_batch(s, cpp->digest, &batch_len);
 	}
-	uint8_t *keep = batch && batch != null_batch ? pbft_dup(batch, batch_len) : NULL;
+	uint8_t *keep = batch && batch != null_batch ? core_dup(batch, batch_len) : NULL;
 	if (pbft_install(p, s, cpp->h.view, cpp->raw, cpp->len, keep ? keep : batch, batch_len) !=
 	    0) {
 		free(keep);
@@ -624,8 +624,8 @@ int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t l
 		if (memcmp(d, e.pp.digest, WIRE_DIGEST_LEN) != 0)
 			return -1;
 	}
-	uint8_t *bytes = pbft_dup(val, cert_len);
-	uint8_t *batch = len > cert_len ? pbft_dup(val + cert_len, len - cert_len) : NULL;
+	uint8_t *bytes = core_dup(val, cert_len);
+	uint8_t *batch = len > cert_len ? core_dup(val + cert_len, len - cert_len) : NULL;
 	if (!bytes || (len > cert_len && !batch)) {
 		free(bytes);
 		free(batch);

@@ -13,14 +13,6 @@
 
 /* ---- small shared helpers ---- */
 
-uint8_t *vr_dup(const void *src, size_t len)
-{
-	uint8_t *copy = malloc(len ? len : 1);
-	if (copy && len)
-		memcpy(copy, src, len);
-	return copy;
-}
-
 /* Seal the message at arena[off..] and send it. */
 void vr_send(struct vr *p, struct effects *out, int32_t to, size_t off)
 {
@@ -89,7 +81,7 @@ int vr_log_append(struct vr *p, uint64_t view, const uint8_t *batch, uint32_t le
 	uint64_t op = p->op + 1;
 	if (!vr_log_fits(p, op, len))
 		return -1;
-	uint8_t *copy = vr_dup(batch, len);
+	uint8_t *copy = core_dup(batch, len);
 	if (!copy)
 		return -1;
 	struct vr_slot *s = &p->log[op % p->cfg.window];
@@ -193,7 +185,7 @@ static void *vr_create(const struct core_config *cfg)
 	/* The initial state is checkpoint 0: it can be served like any other. */
 	exec_snapshot(&p->exec, &p->scratch);
 	crypto_digest(p->scratch.p, p->scratch.len, p->ckpt_digest);
-	p->ckpt_snap = vr_dup(p->scratch.p, p->scratch.len);
+	p->ckpt_snap = core_dup(p->scratch.p, p->scratch.len);
 	p->ckpt_snap_len = (uint32_t)p->scratch.len;
 	if (p->scratch.err || !p->ckpt_snap) {
 		vr_destroy(p);
@@ -223,7 +215,7 @@ static int recover_snapshot(struct vr *p, uint64_t key, const uint8_t *val, size
 {
 	if (len > VR_SNAP_MAX || exec_restore(&p->exec, val, len) != 0)
 		return -1;
-	uint8_t *copy = vr_dup(val, len);
+	uint8_t *copy = core_dup(val, len);
 	if (!copy)
 		return -1;
 	free(p->ckpt_snap);
@@ -248,7 +240,7 @@ static int recover_entry(struct vr *p, uint64_t key, const uint8_t *val, size_t 
 	    !vr_log_fits(p, key, (uint32_t)(len - 8)) ||
 	    wire_decode_batch(val + 8, len - 8, p->cfg.cluster_id, &b) != WIRE_OK)
 		return -1; /* a gap or a torn entry: not a log this core wrote */
-	uint8_t *copy = vr_dup(val + 8, len - 8);
+	uint8_t *copy = core_dup(val + 8, len - 8);
 	if (!copy)
 		return -1;
 	struct vr_slot *s = &p->log[key % p->cfg.window];

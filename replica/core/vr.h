@@ -157,7 +157,6 @@ static inline bool vr_syncing(const struct vr *p)
 }
 
 /* vr.c */
-uint8_t *vr_dup(const void *src, size_t len);
 void vr_send(struct vr *p, struct effects *out, int32_t to, size_t off);
 bool vr_room(const struct effects *out, size_t need);
 void vr_persist_meta(struct vr *p, struct effects *out);

@@ -41,7 +41,7 @@ void vr_take_checkpoint(struct vr *p, struct effects *out)
 		p->exec_bytes = 0;
 		return;
 	}
-	uint8_t *copy = vr_dup(p->scratch.p, p->scratch.len);
+	uint8_t *copy = core_dup(p->scratch.p, p->scratch.len);
 	if (!copy)
 		return;
 	free(p->ckpt_snap);

@@ -97,7 +97,7 @@ static void send_dvc(struct vr *p, struct effects *out)
 	}
 	/* As the new primary, our own DO-VIEW-CHANGE counts like the others'. */
 	auth_seal(p->cfg.auth, b, off);
-	uint8_t *copy = b->err ? NULL : vr_dup(b->p, b->len);
+	uint8_t *copy = b->err ? NULL : core_dup(b->p, b->len);
 	if (!copy)
 		return;
 	free(p->dvc[p->cfg.id].raw);
@@ -284,7 +284,7 @@ void vr_on_dvc(struct vr *p, const struct msg *m, struct effects *out)
 		vr_start_view_change(p, v, out);
 	if (v != p->view || p->status != VR_VIEW_CHANGE)
 		return; /* done already: it will hear from us */
-	uint8_t *copy = vr_dup(m->raw, m->raw_len);
+	uint8_t *copy = core_dup(m->raw, m->raw_len);
 	if (!copy)
 		return;
 	struct vr_dvc *d = &p->dvc[m->h.sender];
