@@ -161,15 +161,6 @@ static void random_digest(struct byz *b, uint8_t d[WIRE_DIGEST_LEN])
 		set_u64(d + i, next_rand(b));
 }
 
-static uint64_t earliest(uint64_t a, uint64_t b)
-{
-	if (!a)
-		return b;
-	if (!b)
-		return a;
-	return a < b ? a : b;
-}
-
 static void copy_send(struct effects *out, int32_t to, uint32_t client, const uint8_t *p,
 		      size_t len)
 {
@@ -522,7 +513,7 @@ static void release_held(struct byz *b, uint64_t now_ms, struct effects *out)
 		b->held_count--;
 	}
 	if (b->held_count)
-		out->timer_ms = earliest(out->timer_ms, b->held[b->held_head].due_ms);
+		out->timer_ms = deadline_min(out->timer_ms, b->held[b->held_head].due_ms);
 }
 
 /* ---- fake-view-change ---- */
@@ -694,7 +685,7 @@ static void flood(struct byz *b, struct auth_ctx *auth, uint64_t now_ms, struct 
 	uint64_t next = b->flood_ms + (1000 + rate - 1) / rate;
 	if (next < now_ms + BYZ_FLOOD_TICK_MS)
 		next = now_ms + BYZ_FLOOD_TICK_MS;
-	out->timer_ms = earliest(out->timer_ms, next);
+	out->timer_ms = deadline_min(out->timer_ms, next);
 }
 
 /* ---- selective ---- */
@@ -765,7 +756,7 @@ int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *hones
 		filter_send(b, auth, s, honest->arena.p + s->off, now_ms, out);
 	}
 	if (b->cfg.kind == BYZ_SLOW_PRIMARY && b->held_count)
-		out->timer_ms = earliest(out->timer_ms, b->held[b->held_head].due_ms);
+		out->timer_ms = deadline_min(out->timer_ms, b->held[b->held_head].due_ms);
 	if (b->cfg.kind == BYZ_FLOOD)
 		flood(b, auth, now_ms, out);
 	return effects_failed(out) ? -1 : 0;

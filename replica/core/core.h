@@ -87,6 +87,8 @@ void effects_exec(struct effects *e, uint64_t seq, uint64_t view,
 /* Non-zero if an allocation failed or the arena overflowed: the driver must not
  * apply a partial step (it aborts the process rather than speak inconsistently). */
 int effects_failed(const struct effects *e);
+/* The earlier of two timer deadlines, where 0 means "no deadline". */
+uint64_t deadline_min(uint64_t a, uint64_t b);
 /* A malloc'ed copy of len bytes (never NULL for len 0 unless out of memory). */
 uint8_t *core_dup(const void *p, size_t len);
 

@@ -112,3 +112,12 @@ uint8_t *core_dup(const void *p, size_t len)
 		memcpy(copy, p, len);
 	return copy;
 }
+
+uint64_t deadline_min(uint64_t a, uint64_t b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a < b ? a : b;
+}

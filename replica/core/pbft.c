@@ -369,15 +369,6 @@ static void on_msg(struct pbft *p, const struct msg *m, struct effects *out)
 	}
 }
 
-static uint64_t earliest(uint64_t a, uint64_t b)
-{
-	if (!a)
-		return b;
-	if (!b)
-		return a;
-	return a < b ? a : b;
-}
-
 static int pbft_step(void *core, const struct event *ev, struct effects *out)
 {
 	struct pbft *p = core;
@@ -390,8 +381,9 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 		on_msg(p, ev->m, out);
 	pbft_update_vc_timer(p);
 	pbft_resend_arm(p);
-	out->timer_ms = earliest(earliest(earliest(p->vc_timer_ms, p->fetch_ms), p->xfer.retry_ms),
-				 earliest(p->resend_ms, p->stall_ms));
+	out->timer_ms = deadline_min(deadline_min(deadline_min(p->vc_timer_ms, p->fetch_ms),
+						  p->xfer.retry_ms),
+				     deadline_min(p->resend_ms, p->stall_ms));
 	return 0;
 }
 

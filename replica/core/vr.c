@@ -327,15 +327,6 @@ static void on_msg(struct vr *p, const struct msg *m, struct effects *out)
 	}
 }
 
-static uint64_t earliest(uint64_t a, uint64_t b)
-{
-	if (!a)
-		return b;
-	if (!b)
-		return a;
-	return a < b ? a : b;
-}
-
 static uint64_t next_deadline(const struct vr *p)
 {
 	uint64_t t;
@@ -347,7 +338,7 @@ static uint64_t next_deadline(const struct vr *p)
 		t = p->last_heard_ms + vr_timeout_ms(p);
 	if (t == 0)
 		t = 1; /* "now": 0 would mean no timer */
-	return earliest(t, p->xfer.active ? p->xfer.retry_ms : 0);
+	return deadline_min(t, p->xfer.active ? p->xfer.retry_ms : 0);
 }
 
 static int vr_step(void *core, const struct event *ev, struct effects *out)
