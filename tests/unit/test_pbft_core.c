@@ -221,6 +221,58 @@ static struct core_status status_of(int i)
 	return st;
 }
 
+/* Deliver everything, except what drop() says is lost. */
+static void deliver_all_dropping(bool (*drop)(const struct packet *pk))
+{
+	while (W->nq > 0) {
+		if (drop(&W->q[0])) {
+			free(W->q[0].bytes);
+			memmove(&W->q[0], &W->q[1], (W->nq - 1) * sizeof(W->q[0]));
+			W->nq--;
+			continue;
+		}
+		deliver(0);
+	}
+}
+
+static bool normal_case_to_3(const struct packet *pk)
+{
+	int type = msg_type(pk);
+	return pk->to == 3 && (type == MSG_PREPREPARE || type == MSG_PREPARE || type == MSG_COMMIT);
+}
+
+static bool state_transfer(const struct packet *pk)
+{
+	return msg_type(pk) == MSG_FETCH_STATE || msg_type(pk) == MSG_STATE;
+}
+
+static bool anything_to_3_and_state_transfer(const struct packet *pk)
+{
+	return pk->to == 3 || state_transfer(pk);
+}
+
+/* PUTs with timestamps first..last from client 2 to the primary, each delivered with
+ * the losses drop() decides (NULL: none). */
+static void puts_from_client_2(uint64_t first, uint64_t last, bool (*drop)(const struct packet *))
+{
+	for (uint64_t t = first; t <= last; t++) {
+		request(0, 2, t, "k", "v");
+		if (drop)
+			deliver_all_dropping(drop);
+		else
+			deliver_all();
+	}
+}
+
+/* Replica i executed up to seq, which is its stable checkpoint, with replica 0's state. */
+static void assert_caught_up(int i, uint64_t seq)
+{
+	struct core_status si = status_of(i), s0 = status_of(0);
+	assert_int_equal(si.last_executed, seq);
+	assert_int_equal(si.stable_checkpoint, seq);
+	assert_memory_equal(si.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
+}
+
 static void *make_core(int i)
 {
 	return W->ops->create(&W->cfg[i]);
@@ -396,10 +448,7 @@ static void test_retransmission_executes_once(void **state)
 static void test_checkpoints_become_stable(void **state)
 {
 	(void)state;
-	for (uint64_t t = 1; t <= 10; t++) {
-		request(0, 2, t, "k", "v");
-		deliver_all();
-	}
+	puts_from_client_2(1, 10, NULL);
 	struct core_status s0 = status_of(0);
 	assert_int_equal(s0.last_executed, 10);
 	assert_int_equal(s0.stable_checkpoint, 8);
@@ -443,10 +492,7 @@ static int cmp_record(const void *a, const void *b)
 static void test_recovery_from_log(void **state)
 {
 	(void)state;
-	for (uint64_t t = 1; t <= 6; t++) {
-		request(0, 2, t, "k", "v");
-		deliver_all();
-	}
+	puts_from_client_2(1, 6, NULL);
 	struct core_status before = status_of(2);
 	W->ops->destroy(W->core[2]);
 	W->core[2] = make_core(2);
@@ -628,59 +674,17 @@ static void test_state_transfer_catches_up(void **state)
 {
 	(void)state;
 	W->dead[3] = true;
-	for (uint64_t t = 1; t <= 40; t++) {
-		request(0, 2, t, "k", "v");
-		deliver_all();
-	}
+	puts_from_client_2(1, 40, NULL);
 	assert_int_equal(status_of(0).stable_checkpoint, 40);
 	assert_int_equal(status_of(3).last_executed, 0);
 	W->dead[3] = false;
 	/* the next checkpoints tell replica 3 how far behind it is */
-	for (uint64_t t = 41; t <= 48; t++) {
-		request(0, 2, t, "k", "v");
-		deliver_all();
-	}
+	puts_from_client_2(41, 48, NULL);
 	run_until_quiet(3);
 	struct core_status s3 = status_of(3), s0 = status_of(0);
 	assert_true(s3.last_executed >= 44);
 	assert_int_equal(s3.stable_checkpoint, s0.stable_checkpoint);
 	assert_memory_equal(s3.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
-}
-
-/* Deliver everything, except what drop() says is lost. */
-static void deliver_all_dropping(bool (*drop)(const struct packet *pk))
-{
-	while (W->nq > 0) {
-		if (drop(&W->q[0])) {
-			free(W->q[0].bytes);
-			memmove(&W->q[0], &W->q[1], (W->nq - 1) * sizeof(W->q[0]));
-			W->nq--;
-			continue;
-		}
-		deliver(0);
-	}
-}
-
-static bool normal_case_to_3(const struct packet *pk)
-{
-	int type = msg_type(pk);
-	return pk->to == 3 && (type == MSG_PREPREPARE || type == MSG_PREPARE || type == MSG_COMMIT);
-}
-
-static bool state_transfer(const struct packet *pk)
-{
-	return msg_type(pk) == MSG_FETCH_STATE || msg_type(pk) == MSG_STATE;
-}
-
-static bool anything_to_3_and_state_transfer(const struct packet *pk)
-{
-	return pk->to == 3 || state_transfer(pk);
-}
-
-static void deliver_all_but_normal_case_to(int victim)
-{
-	assert_int_equal(victim, 3);
-	deliver_all_dropping(normal_case_to_3);
 }
 
 /* Behind a proven checkpoint by less than an interval, in a cluster that then goes
@@ -693,17 +697,11 @@ static void test_idle_laggard_fetches_state(void **state)
 	request(0, 2, 1, "k", "v1");
 	deliver_all();
 	assert_int_equal(status_of(3).last_executed, 1);
-	for (uint64_t t = 2; t <= 4; t++) { /* checkpoint_interval is 4 */
-		request(0, 2, t, "k", "v");
-		deliver_all_but_normal_case_to(3);
-	}
+	puts_from_client_2(2, 4, normal_case_to_3); /* checkpoint_interval is 4 */
 	assert_int_equal(status_of(0).stable_checkpoint, 4);
 	assert_int_equal(status_of(3).last_executed, 1); /* heard only the CHECKPOINTs */
 	run_until_quiet(6);
-	struct core_status s3 = status_of(3), s0 = status_of(0);
-	assert_int_equal(s3.last_executed, 4);
-	assert_int_equal(s3.stable_checkpoint, 4);
-	assert_memory_equal(s3.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
+	assert_caught_up(3, 4);
 }
 
 /* A transfer whose peers moved on to a newer checkpoint, which the fetcher never heard
@@ -713,27 +711,17 @@ static void test_fetch_of_a_superseded_checkpoint(void **state)
 {
 	(void)state;
 	W->dead[3] = true;
-	for (uint64_t t = 1; t <= 8; t++) {
-		request(0, 2, t, "k", "v");
-		deliver_all();
-	}
+	puts_from_client_2(1, 8, NULL);
 	W->dead[3] = false;
-	for (uint64_t t = 9; t <= 12; t++) { /* replica 3 learns of checkpoint 12 ... */
-		request(0, 2, t, "k", "v");
-		deliver_all_dropping(state_transfer); /* ... but its fetch gets no answer */
-	}
+	/* replica 3 learns of checkpoint 12, but its fetch gets no answer */
+	puts_from_client_2(9, 12, state_transfer);
 	assert_int_equal(status_of(3).fetching, 12);
-	for (uint64_t t = 13; t <= 16; t++) { /* the others move on, unheard */
-		request(0, 2, t, "k", "v");
-		deliver_all_dropping(anything_to_3_and_state_transfer);
-	}
+	/* the others move on, unheard */
+	puts_from_client_2(13, 16, anything_to_3_and_state_transfer);
 	assert_int_equal(status_of(0).stable_checkpoint, 16);
 	assert_int_equal(status_of(3).last_executed, 0);
 	run_until_quiet(10);
-	struct core_status s3 = status_of(3), s0 = status_of(0);
-	assert_int_equal(s3.last_executed, 16);
-	assert_int_equal(s3.stable_checkpoint, 16);
-	assert_memory_equal(s3.state_digest, s0.state_digest, WIRE_DIGEST_LEN);
+	assert_caught_up(3, 16);
 }
 
 /* A zombie primary's old-view messages are fenced off by the view number. */
