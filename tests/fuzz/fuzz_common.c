@@ -12,6 +12,8 @@
 
 #include <sodium.h>
 
+#include "crypto/crypto.h"
+
 static char dir[512];
 static char keys[600];
 
@@ -99,7 +101,7 @@ const char *fz_dir(void)
 		base = "/tmp";
 	(void)mkdir(base, 0700);
 	snprintf(dir, sizeof(dir), "%s/byzlab-fuzz-XXXXXX", base);
-	if (sodium_init() < 0 || mkdtemp(dir) == NULL) {
+	if (crypto_setup() != 0 || mkdtemp(dir) == NULL) {
 		perror(dir);
 		abort();
 	}

@@ -23,8 +23,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A private directory (mkdtemp under $BYZLAB_TMP or /tmp) holding keys/ with the fixed
- * key pairs replica-0..FZ_REPLICAS-1 and client-0..FZ_CLIENTS-1.  Created on first
- * call, removed at exit.  Aborts if it cannot be created (the harness is broken). */
+ * key pairs replica-0..FZ_REPLICAS-1 and client-0..FZ_CLIENTS-1.  The first call also
+ * initialises libsodium (crypto_setup), creates it, and removes it at exit.  Aborts if
+ * either fails (the harness is broken). */
 const char *fz_dir(void);
 const char *fz_keys_dir(void);
 

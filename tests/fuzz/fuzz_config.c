@@ -25,8 +25,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	if (crypto_setup() != 0)
-		abort();
 	snprintf(path, sizeof(path), "%s/cluster.ini", fz_dir());
 	/* client-J.pub up to the default client count (their content is never used) */
 	snprintf(src, sizeof(src), "%s/client-0.pub", fz_keys_dir());

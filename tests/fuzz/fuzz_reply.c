@@ -28,8 +28,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (crypto_setup() != 0)
-		abort();
 	fz_dir();
 	devnull = fopen("/dev/null", "w");
 	if (!devnull)
