@@ -949,20 +949,15 @@ static int bench_open(struct bench *b, uint32_t first_id, uint32_t timeout_ms)
 	return 0;
 }
 
-static uint64_t retransmits(const struct bench *b)
+/* Retransmission rounds and read-only gets retried through agreement, all clients. */
+static void retry_totals(const struct bench *b, uint64_t *retransmits, uint64_t *readonly)
 {
-	uint64_t sum = 0;
-	for (uint32_t i = 0; i < b->o.clients; i++)
-		sum += client_get_stats(b->c[i].cl)->retransmits;
-	return sum;
-}
-
-static uint64_t readonly_retries(const struct bench *b)
-{
-	uint64_t sum = 0;
-	for (uint32_t i = 0; i < b->o.clients; i++)
-		sum += client_get_stats(b->c[i].cl)->readonly_retries;
-	return sum;
+	*retransmits = *readonly = 0;
+	for (uint32_t i = 0; i < b->o.clients; i++) {
+		const struct client_stats *st = client_get_stats(b->c[i].cl);
+		*retransmits += st->retransmits;
+		*readonly += st->readonly_retries;
+	}
 }
 
 static void print_hist(const struct bench *b)
@@ -990,8 +985,10 @@ static int report(struct bench *b)
 	       ",\"p999_us\":%" PRIu64 ",\"max_us\":%" PRIu64 ",\"mean_us\":%.1f",
 	       bench_hist_pct(h, 50), bench_hist_pct(h, 90), bench_hist_pct(h, 99),
 	       bench_hist_pct(h, 99.9), h->max, h->n ? (double)h->sum / (double)h->n : 0.0);
-	printf(",\"errors\":%" PRIu64 ",\"retransmits\":%" PRIu64, b->errors, retransmits(b));
-	printf(",\"readonly_retries\":%" PRIu64, readonly_retries(b));
+	uint64_t retransmits, readonly_retries;
+	retry_totals(b, &retransmits, &readonly_retries);
+	printf(",\"errors\":%" PRIu64 ",\"retransmits\":%" PRIu64, b->errors, retransmits);
+	printf(",\"readonly_retries\":%" PRIu64, readonly_retries);
 	if (b->o.verify)
 		printf(",\"mismatches\":%" PRIu64, b->mismatches);
 	printf(",\"bad_results\":%" PRIu64 ",\"reads\":%" PRIu64 ",\"writes\":%" PRIu64,

@@ -677,6 +677,11 @@ static int encode_request(struct bz_client *cl, const uint8_t *op, size_t op_len
 	return 0;
 }
 
+static int is_readonly(const struct bz_client *cl)
+{
+	return (cl->flags & REQ_F_READONLY) && cl->proto == PROTO_PBFT;
+}
+
 int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_t flags,
 		  uint64_t now_us)
 {
@@ -686,8 +691,6 @@ int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
 	 * correct replicas that have not executed it yet and a liar: a stale read). */
 	if (cl->read_only && kv_op_is_readonly(op, op_len))
 		flags |= REQ_F_READONLY;
-	int readonly = (flags & REQ_F_READONLY) && cl->proto == PROTO_PBFT;
-	int need_2f1 = readonly || cl->read_only;
 
 	if (cl->state == CLIENT_PENDING) {
 		seterr(cl->err, sizeof(cl->err), "a request is already pending");
@@ -703,7 +706,8 @@ int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
 	cl->timestamp = client_ts_next(&cl->ts, client_realtime_us());
 	if (encode_request(cl, op, op_len) != 0)
 		return -1;
-	client_quorum_reset(&cl->q, cl->proto, cl->n, cl->f, cl->id, cl->timestamp, need_2f1);
+	client_quorum_reset(&cl->q, cl->proto, cl->n, cl->f, cl->id, cl->timestamp,
+			    is_readonly(cl) || cl->read_only);
 	buf_reset(&cl->result);
 	cl->state = CLIENT_PENDING;
 	cl->stats.requests++;
@@ -711,16 +715,11 @@ int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
 	cl->rto_us = (uint64_t)CLIENT_RTO_MS * 1000u;
 	cl->next_rt_us = now_us + cl->rto_us;
 	/* Read-only requests are answered by every replica directly (PBFT §5.1.3). */
-	if (readonly)
+	if (is_readonly(cl))
 		send_all(cl, &cl->req);
 	else
 		conn_send(cl, (uint32_t)(cl->view % cl->n), &cl->req);
 	return 0;
-}
-
-static int is_readonly(const struct bz_client *cl)
-{
-	return (cl->flags & REQ_F_READONLY) && cl->proto == PROTO_PBFT;
 }
 
 /* PBFT §5.1.3: a read-only request that cannot gather 2f+1 matching replies (the
