@@ -141,6 +141,7 @@ struct pbft {
 	uint64_t seen_view[WIRE_MAX_REPLICAS];      /* highest view of each replica's
 						* normal-case messages */
 	uint64_t nv_answered_ms[WIRE_MAX_REPLICAS]; /* last NEW-VIEW re-sent to each */
+	uint64_t proof_sent_ms[WIRE_MAX_REPLICAS];  /* last stable proof sent to each */
 	uint64_t fetch_ms;  /* next retransmission of FETCHes for missing batches */
 	uint64_t resend_ms; /* next retransmission of our votes on waiting slots */
 	uint64_t stall_ms;  /* behind a proven checkpoint: check for progress then */

@@ -230,6 +230,28 @@ void pbft_stall_tick(struct pbft *p, struct effects *out)
 	check_behind(p, out); /* still behind: watch again */
 }
 
+/* Relay the 2f+1 signed CHECKPOINTs that prove our stable checkpoint to replica `to`:
+ * each verifies on its own, whoever forwards it. */
+static void send_stable_proof(struct pbft *p, uint32_t to, struct effects *out)
+{
+	if (!p->ckpt_proof ||
+	    (p->proof_sent_ms[to] && p->now_ms < p->proof_sent_ms[to] + p->cfg.view_timeout_ms))
+		return; /* rate-limited: once per view timeout and peer */
+	p->proof_sent_ms[to] = p->now_ms ? p->now_ms : 1;
+	struct cursor c;
+	cur_init(&c, p->ckpt_proof, p->ckpt_proof_len);
+	uint16_t n = cur_u16(&c);
+	for (uint16_t i = 0; c.ok && i < n; i++) {
+		uint32_t len = cur_u32(&c);
+		const uint8_t *raw = cur_bytes(&c, len);
+		if (!raw)
+			return;
+		size_t off = out->arena.len;
+		buf_put(&out->arena, raw, len);
+		effects_send(out, (int32_t)to, 0, off);
+	}
+}
+
 void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	if (m->h.sender == p->cfg.id)
@@ -237,7 +259,14 @@ void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out
 	struct vote *latest = &p->latest_ckpt[m->h.sender];
 	if (!latest->have || m->h.seq > latest->view)
 		pbft_vote_set(latest, m->h.seq, m->u.dg.digest, m->raw, (uint32_t)m->raw_len);
-	if (m->h.seq <= p->low)
+	if (m->h.seq < p->low) {
+		/* The sender is a checkpoint or more behind and may not know it: the
+		 * CHECKPOINTs of ours may have been lost on the way (send queues drop), and
+		 * an idle cluster sends nothing else.  Tell it. */
+		send_stable_proof(p, m->h.sender, out);
+		return;
+	}
+	if (m->h.seq == p->low)
 		return; /* already stable here: nothing to learn */
 	struct ckpt_votes *c = ckpt_entry(p, m->h.seq);
 	if (c) {
@@ -368,30 +397,11 @@ void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIG
 	ask_state(p, out);
 }
 
-/* Relay the 2f+1 signed CHECKPOINTs that prove our stable checkpoint to replica `to`:
- * each verifies on its own, whoever forwards it. */
-static void send_stable_proof(struct pbft *p, uint32_t to, struct effects *out)
-{
-	struct cursor c;
-	cur_init(&c, p->ckpt_proof, p->ckpt_proof_len);
-	uint16_t n = cur_u16(&c);
-	for (uint16_t i = 0; c.ok && i < n; i++) {
-		uint32_t len = cur_u32(&c);
-		const uint8_t *raw = cur_bytes(&c, len);
-		if (!raw)
-			return;
-		size_t off = out->arena.len;
-		buf_put(&out->arena, raw, len);
-		effects_send(out, (int32_t)to, 0, off);
-	}
-}
-
 void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	/* Asked for an older checkpoint than ours: we no longer have its state, but the
-	 * asker can fetch ours once it knows it is proven.  Its retry is rate-limited by
-	 * its view timeout (pbft_xfer_tick), so this is too. */
-	if (m->h.seq < p->low && p->ckpt_proof) {
+	 * asker can fetch ours once it knows it is proven. */
+	if (m->h.seq < p->low) {
 		send_stable_proof(p, m->h.sender, out);
 		return;
 	}

@@ -221,18 +221,28 @@ static struct core_status status_of(int i)
 	return st;
 }
 
-/* Deliver everything, except what drop() says is lost. */
+/* Deliver everything, except what hold() keeps queued and what drop() says is lost
+ * (either may be NULL). */
+static void deliver_all_holding(bool (*hold)(const struct packet *pk),
+				bool (*drop)(const struct packet *pk))
+{
+	size_t k = 0;
+	while (k < W->nq) {
+		if (hold && hold(&W->q[k])) {
+			k++;
+		} else if (drop && drop(&W->q[k])) {
+			free(W->q[k].bytes);
+			memmove(&W->q[k], &W->q[k + 1], (W->nq - k - 1) * sizeof(W->q[0]));
+			W->nq--;
+		} else {
+			deliver(k);
+		}
+	}
+}
+
 static void deliver_all_dropping(bool (*drop)(const struct packet *pk))
 {
-	while (W->nq > 0) {
-		if (drop(&W->q[0])) {
-			free(W->q[0].bytes);
-			memmove(&W->q[0], &W->q[1], (W->nq - 1) * sizeof(W->q[0]));
-			W->nq--;
-			continue;
-		}
-		deliver(0);
-	}
+	deliver_all_holding(NULL, drop);
 }
 
 static bool normal_case_to_3(const struct packet *pk)
@@ -249,6 +259,16 @@ static bool state_transfer(const struct packet *pk)
 static bool anything_to_3_and_state_transfer(const struct packet *pk)
 {
 	return pk->to == 3 || state_transfer(pk);
+}
+
+static bool to_3_up_to_seq_4(const struct packet *pk)
+{
+	return pk->to == 3 && get_u64(pk->bytes + WIRE_OFF_SEQ) <= 4;
+}
+
+static bool to_3_above_seq_4(const struct packet *pk)
+{
+	return pk->to == 3 && get_u64(pk->bytes + WIRE_OFF_SEQ) > 4;
 }
 
 /* PUTs with timestamps first..last from client 2 to the primary, each delivered with
@@ -724,6 +744,26 @@ static void test_fetch_of_a_superseded_checkpoint(void **state)
 	assert_caught_up(3, 16);
 }
 
+/* A laggard that never heard the CHECKPOINTs of the others' stable checkpoint (lost on
+ * the way), in a cluster that then goes idle: its own, older CHECKPOINT reaches the
+ * others, who answer with the proof of theirs, and it fetches that state. */
+static void test_laggard_told_of_a_newer_checkpoint(void **state)
+{
+	(void)state;
+	for (uint64_t t = 1; t <= 4; t++) { /* replica 3's share waits in the network */
+		request(0, 2, t, "k", "v");
+		deliver_all_holding(to_3_up_to_seq_4, NULL);
+	}
+	for (uint64_t t = 5; t <= 8; t++) { /* and everything later for it is lost */
+		request(0, 2, t, "k", "v");
+		deliver_all_holding(to_3_up_to_seq_4, to_3_above_seq_4);
+	}
+	assert_int_equal(status_of(0).stable_checkpoint, 8);
+	deliver_all(); /* replica 3 executes 1..4 and says so with CHECKPOINT(4) */
+	run_until_quiet(6);
+	assert_caught_up(3, 8);
+}
+
 /* A zombie primary's old-view messages are fenced off by the view number. */
 static void test_zombie_primary_rejected(void **state)
 {
@@ -887,6 +927,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zombie_primary_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_laggard_fetches_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_of_a_superseded_checkpoint, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_laggard_told_of_a_newer_checkpoint, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_get_answered_without_agreement,
 						setup_read_only, teardown),
