@@ -442,11 +442,19 @@ static void install_state(struct pbft *p, struct effects *out)
 	waitq_prune(&p->wq, &p->exec);
 	uint8_t *snap = x->buf;
 	x->buf = NULL;
-	if (x->seq > p->low)
+	if (x->seq > p->low) {
 		make_stable(p, x->seq, x->digest, snap, (uint32_t)x->total, x->proof, x->proof_len,
 			    out);
-	else
+		/* Say where we now stand (the snapshot is persisted above, before this
+		 * leaves): peers that moved on meanwhile answer with their newer proof
+		 * (pbft_on_checkpoint), where an idle cluster would otherwise tell us
+		 * nothing more. */
+		size_t off = wire_put_digest(&out->arena, MSG_CHECKPOINT, p->cfg.cluster_id,
+					     p->cfg.id, p->view, x->seq, x->digest);
+		pbft_send(p, out, TO_OTHERS, off);
+	} else {
 		free(snap);
+	}
 	xfer_reset(p);
 	pbft_try_execute(p, out, false);
 }

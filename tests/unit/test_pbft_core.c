@@ -261,6 +261,16 @@ static bool anything_to_3_and_state_transfer(const struct packet *pk)
 	return pk->to == 3 || state_transfer(pk);
 }
 
+static bool state_reply(const struct packet *pk)
+{
+	return msg_type(pk) == MSG_STATE;
+}
+
+static bool anything_to_3(const struct packet *pk)
+{
+	return pk->to == 3;
+}
+
 static bool to_3_up_to_seq_4(const struct packet *pk)
 {
 	return pk->to == 3 && get_u64(pk->bytes + WIRE_OFF_SEQ) <= 4;
@@ -764,6 +774,30 @@ static void test_laggard_told_of_a_newer_checkpoint(void **state)
 	assert_caught_up(3, 8);
 }
 
+/* A state transfer that completes after its peers moved on to a newer checkpoint, never
+ * heard of, in a cluster that then goes idle: the fetcher announces the checkpoint it
+ * installed, and the others answer with the proof of theirs. */
+static void test_installed_state_is_announced(void **state)
+{
+	(void)state;
+	W->dead[3] = true;
+	puts_from_client_2(1, 8, NULL);
+	W->dead[3] = false;
+	for (uint64_t t = 9; t <= 12; t++) { /* replica 3 fetches 12; the answer is slow */
+		request(0, 2, t, "k", "v");
+		deliver_all_holding(state_reply, normal_case_to_3);
+	}
+	assert_int_equal(status_of(3).fetching, 12);
+	for (uint64_t t = 13; t <= 16; t++) { /* the others move on, unheard */
+		request(0, 2, t, "k", "v");
+		deliver_all_holding(state_reply, anything_to_3);
+	}
+	assert_int_equal(status_of(0).stable_checkpoint, 16);
+	deliver_all(); /* the state of 12 arrives and is installed */
+	run_until_quiet(6);
+	assert_caught_up(3, 16);
+}
+
 /* A zombie primary's old-view messages are fenced off by the view number. */
 static void test_zombie_primary_rejected(void **state)
 {
@@ -930,6 +964,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_laggard_told_of_a_newer_checkpoint, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_installed_state_is_announced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_get_answered_without_agreement,
 						setup_read_only, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_flag_on_write_is_ordered,
