@@ -32,9 +32,12 @@ def test_gets_skip_agreement():
         r = c.client("get", "k", client_id=2)
         r.expect(0)
         bz.check(r.out.strip() == "v1", "read-only get returned %r" % r.out)
-        # the client leaves after 2f+1 replies: the last replica may answer later
-        bz.wait_until(lambda: readonly_counts(c) == [1] * c.n, 10,
-                      "every replica to answer the get directly")
+        # 2f+1 replicas answered it directly, none twice.  Not necessarily all n: the
+        # CLI sends to every replica at once, a connection that is still being dialed
+        # drops its copy, and the client leaves after 2f+1 matching replies.
+        counts = readonly_counts(c)
+        bz.check(sum(counts) >= 2 * c.f + 1 and max(counts) == 1,
+                 "2f+1 replicas answered it directly, once each: %s" % counts)
         bz.check(c.status()[0]["last_executed"] == before,
                  "a read-only get took no sequence number")
         # a verified workload (each get must see the client's own last put)
