@@ -20,6 +20,7 @@
 #define BYZLAB_CORE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/config.h"
@@ -91,6 +92,18 @@ int effects_failed(const struct effects *e);
 uint64_t deadline_min(uint64_t a, uint64_t b);
 /* A malloc'ed copy of len bytes (never NULL for len 0 unless out of memory). */
 uint8_t *core_dup(const void *p, size_t len);
+
+/* The primary's batching rule, shared by PBFT and VR (PBFT §5.1.4; Nagle's rule):
+ * with nothing in flight, a batch starts at once, whatever it holds; with some in
+ * flight, a batch starts only while fewer than `pipeline` are unexecuted and only
+ * if it would hold min(batch_max, CORE_PIPELINED_BATCH_MIN) requests.  Requests
+ * that arrive meanwhile gather into the next batch, so batches grow with load
+ * instead of splitting it into small instances that each pay the per-instance
+ * messages and signatures.  The minimum was measured (docs/EXPERIMENTS.md,
+ * "Batching"): with 64 clients, 16 to 32 beat both 1 and 128. */
+#define CORE_PIPELINED_BATCH_MIN 32u
+bool core_may_start_batch(uint32_t waiting, uint32_t inflight, uint32_t batch_max,
+			  uint32_t pipeline);
 
 struct core_config {
 	enum protocol protocol;

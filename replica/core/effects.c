@@ -113,6 +113,17 @@ uint8_t *core_dup(const void *p, size_t len)
 	return copy;
 }
 
+bool core_may_start_batch(uint32_t waiting, uint32_t inflight, uint32_t batch_max,
+			  uint32_t pipeline)
+{
+	if (waiting == 0)
+		return false;
+	if (inflight == 0)
+		return true;
+	uint32_t need = batch_max < CORE_PIPELINED_BATCH_MIN ? batch_max : CORE_PIPELINED_BATCH_MIN;
+	return inflight < pipeline && waiting >= need;
+}
+
 uint64_t deadline_min(uint64_t a, uint64_t b)
 {
 	if (!a)

@@ -33,9 +33,10 @@ enum pbft_rec {
 #define PBFT_BUG_COMMIT_QUORUM_2F 0x1u /* commit with 2f instead of 2f+1 commits */
 #define PBFT_BUG_SKIP_VC_CERTS 0x2u    /* new primary ignores prepared certificates */
 
-/* Pipeline depth: the primary starts a new instance while fewer than this many of its
- * instances are unexecuted; otherwise requests queue and form the next batch.  This
- * is what makes batching adapt to load (batch of 1 when idle, batch_max when busy). */
+/* Pipeline depth: with instances in flight, the primary starts a new one only for a
+ * full batch and only while fewer than this many are unexecuted; otherwise requests
+ * queue and form the next batch (core_may_start_batch).  This is what makes batching
+ * adapt to load (batch of 1 when idle, batch_max when busy). */
 #define PBFT_PIPELINE 4
 
 /* Largest snapshot accepted in state transfer (KV limit plus the client table). */

@@ -182,7 +182,8 @@ void pbft_try_propose(struct pbft *p, struct effects *out)
 {
 	if (!pbft_is_primary(p) || !p->view_active)
 		return;
-	while (p->wq.live > 0 && inflight(p) < PBFT_PIPELINE && pbft_in_window(p, p->next_seq + 1))
+	while (core_may_start_batch(p->wq.live, inflight(p), p->cfg.batch_max, PBFT_PIPELINE) &&
+	       pbft_in_window(p, p->next_seq + 1))
 		propose_one(p, out);
 }
 

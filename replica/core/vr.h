@@ -31,8 +31,9 @@ enum vr_rec {
 
 enum vr_status { VR_NORMAL = 0, VR_VIEW_CHANGE = 1 };
 
-/* Batching exactly as PBFT's primary does it (PBFT_PIPELINE): a new op-number while
- * fewer than this many are unexecuted, else requests queue for the next batch. */
+/* Batching exactly as PBFT's primary does it (core_may_start_batch, PBFT_PIPELINE):
+ * with nothing unexecuted a batch starts at once; otherwise only a full batch, while
+ * fewer than this many are unexecuted; else requests queue for the next batch. */
 #define VR_PIPELINE 4
 
 /* Byte bounds.  Log sections (DO-VIEW-CHANGE, START-VIEW, NEW-STATE) carry a whole

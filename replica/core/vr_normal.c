@@ -125,7 +125,8 @@ void vr_try_propose(struct vr *p, struct effects *out)
 {
 	if (p->status != VR_NORMAL || !vr_is_primary(p) || vr_in_hole(p))
 		return;
-	while (p->wq.live > 0 && p->op - p->last_executed < VR_PIPELINE &&
+	while (core_may_start_batch(p->wq.live, (uint32_t)(p->op - p->last_executed),
+				    p->cfg.batch_max, VR_PIPELINE) &&
 	       p->op + 1 - p->lo <= p->cfg.window && !out->arena.err)
 		if (!propose_one(p, out))
 			break;

@@ -511,6 +511,38 @@ static void test_window_blocks_primary(void **state)
 		assert_int_equal(status_of(i).requests_executed, 10);
 }
 
+/* Batches grow with load (core_may_start_batch): with one batch in flight, the
+ * primary starts another only when batch_max (8) requests wait, so 10 requests
+ * arriving together go as 1, 8 and then 1, not as four small batches. */
+static void test_batches_grow_with_load(void **state)
+{
+	(void)state;
+	for (uint64_t c = 0; c < 10; c++)
+		request(0, (uint32_t)c, 1, "k", "v");
+	size_t pps = 0;
+	for (size_t k = 0; k < W->nq; k++)
+		pps += msg_type(&W->q[k]) == MSG_PREPREPARE && W->q[k].to == 1;
+	assert_int_equal(pps, 2);
+	deliver_all();
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(status_of(i).requests_executed, 10);
+		assert_int_equal(status_of(i).last_executed, 3);
+	}
+}
+
+static void test_batch_rule(void **state)
+{
+	(void)state;
+	assert_false(core_may_start_batch(0, 0, 8, 4)); /* nothing to send */
+	assert_true(core_may_start_batch(1, 0, 8, 4));  /* idle: at once */
+	assert_false(core_may_start_batch(7, 1, 8, 4)); /* busy: wait for a full batch */
+	assert_true(core_may_start_batch(8, 3, 8, 4));
+	assert_false(core_may_start_batch(99, 4, 8, 4)); /* the pipeline is full */
+	assert_false(core_may_start_batch(CORE_PIPELINED_BATCH_MIN - 1, 1, 128, 4));
+	assert_true(core_may_start_batch(CORE_PIPELINED_BATCH_MIN, 1, 128, 4));
+	assert_true(core_may_start_batch(1, 2, 1, 4)); /* batch_max 1 still pipelines */
+}
+
 static int cmp_record(const void *a, const void *b)
 {
 	const struct record *x = a, *y = b;
@@ -947,6 +979,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_equivocation_detected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retransmission_executes_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoints_become_stable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batches_grow_with_load, setup, teardown),
+		cmocka_unit_test(test_batch_rule),
 		cmocka_unit_test_setup_teardown(test_window_blocks_primary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovery_from_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovered_backup_keeps_its_word, setup,
