@@ -6,8 +6,8 @@
  * PREPARE (or any replica message) verify, whatever sender id it writes.
  *
  * MAC authenticators (Castro-Liskov TOCS'02 §3.2): slot r of the trailer is the
- * HMAC of header+body under the pairwise key of the sender and replica r; a
- * receiver replica checks only its own slot.  A replica's slot for itself uses the
+ * MAC (keyed BLAKE2b-256) of header+body under the pairwise key of the sender and
+ * replica r; a receiver replica checks only its own slot.  A replica's slot for itself uses the
  * key derived from its own pair (X25519 with itself), so the layout is uniform.
  * A REPLY carries one MAC, under the key of the replica and the client it names.
  */

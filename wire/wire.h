@@ -37,7 +37,7 @@
 #define WIRE_STATE_CHUNK (1u << 20) /* bytes of snapshot in one STATE message */
 #define WIRE_DIGEST_LEN 32          /* BLAKE2b-256 */
 #define WIRE_SIG_LEN 64             /* Ed25519 */
-#define WIRE_MAC_LEN 32             /* HMAC-SHA-512-256 */
+#define WIRE_MAC_LEN 32             /* keyed BLAKE2b-256 */
 
 enum msg_type {
 	MSG_REQUEST = 1,      /* client -> replica: an operation, signed/MACed by the client */

@@ -190,6 +190,24 @@ static void test_mac(void **state)
 	assert_int_equal(crypto_mac_verify(key, msg, sizeof(msg), mac), -1);
 }
 
+/* The wire's MAC is keyed BLAKE2b-256 (docs/PROTOCOL.md).  The expected bytes come
+ * from another implementation: Python's hashlib.blake2b(b"byzlab",
+ * key=bytes(range(32)), digest_size=32). */
+static void test_mac_known_answer(void **state)
+{
+	static const uint8_t want[WIRE_MAC_LEN] = {0xf4, 0x0e, 0xaf, 0x48, 0x48, 0x5e, 0xa7, 0xa5,
+						   0x50, 0x46, 0xe1, 0xbb, 0xef, 0x9e, 0xce, 0x2c,
+						   0x99, 0xb0, 0x69, 0x8e, 0x82, 0x88, 0x1e, 0x9e,
+						   0x17, 0x60, 0x0b, 0xf8, 0x51, 0x0b, 0x4a, 0x01};
+	uint8_t key[CRYPTO_MACKEY_LEN], mac[WIRE_MAC_LEN];
+	(void)state;
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)i;
+	crypto_mac_bytes(key, (const uint8_t *)"byzlab", 6, mac);
+	assert_memory_equal(mac, want, WIRE_MAC_LEN);
+	assert_int_equal(crypto_mac_verify(key, (const uint8_t *)"byzlab", 6, want), 0);
+}
+
 static void test_mac_key_symmetry(void **state)
 {
 	char dir[600], err[256];
@@ -459,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_digest_incremental),
 		cmocka_unit_test(test_sign_verify),
 		cmocka_unit_test(test_mac),
+		cmocka_unit_test(test_mac_known_answer),
 		cmocka_unit_test(test_mac_key_symmetry),
 		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_key_files_round_trip),
