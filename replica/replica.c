@@ -19,24 +19,6 @@
 #define DRAIN_MAX 64      /* messages per socket per loop turn (fairness) */
 #define IDLE_WAIT_MS 1000 /* poll timeout when no timer is pending */
 
-/* Peer messages the core refused as beyond its window, kept (bounded) and fed again
- * once the window moves.  A replica that catches up by state transfer to a checkpoint
- * has refused the pre-prepares and votes for the sequence numbers just above it, and
- * nobody sends them again (help_laggard answers repeats, and it has none to repeat):
- * without this it would stay behind until the next checkpoint.  When full, the lowest
- * sequence number goes first: the newest slots are what the others will not send
- * again, while the low ones are still being re-sent to us as we catch up.  Feeding an
- * authenticated message twice is a network duplicate, which every core tolerates. */
-#define REPLAY_MAX_MSGS 1024
-#define REPLAY_MAX_BYTES ((size_t)8 << 20)
-struct replay {
-	uint8_t *msg[REPLAY_MAX_MSGS];
-	uint32_t len[REPLAY_MAX_MSGS];
-	uint64_t seq[REPLAY_MAX_MSGS];
-	uint32_t count;
-	size_t bytes;
-};
-
 struct replica {
 	const struct config *cfg;
 	uint32_t id;
@@ -58,8 +40,6 @@ struct replica {
 	uint64_t recovered;    /* records fed to recover() */
 	int txn_open;          /* a store transaction holds this turn's persists */
 	int group_commit;      /* 0: commit after every step (BYZLAB_GROUP_COMMIT=0) */
-	struct replay ahead;   /* peer messages refused as out of window */
-	int replay_due;        /* the window moved: give them another chance */
 	struct buf out;        /* the STATUS_RESP being built */
 	char json[WIRE_MAX_STATUS];
 };
@@ -328,7 +308,6 @@ static void note_changes(struct replica *r)
 		     (unsigned long long)st.fetching, (unsigned long long)st.last_executed);
 	if (st.stable_checkpoint != r->seen.stable_checkpoint) {
 		rlog("stable checkpoint %llu", (unsigned long long)st.stable_checkpoint);
-		r->replay_due = r->ahead.count > 0;
 	}
 	r->seen = st;
 }
@@ -417,8 +396,6 @@ static void reject(uint64_t *counter, const char *what, enum net_sock sock, cons
 		     (unsigned long long)*counter);
 }
 
-static void replay_keep(struct replay *q, uint64_t seq, const uint8_t *p, size_t len);
-
 static void on_message(struct replica *r, enum net_sock sock, const struct net_rx *rx)
 {
 	struct msg m;
@@ -454,80 +431,7 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 		if (m.h.type == MSG_HELLO)
 			return;
 	}
-	uint64_t refused = r->seen.rejected_out_of_window;
 	step(r, EV_MSG, &m);
-	/* Only what lies above our window can become useful later; what lies below it is
-	 * stable history, and keeping it would feed it again at every checkpoint. */
-	if (sock == NET_PEER && r->seen.rejected_out_of_window > refused &&
-	    m.h.seq > r->seen.stable_checkpoint)
-		replay_keep(&r->ahead, m.h.seq, rx->data, rx->len);
-}
-
-/* ---- replay of messages refused as out of window (struct replay) ---- */
-
-static void replay_drop(struct replay *q, uint32_t i)
-{
-	free(q->msg[i]);
-	q->bytes -= q->len[i];
-	q->count--;
-	q->msg[i] = q->msg[q->count];
-	q->len[i] = q->len[q->count];
-	q->seq[i] = q->seq[q->count];
-}
-
-static uint32_t replay_lowest(const struct replay *q)
-{
-	uint32_t low = 0;
-	for (uint32_t i = 1; i < q->count; i++)
-		if (q->seq[i] < q->seq[low])
-			low = i;
-	return low;
-}
-
-static void replay_keep(struct replay *q, uint64_t seq, const uint8_t *p, size_t len)
-{
-	if (len > REPLAY_MAX_BYTES)
-		return;
-	while (q->count > 0 && (q->count == REPLAY_MAX_MSGS || q->bytes + len > REPLAY_MAX_BYTES)) {
-		uint32_t low = replay_lowest(q);
-		if (q->seq[low] > seq)
-			return; /* everything kept is more useful */
-		replay_drop(q, low);
-	}
-	uint8_t *c = malloc(len ? len : 1);
-	if (!c)
-		return;
-	memcpy(c, p, len);
-	q->msg[q->count] = c;
-	q->len[q->count] = (uint32_t)len;
-	q->seq[q->count] = seq;
-	q->count++;
-	q->bytes += len;
-}
-
-static void replay_free(struct replay *q)
-{
-	while (q->count > 0)
-		replay_drop(q, q->count - 1);
-}
-
-/* Feed the kept messages again (those still beyond the window are kept again). */
-static void replay_ahead(struct replica *r)
-{
-	struct replay *old = malloc(sizeof(*old));
-	if (!old)
-		return;
-	*old = r->ahead;
-	memset(&r->ahead, 0, sizeof(r->ahead));
-	r->replay_due = 0;
-	for (uint32_t i = 0; i < old->count; i++) {
-		struct net_rx rx = {.data = old->msg[i], .len = old->len[i]};
-		r->c.msgs_recv--; /* not received twice */
-		r->c.bytes_recv -= old->len[i];
-		on_message(r, NET_PEER, &rx);
-	}
-	replay_free(old);
-	free(old);
 }
 
 static int drain(struct replica *r, enum net_sock sock)
@@ -655,7 +559,6 @@ void replica_close(struct replica *r)
 		store_close(r->store);
 	effects_free(&r->fx);
 	close_layers(r);
-	replay_free(&r->ahead);
 	buf_free(&r->out);
 	free(r);
 }
@@ -715,8 +618,6 @@ int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *
 				return -1;
 			}
 		}
-		if (r->replay_due)
-			replay_ahead(r);
 		end_turn(r);
 	}
 	rlog("stopping");

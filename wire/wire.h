@@ -70,7 +70,9 @@ enum msg_type {
 	 * STATUS_RESP; unauthenticated like STATUS_REQ (the admin address is local and
 	 * trusted: docs/PROTOCOL.md) */
 	MSG_ADMIN_FAULTS = 26,
-	MSG_TYPE_MAX = 26
+	MSG_PEER_STATUS = 27, /* replica -> replicas: (view, last executed, stable
+			       * checkpoint) after a view timeout without progress */
+	MSG_TYPE_MAX = 27
 };
 
 enum auth_kind {
@@ -281,6 +283,7 @@ struct msg {
 		struct body_state st;
 		struct body_vr vr; /* every MSG_VR_* */
 		uint64_t offset;   /* FETCH_STATE */
+		uint64_t low;      /* PEER_STATUS: the sender's stable checkpoint */
 	} u;
 };
 

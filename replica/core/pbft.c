@@ -120,6 +120,7 @@ static void pbft_destroy(void *core)
 		for (uint32_t i = 0; i < p->n_ckpts; i++)
 			pbft_ckpt_clear(&p->ckpts[i]);
 	waitq_free(&p->wq);
+	ahead_free(&p->ahead);
 	for (int i = 0; i < WIRE_MAX_REPLICAS; i++) {
 		free(p->vcs[i].raw);
 		free(p->latest_ckpt[i].raw);
@@ -349,6 +350,7 @@ static void on_tick(struct pbft *p, struct effects *out)
 		pbft_resend(p, out);
 	pbft_xfer_tick(p, out);
 	pbft_stall_tick(p, out);
+	pbft_status_tick(p, out);
 }
 
 static void on_msg(struct pbft *p, const struct msg *m, struct effects *out)
@@ -365,8 +367,28 @@ static void on_msg(struct pbft *p, const struct msg *m, struct effects *out)
 	case MSG_BATCH: pbft_on_batch(p, m, out); break;
 	case MSG_FETCH_STATE: pbft_on_fetch_state(p, m, out); break;
 	case MSG_STATE: pbft_on_state(p, m, out); break;
+	case MSG_PEER_STATUS: pbft_on_peer_status(p, m, out); break;
 	default: break;
 	}
+}
+
+/* The window moved since the messages refused beyond it were last fed: feed them
+ * again, once each (those still beyond it are kept again).  Why: ahead.h. */
+static void feed_ahead(struct pbft *p, struct effects *out)
+{
+	if (p->ahead.count == 0 || p->ahead_fed_low == p->low)
+		return;
+	p->ahead_fed_low = p->low;
+	struct ahead *t;
+	if (ahead_take(&p->ahead, &t) != 0)
+		return;
+	for (uint32_t i = 0; i < t->count; i++) {
+		struct msg m;
+		if (wire_decode(t->msg[i], t->len[i], p->cfg.cluster_id, &m) == WIRE_OK)
+			on_msg(p, &m, out);
+	}
+	ahead_free(t);
+	free(t);
 }
 
 static int pbft_step(void *core, const struct event *ev, struct effects *out)
@@ -379,10 +401,13 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 		on_tick(p, out);
 	else if (ev->kind == EV_MSG && ev->m)
 		on_msg(p, ev->m, out);
+	feed_ahead(p, out);
 	pbft_update_vc_timer(p);
 	pbft_resend_arm(p);
+	if (!p->status_ms)
+		p->status_ms = p->now_ms + (p->cfg.view_timeout_ms ? p->cfg.view_timeout_ms : 1);
 	out->timer_ms = deadline_min(deadline_min(deadline_min(p->vc_timer_ms, p->fetch_ms),
-						  p->xfer.retry_ms),
+						  deadline_min(p->xfer.retry_ms, p->status_ms)),
 				     deadline_min(p->resend_ms, p->stall_ms));
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "replica/core/ahead.h"
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
 #include "replica/core/waitq.h"
@@ -32,12 +33,17 @@ enum pbft_rec {
  * simulator's checkers must catch each one. */
 #define PBFT_BUG_COMMIT_QUORUM_2F 0x1u /* commit with 2f instead of 2f+1 commits */
 #define PBFT_BUG_SKIP_VC_CERTS 0x2u    /* new primary ignores prepared certificates */
+#define PBFT_BUG_NO_PEER_STATUS 0x4u   /* PEER_STATUS is never answered */
 
 /* Pipeline depth: with instances in flight, the primary starts a new one only for a
  * full batch and only while fewer than this many are unexecuted; otherwise requests
  * queue and form the next batch (core_may_start_batch).  This is what makes batching
  * adapt to load (batch of 1 when idle, batch_max when busy). */
 #define PBFT_PIPELINE 4
+
+/* Slots re-sent in answer to one PEER_STATUS (pbft_on_peer_status): the asker asks
+ * again after its next view timeout without progress. */
+#define PBFT_STATUS_SLOTS 32
 
 /* Largest snapshot accepted in state transfer (KV limit plus the client table). */
 #define PBFT_MAX_SNAPSHOT ((size_t)1 << 30)
@@ -143,11 +149,16 @@ struct pbft {
 						* normal-case messages */
 	uint64_t nv_answered_ms[WIRE_MAX_REPLICAS]; /* last NEW-VIEW re-sent to each */
 	uint64_t proof_sent_ms[WIRE_MAX_REPLICAS];  /* last stable proof sent to each */
-	uint64_t fetch_ms;  /* next retransmission of FETCHes for missing batches */
-	uint64_t resend_ms; /* next retransmission of our votes on waiting slots */
-	uint64_t stall_ms;  /* behind a proven checkpoint: check for progress then */
-	uint64_t stall_at;  /* progress mark (pbft_checkpoint.c) when stall_ms was armed */
+	uint64_t fetch_ms;    /* next retransmission of FETCHes for missing batches */
+	uint64_t resend_ms;   /* next retransmission of our votes on waiting slots */
+	uint64_t stall_ms;    /* behind a proven checkpoint: check for progress then */
+	uint64_t stall_at;    /* progress mark (pbft_checkpoint.c) when stall_ms was armed */
+	uint64_t status_ms;   /* next PEER_STATUS check (pbft_normal.c) */
+	uint64_t status_mark; /* last_executed at the previous check */
+	uint64_t status_answered_ms[WIRE_MAX_REPLICAS]; /* last PEER_STATUS answered */
 	struct state_xfer xfer;
+	struct ahead ahead;     /* normal-case messages refused as beyond the window */
+	uint64_t ahead_fed_low; /* low when they were last fed again (pbft.c) */
 
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
 	uint64_t requests_executed;
@@ -212,6 +223,9 @@ void pbft_persist_cert(struct pbft *p, const struct slot *s, struct effects *out
 void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct effects *out);
 void pbft_resend_arm(struct pbft *p);
 void pbft_resend(struct pbft *p, struct effects *out);
+void pbft_status_tick(struct pbft *p, struct effects *out);
+void pbft_on_peer_status(struct pbft *p, const struct msg *m, struct effects *out);
+void pbft_send_stable_proof(struct pbft *p, uint32_t to, struct effects *out);
 
 /* pbft_checkpoint.c */
 void pbft_ckpt_clear(struct ckpt_votes *c);

@@ -232,7 +232,7 @@ void pbft_stall_tick(struct pbft *p, struct effects *out)
 
 /* Relay the 2f+1 signed CHECKPOINTs that prove our stable checkpoint to replica `to`:
  * each verifies on its own, whoever forwards it. */
-static void send_stable_proof(struct pbft *p, uint32_t to, struct effects *out)
+void pbft_send_stable_proof(struct pbft *p, uint32_t to, struct effects *out)
 {
 	if (!p->ckpt_proof ||
 	    (p->proof_sent_ms[to] && p->now_ms < p->proof_sent_ms[to] + p->cfg.view_timeout_ms))
@@ -263,7 +263,7 @@ void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out
 		/* The sender is a checkpoint or more behind and may not know it: the
 		 * CHECKPOINTs of ours may have been lost on the way (send queues drop), and
 		 * an idle cluster sends nothing else.  Tell it. */
-		send_stable_proof(p, m->h.sender, out);
+		pbft_send_stable_proof(p, m->h.sender, out);
 		return;
 	}
 	if (m->h.seq == p->low)
@@ -402,7 +402,7 @@ void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *ou
 	/* Asked for an older checkpoint than ours: we no longer have its state, but the
 	 * asker can fetch ours once it knows it is proven. */
 	if (m->h.seq < p->low) {
-		send_stable_proof(p, m->h.sender, out);
+		pbft_send_stable_proof(p, m->h.sender, out);
 		return;
 	}
 	if (m->h.seq != p->low || !p->stable_snap_len || m->u.offset >= p->stable_snap_len)

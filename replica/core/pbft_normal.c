@@ -371,8 +371,11 @@ static struct slot *admit(struct pbft *p, const struct msg *m, struct effects *o
 	if (!p->view_active)
 		return NULL; /* a view we have not entered yet; the view change will tell */
 	struct slot *s = pbft_slot(p, m->h.seq);
-	if (!s)
+	if (!s) {
 		p->rejected_out_of_window++;
+		if (m->h.seq > p->low) /* above it: useful once the window moves */
+			ahead_keep(&p->ahead, m->h.seq, m->raw, m->raw_len);
+	}
 	return s;
 }
 
@@ -427,6 +430,18 @@ static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, bool k
  * lost.  Send them to it again.  Only replicas that executed the slot answer, only to
  * repeats, and at most once per half view timeout per peer and slot: two replicas that
  * both executed it would otherwise answer each other's answers for ever. */
+/* Our PREPARE and COMMIT of slot s in its view, as we sealed them, to `to`. */
+static void send_own_votes(const struct pbft *p, const struct slot *s, int32_t to,
+			   struct effects *out)
+{
+	const struct vote *prep = &s->prepare[p->cfg.id];
+	const struct vote *com = &s->commit[p->cfg.id];
+	if (prep->have && prep->raw && prep->view == s->view)
+		send_raw(out, to, prep->raw, prep->raw_len);
+	if (com->have && com->raw && com->view == s->view)
+		send_raw(out, to, com->raw, com->raw_len);
+}
+
 static void help_laggard(struct pbft *p, struct slot *s, uint32_t to, struct effects *out)
 {
 	if (s->seq > p->last_executed || s->view != p->view || to >= p->cfg.n)
@@ -435,12 +450,7 @@ static void help_laggard(struct pbft *p, struct slot *s, uint32_t to, struct eff
 	if (s->helped_ms[to] && p->now_ms < s->helped_ms[to] + every)
 		return;
 	s->helped_ms[to] = p->now_ms ? p->now_ms : 1;
-	const struct vote *prep = &s->prepare[p->cfg.id];
-	const struct vote *com = &s->commit[p->cfg.id];
-	if (prep->have && prep->raw && prep->view == s->view)
-		send_raw(out, (int32_t)to, prep->raw, prep->raw_len);
-	if (com->have && com->raw && com->view == s->view)
-		send_raw(out, (int32_t)to, com->raw, com->raw_len);
+	send_own_votes(p, s, (int32_t)to, out);
 }
 
 /* A new vote for another digest than the pre-prepare we accepted for its slot and
@@ -502,20 +512,26 @@ static bool waiting(const struct pbft *p, const struct slot *s)
 	return s && s->have_pp && s->view == p->view && s->seq > p->last_executed;
 }
 
+/* Send the primary's PRE-PREPARE of slot s again, as the primary sealed it: the
+ * compact form's header and trailer around the batch (the trailer covers header |
+ * digest in both), so any replica holding the batch can relay it. */
+static void send_preprepare(const struct slot *s, int32_t to, struct effects *out)
+{
+	if (!s->batch || s->cpp_len < WIRE_CPP_LEN_MIN)
+		return;
+	size_t off = out->arena.len;
+	buf_put(&out->arena, s->cpp, WIRE_HDR_LEN);
+	buf_put(&out->arena, s->batch, s->batch_len);
+	buf_put(&out->arena, s->cpp + WIRE_CPP_LEN_MIN, s->cpp_len - WIRE_CPP_LEN_MIN);
+	effects_send(out, to, 0, off);
+}
+
 static void resend_slot(struct pbft *p, const struct slot *s, struct effects *out)
 {
 	const struct vote *prep = &s->prepare[p->cfg.id];
 	const struct vote *com = &s->commit[p->cfg.id];
 	if (pbft_primary(p, s->view) == p->cfg.id) {
-		/* the PRE-PREPARE is the compact form's header and trailer around the batch
-		 * (the trailer covers header | digest in both) */
-		if (!s->batch || s->cpp_len < WIRE_CPP_LEN_MIN)
-			return;
-		size_t off = out->arena.len;
-		buf_put(&out->arena, s->cpp, WIRE_HDR_LEN);
-		buf_put(&out->arena, s->batch, s->batch_len);
-		buf_put(&out->arena, s->cpp + WIRE_CPP_LEN_MIN, s->cpp_len - WIRE_CPP_LEN_MIN);
-		effects_send(out, TO_OTHERS, 0, off);
+		send_preprepare(s, TO_OTHERS, out);
 	} else if (prep->have && prep->raw && prep->view == s->view) {
 		send_raw(out, TO_OTHERS, prep->raw, prep->raw_len);
 	}
@@ -567,6 +583,59 @@ void pbft_resend(struct pbft *p, struct effects *out)
 		struct slot *s = pbft_slot_peek(p, seq);
 		if (waiting(p, s))
 			resend_slot(p, s, out);
+	}
+}
+
+/* ---- peer status (as in Castro's BFT library) ----
+ * Everything above helps a replica that is behind only while it hears new traffic:
+ * re-sends cover slots it holds a PRE-PREPARE for, and CHECKPOINTs arrive only as
+ * the others take them.  In a cluster that went idle, a replica that lost the
+ * PRE-PREPARE of a slot, or every CHECKPOINT of a proven checkpoint, would stay behind
+ * for good (the simulator's convergence check found both).  So a replica that executed
+ * nothing during a view timeout says where it stands, in a PEER_STATUS, and each peer
+ * that is ahead answers with what it lacks: the proof of the peer's stable checkpoint
+ * if it is behind that (it can then fetch the state), and the PRE-PREPAREs and the
+ * peer's own votes of the next slots executed in the current view.  Under load no
+ * replica is idle and none is sent. */
+
+void pbft_status_tick(struct pbft *p, struct effects *out)
+{
+	if (!p->status_ms || p->now_ms < p->status_ms)
+		return;
+	if (p->last_executed == p->status_mark) {
+		size_t off = wire_begin(&out->arena, MSG_PEER_STATUS, p->cfg.cluster_id, p->cfg.id,
+					p->view, p->last_executed);
+		buf_put_u64(&out->arena, p->low);
+		wire_finish(&out->arena, off);
+		pbft_send(p, out, TO_OTHERS, off);
+	}
+	p->status_mark = p->last_executed;
+	p->status_ms = p->now_ms + (p->cfg.view_timeout_ms ? p->cfg.view_timeout_ms : 1);
+}
+
+void pbft_on_peer_status(struct pbft *p, const struct msg *m, struct effects *out)
+{
+	uint32_t from = m->h.sender;
+	if (from == p->cfg.id || from >= p->cfg.n || m->h.seq >= p->last_executed ||
+	    (p->cfg.plant_bugs & PBFT_BUG_NO_PEER_STATUS))
+		return;
+	/* at most once per half view timeout per peer: a liar cannot make us a flood */
+	uint64_t every = p->cfg.view_timeout_ms / 2 ? p->cfg.view_timeout_ms / 2 : 1;
+	if (p->status_answered_ms[from] && p->now_ms < p->status_answered_ms[from] + every)
+		return;
+	p->status_answered_ms[from] = p->now_ms ? p->now_ms : 1;
+	if (m->h.seq < p->low)
+		pbft_send_stable_proof(p, from, out);
+	if (m->h.view != p->view || !p->view_active)
+		return; /* our slots' messages would not be let in */
+	uint64_t first = (m->h.seq > p->low ? m->h.seq : p->low) + 1;
+	for (uint64_t seq = first; seq <= p->last_executed && seq < first + PBFT_STATUS_SLOTS;
+	     seq++) {
+		const struct slot *s = pbft_slot_peek(p, seq);
+		if (!s || !s->have_pp || s->view != p->view)
+			continue;
+		send_preprepare(s, (int32_t)from, out);
+		send_own_votes(p, s, (int32_t)from, out);
 	}
 }
 

@@ -173,7 +173,7 @@ static void check_decoded(const struct msg *m, size_t size)
 		in_input(m->u.text.text, m->u.text.len);
 		break;
 	default:
-		if (m->h.type >= MSG_VR_PREPARE)
+		if (m->h.type >= MSG_VR_PREPARE && m->h.type <= MSG_VR_NEW_STATE)
 			walk_vr(m);
 		break;
 	}

@@ -110,7 +110,7 @@ def test_state_transfer_after_long_outage():
                % (st[3]["last_executed"], st[3]["stable_checkpoint"], st[3]["state_digest"]))
         # In the idle cluster it must also execute what lies above that checkpoint: the
         # pre-prepares and votes it refused while behind are fed again once its window
-        # moves (replica.c, struct replay); nobody would send them a second time.
+        # moves (replica/core/ahead.h); nobody would send them a second time.
         def same_last_executed():
             st = c.status()
             done = {o.get("last_executed") for o in st.values()}

@@ -68,6 +68,7 @@ enum plant_bug {
 	BUG_COMMIT_QUORUM_2F,
 	BUG_SKIP_VC_CERTS,
 	BUG_SKIP_PERSIST,
+	BUG_NO_PEER_STATUS, /* PEER_STATUS is never answered: idle laggards stay behind */
 	/* client-side, with --read-only (PBFT §5.1.3): */
 	BUG_READONLY_WRITES_F1, /* writes accepted with f+1 matching replies (reads 2f+1) */
 	BUG_READONLY_QUORUM_F1, /* every request, read-only gets too, with f+1 */
@@ -369,6 +370,9 @@ struct world {
 	uint64_t cap_agree, max_seq;
 	struct batch_ent *batches; /* open addressing on the digest */
 	size_t n_batches, cap_batches;
+	uint64_t *authored; /* keys of relayable messages as their authors sent them
+			     * (open addressing, 0 = empty; world.c) */
+	size_t n_authored, cap_authored;
 	struct reply_rec *replies;
 	size_t n_replies, cap_replies;
 

@@ -78,6 +78,10 @@ static void usage(FILE *out)
 		"  --trace FILE        write every event of the run to FILE (single seed only)\n"
 		"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
+		"                      | no-peer-status (PEER_STATUS never answered: the "
+		"convergence\n"
+		"                      check must catch laggards left behind in the idle "
+		"cluster)\n"
 		"                      | readonly-writes-f1 (writes accepted with f+1 replies) |\n"
 		"                      readonly-quorum-f1 (every request, read-only gets too, "
 		"with\n"
@@ -221,6 +225,7 @@ static const struct {
 	{"commit-quorum-2f", BUG_COMMIT_QUORUM_2F},
 	{"skip-viewchange-certificates", BUG_SKIP_VC_CERTS},
 	{"skip-persist", BUG_SKIP_PERSIST},
+	{"no-peer-status", BUG_NO_PEER_STATUS},
 	{"readonly-writes-f1", BUG_READONLY_WRITES_F1},
 	{"readonly-quorum-f1", BUG_READONLY_QUORUM_F1},
 };
@@ -372,7 +377,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 				snprintf(err, errlen,
 					 "--plant-bug: commit-quorum-2f, "
 					 "skip-viewchange-certificates, skip-persist, "
-					 "readonly-writes-f1 or readonly-quorum-f1, not '%s'",
+					 "no-peer-status, readonly-writes-f1 or "
+					 "readonly-quorum-f1, not '%s'",
 					 name);
 				return -1;
 			}

@@ -205,11 +205,72 @@ static const char *digest_note(const uint8_t *p, size_t len)
 	return note;
 }
 
+/* ---- authorship: what a signature would prove ----
+ * The cores run without signatures here (AUTH_MODE_NONE, for speed).  A signature (or
+ * an authenticator's slot) proves who wrote a message, whoever forwards it: CHECKPOINT
+ * proofs and PRE-PREPAREs are relayed by replicas other than their author.  So each
+ * such message is recorded, under its author, as the author sends it, and a relayed
+ * copy is let in only if its author did send those very bytes (--byz forge cannot). */
+static bool relayable(uint8_t type)
+{
+	return type == MSG_CHECKPOINT || type == MSG_PREPREPARE;
+}
+
+static uint64_t authored_key(uint32_t author, const uint8_t *p, size_t len)
+{
+	uint64_t k = hash64(p, len) ^ ((uint64_t)author + 1) * 0x9e3779b97f4a7c15ull;
+	return k ? k : 1;
+}
+
+static bool authored_has(const struct world *w, uint64_t key)
+{
+	if (!w->cap_authored)
+		return false;
+	for (size_t i = key % w->cap_authored;; i = (i + 1) % w->cap_authored) {
+		if (w->authored[i] == key)
+			return true;
+		if (!w->authored[i])
+			return false;
+	}
+}
+
+static void authored_put(struct world *w, uint64_t key)
+{
+	if ((w->n_authored + 1) * 2 > w->cap_authored) {
+		size_t cap = w->cap_authored ? 2 * w->cap_authored : 1024;
+		uint64_t *t = calloc(cap, sizeof(*t));
+		if (!t)
+			abort();
+		for (size_t i = 0; i < w->cap_authored; i++) {
+			uint64_t k = w->authored[i];
+			if (!k)
+				continue;
+			size_t j = k % cap;
+			while (t[j])
+				j = (j + 1) % cap;
+			t[j] = k;
+		}
+		free(w->authored);
+		w->authored = t;
+		w->cap_authored = cap;
+	}
+	size_t i = key % w->cap_authored;
+	while (w->authored[i] && w->authored[i] != key)
+		i = (i + 1) % w->cap_authored;
+	if (!w->authored[i]) {
+		w->authored[i] = key;
+		w->n_authored++;
+	}
+}
+
 static void route(struct world *w, struct node *nd, uint8_t k, const struct send *s,
 		  const uint8_t *p)
 {
 	bool correct = nd->liar == LIAR_NONE;
 	check_sent(w, nd->id, correct, p, s->len);
+	if (s->len >= WIRE_HDR_LEN && relayable(p[WIRE_OFF_TYPE]) &&
+	    get_u32(p + WIRE_OFF_SENDER) == nd->id)
+		authored_put(w, authored_key(nd->id, p, s->len));
 	struct sbuf *m = sbuf_new(p, s->len);
 	int to = s->to >= 0 ? s->to : s->to == TO_OTHERS ? TR_ALL : -1 - (int)s->client;
 	sim_trace(w, TR_SEND, (int)nd->id, k, to, 0, p[WIRE_OFF_TYPE], get_u64(p + WIRE_OFF_VIEW),
@@ -300,13 +361,16 @@ static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t fro
 	else if (auth_verify(&in->auth, &m) != 0)
 		bad = "bad-auth";
 	else if (from >= 0 && m.h.sender != (uint32_t)from && m.h.type != MSG_REQUEST &&
-		 m.h.type != MSG_NEWVIEW)
+		 m.h.type != MSG_NEWVIEW &&
+		 !(relayable(m.h.type) &&
+		   authored_has(w, authored_key(m.h.sender, sb->p, sb->len))))
 		/* The cores run without signatures here (AUTH_MODE_NONE, for speed); what a
 		 * signature guarantees - nobody speaks as another replica (--byz forge) - is
 		 * checked against who really sent it.  Relayed messages keep their author's
-		 * signature: REQUESTs (the client's) and NEW-VIEWs (re-sent by the replicas
+		 * signature: REQUESTs (the client's), NEW-VIEWs (re-sent by the replicas
 		 * of that view to one that asks to join; one claiming another author than
-		 * the view's primary is refused by the core). */
+		 * the view's primary is refused by the core), and CHECKPOINTs and
+		 * PRE-PREPAREs that their author did send (see "authorship" above). */
 		bad = "bad-auth";
 	uint64_t view = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_VIEW) : 0;
 	uint64_t seq = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_SEQ) : 0;
@@ -590,6 +654,8 @@ static void draw_config(struct world *w)
 		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
 	else if (w->o->bug == BUG_SKIP_VC_CERTS)
 		c->plant_bugs = 0x2u; /* PBFT_BUG_SKIP_VC_CERTS */
+	else if (w->o->bug == BUG_NO_PEER_STATUS)
+		c->plant_bugs = 0x4u; /* PBFT_BUG_NO_PEER_STATUS */
 }
 
 static void draw_network(struct world *w)
@@ -714,6 +780,9 @@ int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *e
 
 void world_free(struct world *w)
 {
+	free(w->authored);
+	w->authored = NULL;
+	w->n_authored = w->cap_authored = 0;
 	for (uint32_t i = 0; i < w->n; i++) {
 		struct node *nd = &w->node[i];
 		for (uint8_t k = 0; k < nd->n_inst; k++) {
@@ -765,21 +834,121 @@ static void dispatch(struct world *w, struct sim_ev *e)
 		sbuf_put(e->m);
 }
 
+/* Take the next event and move the clock to it: 1, or 0 if there is none, or -1 if
+ * the run ran away (it then failed). */
+static int next_event(struct world *w, struct sim_ev *e)
+{
+	if (!heap_pop(w, e))
+		return 0;
+	w->now = e->t;
+	if (++w->events > SIM_MAX_EVENTS) {
+		sim_fail(w, "runaway", "more than %llu events", (unsigned long long)SIM_MAX_EVENTS);
+		if (e->m)
+			sbuf_put(e->m);
+		return -1;
+	}
+	return 1;
+}
+
+/* ---- convergence (after the last operation) ----
+ * The cluster then goes idle, and a correct replica that is behind gets no new traffic
+ * to learn from.  It must still catch up with the others, by the checkpoint,
+ * state-transfer and replay rules alone, within the liveness bound.  Each catch-up bug
+ * that the integration tests found (docs/EXPERIMENTS.md) fails this property.
+ *
+ * Two exceptions, PBFT's own (docs/TESTING.md), where a replica must still reach the
+ * newest stable checkpoint (by state transfer, which needs no view) but not the slots
+ * above it: one alone in a view change to a higher view than the others work in
+ * cannot return to their view, and an idle cluster never follows it; and one that
+ * accepted a lying primary's other PRE-PREPARE for a slot (equivocation) cannot
+ * prepare the one the others committed in that view.  Both wait for the next view
+ * change or checkpoint, which an idle cluster does not make. */
+static bool stranded(const struct world *w, uint32_t i)
+{
+	const struct core_status *st = &w->node[i].inst[0].st;
+	if (!st->view_changing)
+		return false;
+	for (uint32_t j = 0; j < w->n; j++) {
+		const struct core_status *o = &w->node[j].inst[0].st;
+		if (node_correct(w, j) && !o->view_changing && o->view < st->view)
+			return true;
+	}
+	return false;
+}
+
+static bool converged(const struct world *w, uint32_t *laggard, uint64_t *at, uint64_t *top)
+{
+	uint64_t max = 0, ck = 0;
+	for (uint32_t i = 0; i < w->n; i++) {
+		const struct core_status *st = &w->node[i].inst[0].st;
+		if (!node_correct(w, i))
+			continue;
+		if (st->last_executed > max)
+			max = st->last_executed;
+		if (st->stable_checkpoint > ck)
+			ck = st->stable_checkpoint;
+	}
+	*top = max;
+	for (uint32_t i = 0; i < w->n; i++) {
+		const struct node *nd = &w->node[i];
+		if (!node_correct(w, i))
+			continue;
+		bool excused = stranded(w, i) || !node_correct(w, nd->inst[0].st.primary % w->n);
+		uint64_t need = excused ? ck : max;
+		if (nd->state != NODE_UP || nd->inst[0].st.last_executed < need) {
+			*laggard = i;
+			*at = nd->inst[0].st.last_executed;
+			return false;
+		}
+	}
+	return true;
+}
+
+static void settle(struct world *w)
+{
+	uint64_t done_us = w->now, deadline = w->now + w->liveness_us;
+	uint32_t laggard = 0;
+	uint64_t at = 0, top = 0;
+	struct sim_ev e;
+	while (!w->failed && !converged(w, &laggard, &at, &top)) {
+		int got = next_event(w, &e);
+		if (got < 0)
+			return; /* ran away */
+		if (got == 0 || e.t > deadline) {
+			if (got && e.m)
+				sbuf_put(e.m);
+			char views[200];
+			size_t k = 0;
+			for (uint32_t i = 0; i < w->n && k < sizeof(views) - 40; i++) {
+				const struct core_status *st = &w->node[i].inst[0].st;
+				k += (size_t)snprintf(views + k, sizeof(views) - k,
+						      " r%u:v%" PRIu64 "%s/ck%" PRIu64
+						      "/ex%" PRIu64,
+						      i, st->view, st->view_changing ? "*" : "",
+						      st->stable_checkpoint, st->last_executed);
+			}
+			sim_fail(w, "convergence",
+				 "correct replica %u executed up to %" PRIu64 ", others %" PRIu64
+				 ", %" PRIu64 " ms after the last operation (bound %" PRIu64
+				 " ms); view/stable/executed:%s",
+				 laggard, at, top, (w->now - done_us) / 1000, w->liveness_us / 1000,
+				 views);
+			return;
+		}
+		dispatch(w, &e);
+	}
+}
+
 int world_run(struct world *w)
 {
 	struct sim_ev e;
 	while (!w->failed && w->phase < 2) {
-		if (!heap_pop(w, &e)) {
+		int got = next_event(w, &e);
+		if (got < 0)
+			break; /* ran away */
+		if (got == 0) {
 			sim_fail(w, "liveness", "nothing left to happen with %u operations pending",
 				 w->ops_total - w->ops_done);
-			break;
-		}
-		w->now = e.t;
-		if (++w->events > SIM_MAX_EVENTS) {
-			sim_fail(w, "runaway", "more than %llu events",
-				 (unsigned long long)SIM_MAX_EVENTS);
-			if (e.m)
-				sbuf_put(e.m);
 			break;
 		}
 		dispatch(w, &e);
@@ -790,6 +959,8 @@ int world_run(struct world *w)
 		if (w->ops_done == w->ops_total)
 			w->phase = 2;
 	}
+	if (!w->failed)
+		settle(w);
 	if (!w->failed)
 		check_final(w);
 	return 0;

@@ -830,6 +830,45 @@ static void test_installed_state_is_announced(void **state)
 	assert_caught_up(3, 16);
 }
 
+/* The PRE-PREPAREs and votes a laggard refused as beyond its window, while its state
+ * transfer was under way, are fed again once the state is installed: nobody would send
+ * them a second time, and the idle cluster would leave it behind (ahead.h). */
+static void test_refused_ahead_fed_after_install(void **state)
+{
+	(void)state;
+	W->dead[3] = true;
+	puts_from_client_2(1, 40, NULL);
+	W->dead[3] = false;
+	for (uint64_t t = 41; t <= 46; t++) { /* 44 becomes stable; the state is slow */
+		request(0, 2, t, "k", "v");
+		deliver_all_holding(state_reply, NULL);
+	}
+	assert_int_equal(status_of(3).fetching, 44);
+	assert_true(status_of(3).rejected_out_of_window > 0); /* 45 and 46 among them */
+	deliver_all(); /* the state of 44 arrives: no time passes, nothing is re-sent */
+	assert_int_equal(status_of(3).stable_checkpoint, 44);
+	assert_int_equal(status_of(3).last_executed, 46);
+}
+
+/* A replica that lost everything about a slot below the next checkpoint, in a cluster
+ * that then goes idle: no re-send covers a slot it holds no PRE-PREPARE for, and no
+ * checkpoint comes.  After a view timeout without progress it sends a PEER_STATUS,
+ * and the others answer with the slot's PRE-PREPARE and their votes. */
+static void test_idle_laggard_asks_with_peer_status(void **state)
+{
+	(void)state;
+	request(0, 2, 1, "k", "v1");
+	deliver_all();
+	request(0, 2, 2, "k", "v2");
+	deliver_all_dropping(anything_to_3); /* checkpoint_interval is 4: none at 2 */
+	assert_int_equal(status_of(0).last_executed, 2);
+	assert_int_equal(status_of(3).last_executed, 1);
+	run_until_quiet(4); /* two view timeouts */
+	assert_int_equal(status_of(3).last_executed, 2);
+	struct core_status s3 = status_of(3);
+	assert_int_equal(s3.requests_executed, 2);
+}
+
 /* A zombie primary's old-view messages are fenced off by the view number. */
 static void test_zombie_primary_rejected(void **state)
 {
@@ -992,6 +1031,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_planted_skip_certs_diverges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fake_certificate_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_transfer_catches_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_ahead_fed_after_install, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_idle_laggard_asks_with_peer_status, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_zombie_primary_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_laggard_fetches_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_of_a_superseded_checkpoint, setup,

@@ -678,6 +678,20 @@ static void test_reject_batch(void **state)
 	set_u32(b.p + WIRE_OFF_BODY_LEN, 1);
 	assert_int_equal(decode_copy(b.p, b.len, CID, &m), WIRE_E_BODY);
 
+	/* PEER_STATUS: one u64 stable checkpoint, exactly */
+	buf_reset(&b);
+	size_t off = wire_begin(&b, MSG_PEER_STATUS, CID, 2, 5, 130);
+	buf_put_u64(&b, 128);
+	wire_finish(&b, off);
+	assert_int_equal(decode_copy(b.p, b.len, CID, &m), WIRE_OK);
+	assert_true(m.u.low == 128 && m.h.seq == 130 && m.h.view == 5);
+	buf_reset(&b);
+	off = wire_begin(&b, MSG_PEER_STATUS, CID, 2, 5, 130);
+	buf_put_u64(&b, 128);
+	buf_put_u8(&b, 0);
+	wire_finish(&b, off);
+	assert_int_equal(decode_copy(b.p, b.len, CID, &m), WIRE_E_BODY);
+
 	buf_free(&reqs);
 	buf_free(&b);
 }
