@@ -12,23 +12,41 @@ static void drop(struct ahead *q, uint32_t i)
 	q->msg[i] = q->msg[q->count];
 	q->len[i] = q->len[q->count];
 	q->seq[i] = q->seq[q->count];
+	q->sender[i] = q->sender[q->count];
 }
 
-static uint32_t lowest(const struct ahead *q)
+/* Index of the lowest sequence number kept (from `sender` only, unless UINT32_MAX). */
+static uint32_t lowest(const struct ahead *q, uint32_t sender)
 {
-	uint32_t low = 0;
-	for (uint32_t i = 1; i < q->count; i++)
-		if (q->seq[i] < q->seq[low])
+	uint32_t low = UINT32_MAX;
+	for (uint32_t i = 0; i < q->count; i++)
+		if ((sender == UINT32_MAX || q->sender[i] == sender) &&
+		    (low == UINT32_MAX || q->seq[i] < q->seq[low]))
 			low = i;
 	return low;
 }
 
-void ahead_keep(struct ahead *q, uint64_t seq, const uint8_t *p, size_t len)
+void ahead_keep(struct ahead *q, uint64_t seq, uint32_t sender, uint32_t quota, const uint8_t *p,
+		size_t len)
 {
-	if (len > AHEAD_MAX_BYTES)
+	if (len > AHEAD_MAX_BYTES || quota == 0)
 		return;
+	uint32_t mine = 0;
+	for (uint32_t i = 0; i < q->count; i++) {
+		if (q->sender[i] != sender)
+			continue;
+		if (q->seq[i] == seq && q->len[i] == len && memcmp(q->msg[i], p, len) == 0)
+			return; /* a copy (a re-send): kept already */
+		mine++;
+	}
+	if (mine >= quota) {
+		uint32_t low = lowest(q, sender);
+		if (q->seq[low] > seq)
+			return; /* the sender's others are more useful */
+		drop(q, low);
+	}
 	while (q->count > 0 && (q->count == AHEAD_MAX_MSGS || q->bytes + len > AHEAD_MAX_BYTES)) {
-		uint32_t low = lowest(q);
+		uint32_t low = lowest(q, UINT32_MAX);
 		if (q->seq[low] > seq)
 			return; /* everything kept is more useful */
 		drop(q, low);
@@ -40,6 +58,7 @@ void ahead_keep(struct ahead *q, uint64_t seq, const uint8_t *p, size_t len)
 	q->msg[q->count] = c;
 	q->len[q->count] = (uint32_t)len;
 	q->seq[q->count] = seq;
+	q->sender[q->count] = sender;
 	q->count++;
 	q->bytes += len;
 }

@@ -376,19 +376,24 @@ static void on_msg(struct pbft *p, const struct msg *m, struct effects *out)
  * again, once each (those still beyond it are kept again).  Why: ahead.h. */
 static void feed_ahead(struct pbft *p, struct effects *out)
 {
-	if (p->ahead.count == 0 || p->ahead_fed_low == p->low)
-		return;
-	p->ahead_fed_low = p->low;
-	struct ahead *t;
-	if (ahead_take(&p->ahead, &t) != 0)
-		return;
-	for (uint32_t i = 0; i < t->count; i++) {
-		struct msg m;
-		if (wire_decode(t->msg[i], t->len[i], p->cfg.cluster_id, &m) == WIRE_OK)
-			on_msg(p, &m, out);
+	/* a feed may move the window again (it can complete a checkpoint): a few rounds */
+	for (int round = 0; round < 4 && p->ahead_fed_low != p->low; round++) {
+		struct ahead *t;
+		if (p->ahead.count == 0) {
+			p->ahead_fed_low = p->low;
+			return;
+		}
+		if (ahead_take(&p->ahead, &t) != 0)
+			return; /* out of memory: try again at the next step */
+		p->ahead_fed_low = p->low;
+		for (uint32_t i = 0; i < t->count; i++) {
+			struct msg m;
+			if (wire_decode(t->msg[i], t->len[i], p->cfg.cluster_id, &m) == WIRE_OK)
+				on_msg(p, &m, out);
+		}
+		ahead_free(t);
+		free(t);
 	}
-	ahead_free(t);
-	free(t);
 }
 
 static int pbft_step(void *core, const struct event *ev, struct effects *out)

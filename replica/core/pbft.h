@@ -41,9 +41,11 @@ enum pbft_rec {
  * adapt to load (batch of 1 when idle, batch_max when busy). */
 #define PBFT_PIPELINE 4
 
-/* Slots re-sent in answer to one PEER_STATUS (pbft_on_peer_status): the asker asks
- * again after its next view timeout without progress. */
-#define PBFT_STATUS_SLOTS 32
+/* What one answer to a PEER_STATUS may re-send (pbft_on_peer_status): at most this
+ * many slots and, beyond the first slot, this many bytes.  The asker asks again after
+ * its next view timeout without progress. */
+#define PBFT_STATUS_SLOTS 256
+#define PBFT_STATUS_BYTES ((size_t)4 << 20)
 
 /* Largest snapshot accepted in state transfer (KV limit plus the client table). */
 #define PBFT_MAX_SNAPSHOT ((size_t)1 << 30)

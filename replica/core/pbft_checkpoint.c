@@ -163,28 +163,51 @@ void pbft_take_checkpoint(struct pbft *p, struct effects *out)
 	check_stable(p, c, out);
 }
 
-/* The newest checkpoint above `above` that 2f+1 replicas proved (latest_ckpt holds
- * each replica's newest CHECKPOINT; its view field holds seq), or NULL. */
-static const struct vote *proven_above(const struct pbft *p, uint64_t above)
+/* A checkpoint that 2f+1 replicas proved: seq, its digest, and the votes holding the
+ * CHECKPOINTs that make its proof. */
+struct proven {
+	uint64_t seq;
+	const uint8_t *digest;
+	const struct vote *votes; /* n of them */
+};
+
+/* The newest checkpoint above `above` that 2f+1 replicas proved, from two sources:
+ * each replica's newest CHECKPOINT (latest_ckpt; its view field holds seq), and the
+ * CHECKPOINTs kept for the checkpoints in our window (ckpts).  The second holds a
+ * relayed proof (pbft_send_stable_proof) whose senders have since sent newer,
+ * unproven CHECKPOINTs.  Returns false if there is none. */
+static bool proven_above(const struct pbft *p, uint64_t above, struct proven *best)
 {
-	const struct vote *best = NULL;
+	uint32_t quorum = 2 * p->cfg.f + 1;
+	best->seq = 0;
 	for (uint32_t i = 0; i < p->cfg.n; i++) {
 		const struct vote *v = &p->latest_ckpt[i];
-		if (!v->have || v->view <= above || (best && v->view <= best->view))
-			continue;
-		if (pbft_count_votes(p->latest_ckpt, p->cfg.n, v->view, v->digest) >=
-		    2 * p->cfg.f + 1)
-			best = v;
+		if (v->have && v->view > above && v->view > best->seq &&
+		    pbft_count_votes(p->latest_ckpt, p->cfg.n, v->view, v->digest) >= quorum)
+			*best = (struct proven){v->view, v->digest, p->latest_ckpt};
 	}
-	return best;
+	for (uint32_t k = 0; k < p->n_ckpts; k++) {
+		const struct ckpt_votes *c = &p->ckpts[k];
+		if (c->seq <= above || c->seq <= best->seq)
+			continue;
+		for (uint32_t i = 0; i < p->cfg.n; i++) {
+			const struct vote *v = &c->from[i];
+			if (v->have &&
+			    pbft_count_votes(c->from, p->cfg.n, 0, v->digest) >= quorum) {
+				*best = (struct proven){c->seq, v->digest, c->from};
+				break;
+			}
+		}
+	}
+	return best->seq != 0;
 }
 
-static void fetch_proven(struct pbft *p, const struct vote *v, struct effects *out)
+static void fetch_proven(struct pbft *p, const struct proven *pr, struct effects *out)
 {
 	struct buf proof;
 	buf_init(&proof);
-	if (build_proof(p, p->latest_ckpt, v->digest, &proof) == 0)
-		pbft_want_state(p, v->view, v->digest, proof.p, (uint32_t)proof.len, out);
+	if (build_proof(p, pr->votes, pr->digest, &proof) == 0)
+		pbft_want_state(p, pr->seq, pr->digest, proof.p, (uint32_t)proof.len, out);
 	buf_free(&proof);
 }
 
@@ -202,13 +225,13 @@ static uint64_t stall_progress(const struct pbft *p)
 
 static void check_behind(struct pbft *p, struct effects *out)
 {
-	const struct vote *v = proven_above(p, p->last_executed);
-	if (!v) {
+	struct proven pr;
+	if (!proven_above(p, p->last_executed, &pr)) {
 		p->stall_ms = 0;
 		return;
 	}
-	if (v->view >= p->last_executed + p->cfg.checkpoint_interval && v->view > p->xfer.seq)
-		fetch_proven(p, v, out);
+	if (pr.seq >= p->last_executed + p->cfg.checkpoint_interval && pr.seq > p->xfer.seq)
+		fetch_proven(p, &pr, out);
 	if (!p->stall_ms) {
 		p->stall_ms = p->now_ms + p->cfg.view_timeout_ms;
 		p->stall_at = stall_progress(p);
@@ -220,12 +243,12 @@ void pbft_stall_tick(struct pbft *p, struct effects *out)
 	if (!p->stall_ms || p->now_ms < p->stall_ms)
 		return;
 	p->stall_ms = 0;
-	const struct vote *v = proven_above(p, p->last_executed);
-	if (v && stall_progress(p) == p->stall_at) {
-		if (p->xfer.seq >= v->view)
+	struct proven pr;
+	if (proven_above(p, p->last_executed, &pr) && stall_progress(p) == p->stall_at) {
+		if (p->xfer.seq >= pr.seq)
 			pbft_xfer_restart(p, out); /* stuck on its way there */
 		else
-			fetch_proven(p, v, out);
+			fetch_proven(p, &pr, out);
 	}
 	check_behind(p, out); /* still behind: watch again */
 }

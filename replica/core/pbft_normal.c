@@ -183,8 +183,12 @@ void pbft_try_propose(struct pbft *p, struct effects *out)
 	if (!pbft_is_primary(p) || !p->view_active)
 		return;
 	while (core_may_start_batch(p->wq.live, inflight(p), p->cfg.batch_max, PBFT_PIPELINE) &&
-	       pbft_in_window(p, p->next_seq + 1))
+	       pbft_in_window(p, p->next_seq + 1) && !out->arena.err) {
+		uint64_t before = p->next_seq;
 		propose_one(p, out);
+		if (p->next_seq == before)
+			break; /* nothing could be taken: do not spin */
+	}
 }
 
 /* ---- pre-prepare, prepare, commit ---- */
@@ -374,7 +378,8 @@ static struct slot *admit(struct pbft *p, const struct msg *m, struct effects *o
 	if (!s) {
 		p->rejected_out_of_window++;
 		if (m->h.seq > p->low) /* above it: useful once the window moves */
-			ahead_keep(&p->ahead, m->h.seq, m->raw, m->raw_len);
+			ahead_keep(&p->ahead, m->h.seq, m->h.sender, AHEAD_MAX_MSGS / p->cfg.n,
+				   m->raw, m->raw_len);
 	}
 	return s;
 }
@@ -602,21 +607,24 @@ void pbft_status_tick(struct pbft *p, struct effects *out)
 {
 	if (!p->status_ms || p->now_ms < p->status_ms)
 		return;
-	if (p->last_executed == p->status_mark) {
+	/* progress: executing, or receiving state (as stall_progress counts it) */
+	uint64_t mark = p->last_executed + p->xfer.seq + p->xfer.have;
+	if (mark == p->status_mark) {
 		size_t off = wire_begin(&out->arena, MSG_PEER_STATUS, p->cfg.cluster_id, p->cfg.id,
 					p->view, p->last_executed);
 		buf_put_u64(&out->arena, p->low);
 		wire_finish(&out->arena, off);
 		pbft_send(p, out, TO_OTHERS, off);
 	}
-	p->status_mark = p->last_executed;
+	p->status_mark = mark;
 	p->status_ms = p->now_ms + (p->cfg.view_timeout_ms ? p->cfg.view_timeout_ms : 1);
 }
 
 void pbft_on_peer_status(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	uint32_t from = m->h.sender;
-	if (from == p->cfg.id || from >= p->cfg.n || m->h.seq >= p->last_executed ||
+	bool behind_slots = m->h.seq < p->last_executed, behind_proof = m->u.low < p->low;
+	if (from == p->cfg.id || from >= p->cfg.n || (!behind_slots && !behind_proof) ||
 	    (p->cfg.plant_bugs & PBFT_BUG_NO_PEER_STATUS))
 		return;
 	/* at most once per half view timeout per peer: a liar cannot make us a flood */
@@ -624,18 +632,23 @@ void pbft_on_peer_status(struct pbft *p, const struct msg *m, struct effects *ou
 	if (p->status_answered_ms[from] && p->now_ms < p->status_answered_ms[from] + every)
 		return;
 	p->status_answered_ms[from] = p->now_ms ? p->now_ms : 1;
-	if (m->h.seq < p->low)
+	if (behind_proof) /* it may have executed there and still lack the proof */
 		pbft_send_stable_proof(p, from, out);
-	if (m->h.view != p->view || !p->view_active)
+	if (!behind_slots || m->h.view != p->view || !p->view_active)
 		return; /* our slots' messages would not be let in */
 	uint64_t first = (m->h.seq > p->low ? m->h.seq : p->low) + 1;
-	for (uint64_t seq = first; seq <= p->last_executed && seq < first + PBFT_STATUS_SLOTS;
+	size_t start = out->arena.len;
+	for (uint64_t seq = first; seq <= p->last_executed && seq < first + PBFT_STATUS_SLOTS &&
+				   out->arena.len - start < PBFT_STATUS_BYTES;
 	     seq++) {
-		const struct slot *s = pbft_slot_peek(p, seq);
+		struct slot *s = pbft_slot_peek(p, seq);
 		if (!s || !s->have_pp || s->view != p->view)
 			continue;
-		send_preprepare(s, (int32_t)from, out);
+		if (from != pbft_primary(p, p->view)) /* it has its own */
+			send_preprepare(s, (int32_t)from, out);
 		send_own_votes(p, s, (int32_t)from, out);
+		/* what it echoes back (help_laggard) need not be answered again at once */
+		s->helped_ms[from] = p->now_ms ? p->now_ms : 1;
 	}
 }
 

@@ -208,18 +208,32 @@ static const char *digest_note(const uint8_t *p, size_t len)
 /* ---- authorship: what a signature would prove ----
  * The cores run without signatures here (AUTH_MODE_NONE, for speed).  A signature (or
  * an authenticator's slot) proves who wrote a message, whoever forwards it: CHECKPOINT
- * proofs and PRE-PREPAREs are relayed by replicas other than their author.  So each
- * such message is recorded, under its author, as the author sends it, and a relayed
- * copy is let in only if its author did send those very bytes (--byz forge cannot). */
+ * proofs and PRE-PREPAREs are relayed by replicas other than their author.  So what
+ * each such message's signature covers is recorded, under its author, as the author
+ * sends it - a PRE-PREPARE's header | batch digest, also for the compact ones in a
+ * NEW-VIEW's O set - and a relayed copy is let in only if its author did sign that
+ * (--byz forge cannot). */
 static bool relayable(uint8_t type)
 {
 	return type == MSG_CHECKPOINT || type == MSG_PREPREPARE;
 }
 
-static uint64_t authored_key(uint32_t author, const uint8_t *p, size_t len)
+static uint64_t key_of(uint32_t author, const uint8_t *p, size_t len)
 {
 	uint64_t k = hash64(p, len) ^ ((uint64_t)author + 1) * 0x9e3779b97f4a7c15ull;
 	return k ? k : 1;
+}
+
+/* p[0..len) is a whole message (its header checked by the caller). */
+static uint64_t authored_key(uint32_t author, const uint8_t *p, size_t len)
+{
+	uint32_t body = get_u32(p + WIRE_OFF_BODY_LEN);
+	if (p[WIRE_OFF_TYPE] != MSG_PREPREPARE || (size_t)WIRE_HDR_LEN + body > len)
+		return key_of(author, p, len);
+	uint8_t d[WIRE_DIGEST_LEN], covered[WIRE_CPP_LEN_MIN];
+	crypto_digest(p + WIRE_HDR_LEN, body, d);
+	wire_cpp_signed_bytes(p, d, covered);
+	return key_of(author, covered, sizeof(covered));
 }
 
 static bool authored_has(const struct world *w, uint64_t key)
@@ -263,14 +277,34 @@ static void authored_put(struct world *w, uint64_t key)
 	}
 }
 
+static void note_authored(struct world *w, uint32_t author, const uint8_t *p, size_t len)
+{
+	if (relayable(p[WIRE_OFF_TYPE])) {
+		authored_put(w, authored_key(author, p, len));
+		return;
+	}
+	struct msg nv;
+	if (p[WIRE_OFF_TYPE] != MSG_NEWVIEW || wire_decode(p, len, SIM_CLUSTER_ID, &nv) != WIRE_OK)
+		return;
+	struct cursor c;
+	struct compact_pp e;
+	wire_nv_begin(&nv, &c);
+	while (wire_nv_next(&c, SIM_CLUSTER_ID, &e) > 0) {
+		if (e.h.sender != author)
+			continue; /* the author signs only in its own name */
+		uint8_t covered[WIRE_CPP_LEN_MIN];
+		wire_cpp_signed_bytes(e.raw, e.digest, covered);
+		authored_put(w, key_of(author, covered, sizeof(covered)));
+	}
+}
+
 static void route(struct world *w, struct node *nd, uint8_t k, const struct send *s,
 		  const uint8_t *p)
 {
 	bool correct = nd->liar == LIAR_NONE;
 	check_sent(w, nd->id, correct, p, s->len);
-	if (s->len >= WIRE_HDR_LEN && relayable(p[WIRE_OFF_TYPE]) &&
-	    get_u32(p + WIRE_OFF_SENDER) == nd->id)
-		authored_put(w, authored_key(nd->id, p, s->len));
+	if (s->len >= WIRE_HDR_LEN && get_u32(p + WIRE_OFF_SENDER) == nd->id)
+		note_authored(w, nd->id, p, s->len);
 	struct sbuf *m = sbuf_new(p, s->len);
 	int to = s->to >= 0 ? s->to : s->to == TO_OTHERS ? TR_ALL : -1 - (int)s->client;
 	sim_trace(w, TR_SEND, (int)nd->id, k, to, 0, p[WIRE_OFF_TYPE], get_u64(p + WIRE_OFF_VIEW),
@@ -860,7 +894,7 @@ static int next_event(struct world *w, struct sim_ev *e)
  * newest stable checkpoint (by state transfer, which needs no view) but not the slots
  * above it: one alone in a view change to a higher view than the others work in
  * cannot return to their view, and an idle cluster never follows it; and one that
- * accepted a lying primary's other PRE-PREPARE for a slot (equivocation) cannot
+ * accepted an equivocating primary's other PRE-PREPARE for a slot cannot
  * prepare the one the others committed in that view.  Both wait for the next view
  * change or checkpoint, which an idle cluster does not make. */
 static bool stranded(const struct world *w, uint32_t i)
@@ -874,6 +908,13 @@ static bool stranded(const struct world *w, uint32_t i)
 			return true;
 	}
 	return false;
+}
+
+/* A liar that can send two PRE-PREPAREs for one slot: twins, or --byz equivocate. */
+static bool may_equivocate(const struct world *w, uint32_t id)
+{
+	const struct liar_spec *ls = &w->liar[id];
+	return ls->kind == LIAR_TWINS || (ls->kind == LIAR_BYZ && ls->byz.kind == BYZ_EQUIVOCATE);
 }
 
 static bool converged(const struct world *w, uint32_t *laggard, uint64_t *at, uint64_t *top)
@@ -893,7 +934,7 @@ static bool converged(const struct world *w, uint32_t *laggard, uint64_t *at, ui
 		const struct node *nd = &w->node[i];
 		if (!node_correct(w, i))
 			continue;
-		bool excused = stranded(w, i) || !node_correct(w, nd->inst[0].st.primary % w->n);
+		bool excused = stranded(w, i) || may_equivocate(w, nd->inst[0].st.primary % w->n);
 		uint64_t need = excused ? ck : max;
 		if (nd->state != NODE_UP || nd->inst[0].st.last_executed < need) {
 			*laggard = i;

@@ -47,9 +47,10 @@ struct world {
 	uint64_t executed_seqs[N];
 	uint8_t executed_digest[N][64][WIRE_DIGEST_LEN]; /* digest executed at seq < 64 */
 	uint64_t timer[N];
-	uint64_t sent;      /* messages sent by replicas, one per destination */
-	bool dead[N];       /* crashed/partitioned: hears nothing, says nothing */
-	bool mute_view0[N]; /* its view-0 PREPAREs and COMMITs are lost */
+	uint64_t sent;           /* messages sent by replicas, one per destination */
+	uint64_t status_sent[N]; /* PEER_STATUS messages sent, per sender and destination */
+	bool dead[N];            /* crashed/partitioned: hears nothing, says nothing */
+	bool mute_view0[N];      /* its view-0 PREPAREs and COMMITs are lost */
 	uint64_t now;
 };
 
@@ -84,6 +85,8 @@ static void store_apply(int i, const struct persist *ps, const uint8_t *arena)
 static void enqueue(int from, int to, uint32_t client, const uint8_t *p, size_t len)
 {
 	W->sent++;
+	if (from >= 0 && from < N && len > WIRE_OFF_TYPE && p[WIRE_OFF_TYPE] == MSG_PEER_STATUS)
+		W->status_sent[from]++;
 	struct packet *q = to >= 0 ? &W->q[W->nq++] : &W->replies[W->nreplies++];
 	assert_true(W->nq < MAXQ && W->nreplies < MAXQ);
 	*q = (struct packet){
@@ -863,10 +866,41 @@ static void test_idle_laggard_asks_with_peer_status(void **state)
 	deliver_all_dropping(anything_to_3); /* checkpoint_interval is 4: none at 2 */
 	assert_int_equal(status_of(0).last_executed, 2);
 	assert_int_equal(status_of(3).last_executed, 1);
-	run_until_quiet(4); /* two view timeouts */
+	run_until_quiet(4);                 /* two view timeouts */
+	assert_true(W->status_sent[3] > 0); /* it asked */
 	assert_int_equal(status_of(3).last_executed, 2);
 	struct core_status s3 = status_of(3);
 	assert_int_equal(s3.requests_executed, 2);
+}
+
+/* The store of refused messages (ahead.h) is bounded per sender, keeps one copy of a
+ * re-sent message, and under pressure drops the lowest sequence numbers first. */
+static void test_ahead_bounds(void **state)
+{
+	(void)state;
+	struct ahead *q = calloc(1, sizeof(*q));
+	assert_non_null(q);
+	uint8_t msg[8] = {1};
+	ahead_keep(q, 10, 1, 2, msg, sizeof(msg));
+	ahead_keep(q, 10, 1, 2, msg, sizeof(msg)); /* a copy */
+	assert_int_equal(q->count, 1);
+	ahead_keep(q, 11, 1, 2, msg, sizeof(msg));
+	ahead_keep(q, 9, 1, 2, msg, sizeof(msg)); /* over the quota, and lower: dropped */
+	assert_int_equal(q->count, 2);
+	ahead_keep(q, 12, 1, 2, msg, sizeof(msg)); /* over the quota: 10 goes */
+	assert_int_equal(q->count, 2);
+	for (uint32_t i = 0; i < q->count; i++)
+		assert_true(q->seq[i] == 11 || q->seq[i] == 12);
+	ahead_keep(q, 5, 2, 2, msg, sizeof(msg)); /* another sender has its own quota */
+	assert_int_equal(q->count, 3);
+	for (uint64_t s = 100; s < 100 + AHEAD_MAX_MSGS; s++)
+		ahead_keep(q, s, 3, AHEAD_MAX_MSGS, msg, sizeof(msg));
+	assert_int_equal(q->count, AHEAD_MAX_MSGS); /* full: the lowest went */
+	for (uint32_t i = 0; i < q->count; i++)
+		assert_true(q->seq[i] >= 11);
+	ahead_free(q);
+	assert_int_equal(q->count, 0);
+	free(q);
 }
 
 /* A zombie primary's old-view messages are fenced off by the view number. */
@@ -1035,6 +1069,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_idle_laggard_asks_with_peer_status, setup,
 						teardown),
+		cmocka_unit_test(test_ahead_bounds),
 		cmocka_unit_test_setup_teardown(test_zombie_primary_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_laggard_fetches_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_of_a_superseded_checkpoint, setup,

@@ -691,6 +691,11 @@ static void test_reject_batch(void **state)
 	buf_put_u8(&b, 0);
 	wire_finish(&b, off);
 	assert_int_equal(decode_copy(b.p, b.len, CID, &m), WIRE_E_BODY);
+	buf_reset(&b);
+	off = wire_begin(&b, MSG_PEER_STATUS, CID, 2, 5, 130);
+	buf_put_u32(&b, 128); /* short */
+	wire_finish(&b, off);
+	assert_int_equal(decode_copy(b.p, b.len, CID, &m), WIRE_E_BODY);
 
 	buf_free(&reqs);
 	buf_free(&b);
