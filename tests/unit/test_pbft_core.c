@@ -284,17 +284,31 @@ static bool to_3_above_seq_4(const struct packet *pk)
 	return pk->to == 3 && get_u64(pk->bytes + WIRE_OFF_SEQ) > 4;
 }
 
-/* PUTs with timestamps first..last from client 2 to the primary, each delivered with
- * the losses drop() decides (NULL: none). */
-static void puts_from_client_2(uint64_t first, uint64_t last, bool (*drop)(const struct packet *))
+/* PUTs with timestamps first..last from client 2 to the primary, each delivered but
+ * for what hold() leaves waiting in the network and drop() loses (NULL: none). */
+static void puts_holding(uint64_t first, uint64_t last, bool (*hold)(const struct packet *),
+			 bool (*drop)(const struct packet *))
 {
 	for (uint64_t t = first; t <= last; t++) {
 		request(0, 2, t, "k", "v");
-		if (drop)
-			deliver_all_dropping(drop);
+		if (hold || drop)
+			deliver_all_holding(hold, drop);
 		else
 			deliver_all();
 	}
+}
+
+static void puts_from_client_2(uint64_t first, uint64_t last, bool (*drop)(const struct packet *))
+{
+	puts_holding(first, last, NULL, drop);
+}
+
+/* Replica 3 is down for PUTs 1..last, then back. */
+static void replica_3_misses_puts(uint64_t last)
+{
+	W->dead[3] = true;
+	puts_from_client_2(1, last, NULL);
+	W->dead[3] = false;
 }
 
 /* Replica i executed up to seq, which is its stable checkpoint, with replica 0's state. */
@@ -775,9 +789,7 @@ static void test_idle_laggard_fetches_state(void **state)
 static void test_fetch_of_a_superseded_checkpoint(void **state)
 {
 	(void)state;
-	W->dead[3] = true;
-	puts_from_client_2(1, 8, NULL);
-	W->dead[3] = false;
+	replica_3_misses_puts(8);
 	/* replica 3 learns of checkpoint 12, but its fetch gets no answer */
 	puts_from_client_2(9, 12, state_transfer);
 	assert_int_equal(status_of(3).fetching, 12);
@@ -795,14 +807,8 @@ static void test_fetch_of_a_superseded_checkpoint(void **state)
 static void test_laggard_told_of_a_newer_checkpoint(void **state)
 {
 	(void)state;
-	for (uint64_t t = 1; t <= 4; t++) { /* replica 3's share waits in the network */
-		request(0, 2, t, "k", "v");
-		deliver_all_holding(to_3_up_to_seq_4, NULL);
-	}
-	for (uint64_t t = 5; t <= 8; t++) { /* and everything later for it is lost */
-		request(0, 2, t, "k", "v");
-		deliver_all_holding(to_3_up_to_seq_4, to_3_above_seq_4);
-	}
+	puts_holding(1, 4, to_3_up_to_seq_4, NULL); /* replica 3's share waits in the network */
+	puts_holding(5, 8, to_3_up_to_seq_4, to_3_above_seq_4); /* and later ones are lost */
 	assert_int_equal(status_of(0).stable_checkpoint, 8);
 	deliver_all(); /* replica 3 executes 1..4 and says so with CHECKPOINT(4) */
 	run_until_quiet(6);
@@ -815,18 +821,10 @@ static void test_laggard_told_of_a_newer_checkpoint(void **state)
 static void test_installed_state_is_announced(void **state)
 {
 	(void)state;
-	W->dead[3] = true;
-	puts_from_client_2(1, 8, NULL);
-	W->dead[3] = false;
-	for (uint64_t t = 9; t <= 12; t++) { /* replica 3 fetches 12; the answer is slow */
-		request(0, 2, t, "k", "v");
-		deliver_all_holding(state_reply, normal_case_to_3);
-	}
+	replica_3_misses_puts(8);
+	puts_holding(9, 12, state_reply, normal_case_to_3); /* it fetches 12; the answer is slow */
 	assert_int_equal(status_of(3).fetching, 12);
-	for (uint64_t t = 13; t <= 16; t++) { /* the others move on, unheard */
-		request(0, 2, t, "k", "v");
-		deliver_all_holding(state_reply, anything_to_3);
-	}
+	puts_holding(13, 16, state_reply, anything_to_3); /* the others move on, unheard */
 	assert_int_equal(status_of(0).stable_checkpoint, 16);
 	deliver_all(); /* the state of 12 arrives and is installed */
 	run_until_quiet(6);
@@ -839,13 +837,8 @@ static void test_installed_state_is_announced(void **state)
 static void test_refused_ahead_fed_after_install(void **state)
 {
 	(void)state;
-	W->dead[3] = true;
-	puts_from_client_2(1, 40, NULL);
-	W->dead[3] = false;
-	for (uint64_t t = 41; t <= 46; t++) { /* 44 becomes stable; the state is slow */
-		request(0, 2, t, "k", "v");
-		deliver_all_holding(state_reply, NULL);
-	}
+	replica_3_misses_puts(40);
+	puts_holding(41, 46, state_reply, NULL); /* 44 becomes stable; the state is slow */
 	assert_int_equal(status_of(3).fetching, 44);
 	assert_true(status_of(3).rejected_out_of_window > 0); /* 45 and 46 among them */
 	deliver_all(); /* the state of 44 arrives: no time passes, nothing is re-sent */
