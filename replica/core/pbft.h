@@ -154,9 +154,9 @@ struct pbft {
 	uint64_t fetch_ms;    /* next retransmission of FETCHes for missing batches */
 	uint64_t resend_ms;   /* next retransmission of our votes on waiting slots */
 	uint64_t stall_ms;    /* behind a proven checkpoint: check for progress then */
-	uint64_t stall_at;    /* progress mark (pbft_checkpoint.c) when stall_ms was armed */
+	uint64_t stall_at;    /* pbft_progress_mark() when stall_ms was armed */
 	uint64_t status_ms;   /* next PEER_STATUS check (pbft_normal.c) */
-	uint64_t status_mark; /* last_executed at the previous check */
+	uint64_t status_mark; /* pbft_progress_mark() at the previous check */
 	uint64_t status_answered_ms[WIRE_MAX_REPLICAS]; /* last PEER_STATUS answered */
 	struct state_xfer xfer;
 	struct ahead ahead;     /* normal-case messages refused as beyond the window */
@@ -241,6 +241,9 @@ void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *ou
 void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_xfer_tick(struct pbft *p, struct effects *out);
 void pbft_stall_tick(struct pbft *p, struct effects *out);
+/* Grows while we execute or receive state: the stall watchdog and PEER_STATUS compare
+ * it across a view timeout (a sum, so an equal value may rarely hide progress). */
+uint64_t pbft_progress_mark(const struct pbft *p);
 void pbft_xfer_restart(struct pbft *p, struct effects *out);
 void pbft_recover_checkpoint(struct pbft *p, uint64_t seq, const uint8_t *snap, size_t len);
 bool pbft_own_ckpt_pending(const struct pbft *p);

@@ -218,7 +218,7 @@ static void fetch_proven(struct pbft *p, const struct proven *pr, struct effects
  * again, from the next peer.  An idle cluster sends a laggard nothing by itself, and a
  * transfer can stall for good: its peers may have moved to a newer checkpoint and
  * serve only that one. */
-static uint64_t stall_progress(const struct pbft *p)
+uint64_t pbft_progress_mark(const struct pbft *p)
 {
 	return p->last_executed + p->xfer.seq + p->xfer.have;
 }
@@ -234,7 +234,7 @@ static void check_behind(struct pbft *p, struct effects *out)
 		fetch_proven(p, &pr, out);
 	if (!p->stall_ms) {
 		p->stall_ms = p->now_ms + p->cfg.view_timeout_ms;
-		p->stall_at = stall_progress(p);
+		p->stall_at = pbft_progress_mark(p);
 	}
 }
 
@@ -244,7 +244,7 @@ void pbft_stall_tick(struct pbft *p, struct effects *out)
 		return;
 	p->stall_ms = 0;
 	struct proven pr;
-	if (proven_above(p, p->last_executed, &pr) && stall_progress(p) == p->stall_at) {
+	if (proven_above(p, p->last_executed, &pr) && pbft_progress_mark(p) == p->stall_at) {
 		if (p->xfer.seq >= pr.seq)
 			pbft_xfer_restart(p, out); /* stuck on its way there */
 		else

@@ -607,8 +607,7 @@ void pbft_status_tick(struct pbft *p, struct effects *out)
 {
 	if (!p->status_ms || p->now_ms < p->status_ms)
 		return;
-	/* progress: executing, or receiving state (as stall_progress counts it) */
-	uint64_t mark = p->last_executed + p->xfer.seq + p->xfer.have;
+	uint64_t mark = pbft_progress_mark(p);
 	if (mark == p->status_mark) {
 		size_t off = wire_begin(&out->arena, MSG_PEER_STATUS, p->cfg.cluster_id, p->cfg.id,
 					p->view, p->last_executed);
