@@ -148,6 +148,9 @@ static uint16_t take_batch(struct pbft *p)
 	return count;
 }
 
+static int install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *cpp,
+		   uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len);
+
 static void propose_one(struct pbft *p, struct effects *out)
 {
 	uint16_t count = take_batch(p);
@@ -168,8 +171,9 @@ static void propose_one(struct pbft *p, struct effects *out)
 	buf_reset(&p->scratch);
 	wire_put_cpp(&p->scratch, pp, out->arena.len - off, digest);
 	struct slot *s = pbft_slot(p, seq);
-	if (p->scratch.err || pbft_install(p, s, p->view, p->scratch.p, (uint32_t)p->scratch.len,
-					   pp + WIRE_HDR_LEN, body_len) != 0) {
+	/* install(), not pbft_install(): cpp holds the digest just taken of this batch */
+	if (p->scratch.err || install(p, s, p->view, p->scratch.p, (uint32_t)p->scratch.len,
+				      pp + WIRE_HDR_LEN, body_len) != 0) {
 		out->arena.err = WIRE_E_NOMEM; /* cannot keep our word: fail the step */
 		return;
 	}
@@ -193,19 +197,13 @@ void pbft_try_propose(struct pbft *p, struct effects *out)
 
 /* ---- pre-prepare, prepare, commit ---- */
 
-/* Install an accepted pre-prepare (compact form; batch if we have it) in slot s. */
-int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *cpp,
-		 uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len)
+/* Install in slot s; the caller vouches that the batch, if any, matches cpp's digest. */
+static int install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *cpp,
+		   uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len)
 {
 	struct compact_pp c;
 	if (wire_decode_cpp(cpp, cpp_len, p->cfg.cluster_id, &c) != WIRE_OK)
 		return -1;
-	if (batch) {
-		uint8_t d[WIRE_DIGEST_LEN];
-		crypto_digest(batch, batch_len, d);
-		if (memcmp(d, c.digest, WIRE_DIGEST_LEN) != 0)
-			return -1;
-	}
 	bool same = s->have_pp && memcmp(s->digest, c.digest, WIRE_DIGEST_LEN) == 0;
 	uint8_t *cpp_copy = core_dup(cpp, cpp_len);
 	if (!cpp_copy)
@@ -238,6 +236,22 @@ int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *c
 	s->have_pp = true;
 	memcpy(s->digest, c.digest, WIRE_DIGEST_LEN);
 	return 0;
+}
+
+/* Install an accepted pre-prepare (compact form; batch if we have it) in slot s. */
+int pbft_install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *cpp,
+		 uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len)
+{
+	struct compact_pp c;
+	if (batch) {
+		uint8_t d[WIRE_DIGEST_LEN];
+		if (wire_decode_cpp(cpp, cpp_len, p->cfg.cluster_id, &c) != WIRE_OK)
+			return -1;
+		crypto_digest(batch, batch_len, d);
+		if (memcmp(d, c.digest, WIRE_DIGEST_LEN) != 0)
+			return -1;
+	}
+	return install(p, s, view, cpp, cpp_len, batch, batch_len);
 }
 
 /* The batch with this digest, if the slot holds it: its pre-prepare's, or that of its
@@ -398,16 +412,16 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 	if (s->have_pp && s->view == m->h.view) {
 		if (memcmp(digest, s->digest, WIRE_DIGEST_LEN) != 0)
 			p->rejected_conflict++; /* equivocation: the first one stands */
-		else if (!s->batch)
-			pbft_install(p, s, s->view, s->cpp, s->cpp_len, m->body, m->h.body_len);
+		else if (!s->batch) /* the batch hashes to s->digest, which s->cpp holds */
+			install(p, s, s->view, s->cpp, s->cpp_len, m->body, m->h.body_len);
 		else
 			help_laggard(p, s, m->h.sender, out);
 		return;
 	}
 	buf_reset(&p->scratch);
 	wire_put_cpp(&p->scratch, m->raw, m->raw_len, digest);
-	if (p->scratch.err || pbft_install(p, s, m->h.view, p->scratch.p, (uint32_t)p->scratch.len,
-					   m->body, m->h.body_len) != 0)
+	if (p->scratch.err || install(p, s, m->h.view, p->scratch.p, (uint32_t)p->scratch.len,
+				      m->body, m->h.body_len) != 0)
 		return;
 	pbft_persist_slot(p, s, out);
 	pbft_send_vote(p, MSG_PREPARE, s, out);
