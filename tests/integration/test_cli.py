@@ -78,7 +78,8 @@ def test_driver():
     # Usage errors.
     for bad in (["--protocol", "raft", "--f", "1"], ["--protocol", "pbft"],
                 ["--protocol", "pbft", "--f", "x"], ["--protocol", "pbft", "--f", "9"],
-                ["--protocol", "pbft", "--f", "1", "--auth", "rsa"]):
+                ["--protocol", "pbft", "--f", "1", "--auth", "rsa"],
+                ["--protocol", "single", "--f", "1"], ["--protocol", "vr", "--f", "0"]):
         bz.run([bz.DRIVER, "cluster", "init", os.path.join(bz.TMP, "cli-bad")] + bad,
                expect=2)
     bz.check(not os.path.exists(os.path.join(bz.TMP, "cli-bad", "cluster.ini")),
