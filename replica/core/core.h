@@ -131,6 +131,7 @@ struct core_status {
 	uint8_t state_digest[WIRE_DIGEST_LEN]; /* KV state at stable_checkpoint */
 	uint64_t requests_executed;
 	uint64_t requests_readonly; /* answered without agreement (PBFT §5.1.3) */
+	uint64_t slots_caught_up;   /* executed on another view's commit certificate */
 	uint64_t fetching;          /* checkpoint whose state is being fetched, 0: none */
 	uint64_t rejected_old_view;
 	uint64_t rejected_out_of_window;

@@ -121,6 +121,7 @@ static void pbft_destroy(void *core)
 			pbft_ckpt_clear(&p->ckpts[i]);
 	waitq_free(&p->wq);
 	ahead_free(&p->ahead);
+	catchup_free(&p->catchup);
 	for (int i = 0; i < WIRE_MAX_REPLICAS; i++) {
 		free(p->vcs[i].raw);
 		free(p->latest_ckpt[i].raw);
@@ -305,6 +306,12 @@ static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *v
 	case REC_COMMITTED: return recover_committed(p, key, val, len);
 	case REC_CKPT_PROOF: return recover_proof(p, val, len);
 	case REC_NEWVIEW: return recover_newview(p, val, len);
+	case REC_CAUGHT_UP:
+		if (len != 8)
+			return -1;
+		if (get_u64(val) > p->readonly_floor) /* as recover_committed() */
+			p->readonly_floor = get_u64(val);
+		return 0;
 	default: return -1;
 	}
 }
@@ -430,6 +437,7 @@ static void pbft_status(void *core, struct core_status *st)
 	memcpy(st->state_digest, p->stable_digest, WIRE_DIGEST_LEN);
 	st->requests_executed = p->requests_executed;
 	st->requests_readonly = p->readonly_answered;
+	st->slots_caught_up = p->caught_up;
 	st->fetching = p->xfer.seq;
 	st->rejected_old_view = p->rejected_old_view;
 	st->rejected_out_of_window = p->rejected_out_of_window;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "replica/core/ahead.h"
+#include "replica/core/catchup.h"
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
 #include "replica/core/waitq.h"
@@ -26,7 +27,9 @@ enum pbft_rec {
 			      * then its batch if we hold it */
 	REC_COMMITTED = 5,  /* key seq: view u64 | digest: committed-local, executable */
 	REC_CKPT_PROOF = 6, /* key 0: the C section (2f+1 CHECKPOINTs) proving `low` */
-	REC_NEWVIEW = 7     /* key 0: the NEW-VIEW of the view we entered last */
+	REC_NEWVIEW = 7,    /* key 0: the NEW-VIEW of the view we entered last */
+	REC_CAUGHT_UP = 8   /* key 0: seq u64, the highest executed from another view's
+			     * commit certificate (catchup.h): sets readonly_floor */
 };
 
 /* Planted bugs (set only by the simulator; a replica has no way to set them): the
@@ -161,9 +164,11 @@ struct pbft {
 	struct state_xfer xfer;
 	struct ahead ahead;     /* normal-case messages refused as beyond the window */
 	uint64_t ahead_fed_low; /* low when they were last fed again (pbft.c) */
+	struct catchup catchup; /* other views' COMMITs, to execute what they prove */
 
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
 	uint64_t requests_executed;
+	uint64_t caught_up;         /* slots executed from another view's commit certificate */
 	uint64_t readonly_answered; /* §5.1.3 read-only requests answered directly */
 	uint64_t readonly_floor;    /* highest committed seq found on restart: no read-only
 				     * answers until executed again (pbft_normal.c) */

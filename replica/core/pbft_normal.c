@@ -150,6 +150,8 @@ static uint16_t take_batch(struct pbft *p)
 
 static int install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *cpp,
 		   uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len);
+static void catchup_on_commit(struct pbft *p, const struct msg *m);
+static void catchup_on_preprepare(struct pbft *p, const struct msg *m);
 
 static void propose_one(struct pbft *p, struct effects *out)
 {
@@ -404,6 +406,10 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 		p->rejected_conflict++; /* only the view's primary may assign numbers */
 		return;
 	}
+	if (m->h.view != p->view || !p->view_active) {
+		catchup_on_preprepare(p, m); /* as in pbft_on_commit() */
+		pbft_try_execute(p, out, true);
+	}
 	struct slot *s = admit(p, m, out);
 	if (!s)
 		return;
@@ -505,6 +511,10 @@ void pbft_on_commit(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	if (m->h.sender == p->cfg.id)
 		return;
+	if (m->h.view != p->view || !p->view_active) {
+		catchup_on_commit(p, m); /* admit() refuses it; it may still prove a commit */
+		pbft_try_execute(p, out, true);
+	}
 	struct slot *s = admit(p, m, out);
 	if (!s)
 		return;
@@ -647,19 +657,22 @@ void pbft_on_peer_status(struct pbft *p, const struct msg *m, struct effects *ou
 	p->status_answered_ms[from] = p->now_ms ? p->now_ms : 1;
 	if (behind_proof) /* it may have executed there and still lack the proof */
 		pbft_send_stable_proof(p, from, out);
-	if (!behind_slots || m->h.view != p->view || !p->view_active)
-		return; /* our slots' messages would not be let in */
+	if (!behind_slots)
+		return;
+	/* Whatever view it or we are in: what the normal case would not let in, the
+	 * catch-up path can use (catchup.h).  Votes first: it keeps a batch only once
+	 * the votes certify it. */
 	uint64_t first = (m->h.seq > p->low ? m->h.seq : p->low) + 1;
 	size_t start = out->arena.len;
 	for (uint64_t seq = first; seq <= p->last_executed && seq < first + PBFT_STATUS_SLOTS &&
 				   out->arena.len - start < PBFT_STATUS_BYTES;
 	     seq++) {
 		struct slot *s = pbft_slot_peek(p, seq);
-		if (!s || !s->have_pp || s->view != p->view)
+		if (!s || !s->have_pp)
 			continue;
-		if (from != pbft_primary(p, p->view)) /* it has its own */
-			send_preprepare(s, (int32_t)from, out);
 		send_own_votes(p, s, (int32_t)from, out);
+		if (from != pbft_primary(p, s->view)) /* it has its own */
+			send_preprepare(s, (int32_t)from, out);
 		/* what it echoes back (help_laggard) need not be answered again at once */
 		s->helped_ms[from] = p->now_ms ? p->now_ms : 1;
 	}
@@ -667,7 +680,17 @@ void pbft_on_peer_status(struct pbft *p, const struct msg *m, struct effects *ou
 
 /* ---- execution ---- */
 
-static void execute_batch(struct pbft *p, struct slot *s, struct effects *out, bool replying)
+/* What a slot executes: its sequence number, the view and digest that committed it,
+ * and its batch. */
+struct committed_batch {
+	uint64_t seq, view;
+	const uint8_t *digest;
+	const uint8_t *batch;
+	uint32_t batch_len;
+};
+
+static void execute_batch(struct pbft *p, const struct committed_batch *s, struct effects *out,
+			  bool replying)
 {
 	struct body_preprepare b;
 	struct msg req;
@@ -693,15 +716,113 @@ static void execute_batch(struct pbft *p, struct slot *s, struct effects *out, b
 	effects_exec(out, s->seq, s->view, s->digest, b.count);
 }
 
+/* ---- executing from another view's commit certificate (catchup.h) ---- */
+
+/* Replicas whose COMMIT for (view, seq, digest) we know of: kept for catch-up, in the
+ * slot, or our own (a prepared certificate of ours means we sent that COMMIT). */
+static uint32_t commit_votes(const struct pbft *p, const struct catchup_slot *cs,
+			     const struct slot *s, uint64_t view, const uint8_t *digest)
+{
+	uint32_t count = 0;
+	for (uint32_t i = 0; i < p->cfg.n; i++) {
+		const struct catchup_vote *v = &cs->vote[i];
+		const struct vote *c = s ? &s->commit[i] : NULL;
+		bool own = i == p->cfg.id && s && s->cert.bytes && s->cert.view == view &&
+			   memcmp(s->cert.digest, digest, WIRE_DIGEST_LEN) == 0;
+		if ((v->have && v->view == view && !memcmp(v->digest, digest, WIRE_DIGEST_LEN)) ||
+		    (c && c->have && c->view == view &&
+		     !memcmp(c->digest, digest, WIRE_DIGEST_LEN)) ||
+		    own)
+			count++;
+	}
+	return count;
+}
+
+/* The vote of cs whose (view, digest) 2f+1 replicas committed, or NULL. */
+static const struct catchup_vote *certified(struct pbft *p, const struct catchup_slot *cs)
+{
+	const struct slot *s = pbft_slot_peek(p, cs->seq);
+	for (uint32_t i = 0; i < p->cfg.n; i++) {
+		const struct catchup_vote *v = &cs->vote[i];
+		if (v->have && commit_votes(p, cs, s, v->view, v->digest) >= commit_quorum(p))
+			return v;
+	}
+	return NULL;
+}
+
+/* The next slot, if another view's commit certificate and its batch say what it is. */
+static bool catchup_next(struct pbft *p, struct committed_batch *e)
+{
+	uint64_t seq = p->last_executed + 1;
+	struct catchup_slot *cs = catchup_peek(&p->catchup, seq);
+	const struct catchup_vote *v = cs && pbft_in_window(p, seq) ? certified(p, cs) : NULL;
+	if (!v)
+		return false;
+	*e = (struct committed_batch){.seq = seq, .view = v->view, .digest = v->digest};
+	const struct slot *s = pbft_slot_peek(p, seq);
+	if (cs->batch && !memcmp(cs->batch_digest, v->digest, WIRE_DIGEST_LEN)) {
+		e->batch = cs->batch;
+		e->batch_len = cs->batch_len;
+	} else if (s) {
+		e->batch = pbft_slot_batch(s, v->digest, &e->batch_len);
+	}
+	return e->batch != NULL;
+}
+
+/* The catch-up slot for seq: just above what we executed, and inside the window. */
+static struct catchup_slot *catchup_claim(struct pbft *p, uint64_t seq)
+{
+	return pbft_in_window(p, seq) ? catchup_slot(&p->catchup, p->last_executed, seq) : NULL;
+}
+
+/* A COMMIT of a view other than our active one: remember it for catch-up. */
+static void catchup_on_commit(struct pbft *p, const struct msg *m)
+{
+	struct catchup_slot *cs = catchup_claim(p, m->h.seq);
+	if (cs && m->h.sender < p->cfg.n)
+		catchup_vote(cs, m->h.sender, m->h.view, m->u.dg.digest);
+}
+
+/* A PRE-PREPARE of a view other than our active one: keep its batch - the first one,
+ * until votes certify a digest; then only the batch of that digest. */
+static void catchup_on_preprepare(struct pbft *p, const struct msg *m)
+{
+	struct catchup_slot *cs = catchup_claim(p, m->h.seq);
+	if (!cs)
+		return;
+	const struct catchup_vote *v = certified(p, cs);
+	if (cs->batch && (!v || !memcmp(cs->batch_digest, v->digest, WIRE_DIGEST_LEN)))
+		return;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	crypto_digest(m->body, m->h.body_len, digest);
+	if (!v || !memcmp(digest, v->digest, WIRE_DIGEST_LEN))
+		catchup_keep_batch(cs, digest, m->body, m->h.body_len); /* no memory: next time */
+}
+
 void pbft_try_execute(struct pbft *p, struct effects *out, bool replying)
 {
 	for (;;) {
 		struct slot *s = pbft_slot_peek(p, p->last_executed + 1);
-		if (!s || !s->committed || !s->batch)
+		struct committed_batch e;
+		if (s && s->committed && s->batch) {
+			e = (struct committed_batch){.seq = s->seq,
+						     .view = s->view,
+						     .digest = s->digest,
+						     .batch = s->batch,
+						     .batch_len = s->batch_len};
+		} else if (replying && catchup_next(p, &e)) {
+			/* Not persisted as committed (the slot is not ours to change), but
+			 * read-only answers must not go back to before it after a restart. */
+			uint8_t val[8];
+			set_u64(val, e.seq);
+			effects_persist(out, P_PUT, REC_CAUGHT_UP, 0, val, sizeof(val));
+			p->caught_up++;
+		} else {
 			break; /* not committed yet, or its batch is still being fetched */
-		execute_batch(p, s, out, replying);
-		p->last_executed = s->seq;
-		if (s->seq % p->cfg.checkpoint_interval == 0)
+		}
+		execute_batch(p, &e, out, replying);
+		p->last_executed = e.seq;
+		if (e.seq % p->cfg.checkpoint_interval == 0)
 			pbft_take_checkpoint(p, out);
 	}
 	pbft_try_propose(p, out);

@@ -892,15 +892,26 @@ static int next_event(struct world *w, struct sim_ev *e)
  *
  * Two exceptions, PBFT's own (docs/TESTING.md), where a replica must still reach the
  * newest stable checkpoint (by state transfer, which needs no view) but not the slots
- * above it: one alone in a view change to a higher view than the others work in
- * cannot return to their view, and an idle cluster never follows it; and one that
- * accepted an equivocating primary's other PRE-PREPARE for a slot cannot
- * prepare the one the others committed in that view.  Both wait for the next view
- * change or checkpoint, which an idle cluster does not make. */
+ * above it.  One alone in a view change to a higher view than the others work in
+ * cannot return to their view, and an idle cluster never follows it: it executes the
+ * slots above from the others' commit certificates (replica/core/catchup.h), but a
+ * liar can withhold its COMMITs, and then 2f+1 are out of reach - so this one is
+ * excused only in runs with a liar.  And one that accepted an equivocating primary's
+ * other PRE-PREPARE for a slot cannot prepare the one the others committed in that
+ * view.  Both wait for the next view change or checkpoint, which an idle cluster does
+ * not make. */
+static bool any_liar(const struct world *w)
+{
+	for (uint32_t j = 0; j < w->n; j++)
+		if (!node_correct(w, j))
+			return true;
+	return false;
+}
+
 static bool stranded(const struct world *w, uint32_t i)
 {
 	const struct core_status *st = &w->node[i].inst[0].st;
-	if (!st->view_changing)
+	if (!st->view_changing || !any_liar(w))
 		return false;
 	for (uint32_t j = 0; j < w->n; j++) {
 		const struct core_status *o = &w->node[j].inst[0].st;

@@ -866,6 +866,52 @@ static void test_idle_laggard_asks_with_peer_status(void **state)
 	assert_int_equal(s3.requests_executed, 2);
 }
 
+static bool from_3(const struct packet *pk)
+{
+	return pk->from == 3;
+}
+
+static size_t replies_from(int replica, uint32_t client)
+{
+	size_t count = 0;
+	for (size_t k = 0; k < W->nreplies; k++)
+		count += W->replies[k].from == replica && W->replies[k].client == client;
+	return count;
+}
+
+/* catchup.h: a replica alone in a view change that the others never join executes
+ * what 2f+1 COMMITs of their view prove committed - and nothing on 2f. */
+static void test_stranded_replica_executes_on_commit_certificate(void **state)
+{
+	(void)state;
+	/* Replica 3 alone hears a request and its relay to the primary is lost: it alone
+	 * times out, and its VIEW-CHANGE is lost too. */
+	request(3, 2, 1, "x", "1");
+	for (int round = 0; round < 4; round++) {
+		W->now += 500;
+		if (W->timer[3] && W->timer[3] <= W->now)
+			step(3, EV_TICK, NULL);
+		deliver_all_dropping(from_3);
+	}
+	assert_true(status_of(3).view_changing);
+	/* The others order a put in view 0; what they send replica 3 waits. */
+	request(0, 1, 1, "k", "v");
+	deliver_all_holding(normal_case_to_3, from_3);
+	assert_int_equal(status_of(0).last_executed, 1);
+	assert_int_equal(deliver_one(MSG_PREPREPARE, 0, 3), 1);
+	assert_int_equal(deliver_one(MSG_COMMIT, 0, 3), 1);
+	assert_int_equal(deliver_one(MSG_COMMIT, 1, 3), 1);
+	assert_int_equal(status_of(3).last_executed, 0); /* 2f COMMITs prove nothing */
+	assert_int_equal(replies_from(3, 1), 0);
+	assert_int_equal(deliver_one(MSG_COMMIT, 2, 3), 1);
+	struct core_status s3 = status_of(3);
+	assert_int_equal(s3.last_executed, 1);
+	assert_true(s3.view_changing); /* it voted for nothing: still in its view change */
+	assert_int_equal(s3.slots_caught_up, 1);
+	assert_memory_equal(W->executed_digest[3][1], W->executed_digest[0][1], WIRE_DIGEST_LEN);
+	assert_int_equal(replies_from(3, 1), 1);
+}
+
 /* The store of refused messages (ahead.h) is bounded per sender, keeps one copy of a
  * re-sent message, and under pressure drops the lowest sequence numbers first. */
 static void test_ahead_bounds(void **state)
@@ -1063,6 +1109,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idle_laggard_asks_with_peer_status, setup,
 						teardown),
 		cmocka_unit_test(test_ahead_bounds),
+		cmocka_unit_test_setup_teardown(
+			test_stranded_replica_executes_on_commit_certificate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zombie_primary_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_laggard_fetches_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_of_a_superseded_checkpoint, setup,
