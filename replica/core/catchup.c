@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void catchup_clear(struct catchup_slot *s)
+static void clear(struct catchup *c, struct catchup_slot *s)
 {
+	c->bytes -= s->batch ? s->batch_len : 0;
 	free(s->batch);
 	memset(s, 0, sizeof(*s));
 }
@@ -16,7 +17,7 @@ struct catchup_slot *catchup_slot(struct catchup *c, uint64_t done, uint64_t seq
 		return NULL;
 	struct catchup_slot *s = &c->slot[seq % CATCHUP_SLOTS];
 	if (s->seq != seq) {
-		catchup_clear(s);
+		clear(c, s);
 		s->seq = seq;
 	}
 	return s;
@@ -41,22 +42,57 @@ void catchup_vote(struct catchup_slot *s, uint32_t sender, uint64_t view,
 	memcpy(v->digest, digest, WIRE_DIGEST_LEN);
 }
 
-int catchup_keep_batch(struct catchup_slot *s, const uint8_t digest[WIRE_DIGEST_LEN],
-		       const uint8_t *batch, uint32_t len)
+int catchup_keep_batch(struct catchup *c, struct catchup_slot *s, uint64_t view,
+		       const uint8_t digest[WIRE_DIGEST_LEN], const uint8_t *batch, uint32_t len)
 {
+	size_t old = s->batch ? s->batch_len : 0;
+	if (c->bytes - old + len > CATCHUP_MAX_BYTES)
+		return -1;
 	uint8_t *copy = malloc(len ? len : 1);
 	if (!copy)
 		return -1;
 	memcpy(copy, batch, len);
 	free(s->batch);
+	c->bytes = c->bytes - old + len;
 	s->batch = copy;
 	s->batch_len = len;
+	s->batch_view = view;
 	memcpy(s->batch_digest, digest, WIRE_DIGEST_LEN);
 	return 0;
 }
 
+void catchup_forget_upto(struct catchup *c, uint64_t done)
+{
+	if (done == c->forgot_upto)
+		return; /* the common case: called before every execution */
+	c->forgot_upto = done;
+	for (uint32_t i = 0; i < CATCHUP_SLOTS; i++)
+		if (c->slot[i].seq && c->slot[i].seq <= done)
+			clear(c, &c->slot[i]);
+}
+
+void catchup_vouch_put(struct catchup *c, uint64_t seq, const uint8_t *raw, uint32_t len)
+{
+	struct catchup_vouch *v = &c->vouch[seq % CATCHUP_SLOTS];
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return; /* a liveness aid only */
+	memcpy(copy, raw, len);
+	free(v->raw);
+	*v = (struct catchup_vouch){.seq = seq, .raw = copy, .len = len};
+}
+
+const struct catchup_vouch *catchup_vouch_get(const struct catchup *c, uint64_t seq)
+{
+	const struct catchup_vouch *v = &c->vouch[seq % CATCHUP_SLOTS];
+	return seq && v->seq == seq ? v : NULL;
+}
+
 void catchup_free(struct catchup *c)
 {
-	for (uint32_t i = 0; i < CATCHUP_SLOTS; i++)
-		catchup_clear(&c->slot[i]);
+	for (uint32_t i = 0; i < CATCHUP_SLOTS; i++) {
+		clear(c, &c->slot[i]);
+		free(c->vouch[i].raw);
+		c->vouch[i] = (struct catchup_vouch){0};
+	}
 }

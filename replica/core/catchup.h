@@ -14,7 +14,8 @@
  *
  * Pure and bounded: CATCHUP_SLOTS sequence numbers above the last executed one; per
  * slot one vote per replica (its latest view: a liar's votes count for its own
- * digests only) and one batch, kept only once 2f+1 votes certify its digest.
+ * digests only) and one batch, CATCHUP_MAX_BYTES of batches in all.  Which batch a
+ * slot keeps is the caller's rule (pbft_normal.c: the one with the most COMMITs).
  */
 #ifndef BYZLAB_CATCHUP_H
 #define BYZLAB_CATCHUP_H
@@ -25,6 +26,7 @@
 #include "wire/wire.h"
 
 #define CATCHUP_SLOTS 32
+#define CATCHUP_MAX_BYTES ((size_t)8 << 20)
 
 struct catchup_vote {
 	bool have;
@@ -35,13 +37,26 @@ struct catchup_vote {
 struct catchup_slot {
 	uint64_t seq; /* 0: free */
 	struct catchup_vote vote[WIRE_MAX_REPLICAS];
-	uint8_t *batch; /* certified: hashes to batch_digest */
+	uint8_t *batch; /* hashes to batch_digest; from a PRE-PREPARE of batch_view */
 	uint32_t batch_len;
+	uint64_t batch_view;
 	uint8_t batch_digest[WIRE_DIGEST_LEN];
+};
+
+/* Our COMMIT for a slot we executed on a certificate, sealed, for a PEER_STATUS answer:
+ * a replica that caught up this way holds no votes of its own for the slot, and
+ * another laggard may need exactly its COMMIT to reach 2f+1 (docs/PROTOCOL.md §5.12). */
+struct catchup_vouch {
+	uint64_t seq; /* 0: none */
+	uint8_t *raw;
+	uint32_t len;
 };
 
 struct catchup {
 	struct catchup_slot slot[CATCHUP_SLOTS];
+	size_t bytes;         /* of the batches kept */
+	uint64_t forgot_upto; /* catchup_forget_upto() has nothing to do below this */
+	struct catchup_vouch vouch[CATCHUP_SLOTS];
 };
 
 /* The slot for seq, claimed if needed (what it held for another seq is dropped);
@@ -52,10 +67,16 @@ struct catchup_slot *catchup_peek(struct catchup *c, uint64_t seq);
 /* sender's vote: kept unless it already voted in a later view. */
 void catchup_vote(struct catchup_slot *s, uint32_t sender, uint64_t view,
 		  const uint8_t digest[WIRE_DIGEST_LEN]);
-/* Keep a copy of a batch that hashes to digest (replacing any).  -1: out of memory. */
-int catchup_keep_batch(struct catchup_slot *s, const uint8_t digest[WIRE_DIGEST_LEN],
-		       const uint8_t *batch, uint32_t len);
-void catchup_clear(struct catchup_slot *s);
+/* Keep a copy of a batch of a PRE-PREPARE of `view` that hashes to digest, in place
+ * of the slot's.  -1: over CATCHUP_MAX_BYTES or out of memory (nothing changed). */
+int catchup_keep_batch(struct catchup *c, struct catchup_slot *s, uint64_t view,
+		       const uint8_t digest[WIRE_DIGEST_LEN], const uint8_t *batch, uint32_t len);
+/* Keep our sealed COMMIT for seq (replacing what was kept for seq - CATCHUP_SLOTS). */
+void catchup_vouch_put(struct catchup *c, uint64_t seq, const uint8_t *raw, uint32_t len);
+/* Our COMMIT kept for seq, or NULL. */
+const struct catchup_vouch *catchup_vouch_get(const struct catchup *c, uint64_t seq);
+/* Empty the slots of sequence numbers up to done (executed, one way or another). */
+void catchup_forget_upto(struct catchup *c, uint64_t done);
 void catchup_free(struct catchup *c);
 
 #endif

@@ -307,7 +307,7 @@ static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *v
 	case REC_CKPT_PROOF: return recover_proof(p, val, len);
 	case REC_NEWVIEW: return recover_newview(p, val, len);
 	case REC_CAUGHT_UP:
-		if (len != 8)
+		if (len != 8 || get_u64(val) > PBFT_SEQ_SANE)
 			return -1;
 		if (get_u64(val) > p->readonly_floor) /* as recover_committed() */
 			p->readonly_floor = get_u64(val);

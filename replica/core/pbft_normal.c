@@ -416,9 +416,11 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 	uint8_t digest[WIRE_DIGEST_LEN];
 	crypto_digest(m->body, m->h.body_len, digest);
 	if (s->have_pp && s->view == m->h.view) {
-		if (memcmp(digest, s->digest, WIRE_DIGEST_LEN) != 0)
-			p->rejected_conflict++; /* equivocation: the first one stands */
-		else if (!s->batch) /* the batch hashes to s->digest, which s->cpp holds */
+		if (memcmp(digest, s->digest, WIRE_DIGEST_LEN) != 0) {
+			p->rejected_conflict++;      /* equivocation: the first one stands */
+			catchup_on_preprepare(p, m); /* unless the others committed this one */
+			pbft_try_execute(p, out, true);
+		} else if (!s->batch) /* the batch hashes to s->digest, which s->cpp holds */
 			install(p, s, s->view, s->cpp, s->cpp_len, m->body, m->h.body_len);
 		else
 			help_laggard(p, s, m->h.sender, out);
@@ -522,6 +524,11 @@ void pbft_on_commit(struct pbft *p, const struct msg *m, struct effects *out)
 	if (rc > 0) {
 		note_mismatch(p, s, m);
 		check_committed(p, s, out);
+		/* A certificate may stand without our prepare, or for another digest than
+		 * our pre-prepare's (§5.12); otherwise check_committed() decided. */
+		if (!s->committed &&
+		    (!s->prepared || memcmp(m->u.dg.digest, s->digest, WIRE_DIGEST_LEN) != 0))
+			pbft_try_execute(p, out, true);
 	} else if (rc == 0) {
 		help_laggard(p, s, m->h.sender, out);
 	}
@@ -627,6 +634,22 @@ void pbft_resend(struct pbft *p, struct effects *out)
  * peer's own votes of the next slots executed in the current view.  Under load no
  * replica is idle and none is sent. */
 
+/* Our COMMIT for a committed slot whose pre-prepare came again in a later view (same
+ * digest: the NEW-VIEW keeps what committed) before we prepared it there: we know the
+ * digest committed, so we vouch for it as vouch() does (docs/PROTOCOL.md §5.12). */
+static void vouch_slot(struct pbft *p, struct slot *s)
+{
+	struct vote *com = &s->commit[p->cfg.id];
+	if (com->have && com->raw && com->view == s->view)
+		return;
+	buf_reset(&p->scratch);
+	size_t off = wire_put_digest(&p->scratch, MSG_COMMIT, p->cfg.cluster_id, p->cfg.id, s->view,
+				     s->seq, s->digest);
+	if (auth_seal(p->cfg.auth, &p->scratch, off) == 0 && !p->scratch.err)
+		pbft_vote_set(com, s->view, s->digest, p->scratch.p + off,
+			      (uint32_t)(p->scratch.len - off));
+}
+
 void pbft_status_tick(struct pbft *p, struct effects *out)
 {
 	if (!p->status_ms || p->now_ms < p->status_ms)
@@ -663,13 +686,19 @@ void pbft_on_peer_status(struct pbft *p, const struct msg *m, struct effects *ou
 	 * catch-up path can use (catchup.h).  Votes first: it keeps a batch only once
 	 * the votes certify it. */
 	uint64_t first = (m->h.seq > p->low ? m->h.seq : p->low) + 1;
+	uint64_t slots = m->h.view == p->view && p->view_active ? PBFT_STATUS_SLOTS : CATCHUP_SLOTS;
 	size_t start = out->arena.len;
-	for (uint64_t seq = first; seq <= p->last_executed && seq < first + PBFT_STATUS_SLOTS &&
+	for (uint64_t seq = first; seq <= p->last_executed && seq < first + slots &&
 				   out->arena.len - start < PBFT_STATUS_BYTES;
 	     seq++) {
+		const struct catchup_vouch *vc = catchup_vouch_get(&p->catchup, seq);
+		if (vc)
+			send_raw(out, (int32_t)from, vc->raw, vc->len);
 		struct slot *s = pbft_slot_peek(p, seq);
 		if (!s || !s->have_pp)
 			continue;
+		if (s->committed)
+			vouch_slot(p, s);
 		send_own_votes(p, s, (int32_t)from, out);
 		if (from != pbft_primary(p, s->view)) /* it has its own */
 			send_preprepare(s, (int32_t)from, out);
@@ -716,20 +745,26 @@ static void execute_batch(struct pbft *p, const struct committed_batch *s, struc
 	effects_exec(out, s->seq, s->view, s->digest, b.count);
 }
 
-/* ---- executing from another view's commit certificate (catchup.h) ---- */
+/* ---- executing on a commit certificate alone (catchup.h) ----
+ * 2f+1 COMMITs for (view, seq, digest) prove the digest committed at seq whatever
+ * view we are in.  The normal case needs our own pre-prepare and prepare for it too;
+ * without them - stranded in a view change, a pre-prepare of an equivocating primary
+ * accepted, PREPAREs lost - the certificate and the batch are enough. */
 
-/* Replicas whose COMMIT for (view, seq, digest) we know of: kept for catch-up, in the
- * slot, or our own (a prepared certificate of ours means we sent that COMMIT). */
+/* Replicas whose COMMIT for (view, digest) at the slot's seq we know of: kept for
+ * catch-up (cs), in the slot (s), or our own - a prepared certificate of ours means we
+ * sent that COMMIT.  Either of cs and s may be NULL. */
 static uint32_t commit_votes(const struct pbft *p, const struct catchup_slot *cs,
 			     const struct slot *s, uint64_t view, const uint8_t *digest)
 {
 	uint32_t count = 0;
 	for (uint32_t i = 0; i < p->cfg.n; i++) {
-		const struct catchup_vote *v = &cs->vote[i];
+		const struct catchup_vote *v = cs ? &cs->vote[i] : NULL;
 		const struct vote *c = s ? &s->commit[i] : NULL;
 		bool own = i == p->cfg.id && s && s->cert.bytes && s->cert.view == view &&
 			   memcmp(s->cert.digest, digest, WIRE_DIGEST_LEN) == 0;
-		if ((v->have && v->view == view && !memcmp(v->digest, digest, WIRE_DIGEST_LEN)) ||
+		if ((v && v->have && v->view == view &&
+		     !memcmp(v->digest, digest, WIRE_DIGEST_LEN)) ||
 		    (c && c->have && c->view == view &&
 		     !memcmp(c->digest, digest, WIRE_DIGEST_LEN)) ||
 		    own)
@@ -738,33 +773,54 @@ static uint32_t commit_votes(const struct pbft *p, const struct catchup_slot *cs
 	return count;
 }
 
-/* The vote of cs whose (view, digest) 2f+1 replicas committed, or NULL. */
-static const struct catchup_vote *certified(struct pbft *p, const struct catchup_slot *cs)
+/* A (view, digest) that 2f+1 replicas committed at seq: true, and *view, *digest.
+ * The candidates are the votes kept for catch-up and those in the slot. */
+static bool certified(struct pbft *p, uint64_t seq, uint64_t *view, const uint8_t **digest)
 {
-	const struct slot *s = pbft_slot_peek(p, cs->seq);
-	for (uint32_t i = 0; i < p->cfg.n; i++) {
-		const struct catchup_vote *v = &cs->vote[i];
-		if (v->have && commit_votes(p, cs, s, v->view, v->digest) >= commit_quorum(p))
-			return v;
+	const struct catchup_slot *cs = catchup_peek(&p->catchup, seq);
+	const struct slot *s = pbft_slot_peek(p, seq);
+	const uint32_t n = p->cfg.n;
+	if (!cs) { /* the hot path: a slot of our view, still collecting votes */
+		uint32_t votes = 0;
+		for (uint32_t i = 0; s && i < n; i++)
+			votes += s->commit[i].have || (i == p->cfg.id && s->cert.bytes);
+		if (votes < commit_quorum(p))
+			return false;
 	}
-	return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct catchup_vote *v = cs ? &cs->vote[i] : NULL;
+		const struct vote *c = s ? &s->commit[i] : NULL;
+		if (v && v->have &&
+		    commit_votes(p, cs, s, v->view, v->digest) >= commit_quorum(p)) {
+			*view = v->view;
+			*digest = v->digest;
+			return true;
+		}
+		if (c && c->have &&
+		    commit_votes(p, cs, s, c->view, c->digest) >= commit_quorum(p)) {
+			*view = c->view;
+			*digest = c->digest;
+			return true;
+		}
+	}
+	return false;
 }
 
-/* The next slot, if another view's commit certificate and its batch say what it is. */
+/* The next slot, if a commit certificate and a batch with its digest say what it is. */
 static bool catchup_next(struct pbft *p, struct committed_batch *e)
 {
-	uint64_t seq = p->last_executed + 1;
-	struct catchup_slot *cs = catchup_peek(&p->catchup, seq);
-	const struct catchup_vote *v = cs && pbft_in_window(p, seq) ? certified(p, cs) : NULL;
-	if (!v)
+	uint64_t seq = p->last_executed + 1, view;
+	const uint8_t *digest;
+	if (!pbft_in_window(p, seq) || !certified(p, seq, &view, &digest))
 		return false;
-	*e = (struct committed_batch){.seq = seq, .view = v->view, .digest = v->digest};
+	*e = (struct committed_batch){.seq = seq, .view = view, .digest = digest};
+	const struct catchup_slot *cs = catchup_peek(&p->catchup, seq);
 	const struct slot *s = pbft_slot_peek(p, seq);
-	if (cs->batch && !memcmp(cs->batch_digest, v->digest, WIRE_DIGEST_LEN)) {
+	if (cs && cs->batch && !memcmp(cs->batch_digest, digest, WIRE_DIGEST_LEN)) {
 		e->batch = cs->batch;
 		e->batch_len = cs->batch_len;
 	} else if (s) {
-		e->batch = pbft_slot_batch(s, v->digest, &e->batch_len);
+		e->batch = pbft_slot_batch(s, digest, &e->batch_len);
 	}
 	return e->batch != NULL;
 }
@@ -783,25 +839,43 @@ static void catchup_on_commit(struct pbft *p, const struct msg *m)
 		catchup_vote(cs, m->h.sender, m->h.view, m->u.dg.digest);
 }
 
-/* A PRE-PREPARE of a view other than our active one: keep its batch - the first one,
- * until votes certify a digest; then only the batch of that digest. */
+/* A PRE-PREPARE the normal case refuses (another view, or a second one of our view):
+ * keep its batch unless the one kept has as many COMMITs or more.  A liar's junk
+ * batch, first to arrive, is so replaced as the correct replicas' votes come in. */
 static void catchup_on_preprepare(struct pbft *p, const struct msg *m)
 {
 	struct catchup_slot *cs = catchup_claim(p, m->h.seq);
 	if (!cs)
 		return;
-	const struct catchup_vote *v = certified(p, cs);
-	if (cs->batch && (!v || !memcmp(cs->batch_digest, v->digest, WIRE_DIGEST_LEN)))
-		return;
 	uint8_t digest[WIRE_DIGEST_LEN];
 	crypto_digest(m->body, m->h.body_len, digest);
-	if (!v || !memcmp(digest, v->digest, WIRE_DIGEST_LEN))
-		catchup_keep_batch(cs, digest, m->body, m->h.body_len); /* no memory: next time */
+	const struct slot *s = pbft_slot_peek(p, m->h.seq);
+	if (cs->batch && (!memcmp(cs->batch_digest, digest, WIRE_DIGEST_LEN) ||
+			  commit_votes(p, cs, s, cs->batch_view, cs->batch_digest) >=
+				  commit_votes(p, cs, s, m->h.view, digest)))
+		return;
+	catchup_keep_batch(&p->catchup, cs, m->h.view, digest, m->body, m->h.body_len);
+}
+
+/* Seal and keep our COMMIT for a slot executed on a certificate.  Safe to send though
+ * we never prepared it: every COMMIT of a correct replica is then either from one that
+ * prepared the digest in that view or from one that knows it committed, so any 2f+1
+ * COMMITs still certify the one digest that committed there (docs/PROTOCOL.md §5.12).
+ * It appears in no VIEW-CHANGE, which carries prepared certificates only. */
+static void vouch(struct pbft *p, const struct committed_batch *e)
+{
+	buf_reset(&p->scratch);
+	size_t off = wire_put_digest(&p->scratch, MSG_COMMIT, p->cfg.cluster_id, p->cfg.id, e->view,
+				     e->seq, e->digest);
+	if (auth_seal(p->cfg.auth, &p->scratch, off) == 0 && !p->scratch.err)
+		catchup_vouch_put(&p->catchup, e->seq, p->scratch.p + off,
+				  (uint32_t)(p->scratch.len - off));
 }
 
 void pbft_try_execute(struct pbft *p, struct effects *out, bool replying)
 {
 	for (;;) {
+		catchup_forget_upto(&p->catchup, p->last_executed);
 		struct slot *s = pbft_slot_peek(p, p->last_executed + 1);
 		struct committed_batch e;
 		if (s && s->committed && s->batch) {
@@ -810,18 +884,24 @@ void pbft_try_execute(struct pbft *p, struct effects *out, bool replying)
 						     .digest = s->digest,
 						     .batch = s->batch,
 						     .batch_len = s->batch_len};
-		} else if (replying && catchup_next(p, &e)) {
+		} else if (catchup_next(p, &e)) {
 			/* Not persisted as committed (the slot is not ours to change), but
-			 * read-only answers must not go back to before it after a restart. */
+			 * read-only answers must not go back to before it after a restart:
+			 * the floor only rises (a restart may have set it above e.seq). */
 			uint8_t val[8];
-			set_u64(val, e.seq);
+			if (e.seq > p->readonly_floor)
+				p->readonly_floor = e.seq;
+			set_u64(val, p->readonly_floor);
 			effects_persist(out, P_PUT, REC_CAUGHT_UP, 0, val, sizeof(val));
+			vouch(p, &e);
 			p->caught_up++;
 		} else {
 			break; /* not committed yet, or its batch is still being fetched */
 		}
 		execute_batch(p, &e, out, replying);
 		p->last_executed = e.seq;
+		if (p->next_seq < e.seq)
+			p->next_seq = e.seq; /* a primary numbers after what others executed */
 		if (e.seq % p->cfg.checkpoint_interval == 0)
 			pbft_take_checkpoint(p, out);
 	}

@@ -890,16 +890,14 @@ static int next_event(struct world *w, struct sim_ev *e)
  * state-transfer and replay rules alone, within the liveness bound.  Each catch-up bug
  * that the integration tests found (docs/EXPERIMENTS.md) fails this property.
  *
- * Two exceptions, PBFT's own (docs/TESTING.md), where a replica must still reach the
+ * One exception, PBFT's own (docs/TESTING.md), where a replica must still reach the
  * newest stable checkpoint (by state transfer, which needs no view) but not the slots
  * above it.  One alone in a view change to a higher view than the others work in
- * cannot return to their view, and an idle cluster never follows it: it executes the
- * slots above from the others' commit certificates (replica/core/catchup.h), but a
- * liar can withhold its COMMITs, and then 2f+1 are out of reach - so this one is
- * excused only in runs with a liar.  And one that accepted an equivocating primary's
- * other PRE-PREPARE for a slot cannot prepare the one the others committed in that
- * view.  Both wait for the next view change or checkpoint, which an idle cluster does
- * not make. */
+ * cannot return to their view, and an idle cluster never follows it.  It executes the
+ * slots above on the others' commit certificates (replica/core/catchup.h), but a liar
+ * can withhold a COMMIT it needs, so it is excused in runs with a liar only.  (A
+ * replica that accepted an equivocating primary's other PRE-PREPARE was excused too,
+ * until it could execute on a commit certificate in its own view.) */
 static bool any_liar(const struct world *w)
 {
 	for (uint32_t j = 0; j < w->n; j++)
@@ -921,13 +919,6 @@ static bool stranded(const struct world *w, uint32_t i)
 	return false;
 }
 
-/* A liar that can send two PRE-PREPAREs for one slot: twins, or --byz equivocate. */
-static bool may_equivocate(const struct world *w, uint32_t id)
-{
-	const struct liar_spec *ls = &w->liar[id];
-	return ls->kind == LIAR_TWINS || (ls->kind == LIAR_BYZ && ls->byz.kind == BYZ_EQUIVOCATE);
-}
-
 static bool converged(const struct world *w, uint32_t *laggard, uint64_t *at, uint64_t *top)
 {
 	uint64_t max = 0, ck = 0;
@@ -945,8 +936,7 @@ static bool converged(const struct world *w, uint32_t *laggard, uint64_t *at, ui
 		const struct node *nd = &w->node[i];
 		if (!node_correct(w, i))
 			continue;
-		bool excused = stranded(w, i) || may_equivocate(w, nd->inst[0].st.primary % w->n);
-		uint64_t need = excused ? ck : max;
+		uint64_t need = stranded(w, i) ? ck : max;
 		if (nd->state != NODE_UP || nd->inst[0].st.last_executed < need) {
 			*laggard = i;
 			*at = nd->inst[0].st.last_executed;

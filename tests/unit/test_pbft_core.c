@@ -871,6 +871,15 @@ static bool from_3(const struct packet *pk)
 	return pk->from == 3;
 }
 
+/* Packets of `type` from `replica` still queued. */
+static size_t queued_from(int replica, int type)
+{
+	size_t count = 0;
+	for (size_t k = 0; k < W->nq; k++)
+		count += W->q[k].from == replica && msg_type(&W->q[k]) == type;
+	return count;
+}
+
 static size_t replies_from(int replica, uint32_t client)
 {
 	size_t count = 0;
@@ -910,6 +919,38 @@ static void test_stranded_replica_executes_on_commit_certificate(void **state)
 	assert_int_equal(s3.slots_caught_up, 1);
 	assert_memory_equal(W->executed_digest[3][1], W->executed_digest[0][1], WIRE_DIGEST_LEN);
 	assert_int_equal(replies_from(3, 1), 1);
+	assert_int_equal(queued_from(3, MSG_PREPARE) + queued_from(3, MSG_COMMIT), 0);
+	/* Asked by a replica that is behind, it vouches for the slot with a COMMIT. */
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_begin(&b, MSG_PEER_STATUS, CLUSTER, 1, 0, 0);
+	buf_put_u64(&b, 0);
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&W->auth[1], &b, off), 0);
+	deliver_bytes(3, b.p, b.len);
+	buf_free(&b);
+	assert_int_equal(queued_from(3, MSG_COMMIT), 1);
+}
+
+/* The same rule in the view a replica works in: it accepted an equivocating primary's
+ * other PRE-PREPARE for a slot, so it can never prepare the batch the others commit
+ * there; their 2f+1 COMMITs and that batch let it execute it all the same. */
+static void test_equivocated_backup_executes_on_commit_certificate(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_preprepare(&b, CLUSTER, 0, 0, 1, 0, NULL, NULL);
+	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
+	deliver_bytes(3, b.p, b.len); /* first at replica 3: the empty batch stands there */
+	buf_free(&b);
+	deliver_all();
+	assert_true(status_of(3).rejected_conflict >= 1); /* the real one, and votes for it */
+	for (int i = 0; i < N; i++)
+		assert_int_equal(status_of(i).last_executed, 1);
+	assert_memory_equal(W->executed_digest[3][1], W->executed_digest[0][1], WIRE_DIGEST_LEN);
+	assert_int_equal(status_of(3).slots_caught_up, 1);
 }
 
 /* The store of refused messages (ahead.h) is bounded per sender, keeps one copy of a
@@ -1111,6 +1152,8 @@ int main(void)
 		cmocka_unit_test(test_ahead_bounds),
 		cmocka_unit_test_setup_teardown(
 			test_stranded_replica_executes_on_commit_certificate, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_equivocated_backup_executes_on_commit_certificate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zombie_primary_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_laggard_fetches_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_of_a_superseded_checkpoint, setup,
