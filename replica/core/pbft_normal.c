@@ -634,9 +634,10 @@ void pbft_resend(struct pbft *p, struct effects *out)
  * peer's own votes of the next slots executed in the current view.  Under load no
  * replica is idle and none is sent. */
 
-/* Our COMMIT for a committed slot whose pre-prepare came again in a later view (same
- * digest: the NEW-VIEW keeps what committed) before we prepared it there: we know the
- * digest committed, so we vouch for it as vouch() does (docs/PROTOCOL.md §5.12). */
+/* Our COMMIT for a committed slot that has none of ours in the slot's view - typically
+ * one a NEW-VIEW issued again (same digest: it keeps what committed) before we
+ * prepared it there.  We know the digest committed, so we vouch for it as vouch()
+ * does (docs/PROTOCOL.md §5.12). */
 static void vouch_slot(struct pbft *p, struct slot *s)
 {
 	struct vote *com = &s->commit[p->cfg.id];
