@@ -122,6 +122,8 @@ static void pbft_destroy(void *core)
 	waitq_free(&p->wq);
 	ahead_free(&p->ahead);
 	catchup_free(&p->catchup);
+	for (int i = 0; i < PBFT_RETIRED; i++)
+		free(p->retired[i].batch);
 	for (int i = 0; i < WIRE_MAX_REPLICAS; i++) {
 		free(p->vcs[i].raw);
 		free(p->latest_ckpt[i].raw);

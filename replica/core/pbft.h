@@ -32,6 +32,18 @@ enum pbft_rec {
 			     * commit certificate (catchup.h): sets readonly_floor */
 };
 
+/* A batch dropped with its slot when a NEW-VIEW did not choose it (drop_unchosen):
+ * a later NEW-VIEW may still choose its certificate from a VIEW-CHANGE that kept it,
+ * and then somebody correct must be able to answer a FETCH for it.  The newest
+ * PBFT_RETIRED are kept, in memory only, while above the stable checkpoint. */
+#define PBFT_RETIRED 16
+struct retired_batch {
+	uint64_t seq; /* 0: free */
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint8_t *batch;
+	uint32_t len;
+};
+
 /* Planted bugs (set only by the simulator; a replica has no way to set them): the
  * simulator's checkers must catch each one. */
 #define PBFT_BUG_COMMIT_QUORUM_2F 0x1u /* commit with 2f instead of 2f+1 commits */
@@ -165,6 +177,8 @@ struct pbft {
 	struct ahead ahead;     /* normal-case messages refused as beyond the window */
 	uint64_t ahead_fed_low; /* low when they were last fed again (pbft.c) */
 	struct catchup catchup; /* other views' COMMITs, to execute what they prove */
+	struct retired_batch retired[PBFT_RETIRED]; /* batches of slots a NEW-VIEW dropped */
+	uint32_t retired_next;
 
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
 	uint64_t requests_executed;
@@ -202,6 +216,9 @@ static inline uint64_t pbft_first_open(const struct pbft *p)
 /* pbft.c */
 struct slot *pbft_slot(struct pbft *p, uint64_t seq);      /* claims; NULL outside window */
 struct slot *pbft_slot_peek(struct pbft *p, uint64_t seq); /* NULL unless it holds seq */
+/* A retired batch (struct retired_batch) for (seq, digest), or NULL. */
+const uint8_t *pbft_retired_batch(const struct pbft *p, uint64_t seq,
+				  const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len);
 void pbft_slot_clear(struct slot *s);
 void pbft_vote_set(struct vote *v, uint64_t view, const uint8_t *digest, const uint8_t *raw,
 		   uint32_t raw_len);

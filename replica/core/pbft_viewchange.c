@@ -351,6 +351,8 @@ static void install_o_entry(struct pbft *p, const struct compact_pp *cpp, struct
 		batch_len = sizeof(null_batch);
 	} else {
 		batch = pbft_slot_batch(s, cpp->digest, &batch_len);
+		if (!batch)
+			batch = pbft_retired_batch(p, cpp->h.seq, cpp->digest, &batch_len);
 	}
 	uint8_t *keep = batch && batch != null_batch ? core_dup(batch, batch_len) : NULL;
 	if (pbft_install(p, s, cpp->h.view, cpp->raw, cpp->len, keep ? keep : batch, batch_len) !=
@@ -365,12 +367,44 @@ static void install_o_entry(struct pbft *p, const struct compact_pp *cpp, struct
 	pbft_check_prepared(p, s, out);
 }
 
+/* Keep a batch leaving with its slot (pbft.h: struct retired_batch); takes it. */
+static void retire(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
+		   uint8_t **batch, uint32_t len)
+{
+	if (!*batch)
+		return;
+	struct retired_batch *r = &p->retired[p->retired_next++ % PBFT_RETIRED];
+	free(r->batch);
+	*r = (struct retired_batch){.seq = seq, .batch = *batch, .len = len};
+	memcpy(r->digest, digest, WIRE_DIGEST_LEN);
+	*batch = NULL;
+}
+
+const uint8_t *pbft_retired_batch(const struct pbft *p, uint64_t seq,
+				  const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len)
+{
+	for (int i = 0; i < PBFT_RETIRED; i++) {
+		const struct retired_batch *r = &p->retired[i];
+		if (r->batch && r->seq == seq && seq > p->low &&
+		    memcmp(r->digest, digest, WIRE_DIGEST_LEN) == 0) {
+			*len = r->len;
+			return r->batch;
+		}
+	}
+	return NULL;
+}
+
 static void drop_unchosen(struct pbft *p, uint64_t max_s)
 {
 	for (uint64_t seq = max_s + 1; seq <= p->low + p->cfg.window; seq++) {
 		struct slot *s = pbft_slot_peek(p, seq);
-		if (s && seq > p->last_executed && s->view < p->view)
-			pbft_slot_clear(s); /* proposed in an old view, prepared nowhere */
+		if (!s || seq <= p->last_executed || s->view >= p->view)
+			continue;
+		/* proposed in an old view, committed nowhere (it would be at or below
+		 * max-s); but a later NEW-VIEW may choose its certificate again */
+		retire(p, seq, s->digest, &s->batch, s->batch_len);
+		retire(p, seq, s->cert.digest, &s->cert.batch, s->cert.batch_len);
+		pbft_slot_clear(s);
 	}
 }
 
@@ -585,9 +619,11 @@ void pbft_on_fetch(struct pbft *p, const struct msg *m, struct effects *out)
 	uint32_t len = 0;
 	const uint8_t *batch = s ? pbft_slot_batch(s, m->u.dg.digest, &len) : NULL;
 	if (!batch)
+		batch = pbft_retired_batch(p, m->h.seq, m->u.dg.digest, &len);
+	if (!batch)
 		return;
 	size_t off = wire_begin(&out->arena, MSG_BATCH, p->cfg.cluster_id, p->cfg.id, p->view,
-				s->seq);
+				m->h.seq);
 	buf_put(&out->arena, batch, len);
 	wire_finish(&out->arena, off);
 	pbft_send(p, out, (int32_t)m->h.sender, off);
