@@ -455,22 +455,28 @@ static void test_preprepare_out_of_window_rejected(void **state)
 	buf_free(&b);
 }
 
-static void test_equivocation_detected(void **state)
+/* A second, different pre-prepare for (view 0, seq 1) - an empty batch - sealed by
+ * primary 0 as a lying primary would, delivered to replica `to`. */
+static void deliver_other_preprepare(int to)
 {
-	(void)state;
-	request(0, 1, 1, "a", "1");
-	/* A second, different pre-prepare for (view 0, seq 1), as a lying primary would. */
 	struct buf b;
 	buf_init(&b);
 	size_t off = wire_put_preprepare(&b, CLUSTER, 0, 0, 1, 0, NULL, NULL);
 	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
+	deliver_bytes(to, b.p, b.len);
+	buf_free(&b);
+}
+
+static void test_equivocation_detected(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
 	deliver_type(MSG_PREPREPARE);
-	deliver_bytes(2, b.p, b.len);
+	deliver_other_preprepare(2);
 	assert_int_equal(status_of(2).rejected_conflict, 1);
 	deliver_all();
 	for (int i = 0; i < N; i++)
 		assert_int_equal(status_of(i).last_executed, 1);
-	buf_free(&b);
 }
 
 static void test_retransmission_executes_once(void **state)
@@ -939,12 +945,7 @@ static void test_equivocated_backup_executes_on_commit_certificate(void **state)
 {
 	(void)state;
 	request(0, 1, 1, "a", "1");
-	struct buf b;
-	buf_init(&b);
-	size_t off = wire_put_preprepare(&b, CLUSTER, 0, 0, 1, 0, NULL, NULL);
-	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
-	deliver_bytes(3, b.p, b.len); /* first at replica 3: the empty batch stands there */
-	buf_free(&b);
+	deliver_other_preprepare(3); /* first at replica 3: the empty batch stands there */
 	deliver_all();
 	assert_true(status_of(3).rejected_conflict >= 1); /* the real one, and votes for it */
 	for (int i = 0; i < N; i++)
