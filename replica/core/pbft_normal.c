@@ -207,6 +207,12 @@ static int install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t 
 	if (wire_decode_cpp(cpp, cpp_len, p->cfg.cluster_id, &c) != WIRE_OK)
 		return -1;
 	bool same = s->have_pp && memcmp(s->digest, c.digest, WIRE_DIGEST_LEN) == 0;
+	/* A committed digest is final (§4.5.1: every later view keeps it).  Only a faulty
+	 * primary offers another one - e.g. for a number at or below its NEW-VIEW's
+	 * stable checkpoint, to a replica not there yet - and taking it would have us
+	 * prepare it, and leave a log that no longer recovers (recover_committed). */
+	if (s->committed && !same)
+		return -1;
 	uint8_t *cpp_copy = core_dup(cpp, cpp_len);
 	if (!cpp_copy)
 		return -1;

@@ -698,8 +698,11 @@ static void test_committed_request_survives_view_change(void **state)
 	}
 }
 
-/* The same run with the planted bug: the new primary forgets certificates, so seq 1
- * becomes a null request at replicas 1 and 2 while replica 3 executed the put. */
+/* The same run with the planted bug: the new primaries forget certificates and offer a
+ * null request for seq 1.  Replica 3 committed the put there and refuses that (a
+ * committed digest is final), so replicas 1 and 2 cannot commit it and stay behind:
+ * the bug shows.  (Before that refusal they executed the null request and diverged
+ * from replica 3; the simulator's planted_skip_vc_certs still finds divergence.) */
 static void test_planted_skip_certs_diverges(void **state)
 {
 	(void)state;
@@ -711,9 +714,70 @@ static void test_planted_skip_certs_diverges(void **state)
 		step(i, EV_START, NULL);
 	}
 	commit_at_three_then_kill_primary();
-	assert_int_equal(status_of(1).view, 1);
-	assert_memory_not_equal(W->executed_digest[1][1], W->executed_digest[3][1],
-				WIRE_DIGEST_LEN);
+	assert_int_equal(status_of(3).last_executed, 1);
+	for (int i = 1; i < 3; i++) {
+		assert_true(status_of(i).view >= 1);
+		assert_int_equal(status_of(i).last_executed, 0);
+	}
+}
+
+static bool to_2_up_to_seq_4_or_state(const struct packet *pk)
+{
+	int type = msg_type(pk);
+	return state_transfer(pk) || (pk->to == 2 && get_u64(pk->bytes + WIRE_OFF_SEQ) <= 4 &&
+				      (type == MSG_PREPREPARE || type == MSG_PREPARE ||
+				       type == MSG_COMMIT || type == MSG_CHECKPOINT));
+}
+
+static void restart_from_log(int i)
+{
+	W->ops->destroy(W->core[i]);
+	W->core[i] = make_core(i);
+	qsort(W->store[i], W->nstore[i], sizeof(struct record), cmp_record);
+	for (size_t k = 0; k < W->nstore[i]; k++) {
+		struct record *r = &W->store[i][k];
+		assert_int_equal(W->ops->recover(W->core[i], r->kind, r->key, r->val, r->len), 0);
+	}
+	step(i, EV_START, NULL);
+}
+
+/* A committed digest is final.  Replica 2 executed seqs 1-3 but missed seq 4 and the
+ * checkpoint there, so after a view change its window still reaches below the
+ * NEW-VIEW's stable checkpoint.  A faulty new primary offers it another batch for
+ * seq 2: it must not prepare that, and its log must still recover. */
+static void test_committed_slot_keeps_its_digest(void **state)
+{
+	(void)state;
+	puts_from_client_2(1, 3, NULL);
+	puts_from_client_2(4, 4, to_2_up_to_seq_4_or_state);
+	assert_int_equal(status_of(0).stable_checkpoint, 4);
+	assert_int_equal(status_of(2).stable_checkpoint, 0);
+	W->dead[0] = true; /* view 1, primary 1 */
+	for (int i = 1; i < N; i++)
+		request(i, 2, 5, "k", "v");
+	for (int round = 0; round < 20 && (status_of(2).view < 1 || status_of(2).view_changing);
+	     round++) {
+		W->now += 250;
+		for (int i = 1; i < N; i++)
+			if (W->timer[i] && W->timer[i] <= W->now)
+				step(i, EV_TICK, NULL);
+		deliver_all_dropping(to_2_up_to_seq_4_or_state);
+	}
+	struct core_status s2 = status_of(2);
+	assert_int_equal(s2.view, 1);
+	assert_false(s2.view_changing);
+	assert_int_equal(s2.last_executed, 3);
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_preprepare(&b, CLUSTER, 1, 1, 2, 0, NULL, NULL);
+	assert_int_equal(auth_seal(&W->auth[1], &b, off), 0);
+	deliver_bytes(2, b.p, b.len);
+	buf_free(&b);
+	for (size_t k = 0; k < W->nq; k++)
+		assert_false(W->q[k].from == 2 && msg_type(&W->q[k]) == MSG_PREPARE &&
+			     get_u64(W->q[k].bytes + WIRE_OFF_SEQ) == 2);
+	restart_from_log(2);
+	assert_int_equal(status_of(2).last_executed, 3);
 }
 
 /* A VIEW-CHANGE whose prepared certificate is made up is rejected. */
@@ -1145,6 +1209,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_planted_skip_certs_diverges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fake_certificate_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_committed_slot_keeps_its_digest, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_state_transfer_catches_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_ahead_fed_after_install, setup,
 						teardown),
