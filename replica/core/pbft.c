@@ -76,6 +76,17 @@ void pbft_slot_clear(struct slot *s)
 	memset(s, 0, sizeof(*s));
 }
 
+const uint8_t *pbft_seal_vote(struct pbft *p, uint8_t type, uint64_t view, uint64_t seq,
+			      const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len)
+{
+	buf_reset(&p->scratch);
+	size_t off = wire_put_digest(&p->scratch, type, p->cfg.cluster_id, p->cfg.id, view, seq,
+				     digest);
+	auth_seal(p->cfg.auth, &p->scratch, off); /* a failure sets scratch.err */
+	*len = p->scratch.err ? 0 : (uint32_t)(p->scratch.len - off);
+	return p->scratch.err ? NULL : p->scratch.p + off;
+}
+
 /* Seal the message at arena[off..] and send it. */
 void pbft_send(struct pbft *p, struct effects *out, int32_t to, size_t off)
 {
@@ -219,12 +230,9 @@ static int recover_snapshot(struct pbft *p, uint64_t seq, const uint8_t *val, si
 static void own_vote(struct pbft *p, uint8_t type, struct slot *s)
 {
 	struct vote *v = type == MSG_PREPARE ? &s->prepare[p->cfg.id] : &s->commit[p->cfg.id];
-	buf_reset(&p->scratch);
-	size_t off = wire_put_digest(&p->scratch, type, p->cfg.cluster_id, p->cfg.id, s->view,
-				     s->seq, s->digest);
-	auth_seal(p->cfg.auth, &p->scratch, off);
-	pbft_vote_set(v, s->view, s->digest, p->scratch.err ? NULL : p->scratch.p,
-		      (uint32_t)p->scratch.len);
+	uint32_t len;
+	const uint8_t *raw = pbft_seal_vote(p, type, s->view, s->seq, s->digest, &len);
+	pbft_vote_set(v, s->view, s->digest, raw, len);
 }
 
 static int recover_preprepare(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len)

@@ -220,6 +220,10 @@ struct slot *pbft_slot_peek(struct pbft *p, uint64_t seq); /* NULL unless it hol
 const uint8_t *pbft_retired_batch(const struct pbft *p, uint64_t seq,
 				  const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len);
 void pbft_slot_clear(struct slot *s);
+/* Our PREPARE or COMMIT for (view, seq, digest), sealed in p->scratch: its bytes (valid
+ * until scratch is next used), or NULL with *len 0 if it could not be built. */
+const uint8_t *pbft_seal_vote(struct pbft *p, uint8_t type, uint64_t view, uint64_t seq,
+			      const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len);
 void pbft_vote_set(struct vote *v, uint64_t view, const uint8_t *digest, const uint8_t *raw,
 		   uint32_t raw_len);
 void pbft_vote_clear(struct vote *v);

@@ -151,7 +151,7 @@ static uint16_t take_batch(struct pbft *p)
 static int install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t *cpp,
 		   uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len);
 static void catchup_on_commit(struct pbft *p, const struct msg *m);
-static void catchup_on_preprepare(struct pbft *p, const struct msg *m);
+static void catchup_on_preprepare(struct pbft *p, const struct msg *m, const uint8_t *known);
 
 static void propose_one(struct pbft *p, struct effects *out)
 {
@@ -413,7 +413,7 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 		return;
 	}
 	if (m->h.view != p->view || !p->view_active) {
-		catchup_on_preprepare(p, m); /* as in pbft_on_commit() */
+		catchup_on_preprepare(p, m, NULL); /* as in pbft_on_commit() */
 		pbft_try_execute(p, out, true);
 	}
 	struct slot *s = admit(p, m, out);
@@ -423,8 +423,8 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 	crypto_digest(m->body, m->h.body_len, digest);
 	if (s->have_pp && s->view == m->h.view) {
 		if (memcmp(digest, s->digest, WIRE_DIGEST_LEN) != 0) {
-			p->rejected_conflict++;      /* equivocation: the first one stands */
-			catchup_on_preprepare(p, m); /* unless the others committed this one */
+			p->rejected_conflict++; /* equivocation: the first one stands */
+			catchup_on_preprepare(p, m, digest); /* unless the others committed it */
 			pbft_try_execute(p, out, true);
 		} else if (!s->batch) /* the batch hashes to s->digest, which s->cpp holds */
 			install(p, s, s->view, s->cpp, s->cpp_len, m->body, m->h.body_len);
@@ -649,12 +649,10 @@ static void vouch_slot(struct pbft *p, struct slot *s)
 	struct vote *com = &s->commit[p->cfg.id];
 	if (com->have && com->raw && com->view == s->view)
 		return;
-	buf_reset(&p->scratch);
-	size_t off = wire_put_digest(&p->scratch, MSG_COMMIT, p->cfg.cluster_id, p->cfg.id, s->view,
-				     s->seq, s->digest);
-	if (auth_seal(p->cfg.auth, &p->scratch, off) == 0 && !p->scratch.err)
-		pbft_vote_set(com, s->view, s->digest, p->scratch.p + off,
-			      (uint32_t)(p->scratch.len - off));
+	uint32_t len;
+	const uint8_t *raw = pbft_seal_vote(p, MSG_COMMIT, s->view, s->seq, s->digest, &len);
+	if (raw)
+		pbft_vote_set(com, s->view, s->digest, raw, len);
 }
 
 void pbft_status_tick(struct pbft *p, struct effects *out)
@@ -848,14 +846,18 @@ static void catchup_on_commit(struct pbft *p, const struct msg *m)
 
 /* A PRE-PREPARE the normal case refuses (another view, or a second one of our view):
  * keep its batch unless the one kept has as many COMMITs or more.  A liar's junk
- * batch, first to arrive, is so replaced as the correct replicas' votes come in. */
-static void catchup_on_preprepare(struct pbft *p, const struct msg *m)
+ * batch, first to arrive, is so replaced as the correct replicas' votes come in.
+ * digest: of its batch if the caller took it already, else NULL. */
+static void catchup_on_preprepare(struct pbft *p, const struct msg *m, const uint8_t *known)
 {
 	struct catchup_slot *cs = catchup_claim(p, m->h.seq);
 	if (!cs)
 		return;
 	uint8_t digest[WIRE_DIGEST_LEN];
-	crypto_digest(m->body, m->h.body_len, digest);
+	if (known)
+		memcpy(digest, known, WIRE_DIGEST_LEN);
+	else
+		crypto_digest(m->body, m->h.body_len, digest);
 	const struct slot *s = pbft_slot_peek(p, m->h.seq);
 	if (cs->batch && (!memcmp(cs->batch_digest, digest, WIRE_DIGEST_LEN) ||
 			  commit_votes(p, cs, s, cs->batch_view, cs->batch_digest) >=
@@ -871,12 +873,10 @@ static void catchup_on_preprepare(struct pbft *p, const struct msg *m)
  * It appears in no VIEW-CHANGE, which carries prepared certificates only. */
 static void vouch(struct pbft *p, const struct committed_batch *e)
 {
-	buf_reset(&p->scratch);
-	size_t off = wire_put_digest(&p->scratch, MSG_COMMIT, p->cfg.cluster_id, p->cfg.id, e->view,
-				     e->seq, e->digest);
-	if (auth_seal(p->cfg.auth, &p->scratch, off) == 0 && !p->scratch.err)
-		catchup_vouch_put(&p->catchup, e->seq, p->scratch.p + off,
-				  (uint32_t)(p->scratch.len - off));
+	uint32_t len;
+	const uint8_t *raw = pbft_seal_vote(p, MSG_COMMIT, e->view, e->seq, e->digest, &len);
+	if (raw)
+		catchup_vouch_put(&p->catchup, e->seq, raw, len);
 }
 
 void pbft_try_execute(struct pbft *p, struct effects *out, bool replying)
