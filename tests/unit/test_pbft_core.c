@@ -574,19 +574,25 @@ static int cmp_record(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
+/* Replica i restarts: a new core recovers from its records in the store. */
+static void restart_from_log(int i)
+{
+	W->ops->destroy(W->core[i]);
+	W->core[i] = make_core(i);
+	qsort(W->store[i], W->nstore[i], sizeof(struct record), cmp_record);
+	for (size_t k = 0; k < W->nstore[i]; k++) {
+		struct record *r = &W->store[i][k];
+		assert_int_equal(W->ops->recover(W->core[i], r->kind, r->key, r->val, r->len), 0);
+	}
+	step(i, EV_START, NULL);
+}
+
 static void test_recovery_from_log(void **state)
 {
 	(void)state;
 	puts_from_client_2(1, 6, NULL);
 	struct core_status before = status_of(2);
-	W->ops->destroy(W->core[2]);
-	W->core[2] = make_core(2);
-	qsort(W->store[2], W->nstore[2], sizeof(struct record), cmp_record);
-	for (size_t k = 0; k < W->nstore[2]; k++) {
-		struct record *r = &W->store[2][k];
-		assert_int_equal(W->ops->recover(W->core[2], r->kind, r->key, r->val, r->len), 0);
-	}
-	step(2, EV_START, NULL);
+	restart_from_log(2);
 	struct core_status after = status_of(2);
 	assert_int_equal(after.last_executed, before.last_executed);
 	assert_int_equal(after.stable_checkpoint, before.stable_checkpoint);
@@ -606,21 +612,9 @@ static void test_recovered_backup_keeps_its_word(void **state)
 	(void)state;
 	request(0, 1, 1, "a", "1");
 	deliver_type(MSG_PREPREPARE);
-	W->ops->destroy(W->core[1]);
-	W->core[1] = make_core(1);
-	qsort(W->store[1], W->nstore[1], sizeof(struct record), cmp_record);
-	for (size_t k = 0; k < W->nstore[1]; k++) {
-		struct record *r = &W->store[1][k];
-		assert_int_equal(W->ops->recover(W->core[1], r->kind, r->key, r->val, r->len), 0);
-	}
-	step(1, EV_START, NULL);
-	struct buf b;
-	buf_init(&b);
-	size_t off = wire_put_preprepare(&b, CLUSTER, 0, 0, 1, 0, NULL, NULL);
-	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
-	deliver_bytes(1, b.p, b.len);
+	restart_from_log(1);
+	deliver_other_preprepare(1);
 	assert_int_equal(status_of(1).rejected_conflict, 1);
-	buf_free(&b);
 }
 
 /* Let simulated time pass: fire due timers, then deliver everything. */
@@ -727,18 +721,6 @@ static bool to_2_up_to_seq_4_or_state(const struct packet *pk)
 	return state_transfer(pk) || (pk->to == 2 && get_u64(pk->bytes + WIRE_OFF_SEQ) <= 4 &&
 				      (type == MSG_PREPREPARE || type == MSG_PREPARE ||
 				       type == MSG_COMMIT || type == MSG_CHECKPOINT));
-}
-
-static void restart_from_log(int i)
-{
-	W->ops->destroy(W->core[i]);
-	W->core[i] = make_core(i);
-	qsort(W->store[i], W->nstore[i], sizeof(struct record), cmp_record);
-	for (size_t k = 0; k < W->nstore[i]; k++) {
-		struct record *r = &W->store[i][k];
-		assert_int_equal(W->ops->recover(W->core[i], r->kind, r->key, r->val, r->len), 0);
-	}
-	step(i, EV_START, NULL);
 }
 
 /* A committed digest is final.  Replica 2 executed seqs 1-3 but missed seq 4 and the
