@@ -982,6 +982,11 @@ static void test_stranded_replica_executes_on_commit_certificate(void **state)
 	deliver_bytes(3, b.p, b.len);
 	buf_free(&b);
 	assert_int_equal(queued_from(3, MSG_COMMIT), 1);
+	/* A restart does not restore that execution, but remembers how far it went:
+	 * no read-only answers from before it (REC_CAUGHT_UP). */
+	restart_from_log(3);
+	assert_int_equal(status_of(3).last_executed, 0);
+	assert_int_equal(((struct pbft *)W->core[3])->readonly_floor, 1);
 }
 
 /* The same rule in the view a replica works in: it accepted an equivocating primary's
