@@ -144,8 +144,14 @@ int auth_kind_for(enum auth_mode mode, int type)
 	case AUTH_MODE_NONE: return AUTH_NONE;
 	case AUTH_MODE_SIG: return AUTH_SIG;
 	case AUTH_MODE_MAC:
-		/* proofs that are forwarded to third parties must stay signed */
-		if (type == MSG_CHECKPOINT || type == MSG_VIEWCHANGE || type == MSG_NEWVIEW)
+		/* Proofs that are forwarded to third parties must stay signed.  That
+		 * includes what a VIEW-CHANGE carries as a prepared certificate - the
+		 * (compact) PRE-PREPARE and the PREPAREs (issue 14, docs/PROTOCOL.md):
+		 * a MAC slot can be good for one replica and garbled for the next, so a
+		 * certificate of MACs is no proof to a third party, and one garbled slot
+		 * would make its whole VIEW-CHANGE refused.  One signature per batch. */
+		if (type == MSG_CHECKPOINT || type == MSG_VIEWCHANGE || type == MSG_NEWVIEW ||
+		    type == MSG_PREPREPARE || type == MSG_PREPARE)
 			return AUTH_SIG;
 		return AUTH_MAC;
 	}
@@ -312,6 +318,27 @@ int auth_seal_cpp(struct auth_ctx *a, struct buf *b, size_t off)
 	}
 	buf_put(b, trailer, (size_t)alen);
 	return b->err ? -1 : 0;
+}
+
+int auth_poison_slots(uint8_t *p, size_t len, uint32_t slots_mask)
+{
+	if (len < WIRE_HDR_LEN || p[WIRE_OFF_AUTH_KIND] != AUTH_MAC)
+		return 0;
+	size_t alen = get_u16(p + WIRE_OFF_AUTH_LEN);
+	size_t body = get_u32(p + WIRE_OFF_BODY_LEN);
+	size_t covered = p[WIRE_OFF_TYPE] == MSG_PREPREPARE && len == WIRE_CPP_LEN_MIN + alen
+				 ? WIRE_CPP_LEN_MIN /* a compact pre-prepare */
+				 : WIRE_HDR_LEN + body;
+	if (alen % WIRE_MAC_LEN || alen < WIRE_MAC_LEN * 2 || covered + alen != len)
+		return 0; /* a REPLY's single MAC, or not a whole message */
+	int garbled = 0;
+	for (size_t r = 0; r < alen / WIRE_MAC_LEN && r < 32; r++) {
+		if (!(slots_mask >> r & 1))
+			continue;
+		p[covered + r * WIRE_MAC_LEN] ^= 0x5a;
+		garbled++;
+	}
+	return garbled;
 }
 
 /* ---- verifying ---- */

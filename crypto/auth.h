@@ -70,6 +70,12 @@ int auth_verify(struct auth_ctx *a, const struct msg *m);
 /* Seal a compact PRE-PREPARE: b[off..b->len) = header | digest (72 bytes). */
 int auth_seal_cpp(struct auth_ctx *a, struct buf *b, size_t off);
 
+/* Lying, for the lab (replica/byz.c mac-poison, byzlab-client --bad-mac, the
+ * simulator): garble the MAC authenticator slots of the replicas in slots_mask (bit r:
+ * replica r) of the sealed message p[0..len).  Only an AUTH_MAC trailer with one slot
+ * per replica is touched; returns how many slots were garbled. */
+int auth_poison_slots(uint8_t *p, size_t len, uint32_t slots_mask);
+
 /* Verify a compact PRE-PREPARE (wire.h) as forwarded in a certificate. */
 int auth_verify_cpp(struct auth_ctx *a, const struct compact_pp *c);
 

@@ -22,6 +22,7 @@ static const struct {
 	[BYZ_FAKE_VIEW_CHANGE] = {"fake-view-change", ARG_NONE},
 	[BYZ_FLOOD] = {"flood", ARG_RATE},
 	[BYZ_SELECTIVE] = {"selective", ARG_IDS},
+	[BYZ_MAC_POISON] = {"mac-poison", ARG_IDS},
 };
 
 const char *byz_name(enum byz_behaviour b)
@@ -32,7 +33,7 @@ const char *byz_name(enum byz_behaviour b)
 const char *byz_implemented_list(void)
 {
 	return "silent, equivocate, bad-digest, forge, replay, wrong-reply, slow-primary:MS, "
-	       "fake-view-change, flood:RATE, selective:IDS";
+	       "fake-view-change, flood:RATE, selective:IDS, mac-poison:IDS";
 }
 
 /* Decimal u32 in [lo, hi], the whole string. */
@@ -117,7 +118,7 @@ int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id, 
 {
 	memset(b, 0, sizeof(*b));
 	if (n == 0 || n > WIRE_MAX_REPLICAS || id >= n || (uint32_t)cfg->kind >= BYZ_COUNT ||
-	    (cfg->kind == BYZ_SELECTIVE && (cfg->peers >> n) != 0))
+	    ((cfg->kind == BYZ_SELECTIVE || cfg->kind == BYZ_MAC_POISON) && (cfg->peers >> n) != 0))
 		return -1;
 	b->cfg = *cfg;
 	b->n = n;
@@ -709,6 +710,40 @@ static void selective(struct byz *b, const struct send *s, const uint8_t *p, str
 	}
 }
 
+/* ---- mac-poison ---- */
+
+static void mac_poison(struct byz *b, const struct send *s, const uint8_t *p, struct effects *out)
+{
+	if (s->to == TO_CLIENT) {
+		copy_send(out, s->to, s->client, p, s->len);
+		return;
+	}
+	uint64_t view = get_u64(p + WIRE_OFF_VIEW);
+	if (b->poisoned && view > b->poison_view) {
+		b->lies++; /* the view moved on: leave the others with the poison */
+		return;
+	}
+	size_t clean = out->arena.len;
+	buf_put(&out->arena, p, s->len);
+	size_t poisoned = out->arena.len;
+	buf_put(&out->arena, p, s->len);
+	if (out->arena.err)
+		return;
+	int lied = auth_poison_slots(out->arena.p + poisoned, s->len, b->cfg.peers);
+	for (uint32_t j = 0; j < b->n; j++) {
+		int wanted = s->to == TO_OTHERS ? j != b->id : (int32_t)j == s->to;
+		if (!wanted)
+			continue;
+		int victim = (b->cfg.peers >> j) & 1;
+		send_slice(out, (int32_t)j, victim || !lied ? clean : poisoned, s->len);
+		b->lies += !victim && lied;
+	}
+	if (lied && !b->poisoned) {
+		b->poisoned = 1;
+		b->poison_view = view;
+	}
+}
+
 /* ---- the filter ---- */
 
 static void filter_send(struct byz *b, struct auth_ctx *auth, const struct send *s,
@@ -734,6 +769,7 @@ static void filter_send(struct byz *b, struct auth_ctx *auth, const struct send 
 		break;
 	case BYZ_FAKE_VIEW_CHANGE: fake_view_change(b, auth, s, p, out); break;
 	case BYZ_SELECTIVE: selective(b, s, p, out); break;
+	case BYZ_MAC_POISON: mac_poison(b, s, p, out); break;
 	default: /* honest, flood (flood only adds) */
 		copy_send(out, s->to, s->client, p, s->len);
 		break;

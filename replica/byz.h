@@ -42,6 +42,14 @@
  *                     sealed; at most BYZ_FLOOD_BURST per peer per step
  *   selective:IDS     its messages go only to the listed replicas (clients still get
  *                     replies)
+ *   mac-poison:IDS    every copy of a MAC-authenticated message that goes to a replica
+ *                     not in IDS has the authenticator slots of IDS garbled; the
+ *                     replicas in IDS get correct copies.  So the others accept what
+ *                     IDS would refuse, and keep it in the certificates they forward
+ *                     (issue 14: a garbled slot inside a VIEW-CHANGE).  Signed messages
+ *                     pass unchanged: a signature cannot be right for some and wrong
+ *                     for others.  Once the view moves past the one it first poisoned
+ *                     in, it falls silent, leaving IDS to need the poisoned others
  * Timed behaviours (slow-primary, flood) need the driver to step the core at
  * out->timer_ms (a tick is harmless to an honest core) and filter that step too:
  * held messages leave from the filter of a later step.
@@ -76,15 +84,16 @@ enum byz_behaviour {
 	BYZ_WRONG_REPLY,
 	BYZ_SLOW_PRIMARY, /* arg: delay in ms */
 	BYZ_FAKE_VIEW_CHANGE,
-	BYZ_FLOOD,     /* arg: messages per second per peer */
-	BYZ_SELECTIVE, /* peers: the replicas it still talks to */
+	BYZ_FLOOD,      /* arg: messages per second per peer */
+	BYZ_SELECTIVE,  /* peers: the replicas it still talks to */
+	BYZ_MAC_POISON, /* peers: the victims whose MAC slots it garbles for the others */
 	BYZ_COUNT
 };
 
 struct byz_cfg {
 	enum byz_behaviour kind;
 	uint32_t arg;   /* slow-primary: ms; flood: rate */
-	uint32_t peers; /* selective: bit i = replica i */
+	uint32_t peers; /* selective, mac-poison: bit i = replica i */
 };
 
 /* Parse "BEHAVIOUR[:ARG]" (e.g. "silent", "slow-primary:900", "selective:0,2").
@@ -127,6 +136,9 @@ struct byz {
 	/* flood */
 	uint64_t flood_ms; /* flood messages are owed from this time on; 0: not yet */
 	uint64_t forged;   /* forge: rotates the claimed sender */
+	/* mac-poison: the view of its first poisoned message; silent in later views */
+	int poisoned;
+	uint64_t poison_view;
 };
 
 /* Returns 0, or -1 if cfg does not fit the cluster (e.g. a selective peer >= n). */

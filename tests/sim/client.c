@@ -86,9 +86,49 @@ int clients_init(struct world *w)
 			cl->seen[k] = -1;
 		client_quorum_init(&cl->q);
 		buf_init(&cl->req);
+		if (sim_auth_init(&cl->auth, w->o->auth, w->n, 0, true, c) != 0)
+			return -1;
 		sched(w, rng_below(&w->rng, 10000), SEV_CLIENT_NEXT, (int32_t)c, 0, 0);
 	}
+	if (w->o->bad_mac_client) {
+		if (sim_auth_init(&w->attacker, w->o->auth, w->n, 0, true, SIM_ATTACKER) != 0)
+			return -1;
+		sched(w, rng_range(&w->rng, 1000, 20000), SEV_ATTACK, SIM_ATTACKER, 0, 0);
+	}
 	return 0;
+}
+
+/* ---- the faulty client (--bad-mac-client) ----
+ * Issue 14: a client whose MAC authenticators are good only in the slot of the
+ * primary (it knows the current view: the highest a correct replica is in).  A correct
+ * primary authenticates the request and batches it; every backup finds its own slot
+ * garbled.  It asks for a GET of a key no operation uses, every 5-25 ms while the
+ * clients run; one in four goes to every replica, like a retransmission.  It is owed
+ * nothing: its requests are not part of the history. */
+void attacker_tick(struct world *w)
+{
+	if (w->phase >= 2)
+		return;
+	struct buf op, *req = &w->scratch;
+	buf_init(&op);
+	kv_op_get(&op, "zz", 2);
+	buf_reset(req);
+	size_t off = wire_put_request(req, SIM_CLUSTER_ID, SIM_ATTACKER, ++w->attacker_ts, 0, op.p,
+				      (uint32_t)op.len);
+	buf_free(&op);
+	auth_seal(&w->attacker, req, off);
+	uint32_t primary = (uint32_t)(w->max_view % w->n);
+	auth_poison_slots(req->p + off, req->len - off, ~(1u << primary));
+	struct sbuf *m = sbuf_new(req->p + off, req->len - off);
+	int32_t from = -1 - SIM_ATTACKER;
+	if (++w->attacks % 4 == 0) {
+		for (uint32_t r = 0; r < w->n; r++)
+			net_to_replica(w, from, 0, r, m);
+	} else {
+		net_to_replica(w, from, 0, primary, m);
+	}
+	sbuf_put(m);
+	sched(w, w->now + rng_range(&w->rng, 5000, 25000), SEV_ATTACK, SIM_ATTACKER, 0, 0);
 }
 
 void clients_free(struct world *w)
@@ -97,9 +137,11 @@ void clients_free(struct world *w)
 		struct sim_client *cl = &w->client[c];
 		client_quorum_free(&cl->q);
 		buf_free(&cl->req);
+		auth_free(&cl->auth);
 		free(cl->issued);
 		free(cl->issued_ro);
 	}
+	auth_free(&w->attacker);
 	for (uint32_t i = 0; i < w->n_hist; i++)
 		free(w->hist[i].result);
 	free(w->hist);
@@ -145,17 +187,13 @@ static int quorum_2f1(const struct world *w, bool ro)
 	return 1;
 }
 
-static void seal_request(struct world *w, struct sim_client *cl, uint64_t ts, uint8_t flags,
-			 const uint8_t *op, size_t op_len)
+static void seal_request(struct sim_client *cl, uint64_t ts, uint8_t flags, const uint8_t *op,
+			 size_t op_len)
 {
 	buf_reset(&cl->req);
 	size_t off = wire_put_request(&cl->req, SIM_CLUSTER_ID, cl->id, ts, flags, op,
 				      (uint32_t)op_len);
-	struct auth_ctx ca = {.mode = AUTH_MODE_NONE,
-			      .n = w->n,
-			      .self_is_client = 1,
-			      .self = cl->id};
-	auth_seal(&ca, &cl->req, off);
+	auth_seal(&cl->auth, &cl->req, off);
 }
 
 static void send_request(struct world *w, struct sim_client *cl, bool to_all)
@@ -233,7 +271,7 @@ void client_next(struct world *w, uint32_t c)
 	/* PBFT §5.1.3: a get goes read-only, to every replica at once */
 	bool ro = w->o->read_only && w->o->protocol == PROTO_PBFT && h->kind == OP_GET;
 	issue(cl, h->op_hash, ro ? (uint8_t)(1 + h->key) : 0);
-	seal_request(w, cl, ts, ro ? REQ_F_READONLY : 0, op.p, op.len);
+	seal_request(cl, ts, ro ? REQ_F_READONLY : 0, op.p, op.len);
 	buf_free(&op);
 	cl->cur = (int32_t)w->n_hist++;
 	cl->tries = 0;
@@ -268,7 +306,7 @@ static void retry_readwrite(struct world *w, struct sim_client *cl, const char *
 		abort();
 	uint64_t ts = ++cl->ts;
 	issue(cl, h->op_hash, 0);
-	seal_request(w, cl, ts, 0, op.p, op.len);
+	seal_request(cl, ts, 0, op.p, op.len);
 	buf_free(&op);
 	h->ts = ts;
 	cl->ro = false;
@@ -342,14 +380,13 @@ static void complete(struct world *w, struct sim_client *cl, const uint8_t *res,
 
 void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *p, size_t len)
 {
-	(void)from; /* the reply says who sent it; auth would prove it */
+	(void)from; /* the reply says who sent it; with --auth its MAC proves it */
 	if (c >= w->n_clients)
 		return;
 	struct sim_client *cl = &w->client[c];
 	struct msg m;
-	struct auth_ctx ca = {.mode = AUTH_MODE_NONE, .n = w->n, .self_is_client = 1, .self = c};
 	if (wire_decode(p, len, SIM_CLUSTER_ID, &m) != WIRE_OK || m.h.type != MSG_REPLY ||
-	    auth_verify(&ca, &m) != 0)
+	    auth_verify(&cl->auth, &m) != 0)
 		return;
 	if (cl->cur < 0)
 		return; /* late: already accepted */

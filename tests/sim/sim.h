@@ -39,6 +39,7 @@
 
 #define SIM_MAX_N 16
 #define SIM_MAX_CLIENTS 16
+#define SIM_ATTACKER (SIM_MAX_CLIENTS - 1) /* --bad-mac-client's client id */
 #define SIM_MAX_KEYS 8
 #define SIM_MAX_OPS 100000         /* total client operations of one run */
 #define SIM_TWINS 2                /* core instances of a twins replica */
@@ -106,6 +107,9 @@ struct sim_opts {
 	bool pauses;
 	bool read_only;      /* --read-only: PBFT §5.1.3 read-only gets (core + clients) */
 	bool digest_replies; /* --digest-replies: PBFT §5.1.1, one full reply per request */
+	enum auth_mode auth; /* --auth: none (default), mac or sig, real authenticators */
+	bool bad_mac_client; /* --bad-mac-client: a faulty client (client.c, attacker) */
+	uint64_t max_views;  /* --max-views V: a correct replica's view above V fails; 0 off */
 	enum plant_bug bug;
 	const char *bug_name;
 	FILE *trace; /* --trace FILE, or NULL */
@@ -261,8 +265,9 @@ struct sim_client {
 	uint64_t *issued;           /* op hash per timestamp (index ts-1) */
 	uint8_t *issued_ro;         /* per timestamp: 0 read-write, 1+key a read-only get */
 	uint32_t n_issued, cap_issued;
-	bool ro;             /* the pending request is read-only (REQ_F_READONLY) */
-	uint64_t ro_retries; /* read-only requests retried as read-write */
+	bool ro;              /* the pending request is read-only (REQ_F_READONLY) */
+	struct auth_ctx auth; /* seals requests, verifies replies (keys.c) */
+	uint64_t ro_retries;  /* read-only requests retried as read-write */
 };
 
 /* ---- event queue (net.c) ---- */
@@ -278,6 +283,7 @@ enum sim_ev_kind {
 	SEV_RESUME,
 	SEV_HEAL,
 	SEV_ONEWAY_HEAL,
+	SEV_ATTACK, /* --bad-mac-client: the faulty client's next request */
 };
 
 struct sim_ev {
@@ -383,6 +389,11 @@ struct world {
 	uint64_t max_view;
 	uint64_t longest_op_us; /* after the faults stopped */
 
+	/* --bad-mac-client: client SIM_ATTACKER's requests carry MACs good for the
+	 * primary's slot only (client.c) */
+	struct auth_ctx attacker;
+	uint64_t attacker_ts, attacks;
+
 	struct trace tr;
 	bool failed;
 	char prop[32];
@@ -427,10 +438,17 @@ void net_oneway_heal(struct world *w, uint32_t a, uint32_t b, uint64_t gen);
 void net_calm(struct world *w); /* the fault phase is over */
 
 /* client.c */
+/* keys.c: a principal's auth context with the simulator's fixed keys (mode none:
+ * no keys).  Free it with auth_free(). */
+int sim_auth_init(struct auth_ctx *a, enum auth_mode mode, uint32_t n, uint32_t n_clients,
+		  bool is_client, uint32_t id);
+const char *sim_auth_name(enum auth_mode mode);
+
 int clients_init(struct world *w);
 void clients_free(struct world *w);
 void client_next(struct world *w, uint32_t c);
 void client_timer(struct world *w, uint32_t c, uint64_t gen);
+void attacker_tick(struct world *w);
 void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *p, size_t len);
 int32_t value_id(const struct world *w, const uint8_t *p, size_t len);
 

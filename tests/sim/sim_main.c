@@ -21,6 +21,7 @@ static void usage(FILE *out)
 		"...]\n"
 		"                  [--random-liars K]\n"
 		"                  [--crash-restart] [--pauses] [--read-only] [--digest-replies]\n"
+		"                  [--auth none|mac|sig] [--bad-mac-client] [--max-views V]\n"
 		"                  [--trace FILE]\n"
 		"                  [--plant-bug NAME]\n"
 		"                  [--expect-violation] [--keep-going] [-q] [-v]\n"
@@ -75,6 +76,14 @@ static void usage(FILE *out)
 		"  --digest-replies    pbft: PBFT's digest replies (section 5.1.1): one replica "
 		"per\n"
 		"                      request sends the result, the others its digest\n"
+		"  --auth MODE         none (default: no authenticators, authorship emulated), "
+		"mac or\n"
+		"                      sig: the real MAC authenticators or Ed25519 signatures, "
+		"fixed keys\n"
+		"  --bad-mac-client    a faulty client: its requests' MACs are good in the "
+		"primary's\n"
+		"                      slot only (with --auth mac); it is owed no answer\n"
+		"  --max-views V       fail if a correct replica goes beyond view V\n"
 		"  --trace FILE        write every event of the run to FILE (single seed only)\n"
 		"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
@@ -360,6 +369,31 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--read-only")) {
 			o->read_only = true;
 			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--auth")) {
+			NEED_ARG();
+			const char *m = argv[++i];
+			if (!strcmp(m, "none"))
+				o->auth = AUTH_MODE_NONE;
+			else if (!strcmp(m, "mac"))
+				o->auth = AUTH_MODE_MAC;
+			else if (!strcmp(m, "sig"))
+				o->auth = AUTH_MODE_SIG;
+			else {
+				snprintf(err, errlen, "--auth: none, mac or sig, not '%s'", m);
+				return -1;
+			}
+			repro_add(c, a, m);
+		} else if (!strcmp(a, "--bad-mac-client")) {
+			o->bad_mac_client = true;
+			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--max-views")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &o->max_views) != 0 || !o->max_views) {
+				snprintf(err, errlen,
+					 "--max-views: a positive view number, not '%s'", argv[i]);
+				return -1;
+			}
+			repro_add(c, a, argv[i]);
 		} else if (!strcmp(a, "--digest-replies")) {
 			o->digest_replies = true;
 			repro_add(c, a, NULL);
@@ -441,6 +475,11 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		snprintf(err, errlen, "--digest-replies: pbft only (PBFT section 5.1.1)");
 		return -1;
 	}
+	if (o->bad_mac_client && (o->auth != AUTH_MODE_MAC || o->clients >= SIM_MAX_CLIENTS)) {
+		snprintf(err, errlen, "--bad-mac-client: needs --auth mac and at most %u --clients",
+			 SIM_MAX_CLIENTS - 1);
+		return -1;
+	}
 	if (o->bug == BUG_SKIP_PERSIST)
 		o->crash_restart = true; /* forgetting only shows after a restart */
 	return 0;
@@ -504,6 +543,10 @@ int main(int argc, char **argv)
 	struct cli c;
 	char err[512];
 	memset(&c, 0, sizeof(c));
+	if (crypto_setup() != 0) {
+		fprintf(stderr, "byzlab-sim: libsodium failed to initialise\n");
+		return 1;
+	}
 	if (parse_args(argc, argv, &c, err, sizeof(err)) != 0) {
 		fprintf(stderr, "byzlab-sim: %s\nTry 'byzlab-sim --help'.\n", err);
 		return 2;

@@ -332,6 +332,9 @@ static void note_status(struct world *w, struct node *nd, uint8_t k)
 			  st.view_changing ? "changing" : "active");
 	if (nd->liar == LIAR_NONE && st.view > w->max_view)
 		w->max_view = st.view;
+	if (nd->liar == LIAR_NONE && w->o->max_views && st.view > w->o->max_views)
+		sim_fail(w, "views", "replica %u reached view %llu (--max-views %llu)", nd->id,
+			 (unsigned long long)st.view, (unsigned long long)w->o->max_views);
 	in->st = st;
 }
 
@@ -394,11 +397,11 @@ static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t fro
 		bad = "edge";
 	else if (auth_verify(&in->auth, &m) != 0)
 		bad = "bad-auth";
-	else if (from >= 0 && m.h.sender != (uint32_t)from && m.h.type != MSG_REQUEST &&
-		 m.h.type != MSG_NEWVIEW &&
+	else if (w->o->auth == AUTH_MODE_NONE && from >= 0 && m.h.sender != (uint32_t)from &&
+		 m.h.type != MSG_REQUEST && m.h.type != MSG_NEWVIEW &&
 		 !(relayable(m.h.type) &&
 		   authored_has(w, authored_key(m.h.sender, sb->p, sb->len))))
-		/* The cores run without signatures here (AUTH_MODE_NONE, for speed); what a
+		/* Without --auth the cores run unauthenticated (AUTH_MODE_NONE, for speed); what a
 		 * signature guarantees - nobody speaks as another replica (--byz forge) - is
 		 * checked against who really sent it.  Relayed messages keep their author's
 		 * signature: REQUESTs (the client's), NEW-VIEWs (re-sent by the replicas
@@ -648,10 +651,11 @@ static int init_node(struct world *w, uint32_t id, char *err, size_t errlen)
 	}
 	for (uint8_t k = 0; k < nd->n_inst; k++) {
 		struct inst *in = &nd->inst[k];
-		in->auth = (struct auth_ctx){.mode = AUTH_MODE_NONE,
-					     .n = w->n,
-					     .n_clients = w->max_clients,
-					     .self = id};
+		if (sim_auth_init(&in->auth, w->o->auth, w->n, w->max_clients, false, id) != 0) {
+			snprintf(err, errlen, "--auth %s: no keys for replica %u",
+				 sim_auth_name(w->o->auth), id);
+			return -1;
+		}
 		in->cfg = w->base;
 		in->cfg.id = id;
 		in->cfg.auth = &in->auth;
@@ -712,8 +716,11 @@ static void draw_liars(struct world *w)
 						   BYZ_BAD_DIGEST,   BYZ_FORGE,
 						   BYZ_REPLAY,       BYZ_WRONG_REPLY,
 						   BYZ_SLOW_PRIMARY, BYZ_FAKE_VIEW_CHANGE,
-						   BYZ_FLOOD,        BYZ_SELECTIVE};
-	const uint32_t nk = sizeof(kinds) / sizeof(kinds[0]);
+						   BYZ_FLOOD,        BYZ_SELECTIVE,
+						   BYZ_MAC_POISON};
+	/* mac-poison only lies where there are MACs; without --auth mac it is left out,
+	 * so that the draws of older runs stay what they were */
+	const uint32_t nk = sizeof(kinds) / sizeof(kinds[0]) - (w->o->auth != AUTH_MODE_MAC);
 	for (uint32_t k = 0; k < w->o->random_liars; k++) {
 		uint32_t id = (uint32_t)rng_below(&w->rng, w->n);
 		while (w->liar[id].kind != LIAR_NONE)
@@ -731,16 +738,17 @@ static void draw_liars(struct world *w)
 			ls->byz.arg = (uint32_t)rng_range(&w->rng, 10, w->base.view_timeout_ms);
 		else if (kinds[pick] == BYZ_FLOOD)
 			ls->byz.arg = (uint32_t)rng_range(&w->rng, 10, 200);
-		else if (kinds[pick] == BYZ_SELECTIVE)
+		bool ids = kinds[pick] == BYZ_SELECTIVE || kinds[pick] == BYZ_MAC_POISON;
+		if (ids)
 			ls->byz.peers = (uint32_t)rng_range(&w->rng, 1, (1ull << w->n) - 1) &
 					~(1u << id);
-		if (kinds[pick] == BYZ_SELECTIVE && !ls->byz.peers)
+		if (ids && !ls->byz.peers)
 			ls->byz.peers = 1u << ((id + 1) % w->n);
 		int len = snprintf(ls->text, sizeof(ls->text), "%s", byz_name(kinds[pick]));
 		if (kinds[pick] == BYZ_SLOW_PRIMARY || kinds[pick] == BYZ_FLOOD)
 			snprintf(ls->text + len, sizeof(ls->text) - (size_t)len, ":%u",
 				 ls->byz.arg);
-		for (uint32_t j = 0; kinds[pick] == BYZ_SELECTIVE && j < w->n; j++)
+		for (uint32_t j = 0; ids && j < w->n; j++)
 			if (ls->byz.peers & (1u << j)) {
 				len += snprintf(ls->text + len, sizeof(ls->text) - (size_t)len,
 						"%c%u", strchr(ls->text, ':') ? ',' : ':', j);
@@ -823,6 +831,7 @@ void world_free(struct world *w)
 			if (nd->inst[k].core)
 				w->ops->destroy(nd->inst[k].core);
 			disk_free(&nd->inst[k].disk);
+			auth_free(&nd->inst[k].auth);
 		}
 		for (size_t q = 0; q < nd->n_inbox; q++)
 			sbuf_put(nd->inbox[q].m);
@@ -855,6 +864,7 @@ static void dispatch(struct world *w, struct sim_ev *e)
 	case SEV_CLIENT_TIMER: client_timer(w, (uint32_t)e->to, e->gen); break;
 	case SEV_CLIENT_NEXT: client_next(w, (uint32_t)e->to); break;
 	case SEV_FAULT: fault_tick(w); break;
+	case SEV_ATTACK: attacker_tick(w); break;
 	case SEV_RESTART: node_restart(w, (uint32_t)e->to, e->gen); break;
 	case SEV_RESUME: node_resume(w, (uint32_t)e->to, e->gen); break;
 	case SEV_HEAL: net_heal(w, e->gen); break;

@@ -145,8 +145,7 @@ static void test_kind_table(void **state)
 	static const int sig_types[] = {MSG_REQUEST,    MSG_PREPREPARE, MSG_PREPARE,
 					MSG_COMMIT,     MSG_REPLY,      MSG_CHECKPOINT,
 					MSG_VIEWCHANGE, MSG_NEWVIEW,    MSG_HELLO};
-	static const int mac_types[] = {MSG_REQUEST, MSG_PREPREPARE, MSG_PREPARE,
-					MSG_COMMIT,  MSG_REPLY,      MSG_HELLO};
+	static const int mac_types[] = {MSG_REQUEST, MSG_COMMIT, MSG_REPLY, MSG_HELLO};
 	size_t i;
 
 	(void)state;
@@ -159,6 +158,9 @@ static void test_kind_table(void **state)
 	assert_int_equal(auth_kind_for(AUTH_MODE_MAC, MSG_CHECKPOINT), AUTH_SIG);
 	assert_int_equal(auth_kind_for(AUTH_MODE_MAC, MSG_VIEWCHANGE), AUTH_SIG);
 	assert_int_equal(auth_kind_for(AUTH_MODE_MAC, MSG_NEWVIEW), AUTH_SIG);
+	/* issue 14: what travels as a prepared certificate is signed in mac mode too */
+	assert_int_equal(auth_kind_for(AUTH_MODE_MAC, MSG_PREPREPARE), AUTH_SIG);
+	assert_int_equal(auth_kind_for(AUTH_MODE_MAC, MSG_PREPARE), AUTH_SIG);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(auth_kind_for(MODES[i], MSG_STATUS_REQ), AUTH_NONE);
 		assert_int_equal(auth_kind_for(MODES[i], MSG_STATUS_RESP), AUTH_NONE);
@@ -398,12 +400,12 @@ static void test_wrong_kind_for_mode(void **state)
 	world_load(&sig, AUTH_MODE_SIG);
 	world_load(&mac, AUTH_MODE_MAC);
 
-	seal_digest(&sig.r[1], &b, MSG_PREPARE, 1);
+	seal_digest(&sig.r[1], &b, MSG_COMMIT, 1);
 	assert_int_equal(check(&sig.r[0], &b), 0);
 	assert_int_equal(check(&mac.r[0], &b), -1);
 	assert_int_equal(check(&none.r[0], &b), -1);
 
-	seal_digest(&mac.r[1], &b, MSG_PREPARE, 1);
+	seal_digest(&mac.r[1], &b, MSG_COMMIT, 1);
 	assert_int_equal(check(&mac.r[0], &b), 0);
 	assert_int_equal(check(&sig.r[0], &b), -1);
 	assert_int_equal(check(&none.r[0], &b), -1);
@@ -503,7 +505,7 @@ static void test_counters(void **state)
 	world_free(&w);
 
 	world_load(&w, AUTH_MODE_MAC);
-	seal_digest(&w.r[1], &b, MSG_PREPARE, 1);
+	seal_digest(&w.r[1], &b, MSG_COMMIT, 1);
 	assert_int_equal(w.r[1].macs_made, N);
 	assert_int_equal(check(&w.r[0], &b), 0);
 	assert_int_equal(w.r[0].macs_verified, 1);
@@ -516,7 +518,9 @@ static void test_counters(void **state)
 	build_preprepare(&w, &b, 0, 0, 0);
 	assert_int_equal(w.c[0].macs_made, N);
 	assert_int_equal(check(&w.r[3], &b), 0);
-	assert_int_equal(w.r[3].macs_verified, 3);
+	/* the batch is signed (issue 14), its two requests MACed */
+	assert_int_equal(w.r[3].sigs_verified, 1);
+	assert_int_equal(w.r[3].macs_verified, 2);
 	world_free(&w);
 
 	world_load(&w, AUTH_MODE_NONE);
@@ -682,7 +686,7 @@ static void test_auth_free_wipes(void **state)
 		if (as_client)
 			seal_request(&a, &b, 1, 7, "get k");
 		else
-			seal_digest(&a, &b, MSG_PREPARE, 1);
+			seal_digest(&a, &b, MSG_COMMIT, 1);
 		assert_false(all_zero(a.replica_mac, sizeof(a.replica_mac)));
 		if (!as_client) {
 			struct msg m;
