@@ -349,7 +349,7 @@ static void test_full_bundle_by_count_waits_for_flush(void **state)
 static void test_full_bundle_by_bytes_waits_for_flush(void **state)
 {
 	(void)state;
-	full_bundles_wait_for_flush(40, 64 * 1024, 3);
+	full_bundles_wait_for_flush(40, (size_t)64 * 1024, 3);
 }
 
 /* A single message larger than a bundle travels plain, between two bundles. */
