@@ -18,16 +18,47 @@
 #define NET_RECONN_MIN_MS 50   /* a restarted peer is found again quickly ... */
 #define NET_RECONN_MAX_MS 1000 /* ... and a dead one costs at most a dial a second */
 
-#define NET_CQ_MAX 64 /* client connections with replies queued in one turn */
 #define NET_QUEUE_LIMIT (WIRE_MAX_MSG + 64)
 
-/* Messages for one destination, waiting for net_flush(), already in bundle layout
- * (header, then len | message per element). */
-struct outq {
+/* ---- what waits for net_flush() (issue 14) ----
+ * Nothing leaves before net_flush(): the driver calls it only once the turn's persists
+ * are committed (persist before you speak), so a message handed to nng earlier could
+ * be one a crash makes us contradict.  That holds for full bundles too: a bundle that
+ * reaches NET_BUNDLE_MAX messages or NET_BUNDLE_BYTES is closed (its count written)
+ * and kept in its queue's list of closed bundles, and the next message starts a new
+ * one; net_flush() hands the closed bundles to nng in order, then the open one.  And
+ * for client connections: a turn may queue replies for any number of them (the queue
+ * array grows), and none leaves before the flush either.
+ *
+ * The bound.  What waits is one turn's output: the sends of at most 2 x DRAIN_MAX core
+ * steps (replica.c; a timer tick, and the faults layer's release of delayed messages -
+ * itself bounded by FAULTS_HELD_BYTES - are turns of their own), each step's sends
+ * bounded by the core.  These are the messages nng's send queues (NET_SENDBUF_MSGS
+ * frames per socket) took at once before.  Closed bundles of all destinations together
+ * hold at most NET_HELD_BYTES; a message that would need more is dropped and counted
+ * (send_drops), never sent early: a lost message costs a retransmission, an early one
+ * can cost safety.  Client queues number at most max_clients (a route names one pipe
+ * per client); the buffers of those beyond NET_CQ_INIT are freed at each flush, so
+ * what stays allocated between turns is what the fixed array of NET_CQ_INIT kept. */
+#define NET_CQ_INIT 64                       /* client queues kept allocated between turns */
+#define NET_HELD_BYTES ((uint64_t)256 << 20) /* closed bundles waiting, all queues */
+
+/* A closed bundle (count written into its header), waiting for net_flush(). */
+struct closed {
 	struct buf b;
 	uint32_t count;
 	uint64_t bytes; /* of the messages themselves */
+};
+
+/* Messages for one destination, waiting for net_flush(), already in bundle layout
+ * (header, then len | message per element): closed bundles first, then the open one. */
+struct outq {
+	struct buf b; /* the open bundle */
+	uint32_t count;
+	uint64_t bytes; /* of the messages themselves */
 	uint32_t pipe;  /* client queues: the pipe; 0 = slot free */
+	struct closed *closed;
+	uint32_t n_closed, cap_closed;
 };
 
 /* The frame being read from one socket (bundle elements are returned one by one). */
@@ -76,8 +107,10 @@ struct net {
 	uint32_t max_clients;
 	uint32_t *route; /* client id -> pipe id, 0 = none */
 	struct outq peerq[WIRE_MAX_REPLICAS];
-	struct outq clientq[NET_CQ_MAX];
-	uint32_t n_clientq; /* slots in use: clientq[0..n_clientq) */
+	struct outq *clientq; /* cap_clientq entries (grows; at most max_clients) */
+	uint32_t n_clientq;   /* slots in use: clientq[0..n_clientq) */
+	uint32_t cap_clientq;
+	uint64_t held; /* bytes of closed bundles waiting for net_flush() */
 	struct inframe in[NET_NSOCK];
 	struct net_rxq *rx[NET_NSOCK]; /* peer and client (admin: NNG_OPT_RECVFD) */
 	int coalesce;                  /* 0: every message its own nng message */
@@ -454,6 +487,42 @@ int net_rxq_nonempty(struct net_rxq *r)
 	return ne;
 }
 
+/* Make room for `cap` client queues (they start empty and free). */
+static int grow_clientq(struct net *n, uint32_t cap)
+{
+	if (cap <= n->cap_clientq)
+		return 0;
+	struct outq *q = realloc(n->clientq, cap * sizeof(*q));
+	if (!q)
+		return -1;
+	for (uint32_t i = n->cap_clientq; i < cap; i++) {
+		memset(&q[i], 0, sizeof(q[i]));
+		buf_init_limit(&q[i].b, NET_QUEUE_LIMIT);
+	}
+	n->clientq = q;
+	n->cap_clientq = cap;
+	return 0;
+}
+
+/* Forget every closed bundle of q (sent or not) and free them. */
+static void drop_closed(struct net *n, struct outq *q)
+{
+	for (uint32_t k = 0; k < q->n_closed; k++) {
+		n->held -= q->closed[k].b.len;
+		buf_free(&q->closed[k].b);
+	}
+	q->n_closed = 0;
+}
+
+static void outq_free(struct net *n, struct outq *q)
+{
+	drop_closed(n, q);
+	free(q->closed);
+	q->closed = NULL;
+	q->cap_closed = 0;
+	buf_free(&q->b);
+}
+
 int net_open(struct net **out, const struct config *cfg, uint32_t self, uint32_t max_clients,
 	     char *err, size_t errlen)
 {
@@ -477,8 +546,10 @@ int net_open(struct net **out, const struct config *cfg, uint32_t self, uint32_t
 	n->coalesce = !(co && !strcmp(co, "0"));
 	for (uint32_t i = 0; i < WIRE_MAX_REPLICAS; i++)
 		buf_init_limit(&n->peerq[i].b, NET_QUEUE_LIMIT);
-	for (uint32_t i = 0; i < NET_CQ_MAX; i++)
-		buf_init_limit(&n->clientq[i].b, NET_QUEUE_LIMIT);
+	if (grow_clientq(n, NET_CQ_INIT) != 0) {
+		snprintf(err, errlen, "net: out of memory");
+		goto bad;
+	}
 	const struct replica_addr *me = &cfg->replica[self];
 	if (open_listener(n, NET_PEER, me->peer, err, errlen) ||
 	    open_listener(n, NET_CLIENT, me->client, err, errlen) ||
@@ -517,9 +588,10 @@ void net_close(struct net *n)
 		if (n->push_open[i])
 			nng_close(n->push[i]);
 	for (uint32_t i = 0; i < WIRE_MAX_REPLICAS; i++)
-		buf_free(&n->peerq[i].b);
-	for (uint32_t i = 0; i < NET_CQ_MAX; i++)
-		buf_free(&n->clientq[i].b);
+		outq_free(n, &n->peerq[i]);
+	for (uint32_t i = 0; i < n->cap_clientq; i++)
+		outq_free(n, &n->clientq[i]);
+	free(n->clientq);
 	for (int k = 0; k < NET_NSOCK; k++)
 		if (n->in[k].m)
 			nng_msg_free(n->in[k].m);
@@ -608,16 +680,16 @@ static int send_frame(nng_socket s, uint32_t pipe, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Without coalescing: each element of q as its own nng message. */
-static void flush_singly(struct net *n, struct outq *q, nng_socket s)
+/* Without coalescing: each element of the bundle b (count written) as its own nng
+ * message. */
+static void send_singly(struct net *n, nng_socket s, uint32_t pipe, const struct buf *b)
 {
 	struct net_frame fr;
 	const uint8_t *e;
 	size_t el;
-	set_le32(q->b.p + 4, q->count);
-	net_frame_begin(&fr, q->b.p, q->b.len);
+	net_frame_begin(&fr, b->p, b->len);
 	while (net_frame_next(&fr, &e, &el)) {
-		if (send_frame(s, q->pipe, e, el) == 0) {
+		if (send_frame(s, pipe, e, el) == 0) {
 			n->st.msgs_sent++;
 			n->st.bytes_sent += el;
 			n->st.frames_sent++;
@@ -627,46 +699,84 @@ static void flush_singly(struct net *n, struct outq *q, nng_socket s)
 	}
 }
 
-/* Send what q holds (plain if one message, else a bundle) and empty it. */
-static void flush_q(struct net *n, struct outq *q, nng_socket s)
+/* Hand one bundle (count written into its header) to nng: plain if it holds one
+ * message, else as it is. */
+static void send_bundle(struct net *n, nng_socket s, uint32_t pipe, const struct buf *b,
+			uint32_t count, uint64_t bytes)
 {
-	if (q->count == 0)
+	if (count == 0)
 		return;
-	if (!n->coalesce && q->count > 1) {
-		flush_singly(n, q, s);
-		buf_reset(&q->b);
-		q->count = 0;
-		q->bytes = 0;
+	if (!n->coalesce && count > 1) {
+		send_singly(n, s, pipe, b);
 		return;
 	}
-	const uint8_t *p = q->b.p;
-	size_t len = q->b.len;
-	if (q->count == 1) {
+	const uint8_t *p = b->p;
+	size_t len = b->len;
+	if (count == 1) {
 		p += NET_BUNDLE_HDR + 4;
 		len -= NET_BUNDLE_HDR + 4;
-	} else {
-		set_le32(q->b.p + 4, q->count);
 	}
-	if (send_frame(s, q->pipe, p, len) == 0) {
-		n->st.msgs_sent += q->count;
-		n->st.bytes_sent += q->bytes;
+	if (send_frame(s, pipe, p, len) == 0) {
+		n->st.msgs_sent += count;
+		n->st.bytes_sent += bytes;
 		n->st.frames_sent++;
 	} else {
-		n->st.send_drops += q->count;
+		n->st.send_drops += count;
+	}
+}
+
+/* net_flush() only: send what q holds - its closed bundles in order, then the open
+ * one - and empty it. */
+static void flush_q(struct net *n, struct outq *q, nng_socket s)
+{
+	for (uint32_t k = 0; k < q->n_closed; k++)
+		send_bundle(n, s, q->pipe, &q->closed[k].b, q->closed[k].count, q->closed[k].bytes);
+	drop_closed(n, q);
+	if (q->count > 0) {
+		set_le32(q->b.p + 4, q->count);
+		send_bundle(n, s, q->pipe, &q->b, q->count, q->bytes);
 	}
 	buf_reset(&q->b);
 	q->count = 0;
 	q->bytes = 0;
 }
 
-/* Append one message to q (flushing it first if the bundle is full). */
-static void enqueue(struct net *n, struct outq *q, nng_socket s, const uint8_t *p, size_t len)
+/* The open bundle of q is full: close it (write its count) and keep it for
+ * net_flush(); the next message starts a new one.  Returns 0, or -1 if no more may
+ * wait (NET_HELD_BYTES) or memory ran out: then the caller drops the new message. */
+static int close_bundle(struct net *n, struct outq *q)
 {
-	if (q->count > 0 && (q->count >= NET_BUNDLE_MAX || q->b.len + 4 + len > NET_BUNDLE_BYTES))
-		flush_q(n, q, s);
+	if (n->held + q->b.len > NET_HELD_BYTES)
+		return -1;
+	if (q->n_closed == q->cap_closed) {
+		uint32_t cap = q->cap_closed ? 2 * q->cap_closed : 4;
+		struct closed *c = realloc(q->closed, cap * sizeof(*c));
+		if (!c)
+			return -1;
+		q->closed = c;
+		q->cap_closed = cap;
+	}
+	set_le32(q->b.p + 4, q->count);
+	q->closed[q->n_closed++] = (struct closed){.b = q->b, .count = q->count, .bytes = q->bytes};
+	n->held += q->b.len;
+	buf_init_limit(&q->b, NET_QUEUE_LIMIT);
+	q->count = 0;
+	q->bytes = 0;
+	return 0;
+}
+
+/* Append one message to q: it leaves at the next net_flush(), never before (when the
+ * open bundle is full it is closed and kept, not sent). */
+static void enqueue(struct net *n, struct outq *q, const uint8_t *p, size_t len)
+{
+	if (q->count > 0 && (q->count >= NET_BUNDLE_MAX || q->b.len + 4 + len > NET_BUNDLE_BYTES) &&
+	    close_bundle(n, q) != 0) {
+		n->st.send_drops++; /* dropped, never sent before its turn is durable */
+		return;
+	}
 	if (q->count == 0) {
 		buf_put_u32(&q->b, NET_BUNDLE_MAGIC);
-		buf_put_u32(&q->b, 0); /* count, set by flush_q */
+		buf_put_u32(&q->b, 0); /* count, written when the bundle is closed or sent */
 	}
 	buf_put_u32(&q->b, (uint32_t)len);
 	buf_put(&q->b, p, len);
@@ -685,7 +795,7 @@ void net_send_replica(struct net *n, uint32_t to, const uint8_t *p, size_t len)
 {
 	if (to >= n->n || to == n->self || !n->push_open[to])
 		return;
-	enqueue(n, &n->peerq[to], n->push[to], p, len);
+	enqueue(n, &n->peerq[to], p, len);
 }
 
 static void flush_clients(struct net *n)
@@ -693,6 +803,8 @@ static void flush_clients(struct net *n)
 	for (uint32_t i = 0; i < n->n_clientq; i++) {
 		flush_q(n, &n->clientq[i], n->sock[NET_CLIENT]);
 		n->clientq[i].pipe = 0;
+		if (i >= NET_CQ_INIT) /* a burst's buffers do not stay with us */
+			outq_free(n, &n->clientq[i]);
 	}
 	n->n_clientq = 0;
 }
@@ -710,18 +822,22 @@ void net_send_client(struct net *n, uint32_t client, const uint8_t *p, size_t le
 	for (i = 0; i < n->n_clientq && n->clientq[i].pipe != pipe; i++)
 		;
 	if (i == n->n_clientq) {
-		if (n->n_clientq == NET_CQ_MAX)
-			flush_clients(n);
-		i = n->n_clientq++;
+		/* a new connection this turn: at most max_clients of them (one pipe per
+		 * route), so the array stays bounded */
+		if (i == n->cap_clientq && grow_clientq(n, 2 * n->cap_clientq) != 0) {
+			n->st.send_drops++; /* out of memory: drop, never send early */
+			return;
+		}
+		n->n_clientq++;
 		n->clientq[i].pipe = pipe;
 	}
-	enqueue(n, &n->clientq[i], n->sock[NET_CLIENT], p, len);
+	enqueue(n, &n->clientq[i], p, len);
 }
 
 void net_flush(struct net *n)
 {
 	for (uint32_t i = 0; i < n->n; i++)
-		if (n->peerq[i].count)
+		if (n->peerq[i].count || n->peerq[i].n_closed)
 			flush_q(n, &n->peerq[i], n->push[i]);
 	flush_clients(n);
 }

@@ -55,11 +55,12 @@
  * plain, so a bundle always holds >= 2 and a receiver accepts both forms on every
  * socket.  Bundles are transport framing only: counters (msgs_sent, msgs_recv) count
  * the messages inside.  A bundle is closed at NET_BUNDLE_BYTES or NET_BUNDLE_MAX
- * messages (a larger message travels plain). */
+ * messages (a larger message travels plain) and the next one started; a closed bundle
+ * still waits for net_flush() like the rest (net.c: nothing leaves before it). */
 #define NET_BUNDLE_MAGIC 0x424c5a42u /* "BZLB" as little-endian bytes */
 #define NET_BUNDLE_HDR 8
 #define NET_BUNDLE_MAX 1024         /* messages in one bundle */
-#define NET_BUNDLE_BYTES (1u << 20) /* bundle size that triggers a flush */
+#define NET_BUNDLE_BYTES (1u << 20) /* bundle size at which it is closed */
 
 /* Walk one received frame: a plain message (one element) or a bundle. */
 struct net_frame {
@@ -127,8 +128,8 @@ void net_rx_free(struct net_rx *rx);
  * call net_recv() again without waiting. */
 int net_pending(struct net *n, enum net_sock sock);
 
-/* Queue a copy for replica `to`; it leaves at the next net_flush() (never blocks: a
- * full nng queue drops and counts). */
+/* Queue a copy for replica `to`; it leaves at the next net_flush() and never before,
+ * however much is queued (never blocks: a full nng queue drops and counts). */
 void net_send_replica(struct net *n, uint32_t to, const uint8_t *p, size_t len);
 /* Queue a copy for client `client` over its learned pipe (no route: dropped,
  * counted); it leaves at the next net_flush(). */

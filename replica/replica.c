@@ -132,7 +132,17 @@ int replica_edge_ok(enum net_sock sock, const struct msg *m, uint32_t n, uint32_
  * of the turn (end_turn) the transaction commits - one fsync with sync = full - and
  * only then does anything leave.  So every message still leaves after what its step
  * persisted is durable (core.h, rule 2), at one commit per turn instead of one per
- * step (LMDB: 64 puts in one commit cost ~1.4x one put). */
+ * step (LMDB: 64 puts in one commit cost ~1.4x one put).
+ *
+ * net_flush() is the only way out for protocol messages and replies: net.c keeps a
+ * full bundle, and the replies to any number of client connections, until then
+ * (issue 14).  The other sends of this file:
+ *   - release_delayed(): the faults layer's delayed messages were produced by steps of
+ *     earlier turns, whose persists those turns committed; it queues them and ends a
+ *     turn of its own (commit - nothing is pending - then flush);
+ *   - answer_status(), answer_faults(): net_admin_reply() answers the admin socket at
+ *     once, mid-turn.  A STATUS_RESP is not a protocol message: no replica or client
+ *     acts on it as a vote or a result, so it may describe state not yet durable. */
 
 static void persist_all(struct replica *r)
 {

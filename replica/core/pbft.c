@@ -235,6 +235,14 @@ static void own_vote(struct pbft *p, uint8_t type, struct slot *s)
 	pbft_vote_set(v, s->view, s->digest, raw, len);
 }
 
+/* Our own pre-prepares raise next_seq only if they are of the view we recover (META
+ * came first): a primary must never give a number it pre-prepared in this view to
+ * another batch.  One of an older view in which we were primary too says nothing
+ * about this view - the NEW-VIEW we entered it with decided what became of that
+ * number (on_start numbers after its max-s) - and taking it would skip the numbers
+ * between: never proposed, they stall execution until a view change (issue 14).
+ * (Entering a view deletes the records of slots its NEW-VIEW did not choose -
+ * drop_unchosen - but a log may predate that.) */
 static int recover_preprepare(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len)
 {
 	struct slot *s = pbft_slot(p, seq);
@@ -255,7 +263,7 @@ static int recover_preprepare(struct pbft *p, uint64_t seq, const uint8_t *val, 
 		return -1;
 	if (pbft_primary(p, cpp.h.view) != p->cfg.id)
 		own_vote(p, MSG_PREPARE, s);
-	else if (seq > p->next_seq)
+	else if (cpp.h.view == p->view && seq > p->next_seq)
 		p->next_seq = seq;
 	return 0;
 }

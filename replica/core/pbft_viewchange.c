@@ -394,7 +394,12 @@ const uint8_t *pbft_retired_batch(const struct pbft *p, uint64_t seq,
 	return NULL;
 }
 
-static void drop_unchosen(struct pbft *p, uint64_t max_s)
+/* Forget the slots above max-s that an older view left: the NEW-VIEW did not choose
+ * them.  Their records go too, in the same turn's transaction: left in the store, a
+ * restart would bring them back - and the pre-prepare of an older view in which we
+ * were primary used to raise next_seq past numbers this view still has to assign
+ * (issue 14).  In memory and on disk the replica then forgets alike. */
+static void drop_unchosen(struct pbft *p, uint64_t max_s, struct effects *out)
 {
 	for (uint64_t seq = max_s + 1; seq <= p->low + p->cfg.window; seq++) {
 		struct slot *s = pbft_slot_peek(p, seq);
@@ -404,6 +409,8 @@ static void drop_unchosen(struct pbft *p, uint64_t max_s)
 		 * max-s); but a later NEW-VIEW may choose its certificate again */
 		retire(p, seq, s->digest, &s->batch, s->batch_len);
 		retire(p, seq, s->cert.digest, &s->cert.batch, s->cert.batch_len);
+		effects_persist(out, P_DEL, REC_PREPREPARE, seq, NULL, 0); /* none: no-op */
+		effects_persist(out, P_DEL, REC_PREPARED, seq, NULL, 0);
 		pbft_slot_clear(s);
 	}
 }
@@ -439,7 +446,7 @@ static void enter_view(struct pbft *p, const struct o_set *o, const struct msg *
 	wire_nv_begin(nv, &c);
 	while (wire_nv_next(&c, p->cfg.cluster_id, &cpp) > 0)
 		install_o_entry(p, &cpp, out);
-	drop_unchosen(p, o->max_s);
+	drop_unchosen(p, o->max_s, out);
 	relay_waiting(p, out);
 	pbft_fetch_missing(p, out);
 	pbft_try_execute(p, out, true);

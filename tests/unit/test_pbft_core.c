@@ -762,6 +762,141 @@ static void test_committed_slot_keeps_its_digest(void **state)
 	assert_int_equal(status_of(2).last_executed, 3);
 }
 
+/* ---- a restarted primary numbers right after its NEW-VIEW (issue 14, hole 4) ---- */
+
+static bool preprepare(const struct packet *pk)
+{
+	return msg_type(pk) == MSG_PREPREPARE;
+}
+
+/* Views 1..3 never start: their NEW-VIEWs and every message that would order something
+ * in them are lost, so the replicas time out through them to view 4 - whose primary,
+ * replica 0, is again the primary of view 0.  (Its NEW-VIEW is lost too: the backups
+ * never enter view 4 and relay it nothing to propose.) */
+static bool views_1_to_4_never_start(const struct packet *pk)
+{
+	int type = msg_type(pk);
+	return type == MSG_NEWVIEW || type == MSG_PREPREPARE ||
+	       ((type == MSG_PREPARE || type == MSG_COMMIT) &&
+		get_u64(pk->bytes + WIRE_OFF_VIEW) >= 1);
+}
+
+static uint64_t next_seq_of(int i)
+{
+	return ((struct pbft *)W->core[i])->next_seq;
+}
+
+/* Replica 0, primary of view 0, executes seq 1 with everybody, then pre-prepares seqs
+ * 2 and 3 (persisting them), but nobody else hears of them.  The others time out;
+ * views 1..3 never start, and replica 0 enters view 4 as its primary with a NEW-VIEW
+ * whose max-s is 1: seqs 2 and 3 of view 0 were chosen by nobody.  Copies of replica
+ * 0's records for seqs 2 and 3 go to stale[] (the caller frees them). */
+static void primary_returns_in_view_4(struct record stale[2])
+{
+	request(0, 2, 1, "k", "v");
+	deliver_all();
+	for (int i = 0; i < N; i++)
+		assert_int_equal(status_of(i).last_executed, 1);
+	request(0, 2, 2, "k", "w"); /* seq 2, at once: nothing in flight */
+	for (uint32_t c = 3; c < 3 + 8; c++)
+		request(0, c, 1, "k", "x"); /* seq 3: a full batch while 2 is in flight */
+	deliver_all_dropping(preprepare);
+	assert_int_equal(next_seq_of(0), 3);
+	int kept = 0;
+	for (size_t k = 0; k < W->nstore[0]; k++) {
+		const struct record *r = &W->store[0][k];
+		if (r->kind == REC_PREPREPARE && (r->key == 2 || r->key == 3)) {
+			assert_true(kept < 2);
+			stale[kept] = *r;
+			stale[kept].val = malloc(r->len);
+			memcpy(stale[kept].val, r->val, r->len);
+			kept++;
+		}
+	}
+	assert_int_equal(kept, 2);
+	/* the client retransmits to every replica: the backups relay and watch */
+	for (int i = 1; i < N; i++)
+		request(i, 2, 2, "k", "w");
+	deliver_all_dropping(views_1_to_4_never_start);
+	for (int round = 0; round < 400 && (status_of(0).view < 4 || status_of(0).view_changing);
+	     round++) {
+		W->now += 250;
+		for (int i = 0; i < N; i++)
+			if (W->timer[i] && W->timer[i] <= W->now)
+				step(i, EV_TICK, NULL);
+		deliver_all_dropping(views_1_to_4_never_start);
+	}
+	struct core_status s0 = status_of(0);
+	assert_int_equal(s0.view, 4);
+	assert_false(s0.view_changing);
+	assert_int_equal(s0.primary, 0);
+	assert_int_equal(next_seq_of(0), 1); /* after the NEW-VIEW's max-s */
+}
+
+/* The restarted primary proposes the next request at seq 2, right after its NEW-VIEW's
+ * max-s, in view 4: with a gap (seq 4), seqs 2 and 3 would never be proposed and
+ * execution would stall until the next view change. */
+static void assert_restarted_primary_proposes_seq_2(void)
+{
+	restart_from_log(0);
+	assert_int_equal(next_seq_of(0), 1);
+	size_t before = W->nq;
+	request(0, 11, 1, "z", "1");
+	int found = 0;
+	for (size_t k = before; k < W->nq; k++) {
+		const struct packet *pk = &W->q[k];
+		if (pk->from != 0 || msg_type(pk) != MSG_PREPREPARE)
+			continue;
+		assert_int_equal(get_u64(pk->bytes + WIRE_OFF_VIEW), 4);
+		assert_int_equal(get_u64(pk->bytes + WIRE_OFF_SEQ), 2);
+		found++;
+	}
+	assert_int_equal(found, N - 1);
+}
+
+/* drop_unchosen's drop is persisted: no record of a dropped slot is left to raise
+ * next_seq at a restart. */
+static void test_restarted_primary_numbers_after_newview(void **state)
+{
+	(void)state;
+	struct record stale[2];
+	primary_returns_in_view_4(stale);
+	assert_restarted_primary_proposes_seq_2();
+	for (size_t k = 0; k < W->nstore[0]; k++) {
+		const struct record *r = &W->store[0][k];
+		if (r->key != 2 && r->key != 3)
+			continue;
+		assert_int_not_equal(r->kind, REC_PREPARED);
+		if (r->kind == REC_PREPREPARE) /* only the one just proposed, in view 4 */
+			assert_int_equal(get_u64(r->val + 4 + WIRE_OFF_VIEW), 4);
+	}
+	free(stale[0].val);
+	free(stale[1].val);
+}
+
+/* A log that still holds them (written before the drop was persisted): recovery
+ * raises next_seq only from pre-prepares of the view it recovers. */
+static void test_stale_preprepares_do_not_raise_next_seq(void **state)
+{
+	(void)state;
+	struct record stale[2];
+	primary_returns_in_view_4(stale);
+	for (int k = 0; k < 2; k++) {
+		struct record *r = W->store[0];
+		size_t *n = &W->nstore[0];
+		for (size_t j = 0; j < *n; j++) {
+			if (r[j].kind == stale[k].kind && r[j].key == stale[k].key) {
+				free(r[j].val);
+				r[j] = r[--*n];
+				break;
+			}
+		}
+		assert_true(*n < 4096);
+		r[(*n)++] = stale[k]; /* the store takes it */
+	}
+	assert_restarted_primary_proposes_seq_2();
+}
+
 /* A VIEW-CHANGE whose prepared certificate is made up is rejected. */
 static void test_fake_certificate_rejected(void **state)
 {
@@ -1196,6 +1331,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_planted_skip_certs_diverges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fake_certificate_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restarted_primary_numbers_after_newview, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_stale_preprepares_do_not_raise_next_seq, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_committed_slot_keeps_its_digest, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_state_transfer_catches_up, setup, teardown),
