@@ -183,6 +183,7 @@ struct bench_opts {
 	uint32_t clients, ops, payload, keys, read_pct, interval_ms;
 	double seconds, warmup, rate;
 	int ops_set, verify, mix, hist, cost, separate, quiet;
+	uint32_t bad_mac; /* the first bad_mac clients are faulty (issue 14) */
 	const char *history;
 };
 
@@ -243,6 +244,9 @@ static int parse_opt(struct bench_opts *o, int argc, char **argv, int *i)
 	else if ((v = client_opt_value(argc, argv, i, "--clients")) != NULL) {
 		if (client_parse_u32(v, 1, BENCH_MAX_CLIENTS, &o->clients))
 			return usage("--clients: '%s' is not 1..1024", v);
+	} else if ((v = client_opt_value(argc, argv, i, "--bad-mac")) != NULL) {
+		if (client_parse_u32(v, 0, BENCH_MAX_CLIENTS, &o->bad_mac))
+			return usage("--bad-mac: '%s' is not 0..1024", v);
 	} else if ((v = client_opt_value(argc, argv, i, "--ops")) != NULL) {
 		if (client_parse_u32(v, 1, BENCH_MAX_OPS, &o->ops))
 			return usage("--ops: '%s' is not 1..100000000", v);
@@ -940,6 +944,7 @@ static int bench_open(struct bench *b, uint32_t first_id, uint32_t timeout_ms)
 		}
 		/* One state-file write per second per client, not one per operation. */
 		client_set_ts_lease(bc->cl, 1000000);
+		client_set_bad_mac(bc->cl, i < b->o.bad_mac);
 		b->idle[b->n_idle++] = b->o.clients - 1 - i;
 	}
 	if (b->o.history && !(b->hist_f = fopen(b->o.history, "w"))) {

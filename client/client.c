@@ -453,6 +453,8 @@ struct bz_client {
 	uint64_t timestamp;
 	uint64_t view;
 	uint64_t deadline_us, next_rt_us, rto_us;
+	int signing; /* mac mode: requests go signed (sign_if_ignored) */
+	int bad_mac; /* a faulty client, for the lab: client_set_bad_mac() */
 	struct client_stats stats;
 	char err[256];
 };
@@ -658,6 +660,11 @@ void client_close(struct bz_client *cl)
 	free(cl);
 }
 
+void client_set_bad_mac(struct bz_client *cl, int on)
+{
+	cl->bad_mac = on ? 1 : 0;
+}
+
 void client_set_ts_lease(struct bz_client *cl, uint64_t lease_us)
 {
 	cl->ts.lease_us = lease_us;
@@ -670,7 +677,12 @@ static int encode_request(struct bz_client *cl, const uint8_t *op, size_t op_len
 	buf_reset(&cl->req);
 	off = wire_put_request(&cl->req, cl->cluster, cl->id, cl->timestamp, cl->flags, op,
 			       (uint32_t)op_len);
-	if (cl->req.err || auth_seal(&cl->auth, &cl->req, off) != 0) {
+	int rc = cl->signing ? auth_seal_signed(&cl->auth, &cl->req, off)
+			     : auth_seal(&cl->auth, &cl->req, off);
+	if (rc == 0 && cl->bad_mac)
+		auth_poison_slots(cl->req.p + off, cl->req.len - off,
+				  ~(1u << (uint32_t)(cl->view % cl->n)));
+	if (cl->req.err || rc != 0) {
 		seterr(cl->err, sizeof(cl->err), "cannot encode the request");
 		return -1;
 	}
@@ -839,6 +851,44 @@ int client_on_readable(struct bz_client *cl, uint64_t now_us)
 	return cl->state;
 }
 
+/* Issue 14: in mac mode a replica that found a client's MAC garbled in its slot (by
+ * the client or by a replica that relayed the request) takes that client's requests
+ * only signed from then on (crypto/auth.h).  So a request still unanswered after
+ * CLIENT_SIGN_AFTER retransmissions goes signed, and so does every later one. */
+static void sign_if_ignored(struct bz_client *cl)
+{
+	if (cl->signing || cl->bad_mac || cl->auth.mode != AUTH_MODE_MAC ||
+	    cl->rto_us < ((uint64_t)CLIENT_RTO_MS * 1000u << CLIENT_SIGN_AFTER))
+		return;
+	struct msg m;
+	struct buf op;
+	if (wire_decode(cl->req.p, cl->req.len, cl->cluster, &m) != WIRE_OK)
+		return; /* cannot happen: we encoded it */
+	buf_init(&op);
+	buf_put(&op, m.u.req.op, m.u.req.op_len);
+	cl->signing = 1;
+	if (op.err || encode_request(cl, op.p, op.len) != 0)
+		cl->signing = 0;
+	buf_free(&op);
+	cl->stats.signed_requests++;
+}
+
+/* The faulty client hears no replies, so it cannot learn the view: it tries the next
+ * replica as the primary whose slot it leaves intact on each retransmission. */
+static void guess_next_primary(struct bz_client *cl)
+{
+	struct msg m;
+	struct buf op;
+	if (!cl->bad_mac || wire_decode(cl->req.p, cl->req.len, cl->cluster, &m) != WIRE_OK)
+		return;
+	buf_init(&op);
+	buf_put(&op, m.u.req.op, m.u.req.op_len);
+	cl->view++;
+	if (!op.err)
+		(void)encode_request(cl, op.p, op.len);
+	buf_free(&op);
+}
+
 int client_on_tick(struct bz_client *cl, uint64_t now_us)
 {
 	send_rehellos(cl);
@@ -854,6 +904,8 @@ int client_on_tick(struct bz_client *cl, uint64_t now_us)
 	} else if (now_us >= cl->next_rt_us) {
 		/* The primary may be faulty or the request lost: tell everybody, so the
 		 * backups forward it and start their view-change timers. */
+		sign_if_ignored(cl);
+		guess_next_primary(cl);
 		send_all(cl, &cl->req);
 		cl->stats.retransmits++;
 		cl->rto_us *= 2;

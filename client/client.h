@@ -36,7 +36,8 @@
 #include "config/config.h"
 #include "wire/wire.h"
 
-#define CLIENT_RTO_MS 300 /* first retransmit interval, then doubling */
+#define CLIENT_RTO_MS 300   /* first retransmit interval, then doubling */
+#define CLIENT_SIGN_AFTER 2 /* mac mode: retransmissions before a client signs (issue 14) */
 #define CLIENT_DEFAULT_TIMEOUT_MS 5000
 #define CLIENT_STATUS_TIMEOUT_MS 1000 /* status default: down replicas answer nothing */
 #define CLIENT_POLL_CAP_MS 50         /* wake at least this often (re-HELLO after reconnect) */
@@ -143,6 +144,7 @@ struct client_stats {
 	uint64_t bad;         /* garbage: undecodable, wrong type, bad auth */
 	uint64_t timeouts;
 	uint64_t readonly_retries; /* read-only requests retried as read-write (PBFT §5.1.3) */
+	uint64_t signed_requests;  /* mac mode: went signed after CLIENT_SIGN_AFTER retries */
 };
 
 struct bz_client;
@@ -156,6 +158,9 @@ int client_open(const struct config *c, uint32_t client_id, uint32_t timeout_ms,
 void client_close(struct bz_client *cl);
 /* Persist timestamps in leases of lease_us (see struct client_ts); default 0. */
 void client_set_ts_lease(struct bz_client *cl, uint64_t lease_us);
+/* Lab only (issue 14): a faulty client whose MAC authenticators are garbled in every
+ * slot but the primary's, and which never signs. */
+void client_set_bad_mac(struct bz_client *cl, int on);
 
 /* Synchronous: returns 0 (result holds the raw result bytes), 1 (local failure,
  * client_error() says why) or 3 (no accepted result before the timeout). */

@@ -78,7 +78,8 @@ static int load_clients(struct auth_ctx *a, const char *dir, char *err, size_t e
 	a->client_pk = calloc(a->n_clients, CRYPTO_PK_LEN);
 	a->client_mac = calloc(a->n_clients, CRYPTO_MACKEY_LEN);
 	a->client_mac_ready = calloc(a->n_clients, 1);
-	if (!a->client_pk || !a->client_mac || !a->client_mac_ready) {
+	a->client_suspect = calloc(a->n_clients, 1);
+	if (!a->client_pk || !a->client_mac || !a->client_mac_ready || !a->client_suspect) {
 		seterr(err, errlen, "%s: out of memory for %u client keys", dir, a->n_clients);
 		return -1;
 	}
@@ -131,6 +132,7 @@ void auth_free(struct auth_ctx *a)
 	free(a->client_pk);
 	free(a->client_mac);
 	free(a->client_mac_ready);
+	free(a->client_suspect);
 	crypto_wipe(a, sizeof(*a));
 }
 
@@ -252,7 +254,27 @@ static int planned_auth_len(const struct auth_ctx *a, int type, int kind)
 	return 0;
 }
 
+static int seal_as(struct auth_ctx *a, struct buf *b, size_t off, int forced_kind);
+
 int auth_seal(struct auth_ctx *a, struct buf *b, size_t off)
+{
+	return seal_as(a, b, off, -1);
+}
+
+int auth_seal_signed(struct auth_ctx *a, struct buf *b, size_t off)
+{
+	if (b->err)
+		return -1;
+	if (b->p == NULL || off > b->len || b->len - off < WIRE_HDR_LEN ||
+	    b->p[off + WIRE_OFF_TYPE] != MSG_REQUEST || a->mode == AUTH_MODE_NONE) {
+		b->err = WIRE_E_AUTH;
+		return -1;
+	}
+	return seal_as(a, b, off, AUTH_SIG);
+}
+
+/* auth_seal with the policy's kind, or forced_kind if >= 0. */
+static int seal_as(struct auth_ctx *a, struct buf *b, size_t off, int forced_kind)
 {
 	uint8_t trailer[WIRE_MAX_REPLICAS * WIRE_MAC_LEN];
 	uint8_t *h;
@@ -268,7 +290,7 @@ int auth_seal(struct auth_ctx *a, struct buf *b, size_t off)
 	    get_u16(h + WIRE_OFF_AUTH_LEN) != 0)
 		goto bad;
 	type = h[WIRE_OFF_TYPE];
-	kind = auth_kind_for(a->mode, type);
+	kind = forced_kind >= 0 ? forced_kind : auth_kind_for(a->mode, type);
 	if (kind < 0)
 		goto bad;
 	if (type == MSG_REPLY && kind == AUTH_MAC && b->len - off < WIRE_HDR_LEN + 4)
@@ -409,6 +431,13 @@ static int sender_in_range(const struct auth_ctx *a, const struct msg *m)
 	return m->h.sender < (is_client_type(m->h.type) ? a->n_clients : a->n);
 }
 
+static int verify_message(struct auth_ctx *a, const struct msg *m);
+
+/* The requests of a PRE-PREPARE whose own trailer verified.  A MACed request
+ * of a PRE-PREPARE that fails our slot makes its client suspect (auth.h): the primary
+ * may be faulty, but so may the client, or a replica that relayed its request, and we
+ * cannot tell; from now on that client must sign.  A suspect client's MACed request
+ * that verifies here is taken: what it must not do is make the primary look faulty. */
 static int verify_batch(struct auth_ctx *a, const struct msg *m)
 {
 	struct msg req;
@@ -416,15 +445,43 @@ static int verify_batch(struct auth_ctx *a, const struct msg *m)
 
 	for (i = 0; i < m->u.pp.count && i < WIRE_MAX_BATCH; i++) {
 		if (wire_decode(m->u.pp.req[i], m->u.pp.req_len[i], m->h.cluster_id, &req) !=
-		    WIRE_OK)
+			    WIRE_OK ||
+		    req.h.type != MSG_REQUEST)
 			return -1;
-		if (auth_verify_request(a, &req) != 0)
-			return -1;
+		if (verify_message(a, &req) == 0)
+			continue;
+		if (req.h.auth_kind == AUTH_MAC && a->client_suspect &&
+		    req.h.sender < a->n_clients && !a->client_suspect[req.h.sender]) {
+			a->client_suspect[req.h.sender] = 1;
+			a->suspects_marked++;
+		}
+		return -1;
 	}
 	return 0;
 }
 
+/* A signed REQUEST is good in mac mode too (auth_seal_signed). */
+static int kind_ok(const struct auth_ctx *a, const struct msg *m, int kind)
+{
+	if (m->h.auth_kind == kind)
+		return 1;
+	return m->h.type == MSG_REQUEST && a->mode == AUTH_MODE_MAC && m->h.auth_kind == AUTH_SIG;
+}
+
 int auth_verify(struct auth_ctx *a, const struct msg *m)
+{
+	if (m == NULL || m->raw == NULL)
+		return -1;
+	if (m->h.type == MSG_REQUEST && m->h.auth_kind == AUTH_MAC && a->client_suspect &&
+	    m->h.sender < a->n_clients && a->client_suspect[m->h.sender]) {
+		a->suspect_refused++;
+		return -1;
+	}
+	return verify_message(a, m);
+}
+
+/* auth_verify without the suspect-client rule (requests nested in a batch). */
+static int verify_message(struct auth_ctx *a, const struct msg *m)
 {
 	size_t signed_len;
 	int kind, rc;
@@ -432,8 +489,9 @@ int auth_verify(struct auth_ctx *a, const struct msg *m)
 	if (m == NULL || m->raw == NULL)
 		return -1;
 	kind = auth_kind_for(a->mode, m->h.type);
-	if (kind < 0 || m->h.auth_kind != kind || !sender_in_range(a, m))
+	if (kind < 0 || !kind_ok(a, m, kind) || !sender_in_range(a, m))
 		return -1;
+	kind = m->h.auth_kind;
 	/* do not trust m->auth: recompute the split from the header */
 	signed_len = (size_t)WIRE_HDR_LEN + m->h.body_len;
 	if (m->raw_len != signed_len + m->h.auth_len)
@@ -446,8 +504,12 @@ int auth_verify(struct auth_ctx *a, const struct msg *m)
 		covered_len = sizeof(cpp);
 	}
 	rc = check_trailer(a, m, kind, covered, covered_len, m->raw + signed_len);
-	/* the outer check first: a forged pre-prepare costs one check, not a batch */
-	if (rc == 0 && (m->h.type == MSG_PREPREPARE || m->h.type == MSG_BATCH))
+	/* The outer check first: a forged pre-prepare costs one check, not a batch.
+	 * A BATCH's requests are not checked: it is content-addressed, and the core
+	 * installs it only for a digest that a prepared certificate (a NEW-VIEW's O set)
+	 * vouches for, so a correct replica has authenticated its requests already - in
+	 * mac mode, perhaps in a slot that is garbled in ours (issue 14). */
+	if (rc == 0 && m->h.type == MSG_PREPREPARE)
 		rc = verify_batch(a, m);
 	if (rc == 0 && m->h.type == MSG_VIEWCHANGE)
 		rc = verify_viewchange(a, m);
@@ -473,7 +535,7 @@ static int verify_nested(struct auth_ctx *a, const uint8_t *p, uint32_t len, uin
 	struct msg m;
 	if (wire_decode(p, len, cluster, &m) != WIRE_OK || m.h.type != type)
 		return -1;
-	return auth_verify(a, &m);
+	return verify_message(a, &m);
 }
 
 /* VIEW-CHANGE: the checkpoint proof and every prepared certificate are forwarded

@@ -39,6 +39,13 @@ struct auth_ctx {
 	/* counters for status (sigs_made, sigs_verified, macs_made, macs_verified):
 	 * one per signature or per single MAC computed / checked */
 	uint64_t sigs_made, sigs_verified, macs_made, macs_verified;
+	/* Suspect clients (replicas only; issue 14, docs/PROTOCOL.md "Faulty clients"):
+	 * client_suspect[c] is set when a PRE-PREPARE that verified carried a request of
+	 * c whose MAC for us did not: c (or a replica that relayed its request) garbled
+	 * our slot, and a correct primary could be blamed for it.  From then on we take
+	 * c's requests only signed.  suspect_refused counts MACed requests so refused. */
+	uint8_t *client_suspect; /* n_clients flags */
+	uint64_t suspects_marked, suspect_refused;
 };
 
 /* Load keys from dir for principal `self`: our secret key, every replica's public key
@@ -58,13 +65,19 @@ int auth_kind_for(enum auth_mode mode, int type);
  * Returns 0, or -1 (b->err set) on overflow. */
 int auth_seal(struct auth_ctx *a, struct buf *b, size_t off);
 
+/* Seal a REQUEST with the client's signature whatever the mode: in mac mode a client
+ * whose MACed requests go unanswered signs them (a replica that suspects it takes only
+ * signed requests).  Returns 0, or -1 (b->err set). */
+int auth_seal_signed(struct auth_ctx *a, struct buf *b, size_t off);
+
 /* Verify m's trailer as the policy demands: the sender's signature, or our slot of its
  * authenticator.  For a PRE-PREPARE, every embedded request is verified too (client
- * signature, or the client's MAC for us); so is every request of a BATCH; and every
+ * signature, or the client's MAC for us; not those of a BATCH, see auth.c); and every
  * forwarded message inside a VIEW-CHANGE or NEW-VIEW (checkpoint proofs, prepared
  * certificates, view changes, compact pre-prepares).  A PRE-PREPARE's trailer covers
  * header | digest(body) (see wire.h).  Returns 0 if authentic, -1 otherwise.
- * Senders out of range (sender >= n for replica types, >= n_clients for clients) fail. */
+ * Senders out of range (sender >= n for replica types, >= n_clients for clients) fail.
+ * In mac mode a REQUEST may also come signed; a MACed one from a suspect client fails. */
 int auth_verify(struct auth_ctx *a, const struct msg *m);
 
 /* Seal a compact PRE-PREPARE: b[off..b->len) = header | digest (72 bytes). */

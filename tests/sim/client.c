@@ -193,7 +193,29 @@ static void seal_request(struct sim_client *cl, uint64_t ts, uint8_t flags, cons
 	buf_reset(&cl->req);
 	size_t off = wire_put_request(&cl->req, SIM_CLUSTER_ID, cl->id, ts, flags, op,
 				      (uint32_t)op_len);
-	auth_seal(&cl->auth, &cl->req, off);
+	if (cl->signing)
+		auth_seal_signed(&cl->auth, &cl->req, off);
+	else
+		auth_seal(&cl->auth, &cl->req, off);
+}
+
+/* client/client.c sign_if_ignored(): in mac mode a request unanswered after
+ * CLIENT_SIGN_AFTER retransmissions goes signed, and so does every later one. */
+static void sign_if_ignored(struct sim_client *cl)
+{
+	if (cl->signing || cl->auth.mode != AUTH_MODE_MAC || cl->tries <= CLIENT_SIGN_AFTER)
+		return;
+	struct msg m;
+	if (wire_decode(cl->req.p, cl->req.len, SIM_CLUSTER_ID, &m) != WIRE_OK)
+		abort(); /* we encoded it */
+	struct buf op;
+	buf_init(&op);
+	buf_put(&op, m.u.req.op, m.u.req.op_len);
+	if (op.err)
+		abort();
+	cl->signing = true;
+	seal_request(cl, m.u.req.timestamp, m.u.req.flags, op.p, op.len);
+	buf_free(&op);
 }
 
 static void send_request(struct world *w, struct sim_client *cl, bool to_all)
@@ -331,7 +353,9 @@ void client_timer(struct world *w, uint32_t c, uint64_t gen)
 		return;
 	}
 	cl->tries++;
-	sim_trace(w, TR_RETRY, -1 - (int)c, 0, TR_NONE, 0, 0, cl->ts, 0, 0, "to all");
+	sign_if_ignored(cl);
+	sim_trace(w, TR_RETRY, -1 - (int)c, 0, TR_NONE, 0, 0, cl->ts, 0, 0,
+		  cl->signing ? "to all, signed" : "to all");
 	send_request(w, cl, true);
 	arm(w, cl);
 }

@@ -79,7 +79,8 @@ int sim_auth_init(struct auth_ctx *a, enum auth_mode mode, uint32_t n, uint32_t 
 	a->client_pk = malloc((size_t)n_clients * CRYPTO_PK_LEN + 1);
 	a->client_mac = calloc((size_t)n_clients + 1, CRYPTO_MACKEY_LEN);
 	a->client_mac_ready = calloc((size_t)n_clients + 1, 1);
-	if (!a->client_pk || !a->client_mac || !a->client_mac_ready) {
+	a->client_suspect = calloc((size_t)n_clients + 1, 1);
+	if (!a->client_pk || !a->client_mac || !a->client_mac_ready || !a->client_suspect) {
 		auth_free(a);
 		return -1;
 	}

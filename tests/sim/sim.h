@@ -267,6 +267,7 @@ struct sim_client {
 	uint32_t n_issued, cap_issued;
 	bool ro;              /* the pending request is read-only (REQ_F_READONLY) */
 	struct auth_ctx auth; /* seals requests, verifies replies (keys.c) */
+	bool signing;         /* mac mode: its requests go signed (client.c) */
 	uint64_t ro_retries;  /* read-only requests retried as read-write */
 };
 

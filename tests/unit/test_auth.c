@@ -389,6 +389,110 @@ static void test_preprepare(void **state)
 	buf_free(&b);
 }
 
+/* A PRE-PREPARE (or, with as_batch, a BATCH) from replica 0 of two requests: client
+ * 0's, and client 1's with the MAC slots in poison garbled, or signed. */
+static void build_poisoned(struct world *w, struct buf *out, uint32_t poison, int sign_r1,
+			   int as_batch)
+{
+	struct buf r0, r1;
+	buf_init(&r0);
+	buf_init(&r1);
+	seal_request(&w->c[0], &r0, 0, 10, "put a 1");
+	buf_reset(&r1);
+	size_t roff = wire_put_request(&r1, CLUSTER, 1, 20, 0, (const uint8_t *)"put b 2", 7);
+	if (sign_r1)
+		assert_int_equal(auth_seal_signed(&w->c[1], &r1, roff), 0);
+	else
+		assert_int_equal(auth_seal(&w->c[1], &r1, roff), 0);
+	assert_int_equal(auth_poison_slots(r1.p, r1.len, poison),
+			 sign_r1 ? 0 : __builtin_popcount(poison));
+	const uint8_t *req[2] = {r0.p, r1.p};
+	uint32_t len[2] = {(uint32_t)r0.len, (uint32_t)r1.len};
+	buf_reset(out);
+	size_t off = wire_put_preprepare(out, CLUSTER, 0, 3, 17, 2, req, len);
+	if (as_batch) {
+		struct buf bt;
+		buf_init(&bt);
+		size_t boff = wire_begin(&bt, MSG_BATCH, CLUSTER, 0, 3, 17);
+		buf_put(&bt, out->p + off + WIRE_HDR_LEN, out->len - off - WIRE_HDR_LEN);
+		wire_finish(&bt, boff);
+		buf_reset(out);
+		buf_put(out, bt.p, bt.len);
+		buf_free(&bt);
+		off = 0;
+	}
+	assert_int_equal(auth_seal(&w->r[0], out, off), 0);
+	buf_free(&r0);
+	buf_free(&r1);
+}
+
+/* Issue 14, hole 2: a client (or a replica relaying its request) garbles replica 2's
+ * MAC slot.  Replica 2 refuses the PRE-PREPARE, as it must (it cannot tell a faulty
+ * primary from a faulty client), but from then on takes that client's requests only
+ * signed, so a correct primary of a later view is never blamed for it again. */
+static void test_suspect_client_must_sign(void **state)
+{
+	struct world w;
+	struct buf b;
+	(void)state;
+	buf_init(&b);
+	world_load(&w, AUTH_MODE_MAC);
+
+	build_poisoned(&w, &b, 1u << 2, 0, 0);
+	assert_int_equal(check(&w.r[1], &b), 0); /* its slot is fine */
+	assert_int_equal(w.r[1].suspects_marked, 0);
+	assert_int_equal(check(&w.r[2], &b), -1);
+	assert_int_equal(w.r[2].suspects_marked, 1);
+	assert_true(w.r[2].client_suspect[1] && !w.r[2].client_suspect[0]);
+
+	/* client 1's MACed request, sent to replica 2 directly: refused, counted */
+	seal_request(&w.c[1], &b, 1, 21, "get b");
+	assert_int_equal(check(&w.r[1], &b), 0);
+	assert_int_equal(check(&w.r[2], &b), -1);
+	assert_int_equal(w.r[2].suspect_refused, 1);
+	/* the same request signed is taken, by every replica, in mac mode */
+	size_t off;
+	buf_reset(&b);
+	off = wire_put_request(&b, CLUSTER, 1, 21, 0, (const uint8_t *)"get b", 5);
+	assert_int_equal(auth_seal_signed(&w.c[1], &b, off), 0);
+	assert_int_equal(hdr_kind(&b), AUTH_SIG);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(check(&w.r[i], &b), 0);
+	/* a batch with its signed request is taken by replica 2 */
+	build_poisoned(&w, &b, 1u << 2, 1, 0);
+	assert_int_equal(check(&w.r[2], &b), 0);
+	/* and so is one where its MAC is good for replica 2: a correct primary that
+	 * batched it is not to be blamed */
+	build_poisoned(&w, &b, 1u << 3, 0, 0);
+	assert_int_equal(check(&w.r[2], &b), 0);
+	assert_int_equal(check(&w.r[3], &b), -1);
+	/* nobody else suspects client 0 */
+	for (int i = 0; i < N; i++)
+		assert_false(w.r[i].client_suspect[0]);
+	world_free(&w);
+	buf_free(&b);
+}
+
+/* A BATCH (the answer to a FETCH) is content-addressed: its requests were authenticated
+ * by the replicas whose certificate vouches for its digest, so a slot garbled in ours
+ * does not make it refused (else a replica poisoned once could never fetch it). */
+static void test_batch_requests_are_not_reverified(void **state)
+{
+	struct world w;
+	struct buf b;
+	(void)state;
+	buf_init(&b);
+	world_load(&w, AUTH_MODE_MAC);
+	build_poisoned(&w, &b, 1u << 2, 0, 1);
+	assert_int_equal(check(&w.r[2], &b), 0);
+	assert_int_equal(w.r[2].suspects_marked, 0);
+	/* but the batch's own authenticator still counts */
+	b.p[b.len - (size_t)N * WIRE_MAC_LEN + 2 * WIRE_MAC_LEN] ^= 1;
+	assert_int_equal(check(&w.r[2], &b), -1);
+	world_free(&w);
+	buf_free(&b);
+}
+
 static void test_wrong_kind_for_mode(void **state)
 {
 	struct world none, sig, mac;
@@ -780,6 +884,8 @@ int main(void)
 		cmocka_unit_test(test_no_impersonation),
 		cmocka_unit_test(test_auth_free_wipes),
 		cmocka_unit_test(test_key_errors_keep_secrets),
+		cmocka_unit_test(test_suspect_client_must_sign),
+		cmocka_unit_test(test_batch_requests_are_not_reverified),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
