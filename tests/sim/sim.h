@@ -73,6 +73,8 @@ enum plant_bug {
 	/* client-side, with --read-only (PBFT §5.1.3): */
 	BUG_READONLY_WRITES_F1, /* writes accepted with f+1 matching replies (reads 2f+1) */
 	BUG_READONLY_QUORUM_F1, /* every request, read-only gets too, with f+1 */
+	/* edge-side, with --auth mac (issue 14): */
+	BUG_NO_SUSPECT_CLIENTS, /* replicas never suspect a client that garbles their slot */
 };
 
 struct fault_spec {

@@ -96,6 +96,9 @@ static void usage(FILE *out)
 		"with\n"
 		"                      f+1); the readonly-* bugs are in the client and imply "
 		"--read-only\n"
+		"                      | no-suspect-clients (with --auth mac: a replica never "
+		"suspects\n"
+		"                      a client whose MAC is garbled in its slot)\n"
 		"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
 		"  --keep-going        run every seed even after a violation\n"
 		"  -q                  print only violations and the summary;  -v  more per seed\n"
@@ -237,6 +240,7 @@ static const struct {
 	{"no-peer-status", BUG_NO_PEER_STATUS},
 	{"readonly-writes-f1", BUG_READONLY_WRITES_F1},
 	{"readonly-quorum-f1", BUG_READONLY_QUORUM_F1},
+	{"no-suspect-clients", BUG_NO_SUSPECT_CLIENTS},
 };
 
 struct cli {
@@ -411,8 +415,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 				snprintf(err, errlen,
 					 "--plant-bug: commit-quorum-2f, "
 					 "skip-viewchange-certificates, skip-persist, "
-					 "no-peer-status, readonly-writes-f1 or "
-					 "readonly-quorum-f1, not '%s'",
+					 "no-peer-status, readonly-writes-f1, "
+					 "readonly-quorum-f1 or no-suspect-clients, not '%s'",
 					 name);
 				return -1;
 			}

@@ -656,6 +656,10 @@ static int init_node(struct world *w, uint32_t id, char *err, size_t errlen)
 				 sim_auth_name(w->o->auth), id);
 			return -1;
 		}
+		if (w->o->bug == BUG_NO_SUSPECT_CLIENTS) {
+			free(in->auth.client_suspect); /* auth.c then marks nobody */
+			in->auth.client_suspect = NULL;
+		}
 		in->cfg = w->base;
 		in->cfg.id = id;
 		in->cfg.auth = &in->auth;
