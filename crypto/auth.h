@@ -2,10 +2,13 @@
  *
  * Policy (PBFT §2 and §4.4, the MAC variant of Castro-Liskov TOCS'02):
  *   auth mode sig  : every message carries an Ed25519 signature of its sender.
- *   auth mode mac  : REQUEST, PRE-PREPARE, PREPARE, COMMIT, REPLY, HELLO carry an
- *                    authenticator (one MAC per replica 0..n-1; a REPLY carries one
- *                    MAC, for its client, in slot 0); CHECKPOINT, VIEW-CHANGE, NEW-VIEW
- *                    stay signed, because they are forwarded as proofs.
+ *   auth mode mac  : REQUEST, COMMIT, REPLY, HELLO (and FETCH, BATCH, state transfer)
+ *                    carry an authenticator (one MAC per replica 0..n-1; a REPLY
+ *                    carries one MAC, for its client, in slot 0); CHECKPOINT,
+ *                    VIEW-CHANGE, NEW-VIEW, and PRE-PREPARE and PREPARE (the parts of a
+ *                    prepared certificate) stay signed, because they are forwarded as
+ *                    proofs (docs/PROTOCOL.md §6.1).  A client may sign a REQUEST
+ *                    (auth_seal_signed), and must once a replica suspects it (§6.2).
  *   auth mode none : no trailer (measurement only; never safe against liars).
  *   STATUS_REQ / STATUS_RESP / ADMIN_FAULTS are never authenticated (admin plane:
  *                    local and trusted, see docs/PROTOCOL.md).
