@@ -78,11 +78,12 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put_u64(&w, "macs_verified", in->auth ? in->auth->macs_verified : 0);
 	put(&w,
 	    ",\"rejected\":{\"bad_auth\":%llu,\"bad_format\":%llu,\"old_view\":%llu,"
-	    "\"out_of_window\":%llu,\"conflict\":%llu}",
+	    "\"out_of_window\":%llu,\"conflict\":%llu,\"rate_limited\":%llu}",
 	    (unsigned long long)in->c->bad_auth, (unsigned long long)in->c->bad_format,
 	    (unsigned long long)cs->rejected_old_view,
 	    (unsigned long long)cs->rejected_out_of_window,
-	    (unsigned long long)cs->rejected_conflict);
+	    (unsigned long long)cs->rejected_conflict,
+	    (unsigned long long)cs->rejected_rate_limited);
 	put(&w, ",\"byz\":");
 	if (in->byz)
 		put_str(&w, in->byz);

@@ -452,6 +452,7 @@ static void pbft_status(void *core, struct core_status *st)
 	st->rejected_old_view = p->rejected_old_view;
 	st->rejected_out_of_window = p->rejected_out_of_window;
 	st->rejected_conflict = p->rejected_conflict;
+	st->rejected_rate_limited = p->rejected_rate_limited;
 }
 
 const struct core_ops pbft_core_ops = {

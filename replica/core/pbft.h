@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "replica/core/ahead.h"
+#include "replica/core/budget.h"
 #include "replica/core/catchup.h"
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
@@ -61,6 +62,17 @@ struct retired_batch {
  * its next view timeout without progress. */
 #define PBFT_STATUS_SLOTS 256
 #define PBFT_STATUS_BYTES ((size_t)4 << 20)
+
+/* Serving what peers fetch (pbft_on_fetch, pbft_on_fetch_state) is rate-limited per
+ * asking replica (budget.h), over a period of one view timeout (cfg.view_timeout_ms):
+ *   - BATCH answers: at most PBFT_FETCH_BYTES of them, and at most `window` answers
+ *     (each is charged at least PBFT_FETCH_BYTES / window): a laggard never needs more
+ *     than the batches of its window, and it asks again every quarter view timeout;
+ *   - STATE answers: at most PBFT_STATE_COPIES times the chunks of our snapshot: a
+ *     whole transfer fits, with room for one restart.
+ * Refusals count in rejected_rate_limited. */
+#define PBFT_FETCH_BYTES ((uint64_t)16 << 20)
+#define PBFT_STATE_COPIES 2
 
 /* Largest snapshot accepted in state transfer (KV limit plus the client table). */
 #define PBFT_MAX_SNAPSHOT ((size_t)1 << 30)
@@ -180,7 +192,11 @@ struct pbft {
 	struct retired_batch retired[PBFT_RETIRED]; /* batches of slots a NEW-VIEW dropped */
 	uint32_t retired_next;
 
+	struct budget fetch_budget[WIRE_MAX_REPLICAS]; /* BATCH answers, per asker */
+	struct budget state_budget[WIRE_MAX_REPLICAS]; /* STATE answers, per asker */
+
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
+	uint64_t rejected_rate_limited; /* FETCH / FETCH_STATE left unanswered: budget */
 	uint64_t requests_executed;
 	uint64_t caught_up;         /* slots executed from another view's commit certificate */
 	uint64_t readonly_answered; /* §5.1.3 read-only requests answered directly */

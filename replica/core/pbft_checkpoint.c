@@ -428,8 +428,17 @@ void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *ou
 		pbft_send_stable_proof(p, m->h.sender, out);
 		return;
 	}
-	if (m->h.seq != p->low || !p->stable_snap_len || m->u.offset >= p->stable_snap_len)
+	if (m->h.seq != p->low || !p->stable_snap_len || m->u.offset >= p->stable_snap_len ||
+	    m->h.sender >= p->cfg.n)
 		return; /* we only serve our stable checkpoint */
+	/* ~100 bytes asked, up to a chunk answered: a few copies of the snapshot per
+	 * view timeout and asker (PBFT_STATE_COPIES), one chunk per answer */
+	uint64_t chunks = ((uint64_t)p->stable_snap_len + WIRE_STATE_CHUNK - 1) / WIRE_STATE_CHUNK;
+	if (!budget_take(&p->state_budget[m->h.sender], p->now_ms, PBFT_STATE_COPIES * chunks,
+			 p->cfg.view_timeout_ms, 1)) {
+		p->rejected_rate_limited++;
+		return;
+	}
 	uint64_t left = p->stable_snap_len - m->u.offset;
 	uint32_t len = left < WIRE_STATE_CHUNK ? (uint32_t)left : WIRE_STATE_CHUNK;
 	size_t off = wire_begin(&out->arena, MSG_STATE, p->cfg.cluster_id, p->cfg.id, p->view,

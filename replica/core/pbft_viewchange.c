@@ -620,8 +620,16 @@ void pbft_on_fetch(struct pbft *p, const struct msg *m, struct effects *out)
 	const uint8_t *batch = s ? pbft_slot_batch(s, m->u.dg.digest, &len) : NULL;
 	if (!batch)
 		batch = pbft_retired_batch(p, m->h.seq, m->u.dg.digest, &len);
-	if (!batch)
+	if (!batch || m->h.sender >= p->cfg.n)
 		return;
+	/* ~100 bytes asked, up to a whole batch answered: the asker's budget pays */
+	uint64_t cost = (uint64_t)WIRE_HDR_LEN + len;
+	uint64_t least = PBFT_FETCH_BYTES / p->cfg.window;
+	if (!budget_take(&p->fetch_budget[m->h.sender], p->now_ms, PBFT_FETCH_BYTES,
+			 p->cfg.view_timeout_ms, cost > least ? cost : least)) {
+		p->rejected_rate_limited++;
+		return;
+	}
 	size_t off = wire_begin(&out->arena, MSG_BATCH, p->cfg.cluster_id, p->cfg.id, p->view,
 				m->h.seq);
 	buf_put(&out->arena, batch, len);

@@ -1159,6 +1159,100 @@ static void test_readonly_off_orders_gets(void **state)
 	buf_free(&op);
 }
 
+/* budget.h: full at first, refilled with time without rounding small steps away; an
+ * answer dearer than the cap waits for a full budget, and still goes. */
+static void test_budget_refills_with_time(void **state)
+{
+	(void)state;
+	struct budget b = {0};
+	assert_true(budget_take(&b, 100, 2, 1000, 1));
+	assert_true(budget_take(&b, 100, 2, 1000, 1));
+	assert_false(budget_take(&b, 100, 2, 1000, 1)); /* spent */
+	for (uint64_t t = 101; t < 600; t++)            /* 1 ms at a time */
+		assert_false(budget_take(&b, t, 2, 1000, 1));
+	assert_true(budget_take(&b, 600, 2, 1000, 1)); /* half a period: one unit back */
+	assert_false(budget_take(&b, 600, 2, 1000, 1));
+	assert_false(budget_take(&b, 1500, 2, 1000, 5)); /* dearer than the cap: not full */
+	assert_true(budget_take(&b, 1600, 2, 1000, 5));  /* full: it goes */
+	assert_false(budget_take(&b, 3599, 2, 1000, 1)); /* 2 - 5 + 3.998 < 1 */
+	assert_true(budget_take(&b, 3600, 2, 1000, 1));
+}
+
+/* Queued packets of `type` from `from` to `to`; their bytes in *bytes. */
+static size_t queued(int type, int from, int to, size_t *bytes)
+{
+	size_t count = 0;
+	*bytes = 0;
+	for (size_t k = 0; k < W->nq; k++)
+		if (msg_type(&W->q[k]) == type && W->q[k].from == from && W->q[k].to == to) {
+			count++;
+			*bytes += W->q[k].len;
+		}
+	return count;
+}
+
+/* Deliver the message in b to replica `to` `times` times, at one instant. */
+static void deliver_repeatedly(int to, const struct buf *b, int times)
+{
+	for (int k = 0; k < times; k++)
+		deliver_bytes(to, b->p, b->len);
+}
+
+/* A replica asking for the same batch in a loop (~100 bytes in, the batch out, each
+ * time) gets a bounded number of answers per view timeout; the budget comes back with
+ * time (HOLE 5 of issue 14). */
+static void test_fetch_answers_are_rate_limited(void **state)
+{
+	(void)state;
+	request(0, 2, 1, "k", "v");
+	deliver_all();
+	assert_int_equal(status_of(0).last_executed, 1);
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_digest(&b, MSG_FETCH, CLUSTER, 3, 0, 1, W->executed_digest[0][1]);
+	assert_int_equal(auth_seal(&W->auth[3], &b, off), 0);
+	size_t bytes;
+	deliver_repeatedly(0, &b, 1000);
+	size_t answers = queued(MSG_BATCH, 0, 3, &bytes);
+	assert_true(answers >= 1);
+	assert_true(answers <= W->cfg[0].window + 1); /* a window of batches per timeout */
+	assert_int_equal(status_of(0).rejected_rate_limited, 1000 - answers);
+	/* a view timeout later, the budget is back */
+	W->now += W->cfg[0].view_timeout_ms;
+	deliver_repeatedly(0, &b, 1000);
+	size_t later = queued(MSG_BATCH, 0, 3, &bytes) - answers;
+	assert_true(later >= 1);
+	assert_true(later <= W->cfg[0].window + 1);
+	buf_free(&b);
+}
+
+/* The same for FETCH_STATE (~100 bytes in, up to a 1 MiB chunk out): a bounded number
+ * of chunks per view timeout, and a laggard's whole transfer still fits. */
+static void test_fetch_state_answers_are_rate_limited(void **state)
+{
+	(void)state;
+	puts_from_client_2(1, 4, NULL);
+	assert_int_equal(status_of(0).stable_checkpoint, 4);
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_begin(&b, MSG_FETCH_STATE, CLUSTER, 3, 0, 4);
+	buf_put_u64(&b, 0);
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&W->auth[3], &b, off), 0);
+	size_t bytes;
+	deliver_repeatedly(0, &b, 1000);
+	size_t answers = queued(MSG_STATE, 0, 3, &bytes);
+	assert_true(answers >= 1);
+	assert_true(answers <= 3); /* the snapshot is one chunk: twice that, plus one */
+	assert_int_equal(status_of(0).rejected_rate_limited, 1000 - answers);
+	W->now += W->cfg[0].view_timeout_ms;
+	deliver_repeatedly(0, &b, 1000);
+	size_t later = queued(MSG_STATE, 0, 3, &bytes) - answers;
+	assert_true(later >= 1);
+	assert_true(later <= 3);
+	buf_free(&b);
+}
+
 static void test_message_count_formula(void **state)
 {
 	(void)state;
@@ -1175,6 +1269,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_commits_everywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_count_formula, setup, teardown),
+		cmocka_unit_test(test_budget_refills_with_time),
+		cmocka_unit_test_setup_teardown(test_fetch_answers_are_rate_limited, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_state_answers_are_rate_limited, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_commit_needs_2f_plus_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preprepare_from_backup_rejected, setup,
