@@ -651,7 +651,9 @@ static int init_node(struct world *w, uint32_t id, char *err, size_t errlen)
 		in->auth = (struct auth_ctx){.mode = AUTH_MODE_NONE,
 					     .n = w->n,
 					     .n_clients = w->max_clients,
-					     .self = id};
+					     .self = id,
+					     .window = w->base.window,
+					     .batch_max = w->base.batch_max};
 		in->cfg = w->base;
 		in->cfg.id = id;
 		in->cfg.auth = &in->auth;
