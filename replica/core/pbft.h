@@ -81,7 +81,8 @@ struct vote { /* one replica's PREPARE, COMMIT or CHECKPOINT */
 	bool have;
 	uint64_t view;
 	uint8_t digest[WIRE_DIGEST_LEN];
-	uint8_t *raw; /* the sealed message (PREPARE, CHECKPOINT: proofs), owned */
+	uint64_t size; /* CHECKPOINT: the snapshot size it certifies with the digest */
+	uint8_t *raw;  /* the sealed message (PREPARE, CHECKPOINT: proofs), owned */
 	uint32_t raw_len;
 };
 
@@ -116,7 +117,8 @@ struct ckpt_votes {   /* CHECKPOINT messages for one sequence number */
 	uint64_t seq; /* 0: unused */
 	bool mine;    /* we executed seq and took our own checkpoint */
 	uint8_t own[WIRE_DIGEST_LEN];
-	uint8_t *snap; /* our snapshot at seq, owned until it becomes stable */
+	uint64_t own_size; /* bytes of our snapshot at seq */
+	uint8_t *snap;     /* our snapshot at seq, owned until it becomes stable */
 	uint32_t snap_len;
 	struct vote from[WIRE_MAX_REPLICAS];
 };
@@ -132,8 +134,9 @@ struct state_xfer {   /* fetching the snapshot of a proven checkpoint */
 	uint8_t digest[WIRE_DIGEST_LEN];
 	uint8_t *proof; /* C section proving (seq, digest) */
 	uint32_t proof_len;
-	uint8_t *buf;
-	uint64_t total, have;
+	uint8_t *buf;   /* total bytes, allocated with the first chunk */
+	uint64_t total; /* the snapshot size the proof certifies: no STATE may say other */
+	uint64_t have;
 	uint32_t peer; /* asked now; moves on after a timeout or a bad snapshot */
 	uint64_t retry_ms;
 };
@@ -275,10 +278,12 @@ void pbft_send_stable_proof(struct pbft *p, uint32_t to, struct effects *out);
 void pbft_ckpt_clear(struct ckpt_votes *c);
 void pbft_take_checkpoint(struct pbft *p, struct effects *out);
 void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out);
+/* Check a proof C for seq: 2f+1 to n CHECKPOINTs from distinct replicas, certifying
+ * one (digest, size); fills both.  Returns 0, or -1. */
 int pbft_check_ckpt_proof(struct pbft *p, const uint8_t *proof, size_t len, uint64_t seq,
-			  uint8_t digest[WIRE_DIGEST_LEN]);
+			  uint8_t digest[WIRE_DIGEST_LEN], uint64_t *size);
 void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
-		     const uint8_t *proof, uint32_t proof_len, struct effects *out);
+		     uint64_t size, const uint8_t *proof, uint32_t proof_len, struct effects *out);
 void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_xfer_tick(struct pbft *p, struct effects *out);
@@ -291,7 +296,8 @@ void pbft_recover_checkpoint(struct pbft *p, uint64_t seq, const uint8_t *snap, 
 bool pbft_own_ckpt_pending(const struct pbft *p);
 void pbft_resend_checkpoints(struct pbft *p, struct effects *out);
 void pbft_learn_stable(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
-		       const uint8_t *proof, uint32_t proof_len, struct effects *out);
+		       uint64_t size, const uint8_t *proof, uint32_t proof_len,
+		       struct effects *out);
 
 /* pbft_viewchange.c */
 void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out);

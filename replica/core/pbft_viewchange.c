@@ -31,6 +31,7 @@ struct o_set {
 	const uint8_t *proof; /* C of the VIEW-CHANGE that claims min_s */
 	uint32_t proof_len;
 	uint8_t min_digest[WIRE_DIGEST_LEN];
+	uint64_t min_size; /* of min_s's snapshot, as its proof certifies */
 	struct o_entry *e; /* max_s - min_s entries */
 };
 
@@ -126,8 +127,9 @@ static int validate_vc(struct pbft *p, const struct msg *m)
 		return -1;
 	if (h > 0) {
 		uint8_t d[WIRE_DIGEST_LEN];
+		uint64_t size;
 		size_t c_len = (size_t)(m->u.vc.pset - m->body) - 4;
-		if (pbft_check_ckpt_proof(p, m->body, c_len, h, d) != 0)
+		if (pbft_check_ckpt_proof(p, m->body, c_len, h, d, &size) != 0)
 			return -1;
 	}
 	struct cursor c;
@@ -300,8 +302,8 @@ static int compute_o(struct pbft *p, const struct msg *vcs, uint32_t k, struct o
 			o->proof_len = (uint32_t)(vcs[i].u.vc.pset - vcs[i].body) - 4;
 		}
 	}
-	if (o->min_s > 0 &&
-	    pbft_check_ckpt_proof(p, o->proof, o->proof_len, o->min_s, o->min_digest) != 0)
+	if (o->min_s > 0 && pbft_check_ckpt_proof(p, o->proof, o->proof_len, o->min_s,
+						  o->min_digest, &o->min_size) != 0)
 		return -1;
 	o->max_s = o->min_s;
 	for (uint32_t i = 0; i < k; i++) {
@@ -433,7 +435,8 @@ static void enter_view(struct pbft *p, const struct o_set *o, const struct msg *
 	if (pbft_is_primary(p))
 		p->next_seq = o->max_s > p->last_executed ? o->max_s : p->last_executed;
 	if (o->min_s > 0)
-		pbft_learn_stable(p, o->min_s, o->min_digest, o->proof, o->proof_len, out);
+		pbft_learn_stable(p, o->min_s, o->min_digest, o->min_size, o->proof, o->proof_len,
+				  out);
 	struct cursor c;
 	struct compact_pp cpp;
 	wire_nv_begin(nv, &c);

@@ -110,7 +110,8 @@ static void seal_digest(struct auth_ctx *a, struct buf *b, uint8_t type, uint32_
 
 	memset(d, 0x42, sizeof(d));
 	buf_reset(b);
-	off = wire_put_digest(b, type, CLUSTER, sender, 3, 17, d);
+	off = type == MSG_CHECKPOINT ? wire_put_checkpoint(b, CLUSTER, sender, 3, 17, d, 1000)
+				     : wire_put_digest(b, type, CLUSTER, sender, 3, 17, d);
 	assert_int_equal(auth_seal(a, b, off), 0);
 }
 
@@ -551,7 +552,9 @@ static void put_vote(struct auth_ctx *a, struct buf *body, uint8_t type, uint64_
 {
 	struct buf t;
 	buf_init(&t);
-	size_t off = wire_put_digest(&t, type, CLUSTER, a->self, view, seq, d);
+	size_t off = type == MSG_CHECKPOINT
+			     ? wire_put_checkpoint(&t, CLUSTER, a->self, view, seq, d, 1000)
+			     : wire_put_digest(&t, type, CLUSTER, a->self, view, seq, d);
 	assert_int_equal(auth_seal(a, &t, off), 0);
 	buf_put_u32(body, (uint32_t)t.len);
 	buf_put(body, t.p, t.len);

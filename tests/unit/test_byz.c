@@ -159,7 +159,9 @@ static void honest_digest(struct fixture *fx, uint8_t type, uint64_t view, uint6
 {
 	uint8_t d[WIRE_DIGEST_LEN];
 	memset(d, 0x5a, sizeof(d));
-	size_t off = wire_put_digest(&fx->honest.arena, type, CLUSTER, 0, view, seq, d);
+	size_t off = type == MSG_CHECKPOINT
+			     ? wire_put_checkpoint(&fx->honest.arena, CLUSTER, 0, view, seq, d, 100)
+			     : wire_put_digest(&fx->honest.arena, type, CLUSTER, 0, view, seq, d);
 	assert_int_equal(auth_seal(&fx->auth[0], &fx->honest.arena, off), 0);
 	effects_send(&fx->honest, to, 0, off);
 }

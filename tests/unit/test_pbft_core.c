@@ -1253,6 +1253,45 @@ static void test_fetch_state_answers_are_rate_limited(void **state)
 	buf_free(&b);
 }
 
+/* A STATE answer whose declared total is not the size the checkpoint proof certifies
+ * (here 512 MiB, for a snapshot of about a hundred bytes) is refused before anything is
+ * kept of it: the total used to be taken as told, up to 1 GiB, and the transfer went
+ * on fetching chunk after chunk of it before the digest could be checked. */
+static void test_state_answer_with_a_false_total_refused(void **state)
+{
+	(void)state;
+	replica_3_misses_puts(8);
+	puts_holding(9, 12, state_transfer, NULL); /* its FETCH_STATE waits in the network */
+	assert_int_equal(status_of(3).fetching, 12);
+	int peer = -1;
+	for (size_t k = 0; k < W->nq; k++)
+		if (msg_type(&W->q[k]) == MSG_FETCH_STATE && W->q[k].from == 3)
+			peer = W->q[k].to;
+	assert_true(peer >= 0 && peer < 3);
+	const struct pbft *p3 = W->core[3];
+	uint8_t chunk[16] = {0};
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_begin(&b, MSG_STATE, CLUSTER, (uint32_t)peer, 0, 12);
+	buf_put_u64(&b, (uint64_t)512 << 20);
+	buf_put_u64(&b, 0);
+	buf_put_u32(&b, sizeof(chunk));
+	buf_put(&b, chunk, sizeof(chunk));
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&W->auth[peer], &b, off), 0);
+	deliver_bytes(3, b.p, b.len);
+	assert_int_equal(p3->xfer.have, 0);
+	assert_null(p3->xfer.buf);
+	for (size_t k = 0; k < W->nq; k++) /* and it asks nobody for the rest of it */
+		if (msg_type(&W->q[k]) == MSG_FETCH_STATE && W->q[k].from == 3)
+			assert_int_equal(get_u64(W->q[k].bytes + WIRE_HDR_LEN), 0);
+	/* the honest answers still bring it up to date */
+	deliver_all();
+	run_until_quiet(6);
+	assert_caught_up(3, 12);
+	buf_free(&b);
+}
+
 static void test_message_count_formula(void **state)
 {
 	(void)state;
@@ -1270,6 +1309,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_request_commits_everywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_count_formula, setup, teardown),
 		cmocka_unit_test(test_budget_refills_with_time),
+		cmocka_unit_test_setup_teardown(test_state_answer_with_a_false_total_refused, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_answers_are_rate_limited, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_state_answers_are_rate_limited, setup,
