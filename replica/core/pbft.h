@@ -301,6 +301,9 @@ void pbft_learn_stable(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_D
 
 /* pbft_viewchange.c */
 void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out);
+/* Our VIEW-CHANGE for p->view (not active), built from what we hold, to all; kept in
+ * vcs[id] (the NEW-VIEW we build and the re-sends use it). */
+void pbft_send_viewchange(struct pbft *p, struct effects *out);
 void pbft_on_viewchange(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_on_newview(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_on_fetch(struct pbft *p, const struct msg *m, struct effects *out);

@@ -69,7 +69,7 @@ void pbft_update_vc_timer(struct pbft *p)
 
 /* ---- VIEW-CHANGE ---- */
 
-static void send_viewchange(struct pbft *p, struct effects *out)
+void pbft_send_viewchange(struct pbft *p, struct effects *out)
 {
 	struct buf *b = &out->arena;
 	size_t off = wire_begin(b, MSG_VIEWCHANGE, p->cfg.cluster_id, p->cfg.id, p->view, p->low);
@@ -114,7 +114,7 @@ void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out)
 	p->vc_streak++;
 	p->vc_timer_ms = 0;        /* until 2f+1 want this view (pbft_update_vc_timer) */
 	pbft_persist_meta(p, out); /* never again act in an older view, even after a crash */
-	send_viewchange(p, out);
+	pbft_send_viewchange(p, out);
 	try_new_view(p, out);
 }
 

@@ -617,6 +617,30 @@ static void test_recovered_backup_keeps_its_word(void **state)
 	assert_int_equal(status_of(1).rejected_conflict, 1);
 }
 
+/* A replica restarted in the middle of a view change says its VIEW-CHANGE again: it is
+ * not in the log, and the others may need it for their 2f+1 (if the first copy was
+ * lost, nothing else would ever send it, and a cluster whose correct replicas are
+ * split across two views waited for it for good: byzlab-sim --f 2 --seed 417 ...). */
+static void test_restart_mid_view_change_says_it_again(void **state)
+{
+	(void)state;
+	request(3, 2, 1, "k", "v"); /* the client gave up on the primary */
+	W->now += 10 * W->cfg[3].view_timeout_ms;
+	step(3, EV_TICK, NULL); /* replica 3's timer: VIEW-CHANGE(1) */
+	assert_true(status_of(3).view_changing);
+	for (size_t k = 0; k < W->nq; k++) /* ... which is lost */
+		free(W->q[k].bytes);
+	W->nq = 0;
+	restart_from_log(3);
+	assert_true(status_of(3).view_changing);
+	size_t vcs = 0;
+	for (size_t k = 0; k < W->nq; k++)
+		if (msg_type(&W->q[k]) == MSG_VIEWCHANGE && W->q[k].from == 3 &&
+		    get_u64(W->q[k].bytes + WIRE_OFF_VIEW) == 1)
+			vcs++;
+	assert_int_equal(vcs, N - 1);
+}
+
 /* Let simulated time pass: fire due timers, then deliver everything. */
 static void advance(uint64_t ms)
 {
@@ -1328,6 +1352,8 @@ int main(void)
 		cmocka_unit_test(test_batch_rule),
 		cmocka_unit_test_setup_teardown(test_window_blocks_primary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovery_from_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_mid_view_change_says_it_again, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_recovered_backup_keeps_its_word, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_change_replaces_dead_primary, setup,
