@@ -431,6 +431,137 @@ static int sender_in_range(const struct auth_ctx *a, const struct msg *m)
 	return m->h.sender < (is_client_type(m->h.type) ? a->n_clients : a->n);
 }
 
+/* ---- shape before crypto ----
+ * A message that carries others is checked for shape first - counts, senders, and the
+ * numbers its nested messages must share with it - without computing any signature or
+ * MAC.  Otherwise a liar fills one VIEW-CHANGE with thousands of nested messages that it
+ * signed itself, every receiver verifies each of them, and only then does the core
+ * refuse the lot.  These are rules the PBFT core checks too (pbft_viewchange.c
+ * validate_vc and check_newview, pbft_checkpoint.c pbft_check_ckpt_proof): they refuse
+ * nothing a correct replica sends, and bound the signatures one message costs by n and
+ * the window.  PBFT's primary of view v is v mod n. */
+
+static uint32_t limit_window(const struct auth_ctx *a)
+{
+	return a->window && a->window < WIRE_MAX_PREPARED ? a->window : WIRE_MAX_PREPARED;
+}
+
+static uint32_t limit_batch(const struct auth_ctx *a)
+{
+	return a->batch_max && a->batch_max < WIRE_MAX_BATCH ? a->batch_max : WIRE_MAX_BATCH;
+}
+
+/* Replica `s` is new in *seen (a bit set of replica ids < n); adds it. */
+static int fresh_sender(const struct auth_ctx *a, uint32_t s, uint32_t *seen)
+{
+	if (s >= a->n || (*seen & (1u << s)))
+		return 0;
+	*seen |= 1u << s;
+	return 1;
+}
+
+/* The checkpoint proof C of a VIEW-CHANGE for stable checkpoint h: at most n
+ * CHECKPOINTs, for h, from distinct replicas, all with the same digest. */
+static int ckpt_proof_shape(const struct auth_ctx *a, const struct msg *m)
+{
+	const struct body_viewchange *vc = &m->u.vc;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint32_t seen = 0;
+	struct msg ck;
+	if (vc->n_ckpt > a->n)
+		return -1;
+	for (uint16_t i = 0; i < vc->n_ckpt; i++) {
+		if (wire_decode(vc->ckpt[i], vc->ckpt_len[i], m->h.cluster_id, &ck) != WIRE_OK ||
+		    ck.h.seq != m->h.seq || !fresh_sender(a, ck.h.sender, &seen))
+			return -1;
+		if (i == 0)
+			memcpy(digest, ck.u.dg.digest, WIRE_DIGEST_LEN);
+		else if (memcmp(digest, ck.u.dg.digest, WIRE_DIGEST_LEN) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One prepared certificate: the compact pre-prepare of its view's primary, and at most
+ * n-1 PREPAREs from distinct backups for the same view, sequence number and digest. */
+static int cert_shape(const struct auth_ctx *a, const struct vc_prepared *e, uint32_t cluster)
+{
+	const struct compact_pp *pp = &e->pp;
+	uint32_t primary = (uint32_t)(pp->h.view % a->n);
+	uint32_t seen = 1u << primary; /* the primary's PREPARE does not count */
+	struct msg prep;
+	if (pp->h.sender != primary || e->n_prep >= a->n)
+		return -1;
+	for (uint16_t i = 0; i < e->n_prep; i++)
+		if (wire_decode(e->prep[i], e->prep_len[i], cluster, &prep) != WIRE_OK ||
+		    prep.h.view != pp->h.view || prep.h.seq != pp->h.seq ||
+		    !fresh_sender(a, prep.h.sender, &seen) ||
+		    memcmp(prep.u.dg.digest, pp->digest, WIRE_DIGEST_LEN) != 0)
+			return -1;
+	return 0;
+}
+
+/* VIEW-CHANGE(v, h): its proof C, then at most `window` certificates, for increasing
+ * sequence numbers in (h, h + window], of views below v. */
+static int viewchange_shape(const struct auth_ctx *a, const struct msg *m)
+{
+	uint64_t h = m->h.seq, last = h;
+	uint32_t window = limit_window(a);
+	if (ckpt_proof_shape(a, m) != 0 || m->u.vc.n_prepared > window)
+		return -1;
+	struct cursor c;
+	struct vc_prepared e;
+	int rc;
+	wire_vc_begin(m, &c);
+	while ((rc = wire_vc_next(&c, m->h.cluster_id, &e)) > 0) {
+		if (e.pp.h.seq <= last || e.pp.h.seq - h > window || e.pp.h.view >= m->h.view ||
+		    cert_shape(a, &e, m->h.cluster_id) != 0)
+			return -1;
+		last = e.pp.h.seq;
+	}
+	return rc;
+}
+
+/* NEW-VIEW(v) from v's primary: at most n VIEW-CHANGEs for v from distinct replicas,
+ * each of good shape, then O: at most `window` compact pre-prepares of v by the same
+ * primary, for min-s+1, min-s+2, ... where min-s is the highest checkpoint in V. */
+static int newview_shape(const struct auth_ctx *a, const struct msg *m)
+{
+	const struct body_newview *nv = &m->u.nv;
+	uint32_t seen = 0;
+	uint64_t next = 0;
+	struct msg vc;
+	if (m->h.sender != m->h.view % a->n || nv->n_vc > a->n || nv->n_o > limit_window(a))
+		return -1;
+	for (uint16_t i = 0; i < nv->n_vc; i++) {
+		if (wire_decode(nv->vc[i], nv->vc_len[i], m->h.cluster_id, &vc) != WIRE_OK ||
+		    vc.h.view != m->h.view || !fresh_sender(a, vc.h.sender, &seen) ||
+		    viewchange_shape(a, &vc) != 0)
+			return -1;
+		if (vc.h.seq > next)
+			next = vc.h.seq;
+	}
+	struct cursor c;
+	struct compact_pp e;
+	int rc;
+	wire_nv_begin(m, &c);
+	while ((rc = wire_nv_next(&c, m->h.cluster_id, &e)) > 0)
+		if (e.h.view != m->h.view || e.h.sender != m->h.sender || e.h.seq != ++next)
+			return -1;
+	return rc;
+}
+
+static int shape_ok(const struct auth_ctx *a, const struct msg *m)
+{
+	switch (m->h.type) {
+	case MSG_PREPREPARE:
+	case MSG_BATCH: return m->u.pp.count <= limit_batch(a);
+	case MSG_VIEWCHANGE: return viewchange_shape(a, m) == 0;
+	case MSG_NEWVIEW: return newview_shape(a, m) == 0;
+	default: return 1;
+	}
+}
+
 static int verify_message(struct auth_ctx *a, const struct msg *m);
 
 /* The requests of a PRE-PREPARE whose own trailer verified.  A MACed request
@@ -489,7 +620,7 @@ static int verify_message(struct auth_ctx *a, const struct msg *m)
 	if (m == NULL || m->raw == NULL)
 		return -1;
 	kind = auth_kind_for(a->mode, m->h.type);
-	if (kind < 0 || !kind_ok(a, m, kind) || !sender_in_range(a, m))
+	if (kind < 0 || !kind_ok(a, m, kind) || !sender_in_range(a, m) || !shape_ok(a, m))
 		return -1;
 	kind = m->h.auth_kind;
 	/* do not trust m->auth: recompute the split from the header */

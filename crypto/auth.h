@@ -39,6 +39,11 @@ struct auth_ctx {
 	uint8_t *client_mac;       /* n_clients * CRYPTO_MACKEY_LEN */
 	uint8_t *client_mac_ready; /* n_clients flags */
 	int replica_mac_ready[WIRE_MAX_REPLICAS];
+	/* Protocol limits for the checks auth_verify makes before any signature or MAC of
+	 * a message that carries others (see auth_verify); 0: the wire's maximum.  The
+	 * replica sets them from its config (replica_open), the simulator likewise. */
+	uint32_t window;    /* PBFT log window: P entries of a VIEW-CHANGE, O of a NEW-VIEW */
+	uint32_t batch_max; /* requests in a PRE-PREPARE or BATCH */
 	/* counters for status (sigs_made, sigs_verified, macs_made, macs_verified):
 	 * one per signature or per single MAC computed / checked */
 	uint64_t sigs_made, sigs_verified, macs_made, macs_verified;
@@ -80,7 +85,13 @@ int auth_seal_signed(struct auth_ctx *a, struct buf *b, size_t off);
  * certificates, view changes, compact pre-prepares).  A PRE-PREPARE's trailer covers
  * header | digest(body) (see wire.h).  Returns 0 if authentic, -1 otherwise.
  * Senders out of range (sender >= n for replica types, >= n_clients for clients) fail.
- * In mac mode a REQUEST may also come signed; a MACed one from a suspect client fails. */
+ * In mac mode a REQUEST may also come signed; a MACed one from a suspect client fails.
+ * Before any signature or MAC, such messages must have PBFT's shape (auth.c, "shape
+ * before crypto"): at most batch_max requests in a batch; in a VIEW-CHANGE at most n
+ * CHECKPOINTs (distinct senders, one seq and digest) and at most `window`
+ * certificates, each the primary's pre-prepare and PREPAREs of distinct backups that
+ * match it; a NEW-VIEW from its view's primary with VIEW-CHANGEs of distinct senders
+ * for its view and O numbered on from them. */
 int auth_verify(struct auth_ctx *a, const struct msg *m);
 
 /* Seal a compact PRE-PREPARE: b[off..b->len) = header | digest (72 bytes). */

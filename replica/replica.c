@@ -524,6 +524,9 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 	r->id = id;
 	r->ops = ops;
 	r->auth = auth;
+	/* the edge checks a message's shape against these before any signature */
+	auth->window = cfg->window;
+	auth->batch_max = cfg->batch_max;
 	r->start_ms = mono_ms();
 	/* BYZLAB_GROUP_COMMIT=0: one commit per step, to measure what grouping saves
 	 * (docs/EXPERIMENTS.md). */

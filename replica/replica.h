@@ -36,7 +36,7 @@ struct replica;
 
 /* Open the store at <cfg->data>/<id>/, create the core, feed it every stored record,
  * open the sockets and step EV_START.  auth must outlive the replica (the core seals
- * with it).  byz: the --byz string or NULL: the step's effects then pass the lying
+ * with it); its window and batch_max are set from cfg (auth_verify's shape checks).  byz: the --byz string or NULL: the step's effects then pass the lying
  * layer (replica/byz.h).  cfg->faults is applied (replica/faults.h).
  * Returns 0, or -1 with a message in err. */
 int replica_open(struct replica **out, const struct config *cfg, uint32_t id,

@@ -78,11 +78,13 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put_u64(&w, "macs_verified", in->auth ? in->auth->macs_verified : 0);
 	put(&w,
 	    ",\"rejected\":{\"bad_auth\":%llu,\"bad_format\":%llu,\"old_view\":%llu,"
-	    "\"out_of_window\":%llu,\"conflict\":%llu,\"unsigned_suspect\":%llu}",
+	    "\"out_of_window\":%llu,\"conflict\":%llu,\"rate_limited\":%llu,"
+	    "\"unsigned_suspect\":%llu}",
 	    (unsigned long long)in->c->bad_auth, (unsigned long long)in->c->bad_format,
 	    (unsigned long long)cs->rejected_old_view,
 	    (unsigned long long)cs->rejected_out_of_window,
 	    (unsigned long long)cs->rejected_conflict,
+	    (unsigned long long)cs->rejected_rate_limited,
 	    (unsigned long long)(in->auth ? in->auth->suspect_refused : 0));
 	put_u64(&w, "suspect_clients", in->auth ? in->auth->suspects_marked : 0);
 	put(&w, ",\"byz\":");

@@ -366,11 +366,17 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 	case MSG_PEER_STATUS: m->u.low = cur_u64(&c); return body_done(&c);
 	case MSG_PREPARE:
 	case MSG_COMMIT:
-	case MSG_CHECKPOINT:
 	case MSG_FETCH:
 		if (n != WIRE_DIGEST_LEN)
 			return WIRE_E_BODY;
 		memcpy(m->u.dg.digest, m->body, WIRE_DIGEST_LEN);
+		m->u.dg.size = 0;
+		return WIRE_OK;
+	case MSG_CHECKPOINT:
+		if (n != WIRE_CKPT_BODY_LEN)
+			return WIRE_E_BODY;
+		memcpy(m->u.dg.digest, m->body, WIRE_DIGEST_LEN);
+		m->u.dg.size = get_u64(m->body + WIRE_DIGEST_LEN);
 		return WIRE_OK;
 	case MSG_REPLY: return decode_reply(&c, m->h.seq, &m->u.rep);
 	case MSG_STATUS_REQ:
@@ -534,6 +540,16 @@ size_t wire_put_digest(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_
 	size_t start = put_hdr(b, type, cluster_id, sender, view, seq);
 
 	buf_put(b, digest, WIRE_DIGEST_LEN);
+	return finish(b, start);
+}
+
+size_t wire_put_checkpoint(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,
+			   uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN], uint64_t size)
+{
+	size_t start = put_hdr(b, MSG_CHECKPOINT, cluster_id, sender, view, seq);
+
+	buf_put(b, digest, WIRE_DIGEST_LEN);
+	buf_put_u64(b, size);
 	return finish(b, start);
 }
 

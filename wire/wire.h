@@ -45,7 +45,7 @@ enum msg_type {
 	MSG_PREPARE = 3,      /* backup -> all: (view, seq, batch digest) */
 	MSG_COMMIT = 4,       /* replica -> all: (view, seq, batch digest) */
 	MSG_REPLY = 5,        /* replica -> client: result of an executed request */
-	MSG_CHECKPOINT = 6,   /* replica -> all: (seq, state digest) */
+	MSG_CHECKPOINT = 6,   /* replica -> all: (seq, state digest, snapshot size) */
 	MSG_VIEWCHANGE = 7,   /* reserved: view change (PBFT §4.4) */
 	MSG_NEWVIEW = 8,      /* reserved: new view (PBFT §4.4) */
 	MSG_STATUS_REQ = 9,   /* anyone -> admin: empty body */
@@ -122,9 +122,13 @@ struct body_preprepare {
 	uint32_t req_len[WIRE_MAX_BATCH];
 };
 
-struct body_digest { /* PREPARE, COMMIT, CHECKPOINT */
+struct body_digest { /* PREPARE, COMMIT, FETCH: digest; CHECKPOINT: digest | size */
 	uint8_t digest[WIRE_DIGEST_LEN];
+	uint64_t size; /* CHECKPOINT: bytes of the snapshot the digest is of; 0 for others */
 };
+/* A CHECKPOINT certifies its snapshot's size with its digest: state transfer takes no
+ * other size (docs/PROTOCOL.md §5.3). */
+#define WIRE_CKPT_BODY_LEN (WIRE_DIGEST_LEN + 8)
 
 struct body_reply {
 	uint32_t client;
@@ -348,6 +352,9 @@ size_t wire_put_preprepare(struct buf *b, uint32_t cluster_id, uint32_t sender, 
 			   const uint32_t *req_len);
 size_t wire_put_digest(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t sender,
 		       uint64_t view, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN]);
+/* CHECKPOINT: the state digest at seq and the size of the snapshot it is the digest of. */
+size_t wire_put_checkpoint(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,
+			   uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN], uint64_t size);
 size_t wire_put_reply(struct buf *b, uint32_t cluster_id, uint32_t sender, uint64_t view,
 		      uint32_t client, uint64_t timestamp, const uint8_t *result,
 		      uint32_t result_len);

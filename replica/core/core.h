@@ -136,6 +136,7 @@ struct core_status {
 	uint64_t rejected_old_view;
 	uint64_t rejected_out_of_window;
 	uint64_t rejected_conflict;
+	uint64_t rejected_rate_limited; /* requests left unanswered: the peer's budget is spent */
 };
 
 struct core_ops {

@@ -358,8 +358,17 @@ static void on_start(struct pbft *p, struct effects *out)
 	/* Re-execute what committed after our latest snapshot; the clients already
 	 * have (or will ask again for) the replies, so none are sent. */
 	pbft_try_execute(p, out, false);
-	if (!p->view_active) /* we crashed mid view change: keep asking */
+	/* We crashed mid view change: our VIEW-CHANGE is not in the log, and without it
+	 * nothing would re-send it (pbft_resend) nor count it for the view's timer
+	 * (pbft_update_vc_timer); the others may need it for their 2f+1.  Say it again
+	 * (from the log: what it promises was persisted before it first left), and keep
+	 * asking. */
+	if (!p->view_active) {
+		const struct vc_msg *mine = &p->vcs[p->cfg.id];
+		if (!mine->raw || mine->view != p->view) /* not just sent above */
+			pbft_send_viewchange(p, out);
 		p->vc_timer_ms = p->now_ms + pbft_timeout_ms(p);
+	}
 }
 
 static void on_tick(struct pbft *p, struct effects *out)
@@ -460,6 +469,7 @@ static void pbft_status(void *core, struct core_status *st)
 	st->rejected_old_view = p->rejected_old_view;
 	st->rejected_out_of_window = p->rejected_out_of_window;
 	st->rejected_conflict = p->rejected_conflict;
+	st->rejected_rate_limited = p->rejected_rate_limited;
 }
 
 const struct core_ops pbft_core_ops = {

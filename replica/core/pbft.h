@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "replica/core/ahead.h"
+#include "replica/core/budget.h"
 #include "replica/core/catchup.h"
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
@@ -62,6 +63,17 @@ struct retired_batch {
 #define PBFT_STATUS_SLOTS 256
 #define PBFT_STATUS_BYTES ((size_t)4 << 20)
 
+/* Serving what peers fetch (pbft_on_fetch, pbft_on_fetch_state) is rate-limited per
+ * asking replica (budget.h), over a period of one view timeout (cfg.view_timeout_ms):
+ *   - BATCH answers: at most PBFT_FETCH_BYTES of them, and at most `window` answers
+ *     (each is charged at least PBFT_FETCH_BYTES / window): a laggard never needs more
+ *     than the batches of its window, and it asks again every quarter view timeout;
+ *   - STATE answers: at most PBFT_STATE_COPIES times the chunks of our snapshot: a
+ *     whole transfer fits, with room for one restart.
+ * Refusals count in rejected_rate_limited. */
+#define PBFT_FETCH_BYTES ((uint64_t)16 << 20)
+#define PBFT_STATE_COPIES 2
+
 /* Largest snapshot accepted in state transfer (KV limit plus the client table). */
 #define PBFT_MAX_SNAPSHOT ((size_t)1 << 30)
 
@@ -69,7 +81,8 @@ struct vote { /* one replica's PREPARE, COMMIT or CHECKPOINT */
 	bool have;
 	uint64_t view;
 	uint8_t digest[WIRE_DIGEST_LEN];
-	uint8_t *raw; /* the sealed message (PREPARE, CHECKPOINT: proofs), owned */
+	uint64_t size; /* CHECKPOINT: the snapshot size it certifies with the digest */
+	uint8_t *raw;  /* the sealed message (PREPARE, CHECKPOINT: proofs), owned */
 	uint32_t raw_len;
 };
 
@@ -104,7 +117,8 @@ struct ckpt_votes {   /* CHECKPOINT messages for one sequence number */
 	uint64_t seq; /* 0: unused */
 	bool mine;    /* we executed seq and took our own checkpoint */
 	uint8_t own[WIRE_DIGEST_LEN];
-	uint8_t *snap; /* our snapshot at seq, owned until it becomes stable */
+	uint64_t own_size; /* bytes of our snapshot at seq */
+	uint8_t *snap;     /* our snapshot at seq, owned until it becomes stable */
 	uint32_t snap_len;
 	struct vote from[WIRE_MAX_REPLICAS];
 };
@@ -120,8 +134,9 @@ struct state_xfer {   /* fetching the snapshot of a proven checkpoint */
 	uint8_t digest[WIRE_DIGEST_LEN];
 	uint8_t *proof; /* C section proving (seq, digest) */
 	uint32_t proof_len;
-	uint8_t *buf;
-	uint64_t total, have;
+	uint8_t *buf;   /* total bytes, allocated with the first chunk */
+	uint64_t total; /* the snapshot size the proof certifies: no STATE may say other */
+	uint64_t have;
 	uint32_t peer; /* asked now; moves on after a timeout or a bad snapshot */
 	uint64_t retry_ms;
 };
@@ -180,7 +195,11 @@ struct pbft {
 	struct retired_batch retired[PBFT_RETIRED]; /* batches of slots a NEW-VIEW dropped */
 	uint32_t retired_next;
 
+	struct budget fetch_budget[WIRE_MAX_REPLICAS]; /* BATCH answers, per asker */
+	struct budget state_budget[WIRE_MAX_REPLICAS]; /* STATE answers, per asker */
+
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
+	uint64_t rejected_rate_limited; /* FETCH / FETCH_STATE left unanswered: budget */
 	uint64_t requests_executed;
 	uint64_t caught_up;         /* slots executed from another view's commit certificate */
 	uint64_t readonly_answered; /* §5.1.3 read-only requests answered directly */
@@ -259,10 +278,12 @@ void pbft_send_stable_proof(struct pbft *p, uint32_t to, struct effects *out);
 void pbft_ckpt_clear(struct ckpt_votes *c);
 void pbft_take_checkpoint(struct pbft *p, struct effects *out);
 void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out);
+/* Check a proof C for seq: 2f+1 to n CHECKPOINTs from distinct replicas, certifying
+ * one (digest, size); fills both.  Returns 0, or -1. */
 int pbft_check_ckpt_proof(struct pbft *p, const uint8_t *proof, size_t len, uint64_t seq,
-			  uint8_t digest[WIRE_DIGEST_LEN]);
+			  uint8_t digest[WIRE_DIGEST_LEN], uint64_t *size);
 void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
-		     const uint8_t *proof, uint32_t proof_len, struct effects *out);
+		     uint64_t size, const uint8_t *proof, uint32_t proof_len, struct effects *out);
 void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_xfer_tick(struct pbft *p, struct effects *out);
@@ -275,10 +296,14 @@ void pbft_recover_checkpoint(struct pbft *p, uint64_t seq, const uint8_t *snap, 
 bool pbft_own_ckpt_pending(const struct pbft *p);
 void pbft_resend_checkpoints(struct pbft *p, struct effects *out);
 void pbft_learn_stable(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
-		       const uint8_t *proof, uint32_t proof_len, struct effects *out);
+		       uint64_t size, const uint8_t *proof, uint32_t proof_len,
+		       struct effects *out);
 
 /* pbft_viewchange.c */
 void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out);
+/* Our VIEW-CHANGE for p->view (not active), built from what we hold, to all; kept in
+ * vcs[id] (the NEW-VIEW we build and the re-sends use it). */
+void pbft_send_viewchange(struct pbft *p, struct effects *out);
 void pbft_on_viewchange(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_on_newview(struct pbft *p, const struct msg *m, struct effects *out);
 void pbft_on_fetch(struct pbft *p, const struct msg *m, struct effects *out);

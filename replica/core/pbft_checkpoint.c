@@ -8,6 +8,8 @@
  * CHECKPOINTs are kept as the proof (C) that view changes and lagging replicas use.
  * A replica that learns of a proven checkpoint far ahead of its own execution fetches
  * that snapshot from a peer, checks it against the proven digest, and installs it.
+ * A CHECKPOINT certifies the snapshot's size with its digest (docs/PROTOCOL.md §5.3):
+ * votes match on both, and a transfer takes no other size from the peer serving it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +37,33 @@ static struct ckpt_votes *ckpt_entry(struct pbft *p, uint64_t seq)
 	return c;
 }
 
-/* Encode the proof C: n u16, n x (len u32, sealed CHECKPOINT) for the votes matching
- * digest.  Returns 0, or -1 if fewer than 2f+1 carry their message. */
+/* Does CHECKPOINT vote v certify (digest, size)? */
+static bool ckpt_vote_is(const struct vote *v, const uint8_t *digest, uint64_t size)
+{
+	return v->have && v->size == size && memcmp(v->digest, digest, WIRE_DIGEST_LEN) == 0;
+}
+
+/* CHECKPOINT votes (v->view == key) that certify (digest, size). */
+static unsigned count_ckpt_votes(const struct vote *v, uint32_t n, uint64_t key,
+				 const uint8_t *digest, uint64_t size)
+{
+	unsigned count = 0;
+	for (uint32_t i = 0; i < n; i++)
+		count += v[i].view == key && ckpt_vote_is(&v[i], digest, size);
+	return count;
+}
+
+/* Encode the proof C: n u16, n x (len u32, sealed CHECKPOINT) for the votes that
+ * certify (digest, size).  Returns 0, or -1 if fewer than 2f+1 carry their message. */
 static int build_proof(struct pbft *p, const struct vote *votes, const uint8_t *digest,
-		       struct buf *b)
+		       uint64_t size, struct buf *b)
 {
 	buf_reset(b);
 	buf_put_u16(b, 0);
 	uint16_t count = 0;
 	for (uint32_t i = 0; i < p->cfg.n; i++) {
 		const struct vote *v = &votes[i];
-		if (!v->have || !v->raw || memcmp(v->digest, digest, WIRE_DIGEST_LEN) != 0)
+		if (!v->raw || !ckpt_vote_is(v, digest, size))
 			continue;
 		buf_put_u32(b, v->raw_len);
 		buf_put(b, v->raw, v->raw_len);
@@ -58,7 +76,7 @@ static int build_proof(struct pbft *p, const struct vote *votes, const uint8_t *
 }
 
 int pbft_check_ckpt_proof(struct pbft *p, const uint8_t *proof, size_t len, uint64_t seq,
-			  uint8_t digest[WIRE_DIGEST_LEN])
+			  uint8_t digest[WIRE_DIGEST_LEN], uint64_t *size)
 {
 	struct cursor c;
 	cur_init(&c, proof, len);
@@ -74,10 +92,13 @@ int pbft_check_ckpt_proof(struct pbft *p, const uint8_t *proof, size_t len, uint
 		    m.h.type != MSG_CHECKPOINT || m.h.seq != seq || m.h.sender >= p->cfg.n ||
 		    (seen & (1u << m.h.sender)))
 			return -1;
-		if (i == 0)
+		if (i == 0) {
 			memcpy(digest, m.u.dg.digest, WIRE_DIGEST_LEN);
-		else if (memcmp(digest, m.u.dg.digest, WIRE_DIGEST_LEN) != 0)
+			*size = m.u.dg.size;
+		} else if (memcmp(digest, m.u.dg.digest, WIRE_DIGEST_LEN) != 0 ||
+			   *size != m.u.dg.size) {
 			return -1;
+		}
 		seen |= 1u << m.h.sender;
 	}
 	return c.ok && c.off == len ? 0 : -1;
@@ -125,14 +146,24 @@ static void check_stable(struct pbft *p, struct ckpt_votes *c, struct effects *o
 {
 	if (!c->mine || c->seq <= p->low)
 		return;
-	if (pbft_count_votes(c->from, p->cfg.n, 0, c->own) < 2 * p->cfg.f + 1)
+	if (count_ckpt_votes(c->from, p->cfg.n, 0, c->own, c->own_size) < 2 * p->cfg.f + 1)
 		return;
-	if (build_proof(p, c->from, c->own, &p->scratch) != 0)
+	if (build_proof(p, c->from, c->own, c->own_size, &p->scratch) != 0)
 		return;
 	uint8_t *snap = c->snap; /* handed over to the stable state */
 	c->snap = NULL;
 	make_stable(p, c->seq, c->own, snap, c->snap_len, p->scratch.p, (uint32_t)p->scratch.len,
 		    out);
+}
+
+/* Our CHECKPOINT for seq (raw, sealed) as our vote in c and our latest. */
+static void set_own_vote(struct pbft *p, struct ckpt_votes *c, uint64_t seq, const uint8_t *raw,
+			 uint32_t len)
+{
+	pbft_vote_set(&c->from[p->cfg.id], 0, c->own, raw, len);
+	c->from[p->cfg.id].size = c->own_size;
+	pbft_vote_set(&p->latest_ckpt[p->cfg.id], seq, c->own, raw, len);
+	p->latest_ckpt[p->cfg.id].size = c->own_size;
 }
 
 void pbft_take_checkpoint(struct pbft *p, struct effects *out)
@@ -147,19 +178,17 @@ void pbft_take_checkpoint(struct pbft *p, struct effects *out)
 		return;
 	c->mine = true;
 	crypto_digest(p->scratch.p, p->scratch.len, c->own);
+	c->own_size = p->scratch.len;
 	free(c->snap);
 	c->snap = core_dup(p->scratch.p, p->scratch.len);
 	c->snap_len = c->snap ? (uint32_t)p->scratch.len : 0;
 	effects_persist(out, P_PUT, REC_SNAPSHOT, seq, p->scratch.p, p->scratch.len);
-	size_t off = wire_put_digest(&out->arena, MSG_CHECKPOINT, p->cfg.cluster_id, p->cfg.id,
-				     p->view, seq, c->own);
+	size_t off = wire_put_checkpoint(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view, seq,
+					 c->own, c->own_size);
 	pbft_send(p, out, TO_OTHERS, off);
 	if (out->arena.err)
 		return;
-	pbft_vote_set(&c->from[p->cfg.id], 0, c->own, out->arena.p + off,
-		      (uint32_t)(out->arena.len - off));
-	pbft_vote_set(&p->latest_ckpt[p->cfg.id], seq, c->own, out->arena.p + off,
-		      (uint32_t)(out->arena.len - off));
+	set_own_vote(p, c, seq, out->arena.p + off, (uint32_t)(out->arena.len - off));
 	check_stable(p, c, out);
 }
 
@@ -168,6 +197,7 @@ void pbft_take_checkpoint(struct pbft *p, struct effects *out)
 struct proven {
 	uint64_t seq;
 	const uint8_t *digest;
+	uint64_t size;
 	const struct vote *votes; /* n of them */
 };
 
@@ -183,8 +213,9 @@ static bool proven_above(const struct pbft *p, uint64_t above, struct proven *be
 	for (uint32_t i = 0; i < p->cfg.n; i++) {
 		const struct vote *v = &p->latest_ckpt[i];
 		if (v->have && v->view > above && v->view > best->seq &&
-		    pbft_count_votes(p->latest_ckpt, p->cfg.n, v->view, v->digest) >= quorum)
-			*best = (struct proven){v->view, v->digest, p->latest_ckpt};
+		    count_ckpt_votes(p->latest_ckpt, p->cfg.n, v->view, v->digest, v->size) >=
+			    quorum)
+			*best = (struct proven){v->view, v->digest, v->size, p->latest_ckpt};
 	}
 	for (uint32_t k = 0; k < p->n_ckpts; k++) {
 		const struct ckpt_votes *c = &p->ckpts[k];
@@ -193,8 +224,8 @@ static bool proven_above(const struct pbft *p, uint64_t above, struct proven *be
 		for (uint32_t i = 0; i < p->cfg.n; i++) {
 			const struct vote *v = &c->from[i];
 			if (v->have &&
-			    pbft_count_votes(c->from, p->cfg.n, 0, v->digest) >= quorum) {
-				*best = (struct proven){c->seq, v->digest, c->from};
+			    count_ckpt_votes(c->from, p->cfg.n, 0, v->digest, v->size) >= quorum) {
+				*best = (struct proven){c->seq, v->digest, v->size, c->from};
 				break;
 			}
 		}
@@ -206,8 +237,9 @@ static void fetch_proven(struct pbft *p, const struct proven *pr, struct effects
 {
 	struct buf proof;
 	buf_init(&proof);
-	if (build_proof(p, pr->votes, pr->digest, &proof) == 0)
-		pbft_want_state(p, pr->seq, pr->digest, proof.p, (uint32_t)proof.len, out);
+	if (build_proof(p, pr->votes, pr->digest, pr->size, &proof) == 0)
+		pbft_want_state(p, pr->seq, pr->digest, pr->size, proof.p, (uint32_t)proof.len,
+				out);
 	buf_free(&proof);
 }
 
@@ -280,8 +312,10 @@ void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out
 	if (m->h.sender == p->cfg.id)
 		return;
 	struct vote *latest = &p->latest_ckpt[m->h.sender];
-	if (!latest->have || m->h.seq > latest->view)
+	if (!latest->have || m->h.seq > latest->view) {
 		pbft_vote_set(latest, m->h.seq, m->u.dg.digest, m->raw, (uint32_t)m->raw_len);
+		latest->size = m->u.dg.size;
+	}
 	if (m->h.seq < p->low) {
 		/* The sender is a checkpoint or more behind and may not know it: the
 		 * CHECKPOINTs of ours may have been lost on the way (send queues drop), and
@@ -294,12 +328,13 @@ void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out
 	struct ckpt_votes *c = ckpt_entry(p, m->h.seq);
 	if (c) {
 		struct vote *v = &c->from[m->h.sender];
-		if (v->have && memcmp(v->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0) {
+		if (v->have && !ckpt_vote_is(v, m->u.dg.digest, m->u.dg.size)) {
 			p->rejected_conflict++;
 			return;
 		}
 		if (!v->have) {
 			pbft_vote_set(v, 0, m->u.dg.digest, m->raw, (uint32_t)m->raw_len);
+			v->size = m->u.dg.size;
 			check_stable(p, c, out);
 		}
 	} else if (m->h.seq % p->cfg.checkpoint_interval != 0) {
@@ -313,18 +348,19 @@ void pbft_on_checkpoint(struct pbft *p, const struct msg *m, struct effects *out
  * low watermark - and its window - stuck for good: if we executed seq ourselves and our
  * own checkpoint there matches, adopt the proof; if we are behind, fetch the state. */
 void pbft_learn_stable(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
-		       const uint8_t *proof, uint32_t proof_len, struct effects *out)
+		       uint64_t size, const uint8_t *proof, uint32_t proof_len, struct effects *out)
 {
 	if (seq <= p->low)
 		return;
 	if (seq > p->last_executed) {
-		pbft_want_state(p, seq, digest, proof, proof_len, out);
+		pbft_want_state(p, seq, digest, size, proof, proof_len, out);
 		return;
 	}
 	if (seq % p->cfg.checkpoint_interval != 0 || !pbft_in_window(p, seq))
 		return;
 	struct ckpt_votes *c = &p->ckpts[(seq / p->cfg.checkpoint_interval) % p->n_ckpts];
-	if (c->seq != seq || !c->mine || !c->snap || memcmp(c->own, digest, WIRE_DIGEST_LEN) != 0)
+	if (c->seq != seq || !c->mine || !c->snap || c->own_size != size ||
+	    memcmp(c->own, digest, WIRE_DIGEST_LEN) != 0)
 		return;
 	uint8_t *snap = c->snap; /* handed over to the stable state */
 	c->snap = NULL;
@@ -372,15 +408,14 @@ void pbft_recover_checkpoint(struct pbft *p, uint64_t seq, const uint8_t *snap, 
 	c->snap_len = (uint32_t)len;
 	c->mine = true;
 	crypto_digest(snap, len, c->own);
+	c->own_size = len;
 	buf_reset(&p->scratch);
-	size_t off = wire_put_digest(&p->scratch, MSG_CHECKPOINT, p->cfg.cluster_id, p->cfg.id,
-				     p->view, seq, c->own);
+	size_t off = wire_put_checkpoint(&p->scratch, p->cfg.cluster_id, p->cfg.id, p->view, seq,
+					 c->own, c->own_size);
 	auth_seal(p->cfg.auth, &p->scratch, off);
 	if (p->scratch.err)
 		return;
-	pbft_vote_set(&c->from[p->cfg.id], 0, c->own, p->scratch.p, (uint32_t)p->scratch.len);
-	pbft_vote_set(&p->latest_ckpt[p->cfg.id], seq, c->own, p->scratch.p,
-		      (uint32_t)p->scratch.len);
+	set_own_vote(p, c, seq, p->scratch.p, (uint32_t)p->scratch.len);
 }
 
 /* ---- state transfer ---- */
@@ -402,9 +437,9 @@ static void ask_state(struct pbft *p, struct effects *out)
 }
 
 void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
-		     const uint8_t *proof, uint32_t proof_len, struct effects *out)
+		     uint64_t size, const uint8_t *proof, uint32_t proof_len, struct effects *out)
 {
-	if (seq <= p->xfer.seq || seq <= p->last_executed)
+	if (seq <= p->xfer.seq || seq <= p->last_executed || size > PBFT_MAX_SNAPSHOT)
 		return;
 	uint8_t *copy = core_dup(proof, proof_len);
 	if (!copy)
@@ -415,6 +450,7 @@ void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIG
 	p->xfer = (struct state_xfer){.seq = seq,
 				      .proof = copy,
 				      .proof_len = proof_len,
+				      .total = size,
 				      .peer = next_peer(p, peer)};
 	memcpy(p->xfer.digest, digest, WIRE_DIGEST_LEN);
 	ask_state(p, out);
@@ -428,8 +464,17 @@ void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *ou
 		pbft_send_stable_proof(p, m->h.sender, out);
 		return;
 	}
-	if (m->h.seq != p->low || !p->stable_snap_len || m->u.offset >= p->stable_snap_len)
+	if (m->h.seq != p->low || !p->stable_snap_len || m->u.offset >= p->stable_snap_len ||
+	    m->h.sender >= p->cfg.n)
 		return; /* we only serve our stable checkpoint */
+	/* ~100 bytes asked, up to a chunk answered: a few copies of the snapshot per
+	 * view timeout and asker (PBFT_STATE_COPIES), one chunk per answer */
+	uint64_t chunks = ((uint64_t)p->stable_snap_len + WIRE_STATE_CHUNK - 1) / WIRE_STATE_CHUNK;
+	if (!budget_take(&p->state_budget[m->h.sender], p->now_ms, PBFT_STATE_COPIES * chunks,
+			 p->cfg.view_timeout_ms, 1)) {
+		p->rejected_rate_limited++;
+		return;
+	}
 	uint64_t left = p->stable_snap_len - m->u.offset;
 	uint32_t len = left < WIRE_STATE_CHUNK ? (uint32_t)left : WIRE_STATE_CHUNK;
 	size_t off = wire_begin(&out->arena, MSG_STATE, p->cfg.cluster_id, p->cfg.id, p->view,
@@ -472,8 +517,8 @@ static void install_state(struct pbft *p, struct effects *out)
 		 * leaves): peers that moved on meanwhile answer with their newer proof
 		 * (pbft_on_checkpoint), where an idle cluster would otherwise tell us
 		 * nothing more. */
-		size_t off = wire_put_digest(&out->arena, MSG_CHECKPOINT, p->cfg.cluster_id,
-					     p->cfg.id, p->view, x->seq, x->digest);
+		size_t off = wire_put_checkpoint(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
+						 x->seq, x->digest, x->total);
 		pbft_send(p, out, TO_OTHERS, off);
 	} else {
 		free(snap);
@@ -482,24 +527,40 @@ static void install_state(struct pbft *p, struct effects *out)
 	pbft_try_execute(p, out, false);
 }
 
+/* The peer we asked lied (its snapshot is not the one 2f+1 replicas vouched for, or
+ * not of the size they certified): ask the next one, from the start. */
+static void xfer_next_peer(struct pbft *p, struct effects *out)
+{
+	struct state_xfer *x = &p->xfer;
+	p->rejected_conflict++;
+	free(x->buf);
+	x->buf = NULL;
+	x->have = 0;
+	x->peer = next_peer(p, x->peer);
+	ask_state(p, out);
+}
+
 void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out)
 {
 	struct state_xfer *x = &p->xfer;
 	const struct body_state *st = &m->u.st;
-	if (!x->seq || m->h.seq != x->seq || m->h.sender != x->peer || st->offset != x->have ||
-	    st->total > PBFT_MAX_SNAPSHOT || (x->have && st->total != x->total))
+	if (!x->seq || m->h.seq != x->seq || m->h.sender != x->peer || st->offset != x->have)
 		return;
 	if (p->last_executed >= x->seq) {
 		xfer_reset(p); /* caught up by ourselves meanwhile */
 		return;
 	}
-	uint8_t *grown = realloc(x->buf, x->have + st->len + 1);
-	if (!grown)
+	/* The proof certifies the size: nothing else is taken, nor allocated. */
+	if (st->total != x->total) {
+		xfer_next_peer(p, out);
 		return;
-	x->buf = grown;
+	}
+	if (!x->buf)
+		x->buf = malloc(x->total + 1);
+	if (!x->buf)
+		return;
 	memcpy(x->buf + x->have, st->chunk, st->len);
 	x->have += st->len;
-	x->total = st->total;
 	if (x->have < x->total) {
 		ask_state(p, out);
 		return;
@@ -510,13 +571,7 @@ void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out)
 		install_state(p, out);
 		return;
 	}
-	/* A lying peer: its snapshot is not the one 2f+1 replicas vouched for. */
-	p->rejected_conflict++;
-	free(x->buf);
-	x->buf = NULL;
-	x->have = x->total = 0;
-	x->peer = next_peer(p, x->peer);
-	ask_state(p, out);
+	xfer_next_peer(p, out); /* its snapshot is not the one 2f+1 replicas vouched for */
 }
 
 void pbft_xfer_tick(struct pbft *p, struct effects *out)
@@ -538,6 +593,6 @@ void pbft_xfer_restart(struct pbft *p, struct effects *out)
 	x->peer = next_peer(p, x->peer);
 	free(x->buf);
 	x->buf = NULL;
-	x->have = x->total = 0;
+	x->have = 0;
 	ask_state(p, out);
 }

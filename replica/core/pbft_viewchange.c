@@ -31,6 +31,7 @@ struct o_set {
 	const uint8_t *proof; /* C of the VIEW-CHANGE that claims min_s */
 	uint32_t proof_len;
 	uint8_t min_digest[WIRE_DIGEST_LEN];
+	uint64_t min_size; /* of min_s's snapshot, as its proof certifies */
 	struct o_entry *e; /* max_s - min_s entries */
 };
 
@@ -68,7 +69,7 @@ void pbft_update_vc_timer(struct pbft *p)
 
 /* ---- VIEW-CHANGE ---- */
 
-static void send_viewchange(struct pbft *p, struct effects *out)
+void pbft_send_viewchange(struct pbft *p, struct effects *out)
 {
 	struct buf *b = &out->arena;
 	size_t off = wire_begin(b, MSG_VIEWCHANGE, p->cfg.cluster_id, p->cfg.id, p->view, p->low);
@@ -113,7 +114,7 @@ void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out)
 	p->vc_streak++;
 	p->vc_timer_ms = 0;        /* until 2f+1 want this view (pbft_update_vc_timer) */
 	pbft_persist_meta(p, out); /* never again act in an older view, even after a crash */
-	send_viewchange(p, out);
+	pbft_send_viewchange(p, out);
 	try_new_view(p, out);
 }
 
@@ -126,8 +127,9 @@ static int validate_vc(struct pbft *p, const struct msg *m)
 		return -1;
 	if (h > 0) {
 		uint8_t d[WIRE_DIGEST_LEN];
+		uint64_t size;
 		size_t c_len = (size_t)(m->u.vc.pset - m->body) - 4;
-		if (pbft_check_ckpt_proof(p, m->body, c_len, h, d) != 0)
+		if (pbft_check_ckpt_proof(p, m->body, c_len, h, d, &size) != 0)
 			return -1;
 	}
 	struct cursor c;
@@ -300,8 +302,8 @@ static int compute_o(struct pbft *p, const struct msg *vcs, uint32_t k, struct o
 			o->proof_len = (uint32_t)(vcs[i].u.vc.pset - vcs[i].body) - 4;
 		}
 	}
-	if (o->min_s > 0 &&
-	    pbft_check_ckpt_proof(p, o->proof, o->proof_len, o->min_s, o->min_digest) != 0)
+	if (o->min_s > 0 && pbft_check_ckpt_proof(p, o->proof, o->proof_len, o->min_s,
+						  o->min_digest, &o->min_size) != 0)
 		return -1;
 	o->max_s = o->min_s;
 	for (uint32_t i = 0; i < k; i++) {
@@ -440,7 +442,8 @@ static void enter_view(struct pbft *p, const struct o_set *o, const struct msg *
 	if (pbft_is_primary(p))
 		p->next_seq = o->max_s > p->last_executed ? o->max_s : p->last_executed;
 	if (o->min_s > 0)
-		pbft_learn_stable(p, o->min_s, o->min_digest, o->proof, o->proof_len, out);
+		pbft_learn_stable(p, o->min_s, o->min_digest, o->min_size, o->proof, o->proof_len,
+				  out);
 	struct cursor c;
 	struct compact_pp cpp;
 	wire_nv_begin(nv, &c);
@@ -627,8 +630,16 @@ void pbft_on_fetch(struct pbft *p, const struct msg *m, struct effects *out)
 	const uint8_t *batch = s ? pbft_slot_batch(s, m->u.dg.digest, &len) : NULL;
 	if (!batch)
 		batch = pbft_retired_batch(p, m->h.seq, m->u.dg.digest, &len);
-	if (!batch)
+	if (!batch || m->h.sender >= p->cfg.n)
 		return;
+	/* ~100 bytes asked, up to a whole batch answered: the asker's budget pays */
+	uint64_t cost = (uint64_t)WIRE_HDR_LEN + len;
+	uint64_t least = PBFT_FETCH_BYTES / p->cfg.window;
+	if (!budget_take(&p->fetch_budget[m->h.sender], p->now_ms, PBFT_FETCH_BYTES,
+			 p->cfg.view_timeout_ms, cost > least ? cost : least)) {
+		p->rejected_rate_limited++;
+		return;
+	}
 	size_t off = wire_begin(&out->arena, MSG_BATCH, p->cfg.cluster_id, p->cfg.id, p->view,
 				m->h.seq);
 	buf_put(&out->arena, batch, len);

@@ -660,6 +660,8 @@ static int init_node(struct world *w, uint32_t id, char *err, size_t errlen)
 			free(in->auth.client_suspect); /* auth.c then marks nobody */
 			in->auth.client_suspect = NULL;
 		}
+		in->auth.window = w->base.window;
+		in->auth.batch_max = w->base.batch_max;
 		in->cfg = w->base;
 		in->cfg.id = id;
 		in->cfg.auth = &in->auth;

@@ -110,7 +110,8 @@ static void seal_digest(struct auth_ctx *a, struct buf *b, uint8_t type, uint32_
 
 	memset(d, 0x42, sizeof(d));
 	buf_reset(b);
-	off = wire_put_digest(b, type, CLUSTER, sender, 3, 17, d);
+	off = type == MSG_CHECKPOINT ? wire_put_checkpoint(b, CLUSTER, sender, 3, 17, d, 1000)
+				     : wire_put_digest(b, type, CLUSTER, sender, 3, 17, d);
 	assert_int_equal(auth_seal(a, b, off), 0);
 }
 
@@ -636,6 +637,156 @@ static void test_counters(void **state)
 	buf_free(&b);
 }
 
+/* ---- shape before crypto (HOLE 5 of issue 14) ---- */
+
+/* Append (len u32, compact PRE-PREPARE sealed by a for (view, seq, d)) to body. */
+static void put_cpp(struct auth_ctx *a, struct buf *body, uint64_t view, uint64_t seq,
+		    const uint8_t *d)
+{
+	struct buf t;
+	buf_init(&t);
+	size_t off = wire_begin(&t, MSG_PREPREPARE, CLUSTER, a->self, view, seq);
+	set_u32(t.p + off + WIRE_OFF_BODY_LEN, 2);
+	buf_put(&t, d, WIRE_DIGEST_LEN);
+	assert_int_equal(auth_seal_cpp(a, &t, off), 0);
+	buf_put_u32(body, (uint32_t)t.len);
+	buf_put(body, t.p, t.len);
+	buf_free(&t);
+}
+
+/* Append (len u32, a PREPARE or CHECKPOINT sealed by a) to body. */
+static void put_vote(struct auth_ctx *a, struct buf *body, uint8_t type, uint64_t view,
+		     uint64_t seq, const uint8_t *d)
+{
+	struct buf t;
+	buf_init(&t);
+	size_t off = type == MSG_CHECKPOINT
+			     ? wire_put_checkpoint(&t, CLUSTER, a->self, view, seq, d, 1000)
+			     : wire_put_digest(&t, type, CLUSTER, a->self, view, seq, d);
+	assert_int_equal(auth_seal(a, &t, off), 0);
+	buf_put_u32(body, (uint32_t)t.len);
+	buf_put(body, t.p, t.len);
+	buf_free(&t);
+}
+
+/* Signatures replica `at` verifies to accept or refuse b: 0 or -1 in *rc. */
+static uint64_t sigs_for(struct world *w, uint32_t at, const struct buf *b, int *rc)
+{
+	uint64_t before = w->r[at].sigs_verified;
+	*rc = check(&w->r[at], b);
+	return w->r[at].sigs_verified - before;
+}
+
+/* A VIEW-CHANGE of liar replica 1 for view 5 with `entries` invented certificates, one
+ * per sequence number from first_seq: its own pre-prepare of view 1 (it is that view's
+ * primary) and `preps` PREPAREs, all its own.  Every signature is valid. */
+static void stuffed_viewchange(struct world *w, struct buf *b, uint32_t entries, uint64_t first_seq,
+			       uint16_t preps)
+{
+	uint8_t d[WIRE_DIGEST_LEN];
+	memset(d, 0x5a, sizeof(d));
+	buf_reset(b);
+	size_t off = wire_begin(b, MSG_VIEWCHANGE, CLUSTER, 1, 5, 0);
+	buf_put_u16(b, 0);
+	buf_put_u32(b, entries);
+	for (uint32_t i = 0; i < entries; i++) {
+		put_cpp(&w->r[1], b, 1, first_seq + i, d);
+		buf_put_u16(b, preps);
+		for (uint16_t k = 0; k < preps; k++)
+			put_vote(&w->r[1], b, MSG_PREPARE, 1, first_seq + i, d);
+	}
+	wire_finish(b, off);
+	assert_int_equal(auth_seal(&w->r[1], b, off), 0);
+}
+
+/* A VIEW-CHANGE, NEW-VIEW or batch stuffed with nested messages its sender signed itself
+ * is refused before any nested signature is checked: the work a message costs is bounded
+ * by n and the window, not by how much a liar can pack into 8 MiB. */
+static void test_stuffed_messages_refused_before_crypto(void **state)
+{
+	struct world w;
+	struct buf b;
+	int rc;
+	uint8_t d[WIRE_DIGEST_LEN];
+	memset(d, 0x33, sizeof(d));
+
+	(void)state;
+	buf_init(&b);
+	world_load(&w, AUTH_MODE_SIG);
+
+	/* A well-formed VIEW-CHANGE passes: replica 2's, with one certificate of view 0
+	 * (replica 0's pre-prepare, PREPAREs of 1 and 2).  4 signatures. */
+	size_t off = wire_begin(&b, MSG_VIEWCHANGE, CLUSTER, 2, 1, 0);
+	buf_put_u16(&b, 0);
+	buf_put_u32(&b, 1);
+	put_cpp(&w.r[0], &b, 0, 1, d);
+	buf_put_u16(&b, 2);
+	put_vote(&w.r[1], &b, MSG_PREPARE, 0, 1, d);
+	put_vote(&w.r[2], &b, MSG_PREPARE, 0, 1, d);
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&w.r[2], &b, off), 0);
+	assert_int_equal(sigs_for(&w, 3, &b, &rc), 4);
+	assert_int_equal(rc, 0);
+	struct buf good;
+	buf_init(&good);
+	buf_put(&good, b.p, b.len);
+
+	/* 1000 certificates whose PREPAREs are one replica's, three times over, and the
+	 * primary's: it was 4001 signatures to accept it (and the core then refused it). */
+	stuffed_viewchange(&w, &b, 1000, 1, 3);
+	assert_true(sigs_for(&w, 3, &b, &rc) <= 1);
+	assert_int_equal(rc, -1);
+
+	/* The checkpoint proof: N+1 CHECKPOINTs, one replica's again and again. */
+	buf_reset(&b);
+	off = wire_begin(&b, MSG_VIEWCHANGE, CLUSTER, 1, 5, 8);
+	buf_put_u16(&b, N + 1);
+	for (int i = 0; i < N + 1; i++)
+		put_vote(&w.r[1], &b, MSG_CHECKPOINT, 0, 8, d);
+	buf_put_u32(&b, 0);
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&w.r[1], &b, off), 0);
+	assert_true(sigs_for(&w, 3, &b, &rc) <= 1);
+	assert_int_equal(rc, -1);
+
+	/* More certificates than a window holds (each well-formed on its own). */
+	w.r[3].window = 16;
+	assert_int_equal(sigs_for(&w, 3, &good, &rc), 4); /* seq 1: in the window */
+	assert_int_equal(rc, 0);
+	stuffed_viewchange(&w, &b, 17, 1, 0);
+	assert_true(sigs_for(&w, 3, &b, &rc) <= 1);
+	assert_int_equal(rc, -1);
+	stuffed_viewchange(&w, &b, 1, 17, 0); /* one, beyond h + window */
+	assert_true(sigs_for(&w, 3, &b, &rc) <= 1);
+	assert_int_equal(rc, -1);
+
+	/* A NEW-VIEW carrying the same VIEW-CHANGE N times. */
+	buf_reset(&b);
+	off = wire_begin(&b, MSG_NEWVIEW, CLUSTER, 1, 1, 0);
+	buf_put_u16(&b, N);
+	for (int i = 0; i < N; i++) {
+		buf_put_u32(&b, (uint32_t)good.len);
+		buf_put(&b, good.p, good.len);
+	}
+	buf_put_u32(&b, 0);
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&w.r[1], &b, off), 0);
+	assert_true(sigs_for(&w, 3, &b, &rc) <= 1);
+	assert_int_equal(rc, -1);
+
+	/* A batch of more requests than batch_max. */
+	build_preprepare(&w, &b, 0, 0, 0); /* two requests */
+	assert_int_equal(sigs_for(&w, 2, &b, &rc), 3);
+	assert_int_equal(rc, 0);
+	w.r[2].batch_max = 1;
+	assert_true(sigs_for(&w, 2, &b, &rc) <= 1);
+	assert_int_equal(rc, -1);
+
+	buf_free(&good);
+	world_free(&w);
+	buf_free(&b);
+}
+
 static void test_seal_misuse(void **state)
 {
 	struct world w;
@@ -879,6 +1030,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_kind_for_mode),
 		cmocka_unit_test(test_flipped_bytes),
 		cmocka_unit_test(test_counters),
+		cmocka_unit_test(test_stuffed_messages_refused_before_crypto),
 		cmocka_unit_test(test_seal_misuse),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_no_impersonation),

@@ -617,6 +617,30 @@ static void test_recovered_backup_keeps_its_word(void **state)
 	assert_int_equal(status_of(1).rejected_conflict, 1);
 }
 
+/* A replica restarted in the middle of a view change says its VIEW-CHANGE again: it is
+ * not in the log, and the others may need it for their 2f+1 (if the first copy was
+ * lost, nothing else would ever send it, and a cluster whose correct replicas are
+ * split across two views waited for it for good: byzlab-sim --f 2 --seed 417 ...). */
+static void test_restart_mid_view_change_says_it_again(void **state)
+{
+	(void)state;
+	request(3, 2, 1, "k", "v"); /* the client gave up on the primary */
+	W->now += 10 * W->cfg[3].view_timeout_ms;
+	step(3, EV_TICK, NULL); /* replica 3's timer: VIEW-CHANGE(1) */
+	assert_true(status_of(3).view_changing);
+	for (size_t k = 0; k < W->nq; k++) /* ... which is lost */
+		free(W->q[k].bytes);
+	W->nq = 0;
+	restart_from_log(3);
+	assert_true(status_of(3).view_changing);
+	size_t vcs = 0;
+	for (size_t k = 0; k < W->nq; k++)
+		if (msg_type(&W->q[k]) == MSG_VIEWCHANGE && W->q[k].from == 3 &&
+		    get_u64(W->q[k].bytes + WIRE_OFF_VIEW) == 1)
+			vcs++;
+	assert_int_equal(vcs, N - 1);
+}
+
 /* Let simulated time pass: fire due timers, then deliver everything. */
 static void advance(uint64_t ms)
 {
@@ -1294,6 +1318,142 @@ static void test_readonly_off_orders_gets(void **state)
 	buf_free(&op);
 }
 
+/* budget.h: full at first, refilled with time without rounding small steps away; an
+ * answer dearer than the cap waits for a full budget, and still goes. */
+static void test_budget_refills_with_time(void **state)
+{
+	(void)state;
+	struct budget b = {0};
+	assert_true(budget_take(&b, 100, 2, 1000, 1));
+	assert_true(budget_take(&b, 100, 2, 1000, 1));
+	assert_false(budget_take(&b, 100, 2, 1000, 1)); /* spent */
+	for (uint64_t t = 101; t < 600; t++)            /* 1 ms at a time */
+		assert_false(budget_take(&b, t, 2, 1000, 1));
+	assert_true(budget_take(&b, 600, 2, 1000, 1)); /* half a period: one unit back */
+	assert_false(budget_take(&b, 600, 2, 1000, 1));
+	assert_false(budget_take(&b, 1500, 2, 1000, 5)); /* dearer than the cap: not full */
+	assert_true(budget_take(&b, 1600, 2, 1000, 5));  /* full: it goes */
+	assert_false(budget_take(&b, 3599, 2, 1000, 1)); /* 2 - 5 + 3.998 < 1 */
+	assert_true(budget_take(&b, 3600, 2, 1000, 1));
+}
+
+/* Queued packets of `type` from `from` to `to`; their bytes in *bytes. */
+static size_t queued(int type, int from, int to, size_t *bytes)
+{
+	size_t count = 0;
+	*bytes = 0;
+	for (size_t k = 0; k < W->nq; k++)
+		if (msg_type(&W->q[k]) == type && W->q[k].from == from && W->q[k].to == to) {
+			count++;
+			*bytes += W->q[k].len;
+		}
+	return count;
+}
+
+/* Deliver the message in b to replica `to` `times` times, at one instant. */
+static void deliver_repeatedly(int to, const struct buf *b, int times)
+{
+	for (int k = 0; k < times; k++)
+		deliver_bytes(to, b->p, b->len);
+}
+
+/* A replica asking for the same batch in a loop (~100 bytes in, the batch out, each
+ * time) gets a bounded number of answers per view timeout; the budget comes back with
+ * time (HOLE 5 of issue 14). */
+static void test_fetch_answers_are_rate_limited(void **state)
+{
+	(void)state;
+	request(0, 2, 1, "k", "v");
+	deliver_all();
+	assert_int_equal(status_of(0).last_executed, 1);
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_digest(&b, MSG_FETCH, CLUSTER, 3, 0, 1, W->executed_digest[0][1]);
+	assert_int_equal(auth_seal(&W->auth[3], &b, off), 0);
+	size_t bytes;
+	deliver_repeatedly(0, &b, 1000);
+	size_t answers = queued(MSG_BATCH, 0, 3, &bytes);
+	assert_true(answers >= 1);
+	assert_true(answers <= W->cfg[0].window + 1); /* a window of batches per timeout */
+	assert_int_equal(status_of(0).rejected_rate_limited, 1000 - answers);
+	/* a view timeout later, the budget is back */
+	W->now += W->cfg[0].view_timeout_ms;
+	deliver_repeatedly(0, &b, 1000);
+	size_t later = queued(MSG_BATCH, 0, 3, &bytes) - answers;
+	assert_true(later >= 1);
+	assert_true(later <= W->cfg[0].window + 1);
+	buf_free(&b);
+}
+
+/* The same for FETCH_STATE (~100 bytes in, up to a 1 MiB chunk out): a bounded number
+ * of chunks per view timeout, and a laggard's whole transfer still fits. */
+static void test_fetch_state_answers_are_rate_limited(void **state)
+{
+	(void)state;
+	puts_from_client_2(1, 4, NULL);
+	assert_int_equal(status_of(0).stable_checkpoint, 4);
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_begin(&b, MSG_FETCH_STATE, CLUSTER, 3, 0, 4);
+	buf_put_u64(&b, 0);
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&W->auth[3], &b, off), 0);
+	size_t bytes;
+	deliver_repeatedly(0, &b, 1000);
+	size_t answers = queued(MSG_STATE, 0, 3, &bytes);
+	assert_true(answers >= 1);
+	assert_true(answers <= 3); /* the snapshot is one chunk: twice that, plus one */
+	assert_int_equal(status_of(0).rejected_rate_limited, 1000 - answers);
+	W->now += W->cfg[0].view_timeout_ms;
+	deliver_repeatedly(0, &b, 1000);
+	size_t later = queued(MSG_STATE, 0, 3, &bytes) - answers;
+	assert_true(later >= 1);
+	assert_true(later <= 3);
+	buf_free(&b);
+}
+
+/* A STATE answer whose declared total is not the size the checkpoint proof certifies
+ * (here 512 MiB, for a snapshot of about a hundred bytes) is refused before anything is
+ * kept of it: the total used to be taken as told, up to 1 GiB, and the transfer went
+ * on fetching chunk after chunk of it before the digest could be checked. */
+static void test_state_answer_with_a_false_total_refused(void **state)
+{
+	(void)state;
+	replica_3_misses_puts(8);
+	puts_holding(9, 12, state_transfer, NULL); /* its FETCH_STATE waits in the network */
+	assert_int_equal(status_of(3).fetching, 12);
+	int peer = 0; /* whom it asked */
+	bool asked = false;
+	for (size_t k = 0; k < W->nq; k++)
+		if (msg_type(&W->q[k]) == MSG_FETCH_STATE && W->q[k].from == 3) {
+			peer = W->q[k].to;
+			asked = true;
+		}
+	assert_true(asked && peer >= 0 && peer < 3);
+	const struct pbft *p3 = W->core[3];
+	uint8_t chunk[16] = {0};
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_begin(&b, MSG_STATE, CLUSTER, (uint32_t)peer, 0, 12);
+	buf_put_u64(&b, (uint64_t)512 << 20);
+	buf_put_u64(&b, 0);
+	buf_put_u32(&b, sizeof(chunk));
+	buf_put(&b, chunk, sizeof(chunk));
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&W->auth[peer], &b, off), 0);
+	deliver_bytes(3, b.p, b.len);
+	assert_int_equal(p3->xfer.have, 0);
+	assert_null(p3->xfer.buf);
+	for (size_t k = 0; k < W->nq; k++) /* and it asks nobody for the rest of it */
+		if (msg_type(&W->q[k]) == MSG_FETCH_STATE && W->q[k].from == 3)
+			assert_int_equal(get_u64(W->q[k].bytes + WIRE_HDR_LEN), 0);
+	/* the honest answers still bring it up to date */
+	deliver_all();
+	run_until_quiet(6);
+	assert_caught_up(3, 12);
+	buf_free(&b);
+}
+
 static void test_message_count_formula(void **state)
 {
 	(void)state;
@@ -1310,6 +1470,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_commits_everywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_count_formula, setup, teardown),
+		cmocka_unit_test(test_budget_refills_with_time),
+		cmocka_unit_test_setup_teardown(test_state_answer_with_a_false_total_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_answers_are_rate_limited, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_state_answers_are_rate_limited, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_commit_needs_2f_plus_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_quorum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preprepare_from_backup_rejected, setup,
@@ -1323,6 +1490,8 @@ int main(void)
 		cmocka_unit_test(test_batch_rule),
 		cmocka_unit_test_setup_teardown(test_window_blocks_primary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovery_from_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_mid_view_change_says_it_again, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_recovered_backup_keeps_its_word, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_change_replaces_dead_primary, setup,

@@ -313,7 +313,7 @@ static void test_roundtrip_preprepare_auth(void **state)
 static void test_roundtrip_digest(void **state)
 {
 	(void)state;
-	static const uint8_t types[] = {MSG_PREPARE, MSG_COMMIT, MSG_CHECKPOINT};
+	static const uint8_t types[] = {MSG_PREPARE, MSG_COMMIT, MSG_FETCH};
 	for (size_t i = 0; i < sizeof(types); i++) {
 		struct buf b;
 		struct msg m;
@@ -330,6 +330,36 @@ static void test_roundtrip_digest(void **state)
 		assert_inside(&m, b.p + off, b.len - off);
 		buf_free(&b);
 	}
+}
+
+/* A CHECKPOINT certifies the state digest and the snapshot's size: exactly 40 bytes. */
+static void test_roundtrip_checkpoint(void **state)
+{
+	(void)state;
+	struct buf b;
+	struct msg m;
+	uint8_t dg[WIRE_DIGEST_LEN];
+	fill(dg, sizeof(dg), 77);
+	buf_init(&b);
+	size_t off = wire_put_checkpoint(&b, CID, 2, 5, 256, dg, 0x0102030405060708ull);
+	assert_int_equal(wire_decode(b.p + off, b.len - off, CID, &m), WIRE_OK);
+	check_hdr(&m, MSG_CHECKPOINT, 2, 5, 256);
+	assert_int_equal(m.h.body_len, WIRE_CKPT_BODY_LEN);
+	assert_memory_equal(m.u.dg.digest, dg, WIRE_DIGEST_LEN);
+	assert_int_equal(m.u.dg.size, 0x0102030405060708ull);
+	assert_memory_equal(b.p + WIRE_HDR_LEN + WIRE_DIGEST_LEN,
+			    "\x08\x07\x06\x05\x04\x03\x02\x01",
+			    8); /* little-endian, after the digest */
+	/* a digest alone (the body of a PREPARE) is not a CHECKPOINT, nor one byte more */
+	buf_reset(&b);
+	off = wire_put_digest(&b, MSG_CHECKPOINT, CID, 2, 5, 256, dg);
+	assert_int_equal(wire_decode(b.p + off, b.len - off, CID, &m), WIRE_E_BODY);
+	buf_reset(&b);
+	off = wire_put_checkpoint(&b, CID, 2, 5, 256, dg, 1);
+	buf_put_u8(&b, 0);
+	set_u32(b.p + off + WIRE_OFF_BODY_LEN, WIRE_CKPT_BODY_LEN + 1);
+	assert_int_equal(wire_decode(b.p + off, b.len - off, CID, &m), WIRE_E_BODY);
+	buf_free(&b);
 }
 
 /* A digest reply (seq = REPLY_DIGEST) carries exactly a digest; other kinds are refused. */
@@ -799,7 +829,7 @@ static void test_reject_deep_vc_nesting(void **state)
 	uint8_t dg[WIRE_DIGEST_LEN] = {0};
 	buf_init(&x);
 	buf_init(&y);
-	wire_put_digest(&x, MSG_CHECKPOINT, CID, 1, 0, 128, dg);
+	wire_put_checkpoint(&x, CID, 1, 0, 128, dg, 4096);
 	for (int depth = 0; depth < 4000; depth++) {
 		int type = depth % 2 ? MSG_NEWVIEW : MSG_VIEWCHANGE;
 		buf_reset(&y);
@@ -833,7 +863,7 @@ static void test_vc_nesting_allowed(void **state)
 	buf_init(&ck);
 	buf_init(&vc);
 	buf_init(&nv);
-	wire_put_digest(&ck, MSG_CHECKPOINT, CID, 1, 0, 128, dg);
+	wire_put_checkpoint(&ck, CID, 1, 0, 128, dg, 4096);
 	size_t off = wire_begin(&vc, MSG_VIEWCHANGE, CID, 1, 1, 128);
 	buf_put_u16(&vc, 1);
 	buf_put_u32(&vc, (uint32_t)ck.len);
@@ -938,7 +968,7 @@ static size_t corpus(struct buf *b, size_t *offs)
 	offs[n++] = wire_put_preprepare(b, CID, 0, 1, 2, 0, NULL, NULL);
 	offs[n++] = wire_put_digest(b, MSG_PREPARE, CID, 1, 1, 2, dg);
 	offs[n++] = wire_put_digest(b, MSG_COMMIT, CID, 2, 1, 2, dg);
-	offs[n++] = wire_put_digest(b, MSG_CHECKPOINT, CID, 3, 1, 128, dg);
+	offs[n++] = wire_put_checkpoint(b, CID, 3, 1, 128, dg, 4096);
 	append_auth(b, offs[n - 1], AUTH_SIG, WIRE_SIG_LEN, 7);
 	offs[n++] = wire_put_reply(b, CID, 1, 1, 3, 4, res, sizeof(res));
 	append_auth(b, offs[n - 1], AUTH_MAC, WIRE_MAC_LEN, 6);
@@ -1225,6 +1255,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_preprepare),
 		cmocka_unit_test(test_roundtrip_preprepare_auth),
 		cmocka_unit_test(test_roundtrip_digest),
+		cmocka_unit_test(test_roundtrip_checkpoint),
 		cmocka_unit_test(test_roundtrip_reply),
 		cmocka_unit_test(test_reply_digest_kind),
 		cmocka_unit_test(test_roundtrip_empty_and_text),
