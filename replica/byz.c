@@ -736,7 +736,8 @@ static void mac_poison(struct byz *b, const struct send *s, const uint8_t *p, st
 			continue;
 		int victim = (b->cfg.peers >> j) & 1;
 		send_slice(out, (int32_t)j, victim || !lied ? clean : poisoned, s->len);
-		b->lies += !victim && lied;
+		if (!victim && lied)
+			b->lies++;
 	}
 	if (lied && !b->poisoned) {
 		b->poisoned = 1;
