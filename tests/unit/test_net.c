@@ -168,8 +168,8 @@ static void test_roundtrip(void **state)
 	struct net *a, *b;
 	char err[256], got[64];
 	mkcfg(&c);
-	assert_int_equal(net_open(&b, &c, 1, 4, err, sizeof(err)), 0);
-	assert_int_equal(net_open(&a, &c, 0, 4, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&b, &c, 1, 4, NULL, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&a, &c, 0, 4, NULL, err, sizeof(err)), 0);
 
 	/* nothing leaves before the flush; one message leaves plain */
 	net_send_replica(a, 1, (const uint8_t *)"solo", 4);
@@ -313,7 +313,7 @@ static void full_bundles_wait_for_flush(uint32_t count, size_t len, uint64_t fra
 	assert_non_null(msg);
 	mkcfg(&c);
 	peer_rx_open(&b, c.replica[1].peer);
-	assert_int_equal(net_open(&a, &c, 0, 4, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&a, &c, 0, 4, NULL, err, sizeof(err)), 0);
 	for (uint32_t i = 0; i < count; i++) {
 		fill_msg(msg, len, i);
 		net_send_replica(a, 1, msg, len);
@@ -372,7 +372,7 @@ static void test_many_client_connections_wait_for_flush(void **state)
 	struct net *a;
 	char err[256];
 	mkcfg(&c);
-	assert_int_equal(net_open(&a, &c, 0, 128, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&a, &c, 0, 128, NULL, err, sizeof(err)), 0);
 	nng_socket cs;
 	assert_int_equal(nng_pair1_open(&cs), 0);
 	assert_int_equal(nng_dial(cs, c.replica[0].client, NULL, 0), 0);
