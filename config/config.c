@@ -50,6 +50,9 @@ enum ckey {
 	K_CLUSTER_ID,
 	K_READ_ONLY,
 	K_DIGEST_REPLIES,
+	K_GROUP_COMMIT,
+	K_COALESCE,
+	K_RX_AIO,
 	K_COUNT
 };
 
@@ -68,6 +71,9 @@ static const char *const ckey_name[K_COUNT] = {
 	"cluster_id",
 	"read_only",
 	"digest_replies",
+	"group_commit",
+	"coalesce",
+	"rx_aio",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_COUNT };
@@ -311,6 +317,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 	struct config *c = p->c;
 	char nm[CFG_NAME_SHOW + 4], vv[CFG_NAME_SHOW + 4];
 	uint32_t *num = NULL, min = 0, max = UINT32_MAX;
+	int *flag = NULL;
 	int k, r;
 
 	for (k = 0; k < K_COUNT; k++)
@@ -320,7 +327,8 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		fail(p, p->line,
 		     "key '%s': unknown key in [cluster] (known: protocol, f, "
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
-		     "keys, data, clients, cluster_id, read_only, digest_replies)",
+		     "keys, data, clients, cluster_id, read_only, digest_replies, "
+		     "group_commit, coalesce, rx_aio)",
 		     show(name, nm));
 		return 0;
 	}
@@ -360,12 +368,11 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		else
 			goto bad_enum;
 		return 1;
-	case K_READ_ONLY:
-	case K_DIGEST_REPLIES:
-		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
-			goto bad_enum;
-		*(k == K_READ_ONLY ? &c->read_only : &c->digest_replies) = !strcmp(v, "on");
-		return 1;
+	case K_READ_ONLY: flag = &c->read_only; break;
+	case K_DIGEST_REPLIES: flag = &c->digest_replies; break;
+	case K_GROUP_COMMIT: flag = &c->group_commit; break;
+	case K_COALESCE: flag = &c->coalesce; break;
+	case K_RX_AIO: flag = &c->rx_aio; break;
 	case K_KEYS:
 	case K_DATA:
 		if (!*v || strlen(v) >= CONFIG_PATH_MAX) {
@@ -382,6 +389,12 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 	case K_VIEW_TIMEOUT: num = &c->view_timeout_ms, min = 10, max = 600000; break;
 	case K_CLIENTS: num = &c->clients, min = 1, max = WIRE_MAX_CLIENTS; break;
 	case K_CLUSTER_ID: num = &c->cluster_id; break;
+	}
+	if (flag) { /* on | off */
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+			goto bad_enum;
+		*flag = !strcmp(v, "on");
+		return 1;
 	}
 	r = parse_u32(v, min, max, num);
 	if (r == -1)
@@ -763,6 +776,9 @@ static void defaults(struct config *c, struct parse *p)
 	c->view_timeout_ms = 1000;
 	c->sync_full = 1;
 	c->clients = 128;
+	c->group_commit = 1;
+	c->coalesce = 1;
+	c->rx_aio = 1;
 	strcpy(p->keys, "keys");
 	strcpy(p->data, "data");
 }

@@ -41,7 +41,12 @@ struct config {
 	int sync_full;                /* sync = full (1) | none (0) */
 	int read_only;      /* read_only = on: PBFT §5.1.3 reads (gets) without agreement; off */
 	int digest_replies; /* digest_replies = on: one full reply, the others its digest */
-	uint32_t clients;   /* client ids 0..clients-1 whose keys replicas load, default 128 */
+	/* Optimizations that are on by default; off only to measure what each is worth
+	 * (experiments/bench.py, docs/EXPERIMENTS.md). */
+	int group_commit; /* group_commit = on: one LMDB commit per loop turn; off: per step */
+	int coalesce;     /* coalesce = on: one nng message per destination per turn */
+	int rx_aio;       /* rx_aio = on: receive with armed aios; off: NNG_OPT_RECVFD */
+	uint32_t clients; /* client ids 0..clients-1 whose keys replicas load, default 128 */
 	char keys[CONFIG_PATH_MAX]; /* resolved: absolute or relative to the cwd */
 	char data[CONFIG_PATH_MAX]; /* resolved */
 	struct replica_addr replica[WIRE_MAX_REPLICAS];

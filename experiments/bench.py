@@ -61,17 +61,16 @@ def n_of(protocol, f):
 
 
 def run_spec(protocol, f=1, auth="mac", batch=128, payload=0, clients=64, byz=None,
-             fault=None, sync="none", seconds=None, warmup=None, interval=1000, env=None,
+             fault=None, sync="none", seconds=None, warmup=None, interval=1000,
              bench_args=None, opt=None, setting=None, ini=None):
-    """opt/setting: an optimization measured on and off (optimizations.csv); env:
-    extra environment of the replicas (BYZLAB_COALESCE=0, BYZLAB_GROUP_COMMIT=0);
+    """opt/setting: an optimization measured on and off (optimizations.csv);
     bench_args: extra `byzlab-client bench` arguments (--separate); ini: extra
-    [cluster] keys of cluster.ini (read_only = on)."""
+    [cluster] keys of cluster.ini (read_only = on, coalesce = off, ...)."""
     if protocol == "single":
         f = 0
     return dict(protocol=protocol, f=f, n=n_of(protocol, f), auth=auth, batch_max=batch,
                 payload=payload, clients=clients, byz=byz, fault=fault, sync=sync,
-                seconds=seconds, warmup=warmup, interval=interval, env=env or {},
+                seconds=seconds, warmup=warmup, interval=interval,
                 bench_args=bench_args or [], opt=opt, setting=setting, ini=ini or {})
 
 
@@ -157,16 +156,16 @@ def plan_optimizations():
     sep = ["--separate"]
     pair("peer-bundles", run_spec("pbft", auth="mac", clients=64, bench_args=sep),
          run_spec("pbft", auth="mac", clients=64, bench_args=sep,
-                  env={"BYZLAB_COALESCE": "0"}))
+                  ini={"coalesce": "off"}))
     pair("shared-client-connections", base,
          run_spec("pbft", auth="mac", clients=64, bench_args=sep))
     pair("aio-receive", base, run_spec("pbft", auth="mac", clients=64,
-                                       env={"BYZLAB_RX_AIO": "0"}))
+                                       ini={"rx_aio": "off"}))
     # everything in the transport at once, per protocol: what it does to the ratios
-    old = {"BYZLAB_COALESCE": "0", "BYZLAB_RX_AIO": "0"}
+    old = {"coalesce": "off", "rx_aio": "off"}
     for p in ("pbft", "vr", "single"):
         pair("transport-" + p, run_spec(p, auth="mac", clients=64),
-             run_spec(p, auth="mac", clients=64, env=old, bench_args=sep))
+             run_spec(p, auth="mac", clients=64, ini=old, bench_args=sep))
     # PBFT §5.1.3: gets answered without agreement, on a 90% read mix; every request
     # then waits for 2f+1 replies (client/client.c says why)
     mix = ["--mix", "90"]
@@ -181,7 +180,7 @@ def plan_optimizations():
          run_spec("pbft", auth="mac", clients=64, bench_args=big))
     full = run_spec("pbft", auth="mac", clients=64, sync="full")
     pair("group-commit", full, run_spec("pbft", auth="mac", clients=64, sync="full",
-                                        env={"BYZLAB_GROUP_COMMIT": "0"}))
+                                        ini={"group_commit": "off"}))
     return runs
 
 
@@ -194,8 +193,6 @@ def run_name(r):
         s += "-" + r["fault"]
     if r["sync"] != "none":
         s += "-sync" + r["sync"]
-    for k, v in sorted(r.get("env", {}).items()):
-        s += "-%s%s" % (k.replace("BYZLAB_", "").lower().replace("_", ""), v)
     for a in r.get("bench_args", []):
         s += a.replace("--", "-")
     for k, v in sorted(r.get("ini", {}).items()):
@@ -210,7 +207,7 @@ def cluster_key(r):
     if r["fault"]:
         return None     # a fault leaves the cluster changed: fresh cluster per run
     return (r["protocol"], r["f"], r["auth"], r["batch_max"], r["sync"], r["byz"],
-            tuple(sorted(r.get("env", {}).items())), tuple(sorted(r.get("ini", {}).items())))
+            tuple(sorted(r.get("ini", {}).items())))
 
 
 # ------------------------------------------------------------------ processes
@@ -278,9 +275,9 @@ class Cluster:
             argv = [self.env.driver, "cluster", "up", self.dir]
             if r["byz"]:
                 argv += ["--byz", r["byz"]]
-            env = dict(self.env.env, **r.get("env", {}))
             p = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, timeout=60, env=env)
+                               stderr=subprocess.PIPE, text=True, timeout=60,
+                               env=self.env.env)
             self.up = True
             if p.returncode == 0:
                 break
@@ -620,7 +617,8 @@ def plots(out):
 
     def plain(x, **kw):
         s = x["spec"]
-        if s.get("opt") or s.get("env") or s.get("bench_args"):
+        # ("env": how results written before issue 15 turned optimizations off)
+        if s.get("opt") or s.get("env") or s.get("ini") or s.get("bench_args"):
             return False
         want = dict(f=None, batch_max=128, payload=0, byz=None, fault=None, sync="none")
         want.update(kw)

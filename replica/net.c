@@ -524,8 +524,11 @@ static void outq_free(struct net *n, struct outq *q)
 }
 
 int net_open(struct net **out, const struct config *cfg, uint32_t self, uint32_t max_clients,
-	     char *err, size_t errlen)
+	     const struct net_opts *opts, char *err, size_t errlen)
 {
+	static const struct net_opts defaults = {.coalesce = 1, .rx_aio = 1};
+	if (!opts)
+		opts = &defaults;
 	*out = NULL;
 	if (self >= cfg->n || cfg->n > WIRE_MAX_REPLICAS || max_clients > WIRE_MAX_CLIENTS) {
 		snprintf(err, errlen, "net: replica id %u out of range", self);
@@ -540,10 +543,9 @@ int net_open(struct net **out, const struct config *cfg, uint32_t self, uint32_t
 	n->n = cfg->n;
 	n->self = self;
 	n->max_clients = max_clients;
-	/* BYZLAB_COALESCE=0 turns bundles off, to measure what they save
+	/* coalesce = off turns bundles off, to measure what they save
 	 * (docs/EXPERIMENTS.md); messages still leave only at net_flush(). */
-	const char *co = getenv("BYZLAB_COALESCE");
-	n->coalesce = !(co && !strcmp(co, "0"));
+	n->coalesce = opts->coalesce;
 	for (uint32_t i = 0; i < WIRE_MAX_REPLICAS; i++)
 		buf_init_limit(&n->peerq[i].b, NET_QUEUE_LIMIT);
 	if (grow_clientq(n, NET_CQ_INIT) != 0) {
@@ -558,8 +560,7 @@ int net_open(struct net **out, const struct config *cfg, uint32_t self, uint32_t
 	for (uint32_t i = 0; i < n->n; i++)
 		if (i != self && open_push(n, i, cfg->replica[i].peer, err, errlen))
 			goto bad;
-	const char *ra = getenv("BYZLAB_RX_AIO"); /* 0: NNG_OPT_RECVFD (to measure) */
-	if (ra && !strcmp(ra, "0"))
+	if (!opts->rx_aio) /* rx_aio = off: NNG_OPT_RECVFD (to measure) */
 		;
 	else if (!(n->rx[NET_PEER] = net_rxq_open(n->sock[NET_PEER], NET_PEER_RECVBUF)) ||
 		 !(n->rx[NET_CLIENT] = net_rxq_open(n->sock[NET_CLIENT], NET_CLIENT_RECVBUF))) {

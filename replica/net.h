@@ -108,11 +108,18 @@ struct net_rx {
 
 struct net;
 
+/* Transport optimizations, on by default; cluster.ini's coalesce and rx_aio keys
+ * turn them off to measure what each is worth (docs/EXPERIMENTS.md). */
+struct net_opts {
+	int coalesce; /* 1: bundle a turn's messages per destination; 0: one nng msg each */
+	int rx_aio;   /* 1: receive with armed aios (net_rxq); 0: NNG_OPT_RECVFD */
+};
+
 /* Listen on replica `self`'s three addresses and start dialing every other replica.
- * max_clients bounds the route table.  Returns 0, or -1 with a message (naming the
- * address) in err. */
+ * max_clients bounds the route table; opts NULL means both on.  Returns 0,
+ * or -1 with a message (naming the address) in err. */
 int net_open(struct net **out, const struct config *cfg, uint32_t self, uint32_t max_clients,
-	     char *err, size_t errlen);
+	     const struct net_opts *opts, char *err, size_t errlen);
 void net_close(struct net *n);
 
 /* A file descriptor that polls readable when `sock` has a message waiting. */

@@ -39,7 +39,7 @@ struct replica {
 	struct faults *faults; /* network and clock faults (faults.h) */
 	uint64_t recovered;    /* records fed to recover() */
 	int txn_open;          /* a store transaction holds this turn's persists */
-	int group_commit;      /* 0: commit after every step (BYZLAB_GROUP_COMMIT=0) */
+	int group_commit;      /* 0: commit after every step (group_commit = off) */
 	struct buf out;        /* the STATUS_RESP being built */
 	char json[WIRE_MAX_STATUS];
 };
@@ -528,10 +528,10 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 	auth->window = cfg->window;
 	auth->batch_max = cfg->batch_max;
 	r->start_ms = mono_ms();
-	/* BYZLAB_GROUP_COMMIT=0: one commit per step, to measure what grouping saves
+	/* group_commit = off: one commit per step, to measure what grouping saves
 	 * (docs/EXPERIMENTS.md). */
-	const char *gc = getenv("BYZLAB_GROUP_COMMIT");
-	r->group_commit = !(gc && !strcmp(gc, "0"));
+	r->group_commit = cfg->group_commit;
+	const struct net_opts nopts = {.coalesce = cfg->coalesce, .rx_aio = cfg->rx_aio};
 	effects_init(&r->fx);
 	effects_init(&r->lie);
 	buf_init(&r->out);
@@ -540,7 +540,8 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		r->has_byz = 1;
 	}
 	if (open_layers(r, byz, err, errlen) || open_store(r, err, errlen) ||
-	    create_core(r, err, errlen) || net_open(&r->net, cfg, id, cfg->clients, err, errlen)) {
+	    create_core(r, err, errlen) ||
+	    net_open(&r->net, cfg, id, cfg->clients, &nopts, err, errlen)) {
 		replica_close(r);
 		return -1;
 	}
@@ -551,6 +552,11 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		rlog("LYING: --byz %s (replica/byz.h)", byz);
 	if (strcmp(r->faults->spec, "none") != 0)
 		rlog("faults: %s", r->faults->spec);
+	if (!cfg->group_commit || !cfg->coalesce || !cfg->rx_aio)
+		rlog("optimizations off (cluster.ini, to measure them): group_commit %s, "
+		     "coalesce %s, rx_aio %s",
+		     cfg->group_commit ? "on" : "off", cfg->coalesce ? "on" : "off",
+		     cfg->rx_aio ? "on" : "off");
 	ops->status(r->core, &r->seen);
 	step(r, EV_START, NULL);
 	end_turn(r);

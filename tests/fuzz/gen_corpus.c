@@ -551,7 +551,8 @@ static void configs(void)
 	config_file("pbft-f1-all-keys", "pbft", 1,
 		    "auth = mac\nbatch_max = 256\nwindow = 512\ncheckpoint_interval = 256\n"
 		    "view_timeout_ms = 10\nsync = none\nclients = 8\nkeys = keys\ndata = data\n"
-		    "cluster_id = 4294967295\n",
+		    "cluster_id = 4294967295\nread_only = on\ndigest_replies = on\n"
+		    "group_commit = off\ncoalesce = off\nrx_aio = off\n",
 		    "");
 	config_file("pbft-f5", "pbft", 5, "auth = none\n", "");
 	config_file("vr-f1", "vr", 1, "window = 2\ncheckpoint_interval = 1\n", "");
@@ -568,6 +569,7 @@ static void configs(void)
 	config_file("bad-f", "pbft", 6, "", "");
 	config_file("bad-keys-dir", "pbft", 1, "keys = nowhere\n", "");
 	config_file("bad-fault", "pbft", 1, "", "\n[faults]\nexplode = 1\n");
+	config_file("bad-onoff", "pbft", 1, "coalesce = maybe\n", "");
 	const char *odd[] = {
 		"[cluster]\nprotocol = pbft\nf = 1\n[replica.0]\npeer = tcp://a:1\n",
 		"[cluster\n",

@@ -297,6 +297,9 @@ static void test_valid_defaults(void **state)
 	assert_int_equal(e->c.sync_full, 1);
 	assert_int_equal(e->c.read_only, 0);
 	assert_int_equal(e->c.digest_replies, 0);
+	assert_int_equal(e->c.group_commit, 1);
+	assert_int_equal(e->c.coalesce, 1);
+	assert_int_equal(e->c.rx_aio, 1);
 	assert_int_equal(e->c.clients, 128);
 	assert_int_equal(e->c.cluster_id, 1);
 	snprintf(want, sizeof want, "%s/keys", e->dir);
@@ -307,6 +310,56 @@ static void test_valid_defaults(void **state)
 	assert_string_equal(e->c.replica[2].admin, "tcp://i:3");
 	assert_string_equal(e->c.faults, "");
 	assert_int_equal(config_check_replica_keys(&e->c, 0, e->err, sizeof e->err), 0);
+}
+
+/* The optimizations that used to be environment variables (BYZLAB_GROUP_COMMIT,
+ * BYZLAB_COALESCE, BYZLAB_RX_AIO) are [cluster] keys: on by default (the base config
+ * does not set them), each turned off on its own, and the value reaches the struct. */
+static void test_optimization_keys(void **state)
+{
+	struct env *e = *state;
+	static const char *const name[3] = {"group_commit", "coalesce", "rx_aio"};
+	char line[64];
+	int k, j;
+
+	write_cfg(e, NULL, 0);
+	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+	assert_int_equal(e->c.group_commit, 1);
+	assert_int_equal(e->c.coalesce, 1);
+	assert_int_equal(e->c.rx_aio, 1);
+	for (k = 0; k < 3; k++) {
+		/* only key k is set (off, in [cluster]: line 15 is blank); the others
+		 * keep their default */
+		int *got[3] = {&e->c.group_commit, &e->c.coalesce, &e->c.rx_aio};
+		const struct edit one[] = {{15, line}};
+
+		snprintf(line, sizeof line, "%s = off", name[k]);
+		write_cfg(e, one, 1);
+		assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+		for (j = 0; j < 3; j++)
+			assert_int_equal(*got[j], j != k);
+	}
+	/* all three written, on and off */
+	{
+		const struct edit all[] = {{10, "group_commit = off"},
+					   {14, "coalesce = on"},
+					   {15, "rx_aio = off"}};
+
+		write_cfg(e, all, 3);
+		assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+		assert_int_equal(e->c.group_commit, 0);
+		assert_int_equal(e->c.coalesce, 1);
+		assert_int_equal(e->c.rx_aio, 0);
+	}
+	/* a bad value is a configuration error naming file, line and key */
+	BAD1(e, 15, "coalesce = maybe", 15, "key 'coalesce': 'maybe' is not one of on, off");
+	BAD1(e, 15, "group_commit = 0", 15, "key 'group_commit'");
+	BAD1(e, 15, "rx_aio = ", 15, "key 'rx_aio'");
+	{
+		const struct edit dup[] = {{10, "rx_aio = off"}, {15, "rx_aio = on"}};
+
+		bad(e, dup, 2, 15, "key 'rx_aio': duplicate key");
+	}
 }
 
 static void test_valid_single_and_cwd(void **state)
@@ -461,6 +514,9 @@ static void test_bad_numbers_and_enums(void **state)
 	BAD1(e, 10, "sync = sometimes", 10, "key 'sync'");
 	BAD1(e, 10, "read_only = yes", 10, "key 'read_only'");
 	BAD1(e, 10, "digest_replies = 1", 10, "key 'digest_replies'");
+	BAD1(e, 10, "group_commit = 0", 10, "key 'group_commit'");
+	BAD1(e, 10, "coalesce = maybe", 10, "key 'coalesce'");
+	BAD1(e, 10, "rx_aio = ON", 10, "key 'rx_aio'");
 	BAD1(e, 11, "keys = ", 11, "key 'keys'");
 }
 
@@ -561,6 +617,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_valid_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_optimization_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_single_and_cwd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_example_file, setup, teardown),
 		cmocka_unit_test(test_protocol_n),

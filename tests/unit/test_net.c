@@ -168,8 +168,8 @@ static void test_roundtrip(void **state)
 	struct net *a, *b;
 	char err[256], got[64];
 	mkcfg(&c);
-	assert_int_equal(net_open(&b, &c, 1, 4, err, sizeof(err)), 0);
-	assert_int_equal(net_open(&a, &c, 0, 4, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&b, &c, 1, 4, NULL, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&a, &c, 0, 4, NULL, err, sizeof(err)), 0);
 
 	/* nothing leaves before the flush; one message leaves plain */
 	net_send_replica(a, 1, (const uint8_t *)"solo", 4);
@@ -203,6 +203,37 @@ static void test_roundtrip(void **state)
 	assert_int_equal(net_stats(a)->no_route, 1);
 	net_flush(a);
 	assert_int_equal(net_stats(a)->frames_sent, 2);
+	net_close(a);
+	net_close(b);
+}
+
+/* cluster.ini's coalesce = off and rx_aio = off (struct net_opts): every message is
+ * its own nng message, and the receiver takes them through NNG_OPT_RECVFD, in order. */
+static void test_opts_off(void **state)
+{
+	(void)state;
+	struct config c;
+	struct net *a, *b;
+	char err[256], got[64];
+	const struct net_opts off = {.coalesce = 0, .rx_aio = 0};
+	mkcfg(&c);
+	assert_int_equal(net_open(&b, &c, 1, 4, &off, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&a, &c, 0, 4, &off, err, sizeof(err)), 0);
+
+	net_send_replica(a, 1, (const uint8_t *)"m1", 2);
+	net_send_replica(a, 1, (const uint8_t *)"m2", 2);
+	net_send_replica(a, 1, (const uint8_t *)"m3", 2);
+	assert_int_equal(net_stats(a)->msgs_sent, 0); /* still only at the flush */
+	net_flush(a);
+	assert_int_equal(net_stats(a)->msgs_sent, 3);
+	assert_int_equal(net_stats(a)->frames_sent, 3); /* no bundle */
+	assert_int_equal(recv_one(b, got, sizeof(got)), 1);
+	assert_string_equal(got, "m1");
+	assert_int_equal(recv_one(b, got, sizeof(got)), 1);
+	assert_string_equal(got, "m2");
+	assert_int_equal(recv_one(b, got, sizeof(got)), 1);
+	assert_string_equal(got, "m3");
+	assert_false(net_pending(b, NET_PEER));
 	net_close(a);
 	net_close(b);
 }
@@ -313,7 +344,7 @@ static void full_bundles_wait_for_flush(uint32_t count, size_t len, uint64_t fra
 	assert_non_null(msg);
 	mkcfg(&c);
 	peer_rx_open(&b, c.replica[1].peer);
-	assert_int_equal(net_open(&a, &c, 0, 4, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&a, &c, 0, 4, NULL, err, sizeof(err)), 0);
 	for (uint32_t i = 0; i < count; i++) {
 		fill_msg(msg, len, i);
 		net_send_replica(a, 1, msg, len);
@@ -372,7 +403,7 @@ static void test_many_client_connections_wait_for_flush(void **state)
 	struct net *a;
 	char err[256];
 	mkcfg(&c);
-	assert_int_equal(net_open(&a, &c, 0, 128, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&a, &c, 0, 128, NULL, err, sizeof(err)), 0);
 	nng_socket cs;
 	assert_int_equal(nng_pair1_open(&cs), 0);
 	assert_int_equal(nng_dial(cs, c.replica[0].client, NULL, 0), 0);
@@ -434,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_bundle),
 		cmocka_unit_test(test_bundle_malformed),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_opts_off),
 		cmocka_unit_test(test_full_bundle_by_count_waits_for_flush),
 		cmocka_unit_test(test_full_bundle_by_bytes_waits_for_flush),
 		cmocka_unit_test(test_oversized_message_waits_for_flush),
