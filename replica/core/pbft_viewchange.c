@@ -297,6 +297,7 @@ static void o_take_vc(struct pbft *p, const struct msg *vc, struct o_set *o)
 /* Compute O from the VIEW-CHANGE messages vcs[0..k).  Returns 0, or -1. */
 static int compute_o(struct pbft *p, const struct msg *vcs, uint32_t k, struct o_set *o)
 {
+	CORE_ASSERT(k >= 2 * p->cfg.f + 1 && k <= p->cfg.n); /* try_new_view() counted */
 	memset(o, 0, sizeof(*o));
 	for (uint32_t i = 0; i < k; i++) {
 		if (vcs[i].h.seq >= o->min_s) {
@@ -334,6 +335,9 @@ static int compute_o(struct pbft *p, const struct msg *vcs, uint32_t k, struct o
 	if (!(p->cfg.plant_bugs & PBFT_BUG_SKIP_VC_CERTS))
 		for (uint32_t i = 0; i < k; i++)
 			o_take_vc(p, &vcs[i], o);
+	/* O numbers every slot from min-s + 1 to max-s, within one window */
+	CORE_ASSERT(o->max_s >= o->min_s && o->max_s - o->min_s <= p->cfg.window);
+	CORE_ASSERT(o->max_s == o->min_s || o->e[o->max_s - o->min_s - 1].seq == o->max_s);
 	return 0;
 }
 
