@@ -465,6 +465,9 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
  * Returns 1 if the vote is new, 0 for a repeat of the same vote, -1 for a conflict. */
 static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, bool keep_raw)
 {
+	/* votes are kept one per replica, indexed by sender: auth_verify() let in only
+	 * senders < n (core.h, contract 1), so counts can never exceed n */
+	CORE_ASSERT(m->h.sender < p->cfg.n && m->h.sender != p->cfg.id);
 	if (v->have && v->view == m->h.view) {
 		if (memcmp(v->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0) {
 			p->rejected_conflict++;
