@@ -1,11 +1,14 @@
 /* ahead.c - see ahead.h. */
 #include "replica/core/ahead.h"
 
+#include "replica/core/assert.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 static void drop(struct ahead *q, uint32_t i)
 {
+	CORE_ASSERT(i < q->count && q->bytes >= q->len[i]);
 	free(q->msg[i]);
 	q->bytes -= q->len[i];
 	q->count--;
@@ -45,6 +48,7 @@ void ahead_keep(struct ahead *q, uint64_t seq, uint32_t sender, uint32_t quota, 
 			return; /* the sender's others are more useful */
 		drop(q, low);
 	}
+	CORE_ASSERT(q->count <= AHEAD_MAX_MSGS && q->bytes <= AHEAD_MAX_BYTES);
 	while (q->count > 0 && (q->count == AHEAD_MAX_MSGS || q->bytes + len > AHEAD_MAX_BYTES)) {
 		uint32_t low = lowest(q, UINT32_MAX);
 		if (q->seq[low] > seq)
@@ -61,6 +65,7 @@ void ahead_keep(struct ahead *q, uint64_t seq, uint32_t sender, uint32_t quota, 
 	q->sender[q->count] = sender;
 	q->count++;
 	q->bytes += len;
+	CORE_ASSERT(q->count <= AHEAD_MAX_MSGS && q->bytes <= AHEAD_MAX_BYTES);
 }
 
 int ahead_take(struct ahead *q, struct ahead **taken)
@@ -78,4 +83,5 @@ void ahead_free(struct ahead *q)
 {
 	while (q->count > 0)
 		drop(q, q->count - 1);
+	CORE_ASSERT(q->bytes == 0);
 }

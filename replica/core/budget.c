@@ -1,6 +1,8 @@
 /* budget.c - a token bucket per peer (see budget.h). */
 #include "replica/core/budget.h"
 
+#include "replica/core/assert.h"
+
 /* After this many periods a budget is full again, whatever its level was. */
 #define BUDGET_FULL_AFTER 16u
 
@@ -21,6 +23,7 @@ bool budget_take(struct budget *b, uint64_t now_ms, uint64_t cap, uint32_t perio
 		if (b->level > full)
 			b->level = full;
 	}
+	CORE_ASSERT(b->level <= full);
 	b->started = true;
 	if (now_ms > b->at_ms)
 		b->at_ms = now_ms;
@@ -29,5 +32,6 @@ bool budget_take(struct budget *b, uint64_t now_ms, uint64_t cap, uint32_t perio
 	if (b->level < (price < full ? price : full))
 		return false;
 	b->level -= price;
+	CORE_ASSERT(b->level >= 0 || price > full); /* only a price over the cap overdraws */
 	return true;
 }

@@ -1,11 +1,14 @@
 /* catchup.c - see catchup.h. */
 #include "replica/core/catchup.h"
 
+#include "replica/core/assert.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 static void clear(struct catchup *c, struct catchup_slot *s)
 {
+	CORE_ASSERT(c->bytes >= (s->batch ? s->batch_len : 0));
 	c->bytes -= s->batch ? s->batch_len : 0;
 	free(s->batch);
 	memset(s, 0, sizeof(*s));
@@ -20,6 +23,7 @@ struct catchup_slot *catchup_slot(struct catchup *c, uint64_t done, uint64_t seq
 		clear(c, s);
 		s->seq = seq;
 	}
+	CORE_ASSERT(s->seq == seq && c->bytes <= CATCHUP_MAX_BYTES);
 	return s;
 }
 
@@ -46,6 +50,7 @@ int catchup_keep_batch(struct catchup *c, struct catchup_slot *s, uint64_t view,
 		       const uint8_t digest[WIRE_DIGEST_LEN], const uint8_t *batch, uint32_t len)
 {
 	size_t old = s->batch ? s->batch_len : 0;
+	CORE_ASSERT(s->seq != 0 && c->bytes >= old);
 	if (c->bytes - old + len > CATCHUP_MAX_BYTES)
 		return -1;
 	uint8_t *copy = malloc(len ? len : 1);
@@ -58,6 +63,7 @@ int catchup_keep_batch(struct catchup *c, struct catchup_slot *s, uint64_t view,
 	s->batch_len = len;
 	s->batch_view = view;
 	memcpy(s->batch_digest, digest, WIRE_DIGEST_LEN);
+	CORE_ASSERT(c->bytes <= CATCHUP_MAX_BYTES);
 	return 0;
 }
 
@@ -69,6 +75,7 @@ void catchup_forget_upto(struct catchup *c, uint64_t done)
 	for (uint32_t i = 0; i < CATCHUP_SLOTS; i++)
 		if (c->slot[i].seq && c->slot[i].seq <= done)
 			clear(c, &c->slot[i]);
+	CORE_ASSERT(c->bytes <= CATCHUP_MAX_BYTES);
 }
 
 void catchup_vouch_put(struct catchup *c, uint64_t seq, const uint8_t *raw, uint32_t len)

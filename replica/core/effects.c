@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replica/core/assert.h"
 #include "replica/core/core.h"
 
 /* Bound on entries per step: a step touches at most a window of slots, each with a
@@ -49,14 +50,17 @@ void effects_reset(struct effects *e)
 
 void effects_send(struct effects *e, int32_t to, uint32_t client, size_t off)
 {
-	if (e->arena.err || off > e->arena.len)
+	if (e->arena.err)
 		return;
+	/* off is where the caller began its message in this arena: never past its end */
+	CORE_ASSERT(off <= e->arena.len);
 	if (grow((void **)&e->sends, &e->cap_sends, e->n_sends + 1, sizeof(*e->sends))) {
 		e->arena.err = WIRE_E_NOMEM;
 		return;
 	}
 	e->sends[e->n_sends++] =
 		(struct send){.to = to, .client = client, .off = off, .len = e->arena.len - off};
+	CORE_ASSERT(to >= 0 || to == TO_OTHERS || to == TO_CLIENT);
 }
 
 void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key, const void *val,
@@ -74,6 +78,9 @@ void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key, 
 		return;
 	e->persists[e->n_persists++] =
 		(struct persist){.op = op, .kind = kind, .key = key, .off = off, .len = len};
+	CORE_ASSERT(off + len <= e->arena.len && off + len >= off);
+	CORE_ASSERT(op == P_PUT || op == P_DEL || op == P_DEL_BELOW);
+	CORE_ASSERT(op == P_PUT || len == 0); /* deletions carry no value */
 }
 
 void effects_exec(struct effects *e, uint64_t seq, uint64_t view,
@@ -83,6 +90,8 @@ void effects_exec(struct effects *e, uint64_t seq, uint64_t view,
 		e->arena.err = WIRE_E_NOMEM;
 		return;
 	}
+	/* within a step, executions go up (one at a time, or a jump by state transfer) */
+	CORE_ASSERT(e->n_execs == 0 || seq > e->execs[e->n_execs - 1].seq);
 	struct exec_note *x = &e->execs[e->n_execs++];
 	x->seq = seq;
 	x->view = view;

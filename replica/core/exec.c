@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/core/exec.h"
 
 int exec_init(struct exec_state *x, uint32_t max_clients, size_t kv_max_bytes)
@@ -56,6 +57,7 @@ int exec_request(struct exec_state *x, const struct msg *req, const uint8_t **re
 	int verdict = exec_classify(x, client, ts);
 	if (verdict == EXEC_STALE)
 		return verdict;
+	CORE_ASSERT(client < x->max_clients && ts > 0); /* else EXEC_STALE */
 	struct client_entry *ce = &x->clients[client];
 	if (verdict == EXEC_NEW) {
 		buf_reset(&x->out);
@@ -69,6 +71,8 @@ int exec_request(struct exec_state *x, const struct msg *req, const uint8_t **re
 		ce->result_len = (uint32_t)x->out.len;
 		ce->last_ts = ts;
 	}
+	/* exactly once: the client's last timestamp is this request's, with its result */
+	CORE_ASSERT(ce->last_ts == ts && ce->result != NULL);
 	*result = ce->result;
 	*result_len = ce->result_len;
 	return verdict;
@@ -103,6 +107,8 @@ void exec_snapshot(const struct exec_state *x, struct buf *out)
 		const struct client_entry *ce = &x->clients[i];
 		if (!ce->last_ts)
 			continue;
+		/* what exec_restore() accepts back: a result for every client entry */
+		CORE_ASSERT(ce->result != NULL && ce->result_len <= WIRE_MAX_RESULT);
 		buf_put_u32(out, i);
 		buf_put_u64(out, ce->last_ts);
 		buf_put_u32(out, ce->result_len);
@@ -145,6 +151,7 @@ int exec_restore(struct exec_state *x, const uint8_t *p, size_t len)
 			abort();
 		memcpy(ce->result, cur_bytes(&c, ce->result_len), ce->result_len);
 	}
+	CORE_ASSERT(c.ok && c.off == len); /* the second pass read what the first checked */
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/core/pbft.h"
 
 /* ---- small shared helpers ---- */
@@ -21,6 +22,7 @@ void pbft_vote_clear(struct vote *v)
 void pbft_vote_set(struct vote *v, uint64_t view, const uint8_t *digest, const uint8_t *raw,
 		   uint32_t raw_len)
 {
+	CORE_ASSERT(digest != NULL);
 	pbft_vote_clear(v);
 	v->have = true;
 	v->view = view;
@@ -34,10 +36,12 @@ void pbft_vote_set(struct vote *v, uint64_t view, const uint8_t *digest, const u
 unsigned pbft_count_votes(const struct vote *v, uint32_t n, uint64_t view,
 			  const uint8_t digest[WIRE_DIGEST_LEN])
 {
+	CORE_ASSERT(n <= WIRE_MAX_REPLICAS); /* one vote per replica, indexed by id */
 	unsigned count = 0;
 	for (uint32_t i = 0; i < n; i++)
 		count += v[i].have && v[i].view == view &&
 			 memcmp(v[i].digest, digest, WIRE_DIGEST_LEN) == 0;
+	CORE_ASSERT(count <= n);
 	return count;
 }
 
@@ -56,10 +60,13 @@ struct slot *pbft_slot(struct pbft *p, uint64_t seq)
 	/* Within the window each index holds one sequence number, so an entry for
 	 * another number is below the low watermark: garbage. */
 	struct slot *s = &p->slots[seq % p->cfg.window];
+	/* the entry holds seq, nothing, or a number at or below low: never one above */
+	CORE_ASSERT(s->seq == seq || s->seq <= p->low);
 	if (s->seq != seq) {
 		pbft_slot_clear(s);
 		s->seq = seq;
 	}
+	CORE_ASSERT(s->seq == seq && (!s->have_pp || s->cpp));
 	return s;
 }
 
@@ -214,6 +221,7 @@ static int recover_snapshot(struct pbft *p, uint64_t seq, const uint8_t *val, si
 	if (exec_restore(&p->exec, val, len) != 0)
 		return -1;
 	p->last_executed = seq;
+	CORE_ASSERT(p->last_executed >= p->low); /* superseded ones were skipped above */
 	if (seq > p->low)
 		pbft_recover_checkpoint(p, seq, val, len);
 	if (seq == p->low) {
@@ -261,6 +269,8 @@ static int recover_preprepare(struct pbft *p, uint64_t seq, const uint8_t *val, 
 	if (pbft_install(p, s, cpp.h.view, cpp_raw, cpp_len, batch_len ? batch : NULL, batch_len) !=
 	    0)
 		return -1;
+	/* the record re-read sits in the window of the recovered low watermark */
+	CORE_ASSERT(s->seq == seq && s->have_pp && pbft_in_window(p, seq));
 	if (pbft_primary(p, cpp.h.view) != p->cfg.id)
 		own_vote(p, MSG_PREPARE, s);
 	else if (cpp.h.view == p->view && seq > p->next_seq)
@@ -279,6 +289,7 @@ static int recover_committed(struct pbft *p, uint64_t seq, const uint8_t *val, s
 	    memcmp(s->digest, val + 8, WIRE_DIGEST_LEN) != 0)
 		return -1;
 	s->committed = true;
+	CORE_ASSERT(pbft_in_window(p, seq) && p->readonly_floor >= seq);
 	return 0;
 }
 
@@ -369,6 +380,7 @@ static void on_start(struct pbft *p, struct effects *out)
 			pbft_send_viewchange(p, out);
 		p->vc_timer_ms = p->now_ms + pbft_timeout_ms(p);
 	}
+	CORE_ASSERT(p->next_seq >= p->last_executed && p->next_seq >= p->low);
 }
 
 static void on_tick(struct pbft *p, struct effects *out)
@@ -433,6 +445,8 @@ static void feed_ahead(struct pbft *p, struct effects *out)
 static int pbft_step(void *core, const struct event *ev, struct effects *out)
 {
 	struct pbft *p = core;
+	CORE_ASSERT(ev->kind == EV_START || ev->kind == EV_MSG || ev->kind == EV_TICK);
+	const uint64_t view0 = p->view, low0 = p->low, exec0 = p->last_executed;
 	p->now_ms = ev->now_ms;
 	if (ev->kind == EV_START)
 		on_start(p, out);
@@ -448,6 +462,11 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 	out->timer_ms = deadline_min(deadline_min(deadline_min(p->vc_timer_ms, p->fetch_ms),
 						  deadline_min(p->xfer.retry_ms, p->status_ms)),
 				     deadline_min(p->resend_ms, p->stall_ms));
+	/* Views, the low watermark and execution only move forward; execution stays
+	 * within the window; a primary numbers above everything executed. */
+	CORE_ASSERT(p->view >= view0 && p->low >= low0 && p->last_executed >= exec0);
+	CORE_ASSERT(p->last_executed <= p->low + p->cfg.window);
+	CORE_ASSERT(p->next_seq >= p->last_executed);
 	return 0;
 }
 

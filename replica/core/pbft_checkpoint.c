@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/core/pbft.h"
 
 void pbft_ckpt_clear(struct ckpt_votes *c)
@@ -30,6 +31,8 @@ static struct ckpt_votes *ckpt_entry(struct pbft *p, uint64_t seq)
 	if (seq % p->cfg.checkpoint_interval != 0 || !pbft_in_window(p, seq))
 		return NULL;
 	struct ckpt_votes *c = &p->ckpts[(seq / p->cfg.checkpoint_interval) % p->n_ckpts];
+	/* n_ckpts covers the window: an entry for another number is at or below low */
+	CORE_ASSERT(c->seq == seq || c->seq <= p->low);
 	if (c->seq != seq) {
 		pbft_ckpt_clear(c);
 		c->seq = seq;
@@ -47,9 +50,11 @@ static bool ckpt_vote_is(const struct vote *v, const uint8_t *digest, uint64_t s
 static unsigned count_ckpt_votes(const struct vote *v, uint32_t n, uint64_t key,
 				 const uint8_t *digest, uint64_t size)
 {
+	CORE_ASSERT(n <= WIRE_MAX_REPLICAS);
 	unsigned count = 0;
 	for (uint32_t i = 0; i < n; i++)
 		count += v[i].view == key && ckpt_vote_is(&v[i], digest, size);
+	CORE_ASSERT(count <= n);
 	return count;
 }
 
@@ -106,6 +111,7 @@ int pbft_check_ckpt_proof(struct pbft *p, const uint8_t *proof, size_t len, uint
 
 static void collect_garbage(struct pbft *p, struct effects *out)
 {
+	CORE_ASSERT(p->ckpt_proof != NULL && p->stable_snap != NULL);
 	for (uint32_t i = 0; i < p->cfg.window; i++)
 		if (p->slots[i].seq && p->slots[i].seq <= p->low)
 			pbft_slot_clear(&p->slots[i]);
@@ -125,6 +131,9 @@ static void make_stable(struct pbft *p, uint64_t seq, const uint8_t *digest, uin
 			uint32_t snap_len, const uint8_t *proof, uint32_t proof_len,
 			struct effects *out)
 {
+	/* the low watermark only moves up, to a checkpoint we executed to */
+	CORE_ASSERT(seq > p->low && seq <= p->last_executed && snap != NULL);
+	CORE_ASSERT(seq % p->cfg.checkpoint_interval == 0 || seq == p->last_executed);
 	uint8_t *proof_copy = core_dup(proof, proof_len);
 	if (!proof_copy) {
 		free(snap);
@@ -139,6 +148,7 @@ static void make_stable(struct pbft *p, uint64_t seq, const uint8_t *digest, uin
 	p->low = seq;
 	memcpy(p->stable_digest, digest, WIRE_DIGEST_LEN);
 	collect_garbage(p, out);
+	CORE_ASSERT(p->low == seq && p->last_executed <= p->low + p->cfg.window);
 	pbft_try_propose(p, out); /* the window moved */
 }
 
@@ -150,6 +160,7 @@ static void check_stable(struct pbft *p, struct ckpt_votes *c, struct effects *o
 		return;
 	if (build_proof(p, c->from, c->own, c->own_size, &p->scratch) != 0)
 		return;
+	CORE_ASSERT(c->seq <= p->last_executed && c->snap != NULL);
 	uint8_t *snap = c->snap; /* handed over to the stable state */
 	c->snap = NULL;
 	make_stable(p, c->seq, c->own, snap, c->snap_len, p->scratch.p, (uint32_t)p->scratch.len,
@@ -169,6 +180,7 @@ static void set_own_vote(struct pbft *p, struct ckpt_votes *c, uint64_t seq, con
 void pbft_take_checkpoint(struct pbft *p, struct effects *out)
 {
 	uint64_t seq = p->last_executed;
+	CORE_ASSERT(seq % p->cfg.checkpoint_interval == 0 && seq > 0);
 	struct ckpt_votes *c = ckpt_entry(p, seq);
 	if (!c)
 		return;
@@ -447,6 +459,7 @@ void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIG
 	free(p->xfer.proof);
 	free(p->xfer.buf);
 	uint32_t peer = p->xfer.seq ? p->xfer.peer : p->cfg.id;
+	CORE_ASSERT(seq > p->last_executed && seq > p->low);
 	p->xfer = (struct state_xfer){.seq = seq,
 				      .proof = copy,
 				      .proof_len = proof_len,
@@ -498,6 +511,8 @@ static void xfer_reset(struct pbft *p)
 static void install_state(struct pbft *p, struct effects *out)
 {
 	struct state_xfer *x = &p->xfer;
+	/* only a snapshot ahead of our execution, complete, is installed */
+	CORE_ASSERT(x->seq > p->last_executed && x->buf && x->have == x->total);
 	if (exec_restore(&p->exec, x->buf, x->total) != 0) {
 		p->rejected_conflict++;
 		xfer_reset(p);
@@ -506,6 +521,7 @@ static void install_state(struct pbft *p, struct effects *out)
 	p->last_executed = x->seq;
 	if (p->next_seq < x->seq)
 		p->next_seq = x->seq;
+	CORE_ASSERT(p->next_seq >= p->last_executed);
 	effects_persist(out, P_PUT, REC_SNAPSHOT, x->seq, x->buf, x->total);
 	waitq_prune(&p->wq, &p->exec);
 	uint8_t *snap = x->buf;
@@ -559,8 +575,11 @@ void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out)
 		x->buf = malloc(x->total + 1);
 	if (!x->buf)
 		return;
+	/* wire_decode refused a chunk beyond its total, and total == x->total */
+	CORE_ASSERT(st->len <= x->total - x->have);
 	memcpy(x->buf + x->have, st->chunk, st->len);
 	x->have += st->len;
+	CORE_ASSERT(x->have <= x->total);
 	if (x->have < x->total) {
 		ask_state(p, out);
 		return;

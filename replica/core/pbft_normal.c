@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/core/pbft.h"
 
 static unsigned commit_quorum(const struct pbft *p)
@@ -65,6 +66,7 @@ void pbft_send_vote(struct pbft *p, uint8_t type, const struct slot *s, struct e
 	pbft_send(p, out, TO_OTHERS, off);
 	if (out->arena.err)
 		return;
+	CORE_ASSERT(s->have_pp && s->seq != 0);
 	struct slot *ms = (struct slot *)s;
 	struct vote *v = type == MSG_PREPARE ? &ms->prepare[p->cfg.id] : &ms->commit[p->cfg.id];
 	pbft_vote_set(v, s->view, s->digest, out->arena.p + off, (uint32_t)(out->arena.len - off));
@@ -128,6 +130,7 @@ void pbft_on_request(struct pbft *p, const struct msg *m, struct effects *out)
 
 static uint32_t inflight(const struct pbft *p)
 {
+	CORE_ASSERT(p->next_seq >= p->last_executed);
 	return (uint32_t)(p->next_seq - p->last_executed);
 }
 
@@ -145,6 +148,7 @@ static uint16_t take_batch(struct pbft *p)
 		p->proposed_ts[c] = w->ts;
 		count++;
 	}
+	CORE_ASSERT(count <= p->cfg.batch_max && count <= WIRE_MAX_BATCH);
 	return count;
 }
 
@@ -155,10 +159,15 @@ static void catchup_on_preprepare(struct pbft *p, const struct msg *m, const uin
 
 static void propose_one(struct pbft *p, struct effects *out)
 {
+	CORE_ASSERT(pbft_is_primary(p) && p->view_active);
 	uint16_t count = take_batch(p);
 	if (count == 0)
 		return;
 	uint64_t seq = ++p->next_seq;
+	/* a number never given before in this view: above what is executed, in window */
+	CORE_ASSERT(seq > p->last_executed && pbft_in_window(p, seq));
+	CORE_ASSERT(!pbft_slot_peek(p, seq) || !pbft_slot_peek(p, seq)->have_pp ||
+		    pbft_slot_peek(p, seq)->view < p->view);
 	size_t off = wire_put_preprepare(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view, seq,
 					 count, p->batch_req, p->batch_len);
 	for (uint16_t i = 0; i < count; i++)
@@ -179,6 +188,7 @@ static void propose_one(struct pbft *p, struct effects *out)
 		out->arena.err = WIRE_E_NOMEM; /* cannot keep our word: fail the step */
 		return;
 	}
+	CORE_ASSERT(s->have_pp && s->view == p->view && s->seq == p->next_seq && s->batch);
 	/* Persisted before the send leaves (driver order): a restarted primary must
 	 * never assign this sequence number to another batch in this view. */
 	pbft_persist_slot(p, s, out);
@@ -204,8 +214,10 @@ static int install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t 
 		   uint32_t cpp_len, const uint8_t *batch, uint32_t batch_len)
 {
 	struct compact_pp c;
+	CORE_ASSERT(s->seq != 0 && pbft_in_window(p, s->seq));
 	if (wire_decode_cpp(cpp, cpp_len, p->cfg.cluster_id, &c) != WIRE_OK)
 		return -1;
+	const bool was_committed = s->committed;
 	bool same = s->have_pp && memcmp(s->digest, c.digest, WIRE_DIGEST_LEN) == 0;
 	/* A committed digest is final (§4.5.1: every later view keeps it).  Only a faulty
 	 * primary offers another one - e.g. for a number at or below its NEW-VIEW's
@@ -243,6 +255,8 @@ static int install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t 
 	s->view = view;
 	s->have_pp = true;
 	memcpy(s->digest, c.digest, WIRE_DIGEST_LEN);
+	/* a committed slot's digest never changes, nor does it stop being committed */
+	CORE_ASSERT(!was_committed || (s->committed && same));
 	return 0;
 }
 
@@ -314,6 +328,7 @@ void pbft_persist_slot(struct pbft *p, const struct slot *s, struct effects *out
 
 static void persist_committed(struct pbft *p, const struct slot *s, struct effects *out)
 {
+	CORE_ASSERT(s->committed && s->have_pp && pbft_in_window(p, s->seq));
 	uint8_t val[8 + WIRE_DIGEST_LEN];
 	set_u64(val, s->view);
 	memcpy(val + 8, s->digest, WIRE_DIGEST_LEN);
@@ -327,6 +342,7 @@ static void check_committed(struct pbft *p, struct slot *s, struct effects *out)
 		return;
 	if (pbft_count_votes(s->commit, p->cfg.n, s->view, s->digest) < commit_quorum(p))
 		return;
+	CORE_ASSERT(s->have_pp && s->cert.bytes && s->cert.view == s->view);
 	s->committed = true;
 	persist_committed(p, s, out);
 	pbft_try_execute(p, out, true);
@@ -354,6 +370,7 @@ static int make_cert(struct pbft *p, struct slot *s, struct effects *out)
 	}
 	if (b->err || count < 2 * p->cfg.f)
 		return -1;
+	CORE_ASSERT(count <= p->cfg.n - 1); /* distinct backups: the primary sends none */
 	set_u16(b->p + count_at, count);
 	uint8_t *bytes = core_dup(b->p, b->len);
 	if (!bytes)
@@ -376,6 +393,7 @@ void pbft_check_prepared(struct pbft *p, struct slot *s, struct effects *out)
 		return;
 	if (make_cert(p, s, out) != 0)
 		return;
+	CORE_ASSERT(s->cert.view == s->view && !memcmp(s->cert.digest, s->digest, WIRE_DIGEST_LEN));
 	s->prepared = true;
 	pbft_send_vote(p, MSG_COMMIT, s, out);
 	check_committed(p, s, out);
@@ -447,6 +465,9 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
  * Returns 1 if the vote is new, 0 for a repeat of the same vote, -1 for a conflict. */
 static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, bool keep_raw)
 {
+	/* votes are kept one per replica, indexed by sender: auth_verify() let in only
+	 * senders < n (core.h, contract 1), so counts can never exceed n */
+	CORE_ASSERT(m->h.sender < p->cfg.n && m->h.sender != p->cfg.id);
 	if (v->have && v->view == m->h.view) {
 		if (memcmp(v->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0) {
 			p->rejected_conflict++;
@@ -728,6 +749,7 @@ static void execute_batch(struct pbft *p, const struct committed_batch *s, struc
 {
 	struct body_preprepare b;
 	struct msg req;
+	CORE_ASSERT(s->seq == p->last_executed + 1);
 	if (wire_decode_batch(s->batch, s->batch_len, p->cfg.cluster_id, &b) != WIRE_OK)
 		abort(); /* its digest matched what we checked on arrival: memory corruption */
 	for (uint16_t i = 0; i < b.count; i++) {
@@ -747,6 +769,7 @@ static void execute_batch(struct pbft *p, const struct committed_batch *s, struc
 		if (replying)
 			send_executed_reply(p, req.h.sender, req.u.req.timestamp, result, len, out);
 	}
+	CORE_ASSERT(p->last_executed + 1 == s->seq); /* the caller advances it */
 	effects_exec(out, s->seq, s->view, s->digest, b.count);
 }
 
@@ -763,6 +786,7 @@ static uint32_t commit_votes(const struct pbft *p, const struct catchup_slot *cs
 			     const struct slot *s, uint64_t view, const uint8_t *digest)
 {
 	uint32_t count = 0;
+	CORE_ASSERT(digest != NULL && p->cfg.n <= WIRE_MAX_REPLICAS);
 	for (uint32_t i = 0; i < p->cfg.n; i++) {
 		const struct catchup_vote *v = cs ? &cs->vote[i] : NULL;
 		const struct vote *c = s ? &s->commit[i] : NULL;
@@ -775,6 +799,7 @@ static uint32_t commit_votes(const struct pbft *p, const struct catchup_slot *cs
 		    own)
 			count++;
 	}
+	CORE_ASSERT(count <= p->cfg.n); /* one per replica: distinct voters */
 	return count;
 }
 
@@ -808,6 +833,7 @@ static bool certified(struct pbft *p, uint64_t seq, uint64_t *view, const uint8_
 			return true;
 		}
 	}
+	CORE_ASSERT(n <= WIRE_MAX_REPLICAS);
 	return false;
 }
 
@@ -905,12 +931,16 @@ void pbft_try_execute(struct pbft *p, struct effects *out, bool replying)
 		} else {
 			break; /* not committed yet, or its batch is still being fetched */
 		}
+		/* in order, one at a time, within the window */
+		CORE_ASSERT(e.seq == p->last_executed + 1 && pbft_in_window(p, e.seq));
+		CORE_ASSERT(e.batch != NULL && e.digest != NULL);
 		execute_batch(p, &e, out, replying);
 		p->last_executed = e.seq;
 		if (p->next_seq < e.seq)
 			p->next_seq = e.seq; /* a primary numbers after what others executed */
 		if (e.seq % p->cfg.checkpoint_interval == 0)
 			pbft_take_checkpoint(p, out);
+		CORE_ASSERT(p->last_executed >= e.seq && p->next_seq >= p->last_executed);
 	}
 	pbft_try_propose(p, out);
 }

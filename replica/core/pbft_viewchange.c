@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/core/pbft.h"
 
 struct o_entry {
@@ -109,6 +110,7 @@ void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out)
 		return;
 	if (view < p->view)
 		return;
+	CORE_ASSERT(view >= p->view && view > 0); /* views never go back */
 	p->view = view;
 	p->view_active = false;
 	p->vc_streak++;
@@ -116,6 +118,7 @@ void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out)
 	pbft_persist_meta(p, out); /* never again act in an older view, even after a crash */
 	pbft_send_viewchange(p, out);
 	try_new_view(p, out);
+	CORE_ASSERT(p->view >= view);
 }
 
 /* Is this a well-formed VIEW-CHANGE for its view?  (Signatures were checked at the
@@ -294,6 +297,7 @@ static void o_take_vc(struct pbft *p, const struct msg *vc, struct o_set *o)
 /* Compute O from the VIEW-CHANGE messages vcs[0..k).  Returns 0, or -1. */
 static int compute_o(struct pbft *p, const struct msg *vcs, uint32_t k, struct o_set *o)
 {
+	CORE_ASSERT(k >= 2 * p->cfg.f + 1 && k <= p->cfg.n); /* try_new_view() counted */
 	memset(o, 0, sizeof(*o));
 	for (uint32_t i = 0; i < k; i++) {
 		if (vcs[i].h.seq >= o->min_s) {
@@ -331,6 +335,9 @@ static int compute_o(struct pbft *p, const struct msg *vcs, uint32_t k, struct o
 	if (!(p->cfg.plant_bugs & PBFT_BUG_SKIP_VC_CERTS))
 		for (uint32_t i = 0; i < k; i++)
 			o_take_vc(p, &vcs[i], o);
+	/* O numbers every slot from min-s + 1 to max-s, within one window */
+	CORE_ASSERT(o->max_s >= o->min_s && o->max_s - o->min_s <= p->cfg.window);
+	CORE_ASSERT(o->max_s == o->min_s || o->e[o->max_s - o->min_s - 1].seq == o->max_s);
 	return 0;
 }
 
@@ -341,6 +348,7 @@ static const uint8_t null_batch[2] = {0, 0};
 /* Install O's entry (seq, cpp) for the new view, keeping a batch we already hold. */
 static void install_o_entry(struct pbft *p, const struct compact_pp *cpp, struct effects *out)
 {
+	CORE_ASSERT(p->view_active && cpp->h.view == p->view);
 	struct slot *s = pbft_slot(p, cpp->h.seq);
 	if (!s)
 		return; /* beyond our window: we are behind and will catch up by state */
@@ -363,6 +371,7 @@ static void install_o_entry(struct pbft *p, const struct compact_pp *cpp, struct
 		return;
 	}
 	free(keep);
+	CORE_ASSERT(s->have_pp && s->view == p->view && s->seq == cpp->h.seq);
 	pbft_persist_slot(p, s, out);
 	if (!pbft_is_primary(p))
 		pbft_send_vote(p, MSG_PREPARE, s, out);
@@ -375,6 +384,7 @@ static void retire(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGES
 {
 	if (!*batch)
 		return;
+	CORE_ASSERT(seq > p->low);
 	struct retired_batch *r = &p->retired[p->retired_next++ % PBFT_RETIRED];
 	free(r->batch);
 	*r = (struct retired_batch){.seq = seq, .batch = *batch, .len = len};
@@ -413,6 +423,9 @@ static void drop_unchosen(struct pbft *p, uint64_t max_s, struct effects *out)
 		retire(p, seq, s->cert.digest, &s->cert.batch, s->cert.batch_len);
 		effects_persist(out, P_DEL, REC_PREPREPARE, seq, NULL, 0); /* none: no-op */
 		effects_persist(out, P_DEL, REC_PREPARED, seq, NULL, 0);
+		/* 2f+1 prepared what committed: any 2f+1 VIEW-CHANGEs carry it, so it is at
+		 * or below max-s (§4.5.1) - unless a planted bug skipped the certificates */
+		CORE_ASSERT(!s->committed || p->cfg.plant_bugs);
 		pbft_slot_clear(s);
 	}
 }
@@ -433,6 +446,7 @@ static void relay_waiting(struct pbft *p, struct effects *out)
 static void enter_view(struct pbft *p, const struct o_set *o, const struct msg *nv,
 		       struct effects *out)
 {
+	CORE_ASSERT(o->max_s >= o->min_s); /* (a NEW-VIEW of a later view may find us active) */
 	p->view_active = true;
 	p->view_changes++;
 	p->vc_timer_ms = 0;
@@ -453,6 +467,7 @@ static void enter_view(struct pbft *p, const struct o_set *o, const struct msg *
 	relay_waiting(p, out);
 	pbft_fetch_missing(p, out);
 	pbft_try_execute(p, out, true);
+	CORE_ASSERT(!pbft_is_primary(p) || p->next_seq >= o->max_s);
 }
 
 /* Decode the stored VIEW-CHANGEs for p->view; returns how many (own included). */
@@ -465,6 +480,7 @@ static uint32_t gather_vcs(struct pbft *p, struct msg *vcs)
 		    wire_decode(v->raw, v->len, p->cfg.cluster_id, &vcs[k]) == WIRE_OK)
 			k++;
 	}
+	CORE_ASSERT(k <= 2 * p->cfg.f + 1 && k <= p->cfg.n); /* one per replica */
 	return k;
 }
 
@@ -575,6 +591,7 @@ void pbft_on_newview(struct pbft *p, const struct msg *m, struct effects *out)
 		o_free(&o);
 		return;
 	}
+	CORE_ASSERT(v >= p->view); /* views never go back */
 	p->view = v;
 	keep_newview(p, m->raw, m->raw_len, out);
 	enter_view(p, &o, m, out);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
 
@@ -118,6 +119,8 @@ static void replay_log(struct single *s)
 {
 	for (size_t i = 0; i < s->n_replay; i++) {
 		const struct logged *l = &s->replay[i];
+		/* recover() is fed in key order (core.h): one record per sequence number */
+		CORE_ASSERT(i == 0 || l->seq > s->replay[i - 1].seq);
 		struct msg m;
 		const uint8_t *res;
 		uint32_t rlen;
@@ -130,6 +133,7 @@ static void replay_log(struct single *s)
 			s->requests_executed++;
 		s->last_executed = l->seq;
 	}
+	CORE_ASSERT(s->last_executed >= s->stable_checkpoint);
 	free_replay(s);
 }
 
@@ -147,6 +151,7 @@ static void send_reply(struct single *s, const struct msg *req, const uint8_t *r
  * for one record is not snapshotted: the log just keeps growing (still correct). */
 static void checkpoint(struct single *s, uint64_t seq, struct effects *out)
 {
+	CORE_ASSERT(seq == s->last_executed && seq > s->stable_checkpoint);
 	buf_reset(&s->snap);
 	exec_snapshot(&s->x, &s->snap);
 	if (s->snap.err || s->snap.len > WIRE_MAX_MSG - out->arena.len)
@@ -170,9 +175,11 @@ static void on_request(struct single *s, const struct msg *m, struct effects *ou
 		send_reply(s, m, res, rlen, out);
 		return;
 	}
+	CORE_ASSERT(v == EXEC_NEW);
 	uint64_t seq = s->last_executed + 1;
 	effects_persist(out, P_PUT, KIND_REQ, seq, m->raw, m->raw_len);
-	exec_request(&s->x, m, &res, &rlen);
+	int done = exec_request(&s->x, m, &res, &rlen);
+	CORE_ASSERT(done == EXEC_NEW); /* classified just above: executed exactly once */
 	s->last_executed = seq;
 	s->requests_executed++;
 	uint8_t d[WIRE_DIGEST_LEN];
@@ -182,6 +189,7 @@ static void on_request(struct single *s, const struct msg *m, struct effects *ou
 	uint32_t every = s->cfg.checkpoint_interval;
 	if (every && seq % every == 0)
 		checkpoint(s, seq, out);
+	CORE_ASSERT(s->last_executed == seq && s->stable_checkpoint <= seq);
 }
 
 static int single_step(void *core, const struct event *ev, struct effects *out)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/core/vr.h"
 
 /* ---- small shared helpers ---- */
@@ -57,6 +58,7 @@ struct vr_slot *vr_slot(struct vr *p, uint64_t op)
 {
 	if (op <= p->lo || op > p->op)
 		return NULL;
+	CORE_ASSERT(p->op - p->lo <= p->cfg.window); /* the ring holds lo+1 .. op */
 	struct vr_slot *s = &p->log[op % p->cfg.window];
 	return s->op == op ? s : NULL;
 }
@@ -79,16 +81,20 @@ int vr_log_append(struct vr *p, uint64_t view, const uint8_t *batch, uint32_t le
 		  struct effects *out)
 {
 	uint64_t op = p->op + 1;
+	CORE_ASSERT(p->op >= p->lo && p->op >= p->commit);
 	if (!vr_log_fits(p, op, len))
 		return -1;
 	uint8_t *copy = core_dup(batch, len);
 	if (!copy)
 		return -1;
 	struct vr_slot *s = &p->log[op % p->cfg.window];
+	/* the ring entry holds nothing or an op-number at or below lo */
+	CORE_ASSERT(s->op == 0 || s->op <= p->lo);
 	slot_clear(s);
 	*s = (struct vr_slot){.op = op, .view = view, .batch = copy, .len = len};
 	p->op = op;
 	p->log_bytes += len;
+	CORE_ASSERT(p->op - p->lo <= p->cfg.window && p->log_bytes <= VR_LOG_MAX);
 	buf_reset(&p->scratch);
 	buf_put_u64(&p->scratch, view);
 	buf_put(&p->scratch, s->batch, len);
@@ -117,6 +123,7 @@ void vr_log_truncate(struct vr *p, uint64_t keep, struct effects *out)
 		p->op = keep;
 	if (p->commit > p->op)
 		p->commit = p->op;
+	CORE_ASSERT(p->op >= p->lo && p->op <= keep && p->commit <= p->op);
 }
 
 /* Forget entries at or below upto (covered by a checkpoint or committed elsewhere)
@@ -138,6 +145,7 @@ void vr_log_forget_upto(struct vr *p, uint64_t upto)
 		p->op = upto;
 	if (p->commit < upto)
 		p->commit = upto;
+	CORE_ASSERT(p->lo <= p->commit && p->commit <= p->op);
 }
 
 /* ---- lifecycle ---- */
@@ -228,6 +236,7 @@ static int recover_snapshot(struct vr *p, uint64_t key, const uint8_t *val, size
 		p->lo = key;
 	if (p->op < p->lo)
 		p->op = p->commit = p->lo;
+	CORE_ASSERT(p->ckpt <= p->lo && p->lo <= p->op && p->last_executed == p->ckpt);
 	return 0;
 }
 
@@ -251,6 +260,8 @@ static int recover_entry(struct vr *p, uint64_t key, const uint8_t *val, size_t 
 			      .len = (uint32_t)(len - 8)};
 	p->op = key;
 	p->log_bytes += s->len;
+	/* the entry re-read is in the window of the recovered lo */
+	CORE_ASSERT(p->op > p->lo && p->op - p->lo <= p->cfg.window);
 	return 0;
 }
 
@@ -341,9 +352,23 @@ static uint64_t next_deadline(const struct vr *p)
 	return deadline_min(t, p->xfer.active ? p->xfer.retry_ms : 0);
 }
 
+/* What holds between steps (VRR §4, and the log bounds of vr.h). */
+static void check_invariants(const struct vr *p)
+{
+	CORE_ASSERT(p->last_normal <= p->view);
+	CORE_ASSERT(p->status == VR_NORMAL || p->status == VR_VIEW_CHANGE);
+	CORE_ASSERT(p->ckpt <= p->lo && p->lo <= p->commit && p->commit <= p->op);
+	CORE_ASSERT(p->op - p->lo <= p->cfg.window && p->log_bytes <= VR_LOG_MAX);
+	/* executed up to the commit-number, or in a hole below lo */
+	CORE_ASSERT(p->last_executed <= p->commit);
+	CORE_ASSERT(vr_in_hole(p) || p->last_executed >= p->lo);
+}
+
 static int vr_step(void *core, const struct event *ev, struct effects *out)
 {
 	struct vr *p = core;
+	CORE_ASSERT(ev->kind == EV_START || ev->kind == EV_MSG || ev->kind == EV_TICK);
+	const uint64_t view0 = p->view, exec0 = p->last_executed;
 	p->now_ms = ev->now_ms;
 	if (ev->kind == EV_START)
 		on_start(p, out);
@@ -352,6 +377,8 @@ static int vr_step(void *core, const struct event *ev, struct effects *out)
 	else if (ev->kind == EV_MSG && ev->m)
 		on_msg(p, ev->m, out);
 	out->timer_ms = next_deadline(p);
+	CORE_ASSERT(p->view >= view0 && p->last_executed >= exec0); /* never go back */
+	check_invariants(p);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/core/vr.h"
 
 static void send_reply(struct vr *p, uint32_t client, uint64_t ts, const uint8_t *result,
@@ -85,11 +86,14 @@ static uint16_t take_batch(struct vr *p, uint64_t room)
 		}
 		waitq_pop(&p->wq);
 	}
+	CORE_ASSERT(count <= p->cfg.batch_max && (count <= 1 || bytes <= room));
 	return count;
 }
 
 static bool propose_one(struct vr *p, struct effects *out)
 {
+	CORE_ASSERT(p->status == VR_NORMAL && vr_is_primary(p) && !vr_in_hole(p));
+	const uint64_t op0 = p->op;
 	uint64_t room = p->log_bytes < VR_LOG_BUDGET ? VR_LOG_BUDGET - p->log_bytes : 0;
 	uint16_t count = take_batch(p, room);
 	if (count == 0)
@@ -117,6 +121,8 @@ static bool propose_one(struct vr *p, struct effects *out)
 		b->err = WIRE_E_NOMEM; /* cannot keep our word: fail the step */
 		return false;
 	}
+	/* one new op-number, in our view, above everything committed */
+	CORE_ASSERT(p->op == op0 + 1 && p->op > p->commit && vr_slot(p, p->op)->view == p->view);
 	p->last_bcast_ms = p->now_ms;
 	return true;
 }
@@ -156,6 +162,7 @@ void vr_learn_commit(struct vr *p, uint64_t k, struct effects *out)
 		p->commit = c;
 		vr_execute(p, out);
 	}
+	CORE_ASSERT(p->commit <= p->op); /* op-number >= commit-number */
 }
 
 void vr_on_prepare(struct vr *p, const struct msg *m, struct effects *out)
@@ -247,9 +254,12 @@ static void update_commit(struct vr *p, struct effects *out)
 {
 	uint64_t acks[WIRE_MAX_REPLICAS];
 	uint32_t k = 0;
+	CORE_ASSERT(vr_is_primary(p) && p->status == VR_NORMAL);
 	for (uint32_t i = 0; i < p->cfg.n; i++)
 		if (i != p->cfg.id)
 			acks[k++] = p->acked[i];
+	/* f acks of distinct backups (n - 1 of them) and ours make the f+1 of n = 2f+1 */
+	CORE_ASSERT(k == p->cfg.n - 1 && p->cfg.f >= 1 && p->cfg.f <= k);
 	qsort(acks, k, sizeof(acks[0]), cmp_desc);
 	uint64_t c = acks[p->cfg.f - 1];
 	if (c > p->op)
@@ -258,6 +268,7 @@ static void update_commit(struct vr *p, struct effects *out)
 		return;
 	p->commit = c;
 	vr_execute(p, out);
+	CORE_ASSERT(p->commit >= c && p->commit <= p->op);
 }
 
 void vr_on_prepare_ok(struct vr *p, const struct msg *m, struct effects *out)
@@ -273,6 +284,7 @@ void vr_on_prepare_ok(struct vr *p, const struct msg *m, struct effects *out)
 		p->rejected_conflict++;
 		return;
 	}
+	CORE_ASSERT(m->h.sender < p->cfg.n && m->h.sender != p->cfg.id); /* on_msg() */
 	uint64_t n = m->h.seq < p->op ? m->h.seq : p->op;
 	if (n <= p->acked[m->h.sender])
 		return;
@@ -289,6 +301,8 @@ void vr_execute_batch(struct vr *p, uint64_t op, uint64_t view, const uint8_t *b
 	struct body_preprepare b;
 	struct msg req;
 	uint8_t digest[WIRE_DIGEST_LEN];
+	/* in order, one at a time, and only what is committed */
+	CORE_ASSERT(op == p->last_executed + 1 && op <= p->commit);
 	if (wire_decode_batch(batch, len, p->cfg.cluster_id, &b) != WIRE_OK)
 		abort(); /* every batch was decoded on arrival: memory corruption */
 	crypto_digest(batch, len, digest);
@@ -311,6 +325,7 @@ void vr_execute_batch(struct vr *p, uint64_t op, uint64_t view, const uint8_t *b
 	p->exec_bytes += len;
 	if (op % p->cfg.checkpoint_interval == 0 || p->exec_bytes >= VR_CKPT_BYTES)
 		vr_take_checkpoint(p, out);
+	CORE_ASSERT(p->last_executed == op && p->ckpt <= op);
 }
 
 /* Execute committed entries in order.  Only the primary of a normal view replies. */
@@ -321,8 +336,10 @@ void vr_execute(struct vr *p, struct effects *out)
 		struct vr_slot *s = vr_slot(p, p->last_executed + 1);
 		if (!s)
 			break;
+		CORE_ASSERT(s->op == p->last_executed + 1 && s->batch);
 		vr_execute_batch(p, s->op, s->view, s->batch, s->len, out, replying);
 	}
+	CORE_ASSERT(p->last_executed <= p->commit);
 	if (replying)
 		vr_try_propose(p, out);
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/core/vr.h"
 
 /* ---- checkpoints ---- */
@@ -32,6 +33,7 @@
 void vr_take_checkpoint(struct vr *p, struct effects *out)
 {
 	uint64_t seq = p->last_executed;
+	CORE_ASSERT(seq >= p->ckpt); /* checkpoints only move forward */
 	buf_reset(&p->scratch);
 	exec_snapshot(&p->exec, &p->scratch);
 	/* A state too large for one step is not checkpointed now (the log goes on
@@ -55,6 +57,7 @@ void vr_take_checkpoint(struct vr *p, struct effects *out)
 	effects_persist(out, P_DEL_BELOW, VR_REC_ENTRY, seq + 1, NULL, 0);
 	if (seq > p->lo)
 		vr_log_forget_upto(p, seq); /* recovery: lo = max(meta lo, snapshot) */
+	CORE_ASSERT(p->ckpt == seq && p->ckpt <= p->lo);
 }
 
 /* ---- state transfer: the requester ---- */
@@ -163,6 +166,8 @@ static bool install_snapshot(struct vr *p, uint64_t seq, uint8_t *buf, uint64_t 
 	effects_persist(out, P_DEL_BELOW, VR_REC_ENTRY, seq + 1, NULL, 0);
 	vr_log_forget_upto(p, seq);
 	waitq_prune(&p->wq, &p->exec);
+	CORE_ASSERT(p->ckpt == seq && p->last_executed == seq && p->lo >= seq);
+	CORE_ASSERT(p->commit <= p->op);
 	return true;
 }
 
@@ -187,6 +192,7 @@ static void on_chunk(struct vr *p, const struct msg *m, struct effects *out)
 	x->buf = grown;
 	memcpy(x->buf + x->have, b->chunk, b->chunk_len);
 	x->have += b->chunk_len;
+	CORE_ASSERT(x->have <= x->total || x->total == 0);
 	if (x->have < x->total) {
 		send_get_state(p, out);
 		return;

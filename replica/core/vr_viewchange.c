@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replica/core/assert.h"
 #include "replica/core/vr.h"
 
 void vr_dvc_clear(struct vr *p)
@@ -52,6 +53,7 @@ void vr_put_section(struct vr *p, struct buf *b, uint64_t from)
 /* Entering a view as normal: the primary's acks and the view change are history. */
 static void enter_normal(struct vr *p, uint64_t view, struct effects *out)
 {
+	CORE_ASSERT(view >= p->view && view >= p->last_normal); /* views never go back */
 	p->view = view;
 	p->status = VR_NORMAL;
 	p->last_normal = view;
@@ -121,6 +123,7 @@ void vr_start_view_change(struct vr *p, uint64_t view, struct effects *out)
 {
 	if (view <= p->view)
 		return;
+	CORE_ASSERT(view > p->last_normal);
 	p->view = view;
 	p->status = VR_VIEW_CHANGE;
 	p->vc_streak++;
@@ -242,6 +245,7 @@ static void complete_view_change(struct vr *p, struct effects *out)
 		k = p->op;
 	if (k > p->commit)
 		p->commit = k;
+	CORE_ASSERT(vr_is_primary(p) && p->last_normal == p->view && p->commit <= p->op);
 	/* START-VIEW(v, seq = op): commit u64 | log section (lo) */
 	size_t off = wire_begin(&out->arena, MSG_VR_START_VIEW, p->cfg.cluster_id, p->cfg.id,
 				p->view, p->op);
@@ -339,6 +343,7 @@ void vr_saw_normal_view(struct vr *p, uint64_t view, struct effects *out)
 	uint64_t last_normal = p->last_normal;
 	enter_normal(p, view, out);
 	p->last_normal = last_normal;
+	CORE_ASSERT(p->view == view && p->last_normal <= p->view);
 	vr_persist_meta(p, out);
 	p->seen_op = 0;
 	vr_xfer_hint(p, vr_primary(p, view));

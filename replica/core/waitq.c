@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replica/core/assert.h"
 #include "replica/core/waitq.h"
 
 int waitq_init(struct waitq *q, uint32_t max_clients)
@@ -38,6 +39,7 @@ void waitq_push(struct waitq *q, const struct msg *m)
 		return;
 	memcpy(copy, m->raw, m->raw_len);
 	if (!w->queued) {
+		CORE_ASSERT(q->count < q->cap); /* one FIFO place per client */
 		q->fifo[(q->head + q->count) % q->cap] = c;
 		q->count++;
 		w->queued = true;
@@ -48,6 +50,7 @@ void waitq_push(struct waitq *q, const struct msg *m)
 	w->raw = copy;
 	w->len = (uint32_t)m->raw_len;
 	w->ts = m->u.req.timestamp;
+	CORE_ASSERT(w->queued && q->live <= q->cap && q->count <= q->cap);
 }
 
 const struct waiting *waitq_get(const struct waitq *q, uint32_t client)
@@ -59,6 +62,7 @@ void waitq_withdraw(struct waitq *q, uint32_t client)
 {
 	if (client >= q->cap || !q->ent[client].raw)
 		return;
+	CORE_ASSERT(q->live > 0);
 	free(q->ent[client].raw);
 	q->ent[client].raw = NULL;
 	q->live--;
@@ -82,6 +86,7 @@ int64_t waitq_head(struct waitq *q)
 {
 	while (q->count > 0) {
 		uint32_t c = q->fifo[q->head];
+		CORE_ASSERT(c < q->cap && q->ent[c].queued);
 		if (q->ent[c].raw)
 			return c;
 		waitq_pop(q); /* withdrawn meanwhile */
@@ -93,6 +98,7 @@ void waitq_pop(struct waitq *q)
 {
 	if (q->count == 0)
 		return;
+	CORE_ASSERT(q->head < q->cap && q->fifo[q->head] < q->cap);
 	q->ent[q->fifo[q->head]].queued = false;
 	q->head = (q->head + 1) % q->cap;
 	q->count--;
