@@ -348,16 +348,17 @@ int auth_poison_slots(uint8_t *p, size_t len, uint32_t slots_mask)
 		return 0;
 	size_t alen = get_u16(p + WIRE_OFF_AUTH_LEN);
 	size_t body = get_u32(p + WIRE_OFF_BODY_LEN);
-	size_t covered = p[WIRE_OFF_TYPE] == MSG_PREPREPARE && len == WIRE_CPP_LEN_MIN + alen
-				 ? WIRE_CPP_LEN_MIN /* a compact pre-prepare */
-				 : WIRE_HDR_LEN + body;
-	if (alen % WIRE_MAC_LEN || alen < WIRE_MAC_LEN * 2 || covered + alen != len)
+	size_t compact = WIRE_CPP_LEN_MIN; /* a compact pre-prepare: header | digest */
+	size_t trailer_at = p[WIRE_OFF_TYPE] == MSG_PREPREPARE && len == compact + alen
+				    ? compact
+				    : WIRE_HDR_LEN + body;
+	if (alen % WIRE_MAC_LEN || alen < (size_t)2 * WIRE_MAC_LEN || trailer_at + alen != len)
 		return 0; /* a REPLY's single MAC, or not a whole message */
 	int garbled = 0;
 	for (size_t r = 0; r < alen / WIRE_MAC_LEN && r < 32; r++) {
 		if (!(slots_mask >> r & 1))
 			continue;
-		p[covered + r * WIRE_MAC_LEN] ^= 0x5a;
+		p[trailer_at + r * WIRE_MAC_LEN] ^= 0x5a;
 		garbled++;
 	}
 	return garbled;

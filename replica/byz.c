@@ -734,7 +734,7 @@ static void mac_poison(struct byz *b, const struct send *s, const uint8_t *p, st
 		int wanted = s->to == TO_OTHERS ? j != b->id : (int32_t)j == s->to;
 		if (!wanted)
 			continue;
-		int victim = (b->cfg.peers >> j) & 1;
+		int victim = ((b->cfg.peers >> j) & 1u) != 0;
 		send_slice(out, (int32_t)j, victim || !lied ? clean : poisoned, s->len);
 		if (!victim && lied)
 			b->lies++;
