@@ -218,6 +218,8 @@ static int recover_snapshot(struct pbft *p, uint64_t seq, const uint8_t *val, si
 {
 	if (seq < p->low)
 		return 0; /* superseded by the stable checkpoint */
+	if (seq > p->low + p->cfg.window)
+		return -1; /* we never execute beyond the window: a damaged log */
 	if (exec_restore(&p->exec, val, len) != 0)
 		return -1;
 	p->last_executed = seq;
