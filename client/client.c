@@ -689,6 +689,22 @@ static int encode_request(struct bz_client *cl, const uint8_t *op, size_t op_len
 	return 0;
 }
 
+/* Encode the pending request's operation again, with the timestamp, flags, view and
+ * signing choice now in cl (a read-only retry, a client that starts signing, the
+ * faulty client's next guess).  Returns 0, or -1 (out of memory). */
+static int reencode_pending(struct bz_client *cl)
+{
+	struct msg m;
+	struct buf op;
+	if (wire_decode(cl->req.p, cl->req.len, cl->cluster, &m) != WIRE_OK)
+		return -1; /* cannot happen: we encoded it */
+	buf_init(&op);
+	buf_put(&op, m.u.req.op, m.u.req.op_len);
+	int rc = op.err ? -1 : encode_request(cl, op.p, op.len);
+	buf_free(&op);
+	return rc;
+}
+
 static int is_readonly(const struct bz_client *cl)
 {
 	return (cl->flags & REQ_F_READONLY) && cl->proto == PROTO_PBFT;
@@ -740,18 +756,9 @@ int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
  * reply can count towards the f+1 of the read-write one. */
 static void retry_readwrite(struct bz_client *cl, uint64_t now_us)
 {
-	struct msg m;
-	struct buf op;
-
-	if (wire_decode(cl->req.p, cl->req.len, cl->cluster, &m) != WIRE_OK)
-		return; /* cannot happen: we encoded it */
-	buf_init(&op);
-	buf_put(&op, m.u.req.op, m.u.req.op_len);
 	cl->flags &= (uint8_t)~REQ_F_READONLY;
 	cl->timestamp = client_ts_next(&cl->ts, client_realtime_us());
-	int rc = op.err ? -1 : encode_request(cl, op.p, op.len);
-	buf_free(&op);
-	if (rc != 0) {
+	if (reencode_pending(cl) != 0) {
 		cl->state = CLIENT_TIMEOUT; /* out of memory: give up on this request */
 		return;
 	}
@@ -860,16 +867,9 @@ static void sign_if_ignored(struct bz_client *cl)
 	if (cl->signing || cl->bad_mac || cl->auth.mode != AUTH_MODE_MAC ||
 	    cl->rto_us < ((uint64_t)CLIENT_RTO_MS * 1000u << CLIENT_SIGN_AFTER))
 		return;
-	struct msg m;
-	struct buf op;
-	if (wire_decode(cl->req.p, cl->req.len, cl->cluster, &m) != WIRE_OK)
-		return; /* cannot happen: we encoded it */
-	buf_init(&op);
-	buf_put(&op, m.u.req.op, m.u.req.op_len);
 	cl->signing = 1;
-	if (op.err || encode_request(cl, op.p, op.len) != 0)
+	if (reencode_pending(cl) != 0)
 		cl->signing = 0;
-	buf_free(&op);
 	cl->stats.signed_requests++;
 }
 
@@ -877,16 +877,10 @@ static void sign_if_ignored(struct bz_client *cl)
  * replica as the primary whose slot it leaves intact on each retransmission. */
 static void guess_next_primary(struct bz_client *cl)
 {
-	struct msg m;
-	struct buf op;
-	if (!cl->bad_mac || wire_decode(cl->req.p, cl->req.len, cl->cluster, &m) != WIRE_OK)
+	if (!cl->bad_mac)
 		return;
-	buf_init(&op);
-	buf_put(&op, m.u.req.op, m.u.req.op_len);
 	cl->view++;
-	if (!op.err)
-		(void)encode_request(cl, op.p, op.len);
-	buf_free(&op);
+	(void)reencode_pending(cl);
 }
 
 int client_on_tick(struct bz_client *cl, uint64_t now_us)

@@ -199,12 +199,10 @@ static void seal_request(struct sim_client *cl, uint64_t ts, uint8_t flags, cons
 		auth_seal(&cl->auth, &cl->req, off);
 }
 
-/* client/client.c sign_if_ignored(): in mac mode a request unanswered after
- * CLIENT_SIGN_AFTER retransmissions goes signed, and so does every later one. */
-static void sign_if_ignored(struct sim_client *cl)
+/* Seal the pending request's operation again with timestamp ts and flags (a
+ * read-only retry, a client that starts signing). */
+static void reseal_pending(struct sim_client *cl, uint64_t ts, uint8_t flags)
 {
-	if (cl->signing || cl->auth.mode != AUTH_MODE_MAC || cl->tries <= CLIENT_SIGN_AFTER)
-		return;
 	struct msg m;
 	if (wire_decode(cl->req.p, cl->req.len, SIM_CLUSTER_ID, &m) != WIRE_OK)
 		abort(); /* we encoded it */
@@ -213,9 +211,18 @@ static void sign_if_ignored(struct sim_client *cl)
 	buf_put(&op, m.u.req.op, m.u.req.op_len);
 	if (op.err)
 		abort();
-	cl->signing = true;
-	seal_request(cl, m.u.req.timestamp, m.u.req.flags, op.p, op.len);
+	seal_request(cl, ts, flags, op.p, op.len);
 	buf_free(&op);
+}
+
+/* client/client.c sign_if_ignored(): in mac mode a request unanswered after
+ * CLIENT_SIGN_AFTER retransmissions goes signed, and so does every later one. */
+static void sign_if_ignored(struct sim_client *cl)
+{
+	if (cl->signing || cl->auth.mode != AUTH_MODE_MAC || cl->tries <= CLIENT_SIGN_AFTER)
+		return;
+	cl->signing = true;
+	reseal_pending(cl, cl->ts, cl->ro ? REQ_F_READONLY : 0);
 }
 
 static void send_request(struct world *w, struct sim_client *cl, bool to_all)
@@ -318,18 +325,9 @@ void client_next(struct world *w, uint32_t c)
 static void retry_readwrite(struct world *w, struct sim_client *cl, const char *why)
 {
 	struct hop *h = &w->hist[cl->cur];
-	struct msg m;
-	if (wire_decode(cl->req.p, cl->req.len, SIM_CLUSTER_ID, &m) != WIRE_OK)
-		abort(); /* we encoded it */
-	struct buf op;
-	buf_init(&op);
-	buf_put(&op, m.u.req.op, m.u.req.op_len);
-	if (op.err)
-		abort();
 	uint64_t ts = ++cl->ts;
 	issue(cl, h->op_hash, 0);
-	seal_request(cl, ts, 0, op.p, op.len);
-	buf_free(&op);
+	reseal_pending(cl, ts, 0);
 	h->ts = ts;
 	cl->ro = false;
 	cl->tries = 0; /* the real client restarts its retransmission interval too */
