@@ -15,16 +15,15 @@
 #ifndef BYZLAB_CORE_ASSERT_H
 #define BYZLAB_CORE_ASSERT_H
 
-#include <stdio.h>
-#include <stdlib.h>
+/* Prints "FILE:LINE: FUNC: core assertion failed: COND" to stderr and aborts.  It lives
+ * outside the cores (replica/core_assert.c), which include no stdio. */
+void core_assert_fail(const char *file, int line, const char *func, const char *cond)
+	__attribute__((noreturn));
 
-#define CORE_ASSERT(cond)                                                                   \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "%s:%d: %s: core assertion failed: %s\n", __FILE__, \
-				__LINE__, __func__, #cond);                                 \
-			abort();                                                            \
-		}                                                                           \
+#define CORE_ASSERT(cond)                                                      \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			core_assert_fail(__FILE__, __LINE__, __func__, #cond); \
 	} while (0)
 
 #endif
