@@ -53,6 +53,9 @@ enum ckey {
 	K_GROUP_COMMIT,
 	K_COALESCE,
 	K_RX_AIO,
+	K_ROBUST,
+	K_ROBUST_RATIO,
+	K_ROBUST_HEARTBEAT,
 	K_COUNT
 };
 
@@ -74,6 +77,9 @@ static const char *const ckey_name[K_COUNT] = {
 	"group_commit",
 	"coalesce",
 	"rx_aio",
+	"robust",
+	"robust_ratio",
+	"robust_heartbeat_ms",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_COUNT };
@@ -167,6 +173,32 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	if (v < min || v > max)
 		return -2;
 	*out = (uint32_t)v;
+	return 0;
+}
+
+/* A decimal like "0.9", "0.95" or "1" as thousandths, in [min, max].  Returns 0 or -1. */
+static int parse_permille(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint32_t whole = 0, frac = 0, scale = 100;
+	const char *q = s;
+
+	if (*q < '0' || *q > '9')
+		return -1;
+	while (*q >= '0' && *q <= '9' && whole < 10)
+		whole = whole * 10 + (uint32_t)(*q++ - '0');
+	if (*q == '.') {
+		q++;
+		if (*q < '0' || *q > '9')
+			return -1;
+		for (; *q >= '0' && *q <= '9'; q++, scale /= 10)
+			if (scale)
+				frac += (uint32_t)(*q - '0') * scale;
+			else if (*q != '0')
+				return -1; /* finer than a thousandth */
+	}
+	if (*q || whole > 1 || whole * 1000 + frac < min || whole * 1000 + frac > max)
+		return -1;
+	*out = whole * 1000 + frac;
 	return 0;
 }
 
@@ -328,7 +360,8 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     "key '%s': unknown key in [cluster] (known: protocol, f, "
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
 		     "keys, data, clients, cluster_id, read_only, digest_replies, "
-		     "group_commit, coalesce, rx_aio)",
+		     "group_commit, coalesce, rx_aio, robust, robust_ratio, "
+		     "robust_heartbeat_ms)",
 		     show(name, nm));
 		return 0;
 	}
@@ -373,6 +406,14 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 	case K_GROUP_COMMIT: flag = &c->group_commit; break;
 	case K_COALESCE: flag = &c->coalesce; break;
 	case K_RX_AIO: flag = &c->rx_aio; break;
+	case K_ROBUST: flag = &c->robust; break;
+	case K_ROBUST_RATIO:
+		if (parse_permille(v, 500, 1000, &c->robust_ratio_permille) == 0)
+			return 1;
+		fail(p, p->line, "key '%s': '%s' is not a decimal in 0.5..1 (e.g. 0.9)", name,
+		     show(v, vv));
+		return 0;
+	case K_ROBUST_HEARTBEAT: num = &c->robust_heartbeat_ms, min = 5, max = 600000; break;
 	case K_KEYS:
 	case K_DATA:
 		if (!*v || strlen(v) >= CONFIG_PATH_MAX) {
@@ -631,6 +672,15 @@ static int check_ranges(struct parse *p)
 		     wl ? "window" : "checkpoint_interval", c->window, c->checkpoint_interval);
 		return -1;
 	}
+	if (!p->key_line[K_ROBUST_HEARTBEAT])
+		c->robust_heartbeat_ms = c->view_timeout_ms / 4 ? c->view_timeout_ms / 4 : 1;
+	else if (c->robust_heartbeat_ms >= c->view_timeout_ms) {
+		fail(p, p->key_line[K_ROBUST_HEARTBEAT],
+		     "key 'robust_heartbeat_ms': %" PRIu32 " must be shorter than "
+		     "view_timeout_ms (%" PRIu32 ")",
+		     c->robust_heartbeat_ms, c->view_timeout_ms);
+		return -1;
+	}
 	return 0;
 }
 
@@ -779,6 +829,7 @@ static void defaults(struct config *c, struct parse *p)
 	c->group_commit = 1;
 	c->coalesce = 1;
 	c->rx_aio = 1;
+	c->robust_ratio_permille = 900;
 	strcpy(p->keys, "keys");
 	strcpy(p->data, "data");
 }

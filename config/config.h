@@ -46,6 +46,13 @@ struct config {
 	int group_commit; /* group_commit = on: one LMDB commit per loop turn; off: per step */
 	int coalesce;     /* coalesce = on: one nng message per destination per turn */
 	int rx_aio;       /* rx_aio = on: receive with armed aios; off: NNG_OPT_RECVFD */
+	/* robust = on (issue 16, Aardvark-style defences against a slow or malicious
+	 * primary; PBFT only, ignored by vr/single); default off: classic PBFT. */
+	int robust;
+	uint32_t robust_ratio_permille; /* robust_ratio = 0.9: share of the best recent
+					 * throughput a primary must keep, 500..1000 */
+	uint32_t robust_heartbeat_ms;   /* no PRE-PREPARE this long while requests wait:
+					 * view change; default view_timeout_ms / 4 */
 	uint32_t clients; /* client ids 0..clients-1 whose keys replicas load, default 128 */
 	char keys[CONFIG_PATH_MAX]; /* resolved: absolute or relative to the cwd */
 	char data[CONFIG_PATH_MAX]; /* resolved */

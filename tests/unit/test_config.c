@@ -362,6 +362,45 @@ static void test_optimization_keys(void **state)
 	}
 }
 
+/* issue 16: robust = on|off, robust_ratio as a decimal, robust_heartbeat_ms shorter
+ * than the view timeout (default a quarter of it). */
+static void test_robust_keys(void **state)
+{
+	struct env *e = *state;
+
+	write_cfg(e, NULL, 0);
+	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+	assert_int_equal(e->c.robust, 0);
+	assert_int_equal(e->c.robust_ratio_permille, 900);
+	assert_int_equal(e->c.robust_heartbeat_ms, e->c.view_timeout_ms / 4);
+	{
+		const struct edit on[] = {{10, "robust = on"},
+					  {14, "robust_ratio = 0.95"},
+					  {15, "robust_heartbeat_ms = 120"}};
+
+		write_cfg(e, on, 3);
+		assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+		assert_int_equal(e->c.robust, 1);
+		assert_int_equal(e->c.robust_ratio_permille, 950);
+		assert_int_equal(e->c.robust_heartbeat_ms, 120);
+	}
+	{
+		const struct edit one[] = {{15, "robust_ratio = 1"}};
+
+		write_cfg(e, one, 1);
+		assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+		assert_int_equal(e->c.robust_ratio_permille, 1000);
+	}
+	BAD1(e, 15, "robust = yes", 15, "key 'robust': 'yes' is not one of on, off");
+	BAD1(e, 15, "robust_ratio = 0.4", 15, "key 'robust_ratio'");
+	BAD1(e, 15, "robust_ratio = 1.5", 15, "key 'robust_ratio'");
+	BAD1(e, 15, "robust_ratio = .9", 15, "key 'robust_ratio'");
+	BAD1(e, 15, "robust_ratio = 0.9x", 15, "key 'robust_ratio'");
+	BAD1(e, 15, "robust_ratio = 0.9001", 15, "key 'robust_ratio'");
+	BAD1(e, 15, "robust_heartbeat_ms = 100000", 15,
+	     "key 'robust_heartbeat_ms': 100000 must be shorter than view_timeout_ms");
+}
+
 static void test_valid_single_and_cwd(void **state)
 {
 	struct env *e = *state;
@@ -618,6 +657,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_valid_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_optimization_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_robust_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_single_and_cwd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_example_file, setup, teardown),
 		cmocka_unit_test(test_protocol_n),
