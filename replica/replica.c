@@ -496,7 +496,10 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .auth = r->auth,
 				 .read_only = cfg->read_only,
 				 .digest_replies = cfg->digest_replies,
-				 .plant_bugs = 0};
+				 .plant_bugs = 0,
+				 .robust = cfg->robust, /* issue 16: pbft only */
+				 .robust_ratio_permille = cfg->robust_ratio_permille,
+				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms};
 	r->core = r->ops->create(&cc);
 	if (!r->core) {
 		snprintf(err, errlen, "cannot create the %s core", r->ops->name);

@@ -1,6 +1,7 @@
 /* status.c - the replica's status document: one line of JSON, keys as product.md
  * ("Status") plus extras (n, f, requests_executed, send_drops, no_route,
- * frames_sent (nng messages: a bundle counts once), view_changing, pid, uptime_ms). */
+ * frames_sent (nng messages: a bundle counts once), view_changing, pid, uptime_ms,
+ * robust: {enabled, required_rps, measured_rps, vc_monitor, vc_heartbeat}). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,17 @@ static void put_str(struct jw *w, const char *s)
 static void put_u64(struct jw *w, const char *key, uint64_t v)
 {
 	put(w, ",\"%s\":%llu", key, (unsigned long long)v);
+}
+
+/* robust mode (issue 16, replica/core/pbft_monitor.h): the primary's watch */
+static void put_robust(struct jw *w, const struct core_status *cs)
+{
+	put(w, ",\"robust\":{\"enabled\":%s", cs->robust ? "true" : "false");
+	put_u64(w, "required_rps", cs->robust_required_rps);
+	put_u64(w, "measured_rps", cs->robust_measured_rps);
+	put_u64(w, "vc_monitor", cs->robust_vc_monitor);
+	put_u64(w, "vc_heartbeat", cs->robust_vc_heartbeat);
+	put(w, "}");
 }
 
 int status_json(const struct status_input *in, char *out, size_t cap)
@@ -103,6 +115,7 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put_u64(&w, "frames_sent", in->net ? in->net->frames_sent : 0);
 	put(&w, ",\"pid\":%ld", in->pid);
 	put_u64(&w, "uptime_ms", in->uptime_ms);
+	put_robust(&w, cs);
 	if (in->extra && *in->extra)
 		put(&w, ",%s", in->extra);
 	put(&w, "}");

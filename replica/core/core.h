@@ -119,6 +119,10 @@ struct core_config {
 	int read_only;         /* pbft: answer REQ_F_READONLY gets directly (§5.1.3) */
 	int digest_replies;    /* pbft: only the designated replier sends the full result */
 	uint32_t plant_bugs;   /* simulator only: see tests/sim; 0 in replicas */
+	/* pbft, robust = on (issue 16): backups watch the primary (pbft_monitor.h) */
+	int robust;
+	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
+	uint32_t robust_heartbeat_ms;   /* longest wait for a PRE-PREPARE while requests wait */
 };
 
 struct core_status {
@@ -137,6 +141,12 @@ struct core_status {
 	uint64_t rejected_out_of_window;
 	uint64_t rejected_conflict;
 	uint64_t rejected_rate_limited; /* requests left unanswered: the peer's budget is spent */
+	/* pbft robust mode (pbft_monitor.h); all 0 with robust off */
+	int robust;
+	uint64_t robust_required_rps;  /* requests/s the primary must sustain now (0: none) */
+	uint64_t robust_measured_rps;  /* requests/s of the last period with requests waiting */
+	uint64_t robust_vc_monitor;    /* view changes we started: throughput too low */
+	uint64_t robust_vc_heartbeat;  /* view changes we started: no PRE-PREPARE in time */
 };
 
 struct core_ops {

@@ -190,6 +190,8 @@ static void *pbft_create(const struct core_config *cfg)
 		pbft_destroy(p);
 		return NULL;
 	}
+	if (cfg->robust)
+		pbft_robust_init(p);
 	return p;
 }
 
@@ -457,6 +459,7 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 	else if (ev->kind == EV_MSG && ev->m)
 		on_msg(p, ev->m, out);
 	feed_ahead(p, out);
+	pbft_robust_step(p, out); /* robust mode only: may vote the primary out */
 	pbft_update_vc_timer(p);
 	pbft_resend_arm(p);
 	if (!p->status_ms)
@@ -464,6 +467,7 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 	out->timer_ms = deadline_min(deadline_min(deadline_min(p->vc_timer_ms, p->fetch_ms),
 						  deadline_min(p->xfer.retry_ms, p->status_ms)),
 				     deadline_min(p->resend_ms, p->stall_ms));
+	out->timer_ms = deadline_min(out->timer_ms, pbft_robust_deadline(p)); /* 0 when off */
 	/* Views, the low watermark and execution only move forward; execution stays
 	 * within the window; a primary numbers above everything executed. */
 	CORE_ASSERT(p->view >= view0 && p->low >= low0 && p->last_executed >= exec0);
@@ -491,6 +495,7 @@ static void pbft_status(void *core, struct core_status *st)
 	st->rejected_out_of_window = p->rejected_out_of_window;
 	st->rejected_conflict = p->rejected_conflict;
 	st->rejected_rate_limited = p->rejected_rate_limited;
+	pbft_robust_status(p, st);
 }
 
 const struct core_ops pbft_core_ops = {

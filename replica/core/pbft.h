@@ -17,7 +17,21 @@
 #include "replica/core/catchup.h"
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
+#include "replica/core/pbft_monitor.h"
 #include "replica/core/waitq.h"
+
+/* Robust mode (issue 16, pbft_robust.c): a backup's watch on its primary.  Memory
+ * only: after a restart the watch starts afresh, as at the start of a view. */
+struct pbft_robust {
+	struct pbft_monitor mon;
+	struct pbft_heartbeat hb;
+	bool in_view;         /* the watch runs for (view, active) */
+	uint64_t view;
+	uint64_t exec_seen;   /* requests_executed already counted */
+	uint64_t pp_seq;      /* highest PRE-PREPARE number seen from this view's primary */
+	uint64_t vc_monitor;  /* view changes started: throughput below the requirement */
+	uint64_t vc_heartbeat; /* view changes started: no PRE-PREPARE in time */
+};
 
 /* Persisted record kinds (store keys are (kind, key)). */
 enum pbft_rec {
@@ -206,6 +220,7 @@ struct pbft {
 	uint64_t readonly_floor;    /* highest committed seq found on restart: no read-only
 				     * answers until executed again (pbft_normal.c) */
 	uint64_t view_changes;      /* views entered after the first */
+	struct pbft_robust robust;  /* cfg.robust only */
 	struct buf scratch;
 };
 
@@ -313,5 +328,15 @@ void pbft_update_vc_timer(struct pbft *p);
 void pbft_note_view(struct pbft *p, uint32_t sender, uint64_t view, struct effects *out);
 int pbft_newview_max_s(struct pbft *p, uint64_t *max_s);
 int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len);
+
+/* pbft_robust.c (cfg.robust only; with it off, none of these changes anything) */
+void pbft_robust_init(struct pbft *p);
+/* After each event: feed the watch, start a view change if it calls for one. */
+void pbft_robust_step(struct pbft *p, struct effects *out);
+/* A PRE-PREPARE from sender passed the primary check (pbft_on_preprepare). */
+void pbft_robust_saw_preprepare(struct pbft *p, const struct msg *m);
+/* The watch's next deadline (0: none). */
+uint64_t pbft_robust_deadline(const struct pbft *p);
+void pbft_robust_status(const struct pbft *p, struct core_status *st);
 
 #endif

@@ -430,6 +430,7 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 		p->rejected_conflict++; /* only the view's primary may assign numbers */
 		return;
 	}
+	pbft_robust_saw_preprepare(p, m); /* robust mode's heartbeat (pbft_robust.c) */
 	if (m->h.view != p->view || !p->view_active) {
 		catchup_on_preprepare(p, m, NULL); /* as in pbft_on_commit() */
 		pbft_try_execute(p, out, true);

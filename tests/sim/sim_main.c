@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"                  [--crash-restart] [--pauses] [--read-only] [--digest-replies]\n"
 		"                  [--auth none|mac|sig] [--bad-mac-client] [--max-views V]\n"
 		"                  [--trace FILE]\n"
+		"                  [--robust] [--view-timeout MS] [--min-rate-vs-faultfree PCT]\n"
 		"                  [--plant-bug NAME]\n"
 		"                  [--expect-violation] [--keep-going] [-q] [-v]\n"
 		"\n"
@@ -85,6 +86,19 @@ static void usage(FILE *out)
 		"                      slot only (with --auth mac); it is owed no answer\n"
 		"  --max-views V       fail if a correct replica goes beyond view V\n"
 		"  --trace FILE        write every event of the run to FILE (single seed only)\n"
+		"  --robust            pbft: robust mode (cluster.ini robust = on): backups "
+		"watch the\n"
+		"                      primary's throughput and PRE-PREPARE heartbeat "
+		"(Aardvark)\n"
+		"  --view-timeout MS   view_timeout_ms instead of the seed's draw (200, 500 or "
+		"1000)\n"
+		"  --min-rate-vs-faultfree PCT\n"
+		"                      run each seed fault-free first (no faults, liars, "
+		"crashes or\n"
+		"                      pauses), then as asked; fail if completed operations "
+		"per\n"
+		"                      simulated second fall below PCT%% of the fault-free "
+		"run's\n"
 		"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
 		"                      | no-peer-status (PEER_STATUS never answered: the "
@@ -250,6 +264,7 @@ struct cli {
 	bool expect_violation, keep_going;
 	int quiet;
 	const char *trace_path;
+	uint32_t min_rate_pct; /* --min-rate-vs-faultfree PCT; 0 off */
 	char repro[1024]; /* the options that shape a run, for "reproduce:" */
 };
 
@@ -398,6 +413,27 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 				return -1;
 			}
 			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--robust")) {
+			o->robust = true;
+			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--view-timeout")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 10 || v > 600000) {
+				snprintf(err, errlen, "--view-timeout: 10..600000 ms, not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			o->view_timeout_ms = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--min-rate-vs-faultfree")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 100) {
+				snprintf(err, errlen, "--min-rate-vs-faultfree: 1..100, not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			c->min_rate_pct = (uint32_t)v;
+			repro_add(c, a, argv[i]);
 		} else if (!strcmp(a, "--digest-replies")) {
 			o->digest_replies = true;
 			repro_add(c, a, NULL);
@@ -475,6 +511,10 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		snprintf(err, errlen, "--read-only: pbft only (PBFT section 5.1.3)");
 		return -1;
 	}
+	if (o->robust && o->protocol != PROTO_PBFT) {
+		snprintf(err, errlen, "--robust: pbft only (issue 16)");
+		return -1;
+	}
 	if (o->digest_replies && o->protocol != PROTO_PBFT) {
 		snprintf(err, errlen, "--digest-replies: pbft only (PBFT section 5.1.1)");
 		return -1;
@@ -536,6 +576,58 @@ static void print_failure(const struct cli *c, const struct world *w, FILE *out)
 	trace_print_tail(&w->tr, out, SIM_TRACE_TAIL);
 }
 
+/* --min-rate-vs-faultfree: completed operations per simulated second, up to the last
+ * completion (the settling that follows is not the clients' time). */
+static double ops_rate(const struct world *w)
+{
+	uint64_t us = w->ops_end_us ? w->ops_end_us : w->now;
+	return us ? (double)w->ops_done * 1e6 / (double)us : 0.0;
+}
+
+/* The same seed with the same options but no faults, liars, crashes or pauses (the
+ * seed draws the configuration and network first, so both runs share them).
+ * Returns its rate, or -1 if even that run failed. */
+static double faultfree_rate(const struct cli *c, uint64_t seed, char *err, size_t errlen)
+{
+	struct sim_opts ff = c->o;
+	memset(&ff.faults, 0, sizeof(ff.faults));
+	ff.faults_text[0] = 0;
+	memset(ff.liar, 0, sizeof(ff.liar));
+	ff.n_liars = ff.random_liars = 0;
+	ff.crash_restart = ff.pauses = ff.bad_mac_client = false;
+	ff.trace = NULL;
+	struct world *w = malloc(sizeof(*w));
+	double rate = -1;
+	if (w && world_init(w, &ff, seed, err, errlen) == 0) {
+		world_run(w);
+		rate = w->failed ? -1 : ops_rate(w);
+	}
+	if (w)
+		world_free(w);
+	free(w);
+	return rate;
+}
+
+/* Fail the run w if its rate is below PCT% of the fault-free run of its seed. */
+static void check_rate(const struct cli *c, struct world *w, uint64_t seed)
+{
+	char err[256] = "";
+	double ff = faultfree_rate(c, seed, err, sizeof(err));
+	double rate = ops_rate(w);
+	if (ff < 0) {
+		sim_fail(w, "liveness-rate", "the fault-free run of this seed failed %s", err);
+		return;
+	}
+	if (c->o.verbose)
+		printf("seed %" PRIu64 " rate %.1f ops/s, fault-free %.1f ops/s: %.1f%%\n", seed,
+		       rate, ff, ff > 0 ? 100.0 * rate / ff : 0.0);
+	if (rate * 100.0 < (double)c->min_rate_pct * ff)
+		sim_fail(w, "liveness-rate",
+			 "%.1f completed operations per simulated second, %.1f%% of the "
+			 "fault-free run's %.1f (at least %u%% wanted)",
+			 rate, ff > 0 ? 100.0 * rate / ff : 0.0, ff, c->min_rate_pct);
+}
+
 static double wall_s(void)
 {
 	struct timespec ts;
@@ -584,6 +676,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		world_run(w);
+		if (!w->failed && c.min_rate_pct)
+			check_rate(&c, w, seed);
 		runs++;
 		ops += w->ops_done;
 		msgs += w->msgs;

@@ -690,10 +690,18 @@ static void draw_config(struct world *w)
 	c->checkpoint_interval = c->window / (rng_chance(&w->rng, 0.5) ? 2 : 4);
 	c->batch_max = batches[rng_below(&w->rng, 4)];
 	c->view_timeout_ms = timeouts[rng_below(&w->rng, 3)];
+	if (w->o->view_timeout_ms) /* --view-timeout: drawn all the same, so the rest of
+				    * the seed's draws stay what they were */
+		c->view_timeout_ms = w->o->view_timeout_ms;
 	c->max_clients = w->max_clients;
 	c->kv_max_bytes = 1u << 20;
 	c->read_only = w->o->read_only && w->o->protocol == PROTO_PBFT; /* §5.1.3 */
 	c->digest_replies = w->o->digest_replies;                       /* §5.1.1 */
+	if (w->o->robust && w->o->protocol == PROTO_PBFT) { /* issue 16; config.c's defaults */
+		c->robust = 1;
+		c->robust_ratio_permille = 900;
+		c->robust_heartbeat_ms = c->view_timeout_ms / 4;
+	}
 	if (w->o->bug == BUG_COMMIT_QUORUM_2F)
 		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
 	else if (w->o->bug == BUG_SKIP_VC_CERTS)
@@ -1014,8 +1022,10 @@ int world_run(struct world *w)
 		    (w->ops_done * 4 >= w->ops_total * 3 || w->now >= w->fault_max_us))
 			end_faults(w);
 		check_liveness(w);
-		if (w->ops_done == w->ops_total)
+		if (w->ops_done == w->ops_total) {
 			w->phase = 2;
+			w->ops_end_us = w->now;
+		}
 	}
 	if (!w->failed)
 		settle(w);

@@ -1,0 +1,136 @@
+/* pbft_monitor.c - the robust mode's throughput monitor and heartbeat (Aardvark §4.3):
+ * pure arithmetic over the times and counts pbft_robust.c feeds in.  Rules and
+ * departures: pbft_monitor.h and docs/PROTOCOL.md ("Robust mode").
+ */
+#include <string.h>
+
+#include "replica/core/assert.h"
+#include "replica/core/pbft_monitor.h"
+
+void pbft_monitor_init(struct pbft_monitor *m, uint32_t period_ms, uint32_t grace_periods,
+		       uint32_t ratio_permille, uint32_t views_kept)
+{
+	CORE_ASSERT(period_ms > 0 && ratio_permille <= 1000);
+	CORE_ASSERT(views_kept >= 1 && views_kept <= PBFT_MONITOR_VIEWS);
+	memset(m, 0, sizeof(*m));
+	m->period_ms = period_ms;
+	m->grace_periods = grace_periods;
+	m->ratio_permille = ratio_permille;
+	m->views_kept = views_kept;
+	m->raise_permille = 1000;
+}
+
+void pbft_monitor_new_view(struct pbft_monitor *m, uint64_t now_ms)
+{
+	/* Only views that were measured under load enter the history: an idle view says
+	 * nothing about what a primary can do. */
+	if (m->loaded_periods > 0) {
+		m->best[m->best_next] = m->view_best;
+		m->best_next = (m->best_next + 1) % m->views_kept;
+		if (m->best_count < m->views_kept)
+			m->best_count++;
+	}
+	m->period_start_ms = now_ms;
+	m->loaded_periods = 0;
+	m->done = 0;
+	m->pending = false;
+	m->view_best = 0;
+	m->raise_permille = 1000;
+	CORE_ASSERT(m->best_count <= m->views_kept && m->best_next < m->views_kept);
+}
+
+void pbft_monitor_done(struct pbft_monitor *m, uint64_t count)
+{
+	m->done += count;
+}
+
+void pbft_monitor_pending(struct pbft_monitor *m)
+{
+	m->pending = true;
+}
+
+/* The best rate of the last views_kept views and of this one. */
+static uint64_t best_recent(const struct pbft_monitor *m)
+{
+	uint64_t best = m->view_best;
+	for (uint32_t i = 0; i < m->best_count; i++)
+		if (m->best[i] > best)
+			best = m->best[i];
+	return best;
+}
+
+uint64_t pbft_monitor_required_milli(const struct pbft_monitor *m)
+{
+	if (m->loaded_periods < m->grace_periods)
+		return 0; /* grace: measured only */
+	/* rates are requests per period, small numbers: ×1000 keeps the ratio exact */
+	return best_recent(m) * m->ratio_permille * m->raise_permille / 1000;
+}
+
+uint64_t pbft_monitor_deadline(const struct pbft_monitor *m)
+{
+	return m->period_start_ms + m->period_ms;
+}
+
+bool pbft_monitor_tick(struct pbft_monitor *m, uint64_t now_ms)
+{
+	if (now_ms < pbft_monitor_deadline(m))
+		return false;
+	const uint64_t rate = m->done;
+	const bool loaded = m->pending;
+	/* The next period starts now: after a gap without events (no ticks) the periods
+	 * missed are not judged one by one, and the clock of the next is not behind. */
+	m->period_start_ms = now_ms;
+	m->done = 0;
+	m->pending = false;
+	if (!loaded)
+		return false; /* no pending request: nothing was required */
+	m->last_rate = rate;
+	const uint64_t need = pbft_monitor_required_milli(m);
+	const bool judged = m->loaded_periods >= m->grace_periods;
+	m->loaded_periods++;
+	if (judged && rate * 1000 < need)
+		return true;
+	if (rate > m->view_best)
+		m->view_best = rate;
+	if (judged) /* Aardvark: raise the bar by 1% per period, so nobody stays for ever */
+		m->raise_permille = (m->raise_permille * PBFT_MONITOR_RAISE_PERMILLE + 999) / 1000;
+	CORE_ASSERT(m->raise_permille >= 1000 && m->loaded_periods > 0);
+	return false;
+}
+
+void pbft_heartbeat_init(struct pbft_heartbeat *h, uint32_t timeout_ms, uint64_t now_ms)
+{
+	memset(h, 0, sizeof(*h));
+	h->timeout_ms = timeout_ms;
+	h->last_ms = now_ms;
+}
+
+void pbft_heartbeat_beat(struct pbft_heartbeat *h, uint64_t now_ms)
+{
+	if (now_ms > h->last_ms)
+		h->last_ms = now_ms;
+}
+
+uint64_t pbft_heartbeat_deadline(const struct pbft_heartbeat *h)
+{
+	if (!h->pending)
+		return 0;
+	uint64_t from = h->last_ms > h->since_ms ? h->last_ms : h->since_ms;
+	return from + h->timeout_ms;
+}
+
+bool pbft_heartbeat_expired(struct pbft_heartbeat *h, uint64_t now_ms, bool pending)
+{
+	if (!pending) {
+		h->pending = false; /* nothing asked of the primary */
+		return false;
+	}
+	if (!h->pending) {
+		/* requests just started waiting: the primary gets a full timeout for them,
+		 * however long it was idle before */
+		h->pending = true;
+		h->since_ms = now_ms;
+	}
+	return now_ms >= pbft_heartbeat_deadline(h);
+}
