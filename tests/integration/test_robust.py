@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Robust mode on real processes (issue 16 items 1-2: Aardvark's throughput monitor and
+PRE-PREPARE heartbeat, replica/core/pbft_monitor.h).
+
+PBFT f=1, auth = mac, robust = on, replica 0 (the primary of view 0) started with
+--byz slow-primary:900 (each PRE-PREPARE held just under the 1 s view timeout).  The
+verdict is by counters: the correct backups voted the primary out (status
+robust.vc_heartbeat + robust.vc_monitor), a view with a correct primary took over, and
+afterwards clients complete several times more operations in a few seconds than any
+run under a primary that holds each PRE-PREPARE 900 ms could (each request then takes
+900 ms at least, so `clients x seconds / 0.9` is an upper bound).  The same cluster
+with robust = off is measured too and printed (the collapse), with its counters.
+
+Ports 15800-15999 only: the peer, client and admin ports of each cluster are moved
+into that range after `cluster init` (bzcluster.py).
+"""
+
+import json
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bzcluster as bz  # noqa: E402
+
+DELAY_MS = 900
+CLIENTS = 16
+SECONDS = 5
+
+
+def squeeze_ports(c, base):
+    """cluster init uses P.., P+100.., P+200..; put them at base.., base+50..,
+    base+100.. so that every port stays within 15800-15999."""
+    init_base = c.base_port
+
+    def move(m):
+        port = int(m.group(1))
+        kind, idx = divmod(port - init_base, 100)
+        return "tcp://127.0.0.1:%d" % (base + 50 * kind + idx)
+
+    with open(c.ini) as fh:
+        text = fh.read()
+    text = re.sub(r"tcp://127\.0\.0\.1:(\d+)", move, text)
+    for port in map(int, re.findall(r"tcp://127\.0\.0\.1:(\d+)", text)):
+        bz.check(15800 <= port <= 15999, "port %d outside 15800-15999" % port)
+    with open(c.ini, "w") as fh:
+        fh.write(text)
+
+
+def new_cluster(name, base, robust):
+    c = bz.Cluster(name, f=1, base_port=base, auth="mac")
+    c.init()
+    squeeze_ports(c, base)
+    c.set_cluster_keys(robust=robust, view_timeout_ms=1000)
+    return c
+
+
+def bench(c, client_id, seconds):
+    r = c.client("bench", "--clients", CLIENTS, "--seconds", seconds, "--verify", "--quiet",
+                 client_id=client_id, timeout_ms=60000, timeout=seconds + 120)
+    bz.check(r.rc == 0, "bench failed\n" + r.describe())
+    lines = [ln for ln in r.out.splitlines() if ln.startswith("{")]
+    bz.check(lines, "bench printed no JSON\n" + r.describe())
+    res = json.loads(lines[-1])
+    bz.check(res["errors"] == 0 and res["mismatches"] == 0, "bench errors\n" + r.describe())
+    return res
+
+
+def robust_votes(st, ids):
+    return sum(st[i]["robust"]["vc_heartbeat"] + st[i]["robust"]["vc_monitor"] for i in ids)
+
+
+def slow_bound(seconds):
+    """Most operations CLIENTS closed-loop clients can complete in `seconds` while every
+    request waits for a PRE-PREPARE held DELAY_MS."""
+    return int(CLIENTS * seconds * 1000 / DELAY_MS) + CLIENTS
+
+
+def test_robust_replaces_slow_primary():
+    with new_cluster("robust-on", 15800, "on") as c:
+        c.up(byz={0: "slow-primary:%d" % DELAY_MS})
+        first = bench(c, 10, SECONDS)  # the attack, then the view change
+        correct = [1, 2, 3]
+
+        def replaced():
+            st = c.status()
+            if any(st[i].get("down") for i in correct):
+                return None
+            ok = all(st[i]["view"] >= 1 and st[i]["primary"] != 0 for i in correct)
+            return st if ok and robust_votes(st, correct) >= 2 else None
+
+        st = bz.wait_until(replaced, 30, "a view change that replaces the slow primary")
+        for i in correct:
+            bz.check(st[i]["robust"]["enabled"] is True, "robust.enabled at %d" % i)
+        before = max(st[i]["requests_executed"] for i in correct)
+        after_res = bench(c, 40, SECONDS)
+        st2 = c.status()
+        after = max(st2[i]["requests_executed"] for i in correct)
+        bound = slow_bound(SECONDS)
+        bz.log("MEASURED: robust=on, slow-primary:%d: first %d s %.0f ops/s, then %.0f ops/s "
+               "(%d requests executed in %d s; a slow primary allows at most %d); views %s; "
+               "votes heartbeat/monitor %s"
+               % (DELAY_MS, SECONDS, first["throughput"], after_res["throughput"],
+                  after - before, SECONDS, bound,
+                  [st2[i]["view"] for i in correct],
+                  ["%d/%d" % (st2[i]["robust"]["vc_heartbeat"], st2[i]["robust"]["vc_monitor"])
+                   for i in correct]))
+        bz.check(after - before >= 4 * bound,
+                 "after the view change: %d requests in %d s, want >= %d"
+                 % (after - before, SECONDS, 4 * bound))
+        bz.check(st2[1]["primary"] != 0, "the slow replica is primary again: %r" % st2[1])
+
+
+def test_plain_collapses():
+    """robust = off: the same attack, measured (printed) and checked by counters only:
+    nobody votes by monitor or heartbeat, and the cluster stays under the slow bound."""
+    with new_cluster("robust-off", 15820, "off") as c:
+        c.up(byz={0: "slow-primary:%d" % DELAY_MS})
+        st0 = c.status()
+        res = bench(c, 10, SECONDS)
+        st = c.status()
+        done = max(st[i]["requests_executed"] for i in (1, 2, 3)) - \
+            max(st0[i]["requests_executed"] for i in (1, 2, 3))
+        bz.log("MEASURED: robust=off, slow-primary:%d: %.1f ops/s, %d requests in %d s, "
+               "views %s" % (DELAY_MS, res["throughput"], done, SECONDS,
+                             [st[i]["view"] for i in (1, 2, 3)]))
+        for i in (1, 2, 3):
+            bz.check(st[i]["robust"]["enabled"] is False, "robust.enabled at %d" % i)
+        bz.check(robust_votes(st, (1, 2, 3)) == 0, "votes with robust off")
+        if all(st[i]["view"] == 0 for i in (1, 2, 3)):
+            bz.check(done <= slow_bound(SECONDS) + CLIENTS,
+                     "%d requests in %d s under a 900 ms primary?" % (done, SECONDS))
+
+
+if __name__ == "__main__":
+    bz.run_tests([test_robust_replaces_slow_primary, test_plain_collapses])
