@@ -143,10 +143,10 @@ struct core_status {
 	uint64_t rejected_rate_limited; /* requests left unanswered: the peer's budget is spent */
 	/* pbft robust mode (pbft_monitor.h); all 0 with robust off */
 	int robust;
-	uint64_t robust_required_rps;  /* requests/s the primary must sustain now (0: none) */
-	uint64_t robust_measured_rps;  /* requests/s of the last period with requests waiting */
-	uint64_t robust_vc_monitor;    /* view changes we started: throughput too low */
-	uint64_t robust_vc_heartbeat;  /* view changes we started: no PRE-PREPARE in time */
+	uint64_t robust_required_rps; /* requests/s the primary must sustain now (0: none) */
+	uint64_t robust_measured_rps; /* requests/s of the last period with requests waiting */
+	uint64_t robust_vc_monitor;   /* view changes we started: throughput too low */
+	uint64_t robust_vc_heartbeat; /* view changes we started: no PRE-PREPARE in time */
 };
 
 struct core_ops {

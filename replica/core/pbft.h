@@ -25,11 +25,11 @@
 struct pbft_robust {
 	struct pbft_monitor mon;
 	struct pbft_heartbeat hb;
-	bool in_view;         /* the watch runs for (view, active) */
+	bool in_view; /* the watch runs for (view, active) */
 	uint64_t view;
-	uint64_t exec_seen;   /* requests_executed already counted */
-	uint64_t pp_seq;      /* highest PRE-PREPARE number seen from this view's primary */
-	uint64_t vc_monitor;  /* view changes started: throughput below the requirement */
+	uint64_t exec_seen;    /* requests_executed already counted */
+	uint64_t pp_seq;       /* highest PRE-PREPARE number seen from this view's primary */
+	uint64_t vc_monitor;   /* view changes started: throughput below the requirement */
 	uint64_t vc_heartbeat; /* view changes started: no PRE-PREPARE in time */
 };
 

@@ -61,8 +61,8 @@ uint64_t pbft_monitor_required_milli(const struct pbft_monitor *m);
 
 struct pbft_heartbeat {
 	uint32_t timeout_ms;
-	uint64_t last_ms;    /* last PRE-PREPARE (or execution, or view start) */
-	uint64_t since_ms;   /* when requests started waiting */
+	uint64_t last_ms;  /* last PRE-PREPARE (or execution, or view start) */
+	uint64_t since_ms; /* when requests started waiting */
 	bool pending;
 };
 

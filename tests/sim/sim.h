@@ -112,8 +112,12 @@ struct sim_opts {
 	enum auth_mode auth; /* --auth: none (default), mac or sig, real authenticators */
 	bool bad_mac_client; /* --bad-mac-client: a faulty client (client.c, attacker) */
 	uint64_t max_views;  /* --max-views V: a correct replica's view above V fails; 0 off */
-	bool robust;              /* --robust: pbft robust mode (issue 16, pbft_monitor.h) */
-	uint32_t view_timeout_ms; /* --view-timeout MS: instead of the seed's draw; 0 off */
+
+	/* issue 16: --robust (pbft robust mode, pbft_monitor.h); --view-timeout MS instead
+	 * of the seed's draw (0: the draw) */
+	bool robust;
+	uint32_t view_timeout_ms;
+
 	enum plant_bug bug;
 	const char *bug_name;
 	FILE *trace; /* --trace FILE, or NULL */
@@ -372,7 +376,9 @@ struct world {
 	struct hop *hist;
 	uint32_t n_hist, cap_hist;
 	uint32_t ops_total, ops_issued, ops_done;
+
 	uint64_t ops_end_us; /* when the last operation completed (--min-rate-vs-faultfree) */
+
 	uint8_t **values; /* value id -> text */
 	uint32_t *value_len;
 	uint32_t n_values, cap_values;

@@ -265,7 +265,7 @@ struct cli {
 	int quiet;
 	const char *trace_path;
 	uint32_t min_rate_pct; /* --min-rate-vs-faultfree PCT; 0 off */
-	char repro[1024]; /* the options that shape a run, for "reproduce:" */
+	char repro[1024];      /* the options that shape a run, for "reproduce:" */
 };
 
 static void repro_add(struct cli *c, const char *a, const char *b)
