@@ -6,9 +6,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
+#include "crypto/auth.h"
+#include "replica/core/core.h"
 #include "replica/core/pbft_monitor.h"
 
 #define PERIOD 100
@@ -149,6 +152,114 @@ static void test_heartbeat(void **state)
 	assert_int_equal(pbft_heartbeat_deadline(&h), 0);
 }
 
+/* ---- the wiring (pbft_robust.c): one backup core, driven by hand ---- */
+
+#define CLUSTER 5
+#define VIEW_TIMEOUT 1000
+#define HEARTBEAT 250
+
+struct backup {
+	struct auth_ctx auth;
+	struct core_config cfg;
+	void *core;
+	struct effects eff;
+	unsigned viewchanges; /* VIEW-CHANGEs it sent */
+};
+
+static void backup_step(struct backup *b, enum ev_kind kind, uint64_t now, const struct msg *m)
+{
+	struct event ev = {.kind = kind, .now_ms = now, .m = m};
+	effects_reset(&b->eff);
+	assert_int_equal(pbft_core_ops.step(b->core, &ev, &b->eff), 0);
+	for (size_t i = 0; i < b->eff.n_sends; i++)
+		b->viewchanges += b->eff.arena.p[b->eff.sends[i].off + WIRE_OFF_TYPE] ==
+				  MSG_VIEWCHANGE;
+}
+
+/* Replica 1 of 4 (a backup in view 0), robust on or off. */
+static void backup_start(struct backup *b, int robust)
+{
+	memset(b, 0, sizeof(*b));
+	b->auth = (struct auth_ctx){.mode = AUTH_MODE_NONE, .n = 4, .self = 1};
+	b->cfg = (struct core_config){.protocol = PROTO_PBFT,
+				      .n = 4,
+				      .f = 1,
+				      .id = 1,
+				      .cluster_id = CLUSTER,
+				      .batch_max = 8,
+				      .window = 16,
+				      .checkpoint_interval = 4,
+				      .view_timeout_ms = VIEW_TIMEOUT,
+				      .max_clients = 16,
+				      .kv_max_bytes = 1 << 20,
+				      .auth = &b->auth,
+				      .robust = robust,
+				      .robust_ratio_permille = 900,
+				      .robust_heartbeat_ms = HEARTBEAT};
+	effects_init(&b->eff);
+	b->core = pbft_core_ops.create(&b->cfg);
+	assert_non_null(b->core);
+	backup_step(b, EV_START, 1, NULL);
+}
+
+/* A client's request reaches the backup (a retransmission to all) at `now`. */
+static void backup_gets_request(struct backup *b, uint64_t now)
+{
+	static const uint8_t op[] = {'N'};
+	struct buf raw;
+	struct msg m;
+	buf_init(&raw);
+	size_t off = wire_put_request(&raw, CLUSTER, 3, 1, 0, op, sizeof(op));
+	struct auth_ctx client = {.mode = AUTH_MODE_NONE, .n = 4, .self_is_client = 1, .self = 3};
+	assert_int_equal(auth_seal(&client, &raw, off), 0);
+	assert_int_equal(wire_decode(raw.p, raw.len, CLUSTER, &m), WIRE_OK);
+	backup_step(b, EV_MSG, now, &m);
+	buf_free(&raw);
+}
+
+static void backup_free(struct backup *b)
+{
+	pbft_core_ops.destroy(b->core);
+	effects_free(&b->eff);
+}
+
+/* With a request pending and no PRE-PREPARE, robust mode's backup asks for a view
+ * change after the heartbeat (the timer it sets says when); without robust mode it
+ * waits for the view timeout, as plain PBFT does. */
+static void test_core_heartbeat_votes_out(void **state)
+{
+	(void)state;
+	struct backup b;
+	struct core_status st;
+	backup_start(&b, 1);
+	backup_step(&b, EV_TICK, 5000, NULL); /* idle: nothing to vote about */
+	assert_int_equal(b.viewchanges, 0);
+	backup_gets_request(&b, 5000);
+	assert_true(b.eff.timer_ms > 5000 && b.eff.timer_ms <= 5000 + HEARTBEAT);
+	backup_step(&b, EV_TICK, 5000 + HEARTBEAT - 1, NULL);
+	assert_int_equal(b.viewchanges, 0);
+	backup_step(&b, EV_TICK, 5000 + HEARTBEAT, NULL);
+	assert_int_equal(b.viewchanges, 1);
+	pbft_core_ops.status(b.core, &st);
+	assert_true(st.robust && st.view_changing && st.view == 1);
+	assert_int_equal(st.robust_vc_heartbeat, 1);
+	assert_int_equal(st.robust_vc_monitor, 0);
+	backup_free(&b);
+
+	backup_start(&b, 0);
+	backup_step(&b, EV_TICK, 5000, NULL);
+	backup_gets_request(&b, 5000);
+	assert_true(b.eff.timer_ms > 5000 && b.eff.timer_ms <= 5000 + VIEW_TIMEOUT);
+	backup_step(&b, EV_TICK, 5000 + HEARTBEAT, NULL);
+	assert_int_equal(b.viewchanges, 0);
+	pbft_core_ops.status(b.core, &st);
+	assert_false(st.robust);
+	assert_int_equal(st.robust_vc_heartbeat, 0);
+	backup_step(&b, EV_TICK, 5000 + VIEW_TIMEOUT, NULL); /* the classic timer */
+	assert_int_equal(b.viewchanges, 1);
+	backup_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_no_pending_nothing_required),
 		cmocka_unit_test(test_history_last_n_views),
 		cmocka_unit_test(test_heartbeat),
+		cmocka_unit_test(test_core_heartbeat_votes_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
