@@ -73,9 +73,11 @@ static void put(struct text *t, const char *fmt, ...)
 
 /* ---- --set KEY=VALUE ---- */
 
-static int key_char(char ch)
+static int key_char(char ch, int fault)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+	/* [faults] keys may name a link: drop.2 */
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+	       (fault && ch == '.');
 }
 
 /* A value the INI reader would take back unchanged: printable, no comment character
@@ -92,34 +94,34 @@ static int value_ok(const char *v)
 	return 1;
 }
 
-/* Split "key=value" into *out.  protocol and f are options of their own: a --set of
- * them would change n behind protocol_n()'s back. */
-static int split_setting(const char *kv, struct setting *out, char *err, size_t errlen)
+/* Split "key=value" (of --set, or of --fault) into *out.  protocol and f are options
+ * of their own: a --set of them would change n behind protocol_n()'s back. */
+static int split_kv(const char *kv, int fault, struct setting *out, char *err, size_t errlen)
 {
-	const char *eq = strchr(kv, '=');
+	const char *eq = strchr(kv, '='), *opt = fault ? "--fault" : "--set";
 	size_t kl = eq ? (size_t)(eq - kv) : 0, i;
 
 	if (!eq || kl == 0 || kl >= KEY_MAX) {
-		errf(err, errlen, "--set '%.80s': expected KEY=VALUE", kv);
+		errf(err, errlen, "%s '%.80s': expected KEY=VALUE", opt, kv);
 		return -1;
 	}
 	for (i = 0; i < kl; i++) {
-		if (!key_char(kv[i])) {
-			errf(err, errlen, "--set '%.80s': a key is lower-case letters, digits, '_'",
-			     kv);
+		if (!key_char(kv[i], fault)) {
+			errf(err, errlen, "%s '%.80s': a key is lower-case letters, digits, '_'",
+			     opt, kv);
 			return -1;
 		}
 	}
 	memcpy(out->key, kv, kl);
 	out->key[kl] = '\0';
-	if (!strcmp(out->key, "protocol") || !strcmp(out->key, "f")) {
+	if (!fault && (!strcmp(out->key, "protocol") || !strcmp(out->key, "f"))) {
 		errf(err, errlen, "--set %s: use --%s", out->key, out->key);
 		return -1;
 	}
 	if (!value_ok(eq + 1)) {
 		errf(err, errlen,
-		     "--set %s: the value must be 1..%d printable characters without ';' or '#'",
-		     out->key, VALUE_MAX - 1);
+		     "%s %s: the value must be 1..%d printable characters without ';' or '#'",
+		     opt, out->key, VALUE_MAX - 1);
 		return -1;
 	}
 	strcpy(out->value, eq + 1);
@@ -155,7 +157,7 @@ static int settings(const struct cluster_spec *s, struct setting *out, size_t *n
 	setting(&out[(*n)++], "keys", "keys");
 	setting(&out[(*n)++], "data", "data");
 	for (i = 0; i < s->n_set; i++) {
-		if (split_setting(s->set[i], &one, err, errlen))
+		if (split_kv(s->set[i], 0, &one, err, errlen))
 			return -1;
 		one.from = (int)i;
 		for (k = 0; k < *n && strcmp(out[k].key, one.key); k++)
@@ -232,7 +234,29 @@ static void replicas(struct text *t, const struct cluster_spec *s, uint32_t n)
 	}
 }
 
-/* The text, and the line each --set landed on (set_line[k], 0 if none). */
+/* The [faults] section, if any; fault_line[k]: the line of s->fault[k]. */
+static int faults(struct text *t, const struct cluster_spec *s, int *fault_line, char *err,
+		  size_t errlen)
+{
+	struct setting one;
+	size_t k;
+
+	if (s->n_fault == 0)
+		return 0;
+	put(t, "%s", "");
+	put(t, "%s", "[faults]");
+	for (k = 0; k < s->n_fault; k++) {
+		if (split_kv(s->fault[k], 1, &one, err, errlen))
+			return -1;
+		put(t, "%s = %s", one.key, one.value);
+		if (fault_line)
+			fault_line[k] = t->line;
+	}
+	return 0;
+}
+
+/* The text, and the line each --set (set_line[k]) and --fault (set_line[CLUSTER_SET_MAX
+ * + k]) landed on. */
 static int build(const struct cluster_spec *s, char *out, size_t outlen, int *set_line,
 		 char *err, size_t errlen)
 {
@@ -246,8 +270,8 @@ static int build(const struct cluster_spec *s, char *out, size_t outlen, int *se
 		return CLUSTER_FAILED;
 	}
 	out[0] = '\0';
-	if (s->n_set > CLUSTER_SET_MAX) {
-		errf(err, errlen, "more than %d --set", CLUSTER_SET_MAX);
+	if (s->n_set > CLUSTER_SET_MAX || s->n_fault > CLUSTER_SET_MAX) {
+		errf(err, errlen, "more than %d --set or --fault", CLUSTER_SET_MAX);
 		return CLUSTER_USAGE;
 	}
 	if (check_spec(s, &n, err, errlen) || settings(s, set, &nset, err, errlen))
@@ -264,6 +288,8 @@ static int build(const struct cluster_spec *s, char *out, size_t outlen, int *se
 			set_line[set[i].from] = t.line;
 	}
 	replicas(&t, s, n);
+	if (faults(&t, s, set_line ? set_line + CLUSTER_SET_MAX : NULL, err, errlen))
+		return CLUSTER_USAGE;
 	if (t.over) {
 		errf(err, errlen, "cluster.ini longer than %zu bytes", outlen);
 		return CLUSTER_FAILED;
@@ -333,7 +359,7 @@ static int write_file(const char *path, const char *text, char *err, size_t errl
 	return 0;
 }
 
-/* The parser names the staged file and a line: say which --set that line is. */
+/* The parser names the staged file and a line: say which --set or --fault it is. */
 static void name_setting(const struct cluster_spec *s, const int *set_line, const char *path,
 			 char *err, size_t errlen)
 {
@@ -343,10 +369,14 @@ static void name_setting(const struct cluster_spec *s, const int *set_line, cons
 
 	if (strncmp(err, path, pl) != 0 || err[pl] != ':' || sscanf(err + pl + 1, "%d", &line) != 1)
 		return;
-	for (k = 0; k < s->n_set; k++) {
-		if (set_line[k] == line) {
+	for (k = 0; k < s->n_set + s->n_fault; k++) {
+		int f = k >= s->n_set;
+		size_t j = f ? k - s->n_set : k;
+
+		if (set_line[f ? CLUSTER_SET_MAX + j : j] == line) {
 			snprintf(copy, sizeof copy, "%s", err);
-			errf(err, errlen, "--set %.200s: %s", s->set[k], copy);
+			errf(err, errlen, "%s %.200s: %s", f ? "--fault" : "--set",
+			     f ? s->fault[j] : s->set[j], copy);
 			return;
 		}
 	}
@@ -356,7 +386,7 @@ int cluster_stage(const char *dir, const struct cluster_spec *s, int force, stru
 		  char *err, size_t errlen)
 {
 	char ini[CONFIG_PATH_MAX], staged[CONFIG_PATH_MAX], *text;
-	int set_line[CLUSTER_SET_MAX] = {0}, r;
+	int set_line[2 * CLUSTER_SET_MAX] = {0}, r;
 
 	if (path_in(dir, "cluster.ini" NEW_SUFFIX, staged) || path_in(dir, "cluster.ini", ini)) {
 		errf(err, errlen, "%.200s: directory name too long", dir);

@@ -35,6 +35,9 @@ struct cluster_spec {
 	uint32_t clients;      /* the clients key; raised to CLUSTER_MIN_CLIENTS */
 	const char *set[CLUSTER_SET_MAX]; /* "key=value" [cluster] settings, later wins */
 	size_t n_set;
+	const char *fault[CLUSTER_SET_MAX]; /* "key=value" lines of a [faults] section
+					      * (drop=0.1, delay.2=5, ...), in order */
+	size_t n_fault;
 };
 
 /* Result codes: the programs' exit codes. */

@@ -2,7 +2,8 @@
  *
  *   byzlab-keygen --out DIR --replicas N --clients M
  *   byzlab-keygen --cluster DIR --protocol P --f F [--auth A] [--base-port P] [--host H]
- *                 [--clients M] [--set KEY=VALUE ...] [--no-keys] [--force]
+ *                 [--clients M] [--set KEY=VALUE ...] [--fault KEY=VALUE ...]
+ *                 [--no-keys] [--force]
  *
  * The second form is the one program that writes cluster.ini (issue 15 item 4):
  * ./byzlab cluster init, the docker init service, experiments/ and the tests call it
@@ -27,7 +28,8 @@ static void usage(FILE *f)
 		"usage: byzlab-keygen --out DIR --replicas N --clients M\n"
 		"       byzlab-keygen --cluster DIR --protocol pbft|vr|single --f F\n"
 		"                     [--auth sig|mac|none] [--base-port P] [--host H]\n"
-		"                     [--clients M] [--set KEY=VALUE ...] [--no-keys] [--force]\n"
+		"                     [--clients M] [--set KEY=VALUE ...] [--fault KEY=VALUE ...]\n"
+		"                     [--no-keys] [--force]\n"
 		"\n"
 		"--out: writes DIR/replica-I.{pub,key} for I in 0..N-1 and DIR/client-J.{pub,key}\n"
 		"for J in 0..M-1 (Ed25519; .key files mode 0600, DIR created 0700).\n"
@@ -40,7 +42,8 @@ static void usage(FILE *f)
 		"Defaults: auth sig, P %d, H 127.0.0.1, M %d (also the minimum).  --set adds or\n"
 		"replaces a [cluster] key (batch_max=8, sync=none, keys=/abs/dir, ...); the file\n"
 		"is parsed back before it replaces DIR/cluster.ini, so a key the replica would\n"
-		"refuse is refused here (exit 2).  An existing cluster.ini is kept unless --force.\n",
+		"refuse is refused here (exit 2).  --fault adds a [faults] line (drop=0.1,\n"
+		"delay.2=5, ...).  An existing cluster.ini is kept unless --force.\n",
 		WIRE_MAX_REPLICAS, WIRE_MAX_CLIENTS, CLUSTER_DEFAULT_PORT, CLUSTER_MIN_CLIENTS);
 }
 
@@ -130,6 +133,11 @@ static int cluster_opt(struct args *a, int c, const char *v)
 			return bad_usage("at most %d --set", CLUSTER_SET_MAX);
 		a->spec.set[a->spec.n_set++] = v;
 		return 0;
+	case 'x':
+		if (a->spec.n_fault == CLUSTER_SET_MAX)
+			return bad_usage("at most %d --fault", CLUSTER_SET_MAX);
+		a->spec.fault[a->spec.n_fault++] = v;
+		return 0;
 	case 'n': a->no_keys = 1; return 0;
 	case 'F': a->force = 1; return 0;
 	}
@@ -149,6 +157,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"base-port", required_argument, NULL, 'P'},
 		{"host", required_argument, NULL, 'H'},
 		{"set", required_argument, NULL, 's'},
+		{"fault", required_argument, NULL, 'x'},
 		{"no-keys", no_argument, NULL, 'n'},
 		{"force", no_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
@@ -242,7 +251,7 @@ int main(int argc, char **argv)
 
 	if (r != 0)
 		return r;
-	if (!a.cluster && (a.spec.n_set || a.have_protocol || a.have_f || a.spec.auth ||
+	if (!a.cluster && (a.spec.n_set || a.spec.n_fault || a.have_protocol || a.have_f || a.spec.auth ||
 			   a.spec.base_port || a.spec.host || a.no_keys || a.force))
 		return bad_usage("--protocol, --f, --set, ... belong to --cluster DIR");
 	if (crypto_setup() != 0) {
