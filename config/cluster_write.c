@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define KEY_MAX 64      /* longer than any key config.c knows */
+#define KEY_MAX 64 /* longer than any key config.c knows */
 #define VALUE_MAX 256
 #define NEW_SUFFIX ".new"
 
@@ -120,8 +120,8 @@ static int split_kv(const char *kv, int fault, struct setting *out, char *err, s
 	}
 	if (!value_ok(eq + 1)) {
 		errf(err, errlen,
-		     "%s %s: the value must be 1..%d printable characters without ';' or '#'",
-		     opt, out->key, VALUE_MAX - 1);
+		     "%s %s: the value must be 1..%d printable characters without ';' or '#'", opt,
+		     out->key, VALUE_MAX - 1);
 		return -1;
 	}
 	strcpy(out->value, eq + 1);
@@ -191,8 +191,8 @@ static int check_spec(const struct cluster_spec *s, uint32_t *n, char *err, size
 		return -1;
 	}
 	if (base < 1024 || base + 200u + (own_hosts ? 0 : *n - 1) > 65535u) {
-		errf(err, errlen,
-		     "--base-port %" PRIu32 ": needs P..P+200+n-1 within 1024..65535", base);
+		errf(err, errlen, "--base-port %" PRIu32 ": needs P..P+200+n-1 within 1024..65535",
+		     base);
 		return -1;
 	}
 	if (!*host || strlen(host) > 64 || strpbrk(host, " \t;#/[]") ||
@@ -257,8 +257,8 @@ static int faults(struct text *t, const struct cluster_spec *s, int *fault_line,
 
 /* The text, and the line each --set (set_line[k]) and --fault (set_line[CLUSTER_SET_MAX
  * + k]) landed on. */
-static int build(const struct cluster_spec *s, char *out, size_t outlen, int *set_line,
-		 char *err, size_t errlen)
+static int build(const struct cluster_spec *s, char *out, size_t outlen, int *set_line, char *err,
+		 size_t errlen)
 {
 	struct setting set[CLUSTER_SET_MAX + 16];
 	struct text t = {.p = out, .cap = outlen};
@@ -402,7 +402,8 @@ int cluster_stage(const char *dir, const struct cluster_spec *s, int force, stru
 		errf(err, errlen, "%s exists: refusing to overwrite (use --force)", ini);
 		r = CLUSTER_FAILED;
 	}
-	if (r == CLUSTER_OK && (make_dirs(dir, err, errlen) || write_file(staged, text, err, errlen)))
+	if (r == CLUSTER_OK &&
+	    (make_dirs(dir, err, errlen) || write_file(staged, text, err, errlen)))
 		r = CLUSTER_FAILED;
 	free(text);
 	if (r != CLUSTER_OK)

@@ -19,8 +19,8 @@
 
 #include "config/config.h"
 
-#define CLUSTER_INI_MAX 16384   /* the text: 16 replicas need about 2 KiB */
-#define CLUSTER_SET_MAX 64      /* --set KEY=VALUE settings */
+#define CLUSTER_INI_MAX 16384 /* the text: 16 replicas need about 2 KiB */
+#define CLUSTER_SET_MAX 64    /* --set KEY=VALUE settings */
 #define CLUSTER_DEFAULT_PORT 7000
 #define CLUSTER_MIN_CLIENTS 128 /* product contract: keys for at least 128 client ids */
 #define CLUSTER_HOST_ID "{i}"   /* in a host: the replica id (one host per replica) */
@@ -28,11 +28,11 @@
 struct cluster_spec {
 	enum protocol protocol;
 	uint32_t f;
-	const char *auth;      /* sig | mac | none; NULL: sig */
-	uint32_t base_port;    /* P: replica I on P+I, P+100+I, P+200+I; 0: 7000 */
-	const char *host;      /* NULL: 127.0.0.1.  With "{i}" in it, every replica is its
+	const char *auth;   /* sig | mac | none; NULL: sig */
+	uint32_t base_port; /* P: replica I on P+I, P+100+I, P+200+I; 0: 7000 */
+	const char *host;   /* NULL: 127.0.0.1.  With "{i}" in it, every replica is its
 				* own host (docker: replica{i}) and all use P, P+100, P+200 */
-	uint32_t clients;      /* the clients key; raised to CLUSTER_MIN_CLIENTS */
+	uint32_t clients;   /* the clients key; raised to CLUSTER_MIN_CLIENTS */
 	const char *set[CLUSTER_SET_MAX]; /* "key=value" [cluster] settings, later wins */
 	size_t n_set;
 	const char *fault[CLUSTER_SET_MAX]; /* "key=value" lines of a [faults] section

@@ -36,7 +36,8 @@ static void usage(FILE *f)
 		"Existing pairs are kept.  1 <= N <= %d, 0 <= M <= %d.\n"
 		"\n"
 		"--cluster: writes DIR/cluster.ini for PROTOCOL and F (n = 3f+1, 2f+1 or 1) and,\n"
-		"unless --no-keys, the keys it names (DIR/keys/: n replicas, M clients).  Replica I\n"
+		"unless --no-keys, the keys it names (DIR/keys/: n replicas, M clients).  Replica "
+		"I\n"
 		"listens on tcp://H:P+I (peers), P+100+I (clients), P+200+I (admin); a host with\n"
 		"{i} in it (replica{i}) gives each replica its own host, all on P, P+100, P+200.\n"
 		"Defaults: auth sig, P %d, H 127.0.0.1, M %d (also the minimum).  --set adds or\n"
@@ -251,8 +252,8 @@ int main(int argc, char **argv)
 
 	if (r != 0)
 		return r;
-	if (!a.cluster && (a.spec.n_set || a.spec.n_fault || a.have_protocol || a.have_f || a.spec.auth ||
-			   a.spec.base_port || a.spec.host || a.no_keys || a.force))
+	if (!a.cluster && (a.spec.n_set || a.spec.n_fault || a.have_protocol || a.have_f ||
+			   a.spec.auth || a.spec.base_port || a.spec.host || a.no_keys || a.force))
 		return bad_usage("--protocol, --f, --set, ... belong to --cluster DIR");
 	if (crypto_setup() != 0) {
 		fprintf(stderr, "byzlab-keygen: libsodium initialisation failed\n");

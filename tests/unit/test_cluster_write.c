@@ -100,8 +100,8 @@ static void test_n_from_protocol_n(void **state)
 	const struct {
 		enum protocol p;
 		uint32_t f;
-	} cases[] = {{PROTO_PBFT, 1}, {PROTO_PBFT, 5}, {PROTO_VR, 1}, {PROTO_VR, 7},
-		     {PROTO_SINGLE, 0}};
+	} cases[] = {
+		{PROTO_PBFT, 1}, {PROTO_PBFT, 5}, {PROTO_VR, 1}, {PROTO_VR, 7}, {PROTO_SINGLE, 0}};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct cluster_spec s = {.protocol = cases[i].p, .f = cases[i].f};
@@ -121,8 +121,8 @@ static void test_n_from_protocol_n(void **state)
 static void test_ports_auth_defaults(void **state)
 {
 	struct env *e = *state;
-	struct cluster_spec s = {.protocol = PROTO_PBFT, .f = 1, .auth = "mac",
-				 .base_port = 17000, .clients = 5};
+	struct cluster_spec s = {
+		.protocol = PROTO_PBFT, .f = 1, .auth = "mac", .base_port = 17000, .clients = 5};
 
 	assert_int_equal(write_cluster(e, &s, 0), CLUSTER_OK);
 	assert_string_equal(e->c.replica[0].peer, "tcp://127.0.0.1:17000");
@@ -138,8 +138,11 @@ static void test_ports_auth_defaults(void **state)
 static void test_host_per_replica(void **state)
 {
 	struct env *e = *state;
-	struct cluster_spec s = {.protocol = PROTO_VR, .f = 1, .host = "replica{i}",
-				 .set = {"keys=/cluster/keys", "data=/data"}, .n_set = 2};
+	struct cluster_spec s = {.protocol = PROTO_VR,
+				 .f = 1,
+				 .host = "replica{i}",
+				 .set = {"keys=/cluster/keys", "data=/data"},
+				 .n_set = 2};
 
 	assert_int_equal(write_cluster(e, &s, 0), CLUSTER_OK);
 	assert_string_equal(e->c.replica[0].peer, "tcp://replica0:7000");
@@ -155,9 +158,9 @@ static void test_host_per_replica(void **state)
 static void test_set_replaces_in_place(void **state)
 {
 	struct env *e = *state;
-	struct cluster_spec s = {.protocol = PROTO_PBFT, .f = 1,
-				 .set = {"batch_max=8", "read_only=on", "batch_max=9",
-					 "auth=none"},
+	struct cluster_spec s = {.protocol = PROTO_PBFT,
+				 .f = 1,
+				 .set = {"batch_max=8", "read_only=on", "batch_max=9", "auth=none"},
 				 .n_set = 4};
 
 	assert_int_equal(cluster_ini_build(&s, e->text, sizeof e->text, e->err, sizeof e->err),
@@ -176,8 +179,7 @@ static void expect_refused(struct env *e, const char *kv, const char *needle)
 	struct cluster_spec s = {.protocol = PROTO_PBFT, .f = 1, .set = {kv}, .n_set = 1};
 	char ini[PATH_MAX + 16];
 
-	assert_int_equal(cluster_stage(e->dir, &s, 1, &e->c, e->err, sizeof e->err),
-			 CLUSTER_USAGE);
+	assert_int_equal(cluster_stage(e->dir, &s, 1, &e->c, e->err, sizeof e->err), CLUSTER_USAGE);
 	print_message("  refused: %s\n", e->err);
 	assert_non_null(strstr(e->err, needle));
 	snprintf(ini, sizeof ini, "%s/cluster.ini.new", e->dir);
@@ -238,12 +240,10 @@ static void test_commit_checks_keys(void **state)
 	struct cluster_spec s = {.protocol = PROTO_PBFT, .f = 1};
 	char p[PATH_MAX + 64];
 
-	assert_int_equal(cluster_stage(e->dir, &s, 0, &e->c, e->err, sizeof e->err),
-			 CLUSTER_OK);
+	assert_int_equal(cluster_stage(e->dir, &s, 0, &e->c, e->err, sizeof e->err), CLUSTER_OK);
 	assert_int_equal(cluster_commit(e->dir, 1, e->err, sizeof e->err), CLUSTER_USAGE);
 	assert_non_null(strstr(e->err, "key 'keys'"));
-	assert_int_equal(cluster_stage(e->dir, &s, 0, &e->c, e->err, sizeof e->err),
-			 CLUSTER_OK);
+	assert_int_equal(cluster_stage(e->dir, &s, 0, &e->c, e->err, sizeof e->err), CLUSTER_OK);
 	assert_int_equal(mkdir(e->c.keys, 0700), 0);
 	for (int i = 0; i < 4; i++) {
 		snprintf(p, sizeof p, "%s/replica-%d.pub", e->c.keys, i);
