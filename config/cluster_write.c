@@ -364,10 +364,13 @@ static void name_setting(const struct cluster_spec *s, const int *set_line, cons
 			 char *err, size_t errlen)
 {
 	size_t pl = strlen(path), k;
-	char copy[1024];
-	int line;
+	char copy[1024], *end;
+	long line;
 
-	if (strncmp(err, path, pl) != 0 || err[pl] != ':' || sscanf(err + pl + 1, "%d", &line) != 1)
+	if (strncmp(err, path, pl) != 0 || err[pl] != ':')
+		return;
+	line = strtol(err + pl + 1, &end, 10);
+	if (end == err + pl + 1 || *end != ':')
 		return;
 	for (k = 0; k < s->n_set + s->n_fault; k++) {
 		int f = k >= s->n_set;

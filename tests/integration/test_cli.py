@@ -151,6 +151,36 @@ def test_n_agrees_c_python():
     bz.shutil.rmtree(d, ignore_errors=True)
 
 
+def test_agree_has_one_meaning():
+    """bzharness.agree(): all answer, equal last_executed > 0, no divergence at equal
+    checkpoints; checkpoint_at_least adds one shared stable checkpoint."""
+    import bzharness
+
+    def st(*rows):
+        return bzharness.by_id(bzharness.parse_status("\n".join(
+            '{"id":%d,"last_executed":%d,"stable_checkpoint":%d,"state_digest":"%s"}' % r
+            for r in rows)))
+    ok = st((0, 300, 256, "aa"), (1, 300, 256, "aa"), (2, 300, 128, "bb"))
+    bz.check(bzharness.agree(ok, [0, 1, 2]), "equal last_executed, no divergence")
+    bz.check(not bzharness.agree(ok, [0, 1, 2], checkpoint_at_least=1),
+             "checkpoints 256 and 128 are not one shared checkpoint")
+    bz.check(bzharness.agree(ok, [0, 1], checkpoint_at_least=256), "0 and 1 share 256")
+    split = st((0, 300, 256, "aa"), (1, 300, 256, "cc"))
+    bz.check(not bzharness.agree(split, [0, 1]), "digests differ at checkpoint 256")
+    bz.check_eq(list(bzharness.diverged(split, [0, 1])), [256], "diverged checkpoints")
+    bz.check(bzharness.diverged(split, [0]) == {}, "one replica cannot diverge")
+    bz.check(not bzharness.agree(st((0, 300, 0, "z"), (1, 299, 0, "z")), [0, 1]),
+             "different last_executed")
+    bz.check(not bzharness.agree(st((0, 0, 0, "z"), (1, 0, 0, "z")), [0, 1]),
+             "nothing executed yet")
+    down = bzharness.by_id(bzharness.parse_status('{"id":0,"down":true}'))
+    bz.check(not bzharness.agree(down, [0]), "a down replica does not agree")
+    bz.check_eq(bzharness.down_ids(down, [0, 1]), [0, 1], "down and missing ids")
+    r = bz.run(["/usr/bin/python3", os.path.join(bz.ROOT, "tools", "bzharness.py"),
+                "down-ids", "0", "1", "2"], quiet=True)
+    bz.check_eq(r.out.strip(), "0 1 2", "down-ids without status")
+
+
 # n from f: 3f+1 or 2f+1 written as a product of a bare f, blanks or not.
 N_FROM_F = re.compile(r"\b[23]\s*\*\s*f\s*\+\s*1\b")
 # Where it may appear: the one C function, the one Python function, and the client's
@@ -223,4 +253,5 @@ def test_n_from_f_in_one_place():
 if __name__ == "__main__":
     bz.run_tests([test_client_usage, test_keygen_usage, test_cluster_down_means_no_quorum,
                   test_driver, test_cluster_init_is_keygen, test_bad_set_exits_2,
-                  test_n_agrees_c_python, test_n_from_f_in_one_place])
+                  test_n_agrees_c_python, test_n_from_f_in_one_place,
+                  test_agree_has_one_meaning])
