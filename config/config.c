@@ -944,23 +944,3 @@ int config_check_replica_keys(const struct config *c, uint32_t id, char *err, si
 	}
 	return 0;
 }
-
-const char *protocol_name(enum protocol p)
-{
-	switch (p) {
-	case PROTO_PBFT: return "pbft";
-	case PROTO_VR: return "vr";
-	case PROTO_SINGLE: return "single";
-	}
-	return "unknown";
-}
-
-uint32_t protocol_n(enum protocol p, uint32_t f)
-{
-	switch (p) {
-	case PROTO_PBFT: return 3 * f + 1;
-	case PROTO_VR: return 2 * f + 1;
-	case PROTO_SINGLE: return 1;
-	}
-	return 0;
-}
