@@ -205,7 +205,8 @@ struct inst {                 /* one core instance (a twins replica has two) */
 	uint64_t spin_ms;   /* timer spin detection */
 	uint32_t spin;
 	struct core_status st; /* after the last step */
-	struct edge_counters rejected; /* at the edge, as the replica counts them */
+	/* rejects at the edge (replica/edge.h), counted as the replica counts them */
+	struct edge_counters rejected;
 };
 
 enum node_state { NODE_UP = 0, NODE_CRASHED = 1, NODE_PAUSED = 2 };

@@ -396,7 +396,8 @@ static bool forged_unsigned(struct world *w, int32_t from, const struct msg *m,
 {
 	return w->o->auth == AUTH_MODE_NONE && from >= 0 && m->h.sender != (uint32_t)from &&
 	       m->h.type != MSG_REQUEST && m->h.type != MSG_NEWVIEW &&
-	       !(relayable(m->h.type) && authored_has(w, authored_key(m->h.sender, sb->p, sb->len)));
+	       !(relayable(m->h.type) &&
+		 authored_has(w, authored_key(m->h.sender, sb->p, sb->len)));
 }
 
 static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t from, uint8_t fi,

@@ -186,7 +186,8 @@ static void wrong_socket_refused_before_crypto(void **state)
 	struct fixture *fx = *state;
 	uint64_t checked = fx->self.sigs_verified + fx->self.macs_verified;
 	commit_from(fx, &fx->peer, PEER);
-	assert_int_equal(receive(fx, NET_CLIENT), EDGE_NOT_ALLOWED); /* replica type, client plane */
+	assert_int_equal(receive(fx, NET_CLIENT),
+			 EDGE_NOT_ALLOWED); /* replica type, client plane */
 	assert_int_equal(receive(fx, NET_ADMIN), EDGE_NOT_ALLOWED);
 	request_from(fx, CLIENT);
 	assert_int_equal(receive(fx, NET_ADMIN), EDGE_NOT_ALLOWED);
@@ -310,8 +311,11 @@ static void verdict_names(void **state)
 	assert_string_equal(edge_verdict_name(EDGE_NVERDICTS), "unknown");
 }
 
-#define BOTH_MODES(fn) \
-	{#fn " (sig)", fn, setup_sig, teardown, NULL}, {#fn " (mac)", fn, setup_mac, teardown, NULL}
+#define BOTH_MODES(fn)                                      \
+	{#fn " (sig)", fn, setup_sig, teardown, NULL},      \
+	{                                                   \
+#fn " (mac)", fn, setup_mac, teardown, NULL \
+	}
 
 int main(void)
 {
