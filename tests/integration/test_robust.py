@@ -11,8 +11,10 @@ run under a primary that holds each PRE-PREPARE 900 ms could (each request then 
 900 ms at least, so `clients x seconds / 0.9` is an upper bound).  The same cluster
 with robust = off is measured too and printed (the collapse), with its counters.
 
-Ports 15800-15999 only: the peer, client and admin ports of each cluster are moved
-into that range after `cluster init` (bzcluster.py).
+Ports 15800-15999 only: byzlab-keygen --cluster (the writer of cluster.ini) puts
+replica I at P+I, P+100+I and P+200+I, which cannot fit in 200 ports, so this test
+moves the addresses of each cluster into the range right after `cluster init`
+(squeeze_ports) and never initialises again.
 """
 
 import json
@@ -49,10 +51,10 @@ def squeeze_ports(c, base):
 
 
 def new_cluster(name, base, robust):
-    c = bz.Cluster(name, f=1, base_port=base, auth="mac")
+    c = bz.Cluster(name, f=1, base_port=base, auth="mac",
+                   settings={"robust": robust, "view_timeout_ms": 1000})
     c.init()
-    squeeze_ports(c, base)
-    c.set_cluster_keys(robust=robust, view_timeout_ms=1000)
+    squeeze_ports(c, base)  # last: set_cluster_keys() would init again, at P+200
     return c
 
 
