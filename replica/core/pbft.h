@@ -3,7 +3,8 @@
  * Files: pbft.c (lifecycle, dispatch, timers, recovery, status), pbft_normal.c
  * (request, pre-prepare, prepare, commit, execution: §4.2), pbft_checkpoint.c
  * (checkpoints, garbage collection, state transfer: §4.3, TOCS §6.2),
- * pbft_viewchange.c (view change, new view, batch fetch: §4.4-4.5).
+ * pbft_viewchange.c (view change, new view, batch fetch: §4.4-4.5), pbft_robust.c
+ * with pbft_monitor.c (robust = on: backups watch the primary, Aardvark §4.3).
  * Only pbft*.c include this header.
  */
 #ifndef BYZLAB_PBFT_H
