@@ -305,8 +305,8 @@ struct bz_client {
 	struct auth_ctx auth;
 	struct client_conn conn[WIRE_MAX_REPLICAS];
 	struct client_ts ts;
-	struct client_core core; /* every protocol decision (client_core.h) */
-	struct buf hello;        /* the sealed HELLO */
+	struct client_core core;   /* every protocol decision (client_core.h) */
+	struct buf hello;          /* the sealed HELLO */
 	struct client_stats stats; /* I/O counters here, the core's copied in (sync_stats) */
 	char err[256];
 };

@@ -85,19 +85,19 @@ uint64_t client_quorum_view(const struct client_quorum *q);
  * its checkers judge this very core. */
 enum client_bug {
 	CLIENT_BUG_NONE = 0,
-	CLIENT_BUG_ACCEPT_F,          /* pbft read-write: accept after f matching replies */
+	CLIENT_BUG_ACCEPT_F,           /* pbft read-write: accept after f matching replies */
 	CLIENT_BUG_READONLY_WRITES_F1, /* read_only = on: writes with f+1 (reads 2f+1) */
 	CLIENT_BUG_READONLY_QUORUM_F1, /* read_only = on: every request with f+1 */
 };
 
 struct client_core_config {
 	enum protocol proto;
-	uint32_t n, f;     /* n <= WIRE_MAX_REPLICAS */
-	uint32_t id;       /* our client id */
-	uint32_t cluster;  /* cluster id for the wire header */
-	bool read_only;    /* pbft read_only = on: gets go read-only (PBFT §5.1.3) */
-	bool sign_always;  /* mac mode: sign every request from the first send */
-	bool bad_mac;      /* lab (issue 14): MACs garbled but the primary's; never signs */
+	uint32_t n, f;       /* n <= WIRE_MAX_REPLICAS */
+	uint32_t id;         /* our client id */
+	uint32_t cluster;    /* cluster id for the wire header */
+	bool read_only;      /* pbft read_only = on: gets go read-only (PBFT §5.1.3) */
+	bool sign_always;    /* mac mode: sign every request from the first send */
+	bool bad_mac;        /* lab (issue 14): MACs garbled but the primary's; never signs */
 	uint32_t timeout_ms; /* give a request up after this; 0: never */
 	enum client_bug bug;
 	struct auth_ctx *auth; /* seals our requests (pure computation); not owned */
@@ -123,10 +123,10 @@ struct client_out {
 
 /* Counters the core keeps (the driver adds its own I/O counters). */
 struct client_core_stats {
-	uint64_t requests;         /* submitted */
-	uint64_t retransmits;      /* rounds of "send to all" */
-	uint64_t replies;          /* replies counted for a pending request */
-	uint64_t stale;            /* replies for another timestamp, or when idle */
+	uint64_t requests;    /* submitted */
+	uint64_t retransmits; /* rounds of "send to all" */
+	uint64_t replies;     /* replies counted for a pending request */
+	uint64_t stale;       /* replies for another timestamp, or when idle */
 	uint64_t timeouts;
 	uint64_t readonly_retries; /* read-only requests retried as read-write */
 	uint64_t signed_requests;  /* mac mode: went signed after CLIENT_SIGN_AFTER retries */
@@ -139,11 +139,11 @@ struct client_core {
 	struct buf req; /* the pending request, sealed */
 	int state;      /* CC_* */
 	uint8_t flags;  /* REQ_F_* of the pending request */
-	uint64_t ts;      /* timestamp of the pending (or last) request */
-	uint64_t view;    /* learned from replies: the primary is view mod n */
+	uint64_t ts;    /* timestamp of the pending (or last) request */
+	uint64_t view;  /* learned from replies: the primary is view mod n */
 	uint64_t deadline_us, next_rt_us, rto_us;
-	uint32_t tries;   /* retransmissions of the pending request */
-	bool signing;     /* requests go signed (sticky: a replica may suspect us) */
+	uint32_t tries; /* retransmissions of the pending request */
+	bool signing;   /* requests go signed (sticky: a replica may suspect us) */
 	struct client_core_stats stats;
 };
 

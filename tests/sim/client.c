@@ -334,8 +334,8 @@ static void complete(struct world *w, struct sim_client *cl, const uint8_t *res,
 	if (w->phase >= 1 && w->now - start > w->longest_op_us)
 		w->longest_op_us = w->now - start;
 	char note[40];
-	snprintf(note, sizeof(note), "status=%u val=%d tries=%u%s", h->status, h->rval, cl->core.tries,
-		 cl->ro ? " ro" : "");
+	snprintf(note, sizeof(note), "status=%u val=%d tries=%u%s", h->status, h->rval,
+		 cl->core.tries, cl->ro ? " ro" : "");
 	sim_trace(w, TR_COMPLETE, -1 - (int)cl->id, 0, TR_NONE, 0, 0, cl->core.ts, 0, 0, note);
 	cl->cur = -1;
 	cl->ro = false;
