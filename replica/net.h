@@ -40,6 +40,7 @@
 #include <nng/nng.h>
 
 #include "config/config.h"
+#include "replica/edge.h"
 
 #define NET_SENDBUF_MSGS 4096 /* per PUSH: messages queued for one peer */
 #define NET_RECVMAXSZ (WIRE_MAX_MSG + 4096)
@@ -89,7 +90,7 @@ int net_rxq_nonempty(struct net_rxq *q);
 void net_rxq_stop(struct net_rxq *q); /* no callback runs after this returns */
 void net_rxq_free(struct net_rxq *q); /* stops it too; frees what it holds */
 
-enum net_sock { NET_PEER = 0, NET_CLIENT = 1, NET_ADMIN = 2, NET_NSOCK = 3 };
+/* enum net_sock (NET_PEER, NET_CLIENT, NET_ADMIN): replica/edge.h, whose rules use it. */
 
 struct net_stats {
 	uint64_t msgs_sent, bytes_sent; /* per destination copy handed to nng */

@@ -31,6 +31,7 @@ struct replica {
 	uint64_t timer_ms; /* absolute deadline, 0 = none */
 	uint64_t start_ms;
 	struct replica_counters c;
+	struct edge edge; /* decode -> edge rules -> verify (replica/edge.h), counting in c.edge */
 	struct core_status seen; /* last status, to log changes */
 	char byz[REPLICA_BYZ_MAX];
 	int has_byz;
@@ -88,41 +89,6 @@ static int crossed_power_of_two(uint64_t from, uint64_t to)
 	while (p <= to / 2)
 		p *= 2;
 	return p > from;
-}
-
-/* ---- the edge ---- */
-
-/* Types replicas send each other: everything but the client and admin planes (so
- * a new replica-to-replica type needs no change here). */
-static int is_replica_type(int type)
-{
-	switch (type) {
-	case MSG_REQUEST:
-	case MSG_REPLY:
-	case MSG_HELLO:
-	case MSG_STATUS_REQ:
-	case MSG_STATUS_RESP:
-	case MSG_ADMIN_FAULTS: return 0;
-	default: return type >= 1 && type <= MSG_TYPE_MAX;
-	}
-}
-
-int replica_edge_ok(enum net_sock sock, const struct msg *m, uint32_t n, uint32_t self,
-		    uint32_t max_clients)
-{
-	switch (sock) {
-	case NET_PEER:
-		/* A backup relays a client's REQUEST to the primary (PBFT §4.4); it stays
-		 * signed by the client, so it is checked against client keys like any other. */
-		if (m->h.type == MSG_REQUEST)
-			return m->h.sender < max_clients;
-		return is_replica_type(m->h.type) && m->h.sender < n && m->h.sender != self;
-	case NET_CLIENT:
-		return (m->h.type == MSG_REQUEST || m->h.type == MSG_HELLO) &&
-		       m->h.sender < max_clients;
-	case NET_ADMIN: return m->h.type == MSG_STATUS_REQ || m->h.type == MSG_ADMIN_FAULTS;
-	default: return 0;
-	}
 }
 
 /* ---- effects: persist before you speak ----
@@ -397,13 +363,23 @@ static void answer_faults(struct replica *r, const struct msg *m)
 
 /* ---- receiving ---- */
 
-static void reject(uint64_t *counter, const char *what, enum net_sock sock, const char *why)
+/* Log the 1st, 2nd, 4th... reject of each kind (edge_receive counted it). */
+static void log_reject(const struct replica *r, enum edge_verdict v, enum net_sock sock,
+		       const struct msg *m)
 {
 	static const char *names[NET_NSOCK] = {"peer", "client", "admin"};
-	(*counter)++;
-	if (worth_logging(*counter))
-		rlog("rejected %s on %s socket: %s (%llu so far)", what, names[sock], why,
-		     (unsigned long long)*counter);
+	const struct edge_counters *c = &r->c.edge;
+	uint64_t count = v == EDGE_BAD_AUTH ? c->bad_auth : c->bad_format;
+	if (v == EDGE_UNHEARD || !worth_logging(count))
+		return;
+	if (v == EDGE_BAD_FORMAT)
+		rlog("rejected message on %s socket: %s (%llu so far)", names[sock],
+		     wire_strerror(r->edge.last_wire_err), (unsigned long long)count);
+	else
+		rlog("rejected %s on %s socket: %s (%llu so far)", wire_type_name(m->h.type),
+		     names[sock],
+		     v == EDGE_BAD_AUTH ? "authentication" : "type or sender not allowed here",
+		     (unsigned long long)count);
 }
 
 static void on_message(struct replica *r, enum net_sock sock, const struct net_rx *rx)
@@ -413,20 +389,9 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 		r->c.msgs_recv++;
 		r->c.bytes_recv += rx->len;
 	}
-	int rc = wire_decode(rx->data, rx->len, r->cfg->cluster_id, &m);
-	if (rc != WIRE_OK) {
-		reject(&r->c.bad_format, "message", sock, wire_strerror(rc));
-		return;
-	}
-	if (!replica_edge_ok(sock, &m, r->cfg->n, r->id, r->cfg->clients)) {
-		reject(&r->c.bad_format, wire_type_name(m.h.type), sock,
-		       "type or sender not allowed here");
-		return;
-	}
-	if (sock == NET_PEER && m.h.type != MSG_REQUEST && !faults_hears(r->faults, m.h.sender))
-		return; /* a partition or a one-way cut (faults.h): never heard */
-	if (auth_verify(r->auth, &m) != 0) {
-		reject(&r->c.bad_auth, wire_type_name(m.h.type), sock, "authentication");
+	enum edge_verdict v = edge_receive(&r->edge, sock, rx->data, rx->len, &m);
+	if (v != EDGE_OK) {
+		log_reject(r, v, sock, &m);
 		return;
 	}
 	if (sock == NET_ADMIN) {
@@ -510,6 +475,13 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* The edge's hears() filter: partitions and one-way cuts of the fault layer. */
+static int hears_peer(void *ctx, uint32_t sender)
+{
+	const struct replica *r = ctx;
+	return faults_hears(r->faults, sender);
+}
+
 int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		 const struct core_ops *ops, struct auth_ctx *auth, const char *byz, char *err,
 		 size_t errlen)
@@ -527,6 +499,14 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 	/* the edge checks a message's shape against these before any signature */
 	auth->window = cfg->window;
 	auth->batch_max = cfg->batch_max;
+	r->edge = (struct edge){.cluster_id = cfg->cluster_id,
+				.n = cfg->n,
+				.self = id,
+				.max_clients = cfg->clients,
+				.auth = auth,
+				.hears = hears_peer,
+				.hears_ctx = r,
+				.count = &r->c.edge};
 	r->start_ms = mono_ms();
 	/* group_commit = off: one commit per step, to measure what grouping saves
 	 * (docs/EXPERIMENTS.md). */

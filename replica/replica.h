@@ -3,7 +3,7 @@
  * its effects: persist (LMDB, replica/store.h) first, then send (replica/net.h).
  *
  * Kept apart from main() (argument parsing, signals) so tests and tools can reuse the
- * pieces: the edge check, the status document, the logger.
+ * pieces: the status document, the logger (the edge check is replica/edge.h).
  *
  * Timer contract with the core (core.h): after every step, effects.timer_ms is the
  * deadline (absolute, monotonic ms; 0 = none wanted), replacing the previous one.
@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "crypto/auth.h"
 #include "replica/core/core.h"
+#include "replica/edge.h"
 #include "replica/net.h"
 #include "wire/wire.h"
 
@@ -28,8 +29,7 @@
 /* Counters kept by the driver (the rest come from net, auth and the core). */
 struct replica_counters {
 	uint64_t msgs_recv, bytes_recv; /* peer and client sockets, every message */
-	uint64_t bad_format;            /* failed decode or the socket/type/sender check */
-	uint64_t bad_auth;              /* failed auth_verify */
+	struct edge_counters edge;      /* rejects at the edge (replica/edge.h) */
 };
 
 struct replica;
@@ -47,14 +47,6 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
  * while we wait), or NULL.  Returns 0 when stopped, -1 on a fatal socket error. */
 int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *waitmask);
 void replica_close(struct replica *r);
-
-/* Edge check after wire_decode, before auth_verify: may a message of this type and
- * sender arrive on this socket?  Peer: replica-to-replica types (all but REQUEST,
- * REPLY, HELLO, STATUS_*) from sender < n, sender != self.  Client: REQUEST and
- * HELLO from a client id < max_clients.  Admin: STATUS_REQ, ADMIN_FAULTS.  Returns 1
- * if acceptable. */
-int replica_edge_ok(enum net_sock sock, const struct msg *m, uint32_t n, uint32_t self,
-		    uint32_t max_clients);
 
 /* Everything the status document reports. */
 struct status_input {

@@ -80,7 +80,7 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	    ",\"rejected\":{\"bad_auth\":%llu,\"bad_format\":%llu,\"old_view\":%llu,"
 	    "\"out_of_window\":%llu,\"conflict\":%llu,\"rate_limited\":%llu,"
 	    "\"unsigned_suspect\":%llu}",
-	    (unsigned long long)in->c->bad_auth, (unsigned long long)in->c->bad_format,
+	    (unsigned long long)in->c->edge.bad_auth, (unsigned long long)in->c->edge.bad_format,
 	    (unsigned long long)cs->rejected_old_view,
 	    (unsigned long long)cs->rejected_out_of_window,
 	    (unsigned long long)cs->rejected_conflict,

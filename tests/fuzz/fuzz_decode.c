@@ -7,9 +7,10 @@
  * with the fixed keys of fuzz_common.c (so a seed sealed by gen_corpus.c verifies).
  * The same bytes also go to the decoders callers use on their own: wire_decode_cpp
  * (certificates, recovery) and wire_decode_batch (batches, VR logs).
- * Finally, a message that passes the replica's edge checks and verifies in auth mode
- * none (where a liar needs no key) is stepped into a fresh PBFT core, replica 0 of 4,
- * as the replica's event loop would: the core must survive whatever passes the edge.
+ * Finally the bytes go through the edge sequence both drivers use (edge_receive,
+ * replica/edge.h) on each socket, in auth mode none (where a liar needs no key), and
+ * what it accepts is stepped into a fresh PBFT core, replica 0 of 4, as the replica's
+ * event loop would: the core must survive whatever passes the edge.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 #include "crypto/auth.h"
 #include "crypto/crypto.h"
 #include "replica/core/core.h"
-#include "replica/replica.h"
+#include "replica/edge.h"
 #include "tests/fuzz/fuzz_common.h"
 #include "wire/wire.h"
 
@@ -194,13 +195,8 @@ static void verify_all(const struct msg *m)
 }
 
 /* Step a fresh core (the configuration of gen_corpus.c's cluster) with m. */
-static void step_core(const struct msg *m)
+static void step_core(const struct msg *m, struct auth_ctx *a)
 {
-	struct auth_ctx *a = fz_auth(AUTH_MODE_NONE, 4, 0, 0);
-	enum net_sock sock = m->h.type == MSG_REQUEST || m->h.type == MSG_HELLO ? NET_CLIENT
-										: NET_PEER;
-	if (!replica_edge_ok(sock, m, 4, 0, 16) || auth_verify(a, m) != 0 || m->h.type == MSG_HELLO)
-		return;
 	struct core_config cc = {.protocol = PROTO_PBFT,
 				 .n = 4,
 				 .f = 1,
@@ -228,6 +224,39 @@ static void step_core(const struct msg *m)
 	pbft_core_ops.destroy(core);
 }
 
+/* The replica's edge sequence (replica/edge.h) on every socket, as replica 0 of 4 in
+ * auth mode none (where a liar needs no key): each input is refused for exactly one
+ * counted reason or accepted, and what the peer or client socket accepts is stepped
+ * into a core, as the replica's event loop would: the core must survive whatever
+ * passes the edge. */
+static void edge_all(const uint8_t *data, size_t size, int decoded)
+{
+	struct auth_ctx *a = fz_auth(AUTH_MODE_NONE, 4, 0, 0);
+	int stepped = 0;
+	for (int s = NET_PEER; s < NET_NSOCK; s++) {
+		struct edge_counters c = {0};
+		struct edge e = {.cluster_id = FZ_CLUSTER,
+				 .n = 4,
+				 .self = 0,
+				 .max_clients = 16,
+				 .auth = a,
+				 .count = &c};
+		struct msg *m = malloc(sizeof(*m));
+		if (!m)
+			abort();
+		enum edge_verdict v = edge_receive(&e, (enum net_sock)s, data, size, m);
+		FZ_ASSERT((v == EDGE_BAD_FORMAT) == !decoded);
+		FZ_ASSERT(c.bad_format + c.bad_auth == (v == EDGE_OK ? 0u : 1u));
+		FZ_ASSERT(c.not_allowed == (v == EDGE_NOT_ALLOWED ? 1u : 0u) && c.unheard == 0);
+		if (v == EDGE_OK && s != NET_ADMIN && m->h.type != MSG_HELLO && !stepped) {
+			in_input(m->raw, size);
+			step_core(m, a);
+			stepped = 1;
+		}
+		free(m);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct msg *m = malloc(sizeof(*m)); /* on the heap: ASan sees overruns of it */
@@ -245,7 +274,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)wire_type_name(m->h.type);
 		check_decoded(m, size);
 		verify_all(m);
-		step_core(m);
 	} else {
 		FZ_ASSERT(m->raw == NULL);
 		/* auth_verify must refuse what did not decode */
@@ -260,6 +288,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (wire_decode_batch(data, size, FZ_CLUSTER, pp) == WIRE_OK)
 		check_batch(pp);
+	edge_all(data, size, rc == WIRE_OK);
 	free(pp);
 	free(m);
 	return 0;

@@ -35,6 +35,7 @@
 #include "replica/byz.h"
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
+#include "replica/edge.h"
 #include "wire/wire.h"
 
 #define SIM_MAX_N 16
@@ -206,6 +207,8 @@ struct inst {                 /* one core instance (a twins replica has two) */
 	uint64_t spin_ms;   /* timer spin detection */
 	uint32_t spin;
 	struct core_status st; /* after the last step */
+	/* rejects at the edge (replica/edge.h), counted as the replica counts them */
+	struct edge_counters rejected;
 };
 
 enum node_state { NODE_UP = 0, NODE_CRASHED = 1, NODE_PAUSED = 2 };

@@ -521,7 +521,7 @@ static void print_failure(const struct cli *c, const struct world *w, FILE *out)
 				"  r%u%s: %s%s view=%" PRIu64 "%s last_executed=%" PRIu64
 				" stable=%" PRIu64 " timer=%s rejected old_view=%" PRIu64
 				" window=%" PRIu64 " conflict=%" PRIu64 " rate_limited=%" PRIu64
-				"\n",
+				" bad_format=%" PRIu64 " bad_auth=%" PRIu64 "\n",
 				i, k ? "'" : "",
 				nd->state == NODE_UP       ? "up"
 				: nd->state == NODE_PAUSED ? "paused"
@@ -532,7 +532,8 @@ static void print_failure(const struct cli *c, const struct world *w, FILE *out)
 				st->view, st->view_changing ? " (changing)" : "", st->last_executed,
 				st->stable_checkpoint, nd->inst[k].timer_ms ? "set" : "none",
 				st->rejected_old_view, st->rejected_out_of_window,
-				st->rejected_conflict, st->rejected_rate_limited);
+				st->rejected_conflict, st->rejected_rate_limited,
+				nd->inst[k].rejected.bad_format, nd->inst[k].rejected.bad_auth);
 		}
 	}
 	fprintf(out, "  reproduce: byzlab-sim%s --seed %" PRIu64 " --trace seed%" PRIu64 ".trace\n",

@@ -2,8 +2,9 @@
  *
  * The driver contract of replica/core/core.h, as the real replica (replica/replica.c)
  * carries it out:
- *   - a message reaches a core only after wire_decode, the edge check
- *     (replica_edge_ok) and auth_verify, exactly as in the replica;
+ *   - a message reaches a core only through edge_receive (replica/edge.h: wire_decode,
+ *     the edge rules, auth_verify), the very function the replica calls, and a refused
+ *     one is counted as the replica counts it (inst.rejected);
  *   - the persists of a step are applied to the virtual disk at the end of the step,
  *     before its sends leave; a crash happens between steps, so it loses exactly what
  *     was not persisted (the core's memory); a restart feeds every record back in
@@ -19,7 +20,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "replica/replica.h"
+#include "replica/edge.h"
 #include "tests/sim/sim.h"
 
 void sim_fail(struct world *w, const char *prop, const char *fmt, ...)
@@ -383,6 +384,22 @@ static void step(struct world *w, struct node *nd, uint8_t k, enum ev_kind kind,
 
 /* ---- receiving ---- */
 
+/* Without --auth the cores run unauthenticated (AUTH_MODE_NONE, for speed); what a
+ * signature guarantees - nobody speaks as another replica (--byz forge) - is checked
+ * against who really sent it.  Relayed messages keep their author's signature:
+ * REQUESTs (the client's), NEW-VIEWs (re-sent by the replicas of that view to one that
+ * asks to join; one claiming another author than the view's primary is refused by the
+ * core), and CHECKPOINTs and PRE-PREPAREs that their author did send (see "authorship"
+ * above).  Returns 1 for a message a signature would have refused. */
+static bool forged_unsigned(struct world *w, int32_t from, const struct msg *m,
+			    const struct sbuf *sb)
+{
+	return w->o->auth == AUTH_MODE_NONE && from >= 0 && m->h.sender != (uint32_t)from &&
+	       m->h.type != MSG_REQUEST && m->h.type != MSG_NEWVIEW &&
+	       !(relayable(m->h.type) &&
+		 authored_has(w, authored_key(m->h.sender, sb->p, sb->len)));
+}
+
 static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t from, uint8_t fi,
 			struct sbuf *sb)
 {
@@ -390,25 +407,21 @@ static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t fro
 	struct msg m;
 	const char *bad = NULL;
 	w->delivered++;
-	if (wire_decode(sb->p, sb->len, SIM_CLUSTER_ID, &m) != WIRE_OK)
-		bad = "bad-format";
-	else if (!replica_edge_ok(from < 0 ? NET_CLIENT : NET_PEER, &m, w->n, nd->id,
-				  w->max_clients))
-		bad = "edge";
-	else if (auth_verify(&in->auth, &m) != 0)
-		bad = "bad-auth";
-	else if (w->o->auth == AUTH_MODE_NONE && from >= 0 && m.h.sender != (uint32_t)from &&
-		 m.h.type != MSG_REQUEST && m.h.type != MSG_NEWVIEW &&
-		 !(relayable(m.h.type) &&
-		   authored_has(w, authored_key(m.h.sender, sb->p, sb->len))))
-		/* Without --auth the cores run unauthenticated (AUTH_MODE_NONE, for speed); what a
-		 * signature guarantees - nobody speaks as another replica (--byz forge) - is
-		 * checked against who really sent it.  Relayed messages keep their author's
-		 * signature: REQUESTs (the client's), NEW-VIEWs (re-sent by the replicas
-		 * of that view to one that asks to join; one claiming another author than
-		 * the view's primary is refused by the core), and CHECKPOINTs and
-		 * PRE-PREPAREs that their author did send (see "authorship" above). */
-		bad = "bad-auth";
+	/* The replica's edge sequence (replica/edge.h), counted as the replica counts. */
+	struct edge edge = {.cluster_id = SIM_CLUSTER_ID,
+			    .n = w->n,
+			    .self = nd->id,
+			    .max_clients = w->max_clients,
+			    .auth = &in->auth,
+			    .count = &in->rejected};
+	enum net_sock sock = from < 0 ? NET_CLIENT : NET_PEER;
+	enum edge_verdict v = edge_receive(&edge, sock, sb->p, sb->len, &m);
+	if (v != EDGE_OK) {
+		bad = edge_verdict_name(v);
+	} else if (forged_unsigned(w, from, &m, sb)) {
+		bad = edge_verdict_name(EDGE_BAD_AUTH);
+		in->rejected.bad_auth++;
+	}
 	uint64_t view = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_VIEW) : 0;
 	uint64_t seq = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_SEQ) : 0;
 	sim_trace(w, TR_DELIVER, from, fi, (int)nd->id, k, sb->len ? sb->p[WIRE_OFF_TYPE] : 0, view,

@@ -1,0 +1,88 @@
+/* edge.c - the edge sequence, decode -> edge rules -> authenticate (see edge.h).
+ *
+ * The order is the cheap-to-expensive order of architecture property 3 (concord-bft's
+ * validate() before any handler, libhotstuff's vote pool): a bounded decode costs
+ * nothing, the socket/type/sender rules cost a switch, and only what passes both may
+ * cost a signature check.  So a flood of garbage or of misdirected messages cannot make
+ * a replica spend Ed25519 verifications.
+ */
+#include "replica/edge.h"
+
+/* Types replicas send each other: everything but the client and admin planes (so
+ * a new replica-to-replica type needs no change here). */
+static int is_replica_type(int type)
+{
+	switch (type) {
+	case MSG_REQUEST:
+	case MSG_REPLY:
+	case MSG_HELLO:
+	case MSG_STATUS_REQ:
+	case MSG_STATUS_RESP:
+	case MSG_ADMIN_FAULTS: return 0;
+	default: return type >= 1 && type <= MSG_TYPE_MAX;
+	}
+}
+
+int edge_allowed(enum net_sock sock, const struct msg *m, uint32_t n, uint32_t self,
+		 uint32_t max_clients)
+{
+	switch (sock) {
+	case NET_PEER:
+		/* A backup relays a client's REQUEST to the primary (PBFT §4.4); it stays
+		 * signed by the client, so it is checked against client keys like any other. */
+		if (m->h.type == MSG_REQUEST)
+			return m->h.sender < max_clients;
+		return is_replica_type(m->h.type) && m->h.sender < n && m->h.sender != self;
+	case NET_CLIENT:
+		return (m->h.type == MSG_REQUEST || m->h.type == MSG_HELLO) &&
+		       m->h.sender < max_clients;
+	case NET_ADMIN: return m->h.type == MSG_STATUS_REQ || m->h.type == MSG_ADMIN_FAULTS;
+	default: return 0;
+	}
+}
+
+/* A partition or one-way cut hides peers, not the clients whose REQUESTs they relay. */
+static int heard(const struct edge *e, enum net_sock sock, const struct msg *m)
+{
+	if (e->hears == NULL || sock != NET_PEER || m->h.type == MSG_REQUEST)
+		return 1;
+	return e->hears(e->hears_ctx, m->h.sender);
+}
+
+enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, const uint8_t *p, size_t len,
+			       struct msg *m)
+{
+	int rc = wire_decode(p, len, e->cluster_id, m);
+	if (rc != WIRE_OK) {
+		e->last_wire_err = rc;
+		e->count->bad_format++;
+		return EDGE_BAD_FORMAT;
+	}
+	if (!edge_allowed(sock, m, e->n, e->self, e->max_clients)) {
+		e->count->bad_format++;
+		e->count->not_allowed++;
+		return EDGE_NOT_ALLOWED;
+	}
+	if (!heard(e, sock, m)) {
+		e->count->unheard++;
+		return EDGE_UNHEARD;
+	}
+	if (auth_verify(e->auth, m) != 0) {
+		e->count->bad_auth++;
+		return EDGE_BAD_AUTH;
+	}
+	return EDGE_OK;
+}
+
+const char *edge_verdict_name(enum edge_verdict v)
+{
+	switch (v) {
+	case EDGE_OK: return "ok";
+	case EDGE_BAD_FORMAT: return "bad-format";
+	case EDGE_NOT_ALLOWED: return "not-allowed";
+	case EDGE_UNHEARD: return "unheard";
+	case EDGE_BAD_AUTH: return "bad-auth";
+	case EDGE_NVERDICTS: break;
+	}
+	return "unknown";
+}

@@ -1,0 +1,336 @@
+/* test_edge.c - the edge sequence (replica/edge.h): decode -> edge rules -> verify.
+ *
+ * Replica 0 of 4 receives; replica 1 and client 2 send, with real signatures and MAC
+ * authenticators (keys derived in memory from fixed seeds, no files: the edge is pure).
+ * Each refusal must come with its own verdict and be counted where the status document
+ * reads it (rejected.bad_format, rejected.bad_auth).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "crypto/auth.h"
+#include "crypto/crypto.h"
+#include "replica/edge.h"
+#include "wire/wire.h"
+
+#define CLUSTER 0xc1u
+#define N 4
+#define NCLIENTS 4
+#define SELF 0u
+#define PEER 1u
+#define CLIENT 2u
+
+struct fixture {
+	struct auth_ctx self;   /* replica 0: the receiver */
+	struct auth_ctx peer;   /* replica 1 */
+	struct auth_ctx client; /* client 2 */
+	struct edge_counters c;
+	struct edge e;
+	struct buf b;
+	struct msg m;
+};
+
+static void keypair(const char *role, uint32_t id, uint8_t pk[CRYPTO_PK_LEN],
+		    uint8_t sk[CRYPTO_SK_LEN])
+{
+	uint8_t seed[crypto_sign_SEEDBYTES];
+	char name[48];
+	int len = snprintf(name, sizeof(name), "test_edge %s %u", role, id);
+	crypto_generichash(seed, sizeof(seed), (const uint8_t *)name, (size_t)len, NULL, 0);
+	crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+/* An auth context as auth_load() would fill it, from keys derived in memory. */
+static void principal(struct auth_ctx *a, enum auth_mode mode, int is_client, uint32_t id)
+{
+	uint8_t pk[CRYPTO_PK_LEN], sk[CRYPTO_SK_LEN];
+	memset(a, 0, sizeof(*a));
+	a->mode = mode;
+	a->n = N;
+	a->self_is_client = is_client;
+	a->self = id;
+	for (uint32_t i = 0; i < N; i++) {
+		keypair("replica", i, a->replica_pk[i], sk);
+		if (i == id && !is_client)
+			memcpy(a->sk, sk, CRYPTO_SK_LEN);
+	}
+	if (is_client) {
+		keypair("client", id, pk, a->sk);
+		return;
+	}
+	a->n_clients = NCLIENTS;
+	a->client_pk = calloc(NCLIENTS, CRYPTO_PK_LEN);
+	a->client_mac = calloc(NCLIENTS, CRYPTO_MACKEY_LEN);
+	a->client_mac_ready = calloc(NCLIENTS, 1);
+	a->client_suspect = calloc(NCLIENTS, 1);
+	assert_non_null(a->client_pk);
+	assert_non_null(a->client_mac);
+	assert_non_null(a->client_mac_ready);
+	assert_non_null(a->client_suspect);
+	for (uint32_t c = 0; c < NCLIENTS; c++)
+		keypair("client", c, a->client_pk + (size_t)c * CRYPTO_PK_LEN, sk);
+}
+
+static struct fixture *fixture_new(enum auth_mode mode)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	assert_non_null(fx);
+	principal(&fx->self, mode, 0, SELF);
+	principal(&fx->peer, mode, 0, PEER);
+	principal(&fx->client, mode, 1, CLIENT);
+	fx->e = (struct edge){.cluster_id = CLUSTER,
+			      .n = N,
+			      .self = SELF,
+			      .max_clients = NCLIENTS,
+			      .auth = &fx->self,
+			      .count = &fx->c};
+	buf_init(&fx->b);
+	return fx;
+}
+
+static int setup_sig(void **state)
+{
+	*state = fixture_new(AUTH_MODE_SIG);
+	return 0;
+}
+
+static int setup_mac(void **state)
+{
+	*state = fixture_new(AUTH_MODE_MAC);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	auth_free(&fx->self);
+	auth_free(&fx->peer);
+	auth_free(&fx->client);
+	buf_free(&fx->b);
+	free(fx);
+	return 0;
+}
+
+/* ---- sealed messages, in fx->b ----
+ * COMMITs: signed in sig mode, MAC authenticators in mac mode (auth_kind_for). */
+
+static void commit_from(struct fixture *fx, struct auth_ctx *a, uint32_t sender)
+{
+	uint8_t d[WIRE_DIGEST_LEN];
+	memset(d, 0x42, sizeof(d));
+	buf_reset(&fx->b);
+	size_t off = wire_put_digest(&fx->b, MSG_COMMIT, CLUSTER, sender, 0, 1, d);
+	assert_int_equal(auth_seal(a, &fx->b, off), 0);
+	assert_int_equal(fx->b.err, 0);
+}
+
+static void request_from(struct fixture *fx, uint32_t client)
+{
+	buf_reset(&fx->b);
+	size_t off = wire_put_request(&fx->b, CLUSTER, client, 7, 0, (const uint8_t *)"op", 2);
+	assert_int_equal(auth_seal(&fx->client, &fx->b, off), 0);
+	assert_int_equal(fx->b.err, 0);
+}
+
+static enum edge_verdict receive(struct fixture *fx, enum net_sock sock)
+{
+	return edge_receive(&fx->e, sock, fx->b.p, fx->b.len, &fx->m);
+}
+
+/* Flip the first byte of the trailer: the signature, or MAC slot 0 (the receiver's). */
+static void flip_trailer(struct fixture *fx)
+{
+	struct msg m;
+	assert_int_equal(wire_decode(fx->b.p, fx->b.len, CLUSTER, &m), WIRE_OK);
+	assert_true(m.h.auth_len > 0);
+	fx->b.p[fx->b.len - m.h.auth_len] ^= 0x01;
+}
+
+static void assert_counts(const struct fixture *fx, uint64_t bad_format, uint64_t not_allowed,
+			  uint64_t bad_auth, uint64_t unheard)
+{
+	assert_int_equal(fx->c.bad_format, bad_format);
+	assert_int_equal(fx->c.not_allowed, not_allowed);
+	assert_int_equal(fx->c.bad_auth, bad_auth);
+	assert_int_equal(fx->c.unheard, unheard);
+}
+
+/* ---- tests ---- */
+
+static void good_messages_pass(void **state)
+{
+	struct fixture *fx = *state;
+	commit_from(fx, &fx->peer, PEER);
+	assert_int_equal(receive(fx, NET_PEER), EDGE_OK);
+	assert_int_equal(fx->m.h.type, MSG_COMMIT);
+	assert_int_equal(fx->m.h.sender, PEER);
+	assert_true(fx->self.sigs_verified + fx->self.macs_verified > 0); /* really checked */
+	request_from(fx, CLIENT);
+	assert_int_equal(receive(fx, NET_CLIENT), EDGE_OK);
+	assert_int_equal(fx->m.h.type, MSG_REQUEST);
+	/* a backup relays a client's REQUEST to the primary (PBFT §4.4) */
+	assert_int_equal(receive(fx, NET_PEER), EDGE_OK);
+	assert_counts(fx, 0, 0, 0, 0);
+}
+
+static void wrong_socket_refused_before_crypto(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t checked = fx->self.sigs_verified + fx->self.macs_verified;
+	commit_from(fx, &fx->peer, PEER);
+	assert_int_equal(receive(fx, NET_CLIENT),
+			 EDGE_NOT_ALLOWED); /* replica type, client plane */
+	assert_int_equal(receive(fx, NET_ADMIN), EDGE_NOT_ALLOWED);
+	request_from(fx, CLIENT);
+	assert_int_equal(receive(fx, NET_ADMIN), EDGE_NOT_ALLOWED);
+	buf_reset(&fx->b);
+	(void)wire_put_empty(&fx->b, MSG_STATUS_REQ, CLUSTER, 0, 0, 0);
+	assert_int_equal(receive(fx, NET_PEER), EDGE_NOT_ALLOWED);
+	assert_int_equal(receive(fx, NET_CLIENT), EDGE_NOT_ALLOWED);
+	assert_counts(fx, 5, 5, 0, 0);
+	/* cheap before expensive: no signature or MAC was checked for any of them */
+	assert_int_equal(fx->self.sigs_verified + fx->self.macs_verified, checked);
+}
+
+static void wrong_sender_refused(void **state)
+{
+	struct fixture *fx = *state;
+	commit_from(fx, &fx->peer, SELF); /* speaking as the receiver itself */
+	assert_int_equal(receive(fx, NET_PEER), EDGE_NOT_ALLOWED);
+	commit_from(fx, &fx->peer, N); /* no such replica */
+	assert_int_equal(receive(fx, NET_PEER), EDGE_NOT_ALLOWED);
+	buf_reset(&fx->b);
+	(void)wire_put_request(&fx->b, CLUSTER, NCLIENTS, 7, 0, (const uint8_t *)"op", 2);
+	assert_int_equal(receive(fx, NET_CLIENT), EDGE_NOT_ALLOWED); /* client id out of range */
+	assert_counts(fx, 3, 3, 0, 0);
+}
+
+static void bad_auth_refused(void **state)
+{
+	struct fixture *fx = *state;
+	commit_from(fx, &fx->peer, PEER);
+	flip_trailer(fx); /* the signature, or our (replica 0's) MAC slot */
+	assert_int_equal(receive(fx, NET_PEER), EDGE_BAD_AUTH);
+	commit_from(fx, &fx->peer, PEER);
+	fx->b.p[WIRE_HDR_LEN] ^= 0x01; /* the body: the digest */
+	assert_int_equal(receive(fx, NET_PEER), EDGE_BAD_AUTH);
+	commit_from(fx, &fx->client, PEER); /* a client's key cannot make a COMMIT verify */
+	assert_int_equal(receive(fx, NET_PEER), EDGE_BAD_AUTH);
+	request_from(fx, CLIENT);
+	fx->b.p[WIRE_HDR_LEN] ^= 0x80; /* the body: the operation no longer matches */
+	assert_int_equal(receive(fx, NET_CLIENT), EDGE_BAD_AUTH);
+	assert_counts(fx, 0, 0, 4, 0);
+}
+
+static void truncated_frames_refused(void **state)
+{
+	struct fixture *fx = *state;
+	commit_from(fx, &fx->peer, PEER);
+	for (size_t len = 0; len < fx->b.len; len++) {
+		fx->e.last_wire_err = WIRE_OK;
+		assert_int_equal(edge_receive(&fx->e, NET_PEER, fx->b.p, len, &fx->m),
+				 EDGE_BAD_FORMAT);
+		assert_int_not_equal(fx->e.last_wire_err, WIRE_OK);
+	}
+	assert_counts(fx, fx->b.len, 0, 0, 0);
+	/* and a byte too many */
+	assert_int_equal(buf_reserve(&fx->b, 1), 0);
+	fx->b.p[fx->b.len] = 0;
+	assert_int_equal(edge_receive(&fx->e, NET_PEER, fx->b.p, fx->b.len + 1, &fx->m),
+			 EDGE_BAD_FORMAT);
+	assert_int_equal(fx->e.last_wire_err, WIRE_E_TRAILING);
+}
+
+static void foreign_cluster_refused(void **state)
+{
+	struct fixture *fx = *state;
+	commit_from(fx, &fx->peer, PEER);
+	fx->e.cluster_id = CLUSTER + 1;
+	assert_int_equal(receive(fx, NET_PEER), EDGE_BAD_FORMAT);
+	assert_int_equal(fx->e.last_wire_err, WIRE_E_CLUSTER);
+	assert_counts(fx, 1, 0, 0, 0);
+}
+
+static int deaf_to_peer(void *ctx, uint32_t sender)
+{
+	(*(int *)ctx)++;
+	return sender != PEER;
+}
+
+static void unheard_peer_not_verified_nor_rejected(void **state)
+{
+	struct fixture *fx = *state;
+	int asked = 0;
+	fx->e.hears = deaf_to_peer;
+	fx->e.hears_ctx = &asked;
+	uint64_t checked = fx->self.sigs_verified + fx->self.macs_verified;
+	commit_from(fx, &fx->peer, PEER);
+	assert_int_equal(receive(fx, NET_PEER), EDGE_UNHEARD);
+	assert_int_equal(fx->self.sigs_verified + fx->self.macs_verified, checked);
+	/* a REQUEST relayed over the peer plane is the client's, not the cut peer's */
+	request_from(fx, CLIENT);
+	assert_int_equal(receive(fx, NET_PEER), EDGE_OK);
+	assert_int_equal(receive(fx, NET_CLIENT), EDGE_OK);
+	assert_int_equal(asked, 1);
+	assert_counts(fx, 0, 0, 0, 1);
+}
+
+/* One of each, in a row: each lands in its own counter, nothing else moves. */
+static void each_reason_counted(void **state)
+{
+	struct fixture *fx = *state;
+	commit_from(fx, &fx->peer, PEER);
+	assert_int_equal(edge_receive(&fx->e, NET_PEER, fx->b.p, 3, &fx->m), EDGE_BAD_FORMAT);
+	assert_counts(fx, 1, 0, 0, 0);
+	assert_int_equal(receive(fx, NET_CLIENT), EDGE_NOT_ALLOWED);
+	assert_counts(fx, 2, 1, 0, 0);
+	flip_trailer(fx);
+	assert_int_equal(receive(fx, NET_PEER), EDGE_BAD_AUTH);
+	assert_counts(fx, 2, 1, 1, 0);
+	flip_trailer(fx);
+	assert_int_equal(receive(fx, NET_PEER), EDGE_OK);
+	assert_counts(fx, 2, 1, 1, 0);
+}
+
+static void verdict_names(void **state)
+{
+	(void)state;
+	assert_string_equal(edge_verdict_name(EDGE_OK), "ok");
+	assert_string_equal(edge_verdict_name(EDGE_BAD_FORMAT), "bad-format");
+	assert_string_equal(edge_verdict_name(EDGE_NOT_ALLOWED), "not-allowed");
+	assert_string_equal(edge_verdict_name(EDGE_UNHEARD), "unheard");
+	assert_string_equal(edge_verdict_name(EDGE_BAD_AUTH), "bad-auth");
+	assert_string_equal(edge_verdict_name(EDGE_NVERDICTS), "unknown");
+}
+
+#define BOTH_MODES(fn)                                      \
+	{#fn " (sig)", fn, setup_sig, teardown, NULL},      \
+	{                                                   \
+#fn " (mac)", fn, setup_mac, teardown, NULL \
+	}
+
+int main(void)
+{
+	if (crypto_setup() != 0)
+		return 1;
+	const struct CMUnitTest tests[] = {
+		BOTH_MODES(good_messages_pass),
+		BOTH_MODES(wrong_socket_refused_before_crypto),
+		BOTH_MODES(wrong_sender_refused),
+		BOTH_MODES(bad_auth_refused),
+		BOTH_MODES(truncated_frames_refused),
+		BOTH_MODES(foreign_cluster_refused),
+		BOTH_MODES(unheard_peer_not_verified_nor_rejected),
+		BOTH_MODES(each_reason_counted),
+		cmocka_unit_test(verdict_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
