@@ -1,7 +1,9 @@
 /* client.c - the byzlab client library (see client.h for the protocol).
  *
- * Layout: small pure helpers (parsing, quorum, timestamps, result rendering) first,
- * then the nng-backed client, then status.
+ * Layout: small pure helpers (parsing, timestamps, result rendering) first, then the
+ * nng driver of the client core (client_core.h: every protocol decision - the
+ * request, the accept rule, retransmission - is the core's; this file owns sockets,
+ * the clock and waiting), then groups, then status.
  */
 #include "client/client.h"
 
@@ -87,153 +89,6 @@ int client_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
-}
-
-/* ---------------------------------------------------------------- quorum */
-
-void client_quorum_init(struct client_quorum *q)
-{
-	uint32_t i;
-
-	memset(q, 0, sizeof(*q));
-	for (i = 0; i < WIRE_MAX_REPLICAS; i++)
-		buf_init(&q->res[i]);
-}
-
-void client_quorum_free(struct client_quorum *q)
-{
-	uint32_t i;
-
-	for (i = 0; i < WIRE_MAX_REPLICAS; i++)
-		buf_free(&q->res[i]);
-}
-
-void client_quorum_reset(struct client_quorum *q, enum protocol p, uint32_t n, uint32_t f,
-			 uint32_t client, uint64_t timestamp, int readonly)
-{
-	uint32_t i;
-
-	q->proto = p;
-	q->n = n > WIRE_MAX_REPLICAS ? WIRE_MAX_REPLICAS : n;
-	q->f = f;
-	q->need = readonly ? 2 * f + 1 : f + 1;
-	if (q->need > q->n)
-		q->need = q->n;
-	q->client = client;
-	q->timestamp = timestamp;
-	q->done = 0;
-	q->winner = 0;
-	for (i = 0; i < WIRE_MAX_REPLICAS; i++) {
-		q->have[i] = 0;
-		q->full[i] = 0;
-		q->view[i] = 0;
-		buf_reset(&q->res[i]);
-	}
-}
-
-/* Results match when their digests do (a digest reply carries nothing else). */
-static int same_result(const struct client_quorum *q, uint32_t a, uint32_t b)
-{
-	return memcmp(q->digest[a], q->digest[b], WIRE_DIGEST_LEN) == 0;
-}
-
-/* Do `need` replies match slot s's result, one of them in full?  Returns that full
- * one's slot, or -1. */
-static int pbft_matches(const struct client_quorum *q, uint32_t s)
-{
-	uint32_t i, count = 0;
-	int full = -1;
-
-	for (i = 0; i < q->n; i++) {
-		if (!q->have[i] || !same_result(q, s, i))
-			continue;
-		count++;
-		if (q->full[i] && full < 0)
-			full = (int)i;
-	}
-	return count >= q->need ? full : -1;
-}
-
-int client_quorum_add(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
-		      uint64_t timestamp, const uint8_t *res, size_t len)
-{
-	return client_quorum_add_kind(q, sender, view, client, timestamp, REPLY_FULL, res, len);
-}
-
-int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
-			   uint64_t timestamp, int kind, const uint8_t *res, size_t len)
-{
-	if (q->done)
-		return 1;
-	if (client != q->client || timestamp != q->timestamp || sender >= q->n ||
-	    len > WIRE_MAX_RESULT)
-		return -1;
-	/* vr: only the primary of the reply's view speaks for the group. */
-	if (q->proto == PROTO_VR && sender != view % q->n)
-		return -1;
-	/* digests only where the protocol asks f+1 or more replicas to vouch for one */
-	if (kind == REPLY_DIGEST && (q->proto != PROTO_PBFT || len != WIRE_DIGEST_LEN))
-		return -1;
-	buf_reset(&q->res[sender]);
-	buf_put(&q->res[sender], res, len);
-	if (q->res[sender].err)
-		return -1;
-	if (kind == REPLY_DIGEST)
-		memcpy(q->digest[sender], res, WIRE_DIGEST_LEN);
-	else
-		crypto_digest(res, len, q->digest[sender]);
-	q->full[sender] = kind != REPLY_DIGEST;
-	q->have[sender] = 1;
-	q->view[sender] = view;
-	int winner = (int)sender;
-	if (q->proto == PROTO_PBFT && (winner = pbft_matches(q, sender)) < 0)
-		return 0;
-	q->done = 1;
-	q->winner = (uint32_t)winner;
-	return 1;
-}
-
-int client_quorum_hopeless(const struct client_quorum *q)
-{
-	uint32_t i, j, answered = 0, best = 0;
-
-	if (q->done || q->proto != PROTO_PBFT)
-		return 0;
-	for (i = 0; i < q->n; i++) {
-		if (!q->have[i])
-			continue;
-		answered++;
-		uint32_t same = 0;
-		for (j = 0; j < q->n; j++)
-			same += q->have[j] && same_result(q, i, j);
-		if (same > best)
-			best = same;
-	}
-	return best + (q->n - answered) < q->need;
-}
-
-static int cmp_u64_desc(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-uint64_t client_quorum_view(const struct client_quorum *q)
-{
-	uint64_t v[WIRE_MAX_REPLICAS];
-	uint32_t i, k = 0;
-
-	if (!q->done)
-		return 0;
-	if (q->proto != PROTO_PBFT)
-		return q->view[q->winner];
-	for (i = 0; i < q->n; i++)
-		if (q->have[i])
-			v[k++] = q->view[i];
-	qsort(v, k, sizeof(v[0]), cmp_u64_desc);
-	/* k >= need >= f+1 (or need = n when n is small) */
-	return k > q->f ? v[q->f] : v[k - 1];
 }
 
 /* ------------------------------------------------------------ timestamps */
@@ -351,6 +206,15 @@ static uint64_t ts_persist(struct client_ts *t, uint64_t want)
 	return want;
 }
 
+void client_ts_cover(struct client_ts *t, uint64_t ts)
+{
+	if (ts <= t->last)
+		return;
+	t->last = ts;
+	if (t->path[0] && ts > t->reserved && ts_persist(t, ts) == 0)
+		t->path[0] = '\0'; /* unusable: clock only from now on, silently */
+}
+
 uint64_t client_ts_next(struct client_ts *t, uint64_t now_realtime_us)
 {
 	uint64_t want = now_realtime_us > t->last ? now_realtime_us : t->last + 1;
@@ -437,25 +301,13 @@ struct client_conn {
 
 struct bz_client {
 	struct client_group *grp; /* shared connections, or NULL: our own */
-	uint32_t id, n, f, cluster;
-	enum protocol proto;
-	int read_only; /* pbft with read_only = on: gets skip agreement, see client_submit */
-	uint32_t timeout_ms;
+	uint32_t id, n, cluster;
 	struct auth_ctx auth;
 	struct client_conn conn[WIRE_MAX_REPLICAS];
 	struct client_ts ts;
-	struct client_quorum q;
-	struct buf req;   /* the sealed pending request */
-	struct buf hello; /* the sealed HELLO */
-	struct buf result;
-	int state;
-	uint8_t flags;
-	uint64_t timestamp;
-	uint64_t view;
-	uint64_t deadline_us, next_rt_us, rto_us;
-	int signing; /* mac mode: requests go signed (sign_if_ignored) */
-	int bad_mac; /* a faulty client, for the lab: client_set_bad_mac() */
-	struct client_stats stats;
+	struct client_core core;   /* every protocol decision (client_core.h) */
+	struct buf hello;          /* the sealed HELLO */
+	struct client_stats stats; /* I/O counters here, the core's copied in (sync_stats) */
 	char err[256];
 };
 
@@ -574,15 +426,19 @@ static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms
 	}
 	cl->id = id;
 	cl->n = c->n;
-	cl->f = c->f;
 	cl->cluster = c->cluster_id;
-	cl->proto = c->protocol;
-	cl->read_only = c->read_only && c->protocol == PROTO_PBFT;
-	cl->timeout_ms = timeout_ms ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
-	client_quorum_init(&cl->q);
-	buf_init(&cl->req);
+	struct client_core_config cc = {
+		.proto = c->protocol,
+		.n = c->n,
+		.f = c->f,
+		.id = id,
+		.cluster = c->cluster_id,
+		.read_only = c->read_only && c->protocol == PROTO_PBFT,
+		.timeout_ms = timeout_ms ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS,
+		.auth = &cl->auth, /* loaded before the first request */
+	};
+	client_core_init(&cl->core, &cc);
 	buf_init(&cl->hello);
-	buf_init(&cl->result);
 	*out = cl;
 	return 0;
 }
@@ -617,7 +473,7 @@ static int client_open_member(const struct config *c, uint32_t client_id, uint32
 		return -1;
 	if (auth_load(&cl->auth, (enum auth_mode)c->auth, c->keys, c->n, 0, 1, client_id, err,
 		      errlen) != 0) {
-		client_quorum_free(&cl->q);
+		client_core_free(&cl->core);
 		free(cl);
 		return -1;
 	}
@@ -653,16 +509,14 @@ void client_close(struct bz_client *cl)
 		if (cl->conn[i].open)
 			nng_close(cl->conn[i].sock); /* no pipe callbacks after this */
 	auth_free(&cl->auth);
-	client_quorum_free(&cl->q);
-	buf_free(&cl->req);
+	client_core_free(&cl->core);
 	buf_free(&cl->hello);
-	buf_free(&cl->result);
 	free(cl);
 }
 
 void client_set_bad_mac(struct bz_client *cl, int on)
 {
-	cl->bad_mac = on ? 1 : 0;
+	cl->core.cfg.bad_mac = on != 0;
 }
 
 void client_set_ts_lease(struct bz_client *cl, uint64_t lease_us)
@@ -670,57 +524,41 @@ void client_set_ts_lease(struct bz_client *cl, uint64_t lease_us)
 	cl->ts.lease_us = lease_us;
 }
 
-static int encode_request(struct bz_client *cl, const uint8_t *op, size_t op_len)
+/* The core's counters, with ours (sends, drops, garbage) next to them. */
+static void sync_stats(struct bz_client *cl)
 {
-	size_t off;
+	const struct client_core_stats *k = &cl->core.stats;
 
-	buf_reset(&cl->req);
-	off = wire_put_request(&cl->req, cl->cluster, cl->id, cl->timestamp, cl->flags, op,
-			       (uint32_t)op_len);
-	int rc = cl->signing ? auth_seal_signed(&cl->auth, &cl->req, off)
-			     : auth_seal(&cl->auth, &cl->req, off);
-	if (rc == 0 && cl->bad_mac)
-		auth_poison_slots(cl->req.p + off, cl->req.len - off,
-				  ~(1u << (uint32_t)(cl->view % cl->n)));
-	if (cl->req.err || rc != 0) {
-		seterr(cl->err, sizeof(cl->err), "cannot encode the request");
-		return -1;
-	}
-	return 0;
+	cl->stats.requests = k->requests;
+	cl->stats.retransmits = k->retransmits;
+	cl->stats.replies = k->replies;
+	cl->stats.stale = k->stale;
+	cl->stats.timeouts = k->timeouts;
+	cl->stats.readonly_retries = k->readonly_retries;
+	cl->stats.signed_requests = k->signed_requests;
 }
 
-/* Encode the pending request's operation again, with the timestamp, flags, view and
- * signing choice now in cl (a read-only retry, a client that starts signing, the
- * faulty client's next guess).  Returns 0, or -1 (out of memory). */
-static int reencode_pending(struct bz_client *cl)
+/* Carry out what the core asked for.  A new timestamp (read-only retry) is made
+ * durable first, so a later process with our id starts above it. */
+static void carry_out(struct bz_client *cl, const struct client_out *out)
 {
-	struct msg m;
-	struct buf op;
-	if (wire_decode(cl->req.p, cl->req.len, cl->cluster, &m) != WIRE_OK)
-		return -1; /* cannot happen: we encoded it */
-	buf_init(&op);
-	buf_put(&op, m.u.req.op, m.u.req.op_len);
-	int rc = op.err ? -1 : encode_request(cl, op.p, op.len);
-	buf_free(&op);
-	return rc;
-}
+	const struct buf *req = client_core_request(&cl->core);
 
-static int is_readonly(const struct bz_client *cl)
-{
-	return (cl->flags & REQ_F_READONLY) && cl->proto == PROTO_PBFT;
+	if (out->readonly_retry)
+		client_ts_cover(&cl->ts, cl->core.ts);
+	if (out->send_to == CLIENT_SEND_ALL)
+		send_all(cl, req);
+	else if (out->send_to < cl->n)
+		conn_send(cl, out->send_to, req);
+	sync_stats(cl);
 }
 
 int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_t flags,
 		  uint64_t now_us)
 {
-	/* PBFT §5.1.3 with read_only = on: a get goes to every replica at once and needs
-	 * 2f+1 matching replies; then every request needs 2f+1 (else a write acknowledged
-	 * by f+1, one of them correct, could be followed by a read answered alike by f
-	 * correct replicas that have not executed it yet and a liar: a stale read). */
-	if (cl->read_only && kv_op_is_readonly(op, op_len))
-		flags |= REQ_F_READONLY;
+	struct client_out out;
 
-	if (cl->state == CLIENT_PENDING) {
+	if (cl->core.state == CC_PENDING) {
 		seterr(cl->err, sizeof(cl->err), "a request is already pending");
 		return -1;
 	}
@@ -730,87 +568,32 @@ int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
 		return -1;
 	}
 	send_rehellos(cl);
-	cl->flags = flags;
-	cl->timestamp = client_ts_next(&cl->ts, client_realtime_us());
-	if (encode_request(cl, op, op_len) != 0)
+	uint64_t ts = client_ts_next(&cl->ts, client_realtime_us());
+	if (client_core_submit(&cl->core, op, op_len, flags, ts, now_us, &out) != 0) {
+		seterr(cl->err, sizeof(cl->err), "cannot encode the request");
 		return -1;
-	client_quorum_reset(&cl->q, cl->proto, cl->n, cl->f, cl->id, cl->timestamp,
-			    is_readonly(cl) || cl->read_only);
-	buf_reset(&cl->result);
-	cl->state = CLIENT_PENDING;
-	cl->stats.requests++;
-	cl->deadline_us = now_us + (uint64_t)cl->timeout_ms * 1000u;
-	cl->rto_us = (uint64_t)CLIENT_RTO_MS * 1000u;
-	cl->next_rt_us = now_us + cl->rto_us;
-	/* Read-only requests are answered by every replica directly (PBFT §5.1.3). */
-	if (is_readonly(cl))
-		send_all(cl, &cl->req);
-	else
-		conn_send(cl, (uint32_t)(cl->view % cl->n), &cl->req);
-	return 0;
-}
-
-/* PBFT §5.1.3: a read-only request that cannot gather 2f+1 matching replies (the
- * replicas answered from different states, or some are silent) goes again as an
- * ordinary request, through agreement.  A new timestamp, so that no late read-only
- * reply can count towards the f+1 of the read-write one. */
-static void retry_readwrite(struct bz_client *cl, uint64_t now_us)
-{
-	cl->flags &= (uint8_t)~REQ_F_READONLY;
-	cl->timestamp = client_ts_next(&cl->ts, client_realtime_us());
-	if (reencode_pending(cl) != 0) {
-		cl->state = CLIENT_TIMEOUT; /* out of memory: give up on this request */
-		return;
 	}
-	client_quorum_reset(&cl->q, cl->proto, cl->n, cl->f, cl->id, cl->timestamp, cl->read_only);
-	cl->stats.readonly_retries++;
-	cl->rto_us = (uint64_t)CLIENT_RTO_MS * 1000u;
-	cl->next_rt_us = now_us + cl->rto_us;
-	conn_send(cl, (uint32_t)(cl->view % cl->n), &cl->req);
-}
-
-static void accept_result(struct bz_client *cl)
-{
-	const struct buf *w = &cl->q.res[cl->q.winner];
-	uint64_t v = client_quorum_view(&cl->q);
-
-	buf_reset(&cl->result);
-	buf_put(&cl->result, w->p, w->len);
-	if (v > cl->view)
-		cl->view = v;
-	cl->state = CLIENT_DONE;
+	carry_out(cl, &out);
+	return 0;
 }
 
 /* Cheap, unauthenticated filters first: only a reply that could complete the pending
  * request is worth a signature check. */
-static void handle_reply(struct bz_client *cl, const struct msg *mp)
+static void handle_reply(struct bz_client *cl, const struct msg *m, uint64_t now_us)
 {
-	const struct msg m = *mp;
-	int r;
+	struct client_out out;
 
-	if (cl->state != CLIENT_PENDING || m.u.rep.client != cl->id ||
-	    m.u.rep.timestamp != cl->timestamp) {
-		cl->stats.stale++;
-		return;
-	}
-	if (auth_verify(&cl->auth, &m) != 0) {
+	if (client_core_wants(&cl->core, m->u.rep.client, m->u.rep.timestamp) &&
+	    auth_verify(&cl->auth, m) != 0) {
 		cl->stats.bad++;
 		return;
 	}
-	r = client_quorum_add_kind(&cl->q, m.h.sender, m.h.view, m.u.rep.client, m.u.rep.timestamp,
-				   (int)m.h.seq, m.u.rep.result, m.u.rep.result_len);
-	if (r < 0) {
-		cl->stats.stale++; /* e.g. vr: not the primary of its view */
-		return;
-	}
-	cl->stats.replies++;
-	if (r == 1)
-		accept_result(cl);
-	else if (is_readonly(cl) && client_quorum_hopeless(&cl->q))
-		cl->next_rt_us = 0; /* client_on_tick() retries it as read-write at once */
+	/* not wanted: the core counts it as stale and looks no further */
+	client_core_on_reply(&cl->core, m, now_us, &out);
+	carry_out(cl, &out);
 }
 
-static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len)
+static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len, uint64_t now_us)
 {
 	struct msg m;
 
@@ -818,11 +601,11 @@ static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len)
 		cl->stats.bad++;
 		return;
 	}
-	handle_reply(cl, &m);
+	handle_reply(cl, &m, now_us);
 }
 
 /* One nng message: a plain reply or a bundle of them (replica/net.h). */
-static void handle_frame(struct bz_client *cl, const uint8_t *p, size_t len)
+static void handle_frame(struct bz_client *cl, const uint8_t *p, size_t len, uint64_t now_us)
 {
 	struct net_frame fr;
 	const uint8_t *e;
@@ -830,10 +613,10 @@ static void handle_frame(struct bz_client *cl, const uint8_t *p, size_t len)
 
 	net_frame_begin(&fr, p, len);
 	while (net_frame_next(&fr, &e, &elen))
-		handle_msg(cl, e, elen);
+		handle_msg(cl, e, elen, now_us);
 }
 
-static void drain(struct bz_client *cl, uint32_t i)
+static void drain(struct bz_client *cl, uint32_t i, uint64_t now_us)
 {
 	nng_msg *m;
 	int k;
@@ -841,7 +624,7 @@ static void drain(struct bz_client *cl, uint32_t i)
 	for (k = 0; k < CLIENT_DRAIN_MAX; k++) {
 		if (nng_recvmsg(cl->conn[i].sock, &m, NNG_FLAG_NONBLOCK) != 0)
 			return;
-		handle_frame(cl, nng_msg_body(m), nng_msg_len(m));
+		handle_frame(cl, nng_msg_body(m), nng_msg_len(m), now_us);
 		nng_msg_free(m);
 	}
 }
@@ -850,69 +633,26 @@ int client_on_readable(struct bz_client *cl, uint64_t now_us)
 {
 	uint32_t i;
 
-	(void)now_us;
 	if (cl->grp)
-		return cl->state; /* client_group_on_readable() reads for us */
+		return cl->core.state; /* client_group_on_readable() reads for us */
 	for (i = 0; i < cl->n; i++)
-		drain(cl, i);
-	return cl->state;
-}
-
-/* Issue 14: in mac mode a replica that found a client's MAC garbled in its slot (by
- * the client or by a replica that relayed the request) takes that client's requests
- * only signed from then on (crypto/auth.h).  So a request still unanswered after
- * CLIENT_SIGN_AFTER retransmissions goes signed, and so does every later one. */
-static void sign_if_ignored(struct bz_client *cl)
-{
-	if (cl->signing || cl->bad_mac || cl->auth.mode != AUTH_MODE_MAC ||
-	    cl->rto_us < ((uint64_t)CLIENT_RTO_MS * 1000u << CLIENT_SIGN_AFTER))
-		return;
-	cl->signing = 1;
-	if (reencode_pending(cl) != 0)
-		cl->signing = 0;
-	cl->stats.signed_requests++;
-}
-
-/* The faulty client hears no replies, so it cannot learn the view: it tries the next
- * replica as the primary whose slot it leaves intact on each retransmission. */
-static void guess_next_primary(struct bz_client *cl)
-{
-	if (!cl->bad_mac)
-		return;
-	cl->view++;
-	(void)reencode_pending(cl);
+		drain(cl, i, now_us);
+	return cl->core.state;
 }
 
 int client_on_tick(struct bz_client *cl, uint64_t now_us)
 {
+	struct client_out out;
+
 	send_rehellos(cl);
-	if (cl->state != CLIENT_PENDING)
-		return cl->state;
-	if (now_us >= cl->deadline_us) {
-		cl->state = CLIENT_TIMEOUT;
-		cl->stats.timeouts++;
-		return cl->state;
-	}
-	if (now_us >= cl->next_rt_us && is_readonly(cl)) {
-		retry_readwrite(cl, now_us);
-	} else if (now_us >= cl->next_rt_us) {
-		/* The primary may be faulty or the request lost: tell everybody, so the
-		 * backups forward it and start their view-change timers. */
-		sign_if_ignored(cl);
-		guess_next_primary(cl);
-		send_all(cl, &cl->req);
-		cl->stats.retransmits++;
-		cl->rto_us *= 2;
-		cl->next_rt_us = now_us + cl->rto_us;
-	}
-	return cl->state;
+	client_core_tick(&cl->core, now_us, &out);
+	carry_out(cl, &out);
+	return cl->core.state;
 }
 
 uint64_t client_next_deadline(const struct bz_client *cl)
 {
-	if (cl->state != CLIENT_PENDING)
-		return UINT64_MAX;
-	return cl->next_rt_us < cl->deadline_us ? cl->next_rt_us : cl->deadline_us;
+	return client_core_next_tick(&cl->core);
 }
 
 size_t client_fds(const struct bz_client *cl, int *fds, size_t max)
@@ -926,23 +666,22 @@ size_t client_fds(const struct bz_client *cl, int *fds, size_t max)
 
 int client_state(const struct bz_client *cl)
 {
-	return cl->state;
+	return cl->core.state;
 }
 
 const uint8_t *client_result(const struct bz_client *cl, size_t *len)
 {
-	*len = cl->state == CLIENT_DONE ? cl->result.len : 0;
-	return cl->result.p;
+	return client_core_result(&cl->core, len);
 }
 
 uint64_t client_timestamp(const struct bz_client *cl)
 {
-	return cl->timestamp;
+	return cl->core.ts;
 }
 
 uint64_t client_view(const struct bz_client *cl)
 {
-	return cl->view;
+	return cl->core.view;
 }
 
 uint32_t client_id(const struct bz_client *cl)
@@ -990,14 +729,18 @@ static void wait_once(struct bz_client *cl)
 int client_invoke(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_t flags,
 		  struct buf *result)
 {
+	const uint8_t *res;
+	size_t len;
+
 	if (client_submit(cl, op, op_len, flags, client_mono_us()) != 0)
 		return CLIENT_EXIT_FAILED;
-	while (cl->state == CLIENT_PENDING)
+	while (cl->core.state == CC_PENDING)
 		wait_once(cl);
-	if (cl->state != CLIENT_DONE)
+	if (cl->core.state != CC_DONE)
 		return CLIENT_EXIT_NO_QUORUM;
+	res = client_core_result(&cl->core, &len);
 	buf_reset(result);
-	buf_put(result, cl->result.p, cl->result.len);
+	buf_put(result, res, len);
 	if (result->err) {
 		seterr(cl->err, sizeof(cl->err), "out of memory");
 		return CLIENT_EXIT_FAILED;
@@ -1075,7 +818,7 @@ void client_group_flush(struct client_group *g)
 }
 
 /* Route one decoded reply to the member it names; members verify. */
-static void group_dispatch(struct client_group *g, const uint8_t *p, size_t len)
+static void group_dispatch(struct client_group *g, const uint8_t *p, size_t len, uint64_t now_us)
 {
 	struct msg m;
 
@@ -1085,7 +828,7 @@ static void group_dispatch(struct client_group *g, const uint8_t *p, size_t len)
 		g->st.bad++;
 		return;
 	}
-	handle_reply(g->m[m.u.rep.client - g->first], &m);
+	handle_reply(g->m[m.u.rep.client - g->first], &m, now_us);
 }
 
 void client_group_on_readable(struct client_group *g, uint64_t now_us)
@@ -1097,7 +840,6 @@ void client_group_on_readable(struct client_group *g, uint64_t now_us)
 	uint32_t i;
 	int k;
 
-	(void)now_us;
 	for (i = 0; i < g->n; i++) {
 		for (k = 0; k < CLIENT_DRAIN_MAX; k++) {
 			if (!g->rq[i] || (m = net_rxq_pop(g->rq[i])) == NULL)
@@ -1105,7 +847,7 @@ void client_group_on_readable(struct client_group *g, uint64_t now_us)
 			g->st.frames_recv++;
 			net_frame_begin(&fr, nng_msg_body(m), nng_msg_len(m));
 			while (net_frame_next(&fr, &e, &elen))
-				group_dispatch(g, e, elen);
+				group_dispatch(g, e, elen, now_us);
 			nng_msg_free(m);
 		}
 	}

@@ -6,12 +6,14 @@
  * every replica ("route my replies over this connection"); after a reconnect the
  * HELLO is sent again.  Sends never block: a full queue drops, retransmission covers.
  *
+ * The protocol itself - request, retransmission, accept rule - is the client core
+ * (client_core.h), which the simulator drives too; this is its nng driver.
  * One request at a time per client (PBFT §4.1):
  *   - timestamp = max(CLOCK_REALTIME in us, last used + 1); "last used" survives the
  *     process in a small state file (see struct client_ts), so timestamps strictly
  *     increase across invocations with the same client id;
  *   - the request goes to the presumed primary (view mod n, view learned from
- *     replies); with no result after CLIENT_RTO_MS (doubling), the same request (same
+ *     replies); with no result after CLIENT_RTO_MS (doubling up to CLIENT_RTO_MAX_MS), the same request (same
  *     timestamp) goes to every replica; after timeout_ms the request is given up
  *     (exit code 3);
  *   - accept rule: pbft: f+1 replies from distinct replicas with our id, this
@@ -33,11 +35,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "client/client_core.h"
 #include "config/config.h"
 #include "wire/wire.h"
 
-#define CLIENT_RTO_MS 300   /* first retransmit interval, then doubling */
-#define CLIENT_SIGN_AFTER 2 /* mac mode: retransmissions before a client signs (issue 14) */
 #define CLIENT_DEFAULT_TIMEOUT_MS 5000
 #define CLIENT_STATUS_TIMEOUT_MS 1000 /* status default: down replicas answer nothing */
 #define CLIENT_POLL_CAP_MS 50         /* wake at least this often (re-HELLO after reconnect) */
@@ -55,44 +56,8 @@ enum client_exit {
 /* Parse a decimal u32 in [min, max]; no sign, no trailing junk.  Returns 0 or -1. */
 int client_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
-/* Reply collection for one request. */
-struct client_quorum {
-	enum protocol proto;
-	uint32_t n, f;
-	uint32_t need; /* matching replies required (pbft) */
-	uint32_t client;
-	uint64_t timestamp;
-	uint8_t have[WIRE_MAX_REPLICAS];
-	uint8_t full[WIRE_MAX_REPLICAS]; /* res holds the result, not only its digest */
-	uint64_t view[WIRE_MAX_REPLICAS];
-	uint8_t digest[WIRE_MAX_REPLICAS][WIRE_DIGEST_LEN]; /* of each result: they match */
-	struct buf res[WIRE_MAX_REPLICAS];
-	int done;        /* 1 once a result is accepted */
-	uint32_t winner; /* slot of the accepted result */
-};
-void client_quorum_init(struct client_quorum *q);
-void client_quorum_free(struct client_quorum *q);
-/* Start collecting for (client, timestamp).  readonly: pbft needs 2f+1. */
-void client_quorum_reset(struct client_quorum *q, enum protocol p, uint32_t n, uint32_t f,
-			 uint32_t client, uint64_t timestamp, int readonly);
-/* 1 if no result can reach the quorum any more, even if every replica that has not
- * answered yet answers alike (pbft: the replies so far disagree too much). */
-int client_quorum_hopeless(const struct client_quorum *q);
-/* Add one (already authenticated) reply.  A replica's later reply replaces its earlier
- * one, so each replica counts once.  Returns 1 if a result is accepted (now or
- * before), 0 if still waiting, -1 if the reply is ignored (other client or timestamp,
- * sender out of range, result too long, or not from vr's primary of its view). */
-int client_quorum_add(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
-		      uint64_t timestamp, const uint8_t *res, size_t len);
-/* The same for a reply of either kind (wire.h, the REPLY header's seq): with
- * REPLY_DIGEST, res is the result's digest; pbft then needs need matching digests, at
- * least one of them from a full result (which becomes the winner). */
-int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
-			   uint64_t timestamp, int kind, const uint8_t *res, size_t len);
-/* After acceptance: the view to adopt.  pbft: the (f+1)-th highest view reported for
- * this request, so at least one correct replica is in that view or later (f liars
- * cannot steer us to a view nobody correct is in); vr: the accepted reply's view. */
-uint64_t client_quorum_view(const struct client_quorum *q);
+/* The accept rule (struct client_quorum, client_quorum_*) lives in the client core,
+ * client_core.h, with the rest of the client's protocol decisions. */
 
 /* Timestamps that strictly increase across invocations.  State file DIR/client-J.ts
  * holds the highest timestamp this client id may have used, as decimal text; it is
@@ -115,6 +80,9 @@ int client_state_dir(const struct config *c, char *out, size_t outlen);
 void client_ts_open(struct client_ts *t, const char *dir, uint32_t client_id, uint64_t lease_us);
 /* A timestamp > every one handed out before (here, or earlier with this id). */
 uint64_t client_ts_next(struct client_ts *t, uint64_t now_realtime_us);
+/* The client core picked ts itself (last + 1, a read-only retry): count it as handed
+ * out, persisting it if it is beyond the reservation. */
+void client_ts_cover(struct client_ts *t, uint64_t ts);
 
 /* CLI result rendering.  Prints to out (success) or err (failure) and returns the exit
  * code: put/del "OK" (del of an absent key too); get the value, or "NOT_FOUND" on err

@@ -199,7 +199,7 @@ void check_liveness(struct world *w)
 				 "client %u timestamp %" PRIu64 " not done %" PRIu64
 				 " ms after the faults stopped (bound %" PRIu64 " ms, %u retries)",
 				 c, h->ts, (w->now - start) / 1000, w->liveness_us / 1000,
-				 cl->tries);
+				 cl->core.tries);
 			return;
 		}
 	}

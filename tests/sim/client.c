@@ -2,19 +2,22 @@
  *
  * Each client runs one operation at a time: a random put, get or cas on one of a few
  * keys, every written value unique ("v<id>", id global to the run) so that the
- * linearizability checker can tell writes apart.  The REQUEST goes to the presumed
- * primary (view learned from replies); on timeout the same request (same timestamp)
- * goes to every replica, with doubling intervals.  A result is accepted by the very
- * accept rule of the real client library (client_quorum_*: pbft f+1 matching
- * replies from distinct replicas; vr the primary's reply), so the simulator judges
- * what a real client would have believed.
+ * linearizability checker can tell writes apart.  What a client does with an
+ * operation is not simulated: it is the real client core (client/client_core.h),
+ * the very code byzlab-client drives over nng.  The core picks the timestamp, seals
+ * the request, sends it to the presumed primary (every replica for a read-only get),
+ * retransmits to every replica with doubling intervals, signs after
+ * CLIENT_SIGN_AFTER retransmissions in mac mode, retries a read-only get read-write
+ * (PBFT §5.1.3) and decides when a result is accepted; this file feeds it the
+ * simulator's clock and network and records what it accepted.  So the checkers judge
+ * what a real client would have believed: a planted bug in the core's accept rule
+ * (--plant-bug client-accept-f) turns the simulator red.
  *
- * --read-only (PBFT §5.1.3, as client/client.c does with read_only = on): a get goes
- * with REQ_F_READONLY to every replica at once, and every request - writes too - needs
- * 2f+1 matching replies.  A read-only get that cannot gather them (its retransmission
- * timer fires, or client_quorum_hopeless) is retried as an ordinary request with a new
- * timestamp, so no late read-only reply counts towards it.  The planted bugs
- * readonly-writes-f1 and readonly-quorum-f1 break exactly this quorum rule.
+ * --read-only (the core with read_only = on): a get goes with REQ_F_READONLY to every
+ * replica at once, and every request - writes too - needs 2f+1 matching replies.  A
+ * read-only get retried read-write takes a new timestamp (the history entry with it),
+ * so no late read-only reply counts towards it.  The planted bugs readonly-writes-f1
+ * and readonly-quorum-f1 break exactly this quorum rule, in the core.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -22,9 +25,6 @@
 
 #include "replica/kv.h"
 #include "tests/sim/sim.h"
-
-#define RTO_US 300000ull /* first retransmission, then doubling */
-#define RTO_MAX_US 2400000ull
 
 static int32_t new_value(struct world *w)
 {
@@ -65,6 +65,36 @@ int32_t value_id(const struct world *w, const uint8_t *p, size_t len)
 	return (int32_t)id;
 }
 
+/* The planted bugs of the client core (--plant-bug). */
+static enum client_bug core_bug(const struct world *w)
+{
+	switch (w->o->bug) {
+	case BUG_CLIENT_ACCEPT_F: return CLIENT_BUG_ACCEPT_F;
+	case BUG_READONLY_WRITES_F1: return CLIENT_BUG_READONLY_WRITES_F1;
+	case BUG_READONLY_QUORUM_F1: return CLIENT_BUG_READONLY_QUORUM_F1;
+	default: return CLIENT_BUG_NONE;
+	}
+}
+
+/* A core configured as client/client.c configures it, but never gives up (timeout 0):
+ * the liveness checker decides how long is too long. */
+static void client_init_core(struct world *w, struct sim_client *cl)
+{
+	struct client_core_config cc = {
+		.proto = w->o->protocol,
+		.n = w->n,
+		.f = w->f,
+		.id = cl->id,
+		.cluster = SIM_CLUSTER_ID,
+		.read_only = w->o->read_only && w->o->protocol == PROTO_PBFT,
+		.timeout_ms = 0,
+		.bug = core_bug(w),
+		.auth = &cl->auth,
+	};
+	client_core_init(&cl->core, &cc);
+	cl->timer_at = UINT64_MAX;
+}
+
 int clients_init(struct world *w)
 {
 	w->ops_total = w->o->ops;
@@ -84,10 +114,9 @@ int clients_init(struct world *w)
 			return -1;
 		for (uint32_t k = 0; k < SIM_MAX_KEYS; k++)
 			cl->seen[k] = -1;
-		client_quorum_init(&cl->q);
-		buf_init(&cl->req);
 		if (sim_auth_init(&cl->auth, w->o->auth, w->n, 0, true, c) != 0)
 			return -1;
+		client_init_core(w, cl);
 		sched(w, rng_below(&w->rng, 10000), SEV_CLIENT_NEXT, (int32_t)c, 0, 0);
 	}
 	if (w->o->bad_mac_client) {
@@ -135,8 +164,7 @@ void clients_free(struct world *w)
 {
 	for (uint32_t c = 0; c < w->n_clients; c++) {
 		struct sim_client *cl = &w->client[c];
-		client_quorum_free(&cl->q);
-		buf_free(&cl->req);
+		client_core_free(&cl->core);
 		auth_free(&cl->auth);
 		free(cl->issued);
 		free(cl->issued_ro);
@@ -172,78 +200,29 @@ static void issue(struct sim_client *cl, uint64_t op_hash, uint8_t ro)
 	cl->n_issued++;
 }
 
-/* Does a request need 2f+1 matching replies (client_quorum_reset's readonly)?  With
- * --read-only every request does (client/client.c: a write acknowledged by f+1 could
- * be followed by a read-only get answered alike by f correct replicas that have not
- * executed it yet and a liar), unless a planted bug says otherwise. */
-static int quorum_2f1(const struct world *w, bool ro)
+static void send_request(struct world *w, struct sim_client *cl, uint32_t to)
 {
-	if (!w->o->read_only || w->o->protocol != PROTO_PBFT)
-		return 0;
-	if (w->o->bug == BUG_READONLY_QUORUM_F1)
-		return 0;
-	if (w->o->bug == BUG_READONLY_WRITES_F1)
-		return ro;
-	return 1;
-}
-
-static void seal_request(struct sim_client *cl, uint64_t ts, uint8_t flags, const uint8_t *op,
-			 size_t op_len)
-{
-	buf_reset(&cl->req);
-	size_t off = wire_put_request(&cl->req, SIM_CLUSTER_ID, cl->id, ts, flags, op,
-				      (uint32_t)op_len);
-	if (cl->signing)
-		auth_seal_signed(&cl->auth, &cl->req, off);
-	else
-		auth_seal(&cl->auth, &cl->req, off);
-}
-
-/* Seal the pending request's operation again with timestamp ts and flags (a
- * read-only retry, a client that starts signing). */
-static void reseal_pending(struct sim_client *cl, uint64_t ts, uint8_t flags)
-{
-	struct msg m;
-	if (wire_decode(cl->req.p, cl->req.len, SIM_CLUSTER_ID, &m) != WIRE_OK)
-		abort(); /* we encoded it */
-	struct buf op;
-	buf_init(&op);
-	buf_put(&op, m.u.req.op, m.u.req.op_len);
-	if (op.err)
-		abort();
-	seal_request(cl, ts, flags, op.p, op.len);
-	buf_free(&op);
-}
-
-/* client/client.c sign_if_ignored(): in mac mode a request unanswered after
- * CLIENT_SIGN_AFTER retransmissions goes signed, and so does every later one. */
-static void sign_if_ignored(struct sim_client *cl)
-{
-	if (cl->signing || cl->auth.mode != AUTH_MODE_MAC || cl->tries <= CLIENT_SIGN_AFTER)
-		return;
-	cl->signing = true;
-	reseal_pending(cl, cl->ts, cl->ro ? REQ_F_READONLY : 0);
-}
-
-static void send_request(struct world *w, struct sim_client *cl, bool to_all)
-{
-	struct sbuf *m = sbuf_new(cl->req.p, cl->req.len);
+	const struct buf *req = client_core_request(&cl->core);
+	struct sbuf *m = sbuf_new(req->p, req->len);
 	int32_t from = -1 - (int32_t)cl->id;
-	if (to_all) {
+	if (to == CLIENT_SEND_ALL) {
 		for (uint32_t r = 0; r < w->n; r++)
 			net_to_replica(w, from, 0, r, m);
 	} else {
-		net_to_replica(w, from, 0, (uint32_t)(cl->view % w->n), m);
+		net_to_replica(w, from, 0, to, m);
 	}
 	sbuf_put(m);
 }
 
-static void arm(struct world *w, struct sim_client *cl)
+/* Queue a timer event for the core's next deadline (a new one voids the old). */
+static void rearm(struct world *w, struct sim_client *cl, uint64_t at)
 {
-	uint32_t shift = cl->tries < 3 ? cl->tries : 3;
-	uint64_t rto = RTO_US << shift;
-	sched(w, w->now + (rto < RTO_MAX_US ? rto : RTO_MAX_US), SEV_CLIENT_TIMER, (int32_t)cl->id,
-	      0, ++cl->timer_gen);
+	if (at == cl->timer_at)
+		return;
+	cl->timer_gen++;
+	cl->timer_at = at;
+	if (at != UINT64_MAX)
+		sched(w, at, SEV_CLIENT_TIMER, (int32_t)cl->id, 0, cl->timer_gen);
 }
 
 static const char *key_name(uint32_t k)
@@ -280,16 +259,19 @@ static void make_op(struct world *w, struct sim_client *cl, struct hop *h, struc
 	}
 }
 
+static void carry_out(struct world *w, struct sim_client *cl, const struct client_out *out,
+		      const char *why);
+static void complete(struct world *w, struct sim_client *cl, const uint8_t *res, size_t len);
+
 void client_next(struct world *w, uint32_t c)
 {
 	struct sim_client *cl = &w->client[c];
 	if (cl->todo == 0 || cl->cur >= 0 || w->n_hist >= w->cap_hist)
 		return;
 	cl->todo--;
-	uint64_t ts = ++cl->ts;
+	uint64_t ts;
 	struct hop *h = &w->hist[w->n_hist];
 	*h = (struct hop){.client = c,
-			  .ts = ts,
 			  .invoke_us = w->now,
 			  .rval = -1,
 			  .key = (uint8_t)rng_below(&w->rng, w->n_keys)};
@@ -299,63 +281,27 @@ void client_next(struct world *w, uint32_t c)
 	h->op_hash = hash64(op.p, op.len);
 	/* PBFT §5.1.3: a get goes read-only, to every replica at once */
 	bool ro = w->o->read_only && w->o->protocol == PROTO_PBFT && h->kind == OP_GET;
-	issue(cl, h->op_hash, ro ? (uint8_t)(1 + h->key) : 0);
-	seal_request(cl, ts, ro ? REQ_F_READONLY : 0, op.p, op.len);
+	struct client_out out;
+	if (client_core_submit(&cl->core, op.p, op.len, 0, 0, w->now, &out) != 0)
+		abort(); /* idle core, op within bounds: cannot fail */
 	buf_free(&op);
+	if (ro != ((cl->core.flags & REQ_F_READONLY) != 0))
+		abort(); /* the core and the history disagree on what a get is */
+	h->ts = ts = cl->core.ts;
+	issue(cl, h->op_hash, ro ? (uint8_t)(1 + h->key) : 0);
+	if (ts != cl->n_issued)
+		abort(); /* check.c indexes issued[] by timestamp */
 	cl->cur = (int32_t)w->n_hist++;
-	cl->tries = 0;
-	cl->sent_us = w->now;
 	cl->ro = ro;
 	if (ro)
 		h->ro_ts = ts;
 	w->ops_issued++;
-	client_quorum_reset(&cl->q, w->o->protocol, w->n, w->f, c, ts, quorum_2f1(w, ro));
 	static const char *const kinds[] = {"put", "get", "cas"};
 	char note[40];
 	snprintf(note, sizeof(note), "%s %s %d %d%s", kinds[h->kind], key_name(h->key), h->a, h->b,
 		 ro ? " ro" : "");
 	sim_trace(w, TR_INVOKE, -1 - (int)c, 0, TR_NONE, 0, 0, ts, 0, 0, note);
-	send_request(w, cl, ro);
-	arm(w, cl);
-}
-
-/* PBFT §5.1.3: the read-only get could not gather its quorum; send it again as an
- * ordinary request, through agreement, with a new timestamp (client/client.c
- * retry_readwrite).  The history entry takes the new timestamp. */
-static void retry_readwrite(struct world *w, struct sim_client *cl, const char *why)
-{
-	struct hop *h = &w->hist[cl->cur];
-	uint64_t ts = ++cl->ts;
-	issue(cl, h->op_hash, 0);
-	reseal_pending(cl, ts, 0);
-	h->ts = ts;
-	cl->ro = false;
-	cl->tries = 0; /* the real client restarts its retransmission interval too */
-	cl->ro_retries++;
-	w->ro_retries++;
-	client_quorum_reset(&cl->q, w->o->protocol, w->n, w->f, cl->id, ts, quorum_2f1(w, false));
-	char note[40];
-	snprintf(note, sizeof(note), "ro -> rw ts=%" PRIu64 " (%s)", ts, why);
-	sim_trace(w, TR_RETRY, -1 - (int)cl->id, 0, TR_NONE, 0, 0, h->ro_ts, 0, 0, note);
-	send_request(w, cl, false);
-	arm(w, cl);
-}
-
-void client_timer(struct world *w, uint32_t c, uint64_t gen)
-{
-	struct sim_client *cl = &w->client[c];
-	if (gen != cl->timer_gen || cl->cur < 0)
-		return;
-	if (cl->ro) {
-		retry_readwrite(w, cl, "timeout");
-		return;
-	}
-	cl->tries++;
-	sign_if_ignored(cl);
-	sim_trace(w, TR_RETRY, -1 - (int)c, 0, TR_NONE, 0, 0, cl->ts, 0, 0,
-		  cl->signing ? "to all, signed" : "to all");
-	send_request(w, cl, true);
-	arm(w, cl);
+	carry_out(w, cl, &out, "");
 }
 
 static void complete(struct world *w, struct sim_client *cl, const uint8_t *res, size_t len)
@@ -388,16 +334,64 @@ static void complete(struct world *w, struct sim_client *cl, const uint8_t *res,
 	if (w->phase >= 1 && w->now - start > w->longest_op_us)
 		w->longest_op_us = w->now - start;
 	char note[40];
-	snprintf(note, sizeof(note), "status=%u val=%d tries=%u%s", h->status, h->rval, cl->tries,
-		 cl->ro ? " ro" : "");
-	sim_trace(w, TR_COMPLETE, -1 - (int)cl->id, 0, TR_NONE, 0, 0, cl->ts, 0, 0, note);
+	snprintf(note, sizeof(note), "status=%u val=%d tries=%u%s", h->status, h->rval,
+		 cl->core.tries, cl->ro ? " ro" : "");
+	sim_trace(w, TR_COMPLETE, -1 - (int)cl->id, 0, TR_NONE, 0, 0, cl->core.ts, 0, 0, note);
 	cl->cur = -1;
 	cl->ro = false;
-	cl->timer_gen++;
 	w->ops_done++;
 	if (cl->todo)
 		sched(w, w->now + rng_below(&w->rng, 50000), SEV_CLIENT_NEXT, (int32_t)cl->id, 0,
 		      0);
+}
+
+/* PBFT §5.1.3: the core retried the read-only get as an ordinary request with a new
+ * timestamp; the history entry takes it. */
+static void note_readonly_retry(struct world *w, struct sim_client *cl, const char *why)
+{
+	struct hop *h = &w->hist[cl->cur];
+	uint64_t ts = cl->core.ts;
+	issue(cl, h->op_hash, 0);
+	if (ts != cl->n_issued)
+		abort(); /* check.c indexes issued[] by timestamp */
+	h->ts = ts;
+	cl->ro = false;
+	cl->ro_retries++;
+	w->ro_retries++;
+	char note[40];
+	snprintf(note, sizeof(note), "ro -> rw ts=%" PRIu64 " (%s)", ts, why);
+	sim_trace(w, TR_RETRY, -1 - (int)cl->id, 0, TR_NONE, 0, 0, h->ro_ts, 0, 0, note);
+}
+
+/* Carry out what the core asked for (client/client.c's carry_out, on the simulated
+ * network). */
+static void carry_out(struct world *w, struct sim_client *cl, const struct client_out *out,
+		      const char *why)
+{
+	if (out->readonly_retry)
+		note_readonly_retry(w, cl, why);
+	if (out->retransmit)
+		sim_trace(w, TR_RETRY, -1 - (int)cl->id, 0, TR_NONE, 0, 0, cl->core.ts, 0, 0,
+			  cl->core.signing ? "to all, signed" : "to all");
+	if (out->send_to != CLIENT_SEND_NONE)
+		send_request(w, cl, out->send_to);
+	rearm(w, cl, out->next_tick_us);
+	if (out->done) {
+		size_t len;
+		const uint8_t *res = client_core_result(&cl->core, &len);
+		complete(w, cl, res, len);
+	}
+}
+
+void client_timer(struct world *w, uint32_t c, uint64_t gen)
+{
+	struct sim_client *cl = &w->client[c];
+	if (gen != cl->timer_gen || cl->cur < 0)
+		return;
+	cl->timer_at = UINT64_MAX;
+	struct client_out out;
+	client_core_tick(&cl->core, w->now, &out);
+	carry_out(w, cl, &out, "timeout");
 }
 
 void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *p, size_t len)
@@ -407,21 +401,14 @@ void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *
 		return;
 	struct sim_client *cl = &w->client[c];
 	struct msg m;
-	if (wire_decode(p, len, SIM_CLUSTER_ID, &m) != WIRE_OK || m.h.type != MSG_REPLY ||
+	if (wire_decode(p, len, SIM_CLUSTER_ID, &m) != WIRE_OK || m.h.type != MSG_REPLY)
+		return;
+	/* as client/client.c: only a reply the core wants is worth verifying; the others
+	 * it counts as stale and looks no further */
+	if (client_core_wants(&cl->core, m.u.rep.client, m.u.rep.timestamp) &&
 	    auth_verify(&cl->auth, &m) != 0)
 		return;
-	if (cl->cur < 0)
-		return; /* late: already accepted */
-	int r = client_quorum_add_kind(&cl->q, m.h.sender, m.h.view, m.u.rep.client,
-				       m.u.rep.timestamp, (int)m.h.seq, m.u.rep.result,
-				       m.u.rep.result_len);
-	if (r == 0 && cl->ro && client_quorum_hopeless(&cl->q))
-		retry_readwrite(w, cl, "hopeless");
-	if (r != 1)
-		return;
-	uint64_t v = client_quorum_view(&cl->q);
-	if (v > cl->view)
-		cl->view = v;
-	const struct buf *res = &cl->q.res[cl->q.winner];
-	complete(w, cl, res->p, res->len);
+	struct client_out out;
+	client_core_on_reply(&cl->core, &m, w->now, &out);
+	carry_out(w, cl, &out, "hopeless");
 }

@@ -71,6 +71,8 @@ enum plant_bug {
 	BUG_SKIP_VC_CERTS,
 	BUG_SKIP_PERSIST,
 	BUG_NO_PEER_STATUS, /* PEER_STATUS is never answered: idle laggards stay behind */
+	/* client-side (the client core's planted bugs, client/client_core.h): */
+	BUG_CLIENT_ACCEPT_F, /* read-write requests accepted with f matching replies */
 	/* client-side, with --read-only (PBFT §5.1.3): */
 	BUG_READONLY_WRITES_F1, /* writes accepted with f+1 matching replies (reads 2f+1) */
 	BUG_READONLY_QUORUM_F1, /* every request, read-only gets too, with f+1 */
@@ -264,21 +266,18 @@ struct hop { /* one operation of the history */
 struct sim_client {
 	uint32_t id;
 	uint32_t todo; /* operations left to issue */
-	uint64_t ts;   /* last timestamp used */
 	int32_t cur;   /* index in history of the pending op, -1 none */
-	uint64_t sent_us;
-	uint32_t tries;
-	uint64_t timer_gen;
-	uint64_t view; /* learned from replies */
-	struct client_quorum q;
-	struct buf req;             /* the sealed REQUEST being sent */
+	/* the real client's core (client/client_core.h): timestamps, the sealed request,
+	 * retransmission, the read-only retry and the accept rule are all its */
+	struct client_core core;
+	uint64_t timer_gen;         /* bumped to void the queued timer event */
+	uint64_t timer_at;          /* when the queued timer event fires; UINT64_MAX none */
 	int32_t seen[SIM_MAX_KEYS]; /* last value id seen per key, for cas */
 	uint64_t *issued;           /* op hash per timestamp (index ts-1) */
 	uint8_t *issued_ro;         /* per timestamp: 0 read-write, 1+key a read-only get */
 	uint32_t n_issued, cap_issued;
 	bool ro;              /* the pending request is read-only (REQ_F_READONLY) */
 	struct auth_ctx auth; /* seals requests, verifies replies (keys.c) */
-	bool signing;         /* mac mode: its requests go signed (client.c) */
 	uint64_t ro_retries;  /* read-only requests retried as read-write */
 };
 

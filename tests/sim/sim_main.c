@@ -113,6 +113,9 @@ static void usage(FILE *out)
 		"                      | no-suspect-clients (with --auth mac: a replica never "
 		"suspects\n"
 		"                      a client whose MAC is garbled in its slot)\n"
+		"                      | client-accept-f (the client core accepts a read-write "
+		"result\n"
+		"                      after f matching replies: pair it with a wrong-reply liar)\n"
 		"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
 		"  --keep-going        run every seed even after a violation\n"
 		"  -q                  print only violations and the summary;  -v  more per seed\n"
@@ -255,6 +258,7 @@ static const struct {
 	{"readonly-writes-f1", BUG_READONLY_WRITES_F1},
 	{"readonly-quorum-f1", BUG_READONLY_QUORUM_F1},
 	{"no-suspect-clients", BUG_NO_SUSPECT_CLIENTS},
+	{"client-accept-f", BUG_CLIENT_ACCEPT_F},
 };
 
 struct cli {
@@ -452,7 +456,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 					 "--plant-bug: commit-quorum-2f, "
 					 "skip-viewchange-certificates, skip-persist, "
 					 "no-peer-status, readonly-writes-f1, "
-					 "readonly-quorum-f1 or no-suspect-clients, not '%s'",
+					 "readonly-quorum-f1, no-suspect-clients or "
+					 "client-accept-f, not '%s'",
 					 name);
 				return -1;
 			}

@@ -1,0 +1,413 @@
+/* client_core.c - the client's pure state machine (see client_core.h): the accept
+ * rule (client_quorum_*), then the request's life: submit, replies, retransmission. */
+#include "client/client_core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "replica/kv.h"
+
+/* ---------------------------------------------------------------- quorum */
+
+void client_quorum_init(struct client_quorum *q)
+{
+	uint32_t i;
+
+	memset(q, 0, sizeof(*q));
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++)
+		buf_init(&q->res[i]);
+}
+
+void client_quorum_free(struct client_quorum *q)
+{
+	uint32_t i;
+
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++)
+		buf_free(&q->res[i]);
+}
+
+void client_quorum_reset(struct client_quorum *q, enum protocol p, uint32_t n, uint32_t f,
+			 uint32_t client, uint64_t timestamp, int readonly)
+{
+	uint32_t i;
+
+	q->proto = p;
+	q->n = n > WIRE_MAX_REPLICAS ? WIRE_MAX_REPLICAS : n;
+	q->f = f;
+	q->need = readonly ? 2 * f + 1 : f + 1;
+	if (q->need > q->n)
+		q->need = q->n;
+	q->client = client;
+	q->timestamp = timestamp;
+	q->done = 0;
+	q->winner = 0;
+	for (i = 0; i < WIRE_MAX_REPLICAS; i++) {
+		q->have[i] = 0;
+		q->full[i] = 0;
+		q->view[i] = 0;
+		buf_reset(&q->res[i]);
+	}
+}
+
+/* Results match when their digests do (a digest reply carries nothing else). */
+static int same_result(const struct client_quorum *q, uint32_t a, uint32_t b)
+{
+	return memcmp(q->digest[a], q->digest[b], WIRE_DIGEST_LEN) == 0;
+}
+
+/* Do `need` replies match slot s's result, one of them in full?  Returns that full
+ * one's slot, or -1. */
+static int pbft_matches(const struct client_quorum *q, uint32_t s)
+{
+	uint32_t i, count = 0;
+	int full = -1;
+
+	for (i = 0; i < q->n; i++) {
+		if (!q->have[i] || !same_result(q, s, i))
+			continue;
+		count++;
+		if (q->full[i] && full < 0)
+			full = (int)i;
+	}
+	return count >= q->need ? full : -1;
+}
+
+int client_quorum_add(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
+		      uint64_t timestamp, const uint8_t *res, size_t len)
+{
+	return client_quorum_add_kind(q, sender, view, client, timestamp, REPLY_FULL, res, len);
+}
+
+int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t view, uint32_t client,
+			   uint64_t timestamp, int kind, const uint8_t *res, size_t len)
+{
+	if (q->done)
+		return 1;
+	if (client != q->client || timestamp != q->timestamp || sender >= q->n ||
+	    len > WIRE_MAX_RESULT)
+		return -1;
+	/* vr: only the primary of the reply's view speaks for the group. */
+	if (q->proto == PROTO_VR && sender != view % q->n)
+		return -1;
+	/* digests only where the protocol asks f+1 or more replicas to vouch for one */
+	if (kind == REPLY_DIGEST && (q->proto != PROTO_PBFT || len != WIRE_DIGEST_LEN))
+		return -1;
+	buf_reset(&q->res[sender]);
+	buf_put(&q->res[sender], res, len);
+	if (q->res[sender].err)
+		return -1;
+	if (kind == REPLY_DIGEST)
+		memcpy(q->digest[sender], res, WIRE_DIGEST_LEN);
+	else
+		crypto_digest(res, len, q->digest[sender]);
+	q->full[sender] = kind != REPLY_DIGEST;
+	q->have[sender] = 1;
+	q->view[sender] = view;
+	int winner = (int)sender;
+	if (q->proto == PROTO_PBFT && (winner = pbft_matches(q, sender)) < 0)
+		return 0;
+	q->done = 1;
+	q->winner = (uint32_t)winner;
+	return 1;
+}
+
+int client_quorum_hopeless(const struct client_quorum *q)
+{
+	uint32_t i, j, answered = 0, best = 0;
+
+	if (q->done || q->proto != PROTO_PBFT)
+		return 0;
+	for (i = 0; i < q->n; i++) {
+		if (!q->have[i])
+			continue;
+		answered++;
+		uint32_t same = 0;
+		for (j = 0; j < q->n; j++)
+			same += q->have[j] && same_result(q, i, j);
+		if (same > best)
+			best = same;
+	}
+	return best + (q->n - answered) < q->need;
+}
+
+static int cmp_u64_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+uint64_t client_quorum_view(const struct client_quorum *q)
+{
+	uint64_t v[WIRE_MAX_REPLICAS];
+	uint32_t i, k = 0;
+
+	if (!q->done)
+		return 0;
+	if (q->proto != PROTO_PBFT)
+		return q->view[q->winner];
+	for (i = 0; i < q->n; i++)
+		if (q->have[i])
+			v[k++] = q->view[i];
+	qsort(v, k, sizeof(v[0]), cmp_u64_desc);
+	/* k >= need >= f+1 (or need = n when n is small) */
+	return k > q->f ? v[q->f] : v[k - 1];
+}
+
+/* ------------------------------------------------------------------ core */
+
+void client_core_init(struct client_core *c, const struct client_core_config *cfg)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = *cfg;
+	if (c->cfg.n > WIRE_MAX_REPLICAS)
+		c->cfg.n = WIRE_MAX_REPLICAS;
+	client_quorum_init(&c->q);
+	buf_init(&c->op);
+	buf_init(&c->req);
+	/* an upcoming robust mode signs every request, even with MACs available */
+	c->signing = cfg->sign_always && !cfg->bad_mac && cfg->auth &&
+		     cfg->auth->mode == AUTH_MODE_MAC;
+}
+
+void client_core_free(struct client_core *c)
+{
+	client_quorum_free(&c->q);
+	buf_free(&c->op);
+	buf_free(&c->req);
+}
+
+static bool is_readonly(const struct client_core *c)
+{
+	return (c->flags & REQ_F_READONLY) && c->cfg.proto == PROTO_PBFT;
+}
+
+/* Does this request need 2f+1 matching replies?  PBFT §5.1.3 with read_only = on:
+ * every request does, writes too (a write acknowledged by f+1, one of them correct,
+ * could be followed by a read-only get answered alike by f correct replicas that have
+ * not executed it yet and a liar: a stale read).  The planted bugs break exactly this. */
+static int needs_2f1(const struct client_core *c)
+{
+	bool ro_cluster = c->cfg.read_only && c->cfg.proto == PROTO_PBFT;
+
+	if (c->cfg.bug == CLIENT_BUG_READONLY_QUORUM_F1)
+		return 0;
+	if (c->cfg.bug == CLIENT_BUG_READONLY_WRITES_F1)
+		return is_readonly(c);
+	return is_readonly(c) || ro_cluster;
+}
+
+static void reset_quorum(struct client_core *c)
+{
+	int ro = needs_2f1(c);
+
+	client_quorum_reset(&c->q, c->cfg.proto, c->cfg.n, c->cfg.f, c->cfg.id, c->ts, ro);
+	/* the planted bug: f matching replies, which f liars alone can supply */
+	if (c->cfg.bug == CLIENT_BUG_ACCEPT_F && !ro && c->cfg.proto == PROTO_PBFT && c->cfg.f > 0)
+		c->q.need = c->cfg.f;
+}
+
+/* Encode and seal the pending operation with the timestamp, flags, view and signing
+ * choice now in c.  Returns 0, or -1 (out of memory, or the sealing failed). */
+static int encode(struct client_core *c)
+{
+	struct auth_ctx *a = c->cfg.auth;
+	size_t off;
+	int rc;
+
+	buf_reset(&c->req);
+	off = wire_put_request(&c->req, c->cfg.cluster, c->cfg.id, c->ts, c->flags, c->op.p,
+			       (uint32_t)c->op.len);
+	rc = c->signing ? auth_seal_signed(a, &c->req, off) : auth_seal(a, &c->req, off);
+	/* the faulty client: only the slot of the replica it takes for the primary */
+	if (rc == 0 && c->cfg.bad_mac)
+		auth_poison_slots(c->req.p + off, c->req.len - off,
+				  ~(1u << (uint32_t)(c->view % c->cfg.n)));
+	return c->req.err || rc != 0 ? -1 : 0;
+}
+
+static uint32_t primary(const struct client_core *c)
+{
+	return (uint32_t)(c->view % c->cfg.n);
+}
+
+static void out_clear(struct client_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->send_to = CLIENT_SEND_NONE;
+	out->next_tick_us = UINT64_MAX;
+}
+
+static void out_finish(const struct client_core *c, struct client_out *out)
+{
+	out->next_tick_us = client_core_next_tick(c);
+}
+
+static void arm(struct client_core *c, uint64_t now_us)
+{
+	c->tries = 0;
+	c->rto_us = (uint64_t)CLIENT_RTO_MS * 1000u;
+	c->next_rt_us = now_us + c->rto_us;
+}
+
+int client_core_submit(struct client_core *c, const uint8_t *op, size_t op_len, uint8_t flags,
+		       uint64_t ts_min, uint64_t now_us, struct client_out *out)
+{
+	out_clear(out);
+	if (c->state == CC_PENDING || op_len > WIRE_MAX_OP)
+		return -1;
+	/* PBFT §5.1.3: with read_only = on, a read-only operation skips agreement */
+	if (c->cfg.read_only && c->cfg.proto == PROTO_PBFT && kv_op_is_readonly(op, op_len))
+		flags |= REQ_F_READONLY;
+	buf_reset(&c->op);
+	buf_put(&c->op, op, op_len);
+	c->flags = flags;
+	c->ts = ts_min > c->ts ? ts_min : c->ts + 1;
+	if (c->op.err || encode(c) != 0) {
+		c->state = CC_IDLE;
+		return -1;
+	}
+	reset_quorum(c);
+	c->state = CC_PENDING;
+	c->stats.requests++;
+	c->deadline_us = c->cfg.timeout_ms ? now_us + (uint64_t)c->cfg.timeout_ms * 1000u
+					   : UINT64_MAX;
+	arm(c, now_us);
+	/* Read-only requests are answered by every replica directly (PBFT §5.1.3). */
+	out->send_to = is_readonly(c) ? CLIENT_SEND_ALL : primary(c);
+	out_finish(c, out);
+	return 0;
+}
+
+/* PBFT §5.1.3: a read-only request that cannot gather 2f+1 matching replies (the
+ * replicas answered from different states, or some are silent) goes again as an
+ * ordinary request, through agreement.  A new timestamp, so that no late read-only
+ * reply can count towards the quorum of the read-write one. */
+static void retry_readwrite(struct client_core *c, uint64_t now_us, struct client_out *out)
+{
+	c->flags &= (uint8_t)~REQ_F_READONLY;
+	c->ts++;
+	if (encode(c) != 0) {
+		c->state = CC_TIMEOUT; /* out of memory: give up on this request */
+		c->stats.timeouts++;
+		out->timed_out = true;
+		return;
+	}
+	reset_quorum(c);
+	c->stats.readonly_retries++;
+	arm(c, now_us);
+	out->readonly_retry = true;
+	out->send_to = primary(c);
+}
+
+bool client_core_wants(const struct client_core *c, uint32_t client, uint64_t ts)
+{
+	return c->state == CC_PENDING && client == c->cfg.id && ts == c->ts;
+}
+
+void client_core_on_reply(struct client_core *c, const struct msg *m, uint64_t now_us,
+			  struct client_out *out)
+{
+	int r;
+
+	out_clear(out);
+	if (!client_core_wants(c, m->u.rep.client, m->u.rep.timestamp)) {
+		c->stats.stale++;
+		goto done;
+	}
+	r = client_quorum_add_kind(&c->q, m->h.sender, m->h.view, m->u.rep.client,
+				   m->u.rep.timestamp, (int)m->h.seq, m->u.rep.result,
+				   m->u.rep.result_len);
+	if (r < 0) {
+		c->stats.stale++; /* e.g. vr: not the primary of its view */
+		goto done;
+	}
+	c->stats.replies++;
+	if (r == 1) {
+		uint64_t v = client_quorum_view(&c->q);
+		if (v > c->view)
+			c->view = v;
+		c->state = CC_DONE;
+		out->done = true;
+	} else if (is_readonly(c) && client_quorum_hopeless(&c->q)) {
+		retry_readwrite(c, now_us, out);
+	}
+done:
+	out_finish(c, out);
+}
+
+/* Issue 14: in mac mode a replica that found a client's MAC garbled in its slot (by
+ * the client or by a replica that relayed the request) takes that client's requests
+ * only signed from then on (crypto/auth.h).  So a request still unanswered after
+ * CLIENT_SIGN_AFTER retransmissions goes signed, and so does every later one. */
+static void sign_if_ignored(struct client_core *c, struct client_out *out)
+{
+	if (c->signing || c->cfg.bad_mac || c->cfg.auth->mode != AUTH_MODE_MAC ||
+	    c->tries < CLIENT_SIGN_AFTER)
+		return;
+	c->signing = true;
+	if (encode(c) != 0)
+		c->signing = false;
+	else
+		out->started_signing = true;
+	c->stats.signed_requests++;
+}
+
+/* The faulty client hears no replies, so it cannot learn the view: it tries the next
+ * replica as the primary whose slot it leaves intact on each retransmission. */
+static void guess_next_primary(struct client_core *c)
+{
+	if (!c->cfg.bad_mac)
+		return;
+	c->view++;
+	(void)encode(c);
+}
+
+void client_core_tick(struct client_core *c, uint64_t now_us, struct client_out *out)
+{
+	out_clear(out);
+	if (c->state != CC_PENDING)
+		return;
+	if (now_us >= c->deadline_us) {
+		c->state = CC_TIMEOUT;
+		c->stats.timeouts++;
+		out->timed_out = true;
+	} else if (now_us >= c->next_rt_us && is_readonly(c)) {
+		retry_readwrite(c, now_us, out);
+	} else if (now_us >= c->next_rt_us) {
+		/* The primary may be faulty or the request lost: tell everybody, so the
+		 * backups forward it and start their view-change timers (PBFT §4.1). */
+		sign_if_ignored(c, out);
+		guess_next_primary(c);
+		out->send_to = CLIENT_SEND_ALL;
+		out->retransmit = true;
+		c->stats.retransmits++;
+		c->tries++;
+		c->rto_us *= 2;
+		if (c->rto_us > (uint64_t)CLIENT_RTO_MAX_MS * 1000u)
+			c->rto_us = (uint64_t)CLIENT_RTO_MAX_MS * 1000u;
+		c->next_rt_us = now_us + c->rto_us;
+	}
+	out_finish(c, out);
+}
+
+uint64_t client_core_next_tick(const struct client_core *c)
+{
+	if (c->state != CC_PENDING)
+		return UINT64_MAX;
+	return c->next_rt_us < c->deadline_us ? c->next_rt_us : c->deadline_us;
+}
+
+const struct buf *client_core_request(const struct client_core *c)
+{
+	return &c->req;
+}
+
+const uint8_t *client_core_result(const struct client_core *c, size_t *len)
+{
+	const struct buf *w = &c->q.res[c->q.winner];
+
+	*len = c->state == CC_DONE ? w->len : 0;
+	return c->state == CC_DONE ? w->p : NULL;
+}
