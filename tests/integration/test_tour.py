@@ -55,7 +55,9 @@ def check_report(out, rc):
             continue
         bz.check(s["figure"], "%s has no figure" % s["name"])
         bz.check(s["commands"], "%s has no commands to repeat it" % s["name"])
-        with open(os.path.join(out, s["figure"]), "rb") as f:
+        fig = os.path.join(out, s["figure"])
+        bz.check(os.path.isfile(fig), "%s: figure %s missing" % (s["name"], s["figure"]))
+        with open(fig, "rb") as f:
             bz.check(f.read(8) == PNG_MAGIC, "%s is not a PNG" % s["figure"])
     unexpected = [s["name"] for s in d["steps"] if s["verdict"] == "BROKEN (unexpected)"]
     bz.check_eq(rc, 1 if unexpected else 0, "exit code for unexpected=%s" % unexpected)
