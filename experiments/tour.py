@@ -980,6 +980,7 @@ def main():
     try:
         for k, (name, title, claim, fn) in enumerate(todo):
             s = Step(name, title, claim)
+            log("step %d/%d %s: %s" % (k + 1, len(todo), name, title))
             run_step(ctx, s, fn)
             if name in planted:
                 plant(s)
