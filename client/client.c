@@ -579,6 +579,9 @@ static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms
 	cl->proto = c->protocol;
 	cl->read_only = c->read_only && c->protocol == PROTO_PBFT;
 	cl->timeout_ms = timeout_ms ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+	/* robust = on (issue 16): every request signed, also with auth = mac (Aardvark
+	 * §4.2); the replicas refuse unsigned ones (auth_verify_client) */
+	cl->signing = c->robust ? 1 : 0;
 	client_quorum_init(&cl->q);
 	buf_init(&cl->req);
 	buf_init(&cl->hello);

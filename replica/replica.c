@@ -340,6 +340,7 @@ static void answer_status(struct replica *r)
 	char extra[2048];
 	memset(&cs, 0, sizeof(cs));
 	r->ops->status(r->core, &cs);
+	(void)auth_bans_active(r->auth, mono_ms()); /* blacklisted_clients: expired ones go */
 	int k = faults_json(r->faults, extra, sizeof(extra));
 	if (k < 0)
 		k = snprintf(extra, sizeof(extra), "\"faults\":null");
@@ -425,10 +426,12 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 	}
 	if (sock == NET_PEER && m.h.type != MSG_REQUEST && !faults_hears(r->faults, m.h.sender))
 		return; /* a partition or a one-way cut (faults.h): never heard */
-	if (auth_verify(r->auth, &m) != 0) {
+	/* robust mode: unsigned or banned client requests are refused (counted in auth) */
+	int verdict = auth_verify_client(r->auth, &m, sock == NET_CLIENT ? rx->pipe : 0, mono_ms());
+	if (verdict == AUTH_CLIENT_BAD)
 		reject(&r->c.bad_auth, wire_type_name(m.h.type), sock, "authentication");
+	if (verdict != AUTH_CLIENT_OK)
 		return;
-	}
 	if (sock == NET_ADMIN) {
 		if (m.h.type == MSG_ADMIN_FAULTS)
 			answer_faults(r, &m);
@@ -527,11 +530,13 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 	/* the edge checks a message's shape against these before any signature */
 	auth->window = cfg->window;
 	auth->batch_max = cfg->batch_max;
+	auth->robust = cfg->robust; /* issue 16: signed client requests (auth_verify_client) */
 	r->start_ms = mono_ms();
 	/* group_commit = off: one commit per step, to measure what grouping saves
 	 * (docs/EXPERIMENTS.md). */
 	r->group_commit = cfg->group_commit;
-	const struct net_opts nopts = {.coalesce = cfg->coalesce, .rx_aio = cfg->rx_aio};
+	const struct net_opts nopts = {
+		.coalesce = cfg->coalesce, .rx_aio = cfg->rx_aio, .vc_budget = cfg->robust};
 	effects_init(&r->fx);
 	effects_init(&r->lie);
 	buf_init(&r->out);
