@@ -120,6 +120,7 @@ struct net {
 	struct net_stats st;
 	struct pipe_cap *cap[NET_NSOCK]; /* connection caps of the listeners */
 	struct rr *peer_rr;              /* peer frames per connection (rr.h, net.h) */
+	struct peer_frame *peer_done;    /* used up; rx points into it until the next call */
 	int vc_budget;
 	struct vc_budget {
 		uint32_t pipe; /* 0: free */
@@ -628,13 +629,21 @@ void net_close(struct net *n)
 
 /* ---- fair peer input (issue 16 item 4: net.h, rr.h) ---- */
 
-static void free_peer_frames(struct net *n)
+static void free_frame(struct peer_frame *f)
 {
-	struct peer_frame *f;
-	while (n->peer_rr && (f = rr_pop(n->peer_rr, NULL)) != NULL) {
+	if (f) {
 		nng_msg_free(f->m);
 		free(f);
 	}
+}
+
+static void free_peer_frames(struct net *n)
+{
+	free_frame(n->peer_done);
+	n->peer_done = NULL;
+	struct peer_frame *f;
+	while (n->peer_rr && (f = rr_pop(n->peer_rr, NULL)) != NULL)
+		free_frame(f);
 	free(n->peer_rr);
 	n->peer_rr = NULL;
 }
@@ -711,6 +720,8 @@ static int vc_allowed(struct net *n, uint32_t pipe, const uint8_t *p, size_t len
  * left, so rx stays valid until the next call. */
 static int peer_recv(struct net *n, struct net_rx *rx)
 {
+	free_frame(n->peer_done);
+	n->peer_done = NULL;
 	if (fill_peer_queues(n) != 0 && !rr_waiting(n->peer_rr))
 		return -1;
 	int q;
@@ -720,8 +731,7 @@ static int peer_recv(struct net *n, struct net_rx *rx)
 		size_t len;
 		if (!net_frame_next(&f->fr, &p, &len)) {
 			rr_drop_head(n->peer_rr, (uint32_t)q);
-			nng_msg_free(f->m);
-			free(f);
+			free_frame(f);
 			continue;
 		}
 		if (!vc_allowed(n, f->pipe, p, len))
@@ -730,6 +740,10 @@ static int peer_recv(struct net *n, struct net_rx *rx)
 		rx->data = p;
 		rx->len = len;
 		rx->pipe = f->pipe;
+		if (f->fr.left == 0 && (f->fr.off >= f->fr.len || f->fr.bad)) {
+			rr_drop_head(n->peer_rr, (uint32_t)q); /* nothing left: freed next call */
+			n->peer_done = f;
+		}
 		return 1;
 	}
 	return 0;

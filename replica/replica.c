@@ -347,8 +347,11 @@ static void answer_status(struct replica *r)
 	k += snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"clock_ms\":%llu",
 		      (unsigned long long)core_now(r)); /* the core's clock (clock_rate) */
 	if (r->liar && (size_t)k < sizeof(extra))
-		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"lies\":%llu",
-			 (unsigned long long)r->liar->lies);
+		k += snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"lies\":%llu",
+			      (unsigned long long)r->liar->lies);
+	if (r->liar && r->liar->cfg.kind == BYZ_SLOW_PRIMARY && (size_t)k < sizeof(extra))
+		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"byz_delay_ms\":%u",
+			 r->liar->cfg.arg ? r->liar->cfg.arg : r->liar->delay_ms); /* issue 16 */
 	struct status_input in = {.extra = extra,
 				  .id = r->id,
 				  .n = r->cfg->n,
