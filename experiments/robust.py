@@ -190,13 +190,13 @@ def main():
     args = ap.parse_args()
     args.base_port = PORT_SLOTS[0]
     if args.seconds is None:
-        args.seconds = 4.0 if args.quick else 10.0
+        args.seconds = 3.0 if args.quick else 10.0
     if args.warmup is None:
-        args.warmup = 1.0 if args.quick else 2.0
+        args.warmup = 0.5 if args.quick else 2.0
     args.interval = 250 if args.quick else 500
     # the safety check's read-your-writes load: small, since under plain PBFT and a
     # slow primary each operation can take a second
-    bench.VERIFY_CLIENTS, bench.VERIFY_OPS = (2, 5) if args.quick else (4, 20)
+    bench.VERIFY_CLIENTS, bench.VERIFY_OPS = (1, 4) if args.quick else (4, 20)
     if not args.out:
         args.out = os.path.join(ROOT, "results", "robust-"
                                 + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))

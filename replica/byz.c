@@ -537,8 +537,8 @@ static void adapt_observe(struct byz *b, const uint8_t *p, uint64_t now_ms)
 		b->delay_ms = BYZ_ADAPT_START_MS;
 }
 
-/* While it leads: one raise per period passed (an eighth, at least 1 ms), below
- * 15/16 of the ceiling if it has one. */
+/* While it leads: one raise per period passed - doubling until it has a ceiling,
+ * then an eighth (at least 1 ms) - below 15/16 of the ceiling if it has one. */
 static void adapt_raise(struct byz *b, uint64_t now_ms)
 {
 	if (!b->leading)
@@ -546,7 +546,8 @@ static void adapt_raise(struct byz *b, uint64_t now_ms)
 	uint32_t cap = b->ceiling_ms ? b->ceiling_ms - b->ceiling_ms / 16 : BYZ_ADAPT_MAX_MS;
 	for (int k = 0; k < 64 && now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS; k++) {
 		b->probe_ms += BYZ_ADAPT_PERIOD_MS;
-		uint32_t step = b->delay_ms / 8 ? b->delay_ms / 8 : 1;
+		/* slow start until it first finds a ceiling, then an eighth at a time */
+		uint32_t step = !b->ceiling_ms ? b->delay_ms : b->delay_ms / 8 ? b->delay_ms / 8 : 1;
 		b->delay_ms = b->delay_ms + step < cap ? b->delay_ms + step : cap;
 	}
 	if (now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS)

@@ -34,7 +34,8 @@
  *   slow-primary:adaptive  (issue 16) as slow-primary, with a delay it adapts to
  *                     what it can see, probing for the most it can get away with:
  *                     while it leads a view it raises the delay every
- *                     BYZ_ADAPT_PERIOD_MS (by an eighth, at least 1 ms); when it is
+ *                     BYZ_ADAPT_PERIOD_MS (doubling it until it was first replaced,
+ *                     then by an eighth, at least 1 ms); when it is
  *                     replaced (one of its own messages speaks of a later view: it
  *                     joined the view change or took the NEW-VIEW) the delay it held
  *                     becomes its ceiling, and in its next view as primary it starts

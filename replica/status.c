@@ -107,6 +107,7 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put_u64(&w, "send_drops", in->net ? in->net->send_drops : 0);
 	put_u64(&w, "no_route", in->net ? in->net->no_route : 0);
 	put_u64(&w, "frames_sent", in->net ? in->net->frames_sent : 0);
+	put_u64(&w, "rx_drops", in->net ? in->net->rx_drops : 0); /* rr.h: a peer's queue full */
 	put(&w, ",\"pid\":%ld", in->pid);
 	put_u64(&w, "uptime_ms", in->uptime_ms);
 	if (in->extra && *in->extra)
