@@ -624,6 +624,7 @@ static int client_open_member(const struct config *c, uint32_t client_id, uint32
 		free(cl);
 		return -1;
 	}
+	cl->auth.robust = c->robust; /* signed requests carry MACs too (auth_seal_signed) */
 	cl->grp = grp;
 	if (make_hello(cl, err, errlen) != 0)
 		goto fail;

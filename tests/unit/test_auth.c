@@ -1133,6 +1133,74 @@ static void test_robust_ban_table_is_bounded(void **state)
 	buf_free(&b);
 }
 
+/* A PRE-PREPARE by replica 0 (view 3, seq 17) carrying the one request in req. */
+static void pp_with(struct world *w, struct buf *out, const struct buf *req)
+{
+	const uint8_t *r[1] = {req->p};
+	uint32_t l[1] = {(uint32_t)req->len};
+	buf_reset(out);
+	size_t off = wire_put_preprepare(out, CLUSTER, 0, 3, 17, 1, r, l);
+	assert_int_equal(auth_seal(&w->r[0], out, off), 0);
+}
+
+/* Robust mode with MACs: a client's signed request is a hybrid (a signature, then an
+ * authenticator).  Received directly its signature is checked (a good MAC behind a
+ * bad signature still bans); inside a PRE-PREPARE a backup checks its MAC slot only,
+ * and the signature only when its slot is garbled - so a garbled slot cannot make a
+ * correct primary look faulty, and the common case costs one MAC. */
+static void test_robust_hybrid_requests(void **state)
+{
+	struct world w;
+	struct buf req, pp;
+	(void)state;
+	buf_init(&req);
+	buf_init(&pp);
+	world_load(&w, AUTH_MODE_MAC);
+	for (int i = 0; i < N; i++)
+		w.r[i].robust = 1;
+	w.c[1].robust = 1;
+	seal_request_signed(&w.c[1], &req, 1, 30);
+	assert_int_equal(hdr_kind(&req), AUTH_HYBRID);
+	assert_int_equal(req.len, WIRE_HDR_LEN + get_u32(req.p + WIRE_OFF_BODY_LEN) +
+					  WIRE_SIG_LEN + N * WIRE_MAC_LEN);
+	/* directly, at the primary: the signature */
+	uint64_t sigs = w.r[0].sigs_verified, macs = w.r[0].macs_verified;
+	assert_int_equal(check_client(&w.r[0], &req, 5, 100), AUTH_CLIENT_OK);
+	assert_int_equal(w.r[0].sigs_verified, sigs + 1);
+	assert_int_equal(w.r[0].macs_verified, macs);
+	/* in a PRE-PREPARE, at a backup: the pre-prepare's signature and one MAC */
+	pp_with(&w, &pp, &req);
+	sigs = w.r[2].sigs_verified;
+	macs = w.r[2].macs_verified;
+	assert_int_equal(check(&w.r[2], &pp), 0);
+	assert_int_equal(w.r[2].sigs_verified, sigs + 1);
+	assert_int_equal(w.r[2].macs_verified, macs + 1);
+	/* replica 2's slot garbled: the signature decides, and it is good */
+	size_t slot2 = req.len - (size_t)(N - 2) * WIRE_MAC_LEN;
+	req.p[slot2] ^= 0x5a;
+	pp_with(&w, &pp, &req);
+	sigs = w.r[2].sigs_verified;
+	assert_int_equal(check(&w.r[2], &pp), 0);
+	assert_int_equal(w.r[2].sigs_verified, sigs + 2);
+	assert_int_equal(w.r[2].suspects_marked, 0);
+	assert_int_equal(check(&w.r[3], &pp), 0); /* its slot is fine */
+	/* garbled slot and a bad signature: refused */
+	req.p[req.len - (size_t)N * WIRE_MAC_LEN - 1] ^= 0x01;
+	pp_with(&w, &pp, &req);
+	assert_int_equal(check(&w.r[2], &pp), -1);
+	/* directly, a good MAC behind a bad signature: refused and banned */
+	req.p[slot2] ^= 0x5a;
+	assert_int_equal(check_client(&w.r[0], &req, 5, 200), AUTH_CLIENT_BAD);
+	assert_int_equal(w.r[0].bans_made, 1);
+	/* not robust: a hybrid request is a signed one, good in mac mode */
+	w.r[1].robust = 0;
+	seal_request_signed(&w.c[1], &req, 1, 31);
+	assert_int_equal(check(&w.r[1], &req), 0);
+	world_free(&w);
+	buf_free(&req);
+	buf_free(&pp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1157,6 +1225,7 @@ int main(void)
 		cmocka_unit_test(test_robust_requires_signed_requests),
 		cmocka_unit_test(test_robust_bans_bad_clients),
 		cmocka_unit_test(test_robust_ban_table_is_bounded),
+		cmocka_unit_test(test_robust_hybrid_requests),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
