@@ -758,6 +758,24 @@ static const char *file_err(int e)
 	return e == EINVAL ? "not a regular file" : strerror(e);
 }
 
+/* keys and data, relative to the file's directory. */
+static int resolve_paths(struct parse *p)
+{
+	struct config *c = p->c;
+
+	if (resolve(c->dir, p->keys, c->keys)) {
+		fail(p, p->key_line[K_KEYS] ? p->key_line[K_KEYS] : p->cluster_line,
+		     "key 'keys': resolved path too long");
+		return -1;
+	}
+	if (resolve(c->dir, p->data, c->data)) {
+		fail(p, p->key_line[K_DATA] ? p->key_line[K_DATA] : p->cluster_line,
+		     "key 'data': resolved path too long");
+		return -1;
+	}
+	return 0;
+}
+
 static int check_paths(struct parse *p)
 {
 	struct config *c = p->c;
@@ -767,15 +785,8 @@ static int check_paths(struct parse *p)
 	uint32_t i;
 	int fd, e;
 
-	if (resolve(c->dir, p->keys, c->keys)) {
-		fail(p, kl, "key 'keys': resolved path too long");
+	if (resolve_paths(p))
 		return -1;
-	}
-	if (resolve(c->dir, p->data, c->data)) {
-		fail(p, p->key_line[K_DATA] ? p->key_line[K_DATA] : p->cluster_line,
-		     "key 'data': resolved path too long");
-		return -1;
-	}
 	fd = open(c->keys, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		e = errno;
@@ -834,7 +845,7 @@ static void defaults(struct config *c, struct parse *p)
 	strcpy(p->data, "data");
 }
 
-int config_load(const char *path, struct config *c, char *err, size_t errlen)
+static int load(const char *path, struct config *c, char *err, size_t errlen, int check_keys)
 {
 	struct parse p;
 	int r;
@@ -874,7 +885,8 @@ int config_load(const char *path, struct config *c, char *err, size_t errlen)
 		fail(&p, 0, "section [cluster] missing");
 		goto out;
 	}
-	if (check_protocol(&p) || check_ranges(&p) || check_replicas(&p) || check_paths(&p))
+	if (check_protocol(&p) || check_ranges(&p) || check_replicas(&p) ||
+	    (check_keys ? check_paths(&p) : resolve_paths(&p)))
 		goto out;
 	return 0;
 out : {
@@ -886,6 +898,16 @@ out : {
 	memcpy(c->path, keep, sizeof keep);
 }
 	return -1;
+}
+
+int config_load(const char *path, struct config *c, char *err, size_t errlen)
+{
+	return load(path, c, err, errlen, 1);
+}
+
+int config_load_nokeys(const char *path, struct config *c, char *err, size_t errlen)
+{
+	return load(path, c, err, errlen, 0);
 }
 
 int config_check_replica_keys(const struct config *c, uint32_t id, char *err, size_t errlen)

@@ -67,6 +67,10 @@ struct config {
  * the keys directory holds replica-I.pub for every I (and is readable). */
 int config_load(const char *path, struct config *c, char *err, size_t errlen);
 
+/* The same checks but the keys directory's contents (byzlab-keygen --cluster validates
+ * a cluster.ini before it makes the keys the file names). */
+int config_load_nokeys(const char *path, struct config *c, char *err, size_t errlen);
+
 /* Replicas also call this: checks replica-ID.key exists with mode 0600 and every
  * client-J.pub for J < clients is present.  Returns 0 or -1 with a message. */
 int config_check_replica_keys(const struct config *c, uint32_t id, char *err, size_t errlen);

@@ -42,28 +42,28 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PROJECT = "byzlab"
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import bzharness  # noqa: E402  (n, status, "replicas agree", runs.csv: shared)
+
+PROJECT = bzharness.DOCKER_PROJECT
 IMAGE = "byzlab:latest"
 NETWORK = PROJECT + "_default"
-CLIENT = PROJECT + "-client"
-INI = "/cluster/cluster.ini"        # inside the containers
+CLIENT = bzharness.DOCKER_CLIENT
+INI = bzharness.DOCKER_INI          # inside the containers (scripts/byzlab-init)
 PROGRAMS = ("byzlab-replica", "byzlab-client", "byzlab-keygen")
 UID = 10001                         # the image's user byzlab (Dockerfile: USER, --chown)
 
 # variant -> (compose files under docker/, protocol, f, n)
-VARIANTS = {
-    "pbft-f1": (["compose.yml"], "pbft", 1, 4),
-    "pbft-f2": (["compose.yml", "compose.f2.yml"], "pbft", 2, 7),
-    "vr-f1": (["compose.vr.yml"], "vr", 1, 3),
-}
+VARIANTS = {name: (files, p, f, bzharness.protocol_n(p, f)) for name, (files, p, f) in {
+    "pbft-f1": (["compose.yml"], "pbft", 1),
+    "pbft-f2": (["compose.yml", "compose.f2.yml"], "pbft", 2),
+    "vr-f1": (["compose.vr.yml"], "vr", 1),
+}.items()}
 # `down` names every service and volume any variant makes (same names throughout).
 ALL_FILES = ["compose.yml", "compose.f2.yml"]
 
 # runs.csv: the product's columns (product.md, "Results"), then the docker ones.
-CSV_FIELDS = ["protocol", "f", "n", "auth", "batch_max", "payload", "clients", "byz",
-              "faults", "ops", "throughput", "p50_us", "p99_us", "msgs_per_op",
-              "bytes_per_op", "sig_ops_per_op", "cpu_ms_per_op", "safety",
-              "env", "scenario", "first_commit_s", "regained_s", "verdict"]
+CSV_FIELDS = bzharness.DOCKER_COLUMNS
 
 _T0 = time.monotonic()
 
@@ -262,12 +262,7 @@ def build_image(bindir):
 # ------------------------------------------------------------------ cluster
 
 def client_argv(*args, client_id=None, timeout_ms=None):
-    argv = ["docker", "exec", CLIENT, "byzlab-client", "--config", INI]
-    if client_id is not None:
-        argv += ["--client-id", str(client_id)]
-    if timeout_ms is not None:
-        argv += ["--timeout", str(timeout_ms)]
-    return argv + [str(a) for a in args]
+    return bzharness.docker_client_argv(*args, client_id=client_id, timeout_ms=timeout_ms)
 
 
 def client(*args, client_id=None, timeout_ms=None, timeout=120):
@@ -283,17 +278,10 @@ def status(timeout_ms=1000):
     rc, out, err = client("status", timeout_ms=timeout_ms, timeout=60)
     if rc != 0:
         raise Failed("status failed (exit %d): %s" % (rc, (out + err).strip()))
-    res = {}
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            o = json.loads(line)
-            res[o["id"]] = o
-    return res
+    return bzharness.by_id(bzharness.parse_status(out, strict=False))
 
 
-def answering(st):
-    return {i: o for i, o in st.items() if not o.get("down")}
+answering = bzharness.answering
 
 
 def current_view(st):
@@ -503,18 +491,9 @@ def per_op(before, after, key, ops, scale=1.0):
 
 def digests_agree(st, ids):
     """(ok, detail): no two of ids report different state digests for the same stable
-    checkpoint."""
-    by_cp = {}
-    for i in ids:
-        o = st.get(i, {})
-        if o.get("down") or not o.get("stable_checkpoint"):
-            continue
-        by_cp.setdefault(o["stable_checkpoint"], {}).setdefault(o["state_digest"], []).append(i)
-    for cp, ds in sorted(by_cp.items()):
-        if len(ds) > 1:
-            return False, "checkpoint %d: %s" % (cp, "; ".join(
-                "replicas %s digest %s" % (ids_, d[:16]) for d, ids_ in ds.items()))
-    return True, ""
+    checkpoint (bzharness.diverged)."""
+    split = bzharness.diverged(st, ids)
+    return not split, bzharness.describe_divergence(split)
 
 
 def converge(ids, client_id, deadline=60.0, ci=128, driven=None):
@@ -531,11 +510,8 @@ def converge(ids, client_id, deadline=60.0, ci=128, driven=None):
     while True:
         st = status()
         live = [st[i] for i in ids if not st.get(i, {"down": True}).get("down")]
-        if len(live) == len(ids):
-            keys = {(o["last_executed"], o["stable_checkpoint"], o["state_digest"])
-                    for o in live}
-            if len(keys) == 1 and live[0]["stable_checkpoint"] > 0:
-                return st, time.monotonic() - t
+        if bzharness.agree(st, ids, checkpoint_at_least=1):
+            return st, time.monotonic() - t
         if time.monotonic() >= end:
             return st, None
         sig = tuple((o["id"], o["last_executed"], o["stable_checkpoint"]) for o in live)

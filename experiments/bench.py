@@ -19,8 +19,11 @@ Normally run through `./byzlab bench [--quick] [--out DIR]` (and `./byzlab demo`
 
 Safety: a run is `ok` when (1) a --verify bench (each client reads back its own
 writes) after the measured load saw no mismatch, and (2) no two correct replicas
-(not --byz) that report the same stable checkpoint report different state digests;
-otherwise `violated`.
+(not --byz) that report the same stable checkpoint report different state digests
+(tools/bzharness.py diverged()); otherwise `violated`.
+
+Clusters are written by byzlab-keygen --cluster (tools/bzharness.py init_cluster(),
+with the run's [cluster] settings as --set), started and stopped by ./byzlab.
 
 Stdlib only, plus matplotlib for the plots (Debian: python3-matplotlib).
 """
@@ -41,10 +44,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import bzharness  # noqa: E402  (the harness shared with the tests and docker/)
 
-COLUMNS = ["protocol", "f", "n", "auth", "batch_max", "payload", "clients", "byz",
-           "faults", "ops", "throughput", "p50_us", "p99_us", "msgs_per_op",
-           "bytes_per_op", "sig_ops_per_op", "cpu_ms_per_op", "safety"]
+COLUMNS = bzharness.COLUMNS     # runs.csv (product.md, "Results")
 
 VERIFY_CLIENT_ID = 100          # the safety check's clients: ids 100..103
 VERIFY_CLIENTS, VERIFY_OPS = 4, 100
@@ -56,8 +59,7 @@ def log(msg):
 
 # ------------------------------------------------------------------ the plan
 
-def n_of(protocol, f):
-    return {"pbft": 3 * f + 1, "vr": 2 * f + 1, "single": 1}[protocol]
+n_of = bzharness.protocol_n     # the plan's n, before any cluster exists
 
 
 def run_spec(protocol, f=1, auth="mac", batch=128, payload=0, clients=64, byz=None,
@@ -255,29 +257,29 @@ def sh(env, argv, timeout=120, check=True):
     return p
 
 
-class Cluster:
+class Cluster(bzharness.LocalCluster):
     def __init__(self, env, r):
+        super().__init__(os.path.join(env.tmp, "c%d" % env.slot), env.bin, env.driver)
         self.env = env
         self.r = r
-        self.dir = os.path.join(env.tmp, "c%d" % env.slot)
-        self.ini = os.path.join(self.dir, "cluster.ini")
         self.port = env.next_port(r["n"])
         self.up = False
 
     def start(self):
         r = self.r
         for attempt in range(3):
-            sh(self.env, [self.env.driver, "cluster", "init", self.dir, "--protocol",
-                          r["protocol"], "--f", r["f"], "--auth", r["auth"], "--base-port",
-                          self.port, "--force"])
-            self.set_ini(dict({"batch_max": r["batch_max"], "sync": r["sync"]},
-                              **r.get("ini", {})))
-            argv = [self.env.driver, "cluster", "up", self.dir]
-            if r["byz"]:
-                argv += ["--byz", r["byz"]]
-            p = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, timeout=60,
-                               env=self.env.env)
+            # cluster.ini with this run's settings, written once by byzlab-keygen
+            shutil.rmtree(self.dir, ignore_errors=True)
+            try:
+                self.init_cluster(r["protocol"], r["f"], auth=r["auth"], base_port=self.port,
+                                  settings=dict({"batch_max": r["batch_max"],
+                                                 "sync": r["sync"]}, **r.get("ini", {})),
+                                  env=self.env.env)
+            except bzharness.HarnessError as e:
+                raise RuntimeError(str(e))
+            p = subprocess.run(self.up_argv([r["byz"]] if r["byz"] else None),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=60, env=self.env.env)
             self.up = True
             if p.returncode == 0:
                 break
@@ -294,33 +296,9 @@ class Cluster:
                 raise Skip("--byz %s: accepted, but the lie is not implemented yet"
                            % r["byz"])
 
-    def set_ini(self, values):
-        """Set [cluster] keys: replace those present, add the others."""
-        lines, present, section = read(self.ini).splitlines(), set(), None
-        for line in lines:
-            s = line.strip()
-            if s.startswith("["):
-                section = s
-            elif section == "[cluster]" and "=" in s:
-                present.add(s.split("=")[0].strip())
-        out, section = [], None
-        for line in lines:
-            s = line.strip()
-            if s.startswith("["):
-                section = s
-            key = s.split("=")[0].strip() if "=" in s else None
-            if section == "[cluster]" and key in values:
-                line = "%s = %s" % (key, values[key])
-            out.append(line)
-            if s == "[cluster]":
-                out += ["%s = %s" % kv for kv in sorted(values.items()) if kv[0] not in present]
-        with open(self.ini, "w") as f:
-            f.write("\n".join(out) + "\n")
-
     def stop(self):
         if self.up:
-            sh(self.env, [self.env.driver, "cluster", "down", self.dir], timeout=60,
-               check=False)
+            sh(self.env, self.down_argv(), timeout=60, check=False)
             self.up = False
 
     def keep_logs(self, dest):
@@ -332,24 +310,11 @@ class Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def client_argv(self, *args, client_id=0, timeout_ms=5000):
-        return [self.env.client, "--config", self.ini, "--client-id", client_id,
-                "--timeout", timeout_ms] + list(args)
+        return super().client_argv(*args, client_id=client_id, timeout_ms=timeout_ms)
 
     def status(self):
         p = sh(self.env, self.client_argv("status", timeout_ms=2000), check=False)
-        out = []
-        for line in p.stdout.splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-        return out
-
-    def pid(self, i):
-        try:
-            return int(read(os.path.join(self.dir, "run", "replica-%d.pid" % i)).strip())
-        except ValueError:
-            return None
+        return bzharness.parse_status(p.stdout, strict=False)
 
 
 class Skip(Exception):
@@ -425,12 +390,9 @@ def safety(c, r):
     if r["byz"]:
         liars.add(int(r["byz"].split("=")[0]))
     st = c.status()
-    by_ckpt = {}
-    for s in st:
-        if s.get("down") or s.get("id") in liars:
-            continue
-        by_ckpt.setdefault(s.get("stable_checkpoint"), set()).add(s.get("state_digest"))
-    split = {str(k): sorted(v) for k, v in by_ckpt.items() if len(v) > 1}
+    correct = [s["id"] for s in st if s["id"] not in liars]
+    split = {str(k): sorted(v) for k, v in
+             bzharness.diverged(bzharness.by_id(st), correct).items()}
     ok = mismatches == 0 and not split
     details = {"verify_exit": p.returncode, "verify_mismatches": mismatches,
                "verify_ops": res.get("ops"), "digest_disagreements": split,

@@ -36,6 +36,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DRIVER = os.path.join(ROOT, "byzlab")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import bzharness  # noqa: E402  (cluster.ini, status: shared with bench.py and the tests)
 SUMS = ("sigs_made", "sigs_verified", "macs_made", "macs_verified", "msgs_sent")
 
 
@@ -53,30 +55,12 @@ def sh(argv, env, timeout=120):
     return p.stdout
 
 
-def set_cluster_keys(ini, values):
-    out, section = [], None
-    with open(ini) as f:
-        for line in f.read().splitlines():
-            s = line.strip()
-            if s.startswith("["):
-                section = s
-            key = s.split("=")[0].strip() if "=" in s else None
-            if section == "[cluster]" and key in values:
-                line = "%s = %s" % (key, values[key])
-            out.append(line)
-    with open(ini, "w") as f:
-        f.write("\n".join(out) + "\n")
-
-
 def status(binary, ini, env):
     out = sh([os.path.join(binary, "byzlab-client"), "--config", ini, "status"], env)
-    st = {}
-    for line in out.splitlines():
-        if line.strip():
-            o = json.loads(line)
-            if o.get("down"):
-                raise RuntimeError("replica %d down: %s" % (o["id"], out))
-            st[o["id"]] = o
+    st = bzharness.by_id(bzharness.parse_status(out))
+    down = bzharness.down_ids(st, sorted(st))
+    if down:
+        raise RuntimeError("replica(s) %s down: %s" % (down, out))
     return st
 
 
@@ -84,10 +68,12 @@ def one_run(label, binary, clients, port, a, tmp):
     env = dict(os.environ, BYZLAB_BIN=binary)
     d = os.path.join(tmp, "c-%s-%d" % (label, clients))
     shutil.rmtree(d, ignore_errors=True)
-    sh([DRIVER, "cluster", "init", d, "--protocol", "pbft", "--f", 1, "--auth", "mac",
-        "--base-port", port], env)
+    # Written by the --new keygen (binaries from before issue 15 have no --cluster);
+    # the file format is the same for every arm.
+    bzharness.init_cluster(d, "pbft", 1, auth="mac", base_port=port,
+                           settings={"batch_max": a.batch_max, "sync": "none"},
+                           keygen=os.path.join(a.new, "byzlab-keygen"))
     ini = os.path.join(d, "cluster.ini")
-    set_cluster_keys(ini, {"batch_max": a.batch_max, "sync": "none"})
     try:
         sh([DRIVER, "cluster", "up", d], env)
         before = status(binary, ini, env)

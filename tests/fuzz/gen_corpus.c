@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "client/client.h"
+#include "config/config.h"
 #include "crypto/auth.h"
 #include "crypto/crypto.h"
 #include "replica/core/core.h"
@@ -528,7 +529,11 @@ static void config_file(const char *name, const char *proto, unsigned f, const c
 {
 	struct buf b;
 	char line[256];
-	unsigned n = !strcmp(proto, "pbft") ? 3 * f + 1 : !strcmp(proto, "vr") ? 2 * f + 1 : 1;
+	/* n from protocol_n(), the one place that computes it (issue 15 item 4) */
+	unsigned n = protocol_n(!strcmp(proto, "pbft") ? PROTO_PBFT
+				: !strcmp(proto, "vr") ? PROTO_VR
+						       : PROTO_SINGLE,
+				f);
 	buf_init(&b);
 	snprintf(line, sizeof(line), "; %s\n[cluster]\nprotocol = %s\nf = %u\n", name, proto, f);
 	buf_put(&b, line, strlen(line));

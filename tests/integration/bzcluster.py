@@ -37,6 +37,8 @@ import traceback
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.environ.get("BYZLAB_ROOT") or os.path.dirname(os.path.dirname(_HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(_HERE)), "tools"))
+import bzharness  # noqa: E402  (the harness shared with experiments/ and docker/)
 BIN = os.environ.get("BYZLAB_BIN") or os.path.join(ROOT, "build", "bin")
 TESTBIN = os.environ.get("BYZLAB_TESTBIN") or os.path.join(ROOT, "build", "tests")
 TMP = os.environ.get("BYZLAB_TMP") or os.path.join(ROOT, "build", "tmp")
@@ -162,19 +164,10 @@ def wait_until(pred, deadline, what="condition", interval=0.1):
 
 def parse_status(text):
     """Status output -> list of dicts, one per JSON line (other lines are an error)."""
-    objs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            o = json.loads(line)
-        except ValueError as e:
-            raise Failure("status line is not JSON (%s): %r" % (e, line))
-        if not isinstance(o, dict) or "id" not in o:
-            raise Failure("status line is not an object with an id: %r" % line)
-        objs.append(o)
-    return objs
+    try:
+        return bzharness.parse_status(text, strict=True)
+    except ValueError as e:
+        raise Failure(str(e))
 
 
 def check_bench(r, ops, verify):
@@ -235,15 +228,20 @@ def require_programs(*paths):
                       % ", ".join(missing))
 
 
-class Cluster:
-    """One cluster directory under BYZLAB_TMP, driven through ./byzlab."""
+class Cluster(bzharness.LocalCluster):
+    """One cluster directory under BYZLAB_TMP, driven through ./byzlab.
+    settings: [cluster] keys for `cluster init --set` (batch_max, sync, read_only, ...);
+    faults: [(key, value)] for a [faults] section (`cluster init --fault`)."""
 
-    def __init__(self, name, protocol="pbft", f=1, base_port=7000, auth=None, clients=None):
+    def __init__(self, name, protocol="pbft", f=1, base_port=7000, auth=None, clients=None,
+                 settings=None, faults=None):
+        # as ./byzlab spells it
+        super().__init__(os.path.realpath(os.path.join(TMP, name)), BIN, DRIVER)
         self.name, self.protocol, self.f = name, protocol, f
         self.base_port, self.auth, self.clients = base_port, auth, clients
-        self.dir = os.path.realpath(os.path.join(TMP, name))  # as ./byzlab spells it
-        self.ini = os.path.join(self.dir, "cluster.ini")
-        self.n = {"pbft": 3 * f + 1, "vr": 2 * f + 1, "single": 1}[protocol]
+        self.settings = dict(settings or {})
+        self.faults = list(faults or [])
+        self.n = bzharness.protocol_n(protocol, f)
         self._scanned = {}      # log path -> bytes already checked for sanitizer reports
         _CLUSTERS.append(self)
 
@@ -261,15 +259,16 @@ class Cluster:
             argv += ["--auth", self.auth]
         if self.clients:
             argv += ["--clients", self.clients]
+        for k, v in sorted(self.settings.items()):
+            argv += ["--set", "%s=%s" % (k, v)]
+        for k, v in self.faults:
+            argv += ["--fault", "%s=%s" % (k, v)]
         run(argv + list(extra), expect=0)
         return self
 
     def up(self, byz=None, expect=0):
         """Start the replicas that are not running; byz: {id: "behaviour[:arg]"}."""
-        argv = [DRIVER, "cluster", "up", self.dir]
-        for i, b in sorted((byz or {}).items()):
-            argv += ["--byz", "%d=%s" % (i, b)]
-        r = run(argv, timeout=90)
+        r = run(self.up_argv(byz), timeout=90)
         if expect is not None and r.rc != expect:
             self.dump_logs()
             r.expect(expect, "cluster up")
@@ -280,7 +279,7 @@ class Cluster:
     def down(self):
         if not os.path.exists(self.ini):
             return
-        r = run([DRIVER, "cluster", "down", self.dir], timeout=60)
+        r = run(self.down_argv(), timeout=60)
         left = self.replica_pids()
         if r.rc != 0 or left:
             raise Failure("cluster down left %r running\n%s" % (left, r.describe()))
@@ -333,10 +332,7 @@ class Cluster:
         self.down()
         return False
 
-    # --- processes
-    def pidfile(self, i):
-        return os.path.join(self.dir, "run", "replica-%d.pid" % i)
-
+    # --- processes (pidfile(i): bzharness.LocalCluster)
     def pid(self, i):
         with open(self.pidfile(i)) as f:
             return int(f.read().split()[0])
@@ -353,15 +349,7 @@ class Cluster:
             wait_until(lambda: not is_alive(pid), deadline, "replica %d (pid %d) to die" % (i, pid))
         return pid
 
-    # --- client
-    def client_argv(self, *args, client_id=None, timeout_ms=None, config=None):
-        argv = [CLIENT, "--config", config or self.ini]
-        if client_id is not None:
-            argv += ["--client-id", client_id]
-        if timeout_ms is not None:
-            argv += ["--timeout", timeout_ms]
-        return [str(a) for a in argv + list(args)]
-
+    # --- client (client_argv: bzharness.LocalCluster)
     def client(self, *args, client_id=None, timeout_ms=None, config=None, expect=None,
                timeout=60, quiet=False):
         return run(self.client_argv(*args, client_id=client_id, timeout_ms=timeout_ms,
@@ -401,21 +389,12 @@ class Cluster:
         return cp
 
     def set_cluster_keys(self, **values):
-        """Add (or replace) keys of cluster.ini's [cluster] section, before `up`."""
-        with open(self.ini) as f:
-            lines = f.read().splitlines()
-        out, section = [], None
-        for line in lines:
-            s = line.strip()
-            if s.startswith("["):
-                section = s
-            if section == "[cluster]" and "=" in s and s.split("=")[0].strip() in values:
-                continue
-            out.append(line)
-            if s == "[cluster]":
-                out += ["%s = %s" % kv for kv in sorted(values.items())]
-        with open(self.ini, "w") as f:
-            f.write("\n".join(out) + "\n")
+        """Add (or replace) [cluster] keys, before `up`: the cluster is initialised again
+        (cluster init --force --set ...), since byzlab-keygen --cluster is the one
+        writer of cluster.ini.  Better: Cluster(..., settings={...}) before init()."""
+        check(not self.replica_pids(), "set_cluster_keys: %s is running" % self.name)
+        self.settings.update(values)
+        self.init()
 
     def addresses(self, i):
         """{"peer": ..., "client": ..., "admin": ...} of replica i."""
@@ -434,29 +413,19 @@ class Cluster:
         return check_bench(r, ops, verify)
 
     def agreement(self, ids=None, timeout_ms=1000):
-        """Status if every replica in ids (default: all) answers and all report the same
-        last_executed (> 0), else None.  For wait_until."""
+        """Status if the replicas in ids (default: all) agree (bzharness.agree: all
+        answer, equal last_executed > 0, equal digests at equal stable checkpoints),
+        else None.  For wait_until."""
         st = self.status(timeout_ms)
         ids = list(range(self.n)) if ids is None else list(ids)
-        if any(st[i].get("down") for i in ids):
-            return None
-        le = {st[i]["last_executed"] for i in ids}
-        if len(le) != 1 or 0 in le:
-            return None
-        return st
+        return st if bzharness.agree(st, ids) else None
 
     def checkpoint_agreement(self, ids=None, at_least=1):
-        """Status if every replica in ids agrees on last_executed, stable_checkpoint
-        (>= at_least) and state_digest, else None.  For wait_until."""
-        st = self.agreement(ids)
-        if st is None:
-            return None
+        """Status if the replicas in ids agree and also share one stable checkpoint
+        (>= at_least), hence one state digest, else None.  For wait_until."""
+        st = self.status()
         ids = list(range(self.n)) if ids is None else list(ids)
-        cps = {st[i]["stable_checkpoint"] for i in ids}
-        digests = {st[i]["state_digest"] for i in ids}
-        if len(cps) != 1 or min(cps) < at_least or len(digests) != 1:
-            return None
-        return st
+        return st if bzharness.agree(st, ids, checkpoint_at_least=at_least) else None
 
     def drive_past_checkpoint(self, client_id, ids=None, deadline=120):
         """Run sequential null operations (one per consensus instance at most) until
@@ -489,10 +458,7 @@ class Cluster:
         return wait_until(lambda: self.checkpoint_agreement(ids, ci), 30,
                           "replicas %r to agree on checkpoint and state digest" % ids)
 
-    # --- logs
-    def log_path(self, i):
-        return os.path.join(self.dir, "logs", "replica-%d.log" % i)
-
+    # --- logs (log_path(i): bzharness.LocalCluster)
     def logs(self, i):
         try:
             with open(self.log_path(i), errors="replace") as f:

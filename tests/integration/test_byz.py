@@ -33,15 +33,9 @@ def new_cluster(name, protocol="pbft", f=1, faults=None):
     """A cluster with a short checkpoint interval (and a [faults] section)."""
     port = _next[0]
     _next[0] += 300
-    c = bz.Cluster(name, protocol=protocol, f=f, base_port=port)
+    c = bz.Cluster(name, protocol=protocol, f=f, base_port=port,
+                   settings={"checkpoint_interval": CKPT}, faults=faults)
     c.init()
-    with open(c.ini) as fh:
-        text = fh.read()
-    text = text.replace("checkpoint_interval = 128", "checkpoint_interval = %d" % CKPT)
-    if faults:
-        text += "\n[faults]\n" + "".join("%s = %s\n" % kv for kv in faults)
-    with open(c.ini, "w") as fh:
-        fh.write(text)
     return c
 
 
