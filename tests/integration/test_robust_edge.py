@@ -52,9 +52,11 @@ def variant(c, name, robust, keys_dir=None):
     path = os.path.join(c.dir, name)
     with open(c.ini) as f:
         text = f.read()
-    text = re.sub(r"(?m)^robust = on$", "robust = %s" % robust, text)
+    text, k = re.subn(r"(?m)^robust\s*=\s*on\b.*$", "robust = %s" % robust, text)
+    bz.check(k == 1, "%s: robust = on found once in cluster.ini" % name)
     if keys_dir:
-        text = re.sub(r"(?m)^keys = .*$", "keys = %s" % keys_dir, text)
+        text, k = re.subn(r"(?m)^keys\s*=.*$", "keys = %s" % keys_dir, text)
+        bz.check(k == 1, "%s: keys = found once in cluster.ini" % name)
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -80,10 +82,10 @@ def counters(c):
 
 
 def test_unsigned_and_garbled_clients_are_refused():
-    with bz.Cluster("robust-edge", f=1, base_port=BASE_PORT, auth="mac") as c:
+    with bz.Cluster("robust-edge", f=1, base_port=BASE_PORT, auth="mac",
+                    settings={"sync": "none", "robust": "on"}) as c:
         c.init()
         squeeze_ports(c.ini)
-        c.set_cluster_keys(sync="none", robust="on")
         c.up()
         unsigned_ini = variant(c, "unsigned.ini", "off")
         bad_ini = variant(c, "bad.ini", "on", bad_keys(c))
