@@ -378,8 +378,8 @@ static int verify_sig(struct auth_ctx *a, const struct msg *m, const uint8_t *co
 	const uint8_t *pk;
 	uint32_t s = m->h.sender;
 
-	if (m->h.auth_len != (m->h.auth_kind == AUTH_HYBRID ? WIRE_SIG_LEN + a->n * WIRE_MAC_LEN
-							     : WIRE_SIG_LEN))
+	if (m->h.auth_len !=
+	    (m->h.auth_kind == AUTH_HYBRID ? WIRE_SIG_LEN + a->n * WIRE_MAC_LEN : WIRE_SIG_LEN))
 		return -1;
 	if (is_client_type(m->h.type)) {
 		if (s >= a->n_clients || !a->client_pk)
@@ -612,7 +612,7 @@ static int verify_batch(struct auth_ctx *a, const struct msg *m)
 		    req.h.type != MSG_REQUEST)
 			return -1;
 		if (req.h.auth_kind == AUTH_HYBRID ? verify_hybrid_nested(a, &req) == 0
-						    : verify_message(a, &req) == 0)
+						   : verify_message(a, &req) == 0)
 			continue;
 		if (req.h.auth_kind == AUTH_MAC && a->client_suspect &&
 		    req.h.sender < a->n_clients && !a->client_suspect[req.h.sender]) {
@@ -793,7 +793,9 @@ static void ban_enter(struct auth_ctx *a, uint32_t client, uint32_t source, uint
 	}
 	if (!slot->until_ms)
 		a->banned++;
-	*slot = (struct auth_ban){.client = client, .source = source, .until_ms = now_ms + AUTH_BAN_MS};
+	*slot = (struct auth_ban){.client = client,
+				  .source = source,
+				  .until_ms = now_ms + AUTH_BAN_MS};
 	a->bans_made++;
 }
 

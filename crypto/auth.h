@@ -69,10 +69,10 @@ struct auth_ctx {
 	 * client whose request fails verification is banned for AUTH_BAN_MS. */
 	int robust;
 	struct auth_ban ban[AUTH_BAN_SLOTS];
-	uint32_t banned;             /* entries of ban[] in use (not yet found expired) */
-	uint64_t unsigned_requests;  /* refused: robust mode, not signed */
-	uint64_t blacklisted_drops;  /* refused: the client is banned on that connection */
-	uint64_t bans_made;          /* bans entered */
+	uint32_t banned;            /* entries of ban[] in use (not yet found expired) */
+	uint64_t unsigned_requests; /* refused: robust mode, not signed */
+	uint64_t blacklisted_drops; /* refused: the client is banned on that connection */
+	uint64_t bans_made;         /* bans entered */
 };
 
 /* Load keys from dir for principal `self`: our secret key, every replica's public key

@@ -547,7 +547,9 @@ static void adapt_raise(struct byz *b, uint64_t now_ms)
 	for (int k = 0; k < 64 && now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS; k++) {
 		b->probe_ms += BYZ_ADAPT_PERIOD_MS;
 		/* slow start until it first finds a ceiling, then an eighth at a time */
-		uint32_t step = !b->ceiling_ms ? b->delay_ms : b->delay_ms / 8 ? b->delay_ms / 8 : 1;
+		uint32_t step = !b->ceiling_ms    ? b->delay_ms
+				: b->delay_ms / 8 ? b->delay_ms / 8
+						  : 1;
 		b->delay_ms = b->delay_ms + step < cap ? b->delay_ms + step : cap;
 	}
 	if (now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS)

@@ -113,8 +113,8 @@ struct net;
 /* Transport optimizations, on by default; cluster.ini's coalesce and rx_aio keys
  * turn them off to measure what each is worth (docs/EXPERIMENTS.md). */
 struct net_opts {
-	int coalesce; /* 1: bundle a turn's messages per destination; 0: one nng msg each */
-	int rx_aio;   /* 1: receive with armed aios (net_rxq); 0: NNG_OPT_RECVFD */
+	int coalesce;  /* 1: bundle a turn's messages per destination; 0: one nng msg each */
+	int rx_aio;    /* 1: receive with armed aios (net_rxq); 0: NNG_OPT_RECVFD */
 	int vc_budget; /* robust = on: per-connection budget on VIEW-CHANGE / NEW-VIEW */
 };
 

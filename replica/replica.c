@@ -538,8 +538,9 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 	/* group_commit = off: one commit per step, to measure what grouping saves
 	 * (docs/EXPERIMENTS.md). */
 	r->group_commit = cfg->group_commit;
-	const struct net_opts nopts = {
-		.coalesce = cfg->coalesce, .rx_aio = cfg->rx_aio, .vc_budget = cfg->robust};
+	const struct net_opts nopts = {.coalesce = cfg->coalesce,
+				       .rx_aio = cfg->rx_aio,
+				       .vc_budget = cfg->robust};
 	effects_init(&r->fx);
 	effects_init(&r->lie);
 	buf_init(&r->out);

@@ -28,7 +28,8 @@ static struct rr_queue *queue_for(struct rr *s, uint64_t key)
 int rr_push(struct rr *s, uint64_t key, void *item, size_t size)
 {
 	struct rr_queue *q = queue_for(s, key);
-	if (!q || q->count == RR_QUEUE_ITEMS || (q->count > 0 && q->bytes + size > RR_QUEUE_BYTES)) {
+	if (!q || q->count == RR_QUEUE_ITEMS ||
+	    (q->count > 0 && q->bytes + size > RR_QUEUE_BYTES)) {
 		s->refused++;
 		return -1;
 	}

@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RR_MAX_QUEUES 32             /* sources at once (peer connections are capped lower) */
-#define RR_QUEUE_ITEMS 64            /* frames per source */
+#define RR_MAX_QUEUES 32                  /* sources at once (peer connections are capped lower) */
+#define RR_QUEUE_ITEMS 64                 /* frames per source */
 #define RR_QUEUE_BYTES ((size_t)16 << 20) /* bytes per source */
 
 struct rr_queue {
@@ -36,7 +36,7 @@ struct rr_queue {
 
 struct rr {
 	struct rr_queue q[RR_MAX_QUEUES];
-	uint32_t cursor; /* the queue served last */
+	uint32_t cursor;  /* the queue served last */
 	uint64_t refused; /* pushes refused (queue full, or no queue free) */
 };
 

@@ -1161,8 +1161,8 @@ static void test_robust_hybrid_requests(void **state)
 	w.c[1].robust = 1;
 	seal_request_signed(&w.c[1], &req, 1, 30);
 	assert_int_equal(hdr_kind(&req), AUTH_HYBRID);
-	assert_int_equal(req.len, WIRE_HDR_LEN + get_u32(req.p + WIRE_OFF_BODY_LEN) +
-					  WIRE_SIG_LEN + N * WIRE_MAC_LEN);
+	assert_int_equal(req.len, WIRE_HDR_LEN + get_u32(req.p + WIRE_OFF_BODY_LEN) + WIRE_SIG_LEN +
+					  N * WIRE_MAC_LEN);
 	/* directly, at the primary: the signature */
 	uint64_t sigs = w.r[0].sigs_verified, macs = w.r[0].macs_verified;
 	assert_int_equal(check_client(&w.r[0], &req, 5, 100), AUTH_CLIENT_OK);
