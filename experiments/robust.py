@@ -187,6 +187,9 @@ def main():
     ap.add_argument("--warmup", type=float, help="warm-up seconds per run")
     ap.add_argument("--only", action="append", default=[],
                     help="only attacks whose name contains this (repeatable)")
+    ap.add_argument("--attack", action="append", default=[], metavar="I=BEHAVIOUR",
+                    help="run this --byz instead of the table's attacks (repeatable; "
+                    "the fault-free pair is always run first)")
     args = ap.parse_args()
     args.base_port = PORT_SLOTS[0]
     if args.seconds is None:
@@ -207,6 +210,8 @@ def main():
                   % (args.bin, prog), file=sys.stderr)
             return 2
     attacks = [a for a in ATTACKS if not args.only or any(o in a[0] for o in args.only)]
+    if args.attack:
+        attacks = [ATTACKS[0]] + [(a.split("=", 1)[1], a) for a in args.attack]
     env = Env(args)
     rows, full = [], []
     try:

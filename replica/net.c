@@ -651,6 +651,11 @@ static void free_peer_frames(struct net *n)
 /* The next frame the peer socket holds: 1 (*out set), 0 (none), -1 (failed). */
 static int take_peer_frame(struct net *n, nng_msg **out)
 {
+	/* Called for every message: skip net_rxq_pop's eventfd read while the ring is
+	 * empty and queued frames remain (the loop does not sleep on them anyway); once
+	 * the queues are empty, pop clears the eventfd so the loop can sleep. */
+	if (n->rx[NET_PEER] && rr_waiting(n->peer_rr) && !net_rxq_nonempty(n->rx[NET_PEER]))
+		return 0;
 	if (n->rx[NET_PEER])
 		return (*out = net_rxq_pop(n->rx[NET_PEER])) != NULL;
 	int rv = nng_recvmsg(n->sock[NET_PEER], out, NNG_FLAG_NONBLOCK);
