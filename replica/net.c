@@ -131,6 +131,9 @@ struct net {
 
 static void free_peer_frames(struct net *n);
 
+/* Frames moved from the socket into the per-connection queues per net_recv() call. */
+#define NET_FILL_MAX 64
+
 /* A frame from the peer socket, waiting in its connection's round-robin queue. */
 struct peer_frame {
 	nng_msg *m;
@@ -669,7 +672,7 @@ static int fill_peer_queues(struct net *n)
 {
 	nng_msg *m;
 	int rc = 0;
-	for (int k = 0; k < RR_QUEUE_ITEMS && (rc = take_peer_frame(n, &m)) > 0; k++) {
+	for (int k = 0; k < NET_FILL_MAX && (rc = take_peer_frame(n, &m)) > 0; k++) {
 		struct peer_frame *f = malloc(sizeof(*f));
 		int pid = nng_pipe_id(nng_msg_get_pipe(m));
 		if (f) {

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define RR_MAX_QUEUES 32                  /* sources at once (peer connections are capped lower) */
-#define RR_QUEUE_ITEMS 64                 /* frames per source */
+#define RR_QUEUE_ITEMS 1024               /* frames per source (bursts of a slow replica's input) */
 #define RR_QUEUE_BYTES ((size_t)16 << 20) /* bytes per source */
 
 struct rr_queue {
