@@ -409,7 +409,7 @@ static int verify_mac(struct auth_ctx *a, const struct msg *m, const uint8_t *co
 		/* authenticators have one slot per replica; clients have no slot (a
 		 * hybrid trailer's authenticator follows its signature) */
 		size_t sig = m->h.auth_kind == AUTH_HYBRID ? WIRE_SIG_LEN : 0;
-		if (a->self_is_client || m->h.auth_len != sig + a->n * WIRE_MAC_LEN)
+		if (a->self_is_client || m->h.auth_len != sig + (size_t)a->n * WIRE_MAC_LEN)
 			return -1;
 		mac += sig;
 		key = is_client_type(m->h.type) ? client_key(a, s) : replica_key(a, s);
