@@ -132,7 +132,7 @@ def write_md(out, rows, quick):
         f.write("PBFT f=1, auth mac, 64 clients%s; ratio: to fault-free with the same "
                 "robust setting, vs plain: to fault-free plain PBFT (robust off), both in "
                 "this run.\n\n" % (" (--quick)" if quick else ""))
-        f.write("| " + " | ".join(head) + " |\n|" + "---|" * 2 + "--:|" * 5 + "---|\n")
+        f.write("| " + " | ".join(head) + " |\n|" + "---|" * 2 + "--:|" * 5 + "---|" * 2 + "\n")
         for x in rows:
             p99 = "%.1f" % (float(x["p99_us"]) / 1000) if x["p99_us"] not in ("", None) else "-"
             f.write("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n"
