@@ -20,6 +20,7 @@
 #include "replica/core/core.h"
 #include "replica/core/evidence.h"
 #include "replica/core/pbft.h"
+#include "replica/replica.h"
 #include "wire/wire.h"
 
 #define CLUSTER 0xc1u
@@ -497,6 +498,29 @@ static void test_core_recovers_evidence(void **state)
 	unload(c.r);
 }
 
+/* Status: "evidence": {replica: count}, "evidence_kind": {replica: kind}; both empty
+ * objects when nobody was caught. */
+static void test_status_json(void **state)
+{
+	(void)state;
+	struct core_status cs;
+	struct replica_counters rc;
+	char out[WIRE_MAX_STATUS];
+	memset(&cs, 0, sizeof(cs));
+	memset(&rc, 0, sizeof(rc));
+	cs.protocol = "pbft";
+	struct status_input in = {.id = 1, .n = N, .f = 1, .cs = &cs, .c = &rc};
+	assert_true(status_json(&in, out, sizeof(out)) > 0);
+	assert_non_null(strstr(out, ",\"evidence\":{},\"evidence_kind\":{}"));
+	cs.evidence[0] = 3;
+	cs.evidence_kind[0] = EVIDENCE_PROOF;
+	cs.evidence[2] = 1;
+	cs.evidence_kind[2] = EVIDENCE_SUSPICION;
+	assert_true(status_json(&in, out, sizeof(out)) > 0);
+	assert_non_null(strstr(out, ",\"evidence\":{\"0\":3,\"2\":1},\"evidence_kind\":"
+				    "{\"0\":\"proof\",\"2\":\"suspicion\"}"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_core_detects_votes),
 		cmocka_unit_test(test_core_detects_preprepare),
 		cmocka_unit_test(test_core_recovers_evidence),
+		cmocka_unit_test(test_status_json),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
