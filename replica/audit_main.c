@@ -107,10 +107,9 @@ static void print_stmt(const char *name, const struct evidence_stmt *s)
 	printf("    %s: %s from replica %u, view %" PRIu64 ", seq %" PRIu64 ", digest ", name,
 	       type_name(s->h.type), s->h.sender, s->h.view, s->h.seq);
 	put_hex(stdout, s->digest, 8);
-	printf("..., %s\n      hex ",
-	       s->h.auth_kind == AUTH_SIG   ? "Ed25519 signature"
-	       : s->h.auth_kind == AUTH_MAC ? "MAC authenticator"
-					    : "no auth");
+	printf("..., %s\n      hex ", s->h.auth_kind == AUTH_SIG   ? "Ed25519 signature"
+				      : s->h.auth_kind == AUTH_MAC ? "MAC authenticator"
+								   : "no auth");
 	put_hex(stdout, s->raw, s->len);
 	printf("\n");
 }
@@ -191,6 +190,17 @@ static int audit_dir(const char *dir)
 	return bad ? 1 : 0;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static int verify_hex(const char *hex, const char *keys)
 {
 	uint8_t pk[WIRE_MAX_REPLICAS][CRYPTO_PK_LEN], proof[EVIDENCE_MAX];
@@ -201,12 +211,12 @@ static int verify_hex(const char *hex, const char *keys)
 		return 2;
 	}
 	for (size_t i = 0; i < len; i++) {
-		unsigned v;
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
 			fprintf(stderr, "byzlab-audit: --verify: not hex\n");
 			return 2;
 		}
-		proof[i] = (uint8_t)v;
+		proof[i] = (uint8_t)(hi << 4 | lo);
 	}
 	int n = load_keys(keys, pk);
 	if (n <= 0) {
@@ -238,15 +248,17 @@ int main(int argc, char **argv)
 		else if (argv[i][0] != '-' && !dir)
 			dir = argv[i];
 		else {
-			fprintf(stderr, "usage: byzlab-audit DIR | byzlab-audit --keys KEYS --verify "
-					"HEX\n");
+			fprintf(stderr,
+				"usage: byzlab-audit DIR | byzlab-audit --keys KEYS --verify "
+				"HEX\n");
 			return 2;
 		}
 	}
 	if (hex)
 		return keys ? verify_hex(hex, keys) : 2;
 	if (!dir) {
-		fprintf(stderr, "usage: byzlab-audit DIR | byzlab-audit --keys KEYS --verify HEX\n");
+		fprintf(stderr,
+			"usage: byzlab-audit DIR | byzlab-audit --keys KEYS --verify HEX\n");
 		return 2;
 	}
 	if (!is_dir(dir)) {

@@ -135,8 +135,7 @@ static int stmt_signed_by(const struct evidence_stmt *s, const uint8_t pk[CRYPTO
 	return crypto_verify_bytes(pk, s->raw, WIRE_CPP_LEN_MIN, s->raw + WIRE_CPP_LEN_MIN);
 }
 
-int evidence_verify(const uint8_t *p, size_t len, uint32_t n,
-		    const uint8_t pk[][CRYPTO_PK_LEN])
+int evidence_verify(const uint8_t *p, size_t len, uint32_t n, const uint8_t pk[][CRYPTO_PK_LEN])
 {
 	struct evidence e;
 	if (evidence_decode(p, len, &e) != 0 || e.kind != EVIDENCE_PROOF || e.accused >= n ||
@@ -170,7 +169,8 @@ int evidence_note(struct evidence_table *t, const uint8_t *proof, size_t len)
 		return -1;
 	t->count[e.accused]++;
 	/* the first one, or a proof where we held only a suspicion */
-	if (t->proof[e.accused] && !(e.kind == EVIDENCE_PROOF && t->kind[e.accused] != EVIDENCE_PROOF))
+	if (t->proof[e.accused] &&
+	    !(e.kind == EVIDENCE_PROOF && t->kind[e.accused] != EVIDENCE_PROOF))
 		return 0;
 	return keep(t, &e, proof, len) == 0 ? 1 : -1;
 }

@@ -85,8 +85,7 @@ int evidence_decode(const uint8_t *p, size_t len, struct evidence *e);
  * accused is < n, both signatures are the accused's and the statements conflict.
  * Returns 0 if it holds, -1 otherwise (a suspicion never holds: MACs are not
  * transferable). */
-int evidence_verify(const uint8_t *p, size_t len, uint32_t n,
-		    const uint8_t pk[][CRYPTO_PK_LEN]);
+int evidence_verify(const uint8_t *p, size_t len, uint32_t n, const uint8_t pk[][CRYPTO_PK_LEN]);
 
 /* What one replica holds: per accused replica, how many conflicting statements it saw
  * and the first proof (a PROOF replaces a SUSPICION).  Bounded: n entries of at most

@@ -47,8 +47,8 @@ static void record(struct pbft *p, int kind, bool planted, struct effects *out)
 	effects_evidence(out, accused, (uint8_t)kind, proof, len);
 }
 
-void pbft_evidence(struct pbft *p, const uint8_t *first, size_t first_len,
-		   const uint8_t *second, size_t second_len, struct effects *out)
+void pbft_evidence(struct pbft *p, const uint8_t *first, size_t first_len, const uint8_t *second,
+		   size_t second_len, struct effects *out)
 {
 	if (!first || !second)
 		return; /* a vote whose bytes we did not keep: counted as a conflict only */

@@ -235,8 +235,7 @@ static void test_tampered_proof_fails(void **state)
 	}
 	assert_int_equal(evidence_verify(proof.p, proof.len, N, (const uint8_t(*)[32])pk), 0);
 	/* truncated, or with a byte more */
-	assert_int_equal(evidence_verify(proof.p, proof.len - 1, N, (const uint8_t(*)[32])pk),
-			 -1);
+	assert_int_equal(evidence_verify(proof.p, proof.len - 1, N, (const uint8_t(*)[32])pk), -1);
 	buf_put_u8(&proof, 0);
 	assert_int_equal(evidence_verify(proof.p, proof.len, N, (const uint8_t(*)[32])pk), -1);
 	buf_free(&a);
@@ -479,10 +478,17 @@ static void test_core_recovers_evidence(void **state)
 	assert_int_equal(evidence_make(&proof, CLUSTER, a.p, a.len, b.p, b.len), EVIDENCE_PROOF);
 	unload(c.r);
 	load(c.r, AUTH_MODE_SIG);
-	c.cfg = (struct core_config){.protocol = PROTO_PBFT, .n = N, .f = 1, .id = 1,
-				     .cluster_id = CLUSTER, .batch_max = 8, .window = 32,
-				     .checkpoint_interval = 16, .view_timeout_ms = 1000,
-				     .max_clients = NCLIENTS, .kv_max_bytes = 1 << 20,
+	c.cfg = (struct core_config){.protocol = PROTO_PBFT,
+				     .n = N,
+				     .f = 1,
+				     .id = 1,
+				     .cluster_id = CLUSTER,
+				     .batch_max = 8,
+				     .window = 32,
+				     .checkpoint_interval = 16,
+				     .view_timeout_ms = 1000,
+				     .max_clients = NCLIENTS,
+				     .kv_max_bytes = 1 << 20,
 				     .auth = &c.r[1]};
 	void *core = pbft_core_ops.create(&c.cfg);
 	assert_non_null(core);
