@@ -226,8 +226,10 @@ struct pbft {
 				     * answers until executed again (pbft_normal.c) */
 	uint64_t view_changes;      /* views entered after the first */
 	struct pbft_robust robust;  /* cfg.robust only */
-	struct evidence_table evidence; /* issue 17: proofs held, per accused replica */
-	struct buf ev_buf;              /* a proof being built (pbft_evidence.c) */
+	/* issue 17 (pbft_evidence.c): proofs held, per accused replica; a proof being
+	 * built */
+	struct evidence_table evidence;
+	struct buf ev_buf;
 	struct buf scratch;
 };
 
@@ -340,8 +342,8 @@ int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t l
  * kept, persisted and counted, neither sent to others nor acted upon yet. */
 /* first and second: two statements (evidence.h) of one sender about one slot that
  * reached us authenticated; if they conflict, keep/count the proof. */
-void pbft_evidence(struct pbft *p, const uint8_t *first, size_t first_len,
-		   const uint8_t *second, size_t second_len, struct effects *out);
+void pbft_evidence(struct pbft *p, const uint8_t *first, size_t first_len, const uint8_t *second,
+		   size_t second_len, struct effects *out);
 /* A second PRE-PREPARE m (body digest `digest`) for slot s's (view, seq). */
 void pbft_evidence_pp(struct pbft *p, const struct slot *s, const struct msg *m,
 		      const uint8_t digest[WIRE_DIGEST_LEN], struct effects *out);

@@ -443,7 +443,8 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 	if (s->have_pp && s->view == m->h.view) {
 		if (memcmp(digest, s->digest, WIRE_DIGEST_LEN) != 0) {
 			p->rejected_conflict++; /* equivocation: the first one stands */
-			pbft_evidence_pp(p, s, m, digest, out); /* and it is proven (issue 17) */
+			/* and two signed ones prove it (issue 17) */
+			pbft_evidence_pp(p, s, m, digest, out);
 			catchup_on_preprepare(p, m, digest); /* unless the others committed it */
 			pbft_try_execute(p, out, true);
 		} else if (!s->batch) /* the batch hashes to s->digest, which s->cpp holds */
