@@ -64,9 +64,10 @@ void pbft_evidence_pp(struct pbft *p, const struct slot *s, const struct msg *m,
 {
 	/* the compact form of m: header | digest | trailer (what its trailer covers) */
 	uint8_t cpp[EVIDENCE_STMT_MAX];
+	if (m->raw_len < WIRE_HDR_LEN + (size_t)m->h.body_len)
+		return;
 	size_t trailer = m->raw_len - WIRE_HDR_LEN - m->h.body_len;
-	if (m->raw_len < WIRE_HDR_LEN + (size_t)m->h.body_len ||
-	    trailer > EVIDENCE_STMT_MAX - WIRE_CPP_LEN_MIN)
+	if (trailer > EVIDENCE_STMT_MAX - WIRE_CPP_LEN_MIN)
 		return;
 	memcpy(cpp, m->raw, WIRE_HDR_LEN);
 	memcpy(cpp + WIRE_HDR_LEN, digest, WIRE_DIGEST_LEN);
