@@ -435,6 +435,9 @@ static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms
 		.cluster = c->cluster_id,
 		.read_only = c->read_only && c->protocol == PROTO_PBFT,
 		.timeout_ms = timeout_ms ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS,
+		/* robust = on (issue 16): every request signed, also with auth = mac
+		 * (Aardvark §4.2); the replicas refuse unsigned ones (auth_verify_client) */
+		.sign_always = c->robust,
 		.auth = &cl->auth, /* loaded before the first request */
 	};
 	client_core_init(&cl->core, &cc);
@@ -477,6 +480,7 @@ static int client_open_member(const struct config *c, uint32_t client_id, uint32
 		free(cl);
 		return -1;
 	}
+	cl->auth.robust = c->robust; /* signed requests carry MACs too (auth_seal_signed) */
 	cl->grp = grp;
 	if (make_hello(cl, err, errlen) != 0)
 		goto fail;

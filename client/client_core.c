@@ -166,9 +166,6 @@ void client_core_init(struct client_core *c, const struct client_core_config *cf
 	client_quorum_init(&c->q);
 	buf_init(&c->op);
 	buf_init(&c->req);
-	/* an upcoming robust mode signs every request, even with MACs available */
-	c->signing = cfg->sign_always && !cfg->bad_mac && cfg->auth &&
-		     cfg->auth->mode == AUTH_MODE_MAC;
 }
 
 void client_core_free(struct client_core *c)
@@ -219,6 +216,10 @@ static int encode(struct client_core *c)
 	buf_reset(&c->req);
 	off = wire_put_request(&c->req, c->cfg.cluster, c->cfg.id, c->ts, c->flags, c->op.p,
 			       (uint32_t)c->op.len);
+	/* robust mode (sign_always) signs every request, even with MACs available; the
+	 * drivers may load the keys after init, so the mode is read here, not there */
+	if (c->cfg.sign_always && !c->cfg.bad_mac && a->mode == AUTH_MODE_MAC)
+		c->signing = true;
 	rc = c->signing ? auth_seal_signed(a, &c->req, off) : auth_seal(a, &c->req, off);
 	/* the faulty client: only the slot of the replica it takes for the primary */
 	if (rc == 0 && c->cfg.bad_mac)

@@ -24,6 +24,16 @@
 
 enum auth_mode { AUTH_MODE_NONE = 0, AUTH_MODE_SIG = 1, AUTH_MODE_MAC = 2 };
 
+/* The ban table of robust mode (auth_verify_client): a fixed number of entries, each
+ * a (client, connection) pair refused until until_ms of the caller's clock. */
+#define AUTH_BAN_SLOTS 256
+#define AUTH_BAN_MS 10000
+struct auth_ban {
+	uint32_t client;
+	uint32_t source;   /* the connection (the driver's pipe id); never 0 */
+	uint64_t until_ms; /* 0: free */
+};
+
 struct auth_ctx {
 	enum auth_mode mode;
 	uint32_t n; /* replicas */
@@ -54,6 +64,15 @@ struct auth_ctx {
 	 * c's requests only signed.  suspect_refused counts MACed requests so refused. */
 	uint8_t *client_suspect; /* n_clients flags */
 	uint64_t suspects_marked, suspect_refused;
+	/* Robust mode (cluster.ini robust = on, issue 16 item 3; auth_verify_client):
+	 * every REQUEST must be signed, also with auth = mac, nested ones included; a
+	 * client whose request fails verification is banned for AUTH_BAN_MS. */
+	int robust;
+	struct auth_ban ban[AUTH_BAN_SLOTS];
+	uint32_t banned;            /* entries of ban[] in use (not yet found expired) */
+	uint64_t unsigned_requests; /* refused: robust mode, not signed */
+	uint64_t blacklisted_drops; /* refused: the client is banned on that connection */
+	uint64_t bans_made;         /* bans entered */
 };
 
 /* Load keys from dir for principal `self`: our secret key, every replica's public key
@@ -105,6 +124,28 @@ int auth_poison_slots(uint8_t *p, size_t len, uint32_t slots_mask);
 
 /* Verify a compact PRE-PREPARE (wire.h) as forwarded in a certificate. */
 int auth_verify_cpp(struct auth_ctx *a, const struct compact_pp *c);
+
+/* Robust mode's edge rule for client messages (Aardvark §4.2, docs/PROTOCOL.md
+ * "Robust mode: signed requests and the ban table").  Pure: no clock is read, now_ms
+ * is the caller's.  For anything but a REQUEST, or with a->robust off, it is
+ * auth_verify.  With a->robust on, a REQUEST:
+ *   - from a client banned on this source (connection; 0 = relayed by a replica, which
+ *     is never banned) is refused unverified: AUTH_CLIENT_BANNED (blacklisted_drops);
+ *   - not signed while auth = mac: AUTH_CLIENT_UNSIGNED (unsigned_requests), no
+ *     verification spent;
+ *   - failing verification: AUTH_CLIENT_BAD, and with source != 0 the client is banned
+ *     on that source until now_ms + AUTH_BAN_MS (a full table evicts the entry that
+ *     expires first).
+ * Returns AUTH_CLIENT_OK (0) if authentic. */
+enum auth_client_verdict {
+	AUTH_CLIENT_OK = 0,
+	AUTH_CLIENT_BAD = -1, /* failed verification (the caller counts bad_auth) */
+	AUTH_CLIENT_UNSIGNED = -2,
+	AUTH_CLIENT_BANNED = -3,
+};
+int auth_verify_client(struct auth_ctx *a, const struct msg *m, uint32_t source, uint64_t now_ms);
+/* Bans still in force at now_ms (expired entries are freed). */
+uint32_t auth_bans_active(struct auth_ctx *a, uint64_t now_ms);
 
 /* Verify one encoded REQUEST on its own (used for requests inside a batch). */
 int auth_verify_request(struct auth_ctx *a, const struct msg *req);

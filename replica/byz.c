@@ -32,7 +32,8 @@ const char *byz_name(enum byz_behaviour b)
 
 const char *byz_implemented_list(void)
 {
-	return "silent, equivocate, bad-digest, forge, replay, wrong-reply, slow-primary:MS, "
+	return "silent, equivocate, bad-digest, forge, replay, wrong-reply, "
+	       "slow-primary:MS|adaptive, "
 	       "fake-view-change, flood:RATE, selective:IDS, mac-poison:IDS";
 }
 
@@ -73,7 +74,12 @@ static int parse_ids(const char *s, uint32_t *mask)
 static int parse_arg(enum byz_arg kind, const char *arg, struct byz_cfg *out)
 {
 	switch (kind) {
-	case ARG_MS: return parse_u32(arg, strlen(arg), 1, 600000, &out->arg);
+	case ARG_MS:
+		if (strcmp(arg, "adaptive") == 0) {
+			out->arg = BYZ_ADAPTIVE;
+			return 0;
+		}
+		return parse_u32(arg, strlen(arg), 1, 600000, &out->arg);
 	case ARG_RATE: return parse_u32(arg, strlen(arg), 1, 100000, &out->arg);
 	case ARG_IDS: return parse_ids(arg, &out->peers);
 	default: return -1;
@@ -101,7 +107,7 @@ int byz_parse(const char *spec, struct byz_cfg *out, char *err, size_t errlen)
 		if (behaviours[b].arg != ARG_NONE &&
 		    (!arg || parse_arg(behaviours[b].arg, arg, out) != 0)) {
 			snprintf(err, errlen, "behaviour '%s' needs %s", name,
-				 behaviours[b].arg == ARG_MS     ? ":MS (1..600000)"
+				 behaviours[b].arg == ARG_MS     ? ":MS (1..600000) or :adaptive"
 				 : behaviours[b].arg == ARG_RATE ? ":RATE (1..100000)"
 								 : ":IDS (e.g. 0,2)");
 			return -1;
@@ -499,6 +505,64 @@ static void hold(struct byz *b, const struct send *s, const uint8_t *p, uint64_t
 	b->held_bytes += s->len;
 }
 
+/* ---- slow-primary:adaptive (issue 16) ----
+ * All it sees is what its own honest core says: a PRE-PREPARE of its own in view v
+ * means it leads v; a message of its own in a later view means it was replaced (its
+ * core joined a view change, or took the next primary's NEW-VIEW).  So it probes:
+ * raise the delay while it leads, remember the delay that got it replaced, and stay
+ * below it next time (byz.h).  It cannot see a monitor's requirement; a monitor that
+ * measures throughput (Aardvark §4.3) is what sets the ceiling it finds. */
+
+static void adapt_observe(struct byz *b, const uint8_t *p, uint64_t now_ms)
+{
+	uint8_t type = p[WIRE_OFF_TYPE];
+	if (type == MSG_REQUEST || get_u32(p + WIRE_OFF_SENDER) != b->id)
+		return;
+	uint64_t view = get_u64(p + WIRE_OFF_VIEW);
+	if (b->leading && view > b->lead_view) { /* replaced: that was too slow */
+		b->leading = 0;
+		b->ceiling_ms = b->delay_ms;
+		b->replaced++;
+	}
+	if (!is_proposal(b, p) || (b->leading && view == b->lead_view) || view < b->lead_view)
+		return;
+	b->leading = 1; /* a new view of ours */
+	b->lead_view = view;
+	b->probe_ms = now_ms;
+	if (b->ceiling_ms) {
+		b->ceiling_ms += b->ceiling_ms / 16;
+		b->delay_ms = b->ceiling_ms * 3 / 4;
+	}
+	if (b->delay_ms < 1)
+		b->delay_ms = BYZ_ADAPT_START_MS;
+}
+
+/* While it leads: one raise per period passed - doubling until it has a ceiling,
+ * then an eighth (at least 1 ms) - below 15/16 of the ceiling if it has one. */
+static void adapt_raise(struct byz *b, uint64_t now_ms)
+{
+	if (!b->leading)
+		return;
+	uint32_t cap = b->ceiling_ms ? b->ceiling_ms - b->ceiling_ms / 16 : BYZ_ADAPT_MAX_MS;
+	for (int k = 0; k < 64 && now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS; k++) {
+		b->probe_ms += BYZ_ADAPT_PERIOD_MS;
+		/* slow start until it first finds a ceiling, then an eighth at a time */
+		uint32_t step = !b->ceiling_ms    ? b->delay_ms
+				: b->delay_ms / 8 ? b->delay_ms / 8
+						  : 1;
+		b->delay_ms = b->delay_ms + step < cap ? b->delay_ms + step : cap;
+	}
+	if (now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS)
+		b->probe_ms = now_ms; /* a long gap is not made up */
+	if (b->delay_ms < 1)
+		b->delay_ms = 1;
+}
+
+static uint32_t slow_delay(const struct byz *b)
+{
+	return b->cfg.arg != BYZ_ADAPTIVE ? b->cfg.arg : b->delay_ms;
+}
+
 /* Everything held whose time has come, in order. */
 static void release_held(struct byz *b, uint64_t now_ms, struct effects *out)
 {
@@ -763,8 +827,12 @@ static void filter_send(struct byz *b, struct auth_ctx *auth, const struct send 
 	case BYZ_REPLAY: replay(b, s, p, out); break;
 	case BYZ_WRONG_REPLY: wrong_reply(b, auth, s, p, out); break;
 	case BYZ_SLOW_PRIMARY:
+		if (b->cfg.arg == BYZ_ADAPTIVE) {
+			adapt_observe(b, p, now_ms);
+			adapt_raise(b, now_ms);
+		}
 		if (is_proposal(b, p))
-			hold(b, s, p, now_ms + b->cfg.arg);
+			hold(b, s, p, now_ms + slow_delay(b));
 		else
 			copy_send(out, s->to, s->client, p, s->len);
 		break;

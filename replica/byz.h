@@ -31,6 +31,16 @@
  *   wrong-reply       replies carry a wrong result (a value changed, or OK <-> NOT_FOUND)
  *   slow-primary:MS   holds each of its PRE-PREPAREs (VR: PREPAREs) for MS ms; the
  *                     filter asks for a tick (out->timer_ms) when the first is due
+ *   slow-primary:adaptive  (issue 16) as slow-primary, with a delay it adapts to
+ *                     what it can see, probing for the most it can get away with:
+ *                     while it leads a view it raises the delay every
+ *                     BYZ_ADAPT_PERIOD_MS (doubling it until it was first replaced,
+ *                     then by an eighth, at least 1 ms); when it is
+ *                     replaced (one of its own messages speaks of a later view: it
+ *                     joined the view change or took the NEW-VIEW) the delay it held
+ *                     becomes its ceiling, and in its next view as primary it starts
+ *                     at 3/4 of it and climbs to 15/16 of it (the ceiling creeps up by
+ *                     1/16 per term, so a stale one is re-probed)
  *   fake-view-change  PBFT: its VIEW-CHANGEs carry an invented prepared certificate
  *                     (a pre-prepare and 2f prepares it signed itself, for a random
  *                     digest at the next sequence number).  VR: its DO-VIEW-CHANGEs
@@ -73,6 +83,10 @@
 #define BYZ_REPLAY_MSG_MAX (64u << 10) /* larger messages are not kept for replay */
 #define BYZ_FLOOD_BURST 1000           /* flood: messages per peer in one step */
 #define BYZ_FLOOD_TICK_MS 10           /* flood: at most a tick this often */
+#define BYZ_ADAPTIVE 0                 /* slow-primary's arg for "adaptive" */
+#define BYZ_ADAPT_START_MS 10          /* slow-primary:adaptive: first delay ... */
+#define BYZ_ADAPT_PERIOD_MS 250        /* ... raised this often while it leads */
+#define BYZ_ADAPT_MAX_MS 600000
 
 enum byz_behaviour {
 	BYZ_HONEST = 0,
@@ -92,7 +106,7 @@ enum byz_behaviour {
 
 struct byz_cfg {
 	enum byz_behaviour kind;
-	uint32_t arg;   /* slow-primary: ms; flood: rate */
+	uint32_t arg;   /* slow-primary: ms (BYZ_ADAPTIVE: adaptive); flood: rate */
 	uint32_t peers; /* selective, mac-poison: bit i = replica i */
 };
 
@@ -136,6 +150,11 @@ struct byz {
 	/* flood */
 	uint64_t flood_ms; /* flood messages are owed from this time on; 0: not yet */
 	uint64_t forged;   /* forge: rotates the claimed sender */
+	/* slow-primary:adaptive: the delay now, the one that got it replaced last (0:
+	 * none yet), the view it leads (leading), when the delay was last raised */
+	uint32_t delay_ms, ceiling_ms;
+	int leading;
+	uint64_t lead_view, probe_ms, replaced;
 	/* mac-poison: the view of its first poisoned message; silent in later views */
 	int poisoned;
 	uint64_t poison_view;

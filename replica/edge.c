@@ -49,8 +49,8 @@ static int heard(const struct edge *e, enum net_sock sock, const struct msg *m)
 	return e->hears(e->hears_ctx, m->h.sender);
 }
 
-enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, const uint8_t *p, size_t len,
-			       struct msg *m)
+enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t source,
+			       uint64_t now_ms, const uint8_t *p, size_t len, struct msg *m)
 {
 	int rc = wire_decode(p, len, e->cluster_id, m);
 	if (rc != WIRE_OK) {
@@ -67,11 +67,18 @@ enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, const uint8_t
 		e->count->unheard++;
 		return EDGE_UNHEARD;
 	}
-	if (auth_verify(e->auth, m) != 0) {
+	/* auth_verify, and in robust mode the client rules (signed requests, the ban
+	 * table: crypto/auth.h auth_verify_client), which count their own refusals */
+	switch (auth_verify_client(e->auth, m, source, now_ms)) {
+	case AUTH_CLIENT_OK:
+		return EDGE_OK;
+	case AUTH_CLIENT_UNSIGNED:
+	case AUTH_CLIENT_BANNED:
+		return EDGE_REFUSED_CLIENT;
+	default:
 		e->count->bad_auth++;
 		return EDGE_BAD_AUTH;
 	}
-	return EDGE_OK;
 }
 
 const char *edge_verdict_name(enum edge_verdict v)
@@ -82,6 +89,7 @@ const char *edge_verdict_name(enum edge_verdict v)
 	case EDGE_NOT_ALLOWED: return "not-allowed";
 	case EDGE_UNHEARD: return "unheard";
 	case EDGE_BAD_AUTH: return "bad-auth";
+	case EDGE_REFUSED_CLIENT: return "refused-client";
 	case EDGE_NVERDICTS: break;
 	}
 	return "unknown";

@@ -29,6 +29,9 @@ enum edge_verdict {
 	EDGE_NOT_ALLOWED, /* this type, or this sender, may not arrive on this socket */
 	EDGE_UNHEARD,     /* the driver's hears() filter dropped it: not a reject */
 	EDGE_BAD_AUTH,    /* auth_verify refused it (signature, MAC, shape, sender range) */
+	/* robust mode: an unsigned request, or one from a banned client (auth_verify_client);
+	 * counted by the auth context (rejected.unsigned_request, blacklisted_client) */
+	EDGE_REFUSED_CLIENT,
 	EDGE_NVERDICTS
 };
 
@@ -68,11 +71,14 @@ struct edge {
 int edge_allowed(enum net_sock sock, const struct msg *m, uint32_t n, uint32_t self,
 		 uint32_t max_clients);
 
-/* Run the edge sequence on p[0..len) received on sock.  On EDGE_OK *m holds the
+/* Run the edge sequence on p[0..len) received on sock from source (the client
+ * connection a REQUEST came on, for robust mode's ban table; 0 for relayed messages,
+ * which are never banned) at the driver's now_ms.  On EDGE_OK *m holds the
  * decoded message (pointing into p, which must outlive it); otherwise the reject is
  * counted in *e->count and *m must not be used beyond m->h (set only once decoded:
  * EDGE_NOT_ALLOWED, EDGE_UNHEARD, EDGE_BAD_AUTH). */
-enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, const uint8_t *p, size_t len,
+enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t source,
+			       uint64_t now_ms, const uint8_t *p, size_t len,
 			       struct msg *m);
 
 /* "ok", "bad-format", "not-allowed", "unheard", "bad-auth": for logs and traces. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -12,7 +13,9 @@
 #include <nng/protocol/pipeline0/push.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "replica/core/budget.h"
 #include "replica/net.h"
+#include "replica/rr.h"
 #include "wire/wire.h"
 
 #define NET_RECONN_MIN_MS 50   /* a restarted peer is found again quickly ... */
@@ -116,6 +119,26 @@ struct net {
 	int coalesce;                  /* 0: every message its own nng message */
 	struct net_stats st;
 	struct pipe_cap *cap[NET_NSOCK]; /* connection caps of the listeners */
+	struct rr *peer_rr;              /* peer frames per connection (rr.h, net.h) */
+	struct peer_frame *peer_done;    /* used up; rx points into it until the next call */
+	int vc_budget;
+	struct vc_budget {
+		uint32_t pipe; /* 0: free */
+		uint64_t used_ms;
+		struct budget b;
+	} vcb[RR_MAX_QUEUES];
+};
+
+static void free_peer_frames(struct net *n);
+
+/* Frames moved from the socket into the per-connection queues per net_recv() call. */
+#define NET_FILL_MAX 64
+
+/* A frame from the peer socket, waiting in its connection's round-robin queue. */
+struct peer_frame {
+	nng_msg *m;
+	struct net_frame fr;
+	uint32_t pipe;
 };
 
 /* ---- bundles (pure) ---- */
@@ -546,6 +569,12 @@ int net_open(struct net **out, const struct config *cfg, uint32_t self, uint32_t
 	/* coalesce = off turns bundles off, to measure what they save
 	 * (docs/EXPERIMENTS.md); messages still leave only at net_flush(). */
 	n->coalesce = opts->coalesce;
+	n->vc_budget = opts->vc_budget;
+	if (!(n->peer_rr = malloc(sizeof(*n->peer_rr)))) {
+		snprintf(err, errlen, "net: out of memory");
+		goto bad;
+	}
+	rr_init(n->peer_rr);
 	for (uint32_t i = 0; i < WIRE_MAX_REPLICAS; i++)
 		buf_init_limit(&n->peerq[i].b, NET_QUEUE_LIMIT);
 	if (grow_clientq(n, NET_CQ_INIT) != 0) {
@@ -596,8 +625,136 @@ void net_close(struct net *n)
 	for (int k = 0; k < NET_NSOCK; k++)
 		if (n->in[k].m)
 			nng_msg_free(n->in[k].m);
+	free_peer_frames(n);
 	free(n->route);
 	free(n);
+}
+
+/* ---- fair peer input (issue 16 item 4: net.h, rr.h) ---- */
+
+static void free_frame(struct peer_frame *f)
+{
+	if (f) {
+		nng_msg_free(f->m);
+		free(f);
+	}
+}
+
+static void free_peer_frames(struct net *n)
+{
+	free_frame(n->peer_done);
+	n->peer_done = NULL;
+	struct peer_frame *f;
+	while (n->peer_rr && (f = rr_pop(n->peer_rr, NULL)) != NULL)
+		free_frame(f);
+	free(n->peer_rr);
+	n->peer_rr = NULL;
+}
+
+/* The next frame the peer socket holds: 1 (*out set), 0 (none), -1 (failed). */
+static int take_peer_frame(struct net *n, nng_msg **out)
+{
+	/* Called for every message: skip net_rxq_pop's eventfd read while the ring is
+	 * empty and queued frames remain (the loop does not sleep on them anyway); once
+	 * the queues are empty, pop clears the eventfd so the loop can sleep. */
+	if (n->rx[NET_PEER] && rr_waiting(n->peer_rr) && !net_rxq_nonempty(n->rx[NET_PEER]))
+		return 0;
+	if (n->rx[NET_PEER])
+		return (*out = net_rxq_pop(n->rx[NET_PEER])) != NULL;
+	int rv = nng_recvmsg(n->sock[NET_PEER], out, NNG_FLAG_NONBLOCK);
+	return rv == 0 ? 1 : rv == NNG_EAGAIN ? 0 : -1;
+}
+
+/* Move what the socket holds into the per-connection queues (at most a queue's worth
+ * per call, so a flood cannot keep us here).  A frame its connection has no room for
+ * is dropped before anything in it is decoded or verified. */
+static int fill_peer_queues(struct net *n)
+{
+	nng_msg *m;
+	int rc = 0;
+	for (int k = 0; k < NET_FILL_MAX && (rc = take_peer_frame(n, &m)) > 0; k++) {
+		struct peer_frame *f = malloc(sizeof(*f));
+		int pid = nng_pipe_id(nng_msg_get_pipe(m));
+		if (f) {
+			f->m = m;
+			f->pipe = pid > 0 ? (uint32_t)pid : 0;
+			net_frame_begin(&f->fr, nng_msg_body(m), nng_msg_len(m));
+		}
+		if (!f || rr_push(n->peer_rr, f->pipe, f, nng_msg_len(m)) != 0) {
+			n->st.rx_drops++;
+			nng_msg_free(m);
+			free(f);
+		}
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+static uint64_t net_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Robust mode: may this connection deliver one more VIEW-CHANGE or NEW-VIEW now?
+ * Budgets are kept per pipe in a small table; a new pipe takes the least recently
+ * used entry (a connection that closed). */
+static int vc_allowed(struct net *n, uint32_t pipe, const uint8_t *p, size_t len)
+{
+	if (!n->vc_budget || len < WIRE_HDR_LEN ||
+	    (p[WIRE_OFF_TYPE] != MSG_VIEWCHANGE && p[WIRE_OFF_TYPE] != MSG_NEWVIEW))
+		return 1;
+	uint64_t now = net_now_ms();
+	struct vc_budget *e = &n->vcb[0];
+	for (uint32_t i = 0; i < RR_MAX_QUEUES; i++) {
+		if (n->vcb[i].pipe == pipe) {
+			e = &n->vcb[i];
+			break;
+		}
+		if (n->vcb[i].used_ms < e->used_ms)
+			e = &n->vcb[i];
+	}
+	if (e->pipe != pipe)
+		*e = (struct vc_budget){.pipe = pipe};
+	e->used_ms = now ? now : 1;
+	if (budget_take(&e->b, now, NET_VC_BUDGET, NET_VC_PERIOD_MS, 1))
+		return 1;
+	n->st.peer_budget++;
+	return 0;
+}
+
+/* One message of the peer socket: from the connections with something waiting, in
+ * turn (rr.h).  A frame is freed once its queue is served again and it has nothing
+ * left, so rx stays valid until the next call. */
+static int peer_recv(struct net *n, struct net_rx *rx)
+{
+	free_frame(n->peer_done);
+	n->peer_done = NULL;
+	if (fill_peer_queues(n) != 0 && !rr_waiting(n->peer_rr))
+		return -1;
+	int q;
+	while ((q = rr_next(n->peer_rr)) >= 0) {
+		struct peer_frame *f = rr_head(n->peer_rr, (uint32_t)q);
+		const uint8_t *p;
+		size_t len;
+		if (!net_frame_next(&f->fr, &p, &len)) {
+			rr_drop_head(n->peer_rr, (uint32_t)q);
+			free_frame(f);
+			continue;
+		}
+		if (!vc_allowed(n, f->pipe, p, len))
+			continue;
+		rx->msg = NULL; /* the frame stays ours */
+		rx->data = p;
+		rx->len = len;
+		rx->pipe = f->pipe;
+		if (f->fr.left == 0 && (f->fr.off >= f->fr.len || f->fr.bad)) {
+			rr_drop_head(n->peer_rr, (uint32_t)q); /* nothing left: freed next call */
+			n->peer_done = f;
+		}
+		return 1;
+	}
+	return 0;
 }
 
 int net_recv_fd(struct net *n, enum net_sock sock)
@@ -612,6 +769,8 @@ int net_recv_fd(struct net *n, enum net_sock sock)
 
 int net_recv(struct net *n, enum net_sock sock, struct net_rx *rx)
 {
+	if (sock == NET_PEER)
+		return peer_recv(n, rx);
 	struct inframe *in = &n->in[sock];
 	const uint8_t *p;
 	size_t len;
@@ -647,6 +806,8 @@ int net_recv(struct net *n, enum net_sock sock, struct net_rx *rx)
 
 int net_pending(struct net *n, enum net_sock sock)
 {
+	if (sock == NET_PEER && rr_waiting(n->peer_rr))
+		return 1;
 	const struct inframe *in = &n->in[sock];
 	if (in->m != NULL && (in->fr.left > 0 || (in->fr.off < in->fr.len && !in->fr.bad)))
 		return 1;

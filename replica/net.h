@@ -97,6 +97,8 @@ struct net_stats {
 	uint64_t send_drops;            /* a peer's queue was full (or send failed) */
 	uint64_t no_route;              /* a reply for a client with no known pipe */
 	uint64_t frames_sent;           /* nng messages (a bundle counts once) */
+	uint64_t peer_budget; /* robust: VIEW-CHANGE/NEW-VIEW over a connection's budget */
+	uint64_t rx_drops;    /* peer frames dropped: that connection's queue was full (rr.h) */
 };
 
 /* One received message; data/len point into nng's buffer until net_rx_free(). */
@@ -112,9 +114,23 @@ struct net;
 /* Transport optimizations, on by default; cluster.ini's coalesce and rx_aio keys
  * turn them off to measure what each is worth (docs/EXPERIMENTS.md). */
 struct net_opts {
-	int coalesce; /* 1: bundle a turn's messages per destination; 0: one nng msg each */
-	int rx_aio;   /* 1: receive with armed aios (net_rxq); 0: NNG_OPT_RECVFD */
+	int coalesce;  /* 1: bundle a turn's messages per destination; 0: one nng msg each */
+	int rx_aio;    /* 1: receive with armed aios (net_rxq); 0: NNG_OPT_RECVFD */
+	int vc_budget; /* robust = on: per-connection budget on VIEW-CHANGE / NEW-VIEW */
 };
+
+/* Fair peer input (issue 16 item 4, replica/rr.h): frames from the peer socket are
+ * queued per connection (nng pipe) and net_recv(NET_PEER) returns their messages
+ * round-robin, one per busy connection in turn, so a flooding peer cannot starve the
+ * others; a connection's queue beyond RR_QUEUE_ITEMS / RR_QUEUE_BYTES drops (rx_drops).
+ * With vc_budget, each connection may deliver at most NET_VC_BUDGET VIEW-CHANGEs and
+ * NEW-VIEWs per NET_VC_PERIOD_MS (a token bucket, replica/core/budget.h); more are
+ * dropped before any signature is checked (peer_budget).  A correct replica sends one
+ * VIEW-CHANGE per view it moves to, re-sent once per view timeout, and a NEW-VIEW per
+ * view it leads or a straggler asks for (rate-limited by the core to one per half
+ * timeout per asker): far below the budget. */
+#define NET_VC_BUDGET 8
+#define NET_VC_PERIOD_MS 1000
 
 /* Listen on replica `self`'s three addresses and start dialing every other replica.
  * max_clients bounds the route table; opts NULL means both on.  Returns 0,

@@ -306,14 +306,18 @@ static void answer_status(struct replica *r)
 	char extra[2048];
 	memset(&cs, 0, sizeof(cs));
 	r->ops->status(r->core, &cs);
+	(void)auth_bans_active(r->auth, mono_ms()); /* blacklisted_clients: expired ones go */
 	int k = faults_json(r->faults, extra, sizeof(extra));
 	if (k < 0)
 		k = snprintf(extra, sizeof(extra), "\"faults\":null");
 	k += snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"clock_ms\":%llu",
 		      (unsigned long long)core_now(r)); /* the core's clock (clock_rate) */
 	if (r->liar && (size_t)k < sizeof(extra))
-		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"lies\":%llu",
-			 (unsigned long long)r->liar->lies);
+		k += snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"lies\":%llu",
+			      (unsigned long long)r->liar->lies);
+	if (r->liar && r->liar->cfg.kind == BYZ_SLOW_PRIMARY && (size_t)k < sizeof(extra))
+		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"byz_delay_ms\":%u",
+			 r->liar->cfg.arg ? r->liar->cfg.arg : r->liar->delay_ms); /* issue 16 */
 	struct status_input in = {.extra = extra,
 				  .id = r->id,
 				  .n = r->cfg->n,
@@ -370,7 +374,7 @@ static void log_reject(const struct replica *r, enum edge_verdict v, enum net_so
 	static const char *names[NET_NSOCK] = {"peer", "client", "admin"};
 	const struct edge_counters *c = &r->c.edge;
 	uint64_t count = v == EDGE_BAD_AUTH ? c->bad_auth : c->bad_format;
-	if (v == EDGE_UNHEARD || !worth_logging(count))
+	if (v == EDGE_UNHEARD || v == EDGE_REFUSED_CLIENT || !worth_logging(count))
 		return;
 	if (v == EDGE_BAD_FORMAT)
 		rlog("rejected message on %s socket: %s (%llu so far)", names[sock],
@@ -389,7 +393,9 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 		r->c.msgs_recv++;
 		r->c.bytes_recv += rx->len;
 	}
-	enum edge_verdict v = edge_receive(&r->edge, sock, rx->data, rx->len, &m);
+	/* robust mode's ban table keys a client by its connection (rx->pipe) */
+	enum edge_verdict v = edge_receive(&r->edge, sock, sock == NET_CLIENT ? rx->pipe : 0,
+					   r->cfg->robust ? mono_ms() : 0, rx->data, rx->len, &m);
 	if (v != EDGE_OK) {
 		log_reject(r, v, sock, &m);
 		return;
@@ -502,6 +508,7 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 	/* the edge checks a message's shape against these before any signature */
 	auth->window = cfg->window;
 	auth->batch_max = cfg->batch_max;
+	auth->robust = cfg->robust; /* issue 16: signed client requests (auth_verify_client) */
 	r->edge = (struct edge){.cluster_id = cfg->cluster_id,
 				.n = cfg->n,
 				.self = id,
@@ -514,7 +521,9 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 	/* group_commit = off: one commit per step, to measure what grouping saves
 	 * (docs/EXPERIMENTS.md). */
 	r->group_commit = cfg->group_commit;
-	const struct net_opts nopts = {.coalesce = cfg->coalesce, .rx_aio = cfg->rx_aio};
+	const struct net_opts nopts = {.coalesce = cfg->coalesce,
+				       .rx_aio = cfg->rx_aio,
+				       .vc_budget = cfg->robust};
 	effects_init(&r->fx);
 	effects_init(&r->lie);
 	buf_init(&r->out);

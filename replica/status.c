@@ -114,13 +114,19 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put(&w,
 	    ",\"rejected\":{\"bad_auth\":%llu,\"bad_format\":%llu,\"old_view\":%llu,"
 	    "\"out_of_window\":%llu,\"conflict\":%llu,\"rate_limited\":%llu,"
-	    "\"unsigned_suspect\":%llu}",
+	    "\"unsigned_suspect\":%llu",
 	    (unsigned long long)in->c->edge.bad_auth, (unsigned long long)in->c->edge.bad_format,
 	    (unsigned long long)cs->rejected_old_view,
 	    (unsigned long long)cs->rejected_out_of_window,
 	    (unsigned long long)cs->rejected_conflict,
 	    (unsigned long long)cs->rejected_rate_limited,
 	    (unsigned long long)(in->auth ? in->auth->suspect_refused : 0));
+	/* issue 16 items 3-4: robust mode's edge (auth_verify_client, net.c's budget) */
+	put(&w, ",\"unsigned_request\":%llu,\"blacklisted_client\":%llu,\"peer_budget\":%llu}",
+	    (unsigned long long)(in->auth ? in->auth->unsigned_requests : 0),
+	    (unsigned long long)(in->auth ? in->auth->blacklisted_drops : 0),
+	    (unsigned long long)(in->net ? in->net->peer_budget : 0));
+	put_u64(&w, "blacklisted_clients", in->auth ? in->auth->banned : 0);
 	put_u64(&w, "suspect_clients", in->auth ? in->auth->suspects_marked : 0);
 	put(&w, ",\"byz\":");
 	if (in->byz)
@@ -136,6 +142,7 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put_u64(&w, "send_drops", in->net ? in->net->send_drops : 0);
 	put_u64(&w, "no_route", in->net ? in->net->no_route : 0);
 	put_u64(&w, "frames_sent", in->net ? in->net->frames_sent : 0);
+	put_u64(&w, "rx_drops", in->net ? in->net->rx_drops : 0); /* rr.h: a peer's queue full */
 	put(&w, ",\"pid\":%ld", in->pid);
 	put_u64(&w, "uptime_ms", in->uptime_ms);
 	put_robust(&w, cs);

@@ -275,6 +275,9 @@ static int auth_len_ok(uint8_t kind, uint16_t len)
 	case AUTH_MAC:
 		return len > 0 && len % WIRE_MAC_LEN == 0 &&
 		       len <= WIRE_MAX_REPLICAS * WIRE_MAC_LEN;
+	case AUTH_HYBRID:
+		return len > WIRE_SIG_LEN && (len - WIRE_SIG_LEN) % WIRE_MAC_LEN == 0 &&
+		       len <= WIRE_SIG_LEN + WIRE_MAX_REPLICAS * WIRE_MAC_LEN;
 	default: return 0;
 	}
 }

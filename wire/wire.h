@@ -77,8 +77,10 @@ enum msg_type {
 
 enum auth_kind {
 	AUTH_NONE = 0,
-	AUTH_SIG = 1, /* Ed25519 signature, WIRE_SIG_LEN bytes */
-	AUTH_MAC = 2  /* authenticator: one WIRE_MAC_LEN MAC per replica 0..n-1 */
+	AUTH_SIG = 1,   /* Ed25519 signature, WIRE_SIG_LEN bytes */
+	AUTH_MAC = 2,   /* authenticator: one WIRE_MAC_LEN MAC per replica 0..n-1 */
+	AUTH_HYBRID = 3 /* a REQUEST in robust mode (issue 16): a signature, then an
+			 * authenticator, both over the same bytes (crypto/auth.h) */
 };
 
 enum wire_err {

@@ -336,6 +336,8 @@ void pbft_fetch_missing(struct pbft *p, struct effects *out);
 void pbft_update_vc_timer(struct pbft *p);
 void pbft_note_view(struct pbft *p, uint32_t sender, uint64_t view, struct effects *out);
 int pbft_newview_max_s(struct pbft *p, uint64_t *max_s);
+/* After a state transfer: the kept NEW-VIEW's O entries the old window left out. */
+void pbft_install_newview_rest(struct pbft *p, struct effects *out);
 int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len);
 
 /* pbft_evidence.c (issue 17): proofs of equivocation.  Detection only: proofs are

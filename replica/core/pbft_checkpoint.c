@@ -536,6 +536,8 @@ static void install_state(struct pbft *p, struct effects *out)
 		size_t off = wire_put_checkpoint(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
 						 x->seq, x->digest, x->total);
 		pbft_send(p, out, TO_OTHERS, off);
+		/* the window moved: O entries of our view it left out (§4.4) */
+		pbft_install_newview_rest(p, out);
 	} else {
 		free(snap);
 	}

@@ -471,6 +471,40 @@ static void enter_view(struct pbft *p, const struct o_set *o, const struct msg *
 	CORE_ASSERT(!pbft_is_primary(p) || p->next_seq >= o->max_s);
 }
 
+/* The O entries of our view's NEW-VIEW that our window did not reach when we entered
+ * the view, installed now that it does.  OSDI'99 §4.4: a replica entering view v+1
+ * inserts O's pre-prepares in its log, and if min-s is above its stable checkpoint it
+ * takes min-s's proof and "obtains the missing state".  Our low watermark moves only
+ * with the state (make_stable), so a replica that entered far behind, as the others'
+ * min-s could not be adopted before the transfer, dropped every O entry above its old
+ * window (install_o_entry).  A backup gets them back from the primary's re-sends; the
+ * primary gets its own pre-prepares from nobody (pbft_on_peer_status: "it has its
+ * own"), could not order them, gave its view up on its timer and sat alone in the next
+ * view (simulator seed 167, docs/TESTING.md).  Called when a state transfer moved the
+ * window. */
+void pbft_install_newview_rest(struct pbft *p, struct effects *out)
+{
+	struct msg nv;
+	if (!p->view_active || !p->nv_raw || p->nv_view != p->view ||
+	    wire_decode(p->nv_raw, p->nv_len, p->cfg.cluster_id, &nv) != WIRE_OK ||
+	    nv.h.type != MSG_NEWVIEW || nv.h.view != p->view)
+		return;
+	struct cursor c;
+	struct compact_pp cpp;
+	bool any = false;
+	wire_nv_begin(&nv, &c);
+	while (wire_nv_next(&c, p->cfg.cluster_id, &cpp) > 0) {
+		const struct slot *s = pbft_slot_peek(p, cpp.h.seq);
+		if (cpp.h.seq <= p->last_executed || !pbft_in_window(p, cpp.h.seq) ||
+		    (s && s->have_pp && s->view == p->view))
+			continue; /* executed, still beyond the window, or installed already */
+		install_o_entry(p, &cpp, out);
+		any = true;
+	}
+	if (any)
+		pbft_fetch_missing(p, out);
+}
+
 /* Decode the stored VIEW-CHANGEs for p->view; returns how many (own included). */
 static uint32_t gather_vcs(struct pbft *p, struct msg *vcs)
 {

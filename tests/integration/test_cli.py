@@ -185,8 +185,8 @@ def test_agree_has_one_meaning():
 N_FROM_F = re.compile(r"\b[23]\s*\*\s*f\s*\+\s*1\b")
 # Where it may appear: the one C function, the one Python function, and the client's
 # read-only quorum (2f+1 matching replies, PBFT §5.1.3: a quorum, not n).
-N_FROM_F_ALLOWED = {("config/config.c", "protocol_n"), ("tools/bzharness.py", "protocol_n"),
-                    ("client/client.c", "client_quorum_reset")}
+N_FROM_F_ALLOWED = {("config/protocol.c", "protocol_n"), ("tools/bzharness.py", "protocol_n"),
+                    ("client/client_core.c", "client_quorum_reset")}
 FUNC_START = re.compile(r"^(?:def\s+(\w+)|[A-Za-z_][\w \t\*]*?\b(\w+)\s*\([^;]*$)")
 
 

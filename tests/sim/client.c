@@ -90,6 +90,8 @@ static void client_init_core(struct world *w, struct sim_client *cl)
 		.timeout_ms = 0,
 		.bug = core_bug(w),
 		.auth = &cl->auth,
+		/* robust mode: every request signed (hybrid with mac), as byzlab-client does */
+		.sign_always = w->base.robust,
 	};
 	client_core_init(&cl->core, &cc);
 	cl->timer_at = UINT64_MAX;
@@ -116,6 +118,7 @@ int clients_init(struct world *w)
 			cl->seen[k] = -1;
 		if (sim_auth_init(&cl->auth, w->o->auth, w->n, 0, true, c) != 0)
 			return -1;
+		cl->auth.robust = w->base.robust; /* hybrid requests (auth_seal_signed) */
 		client_init_core(w, cl);
 		sched(w, rng_below(&w->rng, 10000), SEV_CLIENT_NEXT, (int32_t)c, 0, 0);
 	}

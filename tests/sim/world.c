@@ -417,7 +417,9 @@ static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t fro
 			    .auth = &in->auth,
 			    .count = &in->rejected};
 	enum net_sock sock = from < 0 ? NET_CLIENT : NET_PEER;
-	enum edge_verdict v = edge_receive(&edge, sock, sb->p, sb->len, &m);
+	/* a client's "connection" (robust mode's ban key) is its id + 1; peers are 0 */
+	uint32_t source = from < 0 ? (uint32_t)(-from) : 0;
+	enum edge_verdict v = edge_receive(&edge, sock, source, w->now / 1000, sb->p, sb->len, &m);
 	if (v != EDGE_OK) {
 		bad = edge_verdict_name(v);
 	} else if (forged_unsigned(w, from, &m, sb)) {
@@ -677,6 +679,8 @@ static int init_node(struct world *w, uint32_t id, char *err, size_t errlen)
 		}
 		in->auth.window = w->base.window;
 		in->auth.batch_max = w->base.batch_max;
+		/* robust mode: the edge's client rules, as in replica_open */
+		in->auth.robust = w->base.robust;
 		in->cfg = w->base;
 		in->cfg.id = id;
 		in->cfg.auth = &in->auth;

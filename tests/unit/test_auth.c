@@ -1017,6 +1017,190 @@ static void test_key_errors_keep_secrets(void **state)
 	auth_free(&a);
 }
 
+/* ---- robust mode (issue 16 item 3): signed requests and the ban table ---- */
+
+static void seal_request_signed(struct auth_ctx *a, struct buf *b, uint32_t client, uint64_t ts)
+{
+	buf_reset(b);
+	size_t off = wire_put_request(b, CLUSTER, client, ts, 0, (const uint8_t *)"put k v", 7);
+	assert_int_equal(auth_seal_signed(a, b, off), 0);
+}
+
+static int check_client(struct auth_ctx *a, const struct buf *b, uint32_t source, uint64_t now)
+{
+	struct msg m;
+	if (wire_decode(b->p, b->len, CLUSTER, &m) != WIRE_OK)
+		return 99;
+	return auth_verify_client(a, &m, source, now);
+}
+
+/* With robust on and auth = mac, a MACed request is refused before any MAC is
+ * checked, counted as unsigned; a signed one is taken.  Robust off: both taken. */
+static void test_robust_requires_signed_requests(void **state)
+{
+	struct world w;
+	struct buf b;
+	(void)state;
+	buf_init(&b);
+	world_load(&w, AUTH_MODE_MAC);
+	struct auth_ctx *r = &w.r[0];
+	seal_request(&w.c[1], &b, 1, 5, "get a");
+	assert_int_equal(check_client(r, &b, 7, 1000), AUTH_CLIENT_OK); /* robust off */
+	r->robust = 1;
+	uint64_t macs = r->macs_verified;
+	assert_int_equal(check_client(r, &b, 7, 1000), AUTH_CLIENT_UNSIGNED);
+	assert_int_equal(r->unsigned_requests, 1);
+	assert_int_equal(r->macs_verified, macs); /* refused without a MAC check */
+	assert_int_equal(r->bans_made, 0);        /* unsigned is no proof of a fault */
+	seal_request_signed(&w.c[1], &b, 1, 6);
+	assert_int_equal(check_client(r, &b, 7, 1000), AUTH_CLIENT_OK);
+	/* a PRE-PREPARE may carry only signed requests either (client 1's is MACed) */
+	build_poisoned(&w, &b, 0, 0, 0);
+	w.r[1].robust = 1;
+	assert_int_equal(check(&w.r[1], &b), -1);
+	build_poisoned(&w, &b, 0, 1, 0); /* client 1 signed; client 0's is still MACed */
+	assert_int_equal(check(&w.r[1], &b), -1);
+	w.r[1].robust = 0;
+	assert_int_equal(check(&w.r[1], &b), 0);
+	world_free(&w);
+	buf_free(&b);
+}
+
+/* A request that fails verification bans its client on that connection for
+ * AUTH_BAN_MS: its requests there are dropped unverified (even good ones), counted;
+ * the same client on another connection, or relayed by a replica (source 0), is not
+ * affected; the ban expires with the clock the caller passes. */
+static void test_robust_bans_bad_clients(void **state)
+{
+	struct world w;
+	struct buf b;
+	(void)state;
+	buf_init(&b);
+	world_load(&w, AUTH_MODE_MAC);
+	struct auth_ctx *r = &w.r[2];
+	r->robust = 1;
+	seal_request_signed(&w.c[1], &b, 1, 9);
+	b.p[b.len - 1] ^= 0x01; /* a bad signature */
+	assert_int_equal(check_client(r, &b, 7, 1000), AUTH_CLIENT_BAD);
+	assert_int_equal(r->bans_made, 1);
+	assert_int_equal(auth_bans_active(r, 1000), 1);
+	b.p[b.len - 1] ^= 0x01; /* good again */
+	uint64_t sigs = r->sigs_verified;
+	assert_int_equal(check_client(r, &b, 7, 2000), AUTH_CLIENT_BANNED);
+	assert_int_equal(r->blacklisted_drops, 1);
+	assert_int_equal(r->sigs_verified, sigs); /* dropped without a check */
+	assert_int_equal(check_client(r, &b, 8, 2000), AUTH_CLIENT_OK);
+	assert_int_equal(check_client(r, &b, 0, 2000), AUTH_CLIENT_OK);
+	seal_request_signed(&w.c[0], &b, 0, 9); /* another client, same connection */
+	assert_int_equal(check_client(r, &b, 7, 2000), AUTH_CLIENT_OK);
+	seal_request_signed(&w.c[1], &b, 1, 10);
+	assert_int_equal(check_client(r, &b, 7, 1000 + AUTH_BAN_MS - 1), AUTH_CLIENT_BANNED);
+	assert_int_equal(check_client(r, &b, 7, 1000 + AUTH_BAN_MS), AUTH_CLIENT_OK);
+	assert_int_equal(auth_bans_active(r, 1000 + AUTH_BAN_MS), 0);
+	/* relayed and bad: refused, but nobody banned (the relay may be the liar) */
+	b.p[b.len - 1] ^= 0x01;
+	assert_int_equal(check_client(r, &b, 0, 20000), AUTH_CLIENT_BAD);
+	assert_int_equal(r->bans_made, 1);
+	/* robust off: a bad request is refused, nobody banned */
+	r->robust = 0;
+	assert_int_equal(check_client(r, &b, 7, 20000), AUTH_CLIENT_BAD);
+	assert_int_equal(r->bans_made, 1);
+	world_free(&w);
+	buf_free(&b);
+}
+
+/* The table has AUTH_BAN_SLOTS entries: more bans evict the one that expires first,
+ * never grow it. */
+static void test_robust_ban_table_is_bounded(void **state)
+{
+	struct world w;
+	struct buf b;
+	(void)state;
+	buf_init(&b);
+	world_load(&w, AUTH_MODE_MAC);
+	struct auth_ctx *r = &w.r[1];
+	r->robust = 1;
+	seal_request_signed(&w.c[2], &b, 2, 3);
+	b.p[b.len - 1] ^= 0x01;
+	for (uint32_t src = 1; src <= AUTH_BAN_SLOTS + 10; src++)
+		assert_int_equal(check_client(r, &b, src, 5000 + src), AUTH_CLIENT_BAD);
+	assert_int_equal(r->banned, AUTH_BAN_SLOTS);
+	assert_int_equal(r->bans_made, AUTH_BAN_SLOTS + 10);
+	b.p[b.len - 1] ^= 0x01;
+	assert_int_equal(check_client(r, &b, 1, 6000), AUTH_CLIENT_OK); /* evicted first */
+	assert_int_equal(check_client(r, &b, AUTH_BAN_SLOTS + 10, 6000), AUTH_CLIENT_BANNED);
+	world_free(&w);
+	buf_free(&b);
+}
+
+/* A PRE-PREPARE by replica 0 (view 3, seq 17) carrying the one request in req. */
+static void pp_with(struct world *w, struct buf *out, const struct buf *req)
+{
+	const uint8_t *r[1] = {req->p};
+	uint32_t l[1] = {(uint32_t)req->len};
+	buf_reset(out);
+	size_t off = wire_put_preprepare(out, CLUSTER, 0, 3, 17, 1, r, l);
+	assert_int_equal(auth_seal(&w->r[0], out, off), 0);
+}
+
+/* Robust mode with MACs: a client's signed request is a hybrid (a signature, then an
+ * authenticator).  Received directly its signature is checked (a good MAC behind a
+ * bad signature still bans); inside a PRE-PREPARE a backup checks its MAC slot only,
+ * and the signature only when its slot is garbled - so a garbled slot cannot make a
+ * correct primary look faulty, and the common case costs one MAC. */
+static void test_robust_hybrid_requests(void **state)
+{
+	struct world w;
+	struct buf req, pp;
+	(void)state;
+	buf_init(&req);
+	buf_init(&pp);
+	world_load(&w, AUTH_MODE_MAC);
+	for (int i = 0; i < N; i++)
+		w.r[i].robust = 1;
+	w.c[1].robust = 1;
+	seal_request_signed(&w.c[1], &req, 1, 30);
+	assert_int_equal(hdr_kind(&req), AUTH_HYBRID);
+	assert_int_equal(req.len, WIRE_HDR_LEN + get_u32(req.p + WIRE_OFF_BODY_LEN) + WIRE_SIG_LEN +
+					  N * WIRE_MAC_LEN);
+	/* directly, at the primary: the signature */
+	uint64_t sigs = w.r[0].sigs_verified, macs = w.r[0].macs_verified;
+	assert_int_equal(check_client(&w.r[0], &req, 5, 100), AUTH_CLIENT_OK);
+	assert_int_equal(w.r[0].sigs_verified, sigs + 1);
+	assert_int_equal(w.r[0].macs_verified, macs);
+	/* in a PRE-PREPARE, at a backup: the pre-prepare's signature and one MAC */
+	pp_with(&w, &pp, &req);
+	sigs = w.r[2].sigs_verified;
+	macs = w.r[2].macs_verified;
+	assert_int_equal(check(&w.r[2], &pp), 0);
+	assert_int_equal(w.r[2].sigs_verified, sigs + 1);
+	assert_int_equal(w.r[2].macs_verified, macs + 1);
+	/* replica 2's slot garbled: the signature decides, and it is good */
+	size_t slot2 = req.len - (size_t)(N - 2) * WIRE_MAC_LEN;
+	req.p[slot2] ^= 0x5a;
+	pp_with(&w, &pp, &req);
+	sigs = w.r[2].sigs_verified;
+	assert_int_equal(check(&w.r[2], &pp), 0);
+	assert_int_equal(w.r[2].sigs_verified, sigs + 2);
+	assert_int_equal(w.r[2].suspects_marked, 0);
+	assert_int_equal(check(&w.r[3], &pp), 0); /* its slot is fine */
+	/* garbled slot and a bad signature: refused */
+	req.p[req.len - (size_t)N * WIRE_MAC_LEN - 1] ^= 0x01;
+	pp_with(&w, &pp, &req);
+	assert_int_equal(check(&w.r[2], &pp), -1);
+	/* directly, a good MAC behind a bad signature: refused and banned */
+	req.p[slot2] ^= 0x5a;
+	assert_int_equal(check_client(&w.r[0], &req, 5, 200), AUTH_CLIENT_BAD);
+	assert_int_equal(w.r[0].bans_made, 1);
+	/* not robust: a hybrid request is a signed one, good in mac mode */
+	w.r[1].robust = 0;
+	seal_request_signed(&w.c[1], &req, 1, 31);
+	assert_int_equal(check(&w.r[1], &req), 0);
+	world_free(&w);
+	buf_free(&req);
+	buf_free(&pp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1038,6 +1222,10 @@ int main(void)
 		cmocka_unit_test(test_key_errors_keep_secrets),
 		cmocka_unit_test(test_suspect_client_must_sign),
 		cmocka_unit_test(test_batch_requests_are_not_reverified),
+		cmocka_unit_test(test_robust_requires_signed_requests),
+		cmocka_unit_test(test_robust_bans_bad_clients),
+		cmocka_unit_test(test_robust_ban_table_is_bounded),
+		cmocka_unit_test(test_robust_hybrid_requests),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -553,6 +553,71 @@ static void test_slow_primary_bounded(void **state)
 	assert_int_equal(fx->b.held_bytes, 0);
 }
 
+/* ---- slow-primary:adaptive (issue 16) ---- */
+
+/* A PRE-PREPARE of ours in view `view` (we lead it), filtered at now; returns the
+ * delay it was held for. */
+static uint64_t adaptive_pp(struct fixture *fx, uint64_t view, uint64_t now)
+{
+	const uint8_t *r[1];
+	uint32_t rl[1];
+	effects_reset(&fx->honest);
+	batch_of(fx, 1, r, rl);
+	size_t off = wire_put_preprepare(&fx->honest.arena, CLUSTER, 0, view, 5, 1, r, rl);
+	assert_int_equal(auth_seal(&fx->auth[0], &fx->honest.arena, off), 0);
+	effects_send(&fx->honest, TO_OTHERS, 0, off);
+	filter(fx, now);
+	assert_true(fx->b.held_count > 0);
+	uint32_t last = fx->b.held_head + fx->b.held_count - 1;
+	const struct byz_held *h = &fx->b.held[last % BYZ_HOLD_MAX];
+	return h->due_ms - now;
+}
+
+/* It raises its delay while it leads a view, takes the delay that got it replaced (a
+ * message of its own in a later view) as its ceiling, and in its next view starts
+ * below that ceiling and stays below it. */
+static void test_slow_primary_adaptive(void **state)
+{
+	struct fixture *fx = *state;
+	struct byz_cfg c;
+	char err[128];
+	assert_int_equal(byz_parse("slow-primary:adaptive", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.kind, BYZ_SLOW_PRIMARY);
+	assert_int_equal(c.arg, BYZ_ADAPTIVE);
+	assert_int_equal(byz_parse("slow-primary:adaptiv", &c, err, sizeof(err)), -1);
+	start(fx, "slow-primary:adaptive");
+	uint64_t t = 1000, first = adaptive_pp(fx, 4, t), last = first;
+	assert_int_equal(first, BYZ_ADAPT_START_MS);
+	for (int k = 0; k < 40; k++) { /* 10 s as primary, unchallenged: it climbs */
+		t += BYZ_ADAPT_PERIOD_MS;
+		uint64_t d = adaptive_pp(fx, 4, t);
+		assert_true(d >= last);
+		last = d;
+	}
+	assert_true(last > 10 * first);
+	/* replaced: its core sends a VIEW-CHANGE for view 5 */
+	effects_reset(&fx->honest);
+	honest_digest(fx, MSG_PREPARE, 5, 9, TO_OTHERS);
+	filter(fx, t + 1);
+	assert_int_equal(fx->b.replaced, 1);
+	assert_int_equal(fx->b.ceiling_ms, last);
+	/* primary again in view 8: below the ceiling, and it stays below it */
+	t += 5000;
+	uint64_t d = adaptive_pp(fx, 8, t);
+	assert_true(d < last);
+	for (int k = 0; k < 100; k++) {
+		t += BYZ_ADAPT_PERIOD_MS;
+		d = adaptive_pp(fx, 8, t);
+		assert_true(d < last + last / 16);
+	}
+	assert_true(d >= (last + last / 16) * 3 / 4); /* but it keeps close to it */
+	/* a fixed delay is not adapted */
+	byz_free(&fx->b);
+	start(fx, "slow-primary:300");
+	assert_int_equal(adaptive_pp(fx, 4, 100), 300);
+	assert_int_equal(adaptive_pp(fx, 4, 100000), 300);
+}
+
 /* ---- fake-view-change ---- */
 
 /* A PBFT core for replica 2 with our keys, to judge VIEW-CHANGEs. */
@@ -763,6 +828,7 @@ int main(void)
 		T(test_wrong_reply),
 		T(test_slow_primary),
 		T(test_slow_primary_bounded),
+		T(test_slow_primary_adaptive),
 		T(test_fake_view_change_pbft),
 		T(test_fake_view_change_vr),
 		T(test_flood),

@@ -142,7 +142,7 @@ static void request_from(struct fixture *fx, uint32_t client)
 
 static enum edge_verdict receive(struct fixture *fx, enum net_sock sock)
 {
-	return edge_receive(&fx->e, sock, fx->b.p, fx->b.len, &fx->m);
+	return edge_receive(&fx->e, sock, 0, 0, fx->b.p, fx->b.len, &fx->m);
 }
 
 /* Flip the first byte of the trailer: the signature, or MAC slot 0 (the receiver's). */
@@ -236,7 +236,7 @@ static void truncated_frames_refused(void **state)
 	commit_from(fx, &fx->peer, PEER);
 	for (size_t len = 0; len < fx->b.len; len++) {
 		fx->e.last_wire_err = WIRE_OK;
-		assert_int_equal(edge_receive(&fx->e, NET_PEER, fx->b.p, len, &fx->m),
+		assert_int_equal(edge_receive(&fx->e, NET_PEER, 0, 0, fx->b.p, len, &fx->m),
 				 EDGE_BAD_FORMAT);
 		assert_int_not_equal(fx->e.last_wire_err, WIRE_OK);
 	}
@@ -244,7 +244,7 @@ static void truncated_frames_refused(void **state)
 	/* and a byte too many */
 	assert_int_equal(buf_reserve(&fx->b, 1), 0);
 	fx->b.p[fx->b.len] = 0;
-	assert_int_equal(edge_receive(&fx->e, NET_PEER, fx->b.p, fx->b.len + 1, &fx->m),
+	assert_int_equal(edge_receive(&fx->e, NET_PEER, 0, 0, fx->b.p, fx->b.len + 1, &fx->m),
 			 EDGE_BAD_FORMAT);
 	assert_int_equal(fx->e.last_wire_err, WIRE_E_TRAILING);
 }
@@ -288,7 +288,7 @@ static void each_reason_counted(void **state)
 {
 	struct fixture *fx = *state;
 	commit_from(fx, &fx->peer, PEER);
-	assert_int_equal(edge_receive(&fx->e, NET_PEER, fx->b.p, 3, &fx->m), EDGE_BAD_FORMAT);
+	assert_int_equal(edge_receive(&fx->e, NET_PEER, 0, 0, fx->b.p, 3, &fx->m), EDGE_BAD_FORMAT);
 	assert_counts(fx, 1, 0, 0, 0);
 	assert_int_equal(receive(fx, NET_CLIENT), EDGE_NOT_ALLOWED);
 	assert_counts(fx, 2, 1, 0, 0);
@@ -300,6 +300,38 @@ static void each_reason_counted(void **state)
 	assert_counts(fx, 2, 1, 1, 0);
 }
 
+/* Robust mode (issue 16, PROTOCOL §6.3): the edge runs auth_verify_client.  With MACs, an
+ * unsigned request is refused before any MAC is checked; a request whose signature fails
+ * bans its connection (not its id), so the next good request on that connection is
+ * refused too, while the same client on another connection is served. */
+static void robust_client_rules(void **state)
+{
+	struct fixture *fx = *state;
+	enum {SRC = 5, OTHER_SRC = 6};
+	fx->self.robust = 1;
+	fx->client.robust = 1;
+	request_from(fx, CLIENT); /* sealed with MACs */
+	assert_int_equal(edge_receive(&fx->e, NET_CLIENT, SRC, 1000, fx->b.p, fx->b.len, &fx->m),
+			 EDGE_REFUSED_CLIENT);
+	assert_int_equal(fx->self.unsigned_requests, 1);
+	assert_counts(fx, 0, 0, 0, 0); /* counted by auth, not as bad_auth */
+	buf_reset(&fx->b);
+	size_t off = wire_put_request(&fx->b, CLUSTER, CLIENT, 8, 0, (const uint8_t *)"op", 2);
+	assert_int_equal(auth_seal_signed(&fx->client, &fx->b, off), 0);
+	assert_int_equal(edge_receive(&fx->e, NET_CLIENT, SRC, 1000, fx->b.p, fx->b.len, &fx->m),
+			 EDGE_OK);
+	size_t sig = fx->b.len - fx->m.h.auth_len; /* the hybrid trailer: signature first */
+	fx->b.p[sig] ^= 0x01;
+	assert_int_equal(edge_receive(&fx->e, NET_CLIENT, SRC, 1001, fx->b.p, fx->b.len, &fx->m),
+			 EDGE_BAD_AUTH);
+	fx->b.p[sig] ^= 0x01;
+	assert_int_equal(edge_receive(&fx->e, NET_CLIENT, SRC, 1002, fx->b.p, fx->b.len, &fx->m),
+			 EDGE_REFUSED_CLIENT); /* banned */
+	assert_int_equal(edge_receive(&fx->e, NET_CLIENT, OTHER_SRC, 1002, fx->b.p, fx->b.len,
+				      &fx->m),
+			 EDGE_OK);
+}
+
 static void verdict_names(void **state)
 {
 	(void)state;
@@ -308,6 +340,7 @@ static void verdict_names(void **state)
 	assert_string_equal(edge_verdict_name(EDGE_NOT_ALLOWED), "not-allowed");
 	assert_string_equal(edge_verdict_name(EDGE_UNHEARD), "unheard");
 	assert_string_equal(edge_verdict_name(EDGE_BAD_AUTH), "bad-auth");
+	assert_string_equal(edge_verdict_name(EDGE_REFUSED_CLIENT), "refused-client");
 	assert_string_equal(edge_verdict_name(EDGE_NVERDICTS), "unknown");
 }
 
@@ -330,6 +363,7 @@ int main(void)
 		BOTH_MODES(foreign_cluster_refused),
 		BOTH_MODES(unheard_peer_not_verified_nor_rejected),
 		BOTH_MODES(each_reason_counted),
+		cmocka_unit_test_setup_teardown(robust_client_rules, setup_mac, teardown),
 		cmocka_unit_test(verdict_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

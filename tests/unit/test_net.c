@@ -458,6 +458,59 @@ static void test_many_client_connections_wait_for_flush(void **state)
 	net_close(a);
 }
 
+/* ---- robust mode: a connection's VIEW-CHANGE / NEW-VIEW budget (issue 16 item 4) ----
+ * 20 VIEW-CHANGEs and a PREPARE in one turn: with vc_budget, NET_VC_BUDGET of them
+ * are delivered and the rest dropped before decoding (peer_budget); the PREPARE
+ * passes.  Without it, all are delivered. */
+static int count_vc(int budget, uint64_t *dropped)
+{
+	struct config c;
+	struct net *a, *b;
+	char err[256];
+	mkcfg(&c);
+	const struct net_opts opts = {.coalesce = 1, .rx_aio = 1, .vc_budget = budget};
+	assert_int_equal(net_open(&b, &c, 1, 4, &opts, err, sizeof(err)), 0);
+	assert_int_equal(net_open(&a, &c, 0, 4, NULL, err, sizeof(err)), 0);
+	uint8_t m[WIRE_HDR_LEN];
+	memset(m, 0, sizeof(m));
+	m[WIRE_OFF_TYPE] = MSG_VIEWCHANGE;
+	for (int i = 0; i < 20; i++)
+		net_send_replica(a, 1, m, sizeof(m));
+	m[WIRE_OFF_TYPE] = MSG_PREPARE;
+	net_send_replica(a, 1, m, sizeof(m));
+	net_flush(a);
+	int vcs = 0, prepares = 0;
+	struct pollfd pfd = {.fd = net_recv_fd(b, NET_PEER), .events = POLLIN};
+	for (int tries = 0; tries < 200 && vcs + prepares + (int)net_stats(b)->peer_budget < 21;
+	     tries++) {
+		struct net_rx rx;
+		int rc = net_recv(b, NET_PEER, &rx);
+		assert_true(rc >= 0);
+		if (rc == 1) {
+			vcs += rx.data[WIRE_OFF_TYPE] == MSG_VIEWCHANGE;
+			prepares += rx.data[WIRE_OFF_TYPE] == MSG_PREPARE;
+			net_rx_free(&rx);
+		} else {
+			poll(&pfd, 1, 50);
+		}
+	}
+	assert_int_equal(prepares, 1);
+	*dropped = net_stats(b)->peer_budget;
+	net_close(a);
+	net_close(b);
+	return vcs;
+}
+
+static void test_vc_budget(void **state)
+{
+	(void)state;
+	uint64_t dropped;
+	assert_int_equal(count_vc(1, &dropped), NET_VC_BUDGET);
+	assert_int_equal(dropped, 20 - NET_VC_BUDGET);
+	assert_int_equal(count_vc(0, &dropped), 20);
+	assert_int_equal(dropped, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_bundle),
 		cmocka_unit_test(test_bundle_malformed),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_vc_budget),
 		cmocka_unit_test(test_opts_off),
 		cmocka_unit_test(test_full_bundle_by_count_waits_for_flush),
 		cmocka_unit_test(test_full_bundle_by_bytes_waits_for_flush),

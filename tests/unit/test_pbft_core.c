@@ -1465,6 +1465,33 @@ static void test_message_count_formula(void **state)
 	}
 }
 
+/* The primary of the next view enters it far behind the others' stable checkpoint:
+ * the NEW-VIEW's O lies beyond its window, and its low watermark moves only with the
+ * fetched state.  Once the state is installed it must still hold O's pre-prepares
+ * (OSDI'99 §4.4), or nobody ever sends a primary its own: it could not order them, gave
+ * its view up on its timer and sat alone in the next view (simulator seed 167). */
+static void test_behind_primary_keeps_newview_after_state(void **state)
+{
+	(void)state;
+	W->dead[1] = true; /* the primary of view 1 misses puts 1..22 */
+	puts_from_client_2(1, 22, NULL);
+	assert_int_equal(status_of(0).stable_checkpoint, 20); /* 21, 22 above it */
+	assert_int_equal(status_of(1).last_executed, 0);
+	W->dead[1] = false;
+	W->dead[0] = true;
+	for (int i = 1; i < N; i++)
+		request(i, 1, 1, "a", "1"); /* the client gave up on the primary: to all */
+	deliver_all();
+	run_until_quiet(10);
+	struct core_status s1 = status_of(1), s2 = status_of(2);
+	assert_int_equal(s1.view, 1);
+	assert_false(s1.view_changing);
+	assert_int_equal(s1.stable_checkpoint, 20);
+	assert_int_equal(s1.last_executed, s2.last_executed);
+	assert_int_equal(s2.last_executed, 23); /* 21, 22 again in view 1, then the new put */
+	assert_memory_equal(s1.state_digest, s2.state_digest, WIRE_DIGEST_LEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1523,6 +1550,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_laggard_told_of_a_newer_checkpoint, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_installed_state_is_announced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_behind_primary_keeps_newview_after_state,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_get_answered_without_agreement,
 						setup_read_only, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_flag_on_write_is_ordered,
