@@ -129,7 +129,7 @@ static int report(const char *keys, uint32_t i, const struct held *h, int n,
 	printf("  held by replica(s):");
 	for (uint32_t j = 0; j < WIRE_MAX_REPLICAS; j++)
 		if (h->holders & (1u << j))
-			printf(" %u", j);
+			printf(" %u%s", j, j == i ? " (itself: its honest core saw both)" : "");
 	printf("\n");
 	print_stmt("a", &e.a);
 	print_stmt("b", &e.b);
