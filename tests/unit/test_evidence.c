@@ -234,6 +234,10 @@ static void test_tampered_proof_fails(void **state)
 		proof.p[i] ^= 0x01;
 	}
 	assert_int_equal(evidence_verify(proof.p, proof.len, N, (const uint8_t(*)[32])pk), 0);
+	/* every truncation is refused by the decoder, never read past */
+	struct evidence e;
+	for (size_t k = 0; k < proof.len; k++)
+		assert_int_equal(evidence_decode(proof.p, k, &e), -1);
 	/* truncated, or with a byte more */
 	assert_int_equal(evidence_verify(proof.p, proof.len - 1, N, (const uint8_t(*)[32])pk), -1);
 	buf_put_u8(&proof, 0);
