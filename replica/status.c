@@ -1,11 +1,13 @@
 /* status.c - the replica's status document: one line of JSON, keys as product.md
  * ("Status") plus extras (n, f, requests_executed, send_drops, no_route,
  * frames_sent (nng messages: a bundle counts once), view_changing, pid, uptime_ms,
- * robust: {enabled, required_rps, measured_rps, vc_monitor, vc_heartbeat}). */
+ * robust: {enabled, required_rps, measured_rps, vc_monitor, vc_heartbeat},
+ * evidence: {replica: count}, evidence_kind: {replica: "proof"|"suspicion"}). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "replica/core/evidence.h"
 #include "replica/replica.h"
 
 struct jw { /* a bounded writer; overflow is sticky */
@@ -59,6 +61,27 @@ static void put_robust(struct jw *w, const struct core_status *cs)
 	put_u64(w, "measured_rps", cs->robust_measured_rps);
 	put_u64(w, "vc_monitor", cs->robust_vc_monitor);
 	put_u64(w, "vc_heartbeat", cs->robust_vc_heartbeat);
+	put(w, "}");
+}
+
+/* issue 17: conflicting statements seen per accused replica, and the kind of the
+ * proof kept against it ("proof": transferable, signed; "suspicion": MACs) */
+static void put_evidence(struct jw *w, const struct core_status *cs, uint32_t n)
+{
+	const char *sep = "";
+	put(w, ",\"evidence\":{");
+	for (uint32_t i = 0; i < n && i < WIRE_MAX_REPLICAS; i++)
+		if (cs->evidence[i]) {
+			put(w, "%s\"%u\":%llu", sep, i, (unsigned long long)cs->evidence[i]);
+			sep = ",";
+		}
+	put(w, "},\"evidence_kind\":{");
+	sep = "";
+	for (uint32_t i = 0; i < n && i < WIRE_MAX_REPLICAS; i++)
+		if (cs->evidence[i]) {
+			put(w, "%s\"%u\":\"%s\"", sep, i, evidence_kind_name(cs->evidence_kind[i]));
+			sep = ",";
+		}
 	put(w, "}");
 }
 
@@ -123,6 +146,7 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put(&w, ",\"pid\":%ld", in->pid);
 	put_u64(&w, "uptime_ms", in->uptime_ms);
 	put_robust(&w, cs);
+	put_evidence(&w, cs, in->n);
 	if (in->extra && *in->extra)
 		put(&w, ",%s", in->extra);
 	put(&w, "}");

@@ -64,6 +64,16 @@ struct exec_note { /* one executed batch (for the simulator's checkers) */
 	uint32_t requests;
 };
 
+/* Evidence (issue 17, replica/core/evidence.h): the core found two conflicting
+ * statements of `accused`; the proof's bytes are arena[off .. off+len).  Every
+ * detection is noted (the simulator's "no false accusation" checker reads them); the
+ * core also persists the first proof per accused replica (its own record kind). */
+struct evidence_note {
+	uint32_t accused;
+	uint8_t kind; /* enum evidence_kind */
+	size_t off, len;
+};
+
 struct effects {
 	struct buf arena; /* bytes of sends and persists */
 	struct send *sends;
@@ -72,6 +82,8 @@ struct effects {
 	size_t n_persists, cap_persists;
 	struct exec_note *execs;
 	size_t n_execs, cap_execs;
+	struct evidence_note *evidence;
+	size_t n_evidence, cap_evidence;
 	uint64_t timer_ms; /* absolute deadline; 0 = no timer wanted */
 };
 
@@ -85,6 +97,9 @@ void effects_persist(struct effects *e, uint8_t op, uint8_t kind, uint64_t key, 
 		     size_t len);
 void effects_exec(struct effects *e, uint64_t seq, uint64_t view,
 		  const uint8_t digest[WIRE_DIGEST_LEN], uint32_t requests);
+/* Copy a proof into the arena and note it (see struct evidence_note). */
+void effects_evidence(struct effects *e, uint32_t accused, uint8_t kind, const void *proof,
+		      size_t len);
 /* Non-zero if an allocation failed or the arena overflowed: the driver must not
  * apply a partial step (it aborts the process rather than speak inconsistently). */
 int effects_failed(const struct effects *e);
@@ -147,6 +162,10 @@ struct core_status {
 	uint64_t robust_measured_rps; /* requests/s of the last period with requests waiting */
 	uint64_t robust_vc_monitor;   /* view changes we started: throughput too low */
 	uint64_t robust_vc_heartbeat; /* view changes we started: no PRE-PREPARE in time */
+	/* issue 17: conflicting statements seen per accused replica, and the kind of
+	 * the proof kept (enum evidence_kind; 0: none) */
+	uint64_t evidence[WIRE_MAX_REPLICAS];
+	uint8_t evidence_kind[WIRE_MAX_REPLICAS];
 };
 
 struct core_ops {

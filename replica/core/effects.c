@@ -38,13 +38,14 @@ void effects_free(struct effects *e)
 	free(e->sends);
 	free(e->persists);
 	free(e->execs);
+	free(e->evidence);
 	memset(e, 0, sizeof(*e));
 }
 
 void effects_reset(struct effects *e)
 {
 	buf_reset(&e->arena);
-	e->n_sends = e->n_persists = e->n_execs = 0;
+	e->n_sends = e->n_persists = e->n_execs = e->n_evidence = 0;
 	e->timer_ms = 0;
 }
 
@@ -97,6 +98,23 @@ void effects_exec(struct effects *e, uint64_t seq, uint64_t view,
 	x->view = view;
 	memcpy(x->digest, digest, WIRE_DIGEST_LEN);
 	x->requests = requests;
+}
+
+void effects_evidence(struct effects *e, uint32_t accused, uint8_t kind, const void *proof,
+		      size_t len)
+{
+	if (grow((void **)&e->evidence, &e->cap_evidence, e->n_evidence + 1,
+		 sizeof(*e->evidence))) {
+		e->arena.err = WIRE_E_NOMEM;
+		return;
+	}
+	size_t off = e->arena.len;
+	buf_put(&e->arena, proof, len);
+	if (e->arena.err)
+		return;
+	CORE_ASSERT(accused < WIRE_MAX_REPLICAS && len > 0);
+	e->evidence[e->n_evidence++] =
+		(struct evidence_note){.accused = accused, .kind = kind, .off = off, .len = len};
 }
 
 int effects_failed(const struct effects *e)

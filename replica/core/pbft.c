@@ -156,6 +156,8 @@ static void pbft_destroy(void *core)
 	free(p->proposed_ts);
 	exec_free(&p->exec);
 	buf_free(&p->scratch);
+	buf_free(&p->ev_buf);
+	evidence_table_free(&p->evidence);
 	free(p);
 }
 
@@ -176,6 +178,7 @@ static void *pbft_create(const struct core_config *cfg)
 	p->ckpts = calloc(p->n_ckpts, sizeof(*p->ckpts));
 	p->proposed_ts = calloc(cfg->max_clients, sizeof(*p->proposed_ts));
 	buf_init_limit(&p->scratch, BUF_LIMIT_STATE);
+	buf_init(&p->ev_buf);
 	if (!p->slots || !p->ckpts || !p->proposed_ts ||
 	    waitq_init(&p->wq, cfg->max_clients) != 0 ||
 	    exec_init(&p->exec, cfg->max_clients, cfg->kv_max_bytes) != 0) {
@@ -339,6 +342,7 @@ static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *v
 	case REC_COMMITTED: return recover_committed(p, key, val, len);
 	case REC_CKPT_PROOF: return recover_proof(p, val, len);
 	case REC_NEWVIEW: return recover_newview(p, val, len);
+	case REC_EVIDENCE: return pbft_evidence_recover(p, val, len);
 	case REC_CAUGHT_UP:
 		if (len != 8 || get_u64(val) > PBFT_SEQ_SANE)
 			return -1;
@@ -496,6 +500,7 @@ static void pbft_status(void *core, struct core_status *st)
 	st->rejected_conflict = p->rejected_conflict;
 	st->rejected_rate_limited = p->rejected_rate_limited;
 	pbft_robust_status(p, st);
+	pbft_evidence_status(p, st);
 }
 
 const struct core_ops pbft_core_ops = {

@@ -17,6 +17,7 @@
 #include "replica/core/budget.h"
 #include "replica/core/catchup.h"
 #include "replica/core/core.h"
+#include "replica/core/evidence.h"
 #include "replica/core/exec.h"
 #include "replica/core/pbft_monitor.h"
 #include "replica/core/waitq.h"
@@ -44,8 +45,10 @@ enum pbft_rec {
 	REC_COMMITTED = 5,  /* key seq: view u64 | digest: committed-local, executable */
 	REC_CKPT_PROOF = 6, /* key 0: the C section (2f+1 CHECKPOINTs) proving `low` */
 	REC_NEWVIEW = 7,    /* key 0: the NEW-VIEW of the view we entered last */
-	REC_CAUGHT_UP = 8   /* key 0: seq u64, the highest executed from another view's
+	REC_CAUGHT_UP = 8,  /* key 0: seq u64, the highest executed from another view's
 			     * commit certificate (catchup.h): sets readonly_floor */
+	REC_EVIDENCE = 9    /* key: the accused replica; the proof kept against it
+			     * (evidence.h; pbft_evidence.c) */
 };
 
 /* A batch dropped with its slot when a NEW-VIEW did not choose it (drop_unchosen):
@@ -65,6 +68,7 @@ struct retired_batch {
 #define PBFT_BUG_COMMIT_QUORUM_2F 0x1u /* commit with 2f instead of 2f+1 commits */
 #define PBFT_BUG_SKIP_VC_CERTS 0x2u    /* new primary ignores prepared certificates */
 #define PBFT_BUG_NO_PEER_STATUS 0x4u   /* PEER_STATUS is never answered */
+#define PBFT_BUG_ACCUSE_ONE 0x8u       /* accuse the sender of any new PREPARE, on it alone */
 
 /* Pipeline depth: with instances in flight, the primary starts a new one only for a
  * full batch and only while fewer than this many are unexecuted; otherwise requests
@@ -222,6 +226,10 @@ struct pbft {
 				     * answers until executed again (pbft_normal.c) */
 	uint64_t view_changes;      /* views entered after the first */
 	struct pbft_robust robust;  /* cfg.robust only */
+	/* issue 17 (pbft_evidence.c): proofs held, per accused replica; a proof being
+	 * built */
+	struct evidence_table evidence;
+	struct buf ev_buf;
 	struct buf scratch;
 };
 
@@ -331,6 +339,23 @@ int pbft_newview_max_s(struct pbft *p, uint64_t *max_s);
 /* After a state transfer: the kept NEW-VIEW's O entries the old window left out. */
 void pbft_install_newview_rest(struct pbft *p, struct effects *out);
 int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len);
+
+/* pbft_evidence.c (issue 17): proofs of equivocation.  Detection only: proofs are
+ * kept, persisted and counted, neither sent to others nor acted upon yet. */
+/* first and second: two statements (evidence.h) of one sender about one slot that
+ * reached us authenticated; if they conflict, keep/count the proof. */
+void pbft_evidence(struct pbft *p, const uint8_t *first, size_t first_len, const uint8_t *second,
+		   size_t second_len, struct effects *out);
+/* A second PRE-PREPARE m (body digest `digest`) for slot s's (view, seq). */
+void pbft_evidence_pp(struct pbft *p, const struct slot *s, const struct msg *m,
+		      const uint8_t digest[WIRE_DIGEST_LEN], struct effects *out);
+/* The prepared certificates of a VIEW-CHANGE that passed validation, against what we
+ * hold of the same (view, seq): the primary's pre-prepare and each backup's PREPARE. */
+void pbft_evidence_vc(struct pbft *p, const struct msg *vc, struct effects *out);
+/* PBFT_BUG_ACCUSE_ONE (simulator only): a "proof" from one PREPARE alone. */
+void pbft_evidence_planted(struct pbft *p, const struct msg *m, struct effects *out);
+int pbft_evidence_recover(struct pbft *p, const uint8_t *val, size_t len);
+void pbft_evidence_status(const struct pbft *p, struct core_status *st);
 
 /* pbft_robust.c (cfg.robust only; with it off, none of these changes anything) */
 void pbft_robust_init(struct pbft *p);

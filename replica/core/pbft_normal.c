@@ -443,6 +443,8 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 	if (s->have_pp && s->view == m->h.view) {
 		if (memcmp(digest, s->digest, WIRE_DIGEST_LEN) != 0) {
 			p->rejected_conflict++; /* equivocation: the first one stands */
+			/* and two signed ones prove it (issue 17) */
+			pbft_evidence_pp(p, s, m, digest, out);
 			catchup_on_preprepare(p, m, digest); /* unless the others committed it */
 			pbft_try_execute(p, out, true);
 		} else if (!s->batch) /* the batch hashes to s->digest, which s->cpp holds */
@@ -462,9 +464,11 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 }
 
 /* Record a PREPARE or COMMIT vote; a second, different vote of the same sender for
- * the same slot and view is a conflict and is ignored (the first one stands).
+ * the same slot and view is a conflict and is ignored (the first one stands), and the
+ * two are evidence against the sender (issue 17, pbft_evidence.c: both are kept as
+ * received, so COMMITs keep their bytes too).
  * Returns 1 if the vote is new, 0 for a repeat of the same vote, -1 for a conflict. */
-static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, bool keep_raw)
+static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, struct effects *out)
 {
 	/* votes are kept one per replica, indexed by sender: auth_verify() let in only
 	 * senders < n (core.h, contract 1), so counts can never exceed n */
@@ -472,11 +476,12 @@ static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, bool k
 	if (v->have && v->view == m->h.view) {
 		if (memcmp(v->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0) {
 			p->rejected_conflict++;
+			pbft_evidence(p, v->raw, v->raw_len, m->raw, m->raw_len, out);
 			return -1;
 		}
 		return 0;
 	}
-	pbft_vote_set(v, m->h.view, m->u.dg.digest, keep_raw ? m->raw : NULL, (uint32_t)m->raw_len);
+	pbft_vote_set(v, m->h.view, m->u.dg.digest, m->raw, (uint32_t)m->raw_len);
 	return 1;
 }
 
@@ -528,8 +533,9 @@ void pbft_on_prepare(struct pbft *p, const struct msg *m, struct effects *out)
 	struct slot *s = admit(p, m, out);
 	if (!s)
 		return;
-	int rc = take_vote(p, &s->prepare[m->h.sender], m, true);
+	int rc = take_vote(p, &s->prepare[m->h.sender], m, out);
 	if (rc > 0) {
+		pbft_evidence_planted(p, m, out); /* PBFT_BUG_ACCUSE_ONE only */
 		note_mismatch(p, s, m);
 		pbft_check_prepared(p, s, out);
 	} else if (rc == 0) {
@@ -548,7 +554,7 @@ void pbft_on_commit(struct pbft *p, const struct msg *m, struct effects *out)
 	struct slot *s = admit(p, m, out);
 	if (!s)
 		return;
-	int rc = take_vote(p, &s->commit[m->h.sender], m, false);
+	int rc = take_vote(p, &s->commit[m->h.sender], m, out);
 	if (rc > 0) {
 		note_mismatch(p, s, m);
 		check_committed(p, s, out);

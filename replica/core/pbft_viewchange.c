@@ -256,6 +256,7 @@ void pbft_on_viewchange(struct pbft *p, const struct msg *m, struct effects *out
 		p->rejected_conflict++; /* e.g. fake prepared certificates */
 		return;
 	}
+	pbft_evidence_vc(p, m, out); /* its certificates against ours (issue 17) */
 	struct vc_msg *slot = &p->vcs[m->h.sender];
 	if (slot->raw && slot->view >= v)
 		return;

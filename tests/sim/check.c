@@ -15,6 +15,10 @@
  *               the agreed sequence and is left to the linearizability checker; a
  *               read-only reply of a correct replica must be a result that get had
  *               after some prefix of the agreed sequence (the state it was read from).
+ *   no false accusation (issue 17)  online: every evidence a correct replica's core
+ *               notes (struct evidence_note) names a liar, and a proof verifies with
+ *               evidence_verify from the public keys alone (a suspicion: decodes).
+ *               --expect-evidence I: at the end, some correct replica named I.
  *   linearizability  lincheck.c, per key.
  *   liveness    online: once the faults stop, every operation completes within
  *               w->liveness_us of simulated time.
@@ -24,6 +28,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/evidence.h"
 #include "replica/kv.h"
 #include "tests/sim/sim.h"
 
@@ -382,9 +387,54 @@ static void replay_all(struct world *w)
 	exec_free(&x);
 }
 
+/* ---- no false accusation (issue 17) ---- */
+
+void check_evidence(struct world *w, uint32_t replica, const struct effects *fx)
+{
+	const struct auth_ctx *keys = &w->node[replica].inst[0].auth;
+	for (size_t i = 0; i < fx->n_evidence && !w->failed; i++) {
+		const struct evidence_note *ev = &fx->evidence[i];
+		const uint8_t *proof = fx->arena.p + ev->off;
+		struct evidence e;
+		if (ev->accused >= w->n || node_correct(w, ev->accused)) {
+			sim_fail(w, "accusation",
+				 "correct replica %u holds a %s against correct replica %u",
+				 replica, evidence_kind_name(ev->kind), ev->accused);
+			return;
+		}
+		w->named[ev->accused]++;
+		if (evidence_decode(proof, ev->len, &e) != 0 || e.accused != ev->accused ||
+		    e.kind != ev->kind) {
+			sim_fail(w, "evidence", "replica %u noted evidence that does not decode",
+				 replica);
+			return;
+		}
+		if (e.kind != EVIDENCE_PROOF)
+			continue;
+		w->named_proofs[ev->accused]++;
+		if (evidence_verify(proof, ev->len, w->n,
+				    (const uint8_t(*)[CRYPTO_PK_LEN])keys->replica_pk) != 0)
+			sim_fail(w, "evidence",
+				 "replica %u holds a proof against replica %u that does not "
+				 "verify from the public keys",
+				 replica, ev->accused);
+	}
+}
+
+static void check_expected_evidence(struct world *w)
+{
+	int32_t i = w->o->expect_evidence;
+	if (i < 0 || (uint32_t)i >= w->n || w->named[i])
+		return;
+	sim_fail(w, "evidence", "no correct replica holds evidence against replica %d", i);
+}
+
 void check_final(struct world *w)
 {
 	replay_all(w);
+	if (w->failed)
+		return;
+	check_expected_evidence(w);
 	if (w->failed)
 		return;
 	char why[400];

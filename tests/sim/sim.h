@@ -13,7 +13,8 @@
  *   net.c       event queue, message delivery, network faults
  *   world.c     replicas: cores, disks, clocks, crash/restart, pauses, liars, twins
  *   client.c    simulated clients and their history
- *   check.c     agreement, validity, client consistency, liveness
+ *   check.c     agreement, validity, client consistency, liveness, no false
+ *               accusation (issue 17)
  *   lincheck.c  linearizability of the history, per key
  *   sim_main.c  command line, seed loop, verdicts
  *
@@ -78,6 +79,9 @@ enum plant_bug {
 	BUG_READONLY_QUORUM_F1, /* every request, read-only gets too, with f+1 */
 	/* edge-side, with --auth mac (issue 14): */
 	BUG_NO_SUSPECT_CLIENTS, /* replicas never suspect a client that garbles their slot */
+	/* issue 17: the core "proves" a lie from one PREPARE alone (the sender of the
+	 * first PREPARE it takes from each replica) */
+	BUG_ACCUSE_ONE,
 };
 
 struct fault_spec {
@@ -120,6 +124,10 @@ struct sim_opts {
 	 * of the seed's draw (0: the draw) */
 	bool robust;
 	uint32_t view_timeout_ms;
+
+	/* issue 17: --expect-evidence I: fail a run in which no correct replica holds
+	 * evidence against replica I; -1 off */
+	int32_t expect_evidence;
 
 	enum plant_bug bug;
 	const char *bug_name;
@@ -402,6 +410,9 @@ struct world {
 	uint64_t ro_reads, ro_retries; /* --read-only: gets done read-only / retried */
 	uint64_t max_view;
 	uint64_t longest_op_us; /* after the faults stopped */
+	/* issue 17: detections by correct replicas, per accused replica (check.c) */
+	uint64_t named[SIM_MAX_N];
+	uint64_t named_proofs[SIM_MAX_N]; /* of them, transferable proofs */
 
 	/* --bad-mac-client: client SIM_ATTACKER's requests carry MACs good for the
 	 * primary's slot only (client.c) */
@@ -471,6 +482,9 @@ void check_exec(struct world *w, uint32_t replica, const struct exec_note *x);
 void check_sent(struct world *w, uint32_t replica, bool correct, const uint8_t *p, size_t len);
 void check_liveness(struct world *w);
 void check_final(struct world *w);
+/* issue 17, "no false accusation": the evidence a correct replica's step noted names
+ * only liars, and each proof verifies from the public keys alone. */
+void check_evidence(struct world *w, uint32_t replica, const struct effects *fx);
 void check_free(struct world *w);
 uint64_t hash64(const void *p, size_t len);
 

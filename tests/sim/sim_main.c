@@ -24,7 +24,7 @@ static void usage(FILE *out)
 		"                  [--auth none|mac|sig] [--bad-mac-client] [--max-views V]\n"
 		"                  [--trace FILE]\n"
 		"                  [--robust] [--view-timeout MS] [--min-rate-vs-faultfree PCT]\n"
-		"                  [--plant-bug NAME]\n"
+		"                  [--plant-bug NAME] [--expect-evidence I]\n"
 		"                  [--expect-violation] [--keep-going] [-q] [-v]\n"
 		"\n"
 		"Runs the replica's own protocol cores on a simulated network, clock and disk, "
@@ -116,6 +116,14 @@ static void usage(FILE *out)
 		"                      | client-accept-f (the client core accepts a read-write "
 		"result\n"
 		"                      after f matching replies: pair it with a wrong-reply liar)\n"
+		"                      | accuse-on-one-message (issue 17: a replica "
+		"\"proves\" a lie\n"
+		"                      from one PREPARE: the no-false-accusation checker "
+		"must fail)\n"
+		"  --expect-evidence I fail a run in which no correct replica holds evidence "
+		"against\n"
+		"                      replica I (issue 17: e.g. --auth sig --byz "
+		"0=equivocate)\n"
 		"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
 		"  --keep-going        run every seed even after a violation\n"
 		"  -q                  print only violations and the summary;  -v  more per seed\n"
@@ -259,6 +267,7 @@ static const struct {
 	{"readonly-quorum-f1", BUG_READONLY_QUORUM_F1},
 	{"no-suspect-clients", BUG_NO_SUSPECT_CLIENTS},
 	{"client-accept-f", BUG_CLIENT_ACCEPT_F},
+	{"accuse-on-one-message", BUG_ACCUSE_ONE},
 };
 
 struct cli {
@@ -293,6 +302,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	o->f = 1;
 	o->ops = 150;
 	o->clients = 3;
+	o->expect_evidence = -1;
 	uint64_t v;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -456,13 +466,22 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 					 "--plant-bug: commit-quorum-2f, "
 					 "skip-viewchange-certificates, skip-persist, "
 					 "no-peer-status, readonly-writes-f1, "
-					 "readonly-quorum-f1, no-suspect-clients or "
-					 "client-accept-f, not '%s'",
+					 "readonly-quorum-f1, no-suspect-clients, "
+					 "client-accept-f or accuse-on-one-message, not '%s'",
 					 name);
 				return -1;
 			}
 			o->bug_name = name;
 			repro_add(c, a, name);
+		} else if (!strcmp(a, "--expect-evidence")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v >= SIM_MAX_N) {
+				snprintf(err, errlen, "--expect-evidence: a replica id, not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			o->expect_evidence = (int32_t)v;
+			repro_add(c, a, argv[i]);
 		} else if (!strcmp(a, "--expect-violation")) {
 			c->expect_violation = true;
 		} else if (!strcmp(a, "--keep-going")) {
@@ -601,6 +620,7 @@ static double faultfree_rate(const struct cli *c, uint64_t seed, char *err, size
 	memset(ff.liar, 0, sizeof(ff.liar));
 	ff.n_liars = ff.random_liars = 0;
 	ff.crash_restart = ff.pauses = ff.bad_mac_client = false;
+	ff.expect_evidence = -1; /* no liars there */
 	ff.trace = NULL;
 	struct world *w = malloc(sizeof(*w));
 	double rate = -1;
@@ -710,6 +730,10 @@ int main(int argc, char **argv)
 				       w->drops, w->dups, w->crashes, w->pauses, w->partitions,
 				       w->oneways, w->longest_op_us / 1000, w->tr.count,
 				       w->tr.hash);
+			for (uint32_t i = 0; c.o.verbose && i < w->n; i++)
+				if (w->named[i])
+					printf(" evidence:r%u=%" PRIu64 "(%" PRIu64 " proofs)", i,
+					       w->named[i], w->named_proofs[i]);
 			if (c.o.verbose && c.o.read_only)
 				printf(" ro_reads=%" PRIu64 " ro_retries=%" PRIu64, w->ro_reads,
 				       w->ro_retries);

@@ -375,6 +375,8 @@ static void step(struct world *w, struct node *nd, uint8_t k, enum ev_kind kind,
 		if (nd->liar == LIAR_NONE)
 			check_exec(w, nd->id, x);
 	}
+	if (nd->liar == LIAR_NONE && fx->n_evidence)
+		check_evidence(w, nd->id, fx); /* issue 17 */
 	if (fx->timer_ms)
 		set_timer(w, nd, k, fx->timer_ms);
 	else
@@ -725,6 +727,8 @@ static void draw_config(struct world *w)
 		c->plant_bugs = 0x2u; /* PBFT_BUG_SKIP_VC_CERTS */
 	else if (w->o->bug == BUG_NO_PEER_STATUS)
 		c->plant_bugs = 0x4u; /* PBFT_BUG_NO_PEER_STATUS */
+	else if (w->o->bug == BUG_ACCUSE_ONE)
+		c->plant_bugs = 0x8u; /* PBFT_BUG_ACCUSE_ONE */
 }
 
 static void draw_network(struct world *w)
