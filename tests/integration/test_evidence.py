@@ -22,18 +22,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bzcluster as bz  # noqa: E402
 
-BASE_PORT = 17600  # peers 17600+i, clients 17700+i, admin moved to 17650+i
+BASE_PORT = 17600  # peers 17600+i, clients 17700+i, admin 17800+i (bzcluster.py)
 AUDIT = os.path.join(bz.BIN, "byzlab-audit")
-
-
-def move_admin_ports(c):
-    """admin = P+200+i would leave the range: put it at P+50+i."""
-    with open(c.ini) as f:
-        text = f.read()
-    text = re.sub(r"admin = tcp://127\.0\.0\.1:(\d+)",
-                  lambda m: "admin = tcp://127.0.0.1:%d" % (int(m.group(1)) - 150), text)
-    with open(c.ini, "w") as f:
-        f.write(text)
 
 
 def puts(c, n, tag, deadline=120):
@@ -60,7 +50,6 @@ def test_evidence_equivocating_primary():
     bz.require_programs(AUDIT)
     c = bz.Cluster("evidence", f=1, auth="sig", base_port=BASE_PORT)
     c.init()
-    move_admin_ports(c)
 
     c.up()
     puts(c, 10, "honest")
