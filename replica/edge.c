@@ -49,8 +49,8 @@ static int heard(const struct edge *e, enum net_sock sock, const struct msg *m)
 	return e->hears(e->hears_ctx, m->h.sender);
 }
 
-enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t source,
-			       uint64_t now_ms, const uint8_t *p, size_t len, struct msg *m)
+enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t source, uint64_t now_ms,
+			       const uint8_t *p, size_t len, struct msg *m)
 {
 	int rc = wire_decode(p, len, e->cluster_id, m);
 	if (rc != WIRE_OK) {
@@ -70,14 +70,10 @@ enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t sour
 	/* auth_verify, and in robust mode the client rules (signed requests, the ban
 	 * table: crypto/auth.h auth_verify_client), which count their own refusals */
 	switch (auth_verify_client(e->auth, m, source, now_ms)) {
-	case AUTH_CLIENT_OK:
-		return EDGE_OK;
+	case AUTH_CLIENT_OK: return EDGE_OK;
 	case AUTH_CLIENT_UNSIGNED:
-	case AUTH_CLIENT_BANNED:
-		return EDGE_REFUSED_CLIENT;
-	default:
-		e->count->bad_auth++;
-		return EDGE_BAD_AUTH;
+	case AUTH_CLIENT_BANNED: return EDGE_REFUSED_CLIENT;
+	default: e->count->bad_auth++; return EDGE_BAD_AUTH;
 	}
 }
 

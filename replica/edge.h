@@ -77,9 +77,8 @@ int edge_allowed(enum net_sock sock, const struct msg *m, uint32_t n, uint32_t s
  * decoded message (pointing into p, which must outlive it); otherwise the reject is
  * counted in *e->count and *m must not be used beyond m->h (set only once decoded:
  * EDGE_NOT_ALLOWED, EDGE_UNHEARD, EDGE_BAD_AUTH). */
-enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t source,
-			       uint64_t now_ms, const uint8_t *p, size_t len,
-			       struct msg *m);
+enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t source, uint64_t now_ms,
+			       const uint8_t *p, size_t len, struct msg *m);
 
 /* "ok", "bad-format", "not-allowed", "unheard", "bad-auth": for logs and traces. */
 const char *edge_verdict_name(enum edge_verdict v);

@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RR_MAX_QUEUES 32                  /* sources at once (peer connections are capped lower) */
-#define RR_QUEUE_ITEMS 1024               /* frames per source (bursts of a slow replica's input) */
+#define RR_MAX_QUEUES 32                 /* sources at once (peer connections are capped lower) */
+#define RR_QUEUE_ITEMS 1024              /* frames per source (bursts of a slow replica's input) */
 #define RR_QUEUE_BYTES ((size_t)8 << 20) /* bytes per source (one largest message) */
 
 struct rr_queue {

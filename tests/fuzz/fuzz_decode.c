@@ -244,7 +244,8 @@ static void edge_all(const uint8_t *data, size_t size, int decoded)
 		struct msg *m = malloc(sizeof(*m));
 		if (!m)
 			abort();
-		enum edge_verdict v = edge_receive(&e, (enum net_sock)s, s == NET_CLIENT, 0, data, size, m);
+		enum edge_verdict v = edge_receive(&e, (enum net_sock)s, s == NET_CLIENT, 0, data,
+						   size, m);
 		FZ_ASSERT((v == EDGE_BAD_FORMAT) == !decoded);
 		FZ_ASSERT(c.bad_format + c.bad_auth == (v == EDGE_OK ? 0u : 1u));
 		FZ_ASSERT(c.not_allowed == (v == EDGE_NOT_ALLOWED ? 1u : 0u) && c.unheard == 0);

@@ -307,7 +307,7 @@ static void each_reason_counted(void **state)
 static void robust_client_rules(void **state)
 {
 	struct fixture *fx = *state;
-	enum {SRC = 5, OTHER_SRC = 6};
+	enum { SRC = 5, OTHER_SRC = 6 };
 	fx->self.robust = 1;
 	fx->client.robust = 1;
 	request_from(fx, CLIENT); /* sealed with MACs */
