@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "replica/core/assert.h"
 #include "replica/kv.h"
 
 /* ---------------------------------------------------------------- quorum */
@@ -264,7 +265,10 @@ int client_core_submit(struct client_core *c, const uint8_t *op, size_t op_len, 
 	buf_reset(&c->op);
 	buf_put(&c->op, op, op_len);
 	c->flags = flags;
+	uint64_t prev_ts = c->ts;
 	c->ts = ts_min > c->ts ? ts_min : c->ts + 1;
+	/* replicas execute a client's request once per timestamp: it must never go back */
+	CORE_ASSERT(c->ts > prev_ts);
 	if (c->op.err || encode(c) != 0) {
 		c->state = CC_IDLE;
 		return -1;
@@ -326,6 +330,8 @@ void client_core_on_reply(struct client_core *c, const struct msg *m, uint64_t n
 	}
 	c->stats.replies++;
 	if (r == 1) {
+		/* at least one reply, and never more than the replicas can give */
+		CORE_ASSERT(c->q.need >= 1 && c->q.need <= c->cfg.n);
 		uint64_t v = client_quorum_view(&c->q);
 		if (v > c->view)
 			c->view = v;
@@ -389,6 +395,8 @@ void client_core_tick(struct client_core *c, uint64_t now_us, struct client_out 
 		if (c->rto_us > (uint64_t)CLIENT_RTO_MAX_MS * 1000u)
 			c->rto_us = (uint64_t)CLIENT_RTO_MAX_MS * 1000u;
 		c->next_rt_us = now_us + c->rto_us;
+		CORE_ASSERT(c->rto_us <= (uint64_t)CLIENT_RTO_MAX_MS * 1000u &&
+			    c->next_rt_us > now_us);
 	}
 	out_finish(c, out);
 }
