@@ -407,6 +407,16 @@ static void test_sign_always(void **state)
 	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
 	assert_int_equal(sent(&x).h.auth_kind, AUTH_SIG);
 	fix_teardown(&x);
+	/* byzlab-client loads its keys after client_core_init (client.c): the switch must
+	 * take effect at the first send all the same */
+	fix_setup(&x, PROTO_PBFT, 1, AUTH_MODE_MAC, sign_always);
+	client_core_free(&x.c);
+	x.auth.mode = AUTH_MODE_NONE;
+	client_core_init(&x.c, &x.cfg);
+	x.auth.mode = AUTH_MODE_MAC;
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(sent(&x).h.auth_kind, AUTH_SIG);
+	fix_teardown(&x);
 	/* without it: MACs */
 	fix_setup(&x, PROTO_PBFT, 1, AUTH_MODE_MAC, NULL);
 	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
