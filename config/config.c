@@ -751,8 +751,12 @@ static int check_wan(struct parse *p)
 			return -1;
 		}
 		if (wan_place(&c->wan, i, p->place[i], why, sizeof why) != 0) {
-			fail(p, p->place_line[i], "key 'region.%s': %s",
-			     i == WAN_CLIENT ? "client" : "I", why);
+			char key[32];
+			if (i == WAN_CLIENT)
+				snprintf(key, sizeof key, "client");
+			else
+				snprintf(key, sizeof key, "%u", i);
+			fail(p, p->place_line[i], "key 'region.%s': %s", key, why);
 			return -1;
 		}
 	}
