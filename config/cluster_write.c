@@ -280,7 +280,7 @@ static int faults(struct text *t, const struct cluster_spec *s, uint32_t n, int 
 		errf(err, errlen, "--wan '%.40s': no such preset (%s)", s->wan, wan_preset_names());
 		return -1;
 	}
-	if (s->n_fault == 0 && !w)
+	if (s->n_fault == 0 && !w && s->n_region == 0)
 		return 0;
 	put(t, "%s", "");
 	put(t, "%s", "[faults]");
@@ -291,9 +291,20 @@ static int faults(struct text *t, const struct cluster_spec *s, uint32_t n, int 
 		if (fault_line)
 			fault_line[k] = t->line;
 	}
-	if (w) {
+	if (w)
 		wan_placement(t, s, w, n);
+	if (w)
 		wan_regions(t, w);
+	else if (s->n_region)
+		put(t, "%s", "[regions]");
+	for (k = 0; k < s->n_region; k++) {
+		const char *eq = strchr(s->region[k], '=');
+		if (!eq || eq == s->region[k] || strchr(s->region[k], '\n') ||
+		    strcspn(s->region[k], "[];#") != strlen(s->region[k])) {
+			errf(err, errlen, "--region '%.60s': expected KEY=MEAN,JITTER", s->region[k]);
+			return -1;
+		}
+		put(t, "%.*s = %s", (int)(eq - s->region[k]), s->region[k], eq + 1);
 	}
 	return 0;
 }

@@ -40,6 +40,9 @@ struct cluster_spec {
 	size_t n_fault;
 	const char *wan; /* NULL, or a WAN preset (replica/wan.h): its [regions] table and
 			  * region.I / region.client lines that no --fault gives */
+	const char *region[CLUSTER_SET_MAX]; /* "key=value" [regions] lines (local=0.2,0.05,
+					       * us/eu=20,1), after the preset's */
+	size_t n_region;
 };
 
 /* Result codes: the programs' exit codes. */
