@@ -511,11 +511,11 @@ int faults_json(const struct faults *f, char *out, size_t cap)
 	int n = snprintf(out, cap,
 			 "\"faults\":{\"spec\":\"%s\",\"dropped\":%llu,\"partitioned\":%llu,"
 			 "\"deaf\":%llu,\"delayed\":%llu,\"duplicated\":%llu,\"reordered\":%llu,"
-			 "\"queue_full\":%llu,\"held\":%u,\"clock_rate\":%g,\"wan_held\":%llu}",
+			 "\"queue_full\":%llu,\"wan_held\":%llu,\"held\":%u,\"clock_rate\":%g}",
 			 spec, (unsigned long long)st->dropped, (unsigned long long)st->partitioned,
 			 (unsigned long long)st->deaf, (unsigned long long)st->delayed,
 			 (unsigned long long)st->duplicated, (unsigned long long)st->reordered,
-			 (unsigned long long)st->queue_full, f->n_held + f->cq_n, f->cfg.clock_rate,
-			 (unsigned long long)st->wan_held);
+			 (unsigned long long)st->queue_full, (unsigned long long)st->wan_held,
+			 f->n_held + f->cq_n, f->cfg.clock_rate);
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
