@@ -245,8 +245,8 @@ static int fault_given(const struct cluster_spec *s, const char *key)
 }
 
 /* A WAN preset's placement: region.I for the n replicas and region.client. */
-static void wan_placement(struct text *t, const struct cluster_spec *s,
-			  const struct wan_preset *w, uint32_t n)
+static void wan_placement(struct text *t, const struct cluster_spec *s, const struct wan_preset *w,
+			  uint32_t n)
 {
 	char key[32];
 	for (uint32_t i = 0; i < n; i++) {
@@ -301,7 +301,8 @@ static int faults(struct text *t, const struct cluster_spec *s, uint32_t n, int 
 		const char *eq = strchr(s->region[k], '=');
 		if (!eq || eq == s->region[k] || strchr(s->region[k], '\n') ||
 		    strcspn(s->region[k], "[];#") != strlen(s->region[k])) {
-			errf(err, errlen, "--region '%.60s': expected KEY=MEAN,JITTER", s->region[k]);
+			errf(err, errlen, "--region '%.60s': expected KEY=MEAN,JITTER",
+			     s->region[k]);
 			return -1;
 		}
 		put(t, "%.*s = %s", (int)(eq - s->region[k]), s->region[k], eq + 1);

@@ -29,7 +29,8 @@ static void usage(FILE *f)
 		"       byzlab-keygen --cluster DIR --protocol pbft|vr|single --f F\n"
 		"                     [--auth sig|mac|none] [--base-port P] [--host H]\n"
 		"                     [--clients M] [--set KEY=VALUE ...] [--fault KEY=VALUE ...]\n"
-		"                     [--wan PRESET] [--region KEY=VALUE ...] [--no-keys] [--force]\n"
+		"                     [--wan PRESET] [--region KEY=VALUE ...] [--no-keys] "
+		"[--force]\n"
 		"\n"
 		"--out: writes DIR/replica-I.{pub,key} for I in 0..N-1 and DIR/client-J.{pub,key}\n"
 		"for J in 0..M-1 (Ed25519; .key files mode 0600, DIR created 0700).\n"
@@ -269,7 +270,8 @@ int main(int argc, char **argv)
 	if (r != 0)
 		return r;
 	if (!a.cluster && (a.spec.n_set || a.spec.n_fault || a.have_protocol || a.have_f ||
-			   a.spec.auth || a.spec.wan || a.spec.n_region || a.spec.base_port || a.spec.host || a.no_keys || a.force))
+			   a.spec.auth || a.spec.wan || a.spec.n_region || a.spec.base_port ||
+			   a.spec.host || a.no_keys || a.force))
 		return bad_usage("--protocol, --f, --set, ... belong to --cluster DIR");
 	if (crypto_setup() != 0) {
 		fprintf(stderr, "byzlab-keygen: libsodium initialisation failed\n");

@@ -311,7 +311,8 @@ static int load_wan(struct sim_opts *o, uint32_t n, char *err, size_t errlen)
 	const struct wan_preset *p;
 	if (!o->wan_preset) {
 		if (o->wan_client || o->wan_check_pct || o->wan_predict) {
-			snprintf(err, errlen, "--wan-client, --wan-check and --wan-predict need --wan");
+			snprintf(err, errlen,
+				 "--wan-client, --wan-check and --wan-predict need --wan");
 			return -1;
 		}
 		return 0;
@@ -542,7 +543,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--wan-check")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 100) {
-				snprintf(err, errlen, "--wan-check: 1..100 (%%), not '%s'", argv[i]);
+				snprintf(err, errlen, "--wan-check: 1..100 (%%), not '%s'",
+					 argv[i]);
 				return -1;
 			}
 			o->wan_check_pct = (uint32_t)v;
