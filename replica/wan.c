@@ -304,6 +304,7 @@ static uint64_t predict_pbft(const struct wan *w, uint32_t n, uint32_t f, uint32
 	uint64_t pp[WIRE_MAX_REPLICAS], prep[WIRE_MAX_REPLICAS], com[WIRE_MAX_REPLICAS];
 	uint64_t v[WIRE_MAX_REPLICAS];
 	uint64_t t0 = mean(w, WAN_CLIENT, p);
+	uint32_t quorum = n - f; /* 2f+1 of n = 3f+1 (n comes from protocol_n() alone) */
 	for (uint32_t i = 0; i < n; i++)
 		pp[i] = t0 + mean(w, p, i);
 	for (uint32_t i = 0; i < n; i++) { /* 2f PREPAREs from backups (its own included) */
@@ -311,12 +312,12 @@ static uint64_t predict_pbft(const struct wan *w, uint32_t n, uint32_t f, uint32
 		for (uint32_t j = 0; j < n; j++)
 			if (j != p)
 				v[k++] = pp[j] + mean(w, j, i);
-		prep[i] = max64(pp[i], kth(v, k, 2 * f));
+		prep[i] = max64(pp[i], kth(v, k, quorum - 1));
 	}
 	for (uint32_t i = 0; i < n; i++) { /* 2f+1 COMMITs (its own included) */
 		for (uint32_t j = 0; j < n; j++)
 			v[j] = max64(prep[j] + mean(w, j, i), prep[i]);
-		com[i] = kth(v, n, 2 * f + 1);
+		com[i] = kth(v, n, quorum);
 	}
 	for (uint32_t i = 0; i < n; i++) /* f+1 matching REPLYs */
 		v[i] = com[i] + mean(w, i, WAN_CLIENT);
