@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "config/cluster_write.h"
 #include "config/config.h"
 #include "replica/faults.h"
 #include "replica/wan.h"
@@ -273,6 +274,32 @@ static void test_config(void **state)
 	ini_bad("[faults]\nregion.client = us\n[regions]\nus/eu = 1,0\n", "region.client without");
 }
 
+/* byzlab-keygen --cluster --wan PRESET [--fault region.client=...] [--region ...] */
+static void test_cluster_write(void **state)
+{
+	(void)state;
+	static char text[CLUSTER_INI_MAX];
+	char err[512] = "";
+	struct cluster_spec s = {.protocol = PROTO_PBFT, .f = 1, .wan = "three-continents"};
+	s.fault[s.n_fault++] = "region.client=ap-southeast";
+	s.region[s.n_region++] = "eu-west/mars=1,0";
+	assert_int_equal(cluster_ini_build(&s, text, sizeof(text), err, sizeof(err)), CLUSTER_OK);
+	assert_non_null(strstr(text, "region.0 = us-east\nregion.1 = eu-west\nregion.2 = "
+				     "ap-southeast\nregion.3 = eu-west\n"));
+	assert_non_null(strstr(text, "region.client = ap-southeast\n"));
+	assert_null(strstr(text, "region.client = us-east"));
+	assert_non_null(strstr(text, "[regions]\nlocal = 0.2,0.05\nus-east/eu-west = 40,2\n"));
+	assert_non_null(strstr(text, "eu-west/mars = 1,0\n"));
+	s.wan = "mars";
+	assert_int_equal(cluster_ini_build(&s, text, sizeof(text), err, sizeof(err)),
+			 CLUSTER_USAGE);
+	assert_non_null(strstr(err, "no such preset"));
+	s.wan = NULL;
+	s.region[0] = "x]=1,0"; /* no way to smuggle a section in */
+	assert_int_equal(cluster_ini_build(&s, text, sizeof(text), err, sizeof(err)),
+			 CLUSTER_USAGE);
+}
+
 /* ---- the faults layer ---- */
 
 struct rec {
@@ -367,13 +394,10 @@ static void test_faults_hold(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pairs_and_symmetry),
-		cmocka_unit_test(test_jitter_bounds),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_check),
-		cmocka_unit_test(test_presets_and_prediction),
-		cmocka_unit_test(test_config),
-		cmocka_unit_test(test_faults_hold),
+		cmocka_unit_test(test_pairs_and_symmetry),     cmocka_unit_test(test_jitter_bounds),
+		cmocka_unit_test(test_parse_errors),           cmocka_unit_test(test_check),
+		cmocka_unit_test(test_presets_and_prediction), cmocka_unit_test(test_config),
+		cmocka_unit_test(test_cluster_write),          cmocka_unit_test(test_faults_hold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
