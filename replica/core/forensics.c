@@ -248,39 +248,47 @@ static bool verify_omission(uint32_t accused, const uint8_t *a, size_t a_len, co
 	return vc.h.view > c.h.view && !vc_covers(&vc, c.h.view, c.h.seq, c.digest);
 }
 
-int forensics_verify(const uint8_t *p, size_t len, uint32_t n, const uint8_t pk[][CRYPTO_PK_LEN],
-		     uint32_t *accused, int *kind)
+int forensics_decode(const uint8_t *p, size_t len, struct forensic_proof *out)
 {
 	struct cursor c;
-	if (!p || len < FORENSIC_HDR_LEN || len > FORENSIC_PROOF_MAX || n > WIRE_MAX_REPLICAS)
+	if (!p || len < FORENSIC_HDR_LEN || len > FORENSIC_PROOF_MAX)
 		return -1;
 	cur_init(&c, p, len);
 	uint32_t magic = cur_u32(&c);
 	uint8_t version = cur_u8(&c);
-	uint8_t k = cur_u8(&c);
+	out->kind = cur_u8(&c);
 	uint16_t pad = cur_u16(&c);
-	uint32_t cluster = cur_u32(&c);
-	uint32_t who = cur_u32(&c);
-	uint32_t a_len = cur_u32(&c);
-	const uint8_t *a = cur_bytes(&c, a_len);
-	uint32_t b_len = cur_u32(&c);
-	const uint8_t *b = cur_bytes(&c, b_len);
+	out->cluster_id = cur_u32(&c);
+	out->accused = cur_u32(&c);
+	out->a_len = cur_u32(&c);
+	out->a = cur_bytes(&c, out->a_len);
+	out->b_len = cur_u32(&c);
+	out->b = cur_bytes(&c, out->b_len);
 	if (!c.ok || c.off != len || magic != FORENSIC_MAGIC || version != FORENSIC_VERSION ||
-	    pad != 0 || who >= n)
+	    pad != 0)
+		return -1;
+	return 0;
+}
+
+int forensics_verify(const uint8_t *p, size_t len, uint32_t n, const uint8_t pk[][CRYPTO_PK_LEN],
+		     uint32_t *accused, int *kind)
+{
+	struct forensic_proof f;
+	if (forensics_decode(p, len, &f) != 0 || n > WIRE_MAX_REPLICAS || f.accused >= n)
 		return -1;
 	bool ok = false;
-	if (k == FORENSIC_EQUIVOCATION) {
+	if (f.kind == FORENSIC_EQUIVOCATION) {
 		struct evidence e;
-		ok = b_len == 0 && evidence_verify(a, a_len, n, pk) == 0 &&
-		     evidence_decode(a, a_len, &e) == 0 && e.accused == who &&
-		     e.cluster_id == cluster;
-	} else if (k == FORENSIC_OMISSION) {
-		ok = verify_omission(who, a, a_len, b, b_len, cluster, n, pk);
+		ok = f.b_len == 0 && evidence_verify(f.a, f.a_len, n, pk) == 0 &&
+		     evidence_decode(f.a, f.a_len, &e) == 0 && e.accused == f.accused &&
+		     e.cluster_id == f.cluster_id;
+	} else if (f.kind == FORENSIC_OMISSION) {
+		ok = verify_omission(f.accused, f.a, f.a_len, f.b, f.b_len, f.cluster_id, n, pk);
 	}
 	if (!ok)
 		return -1;
-	*accused = who;
-	*kind = k;
+	*accused = f.accused;
+	*kind = f.kind;
 	return 0;
 }
 

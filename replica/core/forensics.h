@@ -112,4 +112,13 @@ int forensics_verify(const uint8_t *p, size_t len, uint32_t n, const uint8_t pk[
 		     uint32_t *accused, int *kind);
 const char *forensic_kind_name(int kind);
 
+/* The parts of a proof, bounded (no signature is checked: forensics_verify does). */
+struct forensic_proof {
+	uint8_t kind;
+	uint32_t cluster_id, accused;
+	const uint8_t *a, *b;
+	uint32_t a_len, b_len;
+};
+int forensics_decode(const uint8_t *p, size_t len, struct forensic_proof *out);
+
 #endif

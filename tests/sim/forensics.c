@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "replica/core/evidence.h"
 #include "tests/sim/sim.h"
 
 void forensics_note(struct world *w, const struct node *nd, const uint8_t *p, size_t len)
@@ -32,6 +33,22 @@ static const uint8_t (*public_keys(const struct world *w))[CRYPTO_PK_LEN]
 		if (node_correct(w, i))
 			return (const uint8_t(*)[CRYPTO_PK_LEN])w->node[i].inst[0].auth.replica_pk;
 	return NULL;
+}
+
+/* "two COMMITs for view 0, seq 1: digests 8f3f4f0a and 6dd79e35" */
+static void print_statements(const struct forensic_culprit *c, FILE *out)
+{
+	struct forensic_proof f;
+	struct evidence e;
+	if (forensics_decode(c->proof, c->len, &f) != 0 || f.kind != FORENSIC_EQUIVOCATION ||
+	    evidence_decode(f.a, f.a_len, &e) != 0)
+		return;
+	const uint8_t *x = e.a.digest, *y = e.b.digest;
+	fprintf(out,
+		"      two %ss for view %" PRIu64 ", seq %" PRIu64
+		", both signed by it: digests %02x%02x%02x%02x and %02x%02x%02x%02x\n",
+		wire_type_name(e.type), e.view, e.seq, x[0], x[1], x[2], x[3], y[0], y[1], y[2],
+		y[3]);
 }
 
 void forensics_print(const struct world *w, FILE *out)
@@ -62,6 +79,7 @@ void forensics_print(const struct world *w, FILE *out)
 			forensic_kind_name(c->kind), c->len,
 			(w->fx_verified >> i) & 1 ? "verifies from the public keys alone"
 						  : "DOES NOT VERIFY");
+		print_statements(c, out);
 	}
 }
 
