@@ -58,7 +58,7 @@ static int add_entry(struct transcript *t, uint8_t type, uint32_t sender, uint64
 {
 	if (have_entry(t, type, sender, view, seq, digest))
 		return 0;
-	if (t->n >= TRANSCRIPT_MAX) {
+	if (t->n >= TRANSCRIPT_MAX || t->bytes + len > TRANSCRIPT_MAX_BYTES) {
 		t->dropped++;
 		return 0;
 	}
@@ -74,6 +74,7 @@ static int add_entry(struct transcript *t, uint8_t type, uint32_t sender, uint64
 	if (!copy)
 		return 0;
 	memcpy(copy, raw, len);
+	t->bytes += len;
 	struct tx_entry *e = &t->e[t->n++];
 	*e = (struct tx_entry){.type = type,
 			       .sender = sender,
@@ -171,6 +172,7 @@ void transcript_trim(struct transcript *t, uint64_t seq)
 	size_t k = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->e[i].seq <= seq) {
+			t->bytes -= t->e[i].len;
 			free(t->e[i].raw);
 			continue;
 		}

@@ -17,8 +17,8 @@
  * A TRANSCRIPT is what one replica keeps for that analysis: the signed PRE-PREPAREs
  * (compact), PREPAREs, COMMITs and VIEW-CHANGEs it received or sent (the VIEW-CHANGEs
  * inside NEW-VIEWs too), for the slots of its last K checkpoints (transcript_trim),
- * deduplicated and bounded: at most TRANSCRIPT_MAX entries whatever peers send
- * (further ones are counted in `dropped`, not kept).  Only signed statements are kept:
+ * deduplicated and bounded: at most TRANSCRIPT_MAX entries and TRANSCRIPT_MAX_BYTES
+ * whatever peers send (further ones are counted in `dropped`, not kept).  Only signed statements are kept:
  * the analysis needs transferable ones (auth = sig).
  *
  * forensics_analyze() takes the transcripts of the replicas the auditor trusts and
@@ -43,7 +43,8 @@
 #define FORENSIC_MAGIC 0x50465a42u /* "BZFP" as little-endian bytes */
 #define FORENSIC_VERSION 1
 #define FORENSIC_HDR_LEN 16
-#define TRANSCRIPT_MAX 16384 /* entries one transcript keeps at most */
+#define TRANSCRIPT_MAX 16384                    /* entries one transcript keeps at most */
+#define TRANSCRIPT_MAX_BYTES ((size_t)32 << 20) /* and bytes (VIEW-CHANGEs are large) */
 /* the largest proof: a COMMIT and a VIEW-CHANGE (bounded by the wire) */
 #define FORENSIC_PROOF_MAX (FORENSIC_HDR_LEN + 8 + EVIDENCE_MAX + WIRE_MAX_MSG)
 
@@ -61,7 +62,8 @@ struct tx_entry {
 struct transcript {
 	struct tx_entry *e;
 	size_t n, cap;
-	uint64_t dropped; /* entries refused: TRANSCRIPT_MAX reached */
+	size_t bytes;     /* of the entries' raw copies */
+	uint64_t dropped; /* entries refused: TRANSCRIPT_MAX or TRANSCRIPT_MAX_BYTES reached */
 	uint32_t cluster_id;
 };
 

@@ -304,9 +304,14 @@ static void test_transcript_bounded(void **state)
 	}
 	assert_int_equal(t.n, TRANSCRIPT_MAX);
 	assert_true(t.dropped >= 100);
+	assert_int_equal(t.bytes, (size_t)TRANSCRIPT_MAX * b.len);
 	transcript_trim(&t, 33);
-	for (size_t i = 0; i < t.n; i++)
+	size_t bytes = 0;
+	for (size_t i = 0; i < t.n; i++) {
 		assert_true(t.e[i].seq > 33);
+		bytes += t.e[i].len;
+	}
+	assert_int_equal(t.bytes, bytes);
 	assert_true(t.n < TRANSCRIPT_MAX);
 	buf_free(&b);
 	transcript_free(&t);
