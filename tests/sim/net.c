@@ -199,11 +199,28 @@ static void copy(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_
 	}
 }
 
+/* --twins-split: the side of replica r's instance k: a twins instance's own index, a
+ * correct replica's side, -1 for other liars (they talk to both worlds). */
+static int side_of(const struct world *w, uint32_t r, uint8_t k)
+{
+	if (w->node[r].liar == LIAR_TWINS)
+		return k;
+	return w->node[r].liar == LIAR_NONE ? w->side[r] : -1;
+}
+
+static bool twins_link_ok(const struct world *w, int32_t from, uint8_t fi, uint32_t to, uint8_t k)
+{
+	if (!w->o->twins_split || from < 0)
+		return true;
+	int a = side_of(w, (uint32_t)from, fi), b = side_of(w, to, k);
+	return a < 0 || b < 0 || a == b;
+}
+
 void net_to_replica(struct world *w, int32_t from, uint8_t fi, uint32_t to, struct sbuf *m)
 {
 	const struct node *nd = &w->node[to];
 	for (uint8_t k = 0; k < nd->n_inst; k++) {
-		if (!net_link_ok(w, from, to)) {
+		if (!net_link_ok(w, from, to) || !twins_link_ok(w, from, fi, to, k)) {
 			w->msgs++;
 			w->drops++;
 			trace_msg(w, TR_CUT, from, fi, (int32_t)to, k, m, "");
