@@ -487,7 +487,10 @@ static int verify_hybrid_nested(struct auth_ctx *a, const struct msg *m)
 	const uint8_t *trailer = m->raw + signed_len;
 	if (verify_mac(a, m, m->raw, signed_len, trailer) == 0)
 		return 0;
-	return verify_sig(a, m, m->raw, signed_len, trailer);
+	if (verify_sig(a, m, m->raw, signed_len, trailer) != 0)
+		return -1;
+	a->hybrid_bad_mac++;
+	return 0;
 }
 
 /* The requests of a PRE-PREPARE whose own trailer verified.  A MACed request
@@ -712,6 +715,22 @@ int auth_verify_client(struct auth_ctx *a, const struct msg *m, uint32_t source,
 	if (source)
 		ban_enter(a, client, source, now_ms);
 	return AUTH_CLIENT_BAD;
+}
+
+int auth_check_client_mac(struct auth_ctx *a, const struct msg *m, uint32_t source, uint64_t now_ms)
+{
+	if (m == NULL || m->raw == NULL || m->h.type != MSG_REQUEST || !a->robust ||
+	    a->mode != AUTH_MODE_MAC || m->h.auth_kind != AUTH_HYBRID || !sender_in_range(a, m))
+		return AUTH_CLIENT_BAD;
+	if (source && ban_find(a, m->h.sender, source, now_ms)) {
+		a->blacklisted_drops++;
+		return AUTH_CLIENT_BANNED;
+	}
+	size_t signed_len = (size_t)WIRE_HDR_LEN + m->h.body_len;
+	if (m->raw_len != signed_len + m->h.auth_len ||
+	    verify_mac(a, m, m->raw, signed_len, m->raw + signed_len) != 0)
+		return AUTH_CLIENT_BAD;
+	return AUTH_CLIENT_OK;
 }
 
 uint32_t auth_bans_active(struct auth_ctx *a, uint64_t now_ms)

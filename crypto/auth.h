@@ -73,6 +73,9 @@ struct auth_ctx {
 	uint64_t unsigned_requests; /* refused: robust mode, not signed */
 	uint64_t blacklisted_drops; /* refused: the client is banned on that connection */
 	uint64_t bans_made;         /* bans entered */
+	/* hybrid requests whose MAC for us failed but whose signature verified (the client,
+	 * or a relay, garbled our slot; accepted, the signature is what counts) */
+	uint64_t hybrid_bad_mac;
 };
 
 /* Load keys from dir for principal `self`: our secret key, every replica's public key
@@ -144,6 +147,13 @@ enum auth_client_verdict {
 	AUTH_CLIENT_BANNED = -3,
 };
 int auth_verify_client(struct auth_ctx *a, const struct msg *m, uint32_t source, uint64_t now_ms);
+/* Robust mode's cheap check of a hybrid REQUEST received directly (replica/park.h): is
+ * the client banned on this source (AUTH_CLIENT_BANNED, counted as in
+ * auth_verify_client), else is our MAC slot good (AUTH_CLIENT_OK: one MAC, no
+ * signature)?  AUTH_CLIENT_BAD for anything else - not hybrid, not robust mac mode, a
+ * wrong slot - after which the caller runs auth_verify_client (the signature). */
+int auth_check_client_mac(struct auth_ctx *a, const struct msg *m, uint32_t source,
+			  uint64_t now_ms);
 /* Bans still in force at now_ms (expired entries are freed). */
 uint32_t auth_bans_active(struct auth_ctx *a, uint64_t now_ms);
 
