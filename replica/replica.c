@@ -339,8 +339,10 @@ static void answer_status(struct replica *r)
 			      (unsigned long long)r->park.released,
 			      (unsigned long long)r->park.replaced, r->park.in_use);
 	if ((size_t)k < sizeof(extra))
-		k += snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"hybrid_bad_mac\":%llu",
-			      (unsigned long long)r->auth->hybrid_bad_mac);
+		k += snprintf(extra + k, sizeof(extra) - (size_t)k,
+			      ",\"hybrid_bad_mac\":%llu,\"sig_cache_hits\":%llu",
+			      (unsigned long long)r->auth->hybrid_bad_mac,
+			      (unsigned long long)r->auth->sig_cache_hits);
 	if (r->liar && r->liar->cfg.kind == BYZ_SLOW_PRIMARY && (size_t)k < sizeof(extra))
 		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"byz_delay_ms\":%u",
 			 r->liar->cfg.arg ? r->liar->cfg.arg : r->liar->delay_ms); /* issue 16 */
