@@ -3,7 +3,7 @@
  *   byzlab-keygen --out DIR --replicas N --clients M
  *   byzlab-keygen --cluster DIR --protocol P --f F [--auth A] [--base-port P] [--host H]
  *                 [--clients M] [--set KEY=VALUE ...] [--fault KEY=VALUE ...]
- *                 [--no-keys] [--force]
+ *                 [--metrics] [--no-keys] [--force]
  *
  * The second form is the one program that writes cluster.ini (issue 15 item 4):
  * ./byzlab cluster init, the docker init service, experiments/ and the tests call it
@@ -29,7 +29,7 @@ static void usage(FILE *f)
 		"       byzlab-keygen --cluster DIR --protocol pbft|vr|single --f F\n"
 		"                     [--auth sig|mac|none] [--base-port P] [--host H]\n"
 		"                     [--clients M] [--set KEY=VALUE ...] [--fault KEY=VALUE ...]\n"
-		"                     [--no-keys] [--force]\n"
+		"                     [--metrics] [--no-keys] [--force]\n"
 		"\n"
 		"--out: writes DIR/replica-I.{pub,key} for I in 0..N-1 and DIR/client-J.{pub,key}\n"
 		"for J in 0..M-1 (Ed25519; .key files mode 0600, DIR created 0700).\n"
@@ -44,7 +44,9 @@ static void usage(FILE *f)
 		"replaces a [cluster] key (batch_max=8, sync=none, keys=/abs/dir, ...); the file\n"
 		"is parsed back before it replaces DIR/cluster.ini, so a key the replica would\n"
 		"refuse is refused here (exit 2).  --fault adds a [faults] line (drop=0.1,\n"
-		"delay.2=5, ...).  An existing cluster.ini is kept unless --force.\n",
+		"delay.2=5, ...).  --metrics: replica I also serves Prometheus metrics at\n"
+		"http://H:P+300+I/metrics (its metrics key).  An existing cluster.ini is kept\n"
+		"unless --force.\n",
 		WIRE_MAX_REPLICAS, WIRE_MAX_CLIENTS, CLUSTER_DEFAULT_PORT, CLUSTER_MIN_CLIENTS);
 }
 
@@ -140,6 +142,7 @@ static int cluster_opt(struct args *a, int c, const char *v)
 		a->spec.fault[a->spec.n_fault++] = v;
 		return 0;
 	case 'n': a->no_keys = 1; return 0;
+	case 'm': a->spec.metrics = 1; return 0;
 	case 'F': a->force = 1; return 0;
 	}
 	return bad_usage("unknown option");
@@ -160,6 +163,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"set", required_argument, NULL, 's'},
 		{"fault", required_argument, NULL, 'x'},
 		{"no-keys", no_argument, NULL, 'n'},
+		{"metrics", no_argument, NULL, 'm'},
 		{"force", no_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -252,8 +256,9 @@ int main(int argc, char **argv)
 
 	if (r != 0)
 		return r;
-	if (!a.cluster && (a.spec.n_set || a.spec.n_fault || a.have_protocol || a.have_f ||
-			   a.spec.auth || a.spec.base_port || a.spec.host || a.no_keys || a.force))
+	if (!a.cluster &&
+	    (a.spec.n_set || a.spec.n_fault || a.have_protocol || a.have_f || a.spec.auth ||
+	     a.spec.base_port || a.spec.host || a.no_keys || a.force || a.spec.metrics))
 		return bad_usage("--protocol, --f, --set, ... belong to --cluster DIR");
 	if (crypto_setup() != 0) {
 		fprintf(stderr, "byzlab-keygen: libsodium initialisation failed\n");
