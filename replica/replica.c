@@ -51,14 +51,19 @@ struct replica {
  * publishes, with the histograms only the driver can fill - it sees a request arrive
  * and its reply leave, and a view change start and end. */
 struct arrival {
-	uint64_t timestamp; /* the client's request timestamp, 0 = none pending */
+	uint64_t timestamp; /* the client's request timestamp, 0 = a free slot */
 	uint64_t at_us;     /* when it arrived */
 };
+
+/* Requests of one client this replica waits to answer.  A client waits for f+1
+ * replies, so it may send its next request before this replica has answered the
+ * last: a few slots per client keep both. */
+#define WATCH_SLOTS 4
 
 struct watch {
 	struct metrics_server *server;
 	struct metrics_snapshot snap;
-	struct arrival *arrival; /* per client id (cfg->clients) */
+	struct arrival *arrival; /* WATCH_SLOTS per client id (cfg->clients) */
 	uint32_t n_clients;
 	uint64_t vc_start_us;  /* the view change in progress started, 0: none */
 	uint64_t published_ms; /* the last metrics_publish() */
@@ -128,33 +133,43 @@ static void watch_request(struct replica *r, const struct msg *m)
 	struct watch *w = r->watch;
 	if (!w || m->h.type != MSG_REQUEST || m->h.sender >= w->n_clients)
 		return;
-	struct arrival *a = &w->arrival[m->h.sender];
-	if (a->timestamp == m->u.req.timestamp)
-		return; /* a retransmission: the first arrival counts */
-	if (!a->timestamp)
+	struct arrival *a = &w->arrival[(size_t)m->h.sender * WATCH_SLOTS], *slot = a;
+	for (int k = 0; k < WATCH_SLOTS; k++) {
+		if (a[k].timestamp == m->u.req.timestamp)
+			return; /* a retransmission: the first arrival counts */
+		if (a[k].timestamp < slot->timestamp)
+			slot = &a[k]; /* a free slot, else the oldest request */
+	}
+	if (!slot->timestamp)
 		w->snap.pending_requests++;
-	a->timestamp = m->u.req.timestamp;
-	a->at_us = mono_us();
+	slot->timestamp = m->u.req.timestamp;
+	slot->at_us = mono_us();
 }
 
-/* A message to client `client` leaves: if it is the reply to its pending request,
- * that request's latency is observed. */
+/* A message to client `client` leaves: if it is the reply to a pending request, that
+ * request's latency is observed; older pending ones of that client are forgotten
+ * (a client's requests execute in timestamp order: they were answered or skipped). */
 static void watch_reply(struct replica *r, uint32_t client, const uint8_t *p, size_t len)
 {
 	struct watch *w = r->watch;
 	struct msg m;
-	if (!w || client >= w->n_clients || !w->arrival[client].timestamp)
+	if (!w || client >= w->n_clients)
 		return;
-	struct arrival *a = &w->arrival[client];
-	if (wire_decode(p, len, r->cfg->cluster_id, &m) != WIRE_OK || m.h.type != MSG_REPLY ||
-	    m.u.rep.timestamp < a->timestamp)
+	struct arrival *a = &w->arrival[(size_t)client * WATCH_SLOTS];
+	int any = 0;
+	for (int k = 0; k < WATCH_SLOTS; k++)
+		any |= a[k].timestamp != 0;
+	if (!any || wire_decode(p, len, r->cfg->cluster_id, &m) != WIRE_OK || m.h.type != MSG_REPLY)
 		return;
-	/* a newer one: the client moved on without this replica's answer - forget it */
-	if (m.u.rep.timestamp == a->timestamp)
-		metrics_observe(&w->snap.hist[METRICS_COMMIT], METRICS_COMMIT,
-				mono_us() - a->at_us);
-	a->timestamp = 0;
-	w->snap.pending_requests--;
+	for (int k = 0; k < WATCH_SLOTS; k++) {
+		if (!a[k].timestamp || a[k].timestamp > m.u.rep.timestamp)
+			continue;
+		if (a[k].timestamp == m.u.rep.timestamp)
+			metrics_observe(&w->snap.hist[METRICS_COMMIT], METRICS_COMMIT,
+					mono_us() - a[k].at_us);
+		a[k].timestamp = 0;
+		w->snap.pending_requests--;
+	}
 }
 
 /* After a step: st is the core's status now, r->seen the one before. */
