@@ -150,12 +150,14 @@ void metrics_stop(struct metrics_server *m)
 {
 	if (!m)
 		return;
+	/* read before the release: from then on nng's reaper thread may free m */
+	int registered = m->registered;
 	if (m->srv) {
 		/* no new connections, the open ones closed; the server and its handler go
 		 * with the last hold, and m with the handler (free_server) */
 		nng_http_server_stop(m->srv);
 		nng_http_server_release(m->srv);
 	}
-	if (!m->registered)
+	if (!registered)
 		free_server(m);
 }

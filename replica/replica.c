@@ -612,9 +612,9 @@ static int watch_open(struct replica *r, char *err, size_t errlen)
 	const char *addr = r->cfg->replica[r->id].metrics;
 	if (!addr[0])
 		return 0;
+	size_t slots = (size_t)(r->cfg->clients ? r->cfg->clients : 1) * WATCH_SLOTS;
 	struct watch *w = calloc(1, sizeof(*w));
-	if (!w ||
-	    !(w->arrival = calloc(r->cfg->clients ? r->cfg->clients : 1, sizeof(*w->arrival)))) {
+	if (!w || !(w->arrival = calloc(slots, sizeof(*w->arrival)))) {
 		free(w);
 		snprintf(err, errlen, "out of memory");
 		return -1;
