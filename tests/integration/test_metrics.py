@@ -105,6 +105,18 @@ def promtool_check(text, who):
                                                            p.stderr))
 
 
+def test_cluster_metrics_verb():
+    """./byzlab cluster metrics: a usage error without DIR, exit 1 on a cluster whose
+    cluster.ini has no metrics address."""
+    r = bz.run([bz.DRIVER, "cluster", "metrics"], expect=2)
+    bz.check(r.err.strip() != "", "no message for a usage error")
+    c = bz.Cluster("metrics-off", base_port=BASE_PORT + 10)
+    c.init()
+    r = bz.run([bz.DRIVER, "cluster", "metrics", c.dir], expect=1)
+    bz.check("no metrics addresses" in r.err, "message: %r" % r.err)
+    bz.check("metrics" not in open(c.ini).read(), "a metrics key without --metrics")
+
+
 def test_metrics_pbft():
     with bz.Cluster("metrics", base_port=BASE_PORT, settings={"sync": "none"}) as c:
         c.init(extra=["--metrics"])
@@ -178,4 +190,4 @@ def test_metrics_pbft():
 
 
 if __name__ == "__main__":
-    bz.run_tests([test_metrics_pbft])
+    bz.run_tests([test_cluster_metrics_verb, test_metrics_pbft])
