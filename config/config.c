@@ -82,9 +82,9 @@ static const char *const ckey_name[K_COUNT] = {
 	"robust_heartbeat_ms",
 };
 
-enum role { R_PEER, R_CLIENT, R_ADMIN, R_COUNT };
+enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
 
-static const char *const role_name[R_COUNT] = {"peer", "client", "admin"};
+static const char *const role_name[R_COUNT] = {"peer", "client", "admin", "metrics"};
 
 static const char *const fault_keys[] = {
 	"drop", "delay", "dup", "reorder", "partition", "oneway", "clock_rate",
@@ -481,10 +481,26 @@ static const char *addr_problem(const char *v)
 	return NULL;
 }
 
+/* The metrics address is an HTTP server's (replica/metrics_http.c): tcp://HOST:PORT
+ * with a port in 1..65535. */
+static const char *metrics_problem(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	uint32_t port;
+
+	if (strncmp(v, "tcp://", 6) != 0)
+		return "the metrics address must be tcp://HOST:PORT";
+	if (colon == NULL || colon < v + 7 || parse_u32(colon + 1, 1, 65535, &port) != 0)
+		return "the metrics address needs a port: tcp://HOST:PORT";
+	return NULL;
+}
+
 static char *role_addr(struct config *c, uint32_t i, int r)
 {
 	struct replica_addr *a = &c->replica[i];
 
+	if (r == R_METRICS)
+		return a->metrics;
 	return r == R_PEER ? a->peer : r == R_CLIENT ? a->client : a->admin;
 }
 
@@ -501,7 +517,7 @@ static int set_replica_key(struct parse *p, const char *name, const char *v)
 	if (r == R_COUNT) {
 		fail(p, p->line,
 		     "key '%s': unknown key in [replica.%" PRIu32 "] "
-		     "(known: peer, client, admin)",
+		     "(known: peer, client, admin, metrics)",
 		     show(name, nm), i);
 		return 0;
 	}
@@ -515,7 +531,7 @@ static int set_replica_key(struct parse *p, const char *name, const char *v)
 		     show(v, vv), CONFIG_ADDR_MAX - 1);
 		return 0;
 	}
-	if ((why = addr_problem(v))) {
+	if ((why = addr_problem(v)) || (r == R_METRICS && (why = metrics_problem(v)))) {
 		fail(p, p->line, "key '%s': '%s': %s", name, show(v, vv), why);
 		return 0;
 	}
@@ -793,7 +809,7 @@ static int check_replicas(struct parse *p)
 		}
 		c->replica[i].line = p->rep_line[i];
 		for (r = 0; r < R_COUNT; r++) {
-			if (p->addr_line[i][r])
+			if (p->addr_line[i][r] || r == R_METRICS) /* metrics: optional */
 				continue;
 			fail(p, p->rep_line[i], "key '%s': missing in [replica.%" PRIu32 "]",
 			     role_name[r], i);

@@ -17,10 +17,12 @@
 enum protocol { PROTO_PBFT = 0, PROTO_VR = 1, PROTO_SINGLE = 2 };
 
 struct replica_addr {
-	char peer[CONFIG_ADDR_MAX];   /* replica-to-replica, e.g. tcp://127.0.0.1:7000 */
-	char client[CONFIG_ADDR_MAX]; /* client requests and replies */
-	char admin[CONFIG_ADDR_MAX];  /* status and fault control */
-	int line;                     /* line of the [replica.I] header, for messages */
+	char peer[CONFIG_ADDR_MAX];    /* replica-to-replica, e.g. tcp://127.0.0.1:7000 */
+	char client[CONFIG_ADDR_MAX];  /* client requests and replies */
+	char admin[CONFIG_ADDR_MAX];   /* status and fault control */
+	char metrics[CONFIG_ADDR_MAX]; /* optional: Prometheus /metrics over HTTP, tcp:// only;
+					* "" = off (issue 20, replica/metrics.h) */
+	int line;                      /* line of the [replica.I] header, for messages */
 };
 
 /* Outgoing network faults of one replica ([faults] section, keys drop, delay, ...).
