@@ -82,6 +82,10 @@ enum plant_bug {
 	/* issue 17: the core "proves" a lie from one PREPARE alone (the sender of the
 	 * first PREPARE it takes from each replica) */
 	BUG_ACCUSE_ONE,
+	/* HotStuff (replica/core/hotstuff.h HS_BUG_*): commit on a two-chain; vote
+	 * ignoring the locked QC */
+	BUG_HS_TWO_CHAIN_COMMIT,
+	BUG_HS_IGNORE_LOCK,
 };
 
 struct fault_spec {

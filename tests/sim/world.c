@@ -729,6 +729,10 @@ static void draw_config(struct world *w)
 		c->plant_bugs = 0x4u; /* PBFT_BUG_NO_PEER_STATUS */
 	else if (w->o->bug == BUG_ACCUSE_ONE)
 		c->plant_bugs = 0x8u; /* PBFT_BUG_ACCUSE_ONE */
+	else if (w->o->bug == BUG_HS_TWO_CHAIN_COMMIT)
+		c->plant_bugs = 0x100u; /* HS_BUG_TWO_CHAIN_COMMIT (replica/core/hotstuff.h) */
+	else if (w->o->bug == BUG_HS_IGNORE_LOCK)
+		c->plant_bugs = 0x200u; /* HS_BUG_IGNORE_LOCK */
 }
 
 static void draw_network(struct world *w)
