@@ -244,6 +244,7 @@ const char *wire_type_name(int type)
 	case MSG_HS_VOTE: return "hs_vote";
 	case MSG_HS_NEWVIEW: return "hs_newview";
 	case MSG_HS_FETCH: return "hs_fetch";
+	case MSG_HS_BLOCK: return "hs_block";
 	case MSG_HELLO: return "hello";
 	case MSG_FETCH: return "fetch";
 	case MSG_BATCH: return "batch";
@@ -398,7 +399,7 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 	default:
 		if (m->h.type >= MSG_VR_PREPARE && m->h.type <= MSG_VR_NEW_STATE)
 			return wire_body_vr(m);
-		if (m->h.type >= MSG_HS_PROPOSAL && m->h.type <= MSG_HS_FETCH)
+		if (m->h.type >= MSG_HS_PROPOSAL && m->h.type <= MSG_HS_BLOCK)
 			return wire_body_hs(m);
 		return WIRE_E_TYPE;
 	}

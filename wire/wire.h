@@ -77,7 +77,8 @@ enum msg_type {
 	MSG_HS_VOTE = 29,     /* replica -> next leader: a signed vote for a block */
 	MSG_HS_NEWVIEW = 30,  /* replica -> leader of a new view: its highest QC */
 	MSG_HS_FETCH = 31,    /* replica -> replica: "send me the block with this hash" */
-	MSG_TYPE_MAX = 31
+	MSG_HS_BLOCK = 32,    /* replica -> replica: the answer, a sealed PROPOSAL inside */
+	MSG_TYPE_MAX = 32
 };
 
 enum auth_kind {
@@ -286,7 +287,9 @@ int wire_body_state(struct msg *m);
  *   PRE-PREPARE body layout).  The block hash is BLAKE2b(view u64 | height u64 | body).
  * VOTE: header view = the block's view, seq 0; body hash[32].  Always signed.
  * NEWVIEW: header view = the view entered; body QC (the sender's highest).
- * FETCH: header view 0, seq 0; body hash[32]; answered with the stored PROPOSAL. */
+ * FETCH: header view 0, seq 0; body hash[32]; answered with a BLOCK.
+ * BLOCK: header view, seq of the proposal; body = the sealed PROPOSAL as its leader sent
+ *   it (it verifies on its own: auth_verify checks both trailers). */
 #define WIRE_HS_QC_ENTRY (2 + WIRE_SIG_LEN)
 #define WIRE_HS_VOTE_LEN (WIRE_HDR_LEN + WIRE_DIGEST_LEN)
 struct hs_qc {
@@ -302,6 +305,8 @@ struct body_hs {
 	struct hs_qc qc;       /* PROPOSAL (justify), NEWVIEW */
 	const uint8_t *batch;  /* PROPOSAL */
 	uint32_t batch_len;
+	const uint8_t *inner; /* BLOCK: the sealed PROPOSAL */
+	uint32_t inner_len;
 };
 int wire_body_hs(struct msg *m);
 void wire_put_hs_qc(struct buf *b, const struct hs_qc *qc);

@@ -64,6 +64,15 @@ int wire_body_hs(struct msg *m)
 	case MSG_HS_FETCH:
 		b->hash = cur_bytes(&c, WIRE_DIGEST_LEN);
 		return done(&c);
+	case MSG_HS_BLOCK: {
+		struct msg in;
+		b->inner = m->body;
+		b->inner_len = m->h.body_len;
+		if (wire_decode(b->inner, b->inner_len, m->h.cluster_id, &in) != WIRE_OK ||
+		    in.h.type != MSG_HS_PROPOSAL || in.h.view != m->h.view || in.h.seq != m->h.seq)
+			return WIRE_E_BODY;
+		return WIRE_OK;
+	}
 	case MSG_HS_NEWVIEW:
 		rc = decode_qc(&c, &b->qc);
 		return rc == WIRE_OK ? done(&c) : rc;

@@ -16,12 +16,18 @@ void hs_send(struct hs *p, struct effects *out, int32_t to, size_t off)
 
 void hs_persist_meta(struct hs *p, struct effects *out)
 {
-	uint8_t val[HS_META_LEN];
-	set_u64(val, p->view);
-	set_u64(val + 8, p->voted_view);
-	set_u64(val + 16, p->locked_view);
-	memcpy(val + 24, p->locked_hash, WIRE_DIGEST_LEN);
-	effects_persist(out, P_PUT, HS_REC_META, 0, val, sizeof(val));
+	struct buf *b = &p->scratch;
+	buf_reset(b);
+	buf_put_u64(b, p->view);
+	buf_put_u64(b, p->voted_view);
+	buf_put_u64(b, p->locked_view);
+	buf_put(b, p->locked_hash, WIRE_DIGEST_LEN);
+	wire_put_hs_qc(b, &p->high_qc);
+	if (b->err) {
+		out->arena.err = WIRE_E_NOMEM;
+		return;
+	}
+	effects_persist(out, P_PUT, HS_REC_META, 0, b->p, b->len);
 }
 
 /* Requests to order: waiting here, or in uncommitted blocks of the chain. */
@@ -92,13 +98,29 @@ static void *hs_create(const struct core_config *cfg)
 
 static int recover_meta(struct hs *p, uint64_t key, const uint8_t *val, size_t len)
 {
-	if (key != 0 || len != HS_META_LEN)
+	struct cursor c;
+	cur_init(&c, val, len);
+	p->view = cur_u64(&c);
+	p->voted_view = cur_u64(&c);
+	p->locked_view = cur_u64(&c);
+	const uint8_t *lh = cur_bytes(&c, WIRE_DIGEST_LEN);
+	struct hs_qc *qc = &p->high_qc;
+	qc->view = cur_u64(&c);
+	const uint8_t *qh = cur_bytes(&c, WIRE_DIGEST_LEN);
+	qc->count = cur_u16(&c);
+	if (key != 0 || !lh || !qh || !c.ok || qc->count > WIRE_MAX_REPLICAS || p->view == 0 ||
+	    qc->view >= p->view)
 		return -1;
-	p->view = get_u64(val);
-	p->voted_view = get_u64(val + 8);
-	p->locked_view = get_u64(val + 16);
-	memcpy(p->locked_hash, val + 24, WIRE_DIGEST_LEN);
-	if (p->view == 0)
+	memcpy(p->locked_hash, lh, WIRE_DIGEST_LEN);
+	memcpy(qc->hash, qh, WIRE_DIGEST_LEN);
+	for (uint16_t i = 0; i < qc->count; i++) {
+		qc->id[i] = cur_u16(&c);
+		const uint8_t *s = cur_bytes(&c, WIRE_SIG_LEN);
+		if (!s)
+			return -1;
+		memcpy(qc->sig[i], s, WIRE_SIG_LEN);
+	}
+	if (c.off != c.len)
 		return -1;
 	p->proposed_view = p->voted_view; /* a leader votes for what it proposes */
 	return 0;
@@ -124,28 +146,25 @@ static int hs_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val
 		if (key <= p->exec_height)
 			return 0; /* below the snapshot: deleted in the same transaction */
 		return key == p->exec_height + 1 ? hs_replay_block(p, val, len) : -1;
+	case HS_REC_VOTED: return hs_recover_voted(p, val, len);
 	default: return -1;
 	}
 }
 
 /* ---- events ---- */
 
-static void send_newview(struct hs *p, struct effects *out)
+/* NEW-VIEW(view, highQC) to every replica: the leader of `view` proposes on 2f+1 of
+ * them, the others use them to synchronise views (hs_on_newview).  Broadcast rather
+ * than sent to the leader alone (PODC'19 §6 leaves the pacemaker open): n^2 messages,
+ * but only when a view times out, never on the happy path. */
+void hs_send_newview(struct hs *p, struct effects *out)
 {
-	uint32_t leader = hs_leader(p, p->view);
-	if (leader == p->cfg.id) {
-		if (p->view > p->nv_view) {
-			p->nv_view = p->view;
-			p->nv_seen = 0;
-		}
-		hs_try_propose(p, out);
-		return;
-	}
 	size_t off = wire_begin(&out->arena, MSG_HS_NEWVIEW, p->cfg.cluster_id, p->cfg.id,
 				p->view, 0);
 	wire_put_hs_qc(&out->arena, &p->high_qc);
 	wire_finish(&out->arena, off);
-	hs_send(p, out, (int32_t)leader, off);
+	hs_send(p, out, TO_OTHERS, off);
+	hs_try_propose(p, out);
 }
 
 static void on_tick(struct hs *p, struct effects *out)
@@ -157,6 +176,8 @@ static void on_tick(struct hs *p, struct effects *out)
 			hs_fetch(p, om.u.hs.parent, TO_OTHERS, out);
 		p->fetch_ms = p->now_ms + p->cfg.view_timeout_ms / 4 + 1;
 	}
+	if (!hs_find(p, p->high_qc.hash)) /* recovered a QC whose block we lost */
+		hs_fetch(p, p->high_qc.hash, TO_OTHERS, out);
 	if (!hs_work_pending(p) || p->now_ms < p->progress_ms + timeout_ms(p))
 		return;
 	/* the view ended without progress: the next one (pacemaker, Algorithm 4/5) */
@@ -165,7 +186,7 @@ static void on_tick(struct hs *p, struct effects *out)
 	p->view_timeouts++;
 	p->progress_ms = p->now_ms;
 	hs_persist_meta(p, out);
-	send_newview(p, out);
+	hs_send_newview(p, out);
 }
 
 static void on_msg(struct hs *p, const struct msg *m, struct effects *out)
@@ -181,6 +202,7 @@ static void on_msg(struct hs *p, const struct msg *m, struct effects *out)
 	case MSG_HS_VOTE: hs_on_vote(p, m, out); break;
 	case MSG_HS_NEWVIEW: hs_on_newview(p, m, out); break;
 	case MSG_HS_FETCH: hs_on_fetch(p, m, out); break;
+	case MSG_HS_BLOCK: hs_on_block(p, m, out); break;
 	default: break; /* other protocols' types mean nothing here */
 	}
 }

@@ -29,8 +29,10 @@ enum hs_rec {
 	HS_REC_META = 1,  /* key 0: view u64 | voted_view u64 | locked_view u64 | locked hash */
 	HS_REC_SNAP = 2,  /* key height: block hash | view u64 | exec_snapshot() */
 	HS_REC_BLOCK = 3, /* key height: the sealed PROPOSAL of a committed block */
+	HS_REC_VOTED = 4, /* key view: the sealed PROPOSAL we voted for in that view */
 };
-#define HS_META_LEN (24 + WIRE_DIGEST_LEN)
+/* META: view | voted_view | locked_view | locked hash | high QC (wire encoding) */
+#define HS_META_FIXED (24 + WIRE_DIGEST_LEN)
 
 /* Bounds.  The block store holds the uncommitted tree and the latest committed blocks
  * (served to replicas that FETCH them); a replica further behind than that cannot
@@ -89,8 +91,7 @@ struct hs {
 	struct hs_votes votes[HS_VOTE_SLOTS];
 	struct hs_qc pending_qc; /* a QC for a block we are fetching */
 	bool has_pending_qc;
-	uint64_t nv_view; /* NEW-VIEWs collected for this view (as its leader) */
-	uint32_t nv_seen; /* bit r: replica r sent one */
+	uint64_t nv_of[WIRE_MAX_REPLICAS]; /* view of each replica's latest NEW-VIEW */
 
 	struct waitq wq;
 	uint64_t *chain_ts; /* per client: highest timestamp in the uncommitted chain */
@@ -102,7 +103,7 @@ struct hs {
 	uint32_t streak;      /* timeouts since the last commit: the timeout doubles */
 	uint64_t fetch_ms;    /* next FETCH retry for orphans */
 
-	uint64_t requests_executed, view_timeouts, blocks_fetched;
+	uint64_t requests_executed, view_timeouts, blocks_fetched, blocks_served;
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
 	struct buf scratch;
 };
@@ -121,6 +122,7 @@ static inline uint32_t hs_quorum(const struct hs *p)
 /* hotstuff.c */
 void hs_send(struct hs *p, struct effects *out, int32_t to, size_t off);
 void hs_persist_meta(struct hs *p, struct effects *out);
+void hs_send_newview(struct hs *p, struct effects *out);
 bool hs_work_pending(struct hs *p);
 
 /* hotstuff_chain.c */
@@ -132,15 +134,18 @@ void hs_set_root(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], uint64_t vie
 		 uint64_t height);
 void hs_on_request(struct hs *p, const struct msg *m, struct effects *out);
 void hs_on_proposal(struct hs *p, const struct msg *m, struct effects *out);
+void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct effects *out);
 void hs_on_vote(struct hs *p, const struct msg *m, struct effects *out);
 void hs_on_newview(struct hs *p, const struct msg *m, struct effects *out);
 void hs_on_fetch(struct hs *p, const struct msg *m, struct effects *out);
+void hs_on_block(struct hs *p, const struct msg *m, struct effects *out);
 void hs_update_qc(struct hs *p, const struct hs_qc *qc, struct effects *out);
 void hs_try_propose(struct hs *p, struct effects *out);
 void hs_fetch(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], int32_t to,
 	      struct effects *out);
 bool hs_chain_has_requests(struct hs *p);
 int hs_replay_block(struct hs *p, const uint8_t *raw, size_t len);
+int hs_recover_voted(struct hs *p, const uint8_t *raw, size_t len);
 void hs_blocks_free(struct hs *p);
 
 #endif

@@ -174,12 +174,24 @@ void hs_on_fetch(struct hs *p, const struct msg *m, struct effects *out)
 	struct hs_block *b = hs_find(p, m->u.hs.hash);
 	if (!b || !b->raw)
 		return;
-	size_t off = out->arena.len;
+	size_t off = wire_begin(&out->arena, MSG_HS_BLOCK, p->cfg.cluster_id, p->cfg.id, b->view,
+				b->height);
 	buf_put(&out->arena, b->raw, b->raw_len); /* sealed by its leader: forwarded as is */
-	effects_send(out, (int32_t)m->h.sender, 0, off);
+	wire_finish(&out->arena, off);
+	hs_send(p, out, (int32_t)m->h.sender, off);
+	p->blocks_served++;
 }
 
-static void keep_orphan(struct hs *p, const struct msg *m)
+void hs_on_block(struct hs *p, const struct msg *m, struct effects *out)
+{
+	struct msg in;
+	if (wire_decode(m->u.hs.inner, m->u.hs.inner_len, p->cfg.cluster_id, &in) != WIRE_OK)
+		return; /* cannot happen: the edge decoded it */
+	p->blocks_fetched++;
+	hs_take_proposal(p, &in, m->h.sender, out);
+}
+
+static void keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
 {
 	for (uint32_t i = 0; i < p->n_orphans; i++)
 		if (p->orphans[i].len == m->raw_len &&
@@ -194,7 +206,7 @@ static void keep_orphan(struct hs *p, const struct msg *m)
 	if (!raw)
 		return;
 	p->orphans[p->n_orphans++] =
-		(struct hs_orphan){.raw = raw, .len = (uint32_t)m->raw_len, .from = m->h.sender};
+		(struct hs_orphan){.raw = raw, .len = (uint32_t)m->raw_len, .from = from};
 }
 
 /* A block joined the tree: orphans waiting for it may join too, and a pending QC. */
@@ -214,7 +226,7 @@ static void adopt_orphans(struct hs *p, struct effects *out)
 				(p->n_orphans - i - 1) * sizeof(p->orphans[0]));
 			p->n_orphans--;
 			if (wire_decode(o.raw, o.len, p->cfg.cluster_id, &om) == WIRE_OK)
-				hs_on_proposal(p, &om, out);
+				hs_take_proposal(p, &om, o.from, out);
 			free(o.raw);
 			again = true;
 			break;
@@ -279,6 +291,7 @@ static void take_snapshot(struct hs *p, struct effects *out)
 	effects_persist(out, P_PUT, HS_REC_SNAP, p->exec_height, p->scratch.p, p->scratch.len);
 	effects_persist(out, P_DEL_BELOW, HS_REC_SNAP, p->exec_height, NULL, 0);
 	effects_persist(out, P_DEL_BELOW, HS_REC_BLOCK, p->exec_height + 1, NULL, 0);
+	effects_persist(out, P_DEL_BELOW, HS_REC_VOTED, p->exec_view + 1, NULL, 0);
 	p->snap_height = p->exec_height;
 }
 
@@ -298,6 +311,19 @@ static void execute_block(struct hs *p, const struct hs_block *b, struct effects
 
 /* Recovery: re-execute a committed block read back from the store, silently (the
  * clients got their replies before the crash, or retransmit). */
+/* Recovery: a block we voted for goes back in the tree (or waits for its parent). */
+int hs_recover_voted(struct hs *p, const uint8_t *raw, size_t len)
+{
+	struct msg m;
+	if (wire_decode(raw, len, p->cfg.cluster_id, &m) != WIRE_OK || m.h.type != MSG_HS_PROPOSAL)
+		return -1;
+	if (m.h.seq <= p->exec_height || hs_block_store(p, &m))
+		return 0;
+	if (!hs_find(p, m.u.hs.parent))
+		keep_orphan(p, &m, p->cfg.id);
+	return 0;
+}
+
 int hs_replay_block(struct hs *p, const uint8_t *raw, size_t len)
 {
 	struct msg m;
@@ -422,6 +448,8 @@ static void vote(struct hs *p, const struct hs_block *b, struct effects *out)
 		p->view = b->view + 1;
 	p->progress_ms = p->now_ms;
 	hs_persist_meta(p, out); /* never two votes in one view, even across a crash */
+	/* and the block: a QC's block is held by the 2f+1 that voted, crash or not */
+	effects_persist(out, P_PUT, HS_REC_VOTED, b->view, b->raw, b->raw_len);
 	uint32_t next = hs_leader(p, b->view + 1);
 	size_t off = wire_begin(&out->arena, MSG_HS_VOTE, p->cfg.cluster_id, p->cfg.id, b->view, 0);
 	buf_put(&out->arena, b->hash, WIRE_DIGEST_LEN);
@@ -497,6 +525,12 @@ void hs_on_vote(struct hs *p, const struct msg *m, struct effects *out)
 
 void hs_on_proposal(struct hs *p, const struct msg *m, struct effects *out)
 {
+	hs_take_proposal(p, m, m->h.sender, out);
+}
+
+/* A proposal, received from `from` (its leader, or a replica that answered a FETCH). */
+void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct effects *out)
+{
 	if (m->h.sender != hs_leader(p, m->h.view)) {
 		p->rejected_conflict++; /* only the view's leader proposes */
 		return;
@@ -504,8 +538,9 @@ void hs_on_proposal(struct hs *p, const struct msg *m, struct effects *out)
 	struct hs_block *b = hs_block_store(p, m);
 	if (!b) {
 		if (!hs_find(p, m->u.hs.parent) && m->h.seq > p->exec_height) {
-			keep_orphan(p, m);
-			hs_fetch(p, m->u.hs.parent, (int32_t)m->h.sender, out);
+			keep_orphan(p, m, from);
+			if (from != p->cfg.id)
+				hs_fetch(p, m->u.hs.parent, (int32_t)from, out);
 			p->fetch_ms = p->now_ms + p->cfg.view_timeout_ms / 4 + 1;
 		}
 		return;
@@ -522,14 +557,28 @@ void hs_on_newview(struct hs *p, const struct msg *m, struct effects *out)
 {
 	hs_update_qc(p, &m->u.hs.qc, out);
 	uint64_t v = m->h.view;
-	if (hs_leader(p, v) != p->cfg.id || v < p->view || v <= p->proposed_view)
-		return;
-	if (v > p->nv_view) {
-		p->nv_view = v;
-		p->nv_seen = 0;
+	if (v > p->nv_of[m->h.sender])
+		p->nv_of[m->h.sender] = v;
+	/* View synchronisation (as PBFT §4.5.2's f+1 rule): f+1 replicas timed out into
+	 * views above ours, so at least one correct one did: join the lowest of them. */
+	uint64_t above[WIRE_MAX_REPLICAS];
+	uint32_t k = 0;
+	for (uint32_t r = 0; r < p->cfg.n; r++)
+		if (r != p->cfg.id && p->nv_of[r] > p->view)
+			above[k++] = p->nv_of[r];
+	if (k >= p->cfg.f + 1) {
+		uint64_t join = UINT64_MAX;
+		for (uint32_t i = 0; i < k; i++) { /* the (f+1)-th highest */
+			uint32_t higher = 0;
+			for (uint32_t j = 0; j < k; j++)
+				higher += above[j] > above[i];
+			if (higher <= p->cfg.f && above[i] < join)
+				join = above[i];
+		}
+		p->view = join;
+		p->progress_ms = p->now_ms;
+		hs_send_newview(p, out);
 	}
-	if (v == p->nv_view)
-		p->nv_seen |= 1u << m->h.sender;
 	hs_try_propose(p, out);
 }
 
@@ -609,11 +658,14 @@ static bool tail_has_requests(struct hs *p, const struct hs_block *b)
 	return false;
 }
 
-/* 2f+1 NEW-VIEWs for our view: the others want a proposal, work or not. */
+/* 2f+1 NEW-VIEWs for our view (ours included): the others want a proposal, work or
+ * not. */
 static bool summoned(const struct hs *p)
 {
-	uint32_t seen = p->view == p->nv_view ? p->nv_seen | 1u << p->cfg.id : 0;
-	return (uint32_t)__builtin_popcount(seen) >= hs_quorum(p);
+	uint32_t count = 1;
+	for (uint32_t r = 0; r < p->cfg.n; r++)
+		count += r != p->cfg.id && p->nv_of[r] == p->view;
+	return count >= hs_quorum(p);
 }
 
 static bool ready_to_propose(struct hs *p)
