@@ -127,6 +127,7 @@ struct sim_opts {
 	/* issue 16: --robust (pbft robust mode, pbft_monitor.h); --view-timeout MS instead
 	 * of the seed's draw (0: the draw) */
 	bool robust;
+	bool hotstuff_stable; /* --hotstuff-leader stable (default rotating) */
 	uint32_t view_timeout_ms;
 
 	/* issue 17: --expect-evidence I: fail a run in which no correct replica holds

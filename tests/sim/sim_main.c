@@ -99,6 +99,8 @@ static void usage(FILE *out)
 		"per\n"
 		"                      simulated second fall below PCT%% of the fault-free "
 		"run's\n"
+		"  --hotstuff-leader L rotating (default: the leader changes every view) or stable\n"
+		"                      (it changes only when a view times out)\n"
 		"  --plant-bug NAME    hotstuff: hs-two-chain-commit | hs-ignore-lock; pbft: commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
 		"                      | no-peer-status (PEER_STATUS never answered: the "
@@ -427,6 +429,16 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--robust")) {
 			o->robust = true;
 			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--hotstuff-leader")) {
+			NEED_ARG();
+			const char *l = argv[++i];
+			if (strcmp(l, "rotating") && strcmp(l, "stable")) {
+				snprintf(err, errlen, "--hotstuff-leader: rotating or stable, not '%s'",
+					 l);
+				return -1;
+			}
+			o->hotstuff_stable = !strcmp(l, "stable");
+			repro_add(c, a, l);
 		} else if (!strcmp(a, "--view-timeout")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 10 || v > 600000) {

@@ -721,6 +721,7 @@ static void draw_config(struct world *w)
 		c->robust_ratio_permille = 900;
 		c->robust_heartbeat_ms = c->view_timeout_ms / 4;
 	}
+	c->hotstuff_stable = w->o->hotstuff_stable;
 	if (w->o->bug == BUG_COMMIT_QUORUM_2F)
 		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
 	else if (w->o->bug == BUG_SKIP_VC_CERTS)
