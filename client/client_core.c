@@ -202,7 +202,8 @@ static void reset_quorum(struct client_core *c)
 
 	client_quorum_reset(&c->q, c->cfg.proto, c->cfg.n, c->cfg.f, c->cfg.id, c->ts, ro);
 	/* the planted bug: f matching replies, which f liars alone can supply */
-	if (c->cfg.bug == CLIENT_BUG_ACCEPT_F && !ro && protocol_is_bft(c->cfg.proto) && c->cfg.f > 0)
+	if (c->cfg.bug == CLIENT_BUG_ACCEPT_F && !ro && protocol_is_bft(c->cfg.proto) &&
+	    c->cfg.f > 0)
 		c->q.need = c->cfg.f;
 }
 

@@ -452,11 +452,11 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 
 bad_enum:
 	fail(p, p->line, "key '%s': '%s' is not one of %s", name, show(v, vv),
-	     k == K_PROTOCOL ? "pbft, vr, single, hotstuff"
+	     k == K_PROTOCOL          ? "pbft, vr, single, hotstuff"
 	     : k == K_HOTSTUFF_LEADER ? "rotating, stable"
-	     : k == K_AUTH   ? "sig, mac, none"
-	     : k == K_SYNC   ? "full, none"
-			     : "on, off");
+	     : k == K_AUTH            ? "sig, mac, none"
+	     : k == K_SYNC            ? "full, none"
+				      : "on, off");
 	return 0;
 }
 

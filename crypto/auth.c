@@ -558,7 +558,8 @@ static int verify_hs(struct auth_ctx *a, const struct msg *m)
 		return auth_verify_hs_qc(a, m->h.cluster_id, &m->u.hs.qc);
 	if (m->h.type == MSG_HS_BLOCK) { /* the proposal inside, as if received alone */
 		struct msg in;
-		if (wire_decode(m->u.hs.inner, m->u.hs.inner_len, m->h.cluster_id, &in) != WIRE_OK ||
+		if (wire_decode(m->u.hs.inner, m->u.hs.inner_len, m->h.cluster_id, &in) !=
+			    WIRE_OK ||
 		    in.h.type != MSG_HS_PROPOSAL)
 			return -1;
 		return verify_message(a, &in);

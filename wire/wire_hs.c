@@ -61,9 +61,7 @@ int wire_body_hs(struct msg *m)
 	switch (m->h.type) {
 	case MSG_HS_PROPOSAL: return decode_proposal(&c, m);
 	case MSG_HS_VOTE:
-	case MSG_HS_FETCH:
-		b->hash = cur_bytes(&c, WIRE_DIGEST_LEN);
-		return done(&c);
+	case MSG_HS_FETCH: b->hash = cur_bytes(&c, WIRE_DIGEST_LEN); return done(&c);
 	case MSG_HS_BLOCK: {
 		struct msg in;
 		b->inner = m->body;
@@ -73,9 +71,7 @@ int wire_body_hs(struct msg *m)
 			return WIRE_E_BODY;
 		return WIRE_OK;
 	}
-	case MSG_HS_NEWVIEW:
-		rc = decode_qc(&c, &b->qc);
-		return rc == WIRE_OK ? done(&c) : rc;
+	case MSG_HS_NEWVIEW: rc = decode_qc(&c, &b->qc); return rc == WIRE_OK ? done(&c) : rc;
 	default: return WIRE_E_TYPE;
 	}
 }

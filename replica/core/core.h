@@ -138,7 +138,7 @@ struct core_config {
 	int robust;
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
 	uint32_t robust_heartbeat_ms;   /* longest wait for a PRE-PREPARE while requests wait */
-	int hotstuff_stable;            /* hotstuff: leader stable until a timeout (else rotating) */
+	int hotstuff_stable; /* hotstuff: leader stable until a timeout (else rotating) */
 };
 
 struct core_status {

@@ -159,8 +159,8 @@ static int hs_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val
  * but only when a view times out, never on the happy path. */
 void hs_send_newview(struct hs *p, struct effects *out)
 {
-	size_t off = wire_begin(&out->arena, MSG_HS_NEWVIEW, p->cfg.cluster_id, p->cfg.id,
-				p->view, 0);
+	size_t off = wire_begin(&out->arena, MSG_HS_NEWVIEW, p->cfg.cluster_id, p->cfg.id, p->view,
+				0);
 	wire_put_hs_qc(&out->arena, &p->high_qc);
 	wire_finish(&out->arena, off);
 	hs_send(p, out, TO_OTHERS, off);

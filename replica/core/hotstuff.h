@@ -130,8 +130,7 @@ struct hs_block *hs_find(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN]);
 void hs_block_hash(uint64_t view, uint64_t height, const uint8_t *body, size_t len,
 		   uint8_t out[WIRE_DIGEST_LEN]);
 struct hs_block *hs_block_store(struct hs *p, const struct msg *m);
-void hs_set_root(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], uint64_t view,
-		 uint64_t height);
+void hs_set_root(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], uint64_t view, uint64_t height);
 void hs_on_request(struct hs *p, const struct msg *m, struct effects *out);
 void hs_on_proposal(struct hs *p, const struct msg *m, struct effects *out);
 void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct effects *out);
@@ -141,8 +140,7 @@ void hs_on_fetch(struct hs *p, const struct msg *m, struct effects *out);
 void hs_on_block(struct hs *p, const struct msg *m, struct effects *out);
 void hs_update_qc(struct hs *p, const struct hs_qc *qc, struct effects *out);
 void hs_try_propose(struct hs *p, struct effects *out);
-void hs_fetch(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], int32_t to,
-	      struct effects *out);
+void hs_fetch(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], int32_t to, struct effects *out);
 bool hs_chain_has_requests(struct hs *p);
 int hs_replay_block(struct hs *p, const uint8_t *raw, size_t len);
 int hs_recover_voted(struct hs *p, const uint8_t *raw, size_t len);

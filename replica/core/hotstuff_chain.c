@@ -8,7 +8,6 @@
 #include "replica/core/assert.h"
 #include "replica/core/hotstuff.h"
 
-
 /* ---- the block tree ---- */
 
 void hs_block_hash(uint64_t view, uint64_t height, const uint8_t *body, size_t len,
@@ -76,8 +75,7 @@ static struct hs_block *free_slot(struct hs *p)
 	return NULL;
 }
 
-void hs_set_root(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], uint64_t view,
-		 uint64_t height)
+void hs_set_root(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], uint64_t view, uint64_t height)
 {
 	hs_blocks_free(p);
 	struct hs_block *b = &p->blocks[0];
@@ -104,9 +102,9 @@ struct hs_block *hs_block_store(struct hs *p, const struct msg *m)
 	struct hs_block *parent = hs_find(p, hb->parent);
 	if (!parent)
 		return NULL;
-	if (memcmp(hb->qc.hash, hb->parent, WIRE_DIGEST_LEN) != 0 ||
-	    hb->qc.view != parent->view || parent->height + 1 != m->h.seq ||
-	    parent->view >= m->h.view || m->h.seq <= p->exec_height) {
+	if (memcmp(hb->qc.hash, hb->parent, WIRE_DIGEST_LEN) != 0 || hb->qc.view != parent->view ||
+	    parent->height + 1 != m->h.seq || parent->view >= m->h.view ||
+	    m->h.seq <= p->exec_height) {
 		p->rejected_conflict++;
 		return NULL;
 	}
@@ -199,14 +197,16 @@ static void keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
 			return;
 	if (p->n_orphans == HS_MAX_ORPHANS) { /* the oldest goes */
 		free(p->orphans[0].raw);
-		memmove(&p->orphans[0], &p->orphans[1], (HS_MAX_ORPHANS - 1) * sizeof(p->orphans[0]));
+		memmove(&p->orphans[0], &p->orphans[1],
+			(HS_MAX_ORPHANS - 1) * sizeof(p->orphans[0]));
 		p->n_orphans--;
 	}
 	uint8_t *raw = core_dup(m->raw, m->raw_len);
 	if (!raw)
 		return;
-	p->orphans[p->n_orphans++] =
-		(struct hs_orphan){.raw = raw, .len = (uint32_t)m->raw_len, .from = from};
+	p->orphans[p->n_orphans++] = (struct hs_orphan){.raw = raw,
+							.len = (uint32_t)m->raw_len,
+							.from = from};
 }
 
 /* A block joined the tree: orphans waiting for it may join too, and a pending QC. */

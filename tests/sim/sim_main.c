@@ -16,7 +16,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: byzlab-sim [--protocol pbft|vr|single|hotstuff] [--f F] (--seed S | --seeds A-B)\n"
+		"usage: byzlab-sim [--protocol pbft|vr|single|hotstuff] [--f F] (--seed S | "
+		"--seeds A-B)\n"
 		"                  [--ops N] [--clients C] [--faults SPEC] [--byz I=BEHAVIOUR "
 		"...]\n"
 		"                  [--random-liars K]\n"
@@ -99,9 +100,11 @@ static void usage(FILE *out)
 		"per\n"
 		"                      simulated second fall below PCT%% of the fault-free "
 		"run's\n"
-		"  --hotstuff-leader L rotating (default: the leader changes every view) or stable\n"
+		"  --hotstuff-leader L rotating (default: the leader changes every view) or "
+		"stable\n"
 		"                      (it changes only when a view times out)\n"
-		"  --plant-bug NAME    hotstuff: hs-two-chain-commit | hs-ignore-lock; pbft: commit-quorum-2f | skip-viewchange-certificates | "
+		"  --plant-bug NAME    hotstuff: hs-two-chain-commit | hs-ignore-lock; pbft: "
+		"commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
 		"                      | no-peer-status (PEER_STATUS never answered: the "
 		"convergence\n"
@@ -318,8 +321,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			const char *p = argv[++i];
 			if (protocol_parse(p, &o->protocol) != 0) {
 				snprintf(err, errlen,
-					 "--protocol: pbft, vr, single or hotstuff, not '%s'",
-					 p);
+					 "--protocol: pbft, vr, single or hotstuff, not '%s'", p);
 				return -1;
 			}
 			repro_add(c, a, p);
@@ -433,8 +435,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			NEED_ARG();
 			const char *l = argv[++i];
 			if (strcmp(l, "rotating") && strcmp(l, "stable")) {
-				snprintf(err, errlen, "--hotstuff-leader: rotating or stable, not '%s'",
-					 l);
+				snprintf(err, errlen,
+					 "--hotstuff-leader: rotating or stable, not '%s'", l);
 				return -1;
 			}
 			o->hotstuff_stable = !strcmp(l, "stable");
@@ -476,7 +478,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 					 "skip-viewchange-certificates, skip-persist, "
 					 "no-peer-status, readonly-writes-f1, "
 					 "readonly-quorum-f1, no-suspect-clients, "
-					 "client-accept-f, accuse-on-one-message, hs-two-chain-commit or hs-ignore-lock, not '%s'",
+					 "client-accept-f, accuse-on-one-message, "
+					 "hs-two-chain-commit or hs-ignore-lock, not '%s'",
 					 name);
 				return -1;
 			}
