@@ -131,6 +131,71 @@ static void test_no_second_vote_after_restart(void **state)
 	effects_free(&out);
 }
 
+/* A proposal of `view` at `height` on `parent` (of view `pview`), with a QC for it
+ * that has the right shape (3 replicas; signatures are the edge's business). */
+static void proposal_on(struct buf *b, uint64_t view, uint64_t height,
+			const uint8_t parent[WIRE_DIGEST_LEN], uint64_t pview)
+{
+	struct hs_qc qc = {.view = pview, .count = pview ? 3 : 0};
+	memcpy(qc.hash, parent, WIRE_DIGEST_LEN);
+	for (uint16_t i = 0; i < qc.count; i++)
+		qc.id[i] = i;
+	buf_reset(b);
+	size_t off = wire_begin(b, MSG_HS_PROPOSAL, CLUSTER, (uint32_t)(view % 4), view, height);
+	buf_put(b, parent, WIRE_DIGEST_LEN);
+	wire_put_hs_qc(b, &qc);
+	buf_put_u16(b, 0);
+	wire_finish(b, off);
+}
+
+static void hash_of(const struct buf *b, uint8_t out[WIRE_DIGEST_LEN])
+{
+	struct msg m;
+	assert_int_equal(wire_decode(b->p, b->len, CLUSTER, &m), WIRE_OK);
+	hs_block_hash(m.h.view, m.h.seq, m.body, m.h.body_len, out);
+}
+
+/* safeNode (Algorithm 3): after b1 <- b2 <- b3 (views 1, 2, 3), replica 0 is locked on
+ * b1 (b3 carries b2's QC: b2's parent is the two-chain head).  A proposal of view 5
+ * forking off genesis (justify view 0, not above the lock, not extending b1) gets no
+ * vote.  With the planted HS_BUG_IGNORE_LOCK it gets one: the bug changes exactly this
+ * decision (the simulator has not caught it yet: docs/TESTING.md "HotStuff"). */
+static void run_lock(uint32_t bugs, int want_votes)
+{
+	static const uint8_t genesis[WIRE_DIGEST_LEN];
+	const struct core_ops *ops = core_ops_for(PROTO_HOTSTUFF);
+	struct core_config cc = config();
+	cc.id = 0;
+	cc.plant_bugs = bugs;
+	struct effects out;
+	struct buf b;
+	uint8_t h1[WIRE_DIGEST_LEN], h2[WIRE_DIGEST_LEN];
+	effects_init(&out);
+	buf_init(&b);
+	void *core = ops->create(&cc);
+	proposal_on(&b, 1, 1, genesis, 0);
+	hash_of(&b, h1);
+	step_msg(core, ops, &b, &out);
+	proposal_on(&b, 2, 2, h1, 1);
+	hash_of(&b, h2);
+	step_msg(core, ops, &b, &out);
+	proposal_on(&b, 3, 3, h2, 2);
+	step_msg(core, ops, &b, &out);
+	proposal_on(&b, 5, 1, genesis, 0); /* the fork */
+	step_msg(core, ops, &b, &out);
+	assert_int_equal(votes_sent(&out), want_votes);
+	ops->destroy(core);
+	buf_free(&b);
+	effects_free(&out);
+}
+
+static void test_lock_refuses_fork(void **state)
+{
+	(void)state;
+	run_lock(0, 0);
+	run_lock(HS_BUG_IGNORE_LOCK, 1);
+}
+
 /* Only the view's leader proposes. */
 static void test_proposal_from_non_leader_refused(void **state)
 {
@@ -183,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_no_second_vote_after_restart),
 		cmocka_unit_test(test_proposal_from_non_leader_refused),
 		cmocka_unit_test(test_qc_shape),
+		cmocka_unit_test(test_lock_refuses_fork),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
