@@ -56,6 +56,7 @@ enum ckey {
 	K_ROBUST,
 	K_ROBUST_RATIO,
 	K_ROBUST_HEARTBEAT,
+	K_HOTSTUFF_LEADER,
 	K_COUNT
 };
 
@@ -80,6 +81,7 @@ static const char *const ckey_name[K_COUNT] = {
 	"robust",
 	"robust_ratio",
 	"robust_heartbeat_ms",
+	"hotstuff_leader",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
@@ -367,7 +369,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
 		     "keys, data, clients, cluster_id, read_only, digest_replies, "
 		     "group_commit, coalesce, rx_aio, robust, robust_ratio, "
-		     "robust_heartbeat_ms)",
+		     "robust_heartbeat_ms, hotstuff_leader)",
 		     show(name, nm));
 		return 0;
 	}
@@ -380,12 +382,14 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 
 	switch (k) {
 	case K_PROTOCOL:
-		if (!strcmp(v, "pbft"))
-			c->protocol = PROTO_PBFT;
-		else if (!strcmp(v, "vr"))
-			c->protocol = PROTO_VR;
-		else if (!strcmp(v, "single"))
-			c->protocol = PROTO_SINGLE;
+		if (protocol_parse(v, &c->protocol) != 0)
+			goto bad_enum;
+		return 1;
+	case K_HOTSTUFF_LEADER:
+		if (!strcmp(v, "rotating"))
+			c->hotstuff_stable = 0;
+		else if (!strcmp(v, "stable"))
+			c->hotstuff_stable = 1;
 		else
 			goto bad_enum;
 		return 1;
@@ -454,10 +458,11 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 
 bad_enum:
 	fail(p, p->line, "key '%s': '%s' is not one of %s", name, show(v, vv),
-	     k == K_PROTOCOL ? "pbft, vr, single"
-	     : k == K_AUTH   ? "sig, mac, none"
-	     : k == K_SYNC   ? "full, none"
-			     : "on, off");
+	     k == K_PROTOCOL          ? "pbft, vr, single, hotstuff"
+	     : k == K_HOTSTUFF_LEADER ? "rotating, stable"
+	     : k == K_AUTH            ? "sig, mac, none"
+	     : k == K_SYNC            ? "full, none"
+				      : "on, off");
 	return 0;
 }
 
@@ -698,7 +703,12 @@ static int check_protocol(struct parse *p)
 	if (!p->key_line[K_PROTOCOL]) {
 		fail(p, p->cluster_line,
 		     "key 'protocol': missing in [cluster] "
-		     "(pbft, vr or single)");
+		     "(pbft, vr, single or hotstuff)");
+		return -1;
+	}
+	if (c->protocol == PROTO_HOTSTUFF && c->auth == AUTH_MODE_NONE) {
+		fail(p, p->key_line[K_AUTH] ? p->key_line[K_AUTH] : p->cluster_line,
+		     "key 'auth': hotstuff needs sig or mac (its QCs are signed votes)");
 		return -1;
 	}
 	if (!fl) {

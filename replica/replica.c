@@ -701,7 +701,8 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .plant_bugs = 0,
 				 .robust = cfg->robust, /* issue 16: pbft only */
 				 .robust_ratio_permille = cfg->robust_ratio_permille,
-				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms};
+				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms,
+				 .hotstuff_stable = cfg->hotstuff_stable};
 	r->core = r->ops->create(&cc);
 	if (!r->core) {
 		snprintf(err, errlen, "cannot create the %s core", r->ops->name);

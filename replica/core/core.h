@@ -138,6 +138,7 @@ struct core_config {
 	int robust;
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
 	uint32_t robust_heartbeat_ms;   /* longest wait for a PRE-PREPARE while requests wait */
+	int hotstuff_stable; /* hotstuff: leader stable until a timeout (else rotating) */
 };
 
 struct core_status {
@@ -182,6 +183,7 @@ struct core_ops {
 extern const struct core_ops pbft_core_ops;
 extern const struct core_ops single_core_ops;
 extern const struct core_ops vr_core_ops;
+extern const struct core_ops hotstuff_core_ops;
 const struct core_ops *core_ops_for(enum protocol p);
 
 #endif
