@@ -235,6 +235,21 @@ static void close_layers(struct replica *r)
 	effects_free(&r->lie);
 }
 
+/* faults.h pause_before_reply=MS: the core answered a read from its lease; the whole
+ * replica stops here, before the reply leaves, as a process pause would stop it
+ * (nothing is received, no timer fires).  Deterministic: exactly at this point. */
+static void pause_before_reply(struct replica *r)
+{
+	uint32_t ms = r->faults->cfg.pause_before_reply_ms;
+	if (!ms)
+		return;
+	r->faults->st.paused++;
+	rlog("pause_before_reply: paused %u ms between the lease check and the reply", ms);
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 static void send_all(struct replica *r)
 {
 	const struct effects *fx = &r->fx;
@@ -246,6 +261,8 @@ static void send_all(struct replica *r)
 				if (j != r->id)
 					send_replica(r, j, p, s->len);
 		} else if (s->to == TO_CLIENT) {
+			if (s->lease_read)
+				pause_before_reply(r);
 			net_send_client(r->net, s->client, p, s->len);
 		} else if (s->to >= 0 && (uint32_t)s->to < r->cfg->n) {
 			send_replica(r, (uint32_t)s->to, p, s->len); /* self: ignored */
@@ -470,7 +487,8 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .plant_bugs = 0,
 				 .robust = cfg->robust, /* issue 16: pbft only */
 				 .robust_ratio_permille = cfg->robust_ratio_permille,
-				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms};
+				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms,
+				 .read_lease_ms = cfg->protocol == PROTO_VR ? cfg->read_lease_ms : 0};
 	r->core = r->ops->create(&cc);
 	if (!r->core) {
 		snprintf(err, errlen, "cannot create the %s core", r->ops->name);
