@@ -444,11 +444,12 @@ int faults_json(const struct faults *f, char *out, size_t cap)
 	int n = snprintf(out, cap,
 			 "\"faults\":{\"spec\":\"%s\",\"dropped\":%llu,\"partitioned\":%llu,"
 			 "\"deaf\":%llu,\"delayed\":%llu,\"duplicated\":%llu,\"reordered\":%llu,"
-			 "\"queue_full\":%llu,\"held\":%u,\"clock_rate\":%g,\"paused\":%llu}",
+			 "\"queue_full\":%llu,\"held\":%u,\"clock_rate\":%g,\"paused\":%llu,"
+			 "\"late_replies\":%llu}",
 			 spec, (unsigned long long)st->dropped, (unsigned long long)st->partitioned,
 			 (unsigned long long)st->deaf, (unsigned long long)st->delayed,
 			 (unsigned long long)st->duplicated, (unsigned long long)st->reordered,
 			 (unsigned long long)st->queue_full, f->n_held, f->cfg.clock_rate,
-			 (unsigned long long)st->paused);
+			 (unsigned long long)st->paused, (unsigned long long)st->late_replies);
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }

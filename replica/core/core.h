@@ -154,6 +154,7 @@ struct core_status {
 	uint64_t requests_executed;
 	uint64_t requests_readonly; /* answered without agreement (PBFT §5.1.3; vr: from
 				     * the leader lease) */
+	uint64_t lease_until_ms;    /* vr: our lease ends then, on our clock (0: none) */
 	uint64_t slots_caught_up;   /* executed on another view's commit certificate */
 	uint64_t fetching;          /* checkpoint whose state is being fetched, 0: none */
 	uint64_t rejected_old_view;

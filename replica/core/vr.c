@@ -406,6 +406,7 @@ static void vr_status(void *core, struct core_status *st)
 	memcpy(st->state_digest, p->ckpt_digest, WIRE_DIGEST_LEN);
 	st->requests_executed = p->requests_executed;
 	st->requests_readonly = p->reads_leased;
+	st->lease_until_ms = vr_lease_until_ms(p);
 	st->rejected_old_view = p->rejected_old_view;
 	st->rejected_out_of_window = p->rejected_out_of_window;
 	st->rejected_conflict = p->rejected_conflict;

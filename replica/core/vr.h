@@ -202,6 +202,7 @@ void vr_send_prepare_ok(struct vr *p, struct effects *out);
 void vr_send_heartbeat(struct vr *p, struct effects *out);
 void vr_rebuild_proposed(struct vr *p);
 bool vr_lease_holds(const struct vr *p);
+uint64_t vr_lease_until_ms(const struct vr *p);
 uint64_t vr_lease_renew_ms(const struct vr *p);
 uint64_t vr_lease_wait_ms(const struct vr *p);
 

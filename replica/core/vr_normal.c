@@ -68,14 +68,12 @@ uint64_t vr_lease_wait_ms(const struct vr *p)
 	return p->cfg.read_lease_ms;
 }
 
-/* Does our lease hold now?  f backups echoed a stamp of this view, the oldest of the f
- * newest plus the trusted length is still ahead, and everything a client may have
- * been told by an earlier view (our log when the view started) is committed here. */
-bool vr_lease_holds(const struct vr *p)
+/* When our lease ends on our clock (0: we hold none): the oldest of the f newest
+ * echoed stamps plus the trusted length. */
+uint64_t vr_lease_until_ms(const struct vr *p)
 {
-	if (!p->cfg.read_lease_ms || p->status != VR_NORMAL || !vr_is_primary(p) ||
-	    vr_in_hole(p) || p->commit < p->view_start_op || p->last_executed < p->commit)
-		return false;
+	if (!p->cfg.read_lease_ms || p->status != VR_NORMAL || !vr_is_primary(p))
+		return 0;
 	uint64_t from[WIRE_MAX_REPLICAS];
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < p->cfg.n; i++)
@@ -84,7 +82,17 @@ bool vr_lease_holds(const struct vr *p)
 	CORE_ASSERT(k == p->cfg.n - 1 && p->cfg.f >= 1 && p->cfg.f <= k);
 	qsort(from, k, sizeof(from[0]), cmp_desc);
 	uint64_t oldest = from[p->cfg.f - 1]; /* 1 + stamp, 0: fewer than f echoes */
-	return oldest != 0 && p->now_ms < oldest - 1 + lease_length_ms(p);
+	return oldest ? oldest - 1 + lease_length_ms(p) : 0;
+}
+
+/* Does our lease hold now?  f backups echoed a stamp of this view, the oldest of the f
+ * newest plus the trusted length is still ahead, and everything a client may have
+ * been told by an earlier view (our log when the view started) is committed here. */
+bool vr_lease_holds(const struct vr *p)
+{
+	if (vr_in_hole(p) || p->commit < p->view_start_op || p->last_executed < p->commit)
+		return false;
+	return p->now_ms < vr_lease_until_ms(p);
 }
 
 /* A read-only get while our lease holds: answered at once from the executed state,
