@@ -789,6 +789,7 @@ def step_safety_liveness(ctx, s):
 LEASE_MS, LEASE_VT_MS = 1000, 500   # read_lease_ms and view_timeout_ms of both steps
 SLOW_RATE, WITHIN_RATE = 0.05, 0.92  # beyond the lease's 12% drift bound, and within it
 PAUSE_MS = 6000                      # pause_before_reply: longer than a view change
+PAUSE_QUICK_MS = 4500
 
 
 def lincheck(history, initial=None):
@@ -855,10 +856,13 @@ def describe(pair):
 
 
 def lease_ready(ctx, s, c, t0, hist, client_id):
-    """A get answered from replica 0's lease (its requests_readonly moves)."""
-    before = (ctx.status(c).get(0) or {}).get("requests_readonly", 0)
-    timed_op(ctx, s, c, hist, t0, "get x (lease)", "get", "x", client_id=client_id)
-    return ((ctx.status(c).get(0) or {}).get("requests_readonly", 0) or 0) > (before or 0)
+    """Gets until one is answered from replica 0's lease (its requests_readonly moves):
+    the lease needs a stamped COMMIT echoed first.  Returns that, or False."""
+    def leased():
+        before = (ctx.status(c).get(0) or {}).get("requests_readonly") or 0
+        timed_op(ctx, s, c, hist, t0, "get x (lease)", "get", "x", client_id=client_id)
+        return ((ctx.status(c).get(0) or {}).get("requests_readonly") or 0) > before
+    return bool(poll(leased, 15, interval=0.2))
 
 
 def quick_status(ctx, c):
@@ -920,17 +924,39 @@ def timeline(ax, hist, title):
     ax.set_title(title, fontsize=9)
 
 
+SIM_LEASE_FAULTS = "drop=0.05,partition,oneway,drift"
+
+
+def sim_drift(ctx, s, protocol, rate, seeds):
+    """byzlab-sim: replica 0's clock at rate x, with loss, partitions, one-way links and
+    every other clock drifting +-10%; VR with leases, PBFT with its read-only path."""
+    args = ["--protocol", protocol, "--f", 1, "--faults", SIM_LEASE_FAULTS,
+            "--clock-rate", "0=%g" % rate, "--seeds", "1-%d" % seeds, "--keep-going", "-q"]
+    args += (["--read-lease", 500, "--view-timeout", 200] if protocol == "vr"
+             else ["--read-only"])
+    p = ctx.sim_run(s, args)
+    failed = sum(1 for ln in p.stdout.splitlines() if ln.startswith("seed ") and " FAIL " in ln)
+    return {"protocol": protocol, "clock_rate": rate, "seeds": seeds, "violations": failed,
+            "first": first_violation(p.stdout), "exit": p.returncode}
+
+
 def step_clocks(ctx, s):
     beyond = deposed_primary(ctx, s, "vr", SLOW_RATE)
-    within = deposed_primary(ctx, s, "vr", WITHIN_RATE)
-    pbft = deposed_primary(ctx, s, "pbft", SLOW_RATE)
+    # --quick: the processes show the stale read; the rest by the simulator alone
+    within = None if ctx.quick else deposed_primary(ctx, s, "vr", WITHIN_RATE)
+    pbft = None if ctx.quick else deposed_primary(ctx, s, "pbft", SLOW_RATE)
+    seeds = 200 if ctx.quick else 1000
+    sims = [sim_drift(ctx, s, "vr", 0.25, seeds), sim_drift(ctx, s, "vr", WITHIN_RATE, seeds),
+            sim_drift(ctx, s, "pbft", 0.25, seeds // 2)]
     s.numbers = {"read_lease_ms": LEASE_MS, "view_timeout_ms": LEASE_VT_MS,
-                 "drift_bound_pct": 12, "beyond": beyond, "within": within, "pbft": pbft}
+                 "drift_bound_pct": 12, "beyond": beyond, "within": within, "pbft": pbft,
+                 "simulator": sims}
     rows = []
     for name, r in (("VR, lease, clock %gx (beyond the bound)" % SLOW_RATE, beyond),
                     ("VR, lease, clock %gx (within)" % WITHIN_RATE, within),
                     ("PBFT read-only (2f+1), clock %gx" % SLOW_RATE, pbft)):
-        rows.append([name, r["get_value"], r["readonly_at_0"], r["lincheck"]])
+        if r:
+            rows.append([name, r["get_value"], r["readonly_at_0"], r["lincheck"]])
     s.tables.append((["experiment", "get x after put x=new", "reads answered alone by replica 0",
                       "linearizability checker"], rows))
     s.note = ("read_lease_ms = %d, view_timeout_ms = %d. The lease assumes clocks within "
@@ -941,20 +967,38 @@ def step_clocks(ctx, s):
             "cut" % SLOW_RATE, "held", bool(beyond["lease_read_before_cut"]))
     s.check("VR, clock at %gx (beyond the bound): %s" % (SLOW_RATE, beyond["lincheck"]),
             "broken", beyond["linearizable"] and beyond["put_exit"] == 0)
-    s.check("VR, clock at %gx (within the bound): %s" % (WITHIN_RATE, within["lincheck"]),
-            "held", within["linearizable"] and within["get_value"] == "new")
-    s.check("PBFT read-only path, clock at %gx: %s" % (SLOW_RATE, pbft["lincheck"]), "held",
-            pbft["linearizable"] and pbft["get_value"] == "new")
+    if within:
+        s.check("VR, clock at %gx (within the bound): %s" % (WITHIN_RATE, within["lincheck"]),
+                "held", within["linearizable"] and within["get_value"] == "new")
+    if pbft:
+        s.check("PBFT read-only path, clock at %gx: %s" % (SLOW_RATE, pbft["lincheck"]),
+                "held", pbft["linearizable"] and pbft["get_value"] == "new")
+    vb, vw, pb = sims
+    s.tables.append((["simulator (" + SIM_LEASE_FAULTS + ")", "seeds", "violations",
+                      "first violation"],
+                     [["%s, replica 0's clock %gx" % (r["protocol"], r["clock_rate"]),
+                       r["seeds"], r["violations"], r["first"][:160]] for r in sims]))
+    s.check("simulator, VR lease, clock 0.25x: %d/%d seeds not linearizable"
+            % (vb["violations"], vb["seeds"]), "broken", vb["violations"] == 0)
+    s.check("simulator, VR lease, clock %gx: %d/%d seeds violated"
+            % (WITHIN_RATE, vw["violations"], vw["seeds"]), "held",
+            vw["violations"] == 0 and vw["exit"] == 0)
+    s.check("simulator, PBFT read-only, clock 0.25x: %d/%d seeds violated"
+            % (pb["violations"], pb["seeds"]), "held", pb["violations"] == 0 and pb["exit"] == 0)
     plt = plt_module()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 2.8))
-    timeline(axes[0], beyond["history"], "VR lease, clock %gx: stale read" % SLOW_RATE)
-    timeline(axes[1], within["history"], "VR lease, clock %gx" % WITHIN_RATE)
-    timeline(axes[2], pbft["history"], "PBFT read-only, clock %gx" % SLOW_RATE)
+    runs = [(beyond, "VR lease, clock %gx: stale read" % SLOW_RATE),
+            (within, "VR lease, clock %gx" % WITHIN_RATE),
+            (pbft, "PBFT read-only, clock %gx" % SLOW_RATE)]
+    runs = [r for r in runs if r[0]]
+    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs) + 1, 2.8), squeeze=False)
+    for ax, (r, title) in zip(axes[0], runs):
+        timeline(ax, r["history"], title)
     save(ctx, s, fig)
 
 
 def step_pauses(ctx, s):
     ids = [0, 1, 2]
+    pause_ms = PAUSE_QUICK_MS if ctx.quick else PAUSE_MS
     c = ctx.cluster(s, "vr", 1, batch=1,
                     ini={"view_timeout_ms": LEASE_VT_MS, "read_lease_ms": LEASE_MS})
     hist, t0 = [], time.monotonic()
@@ -962,8 +1006,8 @@ def step_pauses(ctx, s):
     leased = lease_ready(ctx, s, c, t0, hist, 2)
     rej0 = old_view_rejected(ctx.status(c), (1, 2))
     s.cmd("# replica 0 (the primary) will stop %d ms between its lease check and the "
-          "reply:" % PAUSE_MS)
-    ctx.client(s, c, "faults", 0, "pause_before_reply=%d" % PAUSE_MS)
+          "reply:" % pause_ms)
+    ctx.client(s, c, "faults", 0, "pause_before_reply=%d" % pause_ms)
     argv = c.client_argv("get", "x", client_id=5, timeout_ms=30000)
     s.cmd(hand_client(c, argv) + " &")
     g_inv = time.monotonic() - t0
@@ -996,7 +1040,7 @@ def step_pauses(ctx, s):
     zombie = hist[-2]
     pair = lincheck([h for h in hist if h["exit"] == 0])
     stale = bool(late) and put["exit"] == 0 and still_paused
-    s.numbers = {"pause_ms": PAUSE_MS, "read_lease_ms": LEASE_MS,
+    s.numbers = {"pause_ms": pause_ms, "read_lease_ms": LEASE_MS,
                  "view_timeout_ms": LEASE_VT_MS, "history": hist,
                  "lease_read_before_pause": leased, "new_view_during_pause": moved is not None,
                  "zombie_paused_when_put_completed": still_paused, "pauses_taken": paused,
@@ -1021,7 +1065,7 @@ def step_pauses(ctx, s):
               "matter: every old-view message of the zombie was refused "
               "(rejected.old_view at replicas 1 and 2: %s -> %s): the view number is a "
               "fencing token."
-              % (PAUSE_MS, paused, late, counter(st, [1], "view")[0], zombie["value"],
+              % (pause_ms, paused, late, counter(st, [1], "view")[0], zombie["value"],
                  describe(pair), rej0, rej1))
     s.check("a lease read was served alone before the pause", "held", bool(leased))
     s.check("the zombie's reply is stale: it left after the lease it was answered from had "
@@ -1034,7 +1078,7 @@ def step_pauses(ctx, s):
             "held", rej1 > rej0 and final["value"] == "new")
     plt = plt_module()
     fig, ax = plt.subplots(figsize=(8, 2.8))
-    timeline(ax, hist, "the zombie leader: pause_before_reply=%d ms" % PAUSE_MS)
+    timeline(ax, hist, "the zombie leader: pause_before_reply=%d ms" % pause_ms)
     save(ctx, s, fig)
 
 
