@@ -89,7 +89,8 @@ enum role { R_PEER, R_CLIENT, R_ADMIN, R_COUNT };
 static const char *const role_name[R_COUNT] = {"peer", "client", "admin"};
 
 static const char *const fault_keys[] = {
-	"drop", "delay", "dup", "reorder", "partition", "oneway", "clock_rate", "pause_before_reply",
+	"drop",      "delay",  "dup",        "reorder",
+	"partition", "oneway", "clock_rate", "pause_before_reply",
 };
 
 struct parse {

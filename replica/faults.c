@@ -107,8 +107,10 @@ static int parse_delay(const char *v, struct faults_cfg *c)
 }
 
 enum fkey { K_DROP, K_DELAY, K_DUP, K_REORDER, K_PARTITION, K_ONEWAY, K_CLOCK, K_PAUSE, K_COUNT };
-static const char *const key_names[K_COUNT] = {
-	"drop", "delay", "dup", "reorder", "partition", "oneway", "clock_rate", "pause_before_reply"};
+static const char *const key_names[K_COUNT] = {"drop",       "delay",
+					       "dup",        "reorder",
+					       "partition",  "oneway",
+					       "clock_rate", "pause_before_reply"};
 
 static int parse_pause(const char *v, struct faults_cfg *c)
 {

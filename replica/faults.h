@@ -65,8 +65,8 @@ struct faults_stats {
 	uint64_t partitioned; /* outgoing to, or incoming from, another group */
 	uint64_t deaf;        /* incoming from a oneway replica */
 	uint64_t delayed, duplicated, reordered;
-	uint64_t queue_full; /* delayed messages dropped at the bound */
-	uint64_t paused;     /* pause_before_reply: pauses taken */
+	uint64_t queue_full;   /* delayed messages dropped at the bound */
+	uint64_t paused;       /* pause_before_reply: pauses taken */
 	uint64_t late_replies; /* ... after which the lease the reply came from had ended */
 };
 

@@ -495,7 +495,8 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .robust = cfg->robust, /* issue 16: pbft only */
 				 .robust_ratio_permille = cfg->robust_ratio_permille,
 				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms,
-				 .read_lease_ms = cfg->protocol == PROTO_VR ? cfg->read_lease_ms : 0};
+				 .read_lease_ms = cfg->protocol == PROTO_VR ? cfg->read_lease_ms
+									    : 0};
 	r->core = r->ops->create(&cc);
 	if (!r->core) {
 		snprintf(err, errlen, "cannot create the %s core", r->ops->name);

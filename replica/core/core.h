@@ -132,11 +132,11 @@ struct core_config {
 	uint32_t view_timeout_ms;
 	uint32_t max_clients; /* client ids 0..max_clients-1 */
 	size_t kv_max_bytes;
-	struct auth_ctx *auth; /* seals our own messages (pure computation) */
-	int read_only;         /* pbft: answer REQ_F_READONLY gets directly (§5.1.3) */
+	struct auth_ctx *auth;  /* seals our own messages (pure computation) */
+	int read_only;          /* pbft: answer REQ_F_READONLY gets directly (§5.1.3) */
 	uint32_t read_lease_ms; /* vr: leader leases (docs/VR.md); 0 = off */
-	int digest_replies;    /* pbft: only the designated replier sends the full result */
-	uint32_t plant_bugs;   /* simulator only: see tests/sim; 0 in replicas */
+	int digest_replies;     /* pbft: only the designated replier sends the full result */
+	uint32_t plant_bugs;    /* simulator only: see tests/sim; 0 in replicas */
 	/* pbft, robust = on (issue 16): backups watch the primary (pbft_monitor.h) */
 	int robust;
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */

@@ -115,7 +115,7 @@ struct vr {
 	/* leases (read_lease_ms > 0): the primary's side */
 	uint64_t lease_from[WIRE_MAX_REPLICAS]; /* 1 + newest stamp each backup echoed, this
 						 * view (0: none) */
-	uint64_t view_started_ms;  /* when we became normal in this view */
+	uint64_t view_started_ms;               /* when we became normal in this view */
 	uint64_t view_start_op;    /* our op-number then: no lease read before it commits */
 	uint64_t last_stamp_ms;    /* last COMMIT (stamped heartbeat) to the backups */
 	uint64_t lease_wait_view;  /* new primary: the view whose old leases we wait out */

@@ -50,7 +50,8 @@ static int cmp_desc(const void *a, const void *b)
 
 static uint64_t lease_length_ms(const struct vr *p)
 {
-	return (uint64_t)p->cfg.read_lease_ms * (100 - VR_LEASE_DRIFT_PCT) / (100 + VR_LEASE_DRIFT_PCT);
+	return (uint64_t)p->cfg.read_lease_ms * (100 - VR_LEASE_DRIFT_PCT) /
+	       (100 + VR_LEASE_DRIFT_PCT);
 }
 
 /* COMMITs go at least this often while leases are on, busy or idle. */

@@ -80,7 +80,6 @@ void vr_send_svc(struct vr *p, struct effects *out)
 	vr_send(p, out, TO_OTHERS, off);
 }
 
-
 /* DO-VIEW-CHANGE(v, seq = op): last_normal u64 | commit u64 | log section (lo). */
 static void send_dvc(struct vr *p, struct effects *out)
 {

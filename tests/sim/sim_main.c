@@ -441,7 +441,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--read-lease")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 600000) {
-				snprintf(err, errlen, "--read-lease: 1..600000 ms, not '%s'", argv[i]);
+				snprintf(err, errlen, "--read-lease: 1..600000 ms, not '%s'",
+					 argv[i]);
 				return -1;
 			}
 			o->read_lease_ms = (uint32_t)v;
@@ -449,8 +450,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--pause-before-reply")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 600000) {
-				snprintf(err, errlen, "--pause-before-reply: 1..600000 ms, not '%s'",
-					 argv[i]);
+				snprintf(err, errlen,
+					 "--pause-before-reply: 1..600000 ms, not '%s'", argv[i]);
 				return -1;
 			}
 			o->pause_before_reply_ms = (uint32_t)v;
@@ -462,8 +463,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			unsigned long id = strtoul(spec, &end, 10);
 			double r = end && *end == '=' ? strtod(end + 1, &end) : 0;
 			if (!end || *end || id >= SIM_MAX_N || !(r >= 0.01 && r <= 100)) {
-				snprintf(err, errlen, "--clock-rate: I=R with R in 0.01..100, not '%s'",
-					 spec);
+				snprintf(err, errlen,
+					 "--clock-rate: I=R with R in 0.01..100, not '%s'", spec);
 				return -1;
 			}
 			o->clock_rate_id = (int32_t)id;

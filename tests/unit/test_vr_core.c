@@ -231,8 +231,10 @@ static void read_get(int to, uint32_t client, uint64_t ts, const char *key)
 	assert_int_equal(kv_op_get(&op, key, strlen(key)), 0);
 	size_t off = wire_put_request(&b, CLUSTER, client, ts, REQ_F_READONLY, op.p,
 				      (uint32_t)op.len);
-	struct auth_ctx client_auth = {
-		.mode = AUTH_MODE_NONE, .n = (uint32_t)W->n, .self_is_client = 1, .self = client};
+	struct auth_ctx client_auth = {.mode = AUTH_MODE_NONE,
+				       .n = (uint32_t)W->n,
+				       .self_is_client = 1,
+				       .self = client};
 	assert_int_equal(auth_seal(&client_auth, &b, off), 0);
 	deliver_bytes(to, b.p, b.len);
 	buf_free(&op);
@@ -1110,7 +1112,7 @@ static void test_lease_read_alone_while_it_holds(void **state)
 	assert_true(lease_end(0) > W->now);
 	size_t prepares = W->sent[MSG_VR_PREPARE];
 	read_get(0, 2, 1, "a");
-	assert_int_equal(W->nreplies, 2); /* at once, */
+	assert_int_equal(W->nreplies, 2);                    /* at once, */
 	assert_int_equal(W->sent[MSG_VR_PREPARE], prepares); /* alone */
 	struct msg m = reply_msg(1);
 	assert_int_equal(m.u.rep.result[0], KV_OK);
@@ -1120,7 +1122,7 @@ static void test_lease_read_alone_while_it_holds(void **state)
 	while (W->now <= lease_end(0))
 		advance(50);
 	read_get(0, 3, 1, "a");
-	assert_int_equal(W->nreplies, 2); /* not answered alone ... */
+	assert_int_equal(W->nreplies, 2);                   /* not answered alone ... */
 	assert_int_equal(queued(MSG_VR_PREPARE, 0, -1), 2); /* ... but ordered */
 	assert_int_equal(status_of(0).requests_readonly, 1);
 }
