@@ -849,8 +849,8 @@ def describe(pair):
     if pair[1] is None:
         return "no linearization"
     w, g = pair
-    return ("NOT linearizable: %s (client %d) completed at %.3f s, then %s (client %d), "
-            "invoked at %.3f s, returned %r - a value already overwritten"
+    return ("NOT linearizable: %s (client %d) completed at %.4f s, then %s (client %d), "
+            "invoked at %.4f s, returned %r - a value already overwritten"
             % (w["label"], w["client"], w["resp"], g["label"], g["client"], g["inv"],
                g["value"]))
 
@@ -945,7 +945,7 @@ def step_clocks(ctx, s):
     # --quick: the processes show the stale read; the rest by the simulator alone
     within = None if ctx.quick else deposed_primary(ctx, s, "vr", WITHIN_RATE)
     pbft = None if ctx.quick else deposed_primary(ctx, s, "pbft", SLOW_RATE)
-    seeds = 200 if ctx.quick else 1000
+    seeds = 200 if ctx.quick else 500
     sims = [sim_drift(ctx, s, "vr", 0.25, seeds), sim_drift(ctx, s, "vr", WITHIN_RATE, seeds),
             sim_drift(ctx, s, "pbft", 0.25, seeds // 2)]
     s.numbers = {"read_lease_ms": LEASE_MS, "view_timeout_ms": LEASE_VT_MS,
