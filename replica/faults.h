@@ -56,7 +56,7 @@
 #define FAULTS_DELAY_MAX_MS 60000     /* delay=MS: MS at most */
 #define FAULTS_DELAY_CAP_MS 30000     /* a Pareto tail ends here */
 #define FAULTS_REORDER_MS 20
-#define FAULTS_PAUSE_MAX_MS 60000 /* pause_before_reply=MS: MS at most */
+#define FAULTS_PAUSE_MAX_MS 60000   /* pause_before_reply=MS: MS at most */
 #define FAULTS_CLIENT_HELD_MAX 8192 /* client-plane messages held by the WAN model */
 
 struct wan;
