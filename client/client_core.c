@@ -263,6 +263,10 @@ int client_core_submit(struct client_core *c, const uint8_t *op, size_t op_len, 
 	/* PBFT §5.1.3: with read_only = on, a read-only operation skips agreement */
 	if (c->cfg.read_only && c->cfg.proto == PROTO_PBFT && kv_op_is_readonly(op, op_len))
 		flags |= REQ_F_READONLY;
+	/* VR leader leases (docs/VR.md): the same flag; the primary answers alone from its
+	 * lease, or orders the get as any request; its one reply is accepted as ever */
+	if (c->cfg.lease_reads && c->cfg.proto == PROTO_VR && kv_op_is_readonly(op, op_len))
+		flags |= REQ_F_READONLY;
 	buf_reset(&c->op);
 	buf_put(&c->op, op, op_len);
 	c->flags = flags;

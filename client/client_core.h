@@ -96,6 +96,8 @@ struct client_core_config {
 	uint32_t id;         /* our client id */
 	uint32_t cluster;    /* cluster id for the wire header */
 	bool read_only;      /* pbft read_only = on: gets go read-only (PBFT §5.1.3) */
+	bool lease_reads;    /* vr read_lease_ms > 0: gets go flagged read-only to the
+			      * primary, which answers alone while its lease holds */
 	bool sign_always;    /* mac mode: sign every request from the first send */
 	bool bad_mac;        /* lab (issue 14): MACs garbled but the primary's; never signs */
 	uint32_t timeout_ms; /* give a request up after this; 0: never */

@@ -57,6 +57,7 @@ enum ckey {
 	K_ROBUST_RATIO,
 	K_ROBUST_HEARTBEAT,
 	K_HOTSTUFF_LEADER,
+	K_READ_LEASE,
 	K_COUNT
 };
 
@@ -82,6 +83,7 @@ static const char *const ckey_name[K_COUNT] = {
 	"robust_ratio",
 	"robust_heartbeat_ms",
 	"hotstuff_leader",
+	"read_lease_ms",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
@@ -89,7 +91,8 @@ enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
 static const char *const role_name[R_COUNT] = {"peer", "client", "admin", "metrics"};
 
 static const char *const fault_keys[] = {
-	"drop", "delay", "dup", "reorder", "partition", "oneway", "clock_rate",
+	"drop",      "delay",  "dup",        "reorder",
+	"partition", "oneway", "clock_rate", "pause_before_reply",
 };
 
 struct parse {
@@ -369,7 +372,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
 		     "keys, data, clients, cluster_id, read_only, digest_replies, "
 		     "group_commit, coalesce, rx_aio, robust, robust_ratio, "
-		     "robust_heartbeat_ms, hotstuff_leader)",
+		     "robust_heartbeat_ms, hotstuff_leader, read_lease_ms)",
 		     show(name, nm));
 		return 0;
 	}
@@ -424,6 +427,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     show(v, vv));
 		return 0;
 	case K_ROBUST_HEARTBEAT: num = &c->robust_heartbeat_ms, min = 5, max = 600000; break;
+	case K_READ_LEASE: num = &c->read_lease_ms, min = 0, max = 600000; break;
 	case K_KEYS:
 	case K_DATA:
 		if (!*v || strlen(v) >= CONFIG_PATH_MAX) {
@@ -641,7 +645,7 @@ static int set_fault_key(struct parse *p, const char *name, const char *v)
 		fail(p, p->line,
 		     "key '%s': unknown key in [faults] (known: drop, drop.I, "
 		     "delay, dup, reorder, partition, oneway, clock_rate, region.I, "
-		     "region.client)",
+		     "region.client, pause_before_reply)",
 		     show(name, nm));
 		return 0;
 	}

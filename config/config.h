@@ -57,6 +57,9 @@ struct config {
 					 * throughput a primary must keep, 500..1000 */
 	uint32_t robust_heartbeat_ms;   /* no PRE-PREPARE this long while requests wait:
 					 * view change; default view_timeout_ms / 4 */
+	/* read_lease_ms = MS (vr only, default 0 = off): leader leases, the primary answers
+	 * read-only gets alone while its lease holds (docs/VR.md "Leader leases") */
+	uint32_t read_lease_ms;
 	uint32_t clients; /* client ids 0..clients-1 whose keys replicas load, default 128 */
 	char keys[CONFIG_PATH_MAX]; /* resolved: absolute or relative to the cwd */
 	char data[CONFIG_PATH_MAX]; /* resolved */

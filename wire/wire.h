@@ -247,6 +247,8 @@ struct body_vr {
 	uint64_t commit;      /* PREPARE, DO-VIEW-CHANGE, START-VIEW, RECOVERY-RESPONSE,
 				 * NEW-STATE: the sender's commit-number */
 	uint64_t op;          /* COMMIT: the primary's op-number */
+	uint64_t stamp;       /* COMMIT: the primary's clock; PREPARE-OK: the newest COMMIT
+			       * stamp the backup holds (leader leases, docs/VR.md) */
 	uint64_t last_normal; /* DO-VIEW-CHANGE: latest view in which it was normal */
 	uint64_t nonce;       /* RECOVERY, RECOVERY-RESPONSE */
 	uint8_t status;       /* RECOVERY-RESPONSE: 0 normal, 1 view change */

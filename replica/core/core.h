@@ -46,6 +46,8 @@ struct send {
 	int32_t to; /* replica id >= 0, TO_OTHERS or TO_CLIENT */
 	uint32_t client;
 	size_t off, len; /* the sealed message: effects.arena.p[off .. off+len) */
+	bool lease_read; /* vr: a read answered from the leader lease (the driver's
+			  * pause_before_reply fault holds exactly these: faults.h) */
 };
 
 enum persist_op { P_PUT = 1, P_DEL = 2, P_DEL_BELOW = 3 };
@@ -130,10 +132,11 @@ struct core_config {
 	uint32_t view_timeout_ms;
 	uint32_t max_clients; /* client ids 0..max_clients-1 */
 	size_t kv_max_bytes;
-	struct auth_ctx *auth; /* seals our own messages (pure computation) */
-	int read_only;         /* pbft: answer REQ_F_READONLY gets directly (§5.1.3) */
-	int digest_replies;    /* pbft: only the designated replier sends the full result */
-	uint32_t plant_bugs;   /* simulator only: see tests/sim; 0 in replicas */
+	struct auth_ctx *auth;  /* seals our own messages (pure computation) */
+	int read_only;          /* pbft: answer REQ_F_READONLY gets directly (§5.1.3) */
+	uint32_t read_lease_ms; /* vr: leader leases (docs/VR.md); 0 = off */
+	int digest_replies;     /* pbft: only the designated replier sends the full result */
+	uint32_t plant_bugs;    /* simulator only: see tests/sim; 0 in replicas */
 	/* pbft, robust = on (issue 16): backups watch the primary (pbft_monitor.h) */
 	int robust;
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
@@ -150,7 +153,9 @@ struct core_status {
 	uint64_t stable_checkpoint;
 	uint8_t state_digest[WIRE_DIGEST_LEN]; /* KV state at stable_checkpoint */
 	uint64_t requests_executed;
-	uint64_t requests_readonly; /* answered without agreement (PBFT §5.1.3) */
+	uint64_t requests_readonly; /* answered without agreement (PBFT §5.1.3; vr: from
+				     * the leader lease) */
+	uint64_t lease_until_ms;    /* vr: our lease ends then, on our clock (0: none) */
 	uint64_t slots_caught_up;   /* executed on another view's commit certificate */
 	uint64_t fetching;          /* checkpoint whose state is being fetched, 0: none */
 	uint64_t rejected_old_view;

@@ -89,6 +89,8 @@ enum plant_bug {
 	 * ignoring the locked QC */
 	BUG_HS_TWO_CHAIN_COMMIT,
 	BUG_HS_IGNORE_LOCK,
+	/* issue 18, vr with --read-lease: a new primary does not wait the old lease out */
+	BUG_LEASE_NO_WAIT,
 };
 
 struct fault_spec {
@@ -132,6 +134,15 @@ struct sim_opts {
 	bool robust;
 	bool hotstuff_stable; /* --hotstuff-leader stable (default rotating) */
 	uint32_t view_timeout_ms;
+
+	/* issue 18: --read-lease MS (vr leader leases, docs/VR.md); --clock-rate I=R: replica
+	 * I's clock runs at R x (beyond the lease's drift bound, or within it);
+	 * --pause-before-reply MS: a replica that answers a read from its lease stops for
+	 * MS (simulated) between the lease check and that reply */
+	uint32_t read_lease_ms;
+	int32_t clock_rate_id; /* -1: none */
+	uint64_t clock_rate_ppm;
+	uint32_t pause_before_reply_ms;
 
 	/* issue 17: --expect-evidence I: fail a run in which no correct replica holds
 	 * evidence against replica I; -1 off */
@@ -397,6 +408,8 @@ struct world {
 	uint8_t side[SIM_MAX_N]; /* --twins-split: a correct replica's side */
 	bool partitioned;
 	uint64_t part_gen;
+	uint64_t hold_us; /* --pause-before-reply: added to the next posts' delay */
+	uint64_t lease_pauses;
 	bool cut[SIM_MAX_N][SIM_MAX_N]; /* one-way: a -> b lost */
 	uint64_t cut_gen[SIM_MAX_N][SIM_MAX_N];
 	/* last delivery time per directed link between endpoints (replica instances,

@@ -101,6 +101,12 @@ static void usage(FILE *out)
 		"watch the\n"
 		"                      primary's throughput and PRE-PREPARE heartbeat "
 		"(Aardvark)\n"
+		"  --read-lease MS     vr: read_lease_ms (leader leases, docs/VR.md); gets go\n"
+		"                      flagged read-only to the primary\n"
+		"  --clock-rate I=R    replica I's clock runs at R x simulated time (drift\n"
+		"                      beyond or within the lease's bound of 12%%)\n"
+		"  --pause-before-reply MS  a replica that answers a read from its lease stops\n"
+		"                      MS between the lease check and the reply (a zombie)\n"
 		"  --view-timeout MS   view_timeout_ms instead of the seed's draw (200, 500 or "
 		"1000)\n"
 		"  --min-rate-vs-faultfree PCT\n"
@@ -312,6 +318,7 @@ static const struct {
 	{"forensics-accuse-one", BUG_FORENSICS_ACCUSE_ONE},
 	{"hs-two-chain-commit", BUG_HS_TWO_CHAIN_COMMIT},
 	{"hs-ignore-lock", BUG_HS_IGNORE_LOCK},
+	{"lease-no-wait", BUG_LEASE_NO_WAIT},
 };
 
 struct cli {
@@ -422,6 +429,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	o->clients = 3;
 	o->expect_evidence = -1;
 	o->forensics_k = 2;
+	o->clock_rate_id = -1;
 	uint64_t v;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -553,6 +561,38 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			}
 			o->hotstuff_stable = !strcmp(l, "stable");
 			repro_add(c, a, l);
+		} else if (!strcmp(a, "--read-lease")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 600000) {
+				snprintf(err, errlen, "--read-lease: 1..600000 ms, not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			o->read_lease_ms = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--pause-before-reply")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 600000) {
+				snprintf(err, errlen,
+					 "--pause-before-reply: 1..600000 ms, not '%s'", argv[i]);
+				return -1;
+			}
+			o->pause_before_reply_ms = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--clock-rate")) {
+			NEED_ARG();
+			const char *spec = argv[++i];
+			char *end = NULL;
+			unsigned long id = strtoul(spec, &end, 10);
+			double r = end && *end == '=' ? strtod(end + 1, &end) : 0;
+			if (!end || *end || id >= SIM_MAX_N || !(r >= 0.01 && r <= 100)) {
+				snprintf(err, errlen,
+					 "--clock-rate: I=R with R in 0.01..100, not '%s'", spec);
+				return -1;
+			}
+			o->clock_rate_id = (int32_t)id;
+			o->clock_rate_ppm = (uint64_t)(r * 1e6 + 0.5);
+			repro_add(c, a, spec);
 		} else if (!strcmp(a, "--view-timeout")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 10 || v > 600000) {
@@ -610,7 +650,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 					 "no-peer-status, readonly-writes-f1, "
 					 "readonly-quorum-f1, no-suspect-clients, "
 					 "client-accept-f, accuse-on-one-message, "
-					 "hs-two-chain-commit or hs-ignore-lock, not '%s'",
+					 "hs-two-chain-commit, hs-ignore-lock or lease-no-wait, "
+					 "not '%s'",
 					 name);
 				return -1;
 			}
@@ -707,15 +748,32 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	}
 	if (c->expect_culprits)
 		o->forensics = true;
+	if (o->bug == BUG_LEASE_NO_WAIT && (o->protocol != PROTO_VR || !o->read_lease_ms)) {
+		snprintf(err, errlen, "--plant-bug lease-no-wait: vr with --read-lease only");
+		return -1;
+	}
 	bool hs_bug = o->bug == BUG_HS_TWO_CHAIN_COMMIT || o->bug == BUG_HS_IGNORE_LOCK;
-	if (o->bug != BUG_NONE && hs_bug != (o->protocol == PROTO_HOTSTUFF) &&
-	    o->bug != BUG_CLIENT_ACCEPT_F) {
-		snprintf(err, errlen, "--plant-bug: hs-* for hotstuff, the others for pbft");
+	enum protocol bug_protocol = o->bug == BUG_LEASE_NO_WAIT ? PROTO_VR
+				     : hs_bug                    ? PROTO_HOTSTUFF
+								 : PROTO_PBFT;
+	if (o->bug != BUG_NONE && o->bug != BUG_CLIENT_ACCEPT_F && o->protocol != bug_protocol) {
+		snprintf(err, errlen,
+			 "--plant-bug: hs-* for hotstuff, lease-no-wait for vr, the others for "
+			 "pbft");
 		return -1;
 	}
 	/* HotStuff's QCs are signed votes: without keys nothing is certified */
 	if (o->protocol == PROTO_HOTSTUFF && o->auth == AUTH_MODE_NONE)
 		o->auth = AUTH_MODE_MAC;
+	if ((o->read_lease_ms || o->pause_before_reply_ms) && o->protocol != PROTO_VR) {
+		snprintf(err, errlen, "--read-lease, --pause-before-reply: vr only (issue 18)");
+		return -1;
+	}
+	if (o->clock_rate_id >= 0 && (uint32_t)o->clock_rate_id >= n) {
+		snprintf(err, errlen, "--clock-rate %d=...: there are only %u replicas",
+			 o->clock_rate_id, n);
+		return -1;
+	}
 	if (o->bug == BUG_READONLY_WRITES_F1 || o->bug == BUG_READONLY_QUORUM_F1)
 		o->read_only = true; /* they break the read-only quorum rule */
 	if (o->read_only && o->protocol != PROTO_PBFT) {
