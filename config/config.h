@@ -53,6 +53,10 @@ struct config {
 					 * throughput a primary must keep, 500..1000 */
 	uint32_t robust_heartbeat_ms;   /* no PRE-PREPARE this long while requests wait:
 					 * view change; default view_timeout_ms / 4 */
+	/* evidence = on (issue 17, PBFT only): proofs of equivocation are kept, gossiped
+	 * to the other replicas and acted upon (replica/core/pbft_evidence.c); off only to
+	 * measure what that costs (experiments/bench.py, "evidence"). */
+	int evidence;
 	uint32_t clients; /* client ids 0..clients-1 whose keys replicas load, default 128 */
 	char keys[CONFIG_PATH_MAX]; /* resolved: absolute or relative to the cwd */
 	char data[CONFIG_PATH_MAX]; /* resolved */

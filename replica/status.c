@@ -83,6 +83,14 @@ static void put_evidence(struct jw *w, const struct core_status *cs, uint32_t n)
 			sep = ",";
 		}
 	put(w, "}");
+	/* gossip and what the proofs did (pbft_evidence.c); suspicions are never sent */
+	put(w, ",\"accountability\":{\"enabled\":%s", cs->evidence_on ? "true" : "false");
+	put_u64(w, "proofs_sent", cs->evidence_sent);
+	put_u64(w, "proofs_learnt", cs->evidence_learnt);
+	put_u64(w, "duplicates", cs->evidence_duplicate);
+	put_u64(w, "ignored_proven", cs->ignored_proven);
+	put_u64(w, "vc_proven_primary", cs->vc_proven_primary);
+	put(w, "}");
 }
 
 int status_json(const struct status_input *in, char *out, size_t cap)
@@ -114,13 +122,14 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put(&w,
 	    ",\"rejected\":{\"bad_auth\":%llu,\"bad_format\":%llu,\"old_view\":%llu,"
 	    "\"out_of_window\":%llu,\"conflict\":%llu,\"rate_limited\":%llu,"
-	    "\"unsigned_suspect\":%llu",
+	    "\"unsigned_suspect\":%llu,\"bad_evidence\":%llu",
 	    (unsigned long long)in->c->edge.bad_auth, (unsigned long long)in->c->edge.bad_format,
 	    (unsigned long long)cs->rejected_old_view,
 	    (unsigned long long)cs->rejected_out_of_window,
 	    (unsigned long long)cs->rejected_conflict,
 	    (unsigned long long)cs->rejected_rate_limited,
-	    (unsigned long long)(in->auth ? in->auth->suspect_refused : 0));
+	    (unsigned long long)(in->auth ? in->auth->suspect_refused : 0),
+	    (unsigned long long)cs->rejected_bad_evidence);
 	/* issue 16 items 3-4: robust mode's edge (auth_verify_client, net.c's budget) */
 	put(&w, ",\"unsigned_request\":%llu,\"blacklisted_client\":%llu,\"peer_budget\":%llu}",
 	    (unsigned long long)(in->auth ? in->auth->unsigned_requests : 0),

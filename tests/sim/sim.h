@@ -82,6 +82,9 @@ enum plant_bug {
 	/* issue 17: the core "proves" a lie from one PREPARE alone (the sender of the
 	 * first PREPARE it takes from each replica) */
 	BUG_ACCUSE_ONE,
+	/* issue 17: proofs are kept and gossiped but never acted upon (a proven primary
+	 * stays until its view times out) */
+	BUG_IGNORE_PROOFS,
 };
 
 struct fault_spec {
@@ -128,6 +131,9 @@ struct sim_opts {
 	/* issue 17: --expect-evidence I: fail a run in which no correct replica holds
 	 * evidence against replica I; -1 off */
 	int32_t expect_evidence;
+	/* --expect-replaced I: fail a run in which no correct replica voted replica I out
+	 * as a proven primary (check.c, "proven primary"); -1 off */
+	int32_t expect_replaced;
 
 	enum plant_bug bug;
 	const char *bug_name;
@@ -413,6 +419,7 @@ struct world {
 	/* issue 17: detections by correct replicas, per accused replica (check.c) */
 	uint64_t named[SIM_MAX_N];
 	uint64_t named_proofs[SIM_MAX_N]; /* of them, transferable proofs */
+	uint64_t replaced[SIM_MAX_N]; /* view changes correct replicas started: proven primary */
 
 	/* --bad-mac-client: client SIM_ATTACKER's requests carry MACs good for the
 	 * primary's slot only (client.c) */
@@ -485,6 +492,8 @@ void check_final(struct world *w);
 /* issue 17, "no false accusation": the evidence a correct replica's step noted names
  * only liars, and each proof verifies from the public keys alone. */
 void check_evidence(struct world *w, uint32_t replica, const struct effects *fx);
+void check_proven_primary(struct world *w, uint32_t replica, const struct core_status *before,
+			  const struct core_status *st);
 void check_free(struct world *w);
 uint64_t hash64(const void *p, size_t len);
 

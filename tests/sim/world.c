@@ -336,6 +336,8 @@ static void note_status(struct world *w, struct node *nd, uint8_t k)
 	if (nd->liar == LIAR_NONE && w->o->max_views && st.view > w->o->max_views)
 		sim_fail(w, "views", "replica %u reached view %llu (--max-views %llu)", nd->id,
 			 (unsigned long long)st.view, (unsigned long long)w->o->max_views);
+	if (nd->liar == LIAR_NONE && w->o->protocol == PROTO_PBFT)
+		check_proven_primary(w, nd->id, &in->st, &st); /* issue 17 */
 	in->st = st;
 }
 
@@ -729,6 +731,8 @@ static void draw_config(struct world *w)
 		c->plant_bugs = 0x4u; /* PBFT_BUG_NO_PEER_STATUS */
 	else if (w->o->bug == BUG_ACCUSE_ONE)
 		c->plant_bugs = 0x8u; /* PBFT_BUG_ACCUSE_ONE */
+	else if (w->o->bug == BUG_IGNORE_PROOFS)
+		c->plant_bugs = 0x10u; /* PBFT_BUG_IGNORE_PROOFS */
 }
 
 static void draw_network(struct world *w)
