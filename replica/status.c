@@ -2,7 +2,9 @@
  * ("Status") plus extras (n, f, requests_executed, send_drops, no_route,
  * frames_sent (nng messages: a bundle counts once), view_changing, pid, uptime_ms,
  * robust: {enabled, required_rps, measured_rps, vc_monitor, vc_heartbeat},
- * evidence: {replica: count}, evidence_kind: {replica: "proof"|"suspicion"}). */
+ * evidence: {replica: count}, evidence_kind: {replica: "proof"|"suspicion"},
+ * accountability: {enabled, proofs_sent, proofs_learnt, duplicates, ignored_proven,
+ * vc_proven_primary}; rejected.bad_evidence). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
