@@ -169,6 +169,35 @@ static void send_replica(struct replica *r, uint32_t to, const uint8_t *p, size_
 	faults_send(r->faults, to, p, len, mono_ms(), net_send_cb, r->net);
 }
 
+/* A reply to a client: with the WAN model's region.client it waits its one-way
+ * latency in the faults layer (faults.h), behind the client-plane messages held. */
+static void send_client(struct replica *r, uint32_t client, const uint8_t *p, size_t len)
+{
+	if (!faults_client_modelled(r->faults) ||
+	    (!faults_client_pending(r->faults) && faults_client_delay_ms(r->faults) == 0)) {
+		net_send_client(r->net, client, p, len);
+		return;
+	}
+	faults_client_hold(r->faults, 0, client, p, len, mono_ms());
+}
+
+static void on_client_message(struct replica *r, const struct net_rx *rx);
+
+/* Client-plane messages the WAN model held and that are now due. */
+static void release_client_plane(struct replica *r, uint64_t now)
+{
+	struct faults_cmsg m;
+	while (faults_client_next(r->faults, now, &m)) {
+		if (m.in) {
+			struct net_rx rx = {.data = m.p, .len = m.len, .pipe = m.id, .msg = NULL};
+			on_client_message(r, &rx);
+		} else {
+			net_send_client(r->net, m.id, m.p, m.len);
+		}
+		free(m.p);
+	}
+}
+
 /* Send what the faults layer held and is now due; then let it leave. */
 static void release_delayed(struct replica *r, uint64_t now)
 {
@@ -176,6 +205,7 @@ static void release_delayed(struct replica *r, uint64_t now)
 	if (!due || due > now)
 		return;
 	faults_release(r->faults, now, net_send_cb, r->net);
+	release_client_plane(r, now);
 	end_turn(r);
 }
 
@@ -208,6 +238,7 @@ static int open_layers(struct replica *r, const char *byz, char *err, size_t err
 		snprintf(err, errlen, "%.300s: [faults]: %.400s", r->cfg->path, why);
 		return -1;
 	}
+	faults_set_wan(r->faults, &r->cfg->wan);
 	if (!byz)
 		return 0;
 	struct byz_cfg bc;
@@ -246,7 +277,7 @@ static void send_all(struct replica *r)
 				if (j != r->id)
 					send_replica(r, j, p, s->len);
 		} else if (s->to == TO_CLIENT) {
-			net_send_client(r->net, s->client, p, s->len);
+			send_client(r, s->client, p, s->len);
 		} else if (s->to >= 0 && (uint32_t)s->to < r->cfg->n) {
 			send_replica(r, (uint32_t)s->to, p, s->len); /* self: ignored */
 		}
@@ -386,6 +417,15 @@ static void log_reject(const struct replica *r, enum edge_verdict v, enum net_so
 		     (unsigned long long)count);
 }
 
+static void on_message(struct replica *r, enum net_sock sock, const struct net_rx *rx);
+
+/* A client-plane message after the WAN model's hold (faults.h): counted, judged by the
+ * edge and stepped as if it had just arrived. */
+static void on_client_message(struct replica *r, const struct net_rx *rx)
+{
+	on_message(r, NET_CLIENT, rx);
+}
+
 static void on_message(struct replica *r, enum net_sock sock, const struct net_rx *rx)
 {
 	struct msg m;
@@ -424,7 +464,10 @@ static int drain(struct replica *r, enum net_sock sock)
 			return 0;
 		if (rc < 0)
 			return -1;
-		on_message(r, sock, &rx);
+		if (sock == NET_CLIENT && faults_client_modelled(r->faults))
+			faults_client_hold(r->faults, 1, rx.pipe, rx.data, rx.len, mono_ms());
+		else
+			on_message(r, sock, &rx);
 		net_rx_free(&rx);
 	}
 	return 0;

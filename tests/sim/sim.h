@@ -135,6 +135,15 @@ struct sim_opts {
 	 * as a proven primary (check.c, "proven primary"); -1 off */
 	int32_t expect_replaced;
 
+	/* issue 20: --wan PRESET [--wan-client REGION]: every link's delay is the WAN
+	 * model's (replica/wan.h, the one byzlab-replica's faults layer applies);
+	 * --wan-check PCT: fail a seed whose median request latency is more than PCT%
+	 * off the model's prediction; --wan-predict: print the prediction, run nothing */
+	struct wan wan;
+	const char *wan_preset, *wan_client;
+	bool wan_on, wan_predict;
+	uint32_t wan_check_pct;
+
 	enum plant_bug bug;
 	const char *bug_name;
 	FILE *trace; /* --trace FILE, or NULL */

@@ -86,6 +86,15 @@ static void usage(FILE *out)
 		"                      slot only (with --auth mac); it is owed no answer\n"
 		"  --max-views V       fail if a correct replica goes beyond view V\n"
 		"  --trace FILE        write every event of the run to FILE (single seed only)\n"
+		"  --wan PRESET        issue 20: every link's delay is the WAN model's "
+		"(three-continents,\n"
+		"                      one-datacenter; replica/wan.h), replica i in the preset's "
+		"region\n"
+		"  --wan-client REGION the clients' region (default: the preset's)\n"
+		"  --wan-check PCT     fail a seed whose median request latency is more than "
+		"PCT%% off\n"
+		"                      the model's prediction (primary 0)\n"
+		"  --wan-predict       print the model's prediction as JSON and run nothing\n"
 		"  --robust            pbft: robust mode (cluster.ini robust = on): backups "
 		"watch the\n"
 		"                      primary's throughput and PRE-PREPARE heartbeat "
@@ -302,6 +311,78 @@ static void repro_add(struct cli *c, const char *a, const char *b)
 		}                                                         \
 	} while (0)
 
+/* --wan PRESET [--wan-client REGION]: the model for n replicas. */
+static int load_wan(struct sim_opts *o, uint32_t n, char *err, size_t errlen)
+{
+	char why[256];
+	const struct wan_preset *p;
+	if (!o->wan_preset) {
+		if (o->wan_client || o->wan_check_pct || o->wan_predict) {
+			snprintf(err, errlen,
+				 "--wan-client, --wan-check and --wan-predict need --wan");
+			return -1;
+		}
+		return 0;
+	}
+	if (!(p = wan_preset_find(o->wan_preset))) {
+		snprintf(err, errlen, "--wan: %s, not '%s'", wan_preset_names(), o->wan_preset);
+		return -1;
+	}
+	if (wan_preset_load(p, n, o->wan_client, &o->wan, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--wan %s: %s", o->wan_preset, why);
+		return -1;
+	}
+	o->wan_on = true;
+	return 0;
+}
+
+/* The model's prediction as one JSON line (experiments/bench.py reads it). */
+static void print_wan_prediction(const struct sim_opts *o)
+{
+	uint32_t n = protocol_n(o->protocol, o->f);
+	printf("{\"preset\":\"%s\",\"protocol\":\"%s\",\"n\":%u,\"f\":%u,\"primary\":0,"
+	       "\"predicted_us\":%" PRIu64 ",\"client\":\"%s\",\"replicas\":[",
+	       o->wan_preset, protocol_name(o->protocol), n, o->f,
+	       wan_predict_us(&o->wan, (int)o->protocol, n, o->f, 0),
+	       o->wan.name[o->wan.where[WAN_CLIENT]]);
+	for (uint32_t i = 0; i < n; i++)
+		printf("%s\"%s\"", i ? "," : "", o->wan.name[o->wan.where[i]]);
+	printf("]}\n");
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* --wan-check PCT: the median latency of the completed requests against the model's
+ * prediction (primary 0: a run without faults stays in view 0). */
+static void check_wan(const struct cli *c, struct world *w, uint64_t seed)
+{
+	uint64_t *lat = malloc((w->n_hist ? w->n_hist : 1) * sizeof(*lat));
+	uint32_t k = 0;
+	if (!lat)
+		abort();
+	for (uint32_t i = 0; i < w->n_hist; i++)
+		if (w->hist[i].complete_us)
+			lat[k++] = w->hist[i].complete_us - w->hist[i].invoke_us;
+	qsort(lat, k, sizeof(*lat), cmp_u64);
+	uint64_t median = k ? lat[k / 2] : 0;
+	free(lat);
+	uint64_t pred = wan_predict_us(&c->o.wan, (int)c->o.protocol, w->n, w->f, 0);
+	double off = pred ? 100.0 * ((double)median - (double)pred) / (double)pred : 100.0;
+	if (!c->quiet)
+		printf("seed %" PRIu64 " wan %s: median latency %.3f ms of %u requests, model %.3f "
+		       "ms (%+.2f%%)\n",
+		       seed, c->o.wan_preset, (double)median / 1000, k, (double)pred / 1000, off);
+	if (!k || off > c->o.wan_check_pct || off < -(double)c->o.wan_check_pct)
+		sim_fail(w, "wan-latency",
+			 "median request latency %.3f ms is %+.2f%% off the WAN model's %.3f ms "
+			 "(at most %u%% allowed)",
+			 (double)median / 1000, off, (double)pred / 1000, c->o.wan_check_pct);
+}
+
 static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t errlen)
 {
 	struct sim_opts *o = &c->o;
@@ -459,6 +540,25 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--digest-replies")) {
 			o->digest_replies = true;
 			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--wan")) {
+			NEED_ARG();
+			o->wan_preset = argv[++i];
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--wan-client")) {
+			NEED_ARG();
+			o->wan_client = argv[++i];
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--wan-check")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 100) {
+				snprintf(err, errlen, "--wan-check: 1..100 (%%), not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			o->wan_check_pct = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--wan-predict")) {
+			o->wan_predict = true;
 		} else if (!strcmp(a, "--trace")) {
 			NEED_ARG();
 			c->trace_path = argv[++i];
@@ -513,7 +613,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			return -1;
 		}
 	}
-	if (!c->have_seed) {
+	if (!c->have_seed && !o->wan_predict) {
 		snprintf(err, errlen, "give --seed S or --seeds A-B");
 		return -1;
 	}
@@ -568,7 +668,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	}
 	if (o->bug == BUG_SKIP_PERSIST)
 		o->crash_restart = true; /* forgetting only shows after a restart */
-	return 0;
+	return load_wan(o, n, err, errlen);
 }
 
 static void print_config(const struct world *w, FILE *out)
@@ -706,6 +806,10 @@ int main(int argc, char **argv)
 		printf("note: %u liars but f=%u: nothing is promised; violations are expected "
 		       "(docs/TESTING.md)\n",
 		       liars, c.o.f);
+	if (c.o.wan_predict) {
+		print_wan_prediction(&c.o);
+		return 0;
+	}
 	struct world *w = malloc(sizeof(*w));
 	if (!w)
 		return 1;
@@ -723,6 +827,8 @@ int main(int argc, char **argv)
 		world_run(w);
 		if (!w->failed && c.min_rate_pct)
 			check_rate(&c, w, seed);
+		if (!w->failed && c.o.wan_check_pct)
+			check_wan(&c, w, seed);
 		runs++;
 		ops += w->ops_done;
 		msgs += w->msgs;
