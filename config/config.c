@@ -58,6 +58,7 @@ enum ckey {
 	K_ROBUST_HEARTBEAT,
 	K_HOTSTUFF_LEADER,
 	K_READ_LEASE,
+	K_EVIDENCE,
 	K_COUNT
 };
 
@@ -84,6 +85,7 @@ static const char *const ckey_name[K_COUNT] = {
 	"robust_heartbeat_ms",
 	"hotstuff_leader",
 	"read_lease_ms",
+	"evidence",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
@@ -372,7 +374,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
 		     "keys, data, clients, cluster_id, read_only, digest_replies, "
 		     "group_commit, coalesce, rx_aio, robust, robust_ratio, "
-		     "robust_heartbeat_ms, hotstuff_leader, read_lease_ms)",
+		     "robust_heartbeat_ms, hotstuff_leader, read_lease_ms, evidence)",
 		     show(name, nm));
 		return 0;
 	}
@@ -420,6 +422,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 	case K_COALESCE: flag = &c->coalesce; break;
 	case K_RX_AIO: flag = &c->rx_aio; break;
 	case K_ROBUST: flag = &c->robust; break;
+	case K_EVIDENCE: flag = &c->evidence; break;
 	case K_ROBUST_RATIO:
 		if (parse_permille(v, 500, 1000, &c->robust_ratio_permille) == 0)
 			return 1;
@@ -954,6 +957,7 @@ static void defaults(struct config *c, struct parse *p)
 	c->coalesce = 1;
 	c->rx_aio = 1;
 	c->robust_ratio_permille = 900;
+	c->evidence = 1;
 	wan_init(&c->wan);
 	strcpy(p->keys, "keys");
 	strcpy(p->data, "data");

@@ -60,6 +60,10 @@ struct config {
 	/* read_lease_ms = MS (vr only, default 0 = off): leader leases, the primary answers
 	 * read-only gets alone while its lease holds (docs/VR.md "Leader leases") */
 	uint32_t read_lease_ms;
+	/* evidence = on (issue 17, PBFT only): proofs of equivocation are kept, gossiped
+	 * to the other replicas and acted upon (replica/core/pbft_evidence.c); off only to
+	 * measure what that costs (experiments/bench.py, "evidence"). */
+	int evidence;
 	uint32_t clients; /* client ids 0..clients-1 whose keys replicas load, default 128 */
 	char keys[CONFIG_PATH_MAX]; /* resolved: absolute or relative to the cwd */
 	char data[CONFIG_PATH_MAX]; /* resolved */

@@ -728,7 +728,8 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms,
 				 .hotstuff_stable = cfg->hotstuff_stable,
 				 .read_lease_ms = cfg->protocol == PROTO_VR ? cfg->read_lease_ms
-									    : 0};
+									    : 0,
+				 .evidence_off = !cfg->evidence}; /* issue 17: pbft only */
 	r->core = r->ops->create(&cc);
 	if (!r->core) {
 		snprintf(err, errlen, "cannot create the %s core", r->ops->name);
@@ -839,6 +840,13 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		     "coalesce %s, rx_aio %s",
 		     cfg->group_commit ? "on" : "off", cfg->coalesce ? "on" : "off",
 		     cfg->rx_aio ? "on" : "off");
+	if (cfg->protocol == PROTO_PBFT && !cfg->evidence)
+		rlog("evidence = off (cluster.ini, to measure it): no proofs kept, sent or acted "
+		     "upon");
+	else if (cfg->protocol == PROTO_PBFT && cfg->auth == AUTH_MODE_MAC)
+		rlog("evidence: signed PRE-PREPAREs and PREPAREs yield proofs, sent to the "
+		     "others; MACed COMMITs only suspicions, kept here (MACs are not "
+		     "transferable)");
 	ops->status(r->core, &r->seen);
 	step(r, EV_START, NULL);
 	end_turn(r);

@@ -2,7 +2,9 @@
  * ("Status") plus extras (n, f, requests_executed, send_drops, no_route,
  * frames_sent (nng messages: a bundle counts once), view_changing, pid, uptime_ms,
  * robust: {enabled, required_rps, measured_rps, vc_monitor, vc_heartbeat},
- * evidence: {replica: count}, evidence_kind: {replica: "proof"|"suspicion"}). */
+ * evidence: {replica: count}, evidence_kind: {replica: "proof"|"suspicion"},
+ * accountability: {enabled, proofs_sent, proofs_learnt, duplicates, ignored_proven,
+ * vc_proven_primary}; rejected.bad_evidence). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +66,14 @@ static void put_evidence(struct textbuf *w, const struct core_status *cs, uint32
 			sep = ",";
 		}
 	textbuf_put(w, "}");
+	/* gossip and what the proofs did (pbft_evidence.c); suspicions are never sent */
+	textbuf_put(w, ",\"accountability\":{\"enabled\":%s", cs->evidence_on ? "true" : "false");
+	put_u64(w, "proofs_sent", cs->evidence_sent);
+	put_u64(w, "proofs_learnt", cs->evidence_learnt);
+	put_u64(w, "duplicates", cs->evidence_duplicate);
+	put_u64(w, "ignored_proven", cs->ignored_proven);
+	put_u64(w, "vc_proven_primary", cs->vc_proven_primary);
+	textbuf_put(w, "}");
 }
 
 int status_json(const struct status_input *in, char *out, size_t cap)
@@ -95,14 +105,15 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	textbuf_put(&w,
 		    ",\"rejected\":{\"bad_auth\":%llu,\"bad_format\":%llu,\"old_view\":%llu,"
 		    "\"out_of_window\":%llu,\"conflict\":%llu,\"rate_limited\":%llu,"
-		    "\"unsigned_suspect\":%llu",
+		    "\"unsigned_suspect\":%llu,\"bad_evidence\":%llu",
 		    (unsigned long long)in->c->edge.bad_auth,
 		    (unsigned long long)in->c->edge.bad_format,
 		    (unsigned long long)cs->rejected_old_view,
 		    (unsigned long long)cs->rejected_out_of_window,
 		    (unsigned long long)cs->rejected_conflict,
 		    (unsigned long long)cs->rejected_rate_limited,
-		    (unsigned long long)(in->auth ? in->auth->suspect_refused : 0));
+		    (unsigned long long)(in->auth ? in->auth->suspect_refused : 0),
+		    (unsigned long long)cs->rejected_bad_evidence);
 	/* issue 16 items 3-4: robust mode's edge (auth_verify_client, net.c's budget) */
 	textbuf_put(&w,
 		    ",\"unsigned_request\":%llu,\"blacklisted_client\":%llu,\"peer_budget\":%llu}",

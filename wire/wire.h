@@ -78,7 +78,9 @@ enum msg_type {
 	MSG_HS_NEWVIEW = 30,  /* replica -> leader of a new view: its highest QC */
 	MSG_HS_FETCH = 31,    /* replica -> replica: "send me the block with this hash" */
 	MSG_HS_BLOCK = 32,    /* replica -> replica: the answer, a sealed PROPOSAL inside */
-	MSG_TYPE_MAX = 32
+	MSG_EVIDENCE = 33,    /* replica -> replicas: a proof of equivocation, as stored
+			       * (replica/core/evidence.h; docs/PROTOCOL.md §12) */
+	MSG_TYPE_MAX = 33
 };
 
 enum auth_kind {
@@ -146,6 +148,14 @@ struct body_reply {
 };
 
 #define WIRE_MAX_ADMIN 512 /* bytes of an ADMIN_FAULTS text */
+
+/* The body of an EVIDENCE message is one proof (replica/core/evidence.h, which checks
+ * that its EVIDENCE_MAX equals this): a 32-byte header and two statements of at most
+ * header | digest | 16 MACs, each after a u16 length.  The wire checks the bounds
+ * only; the PBFT core decodes and verifies the proof itself. */
+#define WIRE_EVIDENCE_MIN (32 + 2 * (2 + WIRE_HDR_LEN + WIRE_DIGEST_LEN))
+#define WIRE_EVIDENCE_MAX \
+	(32 + 2 * (2 + WIRE_HDR_LEN + WIRE_DIGEST_LEN + WIRE_MAX_REPLICAS * WIRE_MAC_LEN))
 
 struct body_text { /* STATUS_RESP, ADMIN_FAULTS */
 	uint32_t len;

@@ -142,6 +142,9 @@ struct core_config {
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
 	uint32_t robust_heartbeat_ms;   /* longest wait for a PRE-PREPARE while requests wait */
 	int hotstuff_stable; /* hotstuff: leader stable until a timeout (else rotating) */
+	/* pbft, cluster.ini evidence = off (issue 17): no proofs kept, gossiped or acted
+	 * upon (only to measure their cost).  0, the default, is on. */
+	int evidence_off;
 };
 
 struct core_status {
@@ -172,6 +175,16 @@ struct core_status {
 	 * the proof kept (enum evidence_kind; 0: none) */
 	uint64_t evidence[WIRE_MAX_REPLICAS];
 	uint8_t evidence_kind[WIRE_MAX_REPLICAS];
+	/* issue 17, acting on proofs (pbft_evidence.c); all 0 with evidence off */
+	int evidence_on;
+	uint64_t evidence_sent;   /* EVIDENCE messages sent (to all others: one each) */
+	uint64_t evidence_learnt; /* proofs received that verified and were new to us */
+	/* received against a replica already proven: dropped before any signature check */
+	uint64_t evidence_duplicate;
+	/* received and refused: not a proof, or it does not verify from the public keys */
+	uint64_t rejected_bad_evidence;
+	uint64_t ignored_proven;    /* messages of a proven replica ignored */
+	uint64_t vc_proven_primary; /* view changes started: the primary is proven */
 };
 
 struct core_ops {

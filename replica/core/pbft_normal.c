@@ -481,7 +481,9 @@ static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, struct
 		}
 		return 0;
 	}
-	pbft_vote_set(v, m->h.view, m->u.dg.digest, m->raw, (uint32_t)m->raw_len);
+	/* a COMMIT's bytes serve only as half of a proof (evidence off: not kept) */
+	bool keep = m->h.type == MSG_PREPARE || !p->cfg.evidence_off;
+	pbft_vote_set(v, m->h.view, m->u.dg.digest, keep ? m->raw : NULL, (uint32_t)m->raw_len);
 	return 1;
 }
 

@@ -91,6 +91,9 @@ enum plant_bug {
 	BUG_HS_IGNORE_LOCK,
 	/* issue 18, vr with --read-lease: a new primary does not wait the old lease out */
 	BUG_LEASE_NO_WAIT,
+	/* issue 17: proofs are kept and gossiped but never acted upon (a proven primary
+	 * stays until its view times out) */
+	BUG_IGNORE_PROOFS,
 };
 
 struct fault_spec {
@@ -158,6 +161,9 @@ struct sim_opts {
 	 * correct replicas of side k (correct replicas alternate sides) and with instance
 	 * k of other twins: two worlds that share the liars' identities */
 	bool twins_split;
+	/* --expect-replaced I: fail a run in which no correct replica voted replica I out
+	 * as a proven primary (check.c, "proven primary"); -1 off */
+	int32_t expect_replaced;
 
 	/* issue 20: --wan PRESET [--wan-client REGION]: every link's delay is the WAN
 	 * model's (replica/wan.h, the one byzlab-replica's faults layer applies);
@@ -455,6 +461,7 @@ struct world {
 	/* issue 17: detections by correct replicas, per accused replica (check.c) */
 	uint64_t named[SIM_MAX_N];
 	uint64_t named_proofs[SIM_MAX_N]; /* of them, transferable proofs */
+	uint64_t replaced[SIM_MAX_N]; /* view changes correct replicas started: proven primary */
 
 	/* --bad-mac-client: client SIM_ATTACKER's requests carry MACs good for the
 	 * primary's slot only (client.c) */
@@ -536,6 +543,8 @@ void check_final(struct world *w);
 /* issue 17, "no false accusation": the evidence a correct replica's step noted names
  * only liars, and each proof verifies from the public keys alone. */
 void check_evidence(struct world *w, uint32_t replica, const struct effects *fx);
+void check_proven_primary(struct world *w, uint32_t replica, const struct core_status *before,
+			  const struct core_status *st);
 void check_free(struct world *w);
 
 /* forensics.c (issue 17 item 3) */

@@ -167,10 +167,16 @@ static void usage(FILE *out)
 		"named at\n"
 		"                      least M culprits, all liars, every proof verifying\n"
 		"  --violations N      stop after N runs that broke agreement (with --keep-going)\n"
+		"                      | ignore-proofs (issue 17: proofs are kept and sent, "
+		"never acted\n"
+		"                      upon: the proven-primary checker must fail)\n"
 		"  --expect-evidence I fail a run in which no correct replica holds evidence "
 		"against\n"
 		"                      replica I (issue 17: e.g. --auth sig --byz "
 		"0=equivocate)\n"
+		"  --expect-replaced I fail a run in which no correct replica voted replica I "
+		"out of\n"
+		"                      its view as a proven primary (issue 17)\n"
 		"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
 		"  --keep-going        run every seed even after a violation\n"
 		"  -q                  print only violations and the summary;  -v  more per seed\n"
@@ -319,6 +325,7 @@ static const struct {
 	{"hs-two-chain-commit", BUG_HS_TWO_CHAIN_COMMIT},
 	{"hs-ignore-lock", BUG_HS_IGNORE_LOCK},
 	{"lease-no-wait", BUG_LEASE_NO_WAIT},
+	{"ignore-proofs", BUG_IGNORE_PROOFS},
 };
 
 struct cli {
@@ -430,6 +437,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	o->expect_evidence = -1;
 	o->forensics_k = 2;
 	o->clock_rate_id = -1;
+	o->expect_replaced = -1;
 	uint64_t v;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -650,8 +658,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 					 "no-peer-status, readonly-writes-f1, "
 					 "readonly-quorum-f1, no-suspect-clients, "
 					 "client-accept-f, accuse-on-one-message, "
-					 "hs-two-chain-commit, hs-ignore-lock or lease-no-wait, "
-					 "not '%s'",
+					 "hs-two-chain-commit, hs-ignore-lock, lease-no-wait or "
+					 "ignore-proofs, not '%s'",
 					 name);
 				return -1;
 			}
@@ -698,6 +706,15 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 				return -1;
 			}
 			c->violations = v;
+		} else if (!strcmp(a, "--expect-replaced")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v >= SIM_MAX_N) {
+				snprintf(err, errlen, "--expect-replaced: a replica id, not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			o->expect_replaced = (int32_t)v;
+			repro_add(c, a, argv[i]);
 		} else if (!strcmp(a, "--expect-violation")) {
 			c->expect_violation = true;
 		} else if (!strcmp(a, "--keep-going")) {
@@ -866,6 +883,7 @@ static double faultfree_rate(const struct cli *c, uint64_t seed, char *err, size
 	ff.n_liars = ff.random_liars = 0;
 	ff.crash_restart = ff.pauses = ff.bad_mac_client = false;
 	ff.expect_evidence = -1; /* no liars there */
+	ff.expect_replaced = -1;
 	ff.trace = NULL;
 	struct world *w = malloc(sizeof(*w));
 	double rate = -1;
@@ -1046,6 +1064,9 @@ int main(int argc, char **argv)
 			if (c.o.verbose && c.o.forensics)
 				printf(" forensics: %u named, %" PRIu64 " transcript entries",
 				       w->fx.named, w->fx_entries);
+			for (uint32_t i = 0; c.o.verbose && i < w->n; i++)
+				if (w->replaced[i])
+					printf(" replaced:r%u=%" PRIu64, i, w->replaced[i]);
 			if (c.o.verbose && c.o.read_only)
 				printf(" ro_reads=%" PRIu64 " ro_retries=%" PRIu64, w->ro_reads,
 				       w->ro_retries);

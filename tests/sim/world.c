@@ -338,6 +338,8 @@ static void note_status(struct world *w, struct node *nd, uint8_t k)
 	if (nd->liar == LIAR_NONE && w->o->max_views && st.view > w->o->max_views)
 		sim_fail(w, "views", "replica %u reached view %llu (--max-views %llu)", nd->id,
 			 (unsigned long long)st.view, (unsigned long long)w->o->max_views);
+	if (nd->liar == LIAR_NONE && w->o->protocol == PROTO_PBFT)
+		check_proven_primary(w, nd->id, &in->st, &st); /* issue 17 */
 	in->st = st;
 	if (nd->liar == LIAR_NONE)
 		forensics_trim(w, nd);
@@ -766,6 +768,8 @@ static void draw_config(struct world *w)
 		c->plant_bugs = 0x200u; /* HS_BUG_IGNORE_LOCK */
 	else if (w->o->bug == BUG_LEASE_NO_WAIT)
 		c->plant_bugs = 0x1u; /* VR_BUG_LEASE_NO_WAIT (replica/core/vr.h) */
+	else if (w->o->bug == BUG_IGNORE_PROOFS)
+		c->plant_bugs = 0x10u; /* PBFT_BUG_IGNORE_PROOFS */
 	if (w->o->protocol == PROTO_VR)
 		c->read_lease_ms = w->o->read_lease_ms; /* issue 18 */
 }
