@@ -19,7 +19,8 @@ results/robust-<timestamp>):
 
 Usage: experiments/robust.py [--quick] [--out DIR]  (or ./byzlab bench --robust ...)
 --quick: shorter runs, under 4 minutes on a 2-core machine.  Clusters use ports
-16000-16299 only (P, P+100, P+200 for P in 16000, 16010, ..., 16090).
+16000-16299 only (P, P+100, P+200 for P in 16000, 16010, ..., 16090); --base-port B
+moves that to B..B+299 (to run beside another experiment).
 
 Reuses experiments/bench.py's cluster helpers (Cluster, the bench load, the safety
 verdict: a read-your-writes check and the correct replicas' digests agreeing).
@@ -48,7 +49,7 @@ ATTACKS = [("none", None), ("slow-primary:100", "0=slow-primary:100"),
            ("equivocate", "0=equivocate")]
 COLUMNS = ["attack", "byz", "robust", "ops", "throughput", "p50_us", "p99_us",
            "view_changes", "safety", "ratio", "ratio_vs_plain", "rejected"]
-PORT_SLOTS = [16000 + 10 * k for k in range(10)]
+PORT_SLOTS = [16000 + 10 * k for k in range(10)]  # moved by --base-port
 
 
 def log(msg):
@@ -60,13 +61,14 @@ class Env(bench.Env):
     """bench.Env, held to this experiment's ports (16000-16299)."""
 
     def next_port(self, n):
-        for k in range(len(PORT_SLOTS)):
-            port = PORT_SLOTS[(self.slot + k) % len(PORT_SLOTS)]
+        slots = [self.base_port + 10 * k for k in range(10)]
+        for k in range(len(slots)):
+            port = slots[(self.slot + k) % len(slots)]
             if all(bench.port_free(port + off + i) for off in (0, 100, 200)
                    for i in range(n)):
                 self.slot += k + 1
                 return port
-        raise RuntimeError("no free port range in 16000-16299")
+        raise RuntimeError("no free port range in %d-%d" % (self.base_port, self.base_port + 299))
 
 
 def spec(byz, robust, seconds, warmup, interval):
@@ -190,8 +192,9 @@ def main():
     ap.add_argument("--attack", action="append", default=[], metavar="I=BEHAVIOUR",
                     help="run this --byz instead of the table's attacks (repeatable; "
                     "the fault-free pair is always run first)")
+    ap.add_argument("--base-port", type=int, default=PORT_SLOTS[0],
+                    help="clusters use ports BASE..BASE+299 (default 16000)")
     args = ap.parse_args()
-    args.base_port = PORT_SLOTS[0]
     if args.seconds is None:
         args.seconds = 3.0 if args.quick else 10.0
     if args.warmup is None:

@@ -14,14 +14,26 @@
 
 #define ROBUST_RATIO_DEFAULT 900 /* robust_ratio = 0.9 (Aardvark) */
 
-static uint32_t heartbeat_ms(const struct pbft *p)
+/* The per-request ordering deadline D (robust_heartbeat_ms, pbft_monitor.h). */
+static uint32_t order_ms(const struct pbft *p)
 {
 	if (p->cfg.robust_heartbeat_ms)
 		return p->cfg.robust_heartbeat_ms;
-	return p->cfg.view_timeout_ms / 4 ? p->cfg.view_timeout_ms / 4 : 1; /* config.c's default */
+	return config_robust_heartbeat_default(p->cfg.view_timeout_ms); /* config.c's default */
 }
 
-void pbft_robust_init(struct pbft *p)
+/* The PRE-PREPARE heartbeat: a quarter of the view timeout (what robust_heartbeat_ms
+ * meant before the ordering deadline took the key), and never shorter than the
+ * 1.5 D a single request may take: it only adds the requests the ordering deadline
+ * does not watch (ordered in an earlier view, not executed yet). */
+static uint32_t heartbeat_ms(const struct pbft *p)
+{
+	uint32_t quarter = p->cfg.view_timeout_ms / 4 ? p->cfg.view_timeout_ms / 4 : 1;
+	uint32_t request = order_ms(p) + order_ms(p) / 2;
+	return quarter > request ? quarter : request;
+}
+
+int pbft_robust_init(struct pbft *p)
 {
 	struct pbft_robust *r = &p->robust;
 	uint32_t ratio = p->cfg.robust_ratio_permille;
@@ -31,6 +43,48 @@ void pbft_robust_init(struct pbft *p)
 	/* Aardvark: "the last n views" - the best rate of each of the n primaries */
 	pbft_monitor_init(&r->mon, period, PBFT_MONITOR_GRACE, ratio, p->cfg.n);
 	pbft_heartbeat_init(&r->hb, heartbeat_ms(p), 0);
+	return pbft_order_init(&r->order, p->cfg.max_clients, order_ms(p));
+}
+
+void pbft_robust_free(struct pbft *p)
+{
+	pbft_order_free(&p->robust.order);
+}
+
+void pbft_robust_request(struct pbft *p, const struct msg *m)
+{
+	if (p->cfg.robust && !pbft_is_primary(p))
+		pbft_order_request(&p->robust.order, m->h.sender, m->u.req.timestamp, p->now_ms);
+}
+
+void pbft_robust_ordered(struct pbft *p, uint32_t client, uint64_t ts)
+{
+	if (p->cfg.robust)
+		pbft_order_ordered(&p->robust.order, client, ts, p->now_ms);
+}
+
+void pbft_robust_prune(struct pbft *p)
+{
+	struct pbft_order_watch *o = &p->robust.order;
+	if (!p->cfg.robust)
+		return;
+	for (uint32_t c = 0; c < o->cap; c++) {
+		const struct waiting *w = waitq_get(&p->wq, c);
+		if (o->e[c].ts && (!w || !w->raw || w->ts != o->e[c].ts))
+			pbft_order_ordered(o, c, o->e[c].ts, p->now_ms);
+	}
+}
+
+void pbft_robust_ordered_batch(struct pbft *p, const uint8_t *batch, uint32_t len)
+{
+	struct body_preprepare b;
+	struct msg req;
+	if (!p->cfg.robust || wire_decode_batch(batch, len, p->cfg.cluster_id, &b) != WIRE_OK)
+		return;
+	for (uint16_t i = 0; i < b.count; i++)
+		if (wire_decode(b.req[i], b.req_len[i], p->cfg.cluster_id, &req) == WIRE_OK &&
+		    req.h.type == MSG_REQUEST)
+			pbft_robust_ordered(p, req.h.sender, req.u.req.timestamp);
 }
 
 void pbft_robust_saw_preprepare(struct pbft *p, const struct msg *m)
@@ -53,6 +107,7 @@ static void enter_view(struct pbft *p)
 	r->in_view = true;
 	r->view = p->view;
 	r->pp_seq = 0;
+	pbft_order_restart(&r->order, p->now_ms); /* the new primary gets full deadlines */
 }
 
 static void vote_out(struct pbft *p, uint64_t *counter, struct effects *out)
@@ -60,6 +115,33 @@ static void vote_out(struct pbft *p, uint64_t *counter, struct effects *out)
 	(*counter)++;
 	pbft_start_view_change(p, p->view + 1, out);
 	p->robust.in_view = false;
+}
+
+static void send_raw(struct effects *out, int32_t to, const uint8_t *raw, size_t len)
+{
+	size_t off = out->arena.len;
+	buf_put(&out->arena, raw, len);
+	effects_send(out, to, 0, off);
+}
+
+/* The ordering deadline (pbft_monitor.h): forward the requests half overdue to the
+ * primary (PBFT §4.4's relay, made lazy: the client sent it there itself), vote when
+ * one is still not ordered a deadline after its forward.  Returns true if it voted. */
+static bool check_order(struct pbft *p, struct effects *out)
+{
+	uint32_t fwd[64];
+	bool overdue = false;
+	uint32_t k = pbft_order_scan(&p->robust.order, p->now_ms, fwd, 64, &overdue);
+	const int32_t primary = (int32_t)pbft_primary(p, p->view);
+	for (uint32_t i = 0; i < k; i++) {
+		const struct waiting *w = waitq_get(&p->wq, fwd[i]);
+		if (w && w->raw)
+			send_raw(out, primary, w->raw, w->len);
+	}
+	if (!overdue)
+		return false;
+	vote_out(p, &p->robust.vc_request, out);
+	return true;
 }
 
 void pbft_robust_step(struct pbft *p, struct effects *out)
@@ -88,6 +170,8 @@ void pbft_robust_step(struct pbft *p, struct effects *out)
 	const bool pending = p->wq.live > 0;
 	if (pending)
 		pbft_monitor_pending(&r->mon);
+	if (check_order(p, out))
+		return; /* the specific rule first: a request not ordered in time */
 	if (pbft_heartbeat_expired(&r->hb, p->now_ms, pending)) {
 		vote_out(p, &r->vc_heartbeat, out);
 		return;
@@ -101,7 +185,9 @@ uint64_t pbft_robust_deadline(const struct pbft *p)
 	const struct pbft_robust *r = &p->robust;
 	if (!p->cfg.robust || !r->in_view || !p->view_active || pbft_is_primary(p))
 		return 0;
-	return deadline_min(pbft_monitor_deadline(&r->mon), pbft_heartbeat_deadline(&r->hb));
+	return deadline_min(deadline_min(pbft_monitor_deadline(&r->mon),
+					 pbft_heartbeat_deadline(&r->hb)),
+			    pbft_order_deadline(&r->order));
 }
 
 void pbft_robust_status(const struct pbft *p, struct core_status *st)
@@ -117,4 +203,8 @@ void pbft_robust_status(const struct pbft *p, struct core_status *st)
 	st->robust_measured_rps = r->mon.last_rate * 1000 / period;
 	st->robust_vc_monitor = r->vc_monitor;
 	st->robust_vc_heartbeat = r->vc_heartbeat;
+	st->robust_vc_request = r->vc_request;
+	st->robust_forwarded = r->order.forwarded;
+	st->robust_order_p50_ms = pbft_order_percentile_ms(&r->order, 50);
+	st->robust_order_p99_ms = pbft_order_percentile_ms(&r->order, 99);
 }

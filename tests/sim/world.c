@@ -719,7 +719,7 @@ static void draw_config(struct world *w)
 	if (w->o->robust && w->o->protocol == PROTO_PBFT) { /* issue 16; config.c's defaults */
 		c->robust = 1;
 		c->robust_ratio_permille = 900;
-		c->robust_heartbeat_ms = c->view_timeout_ms / 4;
+		c->robust_heartbeat_ms = config_robust_heartbeat_default(c->view_timeout_ms);
 	}
 	if (w->o->bug == BUG_COMMIT_QUORUM_2F)
 		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
