@@ -204,6 +204,7 @@ void pbft_order_ordered(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uin
 void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms)
 {
 	w->next_ms = 0;
+	w->late_ms = 0;
 	for (uint32_t c = 0; c < w->cap; c++) {
 		struct pbft_order_entry *e = &w->e[c];
 		if (!e->ts)
@@ -226,6 +227,24 @@ static int scan_one(const struct pbft_order_watch *w, const struct pbft_order_en
 	return now_ms >= *due ? -1 : 0;
 }
 
+/* The primary stays late: a request that reached us after the primary was first found
+ * late (late_ms) is overdue as well.  One stall of the primary (or of the machine)
+ * makes the requests of that moment late together; a primary slow on purpose makes
+ * the later ones late too.  Ends when a scan finds nothing overdue. */
+static bool stays_late(struct pbft_order_watch *w, uint64_t now_ms, bool any, uint64_t newest_late)
+{
+	if (!any) {
+		w->late_ms = 0;
+		return false;
+	}
+	if (!w->late_ms) {
+		w->late_ms = now_ms;
+		w->late_streaks++;
+		return false;
+	}
+	return newest_late >= w->late_ms;
+}
+
 uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *fwd, uint32_t cap,
 			 bool *overdue)
 {
@@ -233,6 +252,8 @@ uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *
 	if (!w->next_ms || now_ms < w->next_ms)
 		return 0;
 	uint32_t k = 0;
+	uint64_t newest_late = 0; /* arrival of the latest overdue request */
+	bool any_late = false;
 	w->next_ms = 0;
 	for (uint32_t c = 0; c < w->cap; c++) {
 		struct pbft_order_entry *e = &w->e[c];
@@ -249,10 +270,14 @@ uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *
 		} else if (what > 0) {
 			due = now_ms; /* no room this time: the next scan */
 		} else if (what < 0) {
-			*overdue = true;
+			if (!any_late || e->since_ms > newest_late)
+				newest_late = e->since_ms;
+			any_late = true;
+			due = now_ms + 1; /* watched until ordered: is the primary still late? */
 		}
 		due_at(w, due);
 	}
+	*overdue = stays_late(w, now_ms, any_late, newest_late);
 	if (*overdue)
 		w->overdue++;
 	CORE_ASSERT(k <= cap);

@@ -81,11 +81,14 @@ uint64_t pbft_heartbeat_deadline(const struct pbft_heartbeat *h);
  * wait queue's) until it sees it in a PRE-PREPARE:
  *   - at since + deadline/2 it forwards the request to the primary (so the primary
  *     knows it, whatever the client did), once;
- *   - at forward + deadline it votes the primary out.
+ *   - at forward + deadline it is overdue: the primary is late.  The backup votes
+ *     the primary out when it stays late: a request that reached it after the
+ *     primary was first found late is overdue too (one stall makes the requests of
+ *     its moment late together; a primary slow on purpose makes every later one late).
  * So a primary is judged only on requests it has had for a full deadline (a faulty
  * client that sends to the backups only cannot frame it), and a primary that holds
- * every PRE-PREPARE longer than 1.5 x deadline is replaced from its first request:
- * no history needed.  Pure: times come from the caller. */
+ * every PRE-PREPARE longer than 1.5 x deadline is replaced within about 3 x deadline
+ * of its first requests: no history needed.  Pure: times come from the caller. */
 #define PBFT_ORDER_BUCKETS 13 /* arrival -> PRE-PREPARE times: <1, <2, <4 .. <2048, more ms */
 
 struct pbft_order_entry {
@@ -101,7 +104,8 @@ struct pbft_order_watch {
 	uint32_t deadline_ms; /* robust_heartbeat_ms */
 	struct pbft_order_entry *e;
 	uint64_t next_ms; /* nothing can be due before this (0: nothing watched) */
-	uint64_t forwarded, overdue;
+	uint64_t late_ms; /* the primary was first found late (a request overdue); 0: not */
+	uint64_t forwarded, overdue, late_streaks;
 	uint64_t hist[PBFT_ORDER_BUCKETS]; /* arrival -> PRE-PREPARE of watched requests */
 };
 
@@ -115,8 +119,9 @@ void pbft_order_ordered(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uin
 /* A new view (or a new primary to judge): every watched request starts afresh. */
 void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms);
 /* Due work at now_ms: fills fwd[] (up to cap) with the clients whose request must go
- * to the primary now (marked forwarded), returns how many; *overdue: some forwarded
- * request is still not ordered a deadline after its forward. */
+ * to the primary now (marked forwarded), returns how many; *overdue: the primary
+ * stays late (a request is still not ordered a deadline after its forward, and it
+ * reached us after the primary was first found late). */
 uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *fwd, uint32_t cap,
 			 bool *overdue);
 /* When scan next has something to do (0: nothing watched). */

@@ -23,13 +23,14 @@ static uint32_t order_ms(const struct pbft *p)
 }
 
 /* The PRE-PREPARE heartbeat: a quarter of the view timeout (what robust_heartbeat_ms
- * meant before the ordering deadline took the key), and never shorter than the
- * 1.5 D a single request may take: it only adds the requests the ordering deadline
- * does not watch (ordered in an earlier view, not executed yet). */
+ * meant before the ordering deadline took the key), and never shorter than the 3 D
+ * after which the ordering deadline votes (a request late at 1.5 D, and a later one
+ * late too): it only adds the requests that rule does not watch (ordered in an
+ * earlier view, not executed yet). */
 static uint32_t heartbeat_ms(const struct pbft *p)
 {
 	uint32_t quarter = p->cfg.view_timeout_ms / 4 ? p->cfg.view_timeout_ms / 4 : 1;
-	uint32_t request = order_ms(p) + order_ms(p) / 2;
+	uint32_t request = 3 * order_ms(p);
 	return quarter > request ? quarter : request;
 }
 

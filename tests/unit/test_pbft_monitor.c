@@ -173,11 +173,34 @@ static void test_order_watch(void **state)
 	assert_int_equal(pbft_order_scan(&w, 1089, fwd, 4, &overdue), 0);
 	assert_false(overdue);
 	assert_int_equal(pbft_order_scan(&w, 1090, fwd, 4, &overdue), 0); /* once */
-	assert_true(overdue);
+	assert_false(overdue); /* late once: a stall of the moment, maybe */
+	assert_int_equal(w.late_ms, 1090);
+	pbft_order_request(&w, 5, 2, 1091); /* arrives while the primary is late */
+	assert_int_equal(pbft_order_scan(&w, 1121, fwd, 4, &overdue), 1);
+	assert_false(overdue);
+	assert_int_equal(pbft_order_scan(&w, 1180, fwd, 4, &overdue), 0);
+	assert_false(overdue);
+	assert_int_equal(pbft_order_scan(&w, 1181, fwd, 4, &overdue), 0);
+	assert_true(overdue); /* it stays late: vote */
+	/* a stall that ends: the late requests ordered, nothing overdue, the streak ends */
+	pbft_order_ordered(&w, 5, 2, 1200);
+	pbft_order_restart(&w, 1300);
+	pbft_order_ordered(&w, 3, 7, 1300);
+	pbft_order_request(&w, 6, 1, 1300);
+	assert_int_equal(pbft_order_scan(&w, 1330, fwd, 4, &overdue), 1);
+	assert_false(overdue || pbft_order_scan(&w, 1390, fwd, 4, &overdue) || overdue);
+	assert_int_equal(w.late_ms, 1390);
+	pbft_order_ordered(&w, 6, 1, 1391);
+	pbft_order_request(&w, 7, 1, 1391);
+	assert_int_equal(pbft_order_scan(&w, 1421, fwd, 4, &overdue), 1);
+	assert_false(overdue);
+	assert_int_equal(w.late_ms, 0); /* nothing overdue any more */
+	pbft_order_ordered(&w, 7, 1, 1422);
 	/* a new view: the new primary gets the full time */
+	pbft_order_request(&w, 3, 8, 1500);
 	pbft_order_restart(&w, 2000);
 	assert_int_equal(pbft_order_deadline(&w), 2030);
-	pbft_order_ordered(&w, 3, 7, 2010); /* in a PRE-PREPARE: done */
+	pbft_order_ordered(&w, 3, 8, 2010); /* in a PRE-PREPARE: done */
 	assert_int_equal(pbft_order_scan(&w, 5000, fwd, 4, &overdue), 0);
 	assert_false(overdue);
 	assert_int_equal(pbft_order_deadline(&w), 0);
@@ -185,9 +208,10 @@ static void test_order_watch(void **state)
 	pbft_order_ordered(&w, 4, 9, 6000);
 	pbft_order_request(&w, 4, 9, 6001);
 	assert_int_equal(pbft_order_deadline(&w), 0);
-	assert_int_equal(w.forwarded, 1);
+	assert_int_equal(w.forwarded, 4);
 	assert_int_equal(w.overdue, 1);
-	assert_int_equal(pbft_order_percentile_ms(&w, 99), 16); /* the one sample: 10 ms */
+	/* samples 109, 0 (restarted, then ordered), 91, 31, 10 ms: buckets 128 1 128 32 16 */
+	assert_int_equal(pbft_order_percentile_ms(&w, 50), 32);
 	pbft_order_free(&w);
 }
 
@@ -241,15 +265,22 @@ static void backup_start(struct backup *b, int robust)
 	backup_step(b, EV_START, 1, NULL);
 }
 
+static void backup_gets_request_from(struct backup *b, uint64_t now, uint32_t id);
+
 /* A client's request reaches the backup (a retransmission to all) at `now`. */
 static void backup_gets_request(struct backup *b, uint64_t now)
+{
+	backup_gets_request_from(b, now, 3);
+}
+
+static void backup_gets_request_from(struct backup *b, uint64_t now, uint32_t id)
 {
 	static const uint8_t op[] = {'N'};
 	struct buf raw;
 	struct msg m;
 	buf_init(&raw);
-	size_t off = wire_put_request(&raw, CLUSTER, 3, 1, 0, op, sizeof(op));
-	struct auth_ctx client = {.mode = AUTH_MODE_NONE, .n = 4, .self_is_client = 1, .self = 3};
+	size_t off = wire_put_request(&raw, CLUSTER, id, 1, 0, op, sizeof(op));
+	struct auth_ctx client = {.mode = AUTH_MODE_NONE, .n = 4, .self_is_client = 1, .self = id};
 	assert_int_equal(auth_seal(&client, &raw, off), 0);
 	assert_int_equal(wire_decode(raw.p, raw.len, CLUSTER, &m), WIRE_OK);
 	backup_step(b, EV_MSG, now, &m);
@@ -266,14 +297,14 @@ static void backup_gets_preprepare(struct backup *b, uint64_t now);
 
 /* The heartbeat: with a request ordered (so no longer on the ordering deadline) but
  * not executed, and no new PRE-PREPARE, robust mode's backup asks for a view change
- * after the heartbeat, max(view timeout / 4, 1.5 x robust_heartbeat_ms) from the last
+ * after the heartbeat, max(view timeout / 4, 3 x robust_heartbeat_ms) from the last
  * PRE-PREPARE; without robust mode it waits for the view timeout, as plain PBFT does. */
 static void test_core_heartbeat_votes_out(void **state)
 {
 	(void)state;
 	struct backup b;
 	struct core_status st;
-	const uint64_t beat = HEARTBEAT + HEARTBEAT / 2;
+	const uint64_t beat = 3 * HEARTBEAT;
 	backup_start(&b, 1);
 	backup_step(&b, EV_TICK, 5000, NULL); /* idle: nothing to vote about */
 	assert_int_equal(b.viewchanges, 0);
@@ -335,12 +366,20 @@ static void test_core_request_deadline_votes_out(void **state)
 	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1); /* half overdue: relayed */
 	backup_step(&b, EV_TICK, t0 + half + HEARTBEAT - 1, NULL);
 	assert_int_equal(b.viewchanges, 0);
-	backup_step(&b, EV_TICK, t0 + half + HEARTBEAT, NULL);
+	const uint64_t t1 = t0 + half + HEARTBEAT; /* overdue: the primary is late */
+	backup_step(&b, EV_TICK, t1, NULL);
+	assert_int_equal(b.viewchanges, 0); /* once late may be a stall */
+	backup_gets_request_from(&b, t1, 4); /* a later request: late as well */
+	backup_step(&b, EV_TICK, t1 + half, NULL);
+	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1);
+	backup_step(&b, EV_TICK, t1 + half + HEARTBEAT - 1, NULL);
+	assert_int_equal(b.viewchanges, 0);
+	backup_step(&b, EV_TICK, t1 + half + HEARTBEAT, NULL);
 	assert_int_equal(b.viewchanges, 1);
 	pbft_core_ops.status(b.core, &st);
 	assert_true(st.robust && st.view_changing && st.view == 1);
 	assert_int_equal(st.robust_vc_request, 1);
-	assert_int_equal(st.robust_forwarded, 1);
+	assert_int_equal(st.robust_forwarded, 2);
 	backup_free(&b);
 
 	backup_start(&b, 0);
@@ -388,8 +427,8 @@ static void test_core_orderly_no_vote(void **state)
 	backup_gets_request(&b, t0);
 	backup_gets_preprepare(&b, t0 + HEARTBEAT / 2 - 1);
 	/* up to the heartbeat (no new PRE-PREPARE: that rule's business), well past
-	 * the 1.5 x HEARTBEAT at which an unordered request is voted on */
-	const uint64_t beat = HEARTBEAT + HEARTBEAT / 2;
+	 * the 1.5 x HEARTBEAT at which an unordered request is late */
+	const uint64_t beat = 3 * HEARTBEAT;
 	for (uint64_t t = t0 + HEARTBEAT / 2; t < t0 + HEARTBEAT / 2 - 1 + beat; t += 5) {
 		backup_step(&b, EV_TICK, t, NULL);
 		assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 0);
