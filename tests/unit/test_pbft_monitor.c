@@ -368,7 +368,7 @@ static void test_core_request_deadline_votes_out(void **state)
 	assert_int_equal(b.viewchanges, 0);
 	const uint64_t t1 = t0 + half + HEARTBEAT; /* overdue: the primary is late */
 	backup_step(&b, EV_TICK, t1, NULL);
-	assert_int_equal(b.viewchanges, 0); /* once late may be a stall */
+	assert_int_equal(b.viewchanges, 0);  /* once late may be a stall */
 	backup_gets_request_from(&b, t1, 4); /* a later request: late as well */
 	backup_step(&b, EV_TICK, t1 + half, NULL);
 	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1);
