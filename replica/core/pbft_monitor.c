@@ -174,6 +174,8 @@ void pbft_order_request(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uin
 	struct pbft_order_entry *e = &w->e[c];
 	if (ts <= e->ordered_ts || ts <= e->ts)
 		return; /* ordered before it reached us, or watched already */
+	if (e->ts && e->forwarded)
+		w->relayed--; /* replaced by the client's newer request */
 	e->ts = ts;
 	e->since_ms = now_ms;
 	e->forwarded = false;
@@ -198,6 +200,8 @@ void pbft_order_ordered(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uin
 	if (!e->ts || ts < e->ts)
 		return;
 	w->hist[bucket(now_ms >= e->since_ms ? now_ms - e->since_ms : 0)]++;
+	if (e->forwarded)
+		w->relayed--;
 	e->ts = 0; /* the next scan recomputes next_ms */
 }
 
@@ -205,6 +209,7 @@ void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms)
 {
 	w->next_ms = 0;
 	w->late_ms = 0;
+	w->relayed = 0;
 	for (uint32_t c = 0; c < w->cap; c++) {
 		struct pbft_order_entry *e = &w->e[c];
 		if (!e->ts)
@@ -266,6 +271,7 @@ uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *
 			e->forwarded = true;
 			e->fwd_ms = now_ms;
 			w->forwarded++;
+			w->relayed++;
 			due = now_ms + w->deadline_ms;
 		} else if (what > 0) {
 			due = now_ms; /* no room this time: the next scan */
@@ -282,6 +288,12 @@ uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *
 		w->overdue++;
 	CORE_ASSERT(k <= cap);
 	return k;
+}
+
+bool pbft_order_relayed(const struct pbft_order_watch *w)
+{
+	CORE_ASSERT(w->relayed <= w->cap);
+	return w->relayed > 0;
 }
 
 uint64_t pbft_order_deadline(const struct pbft_order_watch *w)

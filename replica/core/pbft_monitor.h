@@ -105,6 +105,7 @@ struct pbft_order_watch {
 	struct pbft_order_entry *e;
 	uint64_t next_ms; /* nothing can be due before this (0: nothing watched) */
 	uint64_t late_ms; /* the primary was first found late (a request overdue); 0: not */
+	uint32_t relayed; /* watched requests forwarded to the primary, not ordered yet */
 	uint64_t forwarded, overdue, late_streaks;
 	uint64_t hist[PBFT_ORDER_BUCKETS]; /* arrival -> PRE-PREPARE of watched requests */
 };
@@ -124,6 +125,8 @@ void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms);
  * reached us after the primary was first found late). */
 uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *fwd, uint32_t cap,
 			 bool *overdue);
+/* Does a request we relayed to the primary still wait to be ordered? */
+bool pbft_order_relayed(const struct pbft_order_watch *w);
 /* When scan next has something to do (0: nothing watched). */
 uint64_t pbft_order_deadline(const struct pbft_order_watch *w);
 /* The upper bound (ms) of the bucket holding the pct-th percentile (0: no sample). */

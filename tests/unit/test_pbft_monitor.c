@@ -295,25 +295,26 @@ static void backup_free(struct backup *b)
 
 static void backup_gets_preprepare(struct backup *b, uint64_t now);
 
-/* The heartbeat: with a request ordered (so no longer on the ordering deadline) but
- * not executed, and no new PRE-PREPARE, robust mode's backup asks for a view change
- * after the heartbeat, max(view timeout / 4, 3 x robust_heartbeat_ms) from the last
- * PRE-PREPARE; without robust mode it waits for the view timeout, as plain PBFT does. */
+/* The heartbeat: a request relayed to the primary (half overdue) and no PRE-PREPARE
+ * since: robust mode's backup asks for a view change after the heartbeat,
+ * max(view timeout / 4, 3 x robust_heartbeat_ms) from the relay, even for a single
+ * request (the ordering deadline wants a second late one); without robust mode it
+ * waits for the view timeout, as plain PBFT does. */
 static void test_core_heartbeat_votes_out(void **state)
 {
 	(void)state;
 	struct backup b;
 	struct core_status st;
-	const uint64_t beat = 3 * HEARTBEAT;
+	const uint64_t beat = 3 * HEARTBEAT, relay = 5000 + HEARTBEAT / 2;
 	backup_start(&b, 1);
 	backup_step(&b, EV_TICK, 5000, NULL); /* idle: nothing to vote about */
 	assert_int_equal(b.viewchanges, 0);
 	backup_gets_request(&b, 5000);
-	backup_gets_preprepare(&b, 5001);
-	assert_true(b.eff.timer_ms > 5001 && b.eff.timer_ms <= 5001 + beat);
-	backup_step(&b, EV_TICK, 5001 + beat - 1, NULL);
+	backup_step(&b, EV_TICK, relay, NULL);
+	assert_true(b.eff.timer_ms > relay && b.eff.timer_ms <= relay + beat);
+	backup_step(&b, EV_TICK, relay + beat - 1, NULL);
 	assert_int_equal(b.viewchanges, 0);
-	backup_step(&b, EV_TICK, 5001 + beat, NULL);
+	backup_step(&b, EV_TICK, relay + beat, NULL);
 	assert_int_equal(b.viewchanges, 1);
 	pbft_core_ops.status(b.core, &st);
 	assert_true(st.robust && st.view_changing && st.view == 1);
