@@ -234,14 +234,53 @@ static void replicas(struct text *t, const struct cluster_spec *s, uint32_t n)
 	}
 }
 
+/* Is key given by one of the --fault lines? */
+static int fault_given(const struct cluster_spec *s, const char *key)
+{
+	size_t kl = strlen(key);
+	for (size_t k = 0; k < s->n_fault; k++)
+		if (!strncmp(s->fault[k], key, kl) && s->fault[k][kl] == '=')
+			return 1;
+	return 0;
+}
+
+/* A WAN preset's placement: region.I for the n replicas and region.client. */
+static void wan_placement(struct text *t, const struct cluster_spec *s, const struct wan_preset *w,
+			  uint32_t n)
+{
+	char key[32];
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "region.%" PRIu32, i);
+		if (!fault_given(s, key))
+			put(t, "%s = %s", key, w->order[i % w->n_order]);
+	}
+	if (!fault_given(s, "region.client"))
+		put(t, "region.client = %s", w->client);
+}
+
+/* A WAN preset's [regions] table. */
+static void wan_regions(struct text *t, const struct wan_preset *w)
+{
+	put(t, "%s", "");
+	put(t, "; WAN preset %s: %s", w->name, w->about);
+	put(t, "%s", "[regions]");
+	for (size_t i = 0; w->lines[i]; i++)
+		put(t, "%s", w->lines[i]);
+}
+
 /* The [faults] section, if any; fault_line[k]: the line of s->fault[k]. */
-static int faults(struct text *t, const struct cluster_spec *s, int *fault_line, char *err,
-		  size_t errlen)
+static int faults(struct text *t, const struct cluster_spec *s, uint32_t n, int *fault_line,
+		  char *err, size_t errlen)
 {
 	struct setting one;
+	const struct wan_preset *w = NULL;
 	size_t k;
 
-	if (s->n_fault == 0)
+	if (s->wan && !(w = wan_preset_find(s->wan))) {
+		errf(err, errlen, "--wan '%.40s': no such preset (%s)", s->wan, wan_preset_names());
+		return -1;
+	}
+	if (s->n_fault == 0 && !w && s->n_region == 0)
 		return 0;
 	put(t, "%s", "");
 	put(t, "%s", "[faults]");
@@ -251,6 +290,22 @@ static int faults(struct text *t, const struct cluster_spec *s, int *fault_line,
 		put(t, "%s = %s", one.key, one.value);
 		if (fault_line)
 			fault_line[k] = t->line;
+	}
+	if (w)
+		wan_placement(t, s, w, n);
+	if (w)
+		wan_regions(t, w);
+	else if (s->n_region)
+		put(t, "%s", "[regions]");
+	for (k = 0; k < s->n_region; k++) {
+		const char *eq = strchr(s->region[k], '=');
+		if (!eq || eq == s->region[k] || strchr(s->region[k], '\n') ||
+		    strcspn(s->region[k], "[];#") != strlen(s->region[k])) {
+			errf(err, errlen, "--region '%.60s': expected KEY=MEAN,JITTER",
+			     s->region[k]);
+			return -1;
+		}
+		put(t, "%.*s = %s", (int)(eq - s->region[k]), s->region[k], eq + 1);
 	}
 	return 0;
 }
@@ -288,7 +343,7 @@ static int build(const struct cluster_spec *s, char *out, size_t outlen, int *se
 			set_line[set[i].from] = t.line;
 	}
 	replicas(&t, s, n);
-	if (faults(&t, s, set_line ? set_line + CLUSTER_SET_MAX : NULL, err, errlen))
+	if (faults(&t, s, n, set_line ? set_line + CLUSTER_SET_MAX : NULL, err, errlen))
 		return CLUSTER_USAGE;
 	if (t.over) {
 		errf(err, errlen, "cluster.ini longer than %zu bytes", outlen);

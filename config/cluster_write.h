@@ -38,6 +38,11 @@ struct cluster_spec {
 	const char *fault[CLUSTER_SET_MAX]; /* "key=value" lines of a [faults] section
 					      * (drop=0.1, delay.2=5, ...), in order */
 	size_t n_fault;
+	const char *wan; /* NULL, or a WAN preset (replica/wan.h): its [regions] table and
+			  * region.I / region.client lines that no --fault gives */
+	const char *region[CLUSTER_SET_MAX]; /* "key=value" [regions] lines (local=0.2,0.05,
+					       * us/eu=20,1), after the preset's */
+	size_t n_region;
 };
 
 /* Result codes: the programs' exit codes. */

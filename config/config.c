@@ -33,7 +33,7 @@
 #define CFG_NAME_SHOW 64     /* longest key/section name quoted in messages */
 #define CFG_WINDOW_MAX 65536u
 
-enum sec_kind { SEC_NONE, SEC_CLUSTER, SEC_REPLICA, SEC_FAULTS };
+enum sec_kind { SEC_NONE, SEC_CLUSTER, SEC_REPLICA, SEC_FAULTS, SEC_REGIONS };
 
 enum ckey {
 	K_PROTOCOL,
@@ -103,6 +103,9 @@ struct parse {
 	uint32_t sec_index; /* replica index when sec == SEC_REPLICA */
 	int cluster_line;   /* header lines, 0 = section absent */
 	int faults_line;
+	int regions_line;
+	char place[WAN_SLOTS][WAN_NAME_MAX]; /* [faults] region.I / region.client, as written */
+	int place_line[WAN_SLOTS];
 	int rep_line[WIRE_MAX_REPLICAS];
 	int key_line[K_COUNT]; /* where each [cluster] key was set */
 	int addr_line[WIRE_MAX_REPLICAS][R_COUNT];
@@ -233,6 +236,9 @@ static void section_header(struct parse *p, const char *line)
 	} else if (!strcmp(s, "faults")) {
 		p->sec = SEC_FAULTS;
 		slot = &p->faults_line;
+	} else if (!strcmp(s, "regions")) {
+		p->sec = SEC_REGIONS;
+		slot = &p->regions_line;
 	} else if (!strncmp(s, "replica.", 8)) {
 		if (parse_u32(s + 8, 0, WIRE_MAX_REPLICAS - 1, &idx)) {
 			fail(p, p->line, "section '%s': replica index must be a number 0..%d",
@@ -245,7 +251,7 @@ static void section_header(struct parse *p, const char *line)
 	} else {
 		fail(p, p->line,
 		     "section '%s': unknown section "
-		     "(expected [cluster], [replica.I] or [faults])",
+		     "(expected [cluster], [replica.I], [faults] or [regions])",
 		     show(s, nm));
 		return;
 	}
@@ -560,6 +566,47 @@ static int fault_seen(const char *list, const char *name)
 	return 0;
 }
 
+/* [faults] region.I = NAME / region.client = NAME: where a replica or the clients sit
+ * (resolved against [regions] once the whole file is read). */
+static int set_region_key(struct parse *p, const char *name, const char *v)
+{
+	char nm[CFG_NAME_SHOW + 4];
+	uint32_t slot;
+
+	if (!strcmp(name + 7, "client"))
+		slot = WAN_CLIENT;
+	else if (parse_u32(name + 7, 0, WIRE_MAX_REPLICAS - 1, &slot)) {
+		fail(p, p->line, "key '%s': expected region.I (I 0..%d) or region.client",
+		     show(name, nm), WIRE_MAX_REPLICAS - 1);
+		return 0;
+	}
+	if (p->place_line[slot]) {
+		fail(p, p->line, "key '%s': duplicate key (first at line %d)", show(name, nm),
+		     p->place_line[slot]);
+		return 0;
+	}
+	if (!*v || strlen(v) >= WAN_NAME_MAX) {
+		fail(p, p->line, "key '%s': a region name of 1..%d characters", show(name, nm),
+		     WAN_NAME_MAX - 1);
+		return 0;
+	}
+	strcpy(p->place[slot], v);
+	p->place_line[slot] = p->line;
+	return 1;
+}
+
+/* [regions] local = MEAN,JITTER / A/B = MEAN,JITTER (replica/wan.h) */
+static int set_regions_key(struct parse *p, const char *name, const char *v)
+{
+	char why[256], nm[CFG_NAME_SHOW + 4];
+
+	if (wan_set_link(&p->c->wan, name, v, why, sizeof why) != 0) {
+		fail(p, p->line, "key '%s': %s", show(name, nm), why);
+		return 0;
+	}
+	return 1;
+}
+
 static int set_fault_key(struct parse *p, const char *name, const char *v)
 {
 	struct config *c = p->c;
@@ -567,10 +614,13 @@ static int set_fault_key(struct parse *p, const char *name, const char *v)
 	size_t used = strlen(c->faults);
 	int k;
 
+	if (!strncmp(name, "region.", 7))
+		return set_region_key(p, name, v);
 	if (!valid_fault_key(name)) {
 		fail(p, p->line,
 		     "key '%s': unknown key in [faults] (known: drop, drop.I, "
-		     "delay, dup, reorder, partition, oneway, clock_rate)",
+		     "delay, dup, reorder, partition, oneway, clock_rate, region.I, "
+		     "region.client)",
 		     show(name, nm));
 		return 0;
 	}
@@ -614,6 +664,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	case SEC_CLUSTER: return set_cluster_key(p, name, value);
 	case SEC_REPLICA: return set_replica_key(p, name, value);
 	case SEC_FAULTS: return set_fault_key(p, name, value);
+	case SEC_REGIONS: return set_regions_key(p, name, value);
 	case SEC_NONE: break;
 	}
 	fail(p, p->line, "key '%s': outside any section (put it under [cluster])", show(name, nm));
@@ -679,6 +730,38 @@ static int check_ranges(struct parse *p)
 		     "key 'robust_heartbeat_ms': %" PRIu32 " must be shorter than "
 		     "view_timeout_ms (%" PRIu32 ")",
 		     c->robust_heartbeat_ms, c->view_timeout_ms);
+		return -1;
+	}
+	return 0;
+}
+
+/* The WAN model as a whole: every placement names a region, every replica has one or
+ * none has, every pair in use has a latency (replica/wan.h). */
+static int check_wan(struct parse *p)
+{
+	struct config *c = p->c;
+	char why[256];
+
+	for (uint32_t i = 0; i < WAN_SLOTS; i++) {
+		if (!p->place_line[i])
+			continue;
+		if (i != WAN_CLIENT && i >= c->n) {
+			fail(p, p->place_line[i], "key 'region.%u': there are only %u replicas", i,
+			     c->n);
+			return -1;
+		}
+		if (wan_place(&c->wan, i, p->place[i], why, sizeof why) != 0) {
+			char key[32];
+			if (i == WAN_CLIENT)
+				snprintf(key, sizeof key, "client");
+			else
+				snprintf(key, sizeof key, "%u", i);
+			fail(p, p->place_line[i], "key 'region.%s': %s", key, why);
+			return -1;
+		}
+	}
+	if (wan_check(&c->wan, c->n, why, sizeof why) != 0) {
+		fail(p, p->regions_line ? p->regions_line : p->faults_line, "[regions]: %s", why);
 		return -1;
 	}
 	return 0;
@@ -841,6 +924,7 @@ static void defaults(struct config *c, struct parse *p)
 	c->coalesce = 1;
 	c->rx_aio = 1;
 	c->robust_ratio_permille = 900;
+	wan_init(&c->wan);
 	strcpy(p->keys, "keys");
 	strcpy(p->data, "data");
 }
@@ -885,7 +969,7 @@ static int load(const char *path, struct config *c, char *err, size_t errlen, in
 		fail(&p, 0, "section [cluster] missing");
 		goto out;
 	}
-	if (check_protocol(&p) || check_ranges(&p) || check_replicas(&p) ||
+	if (check_protocol(&p) || check_ranges(&p) || check_replicas(&p) || check_wan(&p) ||
 	    (check_keys ? check_paths(&p) : resolve_paths(&p)))
 		goto out;
 	return 0;

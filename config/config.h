@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "replica/wan.h"
 #include "wire/wire.h"
 
 #define CONFIG_ADDR_MAX 128
@@ -60,6 +61,9 @@ struct config {
 	char data[CONFIG_PATH_MAX]; /* resolved */
 	struct replica_addr replica[WIRE_MAX_REPLICAS];
 	char faults[CONFIG_FAULTS_MAX]; /* "key=value;key=value" from [faults], may be empty */
+	/* issue 20: the WAN model - [regions] and [faults] region.I / region.client
+	 * (replica/wan.h); not part of the faults text, so a run-time faults change keeps it */
+	struct wan wan;
 };
 
 /* Load and validate.  Returns 0, or -1 with "FILE:LINE: key 'K': problem" in err.

@@ -28,6 +28,7 @@ enum auth_mode { AUTH_MODE_NONE = 0, AUTH_MODE_SIG = 1, AUTH_MODE_MAC = 2 };
  * a (client, connection) pair refused until until_ms of the caller's clock. */
 #define AUTH_BAN_SLOTS 256
 #define AUTH_BAN_MS 10000
+#define AUTH_SIG_CACHE 1024 /* entries of the verified-signature table (auth_ctx) */
 struct auth_ban {
 	uint32_t client;
 	uint32_t source;   /* the connection (the driver's pipe id); never 0 */
@@ -73,6 +74,16 @@ struct auth_ctx {
 	uint64_t unsigned_requests; /* refused: robust mode, not signed */
 	uint64_t blacklisted_drops; /* refused: the client is banned on that connection */
 	uint64_t bans_made;         /* bans entered */
+	/* hybrid requests whose MAC for us failed but whose signature verified (the client,
+	 * or a relay, garbled our slot; accepted, the signature is what counts) */
+	uint64_t hybrid_bad_mac;
+	/* Client signatures this replica has verified (issue 16: each request's signature
+	 * at most once per replica, whether it comes directly, relayed, parked or inside a
+	 * PRE-PREPARE): a direct-mapped table of BLAKE2b(header | body | signature), so a
+	 * hit is exactly the bytes and signature checked before.  sig_cache_hits counts
+	 * the verifications it saved (not in sigs_verified). */
+	uint8_t sig_cache[AUTH_SIG_CACHE][WIRE_DIGEST_LEN];
+	uint64_t sig_cache_hits;
 };
 
 /* Load keys from dir for principal `self`: our secret key, every replica's public key
@@ -144,6 +155,13 @@ enum auth_client_verdict {
 	AUTH_CLIENT_BANNED = -3,
 };
 int auth_verify_client(struct auth_ctx *a, const struct msg *m, uint32_t source, uint64_t now_ms);
+/* Robust mode's cheap check of a hybrid REQUEST received directly (replica/park.h): is
+ * the client banned on this source (AUTH_CLIENT_BANNED, counted as in
+ * auth_verify_client), else is our MAC slot good (AUTH_CLIENT_OK: one MAC, no
+ * signature)?  AUTH_CLIENT_BAD for anything else - not hybrid, not robust mac mode, a
+ * wrong slot - after which the caller runs auth_verify_client (the signature). */
+int auth_check_client_mac(struct auth_ctx *a, const struct msg *m, uint32_t source,
+			  uint64_t now_ms);
 /* Bans still in force at now_ms (expired entries are freed). */
 uint32_t auth_bans_active(struct auth_ctx *a, uint64_t now_ms);
 

@@ -29,7 +29,8 @@ static void usage(FILE *f)
 		"       byzlab-keygen --cluster DIR --protocol pbft|vr|single --f F\n"
 		"                     [--auth sig|mac|none] [--base-port P] [--host H]\n"
 		"                     [--clients M] [--set KEY=VALUE ...] [--fault KEY=VALUE ...]\n"
-		"                     [--no-keys] [--force]\n"
+		"                     [--wan PRESET] [--region KEY=VALUE ...] [--no-keys] "
+		"[--force]\n"
 		"\n"
 		"--out: writes DIR/replica-I.{pub,key} for I in 0..N-1 and DIR/client-J.{pub,key}\n"
 		"for J in 0..M-1 (Ed25519; .key files mode 0600, DIR created 0700).\n"
@@ -44,7 +45,11 @@ static void usage(FILE *f)
 		"replaces a [cluster] key (batch_max=8, sync=none, keys=/abs/dir, ...); the file\n"
 		"is parsed back before it replaces DIR/cluster.ini, so a key the replica would\n"
 		"refuse is refused here (exit 2).  --fault adds a [faults] line (drop=0.1,\n"
-		"delay.2=5, ...).  An existing cluster.ini is kept unless --force.\n",
+		"delay.2=5, ...).  --wan PRESET (three-continents, one-datacenter) adds the WAN\n"
+		"model's [regions] table and a region.I line per replica and region.client\n"
+		"(a --fault region.I=NAME or region.client=NAME replaces the preset's); --region\n"
+		"adds a [regions] line (local=0.2,0.05, us/eu=20,1: one-way ms, mean,jitter).\n"
+		"An existing cluster.ini is kept unless --force.\n",
 		WIRE_MAX_REPLICAS, WIRE_MAX_CLIENTS, CLUSTER_DEFAULT_PORT, CLUSTER_MIN_CLIENTS);
 }
 
@@ -139,6 +144,16 @@ static int cluster_opt(struct args *a, int c, const char *v)
 			return bad_usage("at most %d --fault", CLUSTER_SET_MAX);
 		a->spec.fault[a->spec.n_fault++] = v;
 		return 0;
+	case 'w':
+		if (!wan_preset_find(v))
+			return bad_usage("--wan: %s, not '%.40s'", wan_preset_names(), v);
+		a->spec.wan = v;
+		return 0;
+	case 'R':
+		if (a->spec.n_region == CLUSTER_SET_MAX)
+			return bad_usage("at most %d --region", CLUSTER_SET_MAX);
+		a->spec.region[a->spec.n_region++] = v;
+		return 0;
 	case 'n': a->no_keys = 1; return 0;
 	case 'F': a->force = 1; return 0;
 	}
@@ -159,6 +174,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"host", required_argument, NULL, 'H'},
 		{"set", required_argument, NULL, 's'},
 		{"fault", required_argument, NULL, 'x'},
+		{"wan", required_argument, NULL, 'w'},
+		{"region", required_argument, NULL, 'R'},
 		{"no-keys", no_argument, NULL, 'n'},
 		{"force", no_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
@@ -253,7 +270,8 @@ int main(int argc, char **argv)
 	if (r != 0)
 		return r;
 	if (!a.cluster && (a.spec.n_set || a.spec.n_fault || a.have_protocol || a.have_f ||
-			   a.spec.auth || a.spec.base_port || a.spec.host || a.no_keys || a.force))
+			   a.spec.auth || a.spec.wan || a.spec.n_region || a.spec.base_port ||
+			   a.spec.host || a.no_keys || a.force))
 		return bad_usage("--protocol, --f, --set, ... belong to --cluster DIR");
 	if (crypto_setup() != 0) {
 		fprintf(stderr, "byzlab-keygen: libsodium initialisation failed\n");

@@ -48,7 +48,8 @@ ATTACKS = [("none", None), ("slow-primary:100", "0=slow-primary:100"),
            ("flood:2000", "3=flood:2000"), ("fake-view-change", "3=fake-view-change"),
            ("equivocate", "0=equivocate")]
 COLUMNS = ["attack", "byz", "robust", "ops", "throughput", "p50_us", "p99_us",
-           "view_changes", "safety", "ratio", "ratio_vs_plain", "rejected"]
+           "view_changes", "safety", "ratio", "ratio_vs_plain", "sigs_verified_per_op",
+           "sigs_made_per_op", "rejected"]
 PORT_SLOTS = [16000 + 10 * k for k in range(10)]  # moved by --base-port
 
 
@@ -90,6 +91,20 @@ def rejected(status, liars):
     return {k: v for k, v in tot.items() if v}
 
 
+def sig_counts(status, liars):
+    """Signature verifications per executed request, per correct replica (the mean
+    over them of sigs_verified / requests_executed), and the correct replicas'
+    signatures made per executed request (summed), from the final status counters
+    (warm-up and the safety check's requests included on both sides of the ratio)."""
+    good = [s for s in status if not s.get("down") and s.get("id") not in liars
+            and int(s.get("requests_executed", 0) or 0) > 0]
+    if not good:
+        return "", ""
+    ver = [int(s.get("sigs_verified", 0) or 0) / int(s["requests_executed"]) for s in good]
+    made = sum(int(s.get("sigs_made", 0) or 0) / int(s["requests_executed"]) for s in good)
+    return "%.3f" % (sum(ver) / len(ver)), "%.3f" % made
+
+
 def one_run(env, attack, byz, robust, args):
     r = spec(byz, robust, args.seconds, args.warmup, args.interval)
     c = bench.Cluster(env, r)
@@ -108,6 +123,8 @@ def one_run(env, attack, byz, robust, args):
                "ops": res.get("ops", 0), "throughput": round(res.get("throughput", 0.0), 1),
                "p50_us": res.get("p50_us", ""), "p99_us": res.get("p99_us", ""),
                "view_changes": max(views) if views else "", "safety": verdict,
+               "sigs_verified_per_op": sig_counts(st, liars)[0],
+               "sigs_made_per_op": sig_counts(st, liars)[1],
                "rejected": json.dumps(rejected(st, liars), separators=(",", ":"))}
         return row, {"spec": r, "bench": res, "safety": details, "row": row}
     finally:
@@ -129,18 +146,18 @@ def add_ratios(rows):
 def write_md(out, rows, quick):
     path = os.path.join(out, "robust.md")
     head = ["attack", "robust", "ops/s", "ratio", "vs plain", "p99 ms", "view changes",
-            "safety", "rejected (correct replicas)"]
+            "safety", "sig verifies/op/replica", "rejected (correct replicas)"]
     with open(path, "w") as f:
         f.write("PBFT f=1, auth mac, 64 clients%s; ratio: to fault-free with the same "
                 "robust setting, vs plain: to fault-free plain PBFT (robust off), both in "
                 "this run.\n\n" % (" (--quick)" if quick else ""))
-        f.write("| " + " | ".join(head) + " |\n|" + "---|" * 2 + "--:|" * 5 + "---|" * 2 + "\n")
+        f.write("| " + " | ".join(head) + " |\n|" + "---|" * 2 + "--:|" * 5 + "---|" + "--:|" + "---|" + "\n")
         for x in rows:
             p99 = "%.1f" % (float(x["p99_us"]) / 1000) if x["p99_us"] not in ("", None) else "-"
-            f.write("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n"
+            f.write("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n"
                     % (x["attack"], x["robust"], float(x["throughput"] or 0), x["ratio"],
                        x["ratio_vs_plain"], p99, x["view_changes"], x["safety"],
-                       x["rejected"].replace("\"", "")))
+                       x.get("sigs_verified_per_op", "") or "-", x["rejected"].replace("\"", "")))
     return path
 
 

@@ -49,6 +49,27 @@ static int heard(const struct edge *e, enum net_sock sock, const struct msg *m)
 	return e->hears(e->hears_ctx, m->h.sender);
 }
 
+/* auth_verify, and in robust mode the client rules (signed requests, the ban table:
+ * crypto/auth.h auth_verify_client), which count their own refusals. */
+static enum edge_verdict verify_client(struct edge *e, const struct msg *m, uint32_t source,
+				       uint64_t now_ms)
+{
+	switch (auth_verify_client(e->auth, m, source, now_ms)) {
+	case AUTH_CLIENT_OK: return EDGE_OK;
+	case AUTH_CLIENT_UNSIGNED:
+	case AUTH_CLIENT_BANNED: return EDGE_REFUSED_CLIENT;
+	default: e->count->bad_auth++; return EDGE_BAD_AUTH;
+	}
+}
+
+/* Robust mode at a backup: a hybrid read-write request straight from its client may be
+ * parked on a good MAC (park.h); everything else is verified now. */
+static int parkable(const struct edge *e, enum net_sock sock, const struct msg *m)
+{
+	return e->park && e->park_now && sock == NET_CLIENT && m->h.type == MSG_REQUEST &&
+	       m->h.auth_kind == AUTH_HYBRID && !(m->u.req.flags & REQ_F_READONLY);
+}
+
 enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t source, uint64_t now_ms,
 			       const uint8_t *p, size_t len, struct msg *m)
 {
@@ -67,14 +88,32 @@ enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t sour
 		e->count->unheard++;
 		return EDGE_UNHEARD;
 	}
-	/* auth_verify, and in robust mode the client rules (signed requests, the ban
-	 * table: crypto/auth.h auth_verify_client), which count their own refusals */
-	switch (auth_verify_client(e->auth, m, source, now_ms)) {
-	case AUTH_CLIENT_OK: return EDGE_OK;
-	case AUTH_CLIENT_UNSIGNED:
-	case AUTH_CLIENT_BANNED: return EDGE_REFUSED_CLIENT;
-	default: e->count->bad_auth++; return EDGE_BAD_AUTH;
+	int mac_failed = 0;
+	if (parkable(e, sock, m)) {
+		int v = auth_check_client_mac(e->auth, m, source, now_ms);
+		if (v == AUTH_CLIENT_BANNED)
+			return EDGE_REFUSED_CLIENT;
+		if (v == AUTH_CLIENT_OK && park_put(e->park, m, source, now_ms) == 0)
+			return EDGE_PARKED;
+		mac_failed = v != AUTH_CLIENT_OK;
 	}
+	enum edge_verdict v = verify_client(e, m, source, now_ms);
+	if (v == EDGE_OK && mac_failed)
+		e->auth->hybrid_bad_mac++; /* the signature vouches for it (park.h) */
+	return v;
+}
+
+enum edge_verdict edge_release(struct edge *e, uint64_t now_ms, struct buf *scratch, struct msg *m)
+{
+	uint32_t source;
+	if (e->park == NULL || !park_pop_due(e->park, now_ms, scratch, &source))
+		return EDGE_NVERDICTS;
+	/* it decoded when it was parked; the copy is the same bytes */
+	if (wire_decode(scratch->p, scratch->len, e->cluster_id, m) != WIRE_OK) {
+		e->count->bad_format++;
+		return EDGE_BAD_FORMAT;
+	}
+	return verify_client(e, m, source, now_ms);
 }
 
 const char *edge_verdict_name(enum edge_verdict v)
@@ -86,6 +125,7 @@ const char *edge_verdict_name(enum edge_verdict v)
 	case EDGE_UNHEARD: return "unheard";
 	case EDGE_BAD_AUTH: return "bad-auth";
 	case EDGE_REFUSED_CLIENT: return "refused-client";
+	case EDGE_PARKED: return "parked";
 	case EDGE_NVERDICTS: break;
 	}
 	return "unknown";

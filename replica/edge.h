@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "crypto/auth.h"
+#include "replica/park.h"
 #include "wire/wire.h"
 
 /* The replica's three listening planes (replica/net.h opens them): the edge rules
@@ -32,6 +33,9 @@ enum edge_verdict {
 	/* robust mode: an unsigned request, or one from a banned client (auth_verify_client);
 	 * counted by the auth context (rejected.unsigned_request, blacklisted_client) */
 	EDGE_REFUSED_CLIENT,
+	/* robust mode, at a backup: a hybrid request whose MAC for us is good was parked
+	 * unverified (replica/park.h); it reaches the core only through edge_release */
+	EDGE_PARKED,
 	EDGE_NVERDICTS
 };
 
@@ -59,7 +63,12 @@ struct edge {
 	int (*hears)(void *ctx, uint32_t sender);
 	void *hears_ctx;
 	struct edge_counters *count; /* where rejects are counted; never NULL */
-	int last_wire_err;           /* wire_decode's error of the last EDGE_BAD_FORMAT */
+	/* Optional (NULL: never park): robust mode's parked requests (replica/park.h).
+	 * park_now is the driver's say, refreshed after each step: 1 while we are a
+	 * backup of a robust PBFT cluster with auth = mac, in a view (not changing). */
+	struct park *park;
+	int park_now;
+	int last_wire_err; /* wire_decode's error of the last EDGE_BAD_FORMAT */
 };
 
 /* The edge rules, after wire_decode and before auth_verify: may a message of this
@@ -79,6 +88,12 @@ int edge_allowed(enum net_sock sock, const struct msg *m, uint32_t n, uint32_t s
  * EDGE_NOT_ALLOWED, EDGE_UNHEARD, EDGE_BAD_AUTH). */
 enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t source, uint64_t now_ms,
 			       const uint8_t *p, size_t len, struct msg *m);
+
+/* Robust mode: verify (auth_verify_client, the signature) the next parked request due
+ * at now_ms, copied into scratch; *m is decoded from scratch.  Returns EDGE_OK (step
+ * the core with *m), EDGE_BAD_AUTH or EDGE_REFUSED_CLIENT (counted as edge_receive
+ * would), or EDGE_NVERDICTS when nothing is due. */
+enum edge_verdict edge_release(struct edge *e, uint64_t now_ms, struct buf *scratch, struct msg *m);
 
 /* "ok", "bad-format", "not-allowed", "unheard", "bad-auth": for logs and traces. */
 const char *edge_verdict_name(enum edge_verdict v);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "replica/faults.h"
+#include "replica/wan.h"
 
 /* ---- parsing ---- */
 
@@ -196,7 +197,8 @@ int faults_init(struct faults *f, uint32_t n, uint32_t self, uint64_t seed, uint
 	f->base_real_ms = f->base_core_ms = now_real_ms;
 	snprintf(f->spec, sizeof(f->spec), "none");
 	f->heap = calloc(FAULTS_HELD_MAX, sizeof(*f->heap));
-	return f->heap ? 0 : -1;
+	f->cq = calloc(FAULTS_CLIENT_HELD_MAX, sizeof(*f->cq));
+	return f->heap && f->cq ? 0 : -1;
 }
 
 void faults_free(struct faults *f)
@@ -204,6 +206,9 @@ void faults_free(struct faults *f)
 	for (uint32_t i = 0; f->heap && i < f->n_held; i++)
 		free(f->heap[i].p);
 	free(f->heap);
+	for (uint32_t i = 0; f->cq && i < f->cq_n; i++)
+		free(f->cq[(f->cq_head + i) % FAULTS_CLIENT_HELD_MAX].p);
+	free(f->cq);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -342,10 +347,79 @@ static uint64_t draw_delay(struct faults *f)
 	return (uint64_t)d;
 }
 
+/* ---- the WAN model ---- */
+
+void faults_set_wan(struct faults *f, const struct wan *w)
+{
+	f->wan = w && wan_enabled(w) ? w : NULL;
+}
+
+/* One message's WAN delay on the link to slot `to` (a replica or WAN_CLIENT), ms. */
+static uint64_t wan_delay_ms(struct faults *f, uint32_t to)
+{
+	if (!f->wan)
+		return 0;
+	struct wan_link l = wan_link_of(f->wan, f->self, to);
+	if (!l.set)
+		return 0;
+	return (wan_draw_us(l, next_rand(f)) + 500) / 1000;
+}
+
+uint64_t faults_client_delay_ms(struct faults *f)
+{
+	return wan_delay_ms(f, WAN_CLIENT);
+}
+
+int faults_client_hold(struct faults *f, int in, uint32_t id, const uint8_t *p, size_t len,
+		       uint64_t now_real_ms)
+{
+	uint64_t due = now_real_ms + faults_client_delay_ms(f);
+	uint8_t *copy = NULL;
+	if (f->cq_n >= FAULTS_CLIENT_HELD_MAX || f->held_bytes + len > FAULTS_HELD_BYTES ||
+	    !(copy = malloc(len ? len : 1))) {
+		f->st.queue_full++;
+		return -1;
+	}
+	memcpy(copy, p, len);
+	if (due < f->cq_last_due)
+		due = f->cq_last_due; /* FIFO, as the connection is */
+	f->cq_last_due = due;
+	f->cq[(f->cq_head + f->cq_n++) % FAULTS_CLIENT_HELD_MAX] = (struct faults_cmsg){
+		.due_ms = due, .id = id, .len = (uint32_t)len, .in = in, .p = copy};
+	f->held_bytes += len;
+	f->st.wan_held++;
+	return 0;
+}
+
+int faults_client_modelled(const struct faults *f)
+{
+	return f->wan && f->wan->where[WAN_CLIENT] != WAN_NOWHERE;
+}
+
+int faults_client_pending(const struct faults *f)
+{
+	return f->cq_n > 0;
+}
+
+int faults_client_next(struct faults *f, uint64_t now_real_ms, struct faults_cmsg *out)
+{
+	if (!f->cq_n || f->cq[f->cq_head].due_ms > now_real_ms)
+		return 0;
+	*out = f->cq[f->cq_head];
+	f->cq[f->cq_head] = (struct faults_cmsg){0};
+	f->cq_head = (f->cq_head + 1) % FAULTS_CLIENT_HELD_MAX;
+	f->cq_n--;
+	f->held_bytes -= out->len;
+	return 1;
+}
+
 static void send_copy(struct faults *f, uint32_t to, const uint8_t *p, size_t len, uint64_t now,
 		      faults_send_fn fn, void *arg)
 {
-	uint64_t d = draw_delay(f);
+	uint64_t w = wan_delay_ms(f, to);
+	uint64_t d = draw_delay(f) + w;
+	if (w)
+		f->st.wan_held++;
 	if (chance(f, f->cfg.reorder)) {
 		/* out of the link's order: later messages overtake it */
 		f->st.reordered++;
@@ -360,7 +434,7 @@ static void send_copy(struct faults *f, uint32_t to, const uint8_t *p, size_t le
 		return;
 	}
 	f->last_due[to] = due;
-	if (d > 0)
+	if (d > w)
 		f->st.delayed++;
 	hold(f, to, p, len, due, 1);
 }
@@ -399,7 +473,11 @@ void faults_release(struct faults *f, uint64_t now_real_ms, faults_send_fn fn, v
 
 uint64_t faults_next_due(const struct faults *f)
 {
-	return f->n_held ? f->heap[0].due_ms : 0;
+	uint64_t peer = f->n_held ? f->heap[0].due_ms : 0;
+	uint64_t client = f->cq_n ? f->cq[f->cq_head].due_ms : 0;
+	if (!peer || (client && client < peer))
+		return client;
+	return peer;
 }
 
 int faults_hears(struct faults *f, uint32_t from)
@@ -433,10 +511,11 @@ int faults_json(const struct faults *f, char *out, size_t cap)
 	int n = snprintf(out, cap,
 			 "\"faults\":{\"spec\":\"%s\",\"dropped\":%llu,\"partitioned\":%llu,"
 			 "\"deaf\":%llu,\"delayed\":%llu,\"duplicated\":%llu,\"reordered\":%llu,"
-			 "\"queue_full\":%llu,\"held\":%u,\"clock_rate\":%g}",
+			 "\"queue_full\":%llu,\"wan_held\":%llu,\"held\":%u,\"clock_rate\":%g}",
 			 spec, (unsigned long long)st->dropped, (unsigned long long)st->partitioned,
 			 (unsigned long long)st->deaf, (unsigned long long)st->delayed,
 			 (unsigned long long)st->duplicated, (unsigned long long)st->reordered,
-			 (unsigned long long)st->queue_full, f->n_held, f->cfg.clock_rate);
+			 (unsigned long long)st->queue_full, (unsigned long long)st->wan_held,
+			 f->n_held + f->cq_n, f->cfg.clock_rate);
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }

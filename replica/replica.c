@@ -32,6 +32,10 @@ struct replica {
 	uint64_t start_ms;
 	struct replica_counters c;
 	struct edge edge; /* decode -> edge rules -> verify (replica/edge.h), counting in c.edge */
+	/* robust PBFT with auth = mac: requests a backup parked on a good MAC (park.h) */
+	struct park park;
+	int parking;
+	struct buf released;     /* a parked request being released (edge_release) */
 	struct core_status seen; /* last status, to log changes */
 	char byz[REPLICA_BYZ_MAX];
 	int has_byz;
@@ -169,6 +173,35 @@ static void send_replica(struct replica *r, uint32_t to, const uint8_t *p, size_
 	faults_send(r->faults, to, p, len, mono_ms(), net_send_cb, r->net);
 }
 
+/* A reply to a client: with the WAN model's region.client it waits its one-way
+ * latency in the faults layer (faults.h), behind the client-plane messages held. */
+static void send_client(struct replica *r, uint32_t client, const uint8_t *p, size_t len)
+{
+	if (!faults_client_modelled(r->faults) ||
+	    (!faults_client_pending(r->faults) && faults_client_delay_ms(r->faults) == 0)) {
+		net_send_client(r->net, client, p, len);
+		return;
+	}
+	faults_client_hold(r->faults, 0, client, p, len, mono_ms());
+}
+
+static void on_client_message(struct replica *r, const struct net_rx *rx);
+
+/* Client-plane messages the WAN model held and that are now due. */
+static void release_client_plane(struct replica *r, uint64_t now)
+{
+	struct faults_cmsg m;
+	while (faults_client_next(r->faults, now, &m)) {
+		if (m.in) {
+			struct net_rx rx = {.data = m.p, .len = m.len, .pipe = m.id, .msg = NULL};
+			on_client_message(r, &rx);
+		} else {
+			net_send_client(r->net, m.id, m.p, m.len);
+		}
+		free(m.p);
+	}
+}
+
 /* Send what the faults layer held and is now due; then let it leave. */
 static void release_delayed(struct replica *r, uint64_t now)
 {
@@ -176,6 +209,7 @@ static void release_delayed(struct replica *r, uint64_t now)
 	if (!due || due > now)
 		return;
 	faults_release(r->faults, now, net_send_cb, r->net);
+	release_client_plane(r, now);
 	end_turn(r);
 }
 
@@ -208,6 +242,7 @@ static int open_layers(struct replica *r, const char *byz, char *err, size_t err
 		snprintf(err, errlen, "%.300s: [faults]: %.400s", r->cfg->path, why);
 		return -1;
 	}
+	faults_set_wan(r->faults, &r->cfg->wan);
 	if (!byz)
 		return 0;
 	struct byz_cfg bc;
@@ -235,6 +270,14 @@ static void close_layers(struct replica *r)
 	effects_free(&r->lie);
 }
 
+/* A REPLY leaving for a client: its request executed, so a parked copy of it (or of
+ * an older one) is dropped unverified (park.h). */
+static void note_answered(struct replica *r, const uint8_t *p, size_t len)
+{
+	if (r->parking && len >= WIRE_HDR_LEN + 12 && p[WIRE_OFF_TYPE] == MSG_REPLY)
+		park_answered(&r->park, get_u32(p + WIRE_HDR_LEN), get_u64(p + WIRE_HDR_LEN + 4));
+}
+
 static void send_all(struct replica *r)
 {
 	const struct effects *fx = &r->fx;
@@ -246,7 +289,8 @@ static void send_all(struct replica *r)
 				if (j != r->id)
 					send_replica(r, j, p, s->len);
 		} else if (s->to == TO_CLIENT) {
-			net_send_client(r->net, s->client, p, s->len);
+			note_answered(r, p, s->len);
+			send_client(r, s->client, p, s->len);
 		} else if (s->to >= 0 && (uint32_t)s->to < r->cfg->n) {
 			send_replica(r, (uint32_t)s->to, p, s->len); /* self: ignored */
 		}
@@ -286,6 +330,8 @@ static void note_changes(struct replica *r)
 		rlog("stable checkpoint %llu", (unsigned long long)st.stable_checkpoint);
 	}
 	r->seen = st;
+	/* park only as a backup in a view: a primary checks every signature it orders */
+	r->edge.park_now = r->parking && st.primary != r->id && !st.view_changing;
 }
 
 static void step(struct replica *r, enum ev_kind kind, const struct msg *m)
@@ -315,6 +361,19 @@ static void answer_status(struct replica *r)
 	if (r->liar && (size_t)k < sizeof(extra))
 		k += snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"lies\":%llu",
 			      (unsigned long long)r->liar->lies);
+	if (r->parking && (size_t)k < sizeof(extra))
+		k += snprintf(extra + k, sizeof(extra) - (size_t)k,
+			      ",\"park\":{\"parked\":%llu,\"answered\":%llu,\"released\":%llu,"
+			      "\"replaced\":%llu,\"held\":%u}",
+			      (unsigned long long)r->park.parked,
+			      (unsigned long long)r->park.answered,
+			      (unsigned long long)r->park.released,
+			      (unsigned long long)r->park.replaced, r->park.in_use);
+	if ((size_t)k < sizeof(extra))
+		k += snprintf(extra + k, sizeof(extra) - (size_t)k,
+			      ",\"hybrid_bad_mac\":%llu,\"sig_cache_hits\":%llu",
+			      (unsigned long long)r->auth->hybrid_bad_mac,
+			      (unsigned long long)r->auth->sig_cache_hits);
 	if (r->liar && r->liar->cfg.kind == BYZ_SLOW_PRIMARY && (size_t)k < sizeof(extra))
 		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"byz_delay_ms\":%u",
 			 r->liar->cfg.arg ? r->liar->cfg.arg : r->liar->delay_ms); /* issue 16 */
@@ -386,6 +445,15 @@ static void log_reject(const struct replica *r, enum edge_verdict v, enum net_so
 		     (unsigned long long)count);
 }
 
+static void on_message(struct replica *r, enum net_sock sock, const struct net_rx *rx);
+
+/* A client-plane message after the WAN model's hold (faults.h): counted, judged by the
+ * edge and stepped as if it had just arrived. */
+static void on_client_message(struct replica *r, const struct net_rx *rx)
+{
+	on_message(r, NET_CLIENT, rx);
+}
+
 static void on_message(struct replica *r, enum net_sock sock, const struct net_rx *rx)
 {
 	struct msg m;
@@ -415,6 +483,26 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 	step(r, EV_MSG, &m);
 }
 
+/* Robust mode: parked requests not answered in time get their signature checked and
+ * go to the core now (park.h). */
+static void release_parked(struct replica *r, uint64_t now)
+{
+	struct msg m;
+	enum edge_verdict v;
+	if (!r->parking)
+		return;
+	int any = 0;
+	while ((v = edge_release(&r->edge, now, &r->released, &m)) != EDGE_NVERDICTS) {
+		any = 1;
+		if (v == EDGE_OK)
+			step(r, EV_MSG, &m);
+		else
+			log_reject(r, v, NET_CLIENT, &m);
+	}
+	if (any)
+		end_turn(r);
+}
+
 static int drain(struct replica *r, enum net_sock sock)
 {
 	for (int i = 0; i < DRAIN_MAX; i++) {
@@ -424,7 +512,10 @@ static int drain(struct replica *r, enum net_sock sock)
 			return 0;
 		if (rc < 0)
 			return -1;
-		on_message(r, sock, &rx);
+		if (sock == NET_CLIENT && faults_client_modelled(r->faults))
+			faults_client_hold(r->faults, 1, rx.pipe, rx.data, rx.len, mono_ms());
+		else
+			on_message(r, sock, &rx);
 		net_rx_free(&rx);
 	}
 	return 0;
@@ -437,6 +528,24 @@ static int recover_one(void *arg, uint8_t kind, uint64_t key, const uint8_t *val
 	struct replica *r = arg;
 	r->recovered++;
 	return r->ops->recover(r->core, kind, key, val, len) != 0 ? -1 : 0;
+}
+
+/* Robust PBFT with auth = mac: backups park the requests clients send them (park.h)
+ * for a quarter of the heartbeat - the share of the ordering deadline a request may
+ * spend parked before its signature is checked and the core starts timing it. */
+static int park_open(struct replica *r, char *err, size_t errlen)
+{
+	const struct config *cfg = r->cfg;
+	if (!cfg->robust || cfg->auth != AUTH_MODE_MAC || cfg->protocol != PROTO_PBFT)
+		return 0;
+	uint32_t delay = cfg->robust_heartbeat_ms / 4 ? cfg->robust_heartbeat_ms / 4 : 1;
+	if (park_init(&r->park, cfg->clients, delay) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->parking = 1;
+	r->edge.park = &r->park;
+	return 0;
 }
 
 static int open_store(struct replica *r, char *err, size_t errlen)
@@ -517,6 +626,7 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 				.hears = hears_peer,
 				.hears_ctx = r,
 				.count = &r->c.edge};
+	buf_init(&r->released);
 	r->start_ms = mono_ms();
 	/* group_commit = off: one commit per step, to measure what grouping saves
 	 * (docs/EXPERIMENTS.md). */
@@ -531,8 +641,8 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		snprintf(r->byz, sizeof(r->byz), "%s", byz);
 		r->has_byz = 1;
 	}
-	if (open_layers(r, byz, err, errlen) || open_store(r, err, errlen) ||
-	    create_core(r, err, errlen) ||
+	if (open_layers(r, byz, err, errlen) || park_open(r, err, errlen) ||
+	    open_store(r, err, errlen) || create_core(r, err, errlen) ||
 	    net_open(&r->net, cfg, id, cfg->clients, &nopts, err, errlen)) {
 		replica_close(r);
 		return -1;
@@ -571,6 +681,9 @@ void replica_close(struct replica *r)
 	effects_free(&r->fx);
 	close_layers(r);
 	buf_free(&r->out);
+	buf_free(&r->released);
+	if (r->parking)
+		park_free(&r->park);
 	free(r);
 }
 
@@ -582,6 +695,9 @@ static int wait_ms(const struct replica *r, uint64_t now)
 	if (r->timer_ms)
 		d = r->timer_ms <= core ? 0 : faults_real_wait_ms(r->faults, r->timer_ms - core);
 	uint64_t due = faults_next_due(r->faults);
+	if (due && (due <= now ? 0 : due - now) < d)
+		d = due <= now ? 0 : due - now;
+	due = r->parking ? park_deadline(&r->park) : 0;
 	if (due && (due <= now ? 0 : due - now) < d)
 		d = due <= now ? 0 : due - now;
 	return d > IDLE_WAIT_MS ? IDLE_WAIT_MS : (int)d;
@@ -601,6 +717,7 @@ int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *
 	while (!*stop) {
 		uint64_t now = mono_ms();
 		release_delayed(r, now);
+		release_parked(r, now);
 		if (r->timer_ms && faults_core_ms(r->faults, now) >= r->timer_ms) {
 			r->timer_ms = 0;
 			step(r, EV_TICK, NULL);

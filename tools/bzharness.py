@@ -74,10 +74,13 @@ class HarnessError(RuntimeError):
 
 
 def init_argv(directory, protocol, f, auth=None, base_port=None, settings=None,
-              clients=None, host=None, keys=True, force=False, keygen=None, faults=None):
+              clients=None, host=None, keys=True, force=False, keygen=None, faults=None,
+              wan=None, regions=None):
     """`byzlab-keygen --cluster` for these arguments.  settings: {key: value} of
     [cluster] (batch_max, sync, read_only, ...), each passed as --set key=value;
-    faults: [(key, value)] lines of a [faults] section (--fault key=value)."""
+    faults: [(key, value)] lines of a [faults] section (--fault key=value); wan: a WAN
+    preset (--wan three-continents: [regions] and region.I lines, issue 20); regions:
+    ["us/eu=20,1", ...] [regions] lines (--region)."""
     argv = [keygen or os.path.join(default_bin(), "byzlab-keygen"), "--cluster", directory,
             "--protocol", protocol, "--f", f]
     for opt, v in (("--auth", auth), ("--base-port", base_port), ("--clients", clients),
@@ -88,6 +91,10 @@ def init_argv(directory, protocol, f, auth=None, base_port=None, settings=None,
         argv += ["--set", "%s=%s" % (k, v)]
     for k, v in faults or []:
         argv += ["--fault", "%s=%s" % (k, v)]
+    if wan:
+        argv += ["--wan", wan]
+    for kv in regions or []:
+        argv += ["--region", kv]
     if not keys:
         argv.append("--no-keys")
     if force:
@@ -97,11 +104,11 @@ def init_argv(directory, protocol, f, auth=None, base_port=None, settings=None,
 
 def init_cluster(directory, protocol, f, auth=None, base_port=None, settings=None,
                  clients=None, host=None, keys=True, force=False, keygen=None, env=None,
-                 faults=None):
+                 faults=None, wan=None, regions=None):
     """Write DIR/cluster.ini (and DIR/keys/) with byzlab-keygen --cluster.  Returns n,
     as the program reports it.  HarnessError (rc 2: a refused argument or setting)."""
     argv = init_argv(directory, protocol, f, auth, base_port, settings, clients, host,
-                     keys, force, keygen, faults)
+                     keys, force, keygen, faults, wan, regions)
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                        env=env)
     if p.returncode != 0:

@@ -137,8 +137,26 @@ int clients_init(struct world *w)
  * primary (it knows the current view: the highest a correct replica is in).  A correct
  * primary authenticates the request and batches it; every backup finds its own slot
  * garbled.  It asks for a GET of a key no operation uses, every 5-25 ms while the
- * clients run; one in four goes to every replica, like a retransmission.  It is owed
+ * clients run; one in four goes to every replica, like a retransmission.  With
+ * --robust its requests are hybrids with a bad signature (seal_bad_hybrid).  It is owed
  * nothing: its requests are not part of the history. */
+/* Robust mode (--robust, issue 16): requests must be signed, so the faulty client
+ * sends hybrids (signature, then authenticator) whose signature is garbage and whose
+ * MAC is good in the primary's slot only.  A primary that took a request on its MAC
+ * would batch it, and every backup - its own slot wrong, the signature bad - would
+ * refuse the PRE-PREPARE and vote the correct primary out; the primary checks the
+ * signature instead (docs/PROTOCOL.md §6.3), so this client costs no view change. */
+static void seal_bad_hybrid(struct world *w, struct buf *req, size_t off, uint32_t primary)
+{
+	w->attacker.robust = 1;
+	auth_seal_signed(&w->attacker, req, off);
+	size_t sig = req->len - (WIRE_SIG_LEN + (size_t)w->n * WIRE_MAC_LEN);
+	req->p[sig + 7] ^= 0x20;
+	for (uint32_t r = 0; r < w->n; r++)
+		if (r != primary)
+			req->p[sig + WIRE_SIG_LEN + (size_t)r * WIRE_MAC_LEN] ^= 0x5a;
+}
+
 void attacker_tick(struct world *w)
 {
 	if (w->phase >= 2)
@@ -150,9 +168,13 @@ void attacker_tick(struct world *w)
 	size_t off = wire_put_request(req, SIM_CLUSTER_ID, SIM_ATTACKER, ++w->attacker_ts, 0, op.p,
 				      (uint32_t)op.len);
 	buf_free(&op);
-	auth_seal(&w->attacker, req, off);
 	uint32_t primary = (uint32_t)(w->max_view % w->n);
-	auth_poison_slots(req->p + off, req->len - off, ~(1u << primary));
+	if (w->base.robust)
+		seal_bad_hybrid(w, req, off, primary);
+	else {
+		auth_seal(&w->attacker, req, off);
+		auth_poison_slots(req->p + off, req->len - off, ~(1u << primary));
+	}
 	struct sbuf *m = sbuf_new(req->p + off, req->len - off);
 	int32_t from = -1 - SIM_ATTACKER;
 	if (++w->attacks % 4 == 0) {

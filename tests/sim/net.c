@@ -127,6 +127,15 @@ static uint64_t delay_us(struct world *w)
 	return d;
 }
 
+/* Issue 20: the WAN model's delay of one copy (replica/wan.h): replicas sit in their
+ * region, clients in region.client. */
+static uint64_t wan_delay_us(struct world *w, uint8_t kind, int32_t from, int32_t to)
+{
+	uint32_t a = from >= 0 ? (uint32_t)from : WAN_CLIENT;
+	uint32_t b = kind == SEV_REPLY ? WAN_CLIENT : (uint32_t)to;
+	return wan_draw_us(wan_link_of(&w->o->wan, a, b), rng_next(&w->rng));
+}
+
 static void trace_msg(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_t to,
 		      uint8_t ti, const struct sbuf *m, const char *note)
 {
@@ -156,7 +165,7 @@ static uint64_t *fifo_slot(struct world *w, int32_t from, uint8_t fi, uint8_t ki
 static void post(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_t to, uint8_t ti,
 		 struct sbuf *m, bool ordered)
 {
-	uint64_t t = w->now + delay_us(w);
+	uint64_t t = w->now + (w->o->wan_on ? wan_delay_us(w, kind, from, to) : delay_us(w));
 	if (ordered) {
 		uint64_t *last = fifo_slot(w, from, fi, kind, to, ti);
 		if (t < *last)
@@ -190,11 +199,28 @@ static void copy(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_
 	}
 }
 
+/* --twins-split: the side of replica r's instance k: a twins instance's own index, a
+ * correct replica's side, -1 for other liars (they talk to both worlds). */
+static int side_of(const struct world *w, uint32_t r, uint8_t k)
+{
+	if (w->node[r].liar == LIAR_TWINS)
+		return k;
+	return w->node[r].liar == LIAR_NONE ? w->side[r] : -1;
+}
+
+static bool twins_link_ok(const struct world *w, int32_t from, uint8_t fi, uint32_t to, uint8_t k)
+{
+	if (!w->o->twins_split || from < 0)
+		return true;
+	int a = side_of(w, (uint32_t)from, fi), b = side_of(w, to, k);
+	return a < 0 || b < 0 || a == b;
+}
+
 void net_to_replica(struct world *w, int32_t from, uint8_t fi, uint32_t to, struct sbuf *m)
 {
 	const struct node *nd = &w->node[to];
 	for (uint8_t k = 0; k < nd->n_inst; k++) {
-		if (!net_link_ok(w, from, to)) {
+		if (!net_link_ok(w, from, to) || !twins_link_ok(w, from, fi, to, k)) {
 			w->msgs++;
 			w->drops++;
 			trace_msg(w, TR_CUT, from, fi, (int32_t)to, k, m, "");

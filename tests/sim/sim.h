@@ -36,6 +36,7 @@
 #include "replica/byz.h"
 #include "replica/core/core.h"
 #include "replica/core/exec.h"
+#include "replica/core/forensics.h"
 #include "replica/edge.h"
 #include "wire/wire.h"
 
@@ -82,6 +83,8 @@ enum plant_bug {
 	/* issue 17: the core "proves" a lie from one PREPARE alone (the sender of the
 	 * first PREPARE it takes from each replica) */
 	BUG_ACCUSE_ONE,
+	/* issue 17 item 3: the forensic analysis names the sender of one lone COMMIT */
+	BUG_FORENSICS_ACCUSE_ONE,
 };
 
 struct fault_spec {
@@ -128,6 +131,26 @@ struct sim_opts {
 	/* issue 17: --expect-evidence I: fail a run in which no correct replica holds
 	 * evidence against replica I; -1 off */
 	int32_t expect_evidence;
+	/* issue 17 item 3: --forensics: keep each correct replica's transcript (the last
+	 * --forensics-k checkpoints) and, at the end of a run, analyse them (forensics.c);
+	 * a correct replica named fails the run */
+	bool forensics;
+	uint32_t forensics_k;
+	bool forensics_omissions; /* --forensics-omissions: name on omission proofs too */
+	/* --twins-split: the Twins scenario (Bano et al., "Twins: BFT Systems Made
+	 * Robust", OPODIS 2021) - each twins replica's instance k talks only with the
+	 * correct replicas of side k (correct replicas alternate sides) and with instance
+	 * k of other twins: two worlds that share the liars' identities */
+	bool twins_split;
+
+	/* issue 20: --wan PRESET [--wan-client REGION]: every link's delay is the WAN
+	 * model's (replica/wan.h, the one byzlab-replica's faults layer applies);
+	 * --wan-check PCT: fail a seed whose median request latency is more than PCT%
+	 * off the model's prediction; --wan-predict: print the prediction, run nothing */
+	struct wan wan;
+	const char *wan_preset, *wan_client;
+	bool wan_on, wan_predict;
+	uint32_t wan_check_pct;
 
 	enum plant_bug bug;
 	const char *bug_name;
@@ -366,6 +389,7 @@ struct world {
 	bool pareto;
 	uint64_t tail_cap_us;
 	uint8_t group[SIM_MAX_N];
+	uint8_t side[SIM_MAX_N]; /* --twins-split: a correct replica's side */
 	bool partitioned;
 	uint64_t part_gen;
 	bool cut[SIM_MAX_N][SIM_MAX_N]; /* one-way: a -> b lost */
@@ -419,8 +443,17 @@ struct world {
 	struct auth_ctx attacker;
 	uint64_t attacker_ts, attacks;
 
+	/* --forensics: per correct replica, what it received and sent (forensics.h) */
+	struct transcript tx[SIM_MAX_N];
+	struct forensic_report fx;
+	bool fx_done;
+	uint32_t fx_transcripts, fx_verified; /* bit i: the proof against i verifies */
+	uint32_t fx_false, fx_unverified;     /* correct replicas named, proofs refused */
+	uint64_t fx_entries, fx_dropped;
+
 	struct trace tr;
 	bool failed;
+	bool agree_views_differ; /* the agreement violation: commits of two views */
 	char prop[32];
 	char why[512];
 	struct buf scratch;
@@ -486,6 +519,14 @@ void check_final(struct world *w);
  * only liars, and each proof verifies from the public keys alone. */
 void check_evidence(struct world *w, uint32_t replica, const struct effects *fx);
 void check_free(struct world *w);
+
+/* forensics.c (issue 17 item 3) */
+void forensics_note(struct world *w, const struct node *nd, const uint8_t *p, size_t len);
+void forensics_trim(struct world *w, const struct node *nd);
+/* Analyse the correct replicas' transcripts (w->fx); fails the run if a correct replica
+ * is named or a proof does not verify (counted in fx_false / fx_unverified either way). */
+void forensics_run(struct world *w);
+void forensics_print(const struct world *w, FILE *out);
 uint64_t hash64(const void *p, size_t len);
 
 /* lincheck.c: 0 linearizable, 1 not (why filled), 2 undecided (search bound hit) */

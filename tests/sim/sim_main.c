@@ -83,9 +83,19 @@ static void usage(FILE *out)
 		"fixed keys\n"
 		"  --bad-mac-client    a faulty client: its requests' MACs are good in the "
 		"primary's\n"
-		"                      slot only (with --auth mac); it is owed no answer\n"
+		"                      slot only (with --auth mac; with --robust also a bad\n"
+		"                      signature); it is owed no answer\n"
 		"  --max-views V       fail if a correct replica goes beyond view V\n"
 		"  --trace FILE        write every event of the run to FILE (single seed only)\n"
+		"  --wan PRESET        issue 20: every link's delay is the WAN model's "
+		"(three-continents,\n"
+		"                      one-datacenter; replica/wan.h), replica i in the preset's "
+		"region\n"
+		"  --wan-client REGION the clients' region (default: the preset's)\n"
+		"  --wan-check PCT     fail a seed whose median request latency is more than "
+		"PCT%% off\n"
+		"                      the model's prediction (primary 0)\n"
+		"  --wan-predict       print the model's prediction as JSON and run nothing\n"
 		"  --robust            pbft: robust mode (cluster.ini robust = on): backups "
 		"watch the\n"
 		"                      primary's throughput and PRE-PREPARE heartbeat "
@@ -120,6 +130,32 @@ static void usage(FILE *out)
 		"\"proves\" a lie\n"
 		"                      from one PREPARE: the no-false-accusation checker "
 		"must fail)\n"
+		"                      | forensics-accuse-one (issue 17: with --forensics, the "
+		"analysis\n"
+		"                      names the sender of one lone COMMIT: it must fail)\n"
+		"  --forensics         (--auth sig) keep each correct replica's transcript and, at "
+		"the end\n"
+		"                      of a run, name who signed what no correct replica signs "
+		"(CCS'21\n"
+		"                      forensics, docs/PROTOCOL.md section 12); a correct "
+		"replica named\n"
+		"                      fails the run; the summary counts the runs that broke "
+		"agreement\n"
+		"                      and how many culprits each named\n"
+		"  --twins-split       each twins replica's two cores serve two different halves "
+		"of the\n"
+		"                      correct replicas (the Twins scenario): more than f twins "
+		"break\n"
+		"                      agreement\n"
+		"  --forensics-omissions  name replicas on cross-view omission findings too "
+		"(unsound\n"
+		"                      in byzlab: correct replicas get named; for the record)\n"
+		"  --forensics-k K     transcripts keep the slots of the last K checkpoints "
+		"(default 2)\n"
+		"  --expect-culprits M exit 0 iff some run broke agreement and every such run "
+		"named at\n"
+		"                      least M culprits, all liars, every proof verifying\n"
+		"  --violations N      stop after N runs that broke agreement (with --keep-going)\n"
 		"  --expect-evidence I fail a run in which no correct replica holds evidence "
 		"against\n"
 		"                      replica I (issue 17: e.g. --auth sig --byz "
@@ -268,6 +304,7 @@ static const struct {
 	{"no-suspect-clients", BUG_NO_SUSPECT_CLIENTS},
 	{"client-accept-f", BUG_CLIENT_ACCEPT_F},
 	{"accuse-on-one-message", BUG_ACCUSE_ONE},
+	{"forensics-accuse-one", BUG_FORENSICS_ACCUSE_ONE},
 };
 
 struct cli {
@@ -277,8 +314,10 @@ struct cli {
 	bool expect_violation, keep_going;
 	int quiet;
 	const char *trace_path;
-	uint32_t min_rate_pct; /* --min-rate-vs-faultfree PCT; 0 off */
-	char repro[1024];      /* the options that shape a run, for "reproduce:" */
+	uint32_t min_rate_pct;    /* --min-rate-vs-faultfree PCT; 0 off */
+	uint32_t expect_culprits; /* --expect-culprits M; 0 off */
+	uint64_t violations;      /* --violations N: stop after N broke agreement; 0 off */
+	char repro[1024];         /* the options that shape a run, for "reproduce:" */
 };
 
 static void repro_add(struct cli *c, const char *a, const char *b)
@@ -295,6 +334,78 @@ static void repro_add(struct cli *c, const char *a, const char *b)
 		}                                                         \
 	} while (0)
 
+/* --wan PRESET [--wan-client REGION]: the model for n replicas. */
+static int load_wan(struct sim_opts *o, uint32_t n, char *err, size_t errlen)
+{
+	char why[256];
+	const struct wan_preset *p;
+	if (!o->wan_preset) {
+		if (o->wan_client || o->wan_check_pct || o->wan_predict) {
+			snprintf(err, errlen,
+				 "--wan-client, --wan-check and --wan-predict need --wan");
+			return -1;
+		}
+		return 0;
+	}
+	if (!(p = wan_preset_find(o->wan_preset))) {
+		snprintf(err, errlen, "--wan: %s, not '%s'", wan_preset_names(), o->wan_preset);
+		return -1;
+	}
+	if (wan_preset_load(p, n, o->wan_client, &o->wan, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "--wan %s: %s", o->wan_preset, why);
+		return -1;
+	}
+	o->wan_on = true;
+	return 0;
+}
+
+/* The model's prediction as one JSON line (experiments/bench.py reads it). */
+static void print_wan_prediction(const struct sim_opts *o)
+{
+	uint32_t n = protocol_n(o->protocol, o->f);
+	printf("{\"preset\":\"%s\",\"protocol\":\"%s\",\"n\":%u,\"f\":%u,\"primary\":0,"
+	       "\"predicted_us\":%" PRIu64 ",\"client\":\"%s\",\"replicas\":[",
+	       o->wan_preset, protocol_name(o->protocol), n, o->f,
+	       wan_predict_us(&o->wan, (int)o->protocol, n, o->f, 0),
+	       o->wan.name[o->wan.where[WAN_CLIENT]]);
+	for (uint32_t i = 0; i < n; i++)
+		printf("%s\"%s\"", i ? "," : "", o->wan.name[o->wan.where[i]]);
+	printf("]}\n");
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* --wan-check PCT: the median latency of the completed requests against the model's
+ * prediction (primary 0: a run without faults stays in view 0). */
+static void check_wan(const struct cli *c, struct world *w, uint64_t seed)
+{
+	uint64_t *lat = malloc((w->n_hist ? w->n_hist : 1) * sizeof(*lat));
+	uint32_t k = 0;
+	if (!lat)
+		abort();
+	for (uint32_t i = 0; i < w->n_hist; i++)
+		if (w->hist[i].complete_us)
+			lat[k++] = w->hist[i].complete_us - w->hist[i].invoke_us;
+	qsort(lat, k, sizeof(*lat), cmp_u64);
+	uint64_t median = k ? lat[k / 2] : 0;
+	free(lat);
+	uint64_t pred = wan_predict_us(&c->o.wan, (int)c->o.protocol, w->n, w->f, 0);
+	double off = pred ? 100.0 * ((double)median - (double)pred) / (double)pred : 100.0;
+	if (!c->quiet)
+		printf("seed %" PRIu64 " wan %s: median latency %.3f ms of %u requests, model %.3f "
+		       "ms (%+.2f%%)\n",
+		       seed, c->o.wan_preset, (double)median / 1000, k, (double)pred / 1000, off);
+	if (!k || off > c->o.wan_check_pct || off < -(double)c->o.wan_check_pct)
+		sim_fail(w, "wan-latency",
+			 "median request latency %.3f ms is %+.2f%% off the WAN model's %.3f ms "
+			 "(at most %u%% allowed)",
+			 (double)median / 1000, off, (double)pred / 1000, c->o.wan_check_pct);
+}
+
 static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t errlen)
 {
 	struct sim_opts *o = &c->o;
@@ -303,6 +414,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	o->ops = 150;
 	o->clients = 3;
 	o->expect_evidence = -1;
+	o->forensics_k = 2;
 	uint64_t v;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -451,6 +563,25 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--digest-replies")) {
 			o->digest_replies = true;
 			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--wan")) {
+			NEED_ARG();
+			o->wan_preset = argv[++i];
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--wan-client")) {
+			NEED_ARG();
+			o->wan_client = argv[++i];
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--wan-check")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 100) {
+				snprintf(err, errlen, "--wan-check: 1..100 (%%), not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			o->wan_check_pct = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--wan-predict")) {
+			o->wan_predict = true;
 		} else if (!strcmp(a, "--trace")) {
 			NEED_ARG();
 			c->trace_path = argv[++i];
@@ -482,6 +613,38 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			}
 			o->expect_evidence = (int32_t)v;
 			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--twins-split")) {
+			o->twins_split = true;
+			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--forensics-omissions")) {
+			o->forensics = o->forensics_omissions = true;
+			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--forensics")) {
+			o->forensics = true;
+			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--forensics-k")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v == 0 || v > 64) {
+				snprintf(err, errlen, "--forensics-k: 1..64, not '%s'", argv[i]);
+				return -1;
+			}
+			o->forensics_k = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--expect-culprits")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v == 0 || v > SIM_MAX_N) {
+				snprintf(err, errlen, "--expect-culprits: 1..%u, not '%s'",
+					 SIM_MAX_N, argv[i]);
+				return -1;
+			}
+			c->expect_culprits = (uint32_t)v;
+		} else if (!strcmp(a, "--violations")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v == 0) {
+				snprintf(err, errlen, "--violations: a count, not '%s'", argv[i]);
+				return -1;
+			}
+			c->violations = v;
 		} else if (!strcmp(a, "--expect-violation")) {
 			c->expect_violation = true;
 		} else if (!strcmp(a, "--keep-going")) {
@@ -495,7 +658,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			return -1;
 		}
 	}
-	if (!c->have_seed) {
+	if (!c->have_seed && !o->wan_predict) {
 		snprintf(err, errlen, "give --seed S or --seeds A-B");
 		return -1;
 	}
@@ -525,6 +688,13 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			 o->n_liars + o->random_liars, n);
 		return -1;
 	}
+	if ((o->forensics || c->expect_culprits) &&
+	    (o->auth != AUTH_MODE_SIG || o->protocol != PROTO_PBFT)) {
+		snprintf(err, errlen, "--forensics: pbft with --auth sig (it needs signatures)");
+		return -1;
+	}
+	if (c->expect_culprits)
+		o->forensics = true;
 	if (o->bug != BUG_NONE && o->protocol != PROTO_PBFT) {
 		snprintf(err, errlen, "--plant-bug: the planted bugs are pbft's");
 		return -1;
@@ -550,7 +720,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	}
 	if (o->bug == BUG_SKIP_PERSIST)
 		o->crash_restart = true; /* forgetting only shows after a restart */
-	return 0;
+	return load_wan(o, n, err, errlen);
 }
 
 static void print_config(const struct world *w, FILE *out)
@@ -654,6 +824,58 @@ static void check_rate(const struct cli *c, struct world *w, uint64_t seed)
 			 rate, ff > 0 ? 100.0 * rate / ff : 0.0, ff, c->min_rate_pct);
 }
 
+/* --forensics: the runs that broke agreement, and what the analysis named in them */
+struct forensic_stats {
+	uint64_t broke;            /* runs that broke agreement */
+	uint64_t named_one;        /* ... in which at least one culprit was named */
+	uint64_t named_f1;         /* ... at least f+1 */
+	uint64_t short_of_m;       /* ... fewer than --expect-culprits */
+	uint64_t false_named;      /* ... a correct replica named */
+	uint64_t unverified;       /* ... a proof that did not verify */
+	uint64_t culprits;         /* culprits named, summed */
+	uint64_t omission;         /* runs with a cross-view (omission) finding */
+	uint64_t omission_correct; /* correct replicas with an omission finding, summed */
+	uint64_t cross_view;       /* runs whose two commits were in different views */
+	uint64_t hist[SIM_MAX_N + 1];
+};
+
+static void forensic_tally(struct forensic_stats *fs, const struct world *w, uint32_t m)
+{
+	uint32_t named = w->fx.named;
+	fs->broke++;
+	fs->named_one += named >= 1;
+	fs->named_f1 += named >= w->f + 1;
+	fs->short_of_m += m && named < m;
+	fs->false_named += w->fx_false > 0;
+	fs->unverified += w->fx_unverified > 0;
+	fs->culprits += named;
+	bool omission = false;
+	for (uint32_t i = 0; i < w->n; i++) {
+		omission |= w->fx.c[i].by_kind[FORENSIC_OMISSION] > 0;
+		fs->omission_correct += node_correct(w, i) && w->fx.c[i].by_kind[FORENSIC_OMISSION];
+	}
+	fs->omission += omission;
+	fs->cross_view += w->agree_views_differ;
+	fs->hist[named <= SIM_MAX_N ? named : SIM_MAX_N]++;
+}
+
+static void forensic_summary(const struct forensic_stats *fs, uint32_t f)
+{
+	double b = fs->broke ? (double)fs->broke : 1.0;
+	printf("forensics: %" PRIu64 " runs broke agreement; culprits named: >= 1 in %" PRIu64
+	       " (%.1f%%), >= f+1 = %u in %" PRIu64 " (%.1f%%); a correct replica named in %" PRIu64
+	       " runs; proofs that did not verify in %" PRIu64 " runs; culprits per run:",
+	       fs->broke, fs->named_one, 100.0 * (double)fs->named_one / b, f + 1, fs->named_f1,
+	       100.0 * (double)fs->named_f1 / b, fs->false_named, fs->unverified);
+	for (uint32_t i = 0; i <= SIM_MAX_N; i++)
+		if (fs->hist[i])
+			printf(" %u:%" PRIu64, i, fs->hist[i]);
+	printf("; runs whose two commits were in different views: %" PRIu64
+	       "; runs with an omission (cross-view) finding: %" PRIu64
+	       " (against a correct replica: %" PRIu64 ")\n",
+	       fs->cross_view, fs->omission, fs->omission_correct);
+}
+
 static double wall_s(void)
 {
 	struct timespec ts;
@@ -687,11 +909,16 @@ int main(int argc, char **argv)
 		printf("note: %u liars but f=%u: nothing is promised; violations are expected "
 		       "(docs/TESTING.md)\n",
 		       liars, c.o.f);
+	if (c.o.wan_predict) {
+		print_wan_prediction(&c.o);
+		return 0;
+	}
 	struct world *w = malloc(sizeof(*w));
 	if (!w)
 		return 1;
 	uint64_t runs = 0, failures = 0, ops = 0, msgs = 0, sim_us = 0;
 	uint64_t first_failed = 0;
+	struct forensic_stats fs = {0};
 	double t0 = wall_s();
 	int rc = 0;
 	for (uint64_t seed = c.first;; seed++) {
@@ -704,6 +931,12 @@ int main(int argc, char **argv)
 		world_run(w);
 		if (!w->failed && c.min_rate_pct)
 			check_rate(&c, w, seed);
+		if (!w->failed && c.o.wan_check_pct)
+			check_wan(&c, w, seed);
+		bool broke = w->failed && !strcmp(w->prop, "agreement");
+		forensics_run(w);
+		if (broke)
+			forensic_tally(&fs, w, c.expect_culprits);
 		runs++;
 		ops += w->ops_done;
 		msgs += w->msgs;
@@ -713,6 +946,7 @@ int main(int argc, char **argv)
 				first_failed = seed;
 			failures++;
 			print_failure(&c, w, stdout);
+			forensics_print(w, stdout);
 		} else if (!c.quiet) {
 			printf("seed %" PRIu64 " ok ops=%u msgs=%" PRIu64 " sim_ms=%" PRIu64
 			       " views=%" PRIu64,
@@ -734,6 +968,9 @@ int main(int argc, char **argv)
 				if (w->named[i])
 					printf(" evidence:r%u=%" PRIu64 "(%" PRIu64 " proofs)", i,
 					       w->named[i], w->named_proofs[i]);
+			if (c.o.verbose && c.o.forensics)
+				printf(" forensics: %u named, %" PRIu64 " transcript entries",
+				       w->fx.named, w->fx_entries);
 			if (c.o.verbose && c.o.read_only)
 				printf(" ro_reads=%" PRIu64 " ro_retries=%" PRIu64, w->ro_reads,
 				       w->ro_retries);
@@ -742,6 +979,8 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		world_free(w);
 		bool stop = failures && (c.expect_violation || !c.keep_going);
+		if (c.violations && fs.broke >= c.violations)
+			stop = true;
 		if (stop || seed == c.last)
 			break;
 	}
@@ -758,6 +997,12 @@ int main(int argc, char **argv)
 		       runs, runs - failures, failures, failures ? " (see above)" : "", ops, msgs,
 		       (double)sim_us / 1e6, wall, (double)runs / (wall > 0 ? wall : 1),
 		       (double)ops / (wall > 0 ? wall : 1));
+	if (c.o.forensics)
+		forensic_summary(&fs, c.o.f);
+	if (c.expect_culprits)
+		return fs.broke && fs.short_of_m == 0 && fs.false_named == 0 && fs.unverified == 0
+			       ? 0
+			       : 1;
 	if (c.expect_violation) {
 		if (failures) {
 			printf("expected violation found at seed %" PRIu64 " (seed %" PRIu64

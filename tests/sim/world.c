@@ -304,6 +304,8 @@ static void route(struct world *w, struct node *nd, uint8_t k, const struct send
 {
 	bool correct = nd->liar == LIAR_NONE;
 	check_sent(w, nd->id, correct, p, s->len);
+	if (correct)
+		forensics_note(w, nd, p, s->len);
 	if (s->len >= WIRE_HDR_LEN && get_u32(p + WIRE_OFF_SENDER) == nd->id)
 		note_authored(w, nd->id, p, s->len);
 	struct sbuf *m = sbuf_new(p, s->len);
@@ -337,6 +339,8 @@ static void note_status(struct world *w, struct node *nd, uint8_t k)
 		sim_fail(w, "views", "replica %u reached view %llu (--max-views %llu)", nd->id,
 			 (unsigned long long)st.view, (unsigned long long)w->o->max_views);
 	in->st = st;
+	if (nd->liar == LIAR_NONE)
+		forensics_trim(w, nd);
 }
 
 static void step(struct world *w, struct node *nd, uint8_t k, enum ev_kind kind,
@@ -430,8 +434,11 @@ static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t fro
 	uint64_t seq = sb->len >= WIRE_HDR_LEN ? get_u64(sb->p + WIRE_OFF_SEQ) : 0;
 	sim_trace(w, TR_DELIVER, from, fi, (int)nd->id, k, sb->len ? sb->p[WIRE_OFF_TYPE] : 0, view,
 		  seq, sb->len, bad ? bad : "");
-	if (!bad)
-		step(w, nd, k, EV_MSG, &m);
+	if (bad)
+		return;
+	if (nd->liar == LIAR_NONE)
+		forensics_note(w, nd, sb->p, sb->len);
+	step(w, nd, k, EV_MSG, &m);
 }
 
 void node_deliver(struct world *w, uint32_t to, uint8_t k, int32_t from, uint8_t fi, struct sbuf *m)
@@ -832,6 +839,9 @@ int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *e
 	draw_network(w);
 	memcpy(w->liar, o->liar, sizeof(w->liar));
 	draw_liars(w);
+	for (uint32_t i = 0, c = 0; i < w->n; i++)
+		if (w->liar[i].kind == LIAR_NONE)
+			w->side[i] = (uint8_t)(c++ % 2);
 	w->fault_max_us = 20000000;
 	/* Once faults stop, an operation must complete within this much simulated time.
 	 * Each view change that fails doubles the view-change timeout, up to 1024 times
@@ -839,6 +849,8 @@ int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *e
 	 * and the faults can leave it at the cap.  With f liars, up to f+1 views in a row
 	 * may have a faulty primary: allow f+2 of the longest timeouts, plus 30 s. */
 	w->liveness_us = 30000000ull + (uint64_t)(w->f + 2) * 1024 * w->base.view_timeout_ms * 1000;
+	for (uint32_t i = 0; i < w->n; i++)
+		transcript_init(&w->tx[i], SIM_CLUSTER_ID);
 	for (uint32_t i = 0; i < w->n; i++)
 		if (init_node(w, i, err, errlen) != 0)
 			return -1;
@@ -860,6 +872,9 @@ void world_free(struct world *w)
 	free(w->authored);
 	w->authored = NULL;
 	w->n_authored = w->cap_authored = 0;
+	for (uint32_t i = 0; i < SIM_MAX_N; i++)
+		transcript_free(&w->tx[i]);
+	forensic_report_free(&w->fx);
 	for (uint32_t i = 0; i < w->n; i++) {
 		struct node *nd = &w->node[i];
 		for (uint8_t k = 0; k < nd->n_inst; k++) {

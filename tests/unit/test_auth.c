@@ -1201,6 +1201,50 @@ static void test_robust_hybrid_requests(void **state)
 	buf_free(&pp);
 }
 
+/* Each client signature is verified at most once per replica (auth.h sig_cache): the
+ * same request again - directly on another connection, relayed, inside a PRE-PREPARE
+ * with our slot garbled - costs no second check; other bytes, or the same bytes with
+ * another (bad) signature, are not hits. */
+static void test_signature_verified_once(void **state)
+{
+	struct world w;
+	struct buf req, pp;
+	(void)state;
+	buf_init(&req);
+	buf_init(&pp);
+	world_load(&w, AUTH_MODE_MAC);
+	for (int i = 0; i < N; i++)
+		w.r[i].robust = 1;
+	w.c[1].robust = 1;
+	struct auth_ctx *r = &w.r[2];
+	seal_request_signed(&w.c[1], &req, 1, 40);
+	uint64_t sigs = r->sigs_verified;
+	assert_int_equal(check_client(r, &req, 5, 100), AUTH_CLIENT_OK);
+	assert_int_equal(r->sigs_verified, sigs + 1);
+	assert_int_equal(check_client(r, &req, 6, 100), AUTH_CLIENT_OK); /* another connection */
+	assert_int_equal(check_client(r, &req, 0, 100), AUTH_CLIENT_OK); /* relayed */
+	assert_int_equal(r->sigs_verified, sigs + 1);
+	assert_int_equal(r->sig_cache_hits, 2);
+	/* in a PRE-PREPARE with our slot garbled: the pre-prepare's signature only */
+	req.p[req.len - (size_t)(N - 2) * WIRE_MAC_LEN] ^= 0x5a;
+	pp_with(&w, &pp, &req);
+	assert_int_equal(check(r, &pp), 0);
+	assert_int_equal(r->sigs_verified, sigs + 2);
+	assert_int_equal(r->hybrid_bad_mac, 1);
+	/* the same bytes with a bad signature: checked, refused, never cached */
+	req.p[req.len - (size_t)N * WIRE_MAC_LEN - 1] ^= 0x01;
+	assert_int_equal(check_client(r, &req, 7, 100), AUTH_CLIENT_BAD);
+	assert_int_equal(check_client(r, &req, 8, 100), AUTH_CLIENT_BAD);
+	assert_int_equal(r->sigs_verified, sigs + 4);
+	/* another request of the same client: checked */
+	seal_request_signed(&w.c[1], &req, 1, 41);
+	assert_int_equal(check_client(r, &req, 5, 100), AUTH_CLIENT_OK);
+	assert_int_equal(r->sigs_verified, sigs + 5);
+	world_free(&w);
+	buf_free(&req);
+	buf_free(&pp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1226,6 +1270,7 @@ int main(void)
 		cmocka_unit_test(test_robust_bans_bad_clients),
 		cmocka_unit_test(test_robust_ban_table_is_bounded),
 		cmocka_unit_test(test_robust_hybrid_requests),
+		cmocka_unit_test(test_signature_verified_once),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -332,6 +332,182 @@ static void robust_client_rules(void **state)
 			 EDGE_OK);
 }
 
+/* ---- robust mode at a backup: parking (replica/park.h, PROTOCOL §6.3) ---- */
+
+enum { PARK_SRC = 5, PARK_DELAY = 50 };
+
+/* A hybrid request of CLIENT (timestamp ts) in fx->b; bad_mac garbles our slot (0),
+ * bad_sig the signature.  flags: REQ_F_*. */
+static void hybrid_from(struct fixture *fx, uint64_t ts, uint8_t flags, int bad_mac, int bad_sig)
+{
+	buf_reset(&fx->b);
+	size_t off = wire_put_request(&fx->b, CLUSTER, CLIENT, ts, flags, (const uint8_t *)"op", 2);
+	assert_int_equal(auth_seal_signed(&fx->client, &fx->b, off), 0);
+	size_t trailer = fx->b.len - (WIRE_SIG_LEN + (size_t)N * WIRE_MAC_LEN);
+	if (bad_sig)
+		fx->b.p[trailer + 3] ^= 0x10;
+	if (bad_mac)
+		fx->b.p[trailer + WIRE_SIG_LEN + SELF * WIRE_MAC_LEN] ^= 0x5a;
+}
+
+static enum edge_verdict from_client(struct fixture *fx, uint64_t now)
+{
+	return edge_receive(&fx->e, NET_CLIENT, PARK_SRC, now, fx->b.p, fx->b.len, &fx->m);
+}
+
+static enum edge_verdict release(struct fixture *fx, uint64_t now, struct buf *scratch)
+{
+	return edge_release(&fx->e, now, scratch, &fx->m);
+}
+
+/* We are a backup that parks (the driver says so) in a robust mac cluster. */
+static struct park *backup_parking(struct fixture *fx)
+{
+	struct park *pk = calloc(1, sizeof(*pk));
+	assert_non_null(pk);
+	assert_int_equal(park_init(pk, NCLIENTS, PARK_DELAY), 0);
+	fx->self.robust = 1;
+	fx->client.robust = 1;
+	fx->e.park = pk;
+	fx->e.park_now = 1;
+	return pk;
+}
+
+static void park_done(struct fixture *fx, struct park *pk, struct buf *scratch)
+{
+	park_free(pk);
+	free(pk);
+	fx->e.park = NULL;
+	buf_free(scratch);
+}
+
+/* A good MAC parks the request with no signature check, even behind a garbage
+ * signature; once the core answers it (it executed), the copy is dropped unverified:
+ * the fault-free case costs a backup one MAC. */
+static void park_good_mac_no_signature(void **state)
+{
+	struct fixture *fx = *state;
+	struct park *pk = backup_parking(fx);
+	struct buf scratch;
+	buf_init(&scratch);
+	hybrid_from(fx, 10, 0, 0, 1);
+	uint64_t sigs = fx->self.sigs_verified, macs = fx->self.macs_verified;
+	assert_int_equal(from_client(fx, 1000), EDGE_PARKED);
+	assert_int_equal(fx->self.sigs_verified, sigs);
+	assert_int_equal(fx->self.macs_verified, macs + 1);
+	assert_int_equal(from_client(fx, 1001), EDGE_PARKED); /* a retransmission: held */
+	assert_int_equal(pk->in_use, 1);
+	assert_int_equal(park_deadline(pk), 1000 + PARK_DELAY);
+	park_answered(pk, CLIENT, 10);
+	assert_int_equal(pk->in_use, 0);
+	assert_int_equal(release(fx, 1000 + PARK_DELAY, &scratch), EDGE_NVERDICTS);
+	assert_int_equal(fx->self.sigs_verified, sigs);
+	assert_counts(fx, 0, 0, 0, 0);
+	park_done(fx, pk, &scratch);
+}
+
+/* A parked request nobody answered is released delay_ms later and only then has its
+ * signature checked: good - the core gets it; bad - refused and its connection banned,
+ * as if checked on arrival (the ban table of §6.3 holds for parked requests too). */
+static void park_release_checks_signature(void **state)
+{
+	struct fixture *fx = *state;
+	struct park *pk = backup_parking(fx);
+	struct buf scratch;
+	buf_init(&scratch);
+	hybrid_from(fx, 20, 0, 0, 0);
+	assert_int_equal(from_client(fx, 1000), EDGE_PARKED);
+	uint64_t sigs = fx->self.sigs_verified;
+	assert_int_equal(release(fx, 1000 + PARK_DELAY - 1, &scratch), EDGE_NVERDICTS);
+	assert_int_equal(release(fx, 1000 + PARK_DELAY, &scratch), EDGE_OK);
+	assert_int_equal(fx->self.sigs_verified, sigs + 1);
+	assert_int_equal(fx->m.h.sender, CLIENT);
+	assert_int_equal(fx->m.u.req.timestamp, 20);
+	hybrid_from(fx, 21, 0, 0, 1); /* good MAC, bad signature */
+	assert_int_equal(from_client(fx, 2000), EDGE_PARKED);
+	assert_int_equal(release(fx, 2000 + PARK_DELAY, &scratch), EDGE_BAD_AUTH);
+	assert_int_equal(fx->self.sigs_verified, sigs + 2);
+	assert_int_equal(fx->self.bans_made, 1);
+	assert_counts(fx, 0, 0, 1, 0);
+	hybrid_from(fx, 22, 0, 0, 0);
+	assert_int_equal(from_client(fx, 2100), EDGE_REFUSED_CLIENT); /* banned: not parked */
+	assert_int_equal(pk->in_use, 0);
+	assert_int_equal(pk->released, 2);
+	park_done(fx, pk, &scratch);
+}
+
+/* A bad MAC for us is not parked: the signature decides at once - good: taken, one
+ * signature check, and the client's bad MAC counted; bad: refused and banned. */
+static void park_bad_mac_falls_back_to_signature(void **state)
+{
+	struct fixture *fx = *state;
+	struct park *pk = backup_parking(fx);
+	struct buf scratch;
+	buf_init(&scratch);
+	hybrid_from(fx, 30, 0, 1, 0);
+	uint64_t sigs = fx->self.sigs_verified;
+	assert_int_equal(from_client(fx, 1000), EDGE_OK);
+	assert_int_equal(fx->self.sigs_verified, sigs + 1);
+	assert_int_equal(fx->self.hybrid_bad_mac, 1);
+	assert_int_equal(pk->in_use, 0);
+	hybrid_from(fx, 31, 0, 1, 1);
+	assert_int_equal(from_client(fx, 1000), EDGE_BAD_AUTH);
+	assert_int_equal(fx->self.sigs_verified, sigs + 2);
+	assert_int_equal(fx->self.bans_made, 1);
+	assert_int_equal(fx->self.hybrid_bad_mac, 1);
+	park_done(fx, pk, &scratch);
+}
+
+/* Where parking is off - the primary (it checks the signature of every request it
+ * orders), a view change, robust off - or for a read-only request, a good MAC behind
+ * a bad signature is refused at once. */
+static void primary_checks_every_signature(void **state)
+{
+	struct fixture *fx = *state;
+	struct park *pk = backup_parking(fx);
+	struct buf scratch;
+	buf_init(&scratch);
+	fx->e.park_now = 0; /* the driver: we are the primary */
+	hybrid_from(fx, 40, 0, 0, 1);
+	uint64_t sigs = fx->self.sigs_verified;
+	assert_int_equal(from_client(fx, 1000), EDGE_BAD_AUTH);
+	assert_int_equal(fx->self.sigs_verified, sigs + 1);
+	fx->e.park_now = 1;
+	hybrid_from(fx, 41, REQ_F_READONLY, 0, 1);
+	assert_int_equal(edge_receive(&fx->e, NET_CLIENT, PARK_SRC + 1, 1000, fx->b.p, fx->b.len,
+				      &fx->m),
+			 EDGE_BAD_AUTH);
+	assert_int_equal(pk->parked, 0);
+	park_done(fx, pk, &scratch);
+}
+
+/* The table holds one request per client: a newer one replaces it, an older one is
+ * not parked over it, and a reply for a later timestamp drops it. */
+static void park_one_per_client(void **state)
+{
+	struct fixture *fx = *state;
+	struct park *pk = backup_parking(fx);
+	struct buf scratch;
+	buf_init(&scratch);
+	hybrid_from(fx, 50, 0, 0, 0);
+	assert_int_equal(from_client(fx, 1000), EDGE_PARKED);
+	hybrid_from(fx, 52, 0, 0, 0);
+	assert_int_equal(from_client(fx, 1010), EDGE_PARKED);
+	hybrid_from(fx, 51, 0, 0, 0);
+	assert_int_equal(from_client(fx, 1020), EDGE_PARKED); /* older: dropped */
+	assert_int_equal(pk->in_use, 1);
+	assert_int_equal(pk->replaced, 1);
+	park_answered(pk, CLIENT, 49);
+	assert_int_equal(pk->in_use, 1);
+	assert_int_equal(release(fx, 1010 + PARK_DELAY, &scratch), EDGE_OK);
+	assert_int_equal(fx->m.u.req.timestamp, 52);
+	hybrid_from(fx, 53, 0, 0, 0);
+	assert_int_equal(from_client(fx, 2000), EDGE_PARKED);
+	park_answered(pk, CLIENT, 60);
+	assert_int_equal(pk->in_use, 0);
+	park_done(fx, pk, &scratch);
+}
+
 static void verdict_names(void **state)
 {
 	(void)state;
@@ -341,6 +517,7 @@ static void verdict_names(void **state)
 	assert_string_equal(edge_verdict_name(EDGE_UNHEARD), "unheard");
 	assert_string_equal(edge_verdict_name(EDGE_BAD_AUTH), "bad-auth");
 	assert_string_equal(edge_verdict_name(EDGE_REFUSED_CLIENT), "refused-client");
+	assert_string_equal(edge_verdict_name(EDGE_PARKED), "parked");
 	assert_string_equal(edge_verdict_name(EDGE_NVERDICTS), "unknown");
 }
 
@@ -364,6 +541,13 @@ int main(void)
 		BOTH_MODES(unheard_peer_not_verified_nor_rejected),
 		BOTH_MODES(each_reason_counted),
 		cmocka_unit_test_setup_teardown(robust_client_rules, setup_mac, teardown),
+		cmocka_unit_test_setup_teardown(park_good_mac_no_signature, setup_mac, teardown),
+		cmocka_unit_test_setup_teardown(park_release_checks_signature, setup_mac, teardown),
+		cmocka_unit_test_setup_teardown(park_bad_mac_falls_back_to_signature, setup_mac,
+						teardown),
+		cmocka_unit_test_setup_teardown(primary_checks_every_signature, setup_mac,
+						teardown),
+		cmocka_unit_test_setup_teardown(park_one_per_client, setup_mac, teardown),
 		cmocka_unit_test(verdict_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
