@@ -533,12 +533,19 @@ static int recover_one(void *arg, uint8_t kind, uint64_t key, const uint8_t *val
 /* Robust PBFT with auth = mac: backups park the requests clients send them (park.h)
  * for a quarter of the heartbeat - the share of the ordering deadline a request may
  * spend parked before its signature is checked and the core starts timing it. */
+static uint32_t park_delay_ms(const struct config *cfg)
+{
+	if (!cfg->robust || cfg->auth != AUTH_MODE_MAC || cfg->protocol != PROTO_PBFT)
+		return 0;
+	return cfg->robust_heartbeat_ms / 4 ? cfg->robust_heartbeat_ms / 4 : 1;
+}
+
 static int park_open(struct replica *r, char *err, size_t errlen)
 {
 	const struct config *cfg = r->cfg;
-	if (!cfg->robust || cfg->auth != AUTH_MODE_MAC || cfg->protocol != PROTO_PBFT)
+	uint32_t delay = park_delay_ms(cfg);
+	if (!delay)
 		return 0;
-	uint32_t delay = cfg->robust_heartbeat_ms / 4 ? cfg->robust_heartbeat_ms / 4 : 1;
 	if (park_init(&r->park, cfg->clients, delay) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -579,7 +586,9 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .plant_bugs = 0,
 				 .robust = cfg->robust, /* issue 16: pbft only */
 				 .robust_ratio_permille = cfg->robust_ratio_permille,
-				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms};
+				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms,
+				 /* the ordering deadline counts from arrival, not release */
+				 .robust_park_ms = park_delay_ms(cfg)};
 	r->core = r->ops->create(&cc);
 	if (!r->core) {
 		snprintf(err, errlen, "cannot create the %s core", r->ops->name);

@@ -138,6 +138,8 @@ struct core_config {
 	int robust;
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
 	uint32_t robust_heartbeat_ms;   /* longest wait for a PRE-PREPARE while requests wait */
+	uint32_t robust_park_ms;        /* client requests reach the core this long after they
+				  * arrived (the driver parks them, replica/park.h; 0: none) */
 };
 
 struct core_status {

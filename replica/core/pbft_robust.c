@@ -54,8 +54,12 @@ void pbft_robust_free(struct pbft *p)
 
 void pbft_robust_request(struct pbft *p, const struct msg *m)
 {
-	if (p->cfg.robust && !pbft_is_primary(p))
-		pbft_order_request(&p->robust.order, m->h.sender, m->u.req.timestamp, p->now_ms);
+	if (!p->cfg.robust || pbft_is_primary(p))
+		return;
+	/* the watch runs from the request's arrival: a parked one arrived earlier */
+	uint64_t park = p->cfg.robust_park_ms;
+	uint64_t arrived = p->now_ms > park ? p->now_ms - park : 0;
+	pbft_order_request(&p->robust.order, m->h.sender, m->u.req.timestamp, arrived);
 }
 
 void pbft_robust_ordered(struct pbft *p, uint32_t client, uint64_t ts)
