@@ -92,7 +92,7 @@ int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t vi
 	if (q->proto == PROTO_VR && sender != view % q->n)
 		return -1;
 	/* digests only where the protocol asks f+1 or more replicas to vouch for one */
-	if (kind == REPLY_DIGEST && (q->proto != PROTO_PBFT || len != WIRE_DIGEST_LEN))
+	if (kind == REPLY_DIGEST && (!protocol_is_bft(q->proto) || len != WIRE_DIGEST_LEN))
 		return -1;
 	buf_reset(&q->res[sender]);
 	buf_put(&q->res[sender], res, len);
@@ -106,7 +106,7 @@ int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t vi
 	q->have[sender] = 1;
 	q->view[sender] = view;
 	int winner = (int)sender;
-	if (q->proto == PROTO_PBFT && (winner = pbft_matches(q, sender)) < 0)
+	if (protocol_is_bft(q->proto) && (winner = pbft_matches(q, sender)) < 0)
 		return 0;
 	q->done = 1;
 	q->winner = (uint32_t)winner;
@@ -117,7 +117,7 @@ int client_quorum_hopeless(const struct client_quorum *q)
 {
 	uint32_t i, j, answered = 0, best = 0;
 
-	if (q->done || q->proto != PROTO_PBFT)
+	if (q->done || !protocol_is_bft(q->proto))
 		return 0;
 	for (i = 0; i < q->n; i++) {
 		if (!q->have[i])
@@ -146,7 +146,7 @@ uint64_t client_quorum_view(const struct client_quorum *q)
 
 	if (!q->done)
 		return 0;
-	if (q->proto != PROTO_PBFT)
+	if (!protocol_is_bft(q->proto))
 		return q->view[q->winner];
 	for (i = 0; i < q->n; i++)
 		if (q->have[i])
@@ -202,7 +202,8 @@ static void reset_quorum(struct client_core *c)
 
 	client_quorum_reset(&c->q, c->cfg.proto, c->cfg.n, c->cfg.f, c->cfg.id, c->ts, ro);
 	/* the planted bug: f matching replies, which f liars alone can supply */
-	if (c->cfg.bug == CLIENT_BUG_ACCEPT_F && !ro && c->cfg.proto == PROTO_PBFT && c->cfg.f > 0)
+	if (c->cfg.bug == CLIENT_BUG_ACCEPT_F && !ro && protocol_is_bft(c->cfg.proto) &&
+	    c->cfg.f > 0)
 		c->q.need = c->cfg.f;
 }
 
@@ -239,6 +240,9 @@ static uint32_t primary(const struct client_core *c)
 static uint32_t first_destination(const struct client_core *c)
 {
 	if (c->cfg.send_all && c->cfg.proto == PROTO_PBFT)
+		return CLIENT_SEND_ALL;
+	/* HotStuff's leader rotates: every replica keeps the request for its turn. */
+	if (c->cfg.proto == PROTO_HOTSTUFF)
 		return CLIENT_SEND_ALL;
 	return is_readonly(c) ? CLIENT_SEND_ALL : primary(c);
 }

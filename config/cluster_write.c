@@ -177,8 +177,9 @@ static int check_spec(const struct cluster_spec *s, uint32_t *n, char *err, size
 	const char *host = s->host ? s->host : "127.0.0.1";
 	int own_hosts = strstr(host, CLUSTER_HOST_ID) != NULL;
 
-	if (s->protocol != PROTO_PBFT && s->protocol != PROTO_VR && s->protocol != PROTO_SINGLE) {
-		errf(err, errlen, "--protocol: pbft, vr or single");
+	if (s->protocol != PROTO_PBFT && s->protocol != PROTO_VR && s->protocol != PROTO_SINGLE &&
+	    s->protocol != PROTO_HOTSTUFF) {
+		errf(err, errlen, "--protocol: pbft, vr, single or hotstuff");
 		return -1;
 	}
 	/* protocol_n() is the only place n comes from; the parser checks f's range
@@ -190,9 +191,11 @@ static int check_spec(const struct cluster_spec *s, uint32_t *n, char *err, size
 		     s->f, protocol_name(s->protocol), WIRE_MAX_REPLICAS);
 		return -1;
 	}
-	if (base < 1024 || base + 200u + (own_hosts ? 0 : *n - 1) > 65535u) {
-		errf(err, errlen, "--base-port %" PRIu32 ": needs P..P+200+n-1 within 1024..65535",
-		     base);
+	uint32_t top = s->metrics ? 300u : 200u; /* the highest role's offset */
+	if (base < 1024 || base + top + (own_hosts ? 0 : *n - 1) > 65535u) {
+		errf(err, errlen,
+		     "--base-port %" PRIu32 ": needs P..P+%" PRIu32 "+n-1 within 1024..65535", base,
+		     top);
 		return -1;
 	}
 	if (!*host || strlen(host) > 64 || strpbrk(host, " \t;#/[]") ||
@@ -231,6 +234,8 @@ static void replicas(struct text *t, const struct cluster_spec *s, uint32_t n)
 		put(t, "peer = tcp://%s:%" PRIu32, h, base + off);
 		put(t, "client = tcp://%s:%" PRIu32, h, base + 100 + off);
 		put(t, "admin = tcp://%s:%" PRIu32, h, base + 200 + off);
+		if (s->metrics)
+			put(t, "metrics = tcp://%s:%" PRIu32, h, base + 300 + off);
 	}
 }
 

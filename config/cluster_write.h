@@ -33,6 +33,8 @@ struct cluster_spec {
 	const char *host;   /* NULL: 127.0.0.1.  With "{i}" in it, every replica is its
 				* own host (docker: replica{i}) and all use P, P+100, P+200 */
 	uint32_t clients;   /* the clients key; raised to CLUSTER_MIN_CLIENTS */
+	int metrics;        /* 1: every replica serves /metrics on P+300+I (own hosts:
+				* P+300), the metrics key of [replica.I] (issue 20) */
 	const char *set[CLUSTER_SET_MAX]; /* "key=value" [cluster] settings, later wins */
 	size_t n_set;
 	const char *fault[CLUSTER_SET_MAX]; /* "key=value" lines of a [faults] section

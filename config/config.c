@@ -56,6 +56,7 @@ enum ckey {
 	K_ROBUST,
 	K_ROBUST_RATIO,
 	K_ROBUST_HEARTBEAT,
+	K_HOTSTUFF_LEADER,
 	K_COUNT
 };
 
@@ -80,11 +81,12 @@ static const char *const ckey_name[K_COUNT] = {
 	"robust",
 	"robust_ratio",
 	"robust_heartbeat_ms",
+	"hotstuff_leader",
 };
 
-enum role { R_PEER, R_CLIENT, R_ADMIN, R_COUNT };
+enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
 
-static const char *const role_name[R_COUNT] = {"peer", "client", "admin"};
+static const char *const role_name[R_COUNT] = {"peer", "client", "admin", "metrics"};
 
 static const char *const fault_keys[] = {
 	"drop", "delay", "dup", "reorder", "partition", "oneway", "clock_rate",
@@ -367,7 +369,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
 		     "keys, data, clients, cluster_id, read_only, digest_replies, "
 		     "group_commit, coalesce, rx_aio, robust, robust_ratio, "
-		     "robust_heartbeat_ms)",
+		     "robust_heartbeat_ms, hotstuff_leader)",
 		     show(name, nm));
 		return 0;
 	}
@@ -380,12 +382,14 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 
 	switch (k) {
 	case K_PROTOCOL:
-		if (!strcmp(v, "pbft"))
-			c->protocol = PROTO_PBFT;
-		else if (!strcmp(v, "vr"))
-			c->protocol = PROTO_VR;
-		else if (!strcmp(v, "single"))
-			c->protocol = PROTO_SINGLE;
+		if (protocol_parse(v, &c->protocol) != 0)
+			goto bad_enum;
+		return 1;
+	case K_HOTSTUFF_LEADER:
+		if (!strcmp(v, "rotating"))
+			c->hotstuff_stable = 0;
+		else if (!strcmp(v, "stable"))
+			c->hotstuff_stable = 1;
 		else
 			goto bad_enum;
 		return 1;
@@ -454,10 +458,11 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 
 bad_enum:
 	fail(p, p->line, "key '%s': '%s' is not one of %s", name, show(v, vv),
-	     k == K_PROTOCOL ? "pbft, vr, single"
-	     : k == K_AUTH   ? "sig, mac, none"
-	     : k == K_SYNC   ? "full, none"
-			     : "on, off");
+	     k == K_PROTOCOL          ? "pbft, vr, single, hotstuff"
+	     : k == K_HOTSTUFF_LEADER ? "rotating, stable"
+	     : k == K_AUTH            ? "sig, mac, none"
+	     : k == K_SYNC            ? "full, none"
+				      : "on, off");
 	return 0;
 }
 
@@ -481,10 +486,26 @@ static const char *addr_problem(const char *v)
 	return NULL;
 }
 
+/* The metrics address is an HTTP server's (replica/metrics_http.c): tcp://HOST:PORT
+ * with a port in 1..65535. */
+static const char *metrics_problem(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	uint32_t port;
+
+	if (strncmp(v, "tcp://", 6) != 0)
+		return "the metrics address must be tcp://HOST:PORT";
+	if (colon == NULL || colon < v + 7 || parse_u32(colon + 1, 1, 65535, &port) != 0)
+		return "the metrics address needs a port: tcp://HOST:PORT";
+	return NULL;
+}
+
 static char *role_addr(struct config *c, uint32_t i, int r)
 {
 	struct replica_addr *a = &c->replica[i];
 
+	if (r == R_METRICS)
+		return a->metrics;
 	return r == R_PEER ? a->peer : r == R_CLIENT ? a->client : a->admin;
 }
 
@@ -501,7 +522,7 @@ static int set_replica_key(struct parse *p, const char *name, const char *v)
 	if (r == R_COUNT) {
 		fail(p, p->line,
 		     "key '%s': unknown key in [replica.%" PRIu32 "] "
-		     "(known: peer, client, admin)",
+		     "(known: peer, client, admin, metrics)",
 		     show(name, nm), i);
 		return 0;
 	}
@@ -515,7 +536,7 @@ static int set_replica_key(struct parse *p, const char *name, const char *v)
 		     show(v, vv), CONFIG_ADDR_MAX - 1);
 		return 0;
 	}
-	if ((why = addr_problem(v))) {
+	if ((why = addr_problem(v)) || (r == R_METRICS && (why = metrics_problem(v)))) {
 		fail(p, p->line, "key '%s': '%s': %s", name, show(v, vv), why);
 		return 0;
 	}
@@ -682,7 +703,12 @@ static int check_protocol(struct parse *p)
 	if (!p->key_line[K_PROTOCOL]) {
 		fail(p, p->cluster_line,
 		     "key 'protocol': missing in [cluster] "
-		     "(pbft, vr or single)");
+		     "(pbft, vr, single or hotstuff)");
+		return -1;
+	}
+	if (c->protocol == PROTO_HOTSTUFF && c->auth == AUTH_MODE_NONE) {
+		fail(p, p->key_line[K_AUTH] ? p->key_line[K_AUTH] : p->cluster_line,
+		     "key 'auth': hotstuff needs sig or mac (its QCs are signed votes)");
 		return -1;
 	}
 	if (!fl) {
@@ -793,7 +819,7 @@ static int check_replicas(struct parse *p)
 		}
 		c->replica[i].line = p->rep_line[i];
 		for (r = 0; r < R_COUNT; r++) {
-			if (p->addr_line[i][r])
+			if (p->addr_line[i][r] || r == R_METRICS) /* metrics: optional */
 				continue;
 			fail(p, p->rep_line[i], "key '%s': missing in [replica.%" PRIu32 "]",
 			     role_name[r], i);

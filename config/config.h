@@ -14,13 +14,15 @@
 #define CONFIG_ADDR_MAX 128
 #define CONFIG_PATH_MAX 1024
 
-enum protocol { PROTO_PBFT = 0, PROTO_VR = 1, PROTO_SINGLE = 2 };
+enum protocol { PROTO_PBFT = 0, PROTO_VR = 1, PROTO_SINGLE = 2, PROTO_HOTSTUFF = 3 };
 
 struct replica_addr {
-	char peer[CONFIG_ADDR_MAX];   /* replica-to-replica, e.g. tcp://127.0.0.1:7000 */
-	char client[CONFIG_ADDR_MAX]; /* client requests and replies */
-	char admin[CONFIG_ADDR_MAX];  /* status and fault control */
-	int line;                     /* line of the [replica.I] header, for messages */
+	char peer[CONFIG_ADDR_MAX];    /* replica-to-replica, e.g. tcp://127.0.0.1:7000 */
+	char client[CONFIG_ADDR_MAX];  /* client requests and replies */
+	char admin[CONFIG_ADDR_MAX];   /* status and fault control */
+	char metrics[CONFIG_ADDR_MAX]; /* optional: Prometheus /metrics over HTTP, tcp:// only;
+					* "" = off (issue 20, replica/metrics.h) */
+	int line;                      /* line of the [replica.I] header, for messages */
 };
 
 /* Outgoing network faults of one replica ([faults] section, keys drop, delay, ...).
@@ -50,6 +52,7 @@ struct config {
 	/* robust = on (issue 16, Aardvark-style defences against a slow or malicious
 	 * primary; PBFT only, ignored by vr/single); default off: classic PBFT. */
 	int robust;
+	int hotstuff_stable;            /* hotstuff_leader = stable (1) | rotating (0, default) */
 	uint32_t robust_ratio_permille; /* robust_ratio = 0.9: share of the best recent
 					 * throughput a primary must keep, 500..1000 */
 	uint32_t robust_heartbeat_ms;   /* no PRE-PREPARE this long while requests wait,
@@ -95,5 +98,9 @@ static inline uint32_t config_robust_heartbeat_default(uint32_t view_timeout_ms)
 	return quarter < CONFIG_ROBUST_HEARTBEAT_MS ? quarter : CONFIG_ROBUST_HEARTBEAT_MS;
 }
 uint32_t protocol_n(enum protocol p, uint32_t f);
+/* "pbft", "vr", "single", "hotstuff" -> *p; returns 0, or -1 for another name. */
+int protocol_parse(const char *name, enum protocol *p);
+/* Byzantine protocols: a client accepts f+1 matching replies (PBFT, HotStuff). */
+int protocol_is_bft(enum protocol p);
 
 #endif

@@ -3,7 +3,7 @@
  *   byzlab-keygen --out DIR --replicas N --clients M
  *   byzlab-keygen --cluster DIR --protocol P --f F [--auth A] [--base-port P] [--host H]
  *                 [--clients M] [--set KEY=VALUE ...] [--fault KEY=VALUE ...]
- *                 [--no-keys] [--force]
+ *                 [--metrics] [--no-keys] [--force]
  *
  * The second form is the one program that writes cluster.ini (issue 15 item 4):
  * ./byzlab cluster init, the docker init service, experiments/ and the tests call it
@@ -26,11 +26,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: byzlab-keygen --out DIR --replicas N --clients M\n"
-		"       byzlab-keygen --cluster DIR --protocol pbft|vr|single --f F\n"
+		"       byzlab-keygen --cluster DIR --protocol pbft|vr|single|hotstuff --f F\n"
 		"                     [--auth sig|mac|none] [--base-port P] [--host H]\n"
 		"                     [--clients M] [--set KEY=VALUE ...] [--fault KEY=VALUE ...]\n"
-		"                     [--wan PRESET] [--region KEY=VALUE ...] [--no-keys] "
-		"[--force]\n"
+		"                     [--wan PRESET] [--region KEY=VALUE ...] [--metrics]\n"
+		"                     [--no-keys] [--force]\n"
 		"\n"
 		"--out: writes DIR/replica-I.{pub,key} for I in 0..N-1 and DIR/client-J.{pub,key}\n"
 		"for J in 0..M-1 (Ed25519; .key files mode 0600, DIR created 0700).\n"
@@ -49,7 +49,8 @@ static void usage(FILE *f)
 		"model's [regions] table and a region.I line per replica and region.client\n"
 		"(a --fault region.I=NAME or region.client=NAME replaces the preset's); --region\n"
 		"adds a [regions] line (local=0.2,0.05, us/eu=20,1: one-way ms, mean,jitter).\n"
-		"An existing cluster.ini is kept unless --force.\n",
+		"--metrics: replica I also serves Prometheus metrics at http://H:P+300+I/metrics\n"
+		"(its metrics key).  An existing cluster.ini is kept unless --force.\n",
 		WIRE_MAX_REPLICAS, WIRE_MAX_CLIENTS, CLUSTER_DEFAULT_PORT, CLUSTER_MIN_CLIENTS);
 }
 
@@ -93,15 +94,7 @@ struct args {
 
 static int parse_protocol(const char *v, enum protocol *p)
 {
-	if (!strcmp(v, "pbft"))
-		*p = PROTO_PBFT;
-	else if (!strcmp(v, "vr"))
-		*p = PROTO_VR;
-	else if (!strcmp(v, "single"))
-		*p = PROTO_SINGLE;
-	else
-		return -1;
-	return 0;
+	return protocol_parse(v, p);
 }
 
 /* One option of the --cluster form; 0, or an exit code. */
@@ -113,7 +106,7 @@ static int cluster_opt(struct args *a, int c, const char *v)
 	case 'C': a->cluster = v; return 0;
 	case 'p':
 		if (parse_protocol(v, &a->spec.protocol))
-			return bad_usage("--protocol pbft|vr|single, not '%.40s'", v);
+			return bad_usage("--protocol pbft|vr|single|hotstuff, not '%.40s'", v);
 		a->have_protocol = 1;
 		return 0;
 	case 'f':
@@ -155,6 +148,7 @@ static int cluster_opt(struct args *a, int c, const char *v)
 		a->spec.region[a->spec.n_region++] = v;
 		return 0;
 	case 'n': a->no_keys = 1; return 0;
+	case 'm': a->spec.metrics = 1; return 0;
 	case 'F': a->force = 1; return 0;
 	}
 	return bad_usage("unknown option");
@@ -177,6 +171,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"wan", required_argument, NULL, 'w'},
 		{"region", required_argument, NULL, 'R'},
 		{"no-keys", no_argument, NULL, 'n'},
+		{"metrics", no_argument, NULL, 'm'},
 		{"force", no_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -271,7 +266,7 @@ int main(int argc, char **argv)
 		return r;
 	if (!a.cluster && (a.spec.n_set || a.spec.n_fault || a.have_protocol || a.have_f ||
 			   a.spec.auth || a.spec.wan || a.spec.n_region || a.spec.base_port ||
-			   a.spec.host || a.no_keys || a.force))
+			   a.spec.host || a.no_keys || a.force || a.spec.metrics))
 		return bad_usage("--protocol, --f, --set, ... belong to --cluster DIR");
 	if (crypto_setup() != 0) {
 		fprintf(stderr, "byzlab-keygen: libsodium initialisation failed\n");

@@ -88,6 +88,7 @@
 #define BYZ_ADAPT_START_MS 10          /* slow-primary:adaptive: first delay ... */
 #define BYZ_ADAPT_PERIOD_MS 250        /* ... raised this often while it leads */
 #define BYZ_ADAPT_MAX_MS 600000
+#define BYZ_HS_HEADS 4 /* fake-view-change (HotStuff): forks 3 proposals back */
 
 enum byz_behaviour {
 	BYZ_HONEST = 0,
@@ -157,6 +158,11 @@ struct byz {
 	uint32_t floor_ms; /* the highest delay held a whole period unreplaced */
 	int leading;
 	uint64_t lead_view, probe_ms, replaced;
+	/* fake-view-change in HotStuff: parent | justify QC of its latest proposals */
+	uint8_t *hs_head[BYZ_HS_HEADS];
+	uint32_t hs_head_len[BYZ_HS_HEADS];
+	uint64_t hs_head_height[BYZ_HS_HEADS];
+	uint32_t hs_heads; /* proposals seen */
 	/* mac-poison: the view of its first poisoned message; silent in later views */
 	int poisoned;
 	uint64_t poison_view;

@@ -14,6 +14,7 @@
 #include "replica/byz.h"
 #include "replica/faults.h"
 #include "replica/kv.h"
+#include "replica/metrics.h"
 #include "replica/store.h"
 
 #define DRAIN_MAX 64      /* messages per socket per loop turn (fairness) */
@@ -47,6 +48,29 @@ struct replica {
 	int group_commit;      /* 0: commit after every step (group_commit = off) */
 	struct buf out;        /* the STATUS_RESP being built */
 	char json[WIRE_MAX_STATUS];
+	struct watch *watch; /* metrics (issue 20), or NULL when cluster.ini has none */
+};
+
+/* What the driver measures for the metrics page (replica/metrics.h): the snapshot it
+ * publishes, with the histograms only the driver can fill - it sees a request arrive
+ * and its reply leave, and a view change start and end. */
+struct arrival {
+	uint64_t timestamp; /* the client's request timestamp, 0 = a free slot */
+	uint64_t at_us;     /* when it arrived */
+};
+
+/* Requests of one client this replica waits to answer.  A client waits for f+1
+ * replies, so it may send its next request before this replica has answered the
+ * last: a few slots per client keep both. */
+#define WATCH_SLOTS 4
+
+struct watch {
+	struct metrics_server *server;
+	struct metrics_snapshot snap;
+	struct arrival *arrival; /* WATCH_SLOTS per client id (cfg->clients) */
+	uint32_t n_clients;
+	uint64_t vc_start_us;  /* the view change in progress started, 0: none */
+	uint64_t published_ms; /* the last metrics_publish() */
 };
 
 /* ---- logging and time ---- */
@@ -73,6 +97,13 @@ void rlog(const char *fmt, ...)
 	fprintf(stderr, "%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000, log_prefix, line);
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -93,6 +124,73 @@ static int crossed_power_of_two(uint64_t from, uint64_t to)
 	while (p <= to / 2)
 		p *= 2;
 	return p > from;
+}
+
+/* ---- metrics (issue 20, replica/metrics.h) ----
+ * Commit latency is measured where a request arrives from its client (the primary, or
+ * a backup that got a retransmission) until that replica's reply to it leaves; the
+ * view-change duration from view_changing set to a new view active.  The snapshot is
+ * published to the HTTP threads at most every METRICS_PUBLISH_MS. */
+
+static void watch_request(struct replica *r, const struct msg *m)
+{
+	struct watch *w = r->watch;
+	if (!w || m->h.type != MSG_REQUEST || m->h.sender >= w->n_clients)
+		return;
+	struct arrival *a = &w->arrival[(size_t)m->h.sender * WATCH_SLOTS], *slot = a;
+	for (int k = 0; k < WATCH_SLOTS; k++) {
+		if (a[k].timestamp == m->u.req.timestamp)
+			return; /* a retransmission: the first arrival counts */
+		if (a[k].timestamp < slot->timestamp)
+			slot = &a[k]; /* a free slot, else the oldest request */
+	}
+	if (!slot->timestamp)
+		w->snap.pending_requests++;
+	slot->timestamp = m->u.req.timestamp;
+	slot->at_us = mono_us();
+}
+
+/* A message to client `client` leaves: if it is the reply to a pending request, that
+ * request's latency is observed; older pending ones of that client are forgotten
+ * (a client's requests execute in timestamp order: they were answered or skipped). */
+static void watch_reply(struct replica *r, uint32_t client, const uint8_t *p, size_t len)
+{
+	struct watch *w = r->watch;
+	struct msg m;
+	if (!w || client >= w->n_clients)
+		return;
+	struct arrival *a = &w->arrival[(size_t)client * WATCH_SLOTS];
+	int any = 0;
+	for (int k = 0; k < WATCH_SLOTS; k++)
+		any |= a[k].timestamp != 0;
+	if (!any || wire_decode(p, len, r->cfg->cluster_id, &m) != WIRE_OK || m.h.type != MSG_REPLY)
+		return;
+	for (int k = 0; k < WATCH_SLOTS; k++) {
+		if (!a[k].timestamp || a[k].timestamp > m.u.rep.timestamp)
+			continue;
+		if (a[k].timestamp == m.u.rep.timestamp)
+			metrics_observe(&w->snap.hist[METRICS_COMMIT], METRICS_COMMIT,
+					mono_us() - a[k].at_us);
+		a[k].timestamp = 0;
+		w->snap.pending_requests--;
+	}
+}
+
+/* After a step: st is the core's status now, r->seen the one before. */
+static void watch_view(struct replica *r, const struct core_status *st)
+{
+	struct watch *w = r->watch;
+	if (!w)
+		return;
+	if (st->view_changing && !r->seen.view_changing && !w->vc_start_us)
+		w->vc_start_us = mono_us();
+	if (st->view_changing || (!r->seen.view_changing && st->view == r->seen.view))
+		return;
+	w->snap.view_changes++; /* a new view is active */
+	if (w->vc_start_us)
+		metrics_observe(&w->snap.hist[METRICS_VIEW_CHANGE], METRICS_VIEW_CHANGE,
+				mono_us() - w->vc_start_us);
+	w->vc_start_us = 0;
 }
 
 /* ---- effects: persist before you speak ----
@@ -290,6 +388,7 @@ static void send_all(struct replica *r)
 					send_replica(r, j, p, s->len);
 		} else if (s->to == TO_CLIENT) {
 			note_answered(r, p, s->len);
+			watch_reply(r, s->client, p, s->len);
 			send_client(r, s->client, p, s->len);
 		} else if (s->to >= 0 && (uint32_t)s->to < r->cfg->n) {
 			send_replica(r, (uint32_t)s->to, p, s->len); /* self: ignored */
@@ -329,6 +428,7 @@ static void note_changes(struct replica *r)
 	if (st.stable_checkpoint != r->seen.stable_checkpoint) {
 		rlog("stable checkpoint %llu", (unsigned long long)st.stable_checkpoint);
 	}
+	watch_view(r, &st);
 	r->seen = st;
 	/* park only as a backup in a view: a primary checks every signature it orders */
 	r->edge.park_now = r->parking && st.primary != r->id && !st.view_changing;
@@ -346,13 +446,44 @@ static void step(struct replica *r, enum ev_kind kind, const struct msg *m)
 
 /* ---- status ---- */
 
+/* The status document's inputs (extra: none; answer_status adds its own). */
+static void status_of(struct replica *r, struct core_status *cs, struct status_input *in)
+{
+	memset(cs, 0, sizeof(*cs));
+	r->ops->status(r->core, cs);
+	*in = (struct status_input){.id = r->id,
+				    .n = r->cfg->n,
+				    .f = r->cfg->f,
+				    .cs = cs,
+				    .c = &r->c,
+				    .net = net_stats(r->net),
+				    .auth = r->auth,
+				    .byz = r->has_byz ? r->byz : NULL,
+				    .pid = (long)getpid(),
+				    .uptime_ms = mono_ms() - r->start_ms};
+}
+
+/* Hand the HTTP threads a fresh snapshot, at most every METRICS_PUBLISH_MS. */
+static void watch_publish(struct replica *r, uint64_t now)
+{
+	struct watch *w = r->watch;
+	struct core_status cs;
+	struct status_input in;
+	if (!w || now - w->published_ms < METRICS_PUBLISH_MS)
+		return;
+	status_of(r, &cs, &in);
+	metrics_fill(&w->snap, &in);
+	metrics_publish(w->server, &w->snap);
+	w->published_ms = now;
+}
+
 static void answer_status(struct replica *r)
 {
 	struct core_status cs;
+	struct status_input in;
 	char extra[2048];
-	memset(&cs, 0, sizeof(cs));
-	r->ops->status(r->core, &cs);
 	(void)auth_bans_active(r->auth, mono_ms()); /* blacklisted_clients: expired ones go */
+	status_of(r, &cs, &in);
 	int k = faults_json(r->faults, extra, sizeof(extra));
 	if (k < 0)
 		k = snprintf(extra, sizeof(extra), "\"faults\":null");
@@ -377,17 +508,7 @@ static void answer_status(struct replica *r)
 	if (r->liar && r->liar->cfg.kind == BYZ_SLOW_PRIMARY && (size_t)k < sizeof(extra))
 		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"byz_delay_ms\":%u",
 			 r->liar->cfg.arg ? r->liar->cfg.arg : r->liar->delay_ms); /* issue 16 */
-	struct status_input in = {.extra = extra,
-				  .id = r->id,
-				  .n = r->cfg->n,
-				  .f = r->cfg->f,
-				  .cs = &cs,
-				  .c = &r->c,
-				  .net = net_stats(r->net),
-				  .auth = r->auth,
-				  .byz = r->has_byz ? r->byz : NULL,
-				  .pid = (long)getpid(),
-				  .uptime_ms = mono_ms() - r->start_ms};
+	in.extra = extra;
 	int len = status_json(&in, r->json, sizeof(r->json));
 	if (len < 0) {
 		rlog("status document too long");
@@ -479,6 +600,7 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 		net_set_route(r->net, m.h.sender, rx->pipe);
 		if (m.h.type == MSG_HELLO)
 			return;
+		watch_request(r, &m);
 	}
 	step(r, EV_MSG, &m);
 }
@@ -587,6 +709,7 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .robust = cfg->robust, /* issue 16: pbft only */
 				 .robust_ratio_permille = cfg->robust_ratio_permille,
 				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms,
+				 .hotstuff_stable = cfg->hotstuff_stable,
 				 /* the ordering deadline counts from arrival, not release */
 				 .robust_park_ms = park_delay_ms(cfg)};
 	r->core = r->ops->create(&cc);
@@ -600,6 +723,34 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* cluster.ini's metrics key: serve /metrics (metrics_http.c); none: no watch at all. */
+static int watch_open(struct replica *r, char *err, size_t errlen)
+{
+	const char *addr = r->cfg->replica[r->id].metrics;
+	if (!addr[0])
+		return 0;
+	size_t slots = (size_t)(r->cfg->clients ? r->cfg->clients : 1) * WATCH_SLOTS;
+	struct watch *w = calloc(1, sizeof(*w));
+	if (!w || !(w->arrival = calloc(slots, sizeof(*w->arrival)))) {
+		free(w);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	w->n_clients = r->cfg->clients;
+	r->watch = w;
+	return metrics_start(&w->server, addr, err, errlen);
+}
+
+static void watch_close(struct replica *r)
+{
+	if (!r->watch)
+		return;
+	metrics_stop(r->watch->server);
+	free(r->watch->arrival);
+	free(r->watch);
+	r->watch = NULL;
 }
 
 /* The edge's hears() filter: partitions and one-way cuts of the fault layer. */
@@ -652,7 +803,8 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 	}
 	if (open_layers(r, byz, err, errlen) || park_open(r, err, errlen) ||
 	    open_store(r, err, errlen) || create_core(r, err, errlen) ||
-	    net_open(&r->net, cfg, id, cfg->clients, &nopts, err, errlen)) {
+	    net_open(&r->net, cfg, id, cfg->clients, &nopts, err, errlen) ||
+	    watch_open(r, err, errlen)) {
 		replica_close(r);
 		return -1;
 	}
@@ -661,6 +813,8 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 	     cfg->replica[id].client, cfg->replica[id].admin);
 	if (r->liar)
 		rlog("LYING: --byz %s (replica/byz.h)", byz);
+	if (r->watch)
+		rlog("metrics: http://%s/metrics", cfg->replica[id].metrics + strlen("tcp://"));
 	if (strcmp(r->faults->spec, "none") != 0)
 		rlog("faults: %s", r->faults->spec);
 	if (!cfg->group_commit || !cfg->coalesce || !cfg->rx_aio)
@@ -682,6 +836,7 @@ void replica_close(struct replica *r)
 {
 	if (!r)
 		return;
+	watch_close(r);    /* its HTTP threads read only their own copy */
 	net_close(r->net); /* first: no callbacks into a dead core */
 	if (r->core)
 		r->ops->destroy(r->core);
@@ -709,6 +864,8 @@ static int wait_ms(const struct replica *r, uint64_t now)
 	due = r->parking ? park_deadline(&r->park) : 0;
 	if (due && (due <= now ? 0 : due - now) < d)
 		d = due <= now ? 0 : due - now;
+	if (r->watch && d > METRICS_PUBLISH_MS)
+		d = METRICS_PUBLISH_MS; /* an idle replica's page stays fresh too */
 	return d > IDLE_WAIT_MS ? IDLE_WAIT_MS : (int)d;
 }
 
@@ -725,6 +882,7 @@ int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *
 	}
 	while (!*stop) {
 		uint64_t now = mono_ms();
+		watch_publish(r, now);
 		release_delayed(r, now);
 		release_parked(r, now);
 		if (r->timer_ms && faults_core_ms(r->faults, now) >= r->timer_ms) {

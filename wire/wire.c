@@ -240,6 +240,11 @@ const char *wire_type_name(int type)
 	case MSG_STATUS_RESP: return "status_resp";
 	case MSG_ADMIN_FAULTS: return "admin_faults";
 	case MSG_PEER_STATUS: return "peer_status";
+	case MSG_HS_PROPOSAL: return "hs_proposal";
+	case MSG_HS_VOTE: return "hs_vote";
+	case MSG_HS_NEWVIEW: return "hs_newview";
+	case MSG_HS_FETCH: return "hs_fetch";
+	case MSG_HS_BLOCK: return "hs_block";
 	case MSG_HELLO: return "hello";
 	case MSG_FETCH: return "fetch";
 	case MSG_BATCH: return "batch";
@@ -394,6 +399,8 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 	default:
 		if (m->h.type >= MSG_VR_PREPARE && m->h.type <= MSG_VR_NEW_STATE)
 			return wire_body_vr(m);
+		if (m->h.type >= MSG_HS_PROPOSAL && m->h.type <= MSG_HS_BLOCK)
+			return wire_body_hs(m);
 		return WIRE_E_TYPE;
 	}
 }

@@ -138,7 +138,8 @@ struct core_config {
 	int robust;
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
 	uint32_t robust_heartbeat_ms;   /* longest wait for a PRE-PREPARE while requests wait */
-	uint32_t robust_park_ms;        /* client requests reach the core this long after they
+	int hotstuff_stable;     /* hotstuff: leader stable until a timeout (else rotating) */
+	uint32_t robust_park_ms; /* client requests reach the core this long after they
 				  * arrived (the driver parks them, replica/park.h; 0: none) */
 };
 
@@ -188,6 +189,7 @@ struct core_ops {
 extern const struct core_ops pbft_core_ops;
 extern const struct core_ops single_core_ops;
 extern const struct core_ops vr_core_ops;
+extern const struct core_ops hotstuff_core_ops;
 const struct core_ops *core_ops_for(enum protocol p);
 
 #endif

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """test_docker - byzlab on docker compose (ctest label `docker`, issue 8).
 
-Builds the image, brings up PBFT f=1 (4 replica containers and a client), runs a
+Builds the image, brings up PBFT f=1 (4 replica containers and a client) with
+Prometheus (issue 20: up --metrics), runs a workload, checks through Prometheus' query
+API that every replica is scraped (up == 1) and that its executed counters show the
 workload, pauses the primary (docker pause) and checks that the others change view and
 serve again, unpauses it and checks that its old-view messages are rejected
 (rejected.old_view grows on the others) and that it rejoins, then brings the cluster
@@ -32,6 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "docker"))
 import bzdocker as bz  # noqa: E402
 
 MAX_IMAGE_BYTES = 30 * 1000 * 1000
+PROMETHEUS_PORT = 26990     # 127.0.0.1 only; issue 20's port range
 _T0 = time.monotonic()
 
 
@@ -78,11 +81,34 @@ def others_old_view(p):
     return sum(o["rejected"]["old_view"] for i, o in bz.answering(st).items() if i != p)
 
 
+def prometheus_sees_the_workload(n, ops):
+    """Prometheus (compose.metrics.yml) scrapes every replica, and its latest sample of
+    each replica's executed counter shows at least the bench's operations."""
+    up = bz.prometheus_query(PROMETHEUS_PORT, 'up{job="byzlab"}')
+    check(up is not None and len(up) == n and all(r["value"][1] == "1" for r in up),
+          "Prometheus' up{job=\"byzlab\"}: %r" % up)
+
+    def executed():
+        res = bz.prometheus_query(PROMETHEUS_PORT, "byzlab_requests_executed_total")
+        if not res or len(res) != n:
+            return None
+        got = {r["metric"]["replica"]: float(r["value"][1]) for r in res}
+        return got if min(got.values()) >= ops else None
+    got = bz.wait_until(executed, 30, "Prometheus to show %d executed requests at every "
+                        "replica" % ops)
+    labels = bz.prometheus_query(PROMETHEUS_PORT, "byzlab_view")[0]["metric"]
+    check(labels.get("protocol") == "pbft" and labels.get("byz") == "none",
+          "labels of byzlab_view: %r" % labels)
+    log("Prometheus: all %d replicas up; executed per replica %r" % (n, got))
+
+
 def scenario():
     n = 4
     driver("down", timeout=120)
-    out = driver("up", timeout=600)
+    out = driver("up", "--metrics", "--metrics-port", PROMETHEUS_PORT, timeout=600)
     check("first request committed" in out, "up did not report its first commit:\n" + out)
+    check("metrics: Prometheus at http://127.0.0.1:%d" % PROMETHEUS_PORT in out,
+          "up --metrics did not print Prometheus' URL:\n" + out)
     size = bz.image_size()
     log("image %s: %.1f MB" % (bz.IMAGE, size / 1e6))
     check(size <= MAX_IMAGE_BYTES, "image is %d bytes, more than %d" % (size, MAX_IMAGE_BYTES))
@@ -103,6 +129,7 @@ def scenario():
     with open(os.path.join(res_dir, "runs.csv")) as f:
         rows = f.read().splitlines()
     check(len(rows) >= 2 and rows[0].startswith("protocol,f,n,"), "runs.csv: %r" % rows[:2])
+    prometheus_sees_the_workload(n, 200)
 
     st = bz.status()
     view, p = bz.current_view(st)

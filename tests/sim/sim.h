@@ -85,6 +85,10 @@ enum plant_bug {
 	BUG_ACCUSE_ONE,
 	/* issue 17 item 3: the forensic analysis names the sender of one lone COMMIT */
 	BUG_FORENSICS_ACCUSE_ONE,
+	/* HotStuff (replica/core/hotstuff.h HS_BUG_*): commit on a two-chain; vote
+	 * ignoring the locked QC */
+	BUG_HS_TWO_CHAIN_COMMIT,
+	BUG_HS_IGNORE_LOCK,
 };
 
 struct fault_spec {
@@ -126,6 +130,7 @@ struct sim_opts {
 	/* issue 16: --robust (pbft robust mode, pbft_monitor.h); --view-timeout MS instead
 	 * of the seed's draw (0: the draw) */
 	bool robust;
+	bool hotstuff_stable; /* --hotstuff-leader stable (default rotating) */
 	uint32_t view_timeout_ms;
 
 	/* issue 17: --expect-evidence I: fail a run in which no correct replica holds

@@ -16,7 +16,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: byzlab-sim [--protocol pbft|vr|single] [--f F] (--seed S | --seeds A-B)\n"
+		"usage: byzlab-sim [--protocol pbft|vr|single|hotstuff] [--f F] (--seed S | "
+		"--seeds A-B)\n"
 		"                  [--ops N] [--clients C] [--faults SPEC] [--byz I=BEHAVIOUR "
 		"...]\n"
 		"                  [--random-liars K]\n"
@@ -109,7 +110,11 @@ static void usage(FILE *out)
 		"per\n"
 		"                      simulated second fall below PCT%% of the fault-free "
 		"run's\n"
-		"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | "
+		"  --hotstuff-leader L rotating (default: the leader changes every view) or "
+		"stable\n"
+		"                      (it changes only when a view times out)\n"
+		"  --plant-bug NAME    hotstuff: hs-two-chain-commit | hs-ignore-lock; pbft: "
+		"commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
 		"                      | no-peer-status (PEER_STATUS never answered: the "
 		"convergence\n"
@@ -305,6 +310,8 @@ static const struct {
 	{"client-accept-f", BUG_CLIENT_ACCEPT_F},
 	{"accuse-on-one-message", BUG_ACCUSE_ONE},
 	{"forensics-accuse-one", BUG_FORENSICS_ACCUSE_ONE},
+	{"hs-two-chain-commit", BUG_HS_TWO_CHAIN_COMMIT},
+	{"hs-ignore-lock", BUG_HS_IGNORE_LOCK},
 };
 
 struct cli {
@@ -424,15 +431,9 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--protocol")) {
 			NEED_ARG();
 			const char *p = argv[++i];
-			if (!strcmp(p, "pbft"))
-				o->protocol = PROTO_PBFT;
-			else if (!strcmp(p, "vr"))
-				o->protocol = PROTO_VR;
-			else if (!strcmp(p, "single"))
-				o->protocol = PROTO_SINGLE;
-			else {
-				snprintf(err, errlen, "--protocol: pbft, vr or single, not '%s'",
-					 p);
+			if (protocol_parse(p, &o->protocol) != 0) {
+				snprintf(err, errlen,
+					 "--protocol: pbft, vr, single or hotstuff, not '%s'", p);
 				return -1;
 			}
 			repro_add(c, a, p);
@@ -542,6 +543,16 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--robust")) {
 			o->robust = true;
 			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--hotstuff-leader")) {
+			NEED_ARG();
+			const char *l = argv[++i];
+			if (strcmp(l, "rotating") && strcmp(l, "stable")) {
+				snprintf(err, errlen,
+					 "--hotstuff-leader: rotating or stable, not '%s'", l);
+				return -1;
+			}
+			o->hotstuff_stable = !strcmp(l, "stable");
+			repro_add(c, a, l);
 		} else if (!strcmp(a, "--view-timeout")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 10 || v > 600000) {
@@ -598,7 +609,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 					 "skip-viewchange-certificates, skip-persist, "
 					 "no-peer-status, readonly-writes-f1, "
 					 "readonly-quorum-f1, no-suspect-clients, "
-					 "client-accept-f or accuse-on-one-message, not '%s'",
+					 "client-accept-f, accuse-on-one-message, "
+					 "hs-two-chain-commit or hs-ignore-lock, not '%s'",
 					 name);
 				return -1;
 			}
@@ -697,8 +709,15 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		o->forensics = true;
 	if (o->bug != BUG_NONE && o->protocol != PROTO_PBFT) {
 		snprintf(err, errlen, "--plant-bug: the planted bugs are pbft's");
+	bool hs_bug = o->bug == BUG_HS_TWO_CHAIN_COMMIT || o->bug == BUG_HS_IGNORE_LOCK;
+	if (o->bug != BUG_NONE && hs_bug != (o->protocol == PROTO_HOTSTUFF) &&
+	    o->bug != BUG_CLIENT_ACCEPT_F) {
+		snprintf(err, errlen, "--plant-bug: hs-* for hotstuff, the others for pbft");
 		return -1;
 	}
+	/* HotStuff's QCs are signed votes: without keys nothing is certified */
+	if (o->protocol == PROTO_HOTSTUFF && o->auth == AUTH_MODE_NONE)
+		o->auth = AUTH_MODE_MAC;
 	if (o->bug == BUG_READONLY_WRITES_F1 || o->bug == BUG_READONLY_QUORUM_F1)
 		o->read_only = true; /* they break the read-only quorum rule */
 	if (o->read_only && o->protocol != PROTO_PBFT) {

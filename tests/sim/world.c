@@ -728,6 +728,7 @@ static void draw_config(struct world *w)
 		c->robust_ratio_permille = 900;
 		c->robust_heartbeat_ms = config_robust_heartbeat_default(c->view_timeout_ms);
 	}
+	c->hotstuff_stable = w->o->hotstuff_stable;
 	if (w->o->bug == BUG_COMMIT_QUORUM_2F)
 		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
 	else if (w->o->bug == BUG_SKIP_VC_CERTS)
@@ -736,6 +737,10 @@ static void draw_config(struct world *w)
 		c->plant_bugs = 0x4u; /* PBFT_BUG_NO_PEER_STATUS */
 	else if (w->o->bug == BUG_ACCUSE_ONE)
 		c->plant_bugs = 0x8u; /* PBFT_BUG_ACCUSE_ONE */
+	else if (w->o->bug == BUG_HS_TWO_CHAIN_COMMIT)
+		c->plant_bugs = 0x100u; /* HS_BUG_TWO_CHAIN_COMMIT (replica/core/hotstuff.h) */
+	else if (w->o->bug == BUG_HS_IGNORE_LOCK)
+		c->plant_bugs = 0x200u; /* HS_BUG_IGNORE_LOCK */
 }
 
 static void draw_network(struct world *w)
