@@ -707,8 +707,6 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	}
 	if (c->expect_culprits)
 		o->forensics = true;
-	if (o->bug != BUG_NONE && o->protocol != PROTO_PBFT) {
-		snprintf(err, errlen, "--plant-bug: the planted bugs are pbft's");
 	bool hs_bug = o->bug == BUG_HS_TWO_CHAIN_COMMIT || o->bug == BUG_HS_IGNORE_LOCK;
 	if (o->bug != BUG_NONE && hs_bug != (o->protocol == PROTO_HOTSTUFF) &&
 	    o->bug != BUG_CLIENT_ACCEPT_F) {
