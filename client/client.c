@@ -439,6 +439,8 @@ static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms
 		/* robust = on (issue 16): every request signed, also with auth = mac
 		 * (Aardvark §4.2); the replicas refuse unsigned ones (auth_verify_client) */
 		.sign_always = c->robust,
+		/* and sent to every replica, which time its ordering (pbft_monitor.h) */
+		.send_all = c->robust && c->protocol == PROTO_PBFT,
 		.auth = &cl->auth, /* loaded before the first request */
 	};
 	client_core_init(&cl->core, &cc);

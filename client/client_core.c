@@ -235,6 +235,18 @@ static uint32_t primary(const struct client_core *c)
 	return (uint32_t)(c->view % c->cfg.n);
 }
 
+/* A request's first send: the primary, or everybody (read-only gets, PBFT §5.1.3;
+ * robust mode, Aardvark §4.2: the backups then hold it pending and time its ordering). */
+static uint32_t first_destination(const struct client_core *c)
+{
+	if (c->cfg.send_all && c->cfg.proto == PROTO_PBFT)
+		return CLIENT_SEND_ALL;
+	/* HotStuff's leader rotates: every replica keeps the request for its turn. */
+	if (c->cfg.proto == PROTO_HOTSTUFF)
+		return CLIENT_SEND_ALL;
+	return is_readonly(c) ? CLIENT_SEND_ALL : primary(c);
+}
+
 static void out_clear(struct client_out *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -284,10 +296,7 @@ int client_core_submit(struct client_core *c, const uint8_t *op, size_t op_len, 
 	c->deadline_us = c->cfg.timeout_ms ? now_us + (uint64_t)c->cfg.timeout_ms * 1000u
 					   : UINT64_MAX;
 	arm(c, now_us);
-	/* Read-only requests are answered by every replica directly (PBFT §5.1.3). */
-	/* HotStuff's leader rotates: every replica keeps the request for its turn. */
-	out->send_to = is_readonly(c) || c->cfg.proto == PROTO_HOTSTUFF ? CLIENT_SEND_ALL
-									: primary(c);
+	out->send_to = first_destination(c);
 	out_finish(c, out);
 	return 0;
 }
@@ -310,7 +319,7 @@ static void retry_readwrite(struct client_core *c, uint64_t now_us, struct clien
 	c->stats.readonly_retries++;
 	arm(c, now_us);
 	out->readonly_retry = true;
-	out->send_to = primary(c);
+	out->send_to = first_destination(c);
 }
 
 bool client_core_wants(const struct client_core *c, uint32_t client, uint64_t ts)

@@ -757,7 +757,7 @@ static int check_ranges(struct parse *p)
 		return -1;
 	}
 	if (!p->key_line[K_ROBUST_HEARTBEAT])
-		c->robust_heartbeat_ms = c->view_timeout_ms / 4 ? c->view_timeout_ms / 4 : 1;
+		c->robust_heartbeat_ms = config_robust_heartbeat_default(c->view_timeout_ms);
 	else if (c->robust_heartbeat_ms >= c->view_timeout_ms) {
 		fail(p, p->key_line[K_ROBUST_HEARTBEAT],
 		     "key 'robust_heartbeat_ms': %" PRIu32 " must be shorter than "

@@ -515,9 +515,14 @@ static void hold(struct byz *b, const struct send *s, const uint8_t *p, uint64_t
  * All it sees is what its own honest core says: a PRE-PREPARE of its own in view v
  * means it leads v; a message of its own in a later view means it was replaced (its
  * core joined a view change, or took the next primary's NEW-VIEW).  So it probes:
- * raise the delay while it leads, remember the delay that got it replaced, and stay
- * below it next time (byz.h).  It cannot see a monitor's requirement; a monitor that
- * measures throughput (Aardvark §4.3) is what sets the ceiling it finds. */
+ * raise the delay while it leads, remember the delay that got it replaced (ceiling)
+ * and the highest it held through a whole period unreplaced (floor), and next time
+ * search between the two (byz.h).  It cannot see the backups' rules; the monitor's
+ * requirement (Aardvark §4.3) and the ordering deadline (robust-liveness: a request
+ * not ordered within 1.5 robust_heartbeat_ms, again and again) are what set the
+ * ceiling it finds.  Against the deadline, a sharp threshold, the search converges to
+ * just under it; the slow start grows by half (not doubling) so that its first
+ * ceiling is at most 1.5x the threshold. */
 
 static void adapt_observe(struct byz *b, const uint8_t *p, uint64_t now_ms)
 {
@@ -528,6 +533,8 @@ static void adapt_observe(struct byz *b, const uint8_t *p, uint64_t now_ms)
 	if (b->leading && view > b->lead_view) { /* replaced: that was too slow */
 		b->leading = 0;
 		b->ceiling_ms = b->delay_ms;
+		if (b->floor_ms >= b->ceiling_ms)
+			b->floor_ms = b->ceiling_ms / 2;
 		b->replaced++;
 	}
 	if (!is_proposal(b, p) || (b->leading && view == b->lead_view) || view < b->lead_view)
@@ -536,26 +543,33 @@ static void adapt_observe(struct byz *b, const uint8_t *p, uint64_t now_ms)
 	b->lead_view = view;
 	b->probe_ms = now_ms;
 	if (b->ceiling_ms) {
-		b->ceiling_ms += b->ceiling_ms / 16;
-		b->delay_ms = b->ceiling_ms * 3 / 4;
+		/* the bar may have moved (the monitor's does): probe a little above, from
+		 * the highest delay that held */
+		b->ceiling_ms += b->ceiling_ms / 32 ? b->ceiling_ms / 32 : 1;
+		b->delay_ms = b->floor_ms ? b->floor_ms : b->ceiling_ms / 2;
 	}
 	if (b->delay_ms < 1)
 		b->delay_ms = BYZ_ADAPT_START_MS;
 }
 
-/* While it leads: one raise per period passed - doubling until it has a ceiling,
- * then an eighth (at least 1 ms) - below 15/16 of the ceiling if it has one. */
+/* While it leads: one raise per period passed (the delay held a whole period: it is
+ * the new floor) - by half until it has a ceiling, then a quarter of the way to just
+ * under the ceiling (at least 1 ms). */
 static void adapt_raise(struct byz *b, uint64_t now_ms)
 {
 	if (!b->leading)
 		return;
-	uint32_t cap = b->ceiling_ms ? b->ceiling_ms - b->ceiling_ms / 16 : BYZ_ADAPT_MAX_MS;
+	uint32_t below = b->ceiling_ms / 32 ? b->ceiling_ms / 32 : 1;
+	uint32_t cap = b->ceiling_ms > below ? b->ceiling_ms - below : BYZ_ADAPT_MAX_MS;
+	if (!b->ceiling_ms)
+		cap = BYZ_ADAPT_MAX_MS;
 	for (int k = 0; k < 64 && now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS; k++) {
 		b->probe_ms += BYZ_ADAPT_PERIOD_MS;
-		/* slow start until it first finds a ceiling, then an eighth at a time */
-		uint32_t step = !b->ceiling_ms    ? b->delay_ms
-				: b->delay_ms / 8 ? b->delay_ms / 8
-						  : 1;
+		if (b->delay_ms > b->floor_ms)
+			b->floor_ms = b->delay_ms;
+		uint32_t step = !b->ceiling_ms ? b->delay_ms / 2 : (cap - b->delay_ms) / 4;
+		if (step < 1)
+			step = 1;
 		b->delay_ms = b->delay_ms + step < cap ? b->delay_ms + step : cap;
 	}
 	if (now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS)

@@ -34,13 +34,14 @@
  *   slow-primary:adaptive  (issue 16) as slow-primary, with a delay it adapts to
  *                     what it can see, probing for the most it can get away with:
  *                     while it leads a view it raises the delay every
- *                     BYZ_ADAPT_PERIOD_MS (doubling it until it was first replaced,
- *                     then by an eighth, at least 1 ms); when it is
- *                     replaced (one of its own messages speaks of a later view: it
- *                     joined the view change or took the NEW-VIEW) the delay it held
- *                     becomes its ceiling, and in its next view as primary it starts
- *                     at 3/4 of it and climbs to 15/16 of it (the ceiling creeps up by
- *                     1/16 per term, so a stale one is re-probed)
+ *                     BYZ_ADAPT_PERIOD_MS (by half until it was first replaced,
+ *                     then a quarter of the way to the ceiling, at least 1 ms); a
+ *                     delay held a whole period is its floor; when it is replaced
+ *                     (one of its own messages speaks of a later view: it joined the
+ *                     view change or took the NEW-VIEW) the delay it held becomes its
+ *                     ceiling, and in its next view as primary it starts at the floor
+ *                     and climbs to 31/32 of the ceiling (which creeps up by 1/32
+ *                     per term, so a stale one is re-probed)
  *   fake-view-change  PBFT: its VIEW-CHANGEs carry an invented prepared certificate
  *                     (a pre-prepare and 2f prepares it signed itself, for a random
  *                     digest at the next sequence number).  VR: its DO-VIEW-CHANGEs
@@ -154,6 +155,7 @@ struct byz {
 	/* slow-primary:adaptive: the delay now, the one that got it replaced last (0:
 	 * none yet), the view it leads (leading), when the delay was last raised */
 	uint32_t delay_ms, ceiling_ms;
+	uint32_t floor_ms; /* the highest delay held a whole period unreplaced */
 	int leading;
 	uint64_t lead_view, probe_ms, replaced;
 	/* fake-view-change in HotStuff: parent | justify QC of its latest proposals */

@@ -679,12 +679,19 @@ static int recover_one(void *arg, uint8_t kind, uint64_t key, const uint8_t *val
 /* Robust PBFT with auth = mac: backups park the requests clients send them (park.h)
  * for a quarter of the heartbeat - the share of the ordering deadline a request may
  * spend parked before its signature is checked and the core starts timing it. */
+static uint32_t park_delay_ms(const struct config *cfg)
+{
+	if (!cfg->robust || cfg->auth != AUTH_MODE_MAC || cfg->protocol != PROTO_PBFT)
+		return 0;
+	return cfg->robust_heartbeat_ms / 4 ? cfg->robust_heartbeat_ms / 4 : 1;
+}
+
 static int park_open(struct replica *r, char *err, size_t errlen)
 {
 	const struct config *cfg = r->cfg;
-	if (!cfg->robust || cfg->auth != AUTH_MODE_MAC || cfg->protocol != PROTO_PBFT)
+	uint32_t delay = park_delay_ms(cfg);
+	if (!delay)
 		return 0;
-	uint32_t delay = cfg->robust_heartbeat_ms / 4 ? cfg->robust_heartbeat_ms / 4 : 1;
 	if (park_init(&r->park, cfg->clients, delay) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -730,17 +737,21 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .read_lease_ms = cfg->protocol == PROTO_VR ? cfg->read_lease_ms
 									    : 0,
 				 .evidence_off = !cfg->evidence}; /* issue 17: pbft only */
-	r->core = r->ops->create(&cc);
-	if (!r->core) {
-		snprintf(err, errlen, "cannot create the %s core", r->ops->name);
-		return -1;
-	}
-	if (store_iterate(r->store, recover_one, r) != 0) {
-		snprintf(err, errlen, "%s/%u: stored record %llu could not be recovered", cfg->data,
-			 r->id, (unsigned long long)r->recovered);
-		return -1;
-	}
-	return 0;
+	,
+		/* the ordering deadline counts from arrival, not release */
+		.robust_park_ms = park_delay_ms(cfg)
+};
+r->core = r->ops->create(&cc);
+if (!r->core) {
+	snprintf(err, errlen, "cannot create the %s core", r->ops->name);
+	return -1;
+}
+if (store_iterate(r->store, recover_one, r) != 0) {
+	snprintf(err, errlen, "%s/%u: stored record %llu could not be recovered", cfg->data, r->id,
+		 (unsigned long long)r->recovered);
+	return -1;
+}
+return 0;
 }
 
 /* cluster.ini's metrics key: serve /metrics (metrics_http.c); none: no watch at all. */

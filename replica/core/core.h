@@ -145,6 +145,8 @@ struct core_config {
 	/* pbft, cluster.ini evidence = off (issue 17): no proofs kept, gossiped or acted
 	 * upon (only to measure their cost).  0, the default, is on. */
 	int evidence_off;
+	uint32_t robust_park_ms; /* client requests reach the core this long after they
+				  * arrived (the driver parks them, replica/park.h; 0: none) */
 };
 
 struct core_status {
@@ -171,6 +173,10 @@ struct core_status {
 	uint64_t robust_measured_rps; /* requests/s of the last period with requests waiting */
 	uint64_t robust_vc_monitor;   /* view changes we started: throughput too low */
 	uint64_t robust_vc_heartbeat; /* view changes we started: no PRE-PREPARE in time */
+	uint64_t robust_vc_request;   /* view changes we started: a request not ordered in time */
+	uint64_t robust_forwarded;    /* requests relayed to the primary when half overdue */
+	uint64_t robust_order_p50_ms; /* a client's request reaching us -> its PRE-PREPARE: */
+	uint64_t robust_order_p99_ms; /* upper bounds of power-of-two buckets (0: none) */
 	/* issue 17: conflicting statements seen per accused replica, and the kind of
 	 * the proof kept (enum evidence_kind; 0: none) */
 	uint64_t evidence[WIRE_MAX_REPLICAS];

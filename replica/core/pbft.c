@@ -154,6 +154,7 @@ static void pbft_destroy(void *core)
 	free(p->slots);
 	free(p->ckpts);
 	free(p->proposed_ts);
+	pbft_robust_free(p);
 	exec_free(&p->exec);
 	buf_free(&p->scratch);
 	buf_free(&p->ev_buf);
@@ -193,8 +194,10 @@ static void *pbft_create(const struct core_config *cfg)
 		pbft_destroy(p);
 		return NULL;
 	}
-	if (cfg->robust)
-		pbft_robust_init(p);
+	if (cfg->robust && pbft_robust_init(p) != 0) {
+		pbft_destroy(p);
+		return NULL;
+	}
 	return p;
 }
 

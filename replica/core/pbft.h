@@ -33,6 +33,8 @@ struct pbft_robust {
 	uint64_t pp_seq;       /* highest PRE-PREPARE number seen from this view's primary */
 	uint64_t vc_monitor;   /* view changes started: throughput below the requirement */
 	uint64_t vc_heartbeat; /* view changes started: no PRE-PREPARE in time */
+	struct pbft_order_watch order; /* the per-request ordering deadline */
+	uint64_t vc_request;           /* view changes started: a request not ordered in time */
 };
 
 /* Persisted record kinds (store keys are (kind, key)). */
@@ -367,11 +369,20 @@ void pbft_evidence_step(struct pbft *p, struct effects *out);
 void pbft_evidence_status(const struct pbft *p, struct core_status *st);
 
 /* pbft_robust.c (cfg.robust only; with it off, none of these changes anything) */
-void pbft_robust_init(struct pbft *p);
+int pbft_robust_init(struct pbft *p);
+void pbft_robust_free(struct pbft *p);
 /* After each event: feed the watch, start a view change if it calls for one. */
 void pbft_robust_step(struct pbft *p, struct effects *out);
 /* A PRE-PREPARE from sender passed the primary check (pbft_on_preprepare). */
 void pbft_robust_saw_preprepare(struct pbft *p, const struct msg *m);
+/* A backup queued client request m (pbft_on_request): watch its ordering. */
+void pbft_robust_request(struct pbft *p, const struct msg *m);
+/* A batch (wire_decode_batch form) was installed, or a client's request ts executed:
+ * its requests are ordered. */
+void pbft_robust_ordered_batch(struct pbft *p, const uint8_t *batch, uint32_t len);
+void pbft_robust_ordered(struct pbft *p, uint32_t client, uint64_t ts);
+/* After waitq_prune(): stop watching what no longer waits. */
+void pbft_robust_prune(struct pbft *p);
 /* The watch's next deadline (0: none). */
 uint64_t pbft_robust_deadline(const struct pbft *p);
 void pbft_robust_status(const struct pbft *p, struct core_status *st);

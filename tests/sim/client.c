@@ -93,6 +93,8 @@ static void client_init_core(struct world *w, struct sim_client *cl)
 		.auth = &cl->auth,
 		/* robust mode: every request signed (hybrid with mac), as byzlab-client does */
 		.sign_always = w->base.robust,
+		/* and sent to every replica (Aardvark §4.2), as byzlab-client does */
+		.send_all = w->base.robust && w->o->protocol == PROTO_PBFT,
 	};
 	client_core_init(&cl->core, &cc);
 	cl->timer_at = UINT64_MAX;

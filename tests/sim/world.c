@@ -751,7 +751,7 @@ static void draw_config(struct world *w)
 	if (w->o->robust && w->o->protocol == PROTO_PBFT) { /* issue 16; config.c's defaults */
 		c->robust = 1;
 		c->robust_ratio_permille = 900;
-		c->robust_heartbeat_ms = c->view_timeout_ms / 4;
+		c->robust_heartbeat_ms = config_robust_heartbeat_default(c->view_timeout_ms);
 	}
 	c->hotstuff_stable = w->o->hotstuff_stable;
 	if (w->o->bug == BUG_COMMIT_QUORUM_2F)

@@ -363,7 +363,7 @@ static void test_optimization_keys(void **state)
 }
 
 /* issue 16: robust = on|off, robust_ratio as a decimal, robust_heartbeat_ms shorter
- * than the view timeout (default a quarter of it). */
+ * than the view timeout (default min(60 ms, a quarter of it): the ordering deadline). */
 static void test_robust_keys(void **state)
 {
 	struct env *e = *state;
@@ -372,7 +372,9 @@ static void test_robust_keys(void **state)
 	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
 	assert_int_equal(e->c.robust, 0);
 	assert_int_equal(e->c.robust_ratio_permille, 900);
-	assert_int_equal(e->c.robust_heartbeat_ms, e->c.view_timeout_ms / 4);
+	assert_int_equal(e->c.robust_heartbeat_ms, CONFIG_ROBUST_HEARTBEAT_MS);
+	assert_int_equal(config_robust_heartbeat_default(1000), 60);
+	assert_int_equal(config_robust_heartbeat_default(200), 50);
 	{
 		const struct edit on[] = {{10, "robust = on"},
 					  {14, "robust_ratio = 0.95"},
