@@ -736,22 +736,20 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .hotstuff_stable = cfg->hotstuff_stable,
 				 .read_lease_ms = cfg->protocol == PROTO_VR ? cfg->read_lease_ms
 									    : 0,
-				 .evidence_off = !cfg->evidence}; /* issue 17: pbft only */
-	,
-		/* the ordering deadline counts from arrival, not release */
-		.robust_park_ms = park_delay_ms(cfg)
-};
-r->core = r->ops->create(&cc);
-if (!r->core) {
-	snprintf(err, errlen, "cannot create the %s core", r->ops->name);
-	return -1;
-}
-if (store_iterate(r->store, recover_one, r) != 0) {
-	snprintf(err, errlen, "%s/%u: stored record %llu could not be recovered", cfg->data, r->id,
-		 (unsigned long long)r->recovered);
-	return -1;
-}
-return 0;
+				 .evidence_off = !cfg->evidence, /* issue 17: pbft only */
+				 /* the ordering deadline counts from arrival, not release */
+				 .robust_park_ms = park_delay_ms(cfg)};
+	r->core = r->ops->create(&cc);
+	if (!r->core) {
+		snprintf(err, errlen, "cannot create the %s core", r->ops->name);
+		return -1;
+	}
+	if (store_iterate(r->store, recover_one, r) != 0) {
+		snprintf(err, errlen, "%s/%u: stored record %llu could not be recovered", cfg->data,
+			 r->id, (unsigned long long)r->recovered);
+		return -1;
+	}
+	return 0;
 }
 
 /* cluster.ini's metrics key: serve /metrics (metrics_http.c); none: no watch at all. */
