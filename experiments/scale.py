@@ -27,7 +27,9 @@ about 2.5 minutes in all.  Clusters use ports 29000-29299 only (P, P+100, P+200 
 29090); --base-port B moves that.  Stdlib only, plus matplotlib for the plots.
 
 HotStuff (issue 19 item 1, another branch): add "hotstuff" to PROTOCOLS with its
-n and its branch of formulas() below; every table and plot then gets its rows.
+n, to VIEWCHANGE_TYPES with its pacemaker's message names (wire_type_name), and its
+branch of formulas() below; every table and plot then gets its rows (byzlab-sim and
+bzharness.protocol_n must know the protocol too).
 """
 
 import argparse
@@ -46,7 +48,7 @@ import bench  # noqa: E402  (experiments/bench.py)
 
 ROOT = bench.ROOT
 MAX_N = 31                      # f = 10 for PBFT; the build may stop earlier (Beyond)
-# ---- the hook for new protocols: name -> n(f).  HotStuff: ("hotstuff", 3f+1).
+# ---- the hook for new protocols (HotStuff: "hotstuff": lambda f: 3 * f + 1) ----
 PROTOCOLS = {"pbft": lambda f: 3 * f + 1, "vr": lambda f: 2 * f + 1}
 VIEWCHANGE_TYPES = {"pbft": ("viewchange", "newview"),
                     "vr": ("vr_start_view_change", "vr_do_view_change", "vr_start_view")}
