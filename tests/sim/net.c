@@ -186,6 +186,9 @@ static void copy(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_
 		 struct sbuf *m)
 {
 	w->msgs++;
+	uint8_t type = m->len >= WIRE_HDR_LEN ? m->p[WIRE_OFF_TYPE] : 0;
+	w->type_msgs[type]++;
+	w->type_bytes[type] += m->len;
 	if (w->drop > 0 && rng_chance(&w->rng, w->drop)) {
 		w->drops++;
 		trace_msg(w, TR_DROP, from, fi, kind == SEV_REPLY ? -1 - to : to, ti, m, "loss");

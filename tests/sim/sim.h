@@ -454,6 +454,8 @@ struct world {
 
 	/* stats */
 	uint64_t msgs, delivered, drops, dups, events, crashes, pauses, restarts;
+	/* --counts (issue 19): copies sent and their bytes, per wire message type */
+	uint64_t type_msgs[256], type_bytes[256];
 	uint64_t partitions, oneways, ticks;
 	uint64_t ro_reads, ro_retries; /* --read-only: gets done read-only / retried */
 	uint64_t max_view;

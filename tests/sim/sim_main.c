@@ -179,6 +179,9 @@ static void usage(FILE *out)
 		"                      its view as a proven primary (issue 17)\n"
 		"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
 		"  --keep-going        run every seed even after a violation\n"
+		"  --counts            after each seed, one JSON line: message copies and bytes\n"
+		"                      per wire type, signatures and MACs made and verified\n"
+		"                      (replicas and clients), views (experiments/scale.py)\n"
 		"  -q                  print only violations and the summary;  -v  more per seed\n"
 		"\n"
 		"At most f replicas are down (crashed or paused) at once.  Faults stop once 3/4 "
@@ -334,6 +337,7 @@ struct cli {
 	bool have_seed;
 	bool expect_violation, keep_going;
 	int quiet;
+	bool counts; /* --counts: a JSON line of message and crypto counts per seed */
 	const char *trace_path;
 	uint32_t min_rate_pct;    /* --min-rate-vs-faultfree PCT; 0 off */
 	uint32_t expect_culprits; /* --expect-culprits M; 0 off */
@@ -719,6 +723,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			c->expect_violation = true;
 		} else if (!strcmp(a, "--keep-going")) {
 			c->keep_going = true;
+		} else if (!strcmp(a, "--counts")) {
+			c->counts = true;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			c->quiet = 1;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -976,6 +982,42 @@ static double wall_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* --counts (issue 19, experiments/scale.py): one JSON line per seed with the copies
+ * sent and their bytes per wire message type, and the signatures and MACs made and
+ * verified by every replica instance and client, so the scale experiment can set
+ * messages and signature operations per request against the closed formulas. */
+static void print_counts(const struct world *w, uint64_t seed)
+{
+	uint64_t sm = 0, sv = 0, mm = 0, mv = 0;
+	for (uint32_t i = 0; i < w->n; i++)
+		for (uint32_t k = 0; k < w->node[i].n_inst; k++) {
+			const struct auth_ctx *a = &w->node[i].inst[k].auth;
+			sm += a->sigs_made, sv += a->sigs_verified;
+			mm += a->macs_made, mv += a->macs_verified;
+		}
+	for (uint32_t c = 0; c < w->n_clients; c++) {
+		const struct auth_ctx *a = &w->client[c].auth;
+		sm += a->sigs_made, sv += a->sigs_verified;
+		mm += a->macs_made, mv += a->macs_verified;
+	}
+	printf("{\"seed\":%" PRIu64 ",\"n\":%u,\"f\":%u,\"ops\":%u,\"msgs\":%" PRIu64
+	       ",\"views\":%" PRIu64 ",\"sigs_made\":%" PRIu64 ",\"sigs_verified\":%" PRIu64
+	       ",\"macs_made\":%" PRIu64 ",\"macs_verified\":%" PRIu64
+	       ",\"checkpoint_interval\":%u,\"batch_max\":%u,\"view_timeout_ms\":%u,\"types\":{",
+	       seed, w->n, w->f, w->ops_done, w->msgs, w->max_view, sm, sv, mm, mv,
+	       w->base.checkpoint_interval, w->base.batch_max, w->base.view_timeout_ms);
+	const char *sep = "";
+	for (int t = 0; t < 256; t++) {
+		if (!w->type_msgs[t])
+			continue;
+		const char *name = wire_type_name(t);
+		printf("%s\"%s\":[%" PRIu64 ",%" PRIu64 "]", sep, name ? name : "?",
+		       w->type_msgs[t], w->type_bytes[t]);
+		sep = ",";
+	}
+	printf("}}\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c;
@@ -1026,6 +1068,8 @@ int main(int argc, char **argv)
 			check_rate(&c, w, seed);
 		if (!w->failed && c.o.wan_check_pct)
 			check_wan(&c, w, seed);
+		if (c.counts)
+			print_counts(w, seed);
 		bool broke = w->failed && !strcmp(w->prop, "agreement");
 		forensics_run(w);
 		if (broke)
