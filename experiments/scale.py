@@ -26,8 +26,8 @@ exit 0 iff it does; the ctest sim_scale_planted_formula).
 about 2.5 minutes in all.  Clusters use ports 29000-29299 only (P, P+100, P+200 for P in 29000, 29010, ...,
 29090); --base-port B moves that.  Stdlib only, plus matplotlib for the plots.
 
-HotStuff (issue 19 item 1, another branch): add "hotstuff" to PROTOCOLS with its
-n, to VIEWCHANGE_TYPES with its pacemaker's message names (wire_type_name), and its
+HotStuff (issue 19 item 1, another branch): add "hotstuff" to PROTOCOLS, to
+VIEWCHANGE_TYPES with its pacemaker's message names (wire_type_name), and its
 branch of formulas() below; every table and plot then gets its rows (byzlab-sim and
 bzharness.protocol_n must know the protocol too).
 """
@@ -48,8 +48,8 @@ import bench  # noqa: E402  (experiments/bench.py)
 
 ROOT = bench.ROOT
 MAX_N = 31                      # f = 10 for PBFT; the build may stop earlier (Beyond)
-# ---- the hook for new protocols (HotStuff: "hotstuff": lambda f: 3 * f + 1) ----
-PROTOCOLS = {"pbft": lambda f: 3 * f + 1, "vr": lambda f: 2 * f + 1}
+# ---- the hook for new protocols (n from f: bzharness.protocol_n, the one place) ----
+PROTOCOLS = ("pbft", "vr")
 VIEWCHANGE_TYPES = {"pbft": ("viewchange", "newview"),
                     "vr": ("vr_start_view_change", "vr_do_view_change", "vr_start_view")}
 TOLERANCE = 0.05
@@ -121,7 +121,7 @@ def sim_half(sim, out, plant=None, viewchange=True, max_n=MAX_N):
     rows, vcs = [], []
     for protocol in PROTOCOLS:
         for f in range(1, 11):
-            if PROTOCOLS[protocol](f) > max_n:
+            if bench.bzharness.protocol_n(protocol, f) > max_n:
                 break
             try:
                 d = sim_counts(sim, protocol, f, SIM_OPS)
