@@ -158,7 +158,13 @@ def compose(files, args, env=None, timeout=300, check=True):
 
 
 def replica_name(i):
+    """Replica i's container (docker/bzswarm.py replaces this and client_container()
+    with the stack's running tasks: every helper below goes through the two)."""
     return "%s-replica%d" % (PROJECT, i)
+
+
+def client_container():
+    return CLIENT
 
 
 def container_state(name):
@@ -343,7 +349,8 @@ def prometheus_targets_up(port, n):
 # ------------------------------------------------------------------ cluster
 
 def client_argv(*args, client_id=None, timeout_ms=None):
-    return bzharness.docker_client_argv(*args, client_id=client_id, timeout_ms=timeout_ms)
+    return bzharness.docker_client_argv(*args, client_id=client_id, timeout_ms=timeout_ms,
+                                        container=client_container())
 
 
 def client(*args, client_id=None, timeout_ms=None, timeout=120):
@@ -351,7 +358,7 @@ def client(*args, client_id=None, timeout_ms=None, timeout=120):
 
 
 def is_up():
-    return container_state(CLIENT)[0] == "running"
+    return container_state(client_container())[0] == "running"
 
 
 def status(timeout_ms=1000):
