@@ -79,16 +79,33 @@ def join_or_init():
     return True
 
 
+def placed():
+    """The byzlab.replica.I labels some node of the swarm already carries."""
+    keys = set()
+    for node in docker_out("node", "ls", "-q").split():
+        out = docker_out("node", "inspect", "--format",
+                         "{{range $k, $v := .Spec.Labels}}{{$k}} {{end}}", node)
+        keys |= {k for k in out.split() if k.startswith("byzlab.replica.")}
+    return keys
+
+
 def label_node():
-    """byzlab.replica.I=true for every replica: a label key holds one value, so a key per
-    replica lets one node carry them all (the multi-host case labels one node each)."""
+    """byzlab.replica.I=true on this node for every replica no node is labelled for yet
+    (a multi-host swarm labels its nodes first: README "Running on several machines").
+    A label key holds one value, so a key per replica lets one node carry them all."""
+    have = placed()
     args = []
     for i in range(N):
-        args += ["--label-add", "byzlab.replica.%d=true" % i]
-    bz.docker("node", "update", *args, node_id())
+        if "byzlab.replica.%d" % i not in have:
+            args += ["--label-add", "byzlab.replica.%d=true" % i]
+    if len(args) < 2 * N:
+        log("placement: %s already on some node: left as it is" % ", ".join(sorted(have)))
+    if args:
+        bz.docker("node", "update", *args, node_id())
 
 
 def unlabel_node():
+    """Remove this node's byzlab.replica.* labels (other nodes' are the operator's)."""
     labels = [k for k in node_labels() if k.startswith("byzlab.replica.")]
     if labels:
         args = []
