@@ -415,12 +415,10 @@ def healthy_replicas(n):
     return [i for i in range(n) if container_state(replica_name(i))[1] == "healthy"]
 
 
-def up(args, bindir, quiet_summary=False):
-    """./byzlab docker up: image (unless --no-build), compose up, wait until every
-    replica is healthy; returns a dict with the timings."""
-    need_engine()
-    files, protocol, f, n = VARIANTS[args.variant]
-    env = {"BENCH_OPS": "0"}      # the client service stays idle: we measure
+def lie_and_fault_env(args):
+    """The BYZ_* variables (scripts/byzlab-start) for --byz, --faults, --faults-replica
+    (compose and stack deploy read them from the environment)."""
+    env = {}
     if args.byz:
         m = re.match(r"^([0-9,]+)=(.+)$", args.byz)
         if not m:
@@ -430,6 +428,16 @@ def up(args, bindir, quiet_summary=False):
         env["BYZ_FAULTS"] = args.faults
     if args.faults_replica is not None:
         env["BYZ_FAULTS_REPLICA"] = args.faults_replica
+    return env
+
+
+def up(args, bindir, quiet_summary=False):
+    """./byzlab docker up: image (unless --no-build), compose up, wait until every
+    replica is healthy; returns a dict with the timings."""
+    need_engine()
+    files, protocol, f, n = VARIANTS[args.variant]
+    env = {"BENCH_OPS": "0"}      # the client service stays idle: we measure
+    env.update(lie_and_fault_env(args))
     size = None
     if not args.no_build:
         size = build_image(bindir)

@@ -195,17 +195,7 @@ def up(args, bindir, quiet_summary=False):
     if getattr(args, "metrics", False):
         raise Usage("swarm: --metrics is for ./byzlab docker up only for now")
     env = dict(os.environ)
-    for k in ("BYZ_REPLICA", "BYZ_BEHAVIOUR", "BYZ_FAULTS", "BYZ_FAULTS_REPLICA"):
-        env.pop(k, None)
-    if args.byz:
-        rep, _, behaviour = args.byz.partition("=")
-        if not behaviour or not rep.replace(",", "").isdigit():
-            raise Usage("--byz wants I=BEHAVIOUR[:ARG], not %r" % args.byz)
-        env.update(BYZ_REPLICA=rep, BYZ_BEHAVIOUR=behaviour)
-    if args.faults:
-        env["BYZ_FAULTS"] = args.faults
-    if args.faults_replica is not None:
-        env["BYZ_FAULTS_REPLICA"] = args.faults_replica
+    env.update(bz.lie_and_fault_env(args))
     size = None
     if not args.no_build:
         size = bz.build_image(bindir)

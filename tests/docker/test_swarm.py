@@ -19,60 +19,28 @@ Holds the byzlab docker lock (as test_docker.py does): the two never overlap.
     /usr/bin/python3 tests/docker/test_swarm.py      (after ./byzlab build)
 """
 
-import fcntl
 import os
-import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.environ.get("BYZLAB_ROOT") or os.path.dirname(os.path.dirname(HERE))
-BIN = os.environ.get("BYZLAB_BIN") or os.path.join(ROOT, "build", "bin")
-TMP = os.environ.get("BYZLAB_TMP") or os.path.join(ROOT, "build", "tmp")
-DRIVER = os.path.join(ROOT, "byzlab")
-sys.path.insert(0, os.path.join(ROOT, "docker"))
-import bzdocker as bz  # noqa: E402
-import bzswarm as sw  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dockertest import TMP, bz, check, log  # noqa: E402
+import dockertest  # noqa: E402
+import bzswarm as sw  # noqa: E402  (dockertest put docker/ on the path)
 
 N = sw.N
-_T0 = time.monotonic()
 
 
-class Failure(AssertionError):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def log(msg):
-    print("[%6.1fs] %s" % (time.monotonic() - _T0, msg), flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
+def skip_if_init_failed(p):
+    if "docker swarm init" in p.stderr and "exit code" in p.stderr and \
+            sw.swarm_state() != "active":
+        raise dockertest.Skip("docker swarm init failed here:\n" + p.stderr.strip()[-800:])
 
 
 def driver(*args, timeout=300, expect=0):
-    """./byzlab swarm ARGS; returns stdout.  The driver uses BYZLAB_BIN (no build)."""
-    argv = [DRIVER, "swarm"] + [str(a) for a in args]
-    log("$ " + " ".join(argv))
-    env = dict(os.environ, BYZLAB_BIN=BIN, BYZLAB_DOCKER_LOCKED="1")
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       errors="replace", timeout=timeout, env=env)
-    if p.returncode != expect:
-        if "docker swarm init" in p.stderr and "exit code" in p.stderr and \
-                sw.swarm_state() != "active":
-            raise Skip("docker swarm init failed here:\n" + p.stderr.strip()[-800:])
-        raise Failure("%s: exit code %d, want %d\n--- stdout ---\n%s\n--- stderr ---\n%s"
-                      % (" ".join(argv), p.returncode, expect, p.stdout, p.stderr))
-    for line in p.stdout.splitlines():
-        log("  " + line)
-    return p.stdout
+    """./byzlab swarm ARGS; returns stdout."""
+    return dockertest.driver("swarm", *args, timeout=timeout, expect=expect,
+                             on_error=skip_if_init_failed)
 
 
 def in_container(container, script):
@@ -126,14 +94,7 @@ def kill_primary():
     new = bz.wait_until(lambda: (lambda c: c if c and c != killed else None)(
         sw.running_container("replica%d" % p)), 60, "swarm to restart replica %d" % p)
     log("swarm restarted replica %d as container %s" % (p, new[:12]))
-    st, conv = bz.converge(list(range(N)), 60, deadline=60)
-    check(conv is not None, "replicas did not converge after the restart: %r" % {
-        i: (o.get("last_executed"), o.get("stable_checkpoint"), o.get("state_digest", "")[:12])
-        for i, o in st.items()})
-    ok, detail = bz.digests_agree(st, list(range(N)))
-    check(ok, "state digests differ: " + detail)
-    log("all %d replicas agree: last_executed %d, checkpoint %d" % (
-        N, st[0]["last_executed"], st[0]["stable_checkpoint"]))
+    dockertest.check_all_agree(N, "the restart")
 
 
 def scenario():
@@ -171,34 +132,9 @@ def main():
     if state not in ("active", "inactive"):
         print("SKIPPED: swarm test: this engine's swarm is %r" % state, flush=True)
         return 0
-    lock_path = os.path.join(tempfile.gettempdir(), "byzlab-docker.lock")
-    lock = open(lock_path, "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log("waiting for another byzlab docker run (%s)" % lock_path)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    os.environ["BYZLAB_DOCKER_LOCKED"] = "1"
+    dockertest.hold_lock()
     sw.install()
-    try:
-        scenario()
-    except Skip as e:
-        print("SKIPPED: swarm test: %s" % e, flush=True)
-        return 0
-    except Exception:
-        traceback.print_exc(file=sys.stdout)
-        try:
-            print(sw.task_logs(), flush=True)
-        except Exception:
-            pass
-        try:
-            sw.down()
-        except Exception:
-            traceback.print_exc(file=sys.stdout)
-        log("FAIL swarm test")
-        return 1
-    log("PASS swarm test (%.1f s)" % (time.monotonic() - _T0))
-    return 0
+    return dockertest.run("swarm", scenario, sw.task_logs, sw.down)
 
 
 if __name__ == "__main__":
