@@ -79,6 +79,7 @@ NOBODY = 65534
 CSV_FIELDS = bzharness.DOCKER_COLUMNS
 
 _T0 = time.monotonic()
+VERB = "docker"                     # ./byzlab VERB, in messages (bzswarm: swarm)
 
 
 class Failed(Exception):
@@ -1102,10 +1103,10 @@ def main(argv):
         p.print_usage(sys.stderr)
         return 2
     except Usage as e:
-        print("byzlab docker: %s" % e, file=sys.stderr)
+        print("byzlab %s: %s" % (VERB, e), file=sys.stderr)
         return 2
     except Failed as e:
-        print("byzlab docker: %s" % e, file=sys.stderr)
+        print("byzlab %s: %s" % (VERB, e), file=sys.stderr)
         return 1
 
 

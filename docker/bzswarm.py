@@ -179,6 +179,7 @@ def replica_container(i):
 
 def install():
     """Point bzdocker's helpers at the stack (they look these up at call time)."""
+    bz.VERB = "swarm"
     bz.client_container = client_container
     bz.replica_name = replica_container
     bz.up = up
@@ -191,9 +192,9 @@ def install():
 def up(args, bindir, quiet_summary=False):
     bz.need_engine()
     if args.variant != "pbft-f1":
-        raise Usage("swarm: only --variant pbft-f1 (docker/stack.yml) for now")
+        raise Usage("only --variant pbft-f1 (docker/stack.yml) for now")
     if getattr(args, "metrics", False):
-        raise Usage("swarm: --metrics is for ./byzlab docker up only for now")
+        raise Usage("--metrics is for ./byzlab docker up only for now")
     env = dict(os.environ)
     env.update(bz.lie_and_fault_env(args))
     size = None
@@ -292,8 +293,9 @@ def down():
     left = leftovers()
     if left:
         raise Failed("still there after down: " + ", ".join(left))
-    how = "the swarm stays (byzlab did not create it)"
-    if swarm_state() == "active" and node_labels().get(CREATED_LABEL) == "true":
+    active = swarm_state() == "active"
+    how = "the swarm stays (byzlab did not create it)" if active else "no swarm is active"
+    if active and node_labels().get(CREATED_LABEL) == "true":
         bz.run(["docker", "swarm", "leave", "--force"], timeout=120, check=True, quiet=False)
         how = "left the swarm ./byzlab swarm up had created"
     print("swarm down: no service, secret, config, network, volume or container named "
