@@ -56,7 +56,7 @@ def check_secrets():
     check(want <= names, "swarm secrets %r, want %r" % (sorted(names), sorted(want)))
     configs = set(sw.listed(["config", "ls", "--format", "{{.Name}}"]))
     check(sw.STACK + "_cluster_ini" in configs, "swarm configs: %r" % sorted(configs))
-    c0 = sw.replica_container(0)
+    c0 = sw.task_container("replica0")
     check(in_container(c0, "[ -s /run/secrets/replica0.key ] && [ -s /tmp/replica-0.key ]")
           == 0, "replica 0 has no private key from its secret")
     check(in_container(c0, "[ ! -e /run/secrets/replica1.key ] && [ ! -e /tmp/replica-1.key ]"
@@ -75,7 +75,7 @@ def kill_primary():
     """docker kill the primary's task: service regained, swarm starts a new task, all
     agree.  Returns nothing; raises Failure."""
     view, p = bz.current_view(bz.status())
-    killed = sw.replica_container(p)
+    killed = sw.task_container("replica%d" % p)
     log("primary %d in view %d: docker kill %s" % (p, view, killed[:12]))
     bz.docker("kill", killed)
     t = time.monotonic()
