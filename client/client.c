@@ -434,10 +434,13 @@ static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms
 		.id = id,
 		.cluster = c->cluster_id,
 		.read_only = c->read_only && c->protocol == PROTO_PBFT,
+		.lease_reads = c->read_lease_ms > 0 && c->protocol == PROTO_VR,
 		.timeout_ms = timeout_ms ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS,
 		/* robust = on (issue 16): every request signed, also with auth = mac
 		 * (Aardvark §4.2); the replicas refuse unsigned ones (auth_verify_client) */
 		.sign_always = c->robust,
+		/* and sent to every replica, which time its ordering (pbft_monitor.h) */
+		.send_all = c->robust && c->protocol == PROTO_PBFT,
 		.auth = &cl->auth, /* loaded before the first request */
 	};
 	client_core_init(&cl->core, &cc);

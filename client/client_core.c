@@ -92,7 +92,7 @@ int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t vi
 	if (q->proto == PROTO_VR && sender != view % q->n)
 		return -1;
 	/* digests only where the protocol asks f+1 or more replicas to vouch for one */
-	if (kind == REPLY_DIGEST && (q->proto != PROTO_PBFT || len != WIRE_DIGEST_LEN))
+	if (kind == REPLY_DIGEST && (!protocol_is_bft(q->proto) || len != WIRE_DIGEST_LEN))
 		return -1;
 	buf_reset(&q->res[sender]);
 	buf_put(&q->res[sender], res, len);
@@ -106,7 +106,7 @@ int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t vi
 	q->have[sender] = 1;
 	q->view[sender] = view;
 	int winner = (int)sender;
-	if (q->proto == PROTO_PBFT && (winner = pbft_matches(q, sender)) < 0)
+	if (protocol_is_bft(q->proto) && (winner = pbft_matches(q, sender)) < 0)
 		return 0;
 	q->done = 1;
 	q->winner = (uint32_t)winner;
@@ -117,7 +117,7 @@ int client_quorum_hopeless(const struct client_quorum *q)
 {
 	uint32_t i, j, answered = 0, best = 0;
 
-	if (q->done || q->proto != PROTO_PBFT)
+	if (q->done || !protocol_is_bft(q->proto))
 		return 0;
 	for (i = 0; i < q->n; i++) {
 		if (!q->have[i])
@@ -146,7 +146,7 @@ uint64_t client_quorum_view(const struct client_quorum *q)
 
 	if (!q->done)
 		return 0;
-	if (q->proto != PROTO_PBFT)
+	if (!protocol_is_bft(q->proto))
 		return q->view[q->winner];
 	for (i = 0; i < q->n; i++)
 		if (q->have[i])
@@ -202,7 +202,8 @@ static void reset_quorum(struct client_core *c)
 
 	client_quorum_reset(&c->q, c->cfg.proto, c->cfg.n, c->cfg.f, c->cfg.id, c->ts, ro);
 	/* the planted bug: f matching replies, which f liars alone can supply */
-	if (c->cfg.bug == CLIENT_BUG_ACCEPT_F && !ro && c->cfg.proto == PROTO_PBFT && c->cfg.f > 0)
+	if (c->cfg.bug == CLIENT_BUG_ACCEPT_F && !ro && protocol_is_bft(c->cfg.proto) &&
+	    c->cfg.f > 0)
 		c->q.need = c->cfg.f;
 }
 
@@ -234,6 +235,18 @@ static uint32_t primary(const struct client_core *c)
 	return (uint32_t)(c->view % c->cfg.n);
 }
 
+/* A request's first send: the primary, or everybody (read-only gets, PBFT §5.1.3;
+ * robust mode, Aardvark §4.2: the backups then hold it pending and time its ordering). */
+static uint32_t first_destination(const struct client_core *c)
+{
+	if (c->cfg.send_all && c->cfg.proto == PROTO_PBFT)
+		return CLIENT_SEND_ALL;
+	/* HotStuff's leader rotates: every replica keeps the request for its turn. */
+	if (c->cfg.proto == PROTO_HOTSTUFF)
+		return CLIENT_SEND_ALL;
+	return is_readonly(c) ? CLIENT_SEND_ALL : primary(c);
+}
+
 static void out_clear(struct client_out *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -262,6 +275,10 @@ int client_core_submit(struct client_core *c, const uint8_t *op, size_t op_len, 
 	/* PBFT §5.1.3: with read_only = on, a read-only operation skips agreement */
 	if (c->cfg.read_only && c->cfg.proto == PROTO_PBFT && kv_op_is_readonly(op, op_len))
 		flags |= REQ_F_READONLY;
+	/* VR leader leases (docs/VR.md): the same flag; the primary answers alone from its
+	 * lease, or orders the get as any request; its one reply is accepted as ever */
+	if (c->cfg.lease_reads && c->cfg.proto == PROTO_VR && kv_op_is_readonly(op, op_len))
+		flags |= REQ_F_READONLY;
 	buf_reset(&c->op);
 	buf_put(&c->op, op, op_len);
 	c->flags = flags;
@@ -279,8 +296,7 @@ int client_core_submit(struct client_core *c, const uint8_t *op, size_t op_len, 
 	c->deadline_us = c->cfg.timeout_ms ? now_us + (uint64_t)c->cfg.timeout_ms * 1000u
 					   : UINT64_MAX;
 	arm(c, now_us);
-	/* Read-only requests are answered by every replica directly (PBFT §5.1.3). */
-	out->send_to = is_readonly(c) ? CLIENT_SEND_ALL : primary(c);
+	out->send_to = first_destination(c);
 	out_finish(c, out);
 	return 0;
 }
@@ -303,7 +319,7 @@ static void retry_readwrite(struct client_core *c, uint64_t now_us, struct clien
 	c->stats.readonly_retries++;
 	arm(c, now_us);
 	out->readonly_retry = true;
-	out->send_to = primary(c);
+	out->send_to = first_destination(c);
 }
 
 bool client_core_wants(const struct client_core *c, uint32_t client, uint64_t ts)

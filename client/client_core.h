@@ -11,7 +11,9 @@
  *     replica cores); MACs, or a signature once CLIENT_SIGN_AFTER retransmissions
  *     went unanswered in mac mode (issue 14), or always with cfg.sign_always;
  *   - where it goes: the presumed primary (view mod n, view learned from replies),
- *     every replica on retransmission, every replica at once for a read-only get;
+ *     every replica on retransmission, every replica at once for a read-only get,
+ *     and with cfg.send_all (pbft robust = on, Aardvark §4.2) every replica always,
+ *     so that the backups watch each request's ordering (pbft_monitor.h);
  *   - retransmission: CLIENT_RTO_MS, doubling, capped at CLIENT_RTO_MAX_MS; give up
  *     after cfg.timeout_ms (0: never, the simulator);
  *   - PBFT §5.1.3: a read-only request that cannot gather 2f+1 matching replies is
@@ -92,12 +94,15 @@ enum client_bug {
 
 struct client_core_config {
 	enum protocol proto;
-	uint32_t n, f;       /* n <= WIRE_MAX_REPLICAS */
-	uint32_t id;         /* our client id */
-	uint32_t cluster;    /* cluster id for the wire header */
-	bool read_only;      /* pbft read_only = on: gets go read-only (PBFT §5.1.3) */
-	bool sign_always;    /* mac mode: sign every request from the first send */
-	bool bad_mac;        /* lab (issue 14): MACs garbled but the primary's; never signs */
+	uint32_t n, f;    /* n <= WIRE_MAX_REPLICAS */
+	uint32_t id;      /* our client id */
+	uint32_t cluster; /* cluster id for the wire header */
+	bool read_only;   /* pbft read_only = on: gets go read-only (PBFT §5.1.3) */
+	bool lease_reads; /* vr read_lease_ms > 0: gets go flagged read-only to the
+			      * primary, which answers alone while its lease holds */
+	bool sign_always; /* mac mode: sign every request from the first send */
+	bool send_all;    /* pbft robust = on: every send goes to all replicas (Aardvark §4.2) */
+	bool bad_mac;     /* lab (issue 14): MACs garbled but the primary's; never signs */
 	uint32_t timeout_ms; /* give a request up after this; 0: never */
 	enum client_bug bug;
 	struct auth_ctx *auth; /* seals our requests (pure computation); not owned */

@@ -177,8 +177,9 @@ static int check_spec(const struct cluster_spec *s, uint32_t *n, char *err, size
 	const char *host = s->host ? s->host : "127.0.0.1";
 	int own_hosts = strstr(host, CLUSTER_HOST_ID) != NULL;
 
-	if (s->protocol != PROTO_PBFT && s->protocol != PROTO_VR && s->protocol != PROTO_SINGLE) {
-		errf(err, errlen, "--protocol: pbft, vr or single");
+	if (s->protocol != PROTO_PBFT && s->protocol != PROTO_VR && s->protocol != PROTO_SINGLE &&
+	    s->protocol != PROTO_HOTSTUFF) {
+		errf(err, errlen, "--protocol: pbft, vr, single or hotstuff");
 		return -1;
 	}
 	/* protocol_n() is the only place n comes from; the parser checks f's range

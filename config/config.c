@@ -56,6 +56,9 @@ enum ckey {
 	K_ROBUST,
 	K_ROBUST_RATIO,
 	K_ROBUST_HEARTBEAT,
+	K_HOTSTUFF_LEADER,
+	K_READ_LEASE,
+	K_EVIDENCE,
 	K_COUNT
 };
 
@@ -80,6 +83,9 @@ static const char *const ckey_name[K_COUNT] = {
 	"robust",
 	"robust_ratio",
 	"robust_heartbeat_ms",
+	"hotstuff_leader",
+	"read_lease_ms",
+	"evidence",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
@@ -87,7 +93,8 @@ enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
 static const char *const role_name[R_COUNT] = {"peer", "client", "admin", "metrics"};
 
 static const char *const fault_keys[] = {
-	"drop", "delay", "dup", "reorder", "partition", "oneway", "clock_rate",
+	"drop",      "delay",  "dup",        "reorder",
+	"partition", "oneway", "clock_rate", "pause_before_reply",
 };
 
 struct parse {
@@ -367,7 +374,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
 		     "keys, data, clients, cluster_id, read_only, digest_replies, "
 		     "group_commit, coalesce, rx_aio, robust, robust_ratio, "
-		     "robust_heartbeat_ms)",
+		     "robust_heartbeat_ms, hotstuff_leader, read_lease_ms, evidence)",
 		     show(name, nm));
 		return 0;
 	}
@@ -380,12 +387,14 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 
 	switch (k) {
 	case K_PROTOCOL:
-		if (!strcmp(v, "pbft"))
-			c->protocol = PROTO_PBFT;
-		else if (!strcmp(v, "vr"))
-			c->protocol = PROTO_VR;
-		else if (!strcmp(v, "single"))
-			c->protocol = PROTO_SINGLE;
+		if (protocol_parse(v, &c->protocol) != 0)
+			goto bad_enum;
+		return 1;
+	case K_HOTSTUFF_LEADER:
+		if (!strcmp(v, "rotating"))
+			c->hotstuff_stable = 0;
+		else if (!strcmp(v, "stable"))
+			c->hotstuff_stable = 1;
 		else
 			goto bad_enum;
 		return 1;
@@ -413,6 +422,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 	case K_COALESCE: flag = &c->coalesce; break;
 	case K_RX_AIO: flag = &c->rx_aio; break;
 	case K_ROBUST: flag = &c->robust; break;
+	case K_EVIDENCE: flag = &c->evidence; break;
 	case K_ROBUST_RATIO:
 		if (parse_permille(v, 500, 1000, &c->robust_ratio_permille) == 0)
 			return 1;
@@ -420,6 +430,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     show(v, vv));
 		return 0;
 	case K_ROBUST_HEARTBEAT: num = &c->robust_heartbeat_ms, min = 5, max = 600000; break;
+	case K_READ_LEASE: num = &c->read_lease_ms, min = 0, max = 600000; break;
 	case K_KEYS:
 	case K_DATA:
 		if (!*v || strlen(v) >= CONFIG_PATH_MAX) {
@@ -454,10 +465,11 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 
 bad_enum:
 	fail(p, p->line, "key '%s': '%s' is not one of %s", name, show(v, vv),
-	     k == K_PROTOCOL ? "pbft, vr, single"
-	     : k == K_AUTH   ? "sig, mac, none"
-	     : k == K_SYNC   ? "full, none"
-			     : "on, off");
+	     k == K_PROTOCOL          ? "pbft, vr, single, hotstuff"
+	     : k == K_HOTSTUFF_LEADER ? "rotating, stable"
+	     : k == K_AUTH            ? "sig, mac, none"
+	     : k == K_SYNC            ? "full, none"
+				      : "on, off");
 	return 0;
 }
 
@@ -636,7 +648,7 @@ static int set_fault_key(struct parse *p, const char *name, const char *v)
 		fail(p, p->line,
 		     "key '%s': unknown key in [faults] (known: drop, drop.I, "
 		     "delay, dup, reorder, partition, oneway, clock_rate, region.I, "
-		     "region.client)",
+		     "region.client, pause_before_reply)",
 		     show(name, nm));
 		return 0;
 	}
@@ -698,7 +710,12 @@ static int check_protocol(struct parse *p)
 	if (!p->key_line[K_PROTOCOL]) {
 		fail(p, p->cluster_line,
 		     "key 'protocol': missing in [cluster] "
-		     "(pbft, vr or single)");
+		     "(pbft, vr, single or hotstuff)");
+		return -1;
+	}
+	if (c->protocol == PROTO_HOTSTUFF && c->auth == AUTH_MODE_NONE) {
+		fail(p, p->key_line[K_AUTH] ? p->key_line[K_AUTH] : p->cluster_line,
+		     "key 'auth': hotstuff needs sig or mac (its QCs are signed votes)");
 		return -1;
 	}
 	if (!fl) {
@@ -740,7 +757,7 @@ static int check_ranges(struct parse *p)
 		return -1;
 	}
 	if (!p->key_line[K_ROBUST_HEARTBEAT])
-		c->robust_heartbeat_ms = c->view_timeout_ms / 4 ? c->view_timeout_ms / 4 : 1;
+		c->robust_heartbeat_ms = config_robust_heartbeat_default(c->view_timeout_ms);
 	else if (c->robust_heartbeat_ms >= c->view_timeout_ms) {
 		fail(p, p->key_line[K_ROBUST_HEARTBEAT],
 		     "key 'robust_heartbeat_ms': %" PRIu32 " must be shorter than "
@@ -940,6 +957,7 @@ static void defaults(struct config *c, struct parse *p)
 	c->coalesce = 1;
 	c->rx_aio = 1;
 	c->robust_ratio_permille = 900;
+	c->evidence = 1;
 	wan_init(&c->wan);
 	strcpy(p->keys, "keys");
 	strcpy(p->data, "data");

@@ -14,7 +14,7 @@
 #define CONFIG_ADDR_MAX 128
 #define CONFIG_PATH_MAX 1024
 
-enum protocol { PROTO_PBFT = 0, PROTO_VR = 1, PROTO_SINGLE = 2 };
+enum protocol { PROTO_PBFT = 0, PROTO_VR = 1, PROTO_SINGLE = 2, PROTO_HOTSTUFF = 3 };
 
 struct replica_addr {
 	char peer[CONFIG_ADDR_MAX];    /* replica-to-replica, e.g. tcp://127.0.0.1:7000 */
@@ -52,10 +52,20 @@ struct config {
 	/* robust = on (issue 16, Aardvark-style defences against a slow or malicious
 	 * primary; PBFT only, ignored by vr/single); default off: classic PBFT. */
 	int robust;
+	int hotstuff_stable;            /* hotstuff_leader = stable (1) | rotating (0, default) */
 	uint32_t robust_ratio_permille; /* robust_ratio = 0.9: share of the best recent
 					 * throughput a primary must keep, 500..1000 */
-	uint32_t robust_heartbeat_ms;   /* no PRE-PREPARE this long while requests wait:
-					 * view change; default view_timeout_ms / 4 */
+	uint32_t robust_heartbeat_ms;   /* no PRE-PREPARE this long while requests wait,
+					 * or a request not ordered this long after a
+					 * backup forwarded it: view change; default
+					 * config_robust_heartbeat_default() */
+	/* read_lease_ms = MS (vr only, default 0 = off): leader leases, the primary answers
+	 * read-only gets alone while its lease holds (docs/VR.md "Leader leases") */
+	uint32_t read_lease_ms;
+	/* evidence = on (issue 17, PBFT only): proofs of equivocation are kept, gossiped
+	 * to the other replicas and acted upon (replica/core/pbft_evidence.c); off only to
+	 * measure what that costs (experiments/bench.py, "evidence"). */
+	int evidence;
 	uint32_t clients; /* client ids 0..clients-1 whose keys replicas load, default 128 */
 	char keys[CONFIG_PATH_MAX]; /* resolved: absolute or relative to the cwd */
 	char data[CONFIG_PATH_MAX]; /* resolved */
@@ -82,6 +92,22 @@ int config_load_nokeys(const char *path, struct config *c, char *err, size_t err
 int config_check_replica_keys(const struct config *c, uint32_t id, char *err, size_t errlen);
 
 const char *protocol_name(enum protocol p);
+
+/* robust_heartbeat_ms's default (issue 16): CONFIG_ROBUST_HEARTBEAT_MS, at most a
+ * quarter of the view timeout.  60 ms: a backup forwards a request not ordered in
+ * 30 ms and votes 60 ms later, so a primary holding PRE-PREPAREs 100 ms is caught;
+ * fault-free, f=1, 64 clients, requests reach their PRE-PREPARE in well under that
+ * (docs/EXPERIMENTS.md §11 has the measured p99). */
+#define CONFIG_ROBUST_HEARTBEAT_MS 60
+static inline uint32_t config_robust_heartbeat_default(uint32_t view_timeout_ms)
+{
+	uint32_t quarter = view_timeout_ms / 4 ? view_timeout_ms / 4 : 1;
+	return quarter < CONFIG_ROBUST_HEARTBEAT_MS ? quarter : CONFIG_ROBUST_HEARTBEAT_MS;
+}
 uint32_t protocol_n(enum protocol p, uint32_t f);
+/* "pbft", "vr", "single", "hotstuff" -> *p; returns 0, or -1 for another name. */
+int protocol_parse(const char *name, enum protocol *p);
+/* Byzantine protocols: a client accepts f+1 matching replies (PBFT, HotStuff). */
+int protocol_is_bft(enum protocol p);
 
 #endif

@@ -12,6 +12,7 @@ const char *protocol_name(enum protocol p)
 	case PROTO_PBFT: return "pbft";
 	case PROTO_VR: return "vr";
 	case PROTO_SINGLE: return "single";
+	case PROTO_HOTSTUFF: return "hotstuff";
 	}
 	return "unknown";
 }
@@ -22,6 +23,29 @@ uint32_t protocol_n(enum protocol p, uint32_t f)
 	case PROTO_PBFT: return 3 * f + 1;
 	case PROTO_VR: return 2 * f + 1;
 	case PROTO_SINGLE: return 1;
+	case PROTO_HOTSTUFF: return 3 * f + 1;
 	}
 	return 0;
+}
+
+int protocol_parse(const char *name, enum protocol *p)
+{
+	static const enum protocol all[] = {PROTO_PBFT, PROTO_VR, PROTO_SINGLE, PROTO_HOTSTUFF};
+	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		const char *a = protocol_name(all[i]), *b = name;
+		while (*a && *a == *b) {
+			a++;
+			b++;
+		}
+		if (!*a && !*b) {
+			*p = all[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int protocol_is_bft(enum protocol p)
+{
+	return p == PROTO_PBFT || p == PROTO_HOTSTUFF;
 }

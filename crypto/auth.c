@@ -36,6 +36,10 @@ int auth_kind_for(enum auth_mode mode, int type)
 		return -1;
 	if (type == MSG_STATUS_REQ || type == MSG_STATUS_RESP || type == MSG_ADMIN_FAULTS)
 		return AUTH_NONE;
+	/* HotStuff's votes are always signed: 2f+1 of them make a QC, a proof that
+	 * travels to third parties in proposals and NEW-VIEWs (docs/PROTOCOL.md). */
+	if (type == MSG_HS_VOTE && mode != AUTH_MODE_NONE)
+		return AUTH_SIG;
 	switch (mode) {
 	case AUTH_MODE_NONE: return AUTH_NONE;
 	case AUTH_MODE_SIG: return AUTH_SIG;
@@ -512,14 +516,13 @@ static int verify_hybrid_nested(struct auth_ctx *a, const struct msg *m)
  * may be faulty, but so may the client, or a replica that relayed its request, and we
  * cannot tell; from now on that client must sign.  A suspect client's MACed request
  * that verifies here is taken: what it must not do is make the primary look faulty. */
-static int verify_batch(struct auth_ctx *a, const struct msg *m)
+static int verify_requests(struct auth_ctx *a, const struct body_preprepare *pp, uint32_t cluster)
 {
 	struct msg req;
 	uint16_t i;
 
-	for (i = 0; i < m->u.pp.count && i < WIRE_MAX_BATCH; i++) {
-		if (wire_decode(m->u.pp.req[i], m->u.pp.req_len[i], m->h.cluster_id, &req) !=
-			    WIRE_OK ||
+	for (i = 0; i < pp->count && i < WIRE_MAX_BATCH; i++) {
+		if (wire_decode(pp->req[i], pp->req_len[i], cluster, &req) != WIRE_OK ||
 		    req.h.type != MSG_REQUEST)
 			return -1;
 		if (req.h.auth_kind == AUTH_HYBRID ? verify_hybrid_nested(a, &req) == 0
@@ -533,6 +536,60 @@ static int verify_batch(struct auth_ctx *a, const struct msg *m)
 		return -1;
 	}
 	return 0;
+}
+
+static int verify_batch(struct auth_ctx *a, const struct msg *m)
+{
+	return verify_requests(a, &m->u.pp, m->h.cluster_id);
+}
+
+/* ---- HotStuff: a QC is 2f+1 signed votes (n = 3f+1) for one (view, hash) from
+ * distinct replicas; the genesis QC (view 0) has none and names the zero hash. ---- */
+int auth_verify_hs_qc(struct auth_ctx *a, uint32_t cluster_id, const struct hs_qc *qc)
+{
+	static const uint8_t zero[WIRE_DIGEST_LEN];
+	if (qc->view == 0)
+		return qc->count == 0 && memcmp(qc->hash, zero, WIRE_DIGEST_LEN) == 0 ? 0 : -1;
+	uint32_t seen = 0, quorum = a->n - (a->n - 1) / 3;
+	if (qc->count < quorum || qc->count > a->n)
+		return -1;
+	for (uint16_t i = 0; i < qc->count; i++) /* shape before crypto */
+		if (!fresh_sender(a, qc->id[i], &seen))
+			return -1;
+	if (a->mode == AUTH_MODE_NONE)
+		return 0; /* measurement only: nothing is proven (auth.h) */
+	uint8_t bytes[WIRE_HS_VOTE_LEN];
+	for (uint16_t i = 0; i < qc->count; i++) {
+		wire_hs_vote_bytes(cluster_id, qc->id[i], qc->view, qc->hash, bytes);
+		a->sigs_verified++;
+		if (crypto_verify_bytes(a->replica_pk[qc->id[i]], bytes, sizeof(bytes), qc->sig[i]))
+			return -1;
+	}
+	return 0;
+}
+
+/* A proposal: its justify QC and every request of its batch. */
+static int verify_hs(struct auth_ctx *a, const struct msg *m)
+{
+	if (m->h.type == MSG_HS_NEWVIEW)
+		return auth_verify_hs_qc(a, m->h.cluster_id, &m->u.hs.qc);
+	if (m->h.type == MSG_HS_BLOCK) { /* the proposal inside, as if received alone */
+		struct msg in;
+		if (wire_decode(m->u.hs.inner, m->u.hs.inner_len, m->h.cluster_id, &in) !=
+			    WIRE_OK ||
+		    in.h.type != MSG_HS_PROPOSAL)
+			return -1;
+		return verify_message(a, &in);
+	}
+	if (m->h.type != MSG_HS_PROPOSAL)
+		return 0;
+	struct body_preprepare pp;
+	if (wire_decode_batch(m->u.hs.batch, m->u.hs.batch_len, m->h.cluster_id, &pp) != WIRE_OK ||
+	    pp.count > limit_batch(a) || m->u.hs.qc.view >= m->h.view)
+		return -1;
+	if (auth_verify_hs_qc(a, m->h.cluster_id, &m->u.hs.qc) != 0)
+		return -1;
+	return verify_requests(a, &pp, m->h.cluster_id);
 }
 
 /* A signed REQUEST is good in mac mode too (auth_seal_signed); in robust mode only a
@@ -595,6 +652,8 @@ static int verify_message(struct auth_ctx *a, const struct msg *m)
 		rc = verify_viewchange(a, m);
 	if (rc == 0 && m->h.type == MSG_NEWVIEW)
 		rc = verify_newview(a, m);
+	if (rc == 0)
+		rc = verify_hs(a, m);
 	return rc;
 }
 

@@ -165,6 +165,11 @@ int auth_check_client_mac(struct auth_ctx *a, const struct msg *m, uint32_t sour
 /* Bans still in force at now_ms (expired entries are freed). */
 uint32_t auth_bans_active(struct auth_ctx *a, uint64_t now_ms);
 
+/* HotStuff: is qc a quorum certificate?  2f+1 (n = 3f+1) distinct replicas' VOTE
+ * signatures for (qc->view, qc->hash), or the genesis QC (view 0, zero hash, none).
+ * auth_verify checks the QC of every PROPOSAL and HS NEWVIEW with it. */
+int auth_verify_hs_qc(struct auth_ctx *a, uint32_t cluster_id, const struct hs_qc *qc);
+
 /* Verify one encoded REQUEST on its own (used for requests inside a batch). */
 int auth_verify_request(struct auth_ctx *a, const struct msg *req);
 

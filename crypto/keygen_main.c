@@ -26,7 +26,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: byzlab-keygen --out DIR --replicas N --clients M\n"
-		"       byzlab-keygen --cluster DIR --protocol pbft|vr|single --f F\n"
+		"       byzlab-keygen --cluster DIR --protocol pbft|vr|single|hotstuff --f F\n"
 		"                     [--auth sig|mac|none] [--base-port P] [--host H]\n"
 		"                     [--clients M] [--set KEY=VALUE ...] [--fault KEY=VALUE ...]\n"
 		"                     [--wan PRESET] [--region KEY=VALUE ...] [--metrics]\n"
@@ -94,15 +94,7 @@ struct args {
 
 static int parse_protocol(const char *v, enum protocol *p)
 {
-	if (!strcmp(v, "pbft"))
-		*p = PROTO_PBFT;
-	else if (!strcmp(v, "vr"))
-		*p = PROTO_VR;
-	else if (!strcmp(v, "single"))
-		*p = PROTO_SINGLE;
-	else
-		return -1;
-	return 0;
+	return protocol_parse(v, p);
 }
 
 /* One option of the --cluster form; 0, or an exit code. */
@@ -114,7 +106,7 @@ static int cluster_opt(struct args *a, int c, const char *v)
 	case 'C': a->cluster = v; return 0;
 	case 'p':
 		if (parse_protocol(v, &a->spec.protocol))
-			return bad_usage("--protocol pbft|vr|single, not '%.40s'", v);
+			return bad_usage("--protocol pbft|vr|single|hotstuff, not '%.40s'", v);
 		a->have_protocol = 1;
 		return 0;
 	case 'f':

@@ -180,6 +180,11 @@ def plan_optimizations():
     pair("digest-replies", run_spec("pbft", auth="mac", clients=64, bench_args=big,
                                     ini={"digest_replies": "on"}),
          run_spec("pbft", auth="mac", clients=64, bench_args=big))
+    # issue 17: proofs of equivocation kept, gossiped and acted upon, or not at all
+    # (cluster.ini evidence = off); with signatures, where proofs exist.  No liar: what
+    # correct replicas pay for being ready (COMMITs' bytes kept, the checks).
+    pair("evidence", run_spec("pbft", auth="sig", clients=64),
+         run_spec("pbft", auth="sig", clients=64, ini={"evidence": "off"}))
     full = run_spec("pbft", auth="mac", clients=64, sync="full")
     pair("group-commit", full, run_spec("pbft", auth="mac", clients=64, sync="full",
                                         ini={"group_commit": "off"}))
@@ -220,6 +225,7 @@ class Env:
         self.bin = args.bin
         self.client = os.path.join(self.bin, "byzlab-client")
         self.base_port = args.base_port
+        self.stride = args.port_stride
         self.slot = 0
         self.tmp = tempfile.mkdtemp(prefix="byzlab-bench.")
         self.env = dict(os.environ, BYZLAB_BIN=self.bin)
@@ -229,7 +235,7 @@ class Env:
         tests or clusters on this machine), rotating so a cluster just stopped is
         not reused at once."""
         for k in range(40):
-            port = self.base_port + 300 * ((self.slot + k) % 40)
+            port = self.base_port + self.stride * ((self.slot + k) % 40)
             if all(port_free(port + off + i) for off in (0, 100, 200) for i in range(n)):
                 self.slot += k + 1
                 return port
@@ -831,6 +837,8 @@ def main():
     ap.add_argument("--driver", default=os.path.join(ROOT, "byzlab"))
     ap.add_argument("--base-port", type=int, default=18000,
                     help="clusters use free ranges P+300k.. (default 18000)")
+    ap.add_argument("--port-stride", type=int, default=300,
+                    help="distance between those ranges (default 300, at least 203 at f=1)")
     ap.add_argument("--seconds", type=float, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, help="warm-up seconds per run")
     ap.add_argument("--only", action="append", default=[],

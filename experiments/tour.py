@@ -784,10 +784,305 @@ def step_safety_liveness(ctx, s):
     save(ctx, s, fig)
 
 
-# ------------------------------------------------------------------ the steps
+# ------------------------------------------------------------------ 3. clocks, 4. pauses
 
-def not_built(ctx, s):
-    s.skipped = "not yet built (needs leader leases, issue 18)"
+LEASE_MS, LEASE_VT_MS = 1000, 500   # read_lease_ms and view_timeout_ms of both steps
+SLOW_RATE, WITHIN_RATE = 0.05, 0.92  # beyond the lease's 12% drift bound, and within it
+PAUSE_MS = 6000                      # pause_before_reply: longer than a view change
+PAUSE_QUICK_MS = 4500
+
+
+def lincheck(history, initial=None):
+    """A single-register linearizability checker (Herlihy & Wing): history is a list of
+    {"op": "put"|"get", "value", "inv", "resp"} with the harness's clock around each
+    client process (wider than the real intervals: a violation found is real).
+    Returns None if some order respects real time and register semantics, else the two
+    operations that prove there is none: a get that returned a value already
+    overwritten by a put that completed before the get was invoked."""
+    ops = list(range(len(history)))
+
+    def search(done, value):
+        if len(done) == len(ops):
+            return True
+        pending = [i for i in ops if i not in done]
+        first_resp = min(history[i]["resp"] for i in pending)
+        for i in pending:
+            h = history[i]
+            if h["inv"] > first_resp:
+                continue            # some pending op completed before this one began
+            if h["op"] == "get" and h["value"] != value:
+                continue
+            nv = h["value"] if h["op"] == "put" else value
+            if search(done | {i}, nv):
+                return True
+        return False
+
+    if search(frozenset(), initial):
+        return None
+    for g in history:
+        if g["op"] != "get":
+            continue
+        for w in history:
+            if (w["op"] == "put" and w["value"] != g["value"] and w["resp"] < g["inv"]
+                    and any(w2["op"] == "put" and w2["value"] == g["value"] and
+                            w2["resp"] < w["inv"] for w2 in history)):
+                return (w, g)
+    return ("no linearization", None)
+
+
+def timed_op(ctx, s, c, hist, t0, label, *args, client_id, timeout_ms=20000):
+    """One client operation, its interval on the harness's clock, into hist."""
+    inv = time.monotonic() - t0
+    p = ctx.client(s, c, *args, client_id=client_id, timeout_ms=timeout_ms)
+    resp = time.monotonic() - t0
+    out = p.stdout.strip()
+    h = {"label": label, "op": args[0], "client": client_id, "inv": round(inv, 6),
+         "resp": round(resp, 6), "exit": p.returncode,
+         "value": args[2] if args[0] == "put" else (out if p.returncode == 0 else None)}
+    hist.append(h)
+    return h
+
+
+def describe(pair):
+    if pair is None:
+        return "linearizable"
+    if pair[1] is None:
+        return "no linearization"
+    w, g = pair
+    return ("NOT linearizable: %s (client %d) completed at %.4f s, then %s (client %d), "
+            "invoked at %.4f s, returned %r - a value already overwritten"
+            % (w["label"], w["client"], w["resp"], g["label"], g["client"], g["inv"],
+               g["value"]))
+
+
+def lease_ready(ctx, s, c, t0, hist, client_id):
+    """Gets until one is answered from replica 0's lease (its requests_readonly moves):
+    the lease needs a stamped COMMIT echoed first.  Returns that, or False."""
+    def leased():
+        before = (ctx.status(c).get(0) or {}).get("requests_readonly") or 0
+        timed_op(ctx, s, c, hist, t0, "get x (lease)", "get", "x", client_id=client_id)
+        return ((ctx.status(c).get(0) or {}).get("requests_readonly") or 0) > before
+    return bool(poll(leased, 15, interval=0.2))
+
+
+def quick_status(ctx, c):
+    """Status with a short wait: a paused replica costs 0.4 s, not 2."""
+    p = ctx.client(None, c, "status", timeout_ms=400, record=False, timeout=30)
+    return bzharness.by_id(bzharness.parse_status(p.stdout, strict=False))
+
+
+def views_moved(ctx, c, ids):
+    def moved():
+        st = quick_status(ctx, c)
+        return st if all(not st[i].get("down") and st[i]["view"] >= 1 and
+                         not st[i].get("view_changing") for i in ids) else None
+    return poll(moved, 30)
+
+
+def deposed_primary(ctx, s, protocol, rate):
+    """Replica 0, the primary, is cut off from the other replicas (clients still reach
+    it) and from then on its clock runs at rate x real time.  The others elect a new
+    primary and a put commits there; then a fresh client, which sends to replica 0
+    first, reads."""
+    ids = list(range(bzharness.protocol_n(protocol, 1)))
+    ini = {"view_timeout_ms": LEASE_VT_MS}
+    ini.update({"read_lease_ms": LEASE_MS} if protocol == "vr" else {"read_only": "on"})
+    c = ctx.cluster(s, protocol, 1, batch=1, ini=ini)
+    hist, t0 = [], time.monotonic()
+    timed_op(ctx, s, c, hist, t0, "put x=old", "put", "x", "old", client_id=1)
+    leased = lease_ready(ctx, s, c, t0, hist, 2) if protocol == "vr" else None
+    others = ",".join(str(i) for i in ids[1:])
+    s.cmd("# replica 0 is cut off from the other replicas; its clock runs at %gx:" % rate)
+    ctx.client(s, c, "faults", 0, "partition=0/%s;clock_rate=%g" % (others, rate))
+    for i in ids[1:]:
+        ctx.client(s, c, "faults", i, "partition=0/%s" % others)
+    if protocol == "vr":
+        views_moved(ctx, c, ids[1:])
+    put = timed_op(ctx, s, c, hist, t0, "put x=new", "put", "x", "new", client_id=3,
+                   timeout_ms=30000)
+    get = timed_op(ctx, s, c, hist, t0, "get x", "get", "x", client_id=4, timeout_ms=30000)
+    st = ctx.status(c)
+    for i in ids:
+        ctx.client(s, c, "faults", i, "none")
+    ctx.done(c, s)
+    pair = lincheck([h for h in hist if h["exit"] == 0])
+    return {"protocol": protocol, "clock_rate": rate, "history": hist,
+            "lease_read_before_cut": leased, "put_exit": put["exit"], "get_value": get["value"],
+            "readonly_at_0": counter(st, [0], "requests_readonly")[0],
+            "views": counter(st, ids, "view"), "lincheck": describe(pair),
+            "linearizable": pair is None}
+
+
+def timeline(ax, hist, title):
+    colors = {"put": "tab:blue", "get": "tab:green"}
+    for k, h in enumerate(hist):
+        ax.barh(k, h["resp"] - h["inv"], left=h["inv"], color=colors[h["op"]], height=0.5)
+        ax.annotate("%s -> %s" % (h["label"], h["value"]) if h["op"] == "get" else h["label"],
+                    (h["resp"], k), xytext=(3, -3), textcoords="offset points", fontsize=7)
+    ax.set_yticks([])
+    ax.set_xlabel("seconds (harness clock)")
+    ax.set_title(title, fontsize=9)
+
+
+SIM_LEASE_FAULTS = "drop=0.05,partition,oneway,drift"
+
+
+def sim_drift(ctx, s, protocol, rate, seeds):
+    """byzlab-sim: replica 0's clock at rate x, with loss, partitions, one-way links and
+    every other clock drifting +-10%; VR with leases, PBFT with its read-only path."""
+    args = ["--protocol", protocol, "--f", 1, "--faults", SIM_LEASE_FAULTS,
+            "--clock-rate", "0=%g" % rate, "--seeds", "1-%d" % seeds, "--keep-going", "-q"]
+    args += (["--read-lease", 500, "--view-timeout", 200] if protocol == "vr"
+             else ["--read-only"])
+    p = ctx.sim_run(s, args)
+    failed = sum(1 for ln in p.stdout.splitlines() if ln.startswith("seed ") and " FAIL " in ln)
+    return {"protocol": protocol, "clock_rate": rate, "seeds": seeds, "violations": failed,
+            "first": first_violation(p.stdout), "exit": p.returncode}
+
+
+def step_clocks(ctx, s):
+    beyond = deposed_primary(ctx, s, "vr", SLOW_RATE)
+    # --quick: the processes show the stale read; the rest by the simulator alone
+    within = None if ctx.quick else deposed_primary(ctx, s, "vr", WITHIN_RATE)
+    pbft = None if ctx.quick else deposed_primary(ctx, s, "pbft", SLOW_RATE)
+    seeds = 200 if ctx.quick else 500
+    sims = [sim_drift(ctx, s, "vr", 0.25, seeds), sim_drift(ctx, s, "vr", WITHIN_RATE, seeds),
+            sim_drift(ctx, s, "pbft", 0.25, seeds // 2)]
+    s.numbers = {"read_lease_ms": LEASE_MS, "view_timeout_ms": LEASE_VT_MS,
+                 "drift_bound_pct": 12, "beyond": beyond, "within": within, "pbft": pbft,
+                 "simulator": sims}
+    rows = []
+    for name, r in (("VR, lease, clock %gx (beyond the bound)" % SLOW_RATE, beyond),
+                    ("VR, lease, clock %gx (within)" % WITHIN_RATE, within),
+                    ("PBFT read-only (2f+1), clock %gx" % SLOW_RATE, pbft)):
+        if r:
+            rows.append([name, r["get_value"], r["readonly_at_0"], r["lincheck"]])
+    s.tables.append((["experiment", "get x after put x=new", "reads answered alone by replica 0",
+                      "linearizability checker"], rows))
+    s.note = ("read_lease_ms = %d, view_timeout_ms = %d. The lease assumes clocks within "
+              "12%% of real time: the primary trusts %d ms of its own clock, a new primary "
+              "waits %d ms of its own. Replica 0's clock is set when it is cut off."
+              % (LEASE_MS, LEASE_VT_MS, LEASE_MS * 88 // 112, LEASE_MS))
+    s.check("VR, clock at %gx (beyond the bound): a lease read was served alone before the "
+            "cut" % SLOW_RATE, "held", bool(beyond["lease_read_before_cut"]))
+    s.check("VR, clock at %gx (beyond the bound): %s" % (SLOW_RATE, beyond["lincheck"]),
+            "broken", beyond["linearizable"] and beyond["put_exit"] == 0)
+    if within:
+        s.check("VR, clock at %gx (within the bound): %s" % (WITHIN_RATE, within["lincheck"]),
+                "held", within["linearizable"] and within["get_value"] == "new")
+    if pbft:
+        s.check("PBFT read-only path, clock at %gx: %s" % (SLOW_RATE, pbft["lincheck"]),
+                "held", pbft["linearizable"] and pbft["get_value"] == "new")
+    vb, vw, pb = sims
+    s.tables.append((["simulator (" + SIM_LEASE_FAULTS + ")", "seeds", "violations",
+                      "first violation"],
+                     [["%s, replica 0's clock %gx" % (r["protocol"], r["clock_rate"]),
+                       r["seeds"], r["violations"], r["first"][:160]] for r in sims]))
+    s.check("simulator, VR lease, clock 0.25x: %d/%d seeds not linearizable"
+            % (vb["violations"], vb["seeds"]), "broken", vb["violations"] == 0)
+    s.check("simulator, VR lease, clock %gx: %d/%d seeds violated"
+            % (WITHIN_RATE, vw["violations"], vw["seeds"]), "held",
+            vw["violations"] == 0 and vw["exit"] == 0)
+    s.check("simulator, PBFT read-only, clock 0.25x: %d/%d seeds violated"
+            % (pb["violations"], pb["seeds"]), "held", pb["violations"] == 0 and pb["exit"] == 0)
+    plt = plt_module()
+    runs = [(beyond, "VR lease, clock %gx: stale read" % SLOW_RATE),
+            (within, "VR lease, clock %gx" % WITHIN_RATE),
+            (pbft, "PBFT read-only, clock %gx" % SLOW_RATE)]
+    runs = [r for r in runs if r[0]]
+    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs) + 1, 2.8), squeeze=False)
+    for ax, (r, title) in zip(axes[0], runs):
+        timeline(ax, r["history"], title)
+    save(ctx, s, fig)
+
+
+def step_pauses(ctx, s):
+    ids = [0, 1, 2]
+    pause_ms = PAUSE_QUICK_MS if ctx.quick else PAUSE_MS
+    c = ctx.cluster(s, "vr", 1, batch=1,
+                    ini={"view_timeout_ms": LEASE_VT_MS, "read_lease_ms": LEASE_MS})
+    hist, t0 = [], time.monotonic()
+    timed_op(ctx, s, c, hist, t0, "put x=old", "put", "x", "old", client_id=1)
+    leased = lease_ready(ctx, s, c, t0, hist, 2)
+    rej0 = old_view_rejected(ctx.status(c), (1, 2))
+    s.cmd("# replica 0 (the primary) will stop %d ms between its lease check and the "
+          "reply:" % pause_ms)
+    ctx.client(s, c, "faults", 0, "pause_before_reply=%d" % pause_ms)
+    argv = c.client_argv("get", "x", client_id=5, timeout_ms=30000)
+    s.cmd(hand_client(c, argv) + " &")
+    g_inv = time.monotonic() - t0
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=ctx.env.env)
+    moved = views_moved(ctx, c, (1, 2))
+    put = timed_op(ctx, s, c, hist, t0, "put x=new", "put", "x", "new", client_id=6,
+                   timeout_ms=30000)
+    # the order of events, not a timing: replica 0 still paused once the put committed
+    still_paused = bool((quick_status(ctx, c).get(0) or {}).get("down"))
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    g_resp = time.monotonic() - t0
+    hist.append({"label": "get x (sent to replica 0)", "op": "get", "client": 5, "inv": round(g_inv, 6),
+                 "resp": round(g_resp, 6), "exit": proc.returncode,
+                 "value": out.strip() if proc.returncode == 0 else None})
+    got = poll(lambda: (lambda st: (st, old_view_rejected(st, (1, 2)))
+                        if old_view_rejected(st, (1, 2)) > rej0 else None)(ctx.status(c)), 15)
+    st, rej1 = got if got else (ctx.status(c), old_view_rejected(ctx.status(c), (1, 2)))
+    final = timed_op(ctx, s, c, hist, t0, "get x (after)", "get", "x", client_id=7,
+                     timeout_ms=30000)
+    st = ctx.status(c)
+    fz = (st.get(0) or {}).get("faults") or {}
+    paused, late = fz.get("paused"), fz.get("late_replies")
+    ctx.client(s, c, "faults", 0, "none")
+    ctx.done(c, s)
+    zombie = hist[-2]
+    pair = lincheck([h for h in hist if h["exit"] == 0])
+    stale = bool(late) and put["exit"] == 0 and still_paused
+    s.numbers = {"pause_ms": pause_ms, "read_lease_ms": LEASE_MS,
+                 "view_timeout_ms": LEASE_VT_MS, "history": hist,
+                 "lease_read_before_pause": leased, "new_view_during_pause": moved is not None,
+                 "zombie_paused_when_put_completed": still_paused, "pauses_taken": paused,
+                 "late_replies": late,
+                 "old_view_rejected_before": rej0, "old_view_rejected_after": rej1,
+                 "final_value": final["value"], "views": counter(st, ids, "view"),
+                 "lincheck": describe(pair)}
+    s.tables.append((["operation", "client", "invoked (s)", "completed (s)", "result"],
+                     [[h["label"], h["client"], "%.3f" % h["inv"], "%.3f" % h["resp"],
+                       h["value"] if h["op"] == "get" else ("OK" if h["exit"] == 0 else
+                                                            "exit %d" % h["exit"])]
+                      for h in hist]))
+    s.note = ("Replica 0 checked its lease, stopped %d ms (pauses taken: %s), then sent its "
+              "answer x=old anyway: by its own clock, once awake, %s reply left after the "
+              "lease it came from had ended (late_replies). Meanwhile the others had moved "
+              "to view %s and committed put x=new (replica 0 was still paused when the put "
+              "completed). The client's get got %r: it had resent the get to every replica "
+              "and the new primary answered first, so the clients' history stays "
+              "linearizable (%s) - the protocol's retransmission outran the zombie, not "
+              "its lease. A get invoked before the put may return x=old anyway: a late "
+              "stale answer is indistinguishable from an early one. Writes are another "
+              "matter: every old-view message of the zombie was refused "
+              "(rejected.old_view at replicas 1 and 2: %s -> %s): the view number is a "
+              "fencing token."
+              % (pause_ms, paused, late, counter(st, [1], "view")[0], zombie["value"],
+                 describe(pair), rej0, rej1))
+    s.check("a lease read was served alone before the pause", "held", bool(leased))
+    s.check("the zombie's reply is stale: it left after the lease it was answered from had "
+            "ended (late_replies = %s) and after put x=new committed in the new view"
+            % late, "broken", not stale)
+    s.check("the history is still linearizable (the get overlapped the put): %s"
+            % describe(pair), "held", pair is None)
+    s.check("fencing: the zombie's old-view messages were refused (rejected.old_view %s -> "
+            "%s) and the put executed once: get x after = %r" % (rej0, rej1, final["value"]),
+            "held", rej1 > rej0 and final["value"] == "new")
+    plt = plt_module()
+    fig, ax = plt.subplots(figsize=(8, 2.8))
+    timeline(ax, hist, "the zombie leader: pause_before_reply=%d ms" % pause_ms)
+    save(ctx, s, fig)
+
+
+# ------------------------------------------------------------------ the steps
 
 
 STEPS = [
@@ -810,11 +1105,11 @@ STEPS = [
      "Clocks drift. A leader lease (the VR primary answers reads alone while its lease "
      "holds) is safe only while clocks drift less than the lease assumes; past the bound "
      "a deposed primary serves stale reads. PBFT's read-only path (2f+1 replies) does not "
-     "rely on clocks for safety.", not_built),
+     "rely on clocks for safety: a stale replica is outvoted.", step_clocks),
     ("pauses", "Process pauses and fencing",
      "A process can stop for any time at any point - between checking its lease and "
      "answering - and go on as if nothing happened. Its writes must be fenced by a number "
-     "that only grows (the view number); its lease-based reads cannot be.", not_built),
+     "that only grows (the view number); its lease-based reads cannot be.", step_pauses),
     ("quorums", "Knowledge, truth and quorums",
      "A node cannot trust its own view of the world: if a quorum declares it dead, it is "
      "dead, even while it still talks. Here a VR primary is cut off, the others elect a new "

@@ -145,6 +145,8 @@ void byz_free(struct byz *b)
 	for (uint32_t i = 0; b->held && i < b->held_count; i++)
 		free(b->held[(b->held_head + i) % BYZ_HOLD_MAX].p);
 	free(b->held);
+	for (uint32_t i = 0; i < BYZ_HS_HEADS; i++)
+		free(b->hs_head[i]);
 	for (uint32_t i = 0; i < BYZ_REPLAY_RECENT; i++)
 		free(b->recent[i].p);
 	for (uint32_t i = 0; i < BYZ_REPLAY_SAMPLE; i++)
@@ -272,9 +274,10 @@ static size_t fake_proposal(struct byz *b, struct auth_ctx *auth, const struct m
 {
 	struct body_preprepare batch;
 	const struct body_preprepare *pp = &m->u.pp;
-	if (m->h.type == MSG_VR_PREPARE) {
-		if (wire_decode_batch(m->u.vr.batch, m->u.vr.batch_len, b->cluster_id, &batch) !=
-		    WIRE_OK)
+	if (m->h.type == MSG_VR_PREPARE || m->h.type == MSG_HS_PROPOSAL) {
+		const uint8_t *bp = m->h.type == MSG_VR_PREPARE ? m->u.vr.batch : m->u.hs.batch;
+		uint32_t bl = m->h.type == MSG_VR_PREPARE ? m->u.vr.batch_len : m->u.hs.batch_len;
+		if (wire_decode_batch(bp, bl, b->cluster_id, &batch) != WIRE_OK)
 			return (size_t)-1;
 		pp = &batch;
 	}
@@ -284,6 +287,8 @@ static size_t fake_proposal(struct byz *b, struct auth_ctx *auth, const struct m
 				m->h.seq);
 	if (m->h.type == MSG_VR_PREPARE)
 		buf_put_u64(&out->arena, m->u.vr.commit);
+	if (m->h.type == MSG_HS_PROPOSAL) /* HotStuff: same parent and justify QC */
+		buf_put(&out->arena, m->body, (size_t)(m->u.hs.batch - m->body));
 	put_fake_batch(&out->arena, pp);
 	wire_finish(&out->arena, off);
 	if (auth_seal(auth, &out->arena, off) != 0)
@@ -304,7 +309,8 @@ static void equivocate(struct byz *b, struct auth_ctx *auth, const struct send *
 {
 	struct msg m;
 	uint8_t type = p[WIRE_OFF_TYPE];
-	if (s->to != TO_OTHERS || (type != MSG_PREPREPARE && type != MSG_VR_PREPARE) ||
+	if (s->to != TO_OTHERS ||
+	    (type != MSG_PREPREPARE && type != MSG_VR_PREPARE && type != MSG_HS_PROPOSAL) ||
 	    wire_decode(p, s->len, b->cluster_id, &m) != WIRE_OK) {
 		copy_send(out, s->to, s->client, p, s->len);
 		return;
@@ -509,9 +515,14 @@ static void hold(struct byz *b, const struct send *s, const uint8_t *p, uint64_t
  * All it sees is what its own honest core says: a PRE-PREPARE of its own in view v
  * means it leads v; a message of its own in a later view means it was replaced (its
  * core joined a view change, or took the next primary's NEW-VIEW).  So it probes:
- * raise the delay while it leads, remember the delay that got it replaced, and stay
- * below it next time (byz.h).  It cannot see a monitor's requirement; a monitor that
- * measures throughput (Aardvark §4.3) is what sets the ceiling it finds. */
+ * raise the delay while it leads, remember the delay that got it replaced (ceiling)
+ * and the highest it held through a whole period unreplaced (floor), and next time
+ * search between the two (byz.h).  It cannot see the backups' rules; the monitor's
+ * requirement (Aardvark §4.3) and the ordering deadline (robust-liveness: a request
+ * not ordered within 1.5 robust_heartbeat_ms, again and again) are what set the
+ * ceiling it finds.  Against the deadline, a sharp threshold, the search converges to
+ * just under it; the slow start grows by half (not doubling) so that its first
+ * ceiling is at most 1.5x the threshold. */
 
 static void adapt_observe(struct byz *b, const uint8_t *p, uint64_t now_ms)
 {
@@ -522,6 +533,8 @@ static void adapt_observe(struct byz *b, const uint8_t *p, uint64_t now_ms)
 	if (b->leading && view > b->lead_view) { /* replaced: that was too slow */
 		b->leading = 0;
 		b->ceiling_ms = b->delay_ms;
+		if (b->floor_ms >= b->ceiling_ms)
+			b->floor_ms = b->ceiling_ms / 2;
 		b->replaced++;
 	}
 	if (!is_proposal(b, p) || (b->leading && view == b->lead_view) || view < b->lead_view)
@@ -530,26 +543,33 @@ static void adapt_observe(struct byz *b, const uint8_t *p, uint64_t now_ms)
 	b->lead_view = view;
 	b->probe_ms = now_ms;
 	if (b->ceiling_ms) {
-		b->ceiling_ms += b->ceiling_ms / 16;
-		b->delay_ms = b->ceiling_ms * 3 / 4;
+		/* the bar may have moved (the monitor's does): probe a little above, from
+		 * the highest delay that held */
+		b->ceiling_ms += b->ceiling_ms / 32 ? b->ceiling_ms / 32 : 1;
+		b->delay_ms = b->floor_ms ? b->floor_ms : b->ceiling_ms / 2;
 	}
 	if (b->delay_ms < 1)
 		b->delay_ms = BYZ_ADAPT_START_MS;
 }
 
-/* While it leads: one raise per period passed - doubling until it has a ceiling,
- * then an eighth (at least 1 ms) - below 15/16 of the ceiling if it has one. */
+/* While it leads: one raise per period passed (the delay held a whole period: it is
+ * the new floor) - by half until it has a ceiling, then a quarter of the way to just
+ * under the ceiling (at least 1 ms). */
 static void adapt_raise(struct byz *b, uint64_t now_ms)
 {
 	if (!b->leading)
 		return;
-	uint32_t cap = b->ceiling_ms ? b->ceiling_ms - b->ceiling_ms / 16 : BYZ_ADAPT_MAX_MS;
+	uint32_t below = b->ceiling_ms / 32 ? b->ceiling_ms / 32 : 1;
+	uint32_t cap = b->ceiling_ms > below ? b->ceiling_ms - below : BYZ_ADAPT_MAX_MS;
+	if (!b->ceiling_ms)
+		cap = BYZ_ADAPT_MAX_MS;
 	for (int k = 0; k < 64 && now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS; k++) {
 		b->probe_ms += BYZ_ADAPT_PERIOD_MS;
-		/* slow start until it first finds a ceiling, then an eighth at a time */
-		uint32_t step = !b->ceiling_ms    ? b->delay_ms
-				: b->delay_ms / 8 ? b->delay_ms / 8
-						  : 1;
+		if (b->delay_ms > b->floor_ms)
+			b->floor_ms = b->delay_ms;
+		uint32_t step = !b->ceiling_ms ? b->delay_ms / 2 : (cap - b->delay_ms) / 4;
+		if (step < 1)
+			step = 1;
 		b->delay_ms = b->delay_ms + step < cap ? b->delay_ms + step : cap;
 	}
 	if (now_ms >= b->probe_ms + BYZ_ADAPT_PERIOD_MS)
@@ -689,12 +709,62 @@ static int fake_vr_log(struct byz *b, struct auth_ctx *auth, const struct msg *m
 	return 0;
 }
 
+/* HotStuff: about half of the others (gets_fake) get, instead of each proposal, one in
+ * the same view that extends the parent of the liar's proposal three before, with that
+ * one's (old) justify QC: a fork below blocks the others may have locked, which the lock
+ * rule (safeNode) must refuse.  The rest get the honest proposal.  Returns 0 if sent. */
+static int hs_stale_proposal(struct byz *b, struct auth_ctx *auth, const struct msg *m,
+			     const uint8_t *p, size_t len, struct effects *out)
+{
+	size_t head = (size_t)(m->u.hs.batch - m->body); /* parent | justify QC */
+	uint32_t slot = b->hs_heads % BYZ_HS_HEADS;
+	uint32_t old = (b->hs_heads + 1) % BYZ_HS_HEADS; /* BYZ_HS_HEADS - 1 proposals ago */
+	uint8_t *copy = malloc(head);
+	if (!copy)
+		return -1;
+	memcpy(copy, m->body, head);
+	free(b->hs_head[slot]);
+	b->hs_head[slot] = copy;
+	b->hs_head_len[slot] = (uint32_t)head;
+	b->hs_head_height[slot] = m->h.seq;
+	b->hs_heads++;
+	if (b->hs_heads < BYZ_HS_HEADS)
+		return -1; /* too young to lie */
+	size_t off = wire_begin(&out->arena, MSG_HS_PROPOSAL, m->h.cluster_id, m->h.sender,
+				m->h.view, b->hs_head_height[old]);
+	buf_put(&out->arena, b->hs_head[old], b->hs_head_len[old]);
+	buf_put(&out->arena, m->u.hs.batch, m->u.hs.batch_len);
+	wire_finish(&out->arena, off);
+	if (auth_seal(auth, &out->arena, off) != 0)
+		return -1;
+	size_t fake_len = out->arena.len - off, orig = out->arena.len;
+	buf_put(&out->arena, p, len);
+	if (out->arena.err)
+		return -1;
+	for (uint32_t j = 0; j < b->n; j++)
+		if (j != b->id) {
+			int lie = gets_fake(b, j, 1);
+			send_slice(out, (int32_t)j, lie ? off : orig, lie ? fake_len : len);
+		}
+	return 0;
+}
+
 static void fake_view_change(struct byz *b, struct auth_ctx *auth, const struct send *s,
 			     const uint8_t *p, struct effects *out)
 {
 	struct msg m;
 	uint8_t type = p[WIRE_OFF_TYPE];
 	int rc = -1;
+	if (type == MSG_HS_PROPOSAL && s->to == TO_OTHERS &&
+	    wire_decode(p, s->len, b->cluster_id, &m) == WIRE_OK) {
+		size_t mark = out->arena.len, sends = out->n_sends;
+		rc = hs_stale_proposal(b, auth, &m, p, s->len, out);
+		if (rc != 0) {
+			out->arena.err = 0;
+			out->arena.len = mark;
+			out->n_sends = sends;
+		}
+	}
 	if ((type == MSG_VIEWCHANGE || type == MSG_VR_DO_VIEW_CHANGE ||
 	     type == MSG_VR_START_VIEW) &&
 	    get_u32(p + WIRE_OFF_SENDER) == b->id &&

@@ -34,13 +34,14 @@
  *   slow-primary:adaptive  (issue 16) as slow-primary, with a delay it adapts to
  *                     what it can see, probing for the most it can get away with:
  *                     while it leads a view it raises the delay every
- *                     BYZ_ADAPT_PERIOD_MS (doubling it until it was first replaced,
- *                     then by an eighth, at least 1 ms); when it is
- *                     replaced (one of its own messages speaks of a later view: it
- *                     joined the view change or took the NEW-VIEW) the delay it held
- *                     becomes its ceiling, and in its next view as primary it starts
- *                     at 3/4 of it and climbs to 15/16 of it (the ceiling creeps up by
- *                     1/16 per term, so a stale one is re-probed)
+ *                     BYZ_ADAPT_PERIOD_MS (by half until it was first replaced,
+ *                     then a quarter of the way to the ceiling, at least 1 ms); a
+ *                     delay held a whole period is its floor; when it is replaced
+ *                     (one of its own messages speaks of a later view: it joined the
+ *                     view change or took the NEW-VIEW) the delay it held becomes its
+ *                     ceiling, and in its next view as primary it starts at the floor
+ *                     and climbs to 31/32 of the ceiling (which creeps up by 1/32
+ *                     per term, so a stale one is re-probed)
  *   fake-view-change  PBFT: its VIEW-CHANGEs carry an invented prepared certificate
  *                     (a pre-prepare and 2f prepares it signed itself, for a random
  *                     digest at the next sequence number).  VR: its DO-VIEW-CHANGEs
@@ -87,6 +88,7 @@
 #define BYZ_ADAPT_START_MS 10          /* slow-primary:adaptive: first delay ... */
 #define BYZ_ADAPT_PERIOD_MS 250        /* ... raised this often while it leads */
 #define BYZ_ADAPT_MAX_MS 600000
+#define BYZ_HS_HEADS 4 /* fake-view-change (HotStuff): forks 3 proposals back */
 
 enum byz_behaviour {
 	BYZ_HONEST = 0,
@@ -153,8 +155,14 @@ struct byz {
 	/* slow-primary:adaptive: the delay now, the one that got it replaced last (0:
 	 * none yet), the view it leads (leading), when the delay was last raised */
 	uint32_t delay_ms, ceiling_ms;
+	uint32_t floor_ms; /* the highest delay held a whole period unreplaced */
 	int leading;
 	uint64_t lead_view, probe_ms, replaced;
+	/* fake-view-change in HotStuff: parent | justify QC of its latest proposals */
+	uint8_t *hs_head[BYZ_HS_HEADS];
+	uint32_t hs_head_len[BYZ_HS_HEADS];
+	uint64_t hs_head_height[BYZ_HS_HEADS];
+	uint32_t hs_heads; /* proposals seen */
 	/* mac-poison: the view of its first poisoned message; silent in later views */
 	int poisoned;
 	uint64_t poison_view;

@@ -107,9 +107,20 @@ static int parse_delay(const char *v, struct faults_cfg *c)
 	return 0;
 }
 
-enum fkey { K_DROP, K_DELAY, K_DUP, K_REORDER, K_PARTITION, K_ONEWAY, K_CLOCK, K_COUNT };
-static const char *const key_names[K_COUNT] = {"drop",      "delay",  "dup",       "reorder",
-					       "partition", "oneway", "clock_rate"};
+enum fkey { K_DROP, K_DELAY, K_DUP, K_REORDER, K_PARTITION, K_ONEWAY, K_CLOCK, K_PAUSE, K_COUNT };
+static const char *const key_names[K_COUNT] = {"drop",       "delay",
+					       "dup",        "reorder",
+					       "partition",  "oneway",
+					       "clock_rate", "pause_before_reply"};
+
+static int parse_pause(const char *v, struct faults_cfg *c)
+{
+	double d;
+	if (parse_num(v, 0, FAULTS_PAUSE_MAX_MS, &d) != 0 || d != floor(d))
+		return -1;
+	c->pause_before_reply_ms = (uint32_t)d;
+	return 0;
+}
 
 static int parse_item(const char *key, const char *v, uint32_t n, uint32_t self,
 		      struct faults_cfg *c, uint32_t *seen, uint32_t *seen_links)
@@ -134,6 +145,7 @@ static int parse_item(const char *key, const char *v, uint32_t n, uint32_t self,
 	case K_REORDER: return parse_num(v, 0, 1, &c->reorder);
 	case K_PARTITION: return parse_partition(v, n, c);
 	case K_ONEWAY: return parse_ids(v, n, self, &c->deaf_to);
+	case K_PAUSE: return parse_pause(v, c);
 	default: return parse_num(v, 0.01, 100, &c->clock_rate);
 	}
 }
@@ -176,7 +188,8 @@ int faults_parse(const char *spec, uint32_t n, uint32_t self, struct faults_cfg 
 				 "key '%.20s': bad, repeated or unknown (value '%.60s'); keys: "
 				 "drop=P, "
 				 "drop.I=P, delay=MS[,tail=pareto], dup=P, reorder=P, "
-				 "partition=A,B/C,D, oneway=I, clock_rate=R (P 0..1, ids < %u)",
+				 "partition=A,B/C,D, oneway=I, clock_rate=R, pause_before_reply=MS "
+				 "(P 0..1, ids < %u)",
 				 item, eq + 1, n);
 			clear_cfg(out);
 			return -1;
@@ -511,11 +524,13 @@ int faults_json(const struct faults *f, char *out, size_t cap)
 	int n = snprintf(out, cap,
 			 "\"faults\":{\"spec\":\"%s\",\"dropped\":%llu,\"partitioned\":%llu,"
 			 "\"deaf\":%llu,\"delayed\":%llu,\"duplicated\":%llu,\"reordered\":%llu,"
-			 "\"queue_full\":%llu,\"wan_held\":%llu,\"held\":%u,\"clock_rate\":%g}",
+			 "\"queue_full\":%llu,\"wan_held\":%llu,\"held\":%u,\"clock_rate\":%g,"
+			 "\"paused\":%llu,\"late_replies\":%llu}",
 			 spec, (unsigned long long)st->dropped, (unsigned long long)st->partitioned,
 			 (unsigned long long)st->deaf, (unsigned long long)st->delayed,
 			 (unsigned long long)st->duplicated, (unsigned long long)st->reordered,
 			 (unsigned long long)st->queue_full, (unsigned long long)st->wan_held,
-			 f->n_held + f->cq_n, f->cfg.clock_rate);
+			 f->n_held + f->cq_n, f->cfg.clock_rate, (unsigned long long)st->paused,
+			 (unsigned long long)st->late_replies);
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }

@@ -17,6 +17,11 @@
  *                        (an I that is this replica itself is ignored)
  *   clock_rate=R         the core's clock (now_ms, timer deadlines) runs at R x real
  *                        time, 0.01..100: drift
+ *   pause_before_reply=MS  a process pause at one exact point: after the VR core
+ *                        answered a read from its leader lease (the lease check) and
+ *                        before that reply leaves, the whole replica stops for MS ms
+ *                        (0..FAULTS_PAUSE_MAX_MS), then sends it and goes on: the
+ *                        zombie leader of docs/VR.md "Leader leases"
  *   none (or empty)      no faults
  * A new specification replaces the old one entirely.  Probabilities are 0..1.
  *
@@ -51,6 +56,7 @@
 #define FAULTS_DELAY_MAX_MS 60000     /* delay=MS: MS at most */
 #define FAULTS_DELAY_CAP_MS 30000     /* a Pareto tail ends here */
 #define FAULTS_REORDER_MS 20
+#define FAULTS_PAUSE_MAX_MS 60000   /* pause_before_reply=MS: MS at most */
 #define FAULTS_CLIENT_HELD_MAX 8192 /* client-plane messages held by the WAN model */
 
 struct wan;
@@ -65,6 +71,7 @@ struct faults_cfg {
 	uint8_t group[WIRE_MAX_REPLICAS]; /* 1..: group number; 0: in none */
 	uint32_t deaf_to;                 /* oneway: bit i = do not hear replica i */
 	double clock_rate;                /* 1.0: real time */
+	uint32_t pause_before_reply_ms;   /* 0: no pause */
 };
 
 struct faults_stats {
@@ -72,8 +79,10 @@ struct faults_stats {
 	uint64_t partitioned; /* outgoing to, or incoming from, another group */
 	uint64_t deaf;        /* incoming from a oneway replica */
 	uint64_t delayed, duplicated, reordered;
-	uint64_t queue_full; /* delayed messages dropped at the bound */
-	uint64_t wan_held;   /* messages held by the WAN model (peer and client plane) */
+	uint64_t queue_full;   /* delayed messages dropped at the bound */
+	uint64_t wan_held;     /* messages held by the WAN model (peer and client plane) */
+	uint64_t paused;       /* pause_before_reply: pauses taken */
+	uint64_t late_replies; /* ... after which the lease the reply came from had ended */
 };
 
 /* A client-plane message held by the WAN model: a request that arrived (in: id is

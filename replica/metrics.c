@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "replica/metrics.h"
+#include "replica/textbuf.h"
 
 /* ---- histograms: fixed buckets ---- */
 
@@ -56,26 +57,17 @@ void metrics_observe(struct metrics_hist *h, enum metrics_hist_kind kind, uint64
 /* ---- the writer ---- */
 
 struct page {
-	char *p;
-	size_t len, cap;
-	int over;                                /* sticky */
+	struct textbuf t;
 	char labels[3 * METRICS_LABEL_MAX + 64]; /* replica="0",protocol="pbft",byz="none" */
 };
 
 static void put(struct page *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(struct page *w, const char *fmt, ...)
 {
-	if (w->over)
-		return;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(w->p + w->len, w->cap - w->len, fmt, ap);
+	textbuf_vput(&w->t, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= w->cap - w->len) {
-		w->over = 1;
-		return;
-	}
-	w->len += (size_t)n;
 }
 
 /* A label value as the format wants it: \ -> \\, " -> \", newline -> \n.  Other bytes
@@ -270,8 +262,8 @@ int metrics_render(const struct metrics_snapshot *s, char *out, size_t cap)
 	struct page w = zero;
 	if (cap == 0)
 		return -1;
-	w.p = out;
-	w.cap = cap;
+	w.t.p = out;
+	w.t.cap = cap;
 	set_labels(&w, s);
 	render_state(&w, s);
 	render_work(&w, s);
@@ -284,11 +276,11 @@ int metrics_render(const struct metrics_snapshot *s, char *out, size_t cap)
 	histogram(&w, "byzlab_view_change_duration_seconds",
 		  "View change started to the new view active, at this replica.",
 		  &s->hist[METRICS_VIEW_CHANGE], METRICS_VIEW_CHANGE);
-	if (w.over) {
+	if (w.t.over) {
 		out[0] = '\0';
 		return -1;
 	}
-	return (int)w.len;
+	return (int)w.t.len;
 }
 
 void metrics_fill(struct metrics_snapshot *s, const struct status_input *in)

@@ -376,6 +376,28 @@ static void note_answered(struct replica *r, const uint8_t *p, size_t len)
 		park_answered(&r->park, get_u32(p + WIRE_HDR_LEN), get_u64(p + WIRE_HDR_LEN + 4));
 }
 
+/* faults.h pause_before_reply=MS: the core answered a read from its lease; the whole
+ * replica stops here, before the reply leaves, as a process pause would stop it
+ * (nothing is received, no timer fires).  Deterministic: exactly at this point. */
+static void pause_before_reply(struct replica *r)
+{
+	uint32_t ms = r->faults->cfg.pause_before_reply_ms;
+	if (!ms)
+		return;
+	r->faults->st.paused++;
+	rlog("pause_before_reply: paused %u ms between the lease check and the reply", ms);
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	/* Awake, the zombie may look at its clock again (it does not, before replying):
+	 * count the replies that leave after the lease they were answered from ended. */
+	struct core_status cs;
+	memset(&cs, 0, sizeof(cs));
+	r->ops->status(r->core, &cs);
+	if (core_now(r) >= cs.lease_until_ms)
+		r->faults->st.late_replies++;
+}
+
 static void send_all(struct replica *r)
 {
 	const struct effects *fx = &r->fx;
@@ -387,6 +409,8 @@ static void send_all(struct replica *r)
 				if (j != r->id)
 					send_replica(r, j, p, s->len);
 		} else if (s->to == TO_CLIENT) {
+			if (s->lease_read)
+				pause_before_reply(r);
 			note_answered(r, p, s->len);
 			watch_reply(r, s->client, p, s->len);
 			send_client(r, s->client, p, s->len);
@@ -655,12 +679,19 @@ static int recover_one(void *arg, uint8_t kind, uint64_t key, const uint8_t *val
 /* Robust PBFT with auth = mac: backups park the requests clients send them (park.h)
  * for a quarter of the heartbeat - the share of the ordering deadline a request may
  * spend parked before its signature is checked and the core starts timing it. */
+static uint32_t park_delay_ms(const struct config *cfg)
+{
+	if (!cfg->robust || cfg->auth != AUTH_MODE_MAC || cfg->protocol != PROTO_PBFT)
+		return 0;
+	return cfg->robust_heartbeat_ms / 4 ? cfg->robust_heartbeat_ms / 4 : 1;
+}
+
 static int park_open(struct replica *r, char *err, size_t errlen)
 {
 	const struct config *cfg = r->cfg;
-	if (!cfg->robust || cfg->auth != AUTH_MODE_MAC || cfg->protocol != PROTO_PBFT)
+	uint32_t delay = park_delay_ms(cfg);
+	if (!delay)
 		return 0;
-	uint32_t delay = cfg->robust_heartbeat_ms / 4 ? cfg->robust_heartbeat_ms / 4 : 1;
 	if (park_init(&r->park, cfg->clients, delay) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -701,7 +732,13 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 				 .plant_bugs = 0,
 				 .robust = cfg->robust, /* issue 16: pbft only */
 				 .robust_ratio_permille = cfg->robust_ratio_permille,
-				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms};
+				 .robust_heartbeat_ms = cfg->robust_heartbeat_ms,
+				 .hotstuff_stable = cfg->hotstuff_stable,
+				 .read_lease_ms = cfg->protocol == PROTO_VR ? cfg->read_lease_ms
+									    : 0,
+				 .evidence_off = !cfg->evidence, /* issue 17: pbft only */
+				 /* the ordering deadline counts from arrival, not release */
+				 .robust_park_ms = park_delay_ms(cfg)};
 	r->core = r->ops->create(&cc);
 	if (!r->core) {
 		snprintf(err, errlen, "cannot create the %s core", r->ops->name);
@@ -812,6 +849,13 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		     "coalesce %s, rx_aio %s",
 		     cfg->group_commit ? "on" : "off", cfg->coalesce ? "on" : "off",
 		     cfg->rx_aio ? "on" : "off");
+	if (cfg->protocol == PROTO_PBFT && !cfg->evidence)
+		rlog("evidence = off (cluster.ini, to measure it): no proofs kept, sent or acted "
+		     "upon");
+	else if (cfg->protocol == PROTO_PBFT && cfg->auth == AUTH_MODE_MAC)
+		rlog("evidence: signed PRE-PREPAREs and PREPAREs yield proofs, sent to the "
+		     "others; MACed COMMITs only suspicions, kept here (MACs are not "
+		     "transferable)");
 	ops->status(r->core, &r->seen);
 	step(r, EV_START, NULL);
 	end_turn(r);

@@ -50,7 +50,7 @@ def protocol_n(protocol, f):
     """Replicas for protocol and f: PBFT 3f+1 (Castro-Liskov §2), VR 2f+1, single 1.
     For plans made before a cluster exists; once it does, cluster_n() reads the file.
     Must agree with config/config.c protocol_n() (tests/integration/test_cli.py)."""
-    if protocol == "pbft":
+    if protocol in ("pbft", "hotstuff"):
         return 3 * f + 1
     if protocol == "vr":
         return 2 * f + 1

@@ -240,6 +240,12 @@ const char *wire_type_name(int type)
 	case MSG_STATUS_RESP: return "status_resp";
 	case MSG_ADMIN_FAULTS: return "admin_faults";
 	case MSG_PEER_STATUS: return "peer_status";
+	case MSG_HS_PROPOSAL: return "hs_proposal";
+	case MSG_HS_VOTE: return "hs_vote";
+	case MSG_HS_NEWVIEW: return "hs_newview";
+	case MSG_HS_FETCH: return "hs_fetch";
+	case MSG_HS_BLOCK: return "hs_block";
+	case MSG_EVIDENCE: return "evidence";
 	case MSG_HELLO: return "hello";
 	case MSG_FETCH: return "fetch";
 	case MSG_BATCH: return "batch";
@@ -367,6 +373,10 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 	case MSG_STATE: return wire_body_state(m);
 	case MSG_FETCH_STATE: m->u.offset = cur_u64(&c); return body_done(&c);
 	case MSG_PEER_STATUS: m->u.low = cur_u64(&c); return body_done(&c);
+	case MSG_EVIDENCE: /* bounds only: the core decodes and verifies the proof */
+		if (nested || n < WIRE_EVIDENCE_MIN || n > WIRE_EVIDENCE_MAX)
+			return WIRE_E_BODY;
+		return WIRE_OK;
 	case MSG_PREPARE:
 	case MSG_COMMIT:
 	case MSG_FETCH:
@@ -394,6 +404,8 @@ static int decode_body(struct msg *m, uint32_t cluster_id, int nested)
 	default:
 		if (m->h.type >= MSG_VR_PREPARE && m->h.type <= MSG_VR_NEW_STATE)
 			return wire_body_vr(m);
+		if (m->h.type >= MSG_HS_PROPOSAL && m->h.type <= MSG_HS_BLOCK)
+			return wire_body_hs(m);
 		return WIRE_E_TYPE;
 	}
 }

@@ -72,7 +72,15 @@ enum msg_type {
 	MSG_ADMIN_FAULTS = 26,
 	MSG_PEER_STATUS = 27, /* replica -> replicas: (view, last executed, stable
 			       * checkpoint) after a view timeout without progress */
-	MSG_TYPE_MAX = 27
+	/* chained HotStuff (Yin et al., PODC 2019, Algorithm 3), wire/wire_hs.c */
+	MSG_HS_PROPOSAL = 28, /* leader -> all: a block (parent, justify QC, batch) */
+	MSG_HS_VOTE = 29,     /* replica -> next leader: a signed vote for a block */
+	MSG_HS_NEWVIEW = 30,  /* replica -> leader of a new view: its highest QC */
+	MSG_HS_FETCH = 31,    /* replica -> replica: "send me the block with this hash" */
+	MSG_HS_BLOCK = 32,    /* replica -> replica: the answer, a sealed PROPOSAL inside */
+	MSG_EVIDENCE = 33,    /* replica -> replicas: a proof of equivocation, as stored
+			       * (replica/core/evidence.h; docs/PROTOCOL.md §12) */
+	MSG_TYPE_MAX = 33
 };
 
 enum auth_kind {
@@ -140,6 +148,14 @@ struct body_reply {
 };
 
 #define WIRE_MAX_ADMIN 512 /* bytes of an ADMIN_FAULTS text */
+
+/* The body of an EVIDENCE message is one proof (replica/core/evidence.h, which checks
+ * that its EVIDENCE_MAX equals this): a 32-byte header and two statements of at most
+ * header | digest | 16 MACs, each after a u16 length.  The wire checks the bounds
+ * only; the PBFT core decodes and verifies the proof itself. */
+#define WIRE_EVIDENCE_MIN (32 + 2 * (2 + WIRE_HDR_LEN + WIRE_DIGEST_LEN))
+#define WIRE_EVIDENCE_MAX \
+	(32 + 2 * (2 + WIRE_HDR_LEN + WIRE_DIGEST_LEN + WIRE_MAX_REPLICAS * WIRE_MAC_LEN))
 
 struct body_text { /* STATUS_RESP, ADMIN_FAULTS */
 	uint32_t len;
@@ -241,6 +257,8 @@ struct body_vr {
 	uint64_t commit;      /* PREPARE, DO-VIEW-CHANGE, START-VIEW, RECOVERY-RESPONSE,
 				 * NEW-STATE: the sender's commit-number */
 	uint64_t op;          /* COMMIT: the primary's op-number */
+	uint64_t stamp;       /* COMMIT: the primary's clock; PREPARE-OK: the newest COMMIT
+			       * stamp the backup holds (leader leases, docs/VR.md) */
 	uint64_t last_normal; /* DO-VIEW-CHANGE: latest view in which it was normal */
 	uint64_t nonce;       /* RECOVERY, RECOVERY-RESPONSE */
 	uint8_t status;       /* RECOVERY-RESPONSE: 0 normal, 1 view change */
@@ -272,6 +290,42 @@ int wire_body_viewchange(struct msg *m);
 int wire_body_newview(struct msg *m);
 int wire_body_state(struct msg *m);
 
+/* ---- chained HotStuff (wire/wire_hs.c; docs/PROTOCOL.md "HotStuff") ----
+ * QC: view u64 | block hash[32] | count u16 | count x (replica u16 | Ed25519 sig[64]).
+ * Each signature is the trailer of that replica's VOTE for (view, hash): a verifier
+ * rebuilds the vote's signed bytes (wire_hs_vote_bytes) and checks it.  The genesis
+ * QC is view 0, hash all zeros, count 0.
+ * PROPOSAL: header view = v, seq = height; body parent[32] | QC | batch (the
+ *   PRE-PREPARE body layout).  The block hash is BLAKE2b(view u64 | height u64 | body).
+ * VOTE: header view = the block's view, seq 0; body hash[32].  Always signed.
+ * NEWVIEW: header view = the view entered; body QC (the sender's highest).
+ * FETCH: header view 0, seq 0; body hash[32]; answered with a BLOCK.
+ * BLOCK: header view, seq of the proposal; body = the sealed PROPOSAL as its leader sent
+ *   it (it verifies on its own: auth_verify checks both trailers). */
+#define WIRE_HS_QC_ENTRY (2 + WIRE_SIG_LEN)
+#define WIRE_HS_VOTE_LEN (WIRE_HDR_LEN + WIRE_DIGEST_LEN)
+struct hs_qc {
+	uint64_t view;
+	uint8_t hash[WIRE_DIGEST_LEN];
+	uint16_t count;
+	uint16_t id[WIRE_MAX_REPLICAS];
+	uint8_t sig[WIRE_MAX_REPLICAS][WIRE_SIG_LEN];
+};
+struct body_hs {
+	const uint8_t *parent; /* PROPOSAL */
+	const uint8_t *hash;   /* VOTE, FETCH */
+	struct hs_qc qc;       /* PROPOSAL (justify), NEWVIEW */
+	const uint8_t *batch;  /* PROPOSAL */
+	uint32_t batch_len;
+	const uint8_t *inner; /* BLOCK: the sealed PROPOSAL */
+	uint32_t inner_len;
+};
+int wire_body_hs(struct msg *m);
+void wire_put_hs_qc(struct buf *b, const struct hs_qc *qc);
+/* The bytes replica r's VOTE signature covers: header (auth SIG, 64) | hash. */
+void wire_hs_vote_bytes(uint32_t cluster_id, uint32_t replica, uint64_t view,
+			const uint8_t hash[WIRE_DIGEST_LEN], uint8_t out[WIRE_HS_VOTE_LEN]);
+
 struct msg {
 	struct msg_hdr h;
 	const uint8_t *raw; /* the whole message as received */
@@ -288,6 +342,7 @@ struct msg {
 		struct body_newview nv;
 		struct body_state st;
 		struct body_vr vr; /* every MSG_VR_* */
+		struct body_hs hs; /* every MSG_HS_* */
 		uint64_t offset;   /* FETCH_STATE */
 		uint64_t low;      /* PEER_STATUS: the sender's stable checkpoint */
 	} u;

@@ -111,9 +111,12 @@ int wire_body_vr(struct msg *m)
 	cur_init(&c, m->body, m->h.body_len);
 	switch (m->h.type) {
 	case MSG_VR_PREPARE: return decode_prepare(&c, m);
-	case MSG_VR_PREPARE_OK:
+	case MSG_VR_PREPARE_OK: b->stamp = cur_u64(&c); return done(&c);
 	case MSG_VR_START_VIEW_CHANGE: return done(&c);
-	case MSG_VR_COMMIT: b->op = cur_u64(&c); return done(&c);
+	case MSG_VR_COMMIT:
+		b->op = cur_u64(&c);
+		b->stamp = cur_u64(&c);
+		return done(&c);
 	case MSG_VR_DO_VIEW_CHANGE:
 		b->last_normal = cur_u64(&c);
 		b->commit = cur_u64(&c);

@@ -46,6 +46,8 @@ struct send {
 	int32_t to; /* replica id >= 0, TO_OTHERS or TO_CLIENT */
 	uint32_t client;
 	size_t off, len; /* the sealed message: effects.arena.p[off .. off+len) */
+	bool lease_read; /* vr: a read answered from the leader lease (the driver's
+			  * pause_before_reply fault holds exactly these: faults.h) */
 };
 
 enum persist_op { P_PUT = 1, P_DEL = 2, P_DEL_BELOW = 3 };
@@ -130,14 +132,21 @@ struct core_config {
 	uint32_t view_timeout_ms;
 	uint32_t max_clients; /* client ids 0..max_clients-1 */
 	size_t kv_max_bytes;
-	struct auth_ctx *auth; /* seals our own messages (pure computation) */
-	int read_only;         /* pbft: answer REQ_F_READONLY gets directly (§5.1.3) */
-	int digest_replies;    /* pbft: only the designated replier sends the full result */
-	uint32_t plant_bugs;   /* simulator only: see tests/sim; 0 in replicas */
+	struct auth_ctx *auth;  /* seals our own messages (pure computation) */
+	int read_only;          /* pbft: answer REQ_F_READONLY gets directly (§5.1.3) */
+	uint32_t read_lease_ms; /* vr: leader leases (docs/VR.md); 0 = off */
+	int digest_replies;     /* pbft: only the designated replier sends the full result */
+	uint32_t plant_bugs;    /* simulator only: see tests/sim; 0 in replicas */
 	/* pbft, robust = on (issue 16): backups watch the primary (pbft_monitor.h) */
 	int robust;
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
 	uint32_t robust_heartbeat_ms;   /* longest wait for a PRE-PREPARE while requests wait */
+	int hotstuff_stable; /* hotstuff: leader stable until a timeout (else rotating) */
+	/* pbft, cluster.ini evidence = off (issue 17): no proofs kept, gossiped or acted
+	 * upon (only to measure their cost).  0, the default, is on. */
+	int evidence_off;
+	uint32_t robust_park_ms; /* client requests reach the core this long after they
+				  * arrived (the driver parks them, replica/park.h; 0: none) */
 };
 
 struct core_status {
@@ -149,7 +158,9 @@ struct core_status {
 	uint64_t stable_checkpoint;
 	uint8_t state_digest[WIRE_DIGEST_LEN]; /* KV state at stable_checkpoint */
 	uint64_t requests_executed;
-	uint64_t requests_readonly; /* answered without agreement (PBFT §5.1.3) */
+	uint64_t requests_readonly; /* answered without agreement (PBFT §5.1.3; vr: from
+				     * the leader lease) */
+	uint64_t lease_until_ms;    /* vr: our lease ends then, on our clock (0: none) */
 	uint64_t slots_caught_up;   /* executed on another view's commit certificate */
 	uint64_t fetching;          /* checkpoint whose state is being fetched, 0: none */
 	uint64_t rejected_old_view;
@@ -162,10 +173,24 @@ struct core_status {
 	uint64_t robust_measured_rps; /* requests/s of the last period with requests waiting */
 	uint64_t robust_vc_monitor;   /* view changes we started: throughput too low */
 	uint64_t robust_vc_heartbeat; /* view changes we started: no PRE-PREPARE in time */
+	uint64_t robust_vc_request;   /* view changes we started: a request not ordered in time */
+	uint64_t robust_forwarded;    /* requests relayed to the primary when half overdue */
+	uint64_t robust_order_p50_ms; /* a client's request reaching us -> its PRE-PREPARE: */
+	uint64_t robust_order_p99_ms; /* upper bounds of power-of-two buckets (0: none) */
 	/* issue 17: conflicting statements seen per accused replica, and the kind of
 	 * the proof kept (enum evidence_kind; 0: none) */
 	uint64_t evidence[WIRE_MAX_REPLICAS];
 	uint8_t evidence_kind[WIRE_MAX_REPLICAS];
+	/* issue 17, acting on proofs (pbft_evidence.c); all 0 with evidence off */
+	int evidence_on;
+	uint64_t evidence_sent;   /* EVIDENCE messages sent (to all others: one each) */
+	uint64_t evidence_learnt; /* proofs received that verified and were new to us */
+	/* received against a replica already proven: dropped before any signature check */
+	uint64_t evidence_duplicate;
+	/* received and refused: not a proof, or it does not verify from the public keys */
+	uint64_t rejected_bad_evidence;
+	uint64_t ignored_proven;    /* messages of a proven replica ignored */
+	uint64_t vc_proven_primary; /* view changes started: the primary is proven */
 };
 
 struct core_ops {
@@ -182,6 +207,7 @@ struct core_ops {
 extern const struct core_ops pbft_core_ops;
 extern const struct core_ops single_core_ops;
 extern const struct core_ops vr_core_ops;
+extern const struct core_ops hotstuff_core_ops;
 const struct core_ops *core_ops_for(enum protocol p);
 
 #endif

@@ -128,6 +128,7 @@ const struct core_ops *core_ops_for(enum protocol p)
 	case PROTO_PBFT: return &pbft_core_ops;
 	case PROTO_VR: return &vr_core_ops;
 	case PROTO_SINGLE: return &single_core_ops;
+	case PROTO_HOTSTUFF: return &hotstuff_core_ops;
 	default: return NULL;
 	}
 }

@@ -7,6 +7,11 @@
 #include "replica/core/assert.h"
 #include "replica/core/evidence.h"
 
+/* a proof travels whole in one MSG_EVIDENCE body (wire.h) */
+_Static_assert(EVIDENCE_MAX == WIRE_EVIDENCE_MAX, "wire.h's WIRE_EVIDENCE_MAX");
+_Static_assert(EVIDENCE_HDR_LEN + 2 * (2 + WIRE_CPP_LEN_MIN) == WIRE_EVIDENCE_MIN,
+	       "wire.h's WIRE_EVIDENCE_MIN");
+
 const char *evidence_kind_name(int kind)
 {
 	switch (kind) {
@@ -123,6 +128,16 @@ int evidence_decode(const uint8_t *p, size_t len, struct evidence *e)
 	    e->a.h.seq != e->seq || evidence_conflict(&e->a, &e->b) != e->kind ||
 	    e->kind == EVIDENCE_NONE)
 		return -1;
+	return 0;
+}
+
+int evidence_peek(const uint8_t *p, size_t len, uint32_t *accused, uint8_t *kind)
+{
+	if (!p || len < EVIDENCE_HDR_LEN || len > EVIDENCE_MAX || get_u32(p) != EVIDENCE_MAGIC ||
+	    p[4] != EVIDENCE_VERSION)
+		return -1;
+	*kind = p[5];
+	*accused = get_u32(p + 12);
 	return 0;
 }
 

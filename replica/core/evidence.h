@@ -81,6 +81,11 @@ void evidence_encode(struct buf *out, int kind, const struct evidence_stmt *a,
  * header's kind is what evidence_conflict says of them.  Returns 0, or -1. */
 int evidence_decode(const uint8_t *p, size_t len, struct evidence *e);
 
+/* The accused and kind a proof's header claims, without decoding the statements or
+ * checking anything else (cheap: to drop a duplicate before any signature check).
+ * Returns 0, or -1 if p is not long enough or its magic or version is wrong. */
+int evidence_peek(const uint8_t *p, size_t len, uint32_t *accused, uint8_t *kind);
+
 /* Re-check a proof from the replicas' public keys alone: it decodes, is a PROOF, the
  * accused is < n, both signatures are the accused's and the statements conflict.
  * Returns 0 if it holds, -1 otherwise (a suspicion never holds: MACs are not

@@ -154,6 +154,7 @@ static void pbft_destroy(void *core)
 	free(p->slots);
 	free(p->ckpts);
 	free(p->proposed_ts);
+	pbft_robust_free(p);
 	exec_free(&p->exec);
 	buf_free(&p->scratch);
 	buf_free(&p->ev_buf);
@@ -193,8 +194,10 @@ static void *pbft_create(const struct core_config *cfg)
 		pbft_destroy(p);
 		return NULL;
 	}
-	if (cfg->robust)
-		pbft_robust_init(p);
+	if (cfg->robust && pbft_robust_init(p) != 0) {
+		pbft_destroy(p);
+		return NULL;
+	}
 	return p;
 }
 
@@ -409,6 +412,8 @@ static void on_tick(struct pbft *p, struct effects *out)
 
 static void on_msg(struct pbft *p, const struct msg *m, struct effects *out)
 {
+	if (pbft_evidence_ignores(p, m))
+		return; /* a proven liar's (issue 17, pbft_evidence.c) */
 	switch (m->h.type) {
 	case MSG_REQUEST: pbft_on_request(p, m, out); break;
 	case MSG_PREPREPARE: pbft_on_preprepare(p, m, out); break;
@@ -422,6 +427,7 @@ static void on_msg(struct pbft *p, const struct msg *m, struct effects *out)
 	case MSG_FETCH_STATE: pbft_on_fetch_state(p, m, out); break;
 	case MSG_STATE: pbft_on_state(p, m, out); break;
 	case MSG_PEER_STATUS: pbft_on_peer_status(p, m, out); break;
+	case MSG_EVIDENCE: pbft_on_evidence(p, m, out); break;
 	default: break;
 	}
 }
@@ -463,7 +469,8 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 	else if (ev->kind == EV_MSG && ev->m)
 		on_msg(p, ev->m, out);
 	feed_ahead(p, out);
-	pbft_robust_step(p, out); /* robust mode only: may vote the primary out */
+	pbft_robust_step(p, out);   /* robust mode only: may vote the primary out */
+	pbft_evidence_step(p, out); /* a proven primary is voted out at once */
 	pbft_update_vc_timer(p);
 	pbft_resend_arm(p);
 	if (!p->status_ms)

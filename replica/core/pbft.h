@@ -33,6 +33,8 @@ struct pbft_robust {
 	uint64_t pp_seq;       /* highest PRE-PREPARE number seen from this view's primary */
 	uint64_t vc_monitor;   /* view changes started: throughput below the requirement */
 	uint64_t vc_heartbeat; /* view changes started: no PRE-PREPARE in time */
+	struct pbft_order_watch order; /* the per-request ordering deadline */
+	uint64_t vc_request;           /* view changes started: a request not ordered in time */
 };
 
 /* Persisted record kinds (store keys are (kind, key)). */
@@ -69,6 +71,7 @@ struct retired_batch {
 #define PBFT_BUG_SKIP_VC_CERTS 0x2u    /* new primary ignores prepared certificates */
 #define PBFT_BUG_NO_PEER_STATUS 0x4u   /* PEER_STATUS is never answered */
 #define PBFT_BUG_ACCUSE_ONE 0x8u       /* accuse the sender of any new PREPARE, on it alone */
+#define PBFT_BUG_IGNORE_PROOFS 0x10u   /* keep and gossip proofs, never act on them */
 
 /* Pipeline depth: with instances in flight, the primary starts a new one only for a
  * full batch and only while fewer than this many are unexecuted; otherwise requests
@@ -230,6 +233,7 @@ struct pbft {
 	 * built */
 	struct evidence_table evidence;
 	struct buf ev_buf;
+	uint64_t ev_sent, ev_learnt, ev_duplicate, rejected_bad_evidence, ev_ignored, ev_vc;
 	struct buf scratch;
 };
 
@@ -340,8 +344,9 @@ int pbft_newview_max_s(struct pbft *p, uint64_t *max_s);
 void pbft_install_newview_rest(struct pbft *p, struct effects *out);
 int pbft_recover_cert(struct pbft *p, uint64_t seq, const uint8_t *val, size_t len);
 
-/* pbft_evidence.c (issue 17): proofs of equivocation.  Detection only: proofs are
- * kept, persisted and counted, neither sent to others nor acted upon yet. */
+/* pbft_evidence.c (issue 17): proofs of equivocation, kept, persisted, gossiped
+ * (MSG_EVIDENCE) and acted upon: a proven primary is voted out at once, a proven
+ * replica's messages are ignored.  With cfg.evidence_off none of it runs. */
 /* first and second: two statements (evidence.h) of one sender about one slot that
  * reached us authenticated; if they conflict, keep/count the proof. */
 void pbft_evidence(struct pbft *p, const uint8_t *first, size_t first_len, const uint8_t *second,
@@ -355,14 +360,29 @@ void pbft_evidence_vc(struct pbft *p, const struct msg *vc, struct effects *out)
 /* PBFT_BUG_ACCUSE_ONE (simulator only): a "proof" from one PREPARE alone. */
 void pbft_evidence_planted(struct pbft *p, const struct msg *m, struct effects *out);
 int pbft_evidence_recover(struct pbft *p, const uint8_t *val, size_t len);
+/* MSG_EVIDENCE: a proof another replica sent; believed only if it verifies. */
+void pbft_on_evidence(struct pbft *p, const struct msg *m, struct effects *out);
+/* True if m comes from a replica we hold a proof against: the caller drops it. */
+bool pbft_evidence_ignores(struct pbft *p, const struct msg *m);
+/* After each event: while the primary of our view is proven, vote for the next view. */
+void pbft_evidence_step(struct pbft *p, struct effects *out);
 void pbft_evidence_status(const struct pbft *p, struct core_status *st);
 
 /* pbft_robust.c (cfg.robust only; with it off, none of these changes anything) */
-void pbft_robust_init(struct pbft *p);
+int pbft_robust_init(struct pbft *p);
+void pbft_robust_free(struct pbft *p);
 /* After each event: feed the watch, start a view change if it calls for one. */
 void pbft_robust_step(struct pbft *p, struct effects *out);
 /* A PRE-PREPARE from sender passed the primary check (pbft_on_preprepare). */
 void pbft_robust_saw_preprepare(struct pbft *p, const struct msg *m);
+/* A backup queued client request m (pbft_on_request): watch its ordering. */
+void pbft_robust_request(struct pbft *p, const struct msg *m);
+/* A batch (wire_decode_batch form) was installed, or a client's request ts executed:
+ * its requests are ordered. */
+void pbft_robust_ordered_batch(struct pbft *p, const uint8_t *batch, uint32_t len);
+void pbft_robust_ordered(struct pbft *p, uint32_t client, uint64_t ts);
+/* After waitq_prune(): stop watching what no longer waits. */
+void pbft_robust_prune(struct pbft *p);
 /* The watch's next deadline (0: none). */
 uint64_t pbft_robust_deadline(const struct pbft *p);
 void pbft_robust_status(const struct pbft *p, struct core_status *st);

@@ -524,6 +524,7 @@ static void install_state(struct pbft *p, struct effects *out)
 	CORE_ASSERT(p->next_seq >= p->last_executed);
 	effects_persist(out, P_PUT, REC_SNAPSHOT, x->seq, x->buf, x->total);
 	waitq_prune(&p->wq, &p->exec);
+	pbft_robust_prune(p); /* what the state executed is not the primary's debt */
 	uint8_t *snap = x->buf;
 	x->buf = NULL;
 	if (x->seq > p->low) {

@@ -2,6 +2,7 @@
  * pure arithmetic over the times and counts pbft_robust.c feeds in.  Rules and
  * departures: pbft_monitor.h and docs/PROTOCOL.md ("Robust mode").
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "replica/core/assert.h"
@@ -133,4 +134,184 @@ bool pbft_heartbeat_expired(struct pbft_heartbeat *h, uint64_t now_ms, bool pend
 		h->since_ms = now_ms;
 	}
 	return now_ms >= pbft_heartbeat_deadline(h);
+}
+
+/* ---- the per-request ordering deadline ---- */
+
+int pbft_order_init(struct pbft_order_watch *w, uint32_t clients, uint32_t deadline_ms)
+{
+	memset(w, 0, sizeof(*w));
+	w->e = calloc(clients ? clients : 1, sizeof(*w->e));
+	if (!w->e)
+		return -1;
+	w->cap = clients;
+	w->deadline_ms = deadline_ms ? deadline_ms : 1;
+	return 0;
+}
+
+void pbft_order_free(struct pbft_order_watch *w)
+{
+	free(w->e);
+	w->e = NULL;
+	w->cap = 0;
+}
+
+static uint64_t half_deadline(const struct pbft_order_watch *w)
+{
+	return w->deadline_ms / 2 ? w->deadline_ms / 2 : 1;
+}
+
+static void due_at(struct pbft_order_watch *w, uint64_t at)
+{
+	if (!w->next_ms || at < w->next_ms)
+		w->next_ms = at;
+}
+
+void pbft_order_request(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms)
+{
+	if (c >= w->cap)
+		return;
+	struct pbft_order_entry *e = &w->e[c];
+	if (ts <= e->ordered_ts || ts <= e->ts)
+		return; /* ordered before it reached us, or watched already */
+	if (e->ts && e->forwarded)
+		w->relayed--; /* replaced by the client's newer request */
+	e->ts = ts;
+	e->since_ms = now_ms;
+	e->forwarded = false;
+	due_at(w, now_ms + half_deadline(w));
+}
+
+static uint32_t bucket(uint64_t ms)
+{
+	uint32_t b = 0;
+	while (b + 1 < PBFT_ORDER_BUCKETS && ms >= (1ull << b))
+		b++;
+	return b;
+}
+
+void pbft_order_ordered(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms)
+{
+	if (c >= w->cap)
+		return;
+	struct pbft_order_entry *e = &w->e[c];
+	if (ts > e->ordered_ts)
+		e->ordered_ts = ts;
+	if (!e->ts || ts < e->ts)
+		return;
+	w->hist[bucket(now_ms >= e->since_ms ? now_ms - e->since_ms : 0)]++;
+	if (e->forwarded)
+		w->relayed--;
+	e->ts = 0; /* the next scan recomputes next_ms */
+}
+
+void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms)
+{
+	w->next_ms = 0;
+	w->late_ms = 0;
+	w->relayed = 0;
+	for (uint32_t c = 0; c < w->cap; c++) {
+		struct pbft_order_entry *e = &w->e[c];
+		if (!e->ts)
+			continue;
+		e->since_ms = now_ms;
+		e->forwarded = false;
+		due_at(w, now_ms + half_deadline(w));
+	}
+}
+
+/* One watched request at now_ms: forward it (1), vote (-1), or wait until *due. */
+static int scan_one(const struct pbft_order_watch *w, const struct pbft_order_entry *e,
+		    uint64_t now_ms, uint64_t *due)
+{
+	if (!e->forwarded) {
+		*due = e->since_ms + half_deadline(w);
+		return now_ms >= *due ? 1 : 0;
+	}
+	*due = e->fwd_ms + w->deadline_ms;
+	return now_ms >= *due ? -1 : 0;
+}
+
+/* The primary stays late: a request that reached us after the primary was first found
+ * late (late_ms) is overdue as well.  One stall of the primary (or of the machine)
+ * makes the requests of that moment late together; a primary slow on purpose makes
+ * the later ones late too.  Ends when a scan finds nothing overdue. */
+static bool stays_late(struct pbft_order_watch *w, uint64_t now_ms, bool any, uint64_t newest_late)
+{
+	if (!any) {
+		w->late_ms = 0;
+		return false;
+	}
+	if (!w->late_ms) {
+		w->late_ms = now_ms;
+		w->late_streaks++;
+		return false;
+	}
+	return newest_late >= w->late_ms;
+}
+
+uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *fwd, uint32_t cap,
+			 bool *overdue)
+{
+	*overdue = false;
+	if (!w->next_ms || now_ms < w->next_ms)
+		return 0;
+	uint32_t k = 0;
+	uint64_t newest_late = 0; /* arrival of the latest overdue request */
+	bool any_late = false;
+	w->next_ms = 0;
+	for (uint32_t c = 0; c < w->cap; c++) {
+		struct pbft_order_entry *e = &w->e[c];
+		uint64_t due = 0;
+		if (!e->ts)
+			continue;
+		int what = scan_one(w, e, now_ms, &due);
+		if (what > 0 && k < cap) {
+			fwd[k++] = c;
+			e->forwarded = true;
+			e->fwd_ms = now_ms;
+			w->forwarded++;
+			w->relayed++;
+			due = now_ms + w->deadline_ms;
+		} else if (what > 0) {
+			due = now_ms; /* no room this time: the next scan */
+		} else if (what < 0) {
+			if (!any_late || e->since_ms > newest_late)
+				newest_late = e->since_ms;
+			any_late = true;
+			due = now_ms + 1; /* watched until ordered: is the primary still late? */
+		}
+		due_at(w, due);
+	}
+	*overdue = stays_late(w, now_ms, any_late, newest_late);
+	if (*overdue)
+		w->overdue++;
+	CORE_ASSERT(k <= cap);
+	return k;
+}
+
+bool pbft_order_relayed(const struct pbft_order_watch *w)
+{
+	CORE_ASSERT(w->relayed <= w->cap);
+	return w->relayed > 0;
+}
+
+uint64_t pbft_order_deadline(const struct pbft_order_watch *w)
+{
+	return w->next_ms;
+}
+
+uint64_t pbft_order_percentile_ms(const struct pbft_order_watch *w, uint32_t pct)
+{
+	uint64_t total = 0, seen = 0;
+	for (uint32_t b = 0; b < PBFT_ORDER_BUCKETS; b++)
+		total += w->hist[b];
+	if (!total)
+		return 0;
+	for (uint32_t b = 0; b < PBFT_ORDER_BUCKETS; b++) {
+		seen += w->hist[b];
+		if (seen * 100 >= total * pct)
+			return 1ull << b; /* bucket b holds [2^(b-1), 2^b) ms */
+	}
+	return 1ull << (PBFT_ORDER_BUCKETS - 1);
 }

@@ -75,4 +75,61 @@ bool pbft_heartbeat_expired(struct pbft_heartbeat *h, uint64_t now_ms, bool pend
 /* When it would expire (0: nothing pending, no deadline). */
 uint64_t pbft_heartbeat_deadline(const struct pbft_heartbeat *h);
 
+/* The per-request ordering deadline (robust mode, issue 16; Aardvark §4.2 with the
+ * per-request timers of Prime and RBFT).  Clients send each request to every replica;
+ * a backup watches each request it holds (at most one per client, the newest: the
+ * wait queue's) until it sees it in a PRE-PREPARE:
+ *   - at since + deadline/2 it forwards the request to the primary (so the primary
+ *     knows it, whatever the client did), once;
+ *   - at forward + deadline it is overdue: the primary is late.  The backup votes
+ *     the primary out when it stays late: a request that reached it after the
+ *     primary was first found late is overdue too (one stall makes the requests of
+ *     its moment late together; a primary slow on purpose makes every later one late).
+ * So a primary is judged only on requests it has had for a full deadline (a faulty
+ * client that sends to the backups only cannot frame it), and a primary that holds
+ * every PRE-PREPARE longer than 1.5 x deadline is replaced within about 3 x deadline
+ * of its first requests: no history needed.  Pure: times come from the caller. */
+#define PBFT_ORDER_BUCKETS 13 /* arrival -> PRE-PREPARE times: <1, <2, <4 .. <2048, more ms */
+
+struct pbft_order_entry {
+	uint64_t ts;       /* the watched request's timestamp (0: none) */
+	uint64_t since_ms; /* when we got it (the watch starts) */
+	uint64_t fwd_ms;   /* when we forwarded it to the primary */
+	bool forwarded;
+	uint64_t ordered_ts; /* highest timestamp of the client seen in a PRE-PREPARE */
+};
+
+struct pbft_order_watch {
+	uint32_t cap;         /* clients */
+	uint32_t deadline_ms; /* robust_heartbeat_ms */
+	struct pbft_order_entry *e;
+	uint64_t next_ms; /* nothing can be due before this (0: nothing watched) */
+	uint64_t late_ms; /* the primary was first found late (a request overdue); 0: not */
+	uint32_t relayed; /* watched requests forwarded to the primary, not ordered yet */
+	uint64_t forwarded, overdue, late_streaks;
+	uint64_t hist[PBFT_ORDER_BUCKETS]; /* arrival -> PRE-PREPARE of watched requests */
+};
+
+int pbft_order_init(struct pbft_order_watch *w, uint32_t clients, uint32_t deadline_ms);
+void pbft_order_free(struct pbft_order_watch *w);
+/* A backup queued client c's request ts at now_ms: watch it (unless a PRE-PREPARE
+ * already carried it).  Replaces the client's older watched request. */
+void pbft_order_request(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms);
+/* Client c's request ts was in a PRE-PREPARE (or executed): no longer watched. */
+void pbft_order_ordered(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms);
+/* A new view (or a new primary to judge): every watched request starts afresh. */
+void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms);
+/* Due work at now_ms: fills fwd[] (up to cap) with the clients whose request must go
+ * to the primary now (marked forwarded), returns how many; *overdue: the primary
+ * stays late (a request is still not ordered a deadline after its forward, and it
+ * reached us after the primary was first found late). */
+uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *fwd, uint32_t cap,
+			 bool *overdue);
+/* Does a request we relayed to the primary still wait to be ordered? */
+bool pbft_order_relayed(const struct pbft_order_watch *w);
+/* When scan next has something to do (0: nothing watched). */
+uint64_t pbft_order_deadline(const struct pbft_order_watch *w);
+/* The upper bound (ms) of the bucket holding the pct-th percentile (0: no sample). */
+uint64_t pbft_order_percentile_ms(const struct pbft_order_watch *w, uint32_t pct);
+
 #endif

@@ -118,8 +118,12 @@ void pbft_on_request(struct pbft *p, const struct msg *m, struct effects *out)
 	waitq_push(&p->wq, m);
 	if (!pbft_is_primary(p)) {
 		/* §4.4: a backup relays the request to the primary and watches it: the
-		 * view-change timer runs while a request waits (pbft_update_vc_timer). */
-		if (p->view_active)
+		 * view-change timer runs while a request waits (pbft_update_vc_timer).
+		 * Robust mode: clients send to every replica (Aardvark §4.2), so the relay
+		 * waits until the request is half overdue (pbft_robust.c, check_order). */
+		if (p->cfg.robust)
+			pbft_robust_request(p, m);
+		else if (p->view_active)
 			send_raw(out, (int32_t)pbft_primary(p, p->view), m->raw, m->raw_len);
 		return;
 	}
@@ -255,6 +259,8 @@ static int install(struct pbft *p, struct slot *s, uint64_t view, const uint8_t 
 	s->view = view;
 	s->have_pp = true;
 	memcpy(s->digest, c.digest, WIRE_DIGEST_LEN);
+	if (batch && !pbft_is_primary(p))
+		pbft_robust_ordered_batch(p, batch, batch_len); /* robust: ordered */
 	/* a committed slot's digest never changes, nor does it stop being committed */
 	CORE_ASSERT(!was_committed || (s->committed && same));
 	return 0;
@@ -481,7 +487,9 @@ static int take_vote(struct pbft *p, struct vote *v, const struct msg *m, struct
 		}
 		return 0;
 	}
-	pbft_vote_set(v, m->h.view, m->u.dg.digest, m->raw, (uint32_t)m->raw_len);
+	/* a COMMIT's bytes serve only as half of a proof (evidence off: not kept) */
+	bool keep = m->h.type == MSG_PREPARE || !p->cfg.evidence_off;
+	pbft_vote_set(v, m->h.view, m->u.dg.digest, keep ? m->raw : NULL, (uint32_t)m->raw_len);
 	return 1;
 }
 
@@ -766,6 +774,7 @@ static void execute_batch(struct pbft *p, const struct committed_batch *s, struc
 			abort();
 		int verdict = exec_request(&p->exec, &req, &result, &len);
 		waitq_done(&p->wq, req.h.sender, req.u.req.timestamp);
+		pbft_robust_ordered(p, req.h.sender, req.u.req.timestamp);
 		if (verdict == EXEC_STALE)
 			continue; /* §4.1: older than the client's last: never re-executed */
 		if (verdict == EXEC_NEW) {

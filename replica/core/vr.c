@@ -285,7 +285,10 @@ static void on_start(struct vr *p, struct effects *out)
 {
 	p->commit = p->lo;
 	p->last_heard_ms = p->now_ms;
-	p->last_bcast_ms = p->now_ms;
+	p->last_bcast_ms = p->last_stamp_ms = p->now_ms;
+	/* leases: none held after a restart; the log we held may have been answered from */
+	p->view_started_ms = p->now_ms;
+	p->view_start_op = p->op;
 	vr_rebuild_proposed(p);
 	if (p->status == VR_VIEW_CHANGE) {
 		/* we crashed mid view change: take it up again */
@@ -306,11 +309,14 @@ static void on_tick(struct vr *p, struct effects *out)
 	if (p->status == VR_VIEW_CHANGE) {
 		if (now >= p->vc_deadline_ms) /* the view change stalled: try the next */
 			vr_start_view_change(p, p->view + 1, out);
+		else
+			vr_try_complete(p, out); /* a new primary's lease wait may be over */
 	} else if (!vr_is_primary(p)) {
 		if (now >= p->last_heard_ms + vr_timeout_ms(p)) /* primary silent (§4.2) */
 			vr_start_view_change(p, p->view + 1, out);
-	} else if (now >= p->last_bcast_ms + p->cfg.view_timeout_ms / 2) {
-		vr_send_heartbeat(p, out);
+	} else if (now >= p->last_bcast_ms + p->cfg.view_timeout_ms / 2 ||
+		   (p->cfg.read_lease_ms && now >= p->last_stamp_ms + vr_lease_renew_ms(p))) {
+		vr_send_heartbeat(p, out); /* also renews the lease */
 	}
 	vr_xfer_tick(p, out);
 }
@@ -341,12 +347,17 @@ static void on_msg(struct vr *p, const struct msg *m, struct effects *out)
 static uint64_t next_deadline(const struct vr *p)
 {
 	uint64_t t;
-	if (p->status == VR_VIEW_CHANGE)
+	if (p->status == VR_VIEW_CHANGE) {
 		t = p->vc_deadline_ms;
-	else if (vr_is_primary(p))
+		if (p->lease_wait_view == p->view && p->lease_wait_until > p->now_ms)
+			t = deadline_min(t, p->lease_wait_until);
+	} else if (vr_is_primary(p)) {
 		t = p->last_bcast_ms + p->cfg.view_timeout_ms / 2;
-	else
+		if (p->cfg.read_lease_ms)
+			t = deadline_min(t, p->last_stamp_ms + vr_lease_renew_ms(p));
+	} else {
 		t = p->last_heard_ms + vr_timeout_ms(p);
+	}
 	if (t == 0)
 		t = 1; /* "now": 0 would mean no timer */
 	return deadline_min(t, p->xfer.active ? p->xfer.retry_ms : 0);
@@ -394,6 +405,8 @@ static void vr_status(void *core, struct core_status *st)
 	st->stable_checkpoint = p->ckpt;
 	memcpy(st->state_digest, p->ckpt_digest, WIRE_DIGEST_LEN);
 	st->requests_executed = p->requests_executed;
+	st->requests_readonly = p->reads_leased;
+	st->lease_until_ms = vr_lease_until_ms(p);
 	st->rejected_old_view = p->rejected_old_view;
 	st->rejected_out_of_window = p->rejected_out_of_window;
 	st->rejected_conflict = p->rejected_conflict;

@@ -51,6 +51,15 @@ enum vr_status { VR_NORMAL = 0, VR_VIEW_CHANGE = 1 };
 #define VR_SNAP_MAX ((uint64_t)512 << 20) /* larger states are not checkpointed */
 #define VR_ARENA_RESERVE ((size_t)64 << 10)
 
+/* Leader leases (read_lease_ms > 0; docs/VR.md "Leader leases"; Chubby §2.10, Raft
+ * thesis §6.4).  Safe while every replica's clock runs at a rate within
+ * VR_LEASE_DRIFT_PCT percent of real time: the primary trusts only
+ * read_lease_ms * (100 - D) / (100 + D) of its own clock, a new primary waits the full
+ * read_lease_ms of its own.  The simulator's drift is +-10%, within this bound. */
+#define VR_LEASE_DRIFT_PCT 12
+/* Planted bugs (core_config.plant_bugs, simulator only): the checker must catch them. */
+#define VR_BUG_LEASE_NO_WAIT 0x1u /* a new primary does not wait the old lease out */
+
 struct vr_slot {        /* one log entry */
 	uint64_t op;    /* 0: empty */
 	uint64_t view;  /* view in which op was assigned */
@@ -103,8 +112,18 @@ struct vr {
 	/* primary */
 	uint64_t acked[WIRE_MAX_REPLICAS]; /* highest PREPARE-OK per backup, this view */
 	uint64_t last_bcast_ms;            /* last PREPARE/COMMIT/START-VIEW to the backups */
+	/* leases (read_lease_ms > 0): the primary's side */
+	uint64_t lease_from[WIRE_MAX_REPLICAS]; /* 1 + newest stamp each backup echoed, this
+						 * view (0: none) */
+	uint64_t view_started_ms;               /* when we became normal in this view */
+	uint64_t view_start_op;    /* our op-number then: no lease read before it commits */
+	uint64_t last_stamp_ms;    /* last COMMIT (stamped heartbeat) to the backups */
+	uint64_t lease_wait_view;  /* new primary: the view whose old leases we wait out */
+	uint64_t lease_wait_until; /* ... until this time of our clock */
+	uint64_t reads_leased;     /* read-only requests answered from the lease */
 	/* backup */
 	uint64_t last_heard_ms; /* last message from the primary of this view */
+	uint64_t lease_echo;    /* newest COMMIT stamp of this view's primary (0: none yet) */
 	uint64_t seen_op;       /* highest op-number known to exist in this view */
 
 	/* requests waiting: at most one per client, FIFO by arrival (waitq.h, as PBFT) */
@@ -182,6 +201,10 @@ void vr_learn_commit(struct vr *p, uint64_t k, struct effects *out);
 void vr_send_prepare_ok(struct vr *p, struct effects *out);
 void vr_send_heartbeat(struct vr *p, struct effects *out);
 void vr_rebuild_proposed(struct vr *p);
+bool vr_lease_holds(const struct vr *p);
+uint64_t vr_lease_until_ms(const struct vr *p);
+uint64_t vr_lease_renew_ms(const struct vr *p);
+uint64_t vr_lease_wait_ms(const struct vr *p);
 
 /* vr_viewchange.c */
 void vr_start_view_change(struct vr *p, uint64_t view, struct effects *out);
@@ -191,6 +214,7 @@ void vr_on_dvc(struct vr *p, const struct msg *m, struct effects *out);
 void vr_on_start_view(struct vr *p, const struct msg *m, struct effects *out);
 void vr_saw_normal_view(struct vr *p, uint64_t view, struct effects *out);
 void vr_dvc_clear(struct vr *p);
+void vr_try_complete(struct vr *p, struct effects *out);
 void vr_put_section(struct vr *p, struct buf *b, uint64_t from);
 
 /* vr_state.c */

@@ -15,24 +15,111 @@
 #include "crypto/crypto.h"
 #include "replica/core/assert.h"
 #include "replica/core/vr.h"
+#include "replica/kv.h"
 
-static void send_reply(struct vr *p, uint32_t client, uint64_t ts, const uint8_t *result,
+static bool send_reply(struct vr *p, uint32_t client, uint64_t ts, const uint8_t *result,
 		       uint32_t len, struct effects *out)
 {
 	/* A reply that does not fit this step is skipped: the client retransmits and
 	 * gets the cached result (exec.h), so nothing is lost but time. */
 	if (!vr_room(out, (size_t)WIRE_HDR_LEN + 16 + len + WIRE_SIG_LEN))
-		return;
+		return false;
 	size_t off = wire_put_reply(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view, client, ts,
 				    result, len);
 	auth_seal(p->cfg.auth, &out->arena, off);
 	effects_send(out, TO_CLIENT, client, off);
+	return !out->arena.err;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* ---- leader leases (docs/VR.md "Leader leases") ----
+ *
+ * Every COMMIT carries the primary's clock when it sent it (the stamp); a backup's
+ * PREPARE-OK echoes the newest stamp it has from this view's primary.  A backup that
+ * sent it had heard from us at or after the stamp, and a new primary waits
+ * read_lease_ms of its own clock after the DO-VIEW-CHANGEs that end our view
+ * (vr_lease_wait_ms): so with f echoes (f+1 replicas with us: every view change quorum
+ * holds one of them, or us) no new view starts before stamp + read_lease_ms of the new
+ * primary's clock.  We trust only (100-D)/(100+D) of it on ours: clocks drift at most
+ * D percent (VR_LEASE_DRIFT_PCT), the assumption the lease rests on. */
+
+static uint64_t lease_length_ms(const struct vr *p)
+{
+	return (uint64_t)p->cfg.read_lease_ms * (100 - VR_LEASE_DRIFT_PCT) /
+	       (100 + VR_LEASE_DRIFT_PCT);
+}
+
+/* COMMITs go at least this often while leases are on, busy or idle. */
+uint64_t vr_lease_renew_ms(const struct vr *p)
+{
+	uint64_t hb = p->cfg.view_timeout_ms / 2, renew = p->cfg.read_lease_ms / 4;
+	return p->cfg.read_lease_ms && renew < hb ? (renew ? renew : 1) : hb;
+}
+
+/* How long a new primary waits, on its clock, before it starts its view. */
+uint64_t vr_lease_wait_ms(const struct vr *p)
+{
+	if (p->cfg.plant_bugs & VR_BUG_LEASE_NO_WAIT)
+		return 0;
+	return p->cfg.read_lease_ms;
+}
+
+/* When our lease ends on our clock (0: we hold none): the oldest of the f newest
+ * echoed stamps plus the trusted length. */
+uint64_t vr_lease_until_ms(const struct vr *p)
+{
+	if (!p->cfg.read_lease_ms || p->status != VR_NORMAL || !vr_is_primary(p))
+		return 0;
+	uint64_t from[WIRE_MAX_REPLICAS];
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < p->cfg.n; i++)
+		if (i != p->cfg.id)
+			from[k++] = p->lease_from[i];
+	CORE_ASSERT(k == p->cfg.n - 1 && p->cfg.f >= 1 && p->cfg.f <= k);
+	qsort(from, k, sizeof(from[0]), cmp_desc);
+	uint64_t oldest = from[p->cfg.f - 1]; /* 1 + stamp, 0: fewer than f echoes */
+	return oldest ? oldest - 1 + lease_length_ms(p) : 0;
+}
+
+/* Does our lease hold now?  f backups echoed a stamp of this view, the oldest of the f
+ * newest plus the trusted length is still ahead, and everything a client may have
+ * been told by an earlier view (our log when the view started) is committed here. */
+bool vr_lease_holds(const struct vr *p)
+{
+	if (vr_in_hole(p) || p->commit < p->view_start_op || p->last_executed < p->commit)
+		return false;
+	return p->now_ms < vr_lease_until_ms(p);
+}
+
+/* A read-only get while our lease holds: answered at once from the executed state,
+ * without a round trip (exec_read: the client table is not touched).  Otherwise the
+ * request takes the normal path, through the log.  Returns true if answered. */
+static bool lease_read(struct vr *p, const struct msg *m, struct effects *out)
+{
+	if (!p->cfg.read_lease_ms || !(m->u.req.flags & REQ_F_READONLY) ||
+	    !kv_op_is_readonly(m->u.req.op, m->u.req.op_len) || !vr_lease_holds(p))
+		return false;
+	const uint8_t *result;
+	uint32_t len;
+	exec_read(&p->exec, m->u.req.op, m->u.req.op_len, &result, &len);
+	if (!send_reply(p, m->h.sender, m->u.req.timestamp, result, len, out))
+		return true; /* no room in this step: the client retransmits */
+	out->sends[out->n_sends - 1].lease_read = true;
+	p->reads_leased++;
+	return true;
 }
 
 void vr_on_request(struct vr *p, const struct msg *m, struct effects *out)
 {
 	uint32_t c = m->h.sender;
 	uint64_t ts = m->u.req.timestamp;
+	if (lease_read(p, m, out))
+		return;
 	int verdict = exec_classify(&p->exec, c, ts);
 	bool serving = p->status == VR_NORMAL && vr_is_primary(p);
 	if (verdict == EXEC_CACHED) {
@@ -146,6 +233,7 @@ void vr_send_prepare_ok(struct vr *p, struct effects *out)
 		return;
 	size_t off = wire_begin(&out->arena, MSG_VR_PREPARE_OK, p->cfg.cluster_id, p->cfg.id,
 				p->view, p->op);
+	buf_put_u64(&out->arena, p->lease_echo); /* the lease promise (see above) */
 	wire_finish(&out->arena, off);
 	vr_send(p, out, (int32_t)vr_primary(p, p->view), off);
 }
@@ -223,9 +311,12 @@ void vr_on_commit(struct vr *p, const struct msg *m, struct effects *out)
 	p->last_heard_ms = p->now_ms;
 	if (m->u.vr.op > p->seen_op)
 		p->seen_op = m->u.vr.op;
+	if (m->u.vr.stamp > p->lease_echo)
+		p->lease_echo = m->u.vr.stamp;
 	vr_learn_commit(p, m->h.seq, out);
-	/* Our entries above its commit-number wait for acks: ours may have been lost. */
-	if (m->h.seq < p->op)
+	/* Our entries above its commit-number wait for acks: ours may have been lost.
+	 * With leases, every COMMIT is answered: the answer renews the primary's lease. */
+	if (m->h.seq < p->op || p->cfg.read_lease_ms)
 		vr_send_prepare_ok(p, out);
 	vr_xfer_kick(p, out);
 }
@@ -235,18 +326,13 @@ void vr_send_heartbeat(struct vr *p, struct effects *out)
 	size_t off = wire_begin(&out->arena, MSG_VR_COMMIT, p->cfg.cluster_id, p->cfg.id, p->view,
 				p->commit);
 	buf_put_u64(&out->arena, p->op);
+	buf_put_u64(&out->arena, p->now_ms); /* the stamp a lease is measured from */
 	wire_finish(&out->arena, off);
 	vr_send(p, out, TO_OTHERS, off);
-	p->last_bcast_ms = p->now_ms;
+	p->last_bcast_ms = p->last_stamp_ms = p->now_ms;
 }
 
 /* ---- primary: PREPARE-OK ---- */
-
-static int cmp_desc(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
 
 /* The highest op-number f backups have acknowledged is committed (f+1 replicas
  * hold it, with us: any later view change sees it). */
@@ -285,6 +371,11 @@ void vr_on_prepare_ok(struct vr *p, const struct msg *m, struct effects *out)
 		return;
 	}
 	CORE_ASSERT(m->h.sender < p->cfg.n && m->h.sender != p->cfg.id); /* on_msg() */
+	uint64_t stamp = m->u.vr.stamp;
+	/* a stamp of ours from this view (never one from the future) renews the lease */
+	if (stamp >= p->view_started_ms && stamp <= p->now_ms &&
+	    stamp + 1 > p->lease_from[m->h.sender])
+		p->lease_from[m->h.sender] = stamp + 1;
 	uint64_t n = m->h.seq < p->op ? m->h.seq : p->op;
 	if (n <= p->acked[m->h.sender])
 		return;

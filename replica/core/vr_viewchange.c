@@ -60,9 +60,13 @@ static void enter_normal(struct vr *p, uint64_t view, struct effects *out)
 	p->vc_streak = 0;
 	p->dvc_sent = 0;
 	memset(p->acked, 0, sizeof(p->acked));
+	memset(p->lease_from, 0, sizeof(p->lease_from));
+	p->lease_echo = 0; /* stamps are the primary's clock: this view's only */
+	p->view_started_ms = p->now_ms;
+	p->view_start_op = p->op; /* a lease read waits until all of it commits */
 	vr_dvc_clear(p);
 	vr_xfer_reset(p);
-	p->last_heard_ms = p->last_bcast_ms = p->now_ms;
+	p->last_heard_ms = p->last_bcast_ms = p->last_stamp_ms = p->now_ms;
 	vr_persist_meta(p, out);
 }
 
@@ -75,8 +79,6 @@ void vr_send_svc(struct vr *p, struct effects *out)
 	wire_finish(&out->arena, off);
 	vr_send(p, out, TO_OTHERS, off);
 }
-
-static void try_complete(struct vr *p, struct effects *out);
 
 /* DO-VIEW-CHANGE(v, seq = op): last_normal u64 | commit u64 | log section (lo). */
 static void send_dvc(struct vr *p, struct effects *out)
@@ -104,7 +106,7 @@ static void send_dvc(struct vr *p, struct effects *out)
 		return;
 	free(p->dvc[p->cfg.id].raw);
 	p->dvc[p->cfg.id] = (struct vr_dvc){.view = p->view, .raw = copy, .len = (uint32_t)b->len};
-	try_complete(p, out);
+	vr_try_complete(p, out);
 }
 
 /* VRR: with f START-VIEW-CHANGEs for our view from others, send DO-VIEW-CHANGE. */
@@ -127,9 +129,12 @@ void vr_start_view_change(struct vr *p, uint64_t view, struct effects *out)
 	p->view = view;
 	p->status = VR_VIEW_CHANGE;
 	p->vc_streak++;
-	p->vc_deadline_ms = p->now_ms + vr_timeout_ms(p);
+	/* with leases the new primary first waits the old lease out: allow for it */
+	p->vc_deadline_ms = p->now_ms + vr_timeout_ms(p) + vr_lease_wait_ms(p);
 	p->dvc_sent = 0;
 	memset(p->acked, 0, sizeof(p->acked));
+	memset(p->lease_from, 0, sizeof(p->lease_from));
+	p->lease_echo = 0;
 	vr_dvc_clear(p);
 	vr_xfer_reset(p);
 	/* never again accept a PREPARE of an older view, even after a crash */
@@ -260,14 +265,33 @@ static void complete_view_change(struct vr *p, struct effects *out)
 	vr_xfer_kick(p, out);
 }
 
-static void try_complete(struct vr *p, struct effects *out)
+/* Leader leases: f+1 DO-VIEW-CHANGEs are here, so every backup that could have
+ * renewed the old primary's lease has left the old view (or is the old primary).  Its
+ * last promise is older than now: wait read_lease_ms of our clock, so the old lease
+ * has run out (clocks drifting within VR_LEASE_DRIFT_PCT) before this view commits
+ * anything or answers a read.  Returns true while waiting. */
+static bool lease_wait(struct vr *p)
+{
+	uint64_t wait = vr_lease_wait_ms(p);
+	if (!wait)
+		return false;
+	if (p->lease_wait_view != p->view) {
+		p->lease_wait_view = p->view;
+		p->lease_wait_until = p->now_ms + wait;
+		if (p->vc_deadline_ms < p->lease_wait_until + vr_timeout_ms(p))
+			p->vc_deadline_ms = p->lease_wait_until + vr_timeout_ms(p);
+	}
+	return p->now_ms < p->lease_wait_until;
+}
+
+void vr_try_complete(struct vr *p, struct effects *out)
 {
 	if (p->status != VR_VIEW_CHANGE || vr_primary(p, p->view) != p->cfg.id)
 		return;
 	uint32_t count = 0;
 	for (uint32_t i = 0; i < p->cfg.n; i++)
 		count += p->dvc[i].raw && p->dvc[i].view == p->view;
-	if (count >= p->cfg.f + 1)
+	if (count >= p->cfg.f + 1 && !lease_wait(p))
 		complete_view_change(p, out);
 }
 
@@ -295,7 +319,7 @@ void vr_on_dvc(struct vr *p, const struct msg *m, struct effects *out)
 	free(d->raw);
 	*d = (struct vr_dvc){.view = v, .raw = copy, .len = (uint32_t)m->raw_len};
 	check_svc(p, out);
-	try_complete(p, out);
+	vr_try_complete(p, out);
 }
 
 /* ---- START-VIEW ---- */

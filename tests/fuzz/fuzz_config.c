@@ -47,7 +47,7 @@ static void terminated(const char *s, size_t cap)
 static void check_config(const struct config *c)
 {
 	FZ_ASSERT(c->protocol == PROTO_PBFT || c->protocol == PROTO_VR ||
-		  c->protocol == PROTO_SINGLE);
+		  c->protocol == PROTO_SINGLE || c->protocol == PROTO_HOTSTUFF);
 	FZ_ASSERT(c->n == protocol_n(c->protocol, c->f));
 	FZ_ASSERT(c->n >= 1 && c->n <= WIRE_MAX_REPLICAS);
 	FZ_ASSERT(c->protocol == PROTO_SINGLE || c->f >= 1);

@@ -106,6 +106,32 @@ static void walk_newview(const struct msg *m)
 	FZ_ASSERT(count == m->u.nv.n_o);
 }
 
+/* HotStuff: pointers inside the input, the QC within its bounds, a proposal's batch
+ * and a BLOCK's inner proposal decodable on their own. */
+static void walk_hs(const struct msg *m)
+{
+	const struct body_hs *b = &m->u.hs;
+	struct body_preprepare pp;
+	struct msg in;
+	FZ_ASSERT(b->qc.count <= WIRE_MAX_REPLICAS);
+	switch (m->h.type) {
+	case MSG_HS_PROPOSAL:
+		in_input(b->parent, WIRE_DIGEST_LEN);
+		in_input(b->batch, b->batch_len);
+		FZ_ASSERT(wire_decode_batch(b->batch, b->batch_len, FZ_CLUSTER, &pp) == WIRE_OK);
+		check_batch(&pp);
+		break;
+	case MSG_HS_VOTE:
+	case MSG_HS_FETCH: in_input(b->hash, WIRE_DIGEST_LEN); break;
+	case MSG_HS_BLOCK:
+		in_input(b->inner, b->inner_len);
+		FZ_ASSERT(wire_decode(b->inner, b->inner_len, FZ_CLUSTER, &in) == WIRE_OK);
+		FZ_ASSERT(in.h.type == MSG_HS_PROPOSAL);
+		break;
+	default: break;
+	}
+}
+
 static int has_log_section(int type)
 {
 	return type == MSG_VR_DO_VIEW_CHANGE || type == MSG_VR_START_VIEW ||
@@ -176,6 +202,8 @@ static void check_decoded(const struct msg *m, size_t size)
 	default:
 		if (m->h.type >= MSG_VR_PREPARE && m->h.type <= MSG_VR_NEW_STATE)
 			walk_vr(m);
+		if (m->h.type >= MSG_HS_PROPOSAL && m->h.type <= MSG_HS_BLOCK)
+			walk_hs(m);
 		break;
 	}
 }

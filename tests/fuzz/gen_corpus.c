@@ -485,8 +485,8 @@ static void vr_messages(void)
 		seal_and_keep(&b, off, AUTH_MODE_SIG, "vr-sig-" name);   \
 	} while (0)
 	VR(MSG_VR_PREPARE, 1, 5, (buf_put_u64(&b, 4), put_batch(&b)), "prepare");
-	VR(MSG_VR_PREPARE_OK, 1, 5, (void)0, "prepare_ok");
-	VR(MSG_VR_COMMIT, 1, 5, buf_put_u64(&b, 6), "commit");
+	VR(MSG_VR_PREPARE_OK, 1, 5, buf_put_u64(&b, 1234), "prepare_ok");
+	VR(MSG_VR_COMMIT, 1, 5, (buf_put_u64(&b, 6), buf_put_u64(&b, 1234)), "commit");
 	VR(MSG_VR_START_VIEW_CHANGE, 2, 5, (void)0, "start_view_change");
 	VR(MSG_VR_DO_VIEW_CHANGE, 2, 5,
 	   (buf_put_u64(&b, 1), buf_put_u64(&b, 4), log_section(&b, 3, 2)), "do_view_change");

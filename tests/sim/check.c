@@ -19,6 +19,10 @@
  *               notes (struct evidence_note) names a liar, and a proof verifies with
  *               evidence_verify from the public keys alone (a suspicion: decodes).
  *               --expect-evidence I: at the end, some correct replica named I.
+ *   proven primary (issue 17)  online: after every step, no correct replica stays
+ *               in a view whose primary it holds a proof against (pbft_evidence.c
+ *               votes it out at once).  --expect-replaced I: some correct replica
+ *               voted I out so.
  *   linearizability  lincheck.c, per key.
  *   liveness    online: once the faults stop, every operation completes within
  *               w->liveness_us of simulated time.
@@ -422,12 +426,37 @@ void check_evidence(struct world *w, uint32_t replica, const struct effects *fx)
 	}
 }
 
+/* Proven primary (issue 17, pbft_evidence.c): after every step, a correct replica that
+ * holds a proof against the primary of its view (active, or the one it is changing
+ * to) has already voted for the next view: it never waits for a timeout to leave a
+ * proven liar.  Also counts who was so voted out (--expect-replaced). */
+void check_proven_primary(struct world *w, uint32_t replica, const struct core_status *before,
+			  const struct core_status *st)
+{
+	if (!st->evidence_on || w->failed)
+		return;
+	/* the views this step left whose primary it holds a proof against (at most n:
+	 * a step skips at most that many) */
+	if (st->vc_proven_primary > before->vc_proven_primary)
+		for (uint64_t v = before->view; v < st->view && v < before->view + w->n; v++)
+			if (st->evidence_kind[v % w->n] == EVIDENCE_PROOF)
+				w->replaced[v % w->n]++;
+	if (st->primary < w->n && st->primary != replica &&
+	    st->evidence_kind[st->primary] == EVIDENCE_PROOF)
+		sim_fail(w, "proven-primary",
+			 "replica %u holds a proof against replica %u and stays in its view %llu",
+			 replica, st->primary, (unsigned long long)st->view);
+}
+
 static void check_expected_evidence(struct world *w)
 {
 	int32_t i = w->o->expect_evidence;
-	if (i < 0 || (uint32_t)i >= w->n || w->named[i])
-		return;
-	sim_fail(w, "evidence", "no correct replica holds evidence against replica %d", i);
+	if (i >= 0 && (uint32_t)i < w->n && !w->named[i])
+		sim_fail(w, "evidence", "no correct replica holds evidence against replica %d", i);
+	i = w->o->expect_replaced;
+	if (i >= 0 && (uint32_t)i < w->n && !w->replaced[i] && !w->failed)
+		sim_fail(w, "evidence",
+			 "no correct replica voted replica %d out as a proven primary", i);
 }
 
 void check_final(struct world *w)

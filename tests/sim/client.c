@@ -87,11 +87,14 @@ static void client_init_core(struct world *w, struct sim_client *cl)
 		.id = cl->id,
 		.cluster = SIM_CLUSTER_ID,
 		.read_only = w->o->read_only && w->o->protocol == PROTO_PBFT,
+		.lease_reads = w->o->read_lease_ms > 0 && w->o->protocol == PROTO_VR,
 		.timeout_ms = 0,
 		.bug = core_bug(w),
 		.auth = &cl->auth,
 		/* robust mode: every request signed (hybrid with mac), as byzlab-client does */
 		.sign_always = w->base.robust,
+		/* and sent to every replica (Aardvark §4.2), as byzlab-client does */
+		.send_all = w->base.robust && w->o->protocol == PROTO_PBFT,
 	};
 	client_core_init(&cl->core, &cc);
 	cl->timer_at = UINT64_MAX;
@@ -305,7 +308,9 @@ void client_next(struct world *w, uint32_t c)
 	make_op(w, cl, h, &op);
 	h->op_hash = hash64(op.p, op.len);
 	/* PBFT §5.1.3: a get goes read-only, to every replica at once */
-	bool ro = w->o->read_only && w->o->protocol == PROTO_PBFT && h->kind == OP_GET;
+	bool ro = ((w->o->read_only && w->o->protocol == PROTO_PBFT) ||
+		   (w->o->read_lease_ms && w->o->protocol == PROTO_VR)) &&
+		  h->kind == OP_GET;
 	struct client_out out;
 	if (client_core_submit(&cl->core, op.p, op.len, 0, 0, w->now, &out) != 0)
 		abort(); /* idle core, op within bounds: cannot fail */

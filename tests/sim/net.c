@@ -165,7 +165,8 @@ static uint64_t *fifo_slot(struct world *w, int32_t from, uint8_t fi, uint8_t ki
 static void post(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_t to, uint8_t ti,
 		 struct sbuf *m, bool ordered)
 {
-	uint64_t t = w->now + (w->o->wan_on ? wan_delay_us(w, kind, from, to) : delay_us(w));
+	uint64_t t = w->now + (w->o->wan_on ? wan_delay_us(w, kind, from, to) : delay_us(w)) +
+		     w->hold_us;
 	if (ordered) {
 		uint64_t *last = fifo_slot(w, from, fi, kind, to, ti);
 		if (t < *last)
@@ -185,6 +186,9 @@ static void copy(struct world *w, uint8_t kind, int32_t from, uint8_t fi, int32_
 		 struct sbuf *m)
 {
 	w->msgs++;
+	uint8_t type = m->len >= WIRE_HDR_LEN ? m->p[WIRE_OFF_TYPE] : 0;
+	w->type_msgs[type]++;
+	w->type_bytes[type] += m->len;
 	if (w->drop > 0 && rng_chance(&w->rng, w->drop)) {
 		w->drops++;
 		trace_msg(w, TR_DROP, from, fi, kind == SEV_REPLY ? -1 - to : to, ti, m, "loss");

@@ -85,6 +85,15 @@ enum plant_bug {
 	BUG_ACCUSE_ONE,
 	/* issue 17 item 3: the forensic analysis names the sender of one lone COMMIT */
 	BUG_FORENSICS_ACCUSE_ONE,
+	/* HotStuff (replica/core/hotstuff.h HS_BUG_*): commit on a two-chain; vote
+	 * ignoring the locked QC */
+	BUG_HS_TWO_CHAIN_COMMIT,
+	BUG_HS_IGNORE_LOCK,
+	/* issue 18, vr with --read-lease: a new primary does not wait the old lease out */
+	BUG_LEASE_NO_WAIT,
+	/* issue 17: proofs are kept and gossiped but never acted upon (a proven primary
+	 * stays until its view times out) */
+	BUG_IGNORE_PROOFS,
 };
 
 struct fault_spec {
@@ -126,7 +135,17 @@ struct sim_opts {
 	/* issue 16: --robust (pbft robust mode, pbft_monitor.h); --view-timeout MS instead
 	 * of the seed's draw (0: the draw) */
 	bool robust;
+	bool hotstuff_stable; /* --hotstuff-leader stable (default rotating) */
 	uint32_t view_timeout_ms;
+
+	/* issue 18: --read-lease MS (vr leader leases, docs/VR.md); --clock-rate I=R: replica
+	 * I's clock runs at R x (beyond the lease's drift bound, or within it);
+	 * --pause-before-reply MS: a replica that answers a read from its lease stops for
+	 * MS (simulated) between the lease check and that reply */
+	uint32_t read_lease_ms;
+	int32_t clock_rate_id; /* -1: none */
+	uint64_t clock_rate_ppm;
+	uint32_t pause_before_reply_ms;
 
 	/* issue 17: --expect-evidence I: fail a run in which no correct replica holds
 	 * evidence against replica I; -1 off */
@@ -142,6 +161,9 @@ struct sim_opts {
 	 * correct replicas of side k (correct replicas alternate sides) and with instance
 	 * k of other twins: two worlds that share the liars' identities */
 	bool twins_split;
+	/* --expect-replaced I: fail a run in which no correct replica voted replica I out
+	 * as a proven primary (check.c, "proven primary"); -1 off */
+	int32_t expect_replaced;
 
 	/* issue 20: --wan PRESET [--wan-client REGION]: every link's delay is the WAN
 	 * model's (replica/wan.h, the one byzlab-replica's faults layer applies);
@@ -392,6 +414,8 @@ struct world {
 	uint8_t side[SIM_MAX_N]; /* --twins-split: a correct replica's side */
 	bool partitioned;
 	uint64_t part_gen;
+	uint64_t hold_us; /* --pause-before-reply: added to the next posts' delay */
+	uint64_t lease_pauses;
 	bool cut[SIM_MAX_N][SIM_MAX_N]; /* one-way: a -> b lost */
 	uint64_t cut_gen[SIM_MAX_N][SIM_MAX_N];
 	/* last delivery time per directed link between endpoints (replica instances,
@@ -430,6 +454,8 @@ struct world {
 
 	/* stats */
 	uint64_t msgs, delivered, drops, dups, events, crashes, pauses, restarts;
+	/* --counts (issue 19): copies sent and their bytes, per wire message type */
+	uint64_t type_msgs[256], type_bytes[256];
 	uint64_t partitions, oneways, ticks;
 	uint64_t ro_reads, ro_retries; /* --read-only: gets done read-only / retried */
 	uint64_t max_view;
@@ -437,6 +463,7 @@ struct world {
 	/* issue 17: detections by correct replicas, per accused replica (check.c) */
 	uint64_t named[SIM_MAX_N];
 	uint64_t named_proofs[SIM_MAX_N]; /* of them, transferable proofs */
+	uint64_t replaced[SIM_MAX_N]; /* view changes correct replicas started: proven primary */
 
 	/* --bad-mac-client: client SIM_ATTACKER's requests carry MACs good for the
 	 * primary's slot only (client.c) */
@@ -518,6 +545,8 @@ void check_final(struct world *w);
 /* issue 17, "no false accusation": the evidence a correct replica's step noted names
  * only liars, and each proof verifies from the public keys alone. */
 void check_evidence(struct world *w, uint32_t replica, const struct effects *fx);
+void check_proven_primary(struct world *w, uint32_t replica, const struct core_status *before,
+			  const struct core_status *st);
 void check_free(struct world *w);
 
 /* forensics.c (issue 17 item 3) */

@@ -16,7 +16,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: byzlab-sim [--protocol pbft|vr|single] [--f F] (--seed S | --seeds A-B)\n"
+		"usage: byzlab-sim [--protocol pbft|vr|single|hotstuff] [--f F] (--seed S | "
+		"--seeds A-B)\n"
 		"                  [--ops N] [--clients C] [--faults SPEC] [--byz I=BEHAVIOUR "
 		"...]\n"
 		"                  [--random-liars K]\n"
@@ -100,6 +101,12 @@ static void usage(FILE *out)
 		"watch the\n"
 		"                      primary's throughput and PRE-PREPARE heartbeat "
 		"(Aardvark)\n"
+		"  --read-lease MS     vr: read_lease_ms (leader leases, docs/VR.md); gets go\n"
+		"                      flagged read-only to the primary\n"
+		"  --clock-rate I=R    replica I's clock runs at R x simulated time (drift\n"
+		"                      beyond or within the lease's bound of 12%%)\n"
+		"  --pause-before-reply MS  a replica that answers a read from its lease stops\n"
+		"                      MS between the lease check and the reply (a zombie)\n"
 		"  --view-timeout MS   view_timeout_ms instead of the seed's draw (200, 500 or "
 		"1000)\n"
 		"  --min-rate-vs-faultfree PCT\n"
@@ -109,7 +116,11 @@ static void usage(FILE *out)
 		"per\n"
 		"                      simulated second fall below PCT%% of the fault-free "
 		"run's\n"
-		"  --plant-bug NAME    commit-quorum-2f | skip-viewchange-certificates | "
+		"  --hotstuff-leader L rotating (default: the leader changes every view) or "
+		"stable\n"
+		"                      (it changes only when a view times out)\n"
+		"  --plant-bug NAME    hotstuff: hs-two-chain-commit | hs-ignore-lock; pbft: "
+		"commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
 		"                      | no-peer-status (PEER_STATUS never answered: the "
 		"convergence\n"
@@ -156,12 +167,21 @@ static void usage(FILE *out)
 		"named at\n"
 		"                      least M culprits, all liars, every proof verifying\n"
 		"  --violations N      stop after N runs that broke agreement (with --keep-going)\n"
+		"                      | ignore-proofs (issue 17: proofs are kept and sent, "
+		"never acted\n"
+		"                      upon: the proven-primary checker must fail)\n"
 		"  --expect-evidence I fail a run in which no correct replica holds evidence "
 		"against\n"
 		"                      replica I (issue 17: e.g. --auth sig --byz "
 		"0=equivocate)\n"
+		"  --expect-replaced I fail a run in which no correct replica voted replica I "
+		"out of\n"
+		"                      its view as a proven primary (issue 17)\n"
 		"  --expect-violation  exit 0 iff some seed finds a violation (checkers can fail)\n"
 		"  --keep-going        run every seed even after a violation\n"
+		"  --counts            after each seed, one JSON line: message copies and bytes\n"
+		"                      per wire type, signatures and MACs made and verified\n"
+		"                      (replicas and clients), views (experiments/scale.py)\n"
 		"  -q                  print only violations and the summary;  -v  more per seed\n"
 		"\n"
 		"At most f replicas are down (crashed or paused) at once.  Faults stop once 3/4 "
@@ -305,6 +325,10 @@ static const struct {
 	{"client-accept-f", BUG_CLIENT_ACCEPT_F},
 	{"accuse-on-one-message", BUG_ACCUSE_ONE},
 	{"forensics-accuse-one", BUG_FORENSICS_ACCUSE_ONE},
+	{"hs-two-chain-commit", BUG_HS_TWO_CHAIN_COMMIT},
+	{"hs-ignore-lock", BUG_HS_IGNORE_LOCK},
+	{"lease-no-wait", BUG_LEASE_NO_WAIT},
+	{"ignore-proofs", BUG_IGNORE_PROOFS},
 };
 
 struct cli {
@@ -313,6 +337,7 @@ struct cli {
 	bool have_seed;
 	bool expect_violation, keep_going;
 	int quiet;
+	bool counts; /* --counts: a JSON line of message and crypto counts per seed */
 	const char *trace_path;
 	uint32_t min_rate_pct;    /* --min-rate-vs-faultfree PCT; 0 off */
 	uint32_t expect_culprits; /* --expect-culprits M; 0 off */
@@ -415,6 +440,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	o->clients = 3;
 	o->expect_evidence = -1;
 	o->forensics_k = 2;
+	o->clock_rate_id = -1;
+	o->expect_replaced = -1;
 	uint64_t v;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -424,15 +451,9 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--protocol")) {
 			NEED_ARG();
 			const char *p = argv[++i];
-			if (!strcmp(p, "pbft"))
-				o->protocol = PROTO_PBFT;
-			else if (!strcmp(p, "vr"))
-				o->protocol = PROTO_VR;
-			else if (!strcmp(p, "single"))
-				o->protocol = PROTO_SINGLE;
-			else {
-				snprintf(err, errlen, "--protocol: pbft, vr or single, not '%s'",
-					 p);
+			if (protocol_parse(p, &o->protocol) != 0) {
+				snprintf(err, errlen,
+					 "--protocol: pbft, vr, single or hotstuff, not '%s'", p);
 				return -1;
 			}
 			repro_add(c, a, p);
@@ -542,6 +563,48 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--robust")) {
 			o->robust = true;
 			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--hotstuff-leader")) {
+			NEED_ARG();
+			const char *l = argv[++i];
+			if (strcmp(l, "rotating") && strcmp(l, "stable")) {
+				snprintf(err, errlen,
+					 "--hotstuff-leader: rotating or stable, not '%s'", l);
+				return -1;
+			}
+			o->hotstuff_stable = !strcmp(l, "stable");
+			repro_add(c, a, l);
+		} else if (!strcmp(a, "--read-lease")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 600000) {
+				snprintf(err, errlen, "--read-lease: 1..600000 ms, not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			o->read_lease_ms = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--pause-before-reply")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 600000) {
+				snprintf(err, errlen,
+					 "--pause-before-reply: 1..600000 ms, not '%s'", argv[i]);
+				return -1;
+			}
+			o->pause_before_reply_ms = (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--clock-rate")) {
+			NEED_ARG();
+			const char *spec = argv[++i];
+			char *end = NULL;
+			unsigned long id = strtoul(spec, &end, 10);
+			double r = end && *end == '=' ? strtod(end + 1, &end) : 0;
+			if (!end || *end || id >= SIM_MAX_N || !(r >= 0.01 && r <= 100)) {
+				snprintf(err, errlen,
+					 "--clock-rate: I=R with R in 0.01..100, not '%s'", spec);
+				return -1;
+			}
+			o->clock_rate_id = (int32_t)id;
+			o->clock_rate_ppm = (uint64_t)(r * 1e6 + 0.5);
+			repro_add(c, a, spec);
 		} else if (!strcmp(a, "--view-timeout")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 10 || v > 600000) {
@@ -598,7 +661,9 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 					 "skip-viewchange-certificates, skip-persist, "
 					 "no-peer-status, readonly-writes-f1, "
 					 "readonly-quorum-f1, no-suspect-clients, "
-					 "client-accept-f or accuse-on-one-message, not '%s'",
+					 "client-accept-f, accuse-on-one-message, "
+					 "hs-two-chain-commit, hs-ignore-lock, lease-no-wait or "
+					 "ignore-proofs, not '%s'",
 					 name);
 				return -1;
 			}
@@ -645,10 +710,21 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 				return -1;
 			}
 			c->violations = v;
+		} else if (!strcmp(a, "--expect-replaced")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v >= SIM_MAX_N) {
+				snprintf(err, errlen, "--expect-replaced: a replica id, not '%s'",
+					 argv[i]);
+				return -1;
+			}
+			o->expect_replaced = (int32_t)v;
+			repro_add(c, a, argv[i]);
 		} else if (!strcmp(a, "--expect-violation")) {
 			c->expect_violation = true;
 		} else if (!strcmp(a, "--keep-going")) {
 			c->keep_going = true;
+		} else if (!strcmp(a, "--counts")) {
+			c->counts = true;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			c->quiet = 1;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -695,8 +771,30 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 	}
 	if (c->expect_culprits)
 		o->forensics = true;
-	if (o->bug != BUG_NONE && o->protocol != PROTO_PBFT) {
-		snprintf(err, errlen, "--plant-bug: the planted bugs are pbft's");
+	if (o->bug == BUG_LEASE_NO_WAIT && (o->protocol != PROTO_VR || !o->read_lease_ms)) {
+		snprintf(err, errlen, "--plant-bug lease-no-wait: vr with --read-lease only");
+		return -1;
+	}
+	bool hs_bug = o->bug == BUG_HS_TWO_CHAIN_COMMIT || o->bug == BUG_HS_IGNORE_LOCK;
+	enum protocol bug_protocol = o->bug == BUG_LEASE_NO_WAIT ? PROTO_VR
+				     : hs_bug                    ? PROTO_HOTSTUFF
+								 : PROTO_PBFT;
+	if (o->bug != BUG_NONE && o->bug != BUG_CLIENT_ACCEPT_F && o->protocol != bug_protocol) {
+		snprintf(err, errlen,
+			 "--plant-bug: hs-* for hotstuff, lease-no-wait for vr, the others for "
+			 "pbft");
+		return -1;
+	}
+	/* HotStuff's QCs are signed votes: without keys nothing is certified */
+	if (o->protocol == PROTO_HOTSTUFF && o->auth == AUTH_MODE_NONE)
+		o->auth = AUTH_MODE_MAC;
+	if ((o->read_lease_ms || o->pause_before_reply_ms) && o->protocol != PROTO_VR) {
+		snprintf(err, errlen, "--read-lease, --pause-before-reply: vr only (issue 18)");
+		return -1;
+	}
+	if (o->clock_rate_id >= 0 && (uint32_t)o->clock_rate_id >= n) {
+		snprintf(err, errlen, "--clock-rate %d=...: there are only %u replicas",
+			 o->clock_rate_id, n);
 		return -1;
 	}
 	if (o->bug == BUG_READONLY_WRITES_F1 || o->bug == BUG_READONLY_QUORUM_F1)
@@ -791,6 +889,7 @@ static double faultfree_rate(const struct cli *c, uint64_t seed, char *err, size
 	ff.n_liars = ff.random_liars = 0;
 	ff.crash_restart = ff.pauses = ff.bad_mac_client = false;
 	ff.expect_evidence = -1; /* no liars there */
+	ff.expect_replaced = -1;
 	ff.trace = NULL;
 	struct world *w = malloc(sizeof(*w));
 	double rate = -1;
@@ -883,6 +982,42 @@ static double wall_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* --counts (issue 19, experiments/scale.py): one JSON line per seed with the copies
+ * sent and their bytes per wire message type, and the signatures and MACs made and
+ * verified by every replica instance and client, so the scale experiment can set
+ * messages and signature operations per request against the closed formulas. */
+static void print_counts(const struct world *w, uint64_t seed)
+{
+	uint64_t sm = 0, sv = 0, mm = 0, mv = 0;
+	for (uint32_t i = 0; i < w->n; i++)
+		for (uint32_t k = 0; k < w->node[i].n_inst; k++) {
+			const struct auth_ctx *a = &w->node[i].inst[k].auth;
+			sm += a->sigs_made, sv += a->sigs_verified;
+			mm += a->macs_made, mv += a->macs_verified;
+		}
+	for (uint32_t c = 0; c < w->n_clients; c++) {
+		const struct auth_ctx *a = &w->client[c].auth;
+		sm += a->sigs_made, sv += a->sigs_verified;
+		mm += a->macs_made, mv += a->macs_verified;
+	}
+	printf("{\"seed\":%" PRIu64 ",\"n\":%u,\"f\":%u,\"ops\":%u,\"msgs\":%" PRIu64
+	       ",\"views\":%" PRIu64 ",\"sigs_made\":%" PRIu64 ",\"sigs_verified\":%" PRIu64
+	       ",\"macs_made\":%" PRIu64 ",\"macs_verified\":%" PRIu64
+	       ",\"checkpoint_interval\":%u,\"batch_max\":%u,\"view_timeout_ms\":%u,\"types\":{",
+	       seed, w->n, w->f, w->ops_done, w->msgs, w->max_view, sm, sv, mm, mv,
+	       w->base.checkpoint_interval, w->base.batch_max, w->base.view_timeout_ms);
+	const char *sep = "";
+	for (int t = 0; t < 256; t++) {
+		if (!w->type_msgs[t])
+			continue;
+		const char *name = wire_type_name(t);
+		printf("%s\"%s\":[%" PRIu64 ",%" PRIu64 "]", sep, name ? name : "?",
+		       w->type_msgs[t], w->type_bytes[t]);
+		sep = ",";
+	}
+	printf("}}\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c;
@@ -933,6 +1068,8 @@ int main(int argc, char **argv)
 			check_rate(&c, w, seed);
 		if (!w->failed && c.o.wan_check_pct)
 			check_wan(&c, w, seed);
+		if (c.counts)
+			print_counts(w, seed);
 		bool broke = w->failed && !strcmp(w->prop, "agreement");
 		forensics_run(w);
 		if (broke)
@@ -971,6 +1108,9 @@ int main(int argc, char **argv)
 			if (c.o.verbose && c.o.forensics)
 				printf(" forensics: %u named, %" PRIu64 " transcript entries",
 				       w->fx.named, w->fx_entries);
+			for (uint32_t i = 0; c.o.verbose && i < w->n; i++)
+				if (w->replaced[i])
+					printf(" replaced:r%u=%" PRIu64, i, w->replaced[i]);
 			if (c.o.verbose && c.o.read_only)
 				printf(" ro_reads=%" PRIu64 " ro_retries=%" PRIu64, w->ro_reads,
 				       w->ro_retries);

@@ -338,9 +338,24 @@ static void note_status(struct world *w, struct node *nd, uint8_t k)
 	if (nd->liar == LIAR_NONE && w->o->max_views && st.view > w->o->max_views)
 		sim_fail(w, "views", "replica %u reached view %llu (--max-views %llu)", nd->id,
 			 (unsigned long long)st.view, (unsigned long long)w->o->max_views);
+	if (nd->liar == LIAR_NONE && w->o->protocol == PROTO_PBFT)
+		check_proven_primary(w, nd->id, &in->st, &st); /* issue 17 */
 	in->st = st;
 	if (nd->liar == LIAR_NONE)
 		forensics_trim(w, nd);
+}
+
+static void pause_node_for(struct world *w, struct node *nd, uint64_t us);
+
+/* --pause-before-reply MS (the real replica's pause_before_reply fault): the core
+ * answered a read from its lease; the node stops here for exactly MS, so this reply
+ * and everything after it in the step leave MS later, and nothing reaches the core
+ * meanwhile (it queues, as for any pause). */
+static void pause_before_reply(struct world *w, struct node *nd)
+{
+	w->hold_us = (uint64_t)w->o->pause_before_reply_ms * 1000u;
+	w->lease_pauses++;
+	pause_node_for(w, nd, w->hold_us);
 }
 
 static void step(struct world *w, struct node *nd, uint8_t k, enum ev_kind kind,
@@ -367,8 +382,12 @@ static void step(struct world *w, struct node *nd, uint8_t k, enum ev_kind kind,
 	if (w->o->bug != BUG_SKIP_PERSIST)
 		for (size_t i = 0; i < fx->n_persists; i++)
 			disk_apply(&in->disk, &fx->persists[i], fx->arena.p);
-	for (size_t i = 0; i < fx->n_sends; i++)
+	for (size_t i = 0; i < fx->n_sends; i++) {
+		if (fx->sends[i].lease_read && w->o->pause_before_reply_ms && !w->hold_us)
+			pause_before_reply(w, nd);
 		route(w, nd, k, &fx->sends[i], fx->arena.p + fx->sends[i].off);
+	}
+	w->hold_us = 0;
 	for (size_t i = 0; i < fx->n_execs; i++) {
 		const struct exec_note *x = &fx->execs[i];
 		char note[24];
@@ -563,15 +582,19 @@ void node_restart(struct world *w, uint32_t id, uint64_t gen)
 		start_core(w, nd, k);
 }
 
-static void pause_node(struct world *w, struct node *nd)
+static void pause_node_for(struct world *w, struct node *nd, uint64_t us)
 {
 	nd->state = NODE_PAUSED;
 	nd->state_gen++;
 	nd->pauses++;
 	w->pauses++;
 	sim_trace(w, TR_PAUSE, (int)nd->id, 0, TR_NONE, 0, 0, 0, 0, 0, "");
-	sched(w, w->now + rng_range(&w->rng, 50000, 4000000), SEV_RESUME, (int32_t)nd->id, 0,
-	      nd->state_gen);
+	sched(w, w->now + us, SEV_RESUME, (int32_t)nd->id, 0, nd->state_gen);
+}
+
+static void pause_node(struct world *w, struct node *nd)
+{
+	pause_node_for(w, nd, rng_range(&w->rng, 50000, 4000000));
 }
 
 /* Wake up with stale state: first everything that queued, then the timers. */
@@ -664,6 +687,8 @@ static int init_node(struct world *w, uint32_t id, char *err, size_t errlen)
 	nd->n_inst = ls->kind == LIAR_TWINS ? 2 : 1;
 	nd->off_ms = rng_range(&w->rng, 1000, 1000000000);
 	nd->rate_ppm = w->o->faults.drift ? rng_range(&w->rng, 900000, 1100000) : 1000000;
+	if (w->o->clock_rate_id == (int32_t)id) /* --clock-rate: drawn all the same */
+		nd->rate_ppm = w->o->clock_rate_ppm;
 	if (ls->kind == LIAR_BYZ) {
 		nd->byz = calloc(1, sizeof(*nd->byz));
 		if (!nd->byz ||
@@ -726,8 +751,9 @@ static void draw_config(struct world *w)
 	if (w->o->robust && w->o->protocol == PROTO_PBFT) { /* issue 16; config.c's defaults */
 		c->robust = 1;
 		c->robust_ratio_permille = 900;
-		c->robust_heartbeat_ms = c->view_timeout_ms / 4;
+		c->robust_heartbeat_ms = config_robust_heartbeat_default(c->view_timeout_ms);
 	}
+	c->hotstuff_stable = w->o->hotstuff_stable;
 	if (w->o->bug == BUG_COMMIT_QUORUM_2F)
 		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
 	else if (w->o->bug == BUG_SKIP_VC_CERTS)
@@ -736,6 +762,16 @@ static void draw_config(struct world *w)
 		c->plant_bugs = 0x4u; /* PBFT_BUG_NO_PEER_STATUS */
 	else if (w->o->bug == BUG_ACCUSE_ONE)
 		c->plant_bugs = 0x8u; /* PBFT_BUG_ACCUSE_ONE */
+	else if (w->o->bug == BUG_HS_TWO_CHAIN_COMMIT)
+		c->plant_bugs = 0x100u; /* HS_BUG_TWO_CHAIN_COMMIT (replica/core/hotstuff.h) */
+	else if (w->o->bug == BUG_HS_IGNORE_LOCK)
+		c->plant_bugs = 0x200u; /* HS_BUG_IGNORE_LOCK */
+	else if (w->o->bug == BUG_LEASE_NO_WAIT)
+		c->plant_bugs = 0x1u; /* VR_BUG_LEASE_NO_WAIT (replica/core/vr.h) */
+	else if (w->o->bug == BUG_IGNORE_PROOFS)
+		c->plant_bugs = 0x10u; /* PBFT_BUG_IGNORE_PROOFS */
+	if (w->o->protocol == PROTO_VR)
+		c->read_lease_ms = w->o->read_lease_ms; /* issue 18 */
 }
 
 static void draw_network(struct world *w)

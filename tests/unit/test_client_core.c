@@ -272,6 +272,44 @@ static void test_view_from_replies(void **state)
 	fix_teardown(&x);
 }
 
+/* ------------------------------------------------------------- destinations */
+
+static void send_all(struct client_core_config *c)
+{
+	c->send_all = true;
+}
+
+/* Robust mode (Aardvark §4.2): every send of a request goes to all n replicas, the
+ * first one too, so the backups time its ordering; plain PBFT sends it to the
+ * primary (view mod n) and only a retransmission to everybody.  VR ignores it. */
+static void test_send_all_destinations(void **state)
+{
+	struct fix x;
+	struct client_out o;
+
+	(void)state;
+	fix_setup(&x, PROTO_PBFT, 1, AUTH_MODE_NONE, send_all);
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(o.send_to, CLIENT_SEND_ALL);
+	assert_false(o.retransmit);
+	ok_reply(&x, 0, 5, &o);
+	ok_reply(&x, 2, 5, &o);
+	assert_true(o.done);
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(o.send_to, CLIENT_SEND_ALL); /* whatever view it learned */
+	fix_teardown(&x);
+
+	fix_setup(&x, PROTO_PBFT, 1, AUTH_MODE_NONE, NULL);
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(o.send_to, 0); /* plain: the primary of view 0 */
+	fix_teardown(&x);
+
+	fix_setup(&x, PROTO_VR, 1, AUTH_MODE_NONE, send_all);
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(o.send_to, 0); /* pbft only */
+	fix_teardown(&x);
+}
+
 /* ------------------------------------------------------------- timestamps */
 
 static void test_timestamps(void **state)
@@ -513,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_vr_primary_reply),
 		cmocka_unit_test(test_single_one_reply),
 		cmocka_unit_test(test_view_from_replies),
+		cmocka_unit_test(test_send_all_destinations),
 		cmocka_unit_test(test_timestamps),
 		cmocka_unit_test(test_retransmission_schedule),
 		cmocka_unit_test(test_no_timeout),

@@ -363,7 +363,7 @@ static void test_optimization_keys(void **state)
 }
 
 /* issue 16: robust = on|off, robust_ratio as a decimal, robust_heartbeat_ms shorter
- * than the view timeout (default a quarter of it). */
+ * than the view timeout (default min(60 ms, a quarter of it): the ordering deadline). */
 static void test_robust_keys(void **state)
 {
 	struct env *e = *state;
@@ -372,7 +372,9 @@ static void test_robust_keys(void **state)
 	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
 	assert_int_equal(e->c.robust, 0);
 	assert_int_equal(e->c.robust_ratio_permille, 900);
-	assert_int_equal(e->c.robust_heartbeat_ms, e->c.view_timeout_ms / 4);
+	assert_int_equal(e->c.robust_heartbeat_ms, CONFIG_ROBUST_HEARTBEAT_MS);
+	assert_int_equal(config_robust_heartbeat_default(1000), 60);
+	assert_int_equal(config_robust_heartbeat_default(200), 50);
 	{
 		const struct edit on[] = {{10, "robust = on"},
 					  {14, "robust_ratio = 0.95"},
@@ -399,6 +401,25 @@ static void test_robust_keys(void **state)
 	BAD1(e, 15, "robust_ratio = 0.9001", 15, "key 'robust_ratio'");
 	BAD1(e, 15, "robust_heartbeat_ms = 100000", 15,
 	     "key 'robust_heartbeat_ms': 100000 must be shorter than view_timeout_ms");
+}
+
+/* issue 17: evidence = on|off, default on (replica.c passes it to the core as
+ * evidence_off). */
+static void test_evidence_key(void **state)
+{
+	struct env *e = *state;
+
+	write_cfg(e, NULL, 0);
+	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+	assert_int_equal(e->c.evidence, 1);
+	{
+		const struct edit off[] = {{15, "evidence = off"}};
+
+		write_cfg(e, off, 1);
+		assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+		assert_int_equal(e->c.evidence, 0);
+	}
+	BAD1(e, 15, "evidence = maybe", 15, "key 'evidence': 'maybe' is not one of on, off");
 }
 
 static void test_valid_single_and_cwd(void **state)
@@ -658,6 +679,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_valid_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_optimization_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_robust_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evidence_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_single_and_cwd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_example_file, setup, teardown),
 		cmocka_unit_test(test_protocol_n),

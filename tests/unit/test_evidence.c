@@ -382,7 +382,8 @@ static size_t evidence_persists(const struct effects *fx)
 
 /* Replica 1 gets two PREPAREs of replica 2 for one slot, then two COMMITs of replica
  * 3: each second one is noted as a proof against its sender, verifiable from the
- * public keys; the first proof per sender is persisted; status counts them. */
+ * public keys; the first proof per sender is persisted; status counts them; once
+ * proven, a replica's messages are ignored. */
 static void test_core_detects_votes(void **state)
 {
 	(void)state;
@@ -409,8 +410,10 @@ static void test_core_detects_votes(void **state)
 					 (const uint8_t(*)[32])pk),
 			 0);
 	assert_int_equal(evidence_persists(fx), 1);
-	fx = deliver(&c, b.p + o2, o3 - o2); /* the same lie again: counted, not persisted */
-	assert_int_equal(fx->n_evidence, 1);
+	/* the same lie again: replica 2 is proven now, so its messages are ignored
+	 * (issue 17, acting on proofs): nothing noted, nothing persisted */
+	fx = deliver(&c, b.p + o2, o3 - o2);
+	assert_int_equal(fx->n_evidence, 0);
 	assert_int_equal(evidence_persists(fx), 0);
 	deliver(&c, b.p + o3, o4 - o3);
 	fx = deliver(&c, b.p + o4, end - o4);
@@ -419,8 +422,9 @@ static void test_core_detects_votes(void **state)
 	assert_int_equal(evidence_persists(fx), 1);
 	struct core_status st;
 	pbft_core_ops.status(c.core, &st);
-	assert_int_equal(st.evidence[2], 2);
+	assert_int_equal(st.evidence[2], 1);
 	assert_int_equal(st.evidence[3], 1);
+	assert_int_equal(st.ignored_proven, 1);
 	assert_int_equal(st.evidence[0] + st.evidence[1], 0);
 	assert_int_equal(st.evidence_kind[2], EVIDENCE_PROOF);
 	buf_free(&b);

@@ -283,7 +283,7 @@ static void test_json(void **state)
 	int len = faults_json(&fx->f, out, sizeof(out));
 	assert_true(len > 0);
 	assert_non_null(strstr(out, "\"faults\":{\"spec\":\"drop=1;delay=5\",\"dropped\":1,"));
-	assert_non_null(strstr(out, "\"clock_rate\":1}"));
+	assert_non_null(strstr(out, "\"clock_rate\":1,\"paused\":0,\"late_replies\":0}"));
 	assert_int_equal(faults_json(&fx->f, out, 20), -1);
 	char err[256];
 	assert_int_equal(faults_set(&fx->f, "drop=7", 1000, err, sizeof(err)), -1);

@@ -1,7 +1,8 @@
 /* test_pbft_monitor.c - robust mode's watch on the primary (issue 16; Aardvark §4.3):
  * the throughput monitor's grace period, ratio, ×1.01 raise and "no pending request,
  * nothing required", the history of the last n views, and the PRE-PREPARE heartbeat
- * (replica/core/pbft_monitor.h).  Each test breaks if its rule is taken out. */
+ * and the per-request ordering deadline (replica/core/pbft_monitor.h).  Each test
+ * breaks if its rule is taken out. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -152,6 +153,68 @@ static void test_heartbeat(void **state)
 	assert_int_equal(pbft_heartbeat_deadline(&h), 0);
 }
 
+/* The ordering deadline: forward at D/2, vote D after the forward; ordered in time
+ * (or before it arrived) never; a new view restarts the clocks. */
+static void test_order_watch(void **state)
+{
+	(void)state;
+	struct pbft_order_watch w;
+	uint32_t fwd[4];
+	bool overdue = false;
+	assert_int_equal(pbft_order_init(&w, 8, 60), 0);
+	assert_int_equal(pbft_order_deadline(&w), 0); /* nothing watched */
+	pbft_order_request(&w, 3, 7, 1000);
+	assert_int_equal(pbft_order_deadline(&w), 1030);
+	assert_int_equal(pbft_order_scan(&w, 1029, fwd, 4, &overdue), 0);
+	assert_int_equal(pbft_order_scan(&w, 1030, fwd, 4, &overdue), 1);
+	assert_int_equal(fwd[0], 3);
+	assert_false(overdue);
+	assert_int_equal(pbft_order_deadline(&w), 1090); /* D after the forward */
+	assert_int_equal(pbft_order_scan(&w, 1089, fwd, 4, &overdue), 0);
+	assert_false(overdue);
+	assert_int_equal(pbft_order_scan(&w, 1090, fwd, 4, &overdue), 0); /* once */
+	assert_false(overdue); /* late once: a stall of the moment, maybe */
+	assert_int_equal(w.late_ms, 1090);
+	pbft_order_request(&w, 5, 2, 1091); /* arrives while the primary is late */
+	assert_int_equal(pbft_order_scan(&w, 1121, fwd, 4, &overdue), 1);
+	assert_false(overdue);
+	assert_int_equal(pbft_order_scan(&w, 1180, fwd, 4, &overdue), 0);
+	assert_false(overdue);
+	assert_int_equal(pbft_order_scan(&w, 1181, fwd, 4, &overdue), 0);
+	assert_true(overdue); /* it stays late: vote */
+	/* a stall that ends: the late requests ordered, nothing overdue, the streak ends */
+	pbft_order_ordered(&w, 5, 2, 1200);
+	pbft_order_restart(&w, 1300);
+	pbft_order_ordered(&w, 3, 7, 1300);
+	pbft_order_request(&w, 6, 1, 1300);
+	assert_int_equal(pbft_order_scan(&w, 1330, fwd, 4, &overdue), 1);
+	assert_false(overdue || pbft_order_scan(&w, 1390, fwd, 4, &overdue) || overdue);
+	assert_int_equal(w.late_ms, 1390);
+	pbft_order_ordered(&w, 6, 1, 1391);
+	pbft_order_request(&w, 7, 1, 1391);
+	assert_int_equal(pbft_order_scan(&w, 1421, fwd, 4, &overdue), 1);
+	assert_false(overdue);
+	assert_int_equal(w.late_ms, 0); /* nothing overdue any more */
+	pbft_order_ordered(&w, 7, 1, 1422);
+	/* a new view: the new primary gets the full time */
+	pbft_order_request(&w, 3, 8, 1500);
+	pbft_order_restart(&w, 2000);
+	assert_int_equal(pbft_order_deadline(&w), 2030);
+	pbft_order_ordered(&w, 3, 8, 2010); /* in a PRE-PREPARE: done */
+	assert_int_equal(pbft_order_scan(&w, 5000, fwd, 4, &overdue), 0);
+	assert_false(overdue);
+	assert_int_equal(pbft_order_deadline(&w), 0);
+	/* ordered before the client's copy reached us: never watched */
+	pbft_order_ordered(&w, 4, 9, 6000);
+	pbft_order_request(&w, 4, 9, 6001);
+	assert_int_equal(pbft_order_deadline(&w), 0);
+	assert_int_equal(w.forwarded, 4);
+	assert_int_equal(w.overdue, 1);
+	/* samples 109, 0 (restarted, then ordered), 91, 31, 10 ms: buckets 128 1 128 32 16 */
+	assert_int_equal(pbft_order_percentile_ms(&w, 50), 32);
+	pbft_order_free(&w);
+}
+
 /* ---- the wiring (pbft_robust.c): one backup core, driven by hand ---- */
 
 #define CLUSTER 5
@@ -202,15 +265,22 @@ static void backup_start(struct backup *b, int robust)
 	backup_step(b, EV_START, 1, NULL);
 }
 
+static void backup_gets_request_from(struct backup *b, uint64_t now, uint32_t id);
+
 /* A client's request reaches the backup (a retransmission to all) at `now`. */
 static void backup_gets_request(struct backup *b, uint64_t now)
+{
+	backup_gets_request_from(b, now, 3);
+}
+
+static void backup_gets_request_from(struct backup *b, uint64_t now, uint32_t id)
 {
 	static const uint8_t op[] = {'N'};
 	struct buf raw;
 	struct msg m;
 	buf_init(&raw);
-	size_t off = wire_put_request(&raw, CLUSTER, 3, 1, 0, op, sizeof(op));
-	struct auth_ctx client = {.mode = AUTH_MODE_NONE, .n = 4, .self_is_client = 1, .self = 3};
+	size_t off = wire_put_request(&raw, CLUSTER, id, 1, 0, op, sizeof(op));
+	struct auth_ctx client = {.mode = AUTH_MODE_NONE, .n = 4, .self_is_client = 1, .self = id};
 	assert_int_equal(auth_seal(&client, &raw, off), 0);
 	assert_int_equal(wire_decode(raw.p, raw.len, CLUSTER, &m), WIRE_OK);
 	backup_step(b, EV_MSG, now, &m);
@@ -223,27 +293,34 @@ static void backup_free(struct backup *b)
 	effects_free(&b->eff);
 }
 
-/* With a request pending and no PRE-PREPARE, robust mode's backup asks for a view
- * change after the heartbeat (the timer it sets says when); without robust mode it
+static void backup_gets_preprepare(struct backup *b, uint64_t now);
+
+/* The heartbeat: a request relayed to the primary (half overdue) and no PRE-PREPARE
+ * since: robust mode's backup asks for a view change after the heartbeat,
+ * max(view timeout / 4, 3 x robust_heartbeat_ms) from the relay, even for a single
+ * request (the ordering deadline wants a second late one); without robust mode it
  * waits for the view timeout, as plain PBFT does. */
 static void test_core_heartbeat_votes_out(void **state)
 {
 	(void)state;
 	struct backup b;
 	struct core_status st;
+	const uint64_t beat = 3 * HEARTBEAT, relay = 5000 + HEARTBEAT / 2;
 	backup_start(&b, 1);
 	backup_step(&b, EV_TICK, 5000, NULL); /* idle: nothing to vote about */
 	assert_int_equal(b.viewchanges, 0);
 	backup_gets_request(&b, 5000);
-	assert_true(b.eff.timer_ms > 5000 && b.eff.timer_ms <= 5000 + HEARTBEAT);
-	backup_step(&b, EV_TICK, 5000 + HEARTBEAT - 1, NULL);
+	backup_step(&b, EV_TICK, relay, NULL);
+	assert_true(b.eff.timer_ms > relay && b.eff.timer_ms <= relay + beat);
+	backup_step(&b, EV_TICK, relay + beat - 1, NULL);
 	assert_int_equal(b.viewchanges, 0);
-	backup_step(&b, EV_TICK, 5000 + HEARTBEAT, NULL);
+	backup_step(&b, EV_TICK, relay + beat, NULL);
 	assert_int_equal(b.viewchanges, 1);
 	pbft_core_ops.status(b.core, &st);
 	assert_true(st.robust && st.view_changing && st.view == 1);
 	assert_int_equal(st.robust_vc_heartbeat, 1);
 	assert_int_equal(st.robust_vc_monitor, 0);
+	assert_int_equal(st.robust_vc_request, 0);
 	backup_free(&b);
 
 	backup_start(&b, 0);
@@ -260,6 +337,112 @@ static void test_core_heartbeat_votes_out(void **state)
 	backup_free(&b);
 }
 
+static unsigned sends_of(const struct backup *b, uint8_t type, int32_t to)
+{
+	unsigned k = 0;
+	for (size_t i = 0; i < b->eff.n_sends; i++)
+		k += b->eff.arena.p[b->eff.sends[i].off + WIRE_OFF_TYPE] == type &&
+		     b->eff.sends[i].to == to;
+	return k;
+}
+
+/* Robust: the backup holds the client's request without relaying it (the client sent
+ * it to the primary itself), relays it when half overdue, and votes the primary out
+ * a deadline later (status vc_request).  Plain PBFT relays at once, votes only at the
+ * view timeout. */
+static void test_core_request_deadline_votes_out(void **state)
+{
+	(void)state;
+	struct backup b;
+	struct core_status st;
+	const uint64_t t0 = 5000, half = HEARTBEAT / 2;
+	backup_start(&b, 1);
+	backup_step(&b, EV_TICK, t0, NULL);
+	backup_gets_request(&b, t0);
+	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 0); /* not relayed on receipt */
+	assert_true(b.eff.timer_ms > t0 && b.eff.timer_ms <= t0 + half);
+	backup_step(&b, EV_TICK, t0 + half - 1, NULL);
+	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 0);
+	backup_step(&b, EV_TICK, t0 + half, NULL);
+	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1); /* half overdue: relayed */
+	backup_step(&b, EV_TICK, t0 + half + HEARTBEAT - 1, NULL);
+	assert_int_equal(b.viewchanges, 0);
+	const uint64_t t1 = t0 + half + HEARTBEAT; /* overdue: the primary is late */
+	backup_step(&b, EV_TICK, t1, NULL);
+	assert_int_equal(b.viewchanges, 0);  /* once late may be a stall */
+	backup_gets_request_from(&b, t1, 4); /* a later request: late as well */
+	backup_step(&b, EV_TICK, t1 + half, NULL);
+	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1);
+	backup_step(&b, EV_TICK, t1 + half + HEARTBEAT - 1, NULL);
+	assert_int_equal(b.viewchanges, 0);
+	backup_step(&b, EV_TICK, t1 + half + HEARTBEAT, NULL);
+	assert_int_equal(b.viewchanges, 1);
+	pbft_core_ops.status(b.core, &st);
+	assert_true(st.robust && st.view_changing && st.view == 1);
+	assert_int_equal(st.robust_vc_request, 1);
+	assert_int_equal(st.robust_forwarded, 2);
+	backup_free(&b);
+
+	backup_start(&b, 0);
+	backup_step(&b, EV_TICK, t0, NULL);
+	backup_gets_request(&b, t0);
+	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1); /* PBFT §4.4: relayed at once */
+	backup_step(&b, EV_TICK, t0 + half + HEARTBEAT, NULL);
+	assert_int_equal(b.viewchanges, 0);
+	backup_free(&b);
+}
+
+/* The primary's PRE-PREPARE of the request, as replica 0 of view 0, number 1. */
+static void backup_gets_preprepare(struct backup *b, uint64_t now)
+{
+	static const uint8_t op[] = {'N'};
+	struct buf req, pp;
+	struct msg m;
+	buf_init(&req);
+	buf_init(&pp);
+	size_t off = wire_put_request(&req, CLUSTER, 3, 1, 0, op, sizeof(op));
+	struct auth_ctx client = {.mode = AUTH_MODE_NONE, .n = 4, .self_is_client = 1, .self = 3};
+	assert_int_equal(auth_seal(&client, &req, off), 0);
+	const uint8_t *reqs[1] = {req.p};
+	uint32_t lens[1] = {(uint32_t)req.len};
+	off = wire_put_preprepare(&pp, CLUSTER, 0, 0, 1, 1, reqs, lens);
+	struct auth_ctx primary = {.mode = AUTH_MODE_NONE, .n = 4, .self = 0};
+	assert_int_equal(auth_seal(&primary, &pp, off), 0);
+	assert_int_equal(wire_decode(pp.p, pp.len, CLUSTER, &m), WIRE_OK);
+	backup_step(b, EV_MSG, now, &m);
+	buf_free(&req);
+	buf_free(&pp);
+}
+
+/* A primary that orders the request in time is neither relayed to nor voted out,
+ * however long the request then waits to execute (the other backups are silent
+ * here: it never commits). */
+static void test_core_orderly_no_vote(void **state)
+{
+	(void)state;
+	struct backup b;
+	struct core_status st;
+	const uint64_t t0 = 5000;
+	backup_start(&b, 1);
+	backup_step(&b, EV_TICK, t0, NULL);
+	backup_gets_request(&b, t0);
+	backup_gets_preprepare(&b, t0 + HEARTBEAT / 2 - 1);
+	/* up to the heartbeat (no new PRE-PREPARE: that rule's business), well past
+	 * the 1.5 x HEARTBEAT at which an unordered request is late */
+	const uint64_t beat = 3 * HEARTBEAT;
+	for (uint64_t t = t0 + HEARTBEAT / 2; t < t0 + HEARTBEAT / 2 - 1 + beat; t += 5) {
+		backup_step(&b, EV_TICK, t, NULL);
+		assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 0);
+	}
+	pbft_core_ops.status(b.core, &st);
+	assert_int_equal(st.robust_vc_request, 0);
+	assert_int_equal(st.robust_forwarded, 0);
+	assert_int_equal(st.robust_vc_heartbeat, 0);
+	assert_int_equal(b.viewchanges, 0);
+	assert_int_equal(st.view, 0);
+	backup_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +453,9 @@ int main(void)
 		cmocka_unit_test(test_history_last_n_views),
 		cmocka_unit_test(test_heartbeat),
 		cmocka_unit_test(test_core_heartbeat_votes_out),
+		cmocka_unit_test(test_order_watch),
+		cmocka_unit_test(test_core_request_deadline_votes_out),
+		cmocka_unit_test(test_core_orderly_no_vote),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,6 +56,8 @@ struct world {
 };
 
 static struct world *W;
+static uint32_t setup_lease_ms; /* read_lease_ms of the next world (0: leases off) */
+static uint32_t setup_bugs;     /* plant_bugs of the next world */
 
 static void store_apply(int i, const struct persist *ps, const uint8_t *arena)
 {
@@ -220,6 +222,25 @@ static void request(int to, uint32_t client, uint64_t ts, const char *key, const
 	request_len(to, client, ts, key, val, strlen(val));
 }
 
+/* A get flagged read-only (a VR client with leases sends its gets so). */
+static void read_get(int to, uint32_t client, uint64_t ts, const char *key)
+{
+	struct buf op, b;
+	buf_init(&op);
+	buf_init(&b);
+	assert_int_equal(kv_op_get(&op, key, strlen(key)), 0);
+	size_t off = wire_put_request(&b, CLUSTER, client, ts, REQ_F_READONLY, op.p,
+				      (uint32_t)op.len);
+	struct auth_ctx client_auth = {.mode = AUTH_MODE_NONE,
+				       .n = (uint32_t)W->n,
+				       .self_is_client = 1,
+				       .self = client};
+	assert_int_equal(auth_seal(&client_auth, &b, off), 0);
+	deliver_bytes(to, b.p, b.len);
+	buf_free(&op);
+	buf_free(&b);
+}
+
 /* A client that gave up on the primary: the request goes to every live replica. */
 static void request_all(uint32_t client, uint64_t ts, const char *key, const char *val)
 {
@@ -275,6 +296,8 @@ static void start_world_cfg(int n, uint32_t window, uint32_t interval, uint32_t 
 						 .view_timeout_ms = TIMEOUT,
 						 .max_clients = max_clients,
 						 .kv_max_bytes = 4 << 20,
+						 .read_lease_ms = setup_lease_ms,
+						 .plant_bugs = setup_bugs,
 						 .auth = &W->auth[i]};
 		W->core[i] = W->ops->create(&W->cfg[i]);
 		assert_non_null(W->core[i]);
@@ -388,6 +411,7 @@ static void test_commit_quorum_n5(void **state)
 		struct buf b;
 		buf_init(&b);
 		size_t off = wire_begin(&b, MSG_VR_PREPARE_OK, CLUSTER, 1, 0, 1);
+		buf_put_u64(&b, 0); /* the lease stamp it echoes */
 		wire_finish(&b, off);
 		deliver_bytes(0, b.p, b.len);
 		buf_free(&b);
@@ -960,11 +984,16 @@ static void test_codec_bounds(void **state)
 	assert_int_equal(decode_body(MSG_VR_PREPARE, 1, body, 8 + blen), WIRE_OK);
 	assert_int_not_equal(decode_body(MSG_VR_PREPARE, 1, body, 8 + blen - 1), WIRE_OK);
 	assert_int_not_equal(decode_body(MSG_VR_PREPARE, 1, body, 7), WIRE_OK);
-	/* PREPARE-OK and START-VIEW-CHANGE are empty; COMMIT carries the op-number */
-	assert_int_equal(decode_body(MSG_VR_PREPARE_OK, 1, body, 0), WIRE_OK);
-	assert_int_not_equal(decode_body(MSG_VR_PREPARE_OK, 1, body, 1), WIRE_OK);
-	assert_int_equal(decode_body(MSG_VR_COMMIT, 1, body, 8), WIRE_OK);
-	assert_int_not_equal(decode_body(MSG_VR_COMMIT, 1, body, 9), WIRE_OK);
+	/* START-VIEW-CHANGE is empty; PREPARE-OK carries the lease stamp it echoes,
+	 * COMMIT the op-number and the primary's stamp */
+	assert_int_equal(decode_body(MSG_VR_START_VIEW_CHANGE, 1, body, 0), WIRE_OK);
+	assert_int_not_equal(decode_body(MSG_VR_START_VIEW_CHANGE, 1, body, 1), WIRE_OK);
+	assert_int_equal(decode_body(MSG_VR_PREPARE_OK, 1, body, 8), WIRE_OK);
+	assert_int_not_equal(decode_body(MSG_VR_PREPARE_OK, 1, body, 0), WIRE_OK);
+	assert_int_not_equal(decode_body(MSG_VR_PREPARE_OK, 1, body, 9), WIRE_OK);
+	assert_int_equal(decode_body(MSG_VR_COMMIT, 1, body, 16), WIRE_OK);
+	assert_int_not_equal(decode_body(MSG_VR_COMMIT, 1, body, 8), WIRE_OK);
+	assert_int_not_equal(decode_body(MSG_VR_COMMIT, 1, body, 17), WIRE_OK);
 	/* START-VIEW: commit | lo | n | (view | len | batch); lo + n must be seq */
 	size_t at = 0;
 	set_u64(body, 1);
@@ -1034,6 +1063,140 @@ static void test_codec_garbage(void **state)
 	}
 }
 
+/* ---- leader leases (docs/VR.md "Leader leases") ---- */
+
+#define LEASE 400 /* read_lease_ms; the primary trusts LEASE * 88 / 112 of its clock */
+
+static int setup3_lease(void **state)
+{
+	(void)state;
+	setup_lease_ms = LEASE;
+	start_world(3, 16, 4);
+	setup_lease_ms = 0;
+	return 0;
+}
+
+static int setup3_lease_no_wait(void **state)
+{
+	(void)state;
+	setup_lease_ms = LEASE;
+	setup_bugs = VR_BUG_LEASE_NO_WAIT;
+	start_world(3, 16, 4);
+	setup_lease_ms = setup_bugs = 0;
+	return 0;
+}
+
+/* When the old primary's lease ends on its clock: the oldest of the f newest stamps
+ * its backups echoed, plus the length it trusts (0: it holds no lease). */
+static uint64_t lease_end(int i)
+{
+	const struct vr *p = core_of(i);
+	uint64_t best[2] = {0, 0}; /* n = 3, f = 1: the newest echo */
+	for (int j = 0; j < W->n; j++)
+		if (p->lease_from[j] > best[0])
+			best[0] = p->lease_from[j];
+	(void)best[1];
+	return best[0] ? best[0] - 1 + (uint64_t)LEASE * 88 / 112 : 0;
+}
+
+/* The primary answers a read alone (no PREPARE) while f backups' echoes keep its lease;
+ * once they fall silent and the lease runs out, a read goes through the log.
+ * Without the lease's time check the second read is answered alone: this fails. */
+static void test_lease_read_alone_while_it_holds(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
+	deliver_all();
+	assert_int_equal(W->nreplies, 1);
+	advance(LEASE / 4); /* the first stamped COMMIT, echoed by both backups */
+	assert_true(lease_end(0) > W->now);
+	size_t prepares = W->sent[MSG_VR_PREPARE];
+	read_get(0, 2, 1, "a");
+	assert_int_equal(W->nreplies, 2);                    /* at once, */
+	assert_int_equal(W->sent[MSG_VR_PREPARE], prepares); /* alone */
+	struct msg m = reply_msg(1);
+	assert_int_equal(m.u.rep.result[0], KV_OK);
+	assert_int_equal(status_of(0).requests_readonly, 1);
+	/* the backups fall silent: heartbeats go on, echoes stop, the lease runs out */
+	W->dead[1] = W->dead[2] = true;
+	while (W->now <= lease_end(0))
+		advance(50);
+	read_get(0, 3, 1, "a");
+	assert_int_equal(W->nreplies, 2);                   /* not answered alone ... */
+	assert_int_equal(queued(MSG_VR_PREPARE, 0, -1), 2); /* ... but ordered */
+	assert_int_equal(status_of(0).requests_readonly, 1);
+}
+
+/* read_lease_ms = 0: a get flagged read-only goes through the log like any request. */
+static void test_no_lease_reads_are_ordered(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
+	deliver_all();
+	advance(TIMEOUT / 2);
+	read_get(0, 2, 1, "a");
+	assert_int_equal(W->nreplies, 1);
+	assert_int_equal(queued(MSG_VR_PREPARE, 0, -1), 2);
+	deliver_all();
+	assert_int_equal(W->nreplies, 2);
+	assert_int_equal(status_of(0).requests_readonly, 0);
+}
+
+/* Kill the leasing primary and run the view change; returns when START-VIEW left
+ * (its time in *start_view) and the time view 1 began at the new primary in *began. */
+static void depose_primary(uint64_t *began, uint64_t *start_view)
+{
+	request(0, 1, 1, "a", "1");
+	deliver_all();
+	advance(LEASE / 4);
+	assert_true(lease_end(0) > W->now);
+	W->dead[0] = true;
+	*began = 0;
+	while (W->sent[MSG_VR_START_VIEW] == 0) {
+		advance(5);
+		if (!*began && status_of(1).view == 1)
+			*began = W->now;
+		if (W->sent[MSG_VR_START_VIEW] == 0 && status_of(1).view == 1) {
+			read_get(1, 2, 10 + W->now, "a"); /* nothing before the view starts */
+			assert_int_equal(status_of(1).requests_readonly, 0);
+		}
+		assert_true(W->now < 100000);
+	}
+	*start_view = W->now;
+}
+
+/* A new primary starts its view (START-VIEW: no write commits, no read is answered
+ * before) only read_lease_ms after the view change began at it, so after the deposed
+ * primary's lease ended.  With the wait removed (the planted bug below) it fails. */
+static void test_new_primary_waits_the_lease_out(void **state)
+{
+	(void)state;
+	uint64_t began, start_view;
+	depose_primary(&began, &start_view);
+	assert_true(start_view >= began + LEASE);
+	assert_true(start_view > lease_end(0));
+	assert_int_equal(status_of(1).view, 1);
+	assert_false(status_of(1).view_changing);
+	/* the new primary's own lease: reads alone again once backups echo its stamps */
+	for (int r = 0; r < 4; r++)
+		advance(LEASE / 4);
+	size_t before = W->nreplies;
+	read_get(1, 3, 1, "a");
+	assert_int_equal(W->nreplies, before + 1);
+	assert_int_equal(status_of(1).requests_readonly, 1);
+}
+
+/* The planted bug lease-no-wait (simulator: --plant-bug lease-no-wait) starts view 1
+ * while the deposed primary's lease still holds: the test above would fail on it. */
+static void test_planted_no_wait_starts_inside_the_lease(void **state)
+{
+	(void)state;
+	uint64_t began, start_view;
+	depose_primary(&began, &start_view);
+	assert_true(start_view < began + LEASE);
+	assert_true(start_view <= lease_end(0) + TIMEOUT); /* within a timeout, not a lease */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1060,6 +1223,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_transfer_catches_up, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_fills_gap, setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_byte_bounds, setup_big, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_read_alone_while_it_holds, setup3_lease,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_no_lease_reads_are_ordered, setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_new_primary_waits_the_lease_out, setup3_lease,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_planted_no_wait_starts_inside_the_lease,
+						setup3_lease_no_wait, teardown),
 		cmocka_unit_test(test_codec_bounds),
 		cmocka_unit_test(test_codec_garbage),
 	};

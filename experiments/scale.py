@@ -1,0 +1,436 @@
+#!/usr/bin/python3
+"""scale.py - issue 19 item 3: what each protocol costs as n grows.
+
+Two halves, written under --out DIR (default results/scale-<timestamp>):
+
+  simulator (deterministic, byzlab-sim --counts): fault-free, one client, batch 1,
+  PBFT (n = 3f+1) and VR (n = 2f+1) for f = 1 .. 10 as far as the build allows
+  (WIRE_MAX_REPLICAS = 16: PBFT f <= 5, VR f <= 7), auth sig: messages and signature
+  operations per request against the closed formulas below, and the cost of one view
+  change (a silent primary: byzlab-sim --byz 0=silent) in messages and bytes.
+    sim_counts.csv      one row per (protocol, f): measured, formula, deviation
+    sim_viewchange.csv  one row per (protocol, f): view-change messages and bytes
+    sim_msgs_vs_n.png, sim_sigs_vs_n.png, viewchange_vs_n.png
+
+  real processes (unless --sim-only): PBFT and VR at f = 1, 2, 3 (n = 4, 7, 10 and
+  3, 5, 7), auth mac and sig, 64 closed-loop clients, bench.py's cluster and load:
+    scale.csv / scale.md  throughput, p50/p99, msgs/op, bytes/op, sig ops/op, CPU/op
+    scale_<metric>.png    one plot per metric against n, the protocols on each
+
+--check: run the simulator half only and exit 1 unless every count is within 5% of
+its formula (the ctest sim_scale_formulas); --plant-bug formula-skip-commit drops
+PBFT's commit phase from the formula, which that check must catch (--expect-mismatch:
+exit 0 iff it does; the ctest sim_scale_planted_formula).
+
+--quick: the same 12 runs, 3 s each after 1 s warm-up (8 s after 2 s without it),
+about 2.5 minutes in all.  Clusters use ports 29000-29299 only (P, P+100, P+200 for P in 29000, 29010, ...,
+29090); --base-port B moves that.  Stdlib only, plus matplotlib for the plots.
+
+HotStuff (issue 19 item 1, another branch): add "hotstuff" to PROTOCOLS with its
+n, to VIEWCHANGE_TYPES with its pacemaker's message names (wire_type_name), and its
+branch of formulas() below; every table and plot then gets its rows (byzlab-sim and
+bzharness.protocol_n must know the protocol too).
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bench  # noqa: E402  (experiments/bench.py)
+
+ROOT = bench.ROOT
+MAX_N = 31                      # f = 10 for PBFT; the build may stop earlier (Beyond)
+# ---- the hook for new protocols (HotStuff: "hotstuff": lambda f: 3 * f + 1) ----
+PROTOCOLS = {"pbft": lambda f: 3 * f + 1, "vr": lambda f: 2 * f + 1}
+VIEWCHANGE_TYPES = {"pbft": ("viewchange", "newview"),
+                    "vr": ("vr_start_view_change", "vr_do_view_change", "vr_start_view")}
+TOLERANCE = 0.05
+SIM_OPS = 32                    # a multiple of every checkpoint interval the sim draws
+SIM_SEED = 1
+REAL_F = (1, 2, 3)
+PLANTS = ("formula-skip-commit",)
+
+
+def log(msg):
+    print("[scale %s] %s" % (datetime.datetime.now().strftime("%H:%M:%S"), msg),
+          file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ formulas
+
+def formulas(protocol, n, f, k, plant=None):
+    """Per request, fault-free, one client, batch 1, what byzlab sends (derived in
+    docs/EXPERIMENTS.md "Cost as n grows").  k: the checkpoint interval.  No replica
+    sends to itself; the client sends its request to the primary only.  Returns
+    {"msgs": .., "sig_ops": ..} or None for a protocol without formulas yet."""
+    if protocol == "pbft":
+        commit = 0 if plant == "formula-skip-commit" else n * (n - 1)
+        msgs = 1 + (n - 1) + (n - 1) ** 2 + commit + n + n * (n - 1) / k
+        # made: request 1, pre-prepare 1, prepares n-1, commits n, replies n,
+        # checkpoints n/k; verified: the request at every replica n, the pre-prepare
+        # n-1, prepares (n-1)^2, commits n(n-1), replies until f+1 match, checkpoints
+        made = 1 + 1 + (n - 1) + n + n + n / k
+        verified = n + (n - 1) + (n - 1) ** 2 + n * (n - 1) + (f + 1) + n * (n - 1) / k
+        return {"msgs": msgs, "sig_ops": made + verified}
+    if protocol == "vr":
+        # request, PREPARE to n-1, PREPARE-OK from n-1, one reply (the primary's);
+        # the commit number rides on the next PREPARE
+        msgs = 1 + (n - 1) + (n - 1) + 1
+        made = 1 + 1 + (n - 1) + 1
+        verified = 1 + (n - 1) + (n - 1) + 1
+        return {"msgs": msgs, "sig_ops": made + verified}
+    return None     # hotstuff: its branch goes here (linear in n)
+
+
+# ------------------------------------------------------------------ simulator
+
+class Beyond(Exception):
+    """byzlab-sim refused the size (exit 2): past WIRE_MAX_REPLICAS or its --f bound."""
+
+
+def sim_counts(sim, protocol, f, ops, extra=()):
+    argv = [sim, "--protocol", protocol, "--f", str(f), "--seed", str(SIM_SEED),
+            "--ops", str(ops), "--clients", "1", "--auth", "sig", "--counts", "-q"]
+    argv += list(extra)
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=300)
+    if p.returncode == 2:
+        raise Beyond(p.stderr.strip().splitlines()[0] if p.stderr.strip() else "usage")
+    for line in p.stdout.splitlines():
+        if line.startswith("{"):
+            d = json.loads(line)
+            if p.returncode != 0:
+                raise RuntimeError("%s: exit %d\n%s" % (" ".join(argv), p.returncode,
+                                                        p.stdout[-2000:]))
+            return d
+    raise RuntimeError("%s printed no counts (exit %d): %s"
+                       % (" ".join(argv), p.returncode, p.stderr[-500:]))
+
+
+def sim_half(sim, out, plant=None, viewchange=True, max_n=MAX_N):
+    """f = 1 .. 10 for each protocol, up to n = max_n, or until byzlab-sim refuses the
+    size (a build whose WIRE_MAX_REPLICAS is 16 stops at PBFT f=5, VR f=7)."""
+    rows, vcs = [], []
+    for protocol in PROTOCOLS:
+        for f in range(1, 11):
+            if PROTOCOLS[protocol](f) > max_n:
+                break
+            try:
+                d = sim_counts(sim, protocol, f, SIM_OPS)
+            except Beyond as e:
+                log("sim %s f=%d: not run: %s" % (protocol, f, e))
+                break
+            n, ops = d["n"], d["ops"]
+            fm = formulas(protocol, n, f, d["checkpoint_interval"], plant)
+            if fm is None:
+                continue
+            msgs = d["msgs"] / ops
+            sig = (d["sigs_made"] + d["sigs_verified"]) / ops
+            by = sum(b for _, b in d["types"].values()) / ops
+            rows.append({"protocol": protocol, "f": f, "n": n, "ops": ops,
+                         "checkpoint_interval": d["checkpoint_interval"],
+                         "msgs_per_op": "%.2f" % msgs, "msgs_formula": "%.2f" % fm["msgs"],
+                         "msgs_dev": "%.4f" % (msgs / fm["msgs"] - 1),
+                         "sig_ops_per_op": "%.2f" % sig,
+                         "sig_formula": "%.2f" % fm["sig_ops"],
+                         "sig_dev": "%.4f" % (sig / fm["sig_ops"] - 1),
+                         "bytes_per_op": "%.0f" % by,
+                         "types": json.dumps(d["types"], separators=(",", ":"))})
+            log("sim %s f=%d n=%d: %.2f msgs/op (formula %.2f), %.2f sig ops/op (%.2f)"
+                % (protocol, f, n, msgs, fm["msgs"], sig, fm["sig_ops"]))
+            if viewchange:
+                vcs.append(sim_viewchange(sim, protocol, f))
+    write_csv(os.path.join(out, "sim_counts.csv"), rows)
+    if viewchange:
+        write_csv(os.path.join(out, "sim_viewchange.csv"), vcs)
+    return rows, vcs
+
+
+def sim_viewchange(sim, protocol, f):
+    """One view change: the primary (replica 0) is silent from the start, so the
+    correct replicas time out once and move to view 1."""
+    d = sim_counts(sim, protocol, f, 4, ["--byz", "0=silent"])
+    kinds = VIEWCHANGE_TYPES[protocol]
+    msgs = sum(d["types"].get(t, [0, 0])[0] for t in kinds)
+    by = sum(d["types"].get(t, [0, 0])[1] for t in kinds)
+    return {"protocol": protocol, "f": f, "n": d["n"], "views": d["views"],
+            "vc_msgs": msgs, "vc_bytes": by,
+            "types": json.dumps({t: d["types"].get(t, [0, 0]) for t in kinds},
+                                separators=(",", ":"))}
+
+
+def check(rows):
+    bad = []
+    for r in rows:
+        for key in ("msgs_dev", "sig_dev"):
+            if abs(float(r[key])) > TOLERANCE:
+                bad.append("%s f=%s n=%s: %s %s (measured %s, formula %s)"
+                           % (r["protocol"], r["f"], r["n"], key, r[key],
+                              r["msgs_per_op" if key == "msgs_dev" else "sig_ops_per_op"],
+                              r["msgs_formula" if key == "msgs_dev" else "sig_formula"]))
+    return bad
+
+
+# ------------------------------------------------------------------ real processes
+
+class Env(bench.Env):
+    """bench.Env, held to this experiment's ports (base .. base+299)."""
+
+    def next_port(self, n):
+        slots = [self.base_port + 10 * k for k in range(10)]
+        for k in range(len(slots)):
+            port = slots[(self.slot + k) % len(slots)]
+            if all(bench.port_free(port + off + i) for off in (0, 100, 200)
+                   for i in range(n)):
+                self.slot += k + 1
+                return port
+        raise RuntimeError("no free port range in %d-%d"
+                           % (self.base_port, self.base_port + 299))
+
+
+REAL_COLUMNS = ["protocol", "f", "n", "auth", "clients", "ops", "throughput", "p50_us",
+                "p99_us", "msgs_per_op", "bytes_per_op", "sig_ops_per_op", "cpu_ms_per_op",
+                "safety"]
+
+
+def plan(quick):
+    runs = []
+    for auth in ("mac", "sig"):
+        for protocol in PROTOCOLS:
+            for f in REAL_F:
+                runs.append(bench.run_spec(protocol, f=f, auth=auth, clients=64))
+    return runs
+
+
+def real_half(args):
+    env = Env(args)
+    rows = []
+    try:
+        for r in plan(args.quick):
+            c = bench.Cluster(env, r)
+            try:
+                c.start()
+                row, full = bench.do_run(c, r, args)
+                row = {k: row.get(k, "") for k in REAL_COLUMNS}
+                rows.append(row)
+                log("%s f=%d %s: %s ops/s, p50 %s us, %s msgs/op, %s sig ops/op, "
+                    "%s cpu-ms/op, %s" % (r["protocol"], r["f"], r["auth"],
+                                          row["throughput"], row["p50_us"],
+                                          row["msgs_per_op"], row["sig_ops_per_op"],
+                                          row["cpu_ms_per_op"], row["safety"]))
+                with open(os.path.join(args.out, "scale.jsonl"), "a") as fh:
+                    fh.write(json.dumps(full) + "\n")
+            except (bench.Skip, RuntimeError) as e:
+                log("%s f=%d %s: skipped: %s" % (r["protocol"], r["f"], r["auth"], e))
+            finally:
+                c.stop()
+                c.keep_logs(os.path.join(args.out, "logs", "%s-f%d-%s"
+                                         % (r["protocol"], r["f"], r["auth"])))
+                c.remove()
+    finally:
+        shutil.rmtree(env.tmp, ignore_errors=True)
+    write_csv(os.path.join(args.out, "scale.csv"), rows)
+    write_md(args.out, rows, args)
+    return rows
+
+
+def write_md(out, rows, args):
+    with open(os.path.join(out, "scale.md"), "w") as fh:
+        fh.write("Real processes on one machine (2 cores, shared and loaded: compare rows "
+                 "of this one run, not absolute numbers); 64 clients, %s s measured "
+                 "after %s s warm-up, batch_max 128.\n\n" % (args.seconds, args.warmup))
+        fh.write("| protocol | f | n | auth | ops/s | p50 ms | p99 ms | msgs/op | bytes/op "
+                 "| sig ops/op | CPU ms/op | safety |\n")
+        fh.write("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+        for r in rows:
+            ms = [("%.2f" % (float(r[k]) / 1000)) if r[k] != "" else "-"
+                  for k in ("p50_us", "p99_us")]
+            fh.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n"
+                     % (r["protocol"], r["f"], r["n"], r["auth"], r["throughput"], ms[0],
+                        ms[1], r["msgs_per_op"], r["bytes_per_op"], r["sig_ops_per_op"],
+                        r["cpu_ms_per_op"] or "-", r["safety"]))
+
+
+def write_csv(path, rows):
+    if not rows:
+        return
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+
+
+# ------------------------------------------------------------------ plots
+
+def plots(out, sim_rows, vc_rows, real_rows):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("no matplotlib: no plots")
+        return []
+    made = []
+
+    def save(fig, name):
+        fig.tight_layout()
+        path = os.path.join(out, name)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        made.append(path)
+
+    for key, fkey, label, name in (("msgs_per_op", "msgs_formula", "messages per request",
+                                    "sim_msgs_vs_n.png"),
+                                   ("sig_ops_per_op", "sig_formula",
+                                    "signature operations per request", "sim_sigs_vs_n.png")):
+        if not sim_rows:
+            break
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for protocol in PROTOCOLS:
+            rs = [r for r in sim_rows if r["protocol"] == protocol]
+            if not rs:
+                continue
+            ns = [int(r["n"]) for r in rs]
+            line, = ax.plot(ns, [float(r[fkey]) for r in rs], "-", label="%s formula"
+                            % protocol)
+            ax.plot(ns, [float(r[key]) for r in rs], "o", color=line.get_color(),
+                    label="%s simulator" % protocol)
+        ax.set_xlabel("n (replicas)")
+        ax.set_ylabel(label)
+        ax.set_title("simulator, batch 1, one client, auth sig")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        save(fig, name)
+
+    if vc_rows:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+        for protocol in PROTOCOLS:
+            rs = [r for r in vc_rows if r["protocol"] == protocol]
+            if not rs:
+                continue
+            ns = [int(r["n"]) for r in rs]
+            axes[0].plot(ns, [int(r["vc_msgs"]) for r in rs], "o-", label=protocol)
+            axes[1].plot(ns, [int(r["vc_bytes"]) / 1024 for r in rs], "o-", label=protocol)
+        axes[0].set_ylabel("view-change messages")
+        axes[1].set_ylabel("view-change KiB")
+        for ax in axes:
+            ax.set_xlabel("n (replicas)")
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.suptitle("one view change (silent primary), simulator")
+        save(fig, "viewchange_vs_n.png")
+
+    for key, label in (("throughput", "ops/s"), ("p50_us", "p50 latency (us)"),
+                       ("p99_us", "p99 latency (us)"), ("msgs_per_op", "messages/op"),
+                       ("bytes_per_op", "bytes/op"), ("sig_ops_per_op", "sig ops/op"),
+                       ("cpu_ms_per_op", "replica CPU ms/op")):
+        if not real_rows:
+            break
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for protocol in PROTOCOLS:
+            for auth, style in (("mac", "o-"), ("sig", "s--")):
+                rs = [r for r in real_rows if r["protocol"] == protocol
+                      and r["auth"] == auth and r[key] not in ("", None)]
+                if rs:
+                    ax.plot([int(r["n"]) for r in rs], [float(r[key]) for r in rs], style,
+                            label="%s %s" % (protocol, auth))
+        ax.set_xlabel("n (replicas)")
+        ax.set_ylabel(label)
+        ax.set_title("real processes, 64 clients (one loaded machine)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        save(fig, "scale_%s.png" % key)
+    return made
+
+
+def read_csv(path):
+    try:
+        with open(path) as fh:
+            return list(csv.DictReader(fh))
+    except OSError:
+        return []
+
+
+# ------------------------------------------------------------------ main
+
+def main():
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(143))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="shorter runs (< 4 min)")
+    ap.add_argument("--out", help="results directory (default results/scale-<timestamp>)")
+    ap.add_argument("--bin", default=os.environ.get("BYZLAB_BIN",
+                                                    os.path.join(ROOT, "build", "bin")))
+    ap.add_argument("--driver", default=os.path.join(ROOT, "byzlab"))
+    ap.add_argument("--base-port", type=int, default=29000,
+                    help="clusters use ports B..B+299 (default 29000)")
+    ap.add_argument("--seconds", type=float, help="measured seconds per run")
+    ap.add_argument("--warmup", type=float, help="warm-up seconds per run")
+    ap.add_argument("--sim-only", action="store_true", help="the simulator half only")
+    ap.add_argument("--check", action="store_true",
+                    help="simulator counts only; exit 1 unless within 5%% of the formulas")
+    ap.add_argument("--plant-bug", choices=PLANTS,
+                    help="a wrong formula the --check must catch")
+    ap.add_argument("--max-n", type=int, default=MAX_N,
+                    help="simulator: only n up to this (default 31; the ctest: 16, under "
+                    "ASan 10)")
+    ap.add_argument("--expect-mismatch", action="store_true",
+                    help="with --check: exit 0 iff some count is off (a planted bug seen)")
+    ap.add_argument("--plots-only", metavar="DIR", help="redo the plots of DIR")
+    args = ap.parse_args()
+    if args.plots_only:
+        d = args.plots_only
+        for p in plots(d, read_csv(os.path.join(d, "sim_counts.csv")),
+                       read_csv(os.path.join(d, "sim_viewchange.csv")),
+                       read_csv(os.path.join(d, "scale.csv"))):
+            print(p)
+        return 0
+    sim = os.path.join(args.bin, "byzlab-sim")
+    if args.check:
+        import tempfile
+        tmp = tempfile.mkdtemp(prefix="byzlab-scale.")
+        try:
+            rows, _ = sim_half(sim, tmp, args.plant_bug, viewchange=False,
+                               max_n=args.max_n)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        bad = check(rows)
+        for b in bad:
+            print("FAIL %s" % b)
+        print("%d of %d counts (msgs/op and sig ops/op for %d protocol-f pairs) within "
+              "%.0f%% of the formulas" % (2 * len(rows) - len(bad), 2 * len(rows), len(rows),
+                                          100 * TOLERANCE))
+        if args.expect_mismatch:
+            return 0 if bad else 1
+        return 1 if bad else 0
+    if args.seconds is None:
+        args.seconds = 3.0 if args.quick else 8.0
+    if args.warmup is None:
+        args.warmup = 1.0 if args.quick else 2.0
+    if not args.out:
+        args.out = os.path.join(ROOT, "results", "scale-"
+                                + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(args.out, exist_ok=True)
+    sim_rows, vc_rows = sim_half(sim, args.out, args.plant_bug)
+    bad = check(sim_rows)
+    for b in bad:
+        log("formula mismatch: %s" % b)
+    real_rows = [] if args.sim_only else real_half(args)
+    for p in plots(args.out, sim_rows, vc_rows, real_rows):
+        print("plot:    %s" % p)
+    print("results: %s" % args.out)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,19 @@
+/* textbuf.h - a bounded text writer: printf into a caller's buffer, overflow sticky.
+ * Used by the status document (status.c) and the metrics page (metrics.c). */
+#ifndef BYZLAB_TEXTBUF_H
+#define BYZLAB_TEXTBUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct textbuf {
+	char *p;
+	size_t len, cap;
+	int over; /* sticky: once something did not fit, nothing more is written */
+};
+
+void textbuf_vput(struct textbuf *w, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+void textbuf_put(struct textbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
