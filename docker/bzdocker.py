@@ -79,6 +79,7 @@ NOBODY = 65534
 CSV_FIELDS = bzharness.DOCKER_COLUMNS
 
 _T0 = time.monotonic()
+VERB = "docker"                     # ./byzlab VERB, in messages (bzswarm: swarm)
 
 
 class Failed(Exception):
@@ -158,7 +159,13 @@ def compose(files, args, env=None, timeout=300, check=True):
 
 
 def replica_name(i):
+    """Replica i's container (docker/bzswarm.py replaces this and client_container()
+    with the stack's running tasks: every helper below goes through the two)."""
     return "%s-replica%d" % (PROJECT, i)
+
+
+def client_container():
+    return CLIENT
 
 
 def container_state(name):
@@ -343,7 +350,8 @@ def prometheus_targets_up(port, n):
 # ------------------------------------------------------------------ cluster
 
 def client_argv(*args, client_id=None, timeout_ms=None):
-    return bzharness.docker_client_argv(*args, client_id=client_id, timeout_ms=timeout_ms)
+    return bzharness.docker_client_argv(*args, client_id=client_id, timeout_ms=timeout_ms,
+                                        container=client_container())
 
 
 def client(*args, client_id=None, timeout_ms=None, timeout=120):
@@ -351,7 +359,7 @@ def client(*args, client_id=None, timeout_ms=None, timeout=120):
 
 
 def is_up():
-    return container_state(CLIENT)[0] == "running"
+    return container_state(client_container())[0] == "running"
 
 
 def status(timeout_ms=1000):
@@ -408,12 +416,10 @@ def healthy_replicas(n):
     return [i for i in range(n) if container_state(replica_name(i))[1] == "healthy"]
 
 
-def up(args, bindir, quiet_summary=False):
-    """./byzlab docker up: image (unless --no-build), compose up, wait until every
-    replica is healthy; returns a dict with the timings."""
-    need_engine()
-    files, protocol, f, n = VARIANTS[args.variant]
-    env = {"BENCH_OPS": "0"}      # the client service stays idle: we measure
+def lie_and_fault_env(args):
+    """The BYZ_* variables (scripts/byzlab-start) for --byz, --faults, --faults-replica
+    (compose and stack deploy read them from the environment)."""
+    env = {}
     if args.byz:
         m = re.match(r"^([0-9,]+)=(.+)$", args.byz)
         if not m:
@@ -423,6 +429,16 @@ def up(args, bindir, quiet_summary=False):
         env["BYZ_FAULTS"] = args.faults
     if args.faults_replica is not None:
         env["BYZ_FAULTS_REPLICA"] = args.faults_replica
+    return env
+
+
+def up(args, bindir, quiet_summary=False):
+    """./byzlab docker up: image (unless --no-build), compose up, wait until every
+    replica is healthy; returns a dict with the timings."""
+    need_engine()
+    files, protocol, f, n = VARIANTS[args.variant]
+    env = {"BENCH_OPS": "0"}      # the client service stays idle: we measure
+    env.update(lie_and_fault_env(args))
     size = None
     if not args.no_build:
         size = build_image(bindir)
@@ -1087,10 +1103,10 @@ def main(argv):
         p.print_usage(sys.stderr)
         return 2
     except Usage as e:
-        print("byzlab docker: %s" % e, file=sys.stderr)
+        print("byzlab %s: %s" % (VERB, e), file=sys.stderr)
         return 2
     except Failed as e:
-        print("byzlab docker: %s" % e, file=sys.stderr)
+        print("byzlab %s: %s" % (VERB, e), file=sys.stderr)
         return 1
 
 

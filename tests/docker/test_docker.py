@@ -17,53 +17,21 @@ whole run, so two test runs on one engine take turns.
     /usr/bin/python3 tests/docker/test_docker.py      (after ./byzlab build)
 """
 
-import fcntl
 import os
-import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.environ.get("BYZLAB_ROOT") or os.path.dirname(os.path.dirname(HERE))
-BIN = os.environ.get("BYZLAB_BIN") or os.path.join(ROOT, "build", "bin")
-TMP = os.environ.get("BYZLAB_TMP") or os.path.join(ROOT, "build", "tmp")
-DRIVER = os.path.join(ROOT, "byzlab")
-sys.path.insert(0, os.path.join(ROOT, "docker"))
-import bzdocker as bz  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dockertest import TMP, bz, check, log  # noqa: E402
+import dockertest  # noqa: E402
 
 MAX_IMAGE_BYTES = 30 * 1000 * 1000
 PROMETHEUS_PORT = 26990     # 127.0.0.1 only; issue 20's port range
-_T0 = time.monotonic()
-
-
-class Failure(AssertionError):
-    pass
-
-
-def log(msg):
-    print("[%6.1fs] %s" % (time.monotonic() - _T0, msg), flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def driver(*args, timeout=300, expect=0):
-    """./byzlab docker ARGS; returns stdout.  The driver uses BYZLAB_BIN (no build)."""
-    argv = [DRIVER, "docker"] + [str(a) for a in args]
-    log("$ " + " ".join(argv))
-    env = dict(os.environ, BYZLAB_BIN=BIN, BYZLAB_DOCKER_LOCKED="1")
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       errors="replace", timeout=timeout, env=env)
-    if p.returncode != expect:
-        raise Failure("%s: exit code %d, want %d\n--- stdout ---\n%s\n--- stderr ---\n%s"
-                      % (" ".join(argv), p.returncode, expect, p.stdout, p.stderr))
-    for line in p.stdout.splitlines():
-        log("  " + line)
-    return p.stdout
+    """./byzlab docker ARGS; returns stdout."""
+    return dockertest.driver("docker", *args, timeout=timeout, expect=expect)
 
 
 def skip_reason():
@@ -169,14 +137,7 @@ def scenario():
         return None if z.get("down") or z.get("view", -1) < new_view else z["view"]
     zv = bz.wait_until(zombie_view, 30, "the unpaused replica to reach view %d" % new_view)
     log("the unpaused replica is in view %d after %.2f s" % (zv, time.monotonic() - tu))
-    st, conv = bz.converge(list(range(n)), 60, deadline=60)
-    check(conv is not None, "replicas did not converge after unpause: %r" % {
-        i: (o.get("last_executed"), o.get("stable_checkpoint"), o.get("state_digest", "")[:12])
-        for i, o in st.items()})
-    ok, detail = bz.digests_agree(st, list(range(n)))
-    check(ok, "state digests differ: " + detail)
-    log("all %d replicas agree: last_executed %d, checkpoint %d" % (
-        n, st[0]["last_executed"], st[0]["stable_checkpoint"]))
+    dockertest.check_all_agree(n, "unpause")
 
     driver("down", timeout=120)
     left = bz.leftovers()
@@ -189,30 +150,8 @@ def main():
     if reason:
         print("SKIPPED: docker test: %s" % reason, flush=True)
         return 0
-    lock_path = os.path.join(tempfile.gettempdir(), "byzlab-docker.lock")
-    lock = open(lock_path, "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log("waiting for another byzlab docker run (%s)" % lock_path)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    os.environ["BYZLAB_DOCKER_LOCKED"] = "1"
-    try:
-        scenario()
-    except Exception:
-        traceback.print_exc(file=sys.stdout)
-        try:
-            print(bz.replica_logs(4), flush=True)
-        except Exception:
-            pass
-        try:
-            bz.down()
-        except Exception:
-            traceback.print_exc(file=sys.stdout)
-        log("FAIL docker test")
-        return 1
-    log("PASS docker test")
-    return 0
+    dockertest.hold_lock()
+    return dockertest.run("docker", scenario, lambda: bz.replica_logs(4), bz.down)
 
 
 if __name__ == "__main__":
