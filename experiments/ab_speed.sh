@@ -2,7 +2,8 @@
 # ab_speed.sh OLD_BIN NEW_BIN [ROUNDS] [SECONDS]: old against new binaries, PBFT and VR
 # f=1 (auth mac, 64 clients, the bench defaults), alternating runs in one session so that
 # a shared machine's noise falls on both; prints each run and the new/old median ratio.
-# BYZLAB_AB_PROTOCOLS="vr" limits the protocols.  Used for issue 15's "no loss of speed" check (docs/EXPERIMENTS.md).  Ports 18400-18703.
+# BYZLAB_AB_PROTOCOLS="vr" limits the protocols.  Used for issue 15's "no loss of speed" check (docs/EXPERIMENTS.md).  Ports 18400-18703
+# (BYZLAB_AB_BASE_PORT=P: P..P+303 instead).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OLD=${1:?usage: ab_speed.sh OLD_BIN NEW_BIN [ROUNDS] [SECONDS]}
@@ -15,7 +16,7 @@ trap 'for d in "$TMP"/*/; do [ -d "$d" ] && "$ROOT/byzlab" cluster down "$d" >/d
 one_run() { # ARM BIN PROTOCOL -> prints ops/s
 	local arm=$1 bin=$2 proto=$3 dir="$TMP/$1-$3"
 	"$NEW/byzlab-keygen" --cluster "$dir" --protocol "$proto" --f 1 --auth mac \
-		--base-port 18400 --set batch_max=128 --force >/dev/null
+		--base-port "${BYZLAB_AB_BASE_PORT:-18400}" --set batch_max=128 --force >/dev/null
 	BYZLAB_BIN=$bin "$ROOT/byzlab" cluster up "$dir" >/dev/null
 	"$bin/byzlab-client" --config "$dir/cluster.ini" bench --clients 64 \
 		--seconds "$SECONDS_PER_RUN" --warmup 1 2>&1 | sed -n 's/.* \([0-9.]*\) ops\/s.*/\1/p' | tail -1

@@ -5,7 +5,7 @@ Two halves, written under --out DIR (default results/scale-<timestamp>):
 
   simulator (deterministic, byzlab-sim --counts): fault-free, one client, batch 1,
   PBFT (n = 3f+1) and VR (n = 2f+1) for f = 1 .. 10 as far as the build allows
-  (WIRE_MAX_REPLICAS = 16: PBFT f <= 5, VR f <= 7), auth sig: messages and signature
+  (WIRE_MAX_REPLICAS = 32: all of it, PBFT n <= 31), auth sig: messages and signature
   operations per request against the closed formulas below, and the cost of one view
   change (a silent primary: byzlab-sim --byz 0=silent) in messages and bytes.
     sim_counts.csv      one row per (protocol, f): measured, formula, deviation
@@ -117,7 +117,7 @@ def sim_counts(sim, protocol, f, ops, extra=()):
 
 def sim_half(sim, out, plant=None, viewchange=True, max_n=MAX_N):
     """f = 1 .. 10 for each protocol, up to n = max_n, or until byzlab-sim refuses the
-    size (a build whose WIRE_MAX_REPLICAS is 16 stops at PBFT f=5, VR f=7)."""
+    size (a build whose WIRE_MAX_REPLICAS is 16 stops at PBFT f=5, VR f=7; 32 runs all)."""
     rows, vcs = [], []
     for protocol in PROTOCOLS:
         for f in range(1, 11):
@@ -379,7 +379,7 @@ def main():
     ap.add_argument("--plant-bug", choices=PLANTS,
                     help="a wrong formula the --check must catch")
     ap.add_argument("--max-n", type=int, default=MAX_N,
-                    help="simulator: only n up to this (default 31; the ctest: 16, under "
+                    help="simulator: only n up to this (default 31; the ctest: 32, under "
                     "ASan 10)")
     ap.add_argument("--expect-mismatch", action="store_true",
                     help="with --check: exit 0 iff some count is off (a planted bug seen)")

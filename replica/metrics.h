@@ -25,7 +25,7 @@
 #include "replica/replica.h"
 
 #define METRICS_BUCKETS_MAX 16 /* finite buckets of a histogram (+Inf is implicit) */
-#define METRICS_TEXT_MAX 65536 /* the rendered page; far more than 16 replicas need */
+#define METRICS_TEXT_MAX 65536 /* the rendered page; far more than 32 replicas need */
 #define METRICS_PUBLISH_MS 100 /* the driver's snapshot is at most this old */
 #define METRICS_LABEL_MAX 256  /* bytes of a label value as given (byz) */
 

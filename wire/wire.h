@@ -26,7 +26,7 @@
 #define WIRE_HDR_LEN 40
 
 /* Hard limits: no peer can make us exceed these, whatever it claims. */
-#define WIRE_MAX_REPLICAS 16        /* n <= 16, so f <= 5 for PBFT */
+#define WIRE_MAX_REPLICAS 32        /* n <= 32, so f <= 10 for PBFT (issue 19) */
 #define WIRE_MAX_CLIENTS 4096       /* client ids 0..4095 */
 #define WIRE_MAX_OP 8192            /* bytes of one client operation */
 #define WIRE_MAX_RESULT 8192        /* bytes of one reply result */
@@ -38,6 +38,10 @@
 #define WIRE_DIGEST_LEN 32          /* BLAKE2b-256 */
 #define WIRE_SIG_LEN 64             /* Ed25519 */
 #define WIRE_MAC_LEN 32             /* keyed BLAKE2b-256 */
+
+/* Replica sets (quorum `seen` bits in the cores and auth, fault and liar id sets,
+ * audit holders) are uint32_t bitmasks indexed by replica id: n may not pass 32. */
+_Static_assert(WIRE_MAX_REPLICAS <= 32, "replica sets are uint32_t bitmasks");
 
 enum msg_type {
 	MSG_REQUEST = 1,      /* client -> replica: an operation, signed/MACed by the client */
@@ -151,7 +155,7 @@ struct body_reply {
 
 /* The body of an EVIDENCE message is one proof (replica/core/evidence.h, which checks
  * that its EVIDENCE_MAX equals this): a 32-byte header and two statements of at most
- * header | digest | 16 MACs, each after a u16 length.  The wire checks the bounds
+ * header | digest | WIRE_MAX_REPLICAS MACs, each after a u16 length.  The wire checks the bounds
  * only; the PBFT core decodes and verifies the proof itself. */
 #define WIRE_EVIDENCE_MIN (32 + 2 * (2 + WIRE_HDR_LEN + WIRE_DIGEST_LEN))
 #define WIRE_EVIDENCE_MAX \

@@ -40,7 +40,8 @@
 #include "replica/edge.h"
 #include "wire/wire.h"
 
-#define SIM_MAX_N 16
+#define SIM_MAX_N WIRE_MAX_REPLICAS /* 32: PBFT up to f = 10 (issue 19) */
+#define SIM_MAX_F 10                /* --f: n = 3f+1 <= SIM_MAX_N for PBFT */
 #define SIM_MAX_CLIENTS 16
 #define SIM_ATTACKER (SIM_MAX_CLIENTS - 1) /* --bad-mac-client's client id */
 #define SIM_MAX_KEYS 8

@@ -459,8 +459,8 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			repro_add(c, a, p);
 		} else if (!strcmp(a, "--f")) {
 			NEED_ARG();
-			if (parse_u64(argv[++i], &v) != 0 || v > 7) {
-				snprintf(err, errlen, "--f: 0..7, not '%s'", argv[i]);
+			if (parse_u64(argv[++i], &v) != 0 || v > SIM_MAX_F) {
+				snprintf(err, errlen, "--f: 0..%u, not '%s'", SIM_MAX_F, argv[i]);
 				return -1;
 			}
 			o->f = (uint32_t)v;

@@ -50,7 +50,10 @@ void sim_trace(struct world *w, uint8_t kind, int a, int ia, int b, int ib, uint
 			  .y = y,
 			  .len = len};
 	if (note) {
-		size_t nl = strnlen(note, sizeof(e.note) - 1);
+		size_t nl = 0; /* strnlen, spelt out: gcc -O3 (Release) sees the bound pass
+				* the shorter notes' arrays (-Wstringop-overread) */
+		while (nl < sizeof(e.note) - 1 && note[nl])
+			nl++;
 		memcpy(e.note, note, nl);
 		e.note[nl] = 0;
 	}

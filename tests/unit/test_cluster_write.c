@@ -206,9 +206,9 @@ static void test_bad_set_refused(void **state)
 static void test_bad_spec_refused(void **state)
 {
 	struct env *e = *state;
-	struct cluster_spec s = {.protocol = PROTO_PBFT, .f = 6};
+	struct cluster_spec s = {.protocol = PROTO_PBFT, .f = 11};
 
-	assert_int_equal(write_cluster(e, &s, 0), CLUSTER_USAGE); /* n = 19 > 16 */
+	assert_int_equal(write_cluster(e, &s, 0), CLUSTER_USAGE); /* n = 34 > 32 */
 	s.f = 0; /* the parser: pbft needs f >= 1 */
 	assert_int_equal(write_cluster(e, &s, 0), CLUSTER_USAGE);
 	assert_non_null(strstr(e->err, "key 'f'"));

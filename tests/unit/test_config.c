@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,8 +515,8 @@ static void test_bad_protocol_and_f(void **state)
 	BAD1(e, 3, "protocol = paxos", 3, "key 'protocol'");
 	BAD1(e, 3, "", 2, "key 'protocol': missing"); /* header line */
 	BAD1(e, 4, "", 2, "key 'f': missing");
-	BAD1(e, 4, "f = 0", 4, "key 'f'"); /* f=0 for pbft */
-	BAD1(e, 4, "f = 6", 4, "key 'f': f too large");
+	BAD1(e, 4, "f = 0", 4, "key 'f'");               /* f=0 for pbft */
+	BAD1(e, 4, "f = 11", 4, "key 'f': f too large"); /* n = 34 > 32 */
 	BAD1(e, 4, "f = 4294967295", 4, "key 'f': f too large");
 	BAD1(e, 4, "f = 4294967296", 4, "key 'f'");    /* overflow */
 	BAD1(e, 3, "protocol = single", 4, "key 'f'"); /* single needs f=0 */
@@ -547,6 +548,58 @@ static void test_bad_replica_sections(void **state)
 	/* the same address twice, across replicas and roles */
 	BAD1(e, 23, "client = tcp://127.0.0.1:7000", 23, "key 'client'");
 	BAD1(e, 19, "admin = tcp://127.0.0.1:7100", 19, "line 18");
+}
+
+/* ---- issue 19: the largest cluster, n = 31 (pbft f = 10) ---- */
+
+/* pbft f=10 with [replica.0]..[replica.nrep-1] (ports 30000 + 3i..), plus `extra`
+ * appended verbatim. */
+static void write_big(struct env *e, uint32_t f, int nrep, const char *extra)
+{
+	FILE *fp = fopen(e->ini, "w");
+
+	assert_non_null(fp);
+	fprintf(fp,
+		"[cluster]\nprotocol = pbft\nf = %" PRIu32 "\nauth = mac\nkeys = keys31\n"
+		"clients = 4\n",
+		f);
+	for (int i = 0; i < nrep; i++)
+		fprintf(fp,
+			"[replica.%d]\npeer = tcp://127.0.0.1:%d\nclient = tcp://127.0.0.1:%d\n"
+			"admin = tcp://127.0.0.1:%d\n",
+			i, 30000 + 3 * i, 30001 + 3 * i, 30002 + 3 * i);
+	fputs(extra, fp);
+	fclose(fp);
+}
+
+static void test_n31(void **state)
+{
+	struct env *e = *state;
+
+	make_keys(e->dir, "keys31", 31, 4);
+	write_big(e, 10, 31, "");
+	int rc = config_load(e->ini, &e->c, e->err, sizeof e->err);
+	if (rc != 0)
+		print_message("  unexpected: %s\n", e->err);
+	assert_int_equal(rc, 0);
+	assert_int_equal(e->c.f, 10);
+	assert_int_equal(e->c.n, 31);
+	assert_string_equal(e->c.replica[30].peer, "tcp://127.0.0.1:30090");
+	assert_string_equal(e->c.replica[30].admin, "tcp://127.0.0.1:30092");
+	memset(&e->c, 0, sizeof e->c);
+	/* a 32nd replica section in an n = 31 cluster: line 6 + 4 x 31 + 1 */
+	write_big(e, 10, 31,
+		  "[replica.31]\npeer = tcp://127.0.0.1:31000\nclient = tcp://127.0.0.1:31001\n"
+		  "admin = tcp://127.0.0.1:31002\n");
+	expect_fail_at(e, 131,
+		       "extra replica section: pbft with f=10 has n=31 replicas, "
+		       "[replica.0]..[replica.30]");
+	/* ... a 33rd slot does not exist at all ... */
+	write_big(e, 10, 31, "[replica.32]\npeer = tcp://127.0.0.1:31000\n");
+	expect_fail_at(e, 131, "replica index must be a number 0..31");
+	/* ... and f = 11 would need n = 34 */
+	write_big(e, 11, 31, "");
+	expect_fail_at(e, 3, "f too large: pbft with f=11 needs more than the 32 replicas");
 }
 
 static void test_bad_numbers_and_enums(void **state)
@@ -606,7 +659,7 @@ static void test_bad_faults(void **state)
 
 	BAD1(e, 39, "drop.x = 0.5", 39, "key 'drop.x'");
 	BAD1(e, 39, "jitter = 5", 39, "key 'jitter'");
-	BAD1(e, 39, "drop.16 = 0.5", 39, "key 'drop.16'");
+	BAD1(e, 39, "drop.32 = 0.5", 39, "key 'drop.32'");  /* replicas 0..31 */
 	BAD1(e, 39, "dup = 0.1;oneway=2", 39, "key 'dup'"); /* would split */
 }
 
@@ -687,6 +740,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_protocol_and_f, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_replica_sections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_numbers_and_enums, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_n31, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_keys_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_lines, setup, teardown),

@@ -535,6 +535,20 @@ static void test_status_json(void **state)
 	assert_true(status_json(&in, out, sizeof(out)) > 0);
 	assert_non_null(strstr(out, ",\"evidence\":{\"0\":3,\"2\":1},\"evidence_kind\":"
 				    "{\"0\":\"proof\",\"2\":\"suspicion\"}"));
+	/* issue 19: the largest document, n = 32 with every replica accused the most
+	 * times a u64 holds and with suspicions (the longer kind name), still fits a
+	 * STATUS_RESP */
+	memset(&rc, 0xff, sizeof(rc));
+	for (uint32_t i = 0; i < WIRE_MAX_REPLICAS; i++) {
+		cs.evidence[i] = UINT64_MAX;
+		cs.evidence_kind[i] = EVIDENCE_SUSPICION;
+	}
+	in.n = WIRE_MAX_REPLICAS;
+	int len = status_json(&in, out, sizeof(out));
+	print_message("  n = %d, every replica accused: %d of %d bytes\n", WIRE_MAX_REPLICAS, len,
+		      WIRE_MAX_STATUS);
+	assert_true(len > 0 && len < WIRE_MAX_STATUS);
+	assert_non_null(strstr(out, "\"31\":18446744073709551615}"));
 }
 
 /* byzlab-audit (build/bin, next to this test's build/tests): a directory laid out as
