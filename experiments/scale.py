@@ -4,7 +4,7 @@
 Two halves, written under --out DIR (default results/scale-<timestamp>):
 
   simulator (deterministic, byzlab-sim --counts): fault-free, one client, batch 1,
-  PBFT (n = 3f+1) and VR (n = 2f+1) for f = 1 .. 10 as far as the build allows
+  PBFT and HotStuff (n = 3f+1) and VR (n = 2f+1) for f = 1 .. 10 as far as the build allows
   (WIRE_MAX_REPLICAS = 16: PBFT f <= 5, VR f <= 7), auth sig: messages and signature
   operations per request against the closed formulas below, and the cost of one view
   change (a silent primary: byzlab-sim --byz 0=silent) in messages and bytes.
@@ -12,24 +12,29 @@ Two halves, written under --out DIR (default results/scale-<timestamp>):
     sim_viewchange.csv  one row per (protocol, f): view-change messages and bytes
     sim_msgs_vs_n.png, sim_sigs_vs_n.png, viewchange_vs_n.png
 
-  real processes (unless --sim-only): PBFT and VR at f = 1, 2, 3 (n = 4, 7, 10 and
-  3, 5, 7), auth mac and sig, 64 closed-loop clients, bench.py's cluster and load:
+  real processes (unless --sim-only): PBFT, HotStuff and VR at f = 1, 2, 3 (n = 4,
+  7, 10 and 3, 5, 7), auth mac and sig, 64 closed-loop clients, bench.py's cluster and load:
     scale.csv / scale.md  throughput, p50/p99, msgs/op, bytes/op, sig ops/op, CPU/op
     scale_<metric>.png    one plot per metric against n, the protocols on each
 
 --check: run the simulator half only and exit 1 unless every count is within 5% of
 its formula (the ctest sim_scale_formulas); --plant-bug formula-skip-commit drops
 PBFT's commit phase from the formula, which that check must catch (--expect-mismatch:
-exit 0 iff it does; the ctest sim_scale_planted_formula).
+exit 0 iff it does; the ctest sim_scale_planted_formula); formula-hs-one-block counts
+one HotStuff block per request instead of four (sim_scale_planted_hs_formula).
 
---quick: the same 12 runs, 3 s each after 1 s warm-up (8 s after 2 s without it),
-about 2.5 minutes in all.  Clusters use ports 29000-29299 only (P, P+100, P+200 for P in 29000, 29010, ...,
+--ratio ROUNDS: only HotStuff f=1 sig against PBFT f=1 sig (64 clients, batch_max 128),
+in alternating rounds, and the ratio of the median throughputs (issue 19's 0.7x).
+
+--quick: the same 18 runs, 3 s each after 1 s warm-up (8 s after 2 s without it),
+about 4 minutes in all.  Clusters use ports 29000-29299 only (P, P+100, P+200 for P in 29000, 29010, ...,
 29090); --base-port B moves that.  Stdlib only, plus matplotlib for the plots.
 
-HotStuff (issue 19 item 1, another branch): add "hotstuff" to PROTOCOLS with its
-n, to VIEWCHANGE_TYPES with its pacemaker's message names (wire_type_name), and its
-branch of formulas() below; every table and plot then gets its rows (byzlab-sim and
-bzharness.protocol_n must know the protocol too).
+Protocols hook in through PROTOCOLS (n of f), VIEWCHANGE_TYPES (the pacemaker's
+message names, wire_type_name), VIEWCHANGE_ARGS and a branch of formulas(); every
+table and plot then gets their rows.  HotStuff (n = 3f+1) is in all of them; its
+view change is measured with the stable leader (a silent replica 0 under the rotating
+leader is a timeout every n views, and no progress at all at n = 4).
 """
 
 import argparse
@@ -65,7 +70,7 @@ TOLERANCE = 0.05
 SIM_OPS = 32                    # a multiple of every checkpoint interval the sim draws
 SIM_SEED = 1
 REAL_F = (1, 2, 3)
-PLANTS = ("formula-skip-commit",)
+PLANTS = ("formula-skip-commit", "formula-hs-one-block")
 
 
 def log(msg):
@@ -97,7 +102,9 @@ def formulas(protocol, n, f, k, plant=None):
         verified = 1 + (n - 1) + (n - 1) + 1
         return {"msgs": msgs, "sig_ops": made + verified}
     if protocol == "hotstuff":
-        return hotstuff_formula(n, f, HS_BLOCKS_PER_REQUEST)
+        # the plant forgets the three empty blocks that commit a lone request
+        blocks = 1 if plant == "formula-hs-one-block" else HS_BLOCKS_PER_REQUEST
+        return hotstuff_formula(n, f, blocks)
     return None
 
 
@@ -287,9 +294,11 @@ def ratio_half(args):
                 c = bench.Cluster(env, r)
                 try:
                     c.start()
-                    row, _ = bench.do_run(c, r, args)
+                    row, full = bench.do_run(c, r, args)
                     row = {k: row.get(k, "") for k in REAL_COLUMNS}
                     row["round"] = rnd + 1
+                    with open(os.path.join(args.out, "ratio.jsonl"), "a") as fh:
+                        fh.write(json.dumps(full) + "\n")
                     rows.append(row)
                     log("round %d %s f=1 sig: %s ops/s, p50 %s us, %s msgs/op, %s sig "
                         "ops/op, %s cpu-ms/op, %s" % (rnd + 1, protocol, row["throughput"],
