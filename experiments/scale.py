@@ -4,32 +4,37 @@
 Two halves, written under --out DIR (default results/scale-<timestamp>):
 
   simulator (deterministic, byzlab-sim --counts): fault-free, one client, batch 1,
-  PBFT (n = 3f+1) and VR (n = 2f+1) for f = 1 .. 10 as far as the build allows
-  (WIRE_MAX_REPLICAS = 32: all of it, PBFT n <= 31), auth sig: messages and signature
+  PBFT and HotStuff (n = 3f+1) and VR (n = 2f+1) for f = 1 .. 10 as far as the build allows
+  (WIRE_MAX_REPLICAS = 32: all of it, n <= 31), auth sig: messages and signature
   operations per request against the closed formulas below, and the cost of one view
   change (a silent primary: byzlab-sim --byz 0=silent) in messages and bytes.
     sim_counts.csv      one row per (protocol, f): measured, formula, deviation
     sim_viewchange.csv  one row per (protocol, f): view-change messages and bytes
     sim_msgs_vs_n.png, sim_sigs_vs_n.png, viewchange_vs_n.png
 
-  real processes (unless --sim-only): PBFT and VR at f = 1, 2, 3 (n = 4, 7, 10 and
-  3, 5, 7), auth mac and sig, 64 closed-loop clients, bench.py's cluster and load:
+  real processes (unless --sim-only): PBFT, HotStuff and VR at f = 1, 2, 3 (n = 4,
+  7, 10 and 3, 5, 7), auth mac and sig, 64 closed-loop clients, bench.py's cluster and load:
     scale.csv / scale.md  throughput, p50/p99, msgs/op, bytes/op, sig ops/op, CPU/op
     scale_<metric>.png    one plot per metric against n, the protocols on each
 
 --check: run the simulator half only and exit 1 unless every count is within 5% of
 its formula (the ctest sim_scale_formulas); --plant-bug formula-skip-commit drops
 PBFT's commit phase from the formula, which that check must catch (--expect-mismatch:
-exit 0 iff it does; the ctest sim_scale_planted_formula).
+exit 0 iff it does; the ctest sim_scale_planted_formula); formula-hs-one-block counts
+one HotStuff block per request instead of four (sim_scale_planted_hs_formula).
 
---quick: the same 12 runs, 3 s each after 1 s warm-up (8 s after 2 s without it),
-about 2.5 minutes in all.  Clusters use ports 29000-29299 only (P, P+100, P+200 for P in 29000, 29010, ...,
+--ratio ROUNDS: only HotStuff f=1 sig against PBFT f=1 sig (64 clients, batch_max 128),
+in alternating rounds, and the ratio of the median throughputs (issue 19's 0.7x).
+
+--quick: the same 18 runs, 3 s each after 1 s warm-up (8 s after 2 s without it),
+about 4 minutes in all.  Clusters use ports 29000-29299 only (P, P+100, P+200 for P in 29000, 29010, ...,
 29090); --base-port B moves that.  Stdlib only, plus matplotlib for the plots.
 
-HotStuff (issue 19 item 1, another branch): add "hotstuff" to PROTOCOLS, to
-VIEWCHANGE_TYPES with its pacemaker's message names (wire_type_name), and its
-branch of formulas() below; every table and plot then gets its rows (byzlab-sim and
-bzharness.protocol_n must know the protocol too).
+Protocols hook in through PROTOCOLS (n of f), VIEWCHANGE_TYPES (the pacemaker's
+message names, wire_type_name), VIEWCHANGE_ARGS and a branch of formulas(); every
+table and plot then gets their rows.  HotStuff (n = 3f+1) is in all of them; its
+view change is measured with the stable leader (a silent replica 0 under the rotating
+leader is a timeout every n views, and no progress at all at n = 4).
 """
 
 import argparse
@@ -49,14 +54,22 @@ import bench  # noqa: E402  (experiments/bench.py)
 ROOT = bench.ROOT
 MAX_N = 31                      # f = 10 for PBFT; the build may stop earlier (Beyond)
 # ---- the hook for new protocols (n from f: bzharness.protocol_n, the one place) ----
-PROTOCOLS = ("pbft", "vr")
+PROTOCOLS = ("pbft", "hotstuff", "vr")
 VIEWCHANGE_TYPES = {"pbft": ("viewchange", "newview"),
+                    "hotstuff": ("hs_newview",),
                     "vr": ("vr_start_view_change", "vr_do_view_change", "vr_start_view")}
+# the view-change measurement silences replica 0 from the start: with HotStuff's
+# rotating leader that is a timeout every n views (and no progress at all at n = 4,
+# docs/TESTING.md), so HotStuff's one view change is measured with the stable leader
+VIEWCHANGE_ARGS = {"hotstuff": ("--hotstuff-leader", "stable")}
+# chained HotStuff with one closed-loop client: the request's block and three empty
+# blocks whose QCs make it the head of a three-chain (docs/EXPERIMENTS.md §17)
+HS_BLOCKS_PER_REQUEST = 4
 TOLERANCE = 0.05
 SIM_OPS = 32                    # a multiple of every checkpoint interval the sim draws
 SIM_SEED = 1
 REAL_F = (1, 2, 3)
-PLANTS = ("formula-skip-commit",)
+PLANTS = ("formula-skip-commit", "formula-hs-one-block")
 
 
 def log(msg):
@@ -87,7 +100,30 @@ def formulas(protocol, n, f, k, plant=None):
         made = 1 + 1 + (n - 1) + 1
         verified = 1 + (n - 1) + (n - 1) + 1
         return {"msgs": msgs, "sig_ops": made + verified}
-    return None     # hotstuff: its branch goes here (linear in n)
+    if protocol == "hotstuff":
+        # the plant forgets the three empty blocks that commit a lone request
+        blocks = 1 if plant == "formula-hs-one-block" else HS_BLOCKS_PER_REQUEST
+        return hotstuff_formula(n, f, blocks)
+    return None
+
+
+def hotstuff_formula(n, f, blocks):
+    """Chained HotStuff (Yin et al. PODC'19 Alg. 3) as byzlab sends it: the client sends
+    its request to all n replicas and every replica replies (f+1 matching accepted);
+    per block the leader sends n-1 PROPOSALs and every replica but the next leader
+    sends it a VOTE (n-1; the next leader's own vote stays local).  blocks: blocks per
+    request -- 4 with one closed-loop client at batch 1 (nothing else to order, so the
+    leader proposes three empty blocks until the request's block heads a three-chain
+    and commits); in a full pipeline every block carries a batch and blocks -> 1/batch.
+    No checkpoint messages (snapshots are local).  Signatures: made by the client 1,
+    leaders 1 per block, voters n per block, replies n; verified: the request at n
+    replicas, each PROPOSAL's signature and its justify QC's 2f+1 vote signatures at
+    n-1 receivers (no threshold signatures: the QC is a list), n-1 VOTEs per block at
+    the next leader, replies until f+1 match."""
+    msgs = n + n + blocks * 2 * (n - 1)
+    made = 1 + blocks * (1 + n) + n
+    verified = n + blocks * (n - 1) * (1 + 2 * f + 1) + blocks * (n - 1) + (f + 1)
+    return {"msgs": msgs, "sig_ops": made + verified}
 
 
 # ------------------------------------------------------------------ simulator
@@ -157,7 +193,8 @@ def sim_half(sim, out, plant=None, viewchange=True, max_n=MAX_N):
 def sim_viewchange(sim, protocol, f):
     """One view change: the primary (replica 0) is silent from the start, so the
     correct replicas time out once and move to view 1."""
-    d = sim_counts(sim, protocol, f, 4, ["--byz", "0=silent"])
+    d = sim_counts(sim, protocol, f, 4,
+                   ["--byz", "0=silent"] + list(VIEWCHANGE_ARGS.get(protocol, ())))
     kinds = VIEWCHANGE_TYPES[protocol]
     msgs = sum(d["types"].get(t, [0, 0])[0] for t in kinds)
     by = sum(d["types"].get(t, [0, 0])[1] for t in kinds)
@@ -239,6 +276,48 @@ def real_half(args):
         shutil.rmtree(env.tmp, ignore_errors=True)
     write_csv(os.path.join(args.out, "scale.csv"), rows)
     write_md(args.out, rows, args)
+    return rows
+
+
+def ratio_half(args):
+    """Issue 19's throughput target: HotStuff f=1 sig against PBFT f=1 sig, same
+    batching (batch_max 128), 64 clients, in alternating rounds of one run so the
+    machine's load hits both alike.  Prints each round and the ratio of the medians."""
+    env = Env(args)
+    rows = []
+    try:
+        for rnd in range(args.ratio):
+            order = ("hotstuff", "pbft") if rnd % 2 == 0 else ("pbft", "hotstuff")
+            for protocol in order:
+                r = bench.run_spec(protocol, f=1, auth="sig", clients=64)
+                c = bench.Cluster(env, r)
+                try:
+                    c.start()
+                    row, full = bench.do_run(c, r, args)
+                    row = {k: row.get(k, "") for k in REAL_COLUMNS}
+                    row["round"] = rnd + 1
+                    with open(os.path.join(args.out, "ratio.jsonl"), "a") as fh:
+                        fh.write(json.dumps(full) + "\n")
+                    rows.append(row)
+                    log("round %d %s f=1 sig: %s ops/s, p50 %s us, %s msgs/op, %s sig "
+                        "ops/op, %s cpu-ms/op, %s" % (rnd + 1, protocol, row["throughput"],
+                                                      row["p50_us"], row["msgs_per_op"],
+                                                      row["sig_ops_per_op"],
+                                                      row["cpu_ms_per_op"], row["safety"]))
+                finally:
+                    c.stop()
+                    c.remove()
+    finally:
+        shutil.rmtree(env.tmp, ignore_errors=True)
+    write_csv(os.path.join(args.out, "ratio.csv"), rows)
+
+    def median(protocol):
+        xs = sorted(float(r["throughput"]) for r in rows
+                    if r["protocol"] == protocol and r["throughput"] != "")
+        return xs[len(xs) // 2] if xs else 0.0
+    hs, pb = median("hotstuff"), median("pbft")
+    print("hotstuff/pbft f=1 sig, 64 clients, batch_max 128, %d rounds: median %.1f / "
+          "%.1f ops/s = %.2fx" % (args.ratio, hs, pb, hs / pb if pb else 0.0))
     return rows
 
 
@@ -384,6 +463,10 @@ def main():
     ap.add_argument("--expect-mismatch", action="store_true",
                     help="with --check: exit 0 iff some count is off (a planted bug seen)")
     ap.add_argument("--plots-only", metavar="DIR", help="redo the plots of DIR")
+    ap.add_argument("--ratio", type=int, metavar="ROUNDS",
+                    help="only HotStuff f=1 sig against PBFT f=1 sig, ROUNDS alternating "
+                    "rounds (the issue's 0.7x throughput target)")
+    ap.set_defaults(port_stride=10)     # bench.Env reads it; Env.next_port does not
     args = ap.parse_args()
     if args.plots_only:
         d = args.plots_only
@@ -418,6 +501,9 @@ def main():
         args.out = os.path.join(ROOT, "results", "scale-"
                                 + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     os.makedirs(args.out, exist_ok=True)
+    if args.ratio:
+        ratio_half(args)
+        return 0
     sim_rows, vc_rows = sim_half(sim, args.out, args.plant_bug)
     bad = check(sim_rows)
     for b in bad:

@@ -40,10 +40,11 @@ import bench  # noqa: E402  (experiments/bench.py)
 
 ROOT = bench.ROOT
 PRESETS = ("three-continents", "one-datacenter")
-# (protocol, f).  HotStuff: add ("hotstuff", 1) once byzlab-keygen knows it (and
-# wan_predict_us() its 7 one-way hops); runs of a protocol the keygen refuses are
-# reported as skipped, not failed.
-PROTOCOLS = [("pbft", 1), ("vr", 1)]
+# (protocol, f).  HotStuff's model (wan_predict_us): request, three rounds of
+# PROPOSAL + VOTE, the fourth block's PROPOSAL, reply: 9 one-way hops, the leader
+# rotating over the regions; runs of a protocol the keygen refuses are reported as
+# skipped, not failed.
+PROTOCOLS = [("pbft", 1), ("hotstuff", 1), ("vr", 1)]
 FAR_CLIENTS = {"three-continents": "ap-southeast"}
 COLUMNS = ["protocol", "n", "placement", "clients_region", "clients", "ops", "throughput",
            "p50_us", "p99_us", "model_us", "p50_vs_model", "retransmits", "safety"]
@@ -65,7 +66,8 @@ class Env(bench.Env):
                    for i in range(n)):
                 self.slot += k + 1
                 return port
-        raise RuntimeError("no free port range in 27100-27599")
+        raise RuntimeError("no free port range in %d-%d"
+                           % (PORT_SLOTS[0], PORT_SLOTS[-1] + 299))
 
 
 class WanCluster(bench.Cluster):
@@ -162,8 +164,11 @@ def main():
     ap.add_argument("--warmup", type=float, help="warm-up seconds per run")
     ap.add_argument("--only", action="append", default=[],
                     help="only protocols whose name contains this (repeatable)")
+    ap.add_argument("--base-port", type=int, default=PORT_SLOTS[0],
+                    help="clusters use ports B..B+499 (default 27100)")
+    ap.set_defaults(port_stride=10)     # bench.Env reads it; Env.next_port does not
     args = ap.parse_args()
-    args.base_port = PORT_SLOTS[0]
+    PORT_SLOTS[:] = [args.base_port + 10 * k for k in range(len(PORT_SLOTS))]
     if args.seconds is None:
         args.seconds = 4.0 if args.quick else 15.0
     if args.warmup is None:

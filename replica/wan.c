@@ -336,6 +336,38 @@ static uint64_t predict_vr(const struct wan *w, uint32_t n, uint32_t f, uint32_t
 	return mean(w, WAN_CLIENT, p) + quorum + mean(w, p, WAN_CLIENT);
 }
 
+/* One chained-HotStuff round (PODC'19 Algorithm 3): the block leader proposes at t,
+ * every replica votes to the next leader, which holds the QC at the (n-f)-th vote
+ * (its own included) and proposes the next block.  Returns that proposal's time. */
+static uint64_t hs_round(const struct wan *w, uint32_t n, uint32_t f, uint32_t leader,
+			 uint32_t next, uint64_t t)
+{
+	uint64_t v[WIRE_MAX_REPLICAS];
+	for (uint32_t j = 0; j < n; j++)
+		v[j] = t + mean(w, leader, j) + mean(w, j, next);
+	return max64(kth(v, n, n - f), t + mean(w, leader, next));
+}
+
+/* Chained HotStuff, rotating leader, an idle cluster: p proposes the request's block
+ * b0; b0 commits where the proposal of b3 (carrying QC(b2)) lands -- at b3's leader
+ * when it forms QC(b2), three rounds of PROPOSAL + VOTE after b0 (7 one-way hops from
+ * b0's proposal to a replica other than b3's leader); f+1 matching replies.  p: the
+ * leader of the request's block (leaders p+1, p+2, p+3 mod n follow). */
+static uint64_t predict_hotstuff(const struct wan *w, uint32_t n, uint32_t f, uint32_t p)
+{
+	uint64_t v[WIRE_MAX_REPLICAS];
+	uint64_t t = mean(w, WAN_CLIENT, p);
+	uint32_t leader = p;
+	for (int k = 0; k < 3; k++) {
+		uint32_t next = (leader + 1) % n;
+		t = hs_round(w, n, f, leader, next, t);
+		leader = next;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = t + mean(w, leader, i) + mean(w, i, WAN_CLIENT);
+	return kth(v, n, f + 1);
+}
+
 uint64_t wan_predict_us(const struct wan *w, int proto, uint32_t n, uint32_t f, uint32_t primary)
 {
 	if (n == 0 || n > WIRE_MAX_REPLICAS || primary >= n)
@@ -343,6 +375,7 @@ uint64_t wan_predict_us(const struct wan *w, int proto, uint32_t n, uint32_t f, 
 	switch (proto) {
 	case PROTO_PBFT: return predict_pbft(w, n, f, primary);
 	case PROTO_VR: return predict_vr(w, n, f, primary);
+	case PROTO_HOTSTUFF: return predict_hotstuff(w, n, f, primary);
 	default: return 2 * mean(w, WAN_CLIENT, primary);
 	}
 }

@@ -83,7 +83,8 @@ struct hs {
 	uint64_t exec_height; /* b_exec: the last committed and executed block */
 	uint8_t exec_hash[WIRE_DIGEST_LEN];
 	uint64_t exec_view;
-	uint64_t snap_height; /* last snapshot persisted */
+	uint64_t snap_height;                 /* last snapshot persisted */
+	uint8_t snap_digest[WIRE_DIGEST_LEN]; /* the state's digest there (status) */
 
 	struct hs_block *blocks; /* HS_MAX_BLOCKS */
 	struct hs_orphan orphans[HS_MAX_ORPHANS];

@@ -293,6 +293,7 @@ static void take_snapshot(struct hs *p, struct effects *out)
 	effects_persist(out, P_DEL_BELOW, HS_REC_BLOCK, p->exec_height + 1, NULL, 0);
 	effects_persist(out, P_DEL_BELOW, HS_REC_VOTED, p->exec_view + 1, NULL, 0);
 	p->snap_height = p->exec_height;
+	exec_digest(&p->exec, p->snap_digest);
 }
 
 static void execute_block(struct hs *p, const struct hs_block *b, struct effects *out)

@@ -384,14 +384,23 @@ static int load_wan(struct sim_opts *o, uint32_t n, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whose proposal carries the request on an idle cluster, as the model counts it: the
+ * primary of view 0 (PBFT, VR), or for HotStuff the leader of view 1, the first block
+ * (rotating: v mod n); at n = 4 one closed-loop client's blocks take four views each
+ * (docs/EXPERIMENTS.md "Cost as n grows"), so every request's block is led by 1. */
+static uint32_t wan_leader(const struct sim_opts *o, uint32_t n)
+{
+	return o->protocol == PROTO_HOTSTUFF ? 1 % n : 0;
+}
+
 /* The model's prediction as one JSON line (experiments/bench.py reads it). */
 static void print_wan_prediction(const struct sim_opts *o)
 {
 	uint32_t n = protocol_n(o->protocol, o->f);
-	printf("{\"preset\":\"%s\",\"protocol\":\"%s\",\"n\":%u,\"f\":%u,\"primary\":0,"
+	printf("{\"preset\":\"%s\",\"protocol\":\"%s\",\"n\":%u,\"f\":%u,\"primary\":%u,"
 	       "\"predicted_us\":%" PRIu64 ",\"client\":\"%s\",\"replicas\":[",
-	       o->wan_preset, protocol_name(o->protocol), n, o->f,
-	       wan_predict_us(&o->wan, (int)o->protocol, n, o->f, 0),
+	       o->wan_preset, protocol_name(o->protocol), n, o->f, wan_leader(o, n),
+	       wan_predict_us(&o->wan, (int)o->protocol, n, o->f, wan_leader(o, n)),
 	       o->wan.name[o->wan.where[WAN_CLIENT]]);
 	for (uint32_t i = 0; i < n; i++)
 		printf("%s\"%s\"", i ? "," : "", o->wan.name[o->wan.where[i]]);
@@ -418,7 +427,8 @@ static void check_wan(const struct cli *c, struct world *w, uint64_t seed)
 	qsort(lat, k, sizeof(*lat), cmp_u64);
 	uint64_t median = k ? lat[k / 2] : 0;
 	free(lat);
-	uint64_t pred = wan_predict_us(&c->o.wan, (int)c->o.protocol, w->n, w->f, 0);
+	uint64_t pred = wan_predict_us(&c->o.wan, (int)c->o.protocol, w->n, w->f,
+				       wan_leader(&c->o, w->n));
 	double off = pred ? 100.0 * ((double)median - (double)pred) / (double)pred : 100.0;
 	if (!c->quiet)
 		printf("seed %" PRIu64 " wan %s: median latency %.3f ms of %u requests, model %.3f "

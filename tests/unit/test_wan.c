@@ -198,6 +198,33 @@ static void test_presets_and_prediction(void **state)
 	assert_int_equal(wan_preset_load(p, 7, NULL, &w, err, sizeof(err)), 0);
 	assert_int_equal(wan_predict_us(&w, PROTO_PBFT, 7, 2, 0), 1250);
 	assert_int_equal(wan_predict_us(&w, PROTO_PBFT, 7, 2, 9), 0); /* no such primary */
+	/* hotstuff: request 1 hop, 3 rounds of PROPOSAL + VOTE, b3's PROPOSAL, reply:
+	 * 9 hops of 0.25 ms (the (f+1)-th reply is not from b3's leader) */
+	assert_int_equal(wan_predict_us(&w, PROTO_HOTSTUFF, 7, 2, 0), 2250);
+}
+
+/* Chained HotStuff on three continents, rotating leader, leader 0 (us-east) proposes
+ * the request's block b0 (docs/EXPERIMENTS.md "WAN"): request 0.2; b0 at 1 and 3 (eu)
+ * 40.2, QC(b0) at leader 1 (eu) at 40.4 (replica 3's vote, the third); b1 reaches 3 at
+ * 40.6 and 2 (ap) at 159.4, QC(b1) at leader 2 at 159.6 (the third vote, 3's); b2
+ * reaches eu at 278.6, QC(b2) at leader 3 at 278.8 (1's vote): 3 commits; b3 reaches
+ * 0 at 318.8 and 1 at 279.0; replies to us-east: 3 at 318.8, 0 and 1 at 319.0: the
+ * second (f+1) is 319.0 ms -- twice PBFT's 160.2 (4 vs 7 inter-replica hops, and the
+ * leaders on the slow links). */
+static void test_hotstuff_prediction(void **state)
+{
+	(void)state;
+	struct wan w;
+	char err[256];
+	const struct wan_preset *p = wan_preset_find("three-continents");
+	assert_int_equal(wan_preset_load(p, 4, NULL, &w, err, sizeof(err)), 0);
+	assert_int_equal(wan_predict_us(&w, PROTO_HOTSTUFF, 4, 1, 0), 319000);
+	/* leader 1 (eu) proposes b0 -- the sim's idle cluster (tests/sim/sim_main.c
+	 * wan_leader): request 40, QC(b0) at 2 (ap) 159.2, QC(b1) at 3 (eu) 278.4, QC(b2)
+	 * at 0 (us) 318.6 (1's vote); b3 reaches 1 and 3 at 358.6 and 358.8: replies at
+	 * 318.8 (0's) and 398.6 (1's, the second) */
+	assert_int_equal(wan_predict_us(&w, PROTO_HOTSTUFF, 4, 1, 1), 398600);
+	assert_int_equal(wan_predict_us(&w, PROTO_HOTSTUFF, 4, 1, 4), 0); /* no such leader */
 }
 
 /* ---- cluster.ini ---- */
@@ -394,10 +421,15 @@ static void test_faults_hold(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pairs_and_symmetry),     cmocka_unit_test(test_jitter_bounds),
-		cmocka_unit_test(test_parse_errors),           cmocka_unit_test(test_check),
-		cmocka_unit_test(test_presets_and_prediction), cmocka_unit_test(test_config),
-		cmocka_unit_test(test_cluster_write),          cmocka_unit_test(test_faults_hold),
+		cmocka_unit_test(test_pairs_and_symmetry),
+		cmocka_unit_test(test_jitter_bounds),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_presets_and_prediction),
+		cmocka_unit_test(test_hotstuff_prediction),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_cluster_write),
+		cmocka_unit_test(test_faults_hold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
