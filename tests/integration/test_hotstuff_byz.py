@@ -6,7 +6,9 @@ liar placed where the lie hurts most and the leader mode it needs (docs/TESTING.
 "HotStuff"): the liveness-spoiling lies (silent, selective, fake-view-change) run with
 hotstuff_leader = stable and the liar as the leader of view 0 (chained HotStuff's
 rotating leader never gets four consecutive correct leaders at n = 4 with one of them
-lying: a liveness limit of the protocol, not of this build); the others run rotating.
+lying: a liveness limit of the protocol, not of this build); so does hs-fork, the
+leader that shows the commit-making proposal to one replica and forks below the lock
+for the others (replica/byz_hs_fork.c).  The others run rotating.
 
 Verdicts, by counters and agreement only: the client's verified bench passes (every
 operation completed, every get saw its put), the correct replicas agree (same
@@ -36,7 +38,9 @@ _next = [0]
 # fake-view-change leader needs BYZ_HS_HEADS proposals of its own before it can fork
 # off an old one: with 500 and 1000 ms the correct replicas' pacemaker timer, armed at
 # start and first looked at when the first request arrived 1.6 s later on this loaded
-# machine, deposed it before its fourth proposal (0 lies, seen twice); 3000 ms.
+# machine, deposed it before its fourth proposal (0 lies, seen twice); 3000 ms.  The
+# same for hs-fork (replica/byz_hs_fork.c), which needs four proposals of its own to
+# fork below the others' lock: safeNode refuses the fork, the leader is deposed.
 CATALOG = [
     ("equivocate", 0, "rotating", None, None),
     ("forge", 2, "rotating", None, "bad_auth"),
@@ -46,6 +50,7 @@ CATALOG = [
     ("fake-view-change", 0, "stable", 3000, None),
     ("silent", 0, "stable", 500, None),
     ("selective:1", 0, "stable", 500, None),
+    ("hs-fork", 0, "stable", 3000, None),
 ]
 
 
