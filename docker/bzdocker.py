@@ -2,7 +2,7 @@
 """bzdocker - byzlab clusters on docker compose (stdlib only).  ./byzlab docker runs it:
 
     ./byzlab docker image
-    ./byzlab docker up [--variant pbft-f1|pbft-f2|vr-f1] [--byz I=BEHAVIOUR[:ARG]]
+    ./byzlab docker up [--variant pbft-f1|pbft-f2|vr-f1|hotstuff-f1] [--byz I=BEHAVIOUR[:ARG]]
                        [--faults 'KEY=V;KEY=V'] [--faults-replica I]
                        [--metrics [--metrics-port P]]
     ./byzlab docker status
@@ -64,6 +64,7 @@ VARIANTS = {name: (files, p, f, bzharness.protocol_n(p, f)) for name, (files, p,
     "pbft-f1": (["compose.yml"], "pbft", 1),
     "pbft-f2": (["compose.yml", "compose.f2.yml"], "pbft", 2),
     "vr-f1": (["compose.vr.yml"], "vr", 1),
+    "hotstuff-f1": (["compose.yml", "compose.hotstuff.yml"], "hotstuff", 1),
 }.items()}
 # `down` names every service and volume any variant makes (same names throughout).
 ALL_FILES = ["compose.yml", "compose.f2.yml", "compose.metrics.yml"]

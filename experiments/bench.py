@@ -77,8 +77,8 @@ def run_spec(protocol, f=1, auth="mac", batch=128, payload=0, clients=64, byz=No
 
 
 def plan_quick():
-    """The demo: same workload on PBFT f=1, VR f=1 and single, both auth modes, then
-    PBFT with a lying replica, and a primary kill.  Under 2 minutes of runs."""
+    """The demo: same workload on PBFT f=1, VR f=1 and single, both auth modes,
+    HotStuff f=1 (mac), then PBFT with a lying replica, and a primary kill.  Under 2 minutes of runs."""
     runs = []
     for auth in ("mac", "sig"):
         for p in ("pbft", "vr", "single"):
@@ -88,6 +88,7 @@ def plan_quick():
     # batch 1 with one client: the message and crypto counts the formulas predict
     runs.append(run_spec("pbft", auth="sig", batch=1, clients=1, seconds=2))
     runs.append(run_spec("vr", auth="sig", batch=1, clients=1, seconds=2))
+    runs.append(run_spec("hotstuff", auth="mac", clients=64))   # issue 19: one row
     runs.append(run_spec("pbft", auth="mac", clients=64, byz="3=silent"))
     runs.append(run_spec("pbft", auth="mac", clients=64, byz="0=equivocate"))
     runs.append(run_spec("pbft", auth="mac", clients=16, fault="kill-primary",

@@ -23,6 +23,7 @@ static const struct {
 	[BYZ_FLOOD] = {"flood", ARG_RATE},
 	[BYZ_SELECTIVE] = {"selective", ARG_IDS},
 	[BYZ_MAC_POISON] = {"mac-poison", ARG_IDS},
+	[BYZ_HS_FORK] = {"hs-fork", ARG_NONE},
 };
 
 const char *byz_name(enum byz_behaviour b)
@@ -34,7 +35,7 @@ const char *byz_implemented_list(void)
 {
 	return "silent, equivocate, bad-digest, forge, replay, wrong-reply, "
 	       "slow-primary:MS|adaptive, "
-	       "fake-view-change, flood:RATE, selective:IDS, mac-poison:IDS";
+	       "fake-view-change, flood:RATE, selective:IDS, mac-poison:IDS, hs-fork";
 }
 
 /* Decimal u32 in [lo, hi], the whole string. */
@@ -137,6 +138,8 @@ int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id, 
 		if (!b->held)
 			return -1;
 	}
+	if (cfg->kind == BYZ_HS_FORK)
+		return byz_hs_fork_init(b);
 	return 0;
 }
 
@@ -147,6 +150,7 @@ void byz_free(struct byz *b)
 	free(b->held);
 	for (uint32_t i = 0; i < BYZ_HS_HEADS; i++)
 		free(b->hs_head[i]);
+	byz_hs_fork_free(b);
 	for (uint32_t i = 0; i < BYZ_REPLAY_RECENT; i++)
 		free(b->recent[i].p);
 	for (uint32_t i = 0; i < BYZ_REPLAY_SAMPLE; i++)
@@ -909,6 +913,10 @@ static void filter_send(struct byz *b, struct auth_ctx *auth, const struct send 
 	case BYZ_FAKE_VIEW_CHANGE: fake_view_change(b, auth, s, p, out); break;
 	case BYZ_SELECTIVE: selective(b, s, p, out); break;
 	case BYZ_MAC_POISON: mac_poison(b, s, p, out); break;
+	case BYZ_HS_FORK:
+		if (!byz_hs_fork_send(b, auth, s, p, out))
+			copy_send(out, s->to, s->client, p, s->len);
+		break;
 	default: /* honest, flood (flood only adds) */
 		copy_send(out, s->to, s->client, p, s->len);
 		break;
@@ -934,5 +942,13 @@ int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *hones
 		out->timer_ms = deadline_min(out->timer_ms, b->held[b->held_head].due_ms);
 	if (b->cfg.kind == BYZ_FLOOD)
 		flood(b, auth, now_ms, out);
+	if (b->cfg.kind == BYZ_HS_FORK)
+		byz_hs_fork_step(b, auth, out);
 	return effects_failed(out) ? -1 : 0;
+}
+
+void byz_observe(struct byz *b, const struct msg *m)
+{
+	if (b->cfg.kind == BYZ_HS_FORK)
+		byz_hs_fork_observe(b, m);
 }

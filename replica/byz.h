@@ -61,6 +61,12 @@
  *                     pass unchanged: a signature cannot be right for some and wrong
  *                     for others.  Once the view moves past the one it first poisoned
  *                     in, it falls silent, leaving IDS to need the poisoned others
+ *   hs-fork           (HotStuff, as the stable leader; replica/byz_hs_fork.c) once
+ *                     its last four proposals would make their receivers commit,
+ *                     shows the last one to f witnesses only and gives the 2f
+ *                     others a fork below their lock (F1, then F2..F4 from the QCs
+ *                     their votes make); only safeNode's lock rule stops it.  Needs
+ *                     the votes it receives: the driver calls byz_observe()
  * Timed behaviours (slow-primary, flood) need the driver to step the core at
  * out->timer_ms (a tick is harmless to an honest core) and filter that step too:
  * held messages leave from the filter of a later step.
@@ -103,6 +109,7 @@ enum byz_behaviour {
 	BYZ_FLOOD,      /* arg: messages per second per peer */
 	BYZ_SELECTIVE,  /* peers: the replicas it still talks to */
 	BYZ_MAC_POISON, /* peers: the victims whose MAC slots it garbles for the others */
+	BYZ_HS_FORK,    /* HotStuff: fork below the lock (byz_hs_fork.c) */
 	BYZ_COUNT
 };
 
@@ -162,7 +169,8 @@ struct byz {
 	uint8_t *hs_head[BYZ_HS_HEADS];
 	uint32_t hs_head_len[BYZ_HS_HEADS];
 	uint64_t hs_head_height[BYZ_HS_HEADS];
-	uint32_t hs_heads; /* proposals seen */
+	uint32_t hs_heads;       /* proposals seen */
+	struct hs_fork *hs_fork; /* hs-fork's state (byz_hs_fork.c) */
 	/* mac-poison: the view of its first poisoned message; silent in later views */
 	int poisoned;
 	uint64_t poison_view;
@@ -180,5 +188,18 @@ void byz_free(struct byz *b);
  * Returns 0, or -1 if out overflowed (effects_failed(out) is then true too). */
 int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *honest, uint64_t now_ms,
 	       struct effects *out);
+
+/* A message the liar's replica received (after its edge checks), for behaviours that
+ * need what others say (hs-fork collects votes).  Call it before stepping the core
+ * with m; what it learns leaves with that step's byz_filter(). */
+void byz_observe(struct byz *b, const struct msg *m);
+
+/* byz_hs_fork.c */
+int byz_hs_fork_init(struct byz *b);
+void byz_hs_fork_free(struct byz *b);
+int byz_hs_fork_send(struct byz *b, struct auth_ctx *auth, const struct send *s, const uint8_t *p,
+		     struct effects *out);
+void byz_hs_fork_observe(struct byz *b, const struct msg *m);
+void byz_hs_fork_step(struct byz *b, struct auth_ctx *auth, struct effects *out);
 
 #endif

@@ -626,6 +626,8 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 			return;
 		watch_request(r, &m);
 	}
+	if (r->liar)
+		byz_observe(r->liar, &m); /* hs-fork collects the votes it is sent */
 	step(r, EV_MSG, &m);
 }
 

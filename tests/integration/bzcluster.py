@@ -14,6 +14,7 @@ uses P..P+n-1, P+100.., P+200.., so keep bases at least 300 apart.  Taken so far
 6100-6700 (+50) optimizations, 7000 pbft_basic, 7300 pbft_crash, 7600 (+50) bad_input, 7900 (+50) cli,
 8200 and 8500 valgrind, 9100 single_basic, 9400 vr_basic, 9700 flood, 9750 keys,
 10000-11500 pbft_viewchange, 11800 mac_poison, 12600-16500 (+300 per cluster) byz;
+24000 hotstuff_basic, 25000-25299 (+10 per cluster: n = 4) hotstuff_byz;
 ./byzlab demo and bench probe for free ranges from 17000 and 18000.
 
 Sanitizer builds: every Cluster.down() (and so every test) fails if a replica log shows

@@ -460,6 +460,8 @@ static void deliver_now(struct world *w, struct node *nd, uint8_t k, int32_t fro
 		return;
 	if (nd->liar == LIAR_NONE)
 		forensics_note(w, nd, sb->p, sb->len);
+	if (nd->byz)
+		byz_observe(nd->byz, &m); /* hs-fork collects the votes it is sent */
 	step(w, nd, k, EV_MSG, &m);
 }
 
