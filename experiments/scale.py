@@ -122,7 +122,8 @@ def hotstuff_formula(n, f, blocks):
     the next leader, replies until f+1 match."""
     msgs = n + n + blocks * 2 * (n - 1)
     made = 1 + blocks * (1 + n) + n
-    verified = n + blocks * (n - 1) * (1 + 2 * f + 1) + blocks * (n - 1) + (f + 1)
+    qc = n - f  # a QC's 2f+1 vote signatures (n = 3f+1)
+    verified = n + blocks * (n - 1) * (1 + qc) + blocks * (n - 1) + (f + 1)
     return {"msgs": msgs, "sig_ops": made + verified}
 
 

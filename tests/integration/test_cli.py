@@ -79,7 +79,7 @@ def test_driver():
     bz.check("protocol = vr" in open(c.ini).read(), "--force should rewrite cluster.ini")
     # Usage errors.
     for bad in (["--protocol", "raft", "--f", "1"], ["--protocol", "pbft"],
-                ["--protocol", "pbft", "--f", "x"], ["--protocol", "pbft", "--f", "9"],
+                ["--protocol", "pbft", "--f", "x"], ["--protocol", "pbft", "--f", "11"],
                 ["--protocol", "pbft", "--f", "1", "--auth", "rsa"],
                 ["--protocol", "single", "--f", "1"], ["--protocol", "vr", "--f", "0"]):
         bz.run([bz.DRIVER, "cluster", "init", os.path.join(bz.TMP, "cli-bad")] + bad,
