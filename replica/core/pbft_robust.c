@@ -166,11 +166,15 @@ void pbft_robust_step(struct pbft *p, struct effects *out)
 		executed = 0; /* executed on the way in: not this primary's work */
 	}
 	if (pbft_is_primary(p))
-		return;                             /* a primary does not judge itself */
-	if (r->wake_ms && p->now_ms > r->wake_ms) { /* we slept through our own timer */
-		r->stall_ms += p->now_ms - r->wake_ms;
-		pbft_order_stalled(&r->order, r->wake_ms, p->now_ms);
-		pbft_heartbeat_stalled(&r->hb, r->wake_ms, p->now_ms);
+		return; /* a primary does not judge itself */
+	/* We slept through our own timer: a stall of this machine.  Lateness up to D/4
+	 * is scheduling jitter and the primary's to absorb (credited, the jitter of
+	 * every tick would stretch every deadline: the primary could never be late). */
+	const uint64_t jitter = order_ms(p) / 4;
+	if (r->wake_ms && p->now_ms > r->wake_ms + jitter) {
+		r->stall_ms += p->now_ms - r->wake_ms - jitter;
+		pbft_order_stalled(&r->order, r->wake_ms + jitter, p->now_ms);
+		pbft_heartbeat_stalled(&r->hb, r->wake_ms + jitter, p->now_ms);
 	}
 	if (executed) {
 		pbft_monitor_done(&r->mon, executed);

@@ -485,6 +485,20 @@ static void test_core_own_stall_no_vote(void **state)
 	follow_timers(&b, late);
 	assert_true(b.viewchanges >= 1);
 	backup_free(&b);
+
+	/* and on one whose every tick comes a little late (jitter up to D/4 is no
+	 * stall: credited, it would push every deadline on for ever) */
+	backup_start(&b, 1);
+	backup_step(&b, EV_TICK, t0, NULL);
+	backup_gets_request(&b, t0);
+	pbft_core_ops.status(b.core, &st);
+	const uint64_t idle = st.robust_stall_ms; /* EV_START to t0: nothing watched */
+	while (b.eff.timer_ms && b.eff.timer_ms < late && !b.viewchanges)
+		backup_step(&b, EV_TICK, b.eff.timer_ms + HEARTBEAT / 4, NULL);
+	assert_true(b.viewchanges >= 1);
+	pbft_core_ops.status(b.core, &st);
+	assert_int_equal(st.robust_stall_ms, idle);
+	backup_free(&b);
 }
 
 /* A primary that orders the request in time is neither relayed to nor voted out,
