@@ -104,6 +104,14 @@ static inline uint32_t config_robust_heartbeat_default(uint32_t view_timeout_ms)
 	uint32_t quarter = view_timeout_ms / 4 ? view_timeout_ms / 4 : 1;
 	return quarter < CONFIG_ROBUST_HEARTBEAT_MS ? quarter : CONFIG_ROBUST_HEARTBEAT_MS;
 }
+/* How long a robust backup parks a request a client sent it directly (auth = mac,
+ * replica/park.h) before checking its signature: the relay time D/2 of the ordering
+ * deadline D = robust_heartbeat_ms, the first moment the backup must act on it
+ * (issue 16: at D/4, a loaded machine released - and verified - most of them). */
+static inline uint32_t config_robust_park_ms(uint32_t robust_heartbeat_ms)
+{
+	return robust_heartbeat_ms / 2 ? robust_heartbeat_ms / 2 : 1;
+}
 uint32_t protocol_n(enum protocol p, uint32_t f);
 /* "pbft", "vr", "single", "hotstuff" -> *p; returns 0, or -1 for another name. */
 int protocol_parse(const char *name, enum protocol *p);

@@ -212,6 +212,7 @@ def main():
     ap.add_argument("--base-port", type=int, default=PORT_SLOTS[0],
                     help="clusters use ports BASE..BASE+299 (default 16000)")
     args = ap.parse_args()
+    args.port_stride = 10  # bench.Env needs it (scale's --port-stride); Env.next_port here uses 10
     if args.seconds is None:
         args.seconds = 3.0 if args.quick else 10.0
     if args.warmup is None:

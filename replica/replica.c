@@ -679,13 +679,14 @@ static int recover_one(void *arg, uint8_t kind, uint64_t key, const uint8_t *val
 }
 
 /* Robust PBFT with auth = mac: backups park the requests clients send them (park.h)
- * for a quarter of the heartbeat - the share of the ordering deadline a request may
- * spend parked before its signature is checked and the core starts timing it. */
+ * until the backup must act on one: the relay time D/2 of the ordering deadline
+ * (config_robust_park_ms), when its signature is checked and the core, backdated by
+ * as much, relays it to the primary at once. */
 static uint32_t park_delay_ms(const struct config *cfg)
 {
 	if (!cfg->robust || cfg->auth != AUTH_MODE_MAC || cfg->protocol != PROTO_PBFT)
 		return 0;
-	return cfg->robust_heartbeat_ms / 4 ? cfg->robust_heartbeat_ms / 4 : 1;
+	return config_robust_park_ms(cfg->robust_heartbeat_ms);
 }
 
 static int park_open(struct replica *r, char *err, size_t errlen)

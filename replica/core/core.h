@@ -174,6 +174,7 @@ struct core_status {
 	uint64_t robust_vc_monitor;   /* view changes we started: throughput too low */
 	uint64_t robust_vc_heartbeat; /* view changes we started: no PRE-PREPARE in time */
 	uint64_t robust_vc_request;   /* view changes we started: a request not ordered in time */
+	uint64_t robust_stall_ms;     /* own stalls (timer fired late) credited to the primary */
 	uint64_t robust_forwarded;    /* requests relayed to the primary when half overdue */
 	uint64_t robust_order_p50_ms; /* a client's request reaching us -> its PRE-PREPARE: */
 	uint64_t robust_order_p99_ms; /* upper bounds of power-of-two buckets (0: none) */

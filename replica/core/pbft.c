@@ -479,6 +479,7 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 						  deadline_min(p->xfer.retry_ms, p->status_ms)),
 				     deadline_min(p->resend_ms, p->stall_ms));
 	out->timer_ms = deadline_min(out->timer_ms, pbft_robust_deadline(p)); /* 0 when off */
+	p->robust.wake_ms = out->timer_ms; /* pbft_robust_step: woken later = stalled */
 	/* Views, the low watermark and execution only move forward; execution stays
 	 * within the window; a primary numbers above everything executed. */
 	CORE_ASSERT(p->view >= view0 && p->low >= low0 && p->last_executed >= exec0);

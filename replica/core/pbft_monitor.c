@@ -37,6 +37,7 @@ void pbft_monitor_new_view(struct pbft_monitor *m, uint64_t now_ms)
 	m->pending = false;
 	m->view_best = 0;
 	m->raise_permille = 1000;
+	m->short_streak = 0;
 	CORE_ASSERT(m->best_count <= m->views_kept && m->best_next < m->views_kept);
 }
 
@@ -91,7 +92,8 @@ bool pbft_monitor_tick(struct pbft_monitor *m, uint64_t now_ms)
 	const bool judged = m->loaded_periods >= m->grace_periods;
 	m->loaded_periods++;
 	if (judged && rate * 1000 < need)
-		return true;
+		return ++m->short_streak >= PBFT_MONITOR_STRIKES;
+	m->short_streak = 0;
 	if (rate > m->view_best)
 		m->view_best = rate;
 	if (judged) /* Aardvark: raise the bar by 1% per period, so nobody stays for ever */
@@ -288,6 +290,47 @@ uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *
 		w->overdue++;
 	CORE_ASSERT(k <= cap);
 	return k;
+}
+
+/* A clock started at t < now_ms, moved on by the part of [wake_ms, now_ms] after t. */
+static uint64_t credit(uint64_t t, uint64_t wake_ms, uint64_t now_ms)
+{
+	if (t >= now_ms)
+		return t;
+	return t + (now_ms - (t > wake_ms ? t : wake_ms));
+}
+
+void pbft_order_stalled(struct pbft_order_watch *w, uint64_t wake_ms, uint64_t now_ms)
+{
+	if (!wake_ms || now_ms <= wake_ms)
+		return;
+	for (uint32_t c = 0; c < w->cap; c++) {
+		struct pbft_order_entry *e = &w->e[c];
+		if (!e->ts)
+			continue;
+		if (e->forwarded)
+			e->fwd_ms = credit(e->fwd_ms, wake_ms, now_ms);
+		else
+			e->since_ms = credit(e->since_ms, wake_ms, now_ms);
+	}
+	if (w->late_ms)
+		w->late_ms = credit(w->late_ms, wake_ms, now_ms);
+	if (w->next_ms)
+		w->next_ms = credit(w->next_ms, wake_ms, now_ms);
+}
+
+void pbft_heartbeat_stalled(struct pbft_heartbeat *h, uint64_t wake_ms, uint64_t now_ms)
+{
+	if (!wake_ms || now_ms <= wake_ms)
+		return;
+	h->last_ms = credit(h->last_ms, wake_ms, now_ms);
+	if (h->pending)
+		h->since_ms = credit(h->since_ms, wake_ms, now_ms);
+}
+
+bool pbft_order_late(const struct pbft_order_watch *w)
+{
+	return w->late_ms != 0;
 }
 
 bool pbft_order_relayed(const struct pbft_order_watch *w)

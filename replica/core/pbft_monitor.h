@@ -24,6 +24,10 @@
 #define PBFT_MONITOR_VIEWS WIRE_MAX_REPLICAS /* history: best rate of the last n views */
 #define PBFT_MONITOR_GRACE 2                 /* loaded periods measured, not judged */
 #define PBFT_MONITOR_RAISE_PERMILLE 1010     /* Aardvark: ×1.01 per period */
+/* Judged periods in a row that must fall short before the backup votes (issue 16,
+ * robust-tune): one pause of a loaded machine empties one period; a primary that
+ * throttles on purpose falls short in every one. */
+#define PBFT_MONITOR_STRIKES 2
 
 struct pbft_monitor {
 	uint32_t period_ms;
@@ -40,6 +44,7 @@ struct pbft_monitor {
 	uint64_t view_best;      /* best rate measured in this view */
 	uint64_t raise_permille; /* 1000, ×1.01 per judged period */
 	uint64_t last_rate;      /* rate of the last loaded period (requests per period) */
+	uint32_t short_streak;   /* judged periods in a row below the requirement */
 };
 
 /* Requires: period_ms > 0, 500 <= ratio_permille <= 1000, 1 <= views_kept <= PBFT_MONITOR_VIEWS. */
@@ -52,7 +57,8 @@ void pbft_monitor_done(struct pbft_monitor *m, uint64_t count);
 /* We held a pending request at some moment of the open period. */
 void pbft_monitor_pending(struct pbft_monitor *m);
 /* Close the open period if now_ms reached its end.  Returns true if it was judged and
- * fell short: the backup should vote the primary out. */
+ * fell short, as had the PBFT_MONITOR_STRIKES - 1 judged periods before it: the backup
+ * should vote the primary out. */
 bool pbft_monitor_tick(struct pbft_monitor *m, uint64_t now_ms);
 /* End of the open period (a timer deadline). */
 uint64_t pbft_monitor_deadline(const struct pbft_monitor *m);
@@ -72,6 +78,8 @@ void pbft_heartbeat_beat(struct pbft_heartbeat *h, uint64_t now_ms);
 /* Returns true if requests waited (pending) and no beat came for timeout_ms since
  * both the last beat and the moment they started waiting. */
 bool pbft_heartbeat_expired(struct pbft_heartbeat *h, uint64_t now_ms, bool pending);
+/* This backup was stalled from wake_ms to now_ms: that silence is not counted. */
+void pbft_heartbeat_stalled(struct pbft_heartbeat *h, uint64_t wake_ms, uint64_t now_ms);
 /* When it would expire (0: nothing pending, no deadline). */
 uint64_t pbft_heartbeat_deadline(const struct pbft_heartbeat *h);
 
@@ -125,8 +133,17 @@ void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms);
  * reached us after the primary was first found late). */
 uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *fwd, uint32_t cap,
 			 bool *overdue);
+/* This backup was stalled from wake_ms to now_ms (its timer fired late: a loaded
+ * machine, issue 16 robust-tune): the time it could not watch does not count against
+ * the primary - every watched request's clock is moved on by the part of the stall it
+ * waited through.  A uniformly slow machine stalls the primary as much; a primary slow
+ * on purpose on a machine that keeps time gets nothing. */
+void pbft_order_stalled(struct pbft_order_watch *w, uint64_t wake_ms, uint64_t now_ms);
 /* Does a request we relayed to the primary still wait to be ordered? */
 bool pbft_order_relayed(const struct pbft_order_watch *w);
+/* Is the primary late now: was a request we relayed still unordered a full deadline
+ * after the relay, at the last scan (evidence against this primary, not the machine)? */
+bool pbft_order_late(const struct pbft_order_watch *w);
 /* When scan next has something to do (0: nothing watched). */
 uint64_t pbft_order_deadline(const struct pbft_order_watch *w);
 /* The upper bound (ms) of the bucket holding the pct-th percentile (0: no sample). */

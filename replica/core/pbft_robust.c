@@ -167,6 +167,15 @@ void pbft_robust_step(struct pbft *p, struct effects *out)
 	}
 	if (pbft_is_primary(p))
 		return; /* a primary does not judge itself */
+	/* We slept through our own timer: a stall of this machine.  Lateness up to D/4
+	 * is scheduling jitter and the primary's to absorb (credited, the jitter of
+	 * every tick would stretch every deadline: the primary could never be late). */
+	const uint64_t jitter = order_ms(p) / 4;
+	if (r->wake_ms && p->now_ms > r->wake_ms + jitter) {
+		r->stall_ms += p->now_ms - r->wake_ms - jitter;
+		pbft_order_stalled(&r->order, r->wake_ms + jitter, p->now_ms);
+		pbft_heartbeat_stalled(&r->hb, r->wake_ms + jitter, p->now_ms);
+	}
 	if (executed) {
 		pbft_monitor_done(&r->mon, executed);
 		/* progress: the commit phase may run while nothing new is proposed */
@@ -183,8 +192,13 @@ void pbft_robust_step(struct pbft *p, struct effects *out)
 		return; /* the specific rule first: a request not ordered in time */
 	/* The heartbeat waits only while a request we relayed (half overdue) waits:
 	 * with clients sending to all, requests are pending at every backup all the
-	 * time, and a loaded machine's pause at a view's start is no silent primary. */
-	if (pbft_heartbeat_expired(&r->hb, p->now_ms, pbft_order_relayed(&r->order))) {
+	 * time, and a loaded machine's pause at a view's start is no silent primary.
+	 * It votes only while the primary is late (a relayed request unordered a full
+	 * deadline after its relay): a silent pause of a uniformly slow machine with
+	 * requests ordered in time is not this primary's doing (issue 16, robust-tune). */
+	const bool silent = pbft_heartbeat_expired(&r->hb, p->now_ms,
+						   pbft_order_relayed(&r->order));
+	if (silent && pbft_order_late(&r->order)) {
 		vote_out(p, &r->vc_heartbeat, out);
 		return;
 	}
@@ -197,8 +211,12 @@ uint64_t pbft_robust_deadline(const struct pbft *p)
 	const struct pbft_robust *r = &p->robust;
 	if (!p->cfg.robust || !r->in_view || !p->view_active || pbft_is_primary(p))
 		return 0;
-	return deadline_min(deadline_min(pbft_monitor_deadline(&r->mon),
-					 pbft_heartbeat_deadline(&r->hb)),
+	/* a heartbeat expired while the primary is not late waits for the ordering
+	 * deadline's next scan (pbft_order_deadline), not for a tick at once, forever */
+	uint64_t hb = pbft_heartbeat_deadline(&r->hb);
+	if (hb && hb <= p->now_ms && !pbft_order_late(&r->order))
+		hb = 0;
+	return deadline_min(deadline_min(pbft_monitor_deadline(&r->mon), hb),
 			    pbft_order_deadline(&r->order));
 }
 
@@ -217,6 +235,7 @@ void pbft_robust_status(const struct pbft *p, struct core_status *st)
 	st->robust_vc_heartbeat = r->vc_heartbeat;
 	st->robust_vc_request = r->vc_request;
 	st->robust_forwarded = r->order.forwarded;
+	st->robust_stall_ms = r->stall_ms;
 	st->robust_order_p50_ms = pbft_order_percentile_ms(&r->order, 50);
 	st->robust_order_p99_ms = pbft_order_percentile_ms(&r->order, 99);
 }

@@ -127,6 +127,7 @@ struct sim_opts {
 	uint32_t random_liars; /* --random-liars K: K more liars per seed, drawn by it */
 	bool crash_restart;
 	bool pauses;
+	uint32_t stalls_ms;  /* --stalls MS: every replica pauses together (a loaded machine) */
 	bool read_only;      /* --read-only: PBFT §5.1.3 read-only gets (core + clients) */
 	bool digest_replies; /* --digest-replies: PBFT §5.1.1, one full reply per request */
 	enum auth_mode auth; /* --auth: none (default), mac or sig, real authenticators */
@@ -349,6 +350,7 @@ enum sim_ev_kind {
 	SEV_HEAL,
 	SEV_ONEWAY_HEAL,
 	SEV_ATTACK, /* --bad-mac-client: the faulty client's next request */
+	SEV_STALL,  /* --stalls: the whole cluster pauses */
 };
 
 struct sim_ev {

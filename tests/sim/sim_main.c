@@ -69,6 +69,10 @@ static void usage(FILE *out)
 		"  --crash-restart     crash correct replicas and restart them from their virtual "
 		"disk\n"
 		"  --pauses            pause correct replicas (up to 4 s; they wake as zombies)\n"
+		"  --stalls MS         a uniformly slow machine: every 0.1-0.6 s all replicas "
+		"pause\n"
+		"                      together for MS/4..MS ms (robust mode must not blame the\n"
+		"                      primary)\n"
 		"  --read-only         pbft: PBFT's read-only optimization (section 5.1.3): "
 		"replicas\n"
 		"                      answer read-only gets at once; clients send gets "
@@ -542,6 +546,14 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--pauses")) {
 			o->pauses = true;
 			repro_add(c, a, NULL);
+		} else if (!strcmp(a, "--stalls")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 10000) {
+				snprintf(err, errlen, "--stalls: 1..10000 ms, not '%s'", argv[i]);
+				return -1;
+			}
+			o->stalls_ms = (uint32_t)v;
+			repro_add(c, a, argv[i]);
 		} else if (!strcmp(a, "--read-only")) {
 			o->read_only = true;
 			repro_add(c, a, NULL);

@@ -642,6 +642,19 @@ static int pick_victim(struct world *w)
 	return k ? (int)cand[rng_below(&w->rng, k)] : -1;
 }
 
+/* --stalls MS (issue 16, robust-tune): a uniformly slow machine.  Every 0.1-0.6 s
+ * every replica that is up pauses at once for MS/4..MS ms (the same for all: no
+ * primary is slower than the cluster), and wakes up with stale state, as --pauses. */
+static void stall_tick(struct world *w)
+{
+	const uint64_t ms = w->o->stalls_ms;
+	const uint64_t us = rng_range(&w->rng, ms * 250u, ms * 1000u);
+	for (uint32_t i = 0; i < w->n; i++)
+		if (w->node[i].state == NODE_UP)
+			pause_node_for(w, &w->node[i], us);
+	sched(w, w->now + us + rng_range(&w->rng, 100000, 600000), SEV_STALL, 0, 0, 0);
+}
+
 static void fault_tick(struct world *w)
 {
 	if (w->phase != 0)
@@ -905,6 +918,8 @@ int world_init(struct world *w, const struct sim_opts *o, uint64_t seed, char *e
 	const struct fault_spec *fs = &o->faults;
 	if (o->crash_restart || o->pauses || fs->partition || fs->oneway)
 		sched(w, rng_range(&w->rng, 100000, 500000), SEV_FAULT, 0, 0, 0);
+	if (o->stalls_ms)
+		sched(w, rng_range(&w->rng, 100000, 600000), SEV_STALL, 0, 0, 0);
 	return 0;
 }
 
@@ -956,6 +971,7 @@ static void dispatch(struct world *w, struct sim_ev *e)
 	case SEV_CLIENT_NEXT: client_next(w, (uint32_t)e->to); break;
 	case SEV_FAULT: fault_tick(w); break;
 	case SEV_ATTACK: attacker_tick(w); break;
+	case SEV_STALL: stall_tick(w); break;
 	case SEV_RESTART: node_restart(w, (uint32_t)e->to, e->gen); break;
 	case SEV_RESUME: node_resume(w, (uint32_t)e->to, e->gen); break;
 	case SEV_HEAL: net_heal(w, e->gen); break;

@@ -50,7 +50,29 @@ static void test_grace(void **state)
 	for (int i = 0; i < PBFT_MONITOR_GRACE; i++)
 		assert_false(period(&m, &now, 10, true)); /* slow, but in grace */
 	assert_int_equal(pbft_monitor_required_milli(&m), 90 * 1000);
-	assert_true(period(&m, &now, 10, true)); /* judged: 10 < 0.9 x 100 */
+	assert_false(period(&m, &now, 10, true)); /* judged: 10 < 0.9 x 100, first strike */
+	assert_true(period(&m, &now, 10, true));  /* and again: vote */
+}
+
+/* Strikes (issue 16, robust-tune): one short period - a pause of a loaded machine -
+ * is not enough; PBFT_MONITOR_STRIKES judged periods in a row are. */
+static void test_one_short_period_no_vote(void **state)
+{
+	(void)state;
+	struct pbft_monitor m;
+	uint64_t now = 0;
+	with_history(&m, &now, 100);
+	for (int i = 0; i < PBFT_MONITOR_GRACE; i++)
+		assert_false(period(&m, &now, 100, true));
+	for (int i = 0; i < 5; i++) {
+		assert_false(period(&m, &now, 10, true)); /* a stall: short */
+		assert_false(period(&m, &now, 95, true)); /* back to normal: streak ends */
+		pbft_monitor_new_view(&m, now);           /* (no raise builds up) */
+		for (int g = 0; g < PBFT_MONITOR_GRACE; g++)
+			assert_false(period(&m, &now, 100, true));
+	}
+	assert_false(period(&m, &now, 10, true));
+	assert_true(period(&m, &now, 10, true)); /* short twice in a row */
 }
 
 /* Ratio: at least robust_ratio of the best rate of the recent views. */
@@ -65,6 +87,7 @@ static void test_ratio(void **state)
 	assert_false(period(&m, &now, 90, true)); /* exactly 0.9 x 100 passes */
 	/* now raised once: 0.9 x 1.01 x 100 = 90.9 */
 	assert_int_equal(pbft_monitor_required_milli(&m), 100 * 900 * 1010 / 1000);
+	assert_false(period(&m, &now, 90, true));
 	assert_true(period(&m, &now, 90, true));
 
 	/* robust_ratio 0.5: half the best is enough */
@@ -77,6 +100,7 @@ static void test_ratio(void **state)
 	for (int i = 0; i < PBFT_MONITOR_GRACE; i++)
 		assert_false(period(&m, &t, 60, true));
 	assert_false(period(&m, &t, 60, true));
+	assert_false(period(&m, &t, 49, true));
 	assert_true(period(&m, &t, 49, true));
 }
 
@@ -114,6 +138,7 @@ static void test_no_pending_nothing_required(void **state)
 		assert_false(period(&m, &now, 100, true));
 	for (int i = 0; i < 50; i++)
 		assert_false(period(&m, &now, 1, false)); /* low, but nothing was waiting */
+	assert_false(period(&m, &now, 1, true));
 	assert_true(period(&m, &now, 1, true));
 }
 
@@ -295,6 +320,14 @@ static void backup_free(struct backup *b)
 
 static void backup_gets_preprepare(struct backup *b, uint64_t now);
 
+/* Tick at every timer the core asks for, up to (not including) until: a backup that
+ * keeps time. */
+static void follow_timers(struct backup *b, uint64_t until)
+{
+	while (b->eff.timer_ms && b->eff.timer_ms < until)
+		backup_step(b, EV_TICK, b->eff.timer_ms, NULL);
+}
+
 /* The heartbeat: a request relayed to the primary (half overdue) and no PRE-PREPARE
  * since: robust mode's backup asks for a view change after the heartbeat,
  * max(view timeout / 4, 3 x robust_heartbeat_ms) from the relay, even for a single
@@ -312,7 +345,7 @@ static void test_core_heartbeat_votes_out(void **state)
 	backup_gets_request(&b, 5000);
 	backup_step(&b, EV_TICK, relay, NULL);
 	assert_true(b.eff.timer_ms > relay && b.eff.timer_ms <= relay + beat);
-	backup_step(&b, EV_TICK, relay + beat - 1, NULL);
+	follow_timers(&b, relay + beat); /* a backup that keeps time (no stall credit) */
 	assert_int_equal(b.viewchanges, 0);
 	backup_step(&b, EV_TICK, relay + beat, NULL);
 	assert_int_equal(b.viewchanges, 1);
@@ -371,9 +404,10 @@ static void test_core_request_deadline_votes_out(void **state)
 	backup_step(&b, EV_TICK, t1, NULL);
 	assert_int_equal(b.viewchanges, 0);  /* once late may be a stall */
 	backup_gets_request_from(&b, t1, 4); /* a later request: late as well */
-	backup_step(&b, EV_TICK, t1 + half, NULL);
-	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1);
-	backup_step(&b, EV_TICK, t1 + half + HEARTBEAT - 1, NULL);
+	follow_timers(&b, t1 + half + 1);    /* ticks as asked: no stall credit */
+	pbft_core_ops.status(b.core, &st);
+	assert_int_equal(st.robust_forwarded, 2);
+	follow_timers(&b, t1 + half + HEARTBEAT);
 	assert_int_equal(b.viewchanges, 0);
 	backup_step(&b, EV_TICK, t1 + half + HEARTBEAT, NULL);
 	assert_int_equal(b.viewchanges, 1);
@@ -414,6 +448,59 @@ static void backup_gets_preprepare(struct backup *b, uint64_t now)
 	buf_free(&pp);
 }
 
+/* The backup's own stall (issue 16, robust-tune): its timer fires 3 heartbeats late
+ * - a loaded machine, which stalled the primary as well.  The time it slept through
+ * does not count against the primary: no vote when it wakes up (without the credit
+ * the heartbeat and the request's deadline have both run out), and a PRE-PREPARE
+ * that then comes within the rest of the deadline is in time. */
+static void test_core_own_stall_no_vote(void **state)
+{
+	(void)state;
+	struct backup b;
+	struct core_status st;
+	const uint64_t t0 = 5000, half = HEARTBEAT / 2;
+	backup_start(&b, 1);
+	backup_step(&b, EV_TICK, t0, NULL);
+	backup_gets_request(&b, t0);
+	follow_timers(&b, t0 + half + 1);
+	pbft_core_ops.status(b.core, &st);
+	assert_int_equal(st.robust_forwarded, 1); /* relayed at D/2 */
+	const uint64_t wake = b.eff.timer_ms, late = t0 + half + 3 * HEARTBEAT + HEARTBEAT / 5;
+	assert_true(wake > t0 + half && wake <= t0 + half + HEARTBEAT);
+	backup_step(&b, EV_TICK, late, NULL); /* slept from wake to late */
+	assert_int_equal(b.viewchanges, 0);
+	backup_gets_preprepare(&b, late); /* the primary, stalled too, orders it */
+	/* (the classic view timer, t0 + VIEW_TIMEOUT, is not robust mode's business) */
+	follow_timers(&b, t0 + VIEW_TIMEOUT);
+	pbft_core_ops.status(b.core, &st);
+	assert_int_equal(st.robust_vc_heartbeat + st.robust_vc_request + st.robust_vc_monitor, 0);
+	assert_int_equal(b.viewchanges, 0);
+	assert_true(st.robust_stall_ms >= late - wake);
+	backup_free(&b);
+
+	/* the same primary on a backup that keeps time: the deadline runs out */
+	backup_start(&b, 1);
+	backup_step(&b, EV_TICK, t0, NULL);
+	backup_gets_request(&b, t0);
+	follow_timers(&b, late);
+	assert_true(b.viewchanges >= 1);
+	backup_free(&b);
+
+	/* and on one whose every tick comes a little late (jitter up to D/4 is no
+	 * stall: credited, it would push every deadline on for ever) */
+	backup_start(&b, 1);
+	backup_step(&b, EV_TICK, t0, NULL);
+	backup_gets_request(&b, t0);
+	pbft_core_ops.status(b.core, &st);
+	const uint64_t idle = st.robust_stall_ms; /* EV_START to t0: nothing watched */
+	while (b.eff.timer_ms && b.eff.timer_ms < late && !b.viewchanges)
+		backup_step(&b, EV_TICK, b.eff.timer_ms + HEARTBEAT / 4, NULL);
+	assert_true(b.viewchanges >= 1);
+	pbft_core_ops.status(b.core, &st);
+	assert_int_equal(st.robust_stall_ms, idle);
+	backup_free(&b);
+}
+
 /* A primary that orders the request in time is neither relayed to nor voted out,
  * however long the request then waits to execute (the other backups are silent
  * here: it never commits). */
@@ -449,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_grace),
 		cmocka_unit_test(test_ratio),
 		cmocka_unit_test(test_raise),
+		cmocka_unit_test(test_one_short_period_no_vote),
 		cmocka_unit_test(test_no_pending_nothing_required),
 		cmocka_unit_test(test_history_last_n_views),
 		cmocka_unit_test(test_heartbeat),
@@ -456,6 +544,7 @@ int main(void)
 		cmocka_unit_test(test_order_watch),
 		cmocka_unit_test(test_core_request_deadline_votes_out),
 		cmocka_unit_test(test_core_orderly_no_vote),
+		cmocka_unit_test(test_core_own_stall_no_vote),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
