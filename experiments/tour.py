@@ -1247,6 +1247,7 @@ def main():
     ap.add_argument("--list", action="store_true", help="print the step names and exit")
     ap.add_argument("--plant-unexpected", action="append", default=[],
                     help=argparse.SUPPRESS)
+    ap.set_defaults(port_stride=PORT_STEP)  # bench.Env reads it; Env.next_port here does not
     args = ap.parse_args()
     if args.list:
         print("\n".join(names))
