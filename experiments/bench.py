@@ -227,6 +227,7 @@ class Env:
         self.client = os.path.join(self.bin, "byzlab-client")
         self.base_port = args.base_port
         self.stride = args.port_stride
+        self.slots = getattr(args, "port_slots", 40)  # experiments held to fewer ranges
         self.slot = 0
         self.tmp = tempfile.mkdtemp(prefix="byzlab-bench.")
         self.env = dict(os.environ, BYZLAB_BIN=self.bin)
@@ -235,12 +236,13 @@ class Env:
         """A base port P whose P..P+n-1, P+100.., P+200.. are free now (others may run
         tests or clusters on this machine), rotating so a cluster just stopped is
         not reused at once."""
-        for k in range(40):
-            port = self.base_port + self.stride * ((self.slot + k) % 40)
+        for k in range(self.slots):
+            port = self.base_port + self.stride * ((self.slot + k) % self.slots)
             if all(port_free(port + off + i) for off in (0, 100, 200) for i in range(n)):
                 self.slot += k + 1
                 return port
-        raise RuntimeError("no free port range from %d on" % self.base_port)
+        raise RuntimeError("no free port range in %d-%d" % (
+            self.base_port, self.base_port + self.stride * (self.slots - 1) + 299))
 
 
 def port_free(port):

@@ -58,20 +58,6 @@ def log(msg):
           file=sys.stderr, flush=True)
 
 
-class Env(bench.Env):
-    """bench.Env, held to this experiment's ports (16000-16299)."""
-
-    def next_port(self, n):
-        slots = [self.base_port + 10 * k for k in range(10)]
-        for k in range(len(slots)):
-            port = slots[(self.slot + k) % len(slots)]
-            if all(bench.port_free(port + off + i) for off in (0, 100, 200)
-                   for i in range(n)):
-                self.slot += k + 1
-                return port
-        raise RuntimeError("no free port range in %d-%d" % (self.base_port, self.base_port + 299))
-
-
 def spec(byz, robust, seconds, warmup, interval):
     ini = {"robust": "on"} if robust else {}
     return bench.run_spec("pbft", f=1, auth="mac", clients=64, byz=byz, seconds=seconds,
@@ -212,7 +198,7 @@ def main():
     ap.add_argument("--base-port", type=int, default=PORT_SLOTS[0],
                     help="clusters use ports BASE..BASE+299 (default 16000)")
     args = ap.parse_args()
-    args.port_stride = 10  # bench.Env needs it (scale's --port-stride); Env.next_port here uses 10
+    args.port_stride, args.port_slots = 10, 10  # bench.Env: ranges B, B+10, .. B+90
     if args.seconds is None:
         args.seconds = 3.0 if args.quick else 10.0
     if args.warmup is None:
@@ -233,7 +219,7 @@ def main():
     attacks = [a for a in ATTACKS if not args.only or any(o in a[0] for o in args.only)]
     if args.attack:
         attacks = [ATTACKS[0]] + [(a.split("=", 1)[1], a) for a in args.attack]
-    env = Env(args)
+    env = bench.Env(args)
     rows, full = [], []
     try:
         for attack, byz in attacks:

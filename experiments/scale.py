@@ -219,20 +219,6 @@ def check(rows):
 
 # ------------------------------------------------------------------ real processes
 
-class Env(bench.Env):
-    """bench.Env, held to this experiment's ports (base .. base+299)."""
-
-    def next_port(self, n):
-        slots = [self.base_port + 10 * k for k in range(10)]
-        for k in range(len(slots)):
-            port = slots[(self.slot + k) % len(slots)]
-            if all(bench.port_free(port + off + i) for off in (0, 100, 200)
-                   for i in range(n)):
-                self.slot += k + 1
-                return port
-        raise RuntimeError("no free port range in %d-%d"
-                           % (self.base_port, self.base_port + 299))
-
 
 REAL_COLUMNS = ["protocol", "f", "n", "auth", "clients", "ops", "throughput", "p50_us",
                 "p99_us", "msgs_per_op", "bytes_per_op", "sig_ops_per_op", "cpu_ms_per_op",
@@ -249,7 +235,7 @@ def plan(quick):
 
 
 def real_half(args):
-    env = Env(args)
+    env = bench.Env(args)
     rows = []
     try:
         for r in plan(args.quick):
@@ -284,7 +270,7 @@ def ratio_half(args):
     """Issue 19's throughput target: HotStuff f=1 sig against PBFT f=1 sig, same
     batching (batch_max 128), 64 clients, in alternating rounds of one run so the
     machine's load hits both alike.  Prints each round and the ratio of the medians."""
-    env = Env(args)
+    env = bench.Env(args)
     rows = []
     try:
         for rnd in range(args.ratio):
@@ -467,7 +453,7 @@ def main():
     ap.add_argument("--ratio", type=int, metavar="ROUNDS",
                     help="only HotStuff f=1 sig against PBFT f=1 sig, ROUNDS alternating "
                     "rounds (the issue's 0.7x throughput target)")
-    ap.set_defaults(port_stride=10)     # bench.Env reads it; Env.next_port does not
+    ap.set_defaults(port_stride=10, port_slots=10)  # bench.Env: ranges B, B+10, .. B+90
     args = ap.parse_args()
     if args.plots_only:
         d = args.plots_only

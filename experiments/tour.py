@@ -58,19 +58,6 @@ def log(msg):
 
 # ------------------------------------------------------------------ the environment
 
-class Env(bench.Env):
-    """bench.py's environment, with port ranges kept inside --base-port .. +399."""
-
-    def next_port(self, n):
-        for k in range(PORT_SLOTS):
-            port = self.base_port + PORT_STEP * ((self.slot + k) % PORT_SLOTS)
-            if all(bench.port_free(port + off + i) for off in (0, 100, 200)
-                   for i in range(n)):
-                self.slot += k + 1
-                return port
-        raise RuntimeError("no free port range in %d-%d" % (self.base_port,
-                                                             self.base_port + 399))
-
 
 class Step:
     """One lesson: claim, commands, numbers, tables, figure, checks -> verdict."""
@@ -1247,7 +1234,7 @@ def main():
     ap.add_argument("--list", action="store_true", help="print the step names and exit")
     ap.add_argument("--plant-unexpected", action="append", default=[],
                     help=argparse.SUPPRESS)
-    ap.set_defaults(port_stride=PORT_STEP)  # bench.Env reads it; Env.next_port here does not
+    ap.set_defaults(port_stride=PORT_STEP, port_slots=PORT_SLOTS)  # bench.Env's ranges
     args = ap.parse_args()
     if args.list:
         print("\n".join(names))
@@ -1268,7 +1255,7 @@ def main():
     out = args.out or os.path.join(ROOT, "results", "tour-" +
                                    datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)
-    env = Env(args)
+    env = bench.Env(args)
     ctx = Ctx(args, env, out)
     todo = [st for st in STEPS if not args.only or st[0] in args.only]
     steps, t0 = [], time.monotonic()

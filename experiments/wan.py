@@ -56,20 +56,6 @@ def log(msg):
           file=sys.stderr, flush=True)
 
 
-class Env(bench.Env):
-    """bench.Env, held to this experiment's ports (27100-27599)."""
-
-    def next_port(self, n):
-        for k in range(len(PORT_SLOTS)):
-            port = PORT_SLOTS[(self.slot + k) % len(PORT_SLOTS)]
-            if all(bench.port_free(port + off + i) for off in (0, 100, 200)
-                   for i in range(n)):
-                self.slot += k + 1
-                return port
-        raise RuntimeError("no free port range in %d-%d"
-                           % (PORT_SLOTS[0], PORT_SLOTS[-1] + 299))
-
-
 class WanCluster(bench.Cluster):
     """bench.Cluster whose cluster.ini carries the WAN preset (and the clients' region)."""
 
@@ -166,9 +152,8 @@ def main():
                     help="only protocols whose name contains this (repeatable)")
     ap.add_argument("--base-port", type=int, default=PORT_SLOTS[0],
                     help="clusters use ports B..B+499 (default 27100)")
-    ap.set_defaults(port_stride=10)     # bench.Env reads it; Env.next_port does not
+    ap.set_defaults(port_stride=10, port_slots=len(PORT_SLOTS))  # bench.Env: B .. B+299+290
     args = ap.parse_args()
-    PORT_SLOTS[:] = [args.base_port + 10 * k for k in range(len(PORT_SLOTS))]
     if args.seconds is None:
         args.seconds = 4.0 if args.quick else 15.0
     if args.warmup is None:
@@ -186,7 +171,7 @@ def main():
             return 2
     protocols = [p for p in PROTOCOLS if not args.only or any(o in p[0] for o in args.only)]
     far = FAR_CLIENTS.get(args.wan)
-    env = Env(args)
+    env = bench.Env(args)
     rows, full = [], []
     try:
         for protocol, f in protocols:
