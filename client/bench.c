@@ -322,6 +322,7 @@ struct cost_snap {
 	uint64_t cpu_ticks[WIRE_MAX_REPLICAS];
 	int cpu_ok[WIRE_MAX_REPLICAS];
 	uint64_t client_msgs, client_bytes, client_sig_ops, client_mac_ops;
+	uint64_t client_replies; /* replies the clients received (counted or stale) */
 	double client_cpu_s;
 };
 
@@ -547,10 +548,12 @@ static double self_cpu_s(void)
 static void client_totals(struct bench *b, struct cost_snap *s)
 {
 	s->client_msgs = s->client_bytes = s->client_sig_ops = s->client_mac_ops = 0;
+	s->client_replies = 0;
 	for (uint32_t i = 0; i < b->o.clients; i++) {
 		const struct client_stats *st = client_get_stats(b->c[i].cl);
 		uint64_t sig, mac;
 		s->client_msgs += st->sends;
+		s->client_replies += st->replies + st->stale;
 		s->client_bytes += st->bytes_sent;
 		client_crypto_ops(b->c[i].cl, &sig, &mac);
 		s->client_sig_ops += sig;
@@ -619,6 +622,11 @@ static void print_cost(struct bench *b)
 	printf(",\"replica_msgs_per_op\":%.3f,\"client_msgs_per_op\":%.3f", (double)msgs / ops,
 	       (double)cmsgs / ops);
 	printf(",\"replica_frames_per_op\":%.3f", (double)frames / ops);
+	/* issue 19: what the formulas call agreement - replica-to-replica messages, i.e.
+	 * the replicas' sends but the replies the clients received */
+	uint64_t creplies = y->client_replies - x->client_replies;
+	printf(",\"client_replies_per_op\":%.3f,\"agreement_msgs_per_op\":%.3f",
+	       (double)creplies / ops, (double)(msgs > creplies ? msgs - creplies : 0) / ops);
 	printf(",\"sig_ops_per_op\":%.3f,\"mac_ops_per_op\":%.3f", (double)sigs / ops,
 	       (double)macs / ops);
 	printf(",\"client_sig_ops_per_op\":%.3f,\"client_mac_ops_per_op\":%.3f",

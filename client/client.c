@@ -441,6 +441,8 @@ static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms
 		.sign_always = c->robust,
 		/* and sent to every replica, which time its ordering (pbft_monitor.h) */
 		.send_all = c->robust && c->protocol == PROTO_PBFT,
+		/* HotStuff's leader function (client_hotstuff_leaders) */
+		.hotstuff_stable = c->hotstuff_stable != 0,
 		.auth = &cl->auth, /* loaded before the first request */
 	};
 	client_core_init(&cl->core, &cc);
@@ -555,6 +557,11 @@ static void carry_out(struct bz_client *cl, const struct client_out *out)
 		client_ts_cover(&cl->ts, cl->core.ts);
 	if (out->send_to == CLIENT_SEND_ALL)
 		send_all(cl, req);
+	else if (out->send_to == CLIENT_SEND_SET)
+		for (uint32_t r = 0; r < cl->n; r++) {
+			if (out->send_set >> r & 1u)
+				conn_send(cl, r, req);
+		}
 	else if (out->send_to < cl->n)
 		conn_send(cl, out->send_to, req);
 	sync_stats(cl);

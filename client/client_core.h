@@ -11,6 +11,8 @@
  *     replica cores); MACs, or a signature once CLIENT_SIGN_AFTER retransmissions
  *     went unanswered in mac mode (issue 14), or always with cfg.sign_always;
  *   - where it goes: the presumed primary (view mod n, view learned from replies),
+ *     for HotStuff the leaders of the f+1 views from the learned one on (its leader
+ *     rotates: at least one of them is correct and proposes it in its turn),
  *     every replica on retransmission, every replica at once for a read-only get,
  *     and with cfg.send_all (pbft robust = on, Aardvark §4.2) every replica always,
  *     so that the backups watch each request's ordering (pbft_monitor.h);
@@ -37,9 +39,10 @@
 #include "crypto/auth.h"
 #include "wire/wire.h"
 
-#define CLIENT_RTO_MS 300      /* first retransmit interval, then doubling */
-#define CLIENT_RTO_MAX_MS 2400 /* the doubling stops here (8 x CLIENT_RTO_MS) */
-#define CLIENT_SIGN_AFTER 2    /* mac mode: retransmissions before a client signs (issue 14) */
+#define CLIENT_RTO_MS 300         /* first retransmit interval, then doubling */
+#define CLIENT_RTO_MAX_MS 2400    /* the doubling stops here (8 x CLIENT_RTO_MS) */
+#define CLIENT_SIGN_AFTER 2       /* mac mode: retransmissions before a client signs (issue 14) */
+#define CLIENT_HS_STABLE_SHIFT 16 /* = HS_STABLE_SHIFT (hotstuff.h; the simulator asserts it) */
 
 /* ---- the accept rule: reply collection for one request ---- */
 
@@ -81,6 +84,10 @@ int client_quorum_add_kind(struct client_quorum *q, uint32_t sender, uint64_t vi
  * cannot steer us to a view nobody correct is in); vr: the accepted reply's view. */
 uint64_t client_quorum_view(const struct client_quorum *q);
 
+/* HotStuff: the replicas that lead the f+1 views from `view` on (bit r = replica r),
+ * the same leader function as hotstuff.h hs_leader(). */
+uint32_t client_hotstuff_leaders(uint32_t n, uint32_t f, bool stable, uint64_t view);
+
 /* ---- the core ---- */
 
 /* Planted client bugs: only the simulator sets them (docs/TESTING.md), to show that
@@ -102,8 +109,9 @@ struct client_core_config {
 			      * primary, which answers alone while its lease holds */
 	bool sign_always; /* mac mode: sign every request from the first send */
 	bool send_all;    /* pbft robust = on: every send goes to all replicas (Aardvark §4.2) */
-	bool bad_mac;     /* lab (issue 14): MACs garbled but the primary's; never signs */
-	uint32_t timeout_ms; /* give a request up after this; 0: never */
+	bool hotstuff_stable; /* hotstuff_leader = stable: a leader holds 2^16 views */
+	bool bad_mac;         /* lab (issue 14): MACs garbled but the primary's; never signs */
+	uint32_t timeout_ms;  /* give a request up after this; 0: never */
 	enum client_bug bug;
 	struct auth_ctx *auth; /* seals our requests (pure computation); not owned */
 };
@@ -113,11 +121,14 @@ enum { CC_IDLE = 0, CC_PENDING = 1, CC_DONE = 2, CC_TIMEOUT = 3 };
 
 #define CLIENT_SEND_NONE UINT32_MAX
 #define CLIENT_SEND_ALL (UINT32_MAX - 1)
+#define CLIENT_SEND_SET (UINT32_MAX - 2) /* the replicas in client_out.send_set */
 
 /* What one call asks of the driver.  Carry out `send_to` with client_core_request()
  * (the sealed request bytes), then wait until `next_tick_us` or a reply. */
 struct client_out {
-	uint32_t send_to;      /* CLIENT_SEND_NONE, CLIENT_SEND_ALL, or a replica id */
+	uint32_t send_to;      /* CLIENT_SEND_NONE, CLIENT_SEND_ALL, CLIENT_SEND_SET, or a
+				* replica id */
+	uint32_t send_set;     /* CLIENT_SEND_SET: bit r set = send to replica r */
 	bool retransmit;       /* the send is a retransmission (to every replica) */
 	bool readonly_retry;   /* a read-only request went read-write (new timestamp) */
 	bool started_signing;  /* mac mode: from this send on, requests are signed */

@@ -23,6 +23,14 @@ PBFT's commit phase from the formula, which that check must catch (--expect-mism
 exit 0 iff it does; the ctest sim_scale_planted_formula); formula-hs-one-block counts
 one HotStuff block per request instead of four (sim_scale_planted_hs_formula).
 
+--batch1: only the real-process batch-1 comparison (issue 19): PBFT and HotStuff at
+f = 1, 2, 3, batch_max = 1, the same 16 closed-loop clients, auth mac, interleaved per
+f; agreement messages per request (replica-to-replica: the replicas' sends but the
+replies the clients received) and all messages per request against real_formulas(),
+and the PBFT/HotStuff ratio at each n against the formulas' ratio.  --before BIN adds
+a HotStuff row per f from another build (e.g. one whose client sends each request to
+all n replicas), in the same interleaving.  batch1.csv, batch1.md.
+
 --ratio ROUNDS: only HotStuff f=1 sig against PBFT f=1 sig (64 clients, batch_max 128),
 in alternating rounds, and the ratio of the median throughputs (issue 19's 0.7x).
 
@@ -38,6 +46,7 @@ leader is a timeout every n views, and no progress at all at n = 4).
 """
 
 import argparse
+import copy
 import csv
 import datetime
 import json
@@ -109,7 +118,9 @@ def formulas(protocol, n, f, k, plant=None):
 
 def hotstuff_formula(n, f, blocks):
     """Chained HotStuff (Yin et al. PODC'19 Alg. 3) as byzlab sends it: the client sends
-    its request to all n replicas and every replica replies (f+1 matching accepted);
+    its request to the leaders of the f+1 views from the one its replies named
+    (client_core.c; all n before issue 19's change) and every replica replies (f+1
+    matching accepted);
     per block the leader sends n-1 PROPOSALs and every replica but the next leader
     sends it a VOTE (n-1; the next leader's own vote stays local).  blocks: blocks per
     request -- 4 with one closed-loop client at batch 1 (nothing else to order, so the
@@ -120,7 +131,7 @@ def hotstuff_formula(n, f, blocks):
     replicas, each PROPOSAL's signature and its justify QC's 2f+1 vote signatures at
     n-1 receivers (no threshold signatures: the QC is a list), n-1 VOTEs per block at
     the next leader, replies until f+1 match."""
-    msgs = n + n + blocks * 2 * (n - 1)
+    msgs = (f + 1) + n + blocks * 2 * (n - 1)
     made = 1 + blocks * (1 + n) + n
     qc = n - f  # a QC's 2f+1 vote signatures (n = 3f+1)
     verified = n + blocks * (n - 1) * (1 + qc) + blocks * (n - 1) + (f + 1)
@@ -308,6 +319,157 @@ def ratio_half(args):
     return rows
 
 
+def real_formulas(protocol, n, f, k, hs_send="leaders"):
+    """Per request on real processes at batch_max = 1 with enough closed-loop clients
+    to keep the pipeline full (so, unlike the simulator's lone client, HotStuff needs
+    one block per request: each block carries one, and its three-chain is made of the
+    next requests' blocks).  k: checkpoint interval.  Returns {"agreement": replica-to-
+    replica messages, "msgs": all messages, the request copies and replies included}.
+    PBFT: request to the primary, (n-1) pre-prepare + (n-1)^2 prepare + n(n-1) commit
+    + n(n-1)/k checkpoint, n replies.  HotStuff: (n-1) PROPOSAL + (n-1) VOTE per block,
+    n replies, and the request to the leaders of f+1 views (hs_send = "leaders",
+    client_core.c) or to all n (hs_send = "all", the client before issue 19's change)."""
+    if protocol == "pbft":
+        agreement = (n - 1) + (n - 1) ** 2 + n * (n - 1) + n * (n - 1) / k
+        return {"agreement": agreement, "msgs": 1 + agreement + n}
+    if protocol == "hotstuff":
+        agreement = 2 * (n - 1)
+        copies = n if hs_send == "all" else f + 1
+        return {"agreement": agreement, "msgs": copies + agreement + n}
+    return None
+
+
+BATCH1_COLUMNS = ["protocol", "variant", "f", "n", "clients", "ops", "throughput", "p50_us",
+                  "msgs_per_op", "msgs_formula", "agreement_msgs_per_op",
+                  "agreement_formula", "client_msgs_per_op", "client_replies_per_op",
+                  "replica_msgs_per_op", "safety"]
+
+
+def checkpoint_interval(c):
+    try:
+        with open(os.path.join(c.dir, "cluster.ini")) as fh:
+            for line in fh:
+                k, _, v = line.partition("=")
+                if k.strip() == "checkpoint_interval":
+                    return int(v.split(";")[0])
+    except (OSError, ValueError):
+        pass
+    return 128
+
+
+def batch1_half(args):
+    """PBFT and HotStuff at batch_max = 1, same clients, interleaved per f."""
+    env = bench.Env(args)
+    envs = {"": env}
+    if args.before:
+        old = copy.copy(env)
+        old.bin = os.path.abspath(args.before)
+        old.client = os.path.join(old.bin, "byzlab-client")
+        old.env = dict(env.env, BYZLAB_BIN=old.bin)
+        envs["before"] = old
+    rows = []
+    try:
+        for f in REAL_F:
+            runs = [("pbft", ""), ("hotstuff", "")]
+            if args.before:
+                runs.append(("hotstuff", "before"))
+            for protocol, which in runs:
+                r = bench.run_spec(protocol, f=f, auth="mac", batch=1,
+                                   clients=args.batch1_clients)
+                e = envs[which]
+                e.slot = env.slot = max(e.slot, env.slot)
+                c = bench.Cluster(e, r)
+                variant = ("client to all n (%s)" % args.before_label if which
+                           else "client to f+1 leaders" if protocol == "hotstuff" else "-")
+                try:
+                    c.start()
+                    row, full = bench.do_run(c, r, args)
+                    res = full["bench"]
+                    k = checkpoint_interval(c)
+                    fm = real_formulas(protocol, r["n"], f, k,
+                                       "all" if which else "leaders")
+                    out = {"protocol": protocol, "variant": variant, "f": f, "n": r["n"],
+                           "clients": r["clients"], "ops": row["ops"],
+                           "throughput": row["throughput"], "p50_us": row["p50_us"],
+                           "msgs_per_op": row["msgs_per_op"],
+                           "msgs_formula": "%.2f" % fm["msgs"],
+                           "agreement_msgs_per_op": bench.fmt(
+                               res.get("agreement_msgs_per_op"), 2),
+                           "agreement_formula": "%.2f" % fm["agreement"],
+                           "client_msgs_per_op": bench.fmt(res.get("client_msgs_per_op"), 2),
+                           "client_replies_per_op": bench.fmt(
+                               res.get("client_replies_per_op"), 2),
+                           "replica_msgs_per_op": bench.fmt(res.get("replica_msgs_per_op"), 2),
+                           "safety": row["safety"]}
+                    rows.append(out)
+                    log("batch 1 %s %s f=%d: %s ops/s, %s msgs/op (formula %s), agreement "
+                        "%s (formula %s), client %s, %s" % (
+                            protocol, variant, f, out["throughput"], out["msgs_per_op"],
+                            out["msgs_formula"], out["agreement_msgs_per_op"] or "-",
+                            out["agreement_formula"], out["client_msgs_per_op"],
+                            out["safety"]))
+                    with open(os.path.join(args.out, "batch1.jsonl"), "a") as fh:
+                        fh.write(json.dumps(full) + "\n")
+                except (bench.Skip, RuntimeError) as err:
+                    log("batch 1 %s %s f=%d: skipped: %s" % (protocol, variant, f, err))
+                finally:
+                    c.stop()
+                    c.remove()
+                    env.slot = max(e.slot, env.slot)
+    finally:
+        for e in envs.values():
+            shutil.rmtree(e.tmp, ignore_errors=True)
+    write_csv(os.path.join(args.out, "batch1.csv"), rows)
+    write_batch1_md(args.out, rows, args)
+    return rows
+
+
+def batch1_ratios(rows):
+    """(n, measured msgs ratio, formula ratio, measured agreement ratio, formula
+    agreement ratio) of PBFT over HotStuff (this build's client) at each n."""
+    out = []
+    for n in sorted({int(r["n"]) for r in rows}):
+        pb = [r for r in rows if int(r["n"]) == n and r["protocol"] == "pbft"]
+        hs = [r for r in rows if int(r["n"]) == n and r["protocol"] == "hotstuff"
+              and not r["variant"].startswith("client to all")]
+        if not pb or not hs:
+            continue
+        pb, hs = pb[0], hs[0]
+
+        def q(a, b):
+            try:
+                return float(a) / float(b)
+            except (ValueError, ZeroDivisionError):
+                return None
+        out.append((n, q(pb["msgs_per_op"], hs["msgs_per_op"]),
+                    q(pb["msgs_formula"], hs["msgs_formula"]),
+                    q(pb["agreement_msgs_per_op"], hs["agreement_msgs_per_op"]),
+                    q(pb["agreement_formula"], hs["agreement_formula"])))
+    return out
+
+
+def write_batch1_md(out, rows, args):
+    def x(v):
+        return "-" if v is None else "%.2f" % v
+    with open(os.path.join(out, "batch1.md"), "w") as fh:
+        fh.write("Real processes, batch_max 1, %d closed-loop clients, auth mac, %s s after "
+                 "%s s warm-up; PBFT and HotStuff interleaved per f.\n\n"
+                 % (args.batch1_clients, args.seconds, args.warmup))
+        fh.write("| protocol | client sends to | n | ops/s | msgs/op | formula | agreement "
+                 "msgs/op | formula | client msgs/op | replies/op | safety |\n")
+        fh.write("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+        for r in rows:
+            fh.write("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" % (
+                r["protocol"], r["variant"], r["n"], r["throughput"], r["msgs_per_op"],
+                r["msgs_formula"], r["agreement_msgs_per_op"] or "-",
+                r["agreement_formula"], r["client_msgs_per_op"],
+                r["client_replies_per_op"] or "-", r["safety"]))
+        fh.write("\n| n | PBFT/HotStuff msgs | formula | PBFT/HotStuff agreement | formula |\n")
+        fh.write("|--:|--:|--:|--:|--:|\n")
+        for n, m, mf, a, af in batch1_ratios(rows):
+            fh.write("| %d | %s | %s | %s | %s |\n" % (n, x(m), x(mf), x(a), x(af)))
+
+
 def write_md(out, rows, args):
     with open(os.path.join(out, "scale.md"), "w") as fh:
         fh.write("Real processes on one machine (2 cores, shared and loaded: compare rows "
@@ -453,6 +615,15 @@ def main():
     ap.add_argument("--ratio", type=int, metavar="ROUNDS",
                     help="only HotStuff f=1 sig against PBFT f=1 sig, ROUNDS alternating "
                     "rounds (the issue's 0.7x throughput target)")
+    ap.add_argument("--batch1", action="store_true",
+                    help="only PBFT against HotStuff at batch_max 1 on real processes, "
+                    "agreement messages per request against the formulas")
+    ap.add_argument("--batch1-clients", type=int, default=16,
+                    help="--batch1: closed-loop clients for both (default 16)")
+    ap.add_argument("--before", metavar="BIN",
+                    help="--batch1: also HotStuff from this build's bin directory")
+    ap.add_argument("--before-label", default="before",
+                    help="--batch1: what --before's rows are called")
     ap.set_defaults(port_stride=10, port_slots=10)  # bench.Env: ranges B, B+10, .. B+90
     args = ap.parse_args()
     if args.plots_only:
@@ -490,6 +661,13 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     if args.ratio:
         ratio_half(args)
+        return 0
+    if args.batch1:
+        rows = batch1_half(args)
+        for n, m, mf, a, af in batch1_ratios(rows):
+            print("n=%d: PBFT/HotStuff msgs/op %s (formula %.2f), agreement %s (formula "
+                  "%.2f)" % (n, "%.2f" % m if m else "-", mf, "%.2f" % a if a else "-", af))
+        print("results: %s" % args.out)
         return 0
     sim_rows, vc_rows = sim_half(sim, args.out, args.plant_bug)
     bad = check(sim_rows)

@@ -241,9 +241,13 @@ static void adopt_orphans(struct hs *p, struct effects *out)
 
 /* ---- execution ---- */
 
-static void send_reply(struct hs *p, uint64_t view, uint32_t client, uint64_t ts,
-		       const uint8_t *result, uint32_t len, struct effects *out)
+/* A reply carries our current view, not the executed block's: the client sends its
+ * next request to the leaders of the f+1 views from there on (client_core.c
+ * first_destination), and the block's view is already a few leaders behind. */
+static void send_reply(struct hs *p, uint32_t client, uint64_t ts, const uint8_t *result,
+		       uint32_t len, struct effects *out)
 {
+	uint64_t view = p->view;
 	size_t off = wire_put_reply(&out->arena, p->cfg.cluster_id, p->cfg.id, view, client, ts,
 				    result, len);
 	auth_seal(p->cfg.auth, &out->arena, off);
@@ -251,8 +255,7 @@ static void send_reply(struct hs *p, uint64_t view, uint32_t client, uint64_t ts
 }
 
 /* Execute one block's batch (replying if out is not NULL). */
-static uint32_t execute_batch(struct hs *p, const uint8_t *batch, uint32_t len, uint64_t view,
-			      struct effects *out)
+static uint32_t execute_batch(struct hs *p, const uint8_t *batch, uint32_t len, struct effects *out)
 {
 	struct body_preprepare pp;
 	uint32_t done = 0;
@@ -273,7 +276,7 @@ static uint32_t execute_batch(struct hs *p, const uint8_t *batch, uint32_t len, 
 		}
 		waitq_done(&p->wq, req.h.sender, req.u.req.timestamp);
 		if (out)
-			send_reply(p, view, req.h.sender, req.u.req.timestamp, res, rlen, out);
+			send_reply(p, req.h.sender, req.u.req.timestamp, res, rlen, out);
 	}
 	return done;
 }
@@ -300,7 +303,7 @@ static void execute_block(struct hs *p, const struct hs_block *b, struct effects
 {
 	CORE_ASSERT(b->height == p->exec_height + 1 && b->raw);
 	CORE_ASSERT(!memcmp(b->parent, p->exec_hash, WIRE_DIGEST_LEN)); /* on our chain */
-	execute_batch(p, b->raw + b->batch_off, b->batch_len, b->view, out);
+	execute_batch(p, b->raw + b->batch_off, b->batch_len, out);
 	effects_persist(out, P_PUT, HS_REC_BLOCK, b->height, b->raw, b->raw_len);
 	p->exec_height = b->height;
 	p->exec_view = b->view;
@@ -335,7 +338,7 @@ int hs_replay_block(struct hs *p, const uint8_t *raw, size_t len)
 	struct hs_block *b = hs_block_store(p, &m);
 	if (!b)
 		return -1;
-	execute_batch(p, b->raw + b->batch_off, b->batch_len, b->view, NULL);
+	execute_batch(p, b->raw + b->batch_off, b->batch_len, NULL);
 	p->exec_height = b->height;
 	p->exec_view = b->view;
 	memcpy(p->exec_hash, b->hash, WIRE_DIGEST_LEN);
@@ -592,7 +595,7 @@ void hs_on_request(struct hs *p, const struct msg *m, struct effects *out)
 		const uint8_t *res;
 		uint32_t len;
 		exec_request(&p->exec, m, &res, &len);
-		send_reply(p, p->exec_view, c, ts, res, len, out);
+		send_reply(p, c, ts, res, len, out);
 		return;
 	}
 	if (verdict != EXEC_NEW)

@@ -355,7 +355,11 @@ static void check_committed(struct pbft *p, struct slot *s, struct effects *out)
 }
 
 /* Keep the certificate (compact pre-prepare + the matching PREPAREs) as a ready
- * VIEW-CHANGE P-entry, and persist it before our COMMIT leaves. */
+ * VIEW-CHANGE P-entry, and persist it before our COMMIT leaves.  Exactly 2f PREPAREs,
+ * all PBFT §4.4 asks for: a VIEW-CHANGE carries one certificate per prepared slot of
+ * the window, and with auth = mac each PREPARE holds an n-slot authenticator, so
+ * certificates of every backup's PREPARE (they arrive before the pre-prepare) would
+ * take a full window's VIEW-CHANGE past WIRE_MAX_MSG at n = 31 (docs/PROTOCOL.md §6). */
 static int make_cert(struct pbft *p, struct slot *s, struct effects *out)
 {
 	struct buf *b = &p->scratch;
@@ -365,7 +369,7 @@ static int make_cert(struct pbft *p, struct slot *s, struct effects *out)
 	size_t count_at = b->len;
 	uint16_t count = 0;
 	buf_put_u16(b, 0);
-	for (uint32_t i = 0; i < p->cfg.n; i++) {
+	for (uint32_t i = 0; i < p->cfg.n && count < 2 * p->cfg.f; i++) {
 		const struct vote *v = &s->prepare[i];
 		if (!v->have || !v->raw || v->view != s->view ||
 		    memcmp(v->digest, s->digest, WIRE_DIGEST_LEN) != 0)
@@ -376,7 +380,7 @@ static int make_cert(struct pbft *p, struct slot *s, struct effects *out)
 	}
 	if (b->err || count < 2 * p->cfg.f)
 		return -1;
-	CORE_ASSERT(count <= p->cfg.n - 1); /* distinct backups: the primary sends none */
+	CORE_ASSERT(count == 2 * p->cfg.f); /* distinct backups: the primary sends none */
 	set_u16(b->p + count_at, count);
 	uint8_t *bytes = core_dup(b->p, b->len);
 	if (!bytes)

@@ -122,7 +122,9 @@ void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out)
 }
 
 /* Is this a well-formed VIEW-CHANGE for its view?  (Signatures were checked at the
- * edge; here: the checkpoint proof and every prepared certificate hold together.) */
+ * edge; here: the checkpoint proof and every prepared certificate hold together.)  A
+ * certificate holds exactly 2f PREPAREs (pbft_normal.c make_cert): more would only
+ * let a liar inflate the message towards WIRE_MAX_MSG. */
 static int validate_vc(struct pbft *p, const struct msg *m)
 {
 	uint64_t h = m->h.seq;
@@ -145,7 +147,7 @@ static int validate_vc(struct pbft *p, const struct msg *m)
 		const struct compact_pp *pp = &e.pp;
 		uint32_t primary = pbft_primary(p, pp->h.view);
 		if (pp->h.seq <= last || pp->h.seq > h + p->cfg.window || pp->h.view >= m->h.view ||
-		    pp->h.sender != primary || e.n_prep < 2 * p->cfg.f)
+		    pp->h.sender != primary || e.n_prep != 2 * p->cfg.f)
 			return -1;
 		last = pp->h.seq;
 		uint32_t seen = 0;

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replica/core/hotstuff.h"
+
 #include "replica/kv.h"
 #include "tests/sim/sim.h"
 
@@ -95,6 +97,7 @@ static void client_init_core(struct world *w, struct sim_client *cl)
 		.sign_always = w->base.robust,
 		/* and sent to every replica (Aardvark §4.2), as byzlab-client does */
 		.send_all = w->base.robust && w->o->protocol == PROTO_PBFT,
+		.hotstuff_stable = w->o->hotstuff_stable,
 	};
 	client_core_init(&cl->core, &cc);
 	cl->timer_at = UINT64_MAX;
@@ -228,14 +231,18 @@ static void issue(struct sim_client *cl, uint64_t op_hash, uint8_t ro)
 	cl->n_issued++;
 }
 
-static void send_request(struct world *w, struct sim_client *cl, uint32_t to)
+_Static_assert(CLIENT_HS_STABLE_SHIFT == HS_STABLE_SHIFT,
+	       "the client's HotStuff leader function must be the replicas'");
+
+static void send_request(struct world *w, struct sim_client *cl, uint32_t to, uint32_t set)
 {
 	const struct buf *req = client_core_request(&cl->core);
 	struct sbuf *m = sbuf_new(req->p, req->len);
 	int32_t from = -1 - (int32_t)cl->id;
-	if (to == CLIENT_SEND_ALL) {
+	if (to == CLIENT_SEND_ALL || to == CLIENT_SEND_SET) {
 		for (uint32_t r = 0; r < w->n; r++)
-			net_to_replica(w, from, 0, r, m);
+			if (to == CLIENT_SEND_ALL || (set >> r & 1u))
+				net_to_replica(w, from, 0, r, m);
 	} else {
 		net_to_replica(w, from, 0, to, m);
 	}
@@ -404,7 +411,7 @@ static void carry_out(struct world *w, struct sim_client *cl, const struct clien
 		sim_trace(w, TR_RETRY, -1 - (int)cl->id, 0, TR_NONE, 0, 0, cl->core.ts, 0, 0,
 			  cl->core.signing ? "to all, signed" : "to all");
 	if (out->send_to != CLIENT_SEND_NONE)
-		send_request(w, cl, out->send_to);
+		send_request(w, cl, out->send_to, out->send_set);
 	rearm(w, cl, out->next_tick_us);
 	if (out->done) {
 		size_t len;

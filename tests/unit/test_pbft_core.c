@@ -922,14 +922,14 @@ static void test_stale_preprepares_do_not_raise_next_seq(void **state)
 }
 
 /* A VIEW-CHANGE whose prepared certificate is made up is rejected. */
-static void test_fake_certificate_rejected(void **state)
+/* A VIEW-CHANGE(1) from replica 2 to replica 1 whose one P entry is a compact
+ * pre-prepare of view 0, seq 1 (digest pp_d) and PREPAREs (digest prep_d) from
+ * replicas first..last. */
+static void deliver_vc_with_cert(const uint8_t *pp_d, const uint8_t *prep_d, uint32_t first,
+				 uint32_t last)
 {
-	(void)state;
 	struct buf b;
 	buf_init(&b);
-	/* P entry: a compact pre-prepare of view 0 from replica 0, and 2f PREPAREs whose
-	 * digest does not match it. */
-	uint8_t d1[WIRE_DIGEST_LEN] = {1}, d2[WIRE_DIGEST_LEN] = {2};
 	size_t off = wire_begin(&b, MSG_VIEWCHANGE, CLUSTER, 2, 1, 0);
 	buf_put_u16(&b, 0);
 	buf_put_u32(&b, 1);
@@ -937,15 +937,15 @@ static void test_fake_certificate_rejected(void **state)
 	buf_init(&cpp);
 	size_t co = wire_begin(&cpp, MSG_PREPREPARE, CLUSTER, 0, 0, 1);
 	set_u32(cpp.p + co + WIRE_OFF_BODY_LEN, 2);
-	buf_put(&cpp, d1, WIRE_DIGEST_LEN);
+	buf_put(&cpp, pp_d, WIRE_DIGEST_LEN);
 	assert_int_equal(auth_seal_cpp(&W->auth[0], &cpp, co), 0);
 	buf_put_u32(&b, (uint32_t)cpp.len);
 	buf_put(&b, cpp.p, cpp.len);
-	buf_put_u16(&b, 2);
-	for (uint32_t r = 2; r <= 3; r++) {
+	buf_put_u16(&b, (uint16_t)(last - first + 1));
+	for (uint32_t r = first; r <= last; r++) {
 		struct buf pr;
 		buf_init(&pr);
-		size_t po = wire_put_digest(&pr, MSG_PREPARE, CLUSTER, r, 0, 1, d2);
+		size_t po = wire_put_digest(&pr, MSG_PREPARE, CLUSTER, r, 0, 1, prep_d);
 		assert_int_equal(auth_seal(&W->auth[r], &pr, po), 0);
 		buf_put_u32(&b, (uint32_t)pr.len);
 		buf_put(&b, pr.p, pr.len);
@@ -954,9 +954,72 @@ static void test_fake_certificate_rejected(void **state)
 	wire_finish(&b, off);
 	assert_int_equal(auth_seal(&W->auth[2], &b, off), 0);
 	deliver_bytes(1, b.p, b.len);
-	assert_int_equal(status_of(1).rejected_conflict, 1);
 	buf_free(&cpp);
 	buf_free(&b);
+}
+
+static void test_fake_certificate_rejected(void **state)
+{
+	(void)state;
+	/* 2f PREPAREs whose digest does not match the pre-prepare's */
+	uint8_t d1[WIRE_DIGEST_LEN] = {1}, d2[WIRE_DIGEST_LEN] = {2};
+	deliver_vc_with_cert(d1, d2, 2, 3);
+	assert_int_equal(status_of(1).rejected_conflict, 1);
+}
+
+/* Decode bounds stay strict: a certificate of more than 2f PREPAREs (here all n-1,
+ * matching) is refused, so a liar cannot inflate a VIEW-CHANGE towards WIRE_MAX_MSG. */
+static void test_oversized_certificate_rejected(void **state)
+{
+	(void)state;
+	uint8_t d[WIRE_DIGEST_LEN] = {1};
+	deliver_vc_with_cert(d, d, 1, 3);
+	assert_int_equal(status_of(1).rejected_conflict, 1);
+}
+
+/* PBFT §4.4: a prepared certificate is the pre-prepare and 2f PREPAREs, no more.
+ * Replica 3 hears both other backups' PREPAREs before the pre-prepare, so when it
+ * prepares it holds all n-1 = 3; its VIEW-CHANGE must still carry exactly 2f = 2 per
+ * certificate (with auth = mac at n = 31, n-1 PREPAREs of a 1 KB authenticator each
+ * in every slot of a full window is over WIRE_MAX_MSG, docs/PROTOCOL.md §6). */
+static void test_certificate_holds_exactly_2f_prepares(void **state)
+{
+	(void)state;
+	request(0, 2, 1, "k", "v");
+	assert_int_equal(deliver_one(MSG_PREPREPARE, 0, 1), 1);
+	assert_int_equal(deliver_one(MSG_PREPREPARE, 0, 2), 1);
+	assert_int_equal(deliver_one(MSG_PREPARE, 1, 3), 1);
+	assert_int_equal(deliver_one(MSG_PREPARE, 2, 3), 1);
+	assert_int_equal(deliver_one(MSG_PREPREPARE, 0, 3), 1); /* prepared, with 3 */
+	for (size_t k = 0; k < W->nq; k++) /* nothing else arrives: no commit anywhere */
+		free(W->q[k].bytes);
+	W->nq = 0;
+	request(3, 2, 1, "k", "v"); /* the client retransmits: replica 3's timer runs */
+	for (size_t k = 0; k < W->nq; k++)
+		free(W->q[k].bytes);
+	W->nq = 0;
+	W->now += 10 * W->cfg[3].view_timeout_ms;
+	step(3, EV_TICK, NULL); /* replica 3's timer: VIEW-CHANGE(1) */
+	size_t vcs = 0;
+	for (size_t k = 0; k < W->nq; k++) {
+		const struct packet *pk = &W->q[k];
+		if (msg_type(pk) != MSG_VIEWCHANGE || pk->from != 3)
+			continue;
+		struct msg m;
+		struct cursor c;
+		struct vc_prepared e;
+		assert_int_equal(wire_decode(pk->bytes, pk->len, CLUSTER, &m), WIRE_OK);
+		assert_int_equal(m.u.vc.n_prepared, 1);
+		wire_vc_begin(&m, &c);
+		assert_int_equal(wire_vc_next(&c, CLUSTER, &e), 1);
+		assert_int_equal(e.pp.h.seq, 1);
+		assert_int_equal(e.n_prep, 2 * F);
+		vcs++;
+	}
+	assert_true(vcs >= N - 1); /* to every other replica (the tick may say it twice) */
+	/* and the others take it: a certificate of 2f is a valid one */
+	deliver_all();
+	assert_int_equal(status_of(1).rejected_conflict, 0);
 }
 
 /* A replica cut off for several checkpoints catches up by state transfer. */
@@ -1527,6 +1590,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_planted_skip_certs_diverges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fake_certificate_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_certificate_holds_exactly_2f_prepares, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_oversized_certificate_rejected, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_primary_numbers_after_newview, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stale_preprepares_do_not_raise_next_seq, setup,
