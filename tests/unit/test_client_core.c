@@ -310,6 +310,46 @@ static void test_send_all_destinations(void **state)
 	fix_teardown(&x);
 }
 
+static void hotstuff_stable(struct client_core_config *c)
+{
+	c->hotstuff_stable = true;
+}
+
+/* HotStuff (issue 19): a request goes to the leaders of the f+1 views from the one
+ * the replies named (the (f+1)-th highest, as for PBFT), not to all n; a
+ * retransmission goes to all.  With the stable leader the first send goes to all. */
+static void test_hotstuff_destinations(void **state)
+{
+	struct fix x;
+	struct client_out o;
+
+	(void)state;
+	fix_setup(&x, PROTO_HOTSTUFF, 2, AUTH_MODE_NONE, NULL); /* n = 7 */
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(o.send_to, CLIENT_SEND_SET);
+	assert_int_equal(o.send_set, 0x7u); /* views 0, 1, 2: replicas 0, 1, 2 */
+	ok_reply(&x, 6, 99, &o);            /* a liar */
+	ok_reply(&x, 0, 12, &o);
+	ok_reply(&x, 1, 12, &o);
+	assert_true(o.done);
+	assert_int_equal(x.c.view, 12);
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(o.send_to, CLIENT_SEND_SET);
+	assert_int_equal(o.send_set, (1u << 5) | (1u << 6) | (1u << 0)); /* 12, 13, 14 mod 7 */
+	client_core_tick(&x.c, o.next_tick_us, &o);
+	assert_int_equal(o.send_to, CLIENT_SEND_ALL); /* the leaders may be faulty */
+	assert_true(o.retransmit);
+	fix_teardown(&x);
+
+	assert_int_equal(client_hotstuff_leaders(4, 1, false, 3), (1u << 3) | (1u << 0));
+	assert_int_equal(client_hotstuff_leaders(4, 1, true, (uint64_t)5 << 16),
+			 (1u << 1) | (1u << 2)); /* epochs 5 and 6 */
+	fix_setup(&x, PROTO_HOTSTUFF, 1, AUTH_MODE_NONE, hotstuff_stable);
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(o.send_to, CLIENT_SEND_ALL);
+	fix_teardown(&x);
+}
+
 /* ------------------------------------------------------------- timestamps */
 
 static void test_timestamps(void **state)
@@ -552,6 +592,7 @@ int main(void)
 		cmocka_unit_test(test_single_one_reply),
 		cmocka_unit_test(test_view_from_replies),
 		cmocka_unit_test(test_send_all_destinations),
+		cmocka_unit_test(test_hotstuff_destinations),
 		cmocka_unit_test(test_timestamps),
 		cmocka_unit_test(test_retransmission_schedule),
 		cmocka_unit_test(test_no_timeout),
