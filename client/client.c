@@ -443,7 +443,8 @@ static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms
 		.send_all = c->robust && c->protocol == PROTO_PBFT,
 		/* HotStuff's leader function (client_hotstuff_leaders) */
 		.hotstuff_stable = c->hotstuff_stable != 0,
-		.auth = &cl->auth, /* loaded before the first request */
+		.hotstuff_leaders = c->hotstuff_leaders != 0, /* hotstuff_client = leaders */
+		.auth = &cl->auth,                            /* loaded before the first request */
 	};
 	client_core_init(&cl->core, &cc);
 	buf_init(&cl->hello);

@@ -248,28 +248,27 @@ uint32_t client_hotstuff_leaders(uint32_t n, uint32_t f, bool stable, uint64_t v
 
 /* A request's first send: the primary, or everybody (read-only gets, PBFT §5.1.3;
  * robust mode, Aardvark §4.2: the backups then hold it pending and time its ordering).
- * HotStuff (issue 19): the leaders of the f+1 views from the one learned from replies.
- * Every replica that holds a request proposes it when it leads (hotstuff_chain.c
- * take_batch), and one of f+1 replicas is correct; the leader rotates, so each of
- * them leads within n views.  A faulty or stale guess costs one retransmission to
- * all (CLIENT_RTO_MS), as with PBFT's primary.  With hotstuff_leader = stable the
- * first send still goes to all n: sent to the stable leader and the next one only,
- * sim_hotstuff_stable_f1_silent_leader seed 2 lost liveness (views kept changing
- * after the faults stopped, requests at every replica by then; not yet explained). */
+ * HotStuff: every replica (any may lead the next view: each keeps it for its turn), or
+ * with hotstuff_client = leaders (issue 19) the leaders of the f+1 views from the one
+ * learned from replies.  Every replica that holds a request proposes it when it leads
+ * (hotstuff_chain.c take_batch), one of f+1 replicas is correct, and the leader
+ * rotates, so each of them leads within n views.  A faulty or stale guess costs a
+ * retransmission to all (CLIENT_RTO_MS), as with PBFT's primary; so does a chain that
+ * went idle at a leader that holds none of the waiting requests (docs/EXPERIMENTS.md
+ * §17: that is why it is not the default).  With hotstuff_leader = stable the first
+ * send goes to all n either way: sent to the stable leader and the next one only,
+ * sim_hotstuff_stable_f1_silent_leader seed 2 lost liveness (views kept changing after
+ * the faults stopped, with the requests at every replica by then; not yet explained). */
 static void first_destination(const struct client_core *c, struct client_out *out)
 {
-	if (c->cfg.proto == PROTO_HOTSTUFF && c->cfg.hotstuff_stable) {
-		out->send_to = CLIENT_SEND_ALL; /* see below */
-		return;
-	}
-	if (c->cfg.proto == PROTO_HOTSTUFF) {
+	if (c->cfg.proto == PROTO_HOTSTUFF && c->cfg.hotstuff_leaders && !c->cfg.hotstuff_stable) {
 		out->send_to = CLIENT_SEND_SET;
 		out->send_set = client_hotstuff_leaders(c->cfg.n, c->cfg.f, c->cfg.hotstuff_stable,
 							c->view);
 		CORE_ASSERT(out->send_set != 0);
 		return;
 	}
-	if (c->cfg.send_all && c->cfg.proto == PROTO_PBFT)
+	if ((c->cfg.send_all && c->cfg.proto == PROTO_PBFT) || c->cfg.proto == PROTO_HOTSTUFF)
 		out->send_to = CLIENT_SEND_ALL;
 	else
 		out->send_to = is_readonly(c) ? CLIENT_SEND_ALL : primary(c);

@@ -11,7 +11,8 @@
  *     replica cores); MACs, or a signature once CLIENT_SIGN_AFTER retransmissions
  *     went unanswered in mac mode (issue 14), or always with cfg.sign_always;
  *   - where it goes: the presumed primary (view mod n, view learned from replies),
- *     for HotStuff the leaders of the f+1 views from the learned one on (its leader
+ *     for HotStuff every replica (any may lead next), or with hotstuff_client =
+ *     leaders the leaders of the f+1 views from the learned one on (its leader
  *     rotates: at least one of them is correct and proposes it in its turn),
  *     every replica on retransmission, every replica at once for a read-only get,
  *     and with cfg.send_all (pbft robust = on, Aardvark §4.2) every replica always,
@@ -109,9 +110,10 @@ struct client_core_config {
 			      * primary, which answers alone while its lease holds */
 	bool sign_always; /* mac mode: sign every request from the first send */
 	bool send_all;    /* pbft robust = on: every send goes to all replicas (Aardvark §4.2) */
-	bool hotstuff_stable; /* hotstuff_leader = stable: a leader holds 2^16 views */
-	bool bad_mac;         /* lab (issue 14): MACs garbled but the primary's; never signs */
-	uint32_t timeout_ms;  /* give a request up after this; 0: never */
+	bool hotstuff_stable;  /* hotstuff_leader = stable: a leader holds 2^16 views */
+	bool hotstuff_leaders; /* hotstuff_client = leaders: first sends to f+1 leaders */
+	bool bad_mac;          /* lab (issue 14): MACs garbled but the primary's; never signs */
+	uint32_t timeout_ms;   /* give a request up after this; 0: never */
 	enum client_bug bug;
 	struct auth_ctx *auth; /* seals our requests (pure computation); not owned */
 };

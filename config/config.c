@@ -57,6 +57,7 @@ enum ckey {
 	K_ROBUST_RATIO,
 	K_ROBUST_HEARTBEAT,
 	K_HOTSTUFF_LEADER,
+	K_HOTSTUFF_CLIENT,
 	K_READ_LEASE,
 	K_EVIDENCE,
 	K_COUNT
@@ -84,6 +85,7 @@ static const char *const ckey_name[K_COUNT] = {
 	"robust_ratio",
 	"robust_heartbeat_ms",
 	"hotstuff_leader",
+	"hotstuff_client",
 	"read_lease_ms",
 	"evidence",
 };
@@ -374,7 +376,8 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
 		     "keys, data, clients, cluster_id, read_only, digest_replies, "
 		     "group_commit, coalesce, rx_aio, robust, robust_ratio, "
-		     "robust_heartbeat_ms, hotstuff_leader, read_lease_ms, evidence)",
+		     "robust_heartbeat_ms, hotstuff_leader, hotstuff_client, read_lease_ms, "
+		     "evidence)",
 		     show(name, nm));
 		return 0;
 	}
@@ -395,6 +398,14 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 			c->hotstuff_stable = 0;
 		else if (!strcmp(v, "stable"))
 			c->hotstuff_stable = 1;
+		else
+			goto bad_enum;
+		return 1;
+	case K_HOTSTUFF_CLIENT:
+		if (!strcmp(v, "all"))
+			c->hotstuff_leaders = 0;
+		else if (!strcmp(v, "leaders"))
+			c->hotstuff_leaders = 1;
 		else
 			goto bad_enum;
 		return 1;
@@ -467,6 +478,7 @@ bad_enum:
 	fail(p, p->line, "key '%s': '%s' is not one of %s", name, show(v, vv),
 	     k == K_PROTOCOL          ? "pbft, vr, single, hotstuff"
 	     : k == K_HOTSTUFF_LEADER ? "rotating, stable"
+	     : k == K_HOTSTUFF_CLIENT ? "all, leaders"
 	     : k == K_AUTH            ? "sig, mac, none"
 	     : k == K_SYNC            ? "full, none"
 				      : "on, off");

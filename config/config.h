@@ -53,6 +53,7 @@ struct config {
 	 * primary; PBFT only, ignored by vr/single); default off: classic PBFT. */
 	int robust;
 	int hotstuff_stable;            /* hotstuff_leader = stable (1) | rotating (0, default) */
+	int hotstuff_leaders;           /* hotstuff_client = leaders (1) | all (0, default) */
 	uint32_t robust_ratio_permille; /* robust_ratio = 0.9: share of the best recent
 					 * throughput a primary must keep, 500..1000 */
 	uint32_t robust_heartbeat_ms;   /* no PRE-PREPARE this long while requests wait,

@@ -25,11 +25,13 @@ one HotStuff block per request instead of four (sim_scale_planted_hs_formula).
 
 --batch1: only the real-process batch-1 comparison (issue 19): PBFT and HotStuff at
 f = 1, 2, 3, batch_max = 1, the same 16 closed-loop clients, auth mac, interleaved per
-f; agreement messages per request (replica-to-replica: the replicas' sends but the
-replies the clients received) and all messages per request against real_formulas(),
-and the PBFT/HotStuff ratio at each n against the formulas' ratio.  --before BIN adds
-a HotStuff row per f from another build (e.g. one whose client sends each request to
-all n replicas), in the same interleaving.  batch1.csv, batch1.md.
+f, HotStuff twice (hotstuff_client = leaders and all); agreement messages per
+request (replica-to-replica: the replicas' sends but the replies the clients
+received) and all messages per request against real_formulas(), and the
+PBFT/HotStuff(leaders) ratio at each n against the formulas' ratio.  --batch-max B
+and --batch1-clients C change the batching and load (the formulas hold at batch 1
+only).  --before BIN adds a HotStuff row per f from another build, in the same
+interleaving.  batch1.csv, batch1.md.
 
 --ratio ROUNDS: only HotStuff f=1 sig against PBFT f=1 sig (64 clients, batch_max 128),
 in alternating rounds, and the ratio of the median throughputs (issue 19's 0.7x).
@@ -71,6 +73,9 @@ VIEWCHANGE_TYPES = {"pbft": ("viewchange", "newview"),
 # rotating leader that is a timeout every n views (and no progress at all at n = 4,
 # docs/TESTING.md), so HotStuff's one view change is measured with the stable leader
 VIEWCHANGE_ARGS = {"hotstuff": ("--hotstuff-leader", "stable")}
+# the counts: HotStuff's client sends to the leaders of f+1 views (hotstuff_client =
+# leaders, issue 19), the rule whose formula is the linear one; the default sends to all
+COUNT_ARGS = {"hotstuff": ("--hotstuff-client", "leaders")}
 # chained HotStuff with one closed-loop client: the request's block and three empty
 # blocks whose QCs make it the head of a three-chain (docs/EXPERIMENTS.md §17)
 HS_BLOCKS_PER_REQUEST = 4
@@ -119,8 +124,8 @@ def formulas(protocol, n, f, k, plant=None):
 def hotstuff_formula(n, f, blocks):
     """Chained HotStuff (Yin et al. PODC'19 Alg. 3) as byzlab sends it: the client sends
     its request to the leaders of the f+1 views from the one its replies named
-    (client_core.c; all n before issue 19's change) and every replica replies (f+1
-    matching accepted);
+    (hotstuff_client = leaders, client_core.c; the default sends to all n, n - f - 1
+    more) and every replica replies (f+1 matching accepted);
     per block the leader sends n-1 PROPOSALs and every replica but the next leader
     sends it a VOTE (n-1; the next leader's own vote stays local).  blocks: blocks per
     request -- 4 with one closed-loop client at batch 1 (nothing else to order, so the
@@ -172,7 +177,7 @@ def sim_half(sim, out, plant=None, viewchange=True, max_n=MAX_N):
             if bench.bzharness.protocol_n(protocol, f) > max_n:
                 break
             try:
-                d = sim_counts(sim, protocol, f, SIM_OPS)
+                d = sim_counts(sim, protocol, f, SIM_OPS, COUNT_ARGS.get(protocol, ()))
             except Beyond as e:
                 log("sim %s f=%d: not run: %s" % (protocol, f, e))
                 break
@@ -370,24 +375,27 @@ def batch1_half(args):
     rows = []
     try:
         for f in REAL_F:
-            runs = [("pbft", ""), ("hotstuff", "")]
+            runs = [("pbft", "", ""), ("hotstuff", "", "leaders"), ("hotstuff", "", "all")]
             if args.before:
-                runs.append(("hotstuff", "before"))
-            for protocol, which in runs:
-                r = bench.run_spec(protocol, f=f, auth="mac", batch=1,
-                                   clients=args.batch1_clients)
+                runs.append(("hotstuff", "before", "all"))
+            for protocol, which, send in runs:
+                ini = {"hotstuff_client": send} if send else {}
+                r = bench.run_spec(protocol, f=f, auth="mac", batch=args.batch_max,
+                                   clients=args.batch1_clients, ini=ini if not which else {})
                 e = envs[which]
                 e.slot = env.slot = max(e.slot, env.slot)
                 c = bench.Cluster(e, r)
-                variant = ("client to all n (%s)" % args.before_label if which
-                           else "client to f+1 leaders" if protocol == "hotstuff" else "-")
+                variant = ("all n (%s)" % args.before_label if which
+                           else "f+1 leaders" if send == "leaders"
+                           else "all n" if send else "primary")
                 try:
                     c.start()
                     row, full = bench.do_run(c, r, args)
                     res = full["bench"]
                     k = checkpoint_interval(c)
-                    fm = real_formulas(protocol, r["n"], f, k,
-                                       "all" if which else "leaders")
+                    fm = real_formulas(protocol, r["n"], f, k, send or "all")
+                    if args.batch_max != 1:  # the formulas are batch 1's
+                        fm = {"msgs": float("nan"), "agreement": float("nan")}
                     out = {"protocol": protocol, "variant": variant, "f": f, "n": r["n"],
                            "clients": r["clients"], "ops": row["ops"],
                            "throughput": row["throughput"], "p50_us": row["p50_us"],
@@ -402,16 +410,18 @@ def batch1_half(args):
                            "replica_msgs_per_op": bench.fmt(res.get("replica_msgs_per_op"), 2),
                            "safety": row["safety"]}
                     rows.append(out)
-                    log("batch 1 %s %s f=%d: %s ops/s, %s msgs/op (formula %s), agreement "
+                    log("batch %d %s %s f=%d: %s ops/s, %s msgs/op (formula %s), agreement "
                         "%s (formula %s), client %s, %s" % (
-                            protocol, variant, f, out["throughput"], out["msgs_per_op"],
+                            args.batch_max, protocol, variant, f, out["throughput"],
+                            out["msgs_per_op"],
                             out["msgs_formula"], out["agreement_msgs_per_op"] or "-",
                             out["agreement_formula"], out["client_msgs_per_op"],
                             out["safety"]))
                     with open(os.path.join(args.out, "batch1.jsonl"), "a") as fh:
                         fh.write(json.dumps(full) + "\n")
                 except (bench.Skip, RuntimeError) as err:
-                    log("batch 1 %s %s f=%d: skipped: %s" % (protocol, variant, f, err))
+                    log("batch %d %s %s f=%d: skipped: %s" % (args.batch_max, protocol,
+                                                              variant, f, err))
                 finally:
                     c.stop()
                     c.remove()
@@ -431,7 +441,7 @@ def batch1_ratios(rows):
     for n in sorted({int(r["n"]) for r in rows}):
         pb = [r for r in rows if int(r["n"]) == n and r["protocol"] == "pbft"]
         hs = [r for r in rows if int(r["n"]) == n and r["protocol"] == "hotstuff"
-              and not r["variant"].startswith("client to all")]
+              and r["variant"] == "f+1 leaders"]
         if not pb or not hs:
             continue
         pb, hs = pb[0], hs[0]
@@ -452,9 +462,9 @@ def write_batch1_md(out, rows, args):
     def x(v):
         return "-" if v is None else "%.2f" % v
     with open(os.path.join(out, "batch1.md"), "w") as fh:
-        fh.write("Real processes, batch_max 1, %d closed-loop clients, auth mac, %s s after "
+        fh.write("Real processes, batch_max %d, %d closed-loop clients, auth mac, %s s after "
                  "%s s warm-up; PBFT and HotStuff interleaved per f.\n\n"
-                 % (args.batch1_clients, args.seconds, args.warmup))
+                 % (args.batch_max, args.batch1_clients, args.seconds, args.warmup))
         fh.write("| protocol | client sends to | n | ops/s | msgs/op | formula | agreement "
                  "msgs/op | formula | client msgs/op | replies/op | safety |\n")
         fh.write("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
@@ -620,6 +630,8 @@ def main():
                     "agreement messages per request against the formulas")
     ap.add_argument("--batch1-clients", type=int, default=16,
                     help="--batch1: closed-loop clients for both (default 16)")
+    ap.add_argument("--batch-max", type=int, default=1,
+                    help="--batch1: batch_max of both (default 1; the formulas hold at 1)")
     ap.add_argument("--before", metavar="BIN",
                     help="--batch1: also HotStuff from this build's bin directory")
     ap.add_argument("--before-label", default="before",

@@ -357,9 +357,9 @@ static void check_committed(struct pbft *p, struct slot *s, struct effects *out)
 /* Keep the certificate (compact pre-prepare + the matching PREPAREs) as a ready
  * VIEW-CHANGE P-entry, and persist it before our COMMIT leaves.  Exactly 2f PREPAREs,
  * all PBFT §4.4 asks for: a VIEW-CHANGE carries one certificate per prepared slot of
- * the window, and with auth = mac each PREPARE holds an n-slot authenticator, so
- * certificates of every backup's PREPARE (they arrive before the pre-prepare) would
- * take a full window's VIEW-CHANGE past WIRE_MAX_MSG at n = 31 (docs/PROTOCOL.md §6). */
+ * the window (and a NEW-VIEW 2f+1 VIEW-CHANGEs), so certificates of every backup's
+ * PREPARE (they can all arrive before the pre-prepare) made them half as large again
+ * at n = 31 (docs/PROTOCOL.md §5.6 has the sizes). */
 static int make_cert(struct pbft *p, struct slot *s, struct effects *out)
 {
 	struct buf *b = &p->scratch;

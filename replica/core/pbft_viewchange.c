@@ -124,7 +124,7 @@ void pbft_start_view_change(struct pbft *p, uint64_t view, struct effects *out)
 /* Is this a well-formed VIEW-CHANGE for its view?  (Signatures were checked at the
  * edge; here: the checkpoint proof and every prepared certificate hold together.)  A
  * certificate holds exactly 2f PREPAREs (pbft_normal.c make_cert): more would only
- * let a liar inflate the message towards WIRE_MAX_MSG. */
+ * let a liar inflate the message (and the NEW-VIEW that carries it) towards WIRE_MAX_MSG. */
 static int validate_vc(struct pbft *p, const struct msg *m)
 {
 	uint64_t h = m->h.seq;

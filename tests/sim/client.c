@@ -98,6 +98,7 @@ static void client_init_core(struct world *w, struct sim_client *cl)
 		/* and sent to every replica (Aardvark §4.2), as byzlab-client does */
 		.send_all = w->base.robust && w->o->protocol == PROTO_PBFT,
 		.hotstuff_stable = w->o->hotstuff_stable,
+		.hotstuff_leaders = w->o->hotstuff_leaders,
 	};
 	client_core_init(&cl->core, &cc);
 	cl->timer_at = UINT64_MAX;

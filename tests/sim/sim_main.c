@@ -123,6 +123,9 @@ static void usage(FILE *out)
 		"  --hotstuff-leader L rotating (default: the leader changes every view) or "
 		"stable\n"
 		"                      (it changes only when a view times out)\n"
+		"  --hotstuff-client C all (default: a request goes to every replica) or "
+		"leaders\n"
+		"                      (to the leaders of f+1 views; hotstuff_client)\n"
 		"  --plant-bug NAME    hotstuff: hs-two-chain-commit | hs-ignore-lock; pbft: "
 		"commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
@@ -594,6 +597,16 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 				return -1;
 			}
 			o->hotstuff_stable = !strcmp(l, "stable");
+			repro_add(c, a, l);
+		} else if (!strcmp(a, "--hotstuff-client")) {
+			NEED_ARG();
+			const char *l = argv[++i];
+			if (strcmp(l, "all") && strcmp(l, "leaders")) {
+				snprintf(err, errlen, "--hotstuff-client: all or leaders, not '%s'",
+					 l);
+				return -1;
+			}
+			o->hotstuff_leaders = !strcmp(l, "leaders");
 			repro_add(c, a, l);
 		} else if (!strcmp(a, "--read-lease")) {
 			NEED_ARG();

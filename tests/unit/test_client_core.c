@@ -310,21 +310,33 @@ static void test_send_all_destinations(void **state)
 	fix_teardown(&x);
 }
 
+static void hotstuff_leaders(struct client_core_config *c)
+{
+	c->hotstuff_leaders = true;
+}
+
 static void hotstuff_stable(struct client_core_config *c)
 {
+	c->hotstuff_leaders = true;
 	c->hotstuff_stable = true;
 }
 
-/* HotStuff (issue 19): a request goes to the leaders of the f+1 views from the one
- * the replies named (the (f+1)-th highest, as for PBFT), not to all n; a
- * retransmission goes to all.  With the stable leader the first send goes to all. */
+/* HotStuff, hotstuff_client = leaders (issue 19): a request goes to the leaders of the
+ * f+1 views from the one the replies named (the (f+1)-th highest, as for PBFT), not to
+ * all n; a retransmission goes to all.  With the stable leader, and by default, the
+ * first send goes to all. */
 static void test_hotstuff_destinations(void **state)
 {
 	struct fix x;
 	struct client_out o;
 
 	(void)state;
-	fix_setup(&x, PROTO_HOTSTUFF, 2, AUTH_MODE_NONE, NULL); /* n = 7 */
+	fix_setup(&x, PROTO_HOTSTUFF, 1, AUTH_MODE_NONE, NULL); /* the default */
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(o.send_to, CLIENT_SEND_ALL);
+	fix_teardown(&x);
+
+	fix_setup(&x, PROTO_HOTSTUFF, 2, AUTH_MODE_NONE, hotstuff_leaders); /* n = 7 */
 	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
 	assert_int_equal(o.send_to, CLIENT_SEND_SET);
 	assert_int_equal(o.send_set, 0x7u); /* views 0, 1, 2: replicas 0, 1, 2 */
