@@ -584,31 +584,28 @@ int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
 	return 0;
 }
 
-/* Cheap, unauthenticated filters first: only a reply that could complete the pending
- * request is worth a signature check. */
+/* A decoded reply through the core's edge (client_core_take_reply: the cheap filters,
+ * then auth_verify, then the accept rule). */
 static void handle_reply(struct bz_client *cl, const struct msg *m, uint64_t now_us)
 {
 	struct client_out out;
 
-	if (client_core_wants(&cl->core, m->u.rep.client, m->u.rep.timestamp) &&
-	    auth_verify(&cl->auth, m) != 0) {
+	if (client_core_take_reply(&cl->core, m, now_us, &out) != CLIENT_RX_OK) {
 		cl->stats.bad++;
 		return;
 	}
-	/* not wanted: the core counts it as stale and looks no further */
-	client_core_on_reply(&cl->core, m, now_us, &out);
 	carry_out(cl, &out);
 }
 
 static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len, uint64_t now_us)
 {
-	struct msg m;
+	struct client_out out;
 
-	if (wire_decode(p, len, cl->cluster, &m) != WIRE_OK || m.h.type != MSG_REPLY) {
+	if (client_core_receive(&cl->core, p, len, now_us, &out) != CLIENT_RX_OK) {
 		cl->stats.bad++;
 		return;
 	}
-	handle_reply(cl, &m, now_us);
+	carry_out(cl, &out);
 }
 
 /* One nng message: a plain reply or a bundle of them (replica/net.h). */
