@@ -28,7 +28,8 @@
 #include "crypto/auth.h"
 #include "crypto/crypto.h"
 #include "replica/kv.h"
-#include "replica/net.h" /* bundle framing */
+#include "replica/net.h"     /* bundle framing */
+#include "replica/textbuf.h" /* seterr */
 
 #define CLIENT_RECVMAXSZ (WIRE_MAX_MSG + 4096)
 #define CLIENT_SENDBUF_MSGS 64
@@ -39,20 +40,6 @@
 /* Timestamps at or above this in a state file are treated as corrupt: t + 1 and
  * t + lease must never wrap. */
 #define CLIENT_TS_SANE_MAX (UINT64_C(1) << 62)
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static uint64_t clock_us(clockid_t id)
 {
