@@ -67,12 +67,17 @@ const char *fx_keys(void)
 	return fx.keys;
 }
 
-void fx_auth(struct auth_ctx *a, enum auth_mode mode, int is_client, uint32_t id)
+void fx_auth_n(struct auth_ctx *a, enum auth_mode mode, uint32_t n, int is_client, uint32_t id)
 {
 	char err[256] = "";
 
-	if (auth_load(a, mode, fx.keys, fx.n, fx.m, is_client, id, err, sizeof(err)) != 0)
-		fail_msg("%s %u: %s", is_client ? "client" : "replica", id, err);
+	if (n > fx.n || auth_load(a, mode, fx.keys, n, fx.m, is_client, id, err, sizeof(err)) != 0)
+		fail_msg("%s %u of %u replicas: %s", is_client ? "client" : "replica", id, n, err);
+}
+
+void fx_auth(struct auth_ctx *a, enum auth_mode mode, int is_client, uint32_t id)
+{
+	fx_auth_n(a, mode, fx.n, is_client, id);
 }
 
 void fx_replicas(struct auth_ctx *r, enum auth_mode mode)

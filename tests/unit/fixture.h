@@ -26,6 +26,8 @@ const char *fx_keys(void); /* its keys/ */
 /* Principal (is_client, id) of a cluster of the n replicas and m clients, loaded in
  * `mode` (auth_load); fails the running test if it cannot be.  Free with auth_free. */
 void fx_auth(struct auth_ctx *a, enum auth_mode mode, int is_client, uint32_t id);
+/* The same in a smaller cluster: replicas 0..n-1 (n <= the n of fx_setup). */
+void fx_auth_n(struct auth_ctx *a, enum auth_mode mode, uint32_t n, int is_client, uint32_t id);
 void fx_replicas(struct auth_ctx *r, enum auth_mode mode); /* r[0..n) */
 void fx_clients(struct auth_ctx *c, enum auth_mode mode);  /* c[0..m) */
 void fx_free(struct auth_ctx *a, uint32_t count);          /* auth_free a[0..count) */
