@@ -151,7 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *p = data + off;
 		off += len;
 		if (opt & OPT_TICK) {
-			now += (CLIENT_RTO_MS + 100) * 1000u;
+			now += (uint64_t)(CLIENT_RTO_MS + 100) * 1000u;
 			client_core_tick(c, now, &out);
 			FZ_ASSERT(!out.done && out.next_tick_us > now);
 			FZ_ASSERT(!out.timed_out || c->state == CC_TIMEOUT);
