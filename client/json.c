@@ -233,10 +233,10 @@ static int value(struct cur *c, int depth)
 int json_get(const char *text, size_t len, const char *path, struct json_val *out)
 {
 	struct json_val v = {0};
-	struct cur c = {.p = text, .end = text + len, .path = path, .out = &v};
 
 	if (!text || !path || !*path)
 		return -1;
+	struct cur c = {.p = text, .end = text + len, .path = path, .out = &v};
 	ws(&c);
 	if (c.p >= c.end || *c.p != '{' || value(&c, 0) != 0)
 		return -1;
