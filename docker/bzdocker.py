@@ -348,6 +348,22 @@ def prometheus_targets_up(port, n):
     return all(r["value"][1] == "1" for r in res) or None
 
 
+def wait_prometheus(port, n, t0, deadline=60):
+    """Wait until Prometheus on 127.0.0.1:port scrapes all n replicas; returns the
+    seconds since t0 (time.monotonic())."""
+    wait_until(lambda: prometheus_targets_up(port, n), deadline,
+               "Prometheus to scrape all %d replicas (up == 1)" % n)
+    return time.monotonic() - t0
+
+
+def print_prometheus(port, n, seconds):
+    """up --metrics' line (the tests look for its start); returns the URL."""
+    url = "http://127.0.0.1:%d" % port
+    print("metrics: Prometheus at %s scrapes all %d replicas (%.2fs after up); try "
+          "rate(byzlab_requests_executed_total[10s])" % (url, n, seconds), flush=True)
+    return url
+
+
 # ------------------------------------------------------------------ cluster
 
 def client_argv(*args, client_id=None, timeout_ms=None):
@@ -465,10 +481,7 @@ def up(args, bindir, quiet_summary=False):
     t_first = time.monotonic() - t0
     wait_until(lambda: len(healthy_replicas(n)) == n, 60, "every replica to be healthy")
     t_healthy = time.monotonic() - t0
-    if metrics:
-        wait_until(lambda: prometheus_targets_up(args.metrics_port, n), 60,
-                   "Prometheus to scrape all %d replicas (up == 1)" % n)
-        t_metrics = time.monotonic() - t0
+    t_metrics = wait_prometheus(args.metrics_port, n, t0) if metrics else None
     st = status()
     view, primary = current_view(st)
     res = {"variant": args.variant, "protocol": protocol, "f": f, "n": n,
@@ -481,10 +494,7 @@ def up(args, bindir, quiet_summary=False):
               "(compose up took %.2fs), all healthy after %.2fs (view %s, primary %s)"
               % (protocol, f, n, t_first, t_compose, t_healthy, view, primary), flush=True)
     if metrics:
-        res["prometheus_url"] = "http://127.0.0.1:%d" % args.metrics_port
-        print("metrics: Prometheus at %s scrapes all %d replicas (%.2fs after up); try "
-              "rate(byzlab_requests_executed_total[10s])" % (res["prometheus_url"], n, t_metrics),
-              flush=True)
+        res["prometheus_url"] = print_prometheus(args.metrics_port, n, t_metrics)
     return res
 
 
