@@ -53,7 +53,7 @@ PROTOCOLS = [("pbft", 1), ("hotstuff", 1), ("vr", 1)]
 FAR_CLIENTS = {"three-continents": "ap-southeast"}
 COLUMNS = ["protocol", "n", "placement", "clients_region", "clients", "ops", "throughput",
            "p50_us", "p99_us", "model_us", "p50_vs_model", "base_p50_us", "added_vs_model",
-           "retransmits", "safety"]
+           "late_us_per_hold", "retransmits", "safety"]
 PORT_SLOTS = [27100 + 10 * k for k in range(30)]
 
 
@@ -109,6 +109,11 @@ def one_run(env, args, protocol, f, clients, clients_region, base=None, wan=True
                                % (p.returncode, bench.last_lines(p.stderr, 6)))
         verdict, details = bench.safety(c, r)
         p50 = res.get("p50_us", 0)
+        # how late the replicas' loops let held messages go, on average (status
+        # faults.late_us / faults.released: timer wake-up under this machine's load)
+        fs = [x.get("faults", {}) for x in details.get("status", []) if not x.get("down")]
+        released = sum(x.get("released", 0) for x in fs)
+        late = round(sum(x.get("late_us", 0) for x in fs) / released, 1) if released else ""
         pred = model["predicted_us"]
         added = "%.3f" % ((p50 - base) / pred) if wan and base and pred and clients == 1 \
             else ""
@@ -120,6 +125,7 @@ def one_run(env, args, protocol, f, clients, clients_region, base=None, wan=True
                "model_us": model["predicted_us"],
                "p50_vs_model": "%.3f" % (p50 / pred) if pred and wan else "",
                "base_p50_us": base or "", "added_vs_model": added,
+               "late_us_per_hold": late,
                "retransmits": res.get("retransmits", 0), "safety": verdict}
         return row, {"spec": r, "model": model, "bench": res, "safety": details, "row": row}
     finally:
@@ -137,19 +143,20 @@ def write_md(out, rows, args):
                 "cluster, from mean one-way latencies (replica/wan.c).\n\n"
                 % (args.wan, " --quick" if args.quick else ""))
         f.write("| protocol | replicas | clients in | clients | ops/s | p50 ms | p99 ms "
-                "| model ms | p50/model | (p50 - no WAN)/model | safety |\n"
-                "|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
+                "| model ms | p50/model | (p50 - no WAN)/model | late µs/hold | safety |\n"
+                "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
         # sub-ms presets need the second decimal
         digits = 3 if all(float(x["model_us"] or 0) < 10000 for x in rows) else 1
         for x in rows:
             def ms(v):
                 return "%.*f" % (digits, float(v) / 1000) if v not in ("", None) else "-"
-            f.write("| %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s |\n"
+            f.write("| %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s |\n"
                     % (x["protocol"], x["placement"], x["clients_region"], x["clients"],
                        float(x["throughput"] or 0), ms(x["p50_us"]), ms(x["p99_us"]),
                        ms(x["model_us"]) if x["clients_region"] != "-" else "-",
                        x["p50_vs_model"] if x["clients"] == 1 and x["p50_vs_model"] else "-",
-                       x["added_vs_model"] or "-", x["safety"]))
+                       x["added_vs_model"] or "-", x["late_us_per_hold"] or "-",
+                       x["safety"]))
     return path
 
 
@@ -215,11 +222,12 @@ def main():
                         log("  skipped: %s" % e)
                         full.append({"protocol": protocol, "error": str(e)})
                         continue
-                    log("  %.1f ops/s, p50 %.3f ms (model %.3f ms, x%s; added/model %s), "
-                        "p99 %.3f ms, %s"
+                    log("  %.1f ops/s, p50 %.3f ms (model %.3f ms, x%s; added/model %s; "
+                        "late %s us/hold), p99 %.3f ms, %s"
                         % (row["throughput"], row["p50_us"] / 1000, row["model_us"] / 1000,
                            row["p50_vs_model"], row["added_vs_model"] or "-",
-                           float(row["p99_us"] or 0) / 1000, row["safety"]))
+                           row["late_us_per_hold"], float(row["p99_us"] or 0) / 1000,
+                           row["safety"]))
                     rows.append(row)
                     full.append(x)
     finally:

@@ -420,6 +420,8 @@ int faults_client_next(struct faults *f, uint64_t now_us, struct faults_cmsg *ou
 	if (!f->cq_n || f->cq[f->cq_head].due_us > now_us)
 		return 0;
 	*out = f->cq[f->cq_head];
+	f->st.released++;
+	f->st.late_us += now_us - out->due_us;
 	f->cq[f->cq_head] = (struct faults_cmsg){0};
 	f->cq_head = (f->cq_head + 1) % FAULTS_CLIENT_HELD_MAX;
 	f->cq_n--;
@@ -478,6 +480,8 @@ void faults_release(struct faults *f, uint64_t now_us, faults_send_fn fn, void *
 {
 	while (f->n_held && f->heap[0].due_us <= now_us) {
 		struct faults_held h = heap_pop(f);
+		f->st.released++;
+		f->st.late_us += now_us - h.due_us;
 		f->held_bytes -= h.len;
 		f->fifo_held[h.to] -= (uint32_t)h.fifo;
 		fn(arg, h.to, h.p, h.len);
@@ -522,16 +526,18 @@ int faults_json(const struct faults *f, char *out, size_t cap)
 	}
 	spec[k] = 0;
 	const struct faults_stats *st = &f->st;
-	int n = snprintf(out, cap,
-			 "\"faults\":{\"spec\":\"%s\",\"dropped\":%llu,\"partitioned\":%llu,"
-			 "\"deaf\":%llu,\"delayed\":%llu,\"duplicated\":%llu,\"reordered\":%llu,"
-			 "\"queue_full\":%llu,\"wan_held\":%llu,\"held\":%u,\"clock_rate\":%g,"
-			 "\"paused\":%llu,\"late_replies\":%llu}",
-			 spec, (unsigned long long)st->dropped, (unsigned long long)st->partitioned,
-			 (unsigned long long)st->deaf, (unsigned long long)st->delayed,
-			 (unsigned long long)st->duplicated, (unsigned long long)st->reordered,
-			 (unsigned long long)st->queue_full, (unsigned long long)st->wan_held,
-			 f->n_held + f->cq_n, f->cfg.clock_rate, (unsigned long long)st->paused,
-			 (unsigned long long)st->late_replies);
+	int n = snprintf(
+		out, cap,
+		"\"faults\":{\"spec\":\"%s\",\"dropped\":%llu,\"partitioned\":%llu,"
+		"\"deaf\":%llu,\"delayed\":%llu,\"duplicated\":%llu,\"reordered\":%llu,"
+		"\"queue_full\":%llu,\"wan_held\":%llu,\"held\":%u,\"released\":%llu,"
+		"\"late_us\":%llu,\"clock_rate\":%g,\"paused\":%llu,\"late_replies\":%llu}",
+		spec, (unsigned long long)st->dropped, (unsigned long long)st->partitioned,
+		(unsigned long long)st->deaf, (unsigned long long)st->delayed,
+		(unsigned long long)st->duplicated, (unsigned long long)st->reordered,
+		(unsigned long long)st->queue_full, (unsigned long long)st->wan_held,
+		f->n_held + f->cq_n, (unsigned long long)st->released,
+		(unsigned long long)st->late_us, f->cfg.clock_rate, (unsigned long long)st->paused,
+		(unsigned long long)st->late_replies);
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }

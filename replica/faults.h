@@ -86,6 +86,9 @@ struct faults_stats {
 	uint64_t delayed, duplicated, reordered;
 	uint64_t queue_full;   /* delayed messages dropped at the bound */
 	uint64_t wan_held;     /* messages held by the WAN model (peer and client plane) */
+	uint64_t released;     /* held messages (any cause, both planes) let go ... */
+	uint64_t late_us;      /* ... and the us they were let go after their due time
+				* in all (the loop's wake-up lateness: late_us / released) */
 	uint64_t paused;       /* pause_before_reply: pauses taken */
 	uint64_t late_replies; /* ... after which the lease the reply came from had ended */
 };

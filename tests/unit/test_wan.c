@@ -455,15 +455,30 @@ static void test_faults_hold_us(void **state)
 	assert_in_range(sum / 200, 240, 260); /* the mean is the link's 250 us */
 	assert_true(hi - lo >= 50);           /* and the jitter is drawn, to the us */
 	assert_int_equal(f.st.wan_held, 200);
-	/* a link stays FIFO at us resolution: the second waits for the first */
-	r.n = 0;
-	faults_send(&f, 1, &b, 1, t0, record, &r);
-	uint64_t first = faults_next_due_us(&f);
-	faults_send(&f, 1, &b, 1, t0 + 1, record, &r);
-	faults_release(&f, first, record, &r);
-	assert_true(r.n >= 1);
-	faults_release(&f, t0 + 1000, record, &r);
-	assert_int_equal(r.n, 2);
+	assert_int_equal(f.st.released, 200);
+	assert_int_equal(f.st.late_us, 0); /* each let go at its due us */
+	/* let go 7 us after its due time: counted (status faults.late_us) */
+	faults_send(&f, 2, &b, 1, t0 + 900000, record, &r);
+	faults_release(&f, faults_next_due_us(&f) + 7, record, &r);
+	assert_int_equal(f.st.released, 201);
+	assert_int_equal(f.st.late_us, 7);
+	/* a link stays FIFO at us resolution: the second, sent 1 us later, leaves no
+	 * earlier than the first, whatever its own draw */
+	const uint64_t t1 = t0 + 2000000;
+	for (int i = 0; i < 50; i++) {
+		uint64_t now = t1 + (uint64_t)i * 1000;
+		r.n = 0;
+		faults_send(&f, 1, &b, 1, now, record, &r);
+		uint64_t first = faults_next_due_us(&f);
+		faults_send(&f, 1, &b, 1, now + 1, record, &r);
+		faults_release(&f, first - 1, record, &r);
+		assert_int_equal(r.n, 0);
+		faults_release(&f, first, record, &r);
+		assert_true(r.n >= 1);
+		faults_release(&f, now + 400, record, &r);
+		assert_int_equal(r.n, 2);
+		assert_int_equal(faults_next_due_us(&f), 0);
+	}
 	/* the client plane: requests held 200..300 us as well */
 	assert_true(faults_client_modelled(&f));
 	assert_int_equal(faults_client_hold(&f, 1, 9, &b, 1, t0), 0);
