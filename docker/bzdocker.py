@@ -519,9 +519,24 @@ def leftovers():
     return left
 
 
+def labelled():
+    """Ids of the project's containers, networks and volumes (compose's label)."""
+    label = "label=com.docker.compose.project=%s" % PROJECT
+    ids = []
+    for argv in (["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]):
+        ids += run(["docker"] + argv + ["--filter", label], timeout=60)[1].split()
+    return ids
+
+
 def down():
     """Remove every container, network and volume of the project (any variant)."""
     need_engine()
+    if not labelled() and not leftovers():
+        # Nothing to remove: compose down (v1 is a slow Python program) would take
+        # 10-25 s here to find that out; the docker test starts with a down.
+        print("docker down: no container, network or volume named %s* is left (none was "
+              "there)" % PROJECT, flush=True)
+        return
     # A paused container cannot be stopped: unpause first.
     rc, out, _ = run(["docker", "ps", "-q", "--filter", "status=paused",
                       "--filter", "label=com.docker.compose.project=%s" % PROJECT])
