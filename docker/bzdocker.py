@@ -1038,7 +1038,7 @@ def cmd_scenario(args, bindir):
 # ------------------------------------------------------------------ main
 
 def parser():
-    p = argparse.ArgumentParser(prog="./byzlab docker", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="./byzlab %s" % VERB, description=__doc__.split("\n\n")[0])
     p.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"),
                    help="where byzlab-replica, byzlab-client, byzlab-keygen are")
     sub = p.add_subparsers(dest="cmd")

@@ -508,7 +508,6 @@ def main(argv):
     bz.SCENARIOS.clear()
     bz.SCENARIOS.update(SCENARIOS)
     p = bz.parser()
-    p.prog = "./byzlab swarm"
     p.description = __doc__.split("\n\n")[0]
     try:
         args = p.parse_args(argv)
