@@ -1056,7 +1056,8 @@ def parser():
     q.add_argument("--metrics", action="store_true",
                    help="also start Prometheus (byzlab-prometheus) scraping every replica")
     q.add_argument("--metrics-port", type=int, default=9090,
-                   help="host port of Prometheus on 127.0.0.1 (default 9090)")
+                   help="host port of Prometheus (default 9090; docker: on 127.0.0.1, "
+                   "swarm: on every address of the node that runs it)")
     sub.add_parser("down", help="remove every byzlab container, network and volume")
     sub.add_parser("status", help="status of every replica (JSON lines)")
     q = sub.add_parser("bench", help="closed-loop bench on the cluster (started if not up)")
