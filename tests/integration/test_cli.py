@@ -236,9 +236,11 @@ def test_n_from_f_in_one_place():
     writers = []
     for rel in source_files(bz.ROOT):
         # config/ is the writer; the unit, fuzz and bad-input tests craft files, most of
-        # them refused, on purpose
+        # them refused, on purpose; test_docker_init.py overwrites one with a stale
+        # comment, as an older byzlab-init's volume, to see it migrated
         if rel.startswith(("config/", "tests/unit/", "tests/fuzz/", "tests/sim/")) \
-                or rel in ("tests/integration/test_cli.py", "tests/integration/test_bad_input.py"):
+                or rel in ("tests/integration/test_cli.py", "tests/integration/test_bad_input.py",
+                           "tests/integration/test_docker_init.py"):
             continue
         try:
             text = read(os.path.join(bz.ROOT, rel))
