@@ -41,7 +41,7 @@ struct fix {
 static int group_setup(void **state)
 {
 	(void)state;
-	return fx_setup("test_client_core", 4, 4);
+	return fx_setup("test_client_core", 7, 4); /* n = 7: HotStuff f = 2 */
 }
 
 /* Client 1's keys in a cluster of n (mode none too: the core then seals nothing). */
