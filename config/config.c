@@ -59,6 +59,7 @@ enum ckey {
 	K_HOTSTUFF_LEADER,
 	K_READ_LEASE,
 	K_EVIDENCE,
+	K_FORENSICS_K,
 	K_COUNT
 };
 
@@ -86,6 +87,7 @@ static const char *const ckey_name[K_COUNT] = {
 	"hotstuff_leader",
 	"read_lease_ms",
 	"evidence",
+	"forensics_k",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
@@ -374,7 +376,8 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     "auth, batch_max, window, checkpoint_interval, view_timeout_ms, sync, "
 		     "keys, data, clients, cluster_id, read_only, digest_replies, "
 		     "group_commit, coalesce, rx_aio, robust, robust_ratio, "
-		     "robust_heartbeat_ms, hotstuff_leader, read_lease_ms, evidence)",
+		     "robust_heartbeat_ms, hotstuff_leader, read_lease_ms, evidence, "
+		     "forensics_k)",
 		     show(name, nm));
 		return 0;
 	}
@@ -431,6 +434,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		return 0;
 	case K_ROBUST_HEARTBEAT: num = &c->robust_heartbeat_ms, min = 5, max = 600000; break;
 	case K_READ_LEASE: num = &c->read_lease_ms, min = 0, max = 600000; break;
+	case K_FORENSICS_K: num = &c->forensics_k, min = 0, max = CFG_FORENSICS_K_MAX; break;
 	case K_KEYS:
 	case K_DATA:
 		if (!*v || strlen(v) >= CONFIG_PATH_MAX) {
@@ -958,6 +962,7 @@ static void defaults(struct config *c, struct parse *p)
 	c->rx_aio = 1;
 	c->robust_ratio_permille = 900;
 	c->evidence = 1;
+	c->forensics_k = 2;
 	wan_init(&c->wan);
 	strcpy(p->keys, "keys");
 	strcpy(p->data, "data");

@@ -16,6 +16,7 @@
 #include "replica/kv.h"
 #include "replica/metrics.h"
 #include "replica/store.h"
+#include "replica/txlog.h"
 
 #define DRAIN_MAX 64      /* messages per socket per loop turn (fairness) */
 #define IDLE_WAIT_MS 1000 /* poll timeout when no timer is pending */
@@ -49,6 +50,7 @@ struct replica {
 	struct buf out;        /* the STATUS_RESP being built */
 	char json[WIRE_MAX_STATUS];
 	struct watch *watch; /* metrics (issue 20), or NULL when cluster.ini has none */
+	struct txlog tx;     /* the forensic transcript (issue 17, txlog.h) */
 };
 
 /* What the driver measures for the metrics page (replica/metrics.h): the snapshot it
@@ -212,14 +214,28 @@ static void watch_view(struct replica *r, const struct core_status *st)
  *     once, mid-turn.  A STATUS_RESP is not a protocol message: no replica or client
  *     acts on it as a vote or a result, so it may describe state not yet durable. */
 
+static void store_failed(struct replica *r)
+{
+	/* Speaking now could contradict what we would recover after a crash. */
+	rlog("FATAL: store write failed (%s): aborting", store_last_error(r->store));
+	abort();
+}
+
+/* The turn's write transaction, opened if need be. */
+static void open_txn(struct replica *r)
+{
+	if (r->txn_open)
+		return;
+	if (store_begin(r->store) != 0)
+		store_failed(r);
+	r->txn_open = 1;
+}
+
 static void persist_all(struct replica *r)
 {
 	const struct effects *fx = &r->fx;
 	int rc = 0;
-	if (!r->txn_open) {
-		rc = store_begin(r->store);
-		r->txn_open = rc == 0;
-	}
+	open_txn(r);
 	for (size_t i = 0; i < fx->n_persists && rc == 0; i++) {
 		const struct persist *p = &fx->persists[i];
 		switch (p->op) {
@@ -235,11 +251,36 @@ static void persist_all(struct replica *r)
 		r->txn_open = 0;
 		rc = store_commit(r->store);
 	}
-	if (rc != 0) {
-		/* Speaking now could contradict what we would recover after a crash. */
-		rlog("FATAL: store write failed (%s): aborting", store_last_error(r->store));
-		abort();
+	if (rc != 0)
+		store_failed(r);
+}
+
+/* Issue 17 item 3 (txlog.h): what forensics needs of a message received or sent goes
+ * into the transcript and the turn's transaction, committed before the turn's sends. */
+static void transcript_note(struct replica *r, const uint8_t *p, size_t len)
+{
+	if (!txlog_on(&r->tx) || len < WIRE_HDR_LEN)
+		return;
+	switch (p[WIRE_OFF_TYPE]) {
+	case MSG_PREPREPARE:
+	case MSG_PREPARE:
+	case MSG_COMMIT:
+	case MSG_VIEWCHANGE:
+	case MSG_NEWVIEW: break;
+	default: return; /* nothing else is kept: no transaction opened for it */
 	}
+	open_txn(r);
+	if (txlog_note(&r->tx, r->store, p, len) != 0)
+		store_failed(r);
+}
+
+/* The messages this step sends to replicas (the liar's, with --byz: what leaves). */
+static void transcript_sent(struct replica *r)
+{
+	const struct effects *fx = &r->fx;
+	for (size_t i = 0; i < fx->n_sends && txlog_on(&r->tx); i++)
+		if (fx->sends[i].to != TO_CLIENT)
+			transcript_note(r, fx->arena.p + fx->sends[i].off, fx->sends[i].len);
 }
 
 /* End of a loop turn: make the turn's persists durable, then let its sends go. */
@@ -429,6 +470,7 @@ static void carry_out(struct replica *r)
 	}
 	if (r->fx.n_persists)
 		persist_all(r);
+	transcript_sent(r);
 	uint64_t drops = net_stats(r->net)->send_drops;
 	send_all(r);
 	uint64_t now_drops = net_stats(r->net)->send_drops;
@@ -436,6 +478,14 @@ static void carry_out(struct replica *r)
 		rlog("send queue full or send failed: %llu messages dropped so far",
 		     (unsigned long long)now_drops);
 	r->timer_ms = r->fx.timer_ms; /* core.h: each step states its deadline; 0 = none */
+}
+
+/* A new stable checkpoint: the transcript keeps the slots of the last K. */
+static void transcript_checkpoint(struct replica *r, uint64_t low)
+{
+	open_txn(r);
+	if (txlog_checkpoint(&r->tx, r->store, low) != 0)
+		store_failed(r);
 }
 
 static void note_changes(struct replica *r)
@@ -451,6 +501,7 @@ static void note_changes(struct replica *r)
 		     (unsigned long long)st.fetching, (unsigned long long)st.last_executed);
 	if (st.stable_checkpoint != r->seen.stable_checkpoint) {
 		rlog("stable checkpoint %llu", (unsigned long long)st.stable_checkpoint);
+		transcript_checkpoint(r, st.stable_checkpoint);
 	}
 	watch_view(r, &st);
 	r->seen = st;
@@ -529,6 +580,8 @@ static void answer_status(struct replica *r)
 			      ",\"hybrid_bad_mac\":%llu,\"sig_cache_hits\":%llu",
 			      (unsigned long long)r->auth->hybrid_bad_mac,
 			      (unsigned long long)r->auth->sig_cache_hits);
+	if (r->cfg->protocol == PROTO_PBFT && (size_t)k < sizeof(extra))
+		k += txlog_json(&r->tx, extra + k, sizeof(extra) - (size_t)k);
 	if (r->liar && r->liar->cfg.kind == BYZ_SLOW_PRIMARY && (size_t)k < sizeof(extra))
 		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"byz_delay_ms\":%u",
 			 r->liar->cfg.arg ? r->liar->cfg.arg : r->liar->delay_ms); /* issue 16 */
@@ -626,6 +679,8 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 			return;
 		watch_request(r, &m);
 	}
+	if (sock == NET_PEER)
+		transcript_note(r, rx->data, rx->len); /* as received, after the edge */
 	if (r->liar)
 		byz_observe(r->liar, &m); /* hs-fork collects the votes it is sent */
 	step(r, EV_MSG, &m);
@@ -675,6 +730,8 @@ static int recover_one(void *arg, uint8_t kind, uint64_t key, const uint8_t *val
 {
 	struct replica *r = arg;
 	r->recovered++;
+	if (kind == TRANSCRIPT_REC) /* the driver's, not the core's (txlog.h) */
+		return txlog_restore(&r->tx, key, val, len);
 	return r->ops->recover(r->core, kind, key, val, len) != 0 ? -1 : 0;
 }
 
@@ -817,6 +874,9 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 				.hears_ctx = r,
 				.count = &r->c.edge};
 	buf_init(&r->released);
+	/* issue 17 item 3: PBFT's signed statements only (forensics.h) */
+	txlog_init(&r->tx, cfg->cluster_id, cfg->protocol == PROTO_PBFT ? cfg->forensics_k : 0,
+		   cfg->checkpoint_interval);
 	r->start_ms = mono_ms();
 	/* group_commit = off: one commit per step, to measure what grouping saves
 	 * (docs/EXPERIMENTS.md). */
@@ -861,6 +921,7 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		     "transferable)");
 	ops->status(r->core, &r->seen);
 	step(r, EV_START, NULL);
+	transcript_checkpoint(r, r->seen.stable_checkpoint);
 	end_turn(r);
 	rlog("started: last executed %llu, stable checkpoint %llu",
 	     (unsigned long long)r->seen.last_executed,
@@ -880,6 +941,7 @@ void replica_close(struct replica *r)
 	if (r->store)
 		store_close(r->store);
 	effects_free(&r->fx);
+	txlog_free(&r->tx);
 	close_layers(r);
 	buf_free(&r->out);
 	buf_free(&r->released);
