@@ -10,7 +10,11 @@ PBFT f=1, auth sig, loopback ports 22500-22799 (peers 22500+i, clients 22600+i, 
    for it there, for the real one elsewhere.  Each side has a quorum (the two liars and
    one correct replica), so replicas 1 and 2 execute different batches at the same
    numbers: agreement is broken (status: same last_executed, different
-   requests_executed).  Then `./byzlab audit DIR` - the forensic analysis of every
+   requests_executed).  Run-time evidence is off here (evidence = off): with it on,
+   replicas 1 and 2 show each other the PRE-PREPARE they hold when their votes differ
+   (docs/PROTOCOL.md §12), which proves both liars within a round trip, usually before
+   anything executes - agreement then holds and nothing is left for forensics, whose
+   case is the run that did break.  Then `./byzlab audit DIR` - the forensic analysis of every
    replica's transcript (TRANSCRIPT_REC records, cluster.ini forensics_k) - names
    exactly replicas 0 and 3, never 1 or 2, each proof verifying from DIR/keys alone;
    `--trust 1,2` (the correct replicas' transcripts only) names the same two; the
@@ -70,7 +74,8 @@ def diverged(c):
 
 # one cluster directory for both tests: each `cluster down` scans for processes, which
 # takes seconds on a loaded machine
-CLUSTER = bz.Cluster("forensics", f=1, auth="sig", base_port=BASE_PORT)
+CLUSTER = bz.Cluster("forensics", f=1, auth="sig", base_port=BASE_PORT,
+                     settings={"evidence": "off"})
 
 
 def test_two_liars_named():
@@ -118,6 +123,7 @@ def test_two_liars_named():
 
 def test_transcript_bounded():
     c = CLUSTER
+    c.settings.pop("evidence")
     c.set_cluster_keys(checkpoint_interval=8, forensics_k=1)   # a fresh directory
     c.up()
     ops = 160
