@@ -994,7 +994,7 @@ static void split_vote(struct byz *b, struct auth_ctx *auth, const struct send *
 	for (uint32_t j = 0; j < b->n; j++) {
 		if (!split_to(b, s, j))
 			continue;
-		int lie = (b->cfg.peers >> j) & 1u;
+		int lie = ((b->cfg.peers >> j) & 1u) != 0;
 		send_slice(out, (int32_t)j, lie ? fake : orig, lie ? fake_len : s->len);
 		b->lies += (uint64_t)lie;
 	}

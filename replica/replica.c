@@ -256,22 +256,11 @@ static void persist_all(struct replica *r)
 }
 
 /* Issue 17 item 3 (txlog.h): what forensics needs of a message received or sent goes
- * into the transcript and the turn's transaction, committed before the turn's sends. */
+ * into the transcript; its entries reach the store with the next commit (end_turn). */
 static void transcript_note(struct replica *r, const uint8_t *p, size_t len)
 {
-	if (!txlog_on(&r->tx) || len < WIRE_HDR_LEN)
-		return;
-	switch (p[WIRE_OFF_TYPE]) {
-	case MSG_PREPREPARE:
-	case MSG_PREPARE:
-	case MSG_COMMIT:
-	case MSG_VIEWCHANGE:
-	case MSG_NEWVIEW: break;
-	default: return; /* nothing else is kept: no transaction opened for it */
-	}
-	open_txn(r);
-	if (txlog_note(&r->tx, r->store, p, len) != 0)
-		store_failed(r);
+	if (txlog_on(&r->tx))
+		txlog_note(&r->tx, p, len, mono_ms());
 }
 
 /* The messages this step sends to replicas (the liar's, with --byz: what leaves). */
@@ -283,9 +272,17 @@ static void transcript_sent(struct replica *r)
 			transcript_note(r, fx->arena.p + fx->sends[i].off, fx->sends[i].len);
 }
 
-/* End of a loop turn: make the turn's persists durable, then let its sends go. */
+/* End of a loop turn: make the turn's persists durable, then let its sends go.  The
+ * transcript's waiting entries ride on the turn's transaction, or get one of their own
+ * once they waited TXLOG_FLUSH_MS (txlog.h). */
 static void end_turn(struct replica *r)
 {
+	uint64_t due = txlog_due(&r->tx);
+	if (due && (r->txn_open || mono_ms() >= due)) {
+		open_txn(r);
+		if (txlog_flush(&r->tx, r->store) != 0)
+			store_failed(r);
+	}
 	if (r->txn_open) {
 		r->txn_open = 0;
 		if (store_commit(r->store) != 0) {
@@ -938,6 +935,12 @@ void replica_close(struct replica *r)
 	net_close(r->net); /* first: no callbacks into a dead core */
 	if (r->core)
 		r->ops->destroy(r->core);
+	if (r->store && txlog_due(&r->tx)) { /* a clean stop keeps the whole transcript */
+		open_txn(r);
+		if (txlog_flush(&r->tx, r->store) != 0 || store_commit(r->store) != 0)
+			rlog("could not store the transcript's last entries");
+		r->txn_open = 0;
+	}
 	if (r->store)
 		store_close(r->store);
 	effects_free(&r->fx);
@@ -963,6 +966,9 @@ static int wait_ms(const struct replica *r, uint64_t now)
 	due = r->parking ? park_deadline(&r->park) : 0;
 	if (due && (due <= now ? 0 : due - now) < d)
 		d = due <= now ? 0 : due - now;
+	due = txlog_due(&r->tx); /* the transcript's entries waiting for a commit */
+	if (due && (due <= now ? 0 : due - now) < d)
+		d = due <= now ? 0 : due - now;
 	if (r->watch && d > METRICS_PUBLISH_MS)
 		d = METRICS_PUBLISH_MS; /* an idle replica's page stays fresh too */
 	return d > IDLE_WAIT_MS ? IDLE_WAIT_MS : (int)d;
@@ -982,6 +988,8 @@ int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *
 	while (!*stop) {
 		uint64_t now = mono_ms();
 		watch_publish(r, now);
+		if (txlog_due(&r->tx) && now >= txlog_due(&r->tx))
+			end_turn(r); /* nothing else committed them in time */
 		release_delayed(r, now);
 		release_parked(r, now);
 		if (r->timer_ms && faults_core_ms(r->faults, now) >= r->timer_ms) {

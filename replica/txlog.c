@@ -31,21 +31,36 @@ int txlog_restore(struct txlog *x, uint64_t key, const uint8_t *val, size_t len)
 	return 0;
 }
 
-int txlog_note(struct txlog *x, struct store *s, const uint8_t *p, size_t len)
+void txlog_note(struct txlog *x, const uint8_t *p, size_t len, uint64_t now_ms)
 {
 	if (!txlog_on(x))
-		return 0;
+		return;
 	int added = transcript_add(&x->t, p, len);
 	if (added <= 0)
-		return 0;
+		return;
+	if (!x->unsaved)
+		x->unsaved_since = now_ms;
 	/* transcript_add appends: the new entries are the last `added` */
-	for (size_t i = x->t.n - (size_t)added; i < x->t.n; i++) {
+	x->unsaved += (size_t)added;
+}
+
+uint64_t txlog_due(const struct txlog *x)
+{
+	if (!x->unsaved)
+		return 0;
+	return x->unsaved >= TXLOG_PENDING_MAX ? 1 : x->unsaved_since + TXLOG_FLUSH_MS;
+}
+
+int txlog_flush(struct txlog *x, struct store *s)
+{
+	for (size_t i = x->t.n - x->unsaved; i < x->t.n; i++) {
 		const struct tx_entry *e = &x->t.e[i];
 		if (store_put(s, TRANSCRIPT_REC, transcript_key(e->seq, x->counter++), e->raw,
 			      e->len) != 0)
 			return -1;
 		x->put_bytes += e->len;
 	}
+	x->unsaved = 0;
 	return 0;
 }
 
@@ -60,6 +75,8 @@ int txlog_checkpoint(struct txlog *x, struct store *s, uint64_t low)
 	}
 	if (h <= x->horizon)
 		return 0;
+	if (txlog_flush(x, s) != 0) /* trimming may remove waiting entries: not after */
+		return -1;
 	x->horizon = h;
 	transcript_trim(&x->t, h);
 	if (h >= TRANSCRIPT_KEY_SEQ_MAX)
@@ -72,6 +89,6 @@ int txlog_json(const struct txlog *x, char *out, size_t cap)
 	return snprintf(
 		out, cap,
 		",\"forensics\":{\"k\":%u,\"entries\":%zu,\"bytes\":%zu,\"dropped\":%" PRIu64
-		",\"restored\":%" PRIu64 "}",
-		x->k, x->t.n, x->t.bytes, x->t.dropped, x->restored);
+		",\"restored\":%" PRIu64 ",\"unsaved\":%zu}",
+		x->k, x->t.n, x->t.bytes, x->t.dropped, x->restored, x->unsaved);
 }

@@ -64,10 +64,13 @@ def audit(argv):
 
 def diverged(c):
     """The statuses once replicas 1 and 2 executed the same numbers with different
-    batches (replica 2 was shown the batches without their request)."""
+    batches (replica 2 was shown the batches without their request), and every
+    transcript is in its store (nothing "unsaved": txlog.h)."""
     st = c.answering()
     a, b = st.get(1), st.get(2)
     if not a or not b or a["last_executed"] < 3 or a["last_executed"] != b["last_executed"]:
+        return None
+    if len(st) < 4 or any(s["forensics"]["unsaved"] for s in st.values()):
         return None
     return st if a["requests_executed"] != b["requests_executed"] else None
 
@@ -110,8 +113,11 @@ def test_two_liars_named():
     bad = proof[:k] + ("0" if proof[k] != "0" else "1") + proof[k + 1:]
     bz.run([AUDIT, "--keys", keys, "--verify", bad], expect=1)
 
-    # the transcript is in the store: back after a crash and restart
-    kept = c.answering()[1]["forensics"]["entries"]
+    # the transcript is in the store: back after a crash and restart (once nothing
+    # waits for a commit: txlog.h, TXLOG_FLUSH_MS)
+    f1 = bz.wait_until(lambda: (lambda f: f if f["unsaved"] == 0 else None)(
+        c.answering()[1]["forensics"]), 10, "replica 1's transcript to be in its store")
+    kept = f1["entries"]
     c.kill(1)
     c.up(byz={0: "split:2", 3: "split:2"})  # starts replica 1 only
     f1 = c.answering()[1]["forensics"]
@@ -129,8 +135,9 @@ def test_transcript_bounded():
     ops = 160
     c.bench(1, ops, client_id=2)
     st = bz.wait_until(lambda: (lambda s: s if all(
-        x["stable_checkpoint"] >= ops - 16 for x in s.values()) else None)(c.answering()),
-        30, "a stable checkpoint near the end")
+        x["stable_checkpoint"] >= ops - 16 and x["forensics"]["unsaved"] == 0
+        for x in s.values()) else None)(c.answering()),
+        30, "a stable checkpoint near the end, the transcripts in the stores")
     kept = {i: s["forensics"]["entries"] for i, s in st.items()}
     bz.log("after %d operations, checkpoint_interval 8, forensics_k 1: entries %r" % (ops, kept))
     # one operation per slot leaves at most 1 + 3 + 4 = 8 entries in a replica's
