@@ -10,7 +10,7 @@
  * TXLOG_FLUSH_MS (or TXLOG_PENDING_MAX of them) get a commit of their own.  So a
  * replica's own statements reach the store with the core records of the step that
  * made them, and a crash loses at most the last TXLOG_FLUSH_MS of what it received:
- * a commit (an fsync) for every received vote cost 0.8x throughput.  At each new
+ * a commit (an fsync) for every received vote cost 0.84x throughput.  At each new
  * stable checkpoint the entries of older slots go from memory and store alike.  After a
  * restart the records are read back (txlog_restore) before the core recovers;
  * `byzlab-audit` reads them too.
