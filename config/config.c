@@ -60,6 +60,7 @@ enum ckey {
 	K_HOTSTUFF_CLIENT,
 	K_READ_LEASE,
 	K_EVIDENCE,
+	K_FORENSICS_K,
 	K_COUNT
 };
 
@@ -88,6 +89,7 @@ static const char *const ckey_name[K_COUNT] = {
 	"hotstuff_client",
 	"read_lease_ms",
 	"evidence",
+	"forensics_k",
 };
 
 enum role { R_PEER, R_CLIENT, R_ADMIN, R_METRICS, R_COUNT };
@@ -377,7 +379,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		     "keys, data, clients, cluster_id, read_only, digest_replies, "
 		     "group_commit, coalesce, rx_aio, robust, robust_ratio, "
 		     "robust_heartbeat_ms, hotstuff_leader, hotstuff_client, read_lease_ms, "
-		     "evidence)",
+		     "evidence, forensics_k)",
 		     show(name, nm));
 		return 0;
 	}
@@ -442,6 +444,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 		return 0;
 	case K_ROBUST_HEARTBEAT: num = &c->robust_heartbeat_ms, min = 5, max = 600000; break;
 	case K_READ_LEASE: num = &c->read_lease_ms, min = 0, max = 600000; break;
+	case K_FORENSICS_K: num = &c->forensics_k, min = 0, max = CFG_FORENSICS_K_MAX; break;
 	case K_KEYS:
 	case K_DATA:
 		if (!*v || strlen(v) >= CONFIG_PATH_MAX) {
@@ -970,6 +973,7 @@ static void defaults(struct config *c, struct parse *p)
 	c->rx_aio = 1;
 	c->robust_ratio_permille = 900;
 	c->evidence = 1;
+	c->forensics_k = 2;
 	wan_init(&c->wan);
 	strcpy(p->keys, "keys");
 	strcpy(p->data, "data");

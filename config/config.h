@@ -28,6 +28,7 @@ struct replica_addr {
 /* Outgoing network faults of one replica ([faults] section, keys drop, delay, ...).
  * Kept as text here and parsed by the fault layer, so config stays independent of it. */
 #define CONFIG_FAULTS_MAX 512
+#define CFG_FORENSICS_K_MAX 64 /* forensics_k: checkpoints of transcript kept at most */
 
 struct config {
 	char path[CONFIG_PATH_MAX]; /* the file we read */
@@ -67,6 +68,11 @@ struct config {
 	 * to the other replicas and acted upon (replica/core/pbft_evidence.c); off only to
 	 * measure what that costs (experiments/bench.py, "evidence"). */
 	int evidence;
+	/* forensics_k = K (issue 17 item 3, default 2, 0 = off): each replica keeps in its
+	 * store the transcript forensics needs (replica/core/forensics.h: the signed
+	 * PRE-PREPAREs, PREPAREs, COMMITs and VIEW-CHANGEs it received or sent) for the
+	 * slots of its last K stable checkpoints; `byzlab audit` analyses them. */
+	uint32_t forensics_k;
 	uint32_t clients; /* client ids 0..clients-1 whose keys replicas load, default 128 */
 	char keys[CONFIG_PATH_MAX]; /* resolved: absolute or relative to the cwd */
 	char data[CONFIG_PATH_MAX]; /* resolved */

@@ -24,6 +24,7 @@ static const struct {
 	[BYZ_SELECTIVE] = {"selective", ARG_IDS},
 	[BYZ_MAC_POISON] = {"mac-poison", ARG_IDS},
 	[BYZ_HS_FORK] = {"hs-fork", ARG_NONE},
+	[BYZ_SPLIT] = {"split", ARG_IDS},
 };
 
 const char *byz_name(enum byz_behaviour b)
@@ -35,7 +36,7 @@ const char *byz_implemented_list(void)
 {
 	return "silent, equivocate, bad-digest, forge, replay, wrong-reply, "
 	       "slow-primary:MS|adaptive, "
-	       "fake-view-change, flood:RATE, selective:IDS, mac-poison:IDS, hs-fork";
+	       "fake-view-change, flood:RATE, selective:IDS, mac-poison:IDS, hs-fork, split:IDS";
 }
 
 /* Decimal u32 in [lo, hi], the whole string. */
@@ -125,7 +126,9 @@ int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id, 
 {
 	memset(b, 0, sizeof(*b));
 	if (n == 0 || n > WIRE_MAX_REPLICAS || id >= n || (uint32_t)cfg->kind >= BYZ_COUNT ||
-	    ((cfg->kind == BYZ_SELECTIVE || cfg->kind == BYZ_MAC_POISON) && (cfg->peers >> n) != 0))
+	    ((cfg->kind == BYZ_SELECTIVE || cfg->kind == BYZ_MAC_POISON ||
+	      cfg->kind == BYZ_SPLIT) &&
+	     (cfg->peers >> n) != 0))
 		return -1;
 	b->cfg = *cfg;
 	b->n = n;
@@ -138,6 +141,11 @@ int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id, 
 		if (!b->held)
 			return -1;
 	}
+	if (cfg->kind == BYZ_SPLIT) {
+		b->split = calloc(BYZ_SPLIT_SLOTS, sizeof(*b->split));
+		if (!b->split)
+			return -1;
+	}
 	if (cfg->kind == BYZ_HS_FORK)
 		return byz_hs_fork_init(b);
 	return 0;
@@ -148,6 +156,7 @@ void byz_free(struct byz *b)
 	for (uint32_t i = 0; b->held && i < b->held_count; i++)
 		free(b->held[(b->held_head + i) % BYZ_HOLD_MAX].p);
 	free(b->held);
+	free(b->split);
 	for (uint32_t i = 0; i < BYZ_HS_HEADS; i++)
 		free(b->hs_head[i]);
 	byz_hs_fork_free(b);
@@ -883,6 +892,129 @@ static void mac_poison(struct byz *b, const struct send *s, const uint8_t *p, st
 	}
 }
 
+/* ---- split (issue 17) ---- */
+
+static struct byz_split *split_find(struct byz *b, uint64_t view, uint64_t seq)
+{
+	for (uint32_t i = 0; i < BYZ_SPLIT_SLOTS; i++)
+		if (b->split[i].seq == seq && b->split[i].view == view && seq)
+			return &b->split[i];
+	return NULL;
+}
+
+/* Remember the other digest of the PRE-PREPARE body (a batch) for (view, seq). */
+static void split_remember(struct byz *b, uint64_t view, uint64_t seq, const uint8_t *body,
+			   uint32_t body_len, const struct body_preprepare *pp)
+{
+	struct buf other;
+	struct byz_split *e = split_find(b, view, seq);
+	if (!e) {
+		e = &b->split[b->split_next];
+		b->split_next = (b->split_next + 1) % BYZ_SPLIT_SLOTS;
+	}
+	buf_init(&other);
+	if (put_fake_batch(&other, pp) == 0 && !other.err) {
+		*e = (struct byz_split){.view = view, .seq = seq};
+		crypto_digest(body, body_len, e->real);
+		crypto_digest(other.p, other.len, e->other);
+	}
+	buf_free(&other);
+}
+
+static int split_to(const struct byz *b, const struct send *s, uint32_t j)
+{
+	return s->to == TO_OTHERS ? j != b->id : (int32_t)j == s->to;
+}
+
+/* Our own PRE-PREPARE: IDS get the other batch.  One of somebody else's (relayed):
+ * not to IDS, if it is the real one of a slot we split. */
+static void split_preprepare(struct byz *b, struct auth_ctx *auth, const struct send *s,
+			     const uint8_t *p, struct effects *out)
+{
+	struct msg m;
+	if (wire_decode(p, s->len, b->cluster_id, &m) != WIRE_OK || m.h.type != MSG_PREPREPARE ||
+	    m.u.pp.count == 0) {
+		copy_send(out, s->to, s->client, p, s->len);
+		return;
+	}
+	size_t fake = (size_t)-1, fake_len = 0;
+	if (m.h.sender == b->id) {
+		split_remember(b, m.h.view, m.h.seq, m.body, m.h.body_len, &m.u.pp);
+		fake = fake_proposal(b, auth, &m, out);
+		if (fake != (size_t)-1 && !out->arena.err)
+			fake_len = out->arena.len - fake;
+	} else {
+		uint8_t d[WIRE_DIGEST_LEN];
+		const struct byz_split *e = split_find(b, m.h.view, m.h.seq);
+		crypto_digest(m.body, m.h.body_len, d);
+		if (!e || memcmp(d, e->real, WIRE_DIGEST_LEN) != 0) {
+			copy_send(out, s->to, s->client, p, s->len);
+			return;
+		}
+	}
+	size_t orig = out->arena.len;
+	buf_put(&out->arena, p, s->len);
+	if (out->arena.err)
+		return;
+	for (uint32_t j = 0; j < b->n; j++) {
+		if (!split_to(b, s, j))
+			continue;
+		/* ours: the other batch (or the real one if we could not make it); a
+		 * relayed real one: withheld */
+		int lie = ((b->cfg.peers >> j) & 1u) && (fake_len || m.h.sender != b->id);
+		if (!lie)
+			send_slice(out, (int32_t)j, orig, s->len);
+		else if (fake_len)
+			send_slice(out, (int32_t)j, fake, fake_len);
+		b->lies += (uint64_t)lie;
+	}
+}
+
+/* A PREPARE or COMMIT for the real digest of a slot we split: IDS get one for the
+ * other digest, sealed with our key. */
+static void split_vote(struct byz *b, struct auth_ctx *auth, const struct send *s, const uint8_t *p,
+		       struct effects *out)
+{
+	const struct byz_split *e = split_find(b, get_u64(p + WIRE_OFF_VIEW),
+					       get_u64(p + WIRE_OFF_SEQ));
+	if (!e || get_u32(p + WIRE_OFF_SENDER) != b->id ||
+	    memcmp(p + WIRE_HDR_LEN, e->real, WIRE_DIGEST_LEN) != 0) {
+		copy_send(out, s->to, s->client, p, s->len);
+		return;
+	}
+	size_t orig = out->arena.len;
+	buf_put(&out->arena, p, s->len);
+	size_t fake = begin_copy(out, p, s->len);
+	if (out->arena.err)
+		return;
+	memcpy(out->arena.p + fake + WIRE_HDR_LEN, e->other, WIRE_DIGEST_LEN);
+	if (auth_seal(auth, &out->arena, fake) != 0)
+		return;
+	size_t fake_len = out->arena.len - fake;
+	for (uint32_t j = 0; j < b->n; j++) {
+		if (!split_to(b, s, j))
+			continue;
+		int lie = ((b->cfg.peers >> j) & 1u) != 0;
+		send_slice(out, (int32_t)j, lie ? fake : orig, lie ? fake_len : s->len);
+		b->lies += (uint64_t)lie;
+	}
+}
+
+static void split(struct byz *b, struct auth_ctx *auth, const struct send *s, const uint8_t *p,
+		  struct effects *out)
+{
+	uint8_t type = p[WIRE_OFF_TYPE];
+	if (s->to == TO_CLIENT)
+		copy_send(out, s->to, s->client, p, s->len);
+	else if (type == MSG_PREPREPARE)
+		split_preprepare(b, auth, s, p, out);
+	else if ((type == MSG_PREPARE || type == MSG_COMMIT) &&
+		 s->len >= WIRE_HDR_LEN + WIRE_DIGEST_LEN)
+		split_vote(b, auth, s, p, out);
+	else
+		copy_send(out, s->to, s->client, p, s->len);
+}
+
 /* ---- the filter ---- */
 
 static void filter_send(struct byz *b, struct auth_ctx *auth, const struct send *s,
@@ -913,6 +1045,7 @@ static void filter_send(struct byz *b, struct auth_ctx *auth, const struct send 
 	case BYZ_FAKE_VIEW_CHANGE: fake_view_change(b, auth, s, p, out); break;
 	case BYZ_SELECTIVE: selective(b, s, p, out); break;
 	case BYZ_MAC_POISON: mac_poison(b, s, p, out); break;
+	case BYZ_SPLIT: split(b, auth, s, p, out); break;
 	case BYZ_HS_FORK:
 		if (!byz_hs_fork_send(b, auth, s, p, out))
 			copy_send(out, s->to, s->client, p, s->len);
@@ -951,4 +1084,7 @@ void byz_observe(struct byz *b, const struct msg *m)
 {
 	if (b->cfg.kind == BYZ_HS_FORK)
 		byz_hs_fork_observe(b, m);
+	/* split: a backup learns the other digest of each slot from its PRE-PREPARE */
+	if (b->cfg.kind == BYZ_SPLIT && m->h.type == MSG_PREPREPARE && m->u.pp.count > 0)
+		split_remember(b, m->h.view, m->h.seq, m->body, m->h.body_len, &m->u.pp);
 }

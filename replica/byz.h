@@ -61,6 +61,15 @@
  *                     pass unchanged: a signature cannot be right for some and wrong
  *                     for others.  Once the view moves past the one it first poisoned
  *                     in, it falls silent, leaving IDS to need the poisoned others
+ *   split:IDS         (PBFT, issue 17) shows the replicas in IDS a second world, with
+ *                     another liar of the same IDS: as primary, IDS get the
+ *                     PRE-PREPARE of equivocate's other batch (the batch without its
+ *                     last request), the others the real one; its PREPAREs and
+ *                     COMMITs to IDS carry the other batch's digest, which it derives
+ *                     from every PRE-PREPARE it makes or receives (byz_observe), and
+ *                     it relays no real PRE-PREPARE to IDS.  Two of them at f = 1
+ *                     (0=split:2 and 3=split:2) are two quorums that share only liars:
+ *                     replicas 1 and 2 commit different batches at one number
  *   hs-fork           (HotStuff, as the stable leader; replica/byz_hs_fork.c) once
  *                     its last four proposals would make their receivers commit,
  *                     shows the last one to f witnesses only and gives the 2f
@@ -94,7 +103,8 @@
 #define BYZ_ADAPT_START_MS 10          /* slow-primary:adaptive: first delay ... */
 #define BYZ_ADAPT_PERIOD_MS 250        /* ... raised this often while it leads */
 #define BYZ_ADAPT_MAX_MS 600000
-#define BYZ_HS_HEADS 4 /* fake-view-change (HotStuff): forks 3 proposals back */
+#define BYZ_HS_HEADS 4      /* fake-view-change (HotStuff): forks 3 proposals back */
+#define BYZ_SPLIT_SLOTS 256 /* split: the (view, seq) whose other digest it remembers */
 
 enum byz_behaviour {
 	BYZ_HONEST = 0,
@@ -110,13 +120,14 @@ enum byz_behaviour {
 	BYZ_SELECTIVE,  /* peers: the replicas it still talks to */
 	BYZ_MAC_POISON, /* peers: the victims whose MAC slots it garbles for the others */
 	BYZ_HS_FORK,    /* HotStuff: fork below the lock (byz_hs_fork.c) */
+	BYZ_SPLIT,      /* peers: the replicas shown the other batch (issue 17) */
 	BYZ_COUNT
 };
 
 struct byz_cfg {
 	enum byz_behaviour kind;
 	uint32_t arg;   /* slow-primary: ms (BYZ_ADAPTIVE: adaptive); flood: rate */
-	uint32_t peers; /* selective, mac-poison: bit i = replica i */
+	uint32_t peers; /* selective, mac-poison, split: bit i = replica i */
 };
 
 /* Parse "BEHAVIOUR[:ARG]" (e.g. "silent", "slow-primary:900", "selective:0,2").
@@ -132,6 +143,11 @@ struct byz_held { /* slow-primary: a message waiting for due_ms */
 	uint32_t client;
 	uint8_t *p;
 	uint32_t len;
+};
+
+struct byz_split { /* split: one slot's real digest and the one IDS are shown */
+	uint64_t view, seq;
+	uint8_t real[WIRE_DIGEST_LEN], other[WIRE_DIGEST_LEN];
 };
 
 struct byz_saved { /* replay: one of our own past messages */
@@ -174,6 +190,9 @@ struct byz {
 	/* mac-poison: the view of its first poisoned message; silent in later views */
 	int poisoned;
 	uint64_t poison_view;
+	/* split: a ring of the slots it knows the other digest of */
+	struct byz_split *split;
+	uint32_t split_next;
 };
 
 /* Returns 0, or -1 if cfg does not fit the cluster (e.g. a selective peer >= n). */

@@ -70,7 +70,8 @@ static int check_layers(const char *byz, const struct config *cfg, uint32_t id, 
 			snprintf(err, errlen, "--byz '%.64s': %s", byz, why);
 			return -1;
 		}
-		if ((bc.kind == BYZ_SELECTIVE || bc.kind == BYZ_MAC_POISON) &&
+		if ((bc.kind == BYZ_SELECTIVE || bc.kind == BYZ_MAC_POISON ||
+		     bc.kind == BYZ_SPLIT) &&
 		    (bc.peers >> cfg->n) != 0) {
 			snprintf(err, errlen, "--byz '%.64s': %.300s has only replicas 0..%u", byz,
 				 cfg->path, cfg->n - 1);

@@ -17,6 +17,7 @@
 #include "replica/kv.h"
 #include "replica/metrics.h"
 #include "replica/store.h"
+#include "replica/txlog.h"
 #include "replica/wan.h"
 
 #define DRAIN_MAX 64      /* messages per socket per loop turn (fairness) */
@@ -51,6 +52,7 @@ struct replica {
 	struct buf out;        /* the STATUS_RESP being built */
 	char json[WIRE_MAX_STATUS];
 	struct watch *watch; /* metrics (issue 20), or NULL when cluster.ini has none */
+	struct txlog tx;     /* the forensic transcript (issue 17, txlog.h) */
 };
 
 /* What the driver measures for the metrics page (replica/metrics.h): the snapshot it
@@ -214,14 +216,28 @@ static void watch_view(struct replica *r, const struct core_status *st)
  *     once, mid-turn.  A STATUS_RESP is not a protocol message: no replica or client
  *     acts on it as a vote or a result, so it may describe state not yet durable. */
 
+static void store_failed(struct replica *r)
+{
+	/* Speaking now could contradict what we would recover after a crash. */
+	rlog("FATAL: store write failed (%s): aborting", store_last_error(r->store));
+	abort();
+}
+
+/* The turn's write transaction, opened if need be. */
+static void open_txn(struct replica *r)
+{
+	if (r->txn_open)
+		return;
+	if (store_begin(r->store) != 0)
+		store_failed(r);
+	r->txn_open = 1;
+}
+
 static void persist_all(struct replica *r)
 {
 	const struct effects *fx = &r->fx;
 	int rc = 0;
-	if (!r->txn_open) {
-		rc = store_begin(r->store);
-		r->txn_open = rc == 0;
-	}
+	open_txn(r);
 	for (size_t i = 0; i < fx->n_persists && rc == 0; i++) {
 		const struct persist *p = &fx->persists[i];
 		switch (p->op) {
@@ -237,16 +253,38 @@ static void persist_all(struct replica *r)
 		r->txn_open = 0;
 		rc = store_commit(r->store);
 	}
-	if (rc != 0) {
-		/* Speaking now could contradict what we would recover after a crash. */
-		rlog("FATAL: store write failed (%s): aborting", store_last_error(r->store));
-		abort();
-	}
+	if (rc != 0)
+		store_failed(r);
 }
 
-/* End of a loop turn: make the turn's persists durable, then let its sends go. */
+/* Issue 17 item 3 (txlog.h): what forensics needs of a message received or sent goes
+ * into the transcript; its entries reach the store with the next commit (end_turn). */
+static void transcript_note(struct replica *r, const uint8_t *p, size_t len)
+{
+	if (txlog_on(&r->tx))
+		txlog_note(&r->tx, p, len, mono_ms());
+}
+
+/* The messages this step sends to replicas (the liar's, with --byz: what leaves). */
+static void transcript_sent(struct replica *r)
+{
+	const struct effects *fx = &r->fx;
+	for (size_t i = 0; i < fx->n_sends && txlog_on(&r->tx); i++)
+		if (fx->sends[i].to != TO_CLIENT)
+			transcript_note(r, fx->arena.p + fx->sends[i].off, fx->sends[i].len);
+}
+
+/* End of a loop turn: make the turn's persists durable, then let its sends go.  The
+ * transcript's waiting entries ride on the turn's transaction, or get one of their own
+ * once they waited TXLOG_FLUSH_MS (txlog.h). */
 static void end_turn(struct replica *r)
 {
+	uint64_t due = txlog_due(&r->tx);
+	if (due && (r->txn_open || mono_ms() >= due)) {
+		open_txn(r);
+		if (txlog_flush(&r->tx, r->store) != 0)
+			store_failed(r);
+	}
 	if (r->txn_open) {
 		r->txn_open = 0;
 		if (store_commit(r->store) != 0) {
@@ -436,6 +474,7 @@ static void carry_out(struct replica *r)
 	}
 	if (r->fx.n_persists)
 		persist_all(r);
+	transcript_sent(r);
 	uint64_t drops = net_stats(r->net)->send_drops;
 	send_all(r);
 	uint64_t now_drops = net_stats(r->net)->send_drops;
@@ -443,6 +482,14 @@ static void carry_out(struct replica *r)
 		rlog("send queue full or send failed: %llu messages dropped so far",
 		     (unsigned long long)now_drops);
 	r->timer_ms = r->fx.timer_ms; /* core.h: each step states its deadline; 0 = none */
+}
+
+/* A new stable checkpoint: the transcript keeps the slots of the last K. */
+static void transcript_checkpoint(struct replica *r, uint64_t low)
+{
+	open_txn(r);
+	if (txlog_checkpoint(&r->tx, r->store, low) != 0)
+		store_failed(r);
 }
 
 static void note_changes(struct replica *r)
@@ -458,6 +505,7 @@ static void note_changes(struct replica *r)
 		     (unsigned long long)st.fetching, (unsigned long long)st.last_executed);
 	if (st.stable_checkpoint != r->seen.stable_checkpoint) {
 		rlog("stable checkpoint %llu", (unsigned long long)st.stable_checkpoint);
+		transcript_checkpoint(r, st.stable_checkpoint);
 	}
 	watch_view(r, &st);
 	r->seen = st;
@@ -536,6 +584,8 @@ static void answer_status(struct replica *r)
 			      ",\"hybrid_bad_mac\":%llu,\"sig_cache_hits\":%llu",
 			      (unsigned long long)r->auth->hybrid_bad_mac,
 			      (unsigned long long)r->auth->sig_cache_hits);
+	if (r->cfg->protocol == PROTO_PBFT && (size_t)k < sizeof(extra))
+		k += txlog_json(&r->tx, extra + k, sizeof(extra) - (size_t)k);
 	if (r->liar && r->liar->cfg.kind == BYZ_SLOW_PRIMARY && (size_t)k < sizeof(extra))
 		snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"byz_delay_ms\":%u",
 			 r->liar->cfg.arg ? r->liar->cfg.arg : r->liar->delay_ms); /* issue 16 */
@@ -633,6 +683,8 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 			return;
 		watch_request(r, &m);
 	}
+	if (sock == NET_PEER)
+		transcript_note(r, rx->data, rx->len); /* as received, after the edge */
 	if (r->liar)
 		byz_observe(r->liar, &m); /* hs-fork collects the votes it is sent */
 	step(r, EV_MSG, &m);
@@ -682,6 +734,8 @@ static int recover_one(void *arg, uint8_t kind, uint64_t key, const uint8_t *val
 {
 	struct replica *r = arg;
 	r->recovered++;
+	if (kind == TRANSCRIPT_REC) /* the driver's, not the core's (txlog.h) */
+		return txlog_restore(&r->tx, key, val, len);
 	return r->ops->recover(r->core, kind, key, val, len) != 0 ? -1 : 0;
 }
 
@@ -824,6 +878,9 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 				.hears_ctx = r,
 				.count = &r->c.edge};
 	buf_init(&r->released);
+	/* issue 17 item 3: PBFT's signed statements only (forensics.h) */
+	txlog_init(&r->tx, cfg->cluster_id, cfg->protocol == PROTO_PBFT ? cfg->forensics_k : 0,
+		   cfg->checkpoint_interval);
 	r->start_ms = mono_ms();
 	/* group_commit = off: one commit per step, to measure what grouping saves
 	 * (docs/EXPERIMENTS.md). */
@@ -868,6 +925,7 @@ int replica_open(struct replica **out, const struct config *cfg, uint32_t id,
 		     "transferable)");
 	ops->status(r->core, &r->seen);
 	step(r, EV_START, NULL);
+	transcript_checkpoint(r, r->seen.stable_checkpoint);
 	end_turn(r);
 	rlog("started: last executed %llu, stable checkpoint %llu",
 	     (unsigned long long)r->seen.last_executed,
@@ -884,9 +942,16 @@ void replica_close(struct replica *r)
 	net_close(r->net); /* first: no callbacks into a dead core */
 	if (r->core)
 		r->ops->destroy(r->core);
+	if (r->store && txlog_due(&r->tx)) { /* a clean stop keeps the whole transcript */
+		open_txn(r);
+		if (txlog_flush(&r->tx, r->store) != 0 || store_commit(r->store) != 0)
+			rlog("could not store the transcript's last entries");
+		r->txn_open = 0;
+	}
 	if (r->store)
 		store_close(r->store);
 	effects_free(&r->fx);
+	txlog_free(&r->tx);
 	close_layers(r);
 	buf_free(&r->out);
 	buf_free(&r->released);
@@ -914,6 +979,9 @@ static uint64_t wait_us(const struct replica *r, uint64_t now_us)
 	due = r->parking ? park_deadline(&r->park) * 1000 : 0;
 	if (due && (due <= now_us ? 0 : due - now_us) < d)
 		d = due <= now_us ? 0 : due - now_us;
+	due = txlog_due(&r->tx) * 1000; /* the transcript's entries waiting for a commit */
+	if (due && (due <= now_us ? 0 : due - now_us) < d)
+		d = due <= now_us ? 0 : due - now_us;
 	if (r->watch && d > (uint64_t)METRICS_PUBLISH_MS * 1000)
 		d = (uint64_t)METRICS_PUBLISH_MS *
 		    1000; /* an idle replica's page stays fresh too */
@@ -934,6 +1002,8 @@ int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *
 	while (!*stop) {
 		uint64_t now_us = mono_us(), now = now_us / 1000;
 		watch_publish(r, now);
+		if (txlog_due(&r->tx) && now >= txlog_due(&r->tx))
+			end_turn(r); /* nothing else committed them in time */
 		release_delayed(r, now_us);
 		release_parked(r, now);
 		if (r->timer_ms && faults_core_ms(r->faults, now) >= r->timer_ms) {

@@ -139,6 +139,7 @@ int status_json(const struct status_input *in, char *out, size_t cap)
 	put_u64(&w, "requests_executed", cs->requests_executed);
 	put_u64(&w, "requests_readonly", cs->requests_readonly);
 	put_u64(&w, "slots_caught_up", cs->slots_caught_up);
+	put_u64(&w, "vc_timer", cs->vc_timer);
 	put_u64(&w, "send_drops", in->net ? in->net->send_drops : 0);
 	put_u64(&w, "no_route", in->net ? in->net->no_route : 0);
 	put_u64(&w, "frames_sent", in->net ? in->net->frames_sent : 0);

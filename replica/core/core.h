@@ -167,6 +167,7 @@ struct core_status {
 	uint64_t rejected_out_of_window;
 	uint64_t rejected_conflict;
 	uint64_t rejected_rate_limited; /* requests left unanswered: the peer's budget is spent */
+	uint64_t vc_timer; /* pbft: view changes started because the view timer expired */
 	/* pbft robust mode (pbft_monitor.h); all 0 with robust off */
 	int robust;
 	uint64_t robust_required_rps; /* requests/s the primary must sustain now (0: none) */

@@ -167,6 +167,28 @@ int transcript_add(struct transcript *t, const uint8_t *p, size_t len)
 	return add_newview(t, &m);
 }
 
+int transcript_add_entry(struct transcript *t, const uint8_t *raw, size_t len)
+{
+	if (!raw || len < WIRE_HDR_LEN)
+		return 0;
+	if (raw[WIRE_OFF_TYPE] == MSG_VIEWCHANGE) /* as received: add_viewchange again */
+		return transcript_add(t, raw, len) > 0;
+	return add_stmt(t, raw, len); /* a compact PRE-PREPARE, a PREPARE or a COMMIT */
+}
+
+uint64_t transcript_horizon(uint64_t low, uint32_t interval, uint32_t k)
+{
+	uint64_t keep = (uint64_t)k * interval;
+	return low > keep ? low - keep : 0;
+}
+
+uint64_t transcript_key(uint64_t seq, uint64_t counter)
+{
+	if (seq > TRANSCRIPT_KEY_SEQ_MAX)
+		seq = TRANSCRIPT_KEY_SEQ_MAX;
+	return seq << 24 | (counter & TRANSCRIPT_KEY_COUNTER_MASK);
+}
+
 void transcript_trim(struct transcript *t, uint64_t seq)
 {
 	size_t k = 0;

@@ -76,6 +76,24 @@ int transcript_add(struct transcript *t, const uint8_t *p, size_t len);
 /* Forget the statements of slots at or below `seq`, and the VIEW-CHANGEs whose stable
  * checkpoint is (the last K checkpoints: the caller passes low - K * interval). */
 void transcript_trim(struct transcript *t, uint64_t seq);
+/* The slot the last K checkpoints start after: transcript_trim(t, that) keeps them;
+ * 0 when nothing is to be forgotten yet (stable checkpoint `low`, interval, K). */
+uint64_t transcript_horizon(uint64_t low, uint32_t interval, uint32_t k);
+
+/* A transcript on disk (the real replica, replica/replica.c; docs/PROTOCOL.md §12):
+ * one store record per entry, of kind TRANSCRIPT_REC (a driver's record: no core has
+ * that kind, the driver keeps it from them), key transcript_key(entry seq, counter),
+ * value the entry's raw bytes as transcript_add made them.  Keys sort by seq, so the
+ * records transcript_trim(t, seq) forgets are exactly those with keys below
+ * transcript_key(seq + 1, 0) (seqs beyond TRANSCRIPT_KEY_SEQ_MAX share the last
+ * bucket, and are never trimmed in memory either).  transcript_add_entry() adds such a
+ * value back (after a restart, or in the audit).  Returns 1 if added, 0 if not (a
+ * duplicate, full, or not an entry). */
+#define TRANSCRIPT_REC 64
+#define TRANSCRIPT_KEY_SEQ_MAX ((1ull << 40) - 1)
+#define TRANSCRIPT_KEY_COUNTER_MASK ((1ull << 24) - 1)
+uint64_t transcript_key(uint64_t seq, uint64_t counter);
+int transcript_add_entry(struct transcript *t, const uint8_t *raw, size_t len);
 
 struct forensic_culprit {
 	uint8_t kind; /* enum forensic_kind of the proof kept */

@@ -399,6 +399,7 @@ static void on_tick(struct pbft *p, struct effects *out)
 	if (p->vc_timer_ms && p->now_ms >= p->vc_timer_ms) {
 		/* §4.4: the primary did not make progress in time (or the view change
 		 * itself stalled): move on to the next view. */
+		p->vc_timer++;
 		pbft_start_view_change(p, p->view + 1, out);
 	}
 	if (p->fetch_ms && p->now_ms >= p->fetch_ms)
@@ -507,6 +508,7 @@ static void pbft_status(void *core, struct core_status *st)
 	st->rejected_out_of_window = p->rejected_out_of_window;
 	st->rejected_conflict = p->rejected_conflict;
 	st->rejected_rate_limited = p->rejected_rate_limited;
+	st->vc_timer = p->vc_timer;
 	pbft_robust_status(p, st);
 	pbft_evidence_status(p, st);
 }

@@ -135,6 +135,10 @@ struct slot {
 	struct vote prepare[WIRE_MAX_REPLICAS];
 	struct vote commit[WIRE_MAX_REPLICAS];
 	uint64_t helped_ms[WIRE_MAX_REPLICAS]; /* last time we re-sent our votes to each */
+	/* issue 17: replicas shown our pre-prepare of `shown_view` after they voted for
+	 * another digest (note_mismatch, pbft_normal.c) */
+	uint32_t shown_pp;
+	uint64_t shown_view;
 };
 
 struct ckpt_votes {   /* CHECKPOINT messages for one sequence number */
@@ -230,6 +234,7 @@ struct pbft {
 	uint64_t readonly_floor;    /* highest committed seq found on restart: no read-only
 				     * answers until executed again (pbft_normal.c) */
 	uint64_t view_changes;      /* views entered after the first */
+	uint64_t vc_timer;          /* view changes started: the view timer expired */
 	struct pbft_robust robust;  /* cfg.robust only */
 	/* issue 17 (pbft_evidence.c): proofs held, per accused replica; a proof being
 	 * built */

@@ -410,6 +410,9 @@ void pbft_check_prepared(struct pbft *p, struct slot *s, struct effects *out)
 }
 
 static void help_laggard(struct pbft *p, struct slot *s, uint32_t to, struct effects *out);
+static void send_preprepare(const struct slot *s, int32_t to, struct effects *out);
+static void show_early_dissenters(struct pbft *p, struct slot *s, struct effects *out);
+static void show_preprepare(struct pbft *p, struct slot *s, uint32_t to, struct effects *out);
 
 /* Common admission for messages of the normal case: current, active view; in window. */
 static struct slot *admit(struct pbft *p, const struct msg *m, struct effects *out)
@@ -470,6 +473,7 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 		return;
 	pbft_persist_slot(p, s, out);
 	pbft_send_vote(p, MSG_PREPARE, s, out);
+	show_early_dissenters(p, s, out); /* after our PREPARE: it goes first */
 	pbft_check_prepared(p, s, out);
 }
 
@@ -527,13 +531,50 @@ static void help_laggard(struct pbft *p, struct slot *s, uint32_t to, struct eff
 
 /* A new vote for another digest than the pre-prepare we accepted for its slot and
  * view: the primary equivocated, or the voter lies (issue 5: equivocate, bad-digest).
- * Only counted, as a conflict: the vote is kept as any other (it is the sender's, and
- * counts towards nothing but its own digest). */
-static void note_mismatch(struct pbft *p, const struct slot *s, const struct msg *m)
+ * Counted, as a conflict: the vote is kept as any other (it is the sender's, and
+ * counts towards nothing but its own digest).
+ * With evidence on (issue 17), we also show the voter (not the primary) the
+ * PRE-PREPARE we hold, once per slot, view and voter (show_preprepare).  A correct
+ * voter votes only for a PRE-PREPARE the primary signed, so if the primary equivocated
+ * the voter now holds two, a proof it keeps and gossips at once (pbft_on_preprepare):
+ * a proven primary is then replaced in that step, before any view timer
+ * (pbft_evidence_step), instead of being found out only in the VIEW-CHANGEs after the
+ * timer.  A lying voter gets one PRE-PREPARE per slot from us, no more. */
+static void note_mismatch(struct pbft *p, struct slot *s, const struct msg *m, struct effects *out)
 {
-	if (s->have_pp && s->view == m->h.view &&
-	    memcmp(s->digest, m->u.dg.digest, WIRE_DIGEST_LEN) != 0)
-		p->rejected_conflict++;
+	if (!s->have_pp || s->view != m->h.view ||
+	    memcmp(s->digest, m->u.dg.digest, WIRE_DIGEST_LEN) == 0)
+		return;
+	p->rejected_conflict++;
+	show_preprepare(p, s, m->h.sender, out);
+}
+
+static void show_preprepare(struct pbft *p, struct slot *s, uint32_t to, struct effects *out)
+{
+	if (p->cfg.evidence_off || to >= p->cfg.n || to == p->cfg.id ||
+	    to == pbft_primary(p, s->view))
+		return;
+	if (s->shown_view != s->view) {
+		s->shown_view = s->view;
+		s->shown_pp = 0;
+	}
+	if (s->shown_pp & (1u << to))
+		return;
+	s->shown_pp |= 1u << to;
+	send_preprepare(s, (int32_t)to, out);
+}
+
+/* Our pre-prepare just arrived: the votes for another digest that came before it get
+ * it too (note_mismatch). */
+static void show_early_dissenters(struct pbft *p, struct slot *s, struct effects *out)
+{
+	for (uint32_t j = 0; j < p->cfg.n && !p->cfg.evidence_off; j++) {
+		const struct vote *v[2] = {&s->prepare[j], &s->commit[j]};
+		for (int k = 0; k < 2; k++)
+			if (v[k]->have && v[k]->view == s->view &&
+			    memcmp(v[k]->digest, s->digest, WIRE_DIGEST_LEN) != 0)
+				show_preprepare(p, s, j, out);
+	}
 }
 
 void pbft_on_prepare(struct pbft *p, const struct msg *m, struct effects *out)
@@ -548,7 +589,7 @@ void pbft_on_prepare(struct pbft *p, const struct msg *m, struct effects *out)
 	int rc = take_vote(p, &s->prepare[m->h.sender], m, out);
 	if (rc > 0) {
 		pbft_evidence_planted(p, m, out); /* PBFT_BUG_ACCUSE_ONE only */
-		note_mismatch(p, s, m);
+		note_mismatch(p, s, m, out);
 		pbft_check_prepared(p, s, out);
 	} else if (rc == 0) {
 		help_laggard(p, s, m->h.sender, out);
@@ -568,7 +609,7 @@ void pbft_on_commit(struct pbft *p, const struct msg *m, struct effects *out)
 		return;
 	int rc = take_vote(p, &s->commit[m->h.sender], m, out);
 	if (rc > 0) {
-		note_mismatch(p, s, m);
+		note_mismatch(p, s, m, out);
 		check_committed(p, s, out);
 		/* A certificate may stand without our prepare, or for another digest than
 		 * our pre-prepare's (§5.12); otherwise check_committed() decided. */

@@ -9,6 +9,13 @@ completing, and then:
     "accountability": proofs_sent, proofs_learnt, duplicates);
   - every correct replica is in a view whose primary is not 0 (the equivocating
     primary is replaced), and replica 0's messages are ignored there (ignored_proven);
+  - each correct replica left replica 0's view because it was proven, not on a timeout:
+    its "accountability.vc_proven_primary" is at least 1 and its "vc_timer" (view
+    changes its view timer started) is 0.  The view timeout is 10 s, so that only the
+    immediate replacement can explain the view change: a backup that holds the real
+    PRE-PREPARE shows it to the backups that voted for the other one (note_mismatch,
+    docs/PROTOCOL.md §12), which then hold two signed by replica 0, prove it and
+    gossip the proof, all in view 0;
   - no correct replica is ever named;
   - after a restart of the whole cluster without the liar, the proofs come back from
     the stores and replica 0 stays ignored, while the three others go on completing
@@ -65,8 +72,12 @@ def total(st, key):
     return sum(st[i]["accountability"][key] for i in CORRECT)
 
 
+VIEW_TIMEOUT_MS = 10000
+
+
 def test_proofs_shared_and_primary_replaced():
-    c = bz.Cluster("evidence_gossip", f=1, auth="sig", base_port=BASE_PORT)
+    c = bz.Cluster("evidence_gossip", f=1, auth="sig", base_port=BASE_PORT,
+                   settings={"view_timeout_ms": VIEW_TIMEOUT_MS})
     c.init()
     t0 = time.monotonic()
     c.up(byz={0: "equivocate"})
@@ -76,9 +87,15 @@ def test_proofs_shared_and_primary_replaced():
     bz.log("all correct replicas hold the proof, primary replaced, in %.1f s" %
            (time.monotonic() - t0))
     for i in CORRECT:
-        bz.log("replica %d: view %d primary %d evidence %r accountability %r bad %d" %
-               (i, st[i]["view"], st[i]["primary"], st[i]["evidence"],
-                st[i]["accountability"], st[i]["rejected"]["bad_evidence"]))
+        bz.log("replica %d: view %d primary %d evidence %r accountability %r bad %d vc_timer %d"
+               % (i, st[i]["view"], st[i]["primary"], st[i]["evidence"],
+                  st[i]["accountability"], st[i]["rejected"]["bad_evidence"],
+                  st[i]["vc_timer"]))
+    for i in CORRECT:   # replaced at once, not after a view timeout
+        bz.check(st[i]["accountability"]["vc_proven_primary"] >= 1 and st[i]["vc_timer"] == 0,
+                 "replica %d left replica 0's view by its timer (vc_timer %d), not by the "
+                 "proof (vc_proven_primary %d)" % (i, st[i]["vc_timer"],
+                                                   st[i]["accountability"]["vc_proven_primary"]))
     bz.check(total(st, "proofs_sent") > 0, "no EVIDENCE message sent")
     bz.check(total(st, "proofs_learnt") + total(st, "duplicates") > 0,
              "no EVIDENCE message received by a correct replica")

@@ -21,10 +21,11 @@ void forensics_note(struct world *w, const struct node *nd, const uint8_t *p, si
 
 void forensics_trim(struct world *w, const struct node *nd)
 {
-	uint64_t keep = (uint64_t)w->o->forensics_k * w->base.checkpoint_interval;
-	uint64_t low = nd->inst[0].st.stable_checkpoint;
-	if (w->o->forensics && low > keep)
-		transcript_trim(&w->tx[nd->id], low - keep);
+	/* the real replica's rule too (replica/txlog.c) */
+	uint64_t h = transcript_horizon(nd->inst[0].st.stable_checkpoint,
+					w->base.checkpoint_interval, w->o->forensics_k);
+	if (w->o->forensics && h)
+		transcript_trim(&w->tx[nd->id], h);
 }
 
 static const uint8_t (*public_keys(const struct world *w))[CRYPTO_PK_LEN]

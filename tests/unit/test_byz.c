@@ -267,15 +267,16 @@ static void proposal_to(const struct effects *e, int32_t to, struct msg *m,
 	fail_msg("nothing sent to %d", to);
 }
 
-static void check_equivocation(struct fixture *fx, uint16_t nreq)
+/* A primary's PRE-PREPARE of nreq requests through behaviour `spec`: the copy each
+ * backup j gets (m[j], its digest d[j]), all for view 2, seq 5, validly sealed by 0. */
+static void proposals(struct fixture *fx, const char *spec, uint16_t nreq, struct msg *m,
+		      uint8_t d[][WIRE_DIGEST_LEN])
 {
-	start(fx, "equivocate");
+	start(fx, spec);
 	honest_step(fx, nreq);
 	filter(fx, 10);
 	/* one copy per backup, plus the untouched reply */
 	assert_int_equal(fx->out.n_sends, N - 1 + 1);
-	struct msg m[N];
-	uint8_t d[N][WIRE_DIGEST_LEN];
 	for (int32_t j = 1; j < N; j++) {
 		proposal_to(&fx->out, j, &m[j], d[j]);
 		assert_int_equal(m[j].h.type, MSG_PREPREPARE);
@@ -284,6 +285,13 @@ static void check_equivocation(struct fixture *fx, uint16_t nreq)
 		assert_int_equal(m[j].h.sender, 0);
 		assert_int_equal(auth_verify(&fx->auth[j], &m[j]), 0); /* validly sealed */
 	}
+}
+
+static void check_equivocation(struct fixture *fx, uint16_t nreq)
+{
+	struct msg m[N];
+	uint8_t d[N][WIRE_DIGEST_LEN];
+	proposals(fx, "equivocate", nreq, m, d);
 	/* seq 5 is odd: backups of rank 0 and 2 (replicas 1 and 3) get the other batch */
 	assert_memory_not_equal(d[1], d[2], WIRE_DIGEST_LEN);
 	assert_memory_equal(d[1], d[3], WIRE_DIGEST_LEN);
@@ -794,6 +802,47 @@ static void test_selective(void **state)
 	assert_int_equal(fx->b.lies, 2); /* the COMMIT to 2, the PREPARE to 2 */
 }
 
+/* ---- split (issue 17) ---- */
+
+/* As primary: replica 2 (IDS) gets the other batch, 1 and 3 the real one; then its
+ * COMMIT for the real digest reaches 2 for the other digest (signed by it), and a
+ * COMMIT of a slot it did not split passes unchanged. */
+static void test_split(void **state)
+{
+	struct fixture *fx = *state;
+	struct msg m[N];
+	uint8_t d[N][WIRE_DIGEST_LEN];
+	proposals(fx, "split:2", 2, m, d);
+	assert_memory_equal(d[1], d[3], WIRE_DIGEST_LEN);
+	assert_memory_not_equal(d[1], d[2], WIRE_DIGEST_LEN);
+	assert_int_equal(m[1].u.pp.count, 2);
+	assert_int_equal(m[2].u.pp.count, 1); /* the last request left out */
+	assert_int_equal(fx->b.lies, 1);
+
+	effects_reset(&fx->honest);
+	size_t off = wire_put_digest(&fx->honest.arena, MSG_COMMIT, CLUSTER, 0, 2, 5, d[1]);
+	assert_int_equal(auth_seal(&fx->auth[0], &fx->honest.arena, off), 0);
+	effects_send(&fx->honest, TO_OTHERS, 0, off);
+	honest_digest(fx, MSG_COMMIT, 2, 6, TO_OTHERS); /* a slot it knows nothing of */
+	filter(fx, 11);
+	assert_int_equal(fx->out.n_sends, N - 1 + 1);
+	int seen = 0;
+	for (size_t i = 0; i < fx->out.n_sends; i++) {
+		struct msg c;
+		decode_send(&fx->out, i, &c);
+		int32_t to = fx->out.sends[i].to;
+		if (c.h.seq == 6) {
+			assert_int_equal(to, TO_OTHERS);
+			continue;
+		}
+		assert_true(verifies(fx, &fx->out, i, (uint32_t)to)); /* its own signature */
+		assert_memory_equal(c.u.dg.digest, to == 2 ? d[2] : d[1], WIRE_DIGEST_LEN);
+		seen |= 1 << to;
+	}
+	assert_int_equal(seen, 0xe); /* one COMMIT to each of 1, 2, 3 */
+	assert_int_equal(fx->b.lies, 2);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -816,6 +865,7 @@ int main(void)
 		T(test_fake_view_change_vr),
 		T(test_flood),
 		T(test_selective),
+		T(test_split),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, group_setup, fx_teardown);

@@ -426,6 +426,25 @@ static void test_evidence_key(void **state)
 	BAD1(e, 15, "evidence = maybe", 15, "key 'evidence': 'maybe' is not one of on, off");
 }
 
+/* issue 17 item 3: forensics_k = 0..64, default 2 (checkpoints of transcript kept). */
+static void test_forensics_k_key(void **state)
+{
+	struct env *e = *state;
+
+	write_cfg(e, NULL, 0);
+	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+	assert_int_equal(e->c.forensics_k, 2);
+	{
+		const struct edit zero[] = {{15, "forensics_k = 0"}};
+
+		write_cfg(e, zero, 1);
+		assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+		assert_int_equal(e->c.forensics_k, 0);
+	}
+	BAD1(e, 15, "forensics_k = 65", 15, "key 'forensics_k': 65 is out of range 0..64");
+	BAD1(e, 15, "forensics_k = two", 15, "key 'forensics_k'");
+}
+
 static void test_valid_single_and_cwd(void **state)
 {
 	struct env *e = *state;
@@ -736,6 +755,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_optimization_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_robust_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evidence_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forensics_k_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_single_and_cwd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_example_file, setup, teardown),
 		cmocka_unit_test(test_protocol_n),

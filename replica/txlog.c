@@ -1,0 +1,94 @@
+/* txlog.c - the forensic transcript of a real replica, in its store (see txlog.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "replica/txlog.h"
+
+void txlog_init(struct txlog *x, uint32_t cluster_id, uint32_t k, uint32_t interval)
+{
+	memset(x, 0, sizeof(*x));
+	transcript_init(&x->t, cluster_id);
+	x->k = k;
+	x->interval = interval;
+}
+
+void txlog_free(struct txlog *x)
+{
+	transcript_free(&x->t);
+	memset(x, 0, sizeof(*x));
+}
+
+int txlog_restore(struct txlog *x, uint64_t key, const uint8_t *val, size_t len)
+{
+	/* the next key never repeats one on disk in its seq bucket */
+	uint64_t c = key & TRANSCRIPT_KEY_COUNTER_MASK;
+	if (c + 1 > x->counter)
+		x->counter = c + 1;
+	x->restored++;
+	if (txlog_on(x))
+		transcript_add_entry(&x->t, val, len);
+	return 0;
+}
+
+void txlog_note(struct txlog *x, const uint8_t *p, size_t len, uint64_t now_ms)
+{
+	if (!txlog_on(x))
+		return;
+	int added = transcript_add(&x->t, p, len);
+	if (added <= 0)
+		return;
+	if (!x->unsaved)
+		x->unsaved_since = now_ms;
+	/* transcript_add appends: the new entries are the last `added` */
+	x->unsaved += (size_t)added;
+}
+
+uint64_t txlog_due(const struct txlog *x)
+{
+	if (!x->unsaved)
+		return 0;
+	return x->unsaved >= TXLOG_PENDING_MAX ? 1 : x->unsaved_since + TXLOG_FLUSH_MS;
+}
+
+int txlog_flush(struct txlog *x, struct store *s)
+{
+	for (size_t i = x->t.n - x->unsaved; i < x->t.n; i++) {
+		const struct tx_entry *e = &x->t.e[i];
+		if (store_put(s, TRANSCRIPT_REC, transcript_key(e->seq, x->counter++), e->raw,
+			      e->len) != 0)
+			return -1;
+		x->put_bytes += e->len;
+	}
+	x->unsaved = 0;
+	return 0;
+}
+
+int txlog_checkpoint(struct txlog *x, struct store *s, uint64_t low)
+{
+	uint64_t h = transcript_horizon(low, x->interval, x->k);
+	if (!txlog_on(x)) { /* forensics_k = 0 now: what an earlier run kept goes */
+		if (!x->restored)
+			return 0;
+		x->restored = 0;
+		return store_del_below(s, TRANSCRIPT_REC, UINT64_MAX);
+	}
+	if (h <= x->horizon)
+		return 0;
+	if (txlog_flush(x, s) != 0) /* trimming may remove waiting entries: not after */
+		return -1;
+	x->horizon = h;
+	transcript_trim(&x->t, h);
+	if (h >= TRANSCRIPT_KEY_SEQ_MAX)
+		return 0; /* the last bucket holds what no checkpoint reaches */
+	return store_del_below(s, TRANSCRIPT_REC, transcript_key(h + 1, 0));
+}
+
+int txlog_json(const struct txlog *x, char *out, size_t cap)
+{
+	return snprintf(
+		out, cap,
+		",\"forensics\":{\"k\":%u,\"entries\":%zu,\"bytes\":%zu,\"dropped\":%" PRIu64
+		",\"restored\":%" PRIu64 ",\"unsaved\":%zu}",
+		x->k, x->t.n, x->t.bytes, x->t.dropped, x->restored, x->unsaved);
+}
