@@ -805,6 +805,21 @@ static bool views_1_to_4_never_start(const struct packet *pk)
 		get_u64(pk->bytes + WIRE_OFF_VIEW) >= 1);
 }
 
+/* Let time pass in steps of 250 ms - due timers fire, then everything not dropped is
+ * delivered - until replica i is active in `view` or later, or `rounds` steps went. */
+static void ticks_until_in_view(int i, uint64_t view, int rounds,
+				bool (*drop)(const struct packet *pk))
+{
+	for (int round = 0;
+	     round < rounds && (status_of(i).view < view || status_of(i).view_changing); round++) {
+		W->now += 250;
+		for (int j = 0; j < N; j++)
+			if (W->timer[j] && W->timer[j] <= W->now)
+				step(j, EV_TICK, NULL);
+		deliver_all_dropping(drop);
+	}
+}
+
 static uint64_t next_seq_of(int i)
 {
 	return ((struct pbft *)W->core[i])->next_seq;
@@ -842,14 +857,7 @@ static void primary_returns_in_view_4(struct record stale[2])
 	for (int i = 1; i < N; i++)
 		request(i, 2, 2, "k", "w");
 	deliver_all_dropping(views_1_to_4_never_start);
-	for (int round = 0; round < 400 && (status_of(0).view < 4 || status_of(0).view_changing);
-	     round++) {
-		W->now += 250;
-		for (int i = 0; i < N; i++)
-			if (W->timer[i] && W->timer[i] <= W->now)
-				step(i, EV_TICK, NULL);
-		deliver_all_dropping(views_1_to_4_never_start);
-	}
+	ticks_until_in_view(0, 4, 400, views_1_to_4_never_start);
 	struct core_status s0 = status_of(0);
 	assert_int_equal(s0.view, 4);
 	assert_false(s0.view_changing);
@@ -986,14 +994,7 @@ static void test_unchosen_certificate_stays(void **state)
 	for (int i = 1; i < N; i++)
 		request(i, 2, 1, "b", "2"); /* the client gave up on the primary: to all */
 	deliver_all_dropping(unchosen_drop);
-	for (int round = 0; round < 40 && (status_of(3).view < 1 || status_of(3).view_changing);
-	     round++) {
-		W->now += 500;
-		for (int i = 0; i < N; i++)
-			if (W->timer[i] && W->timer[i] <= W->now)
-				step(i, EV_TICK, NULL);
-		deliver_all_dropping(unchosen_drop);
-	}
+	ticks_until_in_view(3, 1, 80, unchosen_drop);
 	assert_int_equal(status_of(3).view, 1);
 	assert_false(status_of(3).view_changing);
 	assert_int_equal(status_of(3).last_executed, 0);
