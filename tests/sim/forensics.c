@@ -50,11 +50,11 @@ static void print_statements(const struct forensic_culprit *c, FILE *out)
 			return;
 		const uint8_t *x = cm.digest;
 		fprintf(out,
-			"      its COMMIT for view %" PRIu64 ", seq %" PRIu64
+			"      its plain COMMIT for view %" PRIu64 ", seq %" PRIu64
 			", digest %02x%02x%02x%02x, and its VIEW-CHANGE for view %" PRIu64
-			" (checkpoint %" PRIu64
-			") with no certificate for that seq of view >= %" PRIu64 "\n",
-			cm.h.view, cm.h.seq, x[0], x[1], x[2], x[3], vc.h.view, vc.h.seq,
+			" (checkpoint %" PRIu64 "): no certificate for seq %" PRIu64
+			" of view >= %" PRIu64 "\n",
+			cm.h.view, cm.h.seq, x[0], x[1], x[2], x[3], vc.h.view, vc.h.seq, cm.h.seq,
 			cm.h.view);
 		return;
 	}
