@@ -9,8 +9,8 @@
 
 #include "wire/wire.h"
 
-/* Header fields wire.h has no macro for: both must be zero in version 1. */
-#define WIRE_OFF_RESERVED8 7
+/* The header field wire.h has no macro for: zero in version 1.  (Byte 7 was reserved
+ * too; it is now WIRE_OFF_FLAGS, zero except WIRE_F_VOUCHED on a COMMIT.) */
 #define WIRE_OFF_RESERVED16 38
 
 _Static_assert(WIRE_OFF_RESERVED16 + 2 == WIRE_HDR_LEN, "header layout");
@@ -428,7 +428,9 @@ int wire_read_header(const uint8_t *buf, uint32_t cluster_id, struct msg_hdr *h)
 		return WIRE_E_CLUSTER;
 	if (!type_known(h->type))
 		return WIRE_E_TYPE;
-	if (buf[WIRE_OFF_RESERVED8] != 0 || get_u16(buf + WIRE_OFF_RESERVED16) != 0)
+	h->flags = buf[WIRE_OFF_FLAGS];
+	if ((h->flags != 0 && !(h->type == MSG_COMMIT && h->flags == WIRE_F_VOUCHED)) ||
+	    get_u16(buf + WIRE_OFF_RESERVED16) != 0)
 		return WIRE_E_BODY;
 	if (!auth_len_ok(h->auth_kind, h->auth_len))
 		return WIRE_E_AUTH;
@@ -499,7 +501,7 @@ static size_t put_hdr(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t
 	buf_put_u8(b, WIRE_VERSION);
 	buf_put_u8(b, type);
 	buf_put_u8(b, AUTH_NONE);
-	buf_put_u8(b, 0);
+	buf_put_u8(b, 0); /* flags */
 	buf_put_u32(b, cluster_id);
 	buf_put_u32(b, sender);
 	buf_put_u64(b, view);

@@ -118,7 +118,15 @@ struct msg_hdr {
 	uint64_t seq; /* PRE-PREPARE/PREPARE/COMMIT/CHECKPOINT: sequence number */
 	uint32_t body_len;
 	uint16_t auth_len;
+	uint8_t flags; /* WIRE_F_*: 0 except a vouched COMMIT (WIRE_F_VOUCHED) */
 };
+
+/* Header byte 7 (flags; docs/PROTOCOL.md §3).  Only a COMMIT may carry one:
+ * WIRE_F_VOUCHED marks a COMMIT that a replica sends for a slot it knows committed
+ * but did not prepare in that view (§5.12, "vouching"), so that what it signs says
+ * which rule it followed (forensics.h: the omission rule holds it to unflagged
+ * COMMITs only).  Any other value, or a flag on another type, is WIRE_E_BODY. */
+#define WIRE_F_VOUCHED 0x01u
 
 /* Bodies.  Pointers point into the decoded buffer. */
 struct body_request {
@@ -436,6 +444,7 @@ size_t wire_put_text(struct buf *b, uint8_t type, uint32_t cluster_id, uint32_t 
 #define WIRE_OFF_VERSION 4
 #define WIRE_OFF_TYPE 5
 #define WIRE_OFF_AUTH_KIND 6
+#define WIRE_OFF_FLAGS 7
 #define WIRE_OFF_CLUSTER 8
 #define WIRE_OFF_SENDER 12
 #define WIRE_OFF_VIEW 16

@@ -51,10 +51,16 @@ int evidence_stmt_parse(const uint8_t *p, size_t len, uint32_t cluster_id,
 	return 0;
 }
 
+/* Vouched COMMITs (WIRE_F_VOUCHED: "this digest committed at seq", docs/PROTOCOL.md
+ * §5.12) are never half of a proof.  What a correct replica vouches for is what 2f+1
+ * COMMITs told it, and with more than f liars those can contradict what it prepared
+ * itself in that view (it prepares d' in v, then sees 2f+1 COMMITs for d in v,
+ * executes d on them and vouches for it) or what it vouched for before: forensics
+ * (forensics.h) must stay sound with any number of liars. */
 int evidence_conflict(const struct evidence_stmt *a, const struct evidence_stmt *b)
 {
 	if (a->h.type != b->h.type || !is_stmt_type(a->h.type) || a->h.sender != b->h.sender ||
-	    a->h.view != b->h.view || a->h.seq != b->h.seq ||
+	    a->h.view != b->h.view || a->h.seq != b->h.seq || a->h.flags || b->h.flags ||
 	    memcmp(a->digest, b->digest, WIRE_DIGEST_LEN) == 0)
 		return EVIDENCE_NONE;
 	if (a->h.auth_kind == AUTH_SIG && b->h.auth_kind == AUTH_SIG)

@@ -32,31 +32,32 @@ void transcript_free(struct transcript *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static bool same_entry(const struct tx_entry *e, uint8_t type, uint32_t sender, uint64_t view,
-		       uint64_t seq, const uint8_t *digest)
+static bool same_entry(const struct tx_entry *e, uint8_t type, uint8_t flags, uint32_t sender,
+		       uint64_t view, uint64_t seq, const uint8_t *digest)
 {
-	return e->type == type && e->sender == sender && e->view == view && e->seq == seq &&
-	       memcmp(e->digest, digest, WIRE_DIGEST_LEN) == 0;
+	return e->type == type && e->flags == flags && e->sender == sender && e->view == view &&
+	       e->seq == seq && memcmp(e->digest, digest, WIRE_DIGEST_LEN) == 0;
 }
 
 /* Newest entries are the likeliest duplicates (retransmissions): search backwards,
  * over a bounded tail so that a full transcript costs no more than a short one. */
 #define DEDUP_TAIL 4096
 
-static bool have_entry(const struct transcript *t, uint8_t type, uint32_t sender, uint64_t view,
-		       uint64_t seq, const uint8_t *digest)
+static bool have_entry(const struct transcript *t, uint8_t type, uint8_t flags, uint32_t sender,
+		       uint64_t view, uint64_t seq, const uint8_t *digest)
 {
 	size_t stop = t->n > DEDUP_TAIL ? t->n - DEDUP_TAIL : 0;
 	for (size_t i = t->n; i > stop; i--)
-		if (same_entry(&t->e[i - 1], type, sender, view, seq, digest))
+		if (same_entry(&t->e[i - 1], type, flags, sender, view, seq, digest))
 			return true;
 	return false;
 }
 
-static int add_entry(struct transcript *t, uint8_t type, uint32_t sender, uint64_t view,
-		     uint64_t seq, const uint8_t *digest, const uint8_t *raw, size_t len)
+static int add_entry(struct transcript *t, uint8_t type, uint8_t flags, uint32_t sender,
+		     uint64_t view, uint64_t seq, const uint8_t *digest, const uint8_t *raw,
+		     size_t len)
 {
-	if (have_entry(t, type, sender, view, seq, digest))
+	if (have_entry(t, type, flags, sender, view, seq, digest))
 		return 0;
 	if (t->n >= TRANSCRIPT_MAX || t->bytes + len > TRANSCRIPT_MAX_BYTES) {
 		t->dropped++;
@@ -77,6 +78,7 @@ static int add_entry(struct transcript *t, uint8_t type, uint32_t sender, uint64
 	t->bytes += len;
 	struct tx_entry *e = &t->e[t->n++];
 	*e = (struct tx_entry){.type = type,
+			       .flags = flags,
 			       .sender = sender,
 			       .view = view,
 			       .seq = seq,
@@ -92,7 +94,8 @@ static int add_stmt(struct transcript *t, const uint8_t *p, size_t len)
 	struct evidence_stmt st;
 	if (evidence_stmt_parse(p, len, t->cluster_id, &st) != 0 || st.h.auth_kind != AUTH_SIG)
 		return 0;
-	return add_entry(t, st.h.type, st.h.sender, st.h.view, st.h.seq, st.digest, p, len);
+	return add_entry(t, st.h.type, st.h.flags, st.h.sender, st.h.view, st.h.seq, st.digest, p,
+			 len);
 }
 
 static int add_preprepare(struct transcript *t, const struct msg *m)
@@ -114,8 +117,8 @@ static int add_viewchange(struct transcript *t, const struct msg *m)
 	if (m->h.auth_kind != AUTH_SIG)
 		return 0;
 	crypto_digest(m->raw, m->raw_len, digest);
-	int added = add_entry(t, MSG_VIEWCHANGE, m->h.sender, m->h.view, m->h.seq, digest, m->raw,
-			      m->raw_len);
+	int added = add_entry(t, MSG_VIEWCHANGE, 0, m->h.sender, m->h.view, m->h.seq, digest,
+			      m->raw, m->raw_len);
 	/* the certificates it carries are statements of their own authors */
 	struct cursor c;
 	struct vc_prepared e;
@@ -264,8 +267,8 @@ static bool verify_omission(uint32_t accused, const uint8_t *a, size_t a_len, co
 	struct evidence_stmt c;
 	struct msg vc;
 	if (evidence_stmt_parse(a, a_len, cluster, &c) != 0 || c.h.type != MSG_COMMIT ||
-	    c.h.sender != accused || !stmt_signed(a, a_len, pk[accused]))
-		return false;
+	    c.h.flags != 0 || c.h.sender != accused || !stmt_signed(a, a_len, pk[accused]))
+		return false; /* a vouched COMMIT says "it committed", not "I prepared it" */
 	if (wire_decode(b, b_len, cluster, &vc) != WIRE_OK || vc.h.sender != accused ||
 	    !vc_signed(&vc, n, pk))
 		return false;
@@ -332,8 +335,6 @@ static void accuse(struct fx_ctx *x, uint32_t accused, int kind)
 	if (x->out.err)
 		return;
 	c->by_kind[kind < 3 ? kind : 0]++;
-	if (kind == FORENSIC_OMISSION && !(x->flags & FORENSIC_OMISSIONS))
-		return; /* counted, not named: see FORENSIC_OMISSIONS */
 	c->proofs++;
 	if (c->proof)
 		return;
@@ -358,6 +359,8 @@ static int cmp_stmt(const void *pa, const void *pb)
 		return a->view < b->view ? -1 : 1;
 	if (a->seq != b->seq)
 		return a->seq < b->seq ? -1 : 1;
+	if (a->flags != b->flags)
+		return a->flags < b->flags ? -1 : 1;
 	return memcmp(a->digest, b->digest, WIRE_DIGEST_LEN);
 }
 
@@ -388,13 +391,14 @@ static struct tx_entry **gather(const struct transcript *const *ts, size_t count
 	return all;
 }
 
-/* Same view: two statements of one replica for one (type, view, seq). */
+/* Same view: two statements of one replica for one (type, view, seq) (vouched COMMITs
+ * never: evidence_conflict). */
 static void equivocations(struct fx_ctx *x, struct tx_entry **s, size_t n_s, uint32_t cluster)
 {
 	for (size_t i = 1; i < n_s; i++) {
 		const struct tx_entry *a = s[i - 1], *b = s[i];
 		if (a->sender != b->sender || a->type != b->type || a->view != b->view ||
-		    a->seq != b->seq)
+		    a->seq != b->seq || a->flags || b->flags)
 			continue;
 		struct buf tmp;
 		buf_init(&tmp);
@@ -409,7 +413,13 @@ static void equivocations(struct fx_ctx *x, struct tx_entry **s, size_t n_s, uin
 	}
 }
 
-/* Views v < v': a replica's COMMIT at v and its VIEW-CHANGE for v' that hides it. */
+/* Views v < v': a replica's plain COMMIT at v (it prepared the digest in v) and its
+ * VIEW-CHANGE for v' that hides it.  Sound with any number of liars: a correct
+ * replica sends a plain COMMIT only once it holds (and persisted) the prepared
+ * certificate, keeps it until a certificate of a later view replaces it or its stable
+ * checkpoint passes seq (drop_unchosen keeps certificates too), and puts every
+ * certificate above its checkpoint in its VIEW-CHANGEs.  Vouched COMMITs are left
+ * out (FORENSIC_BUG_VOUCHED_OMISSION plants them back in). */
 static void omissions(struct fx_ctx *x, struct tx_entry **s, size_t n_s,
 		      const struct transcript *const *ts, size_t count, uint32_t cluster)
 {
@@ -423,8 +433,10 @@ static void omissions(struct fx_ctx *x, struct tx_entry **s, size_t n_s,
 				continue;
 			for (size_t i = 0; i < n_s; i++) {
 				const struct tx_entry *c = s[i];
-				if (c->type != MSG_COMMIT || c->sender != v->sender ||
-				    c->view >= vc.h.view || c->seq <= vc.h.seq ||
+				bool vouched_ok = x->flags & FORENSIC_BUG_VOUCHED_OMISSION;
+				if (c->type != MSG_COMMIT || (c->flags && !vouched_ok) ||
+				    c->sender != v->sender || c->view >= vc.h.view ||
+				    c->seq <= vc.h.seq ||
 				    vc_covers(&vc, c->view, c->seq, c->digest))
 					continue;
 				buf_reset(&x->out);

@@ -7,12 +7,16 @@
  * signed something no correct replica signs:
  *   same view v     a COMMIT (or PREPARE) for both digests at (v, seq): equivocation,
  *                   proven as in evidence.h (two statements, one (type, view, seq));
- *   views v < v'    a COMMIT for (v, seq, d) and a VIEW-CHANGE for v' > v whose
- *                   stable checkpoint is below seq and whose P set carries no
- *                   certificate for seq of view >= v (or one of view v for another
- *                   digest): it hid what it had prepared (PBFT §4.5.1: P holds every
- *                   prepared certificate above the checkpoint), so the NEW-VIEW could
- *                   re-assign the slot.
+ *   views v < v'    a plain (not vouched) COMMIT for (v, seq, d) and a VIEW-CHANGE
+ *                   for v' > v whose stable checkpoint is below seq and whose P set
+ *                   carries no certificate for seq of view >= v (or one of view v for
+ *                   another digest): it hid what it had prepared (PBFT §4.5.1: P holds
+ *                   every prepared certificate above the checkpoint), so the NEW-VIEW
+ *                   could re-assign the slot.  Two byzlab rules make this a proof:
+ *                   a COMMIT sent without preparing ("vouching", docs/PROTOCOL.md
+ *                   §5.12) carries WIRE_F_VOUCHED in its signed header and is not
+ *                   used, and a replica keeps a prepared certificate that a NEW-VIEW
+ *                   did not choose (drop_unchosen), as PBFT's P set does.
  *
  * A TRANSCRIPT is what one replica keeps for that analysis: the signed PRE-PREPAREs
  * (compact), PREPAREs, COMMITs and VIEW-CHANGEs it received or sent (the VIEW-CHANGEs
@@ -27,7 +31,7 @@
  *   magic u32 "BZFP" | version u8 | kind u8 | 0 u16 | cluster u32 | accused u32
  *   | len_a u32 | a | len_b u32 | b
  *   kind 1 EQUIVOCATION  a = an evidence.h proof (BZEV), b empty
- *   kind 2 OMISSION      a = the accused's COMMIT, b = its VIEW-CHANGE
+ *   kind 2 OMISSION      a = the accused's plain COMMIT, b = its VIEW-CHANGE
  * Pure: no IO, no globals, no clock (core library).
  */
 #ifndef BYZLAB_FORENSICS_H
@@ -51,7 +55,8 @@
 enum forensic_kind { FORENSIC_NONE = 0, FORENSIC_EQUIVOCATION = 1, FORENSIC_OMISSION = 2 };
 
 struct tx_entry {
-	uint8_t type; /* PRE-PREPARE (compact), PREPARE, COMMIT or VIEW-CHANGE */
+	uint8_t type;  /* PRE-PREPARE (compact), PREPARE, COMMIT or VIEW-CHANGE */
+	uint8_t flags; /* the header's (WIRE_F_VOUCHED on a vouched COMMIT), else 0 */
 	uint32_t sender;
 	uint64_t view, seq;              /* a VIEW-CHANGE: its new view and stable checkpoint */
 	uint8_t digest[WIRE_DIGEST_LEN]; /* a VIEW-CHANGE: of its bytes (dedup) */
@@ -111,14 +116,14 @@ struct forensic_report {
 
 /* Flags of forensics_analyze */
 #define FORENSIC_BUG_ACCUSE_ONE 1 /* planted: each COMMIT's sender "proven" by it alone */
-/* Name replicas on OMISSION proofs too.  Off by default: byzlab lets a correct replica
- * send a COMMIT for a slot it executed on a commit certificate without preparing it
- * (docs/PROTOCOL.md §5.12, "vouching"), and forget a certificate of an older view that
- * a NEW-VIEW did not choose (drop_unchosen); such a replica's later VIEW-CHANGE
- * legitimately leaves the slot out, so an omission proof is not a proof of a lie in
- * byzlab (the simulator found correct replicas so named).  Without the flag omissions
- * are only counted (by_kind), nobody is named on them. */
+/* Ignored (omission proofs always name now).  It used to turn naming on OMISSION
+ * proofs on: they were unsound while vouched COMMITs looked like prepared ones and
+ * drop_unchosen forgot certificates (docs/TESTING.md "Forensics"). */
 #define FORENSIC_OMISSIONS 2
+/* Planted: the omission rule takes vouched COMMITs too (what it did before they were
+ * flagged): a correct replica that vouched for a slot and left it out of its next
+ * VIEW-CHANGE, as it may, is named (such a proof does not verify either). */
+#define FORENSIC_BUG_VOUCHED_OMISSION 4
 
 /* Analyse the transcripts of the trusted replicas.  Statements whose signature does
  * not verify with pk are ignored.  Returns 0, or -1 if memory ran out. */

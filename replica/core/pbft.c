@@ -83,15 +83,29 @@ void pbft_slot_clear(struct slot *s)
 	memset(s, 0, sizeof(*s));
 }
 
-const uint8_t *pbft_seal_vote(struct pbft *p, uint8_t type, uint64_t view, uint64_t seq,
-			      const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len)
+static const uint8_t *seal_vote(struct pbft *p, uint8_t type, uint8_t flags, uint64_t view,
+				uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len)
 {
 	buf_reset(&p->scratch);
 	size_t off = wire_put_digest(&p->scratch, type, p->cfg.cluster_id, p->cfg.id, view, seq,
 				     digest);
-	auth_seal(p->cfg.auth, &p->scratch, off); /* a failure sets scratch.err */
+	if (!p->scratch.err)
+		p->scratch.p[off + WIRE_OFF_FLAGS] = flags; /* signed with the rest */
+	auth_seal(p->cfg.auth, &p->scratch, off);           /* a failure sets scratch.err */
 	*len = p->scratch.err ? 0 : (uint32_t)(p->scratch.len - off);
 	return p->scratch.err ? NULL : p->scratch.p + off;
+}
+
+const uint8_t *pbft_seal_vote(struct pbft *p, uint8_t type, uint64_t view, uint64_t seq,
+			      const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len)
+{
+	return seal_vote(p, type, 0, view, seq, digest, len);
+}
+
+const uint8_t *pbft_seal_vouched(struct pbft *p, uint64_t view, uint64_t seq,
+				 const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len)
+{
+	return seal_vote(p, MSG_COMMIT, WIRE_F_VOUCHED, view, seq, digest, len);
 }
 
 /* Seal the message at arena[off..] and send it. */
@@ -336,6 +350,10 @@ static int pbft_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *v
 	case REC_SNAPSHOT: return recover_snapshot(p, key, val, len);
 	case REC_PREPREPARE: return recover_preprepare(p, key, val, len);
 	case REC_PREPARED: {
+		/* a certificate whose pre-prepare a NEW-VIEW did not choose has no
+		 * REC_PREPREPARE (drop_unchosen): its slot holds the certificate alone */
+		if (!pbft_slot_peek(p, key))
+			(void)pbft_slot(p, key);
 		int rc = pbft_recover_cert(p, key, val, len);
 		struct slot *s = pbft_slot_peek(p, key);
 		if (rc == 0 && s && s->prepared)

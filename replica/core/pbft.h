@@ -278,6 +278,10 @@ void pbft_slot_clear(struct slot *s);
  * until scratch is next used), or NULL with *len 0 if it could not be built. */
 const uint8_t *pbft_seal_vote(struct pbft *p, uint8_t type, uint64_t view, uint64_t seq,
 			      const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len);
+/* The same for a COMMIT we vouch for (docs/PROTOCOL.md §5.12): flagged WIRE_F_VOUCHED in
+ * the signed header, because we did not prepare the digest in that view. */
+const uint8_t *pbft_seal_vouched(struct pbft *p, uint64_t view, uint64_t seq,
+				 const uint8_t digest[WIRE_DIGEST_LEN], uint32_t *len);
 void pbft_vote_set(struct vote *v, uint64_t view, const uint8_t *digest, const uint8_t *raw,
 		   uint32_t raw_len);
 void pbft_vote_clear(struct vote *v);

@@ -731,7 +731,7 @@ static void vouch_slot(struct pbft *p, struct slot *s)
 	if (com->have && com->raw && com->view == s->view)
 		return;
 	uint32_t len;
-	const uint8_t *raw = pbft_seal_vote(p, MSG_COMMIT, s->view, s->seq, s->digest, &len);
+	const uint8_t *raw = pbft_seal_vouched(p, s->view, s->seq, s->digest, &len);
 	if (raw)
 		pbft_vote_set(com, s->view, s->digest, raw, len);
 }
@@ -961,7 +961,7 @@ static void catchup_on_preprepare(struct pbft *p, const struct msg *m, const uin
 static void vouch(struct pbft *p, const struct committed_batch *e)
 {
 	uint32_t len;
-	const uint8_t *raw = pbft_seal_vote(p, MSG_COMMIT, e->view, e->seq, e->digest, &len);
+	const uint8_t *raw = pbft_seal_vouched(p, e->view, e->seq, e->digest, &len);
 	if (raw)
 		catchup_vouch_put(&p->catchup, e->seq, raw, len);
 }

@@ -409,27 +409,49 @@ const uint8_t *pbft_retired_batch(const struct pbft *p, uint64_t seq,
 	return NULL;
 }
 
-/* Forget the slots above max-s that an older view left: the NEW-VIEW did not choose
- * them.  Their records go too, in the same turn's transaction: left in the store, a
- * restart would bring them back - and the pre-prepare of an older view in which we
- * were primary used to raise next_seq past numbers this view still has to assign
- * (issue 14).  In memory and on disk the replica then forgets alike. */
+/* Forget the pre-prepares above max-s that an older view left: the NEW-VIEW did not
+ * choose them.  Their records go too, in the same turn's transaction: left in the
+ * store, a restart would bring them back - and the pre-prepare of an older view in
+ * which we were primary used to raise next_seq past numbers this view still has to
+ * assign (issue 14).  In memory and on disk the replica then forgets alike.
+ *
+ * A prepared certificate stays (slot and REC_PREPARED, with its batch), as in PBFT,
+ * whose P set holds every certificate above h whatever later NEW-VIEWs chose (OSDI'99
+ * §4.4): our VIEW-CHANGEs keep reporting it until a certificate of a later view
+ * replaces it or the checkpoint passes it.  Safety does not need that (at most f
+ * liars: an unchosen slot committed nowhere), forensics does: with it, a replica
+ * whose plain COMMIT says it prepared d at (v, seq) and whose later VIEW-CHANGE
+ * carries nothing for seq of view >= v lied (forensics.h, the omission rule; the
+ * simulator found correct replicas named on such pairs when this dropped them). */
 static void drop_unchosen(struct pbft *p, uint64_t max_s, struct effects *out)
 {
 	for (uint64_t seq = max_s + 1; seq <= p->low + p->cfg.window; seq++) {
 		struct slot *s = pbft_slot_peek(p, seq);
-		if (!s || seq <= p->last_executed || s->view >= p->view)
-			continue;
+		if (!s || seq <= p->last_executed || s->view >= p->view ||
+		    (!s->have_pp && s->cert.bytes))
+			continue; /* (a certificate alone: kept by an earlier view change) */
 		/* proposed in an old view, committed nowhere (it would be at or below
 		 * max-s); but a later NEW-VIEW may choose its certificate again */
+		struct cert keep = s->cert;
+		s->cert = (struct cert){0};
+		if (keep.bytes && !keep.batch && s->batch &&
+		    memcmp(keep.digest, s->digest, WIRE_DIGEST_LEN) == 0) {
+			keep.batch = s->batch; /* the certificate's batch: it stays with it */
+			keep.batch_len = s->batch_len;
+			s->batch = NULL;
+		}
 		retire(p, seq, s->digest, &s->batch, s->batch_len);
-		retire(p, seq, s->cert.digest, &s->cert.batch, s->cert.batch_len);
 		effects_persist(out, P_DEL, REC_PREPREPARE, seq, NULL, 0); /* none: no-op */
-		effects_persist(out, P_DEL, REC_PREPARED, seq, NULL, 0);
 		/* 2f+1 prepared what committed: any 2f+1 VIEW-CHANGEs carry it, so it is at
 		 * or below max-s (§4.5.1) - unless a planted bug skipped the certificates */
 		CORE_ASSERT(!s->committed || p->cfg.plant_bugs);
 		pbft_slot_clear(s);
+		if (!keep.bytes)
+			continue;
+		s->seq = seq;
+		s->cert = keep;
+		pbft_persist_cert(p, s, out); /* with its batch, now that no pre-prepare has it */
+		CORE_ASSERT(!s->have_pp && s->cert.bytes && pbft_slot_peek(p, seq) == s);
 	}
 }
 

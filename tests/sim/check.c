@@ -92,7 +92,8 @@ void check_exec(struct world *w, uint32_t replica, const struct exec_note *x)
 		char d1[9], d2[9];
 		hex8(a->digest, d1);
 		hex8(x->digest, d2);
-		w->agree_views_differ = !w->failed && a->view != x->view;
+		if (!w->failed) /* the first violation's (a later one must not overwrite it) */
+			w->agree_views_differ = a->view != x->view;
 		sim_fail(w, "agreement",
 			 "seq %" PRIu64 ": replica %u executed batch %s (view %" PRIu64
 			 ") but replica %u executed batch %s (view %" PRIu64 ")",

@@ -41,8 +41,25 @@ static void print_statements(const struct forensic_culprit *c, FILE *out)
 {
 	struct forensic_proof f;
 	struct evidence e;
-	if (forensics_decode(c->proof, c->len, &f) != 0 || f.kind != FORENSIC_EQUIVOCATION ||
-	    evidence_decode(f.a, f.a_len, &e) != 0)
+	if (forensics_decode(c->proof, c->len, &f) != 0)
+		return;
+	if (f.kind == FORENSIC_OMISSION) {
+		struct evidence_stmt cm;
+		struct msg vc;
+		if (evidence_stmt_parse(f.a, f.a_len, f.cluster_id, &cm) != 0 ||
+		    wire_decode(f.b, f.b_len, f.cluster_id, &vc) != WIRE_OK)
+			return;
+		const uint8_t *x = cm.digest;
+		fprintf(out,
+			"      its plain COMMIT for view %" PRIu64 ", seq %" PRIu64
+			", digest %02x%02x%02x%02x, and its VIEW-CHANGE for view %" PRIu64
+			" (checkpoint %" PRIu64 "): no certificate for seq %" PRIu64
+			" of view >= %" PRIu64 "\n",
+			cm.h.view, cm.h.seq, x[0], x[1], x[2], x[3], vc.h.view, vc.h.seq, cm.h.seq,
+			cm.h.view);
+		return;
+	}
+	if (f.kind != FORENSIC_EQUIVOCATION || evidence_decode(f.a, f.a_len, &e) != 0)
 		return;
 	const uint8_t *x = e.a.digest, *y = e.b.digest;
 	fprintf(out,
@@ -63,13 +80,6 @@ void forensics_print(const struct world *w, FILE *out)
 		w->fx.named ? ":" : "");
 	for (uint32_t i = 0; i < w->n; i++) {
 		const struct forensic_culprit *c = &w->fx.c[i];
-		if (!c->proof && c->by_kind[FORENSIC_OMISSION])
-			fprintf(out,
-				"    r%u %s: not named; %u omission findings (not proofs in "
-				"byzlab: "
-				"forensics.h, FORENSIC_OMISSIONS)\n",
-				i, node_correct(w, i) ? "correct" : "liar",
-				c->by_kind[FORENSIC_OMISSION]);
 		if (!c->proof)
 			continue;
 		fprintf(out,
@@ -101,7 +111,8 @@ void forensics_run(struct world *w)
 	}
 	w->fx_transcripts = (uint32_t)count;
 	int flags = (w->o->bug == BUG_FORENSICS_ACCUSE_ONE ? FORENSIC_BUG_ACCUSE_ONE : 0) |
-		    (w->o->forensics_omissions ? FORENSIC_OMISSIONS : 0);
+		    (w->o->bug == BUG_FORENSICS_VOUCHED_OMISSION ? FORENSIC_BUG_VOUCHED_OMISSION
+								 : 0);
 	forensic_report_free(&w->fx);
 	if (forensics_analyze(ts, count, w->n, pk, flags, &w->fx) != 0) {
 		sim_fail(w, "forensics", "the analysis ran out of memory");

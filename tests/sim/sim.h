@@ -86,6 +86,7 @@ enum plant_bug {
 	BUG_ACCUSE_ONE,
 	/* issue 17 item 3: the forensic analysis names the sender of one lone COMMIT */
 	BUG_FORENSICS_ACCUSE_ONE,
+	BUG_FORENSICS_VOUCHED_OMISSION,
 	/* HotStuff (replica/core/hotstuff.h HS_BUG_*): commit on a two-chain; vote
 	 * ignoring the locked QC */
 	BUG_HS_TWO_CHAIN_COMMIT,
@@ -158,7 +159,6 @@ struct sim_opts {
 	 * a correct replica named fails the run */
 	bool forensics;
 	uint32_t forensics_k;
-	bool forensics_omissions; /* --forensics-omissions: name on omission proofs too */
 	/* --twins-split: the Twins scenario (Bano et al., "Twins: BFT Systems Made
 	 * Robust", OPODIS 2021) - each twins replica's instance k talks only with the
 	 * correct replicas of side k (correct replicas alternate sides) and with instance

@@ -151,6 +151,10 @@ static void usage(FILE *out)
 		"                      | forensics-accuse-one (issue 17: with --forensics, the "
 		"analysis\n"
 		"                      names the sender of one lone COMMIT: it must fail)\n"
+		"                      | forensics-vouched-omission (issue 17: the omission "
+		"rule takes\n"
+		"                      vouched COMMITs too: correct replicas get named, it must "
+		"fail)\n"
 		"  --forensics         (--auth sig) keep each correct replica's transcript and, at "
 		"the end\n"
 		"                      of a run, name who signed what no correct replica signs "
@@ -165,9 +169,6 @@ static void usage(FILE *out)
 		"                      correct replicas (the Twins scenario): more than f twins "
 		"break\n"
 		"                      agreement\n"
-		"  --forensics-omissions  name replicas on cross-view omission findings too "
-		"(unsound\n"
-		"                      in byzlab: correct replicas get named; for the record)\n"
 		"  --forensics-k K     transcripts keep the slots of the last K checkpoints "
 		"(default 2)\n"
 		"  --expect-culprits M exit 0 iff some run broke agreement and every such run "
@@ -332,6 +333,7 @@ static const struct {
 	{"client-accept-f", BUG_CLIENT_ACCEPT_F},
 	{"accuse-on-one-message", BUG_ACCUSE_ONE},
 	{"forensics-accuse-one", BUG_FORENSICS_ACCUSE_ONE},
+	{"forensics-vouched-omission", BUG_FORENSICS_VOUCHED_OMISSION},
 	{"hs-two-chain-commit", BUG_HS_TWO_CHAIN_COMMIT},
 	{"hs-ignore-lock", BUG_HS_IGNORE_LOCK},
 	{"lease-no-wait", BUG_LEASE_NO_WAIT},
@@ -697,6 +699,7 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 					 "no-peer-status, readonly-writes-f1, "
 					 "readonly-quorum-f1, no-suspect-clients, "
 					 "client-accept-f, accuse-on-one-message, "
+					 "forensics-accuse-one, forensics-vouched-omission, "
 					 "hs-two-chain-commit, hs-ignore-lock, lease-no-wait or "
 					 "ignore-proofs, not '%s'",
 					 name);
@@ -715,9 +718,6 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			repro_add(c, a, argv[i]);
 		} else if (!strcmp(a, "--twins-split")) {
 			o->twins_split = true;
-			repro_add(c, a, NULL);
-		} else if (!strcmp(a, "--forensics-omissions")) {
-			o->forensics = o->forensics_omissions = true;
 			repro_add(c, a, NULL);
 		} else if (!strcmp(a, "--forensics")) {
 			o->forensics = true;
@@ -960,16 +960,17 @@ static void check_rate(const struct cli *c, struct world *w, uint64_t seed)
 
 /* --forensics: the runs that broke agreement, and what the analysis named in them */
 struct forensic_stats {
-	uint64_t broke;            /* runs that broke agreement */
-	uint64_t named_one;        /* ... in which at least one culprit was named */
-	uint64_t named_f1;         /* ... at least f+1 */
-	uint64_t short_of_m;       /* ... fewer than --expect-culprits */
-	uint64_t false_named;      /* ... a correct replica named */
-	uint64_t unverified;       /* ... a proof that did not verify */
-	uint64_t culprits;         /* culprits named, summed */
-	uint64_t omission;         /* runs with a cross-view (omission) finding */
-	uint64_t omission_correct; /* correct replicas with an omission finding, summed */
-	uint64_t cross_view;       /* runs whose two commits were in different views */
+	uint64_t broke;               /* runs that broke agreement */
+	uint64_t named_one;           /* ... in which at least one culprit was named */
+	uint64_t named_f1;            /* ... at least f+1 */
+	uint64_t short_of_m;          /* ... fewer than --expect-culprits */
+	uint64_t false_named;         /* ... a correct replica named */
+	uint64_t unverified;          /* ... a proof that did not verify */
+	uint64_t culprits;            /* culprits named, summed */
+	uint64_t omission;            /* runs with a cross-view (omission) proof */
+	uint64_t omission_correct;    /* correct replicas with an omission proof, summed */
+	uint64_t cross_view;          /* runs whose two commits were in different views */
+	uint64_t cross_one, cross_f1; /* ... in which >= 1, >= f+1 culprits were named */
 	uint64_t hist[SIM_MAX_N + 1];
 };
 
@@ -990,6 +991,8 @@ static void forensic_tally(struct forensic_stats *fs, const struct world *w, uin
 	}
 	fs->omission += omission;
 	fs->cross_view += w->agree_views_differ;
+	fs->cross_one += w->agree_views_differ && named >= 1;
+	fs->cross_f1 += w->agree_views_differ && named >= w->f + 1;
 	fs->hist[named <= SIM_MAX_N ? named : SIM_MAX_N]++;
 }
 
@@ -1004,10 +1007,14 @@ static void forensic_summary(const struct forensic_stats *fs, uint32_t f)
 	for (uint32_t i = 0; i <= SIM_MAX_N; i++)
 		if (fs->hist[i])
 			printf(" %u:%" PRIu64, i, fs->hist[i]);
-	printf("; runs whose two commits were in different views: %" PRIu64
-	       "; runs with an omission (cross-view) finding: %" PRIu64
+	uint64_t same = fs->broke - fs->cross_view;
+	printf("; both commits in one view: %" PRIu64 " runs, >= 1 named in %" PRIu64
+	       ", >= f+1 in %" PRIu64 "; in different views: %" PRIu64
+	       " runs, >= 1 named in %" PRIu64 ", >= f+1 in %" PRIu64
+	       "; runs with an omission (cross-view) proof: %" PRIu64
 	       " (against a correct replica: %" PRIu64 ")\n",
-	       fs->cross_view, fs->omission, fs->omission_correct);
+	       same, fs->named_one - fs->cross_one, fs->named_f1 - fs->cross_f1, fs->cross_view,
+	       fs->cross_one, fs->cross_f1, fs->omission, fs->omission_correct);
 }
 
 static double wall_s(void)

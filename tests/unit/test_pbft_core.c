@@ -805,6 +805,21 @@ static bool views_1_to_4_never_start(const struct packet *pk)
 		get_u64(pk->bytes + WIRE_OFF_VIEW) >= 1);
 }
 
+/* Let time pass in steps of 250 ms - due timers fire, then everything not dropped is
+ * delivered - until replica i is active in `view` or later, or `rounds` steps went. */
+static void ticks_until_in_view(int i, uint64_t view, int rounds,
+				bool (*drop)(const struct packet *pk))
+{
+	for (int round = 0;
+	     round < rounds && (status_of(i).view < view || status_of(i).view_changing); round++) {
+		W->now += 250;
+		for (int j = 0; j < N; j++)
+			if (W->timer[j] && W->timer[j] <= W->now)
+				step(j, EV_TICK, NULL);
+		deliver_all_dropping(drop);
+	}
+}
+
 static uint64_t next_seq_of(int i)
 {
 	return ((struct pbft *)W->core[i])->next_seq;
@@ -842,14 +857,7 @@ static void primary_returns_in_view_4(struct record stale[2])
 	for (int i = 1; i < N; i++)
 		request(i, 2, 2, "k", "w");
 	deliver_all_dropping(views_1_to_4_never_start);
-	for (int round = 0; round < 400 && (status_of(0).view < 4 || status_of(0).view_changing);
-	     round++) {
-		W->now += 250;
-		for (int i = 0; i < N; i++)
-			if (W->timer[i] && W->timer[i] <= W->now)
-				step(i, EV_TICK, NULL);
-		deliver_all_dropping(views_1_to_4_never_start);
-	}
+	ticks_until_in_view(0, 4, 400, views_1_to_4_never_start);
 	struct core_status s0 = status_of(0);
 	assert_int_equal(s0.view, 4);
 	assert_false(s0.view_changing);
@@ -919,6 +927,91 @@ static void test_stale_preprepares_do_not_raise_next_seq(void **state)
 		r[(*n)++] = stale[k]; /* the store takes it */
 	}
 	assert_restarted_primary_proposes_seq_2();
+}
+
+/* ---- an unchosen prepared certificate stays (forensics: the omission rule) ---- */
+
+/* Pre-prepares are lost (nothing is ordered again), and so are the re-sent view-0 votes
+ * and every VIEW-CHANGE of replica 3: the NEW-VIEW of view 1 is built without it. */
+static bool unchosen_drop(const struct packet *pk)
+{
+	int type = msg_type(pk);
+	return type == MSG_PREPREPARE || (pk->from == 3 && type == MSG_VIEWCHANGE) ||
+	       ((type == MSG_PREPARE || type == MSG_COMMIT) &&
+		get_u64(pk->bytes + WIRE_OFF_VIEW) == 0);
+}
+
+/* Does replica i hold a certificate of view `view` for seq, alone in its slot? */
+static bool holds_cert_alone(int i, uint64_t seq, uint64_t view)
+{
+	struct slot *s = pbft_slot_peek(W->core[i], seq);
+	return s && !s->have_pp && s->cert.bytes && s->cert.view == view;
+}
+
+/* The P set of the last VIEW-CHANGE replica i sent for `view`: a certificate of view
+ * cert_view for seq?  (-1 if it sent none for that view.) */
+static int vc_carries(int i, uint64_t view, uint64_t seq, uint64_t cert_view)
+{
+	int found = -1;
+	for (size_t k = 0; k < W->nq; k++) {
+		const struct packet *pk = &W->q[k];
+		struct msg m;
+		struct cursor c;
+		struct vc_prepared e;
+		if (pk->from != i || msg_type(pk) != MSG_VIEWCHANGE ||
+		    get_u64(pk->bytes + WIRE_OFF_VIEW) != view)
+			continue;
+		assert_int_equal(wire_decode(pk->bytes, pk->len, CLUSTER, &m), WIRE_OK);
+		found = 0;
+		wire_vc_begin(&m, &c);
+		while (wire_vc_next(&c, CLUSTER, &e) > 0)
+			if (e.pp.h.seq == seq && e.pp.h.view == cert_view)
+				found = 1;
+	}
+	return found;
+}
+
+/* Replica 3 alone prepares seq 1 in view 0 (its plain COMMIT leaves: it holds the
+ * certificate), and the NEW-VIEW of view 1, built from the VIEW-CHANGEs of 0, 1 and 2,
+ * does not choose it (max-s 0).  Replica 3 enters view 1 and drops the pre-prepare
+ * (drop_unchosen) but keeps the certificate - in memory, in its log across a restart,
+ * and in its VIEW-CHANGE for view 2, as PBFT's P set does.  Dropping it, as byzlab did,
+ * let a correct replica's plain COMMIT and later VIEW-CHANGE read as a lie to the
+ * forensic omission rule (forensics.h). */
+static void test_unchosen_certificate_stays(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
+	deliver_type(MSG_PREPREPARE);
+	assert_int_equal(deliver_one(MSG_PREPARE, 1, 3), 1);
+	assert_int_equal(deliver_one(MSG_PREPARE, 2, 3), 1);
+	struct slot *s = pbft_slot_peek(W->core[3], 1);
+	assert_non_null(s);
+	assert_true(s->prepared && s->cert.bytes && s->cert.view == 0);
+	for (size_t k = 0; k < W->nq; k++)
+		free(W->q[k].bytes);
+	W->nq = 0; /* every other PREPARE and COMMIT of seq 1 is lost */
+	for (int i = 1; i < N; i++)
+		request(i, 2, 1, "b", "2"); /* the client gave up on the primary: to all */
+	deliver_all_dropping(unchosen_drop);
+	ticks_until_in_view(3, 1, 80, unchosen_drop);
+	assert_int_equal(status_of(3).view, 1);
+	assert_false(status_of(3).view_changing);
+	assert_int_equal(status_of(3).last_executed, 0);
+	assert_true(holds_cert_alone(3, 1, 0));
+	bool logged = false;
+	for (size_t k = 0; k < W->nstore[3]; k++)
+		logged |= W->store[3][k].kind == REC_PREPARED && W->store[3][k].key == 1;
+	assert_true(logged);
+	restart_from_log(3);
+	assert_true(holds_cert_alone(3, 1, 0));
+	for (size_t k = 0; k < W->nq; k++)
+		free(W->q[k].bytes);
+	W->nq = 0;
+	effects_reset(&W->eff);
+	pbft_start_view_change(W->core[3], 2, &W->eff);
+	apply_effects(3);
+	assert_int_equal(vc_carries(3, 2, 1, 0), 1);
 }
 
 /* A VIEW-CHANGE whose prepared certificate is made up is rejected. */
@@ -1589,6 +1682,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_committed_request_survives_view_change, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_planted_skip_certs_diverges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unchosen_certificate_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fake_certificate_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certificate_holds_exactly_2f_prepares, setup,
 						teardown),

@@ -154,6 +154,32 @@ static void test_header_layout(void **state)
 	buf_free(&b);
 }
 
+/* Header byte 7 (flags): WIRE_F_VOUCHED on a COMMIT decodes into h.flags; on any other
+ * type, or any other value, the message is refused (docs/PROTOCOL.md §3). */
+static void test_header_flags(void **state)
+{
+	(void)state;
+	struct buf b;
+	struct msg m;
+	uint8_t dg[WIRE_DIGEST_LEN];
+	fill(dg, sizeof(dg), 7);
+	buf_init(&b);
+	static const uint8_t types[] = {MSG_COMMIT, MSG_PREPARE};
+	for (size_t t = 0; t < sizeof(types); t++) {
+		for (unsigned flags = 0; flags < 256; flags++) {
+			buf_reset(&b);
+			wire_put_digest(&b, types[t], CID, 3, 4, 5, dg);
+			b.p[WIRE_OFF_FLAGS] = (uint8_t)flags;
+			int rc = wire_decode(b.p, b.len, CID, &m);
+			int ok = flags == 0 || (types[t] == MSG_COMMIT && flags == WIRE_F_VOUCHED);
+			assert_int_equal(rc, ok ? WIRE_OK : WIRE_E_BODY);
+			if (ok)
+				assert_int_equal(m.h.flags, flags);
+		}
+	}
+	buf_free(&b);
+}
+
 /* ---- round trips ---- */
 
 static void test_roundtrip_request(void **state)
@@ -1250,6 +1276,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_le_helpers),
 		cmocka_unit_test(test_header_layout),
+		cmocka_unit_test(test_header_flags),
 		cmocka_unit_test(test_roundtrip_request),
 		cmocka_unit_test(test_roundtrip_request_auth),
 		cmocka_unit_test(test_roundtrip_preprepare),
