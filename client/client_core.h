@@ -13,7 +13,9 @@
  *   - where it goes: the presumed primary (view mod n, view learned from replies),
  *     every replica on retransmission, every replica at once for a read-only get,
  *     and with cfg.send_all (pbft robust = on, Aardvark §4.2) every replica always,
- *     so that the backups watch each request's ordering (pbft_monitor.h);
+ *     so that the backups watch each request's ordering (pbft_monitor.h) - or, with
+ *     cfg.escalate_max_ms as well, the primary first and every replica once the
+ *     request is unanswered after an adaptive escalation deadline (client_core_escalate_us);
  *   - retransmission: CLIENT_RTO_MS, doubling, capped at CLIENT_RTO_MAX_MS; give up
  *     after cfg.timeout_ms (0: never, the simulator);
  *   - PBFT §5.1.3: a read-only request that cannot gather 2f+1 matching replies is
@@ -102,7 +104,11 @@ struct client_core_config {
 			      * primary, which answers alone while its lease holds */
 	bool sign_always; /* mac mode: sign every request from the first send */
 	bool send_all;    /* pbft robust = on: every send goes to all replicas (Aardvark §4.2) */
-	bool bad_mac;     /* lab (issue 14): MACs garbled but the primary's; never signs */
+	/* with send_all: 0, every request goes to all replicas at once; > 0, to the primary
+	 * first and to all once unanswered after 3 x the client's recent latency, within
+	 * [escalate_max_ms / 4, escalate_max_ms] (robust = on: robust_heartbeat_ms / 2) */
+	uint32_t escalate_max_ms;
+	bool bad_mac;        /* lab (issue 14): MACs garbled but the primary's; never signs */
 	uint32_t timeout_ms; /* give a request up after this; 0: never */
 	enum client_bug bug;
 	struct auth_ctx *auth; /* seals our requests (pure computation); not owned */
@@ -118,6 +124,8 @@ enum { CC_IDLE = 0, CC_PENDING = 1, CC_DONE = 2, CC_TIMEOUT = 3 };
  * (the sealed request bytes), then wait until `next_tick_us` or a reply. */
 struct client_out {
 	uint32_t send_to;      /* CLIENT_SEND_NONE, CLIENT_SEND_ALL, or a replica id */
+	uint32_t skip;         /* with CLIENT_SEND_ALL: not to this replica (an escalation
+				* skips the primary, which has it), CLIENT_SEND_NONE: none */
 	bool retransmit;       /* the send is a retransmission (to every replica) */
 	bool readonly_retry;   /* a read-only request went read-write (new timestamp) */
 	bool started_signing;  /* mac mode: from this send on, requests are signed */
@@ -130,6 +138,7 @@ struct client_out {
 struct client_core_stats {
 	uint64_t requests;    /* submitted */
 	uint64_t retransmits; /* rounds of "send to all" */
+	uint64_t escalations; /* send_all with escalate_max_ms: requests sent to all early */
 	uint64_t replies;     /* replies counted for a pending request */
 	uint64_t stale;       /* replies for another timestamp, or when idle */
 	uint64_t timeouts;
@@ -147,8 +156,11 @@ struct client_core {
 	uint64_t ts;    /* timestamp of the pending (or last) request */
 	uint64_t view;  /* learned from replies: the primary is view mod n */
 	uint64_t deadline_us, next_rt_us, rto_us;
-	uint32_t tries; /* retransmissions of the pending request */
-	bool signing;   /* requests go signed (sticky: a replica may suspect us) */
+	uint64_t sent_us;        /* the pending request's first send */
+	uint64_t escalate_at_us; /* escalation due (0: none pending, or done) */
+	uint64_t lat_avg_us;     /* moving average of completed requests' latency (0: none yet) */
+	uint32_t tries;          /* retransmissions of the pending request */
+	bool signing;            /* requests go signed (sticky: a replica may suspect us) */
 	struct client_core_stats stats;
 };
 
@@ -172,6 +184,11 @@ void client_core_on_reply(struct client_core *c, const struct msg *m, uint64_t n
 
 /* Time passed: retransmit, retry read-write, or give up, when due. */
 void client_core_tick(struct client_core *c, uint64_t now_us, struct client_out *out);
+
+/* The escalation deadline (µs after the first send) for the next request: 3 x the
+ * moving average of this client's latency, within [escalate_max_ms / 4,
+ * escalate_max_ms]; escalate_max_ms before any request completed.  0: no escalation. */
+uint64_t client_core_escalate_us(const struct client_core *c);
 
 /* When tick next has something to do (UINT64_MAX if nothing is pending). */
 uint64_t client_core_next_tick(const struct client_core *c);

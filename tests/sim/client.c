@@ -95,6 +95,9 @@ static void client_init_core(struct world *w, struct sim_client *cl)
 		.sign_always = w->base.robust,
 		/* and sent to every replica (Aardvark §4.2), as byzlab-client does */
 		.send_all = w->base.robust && w->o->protocol == PROTO_PBFT,
+		.escalate_max_ms = w->base.robust
+					   ? config_robust_escalate_ms(w->base.robust_heartbeat_ms)
+					   : 0,
 	};
 	client_core_init(&cl->core, &cc);
 	cl->timer_at = UINT64_MAX;
@@ -228,14 +231,15 @@ static void issue(struct sim_client *cl, uint64_t op_hash, uint8_t ro)
 	cl->n_issued++;
 }
 
-static void send_request(struct world *w, struct sim_client *cl, uint32_t to)
+static void send_request(struct world *w, struct sim_client *cl, uint32_t to, uint32_t skip)
 {
 	const struct buf *req = client_core_request(&cl->core);
 	struct sbuf *m = sbuf_new(req->p, req->len);
 	int32_t from = -1 - (int32_t)cl->id;
 	if (to == CLIENT_SEND_ALL) {
 		for (uint32_t r = 0; r < w->n; r++)
-			net_to_replica(w, from, 0, r, m);
+			if (r != skip)
+				net_to_replica(w, from, 0, r, m);
 	} else {
 		net_to_replica(w, from, 0, to, m);
 	}
@@ -404,7 +408,7 @@ static void carry_out(struct world *w, struct sim_client *cl, const struct clien
 		sim_trace(w, TR_RETRY, -1 - (int)cl->id, 0, TR_NONE, 0, 0, cl->core.ts, 0, 0,
 			  cl->core.signing ? "to all, signed" : "to all");
 	if (out->send_to != CLIENT_SEND_NONE)
-		send_request(w, cl, out->send_to);
+		send_request(w, cl, out->send_to, out->skip);
 	rearm(w, cl, out->next_tick_us);
 	if (out->done) {
 		size_t len;
