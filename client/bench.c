@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "client/json.h"
 #include "replica/kv.h"
 
 #define BENCH_MAX_CLIENTS 1024
@@ -87,60 +88,48 @@ uint64_t bench_hist_pct(const struct bench_hist *h, double p)
 
 /* ================================================================ status parsing */
 
-/* Hostile text: only digits are read, at most 20 of them. */
-int bench_json_u64(const char *json, const char *key, uint64_t *out)
-{
-	char pat[64];
-	int n = snprintf(pat, sizeof(pat), "\"%s\":", key);
-	if (n < 0 || (size_t)n >= sizeof(pat))
-		return -1;
-	const char *p = strstr(json, pat);
-	if (!p)
-		return -1;
-	p += n;
-	while (*p == ' ')
-		p++;
-	if (!isdigit((unsigned char)*p))
-		return -1;
-	uint64_t v = 0;
-	for (int k = 0; isdigit((unsigned char)*p) && k < 20; p++, k++)
-		v = v * 10 + (uint64_t)(*p - '0');
-	*out = v;
-	return 0;
-}
-
+/* One status line: hostile text (a replica writes it), read with the bounded JSON
+ * reader (client/json.h): only top-level members count, whatever a nested object or a
+ * string holds, and a line that is not one well-formed JSON object yields nothing. */
 int bench_parse_status(const char *line, struct bench_rstat *out)
 {
-	uint64_t v;
+	const struct {
+		const char *key;
+		uint64_t *dst;
+	} counters[] = {
+		{"msgs_sent", &out->msgs_sent},
+		{"bytes_sent", &out->bytes_sent},
+		{"frames_sent", &out->frames_sent},
+		{"sigs_made", &out->sigs_made},
+		{"sigs_verified", &out->sigs_verified},
+		{"macs_made", &out->macs_made},
+		{"macs_verified", &out->macs_verified},
+		{"requests_executed", &out->requests_executed},
+		{"last_executed", &out->last_executed},
+		{"stable_checkpoint", &out->stable_checkpoint},
+		{"view", &out->view},
+	};
+	size_t len = strlen(line);
+	struct json_val v;
+	uint64_t x;
+	bool down = false;
 
 	memset(out, 0, sizeof(*out));
-	if (bench_json_u64(line, "id", &v) != 0 || v >= WIRE_MAX_REPLICAS)
+	if (json_get_u64(line, len, "id", &x) != 0 || x >= WIRE_MAX_REPLICAS)
 		return -1;
-	out->id = (uint32_t)v;
-	if (strstr(line, "\"down\":true"))
+	out->id = (uint32_t)x;
+	if (json_get(line, len, "down", &v) == 0 && json_bool(&v, &down) == 0 && down)
 		return 0;
 	out->up = 1;
-	bench_json_u64(line, "msgs_sent", &out->msgs_sent);
-	bench_json_u64(line, "bytes_sent", &out->bytes_sent);
-	bench_json_u64(line, "frames_sent", &out->frames_sent);
-	bench_json_u64(line, "sigs_made", &out->sigs_made);
-	bench_json_u64(line, "sigs_verified", &out->sigs_verified);
-	bench_json_u64(line, "macs_made", &out->macs_made);
-	bench_json_u64(line, "macs_verified", &out->macs_verified);
-	bench_json_u64(line, "requests_executed", &out->requests_executed);
-	bench_json_u64(line, "last_executed", &out->last_executed);
-	bench_json_u64(line, "stable_checkpoint", &out->stable_checkpoint);
-	bench_json_u64(line, "view", &out->view);
-	if (bench_json_u64(line, "pid", &v) == 0 && v < (1u << 30))
-		out->pid = (long)v;
-	const char *d = strstr(line, "\"state_digest\":\"");
-	if (d) {
-		d += strlen("\"state_digest\":\"");
-		size_t k;
-		for (k = 0; k < sizeof(out->digest) - 1 && isxdigit((unsigned char)d[k]); k++)
-			out->digest[k] = d[k];
-		out->digest[k] = '\0';
-	}
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		if (json_get_u64(line, len, counters[i].key, &x) == 0)
+			*counters[i].dst = x;
+	if (json_get_u64(line, len, "pid", &x) == 0 && x < (1u << 30))
+		out->pid = (long)x;
+	if (json_get(line, len, "state_digest", &v) == 0 &&
+	    json_str(&v, out->digest, sizeof(out->digest)) == 0 &&
+	    out->digest[strspn(out->digest, "0123456789abcdefABCDEF")] != '\0')
+		out->digest[0] = '\0';
 	return 0;
 }
 

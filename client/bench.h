@@ -55,11 +55,11 @@ struct bench_rstat {
 	char digest[2 * 32 + 1];
 };
 
-/* Parse one status line ({"id":I,...} or {"id":I,"down":true}).  Returns 0, or -1 if
- * it has no id.  Missing counters read as 0. */
+/* Parse one status line ({"id":I,...} or {"id":I,"down":true}) with client/json.h:
+ * top-level members only.  Returns 0, or -1 if it is not a JSON object with an id
+ * below WIRE_MAX_REPLICAS.  Missing or malformed counters read as 0, a state_digest
+ * that is not hex as "". */
 int bench_parse_status(const char *line, struct bench_rstat *out);
-/* The unsigned number after "key": in a JSON text (top level or nested); -1 if absent. */
-int bench_json_u64(const char *json, const char *key, uint64_t *out);
 /* utime + stime of a process, in clock ticks, from /proc/PID/stat text. */
 int bench_parse_proc_stat(const char *text, uint64_t *ticks);
 

@@ -28,7 +28,8 @@
 #include "crypto/auth.h"
 #include "crypto/crypto.h"
 #include "replica/kv.h"
-#include "replica/net.h" /* bundle framing */
+#include "replica/net.h"     /* bundle framing */
+#include "replica/textbuf.h" /* seterr */
 
 #define CLIENT_RECVMAXSZ (WIRE_MAX_MSG + 4096)
 #define CLIENT_SENDBUF_MSGS 64
@@ -39,20 +40,6 @@
 /* Timestamps at or above this in a state file are treated as corrupt: t + 1 and
  * t + lease must never wrap. */
 #define CLIENT_TS_SANE_MAX (UINT64_C(1) << 62)
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static uint64_t clock_us(clockid_t id)
 {
@@ -595,31 +582,28 @@ int client_submit(struct bz_client *cl, const uint8_t *op, size_t op_len, uint8_
 	return 0;
 }
 
-/* Cheap, unauthenticated filters first: only a reply that could complete the pending
- * request is worth a signature check. */
+/* A decoded reply through the core's edge (client_core_take_reply: the cheap filters,
+ * then auth_verify, then the accept rule). */
 static void handle_reply(struct bz_client *cl, const struct msg *m, uint64_t now_us)
 {
 	struct client_out out;
 
-	if (client_core_wants(&cl->core, m->u.rep.client, m->u.rep.timestamp) &&
-	    auth_verify(&cl->auth, m) != 0) {
+	if (client_core_take_reply(&cl->core, m, now_us, &out) != CLIENT_RX_OK) {
 		cl->stats.bad++;
 		return;
 	}
-	/* not wanted: the core counts it as stale and looks no further */
-	client_core_on_reply(&cl->core, m, now_us, &out);
 	carry_out(cl, &out);
 }
 
 static void handle_msg(struct bz_client *cl, const uint8_t *p, size_t len, uint64_t now_us)
 {
-	struct msg m;
+	struct client_out out;
 
-	if (wire_decode(p, len, cl->cluster, &m) != WIRE_OK || m.h.type != MSG_REPLY) {
+	if (client_core_receive(&cl->core, p, len, now_us, &out) != CLIENT_RX_OK) {
 		cl->stats.bad++;
 		return;
 	}
-	handle_reply(cl, &m, now_us);
+	carry_out(cl, &out);
 }
 
 /* One nng message: a plain reply or a bundle of them (replica/net.h). */

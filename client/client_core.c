@@ -389,6 +389,32 @@ done:
 	out_finish(c, out);
 }
 
+int client_core_take_reply(struct client_core *c, const struct msg *m, uint64_t now_us,
+			   struct client_out *out)
+{
+	if (client_core_wants(c, m->u.rep.client, m->u.rep.timestamp) &&
+	    auth_verify(c->cfg.auth, m) != 0) {
+		out_clear(out);
+		out_finish(c, out);
+		return CLIENT_RX_BAD_AUTH;
+	}
+	client_core_on_reply(c, m, now_us, out);
+	return CLIENT_RX_OK;
+}
+
+int client_core_receive(struct client_core *c, const uint8_t *p, size_t len, uint64_t now_us,
+			struct client_out *out)
+{
+	struct msg m;
+
+	if (wire_decode(p, len, c->cfg.cluster, &m) != WIRE_OK || m.h.type != MSG_REPLY) {
+		out_clear(out);
+		out_finish(c, out);
+		return CLIENT_RX_BAD_FORMAT;
+	}
+	return client_core_take_reply(c, &m, now_us, out);
+}
+
 /* Issue 14: in mac mode a replica that found a client's MAC garbled in its slot (by
  * the client or by a replica that relayed the request) takes that client's requests
  * only signed from then on (crypto/auth.h).  So a request still unanswered after

@@ -182,6 +182,20 @@ bool client_core_wants(const struct client_core *c, uint32_t client, uint64_t ts
 void client_core_on_reply(struct client_core *c, const struct msg *m, uint64_t now_us,
 			  struct client_out *out);
 
+/* The client's edge, as every driver (client/client.c, tests/sim/client.c, the reply
+ * fuzzer) receives a reply: cheap, unauthenticated filters first - only a reply that
+ * could complete the pending request (client_core_wants) is worth auth_verify with
+ * cfg.auth; the others the core counts as stale and looks no further - then
+ * client_core_on_reply.  client_core_receive() decodes the bytes first (wire_decode
+ * with cfg.cluster; REPLY only).  Both fill *out and return CLIENT_RX_OK, or, with
+ * nothing for the driver to do (out says so), CLIENT_RX_BAD_FORMAT (not a REPLY) or
+ * CLIENT_RX_BAD_AUTH (a wanted reply that failed auth_verify). */
+enum { CLIENT_RX_OK = 0, CLIENT_RX_BAD_FORMAT = -1, CLIENT_RX_BAD_AUTH = -2 };
+int client_core_take_reply(struct client_core *c, const struct msg *m, uint64_t now_us,
+			   struct client_out *out);
+int client_core_receive(struct client_core *c, const uint8_t *p, size_t len, uint64_t now_us,
+			struct client_out *out);
+
 /* Time passed: retransmit, retry read-write, or give up, when due. */
 void client_core_tick(struct client_core *c, uint64_t now_us, struct client_out *out);
 

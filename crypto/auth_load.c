@@ -13,19 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#include "replica/textbuf.h" /* seterr */
 
 static int load_pub(const char *dir, const char *role, uint32_t id, uint8_t pk[CRYPTO_PK_LEN],
 		    char *err, size_t errlen)

@@ -20,22 +20,10 @@
 
 #include <sodium.h>
 
+#include "replica/textbuf.h" /* seterr */
+
 #define PUB_HEX_LEN ((size_t)2 * CRYPTO_PK_LEN)
 #define KEY_HEX_LEN ((size_t)2 * CRYPTO_SK_LEN)
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* out = dir/name+ext; fails rather than truncating. */
 static int key_path(char *out, size_t outlen, const char *dir, const char *name, const char *ext,

@@ -348,6 +348,22 @@ def prometheus_targets_up(port, n):
     return all(r["value"][1] == "1" for r in res) or None
 
 
+def wait_prometheus(port, n, t0, deadline=60):
+    """Wait until Prometheus on 127.0.0.1:port scrapes all n replicas; returns the
+    seconds since t0 (time.monotonic())."""
+    wait_until(lambda: prometheus_targets_up(port, n), deadline,
+               "Prometheus to scrape all %d replicas (up == 1)" % n)
+    return time.monotonic() - t0
+
+
+def print_prometheus(port, n, seconds):
+    """up --metrics' line (the tests look for its start); returns the URL."""
+    url = "http://127.0.0.1:%d" % port
+    print("metrics: Prometheus at %s scrapes all %d replicas (%.2fs after up); try "
+          "rate(byzlab_requests_executed_total[10s])" % (url, n, seconds), flush=True)
+    return url
+
+
 # ------------------------------------------------------------------ cluster
 
 def client_argv(*args, client_id=None, timeout_ms=None):
@@ -465,10 +481,7 @@ def up(args, bindir, quiet_summary=False):
     t_first = time.monotonic() - t0
     wait_until(lambda: len(healthy_replicas(n)) == n, 60, "every replica to be healthy")
     t_healthy = time.monotonic() - t0
-    if metrics:
-        wait_until(lambda: prometheus_targets_up(args.metrics_port, n), 60,
-                   "Prometheus to scrape all %d replicas (up == 1)" % n)
-        t_metrics = time.monotonic() - t0
+    t_metrics = wait_prometheus(args.metrics_port, n, t0) if metrics else None
     st = status()
     view, primary = current_view(st)
     res = {"variant": args.variant, "protocol": protocol, "f": f, "n": n,
@@ -481,10 +494,7 @@ def up(args, bindir, quiet_summary=False):
               "(compose up took %.2fs), all healthy after %.2fs (view %s, primary %s)"
               % (protocol, f, n, t_first, t_compose, t_healthy, view, primary), flush=True)
     if metrics:
-        res["prometheus_url"] = "http://127.0.0.1:%d" % args.metrics_port
-        print("metrics: Prometheus at %s scrapes all %d replicas (%.2fs after up); try "
-              "rate(byzlab_requests_executed_total[10s])" % (res["prometheus_url"], n, t_metrics),
-              flush=True)
+        res["prometheus_url"] = print_prometheus(args.metrics_port, n, t_metrics)
     return res
 
 
@@ -509,9 +519,24 @@ def leftovers():
     return left
 
 
+def labelled():
+    """Ids of the project's containers, networks and volumes (compose's label)."""
+    label = "label=com.docker.compose.project=%s" % PROJECT
+    ids = []
+    for argv in (["ps", "-aq"], ["network", "ls", "-q"], ["volume", "ls", "-q"]):
+        ids += run(["docker"] + argv + ["--filter", label], timeout=60)[1].split()
+    return ids
+
+
 def down():
     """Remove every container, network and volume of the project (any variant)."""
     need_engine()
+    if not labelled() and not leftovers():
+        # Nothing to remove: compose down (v1 is a slow Python program) would take
+        # 10-25 s here to find that out; the docker test starts with a down.
+        print("docker down: no container, network or volume named %s* is left (none was "
+              "there)" % PROJECT, flush=True)
+        return
     # A paused container cannot be stopped: unpause first.
     rc, out, _ = run(["docker", "ps", "-q", "--filter", "status=paused",
                       "--filter", "label=com.docker.compose.project=%s" % PROJECT])
@@ -1013,7 +1038,7 @@ def cmd_scenario(args, bindir):
 # ------------------------------------------------------------------ main
 
 def parser():
-    p = argparse.ArgumentParser(prog="./byzlab docker", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="./byzlab %s" % VERB, description=__doc__.split("\n\n")[0])
     p.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"),
                    help="where byzlab-replica, byzlab-client, byzlab-keygen are")
     sub = p.add_subparsers(dest="cmd")
@@ -1031,7 +1056,8 @@ def parser():
     q.add_argument("--metrics", action="store_true",
                    help="also start Prometheus (byzlab-prometheus) scraping every replica")
     q.add_argument("--metrics-port", type=int, default=9090,
-                   help="host port of Prometheus on 127.0.0.1 (default 9090)")
+                   help="host port of Prometheus (default 9090; docker: on 127.0.0.1, "
+                   "swarm: on every address of the node that runs it)")
     sub.add_parser("down", help="remove every byzlab container, network and volume")
     sub.add_parser("status", help="status of every replica (JSON lines)")
     q = sub.add_parser("bench", help="closed-loop bench on the cluster (started if not up)")

@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """bzswarm - byzlab on a Docker Swarm (issue 20; stdlib only).  ./byzlab swarm runs it:
 
-    ./byzlab swarm up [--byz I=BEHAVIOUR[:ARG]] [--faults 'KEY=V;KEY=V'] [--faults-replica I]
+    ./byzlab swarm up [--variant pbft-f1|pbft-f2|vr-f1|hotstuff-f1] [--byz I=BEHAVIOUR[:ARG]]
+                      [--faults 'KEY=V;KEY=V'] [--faults-replica I] [--metrics [--metrics-port P]]
     ./byzlab swarm status
     ./byzlab swarm bench [--clients C] [--ops N] [--payload B] [--out DIR]
-    ./byzlab swarm scenario kill-primary|liar [--byz I=BEHAVIOUR] [--out DIR] [--keep]
+    ./byzlab swarm scenario kill-primary|liar [--variant V] [--byz I=BEHAVIOUR] [--out DIR] [--keep]
     ./byzlab swarm down
 
-The stack is docker/stack.yml (PBFT f=1), deployed as the stack byzlab-swarm with the
-image of ./byzlab docker image.  `up` runs `docker swarm init` if this engine is in no
-swarm (and remembers it with the node label byzlab.swarm.created=true), labels this node
-byzlab.replica.I=true for every replica I (placement), writes the keys and cluster.ini
-into docker/swarm/run/ (they become the stack's secrets and configs), deploys, and waits
-until a request commits and every replica is healthy.  `down` removes the stack, its
+The stack is generated for the variant (the same variants as ./byzlab docker: protocol,
+f, n) by stack_doc() into docker/swarm/run/stack.yml and deployed as the stack
+byzlab-swarm with the image of ./byzlab docker image.  `up` runs `docker swarm init` if
+this engine is in no swarm (and remembers it with the node label
+byzlab.swarm.created=true), labels this node byzlab.replica.I=true for every replica I
+no node carries yet (placement), writes the keys, cluster.ini and the stack file into
+docker/swarm/run/ (the keys and cluster.ini become the stack's secrets and configs),
+deploys, and waits until a request commits and every replica is healthy.  With
+--metrics the stack also has a `prometheus` service (the image byzlab-prometheus of
+./byzlab docker up --metrics, on a manager) scraping every replica over the overlay
+network; up waits until it reports up == 1 for all of them and prints its URL.  `down` removes the stack, its
 volumes, secrets, configs, network and the node labels, leaves the swarm only if `up`
 created it, and checks that nothing named byzlab-swarm is left.
 
@@ -21,7 +27,9 @@ and verdicts, results/.  This module only replaces the compose-specific parts (u
 which container is the client or replica I).  Exit codes: 0 ok; 1 failed; 2 usage.
 """
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,12 +40,12 @@ sys.path.insert(0, HERE)
 import bzdocker as bz  # noqa: E402
 
 STACK = "byzlab-swarm"
-STACK_FILE = os.path.join(HERE, "stack.yml")
 RUN_DIR = os.path.join(HERE, "swarm", "run")
+STACK_FILE = os.path.join(RUN_DIR, "stack.yml")     # stack_doc(), written by up
 CREATED_LABEL = "byzlab.swarm.created"
-N = 4                                   # stack.yml: PBFT f=1
-KIND = "protocol=pbft f=1 auth=sig clients=128"     # scripts/byzlab-init's kind line
+KIND = "protocol=%s f=%d auth=sig clients=128"      # scripts/byzlab-init's kind line
 KEYS_IN_CONTAINER = "/tmp"         # swarm/byzlab-swarm-start unpacks them here
+UID = str(bz.UID)                  # the image's user byzlab: owns configs and secrets
 STACK_LABEL = "label=com.docker.stack.namespace=%s" % STACK
 
 log, Failed, Usage = bz.log, bz.Failed, bz.Usage
@@ -89,16 +97,16 @@ def placed():
     return keys
 
 
-def label_node():
-    """byzlab.replica.I=true on this node for every replica no node is labelled for yet
+def label_node(n):
+    """byzlab.replica.I=true on this node for every replica I < n no node is labelled for yet
     (a multi-host swarm labels its nodes first: README "Running on several machines").
     A label key holds one value, so a key per replica lets one node carry them all."""
     have = placed()
     args = []
-    for i in range(N):
+    for i in range(n):
         if "byzlab.replica.%d" % i not in have:
             args += ["--label-add", "byzlab.replica.%d=true" % i]
-    if len(args) < 2 * N:
+    if len(args) < 2 * n:
         log("placement: %s already on some node: left as it is" % ", ".join(sorted(have)))
     if args:
         bz.docker("node", "update", *args, node_id())
@@ -125,14 +133,15 @@ def bundle(path, names, keys):
     os.chmod(path, 0o600)
 
 
-def write_run_dir(bindir):
+def write_run_dir(bindir, protocol, f, n, metrics_port=None):
     """docker/swarm/run/: cluster.ini (keys in /tmp), kind, keys.pub and the
     private-key bundles, from byzlab-keygen --cluster (the one writer of cluster.ini,
-    with the same hosts and ports as scripts/byzlab-cluster)."""
+    with the same hosts and ports as scripts/byzlab-cluster), and stack.yml for them."""
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     os.makedirs(RUN_DIR, mode=0o700)
     keygen = os.path.join(bindir, "byzlab-keygen")
-    kind = dict(kv.split("=") for kv in KIND.split())
+    kind_line = KIND % (protocol, f)
+    kind = dict(kv.split("=") for kv in kind_line.split())
     common = [keygen, "--protocol", kind["protocol"], "--f", kind["f"], "--auth", kind["auth"],
               "--clients", kind["clients"], "--host", "replica{i}", "--base-port", "7000",
               "--metrics", "--set", "data=/data"]
@@ -146,11 +155,140 @@ def write_run_dir(bindir):
     bundle(os.path.join(RUN_DIR, "keys.pub"), [x for x in files if x.endswith(".pub")], keys)
     bundle(os.path.join(RUN_DIR, "clients.key"),
            [x for x in files if x.startswith("client-") and x.endswith(".key")], keys)
-    for i in range(N):
+    for i in range(n):
         bundle(os.path.join(RUN_DIR, "replica%d.key" % i), ["replica-%d.key" % i], keys)
-    with open(os.path.join(RUN_DIR, "kind"), "w") as f:
-        f.write(KIND + "\n")
+    with open(os.path.join(RUN_DIR, "kind"), "w") as out:
+        out.write(kind_line + "\n")
     shutil.rmtree(gen)
+    with open(STACK_FILE, "w") as out:
+        out.write(stack_text(protocol, f, n, metrics_port))
+
+
+# ------------------------------------------------------------------ the stack file
+
+class Octal(int):
+    """A file mode: written 0444, as people read modes."""
+
+
+def yaml_lines(x, ind=""):
+    """The block YAML of dicts, lists and scalars (strings double-quoted: JSON's
+    quoting is YAML's).  Enough for a stack file; stdlib only."""
+    def scalar(v):
+        if v == {} or v == []:
+            return json.dumps(v)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, Octal):
+            return "0%o" % v
+        return str(v) if isinstance(v, int) else json.dumps(v)
+    out = []
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if isinstance(v, list) and all(isinstance(e, str) for e in v):
+                out.append("%s%s: %s" % (ind, k, json.dumps(v)))   # flow: ["a", "b"]
+            elif isinstance(v, (dict, list)) and v:
+                out += ["%s%s:" % (ind, k)] + yaml_lines(v, ind + "  ")
+            else:
+                out.append("%s%s: %s" % (ind, k, scalar(v)))
+        return out
+    for v in x:
+        if isinstance(v, dict) and v:
+            sub = yaml_lines(v, ind + "  ")
+            out += [ind + "- " + sub[0][len(ind) + 2:]] + sub[1:]
+        else:
+            out.append("%s- %s" % (ind, scalar(v)))
+    return out
+
+
+def stack_doc(n, metrics_port=None):
+    """The stack (compose v3.8) of n replicas replica0..replica{n-1} and the client,
+    plus Prometheus if metrics_port: a dict, in the order it is written."""
+    def owned(source, target, mode):
+        return {"source": source, "target": target, "uid": UID, "gid": UID,
+                "mode": Octal(mode)}
+    # Every byzlab service: the entry script, cluster.ini, the kind line (byzlab-start's
+    # faults) and the public keys, read-only, owned by the image's user byzlab.
+    configs = [owned("start", "/cluster/start", 0o444),
+               owned("cluster_ini", "/cluster/cluster.ini", 0o444),
+               owned("kind", "/cluster/kind", 0o444),
+               owned("keys_pub", "/cluster/keys.pub", 0o444)]
+
+    def deploy(constraint, dnsrr=True):
+        d = {"replicas": 1, "restart_policy": {"condition": "any", "delay": "1s"},
+             "placement": {"constraints": [constraint]}}
+        if dnsrr:
+            d = dict({"endpoint_mode": "dnsrr"}, **d)
+        return d
+    services = {"client": {
+        "image": bz.IMAGE,
+        "command": ["/bin/sh", "/cluster/start", "/usr/local/bin/byzlab-client-service"],
+        "init": True, "stop_grace_period": "5s", "networks": ["net"],
+        "environment": {"BYZLAB_KEYS": KEYS_IN_CONTAINER, "BENCH_OPS": "0"},
+        "configs": configs, "secrets": [owned("clients_key", "clients.key", 0o400)],
+        "healthcheck": {"disable": True},
+        # ./byzlab swarm runs client commands with docker exec on the manager
+        "deploy": deploy("node.role == manager")}}
+    for i in range(n):
+        env = {"BYZLAB_KEYS": KEYS_IN_CONTAINER, "REPLICA_ID": str(i)}
+        for var in ("BYZ_REPLICA", "BYZ_BEHAVIOUR", "BYZ_FAULTS", "BYZ_FAULTS_REPLICA"):
+            env[var] = "${%s:-}" % var
+        services["replica%d" % i] = {
+            "image": bz.IMAGE,
+            "command": ["/bin/sh", "/cluster/start", "/usr/local/bin/byzlab-start"],
+            "hostname": "replica%d" % i, "stop_grace_period": "5s", "networks": ["net"],
+            "environment": env, "volumes": ["data%d:/data" % i], "configs": configs,
+            "secrets": [owned("replica%d_key" % i, "replica%d.key" % i, 0o400)],
+            "deploy": deploy("node.labels.byzlab.replica.%d == true" % i)}
+    if metrics_port:
+        # Swarm publishes a port on every address of the node (no 127.0.0.1 as in
+        # compose); mode host: only on the node that runs it, a manager.
+        services["prometheus"] = {
+            "image": bz.PROM_IMAGE, "stop_grace_period": "5s", "networks": ["net"],
+            "ports": [{"target": 9090, "published": int(metrics_port), "protocol": "tcp",
+                       "mode": "host"}],
+            "deploy": deploy("node.role == manager", dnsrr=False)}
+    return {
+        "version": "3.8",
+        "services": services,
+        "networks": {"net": {"driver": "overlay"}},
+        "volumes": {"data%d" % i: {} for i in range(n)},
+        "configs": {"start": {"file": "../byzlab-swarm-start"},
+                    "cluster_ini": {"file": "./cluster.ini"},
+                    "kind": {"file": "./kind"},
+                    "keys_pub": {"file": "./keys.pub"}},
+        "secrets": dict({"clients_key": {"file": "./clients.key"}},
+                        **{"replica%d_key" % i: {"file": "./replica%d.key" % i}
+                           for i in range(n)}),
+    }
+
+
+STACK_HEADER = """\
+# byzlab on Docker Swarm (issue 20): %(protocol)s f=%(f)d, %(n)d replicas (services
+# replica0..replica%(last)d) and a client on an overlay network.%(prom)s
+# Generated by docker/bzswarm.py (stack_doc) for ./byzlab swarm up --variant %(variant)s
+# into docker/swarm/run/ with the keys and cluster.ini it names (paths are relative
+# to this file); deploy it by hand with
+#   docker stack deploy -c docker/swarm/run/stack.yml byzlab-swarm
+#
+# Placement: replica I runs only on a node labelled byzlab.replica.I=true (one key per
+# replica, so one node can carry several).  Nothing secret is in the image: replica
+# I's private key is the secret replicaI_key, given only to its service; cluster.ini,
+# the public keys and the entry script (docker/swarm/byzlab-swarm-start, which puts
+# the key files back together in /tmp) are configs.  Each replica has hostname
+# replicaI (its own address in its /etc/hosts at once) and endpoint_mode dnsrr (the
+# name resolves to the task itself, an address it can bind).  BYZ_REPLICA,
+# BYZ_BEHAVIOUR, BYZ_FAULTS and BYZ_FAULTS_REPLICA are read from the environment of
+# docker stack deploy, as compose reads them (README "Docker").
+"""
+
+
+def stack_text(protocol, f, n, metrics_port=None, variant=None):
+    head = STACK_HEADER % {
+        "protocol": protocol, "f": f, "n": n, "last": n - 1,
+        "variant": variant or "%s-f%d" % (protocol, f),
+        "prom": "" if not metrics_port else
+        "\n# Prometheus scrapes them all (port %d of its node)." % metrics_port}
+    return head + "\n".join(yaml_lines(stack_doc(n, metrics_port))) + "\n"
 
 
 # ------------------------------------------------------------------ tasks
@@ -179,13 +317,22 @@ def replica_container(i):
     return running_container("replica%d" % i) or "%s_replica%d-not-here" % (STACK, i)
 
 
-def tasks_running():
-    """The replicas whose service runs its task (1/1).  A task with a health check
-    counts as running only once healthy, on whichever node it is."""
+def replica_services():
+    """{I: "1/1", ...}: the stack's replica services and their running/wanted tasks."""
     out = docker_out("service", "ls", "--filter", "name=%s_replica" % STACK, "--format",
                      "{{.Name}} {{.Replicas}}")
-    names = [line.split()[0] for line in out.splitlines() if line.split()[1:] == ["1/1"]]
-    return [i for i in range(N) if "%s_replica%d" % (STACK, i) in names]
+    got = {}
+    for line in out.splitlines():
+        m = re.match(r"^%s_replica(\d+) (\S+)" % re.escape(STACK), line)
+        if m:
+            got[int(m.group(1))] = m.group(2)
+    return got
+
+
+def tasks_running(n):
+    """The replicas (< n) whose service runs its task (1/1).  A task with a health
+    check counts as running only once healthy, on whichever node it is."""
+    return [i for i, reps in sorted(replica_services().items()) if i < n and reps == "1/1"]
 
 
 def install():
@@ -202,10 +349,9 @@ def install():
 
 def up(args, bindir, quiet_summary=False):
     bz.need_engine()
-    if args.variant != "pbft-f1":
-        raise Usage("only --variant pbft-f1 (docker/stack.yml) for now")
-    if getattr(args, "metrics", False):
-        raise Usage("--metrics is for ./byzlab docker up only for now")
+    _, protocol, f, n = bz.VARIANTS[args.variant]
+    metrics = getattr(args, "metrics", False)
+    port = args.metrics_port if metrics else None
     env = dict(os.environ)
     env.update(bz.lie_and_fault_env(args))
     size = None
@@ -213,11 +359,14 @@ def up(args, bindir, quiet_summary=False):
         size = bz.build_image(bindir)
     elif bz.image_size() is None:
         raise Failed("no image %s: run ./byzlab docker image first" % bz.IMAGE)
+    if metrics:
+        bz.build_prometheus_image(n)
     created = join_or_init()
-    label_node()
-    write_run_dir(bindir)
-    log("stack deploy: pbft f=1 (%d replicas) as %s%s" % (
-        N, STACK, " (on the swarm just created)" if created else ""))
+    label_node(n)
+    write_run_dir(bindir, protocol, f, n, port)
+    log("stack deploy: %s f=%d (%d replicas%s) as %s%s" % (
+        protocol, f, n, ", Prometheus" if metrics else "", STACK,
+        " (on the swarm just created)" if created else ""))
     t0 = time.monotonic()
     bz.run(["docker", "stack", "deploy", "-c", STACK_FILE, STACK], timeout=300, env=env,
            check=True, quiet=False)
@@ -227,30 +376,35 @@ def up(args, bindir, quiet_summary=False):
     if first is None:
         raise Failed("no request committed within 90s of stack deploy\n" + task_logs())
     t_first = time.monotonic() - t0
-    bz.wait_until(lambda: len(tasks_running()) == N, 90, "every replica to be healthy")
+    bz.wait_until(lambda: len(tasks_running(n)) == n, 90, "every replica to be healthy")
     t_healthy = time.monotonic() - t0
+    t_metrics = bz.wait_prometheus(port, n, t0) if metrics else None
     view, primary = bz.current_view(bz.status())
     if not quiet_summary:
-        print("swarm up: pbft f=1, %d replicas (stack %s); first request committed %.2fs "
+        print("swarm up: %s f=%d, %d replicas (stack %s); first request committed %.2fs "
               "after deploy (deploy took %.2fs), all healthy after %.2fs (view %s, primary %s)"
-              % (N, STACK, t_first, t_deploy, t_healthy, view, primary), flush=True)
-    return {"variant": args.variant, "protocol": "pbft", "f": 1, "n": N, "image_bytes": size,
-            "compose_up_s": round(t_deploy, 2), "first_commit_s": round(t_first, 2),
-            "healthy_s": round(t_healthy, 2), "view": view, "primary": primary,
-            "byz": args.byz or "none", "faults": args.faults or "none",
-            "swarm_created": created}
+              % (protocol, f, n, STACK, t_first, t_deploy, t_healthy, view, primary),
+              flush=True)
+    res = {"variant": args.variant, "protocol": protocol, "f": f, "n": n,
+           "image_bytes": size, "compose_up_s": round(t_deploy, 2),
+           "first_commit_s": round(t_first, 2), "healthy_s": round(t_healthy, 2),
+           "view": view, "primary": primary, "byz": args.byz or "none",
+           "faults": args.faults or "none", "swarm_created": created}
+    if metrics:
+        res["prometheus_url"] = bz.print_prometheus(port, n, t_metrics)
+    return res
 
 
 def task_logs(lines=30):
+    services = ["%s_%s" % (STACK, s) for s in
+                ["replica%d" % i for i in sorted(replica_services())] + ["prometheus"]]
     _, out, err = bz.run(["docker", "service", "ps", "--no-trunc", "--format",
                           "{{.Name}} {{.CurrentState}} {{.Error}}", "--filter",
-                          "desired-state=running"] + ["%s_replica%d" % (STACK, i)
-                                                      for i in range(N)], timeout=30)
+                          "desired-state=running"] + services, timeout=30)
     text = [out + err]
-    for i in range(N):
-        _, o, e = bz.run(["docker", "service", "logs", "--tail", str(lines),
-                          "%s_replica%d" % (STACK, i)], timeout=30)
-        text.append("--- replica%d ---\n%s%s" % (i, o, e))
+    for name in services:
+        _, o, e = bz.run(["docker", "service", "logs", "--tail", str(lines), name], timeout=30)
+        text.append("--- %s ---\n%s%s" % (name, o, e))
     return "\n".join(text)
 
 
@@ -354,7 +508,6 @@ def main(argv):
     bz.SCENARIOS.clear()
     bz.SCENARIOS.update(SCENARIOS)
     p = bz.parser()
-    p.prog = "./byzlab swarm"
     p.description = __doc__.split("\n\n")[0]
     try:
         args = p.parse_args(argv)

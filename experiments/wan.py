@@ -11,7 +11,12 @@ For each, one closed-loop client (latency: p50 against the model) and 64 (throug
 Next to the measured p50 stands the model's prediction for one request on an idle
 cluster: byzlab-sim --wan PRESET --wan-predict (replica/wan.c wan_predict_us: PBFT
 client -> primary, PRE-PREPARE, 2f PREPAREs, 2f+1 COMMITs, f+1 REPLYs; VR client ->
-primary, PREPARE, f PREPAREOKs, REPLY), and their ratio.  Written under --out DIR
+primary, PREPARE, f PREPAREOKs, REPLY), and their ratio.  First, per protocol, one
+client on the same cluster without the model (the "no WAN" row): the latency of the
+processes, nng and the loaded machine themselves.  The single-client rows then also
+give (p50 - no-WAN p50) / model, the latency the model added against what it
+predicts: the check that matters where the links are as short as that floor
+(one-datacenter: 0.25 ms links, a PBFT request about 1.25 ms).  Written under --out DIR
 (default results/wan-<preset>-<timestamp>):
 
   wan.csv     one row per run
@@ -47,7 +52,8 @@ PRESETS = ("three-continents", "one-datacenter")
 PROTOCOLS = [("pbft", 1), ("hotstuff", 1), ("vr", 1)]
 FAR_CLIENTS = {"three-continents": "ap-southeast"}
 COLUMNS = ["protocol", "n", "placement", "clients_region", "clients", "ops", "throughput",
-           "p50_us", "p99_us", "model_us", "p50_vs_model", "retransmits", "safety"]
+           "p50_us", "p99_us", "model_us", "p50_vs_model", "base_p50_us", "added_vs_model",
+           "late_us_per_hold", "retransmits", "safety"]
 PORT_SLOTS = [27100 + 10 * k for k in range(30)]
 
 
@@ -83,14 +89,16 @@ def placement_text(model):
                     for i, r in enumerate(model["replicas"]))
 
 
-def one_run(env, args, protocol, f, clients, clients_region):
+def one_run(env, args, protocol, f, clients, clients_region, base=None, wan=True):
+    """One run; base: the no-WAN p50 (us) to set the model against; wan False: the
+    no-WAN run itself."""
     model = predict(args, protocol, f, clients_region)
     r = bench.run_spec(protocol, f=f, auth="mac", clients=clients, seconds=args.seconds,
                        warmup=args.warmup, interval=500)
     # a WAN round trip is 80-240 ms: the view change must not fire on a slow request
     r["ini"] = {"view_timeout_ms": 4000}
-    r["wan"] = args.wan
-    r["clients_region"] = clients_region
+    r["wan"] = args.wan if wan else None
+    r["clients_region"] = clients_region if wan else None
     c = WanCluster(env, r)
     try:
         c.start()
@@ -101,19 +109,29 @@ def one_run(env, args, protocol, f, clients, clients_region):
                                % (p.returncode, bench.last_lines(p.stderr, 6)))
         verdict, details = bench.safety(c, r)
         p50 = res.get("p50_us", 0)
-        row = {"protocol": protocol, "n": r["n"], "placement": placement_text(model),
-               "clients_region": model["client"], "clients": clients,
+        # how late the replicas' loops let held messages go, on average (status
+        # faults.late_us / faults.released: timer wake-up under this machine's load)
+        fs = [x.get("faults", {}) for x in details.get("status", []) if not x.get("down")]
+        released = sum(x.get("released", 0) for x in fs)
+        late = round(sum(x.get("late_us", 0) for x in fs) / released, 1) if released else ""
+        pred = model["predicted_us"]
+        added = "%.3f" % ((p50 - base) / pred) if wan and base and pred and clients == 1 \
+            else ""
+        row = {"protocol": protocol, "n": r["n"],
+               "placement": placement_text(model) if wan else "no WAN (same processes)",
+               "clients_region": model["client"] if wan else "-", "clients": clients,
                "ops": res.get("ops", 0), "throughput": round(res.get("throughput", 0.0), 1),
                "p50_us": p50, "p99_us": res.get("p99_us", ""),
                "model_us": model["predicted_us"],
-               "p50_vs_model": "%.3f" % (p50 / model["predicted_us"])
-               if model["predicted_us"] else "",
+               "p50_vs_model": "%.3f" % (p50 / pred) if pred and wan else "",
+               "base_p50_us": base or "", "added_vs_model": added,
+               "late_us_per_hold": late,
                "retransmits": res.get("retransmits", 0), "safety": verdict}
         return row, {"spec": r, "model": model, "bench": res, "safety": details, "row": row}
     finally:
         c.stop()
         c.keep_logs(os.path.join(args.out, "logs", "%s-%s-%d"
-                                 % (protocol, model["client"], clients)))
+                                 % (protocol, model["client"] if wan else "nowan", clients)))
         c.remove()
 
 
@@ -125,14 +143,19 @@ def write_md(out, rows, args):
                 "cluster, from mean one-way latencies (replica/wan.c).\n\n"
                 % (args.wan, " --quick" if args.quick else ""))
         f.write("| protocol | replicas | clients in | clients | ops/s | p50 ms | p99 ms "
-                "| model ms | p50/model | safety |\n|---|---|---|--:|--:|--:|--:|--:|--:|---|\n")
+                "| model ms | p50/model | (p50 - no WAN)/model | late µs/hold | safety |\n"
+                "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+        # sub-ms presets need the second decimal
+        digits = 3 if all(float(x["model_us"] or 0) < 10000 for x in rows) else 1
         for x in rows:
             def ms(v):
-                return "%.1f" % (float(v) / 1000) if v not in ("", None) else "-"
-            f.write("| %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %s |\n"
+                return "%.*f" % (digits, float(v) / 1000) if v not in ("", None) else "-"
+            f.write("| %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %s | %s | %s |\n"
                     % (x["protocol"], x["placement"], x["clients_region"], x["clients"],
                        float(x["throughput"] or 0), ms(x["p50_us"]), ms(x["p99_us"]),
-                       ms(x["model_us"]), x["p50_vs_model"] if x["clients"] == 1 else "-",
+                       ms(x["model_us"]) if x["clients_region"] != "-" else "-",
+                       x["p50_vs_model"] if x["clients"] == 1 and x["p50_vs_model"] else "-",
+                       x["added_vs_model"] or "-", x["late_us_per_hold"] or "-",
                        x["safety"]))
     return path
 
@@ -175,19 +198,35 @@ def main():
     rows, full = [], []
     try:
         for protocol, f in protocols:
+            log("%s f=%d without the WAN model, 1 client" % (protocol, f))
+            base = None
+            try:
+                row, x = one_run(env, args, protocol, f, 1, None, wan=False)
+                base = row["p50_us"] or None
+                log("  no WAN: %.1f ops/s, p50 %.3f ms, %s" % (
+                    row["throughput"], row["p50_us"] / 1000, row["safety"]))
+                rows.append(row)
+                full.append(x)
+            except (bench.Skip, RuntimeError) as e:
+                log("  skipped: %s" % e)
+                full.append({"protocol": protocol, "error": str(e)})
+                continue
             for clients_region in [None] + ([far] if far else []):
                 for clients in (1, 64):
                     log("%s f=%d, clients %s, %d client(s)"
                         % (protocol, f, clients_region or "near the primary", clients))
                     try:
-                        row, x = one_run(env, args, protocol, f, clients, clients_region)
+                        row, x = one_run(env, args, protocol, f, clients, clients_region,
+                                         base=base)
                     except (bench.Skip, RuntimeError) as e:
                         log("  skipped: %s" % e)
                         full.append({"protocol": protocol, "error": str(e)})
                         continue
-                    log("  %.1f ops/s, p50 %.1f ms (model %.1f ms, x%s), p99 %.1f ms, %s"
+                    log("  %.1f ops/s, p50 %.3f ms (model %.3f ms, x%s; added/model %s; "
+                        "late %s us/hold), p99 %.3f ms, %s"
                         % (row["throughput"], row["p50_us"] / 1000, row["model_us"] / 1000,
-                           row["p50_vs_model"], float(row["p99_us"] or 0) / 1000,
+                           row["p50_vs_model"], row["added_vs_model"] or "-",
+                           row["late_us_per_hold"], float(row["p99_us"] or 0) / 1000,
                            row["safety"]))
                     rows.append(row)
                     full.append(x)

@@ -275,7 +275,7 @@ static int chance(struct faults *f, double p)
 
 static int before(const struct faults_held *a, const struct faults_held *b)
 {
-	return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->order < b->order);
+	return a->due_us < b->due_us || (a->due_us == b->due_us && a->order < b->order);
 }
 
 static void swap(struct faults_held *a, struct faults_held *b)
@@ -329,7 +329,7 @@ static void hold(struct faults *f, uint32_t to, const uint8_t *p, size_t len, ui
 	}
 	memcpy(copy, p, len);
 	/* the heap owns copy from here (freed by faults_release / faults_free) */
-	heap_push(f, (struct faults_held){.due_ms = due,
+	heap_push(f, (struct faults_held){.due_us = due,
 					  .order = f->order++,
 					  .to = to,
 					  .len = (uint32_t)len,
@@ -347,8 +347,8 @@ static int same_group(const struct faults *f, uint32_t other)
 	       (f->cfg.group[f->self] != 0 && f->cfg.group[f->self] == f->cfg.group[other]);
 }
 
-/* One copy's delay: MS, or MS x Pareto(1.5) capped; plus the reorder hold. */
-static uint64_t draw_delay(struct faults *f)
+/* One copy's delay in us: MS, or MS x Pareto(1.5) capped. */
+static uint64_t draw_delay_us(struct faults *f)
 {
 	double d = f->cfg.delay_ms;
 	if (f->cfg.pareto && d > 0) {
@@ -357,7 +357,7 @@ static uint64_t draw_delay(struct faults *f)
 		if (d > FAULTS_DELAY_CAP_MS)
 			d = FAULTS_DELAY_CAP_MS;
 	}
-	return (uint64_t)d;
+	return (uint64_t)(d * 1000);
 }
 
 /* ---- the WAN model ---- */
@@ -367,26 +367,27 @@ void faults_set_wan(struct faults *f, const struct wan *w)
 	f->wan = w && wan_enabled(w) ? w : NULL;
 }
 
-/* One message's WAN delay on the link to slot `to` (a replica or WAN_CLIENT), ms. */
-static uint64_t wan_delay_ms(struct faults *f, uint32_t to)
+/* One message's WAN delay on the link to slot `to` (a replica or WAN_CLIENT), us:
+ * not rounded, so a sub-millisecond link (one-datacenter: 0.25 ms) holds what it says. */
+static uint64_t wan_delay_us(struct faults *f, uint32_t to)
 {
 	if (!f->wan)
 		return 0;
 	struct wan_link l = wan_link_of(f->wan, f->self, to);
 	if (!l.set)
 		return 0;
-	return (wan_draw_us(l, next_rand(f)) + 500) / 1000;
+	return wan_draw_us(l, next_rand(f));
 }
 
-uint64_t faults_client_delay_ms(struct faults *f)
+uint64_t faults_client_delay_us(struct faults *f)
 {
-	return wan_delay_ms(f, WAN_CLIENT);
+	return wan_delay_us(f, WAN_CLIENT);
 }
 
 int faults_client_hold(struct faults *f, int in, uint32_t id, const uint8_t *p, size_t len,
-		       uint64_t now_real_ms)
+		       uint64_t now_us)
 {
-	uint64_t due = now_real_ms + faults_client_delay_ms(f);
+	uint64_t due = now_us + faults_client_delay_us(f);
 	uint8_t *copy = NULL;
 	if (f->cq_n >= FAULTS_CLIENT_HELD_MAX || f->held_bytes + len > FAULTS_HELD_BYTES ||
 	    !(copy = malloc(len ? len : 1))) {
@@ -398,7 +399,7 @@ int faults_client_hold(struct faults *f, int in, uint32_t id, const uint8_t *p, 
 		due = f->cq_last_due; /* FIFO, as the connection is */
 	f->cq_last_due = due;
 	f->cq[(f->cq_head + f->cq_n++) % FAULTS_CLIENT_HELD_MAX] = (struct faults_cmsg){
-		.due_ms = due, .id = id, .len = (uint32_t)len, .in = in, .p = copy};
+		.due_us = due, .id = id, .len = (uint32_t)len, .in = in, .p = copy};
 	f->held_bytes += len;
 	f->st.wan_held++;
 	return 0;
@@ -414,11 +415,13 @@ int faults_client_pending(const struct faults *f)
 	return f->cq_n > 0;
 }
 
-int faults_client_next(struct faults *f, uint64_t now_real_ms, struct faults_cmsg *out)
+int faults_client_next(struct faults *f, uint64_t now_us, struct faults_cmsg *out)
 {
-	if (!f->cq_n || f->cq[f->cq_head].due_ms > now_real_ms)
+	if (!f->cq_n || f->cq[f->cq_head].due_us > now_us)
 		return 0;
 	*out = f->cq[f->cq_head];
+	f->st.released++;
+	f->st.late_us += now_us - out->due_us;
 	f->cq[f->cq_head] = (struct faults_cmsg){0};
 	f->cq_head = (f->cq_head + 1) % FAULTS_CLIENT_HELD_MAX;
 	f->cq_n--;
@@ -429,14 +432,14 @@ int faults_client_next(struct faults *f, uint64_t now_real_ms, struct faults_cms
 static void send_copy(struct faults *f, uint32_t to, const uint8_t *p, size_t len, uint64_t now,
 		      faults_send_fn fn, void *arg)
 {
-	uint64_t w = wan_delay_ms(f, to);
-	uint64_t d = draw_delay(f) + w;
+	uint64_t w = wan_delay_us(f, to);
+	uint64_t d = draw_delay_us(f) + w;
 	if (w)
 		f->st.wan_held++;
 	if (chance(f, f->cfg.reorder)) {
-		/* out of the link's order: later messages overtake it */
+		/* out of the link's order: later messages overtake it (1..REORDER ms) */
 		f->st.reordered++;
-		hold(f, to, p, len, now + d + 1 + next_rand(f) % FAULTS_REORDER_MS, 0);
+		hold(f, to, p, len, now + d + 1000 * (1 + next_rand(f) % FAULTS_REORDER_MS), 0);
 		return;
 	}
 	uint64_t due = now + d;
@@ -452,7 +455,7 @@ static void send_copy(struct faults *f, uint32_t to, const uint8_t *p, size_t le
 	hold(f, to, p, len, due, 1);
 }
 
-void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len, uint64_t now_real_ms,
+void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len, uint64_t now_us,
 		 faults_send_fn fn, void *arg)
 {
 	if (to >= f->n || to == f->self)
@@ -466,17 +469,19 @@ void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len, ui
 		f->st.dropped++;
 		return;
 	}
-	send_copy(f, to, p, len, now_real_ms, fn, arg);
+	send_copy(f, to, p, len, now_us, fn, arg);
 	if (chance(f, f->cfg.dup)) {
 		f->st.duplicated++;
-		send_copy(f, to, p, len, now_real_ms, fn, arg);
+		send_copy(f, to, p, len, now_us, fn, arg);
 	}
 }
 
-void faults_release(struct faults *f, uint64_t now_real_ms, faults_send_fn fn, void *arg)
+void faults_release(struct faults *f, uint64_t now_us, faults_send_fn fn, void *arg)
 {
-	while (f->n_held && f->heap[0].due_ms <= now_real_ms) {
+	while (f->n_held && f->heap[0].due_us <= now_us) {
 		struct faults_held h = heap_pop(f);
+		f->st.released++;
+		f->st.late_us += now_us - h.due_us;
 		f->held_bytes -= h.len;
 		f->fifo_held[h.to] -= (uint32_t)h.fifo;
 		fn(arg, h.to, h.p, h.len);
@@ -484,10 +489,10 @@ void faults_release(struct faults *f, uint64_t now_real_ms, faults_send_fn fn, v
 	}
 }
 
-uint64_t faults_next_due(const struct faults *f)
+uint64_t faults_next_due_us(const struct faults *f)
 {
-	uint64_t peer = f->n_held ? f->heap[0].due_ms : 0;
-	uint64_t client = f->cq_n ? f->cq[f->cq_head].due_ms : 0;
+	uint64_t peer = f->n_held ? f->heap[0].due_us : 0;
+	uint64_t client = f->cq_n ? f->cq[f->cq_head].due_us : 0;
 	if (!peer || (client && client < peer))
 		return client;
 	return peer;
@@ -521,16 +526,18 @@ int faults_json(const struct faults *f, char *out, size_t cap)
 	}
 	spec[k] = 0;
 	const struct faults_stats *st = &f->st;
-	int n = snprintf(out, cap,
-			 "\"faults\":{\"spec\":\"%s\",\"dropped\":%llu,\"partitioned\":%llu,"
-			 "\"deaf\":%llu,\"delayed\":%llu,\"duplicated\":%llu,\"reordered\":%llu,"
-			 "\"queue_full\":%llu,\"wan_held\":%llu,\"held\":%u,\"clock_rate\":%g,"
-			 "\"paused\":%llu,\"late_replies\":%llu}",
-			 spec, (unsigned long long)st->dropped, (unsigned long long)st->partitioned,
-			 (unsigned long long)st->deaf, (unsigned long long)st->delayed,
-			 (unsigned long long)st->duplicated, (unsigned long long)st->reordered,
-			 (unsigned long long)st->queue_full, (unsigned long long)st->wan_held,
-			 f->n_held + f->cq_n, f->cfg.clock_rate, (unsigned long long)st->paused,
-			 (unsigned long long)st->late_replies);
+	int n = snprintf(
+		out, cap,
+		"\"faults\":{\"spec\":\"%s\",\"dropped\":%llu,\"partitioned\":%llu,"
+		"\"deaf\":%llu,\"delayed\":%llu,\"duplicated\":%llu,\"reordered\":%llu,"
+		"\"queue_full\":%llu,\"wan_held\":%llu,\"held\":%u,\"released\":%llu,"
+		"\"late_us\":%llu,\"clock_rate\":%g,\"paused\":%llu,\"late_replies\":%llu}",
+		spec, (unsigned long long)st->dropped, (unsigned long long)st->partitioned,
+		(unsigned long long)st->deaf, (unsigned long long)st->delayed,
+		(unsigned long long)st->duplicated, (unsigned long long)st->reordered,
+		(unsigned long long)st->queue_full, (unsigned long long)st->wan_held,
+		f->n_held + f->cq_n, (unsigned long long)st->released,
+		(unsigned long long)st->late_us, f->cfg.clock_rate, (unsigned long long)st->paused,
+		(unsigned long long)st->late_replies);
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }

@@ -33,14 +33,19 @@
  *
  * WAN model (issue 20, replica/wan.h; set once from cluster.ini with faults_set_wan(),
  * kept across faults_set()): every message to replica j is held for the one-way
- * latency of the link region(self) -> region(j), mean +- a uniform jitter, rounded to
- * whole ms, on top of any delay= fault.  Links stay FIFO (as TCP is): a message never
+ * latency of the link region(self) -> region(j), mean +- a uniform jitter, to the
+ * microsecond, on top of any delay= fault.  Links stay FIFO (as TCP is): a message never
  * leaves before the one sent before it on its link, so jitter delays the messages
  * behind a slow one rather than reordering them.  With region.client the client plane
  * is held too, at this replica, in both directions (requests as they arrive, replies
  * as they leave), for the latency region(self) <-> region(client): the clients stay
  * untouched measuring instruments, and one FIFO queue of FAULTS_CLIENT_HELD_MAX
  * messages holds both directions (beyond it: dropped and counted, queue_full).
+ *
+ * Two clocks: held messages are due on a microsecond clock (every *_us argument and
+ * result: the caller's monotonic clock in us), so a 0.25 ms link holds 250 us, not 0
+ * or 1 ms; the core's clock (faults_init, faults_set, faults_core_ms: clock_rate) stays
+ * in ms, as the cores count time.
  */
 #ifndef BYZLAB_FAULTS_H
 #define BYZLAB_FAULTS_H
@@ -81,6 +86,9 @@ struct faults_stats {
 	uint64_t delayed, duplicated, reordered;
 	uint64_t queue_full;   /* delayed messages dropped at the bound */
 	uint64_t wan_held;     /* messages held by the WAN model (peer and client plane) */
+	uint64_t released;     /* held messages (any cause, both planes) let go ... */
+	uint64_t late_us;      /* ... and the us they were let go after their due time
+				* in all (the loop's wake-up lateness: late_us / released) */
 	uint64_t paused;       /* pause_before_reply: pauses taken */
 	uint64_t late_replies; /* ... after which the lease the reply came from had ended */
 };
@@ -88,14 +96,14 @@ struct faults_stats {
 /* A client-plane message held by the WAN model: a request that arrived (in: id is
  * the nng pipe it came on) or a reply to send (id is the client). */
 struct faults_cmsg {
-	uint64_t due_ms;
+	uint64_t due_us;
 	uint32_t id, len;
 	int in;
 	uint8_t *p;
 };
 
 struct faults_held {
-	uint64_t due_ms, order;
+	uint64_t due_us, order;
 	uint32_t to, len;
 	int fifo; /* in its link's order (not a reordered one) */
 	uint8_t *p;
@@ -106,17 +114,17 @@ struct faults {
 	char spec[FAULTS_SPEC_MAX];
 	uint32_t n, self;
 	uint64_t rng;
-	struct faults_held *heap; /* min-heap on (due_ms, order) */
+	struct faults_held *heap; /* min-heap on (due_us, order) */
 	uint32_t n_held;
 	uint64_t held_bytes, order;
-	uint64_t last_due[WIRE_MAX_REPLICAS];  /* FIFO per link ... */
+	uint64_t last_due[WIRE_MAX_REPLICAS];  /* FIFO per link (us) ... */
 	uint32_t fifo_held[WIRE_MAX_REPLICAS]; /* ... and its messages held */
 	struct faults_stats st;
 	uint64_t base_real_ms, base_core_ms; /* clock_rate: the core's clock */
 	const struct wan *wan;               /* NULL or not enabled: no WAN latency */
 	struct faults_cmsg *cq;              /* FIFO ring of held client-plane messages */
 	uint32_t cq_head, cq_n;
-	uint64_t cq_last_due;
+	uint64_t cq_last_due; /* us */
 };
 
 typedef void (*faults_send_fn)(void *arg, uint32_t to, const uint8_t *p, size_t len);
@@ -135,27 +143,27 @@ int faults_set(struct faults *f, const char *spec, uint64_t now_real_ms, char *e
 
 /* Apply the WAN model w (kept by pointer; NULL: none) from now on. */
 void faults_set_wan(struct faults *f, const struct wan *w);
-/* The WAN model's hold for the next client-plane message (ms, drawn), 0 if none. */
-uint64_t faults_client_delay_ms(struct faults *f);
-/* Hold a client-plane message (copied) until now + faults_client_delay_ms(), behind
+/* The WAN model's hold for the next client-plane message (us, drawn), 0 if none. */
+uint64_t faults_client_delay_us(struct faults *f);
+/* Hold a client-plane message (copied) until now + faults_client_delay_us(), behind
  * those already held.  Returns 0, or -1 if the queue is full (counted: queue_full). */
 int faults_client_hold(struct faults *f, int in, uint32_t id, const uint8_t *p, size_t len,
-		       uint64_t now_real_ms);
+		       uint64_t now_us);
 /* Does the WAN model place the clients (hold the client plane)? */
 int faults_client_modelled(const struct faults *f);
 /* Is a client-plane message held?  (New ones must queue behind it.) */
 int faults_client_pending(const struct faults *f);
 /* The next held client-plane message that is due: 1 and *out (the caller frees
  * out->p), or 0. */
-int faults_client_next(struct faults *f, uint64_t now_real_ms, struct faults_cmsg *out);
+int faults_client_next(struct faults *f, uint64_t now_us, struct faults_cmsg *out);
 
 /* One outgoing message to replica `to`: dropped, sent now through fn, or held. */
-void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len, uint64_t now_real_ms,
+void faults_send(struct faults *f, uint32_t to, const uint8_t *p, size_t len, uint64_t now_us,
 		 faults_send_fn fn, void *arg);
 /* Send every held message that is due, in due order. */
-void faults_release(struct faults *f, uint64_t now_real_ms, faults_send_fn fn, void *arg);
-/* When the next held message (peer or client plane) is due (real ms), 0 if none. */
-uint64_t faults_next_due(const struct faults *f);
+void faults_release(struct faults *f, uint64_t now_us, faults_send_fn fn, void *arg);
+/* When the next held message (peer or client plane) is due (real us), 0 if none. */
+uint64_t faults_next_due_us(const struct faults *f);
 /* May a message from replica `from` be heard?  Counts the ones that may not. */
 int faults_hears(struct faults *f, uint32_t from);
 

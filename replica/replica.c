@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "replica/kv.h"
 #include "replica/metrics.h"
 #include "replica/store.h"
+#include "replica/wan.h"
 
 #define DRAIN_MAX 64      /* messages per socket per loop turn (fairness) */
 #define IDLE_WAIT_MS 1000 /* poll timeout when no timer is pending */
@@ -268,7 +270,7 @@ static void net_send_cb(void *arg, uint32_t to, const uint8_t *p, size_t len)
 
 static void send_replica(struct replica *r, uint32_t to, const uint8_t *p, size_t len)
 {
-	faults_send(r->faults, to, p, len, mono_ms(), net_send_cb, r->net);
+	faults_send(r->faults, to, p, len, mono_us(), net_send_cb, r->net);
 }
 
 /* A reply to a client: with the WAN model's region.client it waits its one-way
@@ -276,20 +278,20 @@ static void send_replica(struct replica *r, uint32_t to, const uint8_t *p, size_
 static void send_client(struct replica *r, uint32_t client, const uint8_t *p, size_t len)
 {
 	if (!faults_client_modelled(r->faults) ||
-	    (!faults_client_pending(r->faults) && faults_client_delay_ms(r->faults) == 0)) {
+	    (!faults_client_pending(r->faults) && faults_client_delay_us(r->faults) == 0)) {
 		net_send_client(r->net, client, p, len);
 		return;
 	}
-	faults_client_hold(r->faults, 0, client, p, len, mono_ms());
+	faults_client_hold(r->faults, 0, client, p, len, mono_us());
 }
 
 static void on_client_message(struct replica *r, const struct net_rx *rx);
 
-/* Client-plane messages the WAN model held and that are now due. */
-static void release_client_plane(struct replica *r, uint64_t now)
+/* Client-plane messages the WAN model held and that are now due (now: us). */
+static void release_client_plane(struct replica *r, uint64_t now_us)
 {
 	struct faults_cmsg m;
-	while (faults_client_next(r->faults, now, &m)) {
+	while (faults_client_next(r->faults, now_us, &m)) {
 		if (m.in) {
 			struct net_rx rx = {.data = m.p, .len = m.len, .pipe = m.id, .msg = NULL};
 			on_client_message(r, &rx);
@@ -300,14 +302,14 @@ static void release_client_plane(struct replica *r, uint64_t now)
 	}
 }
 
-/* Send what the faults layer held and is now due; then let it leave. */
-static void release_delayed(struct replica *r, uint64_t now)
+/* Send what the faults layer held and is now due (now: us); then let it leave. */
+static void release_delayed(struct replica *r, uint64_t now_us)
 {
-	uint64_t due = faults_next_due(r->faults);
-	if (!due || due > now)
+	uint64_t due = faults_next_due_us(r->faults);
+	if (!due || due > now_us)
 		return;
-	faults_release(r->faults, now, net_send_cb, r->net);
-	release_client_plane(r, now);
+	faults_release(r->faults, now_us, net_send_cb, r->net);
+	release_client_plane(r, now_us);
 	end_turn(r);
 }
 
@@ -341,6 +343,11 @@ static int open_layers(struct replica *r, const char *byz, char *err, size_t err
 		return -1;
 	}
 	faults_set_wan(r->faults, &r->cfg->wan);
+	/* Sub-ms WAN links (one-datacenter: 250 us): the loop's ppoll must wake at a held
+	 * message's due time, not up to the default 50 us of timer slack after it. */
+	if (wan_enabled(&r->cfg->wan) && prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL) != 0)
+		rlog("prctl(PR_SET_TIMERSLACK): %s (WAN holds may wake up to 50 us late)",
+		     strerror(errno));
 	if (!byz)
 		return 0;
 	struct byz_cfg bc;
@@ -678,7 +685,7 @@ static int drain(struct replica *r, enum net_sock sock)
 		if (rc < 0)
 			return -1;
 		if (sock == NET_CLIENT && faults_client_modelled(r->faults))
-			faults_client_hold(r->faults, 1, rx.pipe, rx.data, rx.len, mono_ms());
+			faults_client_hold(r->faults, 1, rx.pipe, rx.data, rx.len, mono_us());
 		else
 			on_message(r, sock, &rx);
 		net_rx_free(&rx);
@@ -904,22 +911,29 @@ void replica_close(struct replica *r)
 	free(r);
 }
 
-/* Until the core's deadline (in its clock: faults.h clock_rate) or the next delayed
- * message, whichever comes first. */
-static int wait_ms(const struct replica *r, uint64_t now)
+/* Until the core's deadline (in its clock: faults.h clock_rate), the next delayed
+ * message or the next parked one, whichever comes first, in us: the faults layer's
+ * held messages are due to the microsecond (a 0.25 ms WAN link waits 250 us, not a
+ * whole ms), the core's timers in whole ms. */
+static uint64_t wait_us(const struct replica *r, uint64_t now_us)
 {
-	uint64_t d = IDLE_WAIT_MS, core = faults_core_ms(r->faults, now);
+	uint64_t now = now_us / 1000, core = faults_core_ms(r->faults, now);
+	uint64_t d = (uint64_t)IDLE_WAIT_MS * 1000;
 	if (r->timer_ms)
-		d = r->timer_ms <= core ? 0 : faults_real_wait_ms(r->faults, r->timer_ms - core);
-	uint64_t due = faults_next_due(r->faults);
-	if (due && (due <= now ? 0 : due - now) < d)
-		d = due <= now ? 0 : due - now;
-	due = r->parking ? park_deadline(&r->park) : 0;
-	if (due && (due <= now ? 0 : due - now) < d)
-		d = due <= now ? 0 : due - now;
-	if (r->watch && d > METRICS_PUBLISH_MS)
-		d = METRICS_PUBLISH_MS; /* an idle replica's page stays fresh too */
-	return d > IDLE_WAIT_MS ? IDLE_WAIT_MS : (int)d;
+		d = r->timer_ms <= core
+			    ? 0
+			    : faults_real_wait_ms(r->faults, r->timer_ms - core) * 1000 -
+				      now_us % 1000;
+	uint64_t due = faults_next_due_us(r->faults);
+	if (due && (due <= now_us ? 0 : due - now_us) < d)
+		d = due <= now_us ? 0 : due - now_us;
+	due = r->parking ? park_deadline(&r->park) * 1000 : 0;
+	if (due && (due <= now_us ? 0 : due - now_us) < d)
+		d = due <= now_us ? 0 : due - now_us;
+	if (r->watch && d > (uint64_t)METRICS_PUBLISH_MS * 1000)
+		d = (uint64_t)METRICS_PUBLISH_MS *
+		    1000; /* an idle replica's page stays fresh too */
+	return d > (uint64_t)IDLE_WAIT_MS * 1000 ? (uint64_t)IDLE_WAIT_MS * 1000 : d;
 }
 
 int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *waitmask)
@@ -934,9 +948,9 @@ int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *
 		}
 	}
 	while (!*stop) {
-		uint64_t now = mono_ms();
+		uint64_t now_us = mono_us(), now = now_us / 1000;
 		watch_publish(r, now);
-		release_delayed(r, now);
+		release_delayed(r, now_us);
 		release_parked(r, now);
 		if (r->timer_ms && faults_core_ms(r->faults, now) >= r->timer_ms) {
 			r->timer_ms = 0;
@@ -949,8 +963,9 @@ int replica_run(struct replica *r, volatile sig_atomic_t *stop, const sigset_t *
 		int held = 0;
 		for (int k = 0; k < NET_NSOCK; k++)
 			held |= net_pending(r->net, (enum net_sock)k);
-		int ms = held ? 0 : wait_ms(r, now);
-		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+		uint64_t us = held ? 0 : wait_us(r, now_us);
+		struct timespec ts = {.tv_sec = (time_t)(us / 1000000),
+				      .tv_nsec = (long)(us % 1000000) * 1000};
 		int n = ppoll(pfd, NET_NSOCK, &ts, waitmask);
 		if (n < 0) {
 			if (errno == EINTR)

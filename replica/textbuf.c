@@ -22,3 +22,14 @@ void textbuf_put(struct textbuf *w, const char *fmt, ...)
 	textbuf_vput(w, fmt, ap);
 	va_end(ap);
 }
+
+void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

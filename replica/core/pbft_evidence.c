@@ -23,8 +23,8 @@
  * accused (a proof verifies only against the signer of both statements):
  *   - a proven primary of our view is voted out at once (VIEW-CHANGE for view + 1, no
  *     timeout), and so is the primary of a view we are changing to;
- *   - every message whose sender is proven is dropped before the protocol sees it
- *     (ignored_proven).  Safe: a proven replica is faulty (a correct one never signs
+ *   - every message whose sender is proven, CHECKPOINTs aside, is dropped before the
+ *     protocol sees it (ignored_proven).  Safe: a proven replica is faulty (a correct one never signs
  *     two digests for one slot), at most f are, and ignoring one is what it could do
  *     itself by going silent, which PBFT tolerates: the 2f+1 correct replicas still
  *     form every quorum.  Only direct messages are dropped: a proven replica's
@@ -197,9 +197,14 @@ void pbft_on_evidence(struct pbft *p, const struct msg *m, struct effects *out)
 
 bool pbft_evidence_ignores(struct pbft *p, const struct msg *m)
 {
-	/* a REQUEST's sender is a client; our own messages never come back here */
-	if (!evidence_on(p) || m->h.type == MSG_REQUEST || m->h.sender == p->cfg.id ||
-	    !proven(p, m->h.sender))
+	/* a REQUEST's sender is a client; our own messages never come back here.  A
+	 * CHECKPOINT is kept: it also arrives relayed, as part of a stable proof
+	 * (pbft_send_stable_proof), and a certificate of 2f+1 signed CHECKPOINTs holds
+	 * with up to f liars among them (PBFT §4.3).  Dropping a proven liar's share left
+	 * a correct laggard without any proof once the up-to-date replicas had pruned
+	 * their logs (sim seed 435: --auth sig --random-liars 1 --ops 30). */
+	if (!evidence_on(p) || m->h.type == MSG_REQUEST || m->h.type == MSG_CHECKPOINT ||
+	    m->h.sender == p->cfg.id || !proven(p, m->h.sender))
 		return false;
 	p->ev_ignored++;
 	return true;

@@ -15,6 +15,29 @@
 /* ---- small shared helpers ---- */
 
 /* Seal the message at arena[off..] and send it. */
+bool vr_from_primary(struct vr *p, const struct msg *m)
+{
+	if (m->h.sender != vr_primary(p, m->h.view)) {
+		p->rejected_conflict++; /* only the view's primary assigns op-numbers */
+		return false;
+	}
+	if (m->h.view < p->view) {
+		p->rejected_old_view++; /* a zombie's: the view number fences it off */
+		return false;
+	}
+	return true;
+}
+
+void vr_keep_snapshot(struct vr *p, uint64_t seq, uint8_t *snap, size_t len)
+{
+	free(p->ckpt_snap);
+	p->ckpt_snap = snap;
+	p->ckpt_snap_len = (uint32_t)len;
+	crypto_digest(snap, len, p->ckpt_digest); /* = exec_digest() */
+	p->ckpt = seq;
+	p->exec_bytes = 0;
+}
+
 void vr_send(struct vr *p, struct effects *out, int32_t to, size_t off)
 {
 	auth_seal(p->cfg.auth, &out->arena, off);
@@ -226,12 +249,8 @@ static int recover_snapshot(struct vr *p, uint64_t key, const uint8_t *val, size
 	uint8_t *copy = core_dup(val, len);
 	if (!copy)
 		return -1;
-	free(p->ckpt_snap);
-	p->ckpt_snap = copy;
-	p->ckpt_snap_len = (uint32_t)len;
-	crypto_digest(val, len, p->ckpt_digest);
-	p->ckpt = p->last_executed = key;
-	p->exec_bytes = 0;
+	vr_keep_snapshot(p, key, copy, len);
+	p->last_executed = key;
 	if (p->lo < key)
 		p->lo = key;
 	if (p->op < p->lo)

@@ -178,6 +178,13 @@ static inline bool vr_syncing(const struct vr *p)
 
 /* vr.c */
 void vr_send(struct vr *p, struct effects *out, int32_t to, size_t off);
+/* A message only the primary of its view sends (PREPARE, COMMIT, START-VIEW): true if
+ * it comes from that primary, in our view or a later one; else the refusal is counted
+ * (rejected_conflict, rejected_old_view) and false. */
+bool vr_from_primary(struct vr *p, const struct msg *m);
+/* Keep snap[0..len) (handed over) as the checkpoint's snapshot, and its digest; the
+ * checkpoint is at `seq`, where execution restarts its byte count. */
+void vr_keep_snapshot(struct vr *p, uint64_t seq, uint8_t *snap, size_t len);
 bool vr_room(const struct effects *out, size_t need);
 void vr_persist_meta(struct vr *p, struct effects *out);
 uint64_t vr_timeout_ms(const struct vr *p);

@@ -256,14 +256,8 @@ void vr_learn_commit(struct vr *p, uint64_t k, struct effects *out)
 void vr_on_prepare(struct vr *p, const struct msg *m, struct effects *out)
 {
 	uint64_t v = m->h.view, n = m->h.seq;
-	if (m->h.sender != vr_primary(p, v)) {
-		p->rejected_conflict++; /* only the view's primary assigns op-numbers */
+	if (!vr_from_primary(p, m))
 		return;
-	}
-	if (v < p->view) {
-		p->rejected_old_view++; /* a zombie's: the view number fences it off */
-		return;
-	}
 	vr_saw_normal_view(p, v, out); /* a view we missed, or its START-VIEW */
 	if (v != p->view || p->status != VR_NORMAL)
 		return;
@@ -297,14 +291,8 @@ void vr_on_prepare(struct vr *p, const struct msg *m, struct effects *out)
 void vr_on_commit(struct vr *p, const struct msg *m, struct effects *out)
 {
 	uint64_t v = m->h.view;
-	if (m->h.sender != vr_primary(p, v)) {
-		p->rejected_conflict++;
+	if (!vr_from_primary(p, m))
 		return;
-	}
-	if (v < p->view) {
-		p->rejected_old_view++;
-		return;
-	}
 	vr_saw_normal_view(p, v, out);
 	if (v != p->view || p->status != VR_NORMAL)
 		return;

@@ -46,12 +46,7 @@ void vr_take_checkpoint(struct vr *p, struct effects *out)
 	uint8_t *copy = core_dup(p->scratch.p, p->scratch.len);
 	if (!copy)
 		return;
-	free(p->ckpt_snap);
-	p->ckpt_snap = copy;
-	p->ckpt_snap_len = (uint32_t)p->scratch.len;
-	crypto_digest(copy, p->ckpt_snap_len, p->ckpt_digest); /* = exec_digest() */
-	p->ckpt = seq;
-	p->exec_bytes = 0;
+	vr_keep_snapshot(p, seq, copy, p->scratch.len);
 	effects_persist(out, P_PUT, VR_REC_SNAPSHOT, seq, copy, p->ckpt_snap_len);
 	effects_persist(out, P_DEL_BELOW, VR_REC_SNAPSHOT, seq, NULL, 0);
 	effects_persist(out, P_DEL_BELOW, VR_REC_ENTRY, seq + 1, NULL, 0);
@@ -155,12 +150,8 @@ static bool install_snapshot(struct vr *p, uint64_t seq, uint8_t *buf, uint64_t 
 		free(buf);
 		return false;
 	}
-	free(p->ckpt_snap);
-	p->ckpt_snap = buf;
-	p->ckpt_snap_len = (uint32_t)len;
-	crypto_digest(buf, len, p->ckpt_digest);
-	p->ckpt = p->last_executed = seq;
-	p->exec_bytes = 0;
+	vr_keep_snapshot(p, seq, buf, len);
+	p->last_executed = seq;
 	effects_persist(out, P_PUT, VR_REC_SNAPSHOT, seq, buf, len);
 	effects_persist(out, P_DEL_BELOW, VR_REC_SNAPSHOT, seq, NULL, 0);
 	effects_persist(out, P_DEL_BELOW, VR_REC_ENTRY, seq + 1, NULL, 0);

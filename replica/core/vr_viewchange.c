@@ -327,14 +327,8 @@ void vr_on_dvc(struct vr *p, const struct msg *m, struct effects *out)
 void vr_on_start_view(struct vr *p, const struct msg *m, struct effects *out)
 {
 	uint64_t v = m->h.view;
-	if (m->h.sender != vr_primary(p, v)) {
-		p->rejected_conflict++;
+	if (!vr_from_primary(p, m))
 		return;
-	}
-	if (v < p->view) {
-		p->rejected_old_view++;
-		return;
-	}
 	if (v == p->view && p->status == VR_NORMAL && !vr_syncing(p))
 		return; /* a duplicate */
 	if (m->u.vr.commit > m->h.seq || m->u.vr.lo > m->u.vr.commit ||

@@ -78,6 +78,28 @@ def check_all_agree(n, after):
         n, st[0]["last_executed"], st[0]["stable_checkpoint"]))
 
 
+def prometheus_sees_the_workload(port, n, ops, protocol="pbft"):
+    """The Prometheus on 127.0.0.1:port (compose.metrics.yml, or the swarm stack's
+    service) scrapes all n replicas, and its latest sample of each replica's executed
+    counter shows at least the bench's operations."""
+    up = bz.prometheus_query(port, 'up{job="byzlab"}')
+    check(up is not None and len(up) == n and all(r["value"][1] == "1" for r in up),
+          "Prometheus' up{job=\"byzlab\"}: %r" % up)
+
+    def executed():
+        res = bz.prometheus_query(port, "byzlab_requests_executed_total")
+        if not res or len(res) != n:
+            return None
+        got = {r["metric"]["replica"]: float(r["value"][1]) for r in res}
+        return got if min(got.values()) >= ops else None
+    got = bz.wait_until(executed, 30, "Prometheus to show %d executed requests at every "
+                        "replica" % ops)
+    labels = bz.prometheus_query(port, "byzlab_view")[0]["metric"]
+    check(labels.get("protocol") == protocol and labels.get("byz") == "none",
+          "labels of byzlab_view: %r" % labels)
+    log("Prometheus: all %d replicas up; executed per replica %r" % (n, got))
+
+
 def run(name, scenario, logs, down):
     """Run scenario(); on a failure print the traceback and logs() and clean up with
     down().  Returns the exit code: 0 pass (or skipped), 1 fail."""

@@ -49,27 +49,6 @@ def others_old_view(p):
     return sum(o["rejected"]["old_view"] for i, o in bz.answering(st).items() if i != p)
 
 
-def prometheus_sees_the_workload(n, ops):
-    """Prometheus (compose.metrics.yml) scrapes every replica, and its latest sample of
-    each replica's executed counter shows at least the bench's operations."""
-    up = bz.prometheus_query(PROMETHEUS_PORT, 'up{job="byzlab"}')
-    check(up is not None and len(up) == n and all(r["value"][1] == "1" for r in up),
-          "Prometheus' up{job=\"byzlab\"}: %r" % up)
-
-    def executed():
-        res = bz.prometheus_query(PROMETHEUS_PORT, "byzlab_requests_executed_total")
-        if not res or len(res) != n:
-            return None
-        got = {r["metric"]["replica"]: float(r["value"][1]) for r in res}
-        return got if min(got.values()) >= ops else None
-    got = bz.wait_until(executed, 30, "Prometheus to show %d executed requests at every "
-                        "replica" % ops)
-    labels = bz.prometheus_query(PROMETHEUS_PORT, "byzlab_view")[0]["metric"]
-    check(labels.get("protocol") == "pbft" and labels.get("byz") == "none",
-          "labels of byzlab_view: %r" % labels)
-    log("Prometheus: all %d replicas up; executed per replica %r" % (n, got))
-
-
 def scenario():
     n = 4
     driver("down", timeout=120)
@@ -97,7 +76,7 @@ def scenario():
     with open(os.path.join(res_dir, "runs.csv")) as f:
         rows = f.read().splitlines()
     check(len(rows) >= 2 and rows[0].startswith("protocol,f,n,"), "runs.csv: %r" % rows[:2])
-    prometheus_sees_the_workload(n, 200)
+    dockertest.prometheus_sees_the_workload(PROMETHEUS_PORT, n, 200)
 
     st = bz.status()
     view, p = bz.current_view(st)

@@ -2,13 +2,17 @@
 """test_swarm - byzlab on a single-node Docker Swarm (ctest `docker_swarm`, label
 docker, issue 20).
 
-Through ./byzlab swarm (docker/bzswarm.py): `up` deploys docker/stack.yml as the stack
-byzlab-swarm (PBFT f=1) and runs `docker swarm init` first if this engine is in no
-swarm; the test checks the placement labels, that the keys are swarm secrets (each
-replica sees only its own private key) and that the image holds none, runs a verified
-bench, kills the primary's task container (docker kill), checks that the others change
-view and serve, that swarm starts a new task for the killed replica and that all four
-agree again (last_executed, stable checkpoint and its digest), then `down` and checks
+Through ./byzlab swarm (docker/bzswarm.py): `up --metrics` deploys the stack it
+generates (docker/swarm/run/stack.yml) as byzlab-swarm (PBFT f=1 and Prometheus) and
+runs `docker swarm init` first if this engine is in no swarm; the test checks the
+placement labels, that the keys are swarm secrets (each replica sees only its own
+private key) and that the image holds none, runs a verified bench, checks through
+Prometheus' HTTP API that it scrapes every replica over the overlay network (up == 1)
+and that their executed counters show the bench, kills the primary's task container
+(docker kill), checks that the others change view and serve, that swarm starts a new
+task for the killed replica and that all four agree again (last_executed, stable
+checkpoint and its digest), that the README's PromQL for throughput and view changes
+answer, then `down` and checks
 that no service, secret, config, network, volume or container named byzlab* and no
 byzlab node label is left, and that the swarm is left exactly when the test's `up`
 created it.
@@ -28,7 +32,8 @@ from dockertest import TMP, bz, check, log  # noqa: E402
 import dockertest  # noqa: E402
 import bzswarm as sw  # noqa: E402  (dockertest put docker/ on the path)
 
-N = sw.N
+N = 4                           # --variant pbft-f1, the default
+PROMETHEUS_PORT = 26991         # published on this node (issue 20's port range)
 
 
 def skip_if_init_failed(p):
@@ -97,13 +102,30 @@ def kill_primary():
     dockertest.check_all_agree(N, "the restart")
 
 
+def readme_queries():
+    """README "Metrics"' PromQL for throughput and for view changes, against the
+    stack's Prometheus: a series per replica, and the kill's view change counted."""
+    def answer(query, ok):
+        res = bz.prometheus_query(PROMETHEUS_PORT, query)
+        return res if res and ok(res) else None
+    rate = bz.wait_until(lambda: answer("rate(byzlab_requests_executed_total[10s])",
+                                        lambda r: len(r) == N), 30, "the throughput query")
+    vc = bz.wait_until(lambda: answer("increase(byzlab_view_changes_total[5m])", lambda r: sum(
+        float(x["value"][1]) for x in r) > 0), 30, "the view-change query to count one")
+    log("PromQL: throughput per replica %s; view changes in 5 min %s" % (
+        {x["metric"]["replica"]: round(float(x["value"][1]), 1) for x in rate},
+        {x["metric"]["replica"]: round(float(x["value"][1]), 1) for x in vc}))
+
+
 def scenario():
     was = sw.swarm_state()
     log("swarm before the test: %s" % was)
     if was == "active":
         driver("down", timeout=120)
-    out = driver("up", timeout=600)
+    out = driver("up", "--metrics", "--metrics-port", PROMETHEUS_PORT, timeout=600)
     check("first request committed" in out, "up did not report its first commit:\n" + out)
+    check("metrics: Prometheus at http://127.0.0.1:%d" % PROMETHEUS_PORT in out,
+          "up --metrics did not print Prometheus' URL:\n" + out)
     check(sw.swarm_state() == "active", "no active swarm after up")
     created = sw.node_labels().get(sw.CREATED_LABEL) == "true"
     check(created == (was != "active"), "up created the swarm: %s, but it was %s before"
@@ -113,7 +135,9 @@ def scenario():
     out = driver("bench", "--clients", 4, "--ops", 200, "--out", res_dir, timeout=300)
     check('"ops": 200' in out and '"mismatches": 0' in out and '"errors": 0' in out,
           "bench result: %s" % out)
+    dockertest.prometheus_sees_the_workload(PROMETHEUS_PORT, N, 200)
     kill_primary()
+    readme_queries()
     out = driver("down", timeout=180)
     left = sw.leftovers() + bz.leftovers()
     check(not left, "left after down: %r" % left)

@@ -268,7 +268,8 @@ static void make_op(struct buf *op, unsigned k)
 	}
 }
 
-/* Reply seed header (fuzz_reply.c): proto, f, flags, client, timestamp, cmd, pad. */
+/* Reply seed header (fuzz_reply.c): proto, f, flags, client, timestamp, cmd, options
+ * (0), pad. */
 static void reply_header(struct buf *b, enum protocol proto, uint8_t f, int readonly,
 			 enum auth_mode mode, uint32_t client, uint64_t ts, uint8_t cmd)
 {
@@ -323,6 +324,24 @@ static void request(struct world *w, uint32_t client, uint64_t ts, unsigned k, i
 			seed.p[0] = PROTO_PBFT;
 			seed.p[2] |= 1;
 			snprintf(name, sizeof(name), "readonly-%s-%u", mode_name(w->mode), k);
+			put_file(2, name, seed.p, seed.len);
+			/* fuzz_reply's options (header byte 13): a read_only = on cluster, and
+			 * time passing before each reply (retransmissions, the read-only
+			 * retry, timeouts); and the replies judged as hotstuff's (n = 4 too) */
+			seed.p[2] &= (uint8_t)~1;
+			seed.p[13] = 1;
+			snprintf(name, sizeof(name), "rocluster-%s-%u", mode_name(w->mode), k);
+			put_file(2, name, seed.p, seed.len);
+			seed.p[13] = 4;
+			snprintf(name, sizeof(name), "ticks-%s-%u", mode_name(w->mode), k);
+			put_file(2, name, seed.p, seed.len);
+			seed.p[2] |= 1;
+			snprintf(name, sizeof(name), "ticks-readonly-%s-%u", mode_name(w->mode), k);
+			put_file(2, name, seed.p, seed.len);
+			seed.p[2] &= (uint8_t)~1;
+			seed.p[13] = 0;
+			seed.p[0] = PROTO_HOTSTUFF;
+			snprintf(name, sizeof(name), "ashotstuff-%s-%u", mode_name(w->mode), k);
 			put_file(2, name, seed.p, seed.len);
 		}
 		buf_free(&seed);

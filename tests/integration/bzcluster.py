@@ -191,6 +191,50 @@ def check_bench(r, ops, verify):
     return res
 
 
+def expect_out(c, args, rc, out=None, err_has=None, client_id=None):
+    """byzlab-client ARGS on cluster c: insist on exit rc, stdout out (None: any) and
+    stderr containing err_has (None: anything)."""
+    r = c.client(*args, client_id=client_id)
+    if r.rc != rc or (out is not None and r.out != out) or (err_has and err_has not in r.err):
+        raise Failure("%s: want exit %d, stdout %r%s\n%s"
+                      % (" ".join(args), rc, out,
+                         ", stderr containing %r" % err_has if err_has else "",
+                         r.describe()))
+    return r
+
+
+def start_benches(c, procs, clients, ops, first_id, timeout_ms=10000):
+    """procs concurrent `bench --verify` processes of `clients` closed-loop clients and
+    `ops` operations each, client ids first_id + 10 k; for finish_benches()."""
+    return [c.client_popen("bench", "--clients", clients, "--ops", ops, "--verify",
+                           client_id=first_id + 10 * k, timeout_ms=timeout_ms)
+            for k in range(procs)]
+
+
+def finish_benches(procs, ops):
+    """Wait for every bench of start_benches(); each must complete every op with no
+    errors and no mismatches.  Every failure is reported, not just the first."""
+    results = []
+    for argv, p in procs:
+        try:
+            out, err = p.communicate(timeout=240)
+        except Exception:
+            stacks = stack_dump(p.pid)
+            p.kill()
+            out, err = p.communicate()
+            raise Failure("bench did not finish: %s\n%s\n%s%s"
+                          % (cmdstr(argv), out, err, stacks))
+        results.append(Result(argv, p.returncode, out, err, 0.0))
+    problems = []
+    for r in results:
+        try:
+            check_bench(r, ops, verify=True)
+        except Failure as e:
+            problems.append(str(e))
+    if problems:
+        raise Failure("\n\n".join(problems))
+
+
 def is_alive(pid):
     """A live process (a zombie counts as dead)."""
     try:

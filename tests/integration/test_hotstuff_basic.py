@@ -20,14 +20,7 @@ import bzcluster as bz  # noqa: E402
 BASE_PORT = 24000
 
 
-def expect_out(c, args, rc, out=None, err_has=None, client_id=None):
-    r = c.client(*args, client_id=client_id)
-    if r.rc != rc or (out is not None and r.out != out) or (err_has and err_has not in r.err):
-        raise bz.Failure("%s: want exit %d, stdout %r%s\n%s"
-                         % (" ".join(args), rc, out,
-                            ", stderr containing %r" % err_has if err_has else "",
-                            r.describe()))
-    return r
+expect_out = bz.expect_out
 
 
 def normal_case(c):

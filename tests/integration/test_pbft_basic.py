@@ -16,41 +16,13 @@ BENCH_CLIENTS = 4       # clients per process
 BENCH_OPS = 300         # operations per process: 4 x 300 = 1200 puts+gets
 
 
-def expect_out(c, args, rc, out=None, err_has=None, client_id=None):
-    r = c.client(*args, client_id=client_id)
-    if r.rc != rc or (out is not None and r.out != out) or (err_has and err_has not in r.err):
-        raise bz.Failure("%s: want exit %d, stdout %r%s\n%s"
-                         % (" ".join(args), rc, out,
-                            ", stderr containing %r" % err_has if err_has else "",
-                            r.describe()))
-    return r
+expect_out = bz.expect_out
 
 
 def concurrent_clients(c):
     """4 processes x 4 closed-loop clients, disjoint client ids, put/get verified."""
-    procs = [c.client_popen("bench", "--clients", BENCH_CLIENTS, "--ops", BENCH_OPS,
-                            "--verify", client_id=10 * (k + 1), timeout_ms=10000)
-             for k in range(BENCH_PROCS)]
-    results = []
-    for argv, p in procs:
-        try:
-            out, err = p.communicate(timeout=240)
-        except Exception:
-            stacks = bz.stack_dump(p.pid)
-            p.kill()
-            out, err = p.communicate()
-            raise bz.Failure("bench did not finish: %s\n%s\n%s%s"
-                             % (bz.cmdstr(argv), out, err, stacks))
-        results.append(bz.Result(argv, p.returncode, out, err, 0.0))
-    # Check all of them (and report every failure), not just the first.
-    problems = []
-    for r in results:
-        try:
-            bz.check_bench(r, BENCH_OPS, verify=True)
-        except bz.Failure as e:
-            problems.append(str(e))
-    if problems:
-        raise bz.Failure("\n\n".join(problems))
+    bz.finish_benches(bz.start_benches(c, BENCH_PROCS, BENCH_CLIENTS, BENCH_OPS, first_id=10),
+                      BENCH_OPS)
 
 
 def single_operations(c):

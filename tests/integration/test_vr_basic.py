@@ -25,41 +25,14 @@ BENCH_CLIENTS = 4       # clients per process
 BENCH_OPS = 300         # operations per process
 
 
-def expect_out(c, args, rc, out=None, err_has=None, client_id=None):
-    r = c.client(*args, client_id=client_id)
-    if r.rc != rc or (out is not None and r.out != out) or (err_has and err_has not in r.err):
-        raise bz.Failure("%s: want exit %d, stdout %r%s\n%s"
-                         % (" ".join(args), rc, out,
-                            ", stderr containing %r" % err_has if err_has else "",
-                            r.describe()))
-    return r
+expect_out = bz.expect_out
 
 
 def start_benches(c, ops, first_id, timeout_ms=10000):
-    return [c.client_popen("bench", "--clients", BENCH_CLIENTS, "--ops", ops, "--verify",
-                           client_id=first_id + 10 * k, timeout_ms=timeout_ms)
-            for k in range(BENCH_PROCS)]
+    return bz.start_benches(c, BENCH_PROCS, BENCH_CLIENTS, ops, first_id, timeout_ms)
 
 
-def finish_benches(procs, ops):
-    """Wait for every bench; each must complete every op, no errors, no mismatches."""
-    results = []
-    for argv, p in procs:
-        try:
-            out, err = p.communicate(timeout=240)
-        except Exception:
-            p.kill()
-            out, err = p.communicate()
-            raise bz.Failure("bench did not finish: %s\n%s\n%s" % (" ".join(argv), out, err))
-        results.append(bz.Result(argv, p.returncode, out, err, 0.0))
-    problems = []
-    for r in results:
-        try:
-            bz.check_bench(r, ops, verify=True)
-        except bz.Failure as e:
-            problems.append(str(e))
-    if problems:
-        raise bz.Failure("\n\n".join(problems))
+finish_benches = bz.finish_benches
 
 
 def single_operations(c):

@@ -434,15 +434,9 @@ void client_on_reply(struct world *w, uint32_t c, uint32_t from, const uint8_t *
 	if (c >= w->n_clients)
 		return;
 	struct sim_client *cl = &w->client[c];
-	struct msg m;
-	if (wire_decode(p, len, SIM_CLUSTER_ID, &m) != WIRE_OK || m.h.type != MSG_REPLY)
-		return;
-	/* as client/client.c: only a reply the core wants is worth verifying; the others
-	 * it counts as stale and looks no further */
-	if (client_core_wants(&cl->core, m.u.rep.client, m.u.rep.timestamp) &&
-	    auth_verify(&cl->auth, &m) != 0)
-		return;
 	struct client_out out;
-	client_core_on_reply(&cl->core, &m, w->now, &out);
+	/* the client's edge, as client/client.c: decode, verify what it wants, accept */
+	if (client_core_receive(&cl->core, p, len, w->now, &out) != CLIENT_RX_OK)
+		return;
 	carry_out(w, cl, &out, "hopeless");
 }

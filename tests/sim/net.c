@@ -239,11 +239,15 @@ void net_to_client(struct world *w, uint32_t from, uint8_t fi, uint32_t client, 
 	copy(w, SEV_REPLY, (int32_t)from, fi, (int32_t)client, 0, m);
 }
 
-/* A random split of the replicas into two non-empty groups, healed later. */
+/* A random split of the replicas into two non-empty groups, healed later.  One
+ * replica (--protocol single) cannot be split: nothing happens (the draw below would
+ * never end). */
 void net_partition(struct world *w)
 {
+	if (w->n < 2)
+		return;
 	uint32_t mask;
-	uint32_t all = (1u << w->n) - 1;
+	uint32_t all = (uint32_t)((UINT64_C(1) << w->n) - 1); /* n <= 32 */
 	do
 		mask = (uint32_t)rng_below(&w->rng, (uint64_t)all + 1);
 	while (mask == 0 || mask == all);
@@ -277,8 +281,11 @@ void net_heal(struct world *w, uint64_t gen)
 	sim_trace(w, TR_HEAL, TR_NONE, 0, TR_NONE, 0, 0, 0, 0, 0, "");
 }
 
+/* One direction of one link cut, healed later; it needs two replicas. */
 void net_oneway(struct world *w)
 {
+	if (w->n < 2)
+		return;
 	uint32_t a = (uint32_t)rng_below(&w->rng, w->n);
 	uint32_t b = (uint32_t)rng_below(&w->rng, w->n - 1);
 	if (b >= a)

@@ -1,6 +1,4 @@
 /* test_auth.c - sealing and verifying messages in each auth mode. */
-#define _GNU_SOURCE /* nftw */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,14 +13,12 @@
 
 #include "crypto/auth.h"
 #include "crypto/crypto.h"
+#include "tests/unit/fixture.h"
 #include "wire/wire.h"
 
 #define CLUSTER 0xc1u
 #define N 4
 #define NCLIENTS 3
-
-static char tmpdir[512];
-static char keys[600];
 
 /* All principals, loaded in one mode. */
 struct world {
@@ -30,61 +26,22 @@ struct world {
 	struct auth_ctx c[NCLIENTS];
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
-	const char *base = getenv("BYZLAB_TMP");
-	char err[256];
-
 	(void)state;
-	if (base == NULL || *base == '\0')
-		base = "/tmp";
-	(void)mkdir(base, 0700);
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_auth-XXXXXX", base);
-	if (mkdtemp(tmpdir) == NULL || crypto_setup() != 0)
-		return -1;
-	snprintf(keys, sizeof(keys), "%s/keys", tmpdir);
-	if (key_generate_all(keys, N, NCLIENTS, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return fx_setup("test_auth", N, NCLIENTS);
 }
 
 static void world_load(struct world *w, enum auth_mode mode)
 {
-	char err[256];
-
-	for (uint32_t i = 0; i < N; i++) {
-		err[0] = '\0';
-		if (auth_load(&w->r[i], mode, keys, N, NCLIENTS, 0, i, err, sizeof(err)) != 0)
-			fail_msg("replica %u: %s", i, err);
-	}
-	for (uint32_t j = 0; j < NCLIENTS; j++) {
-		if (auth_load(&w->c[j], mode, keys, N, NCLIENTS, 1, j, err, sizeof(err)) != 0)
-			fail_msg("client %u: %s", j, err);
-	}
+	fx_replicas(w->r, mode);
+	fx_clients(w->c, mode);
 }
 
 static void world_free(struct world *w)
 {
-	for (int i = 0; i < N; i++)
-		auth_free(&w->r[i]);
-	for (int j = 0; j < NCLIENTS; j++)
-		auth_free(&w->c[j]);
+	fx_free(w->r, N);
+	fx_free(w->c, NCLIENTS);
 }
 
 static const enum auth_mode MODES[] = {AUTH_MODE_NONE, AUTH_MODE_SIG, AUTH_MODE_MAC};
@@ -824,41 +781,45 @@ static void test_load_errors(void **state)
 	(void)state;
 	/* more clients than have keys */
 	err[0] = '\0';
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS + 1, 0, 0, err,
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, fx_keys(), N, NCLIENTS + 1, 0, 0, err,
 				   sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "client-3.pub"));
 	/* more replicas than have keys */
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N + 1, NCLIENTS, 0, 0, err,
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, fx_keys(), N + 1, NCLIENTS, 0, 0, err,
 				   sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "replica-4.pub"));
 	/* but a client needs no client keys but its own secret */
-	assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS + 100, 1, 2, err,
+	assert_int_equal(auth_load(&a, AUTH_MODE_MAC, fx_keys(), N, NCLIENTS + 100, 1, 2, err,
 				   sizeof(err)),
 			 0);
 	auth_free(&a);
 	/* a client without a key */
-	assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS, 1, NCLIENTS, err,
+	assert_int_equal(auth_load(&a, AUTH_MODE_MAC, fx_keys(), N, NCLIENTS, 1, NCLIENTS, err,
 				   sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "client-3.key"));
 	/* ids out of range */
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, N, err, sizeof(err)),
-			 -1);
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, 0, NCLIENTS, 0, 0, err, sizeof(err)),
-			 -1);
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, WIRE_MAX_REPLICAS + 1, 0, 0, 0, err,
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, fx_keys(), N, NCLIENTS, 0, N, err,
 				   sizeof(err)),
 			 -1);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, fx_keys(), 0, NCLIENTS, 0, 0, err,
+				   sizeof(err)),
+			 -1);
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, fx_keys(), WIRE_MAX_REPLICAS + 1, 0, 0, 0,
+				   err, sizeof(err)),
+			 -1);
 	/* a secret key readable by others */
-	snprintf(path, sizeof(path), "%s/replica-1.key", keys);
+	snprintf(path, sizeof(path), "%s/replica-1.key", fx_keys());
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 1, err, sizeof(err)),
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, fx_keys(), N, NCLIENTS, 0, 1, err,
+				   sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "replica-1.key"));
 	assert_int_equal(chmod(path, 0600), 0);
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 1, err, sizeof(err)),
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, fx_keys(), N, NCLIENTS, 0, 1, err,
+				   sizeof(err)),
 			 0);
 	auth_free(&a);
 }
@@ -928,14 +889,11 @@ static void test_auth_free_wipes(void **state)
 {
 	struct auth_ctx a;
 	struct buf b;
-	char err[256];
 
 	(void)state;
 	buf_init(&b);
 	for (int as_client = 0; as_client < 2; as_client++) {
-		assert_int_equal(auth_load(&a, AUTH_MODE_MAC, keys, N, NCLIENTS, as_client, 1, err,
-					   sizeof(err)),
-				 0);
+		fx_auth(&a, AUTH_MODE_MAC, as_client, 1);
 		assert_false(all_zero(a.sk, sizeof(a.sk)));
 		/* derive MAC keys, with every replica and (as a replica) with a client */
 		if (as_client)
@@ -947,9 +905,7 @@ static void test_auth_free_wipes(void **state)
 			struct msg m;
 			struct auth_ctx *cl = calloc(1, sizeof(*cl));
 			assert_non_null(cl);
-			assert_int_equal(auth_load(cl, AUTH_MODE_MAC, keys, N, NCLIENTS, 1, 0, err,
-						   sizeof(err)),
-					 0);
+			fx_auth(cl, AUTH_MODE_MAC, 1, 0);
 			seal_request(cl, &b, 0, 9, "get k");
 			assert_int_equal(wire_decode(b.p, b.len, CLUSTER, &m), WIRE_OK);
 			assert_int_equal(auth_verify(&a, &m), 0);
@@ -973,7 +929,7 @@ static void test_key_errors_keep_secrets(void **state)
 	FILE *f;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/replica-3.key", keys);
+	snprintf(path, sizeof(path), "%s/replica-3.key", fx_keys());
 	f = fopen(path, "r");
 	assert_non_null(f);
 	assert_non_null(fgets(good, sizeof(good), f));
@@ -993,7 +949,7 @@ static void test_key_errors_keep_secrets(void **state)
 		fputs(bad, f);
 		fclose(f);
 		err[0] = '\0';
-		assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 3, err,
+		assert_int_equal(auth_load(&a, AUTH_MODE_SIG, fx_keys(), N, NCLIENTS, 0, 3, err,
 					   sizeof(err)),
 				 -1);
 		assert_non_null(strstr(err, "replica-3.key"));
@@ -1012,7 +968,8 @@ static void test_key_errors_keep_secrets(void **state)
 	fputs(good, f);
 	fclose(f);
 	assert_int_equal(chmod(path, 0600), 0);
-	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, keys, N, NCLIENTS, 0, 3, err, sizeof(err)),
+	assert_int_equal(auth_load(&a, AUTH_MODE_SIG, fx_keys(), N, NCLIENTS, 0, 3, err,
+				   sizeof(err)),
 			 0);
 	auth_free(&a);
 }
@@ -1273,5 +1230,5 @@ int main(void)
 		cmocka_unit_test(test_signature_verified_once),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, fx_teardown);
 }

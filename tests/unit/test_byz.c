@@ -1,7 +1,8 @@
 /* test_byz.c - the lying layer: parsing, and what each behaviour makes of an honest
- * core's effects.  Messages are sealed with real Ed25519 keys (generated here), so a
- * test can tell a lie the liar signed (verifies as the liar's) from a forgery (does
- * not verify); fake view changes are judged by a real PBFT core. */
+ * core's effects.  Messages are sealed with real Ed25519 keys (the unit fixture,
+ * tests/unit/fixture.h), so a test can tell a lie the liar signed (verifies as the
+ * liar's) from a forgery (does not verify); fake view changes are judged by a real
+ * PBFT core. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,49 +11,27 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sodium.h>
 
 #include "crypto/crypto.h"
 #include "replica/byz.h"
 #include "replica/core/core.h"
 #include "replica/kv.h"
+#include "tests/unit/fixture.h"
 
 #define N 4
 #define NC 4
 #define CLUSTER 9
 
-static uint8_t rsk[N][CRYPTO_SK_LEN], rpk[N][CRYPTO_PK_LEN];
-static uint8_t csk[NC][CRYPTO_SK_LEN], cpk[NC][CRYPTO_PK_LEN];
-
 /* A sig-mode auth context for replica `self` (or client `self`). */
 static void make_auth(struct auth_ctx *a, uint32_t self, int is_client)
 {
-	memset(a, 0, sizeof(*a));
-	a->mode = AUTH_MODE_SIG;
-	a->n = N;
-	a->n_clients = NC;
-	a->self = self;
-	a->self_is_client = is_client;
-	memcpy(a->sk, is_client ? csk[self] : rsk[self], CRYPTO_SK_LEN);
-	for (int r = 0; r < N; r++)
-		memcpy(a->replica_pk[r], rpk[r], CRYPTO_PK_LEN);
-	a->client_pk = malloc(NC * CRYPTO_PK_LEN);
-	a->client_mac = calloc(NC, CRYPTO_MACKEY_LEN);
-	a->client_mac_ready = calloc(NC, 1);
-	assert_non_null(a->client_pk);
-	for (int c = 0; c < NC; c++)
-		memcpy(a->client_pk + c * CRYPTO_PK_LEN, cpk[c], CRYPTO_PK_LEN);
+	fx_auth(a, AUTH_MODE_SIG, is_client, self);
 }
 
 static int group_setup(void **state)
 {
 	(void)state;
-	assert_int_equal(crypto_setup(), 0);
-	for (int r = 0; r < N; r++)
-		crypto_sign_keypair(rpk[r], rsk[r]);
-	for (int c = 0; c < NC; c++)
-		crypto_sign_keypair(cpk[c], csk[c]);
-	return 0;
+	return fx_setup("test_byz", N, NC);
 }
 
 struct fixture {
@@ -839,5 +818,5 @@ int main(void)
 		T(test_selective),
 	};
 #undef T
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	return cmocka_run_group_tests(tests, group_setup, fx_teardown);
 }

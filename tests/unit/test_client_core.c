@@ -7,7 +7,6 @@
  * schedule, view adoption, signing after retransmissions, sign_always, the read-only
  * fallback, and the planted accept-after-f bug.
  */
-#define _GNU_SOURCE /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ftw.h>
-#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -24,6 +21,7 @@
 #include "crypto/auth.h"
 #include "crypto/crypto.h"
 #include "replica/kv.h"
+#include "tests/unit/fixture.h"
 
 #define CID 0xC0DEu
 #define T0 1000000000ull /* an arbitrary virtual start time (us) */
@@ -38,31 +36,18 @@ struct fix {
 	struct client_core c;
 	struct client_core_config cfg;
 	struct buf put, get;
-	char dir[256];
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int group_setup(void **state)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	(void)state;
+	return fx_setup("test_client_core", 4, 4);
 }
 
+/* Client 1's keys in a cluster of n (mode none too: the core then seals nothing). */
 static void fix_auth(struct fix *x, enum auth_mode mode, uint32_t n)
 {
-	char err[256];
-
-	if (mode == AUTH_MODE_NONE) {
-		x->auth.mode = AUTH_MODE_NONE;
-		x->auth.n = n;
-		return;
-	}
-	snprintf(x->dir, sizeof(x->dir), "/tmp/byzlab-cc-XXXXXX");
-	assert_non_null(mkdtemp(x->dir));
-	assert_int_equal(crypto_setup(), 0);
-	assert_int_equal(key_generate_all(x->dir, (int)n, 4, err, sizeof(err)), 0);
-	assert_int_equal(auth_load(&x->auth, mode, x->dir, n, 0, 1, 1, err, sizeof(err)), 0);
+	fx_auth_n(&x->auth, mode, n, 1, 1);
 }
 
 /* Client 1 of a protocol p cluster with f faults; cfg tweaks before the core starts. */
@@ -92,10 +77,7 @@ static void fix_teardown(struct fix *x)
 	client_core_free(&x->c);
 	buf_free(&x->put);
 	buf_free(&x->get);
-	if (x->dir[0]) {
-		auth_free(&x->auth);
-		nftw(x->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-	}
+	auth_free(&x->auth);
 }
 
 /* A typed reply as the driver's edge hands it over (decoded, authenticated). */
@@ -636,5 +618,5 @@ int main(void)
 		cmocka_unit_test(test_readonly_retry_when_hopeless),
 		cmocka_unit_test(test_planted_accept_f),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, fx_teardown);
 }

@@ -1,7 +1,7 @@
 /* test_edge.c - the edge sequence (replica/edge.h): decode -> edge rules -> verify.
  *
  * Replica 0 of 4 receives; replica 1 and client 2 send, with real signatures and MAC
- * authenticators (keys derived in memory from fixed seeds, no files: the edge is pure).
+ * authenticators (keys from the shared unit-test fixture, tests/unit/fixture.h).
  * Each refusal must come with its own verdict and be counted where the status document
  * reads it (rejected.bad_format, rejected.bad_auth).
  */
@@ -14,11 +14,11 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sodium.h>
 
 #include "crypto/auth.h"
 #include "crypto/crypto.h"
 #include "replica/edge.h"
+#include "tests/unit/fixture.h"
 #include "wire/wire.h"
 
 #define CLUSTER 0xc1u
@@ -38,54 +38,19 @@ struct fixture {
 	struct msg m;
 };
 
-static void keypair(const char *role, uint32_t id, uint8_t pk[CRYPTO_PK_LEN],
-		    uint8_t sk[CRYPTO_SK_LEN])
+static int group_setup(void **state)
 {
-	uint8_t seed[crypto_sign_SEEDBYTES];
-	char name[48];
-	int len = snprintf(name, sizeof(name), "test_edge %s %u", role, id);
-	crypto_generichash(seed, sizeof(seed), (const uint8_t *)name, (size_t)len, NULL, 0);
-	crypto_sign_seed_keypair(pk, sk, seed);
-}
-
-/* An auth context as auth_load() would fill it, from keys derived in memory. */
-static void principal(struct auth_ctx *a, enum auth_mode mode, int is_client, uint32_t id)
-{
-	uint8_t pk[CRYPTO_PK_LEN], sk[CRYPTO_SK_LEN];
-	memset(a, 0, sizeof(*a));
-	a->mode = mode;
-	a->n = N;
-	a->self_is_client = is_client;
-	a->self = id;
-	for (uint32_t i = 0; i < N; i++) {
-		keypair("replica", i, a->replica_pk[i], sk);
-		if (i == id && !is_client)
-			memcpy(a->sk, sk, CRYPTO_SK_LEN);
-	}
-	if (is_client) {
-		keypair("client", id, pk, a->sk);
-		return;
-	}
-	a->n_clients = NCLIENTS;
-	a->client_pk = calloc(NCLIENTS, CRYPTO_PK_LEN);
-	a->client_mac = calloc(NCLIENTS, CRYPTO_MACKEY_LEN);
-	a->client_mac_ready = calloc(NCLIENTS, 1);
-	a->client_suspect = calloc(NCLIENTS, 1);
-	assert_non_null(a->client_pk);
-	assert_non_null(a->client_mac);
-	assert_non_null(a->client_mac_ready);
-	assert_non_null(a->client_suspect);
-	for (uint32_t c = 0; c < NCLIENTS; c++)
-		keypair("client", c, a->client_pk + (size_t)c * CRYPTO_PK_LEN, sk);
+	(void)state;
+	return fx_setup("test_edge", N, NCLIENTS);
 }
 
 static struct fixture *fixture_new(enum auth_mode mode)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
-	principal(&fx->self, mode, 0, SELF);
-	principal(&fx->peer, mode, 0, PEER);
-	principal(&fx->client, mode, 1, CLIENT);
+	fx_auth(&fx->self, mode, 0, SELF);
+	fx_auth(&fx->peer, mode, 0, PEER);
+	fx_auth(&fx->client, mode, 1, CLIENT);
 	fx->e = (struct edge){.cluster_id = CLUSTER,
 			      .n = N,
 			      .self = SELF,
@@ -568,8 +533,6 @@ static void verdict_names(void **state)
 
 int main(void)
 {
-	if (crypto_setup() != 0)
-		return 1;
 	const struct CMUnitTest tests[] = {
 		BOTH_MODES(good_messages_pass),
 		BOTH_MODES(wrong_socket_refused_before_crypto),
@@ -590,5 +553,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(park_one_per_client, setup_mac, teardown),
 		cmocka_unit_test(verdict_names),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, fx_teardown);
 }

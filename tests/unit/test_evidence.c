@@ -1,8 +1,6 @@
 /* test_evidence.c - proofs of equivocation (replica/core/evidence.h) and their
  * detection in the PBFT core (pbft_evidence.c): what is a proof, what is not, what a
  * third party can re-check from public keys alone. */
-#define _GNU_SOURCE /* nftw */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,60 +21,17 @@
 #include "replica/core/pbft.h"
 #include "replica/replica.h"
 #include "replica/store.h"
+#include "tests/unit/fixture.h"
 #include "wire/wire.h"
 
 #define CLUSTER 0xc1u
 #define N 4
 #define NCLIENTS 2
 
-static char tmpdir[512];
-static char keys[600];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
-	const char *base = getenv("BYZLAB_TMP");
-	char err[256];
 	(void)state;
-	if (base == NULL || *base == '\0')
-		base = "/tmp";
-	(void)mkdir(base, 0700);
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_evidence-XXXXXX", base);
-	if (mkdtemp(tmpdir) == NULL || crypto_setup() != 0)
-		return -1;
-	snprintf(keys, sizeof(keys), "%s/keys", tmpdir);
-	if (key_generate_all(keys, N, NCLIENTS, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void load(struct auth_ctx r[N], enum auth_mode mode)
-{
-	char err[256];
-	for (uint32_t i = 0; i < N; i++)
-		if (auth_load(&r[i], mode, keys, N, NCLIENTS, 0, i, err, sizeof(err)) != 0)
-			fail_msg("replica %u: %s", i, err);
-}
-
-static void unload(struct auth_ctx r[N])
-{
-	for (uint32_t i = 0; i < N; i++)
-		auth_free(&r[i]);
+	return fx_setup("test_evidence", N, NCLIENTS);
 }
 
 /* A sealed PREPARE or COMMIT of `from` with a digest of bytes `fill`, at b[*off..). */
@@ -123,7 +78,7 @@ static void test_prepare_proof_verifies(void **state)
 	struct auth_ctx r[N];
 	struct buf a, b, proof;
 	uint8_t pk[N][CRYPTO_PK_LEN];
-	load(r, AUTH_MODE_SIG);
+	fx_replicas(r, AUTH_MODE_SIG);
 	buf_init(&a);
 	buf_init(&b);
 	buf_init(&proof);
@@ -144,7 +99,7 @@ static void test_prepare_proof_verifies(void **state)
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&proof);
-	unload(r);
+	fx_free(r, N);
 }
 
 /* COMMITs and compact PRE-PREPAREs make proofs the same way. */
@@ -154,7 +109,7 @@ static void test_commit_and_preprepare_proofs(void **state)
 	struct auth_ctx r[N];
 	struct buf a, b, proof;
 	uint8_t pk[N][CRYPTO_PK_LEN];
-	load(r, AUTH_MODE_SIG);
+	fx_replicas(r, AUTH_MODE_SIG);
 	pks(&r[1], pk);
 	buf_init(&a);
 	buf_init(&b);
@@ -173,7 +128,7 @@ static void test_commit_and_preprepare_proofs(void **state)
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&proof);
-	unload(r);
+	fx_free(r, N);
 }
 
 /* Not proofs: the same message twice; the same digest; two senders; two slots; two
@@ -183,7 +138,7 @@ static void test_not_proofs(void **state)
 	(void)state;
 	struct auth_ctx r[N];
 	struct buf a, b, proof;
-	load(r, AUTH_MODE_SIG);
+	fx_replicas(r, AUTH_MODE_SIG);
 	buf_init(&a);
 	buf_init(&b);
 	buf_init(&proof);
@@ -207,7 +162,7 @@ static void test_not_proofs(void **state)
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&proof);
-	unload(r);
+	fx_free(r, N);
 }
 
 /* Any byte changed in a proof - a digest, a signature, the header's accused - and it
@@ -218,7 +173,7 @@ static void test_tampered_proof_fails(void **state)
 	struct auth_ctx r[N];
 	struct buf a, b, proof;
 	uint8_t pk[N][CRYPTO_PK_LEN];
-	load(r, AUTH_MODE_SIG);
+	fx_replicas(r, AUTH_MODE_SIG);
 	pks(&r[0], pk);
 	buf_init(&a);
 	buf_init(&b);
@@ -245,7 +200,7 @@ static void test_tampered_proof_fails(void **state)
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&proof);
-	unload(r);
+	fx_free(r, N);
 }
 
 /* auth = mac: COMMITs carry MAC authenticators.  The same conflict is a suspicion:
@@ -256,7 +211,7 @@ static void test_mac_is_suspicion_only(void **state)
 	struct auth_ctx r[N];
 	struct buf a, b, proof;
 	uint8_t pk[N][CRYPTO_PK_LEN];
-	load(r, AUTH_MODE_MAC);
+	fx_replicas(r, AUTH_MODE_MAC);
 	pks(&r[0], pk);
 	buf_init(&a);
 	buf_init(&b);
@@ -276,7 +231,7 @@ static void test_mac_is_suspicion_only(void **state)
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&proof);
-	unload(r);
+	fx_free(r, N);
 }
 
 /* The table: counts every detection, keeps the first proof per accused, and a proof
@@ -288,8 +243,8 @@ static void test_table(void **state)
 	struct buf a, b, p1, p2;
 	struct evidence_table t;
 	memset(&t, 0, sizeof(t));
-	load(rs, AUTH_MODE_SIG);
-	load(rm, AUTH_MODE_MAC);
+	fx_replicas(rs, AUTH_MODE_SIG);
+	fx_replicas(rm, AUTH_MODE_MAC);
 	buf_init(&a);
 	buf_init(&b);
 	buf_init(&p1);
@@ -318,8 +273,8 @@ static void test_table(void **state)
 	buf_free(&b);
 	buf_free(&p1);
 	buf_free(&p2);
-	unload(rs);
-	unload(rm);
+	fx_free(rs, N);
+	fx_free(rm, N);
 }
 
 /* ---- in the PBFT core ---- */
@@ -333,7 +288,7 @@ struct core1 {
 
 static void core_open(struct core1 *c, enum auth_mode mode, uint32_t id)
 {
-	load(c->r, mode);
+	fx_replicas(c->r, mode);
 	c->cfg = (struct core_config){.protocol = PROTO_PBFT,
 				      .n = N,
 				      .f = 1,
@@ -357,7 +312,7 @@ static void core_close(struct core1 *c)
 {
 	pbft_core_ops.destroy(c->core);
 	effects_free(&c->fx);
-	unload(c->r);
+	fx_free(c->r, N);
 }
 
 /* Deliver p[0..len) as the edge would (decode + verify), step, return the effects. */
@@ -442,10 +397,7 @@ static void test_core_detects_preprepare(void **state)
 	pks(&c.r[2], pk);
 	buf_init(&b);
 	struct auth_ctx client;
-	char err[256];
-	assert_int_equal(auth_load(&client, AUTH_MODE_SIG, keys, N, NCLIENTS, 1, 0, err,
-				   sizeof(err)),
-			 0);
+	fx_auth(&client, AUTH_MODE_SIG, 1, 0);
 	size_t roff = wire_put_request(&b, CLUSTER, 0, 1, 0, (const uint8_t *)"x", 1);
 	assert_int_equal(auth_seal(&client, &b, roff), 0);
 	auth_free(&client);
@@ -477,15 +429,15 @@ static void test_core_recovers_evidence(void **state)
 	(void)state;
 	struct core1 c;
 	struct buf a, b, proof;
-	load(c.r, AUTH_MODE_SIG);
+	fx_replicas(c.r, AUTH_MODE_SIG);
 	buf_init(&a);
 	buf_init(&b);
 	buf_init(&proof);
 	vote(&c.r[3], &a, MSG_COMMIT, 3, 0, 5, 1);
 	vote(&c.r[3], &b, MSG_COMMIT, 3, 0, 5, 2);
 	assert_int_equal(evidence_make(&proof, CLUSTER, a.p, a.len, b.p, b.len), EVIDENCE_PROOF);
-	unload(c.r);
-	load(c.r, AUTH_MODE_SIG);
+	fx_free(c.r, N);
+	fx_replicas(c.r, AUTH_MODE_SIG);
 	c.cfg = (struct core_config){.protocol = PROTO_PBFT,
 				     .n = N,
 				     .f = 1,
@@ -511,7 +463,7 @@ static void test_core_recovers_evidence(void **state)
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&proof);
-	unload(c.r);
+	fx_free(c.r, N);
 }
 
 /* Status: "evidence": {replica: count}, "evidence_kind": {replica: kind}; both empty
@@ -594,16 +546,16 @@ static void test_audit_tool(void **state)
 	struct buf a, b, proof;
 	char cdir[700], path[2048], args[4000];
 	static char out[65536];
-	load(r, AUTH_MODE_SIG);
+	fx_replicas(r, AUTH_MODE_SIG);
 	buf_init(&a);
 	buf_init(&b);
 	buf_init(&proof);
 	vote(&r[3], &a, MSG_COMMIT, 3, 2, 40, 1);
 	vote(&r[3], &b, MSG_COMMIT, 3, 2, 40, 2);
 	assert_int_equal(evidence_make(&proof, CLUSTER, a.p, a.len, b.p, b.len), EVIDENCE_PROOF);
-	snprintf(cdir, sizeof(cdir), "%s/audit", tmpdir);
+	snprintf(cdir, sizeof(cdir), "%s/audit", fx_dir());
 	(void)mkdir(cdir, 0700);
-	snprintf(path, sizeof(path), "ln -s %s %s/keys", keys, cdir);
+	snprintf(path, sizeof(path), "ln -s %s %s/keys", fx_keys(), cdir);
 	assert_int_equal(system(path), 0);
 	for (int i = 0; i < N; i++) {
 		snprintf(path, sizeof(path), "%s/data/%d", cdir, i);
@@ -640,7 +592,7 @@ done:
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&proof);
-	unload(r);
+	fx_free(r, N);
 }
 
 int main(void)
@@ -658,5 +610,5 @@ int main(void)
 		cmocka_unit_test(test_status_json),
 		cmocka_unit_test(test_audit_tool),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, fx_teardown);
 }

@@ -3,8 +3,6 @@
  * verify from the public keys, and acted upon - a proven primary is voted out at once,
  * a proven replica's messages are ignored, and the correct replicas alone still form
  * every quorum. */
-#define _GNU_SOURCE /* nftw */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,46 +19,17 @@
 #include "replica/core/core.h"
 #include "replica/core/evidence.h"
 #include "replica/core/pbft.h"
+#include "tests/unit/fixture.h"
 #include "wire/wire.h"
 
 #define CLUSTER 0xc1u
 #define N 4
 #define NCLIENTS 2
 
-static char tmpdir[512];
-static char keys[600];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
-	const char *base = getenv("BYZLAB_TMP");
-	char err[256];
 	(void)state;
-	if (base == NULL || *base == '\0')
-		base = "/tmp";
-	(void)mkdir(base, 0700);
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_evidence_gossip-XXXXXX", base);
-	if (mkdtemp(tmpdir) == NULL || crypto_setup() != 0)
-		return -1;
-	snprintf(keys, sizeof(keys), "%s/keys", tmpdir);
-	if (key_generate_all(keys, N, NCLIENTS, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return fx_setup("test_evidence_gossip", N, NCLIENTS);
 }
 
 /* ---- fixture: replica `id`'s PBFT core, and every replica's keys ---- */
@@ -75,10 +44,7 @@ struct core1 {
 static void core_open(struct core1 *c, enum auth_mode mode, uint32_t id, uint32_t bugs,
 		      int evidence_off)
 {
-	char err[256];
-	for (uint32_t i = 0; i < N; i++)
-		if (auth_load(&c->r[i], mode, keys, N, NCLIENTS, 0, i, err, sizeof(err)) != 0)
-			fail_msg("replica %u: %s", i, err);
+	fx_replicas(c->r, mode);
 	c->cfg = (struct core_config){.protocol = PROTO_PBFT,
 				      .n = N,
 				      .f = 1,
@@ -104,8 +70,7 @@ static void core_close(struct core1 *c)
 {
 	pbft_core_ops.destroy(c->core);
 	effects_free(&c->fx);
-	for (uint32_t i = 0; i < N; i++)
-		auth_free(&c->r[i]);
+	fx_free(c->r, N);
 }
 
 /* Deliver p[0..len) as the edge would (decode + verify), step at 1001 ms (no timer is
@@ -326,15 +291,10 @@ static void test_bad_proofs_refused(void **state)
 	memset(junk, 0x5a, sizeof(junk));
 	expect_refused(&c, junk, sizeof(junk), &bad);
 	struct auth_ctx mac[N];
-	char err[256];
-	for (uint32_t i = 0; i < N; i++)
-		assert_int_equal(auth_load(&mac[i], AUTH_MODE_MAC, keys, N, NCLIENTS, 0, i, err,
-					   sizeof(err)),
-				 0);
+	fx_replicas(mac, AUTH_MODE_MAC);
 	assert_int_equal(proof_of(&mac[2], &proof, MSG_COMMIT, 2, 1), EVIDENCE_SUSPICION);
 	expect_refused(&c, proof.p, proof.len, &bad);
-	for (uint32_t i = 0; i < N; i++)
-		auth_free(&mac[i]);
+	fx_free(mac, N);
 	assert_int_equal(proof_of(&c.r[2], &proof, MSG_PREPARE, 2, 1), EVIDENCE_PROOF);
 	set_u32(proof.p + 12, 9); /* the header's accused: no such replica */
 	expect_refused(&c, proof.p, proof.len, &bad);
@@ -471,7 +431,6 @@ static void test_correct_quorums_without_the_proven(void **state)
 	(void)state;
 	struct core1 c;
 	struct buf proof, m, req, pp, v;
-	char err[256];
 	buf_init(&proof);
 	buf_init(&m);
 	buf_init(&req);
@@ -482,9 +441,7 @@ static void test_correct_quorums_without_the_proven(void **state)
 	evidence_msg(&c.r[3], &m, proof.p, proof.len);
 	deliver(&c, m.p, m.len);
 	struct auth_ctx client;
-	assert_int_equal(auth_load(&client, AUTH_MODE_SIG, keys, N, NCLIENTS, 1, 0, err,
-				   sizeof(err)),
-			 0);
+	fx_auth(&client, AUTH_MODE_SIG, 1, 0);
 	size_t roff = wire_put_request(&req, CLUSTER, 0, 1, 0, (const uint8_t *)"put k v", 7);
 	assert_int_equal(auth_seal(&client, &req, roff), 0);
 	auth_free(&client);
@@ -540,5 +497,5 @@ int main(void)
 		cmocka_unit_test(test_skips_proven_new_primary),
 		cmocka_unit_test(test_correct_quorums_without_the_proven),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, fx_teardown);
 }

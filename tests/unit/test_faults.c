@@ -61,9 +61,15 @@ static void set(struct fx *fx, const char *spec, uint64_t now)
 		fail_msg("faults_set(%s): %s", spec, err);
 }
 
-static void send1(struct fx *fx, uint32_t to, uint8_t tag, uint64_t now)
+/* Held messages are due on the us clock (faults.h); these tests think in ms. */
+static void send1(struct fx *fx, uint32_t to, uint8_t tag, uint64_t now_ms)
 {
-	faults_send(&fx->f, to, &tag, 1, now, record, &fx->s);
+	faults_send(&fx->f, to, &tag, 1, now_ms * 1000, record, &fx->s);
+}
+
+static void release(struct fx *fx, uint64_t now_ms)
+{
+	faults_release(&fx->f, now_ms * 1000, record, &fx->s);
 }
 
 static void test_parse(void **state)
@@ -129,7 +135,7 @@ static void test_no_faults_sends_at_once(void **state)
 	send1(fx, 9, 'x', 1000); /* no such replica */
 	assert_int_equal(fx->s.n, 1);
 	assert_int_equal(fx->s.to[0], 1);
-	assert_int_equal(faults_next_due(&fx->f), 0);
+	assert_int_equal(faults_next_due_us(&fx->f), 0);
 }
 
 static void test_drop(void **state)
@@ -157,16 +163,16 @@ static void test_delay_fifo(void **state)
 	send1(fx, 1, 'b', 1010);
 	send1(fx, 2, 'c', 1010);
 	assert_int_equal(fx->s.n, 0);
-	assert_int_equal(faults_next_due(&fx->f), 1050);
+	assert_int_equal(faults_next_due_us(&fx->f), 1050000);
 	assert_int_equal(fx->f.st.delayed, 3);
-	faults_release(&fx->f, 1049, record, &fx->s);
+	release(fx, 1049);
 	assert_int_equal(fx->s.n, 0);
-	faults_release(&fx->f, 1050, record, &fx->s);
+	release(fx, 1050);
 	assert_int_equal(fx->s.n, 1);
-	faults_release(&fx->f, 1060, record, &fx->s);
+	release(fx, 1060);
 	assert_int_equal(fx->s.n, 3);
 	assert_memory_equal(fx->s.tag, "abc", 3);
-	assert_int_equal(faults_next_due(&fx->f), 0);
+	assert_int_equal(faults_next_due_us(&fx->f), 0);
 	/* back to no delay: what is still held on a link keeps its place */
 	set(fx, "delay=100", 2000);
 	send1(fx, 1, 'd', 2000);
@@ -175,7 +181,7 @@ static void test_delay_fifo(void **state)
 	send1(fx, 2, 'f', 2001); /* another link: at once */
 	assert_int_equal(fx->s.n, 4);
 	assert_int_equal(fx->s.tag[3], 'f');
-	faults_release(&fx->f, 2100, record, &fx->s);
+	release(fx, 2100);
 	assert_int_equal(fx->s.n, 6);
 	assert_memory_equal(fx->s.tag + 4, "de", 2);
 }
@@ -186,8 +192,8 @@ static void test_pareto_tail(void **state)
 	set(fx, "delay=10,tail=pareto", 1000);
 	uint32_t above5 = 0, max = 0;
 	for (int i = 0; i < 10000; i++) {
-		faults_send(&fx->f, 1, (const uint8_t *)"t", 1, 1000, record, &fx->s);
-		uint64_t due = faults_next_due(&fx->f);
+		send1(fx, 1, 't', 1000);
+		uint64_t due = faults_next_due_us(&fx->f) / 1000;
 		assert_true(due >= 1010); /* at least MS */
 		uint32_t d = (uint32_t)(due - 1000);
 		above5 += d > 50;
@@ -216,8 +222,8 @@ static void test_dup_and_reorder(void **state)
 	send1(fx, 1, 'c', 1000); /* overtakes it */
 	assert_int_equal(fx->s.n, 3);
 	assert_int_equal(fx->s.tag[2], 'c');
-	uint64_t due = faults_next_due(&fx->f);
-	assert_in_range(due, 1001, 1000 + FAULTS_REORDER_MS);
+	uint64_t due = faults_next_due_us(&fx->f);
+	assert_in_range(due, 1001000, (1000 + FAULTS_REORDER_MS) * 1000);
 	faults_release(&fx->f, due, record, &fx->s);
 	assert_int_equal(fx->s.tag[3], 'b');
 	assert_int_equal(fx->f.st.reordered, 1);
@@ -269,7 +275,7 @@ static void test_bounded_queue(void **state)
 		send1(fx, 1 + (uint32_t)i % 3, 'q', 1000);
 	assert_int_equal(fx->f.n_held, FAULTS_HELD_MAX);
 	assert_int_equal(fx->f.st.queue_full, 5);
-	faults_release(&fx->f, 2000, record, &fx->s);
+	release(fx, 2000);
 	assert_int_equal(fx->s.total, FAULTS_HELD_MAX);
 	assert_int_equal(fx->f.held_bytes, 0);
 }

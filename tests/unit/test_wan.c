@@ -358,13 +358,14 @@ static void test_faults_hold(void **state)
 	three(&w);
 	assert_int_equal(faults_init(&f, 4, 0, 99, 1000), 0);
 	faults_set_wan(&f, &w);
-	faults_send(&f, 1, &b, 1, 1000, record, &r); /* us -> eu: 38..42 ms */
-	faults_send(&f, 2, &b, 1, 1000, record, &r); /* us -> ap: 105..111 ms */
-	faults_send(&f, 1, &b, 1, 1000, record, &r); /* FIFO behind the first */
+	/* held messages are due on the us clock; r.now counts ms */
+	faults_send(&f, 1, &b, 1, 1000000, record, &r); /* us -> eu: 38..42 ms */
+	faults_send(&f, 2, &b, 1, 1000000, record, &r); /* us -> ap: 105..111 ms */
+	faults_send(&f, 1, &b, 1, 1000000, record, &r); /* FIFO behind the first */
 	assert_int_equal(r.n, 0);
 	assert_int_equal(f.st.wan_held, 3);
 	for (r.now = 1000; r.now <= 1200; r.now++)
-		faults_release(&f, r.now, record, &r);
+		faults_release(&f, r.now * 1000, record, &r);
 	assert_int_equal(r.n, 3);
 	assert_int_equal(r.to[0], 1);
 	assert_true(r.at[0] >= 1038 && r.at[0] <= 1042);
@@ -376,34 +377,34 @@ static void test_faults_hold(void **state)
 	char err[256];
 	assert_int_equal(faults_set(&f, "delay=10", 2000, err, sizeof(err)), 0);
 	r.n = 0;
-	faults_send(&f, 1, &b, 1, 2000, record, &r);
-	assert_true(faults_next_due(&f) >= 2048 && faults_next_due(&f) <= 2052);
-	/* the client plane: clients in us, replica 0 in us: 0.2 ms rounds to 0 */
+	faults_send(&f, 1, &b, 1, 2000000, record, &r);
+	assert_in_range(faults_next_due_us(&f), 2048000, 2052000);
+	/* the client plane: clients in us, replica 0 in us: 0.2 +- 0.05 ms, to the us */
 	assert_true(faults_client_modelled(&f));
-	assert_int_equal(faults_client_delay_ms(&f), 0);
+	assert_in_range(faults_client_delay_us(&f), 150, 250);
 	faults_free(&f);
 
 	/* replica 2 (ap) and clients in us: requests and replies wait 105..111 ms, FIFO */
 	assert_int_equal(faults_init(&f, 4, 2, 5, 0), 0);
 	faults_set_wan(&f, &w);
-	assert_int_equal(faults_client_hold(&f, 1, 7, &b, 1, 3000), 0);
-	assert_int_equal(faults_client_hold(&f, 0, 3, &b, 1, 3001), 0);
+	assert_int_equal(faults_client_hold(&f, 1, 7, &b, 1, 3000000), 0);
+	assert_int_equal(faults_client_hold(&f, 0, 3, &b, 1, 3001000), 0);
 	struct faults_cmsg m;
-	uint64_t due = faults_next_due(&f);
-	assert_true(due >= 3105 && due <= 3111);
+	uint64_t due = faults_next_due_us(&f);
+	assert_in_range(due, 3105000, 3111000);
 	assert_int_equal(faults_client_next(&f, due - 1, &m), 0);
 	assert_int_equal(faults_client_next(&f, due, &m), 1);
 	assert_int_equal(m.in, 1);
 	assert_int_equal(m.id, 7);
 	free(m.p);
-	assert_int_equal(faults_client_next(&f, 3200, &m), 1);
+	assert_int_equal(faults_client_next(&f, 3200000, &m), 1);
 	assert_int_equal(m.in, 0);
 	assert_int_equal(m.id, 3);
-	assert_true(m.due_ms >= due);
+	assert_true(m.due_us >= due);
 	free(m.p);
 	/* bounded: beyond FAULTS_CLIENT_HELD_MAX, dropped and counted */
 	for (int i = 0; i < FAULTS_CLIENT_HELD_MAX + 5; i++)
-		faults_client_hold(&f, 0, 1, &b, 1, 4000);
+		faults_client_hold(&f, 0, 1, &b, 1, 4000000);
 	assert_int_equal(f.st.queue_full, 5);
 	faults_free(&f); /* frees what is held (ASan/LSan check) */
 
@@ -415,6 +416,78 @@ static void test_faults_hold(void **state)
 	faults_send(&f, 1, &b, 1, 0, record, &r);
 	assert_int_equal(r.n, 1);
 	assert_false(faults_client_modelled(&f));
+	faults_free(&f);
+}
+
+/* One datacenter (0.25 +- 0.05 ms a link): held to the microsecond, not rounded to a
+ * whole ms (0: no latency at all, as before issue 20's sub-ms work; 1 ms: 4x too much),
+ * FIFO per link, released at its due time and not 1 us before; the client plane too. */
+static void test_faults_hold_us(void **state)
+{
+	(void)state;
+	static struct faults f;
+	struct wan w;
+	char err[256];
+	struct rec r = {.n = 0};
+	uint8_t b = 'x';
+	assert_int_equal(wan_preset_load(wan_preset_find("one-datacenter"), 4, NULL, &w, err,
+					 sizeof(err)),
+			 0);
+	assert_int_equal(faults_init(&f, 4, 0, 3, 0), 0);
+	faults_set_wan(&f, &w);
+	const uint64_t t0 = 5000123; /* us, not on a ms boundary */
+	uint64_t sum = 0, lo = UINT64_MAX, hi = 0;
+	for (int i = 0; i < 200; i++) {
+		uint64_t now = t0 + (uint64_t)i * 1000;
+		r.n = 0;
+		faults_send(&f, 1 + (uint32_t)i % 3, &b, 1, now, record, &r);
+		assert_int_equal(r.n, 0); /* held, not sent at once */
+		uint64_t due = faults_next_due_us(&f);
+		assert_in_range(due - now, 200, 300);
+		faults_release(&f, due - 1, record, &r);
+		assert_int_equal(r.n, 0);
+		faults_release(&f, due, record, &r);
+		assert_int_equal(r.n, 1);
+		sum += due - now;
+		lo = due - now < lo ? due - now : lo;
+		hi = due - now > hi ? due - now : hi;
+	}
+	assert_in_range(sum / 200, 240, 260); /* the mean is the link's 250 us */
+	assert_true(hi - lo >= 50);           /* and the jitter is drawn, to the us */
+	assert_int_equal(f.st.wan_held, 200);
+	assert_int_equal(f.st.released, 200);
+	assert_int_equal(f.st.late_us, 0); /* each let go at its due us */
+	/* let go 7 us after its due time: counted (status faults.late_us) */
+	faults_send(&f, 2, &b, 1, t0 + 900000, record, &r);
+	faults_release(&f, faults_next_due_us(&f) + 7, record, &r);
+	assert_int_equal(f.st.released, 201);
+	assert_int_equal(f.st.late_us, 7);
+	/* a link stays FIFO at us resolution: the second, sent 1 us later, leaves no
+	 * earlier than the first, whatever its own draw */
+	const uint64_t t1 = t0 + 2000000;
+	for (int i = 0; i < 50; i++) {
+		uint64_t now = t1 + (uint64_t)i * 1000;
+		r.n = 0;
+		faults_send(&f, 1, &b, 1, now, record, &r);
+		uint64_t first = faults_next_due_us(&f);
+		faults_send(&f, 1, &b, 1, now + 1, record, &r);
+		faults_release(&f, first - 1, record, &r);
+		assert_int_equal(r.n, 0);
+		faults_release(&f, first, record, &r);
+		assert_true(r.n >= 1);
+		faults_release(&f, now + 400, record, &r);
+		assert_int_equal(r.n, 2);
+		assert_int_equal(faults_next_due_us(&f), 0);
+	}
+	/* the client plane: requests held 200..300 us as well */
+	assert_true(faults_client_modelled(&f));
+	assert_int_equal(faults_client_hold(&f, 1, 9, &b, 1, t0), 0);
+	uint64_t due = faults_next_due_us(&f);
+	assert_in_range(due - t0, 200, 300);
+	struct faults_cmsg m;
+	assert_int_equal(faults_client_next(&f, due - 1, &m), 0);
+	assert_int_equal(faults_client_next(&f, due, &m), 1);
+	free(m.p);
 	faults_free(&f);
 }
 
@@ -430,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_cluster_write),
 		cmocka_unit_test(test_faults_hold),
+		cmocka_unit_test(test_faults_hold_us),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
