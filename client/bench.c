@@ -951,13 +951,16 @@ static int bench_open(struct bench *b, uint32_t first_id, uint32_t timeout_ms)
 	return 0;
 }
 
-/* Retransmission rounds and read-only gets retried through agreement, all clients. */
-static void retry_totals(const struct bench *b, uint64_t *retransmits, uint64_t *readonly)
+/* Retransmission rounds, robust escalations and read-only gets retried through
+ * agreement, all clients. */
+static void retry_totals(const struct bench *b, uint64_t *retransmits, uint64_t *escalations,
+			 uint64_t *readonly)
 {
-	*retransmits = *readonly = 0;
+	*retransmits = *escalations = *readonly = 0;
 	for (uint32_t i = 0; i < b->o.clients; i++) {
 		const struct client_stats *st = client_get_stats(b->c[i].cl);
 		*retransmits += st->retransmits;
+		*escalations += st->escalations;
 		*readonly += st->readonly_retries;
 	}
 }
@@ -987,9 +990,10 @@ static int report(struct bench *b)
 	       ",\"p999_us\":%" PRIu64 ",\"max_us\":%" PRIu64 ",\"mean_us\":%.1f",
 	       bench_hist_pct(h, 50), bench_hist_pct(h, 90), bench_hist_pct(h, 99),
 	       bench_hist_pct(h, 99.9), h->max, h->n ? (double)h->sum / (double)h->n : 0.0);
-	uint64_t retransmits, readonly_retries;
-	retry_totals(b, &retransmits, &readonly_retries);
+	uint64_t retransmits, escalations, readonly_retries;
+	retry_totals(b, &retransmits, &escalations, &readonly_retries);
 	printf(",\"errors\":%" PRIu64 ",\"retransmits\":%" PRIu64, b->errors, retransmits);
+	printf(",\"escalations\":%" PRIu64, escalations);
 	printf(",\"readonly_retries\":%" PRIu64, readonly_retries);
 	if (b->o.verify)
 		printf(",\"mismatches\":%" PRIu64, b->mismatches);

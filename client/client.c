@@ -348,12 +348,18 @@ static void conn_send(struct bz_client *cl, uint32_t i, const struct buf *b)
 	cl->stats.bytes_sent += b->len;
 }
 
-static void send_all(struct bz_client *cl, const struct buf *b)
+static void send_all_but(struct bz_client *cl, const struct buf *b, uint32_t skip)
 {
 	uint32_t i;
 
 	for (i = 0; i < cl->n; i++)
-		conn_send(cl, i, b);
+		if (i != skip)
+			conn_send(cl, i, b);
+}
+
+static void send_all(struct bz_client *cl, const struct buf *b)
+{
+	send_all_but(cl, b, CLIENT_SEND_NONE);
 }
 
 static void send_rehellos(struct bz_client *cl)
@@ -426,8 +432,12 @@ static int client_alloc(const struct config *c, uint32_t id, uint32_t timeout_ms
 		/* robust = on (issue 16): every request signed, also with auth = mac
 		 * (Aardvark §4.2); the replicas refuse unsigned ones (auth_verify_client) */
 		.sign_always = c->robust,
-		/* and sent to every replica, which time its ordering (pbft_monitor.h) */
+		/* and sent to every replica, which time its ordering (pbft_monitor.h): to
+		 * the primary first, to all once unanswered for an adaptive time of at most
+		 * half the ordering deadline (docs/PROTOCOL.md §11 rule 2) */
 		.send_all = c->robust && c->protocol == PROTO_PBFT,
+		.escalate_max_ms = c->robust ? config_robust_escalate_ms(c->robust_heartbeat_ms)
+					     : 0,
 		/* HotStuff's leader function (client_hotstuff_leaders) */
 		.hotstuff_stable = c->hotstuff_stable != 0,
 		.hotstuff_leaders = c->hotstuff_leaders != 0, /* hotstuff_client = leaders */
@@ -528,6 +538,7 @@ static void sync_stats(struct bz_client *cl)
 
 	cl->stats.requests = k->requests;
 	cl->stats.retransmits = k->retransmits;
+	cl->stats.escalations = k->escalations;
 	cl->stats.replies = k->replies;
 	cl->stats.stale = k->stale;
 	cl->stats.timeouts = k->timeouts;
@@ -544,7 +555,7 @@ static void carry_out(struct bz_client *cl, const struct client_out *out)
 	if (out->readonly_retry)
 		client_ts_cover(&cl->ts, cl->core.ts);
 	if (out->send_to == CLIENT_SEND_ALL)
-		send_all(cl, req);
+		send_all_but(cl, req, out->skip);
 	else if (out->send_to == CLIENT_SEND_SET)
 		for (uint32_t r = 0; r < cl->n; r++) {
 			if (out->send_set >> r & 1u)

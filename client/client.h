@@ -107,6 +107,7 @@ struct client_stats {
 	uint64_t bytes_sent;  /* their bytes */
 	uint64_t send_drops;  /* nng refused (queue full) */
 	uint64_t retransmits; /* rounds of "send to all" */
+	uint64_t escalations; /* robust: requests sent to all at the escalation deadline */
 	uint64_t replies;     /* authentic replies counted for a pending request */
 	uint64_t stale;       /* replies for another timestamp or when idle */
 	uint64_t bad;         /* garbage: undecodable, wrong type, bad auth */

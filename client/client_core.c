@@ -235,6 +235,25 @@ static uint32_t primary(const struct client_core *c)
 	return (uint32_t)(c->view % c->cfg.n);
 }
 
+/* Robust mode with escalation: a read-write PBFT request goes to the primary first,
+ * to everybody once it is unanswered at its escalation deadline. */
+static bool escalating(const struct client_core *c)
+{
+	return c->cfg.send_all && c->cfg.escalate_max_ms && c->cfg.proto == PROTO_PBFT &&
+	       !is_readonly(c);
+}
+
+uint64_t client_core_escalate_us(const struct client_core *c)
+{
+	uint64_t hi = (uint64_t)c->cfg.escalate_max_ms * 1000u, lo = hi / 4;
+	if (!hi)
+		return 0;
+	if (!c->lat_avg_us)
+		return hi;
+	uint64_t t = 3 * c->lat_avg_us;
+	return t < lo ? lo : t > hi ? hi : t;
+}
+
 uint32_t client_hotstuff_leaders(uint32_t n, uint32_t f, bool stable, uint64_t view)
 {
 	uint64_t epoch = stable ? view >> CLIENT_HS_STABLE_SHIFT : view;
@@ -247,7 +266,8 @@ uint32_t client_hotstuff_leaders(uint32_t n, uint32_t f, bool stable, uint64_t v
 }
 
 /* A request's first send: the primary, or everybody (read-only gets, PBFT §5.1.3;
- * robust mode, Aardvark §4.2: the backups then hold it pending and time its ordering).
+ * robust mode, Aardvark §4.2: the backups then hold it pending and time its ordering;
+ * with escalation the primary, and everybody at the escalation deadline).
  * HotStuff: every replica (any may lead the next view: each keeps it for its turn), or
  * with hotstuff_client = leaders (issue 19) the leaders of the f+1 views from the one
  * learned from replies.  Every replica that holds a request proposes it when it leads
@@ -261,6 +281,10 @@ uint32_t client_hotstuff_leaders(uint32_t n, uint32_t f, bool stable, uint64_t v
  * the faults stopped, with the requests at every replica by then; not yet explained). */
 static void first_destination(const struct client_core *c, struct client_out *out)
 {
+	if (escalating(c)) {
+		out->send_to = primary(c);
+		return;
+	}
 	if (c->cfg.proto == PROTO_HOTSTUFF && c->cfg.hotstuff_leaders && !c->cfg.hotstuff_stable) {
 		out->send_to = CLIENT_SEND_SET;
 		out->send_set = client_hotstuff_leaders(c->cfg.n, c->cfg.f, c->cfg.hotstuff_stable,
@@ -278,6 +302,7 @@ static void out_clear(struct client_out *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->send_to = CLIENT_SEND_NONE;
+	out->skip = CLIENT_SEND_NONE;
 	out->next_tick_us = UINT64_MAX;
 }
 
@@ -291,6 +316,8 @@ static void arm(struct client_core *c, uint64_t now_us)
 	c->tries = 0;
 	c->rto_us = (uint64_t)CLIENT_RTO_MS * 1000u;
 	c->next_rt_us = now_us + c->rto_us;
+	c->sent_us = now_us;
+	c->escalate_at_us = escalating(c) ? now_us + client_core_escalate_us(c) : 0;
 }
 
 int client_core_submit(struct client_core *c, const uint8_t *op, size_t op_len, uint8_t flags,
@@ -378,6 +405,10 @@ void client_core_on_reply(struct client_core *c, const struct msg *m, uint64_t n
 		uint64_t v = client_quorum_view(&c->q);
 		if (v > c->view)
 			c->view = v;
+		/* the escalation deadline follows this client's recent latency (1/8 weight) */
+		uint64_t lat = now_us > c->sent_us ? now_us - c->sent_us : 0;
+		c->lat_avg_us = c->lat_avg_us ? (7 * c->lat_avg_us + lat) / 8 : (lat ? lat : 1);
+		c->escalate_at_us = 0;
 		c->state = CC_DONE;
 		out->done = true;
 	} else if (is_readonly(c) && client_quorum_hopeless(&c->q)) {
@@ -449,6 +480,12 @@ void client_core_tick(struct client_core *c, uint64_t now_us, struct client_out 
 		c->state = CC_TIMEOUT;
 		c->stats.timeouts++;
 		out->timed_out = true;
+	} else if (c->escalate_at_us && now_us >= c->escalate_at_us && now_us < c->next_rt_us) {
+		/* unanswered in the usual time: the backups now watch its ordering */
+		c->escalate_at_us = 0;
+		out->send_to = CLIENT_SEND_ALL;
+		out->skip = primary(c); /* it has it: the first send */
+		c->stats.escalations++;
 	} else if (now_us >= c->next_rt_us && is_readonly(c)) {
 		retry_readwrite(c, now_us, out);
 	} else if (now_us >= c->next_rt_us) {
@@ -464,6 +501,7 @@ void client_core_tick(struct client_core *c, uint64_t now_us, struct client_out 
 		if (c->rto_us > (uint64_t)CLIENT_RTO_MAX_MS * 1000u)
 			c->rto_us = (uint64_t)CLIENT_RTO_MAX_MS * 1000u;
 		c->next_rt_us = now_us + c->rto_us;
+		c->escalate_at_us = 0; /* everybody has it now */
 		CORE_ASSERT(c->rto_us <= (uint64_t)CLIENT_RTO_MAX_MS * 1000u &&
 			    c->next_rt_us > now_us);
 	}
@@ -474,7 +512,8 @@ uint64_t client_core_next_tick(const struct client_core *c)
 {
 	if (c->state != CC_PENDING)
 		return UINT64_MAX;
-	return c->next_rt_us < c->deadline_us ? c->next_rt_us : c->deadline_us;
+	uint64_t t = c->next_rt_us < c->deadline_us ? c->next_rt_us : c->deadline_us;
+	return c->escalate_at_us && c->escalate_at_us < t ? c->escalate_at_us : t;
 }
 
 const struct buf *client_core_request(const struct client_core *c)

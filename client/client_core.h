@@ -16,7 +16,9 @@
  *     rotates: at least one of them is correct and proposes it in its turn),
  *     every replica on retransmission, every replica at once for a read-only get,
  *     and with cfg.send_all (pbft robust = on, Aardvark §4.2) every replica always,
- *     so that the backups watch each request's ordering (pbft_monitor.h);
+ *     so that the backups watch each request's ordering (pbft_monitor.h) - or, with
+ *     cfg.escalate_max_ms as well, the primary first and every replica once the
+ *     request is unanswered after an adaptive escalation deadline (client_core_escalate_us);
  *   - retransmission: CLIENT_RTO_MS, doubling, capped at CLIENT_RTO_MAX_MS; give up
  *     after cfg.timeout_ms (0: never, the simulator);
  *   - PBFT §5.1.3: a read-only request that cannot gather 2f+1 matching replies is
@@ -112,8 +114,12 @@ struct client_core_config {
 	bool send_all;    /* pbft robust = on: every send goes to all replicas (Aardvark §4.2) */
 	bool hotstuff_stable;  /* hotstuff_leader = stable: a leader holds 2^16 views */
 	bool hotstuff_leaders; /* hotstuff_client = leaders: first sends to f+1 leaders */
-	bool bad_mac;          /* lab (issue 14): MACs garbled but the primary's; never signs */
-	uint32_t timeout_ms;   /* give a request up after this; 0: never */
+	/* with send_all: 0, every request goes to all replicas at once; > 0, to the primary
+	 * first and to all once unanswered after 3 x the client's recent latency, within
+	 * [escalate_max_ms / 4, escalate_max_ms] (robust = on: robust_heartbeat_ms / 2) */
+	uint32_t escalate_max_ms;
+	bool bad_mac;        /* lab (issue 14): MACs garbled but the primary's; never signs */
+	uint32_t timeout_ms; /* give a request up after this; 0: never */
 	enum client_bug bug;
 	struct auth_ctx *auth; /* seals our requests (pure computation); not owned */
 };
@@ -131,6 +137,8 @@ struct client_out {
 	uint32_t send_to;      /* CLIENT_SEND_NONE, CLIENT_SEND_ALL, CLIENT_SEND_SET, or a
 				* replica id */
 	uint32_t send_set;     /* CLIENT_SEND_SET: bit r set = send to replica r */
+	uint32_t skip;         /* with CLIENT_SEND_ALL: not to this replica (an escalation
+				* skips the primary, which has it), CLIENT_SEND_NONE: none */
 	bool retransmit;       /* the send is a retransmission (to every replica) */
 	bool readonly_retry;   /* a read-only request went read-write (new timestamp) */
 	bool started_signing;  /* mac mode: from this send on, requests are signed */
@@ -143,6 +151,7 @@ struct client_out {
 struct client_core_stats {
 	uint64_t requests;    /* submitted */
 	uint64_t retransmits; /* rounds of "send to all" */
+	uint64_t escalations; /* send_all with escalate_max_ms: requests sent to all early */
 	uint64_t replies;     /* replies counted for a pending request */
 	uint64_t stale;       /* replies for another timestamp, or when idle */
 	uint64_t timeouts;
@@ -160,8 +169,11 @@ struct client_core {
 	uint64_t ts;    /* timestamp of the pending (or last) request */
 	uint64_t view;  /* learned from replies: the primary is view mod n */
 	uint64_t deadline_us, next_rt_us, rto_us;
-	uint32_t tries; /* retransmissions of the pending request */
-	bool signing;   /* requests go signed (sticky: a replica may suspect us) */
+	uint64_t sent_us;        /* the pending request's first send */
+	uint64_t escalate_at_us; /* escalation due (0: none pending, or done) */
+	uint64_t lat_avg_us;     /* moving average of completed requests' latency (0: none yet) */
+	uint32_t tries;          /* retransmissions of the pending request */
+	bool signing;            /* requests go signed (sticky: a replica may suspect us) */
 	struct client_core_stats stats;
 };
 
@@ -199,6 +211,11 @@ int client_core_receive(struct client_core *c, const uint8_t *p, size_t len, uin
 
 /* Time passed: retransmit, retry read-write, or give up, when due. */
 void client_core_tick(struct client_core *c, uint64_t now_us, struct client_out *out);
+
+/* The escalation deadline (µs after the first send) for the next request: 3 x the
+ * moving average of this client's latency, within [escalate_max_ms / 4,
+ * escalate_max_ms]; escalate_max_ms before any request completed.  0: no escalation. */
+uint64_t client_core_escalate_us(const struct client_core *c);
 
 /* When tick next has something to do (UINT64_MAX if nothing is pending). */
 uint64_t client_core_next_tick(const struct client_core *c);

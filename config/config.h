@@ -112,10 +112,20 @@ static inline uint32_t config_robust_heartbeat_default(uint32_t view_timeout_ms)
 	return quarter < CONFIG_ROBUST_HEARTBEAT_MS ? quarter : CONFIG_ROBUST_HEARTBEAT_MS;
 }
 /* How long a robust backup parks a request a client sent it directly (auth = mac,
- * replica/park.h) before checking its signature: the relay time D/2 of the ordering
- * deadline D = robust_heartbeat_ms, the first moment the backup must act on it
- * (issue 16: at D/4, a loaded machine released - and verified - most of them). */
+ * replica/park.h) before checking its signature: the ordering deadline D =
+ * robust_heartbeat_ms itself.  The backup relays it to the primary unverified on
+ * arrival, and needs its signature only to blame the primary, a full D after that
+ * relay (issue 16: at D/4, then D/2 before the relay moved to arrival, a loaded
+ * machine released - and verified - a third, then a tenth of them). */
 static inline uint32_t config_robust_park_ms(uint32_t robust_heartbeat_ms)
+{
+	return robust_heartbeat_ms ? robust_heartbeat_ms : 1;
+}
+/* Robust clients send a request to the primary first and to every replica once it is
+ * unanswered for an adaptive time of at most this (client_core.h escalate_max_ms): half
+ * the ordering deadline D, so that a backup that gets it then and relays it at once
+ * still finds a primary that holds it 1.5 D late (docs/PROTOCOL.md §11 rules 2-3). */
+static inline uint32_t config_robust_escalate_ms(uint32_t robust_heartbeat_ms)
 {
 	return robust_heartbeat_ms / 2 ? robust_heartbeat_ms / 2 : 1;
 }

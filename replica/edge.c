@@ -89,12 +89,16 @@ enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t sour
 		return EDGE_UNHEARD;
 	}
 	int mac_failed = 0;
+	e->relay = 0;
 	if (parkable(e, sock, m)) {
 		int v = auth_check_client_mac(e->auth, m, source, now_ms);
 		if (v == AUTH_CLIENT_BANNED)
 			return EDGE_REFUSED_CLIENT;
-		if (v == AUTH_CLIENT_OK && park_put(e->park, m, source, now_ms) == 0)
+		int put = v == AUTH_CLIENT_OK ? park_put(e->park, m, source, now_ms) : -1;
+		if (put >= 0) {
+			e->relay = put > 0;
 			return EDGE_PARKED;
+		}
 		mac_failed = v != AUTH_CLIENT_OK;
 	}
 	enum edge_verdict v = verify_client(e, m, source, now_ms);
@@ -103,10 +107,11 @@ enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t sour
 	return v;
 }
 
-enum edge_verdict edge_release(struct edge *e, uint64_t now_ms, struct buf *scratch, struct msg *m)
+enum edge_verdict edge_release(struct edge *e, uint64_t now_ms, struct buf *scratch, struct msg *m,
+			       uint64_t *relayed_ms)
 {
 	uint32_t source;
-	if (e->park == NULL || !park_pop_due(e->park, now_ms, scratch, &source))
+	if (e->park == NULL || !park_pop_due(e->park, now_ms, scratch, &source, relayed_ms))
 		return EDGE_NVERDICTS;
 	/* it decoded when it was parked; the copy is the same bytes */
 	if (wire_decode(scratch->p, scratch->len, e->cluster_id, m) != WIRE_OK) {

@@ -34,7 +34,8 @@ enum edge_verdict {
 	 * counted by the auth context (rejected.unsigned_request, blacklisted_client) */
 	EDGE_REFUSED_CLIENT,
 	/* robust mode, at a backup: a hybrid request whose MAC for us is good was parked
-	 * unverified (replica/park.h); it reaches the core only through edge_release */
+	 * unverified (replica/park.h); it reaches the core only through edge_release.  If
+	 * edge.relay is set, the driver relays its bytes to the primary now (park_put) */
 	EDGE_PARKED,
 	EDGE_NVERDICTS
 };
@@ -68,6 +69,7 @@ struct edge {
 	 * backup of a robust PBFT cluster with auth = mac, in a view (not changing). */
 	struct park *park;
 	int park_now;
+	int relay;         /* the last EDGE_PARKED: newly parked, relay it to the primary now */
 	int last_wire_err; /* wire_decode's error of the last EDGE_BAD_FORMAT */
 };
 
@@ -90,10 +92,12 @@ enum edge_verdict edge_receive(struct edge *e, enum net_sock sock, uint32_t sour
 			       const uint8_t *p, size_t len, struct msg *m);
 
 /* Robust mode: verify (auth_verify_client, the signature) the next parked request due
- * at now_ms, copied into scratch; *m is decoded from scratch.  Returns EDGE_OK (step
- * the core with *m), EDGE_BAD_AUTH or EDGE_REFUSED_CLIENT (counted as edge_receive
- * would), or EDGE_NVERDICTS when nothing is due. */
-enum edge_verdict edge_release(struct edge *e, uint64_t now_ms, struct buf *scratch, struct msg *m);
+ * at now_ms, copied into scratch; *m is decoded from scratch, *relayed_ms is when it
+ * was parked and relayed to the primary.  Returns EDGE_OK (step the core with *m),
+ * EDGE_BAD_AUTH or EDGE_REFUSED_CLIENT (counted as edge_receive would), or
+ * EDGE_NVERDICTS when nothing is due. */
+enum edge_verdict edge_release(struct edge *e, uint64_t now_ms, struct buf *scratch, struct msg *m,
+			       uint64_t *relayed_ms);
 
 /* "ok", "bad-format", "not-allowed", "unheard", "bad-auth": for logs and traces. */
 const char *edge_verdict_name(enum edge_verdict v);

@@ -45,6 +45,11 @@ int park_put(struct park *p, const struct msg *m, uint32_t source, uint64_t now_
 	struct parked *e = &p->e[c];
 	if (e->ts && ts <= e->ts)
 		return 0; /* held already (a retransmission), or older than what we hold */
+	if (e->ts && e->puts >= PARK_RELAY_MAX) {
+		drop(p, e); /* relayed enough unverified: this one is checked now */
+		e->puts = 0;
+		return -1;
+	}
 	if (e->cap < m->raw_len) {
 		uint8_t *grown = realloc(e->bytes, m->raw_len);
 		if (!grown)
@@ -61,8 +66,10 @@ int park_put(struct park *p, const struct msg *m, uint32_t source, uint64_t now_
 	e->ts = ts;
 	e->source = source;
 	e->due_ms = now_ms + p->delay_ms;
+	e->put_ms = now_ms;
+	e->puts++;
 	p->parked++;
-	return 0;
+	return 1;
 }
 
 void park_answered(struct park *p, uint32_t client, uint64_t ts)
@@ -72,6 +79,7 @@ void park_answered(struct park *p, uint32_t client, uint64_t ts)
 	struct parked *e = &p->e[client];
 	if (e->ts && e->ts <= ts) {
 		drop(p, e);
+		e->puts = 0;
 		p->answered++;
 	}
 }
@@ -85,7 +93,8 @@ uint64_t park_deadline(const struct park *p)
 	return first;
 }
 
-int park_pop_due(struct park *p, uint64_t now_ms, struct buf *out, uint32_t *source)
+int park_pop_due(struct park *p, uint64_t now_ms, struct buf *out, uint32_t *source,
+		 uint64_t *put_ms)
 {
 	for (uint32_t c = 0; p->in_use && c < p->n_clients; c++) {
 		struct parked *e = &p->e[c];
@@ -94,7 +103,9 @@ int park_pop_due(struct park *p, uint64_t now_ms, struct buf *out, uint32_t *sou
 		buf_reset(out);
 		buf_put(out, e->bytes, e->len);
 		*source = e->source;
+		*put_ms = e->put_ms;
 		drop(p, e);
+		e->puts = 0;
 		p->released++;
 		return out->err ? 0 : 1;
 	}

@@ -34,6 +34,8 @@
 struct parked {
 	uint64_t ts;     /* the request's timestamp; 0: empty */
 	uint64_t due_ms; /* released (verified) at this time unless ordered first */
+	uint64_t put_ms; /* when it arrived, and was relayed to the primary unverified */
+	uint32_t puts;   /* requests parked here since the client's last was answered */
 	uint32_t source; /* the client connection it came on (the ban table's key) */
 	uint32_t len, cap;
 	uint8_t *bytes;
@@ -53,10 +55,18 @@ struct park {
 int park_init(struct park *p, uint32_t n_clients, uint32_t delay_ms);
 void park_free(struct park *p);
 
+/* Requests of one client parked (and relayed unverified) in a row without one being
+ * answered or released: the next one is verified at once instead, so a client with
+ * bad signatures and good MACs makes a backup relay at most this many to the primary
+ * before its signature is checked (and its connection banned). */
+#define PARK_RELAY_MAX 4
+
 /* Park the decoded REQUEST m (its raw bytes are copied) from source at now_ms.  An
  * older request of the same client is replaced; a request not newer than the one
- * parked is dropped (a retransmission).  Returns 0 if parked or already held, -1 if it
- * could not be (client id out of range, out of memory): the caller verifies it now. */
+ * parked is dropped (a retransmission).  Returns 1 if parked (the caller relays its
+ * bytes to the primary now: the ordering deadline counts from that relay), 0 if
+ * already held (nothing to do), -1 if it could not be (client id out of range, out of
+ * memory, PARK_RELAY_MAX reached: the caller verifies it now). */
 int park_put(struct park *p, const struct msg *m, uint32_t source, uint64_t now_ms);
 
 /* The core replied to client for timestamp ts (the request executed): drop the
@@ -66,8 +76,10 @@ void park_answered(struct park *p, uint32_t client, uint64_t ts);
 /* The earliest due time of a parked request, 0 if none. */
 uint64_t park_deadline(const struct park *p);
 
-/* Pop one request due at now_ms into out (its bytes, reset first) and *source.
- * Returns 1 if one was popped, 0 if none is due. */
-int park_pop_due(struct park *p, uint64_t now_ms, struct buf *out, uint32_t *source);
+/* Pop one request due at now_ms into out (its bytes, reset first), *source and
+ * *put_ms (when it was parked and relayed).  Returns 1 if one was popped, 0 if none is
+ * due. */
+int park_pop_due(struct park *p, uint64_t now_ms, struct buf *out, uint32_t *source,
+		 uint64_t *put_ms);
 
 #endif

@@ -37,6 +37,9 @@ struct event {
 	enum ev_kind kind;
 	uint64_t now_ms; /* the driver's monotonic clock (virtual in the simulator) */
 	const struct msg *m;
+	/* robust PBFT: m is a client REQUEST the driver parked on arrival and relayed to
+	 * the primary at this time, unverified (replica/park.h); 0: not relayed */
+	uint64_t relayed_ms;
 };
 
 #define TO_OTHERS (-1) /* every replica but ourselves */
@@ -145,8 +148,6 @@ struct core_config {
 	/* pbft, cluster.ini evidence = off (issue 17): no proofs kept, gossiped or acted
 	 * upon (only to measure their cost).  0, the default, is on. */
 	int evidence_off;
-	uint32_t robust_park_ms; /* client requests reach the core this long after they
-				  * arrived (the driver parks them, replica/park.h; 0: none) */
 };
 
 struct core_status {

@@ -481,6 +481,7 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 	CORE_ASSERT(ev->kind == EV_START || ev->kind == EV_MSG || ev->kind == EV_TICK);
 	const uint64_t view0 = p->view, low0 = p->low, exec0 = p->last_executed;
 	p->now_ms = ev->now_ms;
+	p->robust.relayed_ms = ev->relayed_ms <= ev->now_ms ? ev->relayed_ms : 0;
 	if (ev->kind == EV_START)
 		on_start(p, out);
 	else if (ev->kind == EV_TICK)

@@ -35,8 +35,10 @@ struct pbft_robust {
 	uint64_t vc_heartbeat; /* view changes started: no PRE-PREPARE in time */
 	struct pbft_order_watch order; /* the per-request ordering deadline */
 	uint64_t vc_request;           /* view changes started: a request not ordered in time */
-	uint64_t wake_ms;  /* the core's timer after the last event: a later event = a stall */
-	uint64_t stall_ms; /* this backup's own stalls credited to the watch (status) */
+	uint64_t wake_ms;       /* the core's timer after the last event: a later event = a stall */
+	uint64_t last_event_ms; /* the last event's time: no stall is credited before it */
+	uint64_t stall_ms;      /* this backup's own stalls credited to the watch (status) */
+	uint64_t relayed_ms;    /* the event's relayed_ms (core.h), for pbft_robust_request */
 };
 
 /* Persisted record kinds (store keys are (kind, key)). */

@@ -158,18 +158,14 @@ void pbft_order_free(struct pbft_order_watch *w)
 	w->cap = 0;
 }
 
-static uint64_t half_deadline(const struct pbft_order_watch *w)
-{
-	return w->deadline_ms / 2 ? w->deadline_ms / 2 : 1;
-}
-
 static void due_at(struct pbft_order_watch *w, uint64_t at)
 {
 	if (!w->next_ms || at < w->next_ms)
 		w->next_ms = at;
 }
 
-void pbft_order_request(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms)
+void pbft_order_request(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms,
+			bool relayed)
 {
 	if (c >= w->cap)
 		return;
@@ -180,8 +176,15 @@ void pbft_order_request(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uin
 		w->relayed--; /* replaced by the client's newer request */
 	e->ts = ts;
 	e->since_ms = now_ms;
-	e->forwarded = false;
-	due_at(w, now_ms + half_deadline(w));
+	e->forwarded = relayed;
+	if (relayed) { /* the driver relayed it at now_ms (parked, replica/park.h) */
+		e->fwd_ms = now_ms;
+		w->forwarded++;
+		w->relayed++;
+		due_at(w, now_ms + w->deadline_ms);
+	} else {
+		due_at(w, now_ms); /* relayed by the next scan */
+	}
 }
 
 static uint32_t bucket(uint64_t ms)
@@ -218,7 +221,7 @@ void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms)
 			continue;
 		e->since_ms = now_ms;
 		e->forwarded = false;
-		due_at(w, now_ms + half_deadline(w));
+		due_at(w, now_ms); /* relayed to the new primary by the next scan */
 	}
 }
 
@@ -227,7 +230,7 @@ static int scan_one(const struct pbft_order_watch *w, const struct pbft_order_en
 		    uint64_t now_ms, uint64_t *due)
 {
 	if (!e->forwarded) {
-		*due = e->since_ms + half_deadline(w);
+		*due = e->since_ms; /* a request is relayed at once (pbft_monitor.h) */
 		return now_ms >= *due ? 1 : 0;
 	}
 	*due = e->fwd_ms + w->deadline_ms;
@@ -331,6 +334,17 @@ void pbft_heartbeat_stalled(struct pbft_heartbeat *h, uint64_t wake_ms, uint64_t
 bool pbft_order_late(const struct pbft_order_watch *w)
 {
 	return w->late_ms != 0;
+}
+
+bool pbft_order_waiting(const struct pbft_order_watch *w, uint64_t now_ms)
+{
+	const uint64_t half = w->deadline_ms / 2;
+	for (uint32_t c = 0; w->relayed && c < w->cap; c++) {
+		const struct pbft_order_entry *e = &w->e[c];
+		if (e->ts && e->forwarded && now_ms >= e->fwd_ms + half)
+			return true;
+	}
+	return false;
 }
 
 bool pbft_order_relayed(const struct pbft_order_watch *w)

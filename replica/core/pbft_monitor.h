@@ -84,19 +84,20 @@ void pbft_heartbeat_stalled(struct pbft_heartbeat *h, uint64_t wake_ms, uint64_t
 uint64_t pbft_heartbeat_deadline(const struct pbft_heartbeat *h);
 
 /* The per-request ordering deadline (robust mode, issue 16; Aardvark §4.2 with the
- * per-request timers of Prime and RBFT).  Clients send each request to every replica;
- * a backup watches each request it holds (at most one per client, the newest: the
- * wait queue's) until it sees it in a PRE-PREPARE:
- *   - at since + deadline/2 it forwards the request to the primary (so the primary
- *     knows it, whatever the client did), once;
+ * per-request timers of Prime and RBFT).  Clients send each request to the primary,
+ * and to every replica once it is unanswered after an adaptive escalation deadline
+ * (client_core.h); a backup watches each request it holds (at most one per client,
+ * the newest: the wait queue's) until it sees it in a PRE-PREPARE:
+ *   - on arrival it forwards the request to the primary (so the primary knows it,
+ *     whatever the client did), once - or the driver did (a parked request);
  *   - at forward + deadline it is overdue: the primary is late.  The backup votes
  *     the primary out when it stays late: a request that reached it after the
  *     primary was first found late is overdue too (one stall makes the requests of
  *     its moment late together; a primary slow on purpose makes every later one late).
  * So a primary is judged only on requests it has had for a full deadline (a faulty
  * client that sends to the backups only cannot frame it), and a primary that holds
- * every PRE-PREPARE longer than 1.5 x deadline is replaced within about 3 x deadline
- * of its first requests: no history needed.  Pure: times come from the caller. */
+ * every PRE-PREPARE longer than escalation + deadline is replaced within about
+ * 3 x deadline of its first requests: no history needed.  Pure: times come from the caller. */
 #define PBFT_ORDER_BUCKETS 13 /* arrival -> PRE-PREPARE times: <1, <2, <4 .. <2048, more ms */
 
 struct pbft_order_entry {
@@ -121,8 +122,11 @@ struct pbft_order_watch {
 int pbft_order_init(struct pbft_order_watch *w, uint32_t clients, uint32_t deadline_ms);
 void pbft_order_free(struct pbft_order_watch *w);
 /* A backup queued client c's request ts at now_ms: watch it (unless a PRE-PREPARE
- * already carried it).  Replaces the client's older watched request. */
-void pbft_order_request(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms);
+ * already carried it).  Replaces the client's older watched request.  relayed: the
+ * driver already relayed it to the primary at now_ms (a parked request, released
+ * later; now_ms is then the relay time, in the past); otherwise the next scan relays it. */
+void pbft_order_request(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms,
+			bool relayed);
 /* Client c's request ts was in a PRE-PREPARE (or executed): no longer watched. */
 void pbft_order_ordered(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms);
 /* A new view (or a new primary to judge): every watched request starts afresh. */
@@ -139,6 +143,9 @@ uint32_t pbft_order_scan(struct pbft_order_watch *w, uint64_t now_ms, uint32_t *
  * waited through.  A uniformly slow machine stalls the primary as much; a primary slow
  * on purpose on a machine that keeps time gets nothing. */
 void pbft_order_stalled(struct pbft_order_watch *w, uint64_t wake_ms, uint64_t now_ms);
+/* Has a request we relayed to the primary waited half a deadline since, unordered?
+ * (The monitor's "pending": what the primary could have ordered by now.) */
+bool pbft_order_waiting(const struct pbft_order_watch *w, uint64_t now_ms);
 /* Does a request we relayed to the primary still wait to be ordered? */
 bool pbft_order_relayed(const struct pbft_order_watch *w);
 /* Is the primary late now: was a request we relayed still unordered a full deadline

@@ -99,6 +99,9 @@ static void client_init_core(struct world *w, struct sim_client *cl)
 		.send_all = w->base.robust && w->o->protocol == PROTO_PBFT,
 		.hotstuff_stable = w->o->hotstuff_stable,
 		.hotstuff_leaders = w->o->hotstuff_leaders,
+		.escalate_max_ms = w->base.robust
+					   ? config_robust_escalate_ms(w->base.robust_heartbeat_ms)
+					   : 0,
 	};
 	client_core_init(&cl->core, &cc);
 	cl->timer_at = UINT64_MAX;
@@ -235,14 +238,16 @@ static void issue(struct sim_client *cl, uint64_t op_hash, uint8_t ro)
 _Static_assert(CLIENT_HS_STABLE_SHIFT == HS_STABLE_SHIFT,
 	       "the client's HotStuff leader function must be the replicas'");
 
-static void send_request(struct world *w, struct sim_client *cl, uint32_t to, uint32_t set)
+/* to: a replica, CLIENT_SEND_ALL (but skip) or CLIENT_SEND_SET (the replicas in set) */
+static void send_request(struct world *w, struct sim_client *cl, uint32_t to, uint32_t set,
+			 uint32_t skip)
 {
 	const struct buf *req = client_core_request(&cl->core);
 	struct sbuf *m = sbuf_new(req->p, req->len);
 	int32_t from = -1 - (int32_t)cl->id;
 	if (to == CLIENT_SEND_ALL || to == CLIENT_SEND_SET) {
 		for (uint32_t r = 0; r < w->n; r++)
-			if (to == CLIENT_SEND_ALL || (set >> r & 1u))
+			if (to == CLIENT_SEND_ALL ? r != skip : (set >> r & 1u) != 0)
 				net_to_replica(w, from, 0, r, m);
 	} else {
 		net_to_replica(w, from, 0, to, m);
@@ -412,7 +417,7 @@ static void carry_out(struct world *w, struct sim_client *cl, const struct clien
 		sim_trace(w, TR_RETRY, -1 - (int)cl->id, 0, TR_NONE, 0, 0, cl->core.ts, 0, 0,
 			  cl->core.signing ? "to all, signed" : "to all");
 	if (out->send_to != CLIENT_SEND_NONE)
-		send_request(w, cl, out->send_to, out->send_set);
+		send_request(w, cl, out->send_to, out->send_set, out->skip);
 	rearm(w, cl, out->next_tick_us);
 	if (out->done) {
 		size_t len;

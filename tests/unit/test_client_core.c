@@ -344,6 +344,80 @@ static void test_hotstuff_destinations(void **state)
 	fix_teardown(&x);
 }
 
+static void send_all_escalate(struct client_core_config *c)
+{
+	c->send_all = true;
+	c->escalate_max_ms = 30;
+}
+
+static void ok_reply_at(struct fix *x, uint32_t sender, uint64_t now, struct client_out *out)
+{
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.h.type = MSG_REPLY;
+	m.h.sender = sender;
+	m.h.seq = REPLY_FULL;
+	m.u.rep.client = x->cfg.id;
+	m.u.rep.timestamp = x->c.ts;
+	m.u.rep.result = OK_RES;
+	m.u.rep.result_len = sizeof(OK_RES);
+	client_core_on_reply(&x->c, &m, now, out);
+}
+
+/* Robust mode with escalation (issue 16, third pass): a request goes to the primary
+ * first and to the backups (all but the primary) once unanswered at its escalation
+ * deadline - escalate_max_ms before any latency is known, then 3 x the client's
+ * moving average latency, never below escalate_max_ms / 4 - so a fault-free request
+ * is one message; the retransmission timer runs as before. */
+static void test_send_all_escalation(void **state)
+{
+	struct fix x;
+	struct client_out o;
+
+	(void)state;
+	fix_setup(&x, PROTO_PBFT, 1, AUTH_MODE_NONE, send_all_escalate);
+	assert_int_equal(client_core_escalate_us(&x.c), 30000);
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, T0, &o), 0);
+	assert_int_equal(o.send_to, 0); /* the primary of view 0 */
+	assert_int_equal(o.next_tick_us, T0 + 30000);
+	client_core_tick(&x.c, T0 + 29999, &o);
+	assert_int_equal(o.send_to, CLIENT_SEND_NONE);
+	client_core_tick(&x.c, T0 + 30000, &o);
+	assert_int_equal(o.send_to, CLIENT_SEND_ALL);
+	assert_int_equal(o.skip, 0); /* the primary has it */
+	assert_false(o.retransmit);
+	assert_int_equal(x.c.stats.escalations, 1);
+	assert_int_equal(o.next_tick_us, T0 + RTO_US); /* once */
+	client_core_tick(&x.c, T0 + 30001, &o);
+	assert_int_equal(o.send_to, CLIENT_SEND_NONE);
+	ok_reply_at(&x, 1, T0 + 40000, &o);
+	ok_reply_at(&x, 2, T0 + 40000, &o);
+	assert_true(o.done);
+	assert_int_equal(client_core_escalate_us(&x.c), 30000); /* 3 x 40 ms: capped */
+	/* fast replies: the deadline follows them down to its floor */
+	uint64_t t = T0 + 50000;
+	for (int k = 0; k < 40; k++, t += 10000) {
+		assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, t, &o), 0);
+		assert_int_equal(o.send_to, 0);
+		ok_reply_at(&x, 0, t + 2000, &o);
+		ok_reply_at(&x, 3, t + 2000, &o);
+		assert_true(o.done);
+	}
+	assert_int_equal(client_core_escalate_us(&x.c), 7500);
+	assert_int_equal(x.c.stats.escalations, 1);
+	/* answered before its deadline: never escalated */
+	assert_int_equal(client_core_submit(&x.c, x.put.p, x.put.len, 0, 0, t, &o), 0);
+	assert_int_equal(o.next_tick_us, t + 7500);
+	ok_reply_at(&x, 0, t + 7000, &o);
+	ok_reply_at(&x, 1, t + 7000, &o);
+	assert_true(o.done);
+	client_core_tick(&x.c, t + 7500, &o);
+	assert_int_equal(o.send_to, CLIENT_SEND_NONE);
+	assert_int_equal(x.c.stats.escalations, 1);
+	fix_teardown(&x);
+}
+
 /* ------------------------------------------------------------- timestamps */
 
 static void test_timestamps(void **state)
@@ -587,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_view_from_replies),
 		cmocka_unit_test(test_send_all_destinations),
 		cmocka_unit_test(test_hotstuff_destinations),
+		cmocka_unit_test(test_send_all_escalation),
 		cmocka_unit_test(test_timestamps),
 		cmocka_unit_test(test_retransmission_schedule),
 		cmocka_unit_test(test_no_timeout),

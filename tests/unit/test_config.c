@@ -376,9 +376,12 @@ static void test_robust_keys(void **state)
 	assert_int_equal(e->c.robust_heartbeat_ms, CONFIG_ROBUST_HEARTBEAT_MS);
 	assert_int_equal(config_robust_heartbeat_default(1000), 60);
 	assert_int_equal(config_robust_heartbeat_default(200), 50);
-	/* issue 16 (robust-tune): parked until the relay time D/2, not D/4 */
-	assert_int_equal(config_robust_park_ms(60), 30);
-	assert_int_equal(config_robust_park_ms(1), 1);
+	/* issue 16: parked for the ordering deadline D (relayed unverified on arrival),
+	 * not D/2 or D/4; escalated by clients after at most D/2 */
+	assert_int_equal(config_robust_park_ms(60), 60);
+	assert_int_equal(config_robust_park_ms(0), 1);
+	assert_int_equal(config_robust_escalate_ms(60), 30);
+	assert_int_equal(config_robust_escalate_ms(1), 1);
 	{
 		const struct edit on[] = {{10, "robust = on"},
 					  {14, "robust_ratio = 0.95"},

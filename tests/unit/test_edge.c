@@ -320,9 +320,11 @@ static enum edge_verdict from_client(struct fixture *fx, uint64_t now)
 	return edge_receive(&fx->e, NET_CLIENT, PARK_SRC, now, fx->b.p, fx->b.len, &fx->m);
 }
 
+static uint64_t released_relayed_ms; /* the last release's relay time */
+
 static enum edge_verdict release(struct fixture *fx, uint64_t now, struct buf *scratch)
 {
-	return edge_release(&fx->e, now, scratch, &fx->m);
+	return edge_release(&fx->e, now, scratch, &fx->m, &released_relayed_ms);
 }
 
 /* We are a backup that parks (the driver says so) in a robust mac cluster. */
@@ -446,6 +448,43 @@ static void primary_checks_every_signature(void **state)
 	park_done(fx, pk, &scratch);
 }
 
+/* Issue 16, third pass: a newly parked request is relayed to the primary at once,
+ * unverified (edge.relay), a retransmission of it is not; the release reports when it
+ * was relayed (the core's deadline counts from there).  A client whose requests keep
+ * replacing each other unanswered gets PARK_RELAY_MAX relays, then its next request is
+ * checked at once: a bad signature with good MACs is relayed at most that often before
+ * it bans the connection. */
+static void park_relays_once_and_caps(void **state)
+{
+	struct fixture *fx = *state;
+	struct park *pk = backup_parking(fx);
+	struct buf scratch;
+	buf_init(&scratch);
+	hybrid_from(fx, 60, 0, 0, 0);
+	assert_int_equal(from_client(fx, 1000), EDGE_PARKED);
+	assert_int_equal(fx->e.relay, 1);
+	assert_int_equal(from_client(fx, 1005), EDGE_PARKED); /* the same again: held */
+	assert_int_equal(fx->e.relay, 0);
+	assert_int_equal(release(fx, 1000 + PARK_DELAY, &scratch), EDGE_OK);
+	assert_int_equal(released_relayed_ms, 1000);
+	uint64_t sigs = fx->self.sigs_verified;
+	for (uint64_t k = 0; k < PARK_RELAY_MAX; k++) {
+		hybrid_from(fx, 70 + k, 0, 0, 1); /* good MAC, bad signature */
+		assert_int_equal(from_client(fx, 2000 + k), EDGE_PARKED);
+		assert_int_equal(fx->e.relay, 1);
+	}
+	assert_int_equal(fx->self.sigs_verified, sigs);
+	hybrid_from(fx, 70 + PARK_RELAY_MAX, 0, 0, 1);
+	assert_int_equal(from_client(fx, 2010), EDGE_BAD_AUTH); /* checked now */
+	assert_int_equal(fx->e.relay, 0);
+	assert_int_equal(fx->self.sigs_verified, sigs + 1);
+	assert_int_equal(fx->self.bans_made, 1);
+	assert_int_equal(pk->in_use, 0);
+	hybrid_from(fx, 90, 0, 0, 0);
+	assert_int_equal(from_client(fx, 2020), EDGE_REFUSED_CLIENT); /* banned */
+	park_done(fx, pk, &scratch);
+}
+
 /* The table holds one request per client: a newer one replaces it, an older one is
  * not parked over it, and a reply for a later timestamp drops it. */
 static void park_one_per_client(void **state)
@@ -510,6 +549,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(primary_checks_every_signature, setup_mac,
 						teardown),
+		cmocka_unit_test_setup_teardown(park_relays_once_and_caps, setup_mac, teardown),
 		cmocka_unit_test_setup_teardown(park_one_per_client, setup_mac, teardown),
 		cmocka_unit_test(verdict_names),
 	};

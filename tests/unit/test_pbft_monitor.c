@@ -178,8 +178,10 @@ static void test_heartbeat(void **state)
 	assert_int_equal(pbft_heartbeat_deadline(&h), 0);
 }
 
-/* The ordering deadline: forward at D/2, vote D after the forward; ordered in time
- * (or before it arrived) never; a new view restarts the clocks. */
+/* The ordering deadline: relay on arrival (issue 16, third pass: clients escalate a
+ * request to the backups only once it is unanswered), vote D after the relay; ordered
+ * in time (or before it arrived) never; a new view restarts the clocks; a request the
+ * driver relayed (parked) is judged from that relay. */
 static void test_order_watch(void **state)
 {
 	(void)state;
@@ -188,55 +190,64 @@ static void test_order_watch(void **state)
 	bool overdue = false;
 	assert_int_equal(pbft_order_init(&w, 8, 60), 0);
 	assert_int_equal(pbft_order_deadline(&w), 0); /* nothing watched */
-	pbft_order_request(&w, 3, 7, 1000);
-	assert_int_equal(pbft_order_deadline(&w), 1030);
-	assert_int_equal(pbft_order_scan(&w, 1029, fwd, 4, &overdue), 0);
-	assert_int_equal(pbft_order_scan(&w, 1030, fwd, 4, &overdue), 1);
+	pbft_order_request(&w, 3, 7, 1000, false);
+	assert_int_equal(pbft_order_deadline(&w), 1000);
+	assert_int_equal(pbft_order_scan(&w, 999, fwd, 4, &overdue), 0);
+	assert_int_equal(pbft_order_scan(&w, 1000, fwd, 4, &overdue), 1);
 	assert_int_equal(fwd[0], 3);
 	assert_false(overdue);
-	assert_int_equal(pbft_order_deadline(&w), 1090); /* D after the forward */
-	assert_int_equal(pbft_order_scan(&w, 1089, fwd, 4, &overdue), 0);
+	assert_int_equal(pbft_order_deadline(&w), 1060); /* D after the relay */
+	assert_int_equal(pbft_order_scan(&w, 1059, fwd, 4, &overdue), 0);
 	assert_false(overdue);
-	assert_int_equal(pbft_order_scan(&w, 1090, fwd, 4, &overdue), 0); /* once */
+	assert_int_equal(pbft_order_scan(&w, 1060, fwd, 4, &overdue), 0); /* once */
 	assert_false(overdue); /* late once: a stall of the moment, maybe */
-	assert_int_equal(w.late_ms, 1090);
-	pbft_order_request(&w, 5, 2, 1091); /* arrives while the primary is late */
-	assert_int_equal(pbft_order_scan(&w, 1121, fwd, 4, &overdue), 1);
+	assert_int_equal(w.late_ms, 1060);
+	pbft_order_request(&w, 5, 2, 1061, false); /* arrives while the primary is late */
+	assert_int_equal(pbft_order_scan(&w, 1061, fwd, 4, &overdue), 1);
 	assert_false(overdue);
-	assert_int_equal(pbft_order_scan(&w, 1180, fwd, 4, &overdue), 0);
+	assert_int_equal(pbft_order_scan(&w, 1120, fwd, 4, &overdue), 0);
 	assert_false(overdue);
-	assert_int_equal(pbft_order_scan(&w, 1181, fwd, 4, &overdue), 0);
+	assert_int_equal(pbft_order_scan(&w, 1121, fwd, 4, &overdue), 0);
 	assert_true(overdue); /* it stays late: vote */
 	/* a stall that ends: the late requests ordered, nothing overdue, the streak ends */
 	pbft_order_ordered(&w, 5, 2, 1200);
 	pbft_order_restart(&w, 1300);
 	pbft_order_ordered(&w, 3, 7, 1300);
-	pbft_order_request(&w, 6, 1, 1300);
-	assert_int_equal(pbft_order_scan(&w, 1330, fwd, 4, &overdue), 1);
-	assert_false(overdue || pbft_order_scan(&w, 1390, fwd, 4, &overdue) || overdue);
-	assert_int_equal(w.late_ms, 1390);
-	pbft_order_ordered(&w, 6, 1, 1391);
-	pbft_order_request(&w, 7, 1, 1391);
-	assert_int_equal(pbft_order_scan(&w, 1421, fwd, 4, &overdue), 1);
+	pbft_order_request(&w, 6, 1, 1300, false);
+	assert_int_equal(pbft_order_scan(&w, 1300, fwd, 4, &overdue), 1);
+	assert_false(overdue || pbft_order_scan(&w, 1360, fwd, 4, &overdue) || overdue);
+	assert_int_equal(w.late_ms, 1360);
+	pbft_order_ordered(&w, 6, 1, 1361);
+	pbft_order_request(&w, 7, 1, 1361, false);
+	assert_int_equal(pbft_order_scan(&w, 1361, fwd, 4, &overdue), 1);
 	assert_false(overdue);
 	assert_int_equal(w.late_ms, 0); /* nothing overdue any more */
-	pbft_order_ordered(&w, 7, 1, 1422);
+	pbft_order_ordered(&w, 7, 1, 1362);
 	/* a new view: the new primary gets the full time */
-	pbft_order_request(&w, 3, 8, 1500);
+	pbft_order_request(&w, 3, 8, 1500, false);
 	pbft_order_restart(&w, 2000);
-	assert_int_equal(pbft_order_deadline(&w), 2030);
+	assert_int_equal(pbft_order_deadline(&w), 2000);
 	pbft_order_ordered(&w, 3, 8, 2010); /* in a PRE-PREPARE: done */
 	assert_int_equal(pbft_order_scan(&w, 5000, fwd, 4, &overdue), 0);
 	assert_false(overdue);
 	assert_int_equal(pbft_order_deadline(&w), 0);
 	/* ordered before the client's copy reached us: never watched */
 	pbft_order_ordered(&w, 4, 9, 6000);
-	pbft_order_request(&w, 4, 9, 6001);
+	pbft_order_request(&w, 4, 9, 6001, false);
 	assert_int_equal(pbft_order_deadline(&w), 0);
 	assert_int_equal(w.forwarded, 4);
 	assert_int_equal(w.overdue, 1);
-	/* samples 109, 0 (restarted, then ordered), 91, 31, 10 ms: buckets 128 1 128 32 16 */
-	assert_int_equal(pbft_order_percentile_ms(&w, 50), 32);
+	/* samples 139, 0 (restarted, then ordered), 61, 1, 10 ms: buckets 256 1 64 2 16 */
+	assert_int_equal(pbft_order_percentile_ms(&w, 50), 16);
+	/* parked and relayed by the driver at 7000, released to the core at 7030: judged
+	 * from the relay, not relayed again */
+	pbft_order_request(&w, 2, 5, 7000, true);
+	assert_true(pbft_order_relayed(&w));
+	assert_int_equal(pbft_order_deadline(&w), 7060);
+	assert_int_equal(pbft_order_scan(&w, 7030, fwd, 4, &overdue), 0);
+	assert_int_equal(pbft_order_scan(&w, 7060, fwd, 4, &overdue), 0);
+	assert_true(pbft_order_late(&w));
+	assert_int_equal(w.forwarded, 5);
 	pbft_order_free(&w);
 }
 
@@ -328,7 +339,7 @@ static void follow_timers(struct backup *b, uint64_t until)
 		backup_step(b, EV_TICK, b->eff.timer_ms, NULL);
 }
 
-/* The heartbeat: a request relayed to the primary (half overdue) and no PRE-PREPARE
+/* The heartbeat: a request relayed to the primary (on arrival) and no PRE-PREPARE
  * since: robust mode's backup asks for a view change after the heartbeat,
  * max(view timeout / 4, 3 x robust_heartbeat_ms) from the relay, even for a single
  * request (the ordering deadline wants a second late one); without robust mode it
@@ -338,7 +349,7 @@ static void test_core_heartbeat_votes_out(void **state)
 	(void)state;
 	struct backup b;
 	struct core_status st;
-	const uint64_t beat = 3 * HEARTBEAT, relay = 5000 + HEARTBEAT / 2;
+	const uint64_t beat = 3 * HEARTBEAT, relay = 5000; /* relayed on arrival */
 	backup_start(&b, 1);
 	backup_step(&b, EV_TICK, 5000, NULL); /* idle: nothing to vote about */
 	assert_int_equal(b.viewchanges, 0);
@@ -379,37 +390,34 @@ static unsigned sends_of(const struct backup *b, uint8_t type, int32_t to)
 	return k;
 }
 
-/* Robust: the backup holds the client's request without relaying it (the client sent
- * it to the primary itself), relays it when half overdue, and votes the primary out
- * a deadline later (status vc_request).  Plain PBFT relays at once, votes only at the
- * view timeout. */
+/* Robust: the backup relays a client's request to the primary on arrival (a client
+ * sends it to the backups only once it went unanswered: an escalation, issue 16 third
+ * pass) and votes the primary out a deadline later when it stays late (status
+ * vc_request).  Plain PBFT relays at once too, and votes only at the view timeout. */
 static void test_core_request_deadline_votes_out(void **state)
 {
 	(void)state;
 	struct backup b;
 	struct core_status st;
-	const uint64_t t0 = 5000, half = HEARTBEAT / 2;
+	const uint64_t t0 = 5000;
 	backup_start(&b, 1);
 	backup_step(&b, EV_TICK, t0, NULL);
 	backup_gets_request(&b, t0);
-	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 0); /* not relayed on receipt */
-	assert_true(b.eff.timer_ms > t0 && b.eff.timer_ms <= t0 + half);
-	backup_step(&b, EV_TICK, t0 + half - 1, NULL);
-	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 0);
-	backup_step(&b, EV_TICK, t0 + half, NULL);
-	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1); /* half overdue: relayed */
-	backup_step(&b, EV_TICK, t0 + half + HEARTBEAT - 1, NULL);
+	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1); /* relayed on arrival */
+	assert_true(b.eff.timer_ms > t0 && b.eff.timer_ms <= t0 + HEARTBEAT);
+	backup_step(&b, EV_TICK, t0 + HEARTBEAT - 1, NULL);
+	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 0); /* once */
 	assert_int_equal(b.viewchanges, 0);
-	const uint64_t t1 = t0 + half + HEARTBEAT; /* overdue: the primary is late */
+	const uint64_t t1 = t0 + HEARTBEAT; /* overdue: the primary is late */
 	backup_step(&b, EV_TICK, t1, NULL);
 	assert_int_equal(b.viewchanges, 0);  /* once late may be a stall */
 	backup_gets_request_from(&b, t1, 4); /* a later request: late as well */
-	follow_timers(&b, t1 + half + 1);    /* ticks as asked: no stall credit */
+	follow_timers(&b, t1 + 1);           /* ticks as asked: no stall credit */
 	pbft_core_ops.status(b.core, &st);
 	assert_int_equal(st.robust_forwarded, 2);
-	follow_timers(&b, t1 + half + HEARTBEAT);
+	follow_timers(&b, t1 + HEARTBEAT);
 	assert_int_equal(b.viewchanges, 0);
-	backup_step(&b, EV_TICK, t1 + half + HEARTBEAT, NULL);
+	backup_step(&b, EV_TICK, t1 + HEARTBEAT, NULL);
 	assert_int_equal(b.viewchanges, 1);
 	pbft_core_ops.status(b.core, &st);
 	assert_true(st.robust && st.view_changing && st.view == 1);
@@ -421,7 +429,7 @@ static void test_core_request_deadline_votes_out(void **state)
 	backup_step(&b, EV_TICK, t0, NULL);
 	backup_gets_request(&b, t0);
 	assert_int_equal(sends_of(&b, MSG_REQUEST, 0), 1); /* PBFT §4.4: relayed at once */
-	backup_step(&b, EV_TICK, t0 + half + HEARTBEAT, NULL);
+	backup_step(&b, EV_TICK, t0 + 2 * HEARTBEAT, NULL);
 	assert_int_equal(b.viewchanges, 0);
 	backup_free(&b);
 }
@@ -464,7 +472,7 @@ static void test_core_own_stall_no_vote(void **state)
 	backup_gets_request(&b, t0);
 	follow_timers(&b, t0 + half + 1);
 	pbft_core_ops.status(b.core, &st);
-	assert_int_equal(st.robust_forwarded, 1); /* relayed at D/2 */
+	assert_int_equal(st.robust_forwarded, 1); /* relayed on arrival */
 	const uint64_t wake = b.eff.timer_ms, late = t0 + half + 3 * HEARTBEAT + HEARTBEAT / 5;
 	assert_true(wake > t0 + half && wake <= t0 + half + HEARTBEAT);
 	backup_step(&b, EV_TICK, late, NULL); /* slept from wake to late */
@@ -501,8 +509,30 @@ static void test_core_own_stall_no_vote(void **state)
 	backup_free(&b);
 }
 
-/* A primary that orders the request in time is neither relayed to nor voted out,
- * however long the request then waits to execute (the other backups are silent
+/* A stall is credited once (robust3): while a timer of the core is due but not yet
+ * served - the driver handles the messages it has first - every message event comes
+ * after that timer.  Crediting [timer + D/4, now] at each of them counted the same
+ * time again and again (38 s in a 5-s run under slow-primary:adaptive) and kept the
+ * watched requests from ever being late.  Here the core's status timer (EV_START +
+ * view timeout) is due and ten requests arrive 1 ms apart after it: 10 ms of stall,
+ * not 1 + 2 + ... + 10. */
+static void test_core_stall_credited_once(void **state)
+{
+	(void)state;
+	struct backup b;
+	struct core_status st;
+	backup_start(&b, 1);
+	const uint64_t due = b.eff.timer_ms, jitter = HEARTBEAT / 4;
+	assert_true(due > 1 && due <= 1 + VIEW_TIMEOUT);
+	for (uint32_t k = 1; k <= 10; k++)
+		backup_gets_request_from(&b, due + jitter + k, 2 + k); /* no tick meanwhile */
+	pbft_core_ops.status(b.core, &st);
+	assert_int_equal(st.robust_stall_ms, 10);
+	backup_free(&b);
+}
+
+/* A primary that orders the request in time is relayed to once (on arrival) and not
+ * voted out, however long the request then waits to execute (the other backups are silent
  * here: it never commits). */
 static void test_core_orderly_no_vote(void **state)
 {
@@ -523,7 +553,7 @@ static void test_core_orderly_no_vote(void **state)
 	}
 	pbft_core_ops.status(b.core, &st);
 	assert_int_equal(st.robust_vc_request, 0);
-	assert_int_equal(st.robust_forwarded, 0);
+	assert_int_equal(st.robust_forwarded, 1);
 	assert_int_equal(st.robust_vc_heartbeat, 0);
 	assert_int_equal(b.viewchanges, 0);
 	assert_int_equal(st.view, 0);
@@ -545,6 +575,7 @@ int main(void)
 		cmocka_unit_test(test_core_request_deadline_votes_out),
 		cmocka_unit_test(test_core_orderly_no_vote),
 		cmocka_unit_test(test_core_own_stall_no_vote),
+		cmocka_unit_test(test_core_stall_credited_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
