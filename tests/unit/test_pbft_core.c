@@ -1157,10 +1157,12 @@ static void test_stranded_replica_executes_on_commit_certificate(void **state)
 static void restart_3_without_batch_of_seq_1(uint8_t **pp, size_t *pp_len)
 {
 	request(0, 1, 1, "a", "1");
-	for (size_t k = 0; k < W->nq; k++)
+	*pp = NULL;
+	for (size_t k = 0; k < W->nq && !*pp; k++)
 		if (msg_type(&W->q[k]) == MSG_PREPREPARE && W->q[k].to == 3) {
 			*pp_len = W->q[k].len;
 			*pp = malloc(*pp_len);
+			assert_non_null(*pp);
 			memcpy(*pp, W->q[k].bytes, *pp_len);
 		}
 	assert_non_null(*pp);
