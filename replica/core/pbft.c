@@ -398,6 +398,13 @@ static void on_start(struct pbft *p, struct effects *out)
 	/* Re-execute what committed after our latest snapshot; the clients already
 	 * have (or will ask again for) the replies, so none are sent. */
 	pbft_try_execute(p, out, false);
+	/* A slot of our log may hold its pre-prepare without its batch: one a NEW-VIEW
+	 * issued again after we had executed it on a commit certificate (catchup.h) is
+	 * installed and persisted without (nothing to fetch then), and a restart from an
+	 * older snapshot needs it.  Fetch it now, as on entering a view (§4.4: the
+	 * replica must get the request it lacks); nothing else would until a peer
+	 * answered our PEER_STATUS.  Found by the simulator (seed 5680). */
+	pbft_fetch_missing(p, out);
 	/* We crashed mid view change: our VIEW-CHANGE is not in the log, and without it
 	 * nothing would re-send it (pbft_resend) nor count it for the view's timer
 	 * (pbft_update_vc_timer); the others may need it for their 2f+1.  Say it again

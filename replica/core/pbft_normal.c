@@ -460,9 +460,19 @@ void pbft_on_preprepare(struct pbft *p, const struct msg *m, struct effects *out
 			pbft_evidence_pp(p, s, m, digest, out);
 			catchup_on_preprepare(p, m, digest); /* unless the others committed it */
 			pbft_try_execute(p, out, true);
-		} else if (!s->batch) /* the batch hashes to s->digest, which s->cpp holds */
-			install(p, s, s->view, s->cpp, s->cpp_len, m->body, m->h.body_len);
-		else
+		} else if (!s->batch) { /* the batch hashes to s->digest, which s->cpp holds */
+			/* As a BATCH answering our FETCH (pbft_on_batch): keep it, and execute
+			 * what it completes.  §4.2: a slot executes once committed-local with
+			 * all below executed - and once we hold its request: the commit may
+			 * have come before the batch (a slot restored from our log without
+			 * it, or one a NEW-VIEW issued again after we executed it on a
+			 * certificate), and the votes that follow are repeats, which
+			 * re-check nothing.  Found by the simulator (seed 5680). */
+			if (install(p, s, s->view, s->cpp, s->cpp_len, m->body, m->h.body_len) != 0)
+				return;
+			pbft_persist_slot(p, s, out);
+			pbft_try_execute(p, out, true);
+		} else
 			help_laggard(p, s, m->h.sender, out);
 		return;
 	}

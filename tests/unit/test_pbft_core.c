@@ -1304,6 +1304,73 @@ static void test_stranded_replica_executes_on_commit_certificate(void **state)
 	assert_int_equal(((struct pbft *)W->core[3])->readonly_floor, 1);
 }
 
+/* Replica 3's log after seq 1 committed, as a restart finds it when the slot's
+ * pre-prepare was kept without its batch (a NEW-VIEW issued it again after replica 3
+ * had executed it on a commit certificate: byzlab-sim --auth sig --random-liars 1
+ * --seed 5680 ...): REC_PREPREPARE without the batch, REC_COMMITTED, no certificate.
+ * Replica 3 restarts from it.  *pp: the primary's
+ * PRE-PREPARE of seq 1, as first sent to replica 3 (to free). */
+static void restart_3_without_batch_of_seq_1(uint8_t **pp, size_t *pp_len)
+{
+	request(0, 1, 1, "a", "1");
+	*pp = NULL;
+	for (size_t k = 0; k < W->nq && !*pp; k++)
+		if (msg_type(&W->q[k]) == MSG_PREPREPARE && W->q[k].to == 3) {
+			*pp_len = W->q[k].len;
+			*pp = malloc(*pp_len);
+			assert_non_null(*pp);
+			memcpy(*pp, W->q[k].bytes, *pp_len);
+		}
+	assert_non_null(*pp);
+	deliver_all();
+	assert_int_equal(status_of(3).last_executed, 1);
+	struct record *r = W->store[3];
+	for (size_t k = 0; k < W->nstore[3];) {
+		if (r[k].key == 1 && r[k].kind == REC_PREPARED) {
+			free(r[k].val);
+			r[k] = r[--W->nstore[3]];
+			continue;
+		}
+		if (r[k].key == 1 && r[k].kind == REC_PREPREPARE)
+			r[k].len = 4 + get_u32(r[k].val); /* cpp_len | cpp, no batch */
+		k++;
+	}
+	restart_from_log(3);
+	assert_int_equal(status_of(3).last_executed, 0);
+}
+
+/* §4.2: a slot executes once committed-local with its request in hand, whichever
+ * comes last.  The primary's re-sent PRE-PREPARE brings the batch of a committed slot:
+ * it executes then (the votes that follow are repeats and re-check nothing). */
+static void test_preprepare_completing_a_committed_slot_executes_it(void **state)
+{
+	(void)state;
+	uint8_t *pp = NULL;
+	size_t pp_len = 0;
+	restart_3_without_batch_of_seq_1(&pp, &pp_len);
+	for (size_t k = 0; k < W->nq; k++) /* its FETCHes are lost */
+		free(W->q[k].bytes);
+	W->nq = 0;
+	deliver_bytes(3, pp, pp_len);
+	free(pp);
+	assert_int_equal(status_of(3).last_executed, 1);
+	assert_memory_equal(W->executed_digest[3][1], W->executed_digest[0][1], WIRE_DIGEST_LEN);
+}
+
+/* A restarted replica fetches the batches its log lacks, at once. */
+static void test_restart_fetches_missing_batches(void **state)
+{
+	(void)state;
+	uint8_t *pp = NULL;
+	size_t pp_len = 0;
+	restart_3_without_batch_of_seq_1(&pp, &pp_len);
+	free(pp);
+	assert_int_equal(queued_from(3, MSG_FETCH), N - 1);
+	deliver_all();
+	assert_int_equal(status_of(3).last_executed, 1);
+	assert_memory_equal(W->executed_digest[3][1], W->executed_digest[0][1], WIRE_DIGEST_LEN);
+}
+
 /* The same rule in the view a replica works in: it accepted an equivocating primary's
  * other PRE-PREPARE for a slot, so it can never prepare the batch the others commit
  * there; their 2f+1 COMMITs and that batch let it execute it all the same. */
@@ -1676,6 +1743,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_mid_view_change_says_it_again, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_recovered_backup_keeps_its_word, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_preprepare_completing_a_committed_slot_executes_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_fetches_missing_batches, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_change_replaces_dead_primary, setup,
 						teardown),
