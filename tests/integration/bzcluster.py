@@ -171,6 +171,19 @@ def parse_status(text):
         raise Failure(str(e))
 
 
+def puts(c, n, tag, deadline=120, timeout_ms=10000):
+    """n puts TAG0..TAG(n-1) from client 1 on cluster c, one at a time, each retried until
+    it completes (a liar may make some time out); fail once deadline seconds pass."""
+    end = time.monotonic() + deadline
+    done = 0
+    while done < n:
+        r = c.client("put", "%s%d" % (tag, done), "v%d" % done, client_id=1,
+                     timeout_ms=timeout_ms, quiet=True)
+        if r.rc == 0:
+            done += 1
+        check(time.monotonic() < end, "only %d of %d puts done in %d s" % (done, n, deadline))
+
+
 def check_bench(r, ops, verify):
     """Check a bench Result: exit 0, every op completed, no errors or mismatches."""
     if r.rc != 0:

@@ -26,17 +26,6 @@ BASE_PORT = 17600  # peers 17600+i, clients 17700+i, admin 17800+i (bzcluster.py
 AUDIT = os.path.join(bz.BIN, "byzlab-audit")
 
 
-def puts(c, n, tag, deadline=120):
-    end = time.monotonic() + deadline
-    done = 0
-    while done < n:
-        r = c.client("put", "%s%d" % (tag, done), "v%d" % done, client_id=1,
-                     timeout_ms=10000, quiet=True)
-        if r.rc == 0:
-            done += 1
-        bz.check(time.monotonic() < end, "only %d of %d puts done in %d s" % (done, n, deadline))
-
-
 def named(c):
     """{replica: {accused: (count, kind)}} from status (only replicas that answer)."""
     out = {}
@@ -52,7 +41,7 @@ def test_evidence_equivocating_primary():
     c.init()
 
     c.up()
-    puts(c, 10, "honest")
+    bz.puts(c, 10, "honest")
     ev = named(c)
     bz.log("without a liar: %r" % ev)
     bz.check(all(not e for e in ev.values()), "evidence without a liar: %r" % ev)
@@ -62,7 +51,7 @@ def test_evidence_equivocating_primary():
 
     t0 = time.monotonic()
     c.up(byz={0: "equivocate"})
-    puts(c, 20, "lied")
+    bz.puts(c, 20, "lied")
 
     def proven():
         ev = named(c)

@@ -36,17 +36,6 @@ BASE_PORT = 22000  # helper range 22000-22499 (bzcluster.py: P+i, P+100+i, P+200
 CORRECT = (1, 2, 3)
 
 
-def puts(c, n, tag, deadline=120):
-    end = time.monotonic() + deadline
-    done = 0
-    while done < n:
-        r = c.client("put", "%s%d" % (tag, done), "v%d" % done, client_id=1,
-                     timeout_ms=10000, quiet=True)
-        if r.rc == 0:
-            done += 1
-        bz.check(time.monotonic() < end, "only %d of %d puts done in %d s" % (done, n, deadline))
-
-
 def correct_status(c):
     st = c.answering()
     for i in CORRECT:
@@ -81,7 +70,7 @@ def test_proofs_shared_and_primary_replaced():
     c.init()
     t0 = time.monotonic()
     c.up(byz={0: "equivocate"})
-    puts(c, 20, "lied")
+    bz.puts(c, 20, "lied")
     st = bz.wait_until(lambda: all_prove_and_replaced(c), 60,
                        "replicas 1-3 to hold a proof against 0 and leave its views")
     bz.log("all correct replicas hold the proof, primary replaced, in %.1f s" %
@@ -101,7 +90,7 @@ def test_proofs_shared_and_primary_replaced():
              "no EVIDENCE message received by a correct replica")
     bz.check(all(st[i]["rejected"]["bad_evidence"] == 0 for i in CORRECT),
              "a correct replica's proof was refused")
-    puts(c, 5, "after")   # progress without replica 0
+    bz.puts(c, 5, "after")   # progress without replica 0
     st = bz.wait_until(lambda: (lambda s: s if total(s, "ignored_proven") > 0 else None)(
         correct_status(c)), 30, "a message of replica 0 to be ignored")
     bz.log("ignored_proven: %r" % {i: st[i]["accountability"]["ignored_proven"]
@@ -115,7 +104,7 @@ def test_proofs_shared_and_primary_replaced():
     for i in CORRECT:
         bz.check(st[i]["evidence_kind"].get("0") == "proof",
                  "replica %d lost its proof over a restart: %r" % (i, st[i]["evidence_kind"]))
-    puts(c, 5, "restarted")
+    bz.puts(c, 5, "restarted")
     st = correct_status(c)
     bz.log("after the restart: views %r" % {i: st[i]["view"] for i in CORRECT})
     c.down()

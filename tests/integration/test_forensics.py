@@ -43,15 +43,8 @@ AUDIT = os.path.join(bz.BIN, "byzlab-audit")
 CULPRIT = re.compile(r"^  replica (\d+): CULPRIT", re.M)
 
 
-def puts(c, n, tag, deadline=60):
-    end = time.monotonic() + deadline
-    done = 0
-    while done < n:
-        r = c.client("put", "%s%d" % (tag, done), "v%d" % done, client_id=1,
-                     timeout_ms=5000, quiet=True)
-        if r.rc == 0:
-            done += 1
-        bz.check(time.monotonic() < end, "only %d of %d puts done in %d s" % (done, n, deadline))
+def puts(c, n, tag):
+    bz.puts(c, n, tag, deadline=60, timeout_ms=5000)
 
 
 def audit(argv):
