@@ -1037,6 +1037,49 @@ def cmd_scenario(args, bindir):
 
 # ------------------------------------------------------------------ main
 
+def cmd_audit(args, bindir):
+    """Issue 17 on a docker cluster: copy each replica container's store (/data/I) and
+    the keys out of the containers (running or stopped) into a scratch directory
+    laid out as byzlab-audit --stores wants it (D/I/), and audit them there."""
+    audit = os.path.join(bindir, "byzlab-audit")
+    if not os.access(audit, os.X_OK):
+        raise Failed("%s not found: run ./byzlab build first" % audit)
+    ids = []
+    while container_state(replica_name(len(ids)))[0] is not None:
+        ids.append(len(ids))
+    if not ids:
+        raise Failed("no byzlab replica containers (./byzlab docker up)")
+    if args.out:
+        if os.path.exists(args.out):
+            raise Usage("--out %s exists: name a new directory" % args.out)
+        os.makedirs(args.out, mode=0o700)
+    tmp = args.out or tempfile.mkdtemp(prefix="byzlab-audit-")
+    try:
+        keys, stores = os.path.join(tmp, "keys"), os.path.join(tmp, "stores")
+        os.makedirs(stores)
+        # the keys directory as it is (the image has no shell tools to pick the public
+        # ones); the copy sits in a 0700 scratch directory removed below
+        docker("cp", "%s:/cluster/keys" % replica_name(0), keys)
+        for i in ids:
+            docker("cp", "%s:/data/%d" % (replica_name(i), i), os.path.join(stores, str(i)))
+        argv = [audit, "--keys", keys, "--stores", stores]
+        if args.trust:
+            argv += ["--trust", args.trust]
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if args.out:
+            sys.stdout.write(r.stdout)
+            sys.stderr.write(r.stderr)
+        else:  # the copy goes: say how to keep it for the re-verify lines
+            sys.stdout.write(r.stdout.replace(tmp, "<copy>"))
+            sys.stderr.write(r.stderr.replace(tmp, "<copy>"))
+            print("(<copy>: removed; ./byzlab docker audit --out DIR keeps the keys and "
+                  "stores there, for the re-verify lines)")
+        return r.returncode
+    finally:
+        if not args.out:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="./byzlab %s" % VERB, description=__doc__.split("\n\n")[0])
     p.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"),
@@ -1060,6 +1103,11 @@ def parser():
                    "swarm: on every address of the node that runs it)")
     sub.add_parser("down", help="remove every byzlab container, network and volume")
     sub.add_parser("status", help="status of every replica (JSON lines)")
+    q = sub.add_parser("audit", help="who lied: byzlab-audit over copies of the replicas' "
+                       "stores and public keys (issue 17)")
+    q.add_argument("--trust", help="IDS: only those replicas' transcripts (e.g. 1,2)")
+    q.add_argument("--out", help="copy the keys and stores into this new directory and keep "
+                   "them (default: a scratch copy, removed)")
     q = sub.add_parser("bench", help="closed-loop bench on the cluster (started if not up)")
     cluster_opts(q)
     q.add_argument("--clients", type=int, default=16)
@@ -1121,6 +1169,9 @@ def main(argv):
             sys.stdout.write(out)
             sys.stderr.write(err)
             return rc
+        if args.cmd == "audit":
+            need_engine()
+            return cmd_audit(args, bindir)
         if args.cmd == "bench":
             need_engine()
             return cmd_bench(args, bindir)

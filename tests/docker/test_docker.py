@@ -18,6 +18,7 @@ whole run, so two test runs on one engine take turns.
 """
 
 import os
+import re
 import sys
 import time
 
@@ -77,6 +78,12 @@ def scenario():
         rows = f.read().splitlines()
     check(len(rows) >= 2 and rows[0].startswith("protocol,f,n,"), "runs.csv: %r" % rows[:2])
     dockertest.prometheus_sees_the_workload(PROMETHEUS_PORT, n, 200)
+    # Issue 17: the audit reads the replicas' stores out of the containers; an honest
+    # cluster proves nobody a liar, and every replica kept a transcript.
+    out = driver("audit", timeout=120)
+    check("no evidence (%d replica stores read)" % n in out, "audit:\n" + out)
+    check(re.search(r"forensics: %d transcripts .*, 0 culprits named" % n, out) is not None,
+          "audit forensics:\n" + out)
 
     st = bz.status()
     view, p = bz.current_view(st)
