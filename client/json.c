@@ -17,6 +17,15 @@ static void ws(struct cur *c)
 		c->p++;
 }
 
+/* Consume ch if it is next. */
+static bool take(struct cur *c, char ch)
+{
+	if (c->p >= c->end || *c->p != ch)
+		return false;
+	c->p++;
+	return true;
+}
+
 static int is_digit(char ch)
 {
 	return ch >= '0' && ch <= '9';
@@ -74,21 +83,14 @@ static int digits(struct cur *c)
 /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
 static int number(struct cur *c)
 {
-	if (c->p < c->end && *c->p == '-')
-		c->p++;
-	if (c->p < c->end && *c->p == '0')
-		c->p++;
-	else if (digits(c) != 0)
+	take(c, '-');
+	if (!take(c, '0') && digits(c) != 0)
 		return -1;
-	if (c->p < c->end && *c->p == '.') {
-		c->p++;
-		if (digits(c) != 0)
-			return -1;
-	}
-	if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
-		c->p++;
-		if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
-			c->p++;
+	if (take(c, '.') && digits(c) != 0)
+		return -1;
+	if (take(c, 'e') || take(c, 'E')) {
+		if (!take(c, '+'))
+			take(c, '-');
 		if (digits(c) != 0)
 			return -1;
 	}
@@ -136,10 +138,8 @@ static int object(struct cur *c, int depth)
 	const char *path = c->path;
 	c->p++;
 	ws(c);
-	if (c->p < c->end && *c->p == '}') {
-		c->p++;
+	if (take(c, '}'))
 		return 0;
-	}
 	for (;;) {
 		const char *key, *rest = NULL;
 		size_t klen;
@@ -170,15 +170,9 @@ static int object(struct cur *c, int depth)
 		}
 		c->path = path;
 		ws(c);
-		if (c->p < c->end && *c->p == ',') {
-			c->p++;
+		if (take(c, ','))
 			continue;
-		}
-		if (c->p < c->end && *c->p == '}') {
-			c->p++;
-			return 0;
-		}
-		return -1;
+		return take(c, '}') ? 0 : -1;
 	}
 }
 
@@ -187,24 +181,16 @@ static int array(struct cur *c, int depth)
 	c->path = NULL; /* paths name object members only */
 	c->p++;
 	ws(c);
-	if (c->p < c->end && *c->p == ']') {
-		c->p++;
+	if (take(c, ']'))
 		return 0;
-	}
 	for (;;) {
 		ws(c);
 		if (value(c, depth) != 0)
 			return -1;
 		ws(c);
-		if (c->p < c->end && *c->p == ',') {
-			c->p++;
+		if (take(c, ','))
 			continue;
-		}
-		if (c->p < c->end && *c->p == ']') {
-			c->p++;
-			return 0;
-		}
-		return -1;
+		return take(c, ']') ? 0 : -1;
 	}
 }
 
