@@ -976,10 +976,19 @@ void replica_close(struct replica *r)
 	free(r);
 }
 
+/* d, or the time from now_us to due if that is sooner; due 0: none. */
+static uint64_t sooner(uint64_t d, uint64_t due, uint64_t now_us)
+{
+	if (!due)
+		return d;
+	uint64_t left = due <= now_us ? 0 : due - now_us;
+	return left < d ? left : d;
+}
+
 /* Until the core's deadline (in its clock: faults.h clock_rate), the next delayed
- * message or the next parked one, whichever comes first, in us: the faults layer's
- * held messages are due to the microsecond (a 0.25 ms WAN link waits 250 us, not a
- * whole ms), the core's timers in whole ms. */
+ * message, the next parked one or the transcript's next commit, whichever comes first,
+ * in us: the faults layer's held messages are due to the microsecond (a 0.25 ms WAN
+ * link waits 250 us, not a whole ms), the core's timers in whole ms. */
 static uint64_t wait_us(const struct replica *r, uint64_t now_us)
 {
 	uint64_t now = now_us / 1000, core = faults_core_ms(r->faults, now);
@@ -989,15 +998,10 @@ static uint64_t wait_us(const struct replica *r, uint64_t now_us)
 			    ? 0
 			    : faults_real_wait_ms(r->faults, r->timer_ms - core) * 1000 -
 				      now_us % 1000;
-	uint64_t due = faults_next_due_us(r->faults);
-	if (due && (due <= now_us ? 0 : due - now_us) < d)
-		d = due <= now_us ? 0 : due - now_us;
-	due = r->parking ? park_deadline(&r->park) * 1000 : 0;
-	if (due && (due <= now_us ? 0 : due - now_us) < d)
-		d = due <= now_us ? 0 : due - now_us;
-	due = txlog_due(&r->tx) * 1000; /* the transcript's entries waiting for a commit */
-	if (due && (due <= now_us ? 0 : due - now_us) < d)
-		d = due <= now_us ? 0 : due - now_us;
+	d = sooner(d, faults_next_due_us(r->faults), now_us);
+	if (r->parking)
+		d = sooner(d, park_deadline(&r->park) * 1000, now_us);
+	d = sooner(d, txlog_due(&r->tx) * 1000, now_us); /* entries waiting for a commit */
 	if (r->watch && d > (uint64_t)METRICS_PUBLISH_MS * 1000)
 		d = (uint64_t)METRICS_PUBLISH_MS *
 		    1000; /* an idle replica's page stays fresh too */
