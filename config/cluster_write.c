@@ -140,17 +140,25 @@ static void setting(struct setting *s, const char *key, const char *value)
 static int settings(const struct cluster_spec *s, struct setting *out, size_t *n, char *err,
 		    size_t errlen)
 {
-	char clients[16];
+	char clients[16], window[16], interval[16];
 	struct setting one;
 	size_t i, k;
 
 	snprintf(clients, sizeof clients, "%" PRIu32,
 		 s->clients > CLUSTER_MIN_CLIENTS ? s->clients : CLUSTER_MIN_CLIENTS);
+	/* 256 and 128, unless PBFT's worst NEW-VIEW would not fit (config.h) */
+	uint32_t rn = s->f <= WIRE_MAX_REPLICAS ? protocol_n(s->protocol, s->f) : 0;
+	uint32_t w = rn && rn <= WIRE_MAX_REPLICAS
+			     ? config_window_default(s->protocol, rn, s->f,
+						     !s->auth || strcmp(s->auth, "none") != 0)
+			     : CONFIG_WINDOW_DEFAULT; /* (check_spec refuses such an f) */
+	snprintf(window, sizeof window, "%" PRIu32, w);
+	snprintf(interval, sizeof interval, "%" PRIu32, w / 2);
 	*n = 0;
 	setting(&out[(*n)++], "auth", s->auth ? s->auth : "sig");
 	setting(&out[(*n)++], "batch_max", "64");
-	setting(&out[(*n)++], "window", "256");
-	setting(&out[(*n)++], "checkpoint_interval", "128");
+	setting(&out[(*n)++], "window", window);
+	setting(&out[(*n)++], "checkpoint_interval", interval);
 	setting(&out[(*n)++], "view_timeout_ms", "1000");
 	setting(&out[(*n)++], "sync", "full");
 	setting(&out[(*n)++], "clients", clients);

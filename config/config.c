@@ -757,10 +757,40 @@ static int check_protocol(struct parse *p)
 	return 0;
 }
 
+/* PBFT: the NEW-VIEW carries 2f+1 VIEW-CHANGEs, each with up to a window of prepared
+ * certificates of 2f PREPAREs; at large f and window it would exceed WIRE_MAX_MSG and
+ * could not be sent - no view change with a full window above the stable checkpoint
+ * (docs/PROTOCOL.md §5.7, issue 19).  An unset window (and checkpoint_interval) is
+ * lowered to fit; a window set too large is refused. */
+static int check_newview_fits(struct parse *p)
+{
+	struct config *c = p->c;
+	int sig = c->auth != AUTH_MODE_NONE;
+	uint32_t most = wire_window_max(c->n, c->f, sig);
+
+	if (c->protocol != PROTO_PBFT || c->window <= most)
+		return 0;
+	if (p->key_line[K_WINDOW]) {
+		fail(p, p->key_line[K_WINDOW],
+		     "key 'window': %" PRIu32 " is too large for pbft with f=%" PRIu32
+		     " and auth %s: a NEW-VIEW with a full window of prepared certificates "
+		     "would be %" PRIu64 " bytes, over the %u-byte message limit; at most %" PRIu32,
+		     c->window, c->f, sig ? "sig/mac" : "none",
+		     wire_newview_worst(c->n, c->f, c->window, sig), WIRE_MAX_MSG, most);
+		return -1;
+	}
+	c->window = config_window_default(c->protocol, c->n, c->f, sig);
+	if (!p->key_line[K_CHECKPOINT] && c->checkpoint_interval > c->window / 2)
+		c->checkpoint_interval = c->window / 2;
+	return 0;
+}
+
 static int check_ranges(struct parse *p)
 {
 	struct config *c = p->c;
 
+	if (check_newview_fits(p))
+		return -1;
 	if ((uint64_t)c->window < 2 * (uint64_t)c->checkpoint_interval) {
 		int wl = p->key_line[K_WINDOW];
 		int line = wl ? wl : p->key_line[K_CHECKPOINT];
@@ -963,7 +993,7 @@ static void defaults(struct config *c, struct parse *p)
 	c->cluster_id = 1;
 	c->auth = AUTH_MODE_SIG;
 	c->batch_max = 64;
-	c->window = 256;
+	c->window = CONFIG_WINDOW_DEFAULT; /* lowered for large pbft clusters */
 	c->checkpoint_interval = 128;
 	c->view_timeout_ms = 1000;
 	c->sync_full = 1;

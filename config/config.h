@@ -111,6 +111,16 @@ static inline uint32_t config_robust_heartbeat_default(uint32_t view_timeout_ms)
 	uint32_t quarter = view_timeout_ms / 4 ? view_timeout_ms / 4 : 1;
 	return quarter < CONFIG_ROBUST_HEARTBEAT_MS ? quarter : CONFIG_ROBUST_HEARTBEAT_MS;
 }
+/* window's default: 256, unless PBFT's worst NEW-VIEW (2f+1 VIEW-CHANGEs, each with a
+ * full window of prepared certificates) would then exceed WIRE_MAX_MSG: the largest
+ * window whose worst NEW-VIEW fits (f >= 8 with sig or mac, f = 10 with none;
+ * docs/PROTOCOL.md §5.7).  checkpoint_interval's default is half of it (at most 128). */
+#define CONFIG_WINDOW_DEFAULT 256u
+static inline uint32_t config_window_default(enum protocol p, uint32_t n, uint32_t f, int sig)
+{
+	uint32_t most = p == PROTO_PBFT ? wire_window_max(n, f, sig) : CONFIG_WINDOW_DEFAULT;
+	return most < CONFIG_WINDOW_DEFAULT ? most : CONFIG_WINDOW_DEFAULT;
+}
 /* How long a robust backup parks a request a client sent it directly (auth = mac,
  * replica/park.h) before checking its signature: the ordering deadline D =
  * robust_heartbeat_ms itself.  The backup relays it to the primary unverified on

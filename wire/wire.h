@@ -243,6 +243,16 @@ struct body_newview {
 void wire_nv_begin(const struct msg *nv, struct cursor *c);
 int wire_nv_next(struct cursor *c, uint32_t cluster_id, struct compact_pp *e);
 
+/* The largest NEW-VIEW (PBFT, OSDI'99 §4.4) a correct primary may have to send with n =
+ * 3f+1 replicas and this window, in bytes, auth trailer included: 2f+1 VIEW-CHANGEs,
+ * each with a checkpoint proof of n CHECKPOINTs and a prepared certificate (a compact
+ * PRE-PREPARE and exactly 2f PREPAREs) for every slot of the window, and an O set of
+ * `window` compact PRE-PREPAREs.  `sig`: 1 when these messages carry an Ed25519
+ * signature (auth sig and mac), 0 for auth none.  docs/PROTOCOL.md §5.7. */
+uint64_t wire_newview_worst(uint32_t n, uint32_t f, uint32_t window, int sig);
+/* The largest window whose worst NEW-VIEW fits WIRE_MAX_MSG (0 if none does). */
+uint32_t wire_window_max(uint32_t n, uint32_t f, int sig);
+
 /* FETCH: header seq = n, body digest[32] (u.dg).  BATCH: header seq = n, body = a
  * batch (u.pp).  FETCH_STATE: header seq = checkpoint, body offset u64.
  * STATE: header seq = checkpoint, body total u64 | offset u64 | len u32 | chunk. */

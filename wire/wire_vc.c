@@ -161,6 +161,30 @@ int wire_nv_next(struct cursor *c, uint32_t cluster_id, struct compact_pp *e)
 	return 1;
 }
 
+/* Sizes of the nested messages: header | body | trailer (wire.c's encoders). */
+uint64_t wire_newview_worst(uint32_t n, uint32_t f, uint32_t window, int sig)
+{
+	uint64_t trailer = sig ? WIRE_SIG_LEN : 0;
+	uint64_t quorum = (uint64_t)n - f; /* the 2f+1 VIEW-CHANGEs of a NEW-VIEW */
+	uint64_t cpp = WIRE_CPP_LEN_MIN + trailer;
+	uint64_t prepare = WIRE_HDR_LEN + WIRE_DIGEST_LEN + trailer;
+	uint64_t checkpoint = WIRE_HDR_LEN + WIRE_DIGEST_LEN + 8 + trailer;
+	uint64_t p_entry = 4 + cpp + 2 + 2 * (uint64_t)f * (4 + prepare);
+	uint64_t proof = 2 + (uint64_t)n * (4 + checkpoint);
+	uint64_t vc = WIRE_HDR_LEN + trailer + proof + 4 + window * p_entry;
+	return WIRE_HDR_LEN + trailer + 2 + quorum * (4 + vc) + 4 + window * (4 + cpp);
+}
+
+uint32_t wire_window_max(uint32_t n, uint32_t f, int sig)
+{
+	uint64_t fixed = wire_newview_worst(n, f, 0, sig);
+	uint64_t per_slot = wire_newview_worst(n, f, 1, sig) - fixed;
+	if (fixed > WIRE_MAX_MSG)
+		return 0;
+	uint64_t w = (WIRE_MAX_MSG - fixed) / per_slot;
+	return w > WIRE_MAX_PREPARED ? WIRE_MAX_PREPARED : (uint32_t)w;
+}
+
 int wire_body_newview(struct msg *m)
 {
 	struct body_newview *nv = &m->u.nv;

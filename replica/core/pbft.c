@@ -183,6 +183,9 @@ static void *pbft_create(const struct core_config *cfg)
 	    cfg->checkpoint_interval == 0 || cfg->batch_max == 0 ||
 	    cfg->batch_max > WIRE_MAX_BATCH || cfg->max_clients == 0 || !cfg->auth)
 		return NULL;
+	/* its worst NEW-VIEW must be sendable (config.c bounds the window so) */
+	if (cfg->window > wire_window_max(cfg->n, cfg->f, cfg->auth->mode != AUTH_MODE_NONE))
+		return NULL;
 	struct pbft *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;

@@ -141,6 +141,14 @@ struct sim_opts {
 	bool hotstuff_stable;  /* --hotstuff-leader stable (default rotating) */
 	bool hotstuff_leaders; /* --hotstuff-client leaders (default all) */
 	uint32_t view_timeout_ms;
+	/* --window W|default: pbft window W (checkpoint_interval W/2) instead of the seed's
+	 * draw (0: the draw); default: cluster.ini's (config_window_default) */
+	uint32_t window;
+	bool window_default;
+	/* --full-window: checkpoint_interval = window, and the primary of view 0 pauses
+	 * once it executed window - 1 numbers: every VIEW-CHANGE of the view change that
+	 * follows carries (nearly) a full window of prepared certificates (issue 19) */
+	bool full_window;
 
 	/* issue 18: --read-lease MS (vr leader leases, docs/VR.md); --clock-rate I=R: replica
 	 * I's clock runs at R x (beyond the lease's drift bound, or within it);
@@ -420,6 +428,7 @@ struct world {
 	uint64_t part_gen;
 	uint64_t hold_us; /* --pause-before-reply: added to the next posts' delay */
 	uint64_t lease_pauses;
+	bool full_window_paused;        /* --full-window: the primary of view 0 was paused */
 	bool cut[SIM_MAX_N][SIM_MAX_N]; /* one-way: a -> b lost */
 	uint64_t cut_gen[SIM_MAX_N][SIM_MAX_N];
 	/* last delivery time per directed link between endpoints (replica instances,

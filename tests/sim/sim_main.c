@@ -113,6 +113,16 @@ static void usage(FILE *out)
 		"                      MS between the lease check and the reply (a zombie)\n"
 		"  --view-timeout MS   view_timeout_ms instead of the seed's draw (200, 500 or "
 		"1000)\n"
+		"  --window W|default  pbft window W (checkpoint_interval W/2) instead of the "
+		"seed's\n"
+		"                      draw (16, 32 or 64); default: cluster.ini's for this f "
+		"and\n"
+		"                      --auth (256, lower where the worst NEW-VIEW would not "
+		"fit)\n"
+		"  --full-window       pbft: checkpoint_interval = window, and the primary of "
+		"view 0\n"
+		"                      pauses 5 s once it executed window-1 numbers: the view\n"
+		"                      change carries a full window of prepared certificates\n"
 		"  --min-rate-vs-faultfree PCT\n"
 		"                      run each seed fault-free first (no faults, liars, "
 		"crashes or\n"
@@ -651,6 +661,20 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			}
 			o->view_timeout_ms = (uint32_t)v;
 			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--window")) {
+			NEED_ARG();
+			o->window_default = !strcmp(argv[++i], "default");
+			if (!o->window_default &&
+			    (parse_u64(argv[i], &v) != 0 || v < 2 || v > WIRE_MAX_PREPARED)) {
+				snprintf(err, errlen, "--window: default or 2..%u, not '%s'",
+					 WIRE_MAX_PREPARED, argv[i]);
+				return -1;
+			}
+			o->window = o->window_default ? 0 : (uint32_t)v;
+			repro_add(c, a, argv[i]);
+		} else if (!strcmp(a, "--full-window")) {
+			o->full_window = true;
+			repro_add(c, a, NULL);
 		} else if (!strcmp(a, "--min-rate-vs-faultfree")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 100) {

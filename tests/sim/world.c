@@ -328,6 +328,20 @@ static void route(struct world *w, struct node *nd, uint8_t k, const struct send
 	sbuf_put(m);
 }
 
+static void pause_node_for(struct world *w, struct node *nd, uint64_t us);
+
+/* --full-window: pause the primary of view 0 for 5 s once it executed window - 1
+ * numbers (no checkpoint inside the window): the backups change views with a full
+ * window of prepared certificates each (docs/PROTOCOL.md §5.7, issue 19). */
+static void full_window_pause(struct world *w, struct node *nd, const struct core_status *st)
+{
+	if (!w->o->full_window || w->full_window_paused || nd->id != 0 || st->view != 0 ||
+	    nd->state != NODE_UP || st->last_executed + 1 < w->base.window)
+		return;
+	w->full_window_paused = true;
+	pause_node_for(w, nd, 5000000);
+}
+
 static void note_status(struct world *w, struct node *nd, uint8_t k)
 {
 	struct inst *in = &nd->inst[k];
@@ -346,9 +360,8 @@ static void note_status(struct world *w, struct node *nd, uint8_t k)
 	in->st = st;
 	if (nd->liar == LIAR_NONE)
 		forensics_trim(w, nd);
+	full_window_pause(w, nd, &st);
 }
-
-static void pause_node_for(struct world *w, struct node *nd, uint64_t us);
 
 /* --pause-before-reply MS (the real replica's pause_before_reply fault): the core
  * answered a read from its lease; the node stops here for exactly MS, so this reply
@@ -757,6 +770,14 @@ static void draw_config(struct world *w)
 	c->cluster_id = SIM_CLUSTER_ID;
 	c->window = windows[rng_below(&w->rng, 3)];
 	c->checkpoint_interval = c->window / (rng_chance(&w->rng, 0.5) ? 2 : 4);
+	if (w->o->window || w->o->window_default) { /* drawn all the same (--view-timeout) */
+		c->window = w->o->window ? w->o->window
+					 : config_window_default(c->protocol, c->n, c->f,
+								 w->o->auth != AUTH_MODE_NONE);
+		c->checkpoint_interval = c->window / 2;
+	}
+	if (w->o->full_window)
+		c->checkpoint_interval = c->window;
 	c->batch_max = batches[rng_below(&w->rng, 4)];
 	c->view_timeout_ms = timeouts[rng_below(&w->rng, 3)];
 	if (w->o->view_timeout_ms) /* --view-timeout: drawn all the same, so the rest of

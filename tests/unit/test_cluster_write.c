@@ -118,6 +118,26 @@ static void test_n_from_protocol_n(void **state)
 	}
 }
 
+/* pbft f = 10 (n = 31): the written window is the largest whose worst NEW-VIEW fits
+ * WIRE_MAX_MSG (config_window_default), not 256, which the parser refuses there
+ * (docs/PROTOCOL.md §5.7); f = 1 keeps 256 and 128. */
+static void test_window_fits_newview(void **state)
+{
+	struct env *e = *state;
+	struct cluster_spec big = {.protocol = PROTO_PBFT, .f = 10, .auth = "mac"};
+	struct cluster_spec small = {.protocol = PROTO_PBFT, .f = 1};
+
+	assert_int_equal(cluster_ini_build(&big, e->text, sizeof e->text, e->err, sizeof e->err),
+			 CLUSTER_OK);
+	assert_int_equal(count(e->text, "window = 133\n"), 1);
+	assert_int_equal(count(e->text, "checkpoint_interval = 66\n"), 1);
+	assert_int_equal(write_cluster(e, &big, 1), CLUSTER_OK);
+	assert_int_equal(e->c.window, 133);
+	assert_int_equal(write_cluster(e, &small, 1), CLUSTER_OK);
+	assert_int_equal(e->c.window, 256);
+	assert_int_equal(e->c.checkpoint_interval, 128);
+}
+
 static void test_ports_auth_defaults(void **state)
 {
 	struct env *e = *state;
@@ -259,6 +279,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_n_from_protocol_n, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ports_auth_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_fits_newview, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_per_replica, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_replaces_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_set_refused, setup, teardown),

@@ -628,6 +628,60 @@ static void test_n31(void **state)
 	expect_fail_at(e, 3, "f too large: pbft with f=11 needs more than the 32 replicas");
 }
 
+/* pbft with f=10, n = 31 replicas, auth `auth`, `lines` at the end of [cluster] (line 7). */
+static void write_n31_cluster(struct env *e, const char *auth, const char *lines)
+{
+	FILE *fp = fopen(e->ini, "w");
+
+	assert_non_null(fp);
+	fprintf(fp, "[cluster]\nprotocol = pbft\nf = 10\nauth = %s\nkeys = keys31\nclients = 4\n%s",
+		auth, lines);
+	for (int i = 0; i < 31; i++)
+		fprintf(fp,
+			"[replica.%d]\npeer = tcp://127.0.0.1:%d\nclient = tcp://127.0.0.1:%d\n"
+			"admin = tcp://127.0.0.1:%d\n",
+			i, 30000 + 3 * i, 30001 + 3 * i, 30002 + 3 * i);
+	fclose(fp);
+}
+
+/* At f = 10 a NEW-VIEW with the default window 256 of prepared certificates would be
+ * 15.9 MB (sig, mac) or 8.7 MB (none), over WIRE_MAX_MSG: the view change could not be
+ * announced (docs/PROTOCOL.md §5.7).  Left unset, window and checkpoint_interval are
+ * lowered to fit; a window set too large is refused. */
+static void test_n31_window_fits_newview(void **state)
+{
+	struct env *e = *state;
+
+	make_keys(e->dir, "keys31", 31, 4);
+	write_n31_cluster(e, "mac", "");
+	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+	assert_int_equal(e->c.window, 133);
+	assert_int_equal(e->c.checkpoint_interval, 66);
+	assert_true(wire_newview_worst(31, 10, e->c.window, 1) <= WIRE_MAX_MSG);
+	memset(&e->c, 0, sizeof e->c);
+	write_n31_cluster(e, "none", "");
+	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+	assert_int_equal(e->c.window, 247);
+	assert_int_equal(e->c.checkpoint_interval, 123);
+	memset(&e->c, 0, sizeof e->c);
+	write_n31_cluster(e, "none", "checkpoint_interval = 50\n");
+	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+	assert_int_equal(e->c.window, 247);
+	assert_int_equal(e->c.checkpoint_interval, 50);
+	memset(&e->c, 0, sizeof e->c);
+	write_n31_cluster(e, "sig", "window = 133\ncheckpoint_interval = 60\n");
+	assert_int_equal(config_load(e->ini, &e->c, e->err, sizeof e->err), 0);
+	assert_int_equal(e->c.window, 133);
+	memset(&e->c, 0, sizeof e->c);
+	write_n31_cluster(e, "sig", "window = 256\ncheckpoint_interval = 128\n");
+	expect_fail_at(e, 7,
+		       "key 'window': 256 is too large for pbft with f=10 and auth sig/mac: a "
+		       "NEW-VIEW with a full window of prepared certificates would be 15950884 "
+		       "bytes, over the 8388608-byte message limit; at most 133");
+	write_n31_cluster(e, "none", "window = 248\n");
+	expect_fail_at(e, 7, "at most 247");
+}
+
 static void test_bad_numbers_and_enums(void **state)
 {
 	struct env *e = *state;
@@ -768,6 +822,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_replica_sections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_numbers_and_enums, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_n31, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_n31_window_fits_newview, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_keys_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_lines, setup, teardown),

@@ -912,6 +912,128 @@ static void test_vc_nesting_allowed(void **state)
 	buf_free(&nv);
 }
 
+/* ---- the worst NEW-VIEW (docs/PROTOCOL.md §5.7, issue 19) ---- */
+
+/* Seal the message at off with a stand-in trailer of an Ed25519 signature's size. */
+static void fake_sig(struct buf *b, size_t off, int sig)
+{
+	if (!sig)
+		return;
+	b->p[off + WIRE_OFF_AUTH_KIND] = AUTH_SIG;
+	set_u16(b->p + off + WIRE_OFF_AUTH_LEN, WIRE_SIG_LEN);
+	for (int i = 0; i < WIRE_SIG_LEN; i++)
+		buf_put_u8(b, (uint8_t)i);
+}
+
+/* A nested message: u32 length, then the message from tmp. */
+static void put_nested(struct buf *b, const struct buf *tmp)
+{
+	buf_put_u32(b, (uint32_t)tmp->len);
+	buf_put(b, tmp->p, tmp->len);
+}
+
+/* The largest VIEW-CHANGE a correct replica can send at f with this window: a proof of
+ * n CHECKPOINTs, a certificate of 2f PREPAREs for every slot of the window. */
+static void build_full_vc(struct buf *vc, uint32_t n, uint32_t f, uint32_t window, int sig,
+			  uint32_t id)
+{
+	uint8_t dg[WIRE_DIGEST_LEN];
+	struct buf t;
+	fill(dg, sizeof(dg), 7);
+	buf_init(&t);
+	size_t off = wire_begin(vc, MSG_VIEWCHANGE, CID, id, 1, 128);
+	buf_put_u16(vc, (uint16_t)n);
+	for (uint32_t i = 0; i < n; i++) {
+		buf_reset(&t);
+		wire_put_checkpoint(&t, CID, i, 0, 128, dg, 4096);
+		fake_sig(&t, 0, sig);
+		put_nested(vc, &t);
+	}
+	buf_put_u32(vc, window);
+	for (uint32_t s = 129; s <= 128 + window; s++) {
+		buf_reset(&t);
+		size_t pp = wire_begin(&t, MSG_PREPREPARE, CID, 0, 0, s);
+		set_u32(t.p + pp + WIRE_OFF_BODY_LEN, 100);
+		buf_put(&t, dg, WIRE_DIGEST_LEN);
+		fake_sig(&t, pp, sig);
+		put_nested(vc, &t);
+		buf_put_u16(vc, (uint16_t)(2 * f));
+		for (uint32_t k = 1; k <= 2 * f; k++) {
+			buf_reset(&t);
+			wire_put_digest(&t, MSG_PREPARE, CID, k, 0, s, dg);
+			fake_sig(&t, 0, sig);
+			put_nested(vc, &t);
+		}
+	}
+	wire_finish(vc, off);
+	fake_sig(vc, off, sig);
+	buf_free(&t);
+}
+
+/* The NEW-VIEW of 2f+1 such VIEW-CHANGEs and a full O set; returns its length, or 0 if
+ * the encoder refused it (over WIRE_MAX_MSG, trailer included). */
+static size_t build_full_nv(struct buf *nv, uint32_t n, uint32_t f, uint32_t window, int sig)
+{
+	uint32_t quorum = n - f; /* 2f+1 VIEW-CHANGEs */
+	uint8_t dg[WIRE_DIGEST_LEN];
+	struct buf vc;
+	fill(dg, sizeof(dg), 7);
+	buf_init(&vc);
+	size_t off = wire_begin(nv, MSG_NEWVIEW, CID, 1, 1, 0);
+	buf_put_u16(nv, (uint16_t)quorum);
+	for (uint32_t i = 0; i < quorum; i++) {
+		buf_reset(&vc);
+		build_full_vc(&vc, n, f, window, sig, i);
+		put_nested(nv, &vc);
+	}
+	buf_put_u32(nv, window);
+	for (uint32_t s = 129; s <= 128 + window; s++) {
+		size_t len_at = nv->len;
+		buf_put_u32(nv, 0);
+		size_t pp = wire_begin(nv, MSG_PREPREPARE, CID, 1, 1, s);
+		set_u32(nv->p + pp + WIRE_OFF_BODY_LEN, 100);
+		buf_put(nv, dg, WIRE_DIGEST_LEN);
+		fake_sig(nv, pp, sig);
+		set_u32(nv->p + len_at, (uint32_t)(nv->len - pp));
+	}
+	wire_finish(nv, off);
+	fake_sig(nv, off, sig);
+	buf_free(&vc);
+	return nv->err || nv->len - off > WIRE_MAX_MSG ? 0 : nv->len - off;
+}
+
+/* wire_newview_worst() is the size of the real thing, and wire_window_max() the largest
+ * window whose worst NEW-VIEW the encoder still sends: at f = 10 the default window
+ * (256) is not (it was allowed before the bound: a view change with a full window of
+ * prepared certificates could not be announced). */
+static void test_newview_worst_case_fits(void **state)
+{
+	(void)state;
+	struct buf nv;
+	struct msg m;
+	buf_init(&nv);
+	for (int sig = 0; sig <= 1; sig++) {
+		buf_reset(&nv);
+		assert_int_equal(build_full_nv(&nv, 4, 1, 3, sig),
+				 wire_newview_worst(4, 1, 3, sig));
+		assert_int_equal(wire_decode(nv.p, nv.len, CID, &m), WIRE_OK);
+		assert_int_equal(m.u.nv.n_vc, 3);
+		assert_int_equal(m.u.nv.n_o, 3);
+		uint32_t most = wire_window_max(31, 10, sig);
+		assert_true(most >= 2 && most < 256);
+		buf_reset(&nv);
+		assert_int_equal(build_full_nv(&nv, 31, 10, most, sig),
+				 wire_newview_worst(31, 10, most, sig));
+		assert_true(wire_newview_worst(31, 10, most + 1, sig) > WIRE_MAX_MSG);
+		buf_reset(&nv);
+		assert_int_equal(build_full_nv(&nv, 31, 10, 256, sig), 0);
+	}
+	assert_int_equal(wire_window_max(31, 10, 1), 133); /* docs/PROTOCOL.md §5.7 */
+	assert_int_equal(wire_window_max(31, 10, 0), 247);
+	assert_int_equal(wire_window_max(22, 7, 1), 263); /* f <= 7: the default 256 fits */
+	buf_free(&nv);
+}
+
 /* The batch-fetch and state-transfer bodies decoded in wire.c. */
 static void test_fetch_batch_state(void **state)
 {
@@ -1295,6 +1417,7 @@ int main(void)
 		cmocka_unit_test(test_reject_deep_nesting),
 		cmocka_unit_test(test_reject_deep_vc_nesting),
 		cmocka_unit_test(test_vc_nesting_allowed),
+		cmocka_unit_test(test_newview_worst_case_fits),
 		cmocka_unit_test(test_fetch_batch_state),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_corrupted),
