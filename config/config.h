@@ -39,8 +39,8 @@ struct config {
 	uint32_t cluster_id;          /* default: derived from nothing, 1 */
 	int auth;                     /* enum auth_mode (crypto/auth.h) */
 	uint32_t batch_max;           /* 1..WIRE_MAX_BATCH, default 64 */
-	uint32_t window;              /* default 256 */
-	uint32_t checkpoint_interval; /* default 128; window must be >= 2x this */
+	uint32_t window;              /* default 256; pbft: at most wire_window_max() */
+	uint32_t checkpoint_interval; /* default min(128, window/2); window >= 2x this */
 	uint32_t view_timeout_ms;     /* default 1000 */
 	int sync_full;                /* sync = full (1) | none (0) */
 	int read_only;      /* read_only = on: PBFT §5.1.3 reads (gets) without agreement; off */
