@@ -782,6 +782,14 @@ static int check_newview_fits(struct parse *p)
 	c->window = config_window_default(c->protocol, c->n, c->f, sig);
 	if (!p->key_line[K_CHECKPOINT] && c->checkpoint_interval > c->window / 2)
 		c->checkpoint_interval = c->window / 2;
+	if (c->checkpoint_interval > c->window / 2) {
+		fail(p, p->key_line[K_CHECKPOINT],
+		     "key 'checkpoint_interval': %" PRIu32 " is more than half the window, "
+		     "which defaults to %" PRIu32 " for pbft with f=%" PRIu32 " and auth %s "
+		     "(the largest whose NEW-VIEW fits the message limit)",
+		     c->checkpoint_interval, c->window, c->f, sig ? "sig/mac" : "none");
+		return -1;
+	}
 	return 0;
 }
 

@@ -680,6 +680,10 @@ static void test_n31_window_fits_newview(void **state)
 		       "bytes, over the 8388608-byte message limit; at most 133");
 	write_n31_cluster(e, "none", "window = 248\n");
 	expect_fail_at(e, 7, "at most 247");
+	write_n31_cluster(e, "sig", "checkpoint_interval = 128\n");
+	expect_fail_at(e, 7,
+		       "key 'checkpoint_interval': 128 is more than half the window, which "
+		       "defaults to 133 for pbft with f=10 and auth sig/mac");
 }
 
 static void test_bad_numbers_and_enums(void **state)
