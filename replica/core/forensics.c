@@ -185,6 +185,70 @@ uint64_t transcript_horizon(uint64_t low, uint32_t interval, uint32_t k)
 	return low > keep ? low - keep : 0;
 }
 
+uint64_t transcript_bucket(uint64_t seq, uint32_t interval)
+{
+	if (seq > TRANSCRIPT_KEY_SEQ_MAX)
+		return TRANSCRIPT_KEY_SEQ_MAX; /* the last bucket (transcript_key) */
+	if (interval <= 1)
+		return seq;
+	return (seq + interval - 1) / interval * interval;
+}
+
+/* One entry alone: the record format before blocks. */
+static bool lone_entry(const uint8_t *val, size_t len)
+{
+	return len >= WIRE_HDR_LEN && len <= WIRE_MAX_MSG && get_u32(val) == WIRE_MAGIC;
+}
+
+long transcript_record_count(const uint8_t *val, size_t len)
+{
+	if (!val)
+		return -1;
+	if (lone_entry(val, len))
+		return 1;
+	if (len < TRANSCRIPT_BLOCK_HDR || get_u32(val) != TRANSCRIPT_BLOCK_MAGIC)
+		return -1;
+	uint32_t count = get_u32(val + 4);
+	size_t off = TRANSCRIPT_BLOCK_HDR;
+	for (uint32_t i = 0; i < count; i++) {
+		if (len - off < 4)
+			return -1;
+		uint32_t n = get_u32(val + off);
+		off += 4;
+		if (n < WIRE_HDR_LEN || n > WIRE_MAX_MSG || n > len - off)
+			return -1;
+		off += n;
+	}
+	return off == len ? (long)count : -1;
+}
+
+long transcript_add_record(struct transcript *t, const uint8_t *val, size_t len)
+{
+	long count = transcript_record_count(val, len);
+	if (count < 0)
+		return -1;
+	if (lone_entry(val, len))
+		return transcript_add_entry(t, val, len);
+	long added = 0;
+	size_t off = TRANSCRIPT_BLOCK_HDR;
+	for (long i = 0; i < count; i++) { /* every length checked above */
+		uint32_t n = get_u32(val + off);
+		added += transcript_add_entry(t, val + off + 4, n);
+		off += 4 + (size_t)n;
+	}
+	return added;
+}
+
+int transcript_record_cluster(const uint8_t *val, size_t len, uint32_t *cluster)
+{
+	long count = transcript_record_count(val, len);
+	if (count <= 0)
+		return -1;
+	const uint8_t *first = lone_entry(val, len) ? val : val + TRANSCRIPT_BLOCK_HDR + 4;
+	*cluster = get_u32(first + WIRE_OFF_CLUSTER);
+	return 0;
+}
+
 uint64_t transcript_key(uint64_t seq, uint64_t counter)
 {
 	if (seq > TRANSCRIPT_KEY_SEQ_MAX)
