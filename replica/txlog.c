@@ -53,11 +53,17 @@ void txlog_note(struct txlog *x, const uint8_t *p, size_t len, uint64_t now_ms)
 	x->unsaved += (size_t)added;
 }
 
+int txlog_ready(const struct txlog *x, uint64_t now_ms)
+{
+	return x->unsaved &&
+	       (x->unsaved >= TXLOG_PENDING_MAX || now_ms >= x->unsaved_since + TXLOG_FLUSH_MS);
+}
+
 uint64_t txlog_due(const struct txlog *x)
 {
 	if (!x->unsaved)
 		return 0;
-	return x->unsaved >= TXLOG_PENDING_MAX ? 1 : x->unsaved_since + TXLOG_FLUSH_MS;
+	return x->unsaved >= 4 * TXLOG_PENDING_MAX ? 1 : x->unsaved_since + TXLOG_FORCE_MS;
 }
 
 /* The waiting entries of checkpoint interval `bucket`, as one record. */

@@ -4,11 +4,12 @@
  * PRE-PREPAREs, PREPAREs, COMMITs and VIEW-CHANGEs a replica received through its edge
  * or sent, deduplicated, bounded), for the slots of its last K stable checkpoints
  * (cluster.ini forensics_k, default 2; 0: none kept).  New entries wait in memory and
- * go to the store together, once the oldest of them waited TXLOG_FLUSH_MS (or
- * TXLOG_PENDING_MAX of them wait), at each new stable checkpoint, and at a clean stop:
- * one TRANSCRIPT_REC record (a block, forensics.h) per checkpoint interval they fall
- * in, riding on the write transaction of the driver's turn if it has one, else in one
- * of their own.  So a crash loses at most the last TXLOG_FLUSH_MS of the transcript
+ * go to the store together: on the write transaction of the first driver's turn that
+ * has one once the oldest of them waited TXLOG_FLUSH_MS (or TXLOG_PENDING_MAX wait),
+ * in one of their own once it waited TXLOG_FORCE_MS, at each new stable checkpoint
+ * and at a clean stop; one TRANSCRIPT_REC record (a block, forensics.h) per checkpoint
+ * interval they fall in.  So a crash loses at most the last TXLOG_FORCE_MS of the
+ * transcript
  * (its own statements as well: they never prove anything against another replica),
  * never a core record.  Why not a record per entry on every turn's commit: the
  * records made LMDB's tree one level deeper, and every commit of the core's records
@@ -27,8 +28,9 @@
 #include "replica/core/forensics.h"
 #include "replica/store.h"
 
-#define TXLOG_FLUSH_MS 100     /* entries wait this long for the store ... */
-#define TXLOG_PENDING_MAX 1024 /* ... or until this many of them wait */
+#define TXLOG_FLUSH_MS 100     /* entries ride on a turn's commit after this long ... */
+#define TXLOG_PENDING_MAX 1024 /* ... or once this many wait; */
+#define TXLOG_FORCE_MS 500     /* a commit of their own after this long */
 
 struct txlog {
 	struct transcript t;
@@ -57,7 +59,11 @@ int txlog_restore(struct txlog *x, uint64_t key, const uint8_t *val, size_t len)
 /* A message received (after the edge verified it) or sent: keep what forensics needs
  * of it; its new entries wait for txlog_flush. */
 void txlog_note(struct txlog *x, const uint8_t *p, size_t len, uint64_t now_ms);
-/* When the waiting entries must be flushed (ms; 0: none wait; 1: at once). */
+/* Should the waiting entries ride on the write transaction the turn has anyway
+ * (TXLOG_FLUSH_MS, TXLOG_PENDING_MAX)? */
+int txlog_ready(const struct txlog *x, uint64_t now_ms);
+/* When they must be flushed, in a transaction of their own if need be (ms;
+ * 0: none wait; TXLOG_FORCE_MS, or 1: at once when 4 x TXLOG_PENDING_MAX wait). */
 uint64_t txlog_due(const struct txlog *x);
 /* Put the waiting entries in the store, a block per checkpoint interval (a write
  * transaction must be open).  Returns 0, or -1 if the store failed. */

@@ -119,10 +119,14 @@ static void test_blocks_per_interval(void **state)
 	note_commits(&x, 1, 20);
 	assert_int_equal(x.t.n, 80);
 	assert_int_equal(x.unsaved, 80);
-	assert_int_equal(txlog_due(&x), 1000 + TXLOG_FLUSH_MS);
+	/* they ride on a turn's commit after TXLOG_FLUSH_MS, get their own after more */
+	assert_false(txlog_ready(&x, 1000 + TXLOG_FLUSH_MS - 1));
+	assert_true(txlog_ready(&x, 1000 + TXLOG_FLUSH_MS));
+	assert_int_equal(txlog_due(&x), 1000 + TXLOG_FORCE_MS);
 	flush(&x, s);
 	assert_int_equal(x.unsaved, 0);
 	assert_int_equal(txlog_due(&x), 0);
+	assert_false(txlog_ready(&x, 5000));
 	struct seen seen = {0};
 	assert_int_equal(store_iterate(s, count_records, &seen), 0);
 	assert_int_equal(seen.records, 3);
