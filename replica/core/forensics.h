@@ -67,6 +67,8 @@ struct tx_entry {
 struct transcript {
 	struct tx_entry *e;
 	size_t n, cap;
+	uint32_t *idx;    /* dedup: open addressing, entry index + 1 (0: empty), or NULL */
+	size_t idx_cap;   /* a power of two, at least 2 n */
 	size_t bytes;     /* of the entries' raw copies */
 	uint64_t dropped; /* entries refused: TRANSCRIPT_MAX or TRANSCRIPT_MAX_BYTES reached */
 	uint32_t cluster_id;
