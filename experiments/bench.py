@@ -186,6 +186,11 @@ def plan_optimizations():
     # correct replicas pay for being ready (COMMITs' bytes kept, the checks).
     pair("evidence", run_spec("pbft", auth="sig", clients=64),
          run_spec("pbft", auth="sig", clients=64, ini={"evidence": "off"}))
+    # issue 17: the forensic transcript (cluster.ini forensics_k, default 2) against
+    # none, with signatures and sync = full (the transcript is durable), 16 clients as in
+    # experiments/forensics_cost.sh; target on/off >= 0.95 (docs/EXPERIMENTS.md §9.1)
+    pair("forensics", run_spec("pbft", auth="sig", clients=16, sync="full"),
+         run_spec("pbft", auth="sig", clients=16, sync="full", ini={"forensics_k": "0"}))
     full = run_spec("pbft", auth="mac", clients=64, sync="full")
     pair("group-commit", full, run_spec("pbft", auth="mac", clients=64, sync="full",
                                         ini={"group_commit": "off"}))
@@ -805,6 +810,22 @@ def print_table(out, file=sys.stdout, markdown=False):
             print("  ".join("-" * w for w in widths), file=file)
 
 
+def print_ratios(out, file=sys.stdout):
+    """Each optimization's throughput on and off, and on / off (optimizations.csv)."""
+    path = os.path.join(out, "optimizations.csv")
+    if not os.path.exists(path):
+        return
+    pairs = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            pairs.setdefault(r["optimization"], {})[r["setting"]] = float(r["throughput"])
+    print("\noptimizations (throughput on / off, one run each):", file=file)
+    for opt, x in pairs.items():
+        if "on" in x and "off" in x and x["off"] > 0:
+            print("  %-28s on %9.1f  off %9.1f ops/s  on/off %.3f"
+                  % (opt, x["on"], x["off"], x["on"] / x["off"]), file=file)
+
+
 # ------------------------------------------------------------------ main
 
 def meta(args, runs):
@@ -897,6 +918,7 @@ def main():
     made = plots(args.out)
     if args.table:
         print_table(args.out)
+    print_ratios(args.out)
     notes = read(os.path.join(args.out, "notes.txt")).strip()
     if notes:
         print("\nnotes:\n" + notes)
