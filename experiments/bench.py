@@ -37,6 +37,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,9 @@ def plan_full():
     return runs
 
 
+FORENSICS_ROUNDS = 3
+
+
 def plan_optimizations():
     """Each optimization on and off, back to back (optimizations.csv)."""
     runs = []
@@ -186,6 +190,14 @@ def plan_optimizations():
     # correct replicas pay for being ready (COMMITs' bytes kept, the checks).
     pair("evidence", run_spec("pbft", auth="sig", clients=64),
          run_spec("pbft", auth="sig", clients=64, ini={"evidence": "off"}))
+    # issue 17: the forensic transcript (cluster.ini forensics_k, default 2) against
+    # none, with signatures and sync = full (the transcript is durable), 16 clients as in
+    # experiments/forensics_cost.sh; target on/off >= 0.95 (docs/EXPERIMENTS.md §9.1).
+    # A few percent is below one run's noise on a shared machine: interleaved rounds.
+    for _ in range(FORENSICS_ROUNDS):
+        pair("forensics", run_spec("pbft", auth="sig", clients=16, sync="full"),
+             run_spec("pbft", auth="sig", clients=16, sync="full",
+                      ini={"forensics_k": "0"}))
     full = run_spec("pbft", auth="mac", clients=64, sync="full")
     pair("group-commit", full, run_spec("pbft", auth="mac", clients=64, sync="full",
                                         ini={"group_commit": "off"}))
@@ -805,6 +817,31 @@ def print_table(out, file=sys.stdout, markdown=False):
             print("  ".join("-" * w for w in widths), file=file)
 
 
+def print_ratios(out, file=sys.stdout):
+    """Each optimization's throughput on and off, and on / off (optimizations.csv); a
+    pair run in several rounds: the means, their ratio and the ratio of the medians."""
+    path = os.path.join(out, "optimizations.csv")
+    if not os.path.exists(path):
+        return
+    pairs = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            pairs.setdefault(r["optimization"], {}).setdefault(r["setting"], []).append(
+                float(r["throughput"]))
+    print("\noptimizations (throughput on / off):", file=file)
+    for opt, x in pairs.items():
+        on, off = x.get("on", []), x.get("off", [])
+        if not on or not off or min(off) <= 0:
+            continue
+        line = "  %-28s on %9.1f  off %9.1f ops/s  on/off %.3f" % (
+            opt, statistics.mean(on), statistics.mean(off),
+            statistics.mean(on) / statistics.mean(off))
+        if len(on) > 1:
+            line += " (means of %d rounds; medians %.3f)" % (
+                len(on), statistics.median(on) / statistics.median(off))
+        print(line, file=file)
+
+
 # ------------------------------------------------------------------ main
 
 def meta(args, runs):
@@ -897,6 +934,7 @@ def main():
     made = plots(args.out)
     if args.table:
         print_table(args.out)
+    print_ratios(args.out)
     notes = read(os.path.join(args.out, "notes.txt")).strip()
     if notes:
         print("\nnotes:\n" + notes)

@@ -67,16 +67,17 @@ static int visit(void *arg, uint8_t kind, uint64_t key, const uint8_t *val, size
 	struct evidence e;
 	if (kind == TRANSCRIPT_REC) {
 		struct transcript *t = &a->tx[a->holder];
-		if (len < WIRE_HDR_LEN) {
-			a->bad_records++;
+		uint32_t cluster;
+		if (transcript_record_cluster(val, len, &cluster) != 0) {
+			a->bad_records++; /* corrupt (an empty block names no cluster either) */
 			return 0;
 		}
 		/* the cluster the replica's statements name (they all name one) */
 		if (!(a->has_tx & (1u << a->holder)))
-			transcript_init(t, get_u32(val + WIRE_OFF_CLUSTER));
+			transcript_init(t, cluster);
 		a->has_tx |= 1u << a->holder;
 		a->records[a->holder]++;
-		transcript_add_entry(t, val, len);
+		transcript_add_record(t, val, len);
 		return 0;
 	}
 	if (kind != REC_EVIDENCE)

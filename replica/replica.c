@@ -258,7 +258,7 @@ static void persist_all(struct replica *r)
 }
 
 /* Issue 17 item 3 (txlog.h): what forensics needs of a message received or sent goes
- * into the transcript; its entries reach the store with the next commit (end_turn). */
+ * into the transcript; its entries reach the store within TXLOG_FORCE_MS (end_turn). */
 static void transcript_note(struct replica *r, const uint8_t *p, size_t len)
 {
 	if (txlog_on(&r->tx))
@@ -275,12 +275,13 @@ static void transcript_sent(struct replica *r)
 }
 
 /* End of a loop turn: make the turn's persists durable, then let its sends go.  The
- * transcript's waiting entries ride on the turn's transaction, or get one of their own
- * once they waited TXLOG_FLUSH_MS (txlog.h). */
+ * transcript's waiting entries ride on the turn's transaction once they waited
+ * TXLOG_FLUSH_MS, not on every turn's; only if no turn had one by TXLOG_FORCE_MS do
+ * they get one of their own (txlog.h): one more commit, one more fsync. */
 static void end_turn(struct replica *r)
 {
-	uint64_t due = txlog_due(&r->tx);
-	if (due && (r->txn_open || mono_ms() >= due)) {
+	uint64_t due = txlog_due(&r->tx), now = due ? mono_ms() : 0;
+	if (due && (now >= due || (r->txn_open && txlog_ready(&r->tx, now)))) {
 		open_txn(r);
 		if (txlog_flush(&r->tx, r->store) != 0)
 			store_failed(r);

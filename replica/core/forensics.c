@@ -29,6 +29,7 @@ void transcript_free(struct transcript *t)
 	for (size_t i = 0; i < t->n; i++)
 		free(t->e[i].raw);
 	free(t->e);
+	free(t->idx);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -39,13 +40,73 @@ static bool same_entry(const struct tx_entry *e, uint8_t type, uint8_t flags, ui
 	       e->seq == seq && memcmp(e->digest, digest, WIRE_DIGEST_LEN) == 0;
 }
 
-/* Newest entries are the likeliest duplicates (retransmissions): search backwards,
- * over a bounded tail so that a full transcript costs no more than a short one. */
+/* Dedup.  An index of the entries by what identifies one (a hash table, open
+ * addressing): a lookup costs the same whatever the transcript holds.  Without its
+ * memory, a backwards search over a bounded tail (newest entries are the likeliest
+ * duplicates: retransmissions). */
 #define DEDUP_TAIL 4096
+#define IDX_MIN 1024
+
+static uint64_t mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static size_t entry_hash(uint8_t type, uint8_t flags, uint32_t sender, uint64_t view, uint64_t seq,
+			 const uint8_t *digest)
+{
+	uint64_t d;
+	memcpy(&d, digest, sizeof(d));
+	uint64_t h = (uint64_t)type | (uint64_t)flags << 8 | (uint64_t)sender << 16;
+	h = mix(h ^ mix(view + 0x9e3779b97f4a7c15ull));
+	h = mix(h ^ mix(seq + 0xc2b2ae3d27d4eb4full));
+	return (size_t)mix(h ^ d);
+}
+
+static void idx_insert(struct transcript *t, size_t i)
+{
+	const struct tx_entry *e = &t->e[i];
+	size_t mask = t->idx_cap - 1;
+	size_t k = entry_hash(e->type, e->flags, e->sender, e->view, e->seq, e->digest) & mask;
+	while (t->idx[k])
+		k = (k + 1) & mask;
+	t->idx[k] = (uint32_t)(i + 1);
+}
+
+/* (Re)build the index for at least `n` entries; without memory, drop it. */
+static void idx_rebuild(struct transcript *t, size_t n)
+{
+	size_t cap = IDX_MIN;
+	while (cap < 2 * n)
+		cap *= 2;
+	if (cap != t->idx_cap || !t->idx) {
+		free(t->idx);
+		t->idx = calloc(cap, sizeof(*t->idx));
+		t->idx_cap = t->idx ? cap : 0;
+		if (!t->idx)
+			return;
+	} else {
+		memset(t->idx, 0, cap * sizeof(*t->idx));
+	}
+	for (size_t i = 0; i < t->n; i++)
+		idx_insert(t, i);
+}
 
 static bool have_entry(const struct transcript *t, uint8_t type, uint8_t flags, uint32_t sender,
 		       uint64_t view, uint64_t seq, const uint8_t *digest)
 {
+	if (t->idx) {
+		size_t mask = t->idx_cap - 1;
+		size_t k = entry_hash(type, flags, sender, view, seq, digest) & mask;
+		for (; t->idx[k]; k = (k + 1) & mask)
+			if (same_entry(&t->e[t->idx[k] - 1], type, flags, sender, view, seq,
+				       digest))
+				return true;
+		return false;
+	}
 	size_t stop = t->n > DEDUP_TAIL ? t->n - DEDUP_TAIL : 0;
 	for (size_t i = t->n; i > stop; i--)
 		if (same_entry(&t->e[i - 1], type, flags, sender, view, seq, digest))
@@ -85,6 +146,10 @@ static int add_entry(struct transcript *t, uint8_t type, uint8_t flags, uint32_t
 			       .raw = copy,
 			       .len = (uint32_t)len};
 	memcpy(e->digest, digest, WIRE_DIGEST_LEN);
+	if (2 * t->n > t->idx_cap)
+		idx_rebuild(t, t->n); /* first entry, or half full: twice the size */
+	else if (t->idx)
+		idx_insert(t, t->n - 1);
 	return 1;
 }
 
@@ -185,6 +250,70 @@ uint64_t transcript_horizon(uint64_t low, uint32_t interval, uint32_t k)
 	return low > keep ? low - keep : 0;
 }
 
+uint64_t transcript_bucket(uint64_t seq, uint32_t interval)
+{
+	if (seq > TRANSCRIPT_KEY_SEQ_MAX)
+		return TRANSCRIPT_KEY_SEQ_MAX; /* the last bucket (transcript_key) */
+	if (interval <= 1)
+		return seq;
+	return (seq + interval - 1) / interval * interval;
+}
+
+/* One entry alone: the record format before blocks. */
+static bool lone_entry(const uint8_t *val, size_t len)
+{
+	return len >= WIRE_HDR_LEN && len <= WIRE_MAX_MSG && get_u32(val) == WIRE_MAGIC;
+}
+
+long transcript_record_count(const uint8_t *val, size_t len)
+{
+	if (!val)
+		return -1;
+	if (lone_entry(val, len))
+		return 1;
+	if (len < TRANSCRIPT_BLOCK_HDR || get_u32(val) != TRANSCRIPT_BLOCK_MAGIC)
+		return -1;
+	uint32_t count = get_u32(val + 4);
+	size_t off = TRANSCRIPT_BLOCK_HDR;
+	for (uint32_t i = 0; i < count; i++) {
+		if (len - off < 4)
+			return -1;
+		uint32_t n = get_u32(val + off);
+		off += 4;
+		if (n < WIRE_HDR_LEN || n > WIRE_MAX_MSG || n > len - off)
+			return -1;
+		off += n;
+	}
+	return off == len ? (long)count : -1;
+}
+
+long transcript_add_record(struct transcript *t, const uint8_t *val, size_t len)
+{
+	long count = transcript_record_count(val, len);
+	if (count < 0)
+		return -1;
+	if (lone_entry(val, len))
+		return transcript_add_entry(t, val, len);
+	long added = 0;
+	size_t off = TRANSCRIPT_BLOCK_HDR;
+	for (long i = 0; i < count; i++) { /* every length checked above */
+		uint32_t n = get_u32(val + off);
+		added += transcript_add_entry(t, val + off + 4, n);
+		off += 4 + (size_t)n;
+	}
+	return added;
+}
+
+int transcript_record_cluster(const uint8_t *val, size_t len, uint32_t *cluster)
+{
+	long count = transcript_record_count(val, len);
+	if (count <= 0)
+		return -1;
+	const uint8_t *first = lone_entry(val, len) ? val : val + TRANSCRIPT_BLOCK_HDR + 4;
+	*cluster = get_u32(first + WIRE_OFF_CLUSTER);
+	return 0;
+}
+
 uint64_t transcript_key(uint64_t seq, uint64_t counter)
 {
 	if (seq > TRANSCRIPT_KEY_SEQ_MAX)
@@ -204,6 +333,8 @@ void transcript_trim(struct transcript *t, uint64_t seq)
 		t->e[k++] = t->e[i];
 	}
 	t->n = k;
+	if (t->idx)
+		idx_rebuild(t, t->n); /* entries moved */
 }
 
 /* ---- signatures ---- */

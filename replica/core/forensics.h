@@ -67,6 +67,8 @@ struct tx_entry {
 struct transcript {
 	struct tx_entry *e;
 	size_t n, cap;
+	uint32_t *idx;    /* dedup: open addressing, entry index + 1 (0: empty), or NULL */
+	size_t idx_cap;   /* a power of two, at least 2 n */
 	size_t bytes;     /* of the entries' raw copies */
 	uint64_t dropped; /* entries refused: TRANSCRIPT_MAX or TRANSCRIPT_MAX_BYTES reached */
 	uint32_t cluster_id;
@@ -85,20 +87,39 @@ void transcript_trim(struct transcript *t, uint64_t seq);
  * 0 when nothing is to be forgotten yet (stable checkpoint `low`, interval, K). */
 uint64_t transcript_horizon(uint64_t low, uint32_t interval, uint32_t k);
 
-/* A transcript on disk (the real replica, replica/replica.c; docs/PROTOCOL.md §12):
- * one store record per entry, of kind TRANSCRIPT_REC (a driver's record: no core has
- * that kind, the driver keeps it from them), key transcript_key(entry seq, counter),
- * value the entry's raw bytes as transcript_add made them.  Keys sort by seq, so the
- * records transcript_trim(t, seq) forgets are exactly those with keys below
- * transcript_key(seq + 1, 0) (seqs beyond TRANSCRIPT_KEY_SEQ_MAX share the last
- * bucket, and are never trimmed in memory either).  transcript_add_entry() adds such a
- * value back (after a restart, or in the audit).  Returns 1 if added, 0 if not (a
- * duplicate, full, or not an entry). */
+/* A transcript on disk (the real replica, replica/txlog.c; docs/PROTOCOL.md §12):
+ * store records of kind TRANSCRIPT_REC (a driver's record: no core has that kind, the
+ * driver keeps it from them), each a BLOCK of entries of one checkpoint interval, key
+ * transcript_key(the interval's last slot, counter).  Block value, little-endian:
+ *   magic u32 "BZTB" | count u32 | count x (len u32 | the entry's raw bytes)
+ * (raw bytes as transcript_add made them: a compact PRE-PREPARE, a PREPARE or COMMIT as
+ * sealed, a VIEW-CHANGE as received).  Keys sort by seq, so the records
+ * transcript_trim(t, seq) forgets are exactly those with keys below
+ * transcript_key(seq + 1, 0) when seq is a checkpoint (seqs beyond
+ * TRANSCRIPT_KEY_SEQ_MAX share the last bucket, and are never trimmed in memory
+ * either).  A value that is one entry alone (the format before blocks, or a test's) is
+ * read as a block of one. */
 #define TRANSCRIPT_REC 64
 #define TRANSCRIPT_KEY_SEQ_MAX ((1ull << 40) - 1)
 #define TRANSCRIPT_KEY_COUNTER_MASK ((1ull << 24) - 1)
+#define TRANSCRIPT_BLOCK_MAGIC 0x42545a42u /* "BZTB" as little-endian bytes */
+#define TRANSCRIPT_BLOCK_HDR 8
 uint64_t transcript_key(uint64_t seq, uint64_t counter);
+/* The last slot of seq's checkpoint interval (the seq of its block's key; 0 for 0). */
+uint64_t transcript_bucket(uint64_t seq, uint32_t interval);
+/* Add one entry's raw bytes back (after a restart, or in the audit).  Returns 1 if
+ * added, 0 if not (a duplicate, full, or not an entry). */
 int transcript_add_entry(struct transcript *t, const uint8_t *raw, size_t len);
+/* Check a TRANSCRIPT_REC value whole (bounded: every length inside it, nothing left
+ * over) and count its entries.  Returns the count, or -1 if it is not a block (nor
+ * one entry alone): such a record is refused, nothing of it is used. */
+long transcript_record_count(const uint8_t *val, size_t len);
+/* Add a checked record's entries (transcript_add_entry each).  Returns how many were
+ * added, or -1 if transcript_record_count refuses it (nothing added). */
+long transcript_add_record(struct transcript *t, const uint8_t *val, size_t len);
+/* The cluster the record's first entry names, for a reader that does not know it.
+ * Returns 0, or -1 if the record is refused or empty. */
+int transcript_record_cluster(const uint8_t *val, size_t len, uint32_t *cluster);
 
 struct forensic_culprit {
 	uint8_t kind; /* enum forensic_kind of the proof kept */

@@ -107,7 +107,7 @@ def test_two_liars_named():
     bz.run([AUDIT, "--keys", keys, "--verify", bad], expect=1)
 
     # the transcript is in the store: back after a crash and restart (once nothing
-    # waits for a commit: txlog.h, TXLOG_FLUSH_MS)
+    # waits for a commit: txlog.h, TXLOG_FORCE_MS)
     f1 = bz.wait_until(lambda: (lambda f: f if f["unsaved"] == 0 else None)(
         c.answering()[1]["forensics"]), 10, "replica 1's transcript to be in its store")
     kept = f1["entries"]

@@ -375,6 +375,39 @@ static void test_transcript_bounded(void **state)
 	transcript_free(&t);
 }
 
+/* Dedup covers the whole transcript (an index, not a search of the newest 4,096), and
+ * still does after a trim has moved the entries. */
+static void test_transcript_dedup_indexed(void **state)
+{
+	(void)state;
+	struct transcript t;
+	struct buf b;
+	transcript_init(&t, CLUSTER);
+	buf_init(&b);
+	vote(&b, MSG_COMMIT, 1, 0, 1, 0xa1);
+	for (uint32_t i = 0; i < 6000; i++) {
+		memcpy(b.p + WIRE_HDR_LEN, &i, sizeof(i));
+		set_u64(b.p + WIRE_OFF_SEQ, 1 + i / 100);
+		assert_int_equal(transcript_add(&t, b.p, b.len), 1);
+	}
+	assert_int_equal(t.n, 6000);
+	for (uint32_t i = 0; i < 6000; i += 7) { /* the oldest too: all duplicates */
+		memcpy(b.p + WIRE_HDR_LEN, &i, sizeof(i));
+		set_u64(b.p + WIRE_OFF_SEQ, 1 + i / 100);
+		assert_int_equal(transcript_add(&t, b.p, b.len), 0);
+	}
+	assert_int_equal(t.n, 6000);
+	transcript_trim(&t, 30); /* seqs 1-30: entries 0-2999 go */
+	assert_int_equal(t.n, 3000);
+	for (uint32_t i = 0; i < 6000; i += 11) {
+		memcpy(b.p + WIRE_HDR_LEN, &i, sizeof(i));
+		set_u64(b.p + WIRE_OFF_SEQ, 1 + i / 100);
+		assert_int_equal(transcript_add(&t, b.p, b.len), i < 3000 ? 1 : 0);
+	}
+	buf_free(&b);
+	transcript_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_one_message_each_names_nobody),
 		cmocka_unit_test(test_tampered_proofs_fail),
 		cmocka_unit_test(test_transcript_bounded),
+		cmocka_unit_test(test_transcript_dedup_indexed),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
 }
