@@ -78,7 +78,8 @@ void catchup_forget_upto(struct catchup *c, uint64_t done)
 	CORE_ASSERT(c->bytes <= CATCHUP_MAX_BYTES);
 }
 
-void catchup_vouch_put(struct catchup *c, uint64_t seq, const uint8_t *raw, uint32_t len)
+void catchup_vouch_put(struct catchup *c, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
+		       const uint8_t *raw, uint32_t len)
 {
 	struct catchup_vouch *v = &c->vouch[seq % CATCHUP_SLOTS];
 	uint8_t *copy = malloc(len ? len : 1);
@@ -87,6 +88,7 @@ void catchup_vouch_put(struct catchup *c, uint64_t seq, const uint8_t *raw, uint
 	memcpy(copy, raw, len);
 	free(v->raw);
 	*v = (struct catchup_vouch){.seq = seq, .raw = copy, .len = len};
+	memcpy(v->digest, digest, WIRE_DIGEST_LEN);
 }
 
 const struct catchup_vouch *catchup_vouch_get(const struct catchup *c, uint64_t seq)

@@ -50,6 +50,7 @@ struct catchup_vouch {
 	uint64_t seq; /* 0: none */
 	uint8_t *raw;
 	uint32_t len;
+	uint8_t digest[WIRE_DIGEST_LEN]; /* what we executed at seq: it committed there */
 };
 
 struct catchup {
@@ -71,8 +72,10 @@ void catchup_vote(struct catchup_slot *s, uint32_t sender, uint64_t view,
  * of the slot's.  -1: over CATCHUP_MAX_BYTES or out of memory (nothing changed). */
 int catchup_keep_batch(struct catchup *c, struct catchup_slot *s, uint64_t view,
 		       const uint8_t digest[WIRE_DIGEST_LEN], const uint8_t *batch, uint32_t len);
-/* Keep our sealed COMMIT for seq (replacing what was kept for seq - CATCHUP_SLOTS). */
-void catchup_vouch_put(struct catchup *c, uint64_t seq, const uint8_t *raw, uint32_t len);
+/* Keep our sealed COMMIT for (seq, digest) (replacing what was kept for
+ * seq - CATCHUP_SLOTS). */
+void catchup_vouch_put(struct catchup *c, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
+		       const uint8_t *raw, uint32_t len);
 /* Our COMMIT kept for seq, or NULL. */
 const struct catchup_vouch *catchup_vouch_get(const struct catchup *c, uint64_t seq);
 /* Empty the slots of sequence numbers up to done (executed, one way or another). */

@@ -410,6 +410,7 @@ void pbft_check_prepared(struct pbft *p, struct slot *s, struct effects *out)
 }
 
 static void help_laggard(struct pbft *p, struct slot *s, uint32_t to, struct effects *out);
+static void vouch_slot(struct pbft *p, struct slot *s);
 static void send_preprepare(const struct slot *s, int32_t to, struct effects *out);
 static void show_early_dissenters(struct pbft *p, struct slot *s, struct effects *out);
 static void show_preprepare(struct pbft *p, struct slot *s, uint32_t to, struct effects *out);
@@ -536,6 +537,7 @@ static void help_laggard(struct pbft *p, struct slot *s, uint32_t to, struct eff
 	if (s->helped_ms[to] && p->now_ms < s->helped_ms[to] + every)
 		return;
 	s->helped_ms[to] = p->now_ms ? p->now_ms : 1;
+	vouch_slot(p, s); /* it may lack exactly our COMMIT of this view */
 	send_own_votes(p, s, (int32_t)to, out);
 }
 
@@ -731,14 +733,31 @@ void pbft_resend(struct pbft *p, struct effects *out)
  * peer's own votes of the next slots executed in the current view.  Under load no
  * replica is idle and none is sent. */
 
-/* Our COMMIT for a committed slot that has none of ours in the slot's view - typically
- * one a NEW-VIEW issued again (same digest: it keeps what committed) before we
- * prepared it there.  We know the digest committed, so we vouch for it as vouch()
- * does (docs/PROTOCOL.md §5.12). */
+/* Do we know that s's digest committed at s->seq?  Committed-local in the slot, or
+ * executed on a commit certificate (catchup_next) for that same digest: a NEW-VIEW
+ * re-issues what committed with its digest (§4.4), so the slot of the later view
+ * holds what we executed. */
+static bool knows_committed(const struct pbft *p, const struct slot *s)
+{
+	if (s->committed)
+		return true;
+	const struct catchup_vouch *vc = catchup_vouch_get(&p->catchup, s->seq);
+	return s->seq <= p->last_executed && vc &&
+	       memcmp(vc->digest, s->digest, WIRE_DIGEST_LEN) == 0;
+}
+
+/* Our COMMIT for a slot whose digest we know committed (knows_committed) and that has
+ * none of ours in the slot's view - typically one a NEW-VIEW issued again (same
+ * digest: it keeps what committed) after we executed it, before we prepared it there.
+ * We vouch for it as vouch() does (docs/PROTOCOL.md §5.12).  Without it, a slot the
+ * up-to-date replicas had executed on a certificate got no COMMIT in the new view
+ * from them, and with the third replica a proven liar a restarted laggard never
+ * gathered 2f+1 in one view (simulator seed 1205, docs/TESTING.md). */
 static void vouch_slot(struct pbft *p, struct slot *s)
 {
 	struct vote *com = &s->commit[p->cfg.id];
-	if (com->have && com->raw && com->view == s->view)
+	if (!s->have_pp || !knows_committed(p, s) ||
+	    (com->have && com->raw && com->view == s->view))
 		return;
 	uint32_t len;
 	const uint8_t *raw = pbft_seal_vouched(p, s->view, s->seq, s->digest, &len);
@@ -793,8 +812,7 @@ void pbft_on_peer_status(struct pbft *p, const struct msg *m, struct effects *ou
 		struct slot *s = pbft_slot_peek(p, seq);
 		if (!s || !s->have_pp)
 			continue;
-		if (s->committed)
-			vouch_slot(p, s);
+		vouch_slot(p, s);
 		send_own_votes(p, s, (int32_t)from, out);
 		if (from != pbft_primary(p, s->view)) /* it has its own */
 			send_preprepare(s, (int32_t)from, out);
@@ -973,7 +991,7 @@ static void vouch(struct pbft *p, const struct committed_batch *e)
 	uint32_t len;
 	const uint8_t *raw = pbft_seal_vouched(p, e->view, e->seq, e->digest, &len);
 	if (raw)
-		catchup_vouch_put(&p->catchup, e->seq, raw, len);
+		catchup_vouch_put(&p->catchup, e->seq, e->digest, raw, len);
 }
 
 void pbft_try_execute(struct pbft *p, struct effects *out, bool replying)

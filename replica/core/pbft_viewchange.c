@@ -409,6 +409,27 @@ const uint8_t *pbft_retired_batch(const struct pbft *p, uint64_t seq,
 	return NULL;
 }
 
+/* A slot we committed (2f+1 COMMITs of its view) that the NEW-VIEW left above max-s.
+ * With at most f liars it cannot happen: 2f+1 replicas, f+1 of them correct, prepared
+ * what committed, so any 2f+1 VIEW-CHANGEs hold a correct one's certificate for it and
+ * O keeps it (OSDI'99 §4.4 and §4.5.1, TOCS'02 likewise: quorums intersect in a
+ * correct replica).
+ * More than f liars break that premise - twins prepare and commit with one voice and
+ * send VIEW-CHANGEs without the slot with the other (sim_pbft_f1_two_liars_beyond_f) -
+ * so it is theirs to cause, not an impossibility, and an honest core must not abort on
+ * it (it did, on an assertion, once vouched COMMITs came with more than f liars).
+ * Counted as a conflict (the NEW-VIEW contradicts our commit certificate); the view's
+ * choice stands, as it does at every other replica entering it: we executed nothing
+ * there yet.  Its mark goes with the pre-prepare (a restart would find REC_COMMITTED
+ * without a pre-prepare to match).  The certificate stays (drop_unchosen): our plain
+ * COMMIT still binds our VIEW-CHANGEs (forensics' omission rule).  Beyond f, safety
+ * may break; the checkers show it (--expect-violation). */
+static void forget_unchosen_commit(struct pbft *p, uint64_t seq, struct effects *out)
+{
+	p->rejected_conflict++;
+	effects_persist(out, P_DEL, REC_COMMITTED, seq, NULL, 0);
+}
+
 /* Forget the pre-prepares above max-s that an older view left: the NEW-VIEW did not
  * choose them.  Their records go too, in the same turn's transaction: left in the
  * store, a restart would bring them back - and the pre-prepare of an older view in
@@ -442,9 +463,8 @@ static void drop_unchosen(struct pbft *p, uint64_t max_s, struct effects *out)
 		}
 		retire(p, seq, s->digest, &s->batch, s->batch_len);
 		effects_persist(out, P_DEL, REC_PREPREPARE, seq, NULL, 0); /* none: no-op */
-		/* 2f+1 prepared what committed: any 2f+1 VIEW-CHANGEs carry it, so it is at
-		 * or below max-s (§4.5.1) - unless a planted bug skipped the certificates */
-		CORE_ASSERT(!s->committed || p->cfg.plant_bugs);
+		if (s->committed)
+			forget_unchosen_commit(p, seq, out);
 		pbft_slot_clear(s);
 		if (!keep.bytes)
 			continue;

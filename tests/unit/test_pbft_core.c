@@ -1014,6 +1014,75 @@ static void test_unchosen_certificate_stays(void **state)
 	assert_int_equal(vc_carries(3, 2, 1, 0), 1);
 }
 
+/* A vote for (view 0, seq, digest) sealed by replica r and delivered to replica `to`
+ * only: what a liar beyond f tells one replica and not the others. */
+static void deliver_vote_as(int type, uint32_t r, uint64_t seq, const uint8_t *digest, int to)
+{
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_put_digest(&b, (uint8_t)type, CLUSTER, r, 0, seq, digest);
+	assert_int_equal(auth_seal(&W->auth[r], &b, off), 0);
+	deliver_bytes(to, b.p, b.len);
+	buf_free(&b);
+}
+
+static bool has_record(int i, uint8_t kind, uint64_t key)
+{
+	for (size_t k = 0; k < W->nstore[i]; k++)
+		if (W->store[i][k].kind == kind && W->store[i][k].key == key)
+			return true;
+	return false;
+}
+
+/* More than f liars: replicas 1 and 2 prepare and commit seq 2 towards replica 3 (as
+ * twins do with one voice) and their VIEW-CHANGEs carry nothing of it (the other
+ * voice), so the NEW-VIEW of view 1 leaves seq 2, which replica 3 committed but could
+ * not execute (seq 1 is open there), above max-s.  With at most f liars that cannot happen (OSDI'99
+ * §4.5.1), and drop_unchosen asserted it - so liars beyond f crashed an honest core
+ * (sim_pbft_f1_two_liars_beyond_f, seed 6).  Now replica 3 counts a conflict, follows
+ * the view, forgets the committed mark with the pre-prepare (REC_COMMITTED left alone
+ * made its restart fail) and keeps the certificate (forensics). */
+static void test_unchosen_commit_beyond_f_is_counted(void **state)
+{
+	(void)state;
+	request(0, 1, 1, "a", "1");
+	deliver_all_holding(anything_to_3, NULL); /* seq 1 commits at 0, 1 and 2 */
+	request(0, 2, 1, "b", "2");
+	assert_int_equal(deliver_one(MSG_PREPREPARE, 0, 3), 1);
+	assert_int_equal(deliver_one(MSG_PREPREPARE, 0, 3), 1);
+	for (size_t k = 0; k < W->nq; k++)
+		free(W->q[k].bytes);
+	W->nq = 0;
+	struct slot *s = pbft_slot_peek(W->core[3], 2);
+	assert_true(s && s->have_pp && s->view == 0);
+	uint8_t d[WIRE_DIGEST_LEN];
+	memcpy(d, s->digest, WIRE_DIGEST_LEN);
+	for (uint32_t r = 1; r <= 2; r++)
+		deliver_vote_as(MSG_PREPARE, r, 2, d, 3);
+	for (uint32_t r = 1; r <= 2; r++)
+		deliver_vote_as(MSG_COMMIT, r, 2, d, 3);
+	assert_true(s->committed);
+	assert_int_equal(status_of(3).last_executed, 0); /* seq 1 is open here */
+	assert_true(has_record(3, REC_COMMITTED, 2));
+	for (size_t k = 0; k < W->nq; k++)
+		free(W->q[k].bytes);
+	W->nq = 0; /* nobody else heard of seq 2 */
+	uint64_t conflicts = status_of(3).rejected_conflict;
+	for (int i = 1; i < N; i++)
+		request(i, 3, 1, "c", "3"); /* the client gave up on the primary: to all */
+	deliver_all_dropping(unchosen_drop);
+	ticks_until_in_view(3, 1, 80, unchosen_drop);
+	assert_int_equal(status_of(3).view, 1);
+	assert_false(status_of(3).view_changing);
+	assert_true(status_of(3).last_executed <= 1); /* seq 1 was chosen, seq 2 not */
+	assert_true(status_of(3).rejected_conflict > conflicts);
+	assert_false(has_record(3, REC_COMMITTED, 2));
+	assert_true(holds_cert_alone(3, 2, 0));
+	restart_from_log(3);
+	assert_true(holds_cert_alone(3, 2, 0));
+	assert_int_equal(status_of(3).view, 1);
+}
+
 /* A VIEW-CHANGE whose prepared certificate is made up is rejected. */
 /* A VIEW-CHANGE(1) from replica 2 to replica 1 whose one P entry is a compact
  * pre-prepare of view 0, seq 1 (digest pp_d) and PREPAREs (digest prep_d) from
@@ -1302,6 +1371,76 @@ static void test_stranded_replica_executes_on_commit_certificate(void **state)
 	restart_from_log(3);
 	assert_int_equal(status_of(3).last_executed, 0);
 	assert_int_equal(((struct pbft *)W->core[3])->readonly_floor, 1);
+}
+
+/* View-1 PREPAREs and COMMITs of seq 1 are lost, and replica 0 (view 0's primary)
+ * is down. */
+static bool seq_1_votes_of_view_1(const struct packet *pk)
+{
+	int type = msg_type(pk);
+	return pk->from == 0 || pk->to == 0 ||
+	       ((type == MSG_PREPARE || type == MSG_COMMIT) &&
+		get_u64(pk->bytes + WIRE_OFF_VIEW) >= 1 && get_u64(pk->bytes + WIRE_OFF_SEQ) == 1);
+}
+
+/* A COMMIT of replica `from` for (view, seq) still queued: its header flags, or -1. */
+static int queued_commit_flags(int from, uint64_t view, uint64_t seq)
+{
+	for (size_t k = 0; k < W->nq; k++) {
+		const struct packet *pk = &W->q[k];
+		if (pk->from == from && msg_type(pk) == MSG_COMMIT &&
+		    get_u64(pk->bytes + WIRE_OFF_VIEW) == view &&
+		    get_u64(pk->bytes + WIRE_OFF_SEQ) == seq)
+			return pk->bytes[WIRE_OFF_FLAGS];
+	}
+	return -1;
+}
+
+/* Simulator seed 1205 (docs/TESTING.md): replica 3 executed seq 1 on view 0's commit
+ * certificate while stranded in a view change; then the NEW-VIEW of view 1 issued seq 1
+ * again and its PREPAREs were lost, so nobody prepares it there.  A laggard in view 1
+ * needs 2f+1 COMMITs of view 1: replica 3, which knows the digest committed, vouches
+ * with one (WIRE_F_VOUCHED, docs/PROTOCOL.md §5.12) when asked.  Before, it sent only
+ * its COMMIT of view 0, and view 1 got none. */
+static void test_caught_up_slot_vouched_in_new_view(void **state)
+{
+	(void)state;
+	request(3, 2, 1, "x", "1");
+	for (int round = 0; round < 4; round++) {
+		W->now += 500;
+		if (W->timer[3] && W->timer[3] <= W->now)
+			step(3, EV_TICK, NULL);
+		deliver_all_dropping(from_3);
+	}
+	assert_true(status_of(3).view_changing);
+	request(0, 1, 1, "k", "v");
+	deliver_all_holding(normal_case_to_3, from_3);
+	deliver_all();
+	assert_int_equal(status_of(3).last_executed, 1);
+	assert_int_equal(status_of(3).slots_caught_up, 1);
+	W->dead[0] = true; /* the others give view 0 up too */
+	for (int i = 1; i < N; i++)
+		request(i, 2, 2, "y", "2");
+	deliver_all_dropping(seq_1_votes_of_view_1);
+	for (int i = 1; i < N; i++)
+		ticks_until_in_view(i, 1, 80, seq_1_votes_of_view_1);
+	struct slot *s = pbft_slot_peek(W->core[3], 1);
+	assert_int_equal(status_of(3).view, 1);
+	assert_false(status_of(3).view_changing);
+	assert_true(s && s->have_pp && s->view == 1 && !s->committed);
+	for (size_t k = 0; k < W->nq; k++)
+		free(W->q[k].bytes);
+	W->nq = 0;
+	/* Replica 0 comes back behind, in view 1, and says so. */
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_begin(&b, MSG_PEER_STATUS, CLUSTER, 0, 1, 0);
+	buf_put_u64(&b, 0);
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
+	deliver_bytes(3, b.p, b.len);
+	buf_free(&b);
+	assert_int_equal(queued_commit_flags(3, 1, 1), WIRE_F_VOUCHED);
 }
 
 /* Replica 3's log after seq 1 committed, as a restart finds it when the slot's
@@ -1754,6 +1893,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_planted_skip_certs_diverges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unchosen_certificate_stays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unchosen_commit_beyond_f_is_counted, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_caught_up_slot_vouched_in_new_view, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_fake_certificate_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_certificate_holds_exactly_2f_prepares, setup,
 						teardown),
