@@ -145,6 +145,9 @@ struct core_config {
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
 	uint32_t robust_heartbeat_ms;   /* longest wait for a PRE-PREPARE while requests wait */
 	int hotstuff_stable; /* hotstuff: leader stable until a timeout (else rotating) */
+	/* hotstuff: committed blocks kept below the executed one, to serve (0: HS_KEEP;
+	 * the simulator sets it low to test state transfer cheaply) */
+	uint32_t hotstuff_keep;
 	/* pbft, cluster.ini evidence = off (issue 17): no proofs kept, gossiped or acted
 	 * upon (only to measure their cost).  0, the default, is on. */
 	int evidence_off;

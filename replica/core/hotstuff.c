@@ -61,6 +61,7 @@ static void hs_destroy(void *core)
 	if (!p)
 		return;
 	hs_blocks_free(p);
+	hs_snaps_free(p);
 	free(p->blocks);
 	waitq_free(&p->wq);
 	free(p->chain_ts);
@@ -74,12 +75,14 @@ static void *hs_create(const struct core_config *cfg)
 	if (cfg->n < 4 || cfg->n > WIRE_MAX_REPLICAS || cfg->n != 3 * cfg->f + 1 ||
 	    cfg->id >= cfg->n || cfg->checkpoint_interval == 0 || cfg->batch_max == 0 ||
 	    cfg->batch_max > WIRE_MAX_BATCH || cfg->max_clients == 0 ||
-	    cfg->max_clients > WIRE_MAX_CLIENTS || cfg->view_timeout_ms < 4 || !cfg->auth)
+	    cfg->max_clients > WIRE_MAX_CLIENTS || cfg->view_timeout_ms < 4 || !cfg->auth ||
+	    cfg->hotstuff_keep > HS_KEEP)
 		return NULL;
 	struct hs *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->cfg = *cfg;
+	p->keep = cfg->hotstuff_keep ? cfg->hotstuff_keep : HS_KEEP;
 	p->blocks = calloc(HS_MAX_BLOCKS, sizeof(*p->blocks));
 	p->chain_ts = calloc(cfg->max_clients, sizeof(*p->chain_ts));
 	buf_init_limit(&p->scratch, BUF_LIMIT_STATE);
@@ -133,6 +136,7 @@ static int recover_snap(struct hs *p, uint64_t key, const uint8_t *val, size_t l
 	    exec_restore(&p->exec, val + WIRE_DIGEST_LEN + 8, len - WIRE_DIGEST_LEN - 8) != 0)
 		return -1;
 	hs_set_root(p, val, get_u64(val + WIRE_DIGEST_LEN), key);
+	hs_keep_snapshot(p, key, val, len); /* served to replicas further behind */
 	p->snap_height = key;
 	exec_digest(&p->exec, p->snap_digest);
 	return 0;
@@ -171,13 +175,9 @@ void hs_send_newview(struct hs *p, struct effects *out)
 
 static void on_tick(struct hs *p, struct effects *out)
 {
-	if (p->n_orphans > 0 && p->now_ms >= p->fetch_ms) {
-		struct msg om;
-		const struct hs_orphan *o = &p->orphans[p->n_orphans - 1];
-		if (wire_decode(o->raw, o->len, p->cfg.cluster_id, &om) == WIRE_OK)
-			hs_fetch(p, om.u.hs.parent, TO_OTHERS, out);
-		p->fetch_ms = p->now_ms + p->cfg.view_timeout_ms / 4 + 1;
-	}
+	hs_state_tick(p, out);
+	if (p->n_orphans > 0 && p->now_ms >= p->fetch_ms)
+		hs_fetch_orphan_parent(p, out);
 	if (!hs_find(p, p->high_qc.hash)) /* recovered a QC whose block we lost */
 		hs_fetch(p, p->high_qc.hash, TO_OTHERS, out);
 	if (!hs_work_pending(p) || p->now_ms < p->progress_ms + timeout_ms(p))
@@ -205,6 +205,9 @@ static void on_msg(struct hs *p, const struct msg *m, struct effects *out)
 	case MSG_HS_NEWVIEW: hs_on_newview(p, m, out); break;
 	case MSG_HS_FETCH: hs_on_fetch(p, m, out); break;
 	case MSG_HS_BLOCK: hs_on_block(p, m, out); break;
+	case MSG_FETCH_STATE: hs_on_fetch_state(p, m, out); break; /* hotstuff_state.c */
+	case MSG_CHECKPOINT: hs_on_checkpoint(p, m, out); break;
+	case MSG_STATE: hs_on_state(p, m, out); break;
 	default: break; /* other protocols' types mean nothing here */
 	}
 }
@@ -216,6 +219,7 @@ static uint64_t next_deadline(struct hs *p)
 		t = p->progress_ms + timeout_ms(p);
 	if (p->n_orphans > 0)
 		t = deadline_min(t, p->fetch_ms);
+	t = deadline_min(t, hs_state_deadline(p));
 	return t == 0 && hs_work_pending(p) ? 1 : t;
 }
 
@@ -268,6 +272,8 @@ static void hs_status(void *core, struct core_status *st)
 	st->rejected_old_view = p->rejected_old_view;
 	st->rejected_out_of_window = p->rejected_out_of_window;
 	st->rejected_conflict = p->rejected_conflict;
+	st->rejected_rate_limited = p->rejected_rate_limited;
+	st->fetching = p->xfer.seq; /* a snapshot record's height (hotstuff_state.c) */
 }
 
 const struct core_ops hotstuff_core_ops = {

@@ -21,13 +21,16 @@
 #include <stdint.h>
 
 #include "replica/core/core.h"
+#include "replica/core/budget.h"
 #include "replica/core/exec.h"
+#include "replica/core/snapxfer.h"
 #include "replica/core/waitq.h"
 
 /* Persisted records (store keys are (kind, key)). */
 enum hs_rec {
 	HS_REC_META = 1,  /* key 0: view u64 | voted_view u64 | locked_view u64 | locked hash */
-	HS_REC_SNAP = 2,  /* key height: block hash | view u64 | exec_snapshot() */
+	HS_REC_SNAP = 2,  /* key height: block hash | view u64 | exec_snapshot() (the
+			   * snapshot record: also what a state transfer carries) */
 	HS_REC_BLOCK = 3, /* key height: the sealed PROPOSAL of a committed block */
 	HS_REC_VOTED = 4, /* key view: the sealed PROPOSAL we voted for in that view */
 };
@@ -35,10 +38,16 @@ enum hs_rec {
 #define HS_META_FIXED (24 + WIRE_DIGEST_LEN)
 
 /* Bounds.  The block store holds the uncommitted tree and the latest committed blocks
- * (served to replicas that FETCH them); a replica further behind than that cannot
- * catch up (no snapshot transfer yet: docs/PROTOCOL.md "HotStuff", gaps). */
+ * (served to replicas that FETCH them); a replica further behind than that fetches a
+ * snapshot first (hotstuff_state.c). */
 #define HS_MAX_BLOCKS 1024
-#define HS_KEEP 512 /* committed blocks kept below the executed one */
+#define HS_KEEP \
+	512        /* committed blocks kept below the executed one (the default of
+		     * core_config.hotstuff_keep, also its maximum) */
+#define HS_SNAPS 2 /* snapshots kept in memory, served and announced: the newest two */
+#define HS_MAX_SNAPSHOT ((uint64_t)1 << 30)
+#define HS_STATE_COPIES 2       /* STATE chunks per asker and view timeout: 2 copies' worth */
+#define HS_OFFERS_PER_TIMEOUT 4 /* answers to FETCH_STATE(0) per asker and view timeout */
 #define HS_MAX_ORPHANS 32
 #define HS_VOTE_SLOTS 8
 #define HS_STABLE_SHIFT 16 /* hotstuff_leader = stable: a leader holds 2^16 views */
@@ -62,6 +71,19 @@ struct hs_orphan { /* a proposal whose parent we do not have yet */
 	uint8_t *raw;
 	uint32_t len;
 	uint32_t from; /* who sent it: asked for the parent */
+};
+
+struct hs_snap {                         /* a snapshot record we hold (HS_REC_SNAP), to serve */
+	uint64_t height;                 /* 0: none */
+	uint8_t digest[WIRE_DIGEST_LEN]; /* of the record's bytes */
+	uint8_t *bytes;
+	uint32_t len;
+};
+
+struct hs_claim {        /* a peer says it holds the snapshot record (height, digest, size) */
+	uint64_t height; /* 0: none */
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint64_t size;
 };
 
 struct hs_votes { /* votes for one (view, hash), collected as the next leader */
@@ -93,6 +115,16 @@ struct hs {
 	struct hs_qc pending_qc; /* a QC for a block we are fetching */
 	bool has_pending_qc;
 	uint64_t nv_of[WIRE_MAX_REPLICAS]; /* view of each replica's latest NEW-VIEW */
+
+	/* state transfer (hotstuff_state.c) */
+	uint32_t keep;                  /* core_config.hotstuff_keep, or HS_KEEP */
+	struct hs_snap snaps[HS_SNAPS]; /* [0] the newest */
+	struct hs_claim claims[WIRE_MAX_REPLICAS][HS_SNAPS];
+	uint64_t offers_ms; /* when we last asked for offers (FETCH_STATE 0); 0: not behind */
+	struct snapxfer xfer;
+	struct budget state_budget[WIRE_MAX_REPLICAS];
+	struct budget offer_budget[WIRE_MAX_REPLICAS];
+	uint64_t states_installed, rejected_rate_limited;
 
 	struct waitq wq;
 	uint64_t *chain_ts; /* per client: highest timestamp in the uncommitted chain */
@@ -146,5 +178,17 @@ bool hs_chain_has_requests(struct hs *p);
 int hs_replay_block(struct hs *p, const uint8_t *raw, size_t len);
 int hs_recover_voted(struct hs *p, const uint8_t *raw, size_t len);
 void hs_blocks_free(struct hs *p);
+void hs_adopt_orphans(struct hs *p, struct effects *out);
+void hs_fetch_orphan_parent(struct hs *p, struct effects *out);
+
+/* hotstuff_state.c */
+void hs_keep_snapshot(struct hs *p, uint64_t height, const uint8_t *rec, size_t len);
+void hs_snaps_free(struct hs *p);
+void hs_check_gap(struct hs *p, uint64_t height, struct effects *out);
+void hs_on_fetch_state(struct hs *p, const struct msg *m, struct effects *out);
+void hs_on_checkpoint(struct hs *p, const struct msg *m, struct effects *out);
+void hs_on_state(struct hs *p, const struct msg *m, struct effects *out);
+void hs_state_tick(struct hs *p, struct effects *out);
+uint64_t hs_state_deadline(const struct hs *p);
 
 #endif

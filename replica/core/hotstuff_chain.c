@@ -46,15 +46,29 @@ void hs_blocks_free(struct hs *p)
 	p->n_orphans = 0;
 }
 
+/* The oldest snapshot record we serve (hotstuff_state.c), 0 if none. */
+static uint64_t oldest_snap(const struct hs *p)
+{
+	uint64_t h = 0;
+	for (uint32_t i = 0; i < HS_SNAPS; i++)
+		if (p->snaps[i].bytes && (h == 0 || p->snaps[i].height < h))
+			h = p->snaps[i].height;
+	return h;
+}
+
 /* Drop what can no longer matter: blocks at or below the executed height that are not
- * on the committed chain, committed blocks more than HS_KEEP below it. */
+ * on the committed chain, committed blocks more than keep below it - but those above
+ * the oldest snapshot we serve stay (up to HS_KEEP below), so that a replica that
+ * installs it can fetch the rest from us. */
 static void prune(struct hs *p)
 {
+	uint64_t snap = oldest_snap(p);
 	for (uint32_t i = 0; i < HS_MAX_BLOCKS; i++) {
 		struct hs_block *b = &p->blocks[i];
 		if (!b->used || b->height > p->exec_height)
 			continue;
-		bool old = b->height + HS_KEEP < p->exec_height;
+		bool old = b->height + p->keep < p->exec_height &&
+			   (b->height <= snap || b->height + HS_KEEP < p->exec_height);
 		if (old && memcmp(b->hash, p->exec_hash, WIRE_DIGEST_LEN) != 0)
 			block_clear(b);
 	}
@@ -75,9 +89,30 @@ static struct hs_block *free_slot(struct hs *p)
 	return NULL;
 }
 
+/* Orphans at or below height can never join the tree any more. */
+static void drop_orphans_upto(struct hs *p, uint64_t height)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < p->n_orphans; i++) {
+		struct msg om;
+		if (wire_decode(p->orphans[i].raw, p->orphans[i].len, p->cfg.cluster_id, &om) ==
+			    WIRE_OK &&
+		    om.h.seq > height)
+			p->orphans[k++] = p->orphans[i];
+		else
+			free(p->orphans[i].raw);
+	}
+	p->n_orphans = k;
+}
+
+/* The tree becomes one block, committed and executed (at start, on recovery, or on
+ * installing a snapshot): orphans above it stay, to join it. */
 void hs_set_root(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], uint64_t view, uint64_t height)
 {
-	hs_blocks_free(p);
+	for (uint32_t i = 0; i < HS_MAX_BLOCKS; i++)
+		block_clear(&p->blocks[i]);
+	drop_orphans_upto(p, height);
+	p->has_pending_qc = false;
 	struct hs_block *b = &p->blocks[0];
 	b->used = true;
 	memcpy(b->hash, hash, WIRE_DIGEST_LEN);
@@ -189,6 +224,21 @@ void hs_on_block(struct hs *p, const struct msg *m, struct effects *out)
 	hs_take_proposal(p, &in, m->h.sender, out);
 }
 
+/* The newest orphan's parent, from every peer: the chain down to our tree comes back
+ * one block at a time (unless it is too far: hs_check_gap). */
+void hs_fetch_orphan_parent(struct hs *p, struct effects *out)
+{
+	struct msg om;
+	if (p->n_orphans == 0)
+		return;
+	const struct hs_orphan *o = &p->orphans[p->n_orphans - 1];
+	if (wire_decode(o->raw, o->len, p->cfg.cluster_id, &om) != WIRE_OK)
+		return;
+	hs_fetch(p, om.u.hs.parent, TO_OTHERS, out);
+	hs_check_gap(p, om.h.seq, out);
+	p->fetch_ms = p->now_ms + p->cfg.view_timeout_ms / 4 + 1;
+}
+
 static void keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
 {
 	for (uint32_t i = 0; i < p->n_orphans; i++)
@@ -210,7 +260,7 @@ static void keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
 }
 
 /* A block joined the tree: orphans waiting for it may join too, and a pending QC. */
-static void adopt_orphans(struct hs *p, struct effects *out)
+void hs_adopt_orphans(struct hs *p, struct effects *out)
 {
 	bool again = true;
 	while (again) {
@@ -291,6 +341,7 @@ static void take_snapshot(struct hs *p, struct effects *out)
 		out->arena.err = WIRE_E_NOMEM;
 		return;
 	}
+	hs_keep_snapshot(p, p->exec_height, p->scratch.p, p->scratch.len); /* to serve */
 	effects_persist(out, P_PUT, HS_REC_SNAP, p->exec_height, p->scratch.p, p->scratch.len);
 	effects_persist(out, P_DEL_BELOW, HS_REC_SNAP, p->exec_height, NULL, 0);
 	effects_persist(out, P_DEL_BELOW, HS_REC_BLOCK, p->exec_height + 1, NULL, 0);
@@ -546,6 +597,7 @@ void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct e
 			if (from != p->cfg.id)
 				hs_fetch(p, m->u.hs.parent, (int32_t)from, out);
 			p->fetch_ms = p->now_ms + p->cfg.view_timeout_ms / 4 + 1;
+			hs_check_gap(p, m->h.seq, out); /* beyond what peers keep? */
 		}
 		return;
 	}
@@ -553,7 +605,7 @@ void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct e
 	b = hs_find(p, b->hash); /* a commit may have pruned it */
 	if (b)
 		vote(p, b, out);
-	adopt_orphans(p, out);
+	hs_adopt_orphans(p, out);
 	hs_try_propose(p, out);
 }
 

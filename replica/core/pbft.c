@@ -161,7 +161,7 @@ static void pbft_destroy(void *core)
 		free(p->latest_ckpt[i].raw);
 	}
 	free(p->xfer.proof);
-	free(p->xfer.buf);
+	snapxfer_reset(&p->xfer.s);
 	free(p->nv_raw);
 	free(p->stable_snap);
 	free(p->ckpt_proof);
@@ -506,7 +506,7 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 	if (!p->status_ms)
 		p->status_ms = p->now_ms + (p->cfg.view_timeout_ms ? p->cfg.view_timeout_ms : 1);
 	out->timer_ms = deadline_min(deadline_min(deadline_min(p->vc_timer_ms, p->fetch_ms),
-						  deadline_min(p->xfer.retry_ms, p->status_ms)),
+						  deadline_min(p->xfer.s.retry_ms, p->status_ms)),
 				     deadline_min(p->resend_ms, p->stall_ms));
 	out->timer_ms = deadline_min(out->timer_ms, pbft_robust_deadline(p)); /* 0 when off */
 	p->robust.wake_ms = out->timer_ms; /* pbft_robust_step: woken later = stalled */
@@ -532,7 +532,7 @@ static void pbft_status(void *core, struct core_status *st)
 	st->requests_executed = p->requests_executed;
 	st->requests_readonly = p->readonly_answered;
 	st->slots_caught_up = p->caught_up;
-	st->fetching = p->xfer.seq;
+	st->fetching = p->xfer.s.seq;
 	st->rejected_old_view = p->rejected_old_view;
 	st->rejected_out_of_window = p->rejected_out_of_window;
 	st->rejected_conflict = p->rejected_conflict;

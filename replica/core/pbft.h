@@ -19,6 +19,7 @@
 #include "replica/core/core.h"
 #include "replica/core/evidence.h"
 #include "replica/core/exec.h"
+#include "replica/core/snapxfer.h"
 #include "replica/core/pbft_monitor.h"
 #include "replica/core/waitq.h"
 
@@ -159,16 +160,10 @@ struct vc_msg { /* the latest VIEW-CHANGE of one replica */
 	uint32_t len;
 };
 
-struct state_xfer {   /* fetching the snapshot of a proven checkpoint */
-	uint64_t seq; /* 0: idle */
-	uint8_t digest[WIRE_DIGEST_LEN];
-	uint8_t *proof; /* C section proving (seq, digest) */
+struct state_xfer {        /* fetching the snapshot of a proven checkpoint */
+	struct snapxfer s; /* seq, digest and size (total) the proof certifies (snapxfer.h) */
+	uint8_t *proof;    /* C section proving (seq, digest) */
 	uint32_t proof_len;
-	uint8_t *buf;   /* total bytes, allocated with the first chunk */
-	uint64_t total; /* the snapshot size the proof certifies: no STATE may say other */
-	uint64_t have;
-	uint32_t peer; /* asked now; moves on after a timeout or a bad snapshot */
-	uint64_t retry_ms;
 };
 
 struct pbft {

@@ -264,7 +264,7 @@ static void fetch_proven(struct pbft *p, const struct proven *pr, struct effects
  * serve only that one. */
 uint64_t pbft_progress_mark(const struct pbft *p)
 {
-	return p->last_executed + p->xfer.seq + p->xfer.have;
+	return p->last_executed + p->xfer.s.seq + p->xfer.s.have;
 }
 
 static void check_behind(struct pbft *p, struct effects *out)
@@ -274,7 +274,7 @@ static void check_behind(struct pbft *p, struct effects *out)
 		p->stall_ms = 0;
 		return;
 	}
-	if (pr.seq >= p->last_executed + p->cfg.checkpoint_interval && pr.seq > p->xfer.seq)
+	if (pr.seq >= p->last_executed + p->cfg.checkpoint_interval && pr.seq > p->xfer.s.seq)
 		fetch_proven(p, &pr, out);
 	if (!p->stall_ms) {
 		p->stall_ms = p->now_ms + p->cfg.view_timeout_ms;
@@ -289,7 +289,7 @@ void pbft_stall_tick(struct pbft *p, struct effects *out)
 	p->stall_ms = 0;
 	struct proven pr;
 	if (proven_above(p, p->last_executed, &pr) && pbft_progress_mark(p) == p->stall_at) {
-		if (p->xfer.seq >= pr.seq)
+		if (p->xfer.s.seq >= pr.seq)
 			pbft_xfer_restart(p, out); /* stuck on its way there */
 		else
 			fetch_proven(p, &pr, out);
@@ -440,32 +440,26 @@ static uint32_t next_peer(const struct pbft *p, uint32_t peer)
 
 static void ask_state(struct pbft *p, struct effects *out)
 {
-	size_t off = wire_begin(&out->arena, MSG_FETCH_STATE, p->cfg.cluster_id, p->cfg.id, p->view,
-				p->xfer.seq);
-	buf_put_u64(&out->arena, p->xfer.have);
-	wire_finish(&out->arena, off);
-	pbft_send(p, out, (int32_t)p->xfer.peer, off);
-	p->xfer.retry_ms = p->now_ms + p->cfg.view_timeout_ms;
+	size_t off = snapxfer_put_ask(&p->xfer.s, &out->arena, p->cfg.cluster_id, p->cfg.id,
+				      p->view);
+	pbft_send(p, out, (int32_t)p->xfer.s.peer, off);
+	p->xfer.s.retry_ms = p->now_ms + p->cfg.view_timeout_ms;
 }
 
 void pbft_want_state(struct pbft *p, uint64_t seq, const uint8_t digest[WIRE_DIGEST_LEN],
 		     uint64_t size, const uint8_t *proof, uint32_t proof_len, struct effects *out)
 {
-	if (seq <= p->xfer.seq || seq <= p->last_executed || size > PBFT_MAX_SNAPSHOT)
+	if (seq <= p->xfer.s.seq || seq <= p->last_executed || size > PBFT_MAX_SNAPSHOT)
 		return;
 	uint8_t *copy = core_dup(proof, proof_len);
 	if (!copy)
 		return;
 	free(p->xfer.proof);
-	free(p->xfer.buf);
-	uint32_t peer = p->xfer.seq ? p->xfer.peer : p->cfg.id;
+	uint32_t peer = p->xfer.s.seq ? p->xfer.s.peer : p->cfg.id;
 	CORE_ASSERT(seq > p->last_executed && seq > p->low);
-	p->xfer = (struct state_xfer){.seq = seq,
-				      .proof = copy,
-				      .proof_len = proof_len,
-				      .total = size,
-				      .peer = next_peer(p, peer)};
-	memcpy(p->xfer.digest, digest, WIRE_DIGEST_LEN);
+	snapxfer_start(&p->xfer.s, seq, digest, size, next_peer(p, peer));
+	p->xfer.proof = copy;
+	p->xfer.proof_len = proof_len;
 	ask_state(p, out);
 }
 
@@ -482,28 +476,21 @@ void pbft_on_fetch_state(struct pbft *p, const struct msg *m, struct effects *ou
 		return; /* we only serve our stable checkpoint */
 	/* ~100 bytes asked, up to a chunk answered: a few copies of the snapshot per
 	 * view timeout and asker (PBFT_STATE_COPIES), one chunk per answer */
-	uint64_t chunks = ((uint64_t)p->stable_snap_len + WIRE_STATE_CHUNK - 1) / WIRE_STATE_CHUNK;
-	if (!budget_take(&p->state_budget[m->h.sender], p->now_ms, PBFT_STATE_COPIES * chunks,
+	if (!budget_take(&p->state_budget[m->h.sender], p->now_ms,
+			 PBFT_STATE_COPIES * snapxfer_chunks(p->stable_snap_len),
 			 p->cfg.view_timeout_ms, 1)) {
 		p->rejected_rate_limited++;
 		return;
 	}
-	uint64_t left = p->stable_snap_len - m->u.offset;
-	uint32_t len = left < WIRE_STATE_CHUNK ? (uint32_t)left : WIRE_STATE_CHUNK;
-	size_t off = wire_begin(&out->arena, MSG_STATE, p->cfg.cluster_id, p->cfg.id, p->view,
-				p->low);
-	buf_put_u64(&out->arena, p->stable_snap_len);
-	buf_put_u64(&out->arena, m->u.offset);
-	buf_put_u32(&out->arena, len);
-	buf_put(&out->arena, p->stable_snap + m->u.offset, len);
-	wire_finish(&out->arena, off);
+	size_t off = snapxfer_put_chunk(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view, p->low,
+					p->stable_snap, p->stable_snap_len, m->u.offset);
 	pbft_send(p, out, (int32_t)m->h.sender, off);
 }
 
 static void xfer_reset(struct pbft *p)
 {
 	free(p->xfer.proof);
-	free(p->xfer.buf);
+	snapxfer_reset(&p->xfer.s);
 	memset(&p->xfer, 0, sizeof(p->xfer));
 }
 
@@ -511,31 +498,32 @@ static void xfer_reset(struct pbft *p)
 static void install_state(struct pbft *p, struct effects *out)
 {
 	struct state_xfer *x = &p->xfer;
+	struct snapxfer *s = &x->s;
 	/* only a snapshot ahead of our execution, complete, is installed */
-	CORE_ASSERT(x->seq > p->last_executed && x->buf && x->have == x->total);
-	if (exec_restore(&p->exec, x->buf, x->total) != 0) {
+	CORE_ASSERT(s->seq > p->last_executed && s->buf && s->have == s->total);
+	if (exec_restore(&p->exec, s->buf, s->total) != 0) {
 		p->rejected_conflict++;
 		xfer_reset(p);
 		return;
 	}
-	p->last_executed = x->seq;
-	if (p->next_seq < x->seq)
-		p->next_seq = x->seq;
+	p->last_executed = s->seq;
+	if (p->next_seq < s->seq)
+		p->next_seq = s->seq;
 	CORE_ASSERT(p->next_seq >= p->last_executed);
-	effects_persist(out, P_PUT, REC_SNAPSHOT, x->seq, x->buf, x->total);
+	effects_persist(out, P_PUT, REC_SNAPSHOT, s->seq, s->buf, s->total);
 	waitq_prune(&p->wq, &p->exec);
 	pbft_robust_prune(p); /* what the state executed is not the primary's debt */
-	uint8_t *snap = x->buf;
-	x->buf = NULL;
-	if (x->seq > p->low) {
-		make_stable(p, x->seq, x->digest, snap, (uint32_t)x->total, x->proof, x->proof_len,
+	uint8_t *snap = s->buf;
+	s->buf = NULL;
+	if (s->seq > p->low) {
+		make_stable(p, s->seq, s->digest, snap, (uint32_t)s->total, x->proof, x->proof_len,
 			    out);
 		/* Say where we now stand (the snapshot is persisted above, before this
 		 * leaves): peers that moved on meanwhile answer with their newer proof
 		 * (pbft_on_checkpoint), where an idle cluster would otherwise tell us
 		 * nothing more. */
 		size_t off = wire_put_checkpoint(&out->arena, p->cfg.cluster_id, p->cfg.id, p->view,
-						 x->seq, x->digest, x->total);
+						 s->seq, s->digest, s->total);
 		pbft_send(p, out, TO_OTHERS, off);
 		/* the window moved: O entries of our view it left out (§4.4) */
 		pbft_install_newview_rest(p, out);
@@ -550,58 +538,36 @@ static void install_state(struct pbft *p, struct effects *out)
  * not of the size they certified): ask the next one, from the start. */
 static void xfer_next_peer(struct pbft *p, struct effects *out)
 {
-	struct state_xfer *x = &p->xfer;
 	p->rejected_conflict++;
-	free(x->buf);
-	x->buf = NULL;
-	x->have = 0;
-	x->peer = next_peer(p, x->peer);
+	snapxfer_restart(&p->xfer.s, next_peer(p, p->xfer.s.peer));
 	ask_state(p, out);
 }
 
 void pbft_on_state(struct pbft *p, const struct msg *m, struct effects *out)
 {
-	struct state_xfer *x = &p->xfer;
-	const struct body_state *st = &m->u.st;
-	if (!x->seq || m->h.seq != x->seq || m->h.sender != x->peer || st->offset != x->have)
+	const struct snapxfer *s = &p->xfer.s;
+	if (!s->seq || m->h.seq != s->seq || m->h.sender != s->peer || m->u.st.offset != s->have)
 		return;
-	if (p->last_executed >= x->seq) {
+	if (p->last_executed >= s->seq) {
 		xfer_reset(p); /* caught up by ourselves meanwhile */
 		return;
 	}
-	/* The proof certifies the size: nothing else is taken, nor allocated. */
-	if (st->total != x->total) {
-		xfer_next_peer(p, out);
-		return;
+	/* The proof certifies the size and the digest: snapxfer_take() takes nothing
+	 * else, nor allocates it. */
+	switch (snapxfer_take(&p->xfer.s, m)) {
+	case SNAPXFER_MORE: ask_state(p, out); break;
+	case SNAPXFER_DONE: install_state(p, out); break;
+	case SNAPXFER_BAD: xfer_next_peer(p, out); break;
+	default: break;
 	}
-	if (!x->buf)
-		x->buf = malloc(x->total + 1);
-	if (!x->buf)
-		return;
-	/* wire_decode refused a chunk beyond its total, and total == x->total */
-	CORE_ASSERT(st->len <= x->total - x->have);
-	memcpy(x->buf + x->have, st->chunk, st->len);
-	x->have += st->len;
-	CORE_ASSERT(x->have <= x->total);
-	if (x->have < x->total) {
-		ask_state(p, out);
-		return;
-	}
-	uint8_t d[WIRE_DIGEST_LEN];
-	crypto_digest(x->buf, x->total, d);
-	if (memcmp(d, x->digest, WIRE_DIGEST_LEN) == 0) {
-		install_state(p, out);
-		return;
-	}
-	xfer_next_peer(p, out); /* its snapshot is not the one 2f+1 replicas vouched for */
 }
 
 void pbft_xfer_tick(struct pbft *p, struct effects *out)
 {
-	struct state_xfer *x = &p->xfer;
-	if (!x->seq || p->now_ms < x->retry_ms)
+	struct snapxfer *s = &p->xfer.s;
+	if (!s->seq || p->now_ms < s->retry_ms)
 		return;
-	if (p->last_executed >= x->seq) {
+	if (p->last_executed >= s->seq) {
 		xfer_reset(p);
 		return;
 	}
@@ -611,10 +577,6 @@ void pbft_xfer_tick(struct pbft *p, struct effects *out)
 /* Start the transfer in progress again, from the next peer. */
 void pbft_xfer_restart(struct pbft *p, struct effects *out)
 {
-	struct state_xfer *x = &p->xfer;
-	x->peer = next_peer(p, x->peer);
-	free(x->buf);
-	x->buf = NULL;
-	x->have = 0;
+	snapxfer_restart(&p->xfer.s, next_peer(p, p->xfer.s.peer));
 	ask_state(p, out);
 }

@@ -136,6 +136,8 @@ static void usage(FILE *out)
 		"  --hotstuff-client C all (default: a request goes to every replica) or "
 		"leaders\n"
 		"                      (to the leaders of f+1 views; hotstuff_client)\n"
+		"  --hotstuff-keep K   committed blocks a replica keeps to serve (default 512):\n"
+		"                      a replica further behind fetches a snapshot first\n"
 		"  --plant-bug NAME    hotstuff: hs-two-chain-commit | hs-ignore-lock; pbft: "
 		"commit-quorum-2f | skip-viewchange-certificates | "
 		"skip-persist\n"
@@ -620,6 +622,14 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 			}
 			o->hotstuff_leaders = !strcmp(l, "leaders");
 			repro_add(c, a, l);
+		} else if (!strcmp(a, "--hotstuff-keep")) {
+			NEED_ARG();
+			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 512) {
+				snprintf(err, errlen, "--hotstuff-keep: 1 to 512 (HS_KEEP)");
+				return -1;
+			}
+			o->hotstuff_keep = (uint32_t)v;
+			repro_add(c, a, argv[i]);
 		} else if (!strcmp(a, "--read-lease")) {
 			NEED_ARG();
 			if (parse_u64(argv[++i], &v) != 0 || v < 1 || v > 600000) {

@@ -301,6 +301,199 @@ static void test_status_digest_at_checkpoint(void **state)
 	effects_free(&out);
 }
 
+/* ---- state transfer (hotstuff_state.c) ---- */
+
+/* The first message of type `type` in out (and, if seq_nonzero, with header seq != 0)
+ * copied into b; returns its destination, or -100 if there is none. */
+static int32_t take_sent(const struct effects *out, uint8_t type, int seq_nonzero, struct buf *b)
+{
+	for (size_t i = 0; i < out->n_sends; i++) {
+		const uint8_t *p = out->arena.p + out->sends[i].off;
+		if (p[WIRE_OFF_TYPE] != type || (seq_nonzero && get_u64(p + WIRE_OFF_SEQ) == 0))
+			continue;
+		buf_reset(b);
+		buf_put(b, p, out->sends[i].len);
+		return out->sends[i].to;
+	}
+	return -100;
+}
+
+static size_t count_sent(const struct effects *out, uint8_t type)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < out->n_sends; i++)
+		n += out->arena.p[out->sends[i].off + WIRE_OFF_TYPE] == type;
+	return n;
+}
+
+/* b, re-stamped as sent by `sender` (auth none: nothing else says who sent it). */
+static void as_sender(struct buf *b, uint32_t sender)
+{
+	set_u32(b->p + WIRE_OFF_SENDER, sender);
+}
+
+/* A replica (id 2, keep 2) that gets a proposal 10 blocks ahead fetches the snapshot at
+ * height 6 that replica 0 holds, once f+1 = 2 peers claim the same record; a liar
+ * (replica 3) that claims it too but serves other bytes of the same size is refused
+ * and counted, and the next claimant serves it.  Fails if the STATE's digest is not
+ * checked (the liar's bytes are installed), if one claim is trusted (a fetch starts on
+ * replica 0's claims alone), or if the install is not persisted. */
+static void test_state_transfer_refuses_liar(void **state)
+{
+	(void)state;
+	const struct core_ops *ops = core_ops_for(PROTO_HOTSTUFF);
+	struct core_config cc = config();
+	cc.checkpoint_interval = 2;
+	cc.hotstuff_keep = 2;
+	struct effects out, sout;
+	struct buf b, fetch, c6, st;
+	struct core_status ss, ls;
+	uint8_t parent[WIRE_DIGEST_LEN] = {0};
+	effects_init(&out);
+	effects_init(&sout);
+	buf_init(&b);
+	buf_init(&fetch);
+	buf_init(&c6);
+	buf_init(&st);
+	cc.id = 0;
+	void *server = ops->create(&cc);
+	for (uint64_t h = 1; h <= 10; h++) {
+		proposal_req(&b, h, h, parent, h - 1, (uint32_t)(h % 3) + 1);
+		step_msg(server, ops, &b, &sout);
+		hash_of(&b, parent);
+	}
+	ops->status(server, &ss);
+	assert_int_equal(ss.last_executed, 7);
+	assert_int_equal(ss.stable_checkpoint, 6);
+
+	cc.id = 2;
+	void *lag = ops->create(&cc);
+	step_msg(lag, ops, &b, &out); /* b10: its parent is unknown, 10 blocks ahead */
+	assert_int_equal(take_sent(&out, MSG_FETCH_STATE, 0, &fetch), TO_OTHERS);
+	as_sender(&fetch, 2);
+	step_msg(server, ops, &fetch, &sout); /* offers: CHECKPOINTs of heights 6 and 4 */
+	assert_int_equal(count_sent(&sout, MSG_CHECKPOINT), 2);
+	for (size_t i = 0; i < sout.n_sends; i++) {
+		buf_reset(&b);
+		buf_put(&b, sout.arena.p + sout.sends[i].off, sout.sends[i].len);
+		if (get_u64(b.p + WIRE_OFF_SEQ) == 6) {
+			buf_reset(&c6);
+			buf_put(&c6, b.p, b.len);
+		}
+		step_msg(lag, ops, &b, &out);
+		assert_int_equal(take_sent(&out, MSG_FETCH_STATE, 1, &fetch), -100); /* 1 claim */
+	}
+	/* the liar claims height 6 with another digest: still one claim per record */
+	buf_reset(&b);
+	buf_put(&b, c6.p, c6.len);
+	as_sender(&b, 3);
+	b.p[WIRE_HDR_LEN] ^= 1;
+	step_msg(lag, ops, &b, &out);
+	assert_int_equal(take_sent(&out, MSG_FETCH_STATE, 1, &fetch), -100);
+	/* now it claims the record replica 0 claims: f+1 = 2, asked first (after us) */
+	as_sender(&c6, 3);
+	step_msg(lag, ops, &c6, &out);
+	assert_int_equal(take_sent(&out, MSG_FETCH_STATE, 1, &fetch), 3);
+	ops->status(lag, &ls);
+	assert_int_equal(ls.fetching, 6);
+	/* the liar serves the record's size, but other bytes */
+	as_sender(&fetch, 2);
+	step_msg(server, ops, &fetch, &sout);
+	assert_int_equal(take_sent(&sout, MSG_STATE, 0, &st), 2);
+	as_sender(&st, 3);
+	st.p[st.len - 1] ^= 1;
+	step_msg(lag, ops, &st, &out);
+	ops->status(lag, &ls);
+	assert_int_equal(ls.rejected_conflict, 1);
+	assert_int_equal(ls.last_executed, 0);
+	assert_int_equal(take_sent(&out, MSG_FETCH_STATE, 1, &fetch), 0); /* the next one */
+	/* replica 0 serves the record: installed, and persisted in the same step */
+	as_sender(&fetch, 2);
+	step_msg(server, ops, &fetch, &sout);
+	assert_int_equal(take_sent(&sout, MSG_STATE, 0, &st), 2);
+	step_msg(lag, ops, &st, &out);
+	ops->status(lag, &ls);
+	assert_int_equal(ls.last_executed, 6);
+	assert_int_equal(ls.stable_checkpoint, 6);
+	assert_int_equal(ls.fetching, 0);
+	assert_memory_equal(ls.state_digest, ss.state_digest, WIRE_DIGEST_LEN);
+	int snap_persisted = 0;
+	for (size_t i = 0; i < out.n_persists; i++)
+		snap_persisted |= out.persists[i].op == P_PUT &&
+				  out.persists[i].kind == HS_REC_SNAP && out.persists[i].key == 6;
+	assert_true(snap_persisted);
+	ops->destroy(lag);
+	ops->destroy(server);
+	buf_free(&b);
+	buf_free(&fetch);
+	buf_free(&c6);
+	buf_free(&st);
+	effects_free(&out);
+	effects_free(&sout);
+}
+
+/* Claims nobody asked for are dropped, and a STATE of a size other than the claimed
+ * one is refused and counted before anything is allocated for it. */
+static void test_state_transfer_hostile_inputs(void **state)
+{
+	(void)state;
+	const struct core_ops *ops = core_ops_for(PROTO_HOTSTUFF);
+	struct core_config cc = config();
+	cc.hotstuff_keep = 2;
+	struct effects out;
+	struct buf b, fetch;
+	struct core_status ls;
+	uint8_t d[WIRE_DIGEST_LEN] = {7};
+	uint8_t rec[64] = {1};
+	effects_init(&out);
+	buf_init(&b);
+	buf_init(&fetch);
+	void *lag = ops->create(&cc);
+	/* unsolicited: two matching claims, yet no fetch */
+	for (uint32_t r = 0; r < 2; r++) {
+		buf_reset(&b);
+		wire_put_checkpoint(&b, CLUSTER, r, 1, 6, d, sizeof(rec));
+		step_msg(lag, ops, &b, &out);
+		assert_int_equal(take_sent(&out, MSG_FETCH_STATE, 1, &fetch), -100);
+	}
+	/* behind (a proposal at height 10 on an unknown parent): now they count */
+	uint8_t unknown[WIRE_DIGEST_LEN] = {9};
+	proposal_on(&b, 10, 10, unknown, 9);
+	step_msg(lag, ops, &b, &out);
+	assert_int_equal(take_sent(&out, MSG_FETCH_STATE, 0, &fetch), TO_OTHERS);
+	for (uint32_t r = 0; r < 2; r++) {
+		buf_reset(&b);
+		wire_put_checkpoint(&b, CLUSTER, r, 1, 6, d, sizeof(rec));
+		step_msg(lag, ops, &b, &out);
+	}
+	assert_int_equal(take_sent(&out, MSG_FETCH_STATE, 1, &fetch), 0);
+	/* a claim of an absurd size is refused */
+	buf_reset(&b);
+	wire_put_checkpoint(&b, CLUSTER, 3, 1, 8, d, HS_MAX_SNAPSHOT + 1);
+	step_msg(lag, ops, &b, &out);
+	ops->status(lag, &ls);
+	assert_int_equal(ls.rejected_out_of_window, 1);
+	/* replica 0 answers with a total other than the claimed size */
+	buf_reset(&b);
+	snapxfer_put_chunk(&b, CLUSTER, 0, 1, 6, rec, sizeof(rec) - 1, 0);
+	step_msg(lag, ops, &b, &out);
+	ops->status(lag, &ls);
+	assert_int_equal(ls.rejected_conflict, 1);
+	assert_int_equal(ls.last_executed, 0);
+	assert_int_equal(take_sent(&out, MSG_FETCH_STATE, 1, &fetch), 1); /* the next claimant */
+	/* a STATE from someone not asked is ignored */
+	buf_reset(&b);
+	snapxfer_put_chunk(&b, CLUSTER, 3, 1, 6, rec, sizeof(rec), 0);
+	step_msg(lag, ops, &b, &out);
+	ops->status(lag, &ls);
+	assert_int_equal(ls.rejected_conflict, 1);
+	assert_int_equal(ls.fetching, 6);
+	ops->destroy(lag);
+	buf_free(&b);
+	buf_free(&fetch);
+	effects_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +502,8 @@ int main(void)
 		cmocka_unit_test(test_qc_shape),
 		cmocka_unit_test(test_lock_refuses_fork),
 		cmocka_unit_test(test_status_digest_at_checkpoint),
+		cmocka_unit_test(test_state_transfer_refuses_liar),
+		cmocka_unit_test(test_state_transfer_hostile_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

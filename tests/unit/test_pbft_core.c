@@ -1804,8 +1804,8 @@ static void test_state_answer_with_a_false_total_refused(void **state)
 	wire_finish(&b, off);
 	assert_int_equal(auth_seal(&W->auth[peer], &b, off), 0);
 	deliver_bytes(3, b.p, b.len);
-	assert_int_equal(p3->xfer.have, 0);
-	assert_null(p3->xfer.buf);
+	assert_int_equal(p3->xfer.s.have, 0);
+	assert_null(p3->xfer.s.buf);
 	for (size_t k = 0; k < W->nq; k++) /* and it asks nobody for the rest of it */
 		if (msg_type(&W->q[k]) == MSG_FETCH_STATE && W->q[k].from == 3)
 			assert_int_equal(get_u64(W->q[k].bytes + WIRE_HDR_LEN), 0);
