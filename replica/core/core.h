@@ -144,7 +144,8 @@ struct core_config {
 	int robust;
 	uint32_t robust_ratio_permille; /* share of the best recent throughput required */
 	uint32_t robust_heartbeat_ms;   /* longest wait for a PRE-PREPARE while requests wait */
-	int hotstuff_stable; /* hotstuff: leader stable until a timeout (else rotating) */
+	int hotstuff_stable;      /* hotstuff: leader stable until a timeout (else rotating) */
+	int hotstuff_round_robin; /* hotstuff_leader = rotating: v mod n (else reputation) */
 	/* pbft, cluster.ini evidence = off (issue 17): no proofs kept, gossiped or acted
 	 * upon (only to measure their cost).  0, the default, is on. */
 	int evidence_off;

@@ -138,8 +138,9 @@ struct sim_opts {
 	/* issue 16: --robust (pbft robust mode, pbft_monitor.h); --view-timeout MS instead
 	 * of the seed's draw (0: the draw) */
 	bool robust;
-	bool hotstuff_stable;  /* --hotstuff-leader stable (default rotating) */
-	bool hotstuff_leaders; /* --hotstuff-client leaders (default all) */
+	bool hotstuff_stable;      /* --hotstuff-leader stable (default reputation) */
+	bool hotstuff_round_robin; /* --hotstuff-leader rotating: plain v mod n */
+	bool hotstuff_leaders;     /* --hotstuff-client leaders (default all) */
 	uint32_t view_timeout_ms;
 
 	/* issue 18: --read-lease MS (vr leader leases, docs/VR.md); --clock-rate I=R: replica

@@ -772,6 +772,7 @@ static void draw_config(struct world *w)
 		c->robust_heartbeat_ms = config_robust_heartbeat_default(c->view_timeout_ms);
 	}
 	c->hotstuff_stable = w->o->hotstuff_stable;
+	c->hotstuff_round_robin = w->o->hotstuff_round_robin;
 	if (w->o->bug == BUG_COMMIT_QUORUM_2F)
 		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
 	else if (w->o->bug == BUG_SKIP_VC_CERTS)
