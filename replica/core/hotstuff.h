@@ -120,6 +120,7 @@ struct hs {
 
 /* The leader of a view (hotstuff_leader.c: round robin, stable or reputation). */
 uint32_t hs_leader(struct hs *p, uint64_t view);
+bool hs_from_leader(struct hs *p, const struct msg *m);
 
 static inline uint32_t hs_quorum(const struct hs *p)
 {

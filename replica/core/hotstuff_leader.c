@@ -130,3 +130,27 @@ uint32_t hs_leader(struct hs *p, uint64_t view)
 		return hs_rep_leader(n, view, 0, 0, 0);
 	return hs_rep_leader(n, view, 1, a->view, active_of(p, a));
 }
+
+/* A proposal we may take: from the leader we compute for its view, or a block a QC we
+ * hold certifies (the pending QC's, our high QC's, an orphan's parent: what we
+ * FETCH).  A replica that is behind, or restarted with less history, may compute
+ * other leaders than the rest for a while; it still follows the chain through the
+ * QCs and the blocks they certify (2f+1 votes made them, whoever proposed). */
+bool hs_from_leader(struct hs *p, const struct msg *m)
+{
+	if (m->h.sender == hs_leader(p, m->h.view))
+		return true;
+	uint8_t hash[WIRE_DIGEST_LEN];
+	hs_block_hash(m->h.view, m->h.seq, m->body, m->h.body_len, hash);
+	if ((p->has_pending_qc && !memcmp(hash, p->pending_qc.hash, WIRE_DIGEST_LEN)) ||
+	    !memcmp(hash, p->high_qc.hash, WIRE_DIGEST_LEN))
+		return true;
+	for (uint32_t i = 0; i < p->n_orphans; i++) {
+		struct msg om;
+		if (wire_decode(p->orphans[i].raw, p->orphans[i].len, p->cfg.cluster_id, &om) ==
+			    WIRE_OK &&
+		    !memcmp(hash, om.u.hs.parent, WIRE_DIGEST_LEN))
+			return true;
+	}
+	return false;
+}
