@@ -169,6 +169,19 @@ void hs_send_newview(struct hs *p, struct effects *out)
 	hs_try_propose(p, out);
 }
 
+/* Do 2f+1 replicas (we included) stand at view v-1 or above?  We hold the QC of v-2
+ * (its 2f+1 voters moved on), or NEW-VIEWs of 2f+1 for v-1 or above. */
+static bool quorum_near(const struct hs *p)
+{
+	uint64_t v = p->view;
+	if (p->high_qc.view + 2 >= v)
+		return true;
+	uint32_t count = 1;
+	for (uint32_t r = 0; r < p->cfg.n; r++)
+		count += r != p->cfg.id && p->nv_of[r] + 1 >= v;
+	return count >= hs_quorum(p);
+}
+
 static void on_tick(struct hs *p, struct effects *out)
 {
 	if (p->n_orphans > 0 && p->now_ms >= p->fetch_ms) {
@@ -182,6 +195,14 @@ static void on_tick(struct hs *p, struct effects *out)
 		hs_fetch(p, p->high_qc.hash, TO_OTHERS, out);
 	if (!hs_work_pending(p) || p->now_ms < p->progress_ms + timeout_ms(p))
 		return;
+	if (!p->cfg.hotstuff_stable && !quorum_near(p)) {
+		/* Alone ahead (PBFT §4.5.2: the timer for v+1 starts only with 2f+1 in v):
+		 * running on would leave the others, which need f+1 NEW-VIEWs above them to
+		 * jump, behind for ever with one replica silent.  Repeat ours and wait. */
+		p->progress_ms = p->now_ms;
+		hs_send_newview(p, out);
+		return;
+	}
 	/* the view ended without progress: the next one (pacemaker, Algorithm 4/5) */
 	p->view = next_view(p, p->view);
 	p->streak++;
