@@ -536,8 +536,8 @@ void hs_on_proposal(struct hs *p, const struct msg *m, struct effects *out)
 void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct effects *out)
 {
 	if (!hs_from_leader(p, m)) {
-		p->rejected_conflict++;            /* only the view's leader proposes */
-		hs_update_qc(p, &m->u.hs.qc, out); /* its QC stands alone: catch up */
+		p->rejected_conflict++;      /* only the view's leader proposes */
+		update(p, &m->u.hs.qc, out); /* its QC stands alone: catch up, commit */
 		return;
 	}
 	struct hs_block *b = hs_block_store(p, m);

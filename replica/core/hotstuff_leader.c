@@ -71,17 +71,31 @@ uint32_t hs_rep_leader(uint32_t n, uint64_t view, int has_anchor, uint64_t ancho
 
 /* ---- the core's side: the anchor and its chain, from the block store ---- */
 
-/* The block of `view` (the lowest hash if a leader equivocated), with its proposal. */
+/* Do we hold a QC for b: our high QC or pending QC, or the justify of a block we hold? */
+static bool certified(const struct hs *p, const struct hs_block *b)
+{
+	if (!memcmp(b->hash, p->high_qc.hash, WIRE_DIGEST_LEN) ||
+	    (p->has_pending_qc && !memcmp(b->hash, p->pending_qc.hash, WIRE_DIGEST_LEN)))
+		return true;
+	for (uint32_t i = 0; i < HS_MAX_BLOCKS; i++)
+		if (p->blocks[i].used && p->blocks[i].height == b->height + 1 &&
+		    !memcmp(p->blocks[i].parent, b->hash, WIRE_DIGEST_LEN))
+			return true;
+	return false;
+}
+
+/* The certified block of `view` (one per view: 2f+1 votes intersect in a correct
+ * replica), with its proposal.  Uncertified ones do not count: a selective leader's
+ * block reached one replica only, which alone would compute other leaders (seed 3 of
+ * --byz 0=selective:1 with every fault: two leaders in one view, over and over). */
 static const struct hs_block *anchor_of(const struct hs *p, uint64_t view)
 {
-	const struct hs_block *a = NULL;
 	for (uint32_t i = 0; i < HS_MAX_BLOCKS; i++) {
 		const struct hs_block *b = &p->blocks[i];
-		if (b->used && b->raw && b->view == view &&
-		    (!a || memcmp(b->hash, a->hash, WIRE_DIGEST_LEN) < 0))
-			a = b;
+		if (b->used && b->raw && b->view == view && certified(p, b))
+			return b;
 	}
-	return a;
+	return NULL;
 }
 
 static const struct hs_block *find(const struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN])
