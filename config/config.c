@@ -396,11 +396,9 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 			goto bad_enum;
 		return 1;
 	case K_HOTSTUFF_LEADER:
-		if (!strcmp(v, "rotating"))
-			c->hotstuff_stable = 0;
-		else if (!strcmp(v, "stable"))
-			c->hotstuff_stable = 1;
-		else
+		c->hotstuff_stable = !strcmp(v, "stable");
+		c->hotstuff_round_robin = !strcmp(v, "rotating");
+		if (strcmp(v, "reputation") && !c->hotstuff_stable && !c->hotstuff_round_robin)
 			goto bad_enum;
 		return 1;
 	case K_HOTSTUFF_CLIENT:
@@ -480,7 +478,7 @@ static int set_cluster_key(struct parse *p, const char *name, const char *v)
 bad_enum:
 	fail(p, p->line, "key '%s': '%s' is not one of %s", name, show(v, vv),
 	     k == K_PROTOCOL          ? "pbft, vr, single, hotstuff"
-	     : k == K_HOTSTUFF_LEADER ? "rotating, stable"
+	     : k == K_HOTSTUFF_LEADER ? "reputation, rotating, stable"
 	     : k == K_HOTSTUFF_CLIENT ? "all, leaders"
 	     : k == K_AUTH            ? "sig, mac, none"
 	     : k == K_SYNC            ? "full, none"

@@ -53,8 +53,9 @@ struct config {
 	/* robust = on (issue 16, Aardvark-style defences against a slow or malicious
 	 * primary; PBFT only, ignored by vr/single); default off: classic PBFT. */
 	int robust;
-	int hotstuff_stable;            /* hotstuff_leader = stable (1) | rotating (0, default) */
-	int hotstuff_leaders;           /* hotstuff_client = leaders (1) | all (0, default) */
+	int hotstuff_stable;      /* hotstuff_leader = stable (1) | rotating/reputation (0) */
+	int hotstuff_round_robin; /* hotstuff_leader = rotating (1) | reputation (0, default) */
+	int hotstuff_leaders;     /* hotstuff_client = leaders (1) | all (0, default) */
 	uint32_t robust_ratio_permille; /* robust_ratio = 0.9: share of the best recent
 					 * throughput a primary must keep, 500..1000 */
 	uint32_t robust_heartbeat_ms;   /* no PRE-PREPARE this long while requests wait,

@@ -817,6 +817,7 @@ static int create_core(struct replica *r, char *err, size_t errlen)
 		.robust_ratio_permille = cfg->robust_ratio_permille,
 		.robust_heartbeat_ms = cfg->robust_heartbeat_ms,
 		.hotstuff_stable = cfg->hotstuff_stable,
+		.hotstuff_round_robin = cfg->hotstuff_round_robin,
 		.read_lease_ms = cfg->protocol == PROTO_VR ? cfg->read_lease_ms : 0,
 		.evidence_off = !cfg->evidence, /* issue 17: pbft only */
 	};

@@ -148,6 +148,7 @@ struct core_config {
 	/* hotstuff: committed blocks kept below the executed one, to serve (0: HS_KEEP;
 	 * the simulator sets it low to test state transfer cheaply) */
 	uint32_t hotstuff_keep;
+	int hotstuff_round_robin; /* hotstuff_leader = rotating: v mod n (else reputation) */
 	/* pbft, cluster.ini evidence = off (issue 17): no proofs kept, gossiped or acted
 	 * upon (only to measure their cost).  0, the default, is on. */
 	int evidence_off;

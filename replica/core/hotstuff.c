@@ -173,6 +173,22 @@ void hs_send_newview(struct hs *p, struct effects *out)
 	hs_try_propose(p, out);
 }
 
+/* May we time out of view v?  We hold the QC of v-2 (its 2f+1 voters reached v-1: a
+ * leader failed on the happy path), or 2f+1 replicas (we included) sent NEW-VIEWs for
+ * v or above.  Counting NEW-VIEWs for v-1 let one replica stay two views ahead of the
+ * other two for ever, pushed by a selective liar's NEW-VIEWs that only it received
+ * (--random-liars 1 seed 100: r3 = selective:0). */
+static bool quorum_near(const struct hs *p)
+{
+	uint64_t v = p->view;
+	if (p->high_qc.view + 2 >= v)
+		return true;
+	uint32_t count = 1;
+	for (uint32_t r = 0; r < p->cfg.n; r++)
+		count += r != p->cfg.id && p->nv_of[r] >= v;
+	return count >= hs_quorum(p);
+}
+
 static void on_tick(struct hs *p, struct effects *out)
 {
 	hs_state_tick(p, out);
@@ -182,6 +198,14 @@ static void on_tick(struct hs *p, struct effects *out)
 		hs_fetch(p, p->high_qc.hash, TO_OTHERS, out);
 	if (!hs_work_pending(p) || p->now_ms < p->progress_ms + timeout_ms(p))
 		return;
+	if (!p->cfg.hotstuff_stable && !quorum_near(p)) {
+		/* Alone ahead (PBFT §4.5.2: the timer for v+1 starts only with 2f+1 in v):
+		 * running on would leave the others, which need f+1 NEW-VIEWs above them to
+		 * jump, behind for ever with one replica silent.  Repeat ours and wait. */
+		p->progress_ms = p->now_ms;
+		hs_send_newview(p, out);
+		return;
+	}
 	/* the view ended without progress: the next one (pacemaker, Algorithm 4/5) */
 	p->view = next_view(p, p->view);
 	p->streak++;

@@ -67,6 +67,13 @@ struct hs_block {
 	uint16_t count;                /* requests in the batch */
 };
 
+struct hs_rep_memo { /* hotstuff_leader.c: the active set of an anchor block */
+	bool used;
+	uint8_t anchor[WIRE_DIGEST_LEN];
+	uint32_t active;
+};
+#define HS_REP_MEMO 4
+
 struct hs_orphan { /* a proposal whose parent we do not have yet */
 	uint8_t *raw;
 	uint32_t len;
@@ -139,13 +146,13 @@ struct hs {
 	uint64_t requests_executed, view_timeouts, blocks_fetched, blocks_served;
 	uint64_t rejected_old_view, rejected_out_of_window, rejected_conflict;
 	struct buf scratch;
+	struct hs_rep_memo rep_memo[HS_REP_MEMO]; /* hotstuff_leader.c */
+	uint32_t rep_memo_next;
 };
 
-static inline uint32_t hs_leader(const struct hs *p, uint64_t view)
-{
-	uint64_t epoch = p->cfg.hotstuff_stable ? view >> HS_STABLE_SHIFT : view;
-	return (uint32_t)(epoch % p->cfg.n); // NOLINT(clang-analyzer-core.DivideZero): n >= 4
-}
+/* The leader of a view (hotstuff_leader.c: round robin, stable or reputation). */
+uint32_t hs_leader(struct hs *p, uint64_t view);
+bool hs_from_leader(struct hs *p, const struct msg *m);
 
 static inline uint32_t hs_quorum(const struct hs *p)
 {

@@ -586,8 +586,9 @@ void hs_on_proposal(struct hs *p, const struct msg *m, struct effects *out)
 /* A proposal, received from `from` (its leader, or a replica that answered a FETCH). */
 void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct effects *out)
 {
-	if (m->h.sender != hs_leader(p, m->h.view)) {
-		p->rejected_conflict++; /* only the view's leader proposes */
+	if (!hs_from_leader(p, m)) {
+		p->rejected_conflict++;      /* only the view's leader proposes */
+		update(p, &m->u.hs.qc, out); /* its QC stands alone: catch up, commit */
 		return;
 	}
 	struct hs_block *b = hs_block_store(p, m);

@@ -138,9 +138,10 @@ struct sim_opts {
 	/* issue 16: --robust (pbft robust mode, pbft_monitor.h); --view-timeout MS instead
 	 * of the seed's draw (0: the draw) */
 	bool robust;
-	bool hotstuff_stable;   /* --hotstuff-leader stable (default rotating) */
-	bool hotstuff_leaders;  /* --hotstuff-client leaders (default all) */
-	uint32_t hotstuff_keep; /* --hotstuff-keep K: committed blocks kept (0: HS_KEEP) */
+	bool hotstuff_stable;      /* --hotstuff-leader stable (default reputation) */
+	bool hotstuff_leaders;     /* --hotstuff-client leaders (default all) */
+	uint32_t hotstuff_keep;    /* --hotstuff-keep K: committed blocks kept (0: HS_KEEP) */
+	bool hotstuff_round_robin; /* --hotstuff-leader rotating: plain v mod n */
 	uint32_t view_timeout_ms;
 	/* --window W|default: pbft window W (checkpoint_interval W/2) instead of the seed's
 	 * draw (0: the draw); default: cluster.ini's (config_window_default) */

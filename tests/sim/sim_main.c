@@ -130,9 +130,10 @@ static void usage(FILE *out)
 		"per\n"
 		"                      simulated second fall below PCT%% of the fault-free "
 		"run's\n"
-		"  --hotstuff-leader L rotating (default: the leader changes every view) or "
-		"stable\n"
-		"                      (it changes only when a view times out)\n"
+		"  --hotstuff-leader L reputation (default: the leader changes every view, among\n"
+		"                      the replicas that authored recent blocks), rotating\n"
+		"                      (plain round robin, v mod n) or stable (it changes only\n"
+		"                      when a view times out)\n"
 		"  --hotstuff-client C all (default: a request goes to every replica) or "
 		"leaders\n"
 		"                      (to the leaders of f+1 views; hotstuff_client)\n"
@@ -605,12 +606,16 @@ static int parse_args(int argc, char **argv, struct cli *c, char *err, size_t er
 		} else if (!strcmp(a, "--hotstuff-leader")) {
 			NEED_ARG();
 			const char *l = argv[++i];
-			if (strcmp(l, "rotating") && strcmp(l, "stable")) {
+			if (strcmp(l, "reputation") && strcmp(l, "rotating") &&
+			    strcmp(l, "stable")) {
 				snprintf(err, errlen,
-					 "--hotstuff-leader: rotating or stable, not '%s'", l);
+					 "--hotstuff-leader: reputation, rotating or stable, not "
+					 "'%s'",
+					 l);
 				return -1;
 			}
 			o->hotstuff_stable = !strcmp(l, "stable");
+			o->hotstuff_round_robin = !strcmp(l, "rotating");
 			repro_add(c, a, l);
 		} else if (!strcmp(a, "--hotstuff-client")) {
 			NEED_ARG();

@@ -794,6 +794,7 @@ static void draw_config(struct world *w)
 	}
 	c->hotstuff_stable = w->o->hotstuff_stable;
 	c->hotstuff_keep = w->o->hotstuff_keep;
+	c->hotstuff_round_robin = w->o->hotstuff_round_robin;
 	if (w->o->bug == BUG_COMMIT_QUORUM_2F)
 		c->plant_bugs = 0x1u; /* PBFT_BUG_COMMIT_QUORUM_2F (replica/core/pbft.h) */
 	else if (w->o->bug == BUG_SKIP_VC_CERTS)
