@@ -229,13 +229,15 @@ static uint64_t hist_percentile(const uint64_t *h, uint32_t pct)
 }
 
 /* The deadline in force: PBFT_ORDER_MULT x the best measure of this view and the last
- * views_kept ones, within [floor_ms, max_ms]; max_ms with no measure.  A deadline
+ * views_kept ones, within [floor_ms, max_ms].  max_ms until this view has a measure
+ * of its own: a new primary gets a grace window (Aardvark §4.3's grace period) - the
+ * burst of requests a view change leaves it is not its steady latency.  A deadline
  * that shrank may make watched requests due sooner: the next scan looks at once. */
 static void relative_deadline(struct pbft_order_watch *w, uint64_t now_ms)
 {
 	uint64_t ref = w->view_best;
-	for (uint32_t i = 0; i < w->best_count; i++)
-		if (!ref || w->best[i] < ref)
+	for (uint32_t i = 0; ref && i < w->best_count; i++)
+		if (w->best[i] < ref)
 			ref = w->best[i];
 	uint64_t d = w->max_ms;
 	if (ref && ref * PBFT_ORDER_MULT < d)

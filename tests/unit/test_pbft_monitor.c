@@ -289,18 +289,19 @@ static void test_order_relative_deadline(void **state)
 	assert_true(pbft_order_late(&w));
 	pbft_order_ordered(&w, 1, 1, now + 21);
 	now += 100;
-	/* the next primary is judged by the best of the last 2 views, this one included */
+	/* the next primary gets a grace window (D), then is judged by the best of the
+	 * last 2 views and this one */
 	pbft_order_restart(&w, now);
-	assert_int_equal(pbft_order_deadline_ms(&w), 20);
-	order_window(&w, 0, &ts, &now, 12); /* p90 bucket 16: 32 */
-	pbft_order_restart(&w, now);
-	assert_int_equal(pbft_order_deadline_ms(&w), 20); /* the 20 still in the history */
-	pbft_order_restart(&w, now); /* a view with no measure is no evidence: not kept */
-	assert_int_equal(pbft_order_deadline_ms(&w), 20);
-	order_window(&w, 0, &ts, &now, 40);
+	assert_int_equal(pbft_order_deadline_ms(&w), 60);
+	order_window(&w, 0, &ts, &now, 12); /* p90 bucket 16, the last view's best 8 */
 	assert_int_equal(pbft_order_deadline_ms(&w), 20);
 	pbft_order_restart(&w, now);
-	assert_int_equal(pbft_order_deadline_ms(&w), 32); /* forgotten: the best is 32 */
+	pbft_order_restart(&w, now);        /* a view with no measure is no evidence: not kept */
+	order_window(&w, 0, &ts, &now, 40); /* 64; the history: 8 and 16 */
+	assert_int_equal(pbft_order_deadline_ms(&w), 20);
+	pbft_order_restart(&w, now);
+	order_window(&w, 0, &ts, &now, 40); /* the history: 16 and 64, 8 forgotten */
+	assert_int_equal(pbft_order_deadline_ms(&w), 32);
 	/* a shrinking deadline brings the scan forward: a request relayed under 32 ms is
 	 * late at 20 ms once a fast window sets the bar (the first view had 40) */
 	pbft_order_request(&w, 2, 1, now, false);
