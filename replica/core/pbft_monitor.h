@@ -108,7 +108,9 @@ uint64_t pbft_heartbeat_deadline(const struct pbft_heartbeat *h);
 #define PBFT_ORDER_WINDOW 16
 #define PBFT_ORDER_PCT 90
 #define PBFT_ORDER_MULT 2
-#define PBFT_ORDER_FLOOR_DIV 3 /* never below D/3: network jitter, batching */
+/* never below D/2: network jitter, batching, a loaded machine's tail (D/3 deposed
+ * correct primaries on the shared 2-core machine: docs/EXPERIMENTS.md §12.3) */
+#define PBFT_ORDER_FLOOR_DIV 2
 
 struct pbft_order_entry {
 	uint64_t ts;       /* the watched request's timestamp (0: none) */

@@ -266,7 +266,7 @@ static void order_window(struct pbft_order_watch *w, uint32_t c, uint64_t *ts, u
 }
 
 /* The relative ordering deadline (issue 16, robust4; RBFT/Aardvark): 2 x the best
- * window p90 of the last n views and this one, within [D/3, D]; D with no measure. */
+ * window p90 of the last n views and this one, within [D/2, D]; D with no measure. */
 static void test_order_relative_deadline(void **state)
 {
 	(void)state;
@@ -279,39 +279,39 @@ static void test_order_relative_deadline(void **state)
 	assert_int_equal(pbft_order_deadline_ms(&w), 60); /* nothing measured: D */
 	order_window(&w, 0, &ts, &now, 40); /* a slow primary: 2 x 64 -> capped at D */
 	assert_int_equal(pbft_order_deadline_ms(&w), 60);
-	order_window(&w, 0, &ts, &now, 5); /* p90 bucket 8: 2 x 8 = 16, the floor is 20 */
-	assert_int_equal(pbft_order_deadline_ms(&w), 20);
-	/* a request held 20 ms after its relay is late now, where D would wait 60 */
+	order_window(&w, 0, &ts, &now, 5); /* p90 bucket 8: 2 x 8 = 16, the floor is 30 */
+	assert_int_equal(pbft_order_deadline_ms(&w), 30);
+	/* a request held 30 ms after its relay is late now, where D would wait 60 */
 	pbft_order_request(&w, 1, 1, now, false);
 	assert_int_equal(pbft_order_scan(&w, now, fwd, 4, &overdue), 1);
-	assert_int_equal(pbft_order_deadline(&w), now + 20);
-	assert_int_equal(pbft_order_scan(&w, now + 20, fwd, 4, &overdue), 0);
+	assert_int_equal(pbft_order_deadline(&w), now + 30);
+	assert_int_equal(pbft_order_scan(&w, now + 30, fwd, 4, &overdue), 0);
 	assert_true(pbft_order_late(&w));
-	pbft_order_ordered(&w, 1, 1, now + 21);
+	pbft_order_ordered(&w, 1, 1, now + 31);
 	now += 100;
 	/* the next primary gets a grace window (D), then is judged by the best of the
 	 * last 2 views and this one */
 	pbft_order_restart(&w, now);
 	assert_int_equal(pbft_order_deadline_ms(&w), 60);
 	order_window(&w, 0, &ts, &now, 12); /* p90 bucket 16, the last view's best 8 */
-	assert_int_equal(pbft_order_deadline_ms(&w), 20);
+	assert_int_equal(pbft_order_deadline_ms(&w), 30);
 	pbft_order_restart(&w, now);
 	pbft_order_restart(&w, now);        /* a view with no measure is no evidence: not kept */
 	order_window(&w, 0, &ts, &now, 40); /* 64; the history: 8 and 16 */
-	assert_int_equal(pbft_order_deadline_ms(&w), 20);
+	assert_int_equal(pbft_order_deadline_ms(&w), 30);
 	pbft_order_restart(&w, now);
 	order_window(&w, 0, &ts, &now, 40); /* the history: 16 and 64, 8 forgotten */
 	assert_int_equal(pbft_order_deadline_ms(&w), 32);
 	/* a shrinking deadline brings the scan forward: a request relayed under 32 ms is
-	 * late at 20 ms once a fast window sets the bar (the first view had 40) */
+	 * late at 30 ms once a fast window sets the bar (the first view had 40) */
 	pbft_order_request(&w, 2, 1, now, false);
 	assert_int_equal(pbft_order_scan(&w, now, fwd, 4, &overdue), 1);
 	const uint64_t relay = now;
 	order_window(&w, 0, &ts, &now, 0); /* 16 requests ordered at once: bucket 1 */
-	assert_int_equal(pbft_order_deadline_ms(&w), 20);
+	assert_int_equal(pbft_order_deadline_ms(&w), 30);
 	assert_true(pbft_order_deadline(&w) <= now);
 	assert_true(now < relay + 32);
-	uint64_t at = relay + 20 > now ? relay + 20 : now;
+	uint64_t at = relay + 30 > now ? relay + 30 : now;
 	pbft_order_scan(&w, at, fwd, 4, &overdue);
 	assert_true(pbft_order_late(&w));
 	pbft_order_free(&w);
@@ -334,7 +334,7 @@ static void test_order_parked_samples(void **state)
 		pbft_order_ordered(&w, 3, ts, now + 2);
 		now += 10;
 	}
-	assert_int_equal(pbft_order_deadline_ms(&w), 20); /* 2 x 4, the floor */
+	assert_int_equal(pbft_order_deadline_ms(&w), 30); /* 2 x 4, the floor */
 	assert_int_equal(pbft_order_scan(&w, now + 1000, fwd, 4, &overdue), 0);
 	assert_false(overdue || pbft_order_late(&w));
 	/* parked under the last primary: not a sample of the next one */
