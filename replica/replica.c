@@ -509,9 +509,22 @@ static void note_changes(struct replica *r)
 		transcript_checkpoint(r, st.stable_checkpoint);
 	}
 	watch_view(r, &st);
+	/* robust: a parked request is released (and blames the primary) at the core's
+	 * ordering deadline, relative to the best recent primary (pbft_monitor.h) */
+	if (r->parking && st.robust_order_deadline_ms)
+		r->park.delay_ms = (uint32_t)st.robust_order_deadline_ms;
 	r->seen = st;
 	/* park only as a backup in a view: a primary checks every signature it orders */
 	r->edge.park_now = r->parking && st.primary != r->id && !st.view_changing;
+}
+
+static void step_event(struct replica *r, const struct event *ev)
+{
+	effects_reset(&r->fx);
+	r->ops->step(r->core, ev, &r->fx);
+	lie(r, ev->now_ms);
+	carry_out(r);
+	note_changes(r);
 }
 
 /* relayed_ms: a released parked request, relayed to the primary then (core.h). */
@@ -519,11 +532,19 @@ static void step_relayed(struct replica *r, enum ev_kind kind, const struct msg 
 			 uint64_t relayed_ms)
 {
 	struct event ev = {.kind = kind, .now_ms = core_now(r), .m = m, .relayed_ms = relayed_ms};
-	effects_reset(&r->fx);
-	r->ops->step(r->core, &ev, &r->fx);
-	lie(r, ev.now_ms);
-	carry_out(r);
-	note_changes(r);
+	step_event(r, &ev);
+}
+
+/* Robust: a request parked and relayed to the primary now.  The core does not see it
+ * (unverified), but measures its relay -> PRE-PREPARE for the relative ordering
+ * deadline (core.h parked_ts). */
+static void step_parked(struct replica *r, const struct msg *m)
+{
+	struct event ev = {.kind = EV_TICK,
+			   .now_ms = core_now(r),
+			   .parked_client = m->h.sender,
+			   .parked_ts = m->u.req.timestamp};
+	step_event(r, &ev);
 }
 
 static void step(struct replica *r, enum ev_kind kind, const struct msg *m)
@@ -678,6 +699,7 @@ static void on_message(struct replica *r, enum net_sock sock, const struct net_r
 		/* robust: the backup relays a request its client escalated to the primary
 		 * at once, unverified (park.h); released later, it is judged from here */
 		send_replica(r, r->seen.primary, rx->data, rx->len);
+		step_parked(r, &m);
 		return;
 	}
 	if (v != EDGE_OK) {

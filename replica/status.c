@@ -2,7 +2,7 @@
  * ("Status") plus extras (n, f, requests_executed, send_drops, no_route,
  * frames_sent (nng messages: a bundle counts once), view_changing, pid, uptime_ms,
  * robust: {enabled, required_rps, measured_rps, vc_monitor, vc_heartbeat, vc_request,
- *          forwarded, stall_ms, order_p50_ms, order_p99_ms},
+ *          forwarded, stall_ms, order_p50_ms, order_p99_ms, order_deadline_ms},
  * evidence: {replica: count}, evidence_kind: {replica: "proof"|"suspicion"},
  * accountability: {enabled, proofs_sent, proofs_learnt, duplicates, ignored_proven,
  * vc_proven_primary}; rejected.bad_evidence). */
@@ -48,6 +48,7 @@ static void put_robust(struct textbuf *w, const struct core_status *cs)
 	put_u64(w, "stall_ms", cs->robust_stall_ms);
 	put_u64(w, "order_p50_ms", cs->robust_order_p50_ms);
 	put_u64(w, "order_p99_ms", cs->robust_order_p99_ms);
+	put_u64(w, "order_deadline_ms", cs->robust_order_deadline_ms);
 	textbuf_put(w, "}");
 }
 

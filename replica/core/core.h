@@ -40,6 +40,12 @@ struct event {
 	/* robust PBFT: m is a client REQUEST the driver parked on arrival and relayed to
 	 * the primary at this time, unverified (replica/park.h); 0: not relayed */
 	uint64_t relayed_ms;
+	/* robust PBFT (EV_TICK): the driver parked client parked_client's request
+	 * parked_ts on arrival and relayed it to the primary at now_ms, unverified
+	 * (replica/park.h): never judged, but its relay -> PRE-PREPARE is a sample of
+	 * the relative ordering deadline (pbft_monitor.h); parked_ts 0: none */
+	uint32_t parked_client;
+	uint64_t parked_ts;
 };
 
 #define TO_OTHERS (-1) /* every replica but ourselves */
@@ -184,6 +190,7 @@ struct core_status {
 	uint64_t robust_forwarded;    /* requests relayed to the primary when half overdue */
 	uint64_t robust_order_p50_ms; /* a client's request reaching us -> its PRE-PREPARE: */
 	uint64_t robust_order_p99_ms; /* upper bounds of power-of-two buckets (0: none) */
+	uint64_t robust_order_deadline_ms; /* the relative ordering deadline in force */
 	/* issue 17: conflicting statements seen per accused replica, and the kind of
 	 * the proof kept (enum evidence_kind; 0: none) */
 	uint64_t evidence[WIRE_MAX_REPLICAS];

@@ -498,6 +498,8 @@ static int pbft_step(void *core, const struct event *ev, struct effects *out)
 		on_tick(p, out);
 	else if (ev->kind == EV_MSG && ev->m)
 		on_msg(p, ev->m, out);
+	if (ev->kind == EV_TICK && ev->parked_ts) /* robust: a sample, nothing to act on */
+		pbft_robust_parked(p, ev->parked_client, ev->parked_ts);
 	feed_ahead(p, out);
 	pbft_robust_step(p, out);   /* robust mode only: may vote the primary out */
 	pbft_evidence_step(p, out); /* a proven primary is voted out at once */

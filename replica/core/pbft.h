@@ -385,6 +385,8 @@ void pbft_robust_step(struct pbft *p, struct effects *out);
 void pbft_robust_saw_preprepare(struct pbft *p, const struct msg *m);
 /* A backup queued client request m (pbft_on_request): watch its ordering. */
 void pbft_robust_request(struct pbft *p, const struct msg *m);
+/* The driver parked client's request ts and relayed it now (event parked_ts). */
+void pbft_robust_parked(struct pbft *p, uint32_t client, uint64_t ts);
 /* A batch (wire_decode_batch form) was installed, or a client's request ts executed:
  * its requests are ordered. */
 void pbft_robust_ordered_batch(struct pbft *p, const uint8_t *batch, uint32_t len);

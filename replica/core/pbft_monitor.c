@@ -147,8 +147,25 @@ int pbft_order_init(struct pbft_order_watch *w, uint32_t clients, uint32_t deadl
 	if (!w->e)
 		return -1;
 	w->cap = clients;
-	w->deadline_ms = deadline_ms ? deadline_ms : 1;
+	w->max_ms = deadline_ms ? deadline_ms : 1;
+	w->deadline_ms = w->max_ms; /* no measure yet */
+	w->floor_ms = w->max_ms / PBFT_ORDER_FLOOR_DIV;
+	if (w->floor_ms < 1)
+		w->floor_ms = 1;
+	w->views_kept = 1;
 	return 0;
+}
+
+void pbft_order_set_views(struct pbft_order_watch *w, uint32_t views_kept)
+{
+	CORE_ASSERT(views_kept >= 1 && views_kept <= PBFT_MONITOR_VIEWS);
+	w->views_kept = views_kept;
+	w->best_next = w->best_count = 0;
+}
+
+uint32_t pbft_order_deadline_ms(const struct pbft_order_watch *w)
+{
+	return w->deadline_ms;
 }
 
 void pbft_order_free(struct pbft_order_watch *w)
@@ -195,6 +212,59 @@ static uint32_t bucket(uint64_t ms)
 	return b;
 }
 
+/* The upper bound (ms) of the bucket holding the pct-th percentile of h (0: empty). */
+static uint64_t hist_percentile(const uint64_t *h, uint32_t pct)
+{
+	uint64_t total = 0, seen = 0;
+	for (uint32_t b = 0; b < PBFT_ORDER_BUCKETS; b++)
+		total += h[b];
+	if (!total)
+		return 0;
+	for (uint32_t b = 0; b < PBFT_ORDER_BUCKETS; b++) {
+		seen += h[b];
+		if (seen * 100 >= total * pct)
+			return 1ull << b; /* bucket b holds [2^(b-1), 2^b) ms */
+	}
+	return 1ull << (PBFT_ORDER_BUCKETS - 1);
+}
+
+/* The deadline in force: PBFT_ORDER_MULT x the best measure of this view and the last
+ * views_kept ones, within [floor_ms, max_ms].  max_ms until this view has a measure
+ * of its own: a new primary gets a grace window (Aardvark §4.3's grace period) - the
+ * burst of requests a view change leaves it is not its steady latency.  A deadline
+ * that shrank may make watched requests due sooner: the next scan looks at once. */
+static void relative_deadline(struct pbft_order_watch *w, uint64_t now_ms)
+{
+	uint64_t ref = w->view_best;
+	for (uint32_t i = 0; ref && i < w->best_count; i++)
+		if (w->best[i] < ref)
+			ref = w->best[i];
+	uint64_t d = w->max_ms;
+	if (ref && ref * PBFT_ORDER_MULT < d)
+		d = ref * PBFT_ORDER_MULT > w->floor_ms ? ref * PBFT_ORDER_MULT : w->floor_ms;
+	if (d < w->deadline_ms && w->next_ms)
+		due_at(w, now_ms);
+	w->deadline_ms = (uint32_t)d;
+}
+
+/* One request ordered ms after its relay: a sample of this primary's ordering
+ * latency; a full window is one measure, the view keeps its best (lowest). */
+static void sample(struct pbft_order_watch *w, uint64_t ms, uint64_t now_ms)
+{
+	w->win[bucket(ms)]++;
+	if (++w->win_n < PBFT_ORDER_WINDOW)
+		return;
+	uint64_t h[PBFT_ORDER_BUCKETS];
+	for (uint32_t b = 0; b < PBFT_ORDER_BUCKETS; b++)
+		h[b] = w->win[b];
+	uint64_t pct = hist_percentile(h, PBFT_ORDER_PCT);
+	if (!w->view_best || pct < w->view_best)
+		w->view_best = pct;
+	memset(w->win, 0, sizeof(w->win));
+	w->win_n = 0;
+	relative_deadline(w, now_ms);
+}
+
 void pbft_order_ordered(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms)
 {
 	if (c >= w->cap)
@@ -202,27 +272,54 @@ void pbft_order_ordered(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uin
 	struct pbft_order_entry *e = &w->e[c];
 	if (ts > e->ordered_ts)
 		e->ordered_ts = ts;
-	if (!e->ts || ts < e->ts)
+	const bool watched = e->ts && ts >= e->ts;
+	if (e->parked_ts && ts >= e->parked_ts) {
+		if (!watched) /* a watched one is sampled below, from the same relay */
+			sample(w, now_ms >= e->parked_ms ? now_ms - e->parked_ms : 0, now_ms);
+		e->parked_ts = 0;
+	}
+	if (!watched)
 		return;
 	w->hist[bucket(now_ms >= e->since_ms ? now_ms - e->since_ms : 0)]++;
+	const uint64_t relay = e->forwarded ? e->fwd_ms : e->since_ms;
+	sample(w, now_ms >= relay ? now_ms - relay : 0, now_ms);
 	if (e->forwarded)
 		w->relayed--;
 	e->ts = 0; /* the next scan recomputes next_ms */
 }
 
+void pbft_order_parked(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms)
+{
+	if (c >= w->cap || ts <= w->e[c].ordered_ts || ts <= w->e[c].parked_ts)
+		return;
+	w->e[c].parked_ts = ts;
+	w->e[c].parked_ms = now_ms;
+}
+
 void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms)
 {
+	if (w->view_best) { /* the last primary's best goes into the history */
+		w->best[w->best_next] = w->view_best;
+		w->best_next = (w->best_next + 1) % w->views_kept;
+		if (w->best_count < w->views_kept)
+			w->best_count++;
+	}
+	w->view_best = 0;
+	w->win_n = 0;
+	memset(w->win, 0, sizeof(w->win));
 	w->next_ms = 0;
 	w->late_ms = 0;
 	w->relayed = 0;
 	for (uint32_t c = 0; c < w->cap; c++) {
 		struct pbft_order_entry *e = &w->e[c];
+		e->parked_ts = 0; /* relayed to the last primary: not this one's sample */
 		if (!e->ts)
 			continue;
 		e->since_ms = now_ms;
 		e->forwarded = false;
 		due_at(w, now_ms); /* relayed to the new primary by the next scan */
 	}
+	relative_deadline(w, now_ms);
 }
 
 /* One watched request at now_ms: forward it (1), vote (-1), or wait until *due. */
@@ -338,7 +435,7 @@ bool pbft_order_late(const struct pbft_order_watch *w)
 
 bool pbft_order_waiting(const struct pbft_order_watch *w, uint64_t now_ms)
 {
-	const uint64_t half = w->deadline_ms / 2;
+	const uint64_t half = w->max_ms / 2; /* the monitor's pending: D, not relative */
 	for (uint32_t c = 0; w->relayed && c < w->cap; c++) {
 		const struct pbft_order_entry *e = &w->e[c];
 		if (e->ts && e->forwarded && now_ms >= e->fwd_ms + half)
@@ -360,15 +457,5 @@ uint64_t pbft_order_deadline(const struct pbft_order_watch *w)
 
 uint64_t pbft_order_percentile_ms(const struct pbft_order_watch *w, uint32_t pct)
 {
-	uint64_t total = 0, seen = 0;
-	for (uint32_t b = 0; b < PBFT_ORDER_BUCKETS; b++)
-		total += w->hist[b];
-	if (!total)
-		return 0;
-	for (uint32_t b = 0; b < PBFT_ORDER_BUCKETS; b++) {
-		seen += w->hist[b];
-		if (seen * 100 >= total * pct)
-			return 1ull << b; /* bucket b holds [2^(b-1), 2^b) ms */
-	}
-	return 1ull << (PBFT_ORDER_BUCKETS - 1);
+	return hist_percentile(w->hist, pct);
 }

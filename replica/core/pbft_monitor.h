@@ -99,6 +99,18 @@ uint64_t pbft_heartbeat_deadline(const struct pbft_heartbeat *h);
  * every PRE-PREPARE longer than escalation + deadline is replaced within about
  * 3 x deadline of its first requests: no history needed.  Pure: times come from the caller. */
 #define PBFT_ORDER_BUCKETS 13 /* arrival -> PRE-PREPARE times: <1, <2, <4 .. <2048, more ms */
+/* The relative deadline (issue 16, robust4; RBFT, Aublin et al., ICDCS'13, §IV-B, and
+ * Aardvark §4.3's "the best of the last n views"): the deadline in force is
+ * PBFT_ORDER_MULT x the best (lowest) relay -> PRE-PREPARE percentile measured under
+ * the primaries of the last n views and this one, within [D / FLOOR_DIV, D].  A measure is
+ * the PBFT_ORDER_PCT-th percentile of a window of PBFT_ORDER_WINDOW requests ordered
+ * by one primary (bucket bound, ms); with no full window yet the deadline is D. */
+#define PBFT_ORDER_WINDOW 16
+#define PBFT_ORDER_PCT 90
+#define PBFT_ORDER_MULT 2
+/* never below D/2: network jitter, batching, a loaded machine's tail (D/3 deposed
+ * correct primaries on the shared 2-core machine: docs/EXPERIMENTS.md §12.3) */
+#define PBFT_ORDER_FLOOR_DIV 2
 
 struct pbft_order_entry {
 	uint64_t ts;       /* the watched request's timestamp (0: none) */
@@ -106,11 +118,22 @@ struct pbft_order_entry {
 	uint64_t fwd_ms;   /* when we forwarded it to the primary */
 	bool forwarded;
 	uint64_t ordered_ts; /* highest timestamp of the client seen in a PRE-PREPARE */
+	uint64_t parked_ts;  /* a request the driver parked and relayed: measured only */
+	uint64_t parked_ms;  /* ... relayed then */
 };
 
 struct pbft_order_watch {
 	uint32_t cap;         /* clients */
-	uint32_t deadline_ms; /* robust_heartbeat_ms */
+	uint32_t deadline_ms; /* in force: relative, within [floor_ms, max_ms] */
+	uint32_t max_ms;      /* D = robust_heartbeat_ms: the absolute deadline, the cap */
+	uint32_t floor_ms;    /* D / PBFT_ORDER_FLOOR_DIV */
+	/* the history of the relative deadline: best window percentile (ms) per view */
+	uint32_t views_kept; /* n: the last n views' primaries */
+	uint64_t best[PBFT_MONITOR_VIEWS];
+	uint32_t best_next, best_count;
+	uint64_t view_best;               /* this view's best window (0: none yet) */
+	uint32_t win[PBFT_ORDER_BUCKETS]; /* the open window's samples */
+	uint32_t win_n;
 	struct pbft_order_entry *e;
 	uint64_t next_ms; /* nothing can be due before this (0: nothing watched) */
 	uint64_t late_ms; /* the primary was first found late (a request overdue); 0: not */
@@ -121,15 +144,26 @@ struct pbft_order_watch {
 
 int pbft_order_init(struct pbft_order_watch *w, uint32_t clients, uint32_t deadline_ms);
 void pbft_order_free(struct pbft_order_watch *w);
+/* The relative deadline looks back over the last views_kept views (1..PBFT_MONITOR_VIEWS;
+ * pbft_order_init: 1). */
+void pbft_order_set_views(struct pbft_order_watch *w, uint32_t views_kept);
+/* The deadline in force (ms): relative to the best recent primary (see above). */
+uint32_t pbft_order_deadline_ms(const struct pbft_order_watch *w);
 /* A backup queued client c's request ts at now_ms: watch it (unless a PRE-PREPARE
  * already carried it).  Replaces the client's older watched request.  relayed: the
  * driver already relayed it to the primary at now_ms (a parked request, released
  * later; now_ms is then the relay time, in the past); otherwise the next scan relays it. */
 void pbft_order_request(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms,
 			bool relayed);
+/* The driver parked client c's request ts and relayed it to the primary at now_ms,
+ * unverified (replica/park.h): not watched - an unchecked signature blames nobody -
+ * but its relay -> PRE-PREPARE is a sample of the relative deadline, so that the
+ * requests a correct primary orders before their park ends are measured too. */
+void pbft_order_parked(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms);
 /* Client c's request ts was in a PRE-PREPARE (or executed): no longer watched. */
 void pbft_order_ordered(struct pbft_order_watch *w, uint32_t c, uint64_t ts, uint64_t now_ms);
-/* A new view (or a new primary to judge): every watched request starts afresh. */
+/* A new view (or a new primary to judge): every watched request starts afresh, and
+ * the last view's best measure goes into the relative deadline's history. */
 void pbft_order_restart(struct pbft_order_watch *w, uint64_t now_ms);
 /* Due work at now_ms: fills fwd[] (up to cap) with the clients whose request must go
  * to the primary now (marked forwarded), returns how many; *overdue: the primary

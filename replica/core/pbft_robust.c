@@ -44,7 +44,11 @@ int pbft_robust_init(struct pbft *p)
 	/* Aardvark: "the last n views" - the best rate of each of the n primaries */
 	pbft_monitor_init(&r->mon, period, PBFT_MONITOR_GRACE, ratio, p->cfg.n);
 	pbft_heartbeat_init(&r->hb, heartbeat_ms(p), 0);
-	return pbft_order_init(&r->order, p->cfg.max_clients, order_ms(p));
+	if (pbft_order_init(&r->order, p->cfg.max_clients, order_ms(p)) != 0)
+		return -1;
+	/* the relative deadline: the best of the last n primaries (pbft_monitor.h) */
+	pbft_order_set_views(&r->order, p->cfg.n);
+	return 0;
 }
 
 void pbft_robust_free(struct pbft *p)
@@ -61,6 +65,12 @@ void pbft_robust_request(struct pbft *p, const struct msg *m)
 	uint64_t relayed = p->robust.relayed_ms;
 	pbft_order_request(&p->robust.order, m->h.sender, m->u.req.timestamp,
 			   relayed ? relayed : p->now_ms, relayed != 0);
+}
+
+void pbft_robust_parked(struct pbft *p, uint32_t client, uint64_t ts)
+{
+	if (p->cfg.robust && !pbft_is_primary(p))
+		pbft_order_parked(&p->robust.order, client, ts, p->now_ms);
 }
 
 void pbft_robust_ordered(struct pbft *p, uint32_t client, uint64_t ts)
@@ -248,4 +258,5 @@ void pbft_robust_status(const struct pbft *p, struct core_status *st)
 	st->robust_stall_ms = r->stall_ms;
 	st->robust_order_p50_ms = pbft_order_percentile_ms(&r->order, 50);
 	st->robust_order_p99_ms = pbft_order_percentile_ms(&r->order, 99);
+	st->robust_order_deadline_ms = pbft_order_deadline_ms(&r->order);
 }

@@ -251,6 +251,100 @@ static void test_order_watch(void **state)
 	pbft_order_free(&w);
 }
 
+/* One window of requests of client c, each relayed at *now and ordered lat_ms later. */
+static void order_window(struct pbft_order_watch *w, uint32_t c, uint64_t *ts, uint64_t *now,
+			 uint64_t lat_ms)
+{
+	uint32_t fwd[4];
+	bool overdue = false;
+	for (int i = 0; i < PBFT_ORDER_WINDOW; i++) {
+		pbft_order_request(w, c, ++*ts, *now, false);
+		assert_int_equal(pbft_order_scan(w, *now, fwd, 4, &overdue), 1);
+		pbft_order_ordered(w, c, *ts, *now + lat_ms);
+		*now += lat_ms + 1;
+	}
+}
+
+/* The relative ordering deadline (issue 16, robust4; RBFT/Aardvark): 2 x the best
+ * window p90 of the last n views and this one, within [D/2, D]; D with no measure. */
+static void test_order_relative_deadline(void **state)
+{
+	(void)state;
+	struct pbft_order_watch w;
+	uint32_t fwd[4];
+	bool overdue = false;
+	uint64_t ts = 0, now = 1000;
+	assert_int_equal(pbft_order_init(&w, 8, 60), 0);
+	pbft_order_set_views(&w, 2);
+	assert_int_equal(pbft_order_deadline_ms(&w), 60); /* nothing measured: D */
+	order_window(&w, 0, &ts, &now, 40); /* a slow primary: 2 x 64 -> capped at D */
+	assert_int_equal(pbft_order_deadline_ms(&w), 60);
+	order_window(&w, 0, &ts, &now, 5); /* p90 bucket 8: 2 x 8 = 16, the floor is 30 */
+	assert_int_equal(pbft_order_deadline_ms(&w), 30);
+	/* a request held 30 ms after its relay is late now, where D would wait 60 */
+	pbft_order_request(&w, 1, 1, now, false);
+	assert_int_equal(pbft_order_scan(&w, now, fwd, 4, &overdue), 1);
+	assert_int_equal(pbft_order_deadline(&w), now + 30);
+	assert_int_equal(pbft_order_scan(&w, now + 30, fwd, 4, &overdue), 0);
+	assert_true(pbft_order_late(&w));
+	pbft_order_ordered(&w, 1, 1, now + 31);
+	now += 100;
+	/* the next primary gets a grace window (D), then is judged by the best of the
+	 * last 2 views and this one */
+	pbft_order_restart(&w, now);
+	assert_int_equal(pbft_order_deadline_ms(&w), 60);
+	order_window(&w, 0, &ts, &now, 12); /* p90 bucket 16, the last view's best 8 */
+	assert_int_equal(pbft_order_deadline_ms(&w), 30);
+	pbft_order_restart(&w, now);
+	pbft_order_restart(&w, now);        /* a view with no measure is no evidence: not kept */
+	order_window(&w, 0, &ts, &now, 40); /* 64; the history: 8 and 16 */
+	assert_int_equal(pbft_order_deadline_ms(&w), 30);
+	pbft_order_restart(&w, now);
+	order_window(&w, 0, &ts, &now, 40); /* the history: 16 and 64, 8 forgotten */
+	assert_int_equal(pbft_order_deadline_ms(&w), 32);
+	/* a shrinking deadline brings the scan forward: a request relayed under 32 ms is
+	 * late at 30 ms once a fast window sets the bar (the first view had 40) */
+	pbft_order_request(&w, 2, 1, now, false);
+	assert_int_equal(pbft_order_scan(&w, now, fwd, 4, &overdue), 1);
+	const uint64_t relay = now;
+	order_window(&w, 0, &ts, &now, 0); /* 16 requests ordered at once: bucket 1 */
+	assert_int_equal(pbft_order_deadline_ms(&w), 30);
+	assert_true(pbft_order_deadline(&w) <= now);
+	assert_true(now < relay + 32);
+	uint64_t at = relay + 30 > now ? relay + 30 : now;
+	pbft_order_scan(&w, at, fwd, 4, &overdue);
+	assert_true(pbft_order_late(&w));
+	pbft_order_free(&w);
+}
+
+/* Requests the driver parked (replica/park.h) are measured, never watched: a
+ * correct primary that orders them before their park ends still sets the bar. */
+static void test_order_parked_samples(void **state)
+{
+	(void)state;
+	struct pbft_order_watch w;
+	uint32_t fwd[4];
+	bool overdue = false;
+	uint64_t now = 1000;
+	assert_int_equal(pbft_order_init(&w, 4, 60), 0);
+	pbft_order_set_views(&w, 4);
+	for (uint64_t ts = 1; ts <= PBFT_ORDER_WINDOW; ts++) {
+		pbft_order_parked(&w, 3, ts, now);
+		assert_int_equal(pbft_order_deadline(&w), 0); /* not watched */
+		pbft_order_ordered(&w, 3, ts, now + 2);
+		now += 10;
+	}
+	assert_int_equal(pbft_order_deadline_ms(&w), 30); /* 2 x 4, the floor */
+	assert_int_equal(pbft_order_scan(&w, now + 1000, fwd, 4, &overdue), 0);
+	assert_false(overdue || pbft_order_late(&w));
+	/* parked under the last primary: not a sample of the next one */
+	pbft_order_parked(&w, 2, 1, now);
+	pbft_order_restart(&w, now + 500);
+	pbft_order_ordered(&w, 2, 1, now + 501);
+	assert_int_equal(w.win_n, 0);
+	pbft_order_free(&w);
+}
+
 /* ---- the wiring (pbft_robust.c): one backup core, driven by hand ---- */
 
 #define CLUSTER 5
@@ -572,6 +666,8 @@ int main(void)
 		cmocka_unit_test(test_heartbeat),
 		cmocka_unit_test(test_core_heartbeat_votes_out),
 		cmocka_unit_test(test_order_watch),
+		cmocka_unit_test(test_order_relative_deadline),
+		cmocka_unit_test(test_order_parked_samples),
 		cmocka_unit_test(test_core_request_deadline_votes_out),
 		cmocka_unit_test(test_core_orderly_no_vote),
 		cmocka_unit_test(test_core_own_stall_no_vote),
