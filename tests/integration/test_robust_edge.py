@@ -78,7 +78,10 @@ def counters(c):
     pick = lambda k: [st[i]["rejected"].get(k, 0) for i in range(c.n)]  # noqa: E731
     return {"unsigned": pick("unsigned_request"), "blacklisted": pick("blacklisted_client"),
             "banned_now": [st[i].get("blacklisted_clients", 0) for i in range(c.n)],
-            "views": [st[i]["view"] for i in range(c.n)]}
+            "views": [st[i]["view"] for i in range(c.n)],
+            # which robust rule voted, if a view change happens (a failure names it)
+            "votes": [{k: st[i]["robust"].get(k, 0) for k in
+                       ("vc_request", "vc_heartbeat", "vc_monitor")} for i in range(c.n)]}
 
 
 def test_unsigned_and_garbled_clients_are_refused():
