@@ -12,7 +12,8 @@ void txlog_init(struct txlog *x, uint32_t cluster_id, uint32_t k, uint32_t inter
 	x->k = k;
 	x->interval = interval;
 	/* a block holds at most the whole transcript, with 4 bytes of length per entry */
-	buf_init_limit(&x->block, TRANSCRIPT_BLOCK_HDR + TRANSCRIPT_MAX_BYTES + 4 * TRANSCRIPT_MAX);
+	buf_init_limit(&x->block,
+		       TRANSCRIPT_BLOCK_HDR + TRANSCRIPT_MAX_BYTES + 4ull * TRANSCRIPT_MAX);
 }
 
 void txlog_free(struct txlog *x)
@@ -63,7 +64,7 @@ uint64_t txlog_due(const struct txlog *x)
 {
 	if (!x->unsaved)
 		return 0;
-	return x->unsaved >= 4 * TXLOG_PENDING_MAX ? 1 : x->unsaved_since + TXLOG_FORCE_MS;
+	return x->unsaved >= 4ull * TXLOG_PENDING_MAX ? 1 : x->unsaved_since + TXLOG_FORCE_MS;
 }
 
 /* The waiting entries of checkpoint interval `bucket`, as one record. */

@@ -13,7 +13,7 @@
 /* blocks of history: two turns of every replica (at most HS_REP_MAX_WINDOW) */
 #define HS_REP_WINDOW(n) ((2u * (n)) < HS_REP_MAX_WINDOW ? 2u * (n) : HS_REP_MAX_WINDOW)
 /* every HS_REP_PROBATION(n)-th view goes to a replica outside the rotation */
-#define HS_REP_PROBATION(n) (4u * (n))
+#define HS_REP_PROBATION(n) (4ull * (n))
 
 struct hs_rep_block { /* one block of the chain, as the reputation sees it */
 	uint64_t view;
