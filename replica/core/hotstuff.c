@@ -165,6 +165,8 @@ static int hs_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val
  * but only when a view times out, never on the happy path. */
 void hs_send_newview(struct hs *p, struct effects *out)
 {
+	p->nv_sent_view = p->view;
+	p->nv_sent_ms = p->now_ms;
 	size_t off = wire_begin(&out->arena, MSG_HS_NEWVIEW, p->cfg.cluster_id, p->cfg.id, p->view,
 				0);
 	wire_put_hs_qc(&out->arena, &p->high_qc);

@@ -121,7 +121,19 @@ struct hs {
 	struct hs_votes votes[HS_VOTE_SLOTS];
 	struct hs_qc pending_qc; /* a QC for a block we are fetching */
 	bool has_pending_qc;
+	bool pending_commits; /* pending_qc came in a proposal: the commit rule runs on it */
 	uint64_t nv_of[WIRE_MAX_REPLICAS]; /* view of each replica's latest NEW-VIEW */
+	uint64_t nv_sent_view, nv_sent_ms; /* our latest NEW-VIEW: its view, when */
+
+	/* The proposal whose justify committed our executed block (its three-chain), as
+	 * its leader sealed it: a replica whose NEW-VIEW shows it is behind gets it (in a
+	 * BLOCK), at most once per view timeout (proof_ms). */
+	uint8_t *commit_proof;
+	uint32_t commit_proof_len;
+	uint64_t commit_proof_qc_view; /* its justify's view */
+	uint8_t *pending_proof;        /* the proposal pending_qc came in (pending_commits) */
+	uint32_t pending_proof_len;
+	uint64_t proof_ms[WIRE_MAX_REPLICAS];
 
 	/* state transfer (hotstuff_state.c) */
 	uint32_t keep;                  /* core_config.hotstuff_keep, or HS_KEEP */

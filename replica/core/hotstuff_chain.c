@@ -39,6 +39,10 @@ static void block_clear(struct hs_block *b)
 
 void hs_blocks_free(struct hs *p)
 {
+	free(p->commit_proof);
+	p->commit_proof = NULL;
+	free(p->pending_proof);
+	p->pending_proof = NULL;
 	for (uint32_t i = 0; p->blocks && i < HS_MAX_BLOCKS; i++)
 		block_clear(&p->blocks[i]);
 	for (uint32_t i = 0; i < p->n_orphans; i++)
@@ -113,6 +117,7 @@ void hs_set_root(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], uint64_t vie
 		block_clear(&p->blocks[i]);
 	drop_orphans_upto(p, height);
 	p->has_pending_qc = false;
+	p->pending_commits = false;
 	struct hs_block *b = &p->blocks[0];
 	b->used = true;
 	memcpy(b->hash, hash, WIRE_DIGEST_LEN);
@@ -259,7 +264,15 @@ static void keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
 							.from = from};
 }
 
-/* A block joined the tree: orphans waiting for it may join too, and a pending QC. */
+static void lock_and_commit(struct hs *p, struct hs_block *b2, struct effects *out);
+static void keep_commit_proof(struct hs *p, const uint8_t *raw, size_t len, uint64_t qc_view);
+
+/* A block joined the tree: orphans waiting for it may join too, and a pending QC.  A
+ * pending QC that came in a proposal's justify finishes that proposal's update(b*):
+ * the lock and the commit rule (Algorithm 3) run on it now that its block is here.
+ * Without it a replica that refused the last proposals (it computed other leaders)
+ * and fetched the block their QC certifies never committed the tail the others
+ * committed with them. */
 void hs_adopt_orphans(struct hs *p, struct effects *out)
 {
 	bool again = true;
@@ -284,8 +297,16 @@ void hs_adopt_orphans(struct hs *p, struct effects *out)
 	}
 	if (p->has_pending_qc && hs_find(p, p->pending_qc.hash)) {
 		struct hs_qc qc = p->pending_qc;
+		bool commits = p->pending_commits;
 		p->has_pending_qc = false;
+		p->pending_commits = false;
 		hs_update_qc(p, &qc, out);
+		struct hs_block *b2 = hs_find(p, qc.hash);
+		uint64_t exec0 = p->exec_height;
+		if (commits && b2)
+			lock_and_commit(p, b2, out); /* update(b*) of the proposal it came in */
+		if (p->exec_height != exec0 && p->pending_proof)
+			keep_commit_proof(p, p->pending_proof, p->pending_proof_len, qc.view);
 	}
 }
 
@@ -454,6 +475,7 @@ void hs_update_qc(struct hs *p, const struct hs_qc *qc, struct effects *out)
 		if (!p->has_pending_qc || qc->view > p->pending_qc.view) {
 			p->pending_qc = *qc;
 			p->has_pending_qc = true;
+			p->pending_commits = false; /* update() says if it came in a proposal */
 			hs_fetch(p, qc->hash, TO_OTHERS, out);
 		}
 		return;
@@ -471,8 +493,72 @@ static void update(struct hs *p, const struct hs_qc *justify, struct effects *ou
 {
 	hs_update_qc(p, justify, out);
 	struct hs_block *b2 = hs_find(p, justify->hash);
-	if (b2)
+	if (b2) {
 		lock_and_commit(p, b2, out);
+		return;
+	}
+	/* Its block is missing: fetch it (even if the QC is not above our high QC) and
+	 * finish update(b*) when it arrives (hs_adopt_orphans). */
+	if (!p->has_pending_qc || justify->view > p->pending_qc.view) {
+		p->pending_qc = *justify;
+		p->has_pending_qc = true;
+		hs_fetch(p, justify->hash, TO_OTHERS, out);
+	}
+	if (p->has_pending_qc && !memcmp(p->pending_qc.hash, justify->hash, WIRE_DIGEST_LEN))
+		p->pending_commits = true;
+}
+
+/* Remember a sealed proposal: *slot takes a copy of raw (the old one goes). */
+static void keep_raw(uint8_t **slot, uint32_t *slot_len, const uint8_t *raw, size_t len)
+{
+	uint8_t *copy = core_dup(raw, len);
+	if (!copy)
+		return;
+	free(*slot);
+	*slot = copy;
+	*slot_len = (uint32_t)len;
+}
+
+static void keep_commit_proof(struct hs *p, const uint8_t *raw, size_t len, uint64_t qc_view)
+{
+	keep_raw(&p->commit_proof, &p->commit_proof_len, raw, len);
+	p->commit_proof_qc_view = qc_view;
+}
+
+/* update(b*) for proposal m; if it committed, m is the proof the others need (if its
+ * QC's block is missing, once it arrives: hs_adopt_orphans). */
+static void update_from(struct hs *p, const struct msg *m, struct effects *out)
+{
+	uint64_t exec0 = p->exec_height;
+	update(p, &m->u.hs.qc, out);
+	if (p->exec_height != exec0)
+		keep_commit_proof(p, m->raw, m->raw_len, m->u.hs.qc.view);
+	else if (p->pending_commits &&
+		 !memcmp(p->pending_qc.hash, m->u.hs.qc.hash, WIRE_DIGEST_LEN))
+		keep_raw(&p->pending_proof, &p->pending_proof_len, m->raw, m->raw_len);
+}
+
+/* A NEW-VIEW whose QC is older than the justify that committed our executed block:
+ * its sender is behind on commits (it missed or refused that proposal; with no more
+ * client work no later proposal would come).  Send it that proposal in a BLOCK: it
+ * runs update(b*) on it as on any fetched proposal (a refused one's QC too, §13.4),
+ * so it commits exactly what we did, by Algorithm 3's own rule on a QC 2f+1 signed.
+ * Nothing new is trusted: the leader's seal and the QC are checked at the edge.  At
+ * most one per asker and view timeout. */
+static void send_commit_proof(struct hs *p, const struct msg *m, struct effects *out)
+{
+	uint32_t from = m->h.sender;
+	struct msg pm;
+	if (!p->commit_proof || from == p->cfg.id || m->u.hs.qc.view >= p->commit_proof_qc_view ||
+	    (p->proof_ms[from] && p->now_ms < p->proof_ms[from] + p->cfg.view_timeout_ms) ||
+	    wire_decode(p->commit_proof, p->commit_proof_len, p->cfg.cluster_id, &pm) != WIRE_OK)
+		return;
+	p->proof_ms[from] = p->now_ms;
+	size_t off = wire_begin(&out->arena, MSG_HS_BLOCK, p->cfg.cluster_id, p->cfg.id, pm.h.view,
+				pm.h.seq);
+	buf_put(&out->arena, p->commit_proof, p->commit_proof_len);
+	wire_finish(&out->arena, off);
+	hs_send(p, out, (int32_t)from, off);
 }
 
 /* ---- voting ---- */
@@ -587,8 +673,8 @@ void hs_on_proposal(struct hs *p, const struct msg *m, struct effects *out)
 void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct effects *out)
 {
 	if (!hs_from_leader(p, m)) {
-		p->rejected_conflict++;      /* only the view's leader proposes */
-		update(p, &m->u.hs.qc, out); /* its QC stands alone: catch up, commit */
+		p->rejected_conflict++; /* only the view's leader proposes */
+		update_from(p, m, out); /* its QC stands alone: catch up, commit */
 		return;
 	}
 	struct hs_block *b = hs_block_store(p, m);
@@ -602,7 +688,7 @@ void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct e
 		}
 		return;
 	}
-	update(p, &m->u.hs.qc, out);
+	update_from(p, m, out);
 	b = hs_find(p, b->hash); /* a commit may have pruned it */
 	if (b)
 		vote(p, b, out);
@@ -610,9 +696,19 @@ void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct e
 	hs_try_propose(p, out);
 }
 
+/* Replicas (not us) whose latest NEW-VIEW is for view v exactly. */
+static uint32_t count_at(const struct hs *p, uint64_t v)
+{
+	uint32_t k = 0;
+	for (uint32_t r = 0; r < p->cfg.n; r++)
+		k += r != p->cfg.id && p->nv_of[r] == v;
+	return k;
+}
+
 void hs_on_newview(struct hs *p, const struct msg *m, struct effects *out)
 {
 	hs_update_qc(p, &m->u.hs.qc, out);
+	send_commit_proof(p, m, out);
 	uint64_t v = m->h.view;
 	if (v > p->nv_of[m->h.sender])
 		p->nv_of[m->h.sender] = v;
@@ -634,6 +730,16 @@ void hs_on_newview(struct hs *p, const struct msg *m, struct effects *out)
 		}
 		p->view = join;
 		p->progress_ms = p->now_ms;
+		hs_send_newview(p, out);
+	} else if (k + count_at(p, p->view) >= p->cfg.f + 1 && !hs_work_pending(p) &&
+		   (p->nv_sent_view < p->view ||
+		    p->now_ms >= p->nv_sent_ms + p->cfg.view_timeout_ms)) {
+		/* Timeout amplification (DiemBFT v4's pacemaker: f+1 timeouts for a round
+		 * make a replica time out too).  f+1 replicas, so a correct one, are in our
+		 * view or above and still have work; we have none, so our timer is off and
+		 * without us their leader never sees 2f+1 NEW-VIEWs.  Join them; at most
+		 * once per view timeout.  Views and NEW-VIEWs decide nothing (safety rests on
+		 * votes, the lock and QCs). */
 		hs_send_newview(p, out);
 	}
 	hs_try_propose(p, out);
@@ -767,8 +873,13 @@ void hs_try_propose(struct hs *p, struct effects *out)
 	if (!b)
 		return;
 	effects_send(out, TO_OTHERS, 0, off);
+	uint64_t exec0 = p->exec_height;
+	uint8_t hash[WIRE_DIGEST_LEN];
+	memcpy(hash, b->hash, WIRE_DIGEST_LEN);
 	lock_and_commit(p, parent, out); /* update(b*) on our own proposal */
-	b = hs_find(p, b->hash);
+	b = hs_find(p, hash);
+	if (b && p->exec_height != exec0) /* the replies went to the arena: b's copy */
+		keep_commit_proof(p, b->raw, b->raw_len, p->high_qc.view);
 	if (b)
 		vote(p, b, out); /* the leader votes for its own block */
 }
