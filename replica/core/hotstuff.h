@@ -77,7 +77,8 @@ struct hs_rep_memo { /* hotstuff_leader.c: the active set of an anchor block */
 struct hs_orphan { /* a proposal whose parent we do not have yet */
 	uint8_t *raw;
 	uint32_t len;
-	uint32_t from; /* who sent it: asked for the parent */
+	uint32_t from;  /* who sent it: asked for the parent */
+	uint32_t asked; /* bit r: we asked replica r for the parent */
 };
 
 struct hs_snap {                         /* a snapshot record we hold (HS_REC_SNAP), to serve */

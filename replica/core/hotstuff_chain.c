@@ -240,16 +240,19 @@ void hs_fetch_orphan_parent(struct hs *p, struct effects *out)
 	if (wire_decode(o->raw, o->len, p->cfg.cluster_id, &om) != WIRE_OK)
 		return;
 	hs_fetch(p, om.u.hs.parent, TO_OTHERS, out);
+	for (uint32_t i = 0; i < p->n_orphans; i++)
+		p->orphans[i].asked = 0; /* each sender once more per retry period */
 	hs_check_gap(p, om.h.seq, out);
 	p->fetch_ms = p->now_ms + p->cfg.view_timeout_ms / 4 + 1;
 }
 
-static void keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
+/* Keep m until its parent comes: the orphan (new or the copy we had), NULL if no memory. */
+static struct hs_orphan *keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
 {
 	for (uint32_t i = 0; i < p->n_orphans; i++)
 		if (p->orphans[i].len == m->raw_len &&
 		    !memcmp(p->orphans[i].raw, m->raw, m->raw_len))
-			return;
+			return &p->orphans[i];
 	if (p->n_orphans == HS_MAX_ORPHANS) { /* the oldest goes */
 		free(p->orphans[0].raw);
 		memmove(&p->orphans[0], &p->orphans[1],
@@ -258,10 +261,11 @@ static void keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
 	}
 	uint8_t *raw = core_dup(m->raw, m->raw_len);
 	if (!raw)
-		return;
-	p->orphans[p->n_orphans++] = (struct hs_orphan){.raw = raw,
-							.len = (uint32_t)m->raw_len,
-							.from = from};
+		return NULL;
+	p->orphans[p->n_orphans] = (struct hs_orphan){.raw = raw,
+						      .len = (uint32_t)m->raw_len,
+						      .from = from};
+	return &p->orphans[p->n_orphans++];
 }
 
 static void lock_and_commit(struct hs *p, struct hs_block *b2, struct effects *out);
@@ -680,9 +684,14 @@ void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct e
 	struct hs_block *b = hs_block_store(p, m);
 	if (!b) {
 		if (!hs_find(p, m->u.hs.parent) && m->h.seq > p->exec_height) {
-			keep_orphan(p, m, from);
-			if (from != p->cfg.id)
+			/* its parent from each sender once (the orphan timer asks again):
+			 * asking per copy made a fetch storm, each answer one more copy (twins
+			 * answering for one id; a replica on another branch, planted bug) */
+			struct hs_orphan *o = keep_orphan(p, m, from);
+			if (o && from != p->cfg.id && from < 32 && !(o->asked & (1u << from))) {
+				o->asked |= 1u << from;
 				hs_fetch(p, m->u.hs.parent, (int32_t)from, out);
+			}
 			p->fetch_ms = p->now_ms + p->cfg.view_timeout_ms / 4 + 1;
 			hs_check_gap(p, m->h.seq, out); /* beyond what peers keep? */
 		}
