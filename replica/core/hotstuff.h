@@ -142,6 +142,7 @@ struct hs {
 	struct hs_claim claims[WIRE_MAX_REPLICAS][HS_SNAPS];
 	uint64_t offers_ms; /* when we last asked for offers (FETCH_STATE 0); 0: not behind */
 	struct snapxfer xfer;
+	uint32_t xfer_silent; /* view timeouts without a chunk, in a row */
 	struct budget state_budget[WIRE_MAX_REPLICAS];
 	struct budget offer_budget[WIRE_MAX_REPLICAS];
 	uint64_t states_installed, rejected_rate_limited;
