@@ -24,6 +24,7 @@ static const struct {
 	[BYZ_SELECTIVE] = {"selective", ARG_IDS},
 	[BYZ_MAC_POISON] = {"mac-poison", ARG_IDS},
 	[BYZ_HS_FORK] = {"hs-fork", ARG_NONE},
+	[BYZ_HS_FORK_HIGH] = {"hs-fork-high", ARG_NONE},
 	[BYZ_SPLIT] = {"split", ARG_IDS},
 };
 
@@ -36,7 +37,8 @@ const char *byz_implemented_list(void)
 {
 	return "silent, equivocate, bad-digest, forge, replay, wrong-reply, "
 	       "slow-primary:MS|adaptive, "
-	       "fake-view-change, flood:RATE, selective:IDS, mac-poison:IDS, hs-fork, split:IDS";
+	       "fake-view-change, flood:RATE, selective:IDS, mac-poison:IDS, hs-fork, split:IDS, "
+	       "hs-fork-high";
 }
 
 /* Decimal u32 in [lo, hi], the whole string. */
@@ -146,7 +148,7 @@ int byz_init(struct byz *b, const struct byz_cfg *cfg, uint32_t n, uint32_t id, 
 		if (!b->split)
 			return -1;
 	}
-	if (cfg->kind == BYZ_HS_FORK)
+	if (cfg->kind == BYZ_HS_FORK || cfg->kind == BYZ_HS_FORK_HIGH)
 		return byz_hs_fork_init(b);
 	return 0;
 }
@@ -1047,6 +1049,7 @@ static void filter_send(struct byz *b, struct auth_ctx *auth, const struct send 
 	case BYZ_MAC_POISON: mac_poison(b, s, p, out); break;
 	case BYZ_SPLIT: split(b, auth, s, p, out); break;
 	case BYZ_HS_FORK:
+	case BYZ_HS_FORK_HIGH:
 		if (!byz_hs_fork_send(b, auth, s, p, out))
 			copy_send(out, s->to, s->client, p, s->len);
 		break;
@@ -1075,14 +1078,14 @@ int byz_filter(struct byz *b, struct auth_ctx *auth, const struct effects *hones
 		out->timer_ms = deadline_min(out->timer_ms, b->held[b->held_head].due_ms);
 	if (b->cfg.kind == BYZ_FLOOD)
 		flood(b, auth, now_ms, out);
-	if (b->cfg.kind == BYZ_HS_FORK)
+	if (b->cfg.kind == BYZ_HS_FORK || b->cfg.kind == BYZ_HS_FORK_HIGH)
 		byz_hs_fork_step(b, auth, out);
 	return effects_failed(out) ? -1 : 0;
 }
 
 void byz_observe(struct byz *b, const struct msg *m)
 {
-	if (b->cfg.kind == BYZ_HS_FORK)
+	if (b->cfg.kind == BYZ_HS_FORK || b->cfg.kind == BYZ_HS_FORK_HIGH)
 		byz_hs_fork_observe(b, m);
 	/* split: a backup learns the other digest of each slot from its PRE-PREPARE */
 	if (b->cfg.kind == BYZ_SPLIT && m->h.type == MSG_PREPREPARE && m->u.pp.count > 0)

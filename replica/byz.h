@@ -116,11 +116,12 @@ enum byz_behaviour {
 	BYZ_WRONG_REPLY,
 	BYZ_SLOW_PRIMARY, /* arg: delay in ms */
 	BYZ_FAKE_VIEW_CHANGE,
-	BYZ_FLOOD,      /* arg: messages per second per peer */
-	BYZ_SELECTIVE,  /* peers: the replicas it still talks to */
-	BYZ_MAC_POISON, /* peers: the victims whose MAC slots it garbles for the others */
-	BYZ_HS_FORK,    /* HotStuff: fork below the lock (byz_hs_fork.c) */
-	BYZ_SPLIT,      /* peers: the replicas shown the other batch (issue 17) */
+	BYZ_FLOOD,        /* arg: messages per second per peer */
+	BYZ_SELECTIVE,    /* peers: the replicas it still talks to */
+	BYZ_MAC_POISON,   /* peers: the victims whose MAC slots it garbles for the others */
+	BYZ_HS_FORK,      /* HotStuff: fork below the lock (byz_hs_fork.c) */
+	BYZ_SPLIT,        /* peers: the replicas shown the other batch (issue 17) */
+	BYZ_HS_FORK_HIGH, /* HotStuff: fork on the lock, one block higher (byz_hs_fork.c) */
 	BYZ_COUNT
 };
 

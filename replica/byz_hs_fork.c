@@ -13,7 +13,15 @@
  * is a QC of 2f+1, and F2, F3, F4 (empty, consecutive views, each with the QC of the
  * one before) make the victims commit F1 at the height where the witnesses committed
  * H-3.  Honest proposals meanwhile go to the witnesses only; the attack ends (honest
- * again) when F4 is out or the core has moved on (a NEW-VIEW, or 8 views later). */
+ * again) when F4 is out or the core has moved on (a NEW-VIEW, or 8 views later).
+ *
+ * hs-fork-high forks one block higher, on the lock: once H-2 <- H-1 <- H are direct
+ * parents and H-1's view follows H-2's (H's QC(H-1) is a two-chain over H-2), the
+ * witnesses get H and the victims F1 at H-2's height with H-2's parent H-3 and
+ * QC(H-3).  The victims are locked on H-3 (from H-1), so F1 extends the lock and
+ * correct victims vote for it; F2..F4 make them commit F1.  That is safe under
+ * Algorithm 3 (H makes the witnesses commit at most H-3, which F1 extends) and breaks
+ * agreement only if H's two-chain commits H-2 (--plant-bug hs-two-chain-commit). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +45,7 @@ struct fork_prop { /* one of the liar's own proposals */
 
 struct hs_fork {
 	enum fork_phase phase;
+	bool high;                /* hs-fork-high: fork at H-2 on the lock */
 	struct fork_prop prop[4]; /* the last four, prop[(k) % 4] */
 	uint32_t nprop;
 	uint32_t victims;      /* bit i: replica i gets the fork */
@@ -55,6 +64,7 @@ int byz_hs_fork_init(struct byz *b)
 	for (uint32_t i = 0, others = 0; i < b->n; i++)
 		if (i != b->id && others++ >= b->f)
 			k->victims |= 1u << i;
+	k->high = b->cfg.kind == BYZ_HS_FORK_HIGH;
 	b->hs_fork = k;
 	return 0;
 }
@@ -97,12 +107,15 @@ static int note_proposal(struct hs_fork *k, const struct msg *m)
 	if (k->nprop < 4 || p->height < FORK_MIN_HEIGHT || m->u.hs.batch_len < 2 ||
 	    get_u16(m->u.hs.batch) == 0)
 		return 0;
-	for (uint32_t i = 0; i < 3; i++) {
+	uint32_t links = k->high ? 2 : 3; /* H-2 <- H-1 <- H, or from H-3 */
+	for (uint32_t i = 0; i < links; i++) {
 		const struct fork_prop *c = back(k, i), *parent = back(k, i + 1);
 		if (memcmp(c->justify, parent->hash, WIRE_DIGEST_LEN) != 0 ||
 		    c->height != parent->height + 1)
 			return 0;
 	}
+	if (k->high)
+		return back(k, 1)->view == back(k, 2)->view + 1;
 	return back(k, 1)->view == back(k, 2)->view + 1 && back(k, 2)->view == back(k, 3)->view + 1;
 }
 
@@ -166,7 +179,7 @@ static int start_fork(struct byz *b, struct auth_ctx *auth, const struct msg *m,
 		      size_t len, struct effects *out)
 {
 	struct hs_fork *k = b->hs_fork;
-	const struct fork_prop *h3 = back(k, 3);
+	const struct fork_prop *h3 = back(k, k->high ? 2 : 3); /* F1 takes its place */
 	size_t mark = out->arena.len, sends = out->n_sends;
 	if (send_fork(b, auth, m->h.view, h3->height, h3->head, h3->head_len, m->u.hs.batch,
 		      m->u.hs.batch_len, out) != 0) {

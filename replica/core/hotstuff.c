@@ -165,12 +165,32 @@ static int hs_recover(void *core, uint8_t kind, uint64_t key, const uint8_t *val
  * but only when a view times out, never on the happy path. */
 void hs_send_newview(struct hs *p, struct effects *out)
 {
+	p->nv_sent_view = p->view;
+	p->nv_sent_ms = p->now_ms;
 	size_t off = wire_begin(&out->arena, MSG_HS_NEWVIEW, p->cfg.cluster_id, p->cfg.id, p->view,
 				0);
 	wire_put_hs_qc(&out->arena, &p->high_qc);
 	wire_finish(&out->arena, off);
 	hs_send(p, out, TO_OTHERS, off);
 	hs_try_propose(p, out);
+}
+
+/* The same rule for hotstuff_leader = stable, by epochs (a leader's 2^16 views): we
+ * hold a QC of our epoch (its 2f+1 voters reached it), or 2f+1 replicas (we
+ * included) sent NEW-VIEWs for our epoch or later.  Without it a replica whose
+ * timeouts were shorter (restarted: streak 0) ran epochs ahead of the other two
+ * correct ones, which need f+1 NEW-VIEWs above them to jump; with the fourth
+ * replica silent they never met (`--hotstuff-leader stable --hotstuff-keep 4
+ * --view-timeout 200 --random-liars 1`, seed 145). */
+static bool quorum_near_epoch(const struct hs *p)
+{
+	uint64_t e = p->view >> HS_STABLE_SHIFT;
+	if (p->high_qc.view >> HS_STABLE_SHIFT == e)
+		return true;
+	uint32_t count = 1;
+	for (uint32_t r = 0; r < p->cfg.n; r++)
+		count += r != p->cfg.id && p->nv_of[r] >> HS_STABLE_SHIFT >= e;
+	return count >= hs_quorum(p);
 }
 
 /* May we time out of view v?  We hold the QC of v-2 (its 2f+1 voters reached v-1: a
@@ -181,6 +201,8 @@ void hs_send_newview(struct hs *p, struct effects *out)
 static bool quorum_near(const struct hs *p)
 {
 	uint64_t v = p->view;
+	if (p->cfg.hotstuff_stable)
+		return quorum_near_epoch(p);
 	if (p->high_qc.view + 2 >= v)
 		return true;
 	uint32_t count = 1;
@@ -198,7 +220,7 @@ static void on_tick(struct hs *p, struct effects *out)
 		hs_fetch(p, p->high_qc.hash, TO_OTHERS, out);
 	if (!hs_work_pending(p) || p->now_ms < p->progress_ms + timeout_ms(p))
 		return;
-	if (!p->cfg.hotstuff_stable && !quorum_near(p)) {
+	if (!quorum_near(p)) {
 		/* Alone ahead (PBFT §4.5.2: the timer for v+1 starts only with 2f+1 in v):
 		 * running on would leave the others, which need f+1 NEW-VIEWs above them to
 		 * jump, behind for ever with one replica silent.  Repeat ours and wait. */

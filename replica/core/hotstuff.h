@@ -77,7 +77,8 @@ struct hs_rep_memo { /* hotstuff_leader.c: the active set of an anchor block */
 struct hs_orphan { /* a proposal whose parent we do not have yet */
 	uint8_t *raw;
 	uint32_t len;
-	uint32_t from; /* who sent it: asked for the parent */
+	uint32_t from;  /* who sent it: asked for the parent */
+	uint32_t asked; /* bit r: we asked replica r for the parent */
 };
 
 struct hs_snap {                         /* a snapshot record we hold (HS_REC_SNAP), to serve */
@@ -121,7 +122,19 @@ struct hs {
 	struct hs_votes votes[HS_VOTE_SLOTS];
 	struct hs_qc pending_qc; /* a QC for a block we are fetching */
 	bool has_pending_qc;
+	bool pending_commits; /* pending_qc came in a proposal: the commit rule runs on it */
 	uint64_t nv_of[WIRE_MAX_REPLICAS]; /* view of each replica's latest NEW-VIEW */
+	uint64_t nv_sent_view, nv_sent_ms; /* our latest NEW-VIEW: its view, when */
+
+	/* The proposal whose justify committed our executed block (its three-chain), as
+	 * its leader sealed it: a replica whose NEW-VIEW shows it is behind gets it (in a
+	 * BLOCK), at most once per view timeout (proof_ms). */
+	uint8_t *commit_proof;
+	uint32_t commit_proof_len;
+	uint64_t commit_proof_qc_view; /* its justify's view */
+	uint8_t *pending_proof;        /* the proposal pending_qc came in (pending_commits) */
+	uint32_t pending_proof_len;
+	uint64_t proof_ms[WIRE_MAX_REPLICAS];
 
 	/* state transfer (hotstuff_state.c) */
 	uint32_t keep;                  /* core_config.hotstuff_keep, or HS_KEEP */
@@ -129,6 +142,7 @@ struct hs {
 	struct hs_claim claims[WIRE_MAX_REPLICAS][HS_SNAPS];
 	uint64_t offers_ms; /* when we last asked for offers (FETCH_STATE 0); 0: not behind */
 	struct snapxfer xfer;
+	uint32_t xfer_silent; /* view timeouts without a chunk, in a row */
 	struct budget state_budget[WIRE_MAX_REPLICAS];
 	struct budget offer_budget[WIRE_MAX_REPLICAS];
 	uint64_t states_installed, rejected_rate_limited;

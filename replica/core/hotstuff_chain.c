@@ -39,6 +39,10 @@ static void block_clear(struct hs_block *b)
 
 void hs_blocks_free(struct hs *p)
 {
+	free(p->commit_proof);
+	p->commit_proof = NULL;
+	free(p->pending_proof);
+	p->pending_proof = NULL;
 	for (uint32_t i = 0; p->blocks && i < HS_MAX_BLOCKS; i++)
 		block_clear(&p->blocks[i]);
 	for (uint32_t i = 0; i < p->n_orphans; i++)
@@ -113,6 +117,7 @@ void hs_set_root(struct hs *p, const uint8_t hash[WIRE_DIGEST_LEN], uint64_t vie
 		block_clear(&p->blocks[i]);
 	drop_orphans_upto(p, height);
 	p->has_pending_qc = false;
+	p->pending_commits = false;
 	struct hs_block *b = &p->blocks[0];
 	b->used = true;
 	memcpy(b->hash, hash, WIRE_DIGEST_LEN);
@@ -235,16 +240,19 @@ void hs_fetch_orphan_parent(struct hs *p, struct effects *out)
 	if (wire_decode(o->raw, o->len, p->cfg.cluster_id, &om) != WIRE_OK)
 		return;
 	hs_fetch(p, om.u.hs.parent, TO_OTHERS, out);
+	for (uint32_t i = 0; i < p->n_orphans; i++)
+		p->orphans[i].asked = 0; /* each sender once more per retry period */
 	hs_check_gap(p, om.h.seq, out);
 	p->fetch_ms = p->now_ms + p->cfg.view_timeout_ms / 4 + 1;
 }
 
-static void keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
+/* Keep m until its parent comes: the orphan (new or the copy we had), NULL if no memory. */
+static struct hs_orphan *keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
 {
 	for (uint32_t i = 0; i < p->n_orphans; i++)
 		if (p->orphans[i].len == m->raw_len &&
 		    !memcmp(p->orphans[i].raw, m->raw, m->raw_len))
-			return;
+			return &p->orphans[i];
 	if (p->n_orphans == HS_MAX_ORPHANS) { /* the oldest goes */
 		free(p->orphans[0].raw);
 		memmove(&p->orphans[0], &p->orphans[1],
@@ -253,13 +261,22 @@ static void keep_orphan(struct hs *p, const struct msg *m, uint32_t from)
 	}
 	uint8_t *raw = core_dup(m->raw, m->raw_len);
 	if (!raw)
-		return;
-	p->orphans[p->n_orphans++] = (struct hs_orphan){.raw = raw,
-							.len = (uint32_t)m->raw_len,
-							.from = from};
+		return NULL;
+	p->orphans[p->n_orphans] = (struct hs_orphan){.raw = raw,
+						      .len = (uint32_t)m->raw_len,
+						      .from = from};
+	return &p->orphans[p->n_orphans++];
 }
 
-/* A block joined the tree: orphans waiting for it may join too, and a pending QC. */
+static void lock_and_commit(struct hs *p, struct hs_block *b2, struct effects *out);
+static void keep_commit_proof(struct hs *p, const uint8_t *raw, size_t len, uint64_t qc_view);
+
+/* A block joined the tree: orphans waiting for it may join too, and a pending QC.  A
+ * pending QC that came in a proposal's justify finishes that proposal's update(b*):
+ * the lock and the commit rule (Algorithm 3) run on it now that its block is here.
+ * Without it a replica that refused the last proposals (it computed other leaders)
+ * and fetched the block their QC certifies never committed the tail the others
+ * committed with them. */
 void hs_adopt_orphans(struct hs *p, struct effects *out)
 {
 	bool again = true;
@@ -284,8 +301,16 @@ void hs_adopt_orphans(struct hs *p, struct effects *out)
 	}
 	if (p->has_pending_qc && hs_find(p, p->pending_qc.hash)) {
 		struct hs_qc qc = p->pending_qc;
+		bool commits = p->pending_commits;
 		p->has_pending_qc = false;
+		p->pending_commits = false;
 		hs_update_qc(p, &qc, out);
+		struct hs_block *b2 = hs_find(p, qc.hash);
+		uint64_t exec0 = p->exec_height;
+		if (commits && b2)
+			lock_and_commit(p, b2, out); /* update(b*) of the proposal it came in */
+		if (p->exec_height != exec0 && p->pending_proof)
+			keep_commit_proof(p, p->pending_proof, p->pending_proof_len, qc.view);
 	}
 }
 
@@ -454,6 +479,7 @@ void hs_update_qc(struct hs *p, const struct hs_qc *qc, struct effects *out)
 		if (!p->has_pending_qc || qc->view > p->pending_qc.view) {
 			p->pending_qc = *qc;
 			p->has_pending_qc = true;
+			p->pending_commits = false; /* update() says if it came in a proposal */
 			hs_fetch(p, qc->hash, TO_OTHERS, out);
 		}
 		return;
@@ -471,8 +497,72 @@ static void update(struct hs *p, const struct hs_qc *justify, struct effects *ou
 {
 	hs_update_qc(p, justify, out);
 	struct hs_block *b2 = hs_find(p, justify->hash);
-	if (b2)
+	if (b2) {
 		lock_and_commit(p, b2, out);
+		return;
+	}
+	/* Its block is missing: fetch it (even if the QC is not above our high QC) and
+	 * finish update(b*) when it arrives (hs_adopt_orphans). */
+	if (!p->has_pending_qc || justify->view > p->pending_qc.view) {
+		p->pending_qc = *justify;
+		p->has_pending_qc = true;
+		hs_fetch(p, justify->hash, TO_OTHERS, out);
+	}
+	if (p->has_pending_qc && !memcmp(p->pending_qc.hash, justify->hash, WIRE_DIGEST_LEN))
+		p->pending_commits = true;
+}
+
+/* Remember a sealed proposal: *slot takes a copy of raw (the old one goes). */
+static void keep_raw(uint8_t **slot, uint32_t *slot_len, const uint8_t *raw, size_t len)
+{
+	uint8_t *copy = core_dup(raw, len);
+	if (!copy)
+		return;
+	free(*slot);
+	*slot = copy;
+	*slot_len = (uint32_t)len;
+}
+
+static void keep_commit_proof(struct hs *p, const uint8_t *raw, size_t len, uint64_t qc_view)
+{
+	keep_raw(&p->commit_proof, &p->commit_proof_len, raw, len);
+	p->commit_proof_qc_view = qc_view;
+}
+
+/* update(b*) for proposal m; if it committed, m is the proof the others need (if its
+ * QC's block is missing, once it arrives: hs_adopt_orphans). */
+static void update_from(struct hs *p, const struct msg *m, struct effects *out)
+{
+	uint64_t exec0 = p->exec_height;
+	update(p, &m->u.hs.qc, out);
+	if (p->exec_height != exec0)
+		keep_commit_proof(p, m->raw, m->raw_len, m->u.hs.qc.view);
+	else if (p->pending_commits &&
+		 !memcmp(p->pending_qc.hash, m->u.hs.qc.hash, WIRE_DIGEST_LEN))
+		keep_raw(&p->pending_proof, &p->pending_proof_len, m->raw, m->raw_len);
+}
+
+/* A NEW-VIEW whose QC is older than the justify that committed our executed block:
+ * its sender is behind on commits (it missed or refused that proposal; with no more
+ * client work no later proposal would come).  Send it that proposal in a BLOCK: it
+ * runs update(b*) on it as on any fetched proposal (a refused one's QC too, §13.4),
+ * so it commits exactly what we did, by Algorithm 3's own rule on a QC 2f+1 signed.
+ * Nothing new is trusted: the leader's seal and the QC are checked at the edge.  At
+ * most one per asker and view timeout. */
+static void send_commit_proof(struct hs *p, const struct msg *m, struct effects *out)
+{
+	uint32_t from = m->h.sender;
+	struct msg pm;
+	if (!p->commit_proof || from == p->cfg.id || m->u.hs.qc.view >= p->commit_proof_qc_view ||
+	    (p->proof_ms[from] && p->now_ms < p->proof_ms[from] + p->cfg.view_timeout_ms) ||
+	    wire_decode(p->commit_proof, p->commit_proof_len, p->cfg.cluster_id, &pm) != WIRE_OK)
+		return;
+	p->proof_ms[from] = p->now_ms;
+	size_t off = wire_begin(&out->arena, MSG_HS_BLOCK, p->cfg.cluster_id, p->cfg.id, pm.h.view,
+				pm.h.seq);
+	buf_put(&out->arena, p->commit_proof, p->commit_proof_len);
+	wire_finish(&out->arena, off);
+	hs_send(p, out, (int32_t)from, off);
 }
 
 /* ---- voting ---- */
@@ -587,22 +677,27 @@ void hs_on_proposal(struct hs *p, const struct msg *m, struct effects *out)
 void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct effects *out)
 {
 	if (!hs_from_leader(p, m)) {
-		p->rejected_conflict++;      /* only the view's leader proposes */
-		update(p, &m->u.hs.qc, out); /* its QC stands alone: catch up, commit */
+		p->rejected_conflict++; /* only the view's leader proposes */
+		update_from(p, m, out); /* its QC stands alone: catch up, commit */
 		return;
 	}
 	struct hs_block *b = hs_block_store(p, m);
 	if (!b) {
 		if (!hs_find(p, m->u.hs.parent) && m->h.seq > p->exec_height) {
-			keep_orphan(p, m, from);
-			if (from != p->cfg.id)
+			/* its parent from each sender once (the orphan timer asks again):
+			 * asking per copy made a fetch storm, each answer one more copy (twins
+			 * answering for one id; a replica on another branch, planted bug) */
+			struct hs_orphan *o = keep_orphan(p, m, from);
+			if (o && from != p->cfg.id && from < 32 && !(o->asked & (1u << from))) {
+				o->asked |= 1u << from;
 				hs_fetch(p, m->u.hs.parent, (int32_t)from, out);
+			}
 			p->fetch_ms = p->now_ms + p->cfg.view_timeout_ms / 4 + 1;
 			hs_check_gap(p, m->h.seq, out); /* beyond what peers keep? */
 		}
 		return;
 	}
-	update(p, &m->u.hs.qc, out);
+	update_from(p, m, out);
 	b = hs_find(p, b->hash); /* a commit may have pruned it */
 	if (b)
 		vote(p, b, out);
@@ -610,9 +705,19 @@ void hs_take_proposal(struct hs *p, const struct msg *m, uint32_t from, struct e
 	hs_try_propose(p, out);
 }
 
+/* Replicas (not us) whose latest NEW-VIEW is for view v exactly. */
+static uint32_t count_at(const struct hs *p, uint64_t v)
+{
+	uint32_t k = 0;
+	for (uint32_t r = 0; r < p->cfg.n; r++)
+		k += r != p->cfg.id && p->nv_of[r] == v;
+	return k;
+}
+
 void hs_on_newview(struct hs *p, const struct msg *m, struct effects *out)
 {
 	hs_update_qc(p, &m->u.hs.qc, out);
+	send_commit_proof(p, m, out);
 	uint64_t v = m->h.view;
 	if (v > p->nv_of[m->h.sender])
 		p->nv_of[m->h.sender] = v;
@@ -634,6 +739,16 @@ void hs_on_newview(struct hs *p, const struct msg *m, struct effects *out)
 		}
 		p->view = join;
 		p->progress_ms = p->now_ms;
+		hs_send_newview(p, out);
+	} else if (k + count_at(p, p->view) >= p->cfg.f + 1 && !hs_work_pending(p) &&
+		   (p->nv_sent_view < p->view ||
+		    p->now_ms >= p->nv_sent_ms + p->cfg.view_timeout_ms)) {
+		/* Timeout amplification (DiemBFT v4's pacemaker: f+1 timeouts for a round
+		 * make a replica time out too).  f+1 replicas, so a correct one, are in our
+		 * view or above and still have work; we have none, so our timer is off and
+		 * without us their leader never sees 2f+1 NEW-VIEWs.  Join them; at most
+		 * once per view timeout.  Views and NEW-VIEWs decide nothing (safety rests on
+		 * votes, the lock and QCs). */
 		hs_send_newview(p, out);
 	}
 	hs_try_propose(p, out);
@@ -767,8 +882,13 @@ void hs_try_propose(struct hs *p, struct effects *out)
 	if (!b)
 		return;
 	effects_send(out, TO_OTHERS, 0, off);
+	uint64_t exec0 = p->exec_height;
+	uint8_t hash[WIRE_DIGEST_LEN];
+	memcpy(hash, b->hash, WIRE_DIGEST_LEN);
 	lock_and_commit(p, parent, out); /* update(b*) on our own proposal */
-	b = hs_find(p, b->hash);
+	b = hs_find(p, hash);
+	if (b && p->exec_height != exec0) /* the replies went to the arena: b's copy */
+		keep_commit_proof(p, b->raw, b->raw_len, p->high_qc.view);
 	if (b)
 		vote(p, b, out); /* the leader votes for its own block */
 }

@@ -167,6 +167,7 @@ static void try_start(struct hs *p, struct effects *out)
 	if (!best)
 		return;
 	snapxfer_start(&p->xfer, best->height, best->digest, best->size, p->cfg.id);
+	p->xfer_silent = 0;
 	p->xfer.peer = next_claimant(p, p->cfg.id);
 	ask_chunk(p, out);
 }
@@ -255,7 +256,10 @@ void hs_on_state(struct hs *p, const struct msg *m, struct effects *out)
 		return;
 	}
 	switch (snapxfer_take(x, m)) {
-	case SNAPXFER_MORE: ask_chunk(p, out); break;
+	case SNAPXFER_MORE:
+		p->xfer_silent = 0;
+		ask_chunk(p, out);
+		break;
 	case SNAPXFER_DONE: install(p, out); break;
 	case SNAPXFER_BAD: /* not the record f+1 peers claimed: ask the next claimant */
 		p->rejected_conflict++;
@@ -272,6 +276,17 @@ void hs_state_tick(struct hs *p, struct effects *out)
 	if (x->seq && p->now_ms >= x->retry_ms) {
 		if (p->exec_height >= x->seq) {
 			snapxfer_reset(x);
+			return;
+		}
+		if (++p->xfer_silent >= p->cfg.n) {
+			/* every claimant silent for a timeout each: the record is gone (its
+			 * holders took two newer snapshots since they claimed it).  Drop it
+			 * and the old claims; the orphans ask for offers again.  Without it a
+			 * replica cycled for ever over a record nobody held (stable, keep 4,
+			 * --random-liars 1 seed 72: r2 fetching height 40, the others at 344). */
+			snapxfer_reset(x);
+			memset(p->claims, 0, sizeof(p->claims));
+			p->offers_ms = 0;
 			return;
 		}
 		snapxfer_restart(x, next_claimant(p, x->peer)); /* silent or slow */
