@@ -97,3 +97,21 @@ void fx_free(struct auth_ctx *a, uint32_t count)
 	for (uint32_t i = 0; i < count; i++)
 		auth_free(&a[i]);
 }
+
+struct core_config fx_hotstuff_config(struct auth_ctx *a, uint32_t cluster_id)
+{
+	a->mode = AUTH_MODE_NONE;
+	a->n = 4;
+	return (struct core_config){.protocol = PROTO_HOTSTUFF,
+				    .n = 4,
+				    .f = 1,
+				    .id = 2,
+				    .cluster_id = cluster_id,
+				    .batch_max = 8,
+				    .window = 32,
+				    .checkpoint_interval = 8,
+				    .view_timeout_ms = 1000,
+				    .max_clients = 4,
+				    .kv_max_bytes = 1 << 20,
+				    .auth = a};
+}

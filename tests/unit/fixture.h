@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "crypto/auth.h"
+#include "replica/core/core.h"
 
 /* libsodium, the directory and the n + m key pairs.  0, or -1 (with a message). */
 int fx_setup(const char *name, uint32_t n, uint32_t m);
@@ -31,5 +32,9 @@ void fx_auth_n(struct auth_ctx *a, enum auth_mode mode, uint32_t n, int is_clien
 void fx_replicas(struct auth_ctx *r, enum auth_mode mode); /* r[0..n) */
 void fx_clients(struct auth_ctx *c, enum auth_mode mode);  /* c[0..m) */
 void fx_free(struct auth_ctx *a, uint32_t count);          /* auth_free a[0..count) */
+
+/* A HotStuff core config for replica 2 of 4 (f = 1), small batches and window, auth
+ * none through *a (filled in here; keep it alive as long as the core). */
+struct core_config fx_hotstuff_config(struct auth_ctx *a, uint32_t cluster_id);
 
 #endif

@@ -13,6 +13,7 @@
 #include "crypto/auth.h"
 #include "replica/core/core.h"
 #include "replica/core/hotstuff.h"
+#include "tests/unit/fixture.h"
 
 #define CLUSTER 7
 
@@ -20,20 +21,7 @@ static struct auth_ctx A;
 
 static struct core_config config(void)
 {
-	A.mode = AUTH_MODE_NONE;
-	A.n = 4;
-	return (struct core_config){.protocol = PROTO_HOTSTUFF,
-				    .n = 4,
-				    .f = 1,
-				    .id = 2,
-				    .cluster_id = CLUSTER,
-				    .batch_max = 8,
-				    .window = 32,
-				    .checkpoint_interval = 8,
-				    .view_timeout_ms = 1000,
-				    .max_clients = 4,
-				    .kv_max_bytes = 1 << 20,
-				    .auth = &A};
+	return fx_hotstuff_config(&A, CLUSTER);
 }
 
 /* A PROPOSAL of `view` at height 1 on the genesis QC, by the view's rotating leader:
