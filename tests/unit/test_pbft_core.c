@@ -1324,13 +1324,10 @@ static size_t replies_from(int replica, uint32_t client)
 	return count;
 }
 
-/* catchup.h: a replica alone in a view change that the others never join executes
- * what 2f+1 COMMITs of their view prove committed - and nothing on 2f. */
-static void test_stranded_replica_executes_on_commit_certificate(void **state)
+/* Replica 3 alone hears a request and its relay to the primary is lost: it alone
+ * times out, and its VIEW-CHANGE is lost too - stranded in a view change. */
+static void strand_3_in_view_change(void)
 {
-	(void)state;
-	/* Replica 3 alone hears a request and its relay to the primary is lost: it alone
-	 * times out, and its VIEW-CHANGE is lost too. */
 	request(3, 2, 1, "x", "1");
 	for (int round = 0; round < 4; round++) {
 		W->now += 500;
@@ -1339,6 +1336,28 @@ static void test_stranded_replica_executes_on_commit_certificate(void **state)
 		deliver_all_dropping(from_3);
 	}
 	assert_true(status_of(3).view_changing);
+}
+
+/* Replica `from`, in `view`, tells `to` it has executed nothing (PEER_STATUS 0): what
+ * a replica that is behind says. */
+static void peer_status_behind(int from, uint64_t view, int to)
+{
+	struct buf b;
+	buf_init(&b);
+	size_t off = wire_begin(&b, MSG_PEER_STATUS, CLUSTER, (uint32_t)from, view, 0);
+	buf_put_u64(&b, 0);
+	wire_finish(&b, off);
+	assert_int_equal(auth_seal(&W->auth[from], &b, off), 0);
+	deliver_bytes(to, b.p, b.len);
+	buf_free(&b);
+}
+
+/* catchup.h: a replica alone in a view change that the others never join executes
+ * what 2f+1 COMMITs of their view prove committed - and nothing on 2f. */
+static void test_stranded_replica_executes_on_commit_certificate(void **state)
+{
+	(void)state;
+	strand_3_in_view_change();
 	/* The others order a put in view 0; what they send replica 3 waits. */
 	request(0, 1, 1, "k", "v");
 	deliver_all_holding(normal_case_to_3, from_3);
@@ -1357,14 +1376,7 @@ static void test_stranded_replica_executes_on_commit_certificate(void **state)
 	assert_int_equal(replies_from(3, 1), 1);
 	assert_int_equal(queued_from(3, MSG_PREPARE) + queued_from(3, MSG_COMMIT), 0);
 	/* Asked by a replica that is behind, it vouches for the slot with a COMMIT. */
-	struct buf b;
-	buf_init(&b);
-	size_t off = wire_begin(&b, MSG_PEER_STATUS, CLUSTER, 1, 0, 0);
-	buf_put_u64(&b, 0);
-	wire_finish(&b, off);
-	assert_int_equal(auth_seal(&W->auth[1], &b, off), 0);
-	deliver_bytes(3, b.p, b.len);
-	buf_free(&b);
+	peer_status_behind(1, 0, 3);
 	assert_int_equal(queued_from(3, MSG_COMMIT), 1);
 	/* A restart does not restore that execution, but remembers how far it went:
 	 * no read-only answers from before it (REC_CAUGHT_UP). */
@@ -1405,14 +1417,7 @@ static int queued_commit_flags(int from, uint64_t view, uint64_t seq)
 static void test_caught_up_slot_vouched_in_new_view(void **state)
 {
 	(void)state;
-	request(3, 2, 1, "x", "1");
-	for (int round = 0; round < 4; round++) {
-		W->now += 500;
-		if (W->timer[3] && W->timer[3] <= W->now)
-			step(3, EV_TICK, NULL);
-		deliver_all_dropping(from_3);
-	}
-	assert_true(status_of(3).view_changing);
+	strand_3_in_view_change();
 	request(0, 1, 1, "k", "v");
 	deliver_all_holding(normal_case_to_3, from_3);
 	deliver_all();
@@ -1432,14 +1437,7 @@ static void test_caught_up_slot_vouched_in_new_view(void **state)
 		free(W->q[k].bytes);
 	W->nq = 0;
 	/* Replica 0 comes back behind, in view 1, and says so. */
-	struct buf b;
-	buf_init(&b);
-	size_t off = wire_begin(&b, MSG_PEER_STATUS, CLUSTER, 0, 1, 0);
-	buf_put_u64(&b, 0);
-	wire_finish(&b, off);
-	assert_int_equal(auth_seal(&W->auth[0], &b, off), 0);
-	deliver_bytes(3, b.p, b.len);
-	buf_free(&b);
+	peer_status_behind(0, 1, 3);
 	assert_int_equal(queued_commit_flags(3, 1, 1), WIRE_F_VOUCHED);
 }
 
