@@ -115,3 +115,13 @@ struct core_config fx_hotstuff_config(struct auth_ctx *a, uint32_t cluster_id)
 				    .kv_max_bytes = 1 << 20,
 				    .auth = a};
 }
+
+int fx_step_msg(void *core, const struct core_ops *ops, const struct buf *b, uint32_t cluster_id,
+		struct effects *out)
+{
+	struct msg m;
+	assert_int_equal(wire_decode(b->p, b->len, cluster_id, &m), WIRE_OK);
+	struct event ev = {.kind = EV_MSG, .now_ms = 10, .m = &m};
+	effects_reset(out);
+	return ops->step(core, &ev, out);
+}

@@ -37,4 +37,9 @@ void fx_free(struct auth_ctx *a, uint32_t count);          /* auth_free a[0..cou
  * none through *a (filled in here; keep it alive as long as the core). */
 struct core_config fx_hotstuff_config(struct auth_ctx *a, uint32_t cluster_id);
 
+/* Decode the message in b (it must decode, for cluster_id) and step core with it at
+ * now_ms 10, into out (reset first).  The step's result. */
+int fx_step_msg(void *core, const struct core_ops *ops, const struct buf *b, uint32_t cluster_id,
+		struct effects *out);
+
 #endif

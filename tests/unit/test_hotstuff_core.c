@@ -52,11 +52,7 @@ static size_t proposal(struct buf *b, uint64_t view, uint32_t salt)
 
 static int step_msg(void *core, const struct core_ops *ops, struct buf *b, struct effects *out)
 {
-	struct msg m;
-	assert_int_equal(wire_decode(b->p, b->len, CLUSTER, &m), WIRE_OK);
-	struct event ev = {.kind = EV_MSG, .now_ms = 10, .m = &m};
-	effects_reset(out);
-	return ops->step(core, &ev, out);
+	return fx_step_msg(core, ops, b, CLUSTER, out);
 }
 
 static int votes_sent(const struct effects *out)

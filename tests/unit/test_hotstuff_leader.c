@@ -113,11 +113,7 @@ static void proposal(struct buf *b, uint32_t leader, uint64_t view, uint64_t hei
 
 static void step_msg(void *core, const struct core_ops *ops, struct buf *b, struct effects *out)
 {
-	struct msg m;
-	assert_int_equal(wire_decode(b->p, b->len, CLUSTER, &m), WIRE_OK);
-	struct event ev = {.kind = EV_MSG, .now_ms = 10, .m = &m};
-	effects_reset(out);
-	assert_int_equal(ops->step(core, &ev, out), 0);
+	assert_int_equal(fx_step_msg(core, ops, b, CLUSTER, out), 0);
 }
 
 static void hash_of(const struct buf *b, uint8_t out[WIRE_DIGEST_LEN])
