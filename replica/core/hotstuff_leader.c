@@ -26,6 +26,7 @@
  * are round robin too. */
 #include <string.h>
 
+#include "replica/core/assert.h"
 #include "replica/core/hotstuff.h"
 #include "replica/core/hotstuff_leader.h"
 
@@ -64,9 +65,14 @@ uint32_t hs_rep_leader(uint32_t n, uint64_t view, int has_anchor, uint64_t ancho
 	/* the first n views are round robin: every replica has had its turn */
 	if (!has_anchor || anchor_view < n || k == 0)
 		return rr;
+	uint32_t leader;
 	if (k < n && view % HS_REP_PROBATION(n) == 0)
-		return nth(n, active, 0, (uint32_t)((view / HS_REP_PROBATION(n)) % (n - k)));
-	return nth(n, active, 1, (uint32_t)(view % k));
+		leader = nth(n, active, 0, (uint32_t)((view / HS_REP_PROBATION(n)) % (n - k)));
+	else
+		leader = nth(n, active, 1, (uint32_t)(view % k));
+	/* the index is below the count of replicas with that bit (k, or n - k): one exists */
+	CORE_ASSERT(leader < n);
+	return leader;
 }
 
 /* ---- the core's side: the anchor and its chain, from the block store ---- */
